@@ -1,0 +1,25 @@
+"""rnnkit: recurrent neural networks on PyTorch — cells, layers, training and applications."""
+
+from rnnkit._errors import RnnkitError
+from rnnkit.cells import CellBase, GRUCell, LSTMCell, MinGRU, MinLSTM, RNNCell
+from rnnkit.convert import from_torch, to_torch
+from rnnkit.layers import GRU, LSTM, RNN, Recurrent, detach_state, zeros_state
+
+__all__ = [
+    "RnnkitError",
+    "CellBase",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "MinGRU",
+    "MinLSTM",
+    "Recurrent",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "zeros_state",
+    "detach_state",
+    "from_torch",
+    "to_torch",
+]
+__version__ = "0.1.0"

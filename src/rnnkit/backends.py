@@ -1,0 +1,184 @@
+"""Backends: the explicit choice of how a :class:`~rnnkit.Recurrent` layer computes its forward pass.
+
+* ``reference`` — the one Python time loop (:func:`rnnkit.loop.run_loop`); runs everything and is the
+  specification every other backend is tested against.
+* ``native`` — torch's own fused kernels (``torch._VF.lstm/gru/rnn_tanh/rnn_relu``: oneDNN on CPU, cuDNN on
+  GPU), fed the layer's own parameters (no copies), for the configurations torch supports.
+* ``scan`` — the parallel log-space scan of :class:`~rnnkit.MinGRU` / :class:`~rnnkit.MinLSTM`.
+* ``fused`` — rnnkit's compiled engine, registered by :mod:`rnnkit.fused` where it is available.
+
+``resolve(layer, "auto")`` picks the first backend in :data:`AUTO_ORDER` that supports the layer's
+configuration, and says why. Forcing a backend that cannot run the configuration is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit._errors import RnnkitError
+from rnnkit.cells import _MinCell
+from rnnkit.loop import run_loop, run_scan
+
+__all__ = ["Backend", "register", "get", "resolve", "check_name", "names", "AUTO_ORDER"]
+
+
+@dataclass
+class Backend:
+    """``supports(layer, x) -> (ok, reason)``; ``forward(layer, x (T,B,I), state, lengths) -> (out, state)``."""
+
+    name: str
+    supports: Callable
+    forward: Callable
+
+
+_REGISTRY: dict[str, Backend] = {}
+#: the order in which ``backend="auto"`` tries backends
+AUTO_ORDER: list[str] = ["native", "scan", "fused", "reference"]
+
+
+def register(backend: Backend) -> None:
+    _REGISTRY[backend.name] = backend
+
+
+def get(name: str) -> Backend:
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def check_name(name: str) -> None:
+    if name != "auto" and name not in _REGISTRY:
+        raise RnnkitError(f"unknown backend: expected 'auto' or one of {names()}, got {name!r}")
+
+
+def resolve(layer, requested: str, x: Tensor | None = None) -> tuple[str, str]:
+    """``(backend name, reason)`` for ``layer`` in its current mode (training or eval)."""
+    check_name(requested)
+    if requested != "auto":
+        ok, reason = _REGISTRY[requested].supports(layer, x)
+        if not ok:
+            raise RnnkitError(f"backend {requested!r} cannot run this layer: {reason}")
+        return requested, f"requested; {reason}"
+    refusals = []
+    for name in AUTO_ORDER:
+        ok, reason = _REGISTRY[name].supports(layer, x)
+        if ok:
+            why = f"auto: {reason}"
+            if refusals:
+                why += " (" + "; ".join(refusals) + ")"
+            return name, why
+        refusals.append(f"not {name}: {reason}")
+    raise AssertionError("the reference backend supports every layer")
+
+
+# -- reference ---------------------------------------------------------------------------------------------
+def _reference_forward(layer, xt, state, lengths):
+    return layer.stack_forward(run_loop, xt, state, lengths)
+
+
+register(
+    Backend(
+        "reference",
+        lambda layer, x: (True, "the Python time loop runs every configuration"),
+        _reference_forward,
+    )
+)
+
+
+# -- scan --------------------------------------------------------------------------------------------------
+def _scan_supports(layer, x):
+    if not isinstance(layer.cell, _MinCell):
+        return False, f"{type(layer.cell).__name__} is not a linear recurrence"
+    if layer.zoneout:
+        return False, "zoneout is not part of the scan"
+    return True, f"{type(layer.cell).__name__}: parallel log-space scan"
+
+
+register(
+    Backend(
+        "scan",
+        _scan_supports,
+        lambda layer, xt, state, lengths: layer.stack_forward(run_scan, xt, state, lengths),
+    )
+)
+
+
+# -- native ------------------------------------------------------------------------------------------------
+_NATIVE_FNS = {
+    "LSTM": torch._VF.lstm,
+    "GRU": torch._VF.gru,
+    "RNN_TANH": torch._VF.rnn_tanh,
+    "RNN_RELU": torch._VF.rnn_relu,
+}
+
+
+def _native_supports(layer, x):
+    mode, reason = layer.cell.native_mode()
+    if mode is None:
+        return False, reason
+    if layer.zoneout:
+        return False, "torch's kernels have no zoneout"
+    if layer.recurrent_dropout and layer.training:
+        return False, "torch's kernels have no recurrent dropout (training mode)"
+    return True, reason
+
+
+def flat_weights(layer) -> list[Tensor]:
+    """The layer's parameters in ``torch.nn.RNNBase``'s order (references, not copies)."""
+    out = []
+    for cell in layer.cells:
+        out += [cell.weight_ih, cell.weight_hh]
+        if cell.bias:
+            out += [cell.bias_ih, cell.bias_hh]
+        if getattr(cell, "proj_size", 0):
+            out.append(cell.weight_hr)
+    return out
+
+
+def _native_forward(layer, xt, state, lengths):
+    mode = layer.cell.native_mode()[0]
+    fn = _NATIVE_FNS[mode]
+    weights = flat_weights(layer)
+    args = (weights, layer.cell.bias, layer.num_layers, layer.dropout, layer.training, layer.bidirectional)
+    if mode == "LSTM":
+        hx = (state[0].contiguous(), state[1].contiguous())
+    else:
+        hx = state.contiguous()
+    if lengths is None:
+        res = fn(xt, hx, *args, False)
+        out, final = res[0], (res[1], res[2]) if mode == "LSTM" else res[1]
+        return out, final
+    T = xt.shape[0]
+    packed = pack_padded_sequence(xt, lengths, enforce_sorted=False)
+    order, unorder = packed.sorted_indices, packed.unsorted_indices
+    if mode == "LSTM":
+        hx = (hx[0].index_select(1, order), hx[1].index_select(1, order))
+    else:
+        hx = hx.index_select(1, order)
+    res = fn(packed.data, packed.batch_sizes, hx, *args)
+    out, _ = pad_packed_sequence(PackedSequence(res[0], packed.batch_sizes, order, unorder), total_length=T)
+    if mode == "LSTM":
+        final = (res[1].index_select(1, unorder), res[2].index_select(1, unorder))
+    else:
+        final = res[1].index_select(1, unorder)
+    return out, final
+
+
+register(Backend("native", _native_supports, _native_forward))
+
+
+# -- fused (placeholder until rnnkit.fused registers the engine) -------------------------------------------
+register(
+    Backend(
+        "fused",
+        lambda layer, x: (False, "rnnkit's fused engine is not part of this build"),
+        lambda layer, xt, state, lengths: (_ for _ in ()).throw(RuntimeError("unreachable")),
+    )
+)

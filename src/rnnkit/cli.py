@@ -1,0 +1,56 @@
+"""The ``rnnkit`` command line: one sub-command per module in :mod:`rnnkit.commands`.
+
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Bad input (:class:`~rnnkit.RnnkitError`, a missing file, bad flags) prints one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rnnkit._errors import RnnkitError
+
+# sub-command modules, in the order ``rnnkit --help`` lists them
+COMMANDS = ("demo",)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"rnnkit: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        mod = importlib.import_module(f"rnnkit.commands.{name}")
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except RnnkitError as e:
+        sys.stderr.write(f"rnnkit: error: {e}\n")
+        return 2
+    except FileNotFoundError as e:
+        sys.stderr.write(f"rnnkit: error: file not found: {e.filename}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("rnnkit: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

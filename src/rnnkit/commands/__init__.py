@@ -1,0 +1,1 @@
+"""Sub-commands of the ``rnnkit`` CLI (see :mod:`rnnkit.cli`)."""

@@ -1,0 +1,425 @@
+"""Readers for user data: labelled texts (CSV/TSV/JSONL), numeric time series (CSV) and plain text.
+
+Every problem with the input raises :class:`rnnkit.RnnkitError` with one line saying what was expected
+and what was found (file, line, column).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit._errors import RnnkitError
+
+__all__ = [
+    "TimeSeries",
+    "read_text_classification",
+    "read_text_file",
+    "read_time_series_csv",
+    "split_by_time",
+]
+
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+"""Cell values (compared lower-case, stripped) that count as a missing number."""
+
+_TIME_NAMES = frozenset({"date", "time", "datetime", "timestamp", "ds", "year", "month", "day", "period"})
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shared helpers
+# ----------------------------------------------------------------------------------------------------
+def _read_utf8(path: str | os.PathLike, what: str) -> str:
+    """Whole file as text (UTF-8, optional BOM), with one-line errors for the usual problems."""
+    p = Path(path)
+    if not p.exists():
+        raise RnnkitError(f"{what}: expected an existing file, got {str(p)!r} which does not exist")
+    if not p.is_file():
+        raise RnnkitError(f"{what}: expected a file, got {str(p)!r} which is a directory or special file")
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RnnkitError(
+            f"{what}: expected UTF-8 text in {p.name}, got byte 0x{data[exc.start]:02x} at line {line} "
+            f"(byte offset {exc.start}); re-save the file as UTF-8"
+        ) from None
+    if not text.strip():
+        raise RnnkitError(f"{what}: expected some content, got an empty file {str(p)!r}")
+    return text
+
+
+def _table_format(path: Path, text: str, delimiter: str | None) -> tuple[str, str | None]:
+    """("csv", delimiter), ("jsonl", None) or ("json", None), from the extension or the content."""
+    if delimiter is not None:
+        if len(delimiter) != 1:
+            raise RnnkitError(f"expected a one-character delimiter, got {delimiter!r}")
+        return "csv", delimiter
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl", None
+    if suffix in (".tsv", ".tab"):
+        return "csv", "\t"
+    if suffix == ".csv":
+        return "csv", ","
+    head = text.lstrip()
+    if suffix == ".json" or head.startswith("["):
+        return ("json", None) if head.startswith("[") else ("jsonl", None)
+    if head.startswith("{"):
+        return "jsonl", None
+    try:
+        return "csv", csv.Sniffer().sniff(text[:20000], delimiters=",\t;|").delimiter
+    except csv.Error:
+        return "csv", ","
+
+
+def _csv_rows(text: str, delimiter: str, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and ``(line number, fields)`` of each non-blank data row."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        start = 1
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                rows.append((start, fields))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise RnnkitError(
+            f"{name}: expected valid CSV, got a parse error near line {reader.line_num}: {exc}"
+        ) from None
+    if not rows:
+        raise RnnkitError(f"{name}: expected a header line, got no rows")
+    header = [h.strip() for h in rows[0][1]]
+    seen = set()
+    for h in header:
+        if h in seen:
+            raise RnnkitError(f"{name}: expected unique column names, got {h!r} twice in the header")
+        seen.add(h)
+    return header, rows[1:]
+
+
+def _column_index(header: list[str], column: str, name: str, role: str) -> int:
+    if column not in header:
+        raise RnnkitError(f"{name}: expected a {role} column {column!r}, got columns {header}")
+    return header.index(column)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Text classification
+# ----------------------------------------------------------------------------------------------------
+def _label_string(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int)):
+        return str(value).strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    raise RnnkitError(f"{where}: expected a string or integer label, got {type(value).__name__} {value!r}")
+
+
+def _json_records(text: str, fmt: str, name: str) -> list[tuple[int, dict]]:
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RnnkitError(
+                f"{name}: expected a JSON array of objects, got invalid JSON at line {exc.lineno}: {exc.msg}"
+            ) from None
+        if not isinstance(data, list):
+            raise RnnkitError(f"{name}: expected a JSON array of objects, got a {type(data).__name__}")
+        items = [(i + 1, item) for i, item in enumerate(data)]
+        unit = "item"
+    else:
+        items = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise RnnkitError(
+                    f"{name} line {lineno}: expected one JSON object per line, got invalid JSON ({exc.msg})"
+                ) from None
+        unit = "line"
+    for where, item in items:
+        if not isinstance(item, dict):
+            raise RnnkitError(f"{name} {unit} {where}: expected a JSON object, got {type(item).__name__}")
+    return items
+
+
+def read_text_classification(
+    path: str | os.PathLike, text_column: str, label_column: str, delimiter: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Read labelled texts from a CSV, TSV or JSON-lines file.
+
+    The format comes from the extension (``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``, ``.json``
+    holding an array of objects) or, for other names, from the content (a line starting with ``{`` means
+    JSON lines; otherwise the CSV delimiter is sniffed). ``delimiter`` forces CSV with that delimiter.
+    CSV files need a header line. Texts are stripped of surrounding whitespace; labels become strings
+    (JSON ``1`` -> ``"1"``).
+
+    Returns ``(texts, labels)``, two lists of N strings. Example::
+
+        texts, labels = read_text_classification("reviews.csv", "review", "sentiment")
+        classes = sorted(set(labels))
+
+    Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, no data rows, a row
+    without the columns, an empty text or label, or a label column holding only one class.
+    """
+    p = Path(path)
+    name = p.name
+    text = _read_utf8(p, "read_text_classification")
+    fmt, delim = _table_format(p, text, delimiter)
+    texts: list[str] = []
+    labels: list[str] = []
+    if fmt == "csv":
+        header, rows = _csv_rows(text, delim, name)
+        ti = _column_index(header, text_column, name, "text")
+        li = _column_index(header, label_column, name, "label")
+        for line, fields in rows:
+            if len(fields) <= max(ti, li):
+                raise RnnkitError(
+                    f"{name} line {line}: expected at least {max(ti, li) + 1} fields "
+                    f"({delim!r}-separated, like the header), got {len(fields)}"
+                )
+            texts.append(fields[ti].strip())
+            labels.append(fields[li].strip())
+            _check_pair(texts[-1], labels[-1], f"{name} line {line}", text_column, label_column)
+    else:
+        records = _json_records(text, fmt, name)
+        unit = "item" if fmt == "json" else "line"
+        for where, record in records:
+            loc = f"{name} {unit} {where}"
+            for column, role in ((text_column, "text"), (label_column, "label")):
+                if column not in record:
+                    raise RnnkitError(f"{loc}: expected a {role} key {column!r}, got keys {list(record)}")
+            value = record[text_column]
+            if not isinstance(value, str):
+                raise RnnkitError(f"{loc}: expected a string in {text_column!r}, got {type(value).__name__}")
+            texts.append(value.strip())
+            labels.append(_label_string(record[label_column], loc))
+            _check_pair(texts[-1], labels[-1], loc, text_column, label_column)
+    if not texts:
+        raise RnnkitError(f"{name}: expected at least one data row, got none (header only?)")
+    classes = set(labels)
+    if len(classes) < 2:
+        raise RnnkitError(
+            f"{name}: expected at least 2 classes in label column {label_column!r}, got only "
+            f"{next(iter(classes))!r} in {len(labels)} rows"
+        )
+    return texts, labels
+
+
+def _check_pair(text: str, label: str, loc: str, text_column: str, label_column: str) -> None:
+    if not text:
+        raise RnnkitError(f"{loc}: expected a non-empty text in {text_column!r}, got an empty cell")
+    if not label:
+        raise RnnkitError(f"{loc}: expected a label in {label_column!r}, got an empty cell")
+
+
+def read_text_file(path: str | os.PathLike) -> str:
+    """Whole UTF-8 text file as one ``str`` (BOM removed, line endings normalised to ``"\\n"``).
+
+    Example: ``text = read_text_file("corpus.txt")``. Raises ``RnnkitError`` for a missing, empty
+    (or whitespace-only) or non-UTF-8 file.
+    """
+    text = _read_utf8(path, "read_text_file")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Time series
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class TimeSeries:
+    """A regularly sampled (possibly multivariate) series.
+
+    Attributes:
+        times: N time stamps as strings, as in the source (``"1958-03-29"``, ``"1700"``, or row
+            numbers ``"0"``, ``"1"``, ... when there is no time column).
+        values: float32 array of shape (N, C), no NaN (missing cells are interpolated).
+        columns: the C column names.
+        missing: bool array (N, C), True where a value was missing and has been interpolated.
+
+    Example: ``ts.values[:, 0]`` is the first series; ``len(ts)`` is N.
+    """
+
+    times: list[str]
+    values: np.ndarray
+    columns: list[str]
+    missing: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def as_datetime64(self) -> np.ndarray:
+        """``times`` as a ``numpy.datetime64`` array (ISO strings such as ``"1958-03-29"`` or ``"1700"``)."""
+        try:
+            return np.array(self.times, dtype="datetime64")
+        except ValueError:
+            raise RnnkitError(
+                f"expected ISO dates (YYYY, YYYY-MM or YYYY-MM-DD) in times, got e.g. {self.times[0]!r}"
+            ) from None
+
+    def __getitem__(self, index: slice) -> TimeSeries:
+        if not isinstance(index, slice):
+            raise RnnkitError(f"expected a slice of a TimeSeries, got {type(index).__name__}")
+        return TimeSeries(self.times[index], self.values[index], list(self.columns), self.missing[index])
+
+
+def interpolate_missing(values: np.ndarray, columns: Sequence[str] = ()) -> np.ndarray:
+    """Fill NaNs of a (N, C) array column by column: linear between known values, nearest at the edges.
+
+    Returns a new float array; raises ``RnnkitError`` when a column has no known value at all.
+    """
+    out = np.array(values, dtype=np.float64, copy=True)
+    if out.ndim == 1:
+        out = out[:, None]
+    positions = np.arange(out.shape[0])
+    for c in range(out.shape[1]):
+        known = ~np.isnan(out[:, c])
+        if not known.any():
+            label = columns[c] if c < len(columns) else str(c)
+            raise RnnkitError(f"expected at least one number in column {label!r}, got only missing values")
+        if not known.all():
+            out[~known, c] = np.interp(positions[~known], positions[known], out[known, c])
+    return out
+
+
+def _parse_number(cell: str) -> float | None:
+    """Float value of a cell, ``None`` for a missing marker; raises ValueError for anything else."""
+    s = cell.strip()
+    if s.lower() in MISSING_MARKERS:
+        return None
+    value = float(s)
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        raise ValueError("infinite")
+    return value
+
+
+def read_time_series_csv(
+    path: str | os.PathLike,
+    time_column: str | None = None,
+    value_columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+) -> TimeSeries:
+    """Read a numeric time series from a CSV/TSV file with a header line.
+
+    ``time_column`` names the time-stamp column. When it is ``None``, the first column is used as time
+    column if its name is a usual time name (date, time, datetime, timestamp, ds, year, month, day,
+    period) or any of its cells is not a number; otherwise there is no time column and ``times`` are row
+    numbers. ``value_columns`` picks the series (default: every other column). Missing cells (empty,
+    ``NA``, ``N/A``, ``nan``, ``null``, ``None``) are filled by linear interpolation along the rows, and
+    by the nearest known value before the first / after the last one. Rows are kept in file order.
+
+    Returns a :class:`TimeSeries` with ``values`` of shape (N, C), float32. Example::
+
+        ts = read_time_series_csv("power.csv", time_column="timestamp", value_columns=["load"])
+        x = ts.values  # (N, 1)
+
+    Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, fewer than two data rows,
+    a non-numeric or infinite value (with its line and column), or a column with no numbers at all.
+    """
+    p = Path(path)
+    name = p.name
+    text = _read_utf8(p, "read_time_series_csv")
+    fmt, delim = _table_format(p, text, delimiter)
+    if fmt != "csv":
+        raise RnnkitError(f"{name}: expected a CSV/TSV file for a time series, got JSON")
+    header, rows = _csv_rows(text, delim, name)
+    if len(rows) < 2:
+        raise RnnkitError(f"{name}: expected at least 2 data rows for a time series, got {len(rows)}")
+
+    if time_column is None and header and (value_columns is None or header[0] not in value_columns):
+        first = header[0]
+        looks_like_time = first.lower() in _TIME_NAMES
+        if not looks_like_time:
+            for _, fields in rows:
+                try:
+                    _parse_number(fields[0] if fields else "")
+                except ValueError:
+                    looks_like_time = True
+                    break
+        if looks_like_time:
+            time_column = first
+    ti = None if time_column is None else _column_index(header, time_column, name, "time")
+    if value_columns is None:
+        value_columns = [h for i, h in enumerate(header) if i != ti]
+    else:
+        value_columns = list(value_columns)
+        if not value_columns:
+            raise RnnkitError(f"{name}: expected at least one value column, got an empty list")
+    if not value_columns:
+        raise RnnkitError(f"{name}: expected at least one value column besides time column {time_column!r}")
+    vis = [_column_index(header, c, name, "value") for c in value_columns]
+
+    needed = max(vis + ([ti] if ti is not None else [])) + 1
+    values = np.empty((len(rows), len(vis)), dtype=np.float64)
+    times: list[str] = []
+    for r, (line, fields) in enumerate(rows):
+        if len(fields) < needed:
+            raise RnnkitError(
+                f"{name} line {line}: expected at least {needed} fields like the header, got {len(fields)}"
+            )
+        times.append(fields[ti].strip() if ti is not None else str(r))
+        for c, i in enumerate(vis):
+            try:
+                number = _parse_number(fields[i])
+            except ValueError:
+                raise RnnkitError(
+                    f"{name} line {line} (data row {r + 1}), column {header[i]!r}: expected a number "
+                    f"or an empty/NA cell, got {fields[i].strip()!r}"
+                ) from None
+            values[r, c] = np.nan if number is None else number
+    missing = np.isnan(values)
+    try:
+        filled = interpolate_missing(values, value_columns)
+    except RnnkitError as exc:
+        raise RnnkitError(f"{name}: {exc}") from None
+    return TimeSeries(times, filled.astype(np.float32), list(value_columns), missing)
+
+
+def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:
+    """Chronological split into ``(train, val, test)``: the first rows train, the last rows test.
+
+    ``data`` is an array-like of shape (N, ...) (split along axis 0) or a :class:`TimeSeries` (split into
+    three TimeSeries). The val and test parts get ``round(N * fraction)`` rows, at least one when the
+    fraction is positive; a zero fraction gives an empty part. Example::
+
+        train, val, test = split_by_time(ts.values, 0.1, 0.2)   # 70% / 10% / 20%, in time order
+
+    Raises ``RnnkitError`` for fractions outside [0, 1), fractions summing to 1 or more, or data too short
+    to leave at least one training row.
+    """
+    for label, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not isinstance(f, (int, float)) or not 0 <= f < 1:
+            raise RnnkitError(f"expected {label} in [0, 1), got {f!r}")
+    if val_fraction + test_fraction >= 1:
+        raise RnnkitError(f"expected val_fraction + test_fraction < 1, got {val_fraction} + {test_fraction}")
+    series = data if isinstance(data, TimeSeries) else np.asarray(data)
+    if not isinstance(series, TimeSeries) and series.ndim == 0:
+        raise RnnkitError("expected an array of shape (N, ...) or a TimeSeries, got a scalar")
+    n = len(series)
+
+    def part(f: float) -> int:
+        return max(1, int(round(n * f))) if f > 0 else 0
+
+    n_val, n_test = part(val_fraction), part(test_fraction)
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise RnnkitError(
+            f"expected enough rows for train/val/test, got N={n}: {n_val} val + {n_test} test leave "
+            f"{n_train} for training"
+        )
+    return series[:n_train], series[n_train : n_train + n_val], series[n_train + n_val :]
