@@ -13,6 +13,7 @@ configuration, and says why. Forcing a backend that cannot run the configuration
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -151,6 +152,15 @@ def _native_forward(layer, xt, state, lengths):
         hx = (state[0].contiguous(), state[1].contiguous())
     else:
         hx = state.contiguous()
+    if mode == "LSTM" and layer.cell.proj_size and xt.device.type == "cpu":
+        # torch warns once that oneDNN has no LSTMP and falls back to its own loop; that is expected here
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+            return _native_call(fn, xt, hx, args, lengths, mode)
+    return _native_call(fn, xt, hx, args, lengths, mode)
+
+
+def _native_call(fn, xt, hx, args, lengths, mode):
     if lengths is None:
         res = fn(xt, hx, *args, False)
         out, final = res[0], (res[1], res[2]) if mode == "LSTM" else res[1]

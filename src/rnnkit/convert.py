@@ -51,6 +51,7 @@ def from_torch(module: nn.Module, batch_first: bool | None = None, **kwargs) -> 
             if rcls is RNNCell:
                 extra["activation"] = module.nonlinearity
             cell = rcls(module.input_size, module.hidden_size, bias=module.bias, **extra, **kwargs)
+            cell = cell.to(module.weight_ih.device, module.weight_ih.dtype)
             for name in _param_names(cell):
                 _copy(getattr(cell, name), getattr(module, name), name)
             return cell
@@ -80,6 +81,7 @@ def from_torch(module: nn.Module, batch_first: bool | None = None, **kwargs) -> 
     else:
         nonlin = module.nonlinearity
         layer = RNN(module.input_size, module.hidden_size, activation=nonlin, **args, **kwargs)
+    layer = layer.to(module.weight_ih_l0.device, module.weight_ih_l0.dtype)
     _transfer(layer, module, to_rnnkit=True)
     return layer
 

@@ -275,6 +275,12 @@ class Recurrent(nn.Module):
             raise RnnkitError(
                 f"input.size(-1) must equal input_size: expected {self.input_size}, got {x.shape[-1]}"
             )
+        p = self.cell.weight_ih
+        if x.dtype != p.dtype or x.device != p.device:
+            raise RnnkitError(
+                f"input must match the layer's parameters: expected {p.dtype} on {p.device}, "
+                f"got {x.dtype} on {x.device} (use layer.to(...))"
+            )
         B, T = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
         if T < 1 or B < 1:
             raise RnnkitError(

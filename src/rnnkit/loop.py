@@ -91,15 +91,36 @@ def run_loop(
     return torch.stack(outputs), state
 
 
-def linear_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
+SCAN_CHUNK = 8
+
+
+def linear_scan(log_a: Tensor, log_b: Tensor, h0: Tensor, chunk: int = SCAN_CHUNK) -> Tensor:
     r"""All states of ``h_t = a_t h_{t-1} + b_t`` for ``a, b > 0`` given in log space, along dim 0.
 
-    With :math:`A_t = \prod_{j \le t} a_j`, :math:`h_t = A_t h_0 + A_t \sum_{k \le t} b_k / A_k`; the sum is
-    a ``logcumsumexp`` (Heinsen 2023), so the whole sequence costs O(T) work and O(log T) depth. ``h0`` may
-    have any sign: it is carried outside the logarithm.
+    With :math:`A_t = \prod_{j \le t} a_j`, :math:`h_t = A_t h_0 + A_t \sum_{k \le t} b_k / A_k`; the sum is a
+    ``logcumsumexp`` (Heinsen 2023), O(T) work and O(log T) depth. In float32 the rounding of ``log A_t``
+    grows with ``|log A_t|``, so the scan runs within chunks of ``chunk`` steps (bounding ``|log A|``) and
+    carries the state from chunk to chunk in a short loop of ``T / chunk`` elementwise steps. ``h0`` may have
+    any sign: it is carried outside the logarithm.
     """
-    log_A = torch.cumsum(log_a, dim=0)
-    return torch.exp(log_A + torch.logcumsumexp(log_b - log_A, dim=0)) + torch.exp(log_A) * h0
+    T = log_a.shape[0]
+    n = -(-T // chunk)
+    pad = n * chunk - T
+    if pad:  # identity steps: a = 1, b = 0
+        log_a = torch.cat([log_a, log_a.new_zeros((pad, *log_a.shape[1:]))])
+        log_b = torch.cat([log_b, log_b.new_full((pad, *log_b.shape[1:]), torch.finfo(log_b.dtype).min / 4)])
+    log_a = log_a.reshape(n, chunk, *log_a.shape[1:])  # (n, C, B, H)
+    log_b = log_b.reshape(n, chunk, *log_b.shape[1:])
+    log_A = torch.cumsum(log_a, dim=1)
+    A = torch.exp(log_A)
+    local = torch.exp(log_A + torch.logcumsumexp(log_b - log_A, dim=1))  # chunk scans from a zero state
+    carries = []
+    carry = h0
+    for k in range(n):  # state entering each chunk
+        carries.append(carry)
+        carry = local[k, -1] + A[k, -1] * carry
+    h = local + A * torch.stack(carries).unsqueeze(1)
+    return h.reshape(n * chunk, *h.shape[2:])[:T]
 
 
 def run_scan(

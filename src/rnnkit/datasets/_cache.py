@@ -210,6 +210,7 @@ def read_member(archive: Path, member: str) -> bytes:
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are ordinary readable files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

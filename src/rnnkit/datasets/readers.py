@@ -22,6 +22,7 @@ from rnnkit._errors import RnnkitError
 
 __all__ = [
     "TimeSeries",
+    "interpolate_missing",
     "read_text_classification",
     "read_text_file",
     "read_time_series_csv",
@@ -308,6 +309,13 @@ def _parse_number(cell: str) -> float | None:
     return value
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        return _parse_number(cell) is not None
+    except ValueError:
+        return False
+
+
 def read_time_series_csv(
     path: str | os.PathLike,
     time_column: str | None = None,
@@ -318,7 +326,7 @@ def read_time_series_csv(
 
     ``time_column`` names the time-stamp column. When it is ``None``, the first column is used as time
     column if its name is a usual time name (date, time, datetime, timestamp, ds, year, month, day,
-    period) or any of its cells is not a number; otherwise there is no time column and ``times`` are row
+    period) or none of its cells is a number (dates such as ``2024-01-31``); otherwise there is no time column and ``times`` are row
     numbers. ``value_columns`` picks the series (default: every other column). Missing cells (empty,
     ``NA``, ``N/A``, ``nan``, ``null``, ``None``) are filled by linear interpolation along the rows, and
     by the nearest known value before the first / after the last one. Rows are kept in file order.
@@ -345,12 +353,7 @@ def read_time_series_csv(
         first = header[0]
         looks_like_time = first.lower() in _TIME_NAMES
         if not looks_like_time:
-            for _, fields in rows:
-                try:
-                    _parse_number(fields[0] if fields else "")
-                except ValueError:
-                    looks_like_time = True
-                    break
+            looks_like_time = not any(_is_number(fields[0]) for _, fields in rows if fields)
         if looks_like_time:
             time_column = first
     ti = None if time_column is None else _column_index(header, time_column, name, "time")

@@ -1,0 +1,413 @@
+"""Shared parts of the models: the encoder config, config (de)serialisation, the model base class, input checks.
+
+Every model is ``Model(config)`` where ``config`` is a typed dataclass; ``model.to_config()`` is a JSON-able
+dict (with the model's class name under ``"model"``) and ``Model.from_config(d)`` builds the same
+architecture from it, so a model can be saved as safetensors + JSON (:mod:`rnnkit.models.io`), never pickled.
+
+Models also speak the trainer's protocol (:mod:`rnnkit.train`): ``model.loss(batch, state=None)`` returns a
+:class:`LossOutput`; models whose targets are aligned with their inputs set ``time_keys`` so that the
+trainer can cut batches along time for truncated BPTT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit._errors import RnnkitError
+from rnnkit.cells import GRUCell, LSTMCell, MinGRU, MinLSTM, RNNCell
+from rnnkit.layers import Recurrent
+
+__all__ = [
+    "EncoderConfig",
+    "LossOutput",
+    "Model",
+    "MODEL_REGISTRY",
+    "config_from_dict",
+    "config_to_dict",
+]
+
+#: cell names accepted by :class:`EncoderConfig`
+CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell, "mingru": MinGRU, "minlstm": MinLSTM}
+_CELL_NAMES = {cls: name for name, cls in CELLS.items()}
+
+#: every model class by name, for :func:`rnnkit.models.load_model` (filled by ``Model.__init_subclass__``)
+MODEL_REGISTRY: dict[str, type[Model]] = {}
+
+
+# -- configs -------------------------------------------------------------------------------------------------
+@dataclass
+class EncoderConfig:
+    """A recurrent layer (:class:`~rnnkit.Recurrent`) as data: which cell, how many layers, which options.
+
+    ``cell_options`` are passed to the cell constructor (e.g. ``{"activation": "relu", "recurrent_init":
+    "identity"}`` for an IRNN, ``{"layer_norm": True}``, ``{"forget_bias": 1.0}``); the input size is set by
+    the model that owns the encoder.
+    """
+
+    cell: str = "lstm"  # rnn | lstm | gru | mingru | minlstm
+    hidden_size: int = 128  # H of every layer
+    num_layers: int = 1  # stacked layers
+    bidirectional: bool = False  # add a reverse direction (encoders only; never an autoregressive decoder)
+    merge: str = "concat"  # how the last layer combines directions: concat | sum | mean | mul
+    dropout: float = 0.0  # dropout between stacked layers
+    recurrent_dropout: float = 0.0  # variational dropout on h inside the recurrence (Gal & Ghahramani 2016)
+    zoneout: float = 0.0  # zoneout probability (Krueger et al. 2017)
+    learn_initial_state: bool = False  # learn h0 (and c0) instead of zeros
+    backend: str = "auto"  # auto | reference | native | scan | fused
+    cell_options: dict[str, Any] = field(default_factory=dict)  # extra cell constructor arguments
+
+    def build(self, input_size: int) -> Recurrent:
+        """The layer this config describes, with ``input_size`` input features (batch-first)."""
+        if self.cell not in CELLS:
+            raise RnnkitError(f"unknown cell: expected one of {sorted(CELLS)}, got {self.cell!r}")
+        if "input_size" in self.cell_options or "hidden_size" in self.cell_options:
+            raise RnnkitError("cell_options must not contain input_size or hidden_size (set by the config)")
+        try:
+            cell = CELLS[self.cell](input_size, self.hidden_size, **self.cell_options)
+        except TypeError as e:
+            raise RnnkitError(f"bad cell_options for {self.cell!r}: {e}") from None
+        return Recurrent(
+            cell,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            merge=self.merge,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            zoneout=self.zoneout,
+            learn_initial_state=self.learn_initial_state,
+            batch_first=True,
+            backend=self.backend,
+        )
+
+    @classmethod
+    def from_layer(cls, layer: Recurrent) -> EncoderConfig:
+        """Describe an existing layer (its cell options included), e.g. to build a model around it."""
+        if not isinstance(layer, Recurrent):
+            raise RnnkitError(f"expected an rnnkit Recurrent layer, got {type(layer).__name__}")
+        name = _CELL_NAMES.get(type(layer.cell))
+        if name is None:
+            raise RnnkitError(f"cell {type(layer.cell).__name__} has no config name")
+        opts = {k: v for k, v in layer.cell.config().items() if k not in ("input_size", "hidden_size")}
+        if callable(opts.get("activation")):
+            raise RnnkitError("a cell with a callable activation cannot be described as data")
+        if not layer.batch_first:
+            raise RnnkitError("models use batch-first layers; got a time-major layer")
+        return cls(
+            cell=name,
+            hidden_size=layer.hidden_size,
+            num_layers=layer.num_layers,
+            bidirectional=layer.bidirectional,
+            merge=layer.merge,
+            dropout=layer.dropout,
+            recurrent_dropout=layer.recurrent_dropout,
+            zoneout=layer.zoneout,
+            learn_initial_state=layer.initial_state is not None,
+            backend=layer.requested_backend,
+            cell_options=opts,
+        )
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as a JSON-able dict (nested dataclasses become dicts)."""
+    return dataclasses.asdict(cfg)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """Check/convert one JSON value to the annotated field type ``tp`` (nested dataclasses included)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        return config_from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, where)
+            except RnnkitError as e:
+                errors.append(str(e))
+        raise RnnkitError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if tp is Any:
+        return value
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise RnnkitError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if origin in (tuple, list) or tp in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise RnnkitError(f"{where}: expected a list, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        if args and args[-1] is not Ellipsis and origin is tuple:
+            return tuple(_convert(a, v, where) for a, v in zip(args, value))
+        inner = args[0] if args else Any
+        out = [_convert(inner, v, where) for v in value]
+        return tuple(out) if origin is tuple or tp is tuple else out
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise RnnkitError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RnnkitError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RnnkitError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise RnnkitError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any] | Any, where: str | None = None) -> Any:
+    """Build config dataclass ``cls`` from a mapping; unknown keys and wrongly typed values are errors."""
+    where = where or cls.__name__
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise RnnkitError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RnnkitError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(names)}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+# -- the trainer protocol --------------------------------------------------------------------------------------
+@dataclass
+class LossOutput:
+    """What ``model.loss(batch, state)`` returns to the trainer.
+
+    ``loss`` is the mean over ``count`` items (tokens, sequences, frames) and is what gets backpropagated;
+    ``metrics`` are *sums* over those items (the trainer divides by the summed counts); ``state`` is the
+    recurrent state after the batch (carried by truncated BPTT; ``None`` when not meaningful).
+    """
+
+    loss: Tensor
+    count: int
+    state: Any = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+# -- the base class --------------------------------------------------------------------------------------------
+class Model(nn.Module):
+    """Base of the rnnkit models: a typed config, ``to_config``/``from_config``, save/load and ``loss``."""
+
+    #: the config dataclass of this model
+    config_class: ClassVar[type]
+    #: batch keys cut along time by truncated BPTT (empty: the model does not support it)
+    time_keys: ClassVar[tuple[str, ...]] = ()
+    #: the key of per-sequence lengths in a batch
+    lengths_key: ClassVar[str] = "lengths"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            MODEL_REGISTRY[cls.__name__] = cls
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config_from_dict(self.config_class, config)
+
+    def to_config(self) -> dict[str, Any]:
+        """The config as a JSON-able dict, with this model's class name under ``"model"``."""
+        return {"model": type(self).__name__, **config_to_dict(self.config)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | Any) -> Model:
+        """Build a fresh model from a config dataclass or a dict made by :meth:`to_config`."""
+        if isinstance(config, Mapping):
+            config = dict(config)
+            name = config.pop("model", cls.__name__)
+            if name != cls.__name__:
+                raise RnnkitError(f"config is for model {name!r}, not {cls.__name__!r}")
+        return cls(config)
+
+    def save(self, path) -> None:
+        """Save weights (safetensors) and config (JSON) into directory ``path`` (see :mod:`rnnkit.models.io`)."""
+        from rnnkit.models.io import save_model
+
+        save_model(self, path)
+
+    @property
+    def supports_tbptt(self) -> bool:
+        """Whether the trainer may cut this model's batches along time (truncated BPTT)."""
+        return bool(self.time_keys)
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        raise NotImplementedError
+
+
+# -- input checks and helpers ----------------------------------------------------------------------------------
+def positive(name: str, value: Any, zero_ok: bool = False) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and (value >= 0 if zero_ok else value >= 1)
+    if not ok:
+        raise RnnkitError(f"{name} must be a {'non-negative' if zero_ok else 'positive'} int, got {value!r}")
+
+
+def check_batch_size(x: Tensor, name: str = "input") -> int:
+    if x.shape[0] == 0:
+        raise RnnkitError(f"empty batch: {name} has shape {tuple(x.shape)}")
+    return x.shape[0]
+
+
+def check_tokens(x: Any, vocab_size: int, name: str = "tokens", dims: int = 2) -> Tensor:
+    """``x`` must be an integer tensor of rank ``dims`` with ids in ``[0, vocab_size)``."""
+    if not isinstance(x, Tensor):
+        raise RnnkitError(f"{name} must be a torch.Tensor of token ids, got {type(x).__name__}")
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise RnnkitError(f"{name} must hold integer token ids, got dtype {x.dtype}")
+    if x.dim() != dims:
+        shape = "(batch, time)" if dims == 2 else "(batch,)"
+        raise RnnkitError(f"{name} must be {dims}-D {shape}, got shape {tuple(x.shape)}")
+    check_batch_size(x, name)
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
+        raise RnnkitError(
+            f"{name} out of range: ids must lie in [0, vocab_size={vocab_size}), "
+            f"got min {int(x.min())} and max {int(x.max())}"
+        )
+    return x.long()
+
+
+def check_features(x: Any, size: int, name: str = "inputs", dims: int = 3) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise RnnkitError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise RnnkitError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() != dims:
+        raise RnnkitError(f"{name} must be {dims}-D, got shape {tuple(x.shape)}")
+    check_batch_size(x, name)
+    if x.shape[-1] != size:
+        raise RnnkitError(f"{name}.size(-1) must equal input_size: expected {size}, got {x.shape[-1]}")
+    return x
+
+
+def check_lengths(lengths: Any, batch: int, T: int, allow_zero: bool = False, name: str = "lengths") -> Tensor:
+    """Per-sequence lengths: 1-D ints, one per sequence, in ``[1, T]`` (``[0, T]`` when continuing a state)."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths)
+    if lengths.is_floating_point() or lengths.dim() != 1:
+        raise RnnkitError(
+            f"{name} must be a 1-D integer tensor, got dtype {lengths.dtype} shape {tuple(lengths.shape)}"
+        )
+    if lengths.numel() != batch:
+        raise RnnkitError(f"{name} must have one entry per sequence: expected {batch}, got {lengths.numel()}")
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo < (0 if allow_zero else 1) or hi > T:
+        low = 0 if allow_zero else 1
+        raise RnnkitError(f"{name} must lie in [{low}, T={T}], got min {lo} and max {hi}")
+    return lengths.to(torch.int64)
+
+
+def step_mask(lengths: Tensor | None, B: int, T: int, device) -> Tensor:
+    """(B, T) bool, True at valid steps."""
+    if lengths is None:
+        return torch.ones(B, T, dtype=torch.bool, device=device)
+    return torch.arange(T, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
+
+
+def state_where(keep: Tensor, new: Any, old: Any) -> Any:
+    """Per sequence (batch dim 1 of the layer state): ``new`` where ``keep`` else ``old``."""
+    if isinstance(new, Tensor):
+        return torch.where(keep.view(1, -1, 1), new, old)
+    return type(new)(state_where(keep, n, o) for n, o in zip(new, old))
+
+
+def run_encoder(
+    layer: Recurrent, x: Tensor, state: Any = None, lengths: Tensor | None = None
+) -> tuple[Tensor, Any]:
+    """``layer(x, state, lengths)`` that also accepts lengths of 0 for sequences that continue a state.
+
+    A truncated-BPTT chunk can lie past the end of some sequences; those keep their state unchanged and
+    have zero outputs (the core layer wants lengths >= 1).
+    """
+    if lengths is None or int(lengths.min()) > 0:
+        return layer(x, state, lengths)
+    empty = lengths == 0
+    if state is None:
+        state = layer.zeros_state(x.shape[0], x.device, x.dtype)
+    out, new = layer(x, state, lengths.clamp(min=1))
+    out = out.masked_fill(empty.view(-1, 1, 1).to(out.device), 0.0)
+    return out, state_where(~empty.to(x.device), new, state)
+
+
+def top_hidden(layer: Recurrent, state: Any) -> Tensor:
+    """The last layer's final ``h`` of each direction, merged like the outputs: (B, output_size)."""
+    h = state[0] if isinstance(state, tuple) else state  # (L*D, B, Y)
+    D = layer.num_directions
+    top = h[-D:]
+    if D == 1:
+        return top[0]
+    merge = layer.merge
+    if merge == "concat":
+        return torch.cat([top[0], top[1]], dim=-1)
+    return {"sum": top[0] + top[1], "mean": (top[0] + top[1]) * 0.5, "mul": top[0] * top[1]}[merge]
+
+
+def as_batch(batch: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Accept a dict or a tuple/list in the order ``names`` (trailing entries optional)."""
+    if isinstance(batch, Mapping):
+        unknown = sorted(set(batch) - set(names))
+        if unknown:
+            raise RnnkitError(f"unknown batch key(s) {unknown}; expected some of {list(names)}")
+        return dict(batch)
+    if isinstance(batch, (tuple, list)):
+        if len(batch) > len(names):
+            raise RnnkitError(f"a batch tuple has at most {len(names)} entries {list(names)}, got {len(batch)}")
+        return dict(zip(names, batch))
+    raise RnnkitError(f"a batch must be a dict or a tuple, got {type(batch).__name__}")
+
+
+def require(batch: dict[str, Any], key: str) -> Any:
+    if batch.get(key) is None:
+        raise RnnkitError(f"batch is missing {key!r}")
+    return batch[key]
+
+
+class InputEmbedding(nn.Module):
+    """Token ids through an embedding (``vocab_size > 0``) or float features checked and passed through."""
+
+    def __init__(self, vocab_size: int, input_size: int, embedding_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        if vocab_size:
+            positive("embedding_dim", embedding_dim)
+            self.embedding = nn.Embedding(vocab_size, embedding_dim)
+            self.size = embedding_dim
+        else:
+            positive("input_size", input_size)
+            self.embedding = None
+            self.size = input_size
+        self.dropout = nn.Dropout(dropout) if dropout else None
+
+    def forward(self, x: Tensor, name: str = "inputs") -> Tensor:
+        if self.embedding is not None:
+            x = self.embedding(check_tokens(x, self.vocab_size, name))  # (B, T, E)
+        else:
+            x = check_features(x, self.size, name)
+        return x if self.dropout is None else self.dropout(x)
+
+
+def no_bidirectional(cfg: EncoderConfig, what: str) -> None:
+    if cfg.bidirectional:
+        raise RnnkitError(
+            f"{what} cannot be bidirectional: it runs step by step and the reverse direction needs the future"
+        )
