@@ -23,3 +23,14 @@ __all__ = [
     "to_torch",
 ]
 __version__ = "0.1.0"
+
+# sub-packages with heavier imports load on first use: ``rnnkit.datasets``, ``rnnkit.models``, ...
+_LAZY = ("datasets", "models", "train", "experiments", "apps", "fused", "bench")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"rnnkit.{name}")
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
