@@ -184,11 +184,18 @@ def _native_call(fn, xt, hx, args, lengths, mode):
 register(Backend("native", _native_supports, _native_forward))
 
 
-# -- fused (placeholder until rnnkit.fused registers the engine) -------------------------------------------
-register(
-    Backend(
-        "fused",
-        lambda layer, x: (False, "rnnkit's fused engine is not part of this build"),
-        lambda layer, xt, state, lengths: (_ for _ in ()).throw(RuntimeError("unreachable")),
-    )
-)
+# -- fused -------------------------------------------------------------------------------------------------
+# rnnkit's compiled engine (rnnkit.fused); imported on first use, which builds it or loads it from the cache.
+def _fused_supports(layer, x):
+    from rnnkit import fused
+
+    return fused.supports(layer, x)
+
+
+def _fused_forward(layer, xt, state, lengths):
+    from rnnkit.fused import run_fused
+
+    return layer.stack_forward(run_fused, xt, state, lengths)
+
+
+register(Backend("fused", _fused_supports, _fused_forward))

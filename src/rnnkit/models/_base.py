@@ -212,6 +212,8 @@ class Model(nn.Module):
 
     #: the config dataclass of this model
     config_class: ClassVar[type]
+    #: the keys of a batch dict, in the order a batch tuple lists them
+    batch_keys: ClassVar[tuple[str, ...]] = ("inputs", "targets", "lengths")
     #: batch keys cut along time by truncated BPTT (empty: the model does not support it)
     time_keys: ClassVar[tuple[str, ...]] = ()
     #: the key of per-sequence lengths in a batch
@@ -245,6 +247,13 @@ class Model(nn.Module):
         from rnnkit.models.io import save_model
 
         save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> Model:
+        """A model saved with :meth:`save`; it must be of this class (``Model.load`` accepts any)."""
+        from rnnkit.models.io import load_model
+
+        return load_model(path, expected=None if cls is Model else cls)
 
     @property
     def supports_tbptt(self) -> bool:
@@ -299,7 +308,9 @@ def check_features(x: Any, size: int, name: str = "inputs", dims: int = 3) -> Te
     return x
 
 
-def check_lengths(lengths: Any, batch: int, T: int, allow_zero: bool = False, name: str = "lengths") -> Tensor:
+def check_lengths(
+    lengths: Any, batch: int, T: int, allow_zero: bool = False, name: str = "lengths"
+) -> Tensor:
     """Per-sequence lengths: 1-D ints, one per sequence, in ``[1, T]`` (``[0, T]`` when continuing a state)."""
     if lengths is None:
         return None
@@ -343,10 +354,18 @@ def run_encoder(
         return layer(x, state, lengths)
     empty = lengths == 0
     if state is None:
-        state = layer.zeros_state(x.shape[0], x.device, x.dtype)
+        state = initial_state(layer, x.shape[0], x)
     out, new = layer(x, state, lengths.clamp(min=1))
     out = out.masked_fill(empty.view(-1, 1, 1).to(out.device), 0.0)
     return out, state_where(~empty.to(x.device), new, state)
+
+
+def initial_state(layer: Recurrent, batch: int, like: Tensor) -> Any:
+    """The layer's initial state (learned or zeros) for ``batch`` sequences, on ``like``'s device/dtype."""
+    if layer.initial_state is None:
+        return layer.zeros_state(batch, like.device, like.dtype)
+    parts = tuple(p.unsqueeze(1).expand(-1, batch, -1) for p in layer.initial_state)  # (L*D, B, n)
+    return parts if layer.cell.paired_state else parts[0]
 
 
 def top_hidden(layer: Recurrent, state: Any) -> Tensor:
@@ -371,7 +390,9 @@ def as_batch(batch: Any, names: tuple[str, ...]) -> dict[str, Any]:
         return dict(batch)
     if isinstance(batch, (tuple, list)):
         if len(batch) > len(names):
-            raise RnnkitError(f"a batch tuple has at most {len(names)} entries {list(names)}, got {len(batch)}")
+            raise RnnkitError(
+                f"a batch tuple has at most {len(names)} entries {list(names)}, got {len(batch)}"
+            )
         return dict(zip(names, batch))
     raise RnnkitError(f"a batch must be a dict or a tuple, got {type(batch).__name__}")
 

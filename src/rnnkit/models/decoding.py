@@ -40,6 +40,7 @@ __all__ = [
     "greedy_search",
     "beam_search",
     "reorder_state",
+    "make_decoding",
 ]
 
 STRATEGIES = ("greedy", "sample", "beam")
@@ -63,7 +64,9 @@ class DecodingConfig:
 
     def validate(self) -> DecodingConfig:
         if self.strategy not in STRATEGIES:
-            raise RnnkitError(f"unknown decoding strategy: expected one of {STRATEGIES}, got {self.strategy!r}")
+            raise RnnkitError(
+                f"unknown decoding strategy: expected one of {STRATEGIES}, got {self.strategy!r}"
+            )
         if not isinstance(self.max_length, int) or self.max_length < 1:
             raise RnnkitError(f"max_length must be a positive int, got {self.max_length!r}")
         if self.temperature < 0:
@@ -96,6 +99,17 @@ class DecodeResult:
 
     def to_lists(self) -> list[list[int]]:
         return [self.tokens[i, : int(n)].tolist() for i, n in enumerate(self.lengths)]
+
+
+def make_decoding(config: DecodingConfig | dict | None, kwargs: dict[str, Any]) -> DecodingConfig:
+    """A validated :class:`DecodingConfig` from a config, a dict, or keyword arguments (not both)."""
+    if config is not None and kwargs:
+        raise RnnkitError("pass a DecodingConfig or keyword arguments, not both")
+    if isinstance(config, DecodingConfig):
+        return config.validate()
+    from rnnkit.models._base import config_from_dict
+
+    return config_from_dict(DecodingConfig, config if config is not None else kwargs).validate()
 
 
 def reorder_state(state: Any, index: Tensor, dim: int = 1) -> Any:

@@ -1,0 +1,245 @@
+// Shared pieces of rnnkit's fused engine: fast elementwise math, a GEMM that calls BLAS directly, the
+// padding-mask / zoneout mixing of states, layer-norm rows and per-thread accumulators.
+//
+// Conventions: every buffer is a dense row-major array; time-major (T, B, n) sequences; rows are batch
+// entries. A *step* of a runner does one GEMM with the recurrent weights and one elementwise pass over
+// the gates of every batch row.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rnnkit {
+
+using at::Tensor;
+using OptTensor = std::optional<at::Tensor>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Elementwise math. float: branch-free approximations (within ~3 ulp of torch's) so that the loops that
+// call them vectorise; double: the C library (the double path exists for gradcheck, not for speed).
+// ---------------------------------------------------------------------------------------------------------
+static inline float sel(bool c, float a, float b) { return c ? a : b; }
+
+// Cephes expf: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n through the exponent bits.
+static inline float fexp(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float fx = x * 1.44269504088896341f + 0.5f;
+  float n = static_cast<float>(static_cast<int32_t>(fx));
+  n = n > fx ? n - 1.0f : n;  // floor
+  float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+  float z = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(float));
+  return y * scale;
+}
+
+// Eigen's rational tanh (clamped to +-7.9053, where float tanh rounds to +-1).
+static inline float ftanh(float x) {
+  const float c = 7.90531110763549805f;
+  x = x > c ? c : x;
+  x = x < -c ? -c : x;
+  float x2 = x * x;
+  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = x2 * p + -8.60467152213735e-11f;
+  p = x2 * p + 5.12229709037114e-08f;
+  p = x2 * p + 1.48572235717979e-05f;
+  p = x2 * p + 6.37261928875436e-04f;
+  p = x2 * p + 4.89352455891786e-03f;
+  p = x * p;
+  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = x2 * q + 2.26843463243900e-03f;
+  q = x2 * q + 4.89352518554385e-03f;
+  return p / q;
+}
+
+static inline float fsigmoid(float x) { return 1.0f / (1.0f + fexp(-x)); }
+
+static inline float act_exp(float x) { return fexp(x); }
+static inline double act_exp(double x) { return std::exp(x); }
+static inline float act_tanh(float x) { return ftanh(x); }
+static inline double act_tanh(double x) { return std::tanh(x); }
+static inline float act_sigmoid(float x) { return fsigmoid(x); }
+static inline double act_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// ---------------------------------------------------------------------------------------------------------
+// GEMM on row-major arrays: C (M x N) = alpha * op(A) op(B) + beta * C, op(X) = X or X^T.
+// Calls the Fortran BLAS that torch links (MKL's sgemm_/dgemm_) when the process has it, else at::mm.
+// ---------------------------------------------------------------------------------------------------------
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+std::string gemm_provider();
+
+// ---------------------------------------------------------------------------------------------------------
+// Rows in parallel: fn(b0, b1, tid) over [0, B); serial when a step is too small to pay for a fork.
+// ---------------------------------------------------------------------------------------------------------
+constexpr int64_t kParallelWork = 16384;  // elementwise work per step below which one thread runs it
+
+template <typename F>
+inline void for_rows(int64_t B, int64_t work_per_row, const F& fn) {
+  if (B * work_per_row < kParallelWork || B < 2 || at::get_num_threads() < 2 || at::in_parallel_region()) {
+    fn(int64_t(0), B, 0);
+    return;
+  }
+  int64_t grain = std::max<int64_t>(1, kParallelWork / 4 / std::max<int64_t>(work_per_row, 1));
+  at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) { fn(b0, b1, at::get_thread_num()); });
+}
+
+// Per-thread accumulators (in double) for the sums over batch and time of the peephole and
+// cell-layer-norm gradients, which need values that are recomputed inside the backward loop.
+struct Accum {
+  std::vector<double> data;
+  int64_t n = 0;
+  void init(int64_t n_) {
+    n = n_;
+    data.assign(static_cast<size_t>(n) * std::max(1, at::get_num_threads()), 0.0);
+  }
+  double* row(int tid) { return data.data() + static_cast<int64_t>(tid) * n; }
+  // the sum of the per-thread rows [offset, offset + len), as a (len,) tensor
+  Tensor reduce(int64_t offset, int64_t len, const at::TensorOptions& opts) const {
+    std::vector<double> s(len, 0.0);
+    int64_t rows = n ? static_cast<int64_t>(data.size()) / n : 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < len; ++j) s[j] += data[r * n + offset + j];
+    Tensor out = at::empty({len}, opts.dtype(at::kDouble));
+    std::memcpy(out.data_ptr<double>(), s.data(), sizeof(double) * len);
+    return out.to(opts.dtype());
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// How a candidate state becomes the state (rnnkit.loop.advance): zoneout, then the padding mask.
+//   s = mask ? cand + z * (old - cand) : old,   z a (T, B, n) 0/1 tensor or a constant rate.
+// ---------------------------------------------------------------------------------------------------------
+template <typename T>
+struct Keep {
+  const uint8_t* mask = nullptr;  // (T, B) or null
+  const T* zo = nullptr;          // (T, B, n) or null
+  T rate = 0;                     // used when zo is null
+  int64_t B = 0, n = 0;
+
+  bool valid(int64_t t, int64_t b) const { return mask == nullptr || mask[t * B + b] != 0; }
+  bool identity() const { return zo == nullptr && rate == T(0); }
+
+  void forward(int64_t t, int64_t b, const T* cand, const T* old, T* out) const {
+    if (!valid(t, b)) {
+      if (out != old) std::memcpy(out, old, sizeof(T) * n);
+      return;
+    }
+    if (zo != nullptr) {
+      const T* z = zo + (t * B + b) * n;
+      for (int64_t j = 0; j < n; ++j) out[j] = cand[j] + z[j] * (old[j] - cand[j]);
+    } else if (rate != T(0)) {
+      for (int64_t j = 0; j < n; ++j) out[j] = cand[j] + rate * (old[j] - cand[j]);
+    } else if (out != cand) {
+      std::memcpy(out, cand, sizeof(T) * n);
+    }
+  }
+
+  // d_total (grad of the state) -> d_cand and d_old (d_old may alias d_total).
+  void backward(int64_t t, int64_t b, const T* d_total, T* d_cand, T* d_old) const {
+    if (!valid(t, b)) {
+      for (int64_t j = 0; j < n; ++j) d_cand[j] = T(0);
+      if (d_old != d_total) std::memcpy(d_old, d_total, sizeof(T) * n);
+      return;
+    }
+    if (zo != nullptr) {
+      const T* z = zo + (t * B + b) * n;
+      for (int64_t j = 0; j < n; ++j) {
+        T g = d_total[j];
+        d_cand[j] = g - z[j] * g;
+        d_old[j] = z[j] * g;
+      }
+    } else if (rate != T(0)) {
+      for (int64_t j = 0; j < n; ++j) {
+        T g = d_total[j];
+        d_cand[j] = g - rate * g;
+        d_old[j] = rate * g;
+      }
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        d_cand[j] = d_total[j];
+        d_old[j] = T(0);
+      }
+    }
+  }
+};
+
+template <typename T>
+Keep<T> make_keep(const OptTensor& mask, const OptTensor& zo, double rate, int64_t B, int64_t n) {
+  Keep<T> k;
+  k.mask = mask.has_value() ? mask->data_ptr<uint8_t>() : nullptr;
+  k.zo = zo.has_value() ? zo->data_ptr<T>() : nullptr;
+  k.rate = static_cast<T>(rate);
+  k.B = B;
+  k.n = n;
+  return k;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Layer norm of one row (eps 1e-5, biased variance, as torch.nn.functional.layer_norm).
+// ---------------------------------------------------------------------------------------------------------
+constexpr double kLnEps = 1e-5;
+
+template <typename T>
+inline void ln_stats(const T* x, int64_t n, T& mean, T& rstd) {
+  using acc_t = double;
+  acc_t s = 0;
+  for (int64_t j = 0; j < n; ++j) s += x[j];
+  acc_t mu = s / n;
+  acc_t v = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    acc_t d = x[j] - mu;
+    v += d * d;
+  }
+  mean = static_cast<T>(mu);
+  rstd = static_cast<T>(1.0 / std::sqrt(v / n + kLnEps));
+}
+
+// dx from dy (grad after the affine), gain, normalised input and rstd of one row; dx may alias dy.
+template <typename T>
+inline void ln_backward_row(const T* dy, const T* gamma, const T* xhat, T rstd, int64_t n, T* dx) {
+  double m1 = 0, m2 = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    T g = dy[j] * gamma[j];
+    m1 += g;
+    m2 += g * xhat[j];
+  }
+  T a = static_cast<T>(m1 / n), c = static_cast<T>(m2 / n);
+  for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * gamma[j] - a - xhat[j] * c);
+}
+
+// Column sums of a (N, K) row-major array (and of its product with another) into out (K,).
+template <typename T>
+void colsum(const T* a, int64_t N, int64_t K, int64_t lda, T* out);
+template <typename T>
+void colsum_prod(const T* a, const T* b, int64_t N, int64_t K, int64_t lda, int64_t ldb, T* out);
+
+inline const uint8_t* mask_ptr(const OptTensor& m) { return m.has_value() ? m->data_ptr<uint8_t>() : nullptr; }
+
+template <typename T>
+inline const T* opt_ptr(const OptTensor& t) {
+  return t.has_value() ? t->data_ptr<T>() : nullptr;
+}
+
+inline Tensor undefined_or(const OptTensor& t) { return t.has_value() ? *t : Tensor(); }
+
+}  // namespace rnnkit

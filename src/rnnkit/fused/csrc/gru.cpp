@@ -1,0 +1,404 @@
+// Fused GRU: forward and backpropagation through time for rnnkit.GRUCell in both forms
+// (reset_after=True, torch/cuDNN; reset_after=False, Cho et al. 2014) and with layer_norm, with recurrent
+// dropout, zoneout and padding masks. The math is rnnkit.functional.gru_step; the loop is
+// rnnkit.loop.run_loop.
+//
+// Per step, reset_after=True: one GEMM h_in W_hh^T (B, 3H) and one elementwise pass. reset_after=False
+// needs two GEMMs, because W_hn multiplies r * h, which depends on the first.
+//
+// Saved for backward, per step and batch row (floats): reset_after=True r, z, n and the recurrent part
+// of n, W_hn h + b_hn (4H), and h (H); reset_after=False r, z, n (3H) and h (H). With layer_norm also the
+// normalised recurrent pre-activations (3H) and their 1/std (1 or 2).
+#include "common.h"
+
+namespace rnnkit {
+namespace {
+
+struct GruParams {
+  int64_t T, B, H;
+  bool reset_after, ln;
+};
+
+template <typename T>
+struct GruPtrs {
+  const T* whh;
+  const T* bhh;  // zeros when absent
+  const T *lnhw, *lnhb, *lnnw, *lnnb;
+};
+
+// ---- reset_after = True --------------------------------------------------------------------------------
+template <typename T>
+inline void gru_after_row(const T* __restrict__ x, const T* __restrict__ a, const T* __restrict__ hprev,
+                          T* __restrict__ gt, T* __restrict__ hcand, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T r = act_sigmoid(x[j] + a[j]);
+    T z = act_sigmoid(x[H + j] + a[H + j]);
+    T hn = a[2 * H + j];
+    T n = act_tanh(x[2 * H + j] + r * hn);
+    gt[j] = r;
+    gt[H + j] = z;
+    gt[2 * H + j] = n;
+    gt[3 * H + j] = hn;
+    hcand[j] = n + z * (hprev[j] - n);
+  }
+}
+
+template <typename T>
+std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruParams& p, const GruPtrs<T>& w,
+                                 const OptTensor& mask, const OptTensor& rec_mask, const Keep<T>& kh,
+                                 bool reverse) {
+  const int64_t T_ = p.T, B = p.B, H = p.H, G = 3 * H;
+  const int64_t S = p.reset_after ? 4 * H : 3 * H;  // saved gate floats per row
+  auto opts = xp.options();
+  Tensor hs = at::empty({T_, B, H}, opts);
+  Tensor gates = at::empty({T_, B, S}, opts);
+  Tensor xhat = p.ln ? at::empty({T_, B, G}, opts) : at::empty({0}, opts);
+  Tensor rstd = p.ln ? at::empty({T_, B, 2}, opts) : at::empty({0}, opts);
+  Tensor rec = at::empty({B, G}, opts);
+  Tensor act = at::empty({B, G}, opts);
+  Tensor hin_buf = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
+  Tensor rh_buf = p.reset_after ? Tensor() : at::empty({B, H}, opts);
+
+  const T* xpp = xp.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  T* hsp = hs.data_ptr<T>();
+  T* gp = gates.data_ptr<T>();
+  T* xhp = p.ln ? xhat.data_ptr<T>() : nullptr;
+  T* rsp = p.ln ? rstd.data_ptr<T>() : nullptr;
+  T* recp = rec.data_ptr<T>();
+  T* actp = act.data_ptr<T>();
+  const T* rm = opt_ptr<T>(rec_mask);
+  T* hinb = rec_mask.has_value() ? hin_buf.data_ptr<T>() : nullptr;
+  T* rhb = p.reset_after ? nullptr : rh_buf.data_ptr<T>();
+
+  for (int64_t s = 0; s < T_; ++s) {
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    const int64_t tp = reverse ? t + 1 : t - 1;
+    const T* hp = s == 0 ? h0p : hsp + tp * B * H;
+    const T* hin = hp;
+    if (rm != nullptr) {
+      for (int64_t k = 0; k < B * H; ++k) hinb[k] = hp[k] * rm[k];
+      hin = hinb;
+    }
+    T* hs_t = hsp + t * B * H;
+    if (p.reset_after) {
+      gemm(false, true, B, G, H, T(1), hin, H, w.whh, H, T(0), recp, G);  // (B, 3H)
+      for_rows(B, 6 * G, [&](int64_t b0, int64_t b1, int) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          const T* r = recp + b * G;
+          T* a = actp + b * G;
+          if (p.ln) {
+            T mu, rs;
+            ln_stats(r, G, mu, rs);
+            rsp[row * 2] = rs;
+            T* xh = xhp + row * G;
+            for (int64_t j = 0; j < G; ++j) {
+              T v = (r[j] - mu) * rs;
+              xh[j] = v;
+              a[j] = v * w.lnhw[j] + w.lnhb[j] + w.bhh[j];
+            }
+          } else {
+            for (int64_t j = 0; j < G; ++j) a[j] = r[j] + w.bhh[j];
+          }
+          gru_after_row<T>(xpp + row * G, a, hp + b * H, gp + row * S, hs_t + b * H, H);
+          kh.forward(t, b, hs_t + b * H, hp + b * H, hs_t + b * H);
+        }
+      });
+    } else {
+      gemm(false, true, B, 2 * H, H, T(1), hin, H, w.whh, H, T(0), recp, 2 * H);  // (B, 2H): r, z
+      for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          const T* r = recp + b * 2 * H;
+          const T* x = xpp + row * G;
+          T* a = actp + b * G;
+          if (p.ln) {
+            T mu, rs;
+            ln_stats(r, 2 * H, mu, rs);
+            rsp[row * 2] = rs;
+            T* xh = xhp + row * G;
+            for (int64_t j = 0; j < 2 * H; ++j) {
+              T v = (r[j] - mu) * rs;
+              xh[j] = v;
+              a[j] = v * w.lnhw[j] + w.lnhb[j] + w.bhh[j];
+            }
+          } else {
+            for (int64_t j = 0; j < 2 * H; ++j) a[j] = r[j] + w.bhh[j];
+          }
+          T* gt = gp + row * S;
+          const T* hi = hin + b * H;
+          T* rh = rhb + b * H;
+          for (int64_t j = 0; j < H; ++j) {
+            T rr = act_sigmoid(x[j] + a[j]);
+            gt[j] = rr;
+            gt[H + j] = act_sigmoid(x[H + j] + a[H + j]);
+            rh[j] = rr * hi[j];
+          }
+        }
+      });
+      gemm(false, true, B, H, H, T(1), rhb, H, w.whh + 2 * H * H, H, T(0), recp, H);  // (B, H): W_hn (r h)
+      for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          const T* r = recp + b * H;
+          const T* x = xpp + row * G;
+          T* a = actp + b * G;
+          if (p.ln) {
+            T mu, rs;
+            ln_stats(r, H, mu, rs);
+            rsp[row * 2 + 1] = rs;
+            T* xh = xhp + row * G + 2 * H;
+            for (int64_t j = 0; j < H; ++j) {
+              T v = (r[j] - mu) * rs;
+              xh[j] = v;
+              a[j] = v * w.lnnw[j] + w.lnnb[j] + w.bhh[2 * H + j];
+            }
+          } else {
+            for (int64_t j = 0; j < H; ++j) a[j] = r[j] + w.bhh[2 * H + j];
+          }
+          T* gt = gp + row * S;
+          const T* hprev = hp + b * H;
+          T* hc = hs_t + b * H;
+          for (int64_t j = 0; j < H; ++j) {
+            T n = act_tanh(x[2 * H + j] + a[j]);
+            T z = gt[H + j];
+            gt[2 * H + j] = n;
+            hc[j] = n + z * (hprev[j] - n);
+          }
+          kh.forward(t, b, hc, hprev, hc);
+        }
+      });
+    }
+  }
+  const int64_t last = reverse ? 0 : T_ - 1;
+  Tensor h_n = hs.select(0, last).clone();
+  Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
+  return {y, h_n, hs, gates, xhat, rstd};
+}
+
+template <typename T>
+std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& h0, const GruParams& p,
+                                  const GruPtrs<T>& w, const OptTensor& mask, const OptTensor& rec_mask,
+                                  const Keep<T>& kh, bool reverse, const Tensor& hs, const Tensor& gates,
+                                  const Tensor& xhat, const Tensor& rstd, bool bias) {
+  const int64_t T_ = p.T, B = p.B, H = p.H, G = 3 * H;
+  const int64_t S = p.reset_after ? 4 * H : 3 * H;
+  auto opts = hs.options();
+  Tensor dxp = at::empty({T_, B, G}, opts);
+  // grads after layer norm (where b_hh, the LN shift and gain act) and before it (where W_hh acts)
+  Tensor dpost = p.reset_after ? at::empty({T_, B, G}, opts) : dxp;
+  Tensor dr = p.ln ? at::empty({T_, B, G}, opts) : dpost;
+  Tensor dh = dh_n.clone();
+  Tensor dcand = at::empty({B, H}, opts);
+  Tensor rh_all = p.reset_after ? Tensor() : at::empty({T_, B, H}, opts);
+  Tensor drh = p.reset_after ? Tensor() : at::empty({B, H}, opts);
+  Tensor dhin = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
+
+  const T* dyp = dy.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  const T* hsp = hs.data_ptr<T>();
+  const T* gp = gates.data_ptr<T>();
+  const T* xhp = p.ln ? xhat.data_ptr<T>() : nullptr;
+  const T* rsp = p.ln ? rstd.data_ptr<T>() : nullptr;
+  T* dxpp = dxp.data_ptr<T>();
+  T* dpp = dpost.data_ptr<T>();
+  T* drp = dr.data_ptr<T>();
+  T* dhp = dh.data_ptr<T>();
+  T* dcp = dcand.data_ptr<T>();
+  T* rha = p.reset_after ? nullptr : rh_all.data_ptr<T>();
+  T* drhp = p.reset_after ? nullptr : drh.data_ptr<T>();
+  const T* rm = opt_ptr<T>(rec_mask);
+  T* dhinp = rec_mask.has_value() ? dhin.data_ptr<T>() : nullptr;
+  const uint8_t* mk = mask_ptr(mask);
+
+  for (int64_t s = T_ - 1; s >= 0; --s) {
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    const int64_t tp = reverse ? t + 1 : t - 1;
+    const T* hp = s == 0 ? h0p : hsp + tp * B * H;
+    for_rows(B, 8 * G, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * B + b;
+        T* d = dhp + b * H;
+        const T* g = dyp + row * H;
+        if (mk == nullptr || mk[row]) {
+          for (int64_t j = 0; j < H; ++j) d[j] += g[j];
+        }
+        T* dc = dcp + b * H;
+        kh.backward(t, b, d, dc, d);
+        const T* gt = gp + row * S;
+        const T* hprev = hp + b * H;
+        T* dx = dxpp + row * G;
+        if (p.reset_after) {
+          T* dq = dpp + row * G;
+          for (int64_t j = 0; j < H; ++j) {
+            T r = gt[j], z = gt[H + j], n = gt[2 * H + j], hn = gt[3 * H + j];
+            T dhc = dc[j];
+            d[j] += dhc * z;
+            T dn = dhc * (T(1) - z) * (T(1) - n * n);
+            T dz = dhc * (hprev[j] - n) * z * (T(1) - z);
+            T drr = dn * hn * r * (T(1) - r);
+            dx[j] = drr;
+            dx[H + j] = dz;
+            dx[2 * H + j] = dn;
+            dq[j] = drr;
+            dq[H + j] = dz;
+            dq[2 * H + j] = dn * r;
+          }
+          if (p.ln) ln_backward_row(dq, w.lnhw, xhp + row * G, rsp[row * 2], G, drp + row * G);
+        } else {
+          for (int64_t j = 0; j < H; ++j) {
+            T z = gt[H + j], n = gt[2 * H + j];
+            T dhc = dc[j];
+            d[j] += dhc * z;
+            dx[H + j] = dhc * (hprev[j] - n) * z * (T(1) - z);
+            dx[2 * H + j] = dhc * (T(1) - z) * (T(1) - n * n);
+          }
+          if (p.ln)
+            ln_backward_row(dx + 2 * H, w.lnnw, xhp + row * G + 2 * H, rsp[row * 2 + 1], H,
+                            drp + row * G + 2 * H);
+        }
+      }
+    });
+    const T* dr_t = drp + t * B * G;
+    T* acc = rm != nullptr ? dhinp : dhp;  // where d h_in accumulates
+    if (p.reset_after) {
+      if (rm != nullptr) gemm(false, false, B, H, G, T(1), dr_t, G, w.whh, H, T(0), dhinp, H);
+      else gemm(false, false, B, H, G, T(1), dr_t, G, w.whh, H, T(1), dhp, H);
+    } else {
+      // d (r h_in) = dR_n W_hn, then the reset gate's share and r, z through W_hr, W_hz
+      gemm(false, false, B, H, H, T(1), dr_t + 2 * H, G, w.whh + 2 * H * H, H, T(0), drhp, H);
+      if (rm != nullptr) std::fill(dhinp, dhinp + B * H, T(0));
+      for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          const T* gt = gp + row * S;
+          const T* hprev = hp + b * H;
+          const T* mrow = rm != nullptr ? rm + b * H : nullptr;
+          T* dx = dxpp + row * G;
+          T* rh = rha + row * H;
+          T* ac = acc + b * H;
+          const T* drr = drhp + b * H;
+          for (int64_t j = 0; j < H; ++j) {
+            T r = gt[j];
+            T hi = mrow != nullptr ? hprev[j] * mrow[j] : hprev[j];
+            rh[j] = r * hi;
+            ac[j] += drr[j] * r;
+            dx[j] = drr[j] * hi * r * (T(1) - r);
+          }
+          if (p.ln) ln_backward_row(dx, w.lnhw, xhp + row * G, rsp[row * 2], 2 * H, drp + row * G);
+        }
+      });
+      gemm(false, false, B, H, 2 * H, T(1), dr_t, G, w.whh, H, T(1), acc, H);
+    }
+    if (rm != nullptr)
+      for (int64_t k = 0; k < B * H; ++k) dhp[k] += dhinp[k] * rm[k];
+  }
+
+  // weight gradients: one GEMM over all steps (two for reset_after=False)
+  Tensor dw_hh = at::empty({G, H}, opts);
+  T* dwp = dw_hh.data_ptr<T>();
+  const int64_t TB = T_ * B;
+  const int64_t Mrz = p.reset_after ? G : 2 * H;  // rows of W_hh that multiply h_in
+  if (rm != nullptr) {
+    Tensor hin = at::empty({T_, B, H}, opts);
+    T* hinp = hin.data_ptr<T>();
+    for (int64_t t = 0; t < T_; ++t) {
+      const bool first = reverse ? t == T_ - 1 : t == 0;
+      const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * H;
+      for (int64_t k = 0; k < B * H; ++k) hinp[t * B * H + k] = hp[k] * rm[k];
+    }
+    gemm(true, false, Mrz, H, TB, T(1), drp, G, hinp, H, T(0), dwp, H);
+  } else if (!reverse) {
+    gemm(true, false, Mrz, H, (T_ - 1) * B, T(1), drp + B * G, G, hsp, H, T(0), dwp, H);
+    gemm(true, false, Mrz, H, B, T(1), drp, G, h0p, H, T(1), dwp, H);
+  } else {
+    gemm(true, false, Mrz, H, (T_ - 1) * B, T(1), drp, G, hsp + B * H, H, T(0), dwp, H);
+    gemm(true, false, Mrz, H, B, T(1), drp + (T_ - 1) * B * G, G, h0p, H, T(1), dwp, H);
+  }
+  if (!p.reset_after) gemm(true, false, H, H, TB, T(1), drp + 2 * H, G, rha, H, T(0), dwp + 2 * H * H, H);
+
+  Tensor db_hh = at::empty({0}, opts), dlnw = at::empty({0}, opts), dlnb = at::empty({0}, opts);
+  Tensor dlnnw = at::empty({0}, opts), dlnnb = at::empty({0}, opts);
+  if (bias) {
+    db_hh = at::empty({G}, opts);
+    colsum<T>(dpp, TB, G, G, db_hh.data_ptr<T>());
+  }
+  if (p.ln) {
+    const int64_t n1 = p.reset_after ? G : 2 * H;
+    dlnw = at::empty({n1}, opts);
+    dlnb = at::empty({n1}, opts);
+    colsum_prod<T>(dpp, xhp, TB, n1, G, G, dlnw.data_ptr<T>());
+    colsum<T>(dpp, TB, n1, G, dlnb.data_ptr<T>());
+    if (!p.reset_after) {
+      dlnnw = at::empty({H}, opts);
+      dlnnb = at::empty({H}, opts);
+      colsum_prod<T>(dpp + 2 * H, xhp + 2 * H, TB, H, G, G, dlnnw.data_ptr<T>());
+      colsum<T>(dpp + 2 * H, TB, H, G, dlnnb.data_ptr<T>());
+    }
+  }
+  return {dxp, dh, dw_hh, db_hh, dlnw, dlnb, dlnnw, dlnnb};
+}
+
+OptTensor contig(const OptTensor& t) {
+  if (!t.has_value()) return t;
+  return t->contiguous();
+}
+
+template <typename T>
+GruPtrs<T> pointers(const Tensor& zeros, const Tensor& w_hh, const OptTensor& b_hh, const OptTensor& lnw,
+                    const OptTensor& lnb, const OptTensor& lnnw, const OptTensor& lnnb) {
+  GruPtrs<T> w;
+  w.whh = w_hh.data_ptr<T>();
+  w.bhh = b_hh.has_value() ? b_hh->data_ptr<T>() : zeros.data_ptr<T>();
+  w.lnhw = opt_ptr<T>(lnw);
+  w.lnhb = opt_ptr<T>(lnb);
+  w.lnnw = opt_ptr<T>(lnnw);
+  w.lnnb = opt_ptr<T>(lnnb);
+  return w;
+}
+
+}  // namespace
+
+std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& w_hh_, const OptTensor& b_hh_,
+                                const OptTensor& lnw_, const OptTensor& lnb_, const OptTensor& lnnw_,
+                                const OptTensor& lnnb_, bool reset_after, const OptTensor& mask_,
+                                const OptTensor& rec_mask_, const OptTensor& zo_, double zo_rate, bool reverse) {
+  Tensor xp = xp_.contiguous(), h0 = h0_.contiguous(), w_hh = w_hh_.contiguous();
+  OptTensor b_hh = contig(b_hh_), lnw = contig(lnw_), lnb = contig(lnb_), lnnw = contig(lnnw_),
+            lnnb = contig(lnnb_), mask = contig(mask_), rec_mask = contig(rec_mask_), zo = contig(zo_);
+  GruParams p{xp.size(0), xp.size(1), h0.size(1), reset_after, lnw.has_value()};
+  TORCH_CHECK(w_hh.size(0) == 3 * p.H && w_hh.size(1) == p.H, "rnnkit fused gru: weight_hh must be (3H, H)");
+  Tensor zeros = at::zeros({3 * p.H}, w_hh.options());
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_gru_forward", [&] {
+    auto w = pointers<scalar_t>(zeros, w_hh, b_hh, lnw, lnb, lnnw, lnnb);
+    auto kh = make_keep<scalar_t>(mask, zo, zo_rate, p.B, p.H);
+    out = forward_impl<scalar_t>(xp, h0, p, w, mask, rec_mask, kh, reverse);
+  });
+  return out;
+}
+
+std::vector<Tensor> gru_backward(const Tensor& dy_, const Tensor& dh_n_, const Tensor& h0_, const Tensor& w_hh_,
+                                 const OptTensor& b_hh_, const OptTensor& lnw_, const OptTensor& lnb_,
+                                 const OptTensor& lnnw_, const OptTensor& lnnb_, bool reset_after,
+                                 const OptTensor& mask_, const OptTensor& rec_mask_, const OptTensor& zo_,
+                                 double zo_rate, bool reverse, const Tensor& hs_, const Tensor& gates_,
+                                 const Tensor& xhat_, const Tensor& rstd_) {
+  Tensor dy = dy_.contiguous(), dh_n = dh_n_.contiguous(), h0 = h0_.contiguous(), w_hh = w_hh_.contiguous();
+  Tensor hs = hs_.contiguous(), gates = gates_.contiguous(), xhat = xhat_.contiguous(), rstd = rstd_.contiguous();
+  OptTensor b_hh = contig(b_hh_), lnw = contig(lnw_), lnb = contig(lnb_), lnnw = contig(lnnw_),
+            lnnb = contig(lnnb_), mask = contig(mask_), rec_mask = contig(rec_mask_), zo = contig(zo_);
+  GruParams p{hs.size(0), hs.size(1), h0.size(1), reset_after, lnw.has_value()};
+  Tensor zeros = at::zeros({3 * p.H}, w_hh.options());
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_gru_backward", [&] {
+    auto w = pointers<scalar_t>(zeros, w_hh, b_hh, lnw, lnb, lnnw, lnnb);
+    auto kh = make_keep<scalar_t>(mask, zo, zo_rate, p.B, p.H);
+    out = backward_impl<scalar_t>(dy, dh_n, h0, p, w, mask, rec_mask, kh, reverse, hs, gates, xhat, rstd,
+                                  b_hh.has_value());
+  });
+  return out;
+}
+
+}  // namespace rnnkit

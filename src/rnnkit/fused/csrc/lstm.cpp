@@ -1,0 +1,450 @@
+// Fused LSTM: forward and backpropagation through time for every option of rnnkit.LSTMCell
+// (peephole, layer_norm, proj_size, cell_clip) with recurrent dropout, zoneout and padding masks.
+//
+// The math is rnnkit.functional.lstm_step; the loop is rnnkit.loop.run_loop. Per step: one GEMM
+// h_in W_hh^T (plus h W_hr^T with a projection) and one elementwise pass over the gates of each row.
+//
+// Saved for backward, per step and batch row (floats): gate activations i, f, g, o (4H), the state
+// c (H) and h (P); with layer_norm also the normalised recurrent pre-activation (4H) and its 1/std (1).
+// The candidate cell, tanh(c) and the projection input are recomputed in backward.
+#include "common.h"
+
+namespace rnnkit {
+namespace {
+
+struct LstmParams {
+  int64_t T, B, H, P, G;
+  bool proj, peep, ln, has_clip;
+  double clip;
+};
+
+template <typename T>
+struct LstmPtrs {
+  const T* whh;
+  const T* bhh;  // zeros when absent
+  const T* whr;
+  const T *pi, *pf, *po;  // zeros when absent
+  const T *lnhw, *lnhb, *lncw, *lncb;
+};
+
+// i, f, g of one row and the candidate cell (clipped); gt holds the pre-activations on entry.
+template <typename T>
+inline void lstm_ifg_row(T* __restrict__ gt, const T* __restrict__ cprev, const T* __restrict__ pi,
+                         const T* __restrict__ pf, T* __restrict__ cnew, int64_t H, T clip) {
+  for (int64_t j = 0; j < H; ++j) {
+    T cp = cprev[j];
+    T i = act_sigmoid(gt[j] + pi[j] * cp);
+    T f = act_sigmoid(gt[H + j] + pf[j] * cp);
+    T g = act_tanh(gt[2 * H + j]);
+    T c = f * cp + i * g;
+    c = c > clip ? clip : c;
+    c = c < -clip ? -clip : c;
+    gt[j] = i;
+    gt[H + j] = f;
+    gt[2 * H + j] = g;
+    cnew[j] = c;
+  }
+}
+
+// o and the candidate h (before the projection) of one row from the candidate cell.
+template <typename T>
+inline void lstm_o_row(T* __restrict__ go, const T* __restrict__ cnew, const T* __restrict__ po,
+                       T* __restrict__ hh, int64_t H, bool ln, T mu, T rs, const T* __restrict__ lw,
+                       const T* __restrict__ lb) {
+  if (ln) {
+    for (int64_t j = 0; j < H; ++j) {
+      T c = cnew[j];
+      T o = act_sigmoid(go[j] + po[j] * c);
+      go[j] = o;
+      hh[j] = o * act_tanh((c - mu) * rs * lw[j] + lb[j]);
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      T c = cnew[j];
+      T o = act_sigmoid(go[j] + po[j] * c);
+      go[j] = o;
+      hh[j] = o * act_tanh(c);
+    }
+  }
+}
+
+template <typename T>
+std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tensor& c0, const LstmParams& p,
+                                 const LstmPtrs<T>& w, const OptTensor& mask, const OptTensor& rec_mask,
+                                 const Keep<T>& kh, const Keep<T>& kc, bool reverse) {
+  const int64_t T_ = p.T, B = p.B, H = p.H, P = p.P, G = p.G;
+  auto opts = xp.options();
+  Tensor hs = at::empty({T_, B, P}, opts), cs = at::empty({T_, B, H}, opts);
+  Tensor gates = at::empty({T_, B, G}, opts);
+  Tensor xhat = p.ln ? at::empty({T_, B, G}, opts) : at::empty({0}, opts);
+  Tensor rstd = p.ln ? at::empty({T_, B}, opts) : at::empty({0}, opts);
+  Tensor rec = at::empty({B, G}, opts);
+  Tensor hin_buf = rec_mask.has_value() ? at::empty({B, P}, opts) : Tensor();
+  Tensor hh_buf = p.proj ? at::empty({B, H}, opts) : Tensor();
+
+  const T* xpp = xp.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  const T* c0p = c0.data_ptr<T>();
+  T* hsp = hs.data_ptr<T>();
+  T* csp = cs.data_ptr<T>();
+  T* gp = gates.data_ptr<T>();
+  T* xhp = p.ln ? xhat.data_ptr<T>() : nullptr;
+  T* rsp = p.ln ? rstd.data_ptr<T>() : nullptr;
+  T* recp = rec.data_ptr<T>();
+  const T* rm = opt_ptr<T>(rec_mask);
+  T* hinb = rec_mask.has_value() ? hin_buf.data_ptr<T>() : nullptr;
+  T* hhb = p.proj ? hh_buf.data_ptr<T>() : nullptr;
+  const T clip = p.has_clip ? static_cast<T>(p.clip) : std::numeric_limits<T>::infinity();
+
+  for (int64_t s = 0; s < T_; ++s) {
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    const int64_t tp = reverse ? t + 1 : t - 1;
+    const T* hp = s == 0 ? h0p : hsp + tp * B * P;
+    const T* cp = s == 0 ? c0p : csp + tp * B * H;
+    const T* hin = hp;
+    if (rm != nullptr) {
+      for (int64_t k = 0; k < B * P; ++k) hinb[k] = hp[k] * rm[k];
+      hin = hinb;
+    }
+    gemm(false, true, B, G, P, T(1), hin, P, w.whh, P, T(0), recp, G);  // (B, 4H)
+    T* hs_t = hsp + t * B * P;
+    for_rows(B, 6 * G, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * B + b;
+        const T* r = recp + b * G;
+        const T* x = xpp + row * G;
+        T* gt = gp + row * G;
+        if (p.ln) {
+          T mu, rs;
+          ln_stats(r, G, mu, rs);
+          rsp[row] = rs;
+          T* xh = xhp + row * G;
+          for (int64_t j = 0; j < G; ++j) {
+            T v = (r[j] - mu) * rs;
+            xh[j] = v;
+            gt[j] = x[j] + v * w.lnhw[j] + w.lnhb[j] + w.bhh[j];
+          }
+        } else {
+          for (int64_t j = 0; j < G; ++j) gt[j] = x[j] + r[j] + w.bhh[j];
+        }
+        const T* cprev = cp + b * H;
+        T* cnew = csp + row * H;
+        lstm_ifg_row<T>(gt, cprev, w.pi, w.pf, cnew, H, clip);
+        T muc = 0, rsc = 1;
+        if (p.ln) ln_stats(cnew, H, muc, rsc);
+        T* hcand = p.proj ? hhb + b * H : hs_t + b * P;
+        lstm_o_row<T>(gt + 3 * H, cnew, w.po, hcand, H, p.ln, muc, rsc, w.lncw, w.lncb);
+        kc.forward(t, b, cnew, cprev, cnew);
+        if (!p.proj) kh.forward(t, b, hcand, hp + b * P, hcand);
+      }
+    });
+    if (p.proj) {
+      gemm(false, true, B, P, H, T(1), hhb, H, w.whr, H, T(0), hs_t, P);  // (B, P)
+      if (!kh.identity() || kh.mask != nullptr)
+        for (int64_t b = 0; b < B; ++b) kh.forward(t, b, hs_t + b * P, hp + b * P, hs_t + b * P);
+    }
+  }
+  const int64_t last = reverse ? 0 : T_ - 1;
+  Tensor h_n = hs.select(0, last).clone();
+  Tensor c_n = cs.select(0, last).clone();
+  Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
+  return {y, h_n, c_n, hs, cs, gates, xhat, rstd};
+}
+
+template <typename T>
+std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n, const Tensor& h0,
+                                  const Tensor& c0, const LstmParams& p, const LstmPtrs<T>& w,
+                                  const OptTensor& mask, const OptTensor& rec_mask, const Keep<T>& kh,
+                                  const Keep<T>& kc, bool reverse, const Tensor& hs, const Tensor& cs,
+                                  const Tensor& gates, const Tensor& xhat, const Tensor& rstd, bool bias) {
+  const int64_t T_ = p.T, B = p.B, H = p.H, P = p.P, G = p.G;
+  auto opts = hs.options();
+  Tensor dxp = at::empty({T_, B, G}, opts);
+  Tensor dr = p.ln ? at::empty({T_, B, G}, opts) : dxp;  // grads of the raw recurrent pre-activation
+  Tensor dh = dh_n.clone(), dc = dc_n.clone();
+  Tensor dhp_all = p.proj ? at::empty({T_, B, P}, opts) : Tensor();  // d h-candidate, for dW_hr
+  Tensor hh_all = p.proj ? at::empty({T_, B, H}, opts) : Tensor();   // o * tanh(c), for dW_hr
+  Tensor dhh = at::empty({B, H}, opts);
+  Tensor scratch = at::empty({4, B, H}, opts);  // candidate cell, its LN input, d cand cell, d c_out
+  Tensor dhin = rec_mask.has_value() ? at::empty({B, P}, opts) : Tensor();
+
+  const T* dyp = dy.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  const T* c0p = c0.data_ptr<T>();
+  const T* hsp = hs.data_ptr<T>();
+  const T* csp = cs.data_ptr<T>();
+  const T* gp = gates.data_ptr<T>();
+  const T* xhp = p.ln ? xhat.data_ptr<T>() : nullptr;
+  const T* rsp = p.ln ? rstd.data_ptr<T>() : nullptr;
+  T* dxpp = dxp.data_ptr<T>();
+  T* drp = dr.data_ptr<T>();
+  T* dhp = dh.data_ptr<T>();
+  T* dcp = dc.data_ptr<T>();
+  T* dhpa = p.proj ? dhp_all.data_ptr<T>() : nullptr;
+  T* hha = p.proj ? hh_all.data_ptr<T>() : nullptr;
+  T* dhhp = dhh.data_ptr<T>();
+  T* cn_s = scratch.data_ptr<T>();
+  T* xc_s = cn_s + B * H;
+  T* dcc_s = xc_s + B * H;
+  T* dco_s = dcc_s + B * H;
+  const T* rm = opt_ptr<T>(rec_mask);
+  T* dhinp = rec_mask.has_value() ? dhin.data_ptr<T>() : nullptr;
+  const uint8_t* mk = mask_ptr(mask);
+  const T clip = p.has_clip ? static_cast<T>(p.clip) : std::numeric_limits<T>::infinity();
+
+  // accumulators: [dp_i, dp_f, dp_o, dln_c_w, dln_c_b], each H
+  Accum acc;
+  const bool need_acc = p.peep || p.ln;
+  if (need_acc) acc.init(5 * H);
+
+  for (int64_t s = T_ - 1; s >= 0; --s) {
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    const int64_t tp = reverse ? t + 1 : t - 1;
+    const T* hp = s == 0 ? h0p : hsp + tp * B * P;
+    const T* cp = s == 0 ? c0p : csp + tp * B * H;
+    // d h: the carried gradient plus the output's; split into the candidate's and the old state's share
+    T* dcand_h = p.proj ? dhpa + t * B * P : dhhp;
+    for (int64_t b = 0; b < B; ++b) {
+      T* d = dhp + b * P;
+      const T* g = dyp + (t * B + b) * P;
+      if (mk == nullptr || mk[t * B + b]) {
+        for (int64_t j = 0; j < P; ++j) d[j] += g[j];
+      }
+      kh.backward(t, b, d, dcand_h + b * P, d);
+    }
+    if (p.proj) gemm(false, false, B, H, P, T(1), dcand_h, P, w.whr, H, T(0), dhhp, H);  // (B, H)
+
+    for_rows(B, 12 * G, [&](int64_t b0, int64_t b1, int tid) {
+      double* a = need_acc ? acc.row(tid) : nullptr;
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * B + b;
+        const T* gt = gp + row * G;
+        const T* cprev = cp + b * H;
+        T* cn = cn_s + b * H;
+        T* xc = xc_s + b * H;
+        T* dcc = dcc_s + b * H;
+        T* dco = dco_s + b * H;
+        T* dcr = dcp + b * H;  // on entry d c (state); becomes d c_prev
+        const T* dhh_r = dhhp + b * H;
+        T* dg = dxpp + row * G;
+        for (int64_t j = 0; j < H; ++j) {
+          T c = gt[H + j] * cprev[j] + gt[j] * gt[2 * H + j];
+          c = c > clip ? clip : c;
+          c = c < -clip ? -clip : c;
+          cn[j] = c;
+        }
+        T muc = 0, rsc = 1;
+        if (p.ln) {
+          ln_stats(cn, H, muc, rsc);
+          for (int64_t j = 0; j < H; ++j) xc[j] = (cn[j] - muc) * rsc;
+        }
+        kc.backward(t, b, dcr, dcc, dcr);
+        // output gate and tanh(c_out)
+        for (int64_t j = 0; j < H; ++j) {
+          T o = gt[3 * H + j];
+          T co = p.ln ? xc[j] * w.lncw[j] + w.lncb[j] : cn[j];
+          T tc = act_tanh(co);
+          if (p.proj) hha[row * H + j] = o * tc;
+          T dhj = dhh_r[j];
+          dg[3 * H + j] = dhj * tc * o * (T(1) - o);
+          dco[j] = dhj * o * (T(1) - tc * tc);
+        }
+        if (p.ln) {
+          for (int64_t j = 0; j < H; ++j) {
+            a[3 * H + j] += static_cast<double>(dco[j]) * xc[j];
+            a[4 * H + j] += dco[j];
+          }
+          ln_backward_row(dco, w.lncw, xc, rsc, H, dco);
+        }
+        for (int64_t j = 0; j < H; ++j) {
+          T i = gt[j], f = gt[H + j], g = gt[2 * H + j];
+          T cp_j = cprev[j];
+          T dop = dg[3 * H + j];
+          T dcn = dcc[j] + dco[j] + w.po[j] * dop;
+          T craw = f * cp_j + i * g;
+          T dcraw = (craw > clip || craw < -clip) ? T(0) : dcn;
+          T di = dcraw * g * i * (T(1) - i);
+          T df = dcraw * cp_j * f * (T(1) - f);
+          T dgg = dcraw * i * (T(1) - g * g);
+          dcr[j] += dcraw * f + w.pi[j] * di + w.pf[j] * df;
+          dg[j] = di;
+          dg[H + j] = df;
+          dg[2 * H + j] = dgg;
+        }
+        if (p.peep) {
+          for (int64_t j = 0; j < H; ++j) {
+            a[j] += static_cast<double>(dg[j]) * cprev[j];
+            a[H + j] += static_cast<double>(dg[H + j]) * cprev[j];
+            a[2 * H + j] += static_cast<double>(dg[3 * H + j]) * cn[j];
+          }
+        }
+        if (p.ln) ln_backward_row(dg, w.lnhw, xhp + row * G, rsp[row], G, drp + row * G);
+      }
+    });
+    // d h_prev += (dR_t W_hh) * m
+    const T* dr_t = drp + t * B * G;
+    if (rm != nullptr) {
+      gemm(false, false, B, P, G, T(1), dr_t, G, w.whh, P, T(0), dhinp, P);
+      for (int64_t k = 0; k < B * P; ++k) dhp[k] += dhinp[k] * rm[k];
+    } else {
+      gemm(false, false, B, P, G, T(1), dr_t, G, w.whh, P, T(1), dhp, P);
+    }
+  }
+
+  // weight gradients: one GEMM over all steps each
+  Tensor dw_hh = at::empty({G, P}, opts);
+  T* dwp = dw_hh.data_ptr<T>();
+  const int64_t TB = T_ * B;
+  if (rm != nullptr) {
+    Tensor hin = at::empty({T_, B, P}, opts);
+    T* hinp = hin.data_ptr<T>();
+    for (int64_t t = 0; t < T_; ++t) {
+      const bool first = reverse ? t == T_ - 1 : t == 0;
+      const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * P;
+      for (int64_t k = 0; k < B * P; ++k) hinp[t * B * P + k] = hp[k] * rm[k];
+    }
+    gemm(true, false, G, P, TB, T(1), drp, G, hinp, P, T(0), dwp, P);
+  } else if (!reverse) {
+    gemm(true, false, G, P, (T_ - 1) * B, T(1), drp + B * G, G, hsp, P, T(0), dwp, P);
+    gemm(true, false, G, P, B, T(1), drp, G, h0p, P, T(1), dwp, P);
+  } else {
+    gemm(true, false, G, P, (T_ - 1) * B, T(1), drp, G, hsp + B * P, P, T(0), dwp, P);
+    gemm(true, false, G, P, B, T(1), drp + (T_ - 1) * B * G, G, h0p, P, T(1), dwp, P);
+  }
+  Tensor db_hh = at::empty({0}, opts), dlnw = at::empty({0}, opts), dlnb = at::empty({0}, opts);
+  if (bias) {
+    db_hh = at::empty({G}, opts);
+    colsum<T>(dxpp, TB, G, G, db_hh.data_ptr<T>());
+  }
+  if (p.ln) {
+    dlnw = at::empty({G}, opts);
+    colsum_prod<T>(dxpp, xhp, TB, G, G, G, dlnw.data_ptr<T>());
+    dlnb = bias ? db_hh.clone() : at::empty({G}, opts);
+    if (!bias) colsum<T>(dxpp, TB, G, G, dlnb.data_ptr<T>());
+  }
+  Tensor dw_hr = at::empty({0}, opts);
+  if (p.proj) {
+    dw_hr = at::empty({P, H}, opts);
+    gemm(true, false, P, H, TB, T(1), dhpa, P, hha, H, T(0), dw_hr.data_ptr<T>(), H);
+  }
+  Tensor dpi = at::empty({0}, opts), dpf = dpi, dpo = dpi, dlncw = dpi, dlncb = dpi;
+  if (p.peep) {
+    dpi = acc.reduce(0, H, opts);
+    dpf = acc.reduce(H, H, opts);
+    dpo = acc.reduce(2 * H, H, opts);
+  }
+  if (p.ln) {
+    dlncw = acc.reduce(3 * H, H, opts);
+    dlncb = acc.reduce(4 * H, H, opts);
+  }
+  return {dxp, dh, dc, dw_hh, db_hh, dw_hr, dpi, dpf, dpo, dlnw, dlnb, dlncw, dlncb};
+}
+
+struct Prepared {
+  LstmParams p;
+  Tensor zeros_g, zeros_h;  // stand-ins for absent biases and peepholes
+};
+
+Prepared prepare(const Tensor& h0, const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr,
+                 const OptTensor& w_ci, const OptTensor& ln_hh_w, double cell_clip, int64_t T_, int64_t B) {
+  Prepared r;
+  r.p.T = T_;
+  r.p.B = B;
+  r.p.G = w_hh.size(0);
+  r.p.H = r.p.G / 4;
+  r.p.P = h0.size(1);
+  r.p.proj = w_hr.has_value();
+  r.p.peep = w_ci.has_value();
+  r.p.ln = ln_hh_w.has_value();
+  r.p.has_clip = cell_clip > 0;
+  r.p.clip = cell_clip;
+  TORCH_CHECK(c0.size(1) == r.p.H, "rnnkit fused lstm: c0 must be (B, H)");
+  TORCH_CHECK(w_hh.size(1) == r.p.P, "rnnkit fused lstm: weight_hh must be (4H, P)");
+  r.zeros_g = at::zeros({r.p.G}, w_hh.options());
+  r.zeros_h = at::zeros({r.p.H}, w_hh.options());
+  return r;
+}
+
+template <typename T>
+LstmPtrs<T> pointers(const Prepared& pr, const Tensor& w_hh, const OptTensor& b_hh, const OptTensor& w_hr,
+                     const OptTensor& w_ci, const OptTensor& w_cf, const OptTensor& w_co,
+                     const OptTensor& ln_hh_w, const OptTensor& ln_hh_b, const OptTensor& ln_c_w,
+                     const OptTensor& ln_c_b) {
+  LstmPtrs<T> w;
+  const T* zg = pr.zeros_g.data_ptr<T>();
+  const T* zh = pr.zeros_h.data_ptr<T>();
+  w.whh = w_hh.data_ptr<T>();
+  w.bhh = b_hh.has_value() ? b_hh->data_ptr<T>() : zg;
+  w.whr = opt_ptr<T>(w_hr);
+  w.pi = w_ci.has_value() ? w_ci->data_ptr<T>() : zh;
+  w.pf = w_cf.has_value() ? w_cf->data_ptr<T>() : zh;
+  w.po = w_co.has_value() ? w_co->data_ptr<T>() : zh;
+  w.lnhw = opt_ptr<T>(ln_hh_w);
+  w.lnhb = opt_ptr<T>(ln_hh_b);
+  w.lncw = opt_ptr<T>(ln_c_w);
+  w.lncb = opt_ptr<T>(ln_c_b);
+  return w;
+}
+
+OptTensor contig(const OptTensor& t) {
+  if (!t.has_value()) return t;
+  return t->contiguous();
+}
+
+}  // namespace
+
+std::vector<Tensor> lstm_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& c0_, const Tensor& w_hh_,
+                                 const OptTensor& b_hh_, const OptTensor& w_hr_, const OptTensor& w_ci_,
+                                 const OptTensor& w_cf_, const OptTensor& w_co_, const OptTensor& ln_hh_w_,
+                                 const OptTensor& ln_hh_b_, const OptTensor& ln_c_w_, const OptTensor& ln_c_b_,
+                                 double cell_clip, const OptTensor& mask_, const OptTensor& rec_mask_,
+                                 const OptTensor& zo_h_, double zo_h_rate, const OptTensor& zo_c_,
+                                 double zo_c_rate, bool reverse) {
+  Tensor xp = xp_.contiguous(), h0 = h0_.contiguous(), c0 = c0_.contiguous(), w_hh = w_hh_.contiguous();
+  OptTensor b_hh = contig(b_hh_), w_hr = contig(w_hr_), w_ci = contig(w_ci_), w_cf = contig(w_cf_),
+            w_co = contig(w_co_), ln_hh_w = contig(ln_hh_w_), ln_hh_b = contig(ln_hh_b_),
+            ln_c_w = contig(ln_c_w_), ln_c_b = contig(ln_c_b_), mask = contig(mask_),
+            rec_mask = contig(rec_mask_), zo_h = contig(zo_h_), zo_c = contig(zo_c_);
+  const int64_t T_ = xp.size(0), B = xp.size(1);
+  Prepared pr = prepare(h0, c0, w_hh, w_hr, w_ci, ln_hh_w, cell_clip, T_, B);
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lstm_forward", [&] {
+    auto w = pointers<scalar_t>(pr, w_hh, b_hh, w_hr, w_ci, w_cf, w_co, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
+    auto kh = make_keep<scalar_t>(mask, zo_h, zo_h_rate, B, pr.p.P);
+    auto kc = make_keep<scalar_t>(mask, zo_c, zo_c_rate, B, pr.p.H);
+    out = forward_impl<scalar_t>(xp, h0, c0, pr.p, w, mask, rec_mask, kh, kc, reverse);
+  });
+  return out;
+}
+
+std::vector<Tensor> lstm_backward(const Tensor& dy_, const Tensor& dh_n_, const Tensor& dc_n_, const Tensor& h0_,
+                                  const Tensor& c0_, const Tensor& w_hh_, const OptTensor& b_hh_,
+                                  const OptTensor& w_hr_, const OptTensor& w_ci_, const OptTensor& w_cf_,
+                                  const OptTensor& w_co_, const OptTensor& ln_hh_w_, const OptTensor& ln_hh_b_,
+                                  const OptTensor& ln_c_w_, const OptTensor& ln_c_b_, double cell_clip,
+                                  const OptTensor& mask_, const OptTensor& rec_mask_, const OptTensor& zo_h_,
+                                  double zo_h_rate, const OptTensor& zo_c_, double zo_c_rate, bool reverse,
+                                  const Tensor& hs_, const Tensor& cs_, const Tensor& gates_,
+                                  const Tensor& xhat_, const Tensor& rstd_) {
+  Tensor dy = dy_.contiguous(), dh_n = dh_n_.contiguous(), dc_n = dc_n_.contiguous();
+  Tensor h0 = h0_.contiguous(), c0 = c0_.contiguous(), w_hh = w_hh_.contiguous();
+  Tensor hs = hs_.contiguous(), cs = cs_.contiguous(), gates = gates_.contiguous();
+  Tensor xhat = xhat_.contiguous(), rstd = rstd_.contiguous();
+  OptTensor b_hh = contig(b_hh_), w_hr = contig(w_hr_), w_ci = contig(w_ci_), w_cf = contig(w_cf_),
+            w_co = contig(w_co_), ln_hh_w = contig(ln_hh_w_), ln_hh_b = contig(ln_hh_b_),
+            ln_c_w = contig(ln_c_w_), ln_c_b = contig(ln_c_b_), mask = contig(mask_),
+            rec_mask = contig(rec_mask_), zo_h = contig(zo_h_), zo_c = contig(zo_c_);
+  const int64_t T_ = hs.size(0), B = hs.size(1);
+  Prepared pr = prepare(h0, c0, w_hh, w_hr, w_ci, ln_hh_w, cell_clip, T_, B);
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_lstm_backward", [&] {
+    auto w = pointers<scalar_t>(pr, w_hh, b_hh, w_hr, w_ci, w_cf, w_co, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
+    auto kh = make_keep<scalar_t>(mask, zo_h, zo_h_rate, B, pr.p.P);
+    auto kc = make_keep<scalar_t>(mask, zo_c, zo_c_rate, B, pr.p.H);
+    out = backward_impl<scalar_t>(dy, dh_n, dc_n, h0, c0, pr.p, w, mask, rec_mask, kh, kc, reverse, hs, cs,
+                                  gates, xhat, rstd, b_hh.has_value());
+  });
+  return out;
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,347 @@
+// Fused Elman RNN (tanh, relu, sigmoid) and the linear recurrences of MinGRU / MinLSTM.
+//
+// RNN, per step: one GEMM h_in W_hh^T and one elementwise pass. Saved for backward per step and batch
+// row: h (H), plus the activation output (H) only when zoneout mixes it with the old state (otherwise the
+// state is the activation wherever its gradient is not zero). The derivative of each activation is a
+// function of its output.
+//
+// MinGRU / MinLSTM (Feng et al. 2024): h_t = a_t * h_{t-1} + b_t with a, b from the input projection
+// only. On a CPU the work-optimal form of this scan is the sequential one, run for all (batch, unit)
+// channels in parallel: O(T B H) work, no log-space detour. Saved: h (H); the gates are recomputed.
+#include "common.h"
+
+namespace rnnkit {
+namespace {
+
+enum Act : int64_t { kTanh = 0, kRelu = 1, kSigmoid = 2 };
+
+template <typename T>
+inline void rnn_act_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ b,
+                        T* __restrict__ out, int64_t H, int64_t act) {
+  if (act == kTanh) {
+    for (int64_t j = 0; j < H; ++j) out[j] = act_tanh(x[j] + r[j] + b[j]);
+  } else if (act == kSigmoid) {
+    for (int64_t j = 0; j < H; ++j) out[j] = act_sigmoid(x[j] + r[j] + b[j]);
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      T v = x[j] + r[j] + b[j];
+      out[j] = v > T(0) ? v : T(0);
+    }
+  }
+}
+
+// d pre-activation from d output and the output
+template <typename T>
+inline void rnn_dact_row(const T* __restrict__ d, const T* __restrict__ a, T* __restrict__ out, int64_t H,
+                         int64_t act) {
+  if (act == kTanh) {
+    for (int64_t j = 0; j < H; ++j) out[j] = d[j] * (T(1) - a[j] * a[j]);
+  } else if (act == kSigmoid) {
+    for (int64_t j = 0; j < H; ++j) out[j] = d[j] * a[j] * (T(1) - a[j]);
+  } else {
+    for (int64_t j = 0; j < H; ++j) out[j] = a[j] > T(0) ? d[j] : T(0);
+  }
+}
+
+template <typename T>
+std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, const T* bhh,
+                                     int64_t act, const OptTensor& mask, const OptTensor& rec_mask,
+                                     const Keep<T>& kh, bool reverse) {
+  const int64_t T_ = xp.size(0), B = xp.size(1), H = h0.size(1);
+  auto opts = xp.options();
+  const bool separate = !kh.identity();  // zoneout: keep the activations apart from the states
+  Tensor hs = at::empty({T_, B, H}, opts);
+  Tensor acts = separate ? at::empty({T_, B, H}, opts) : at::empty({0}, opts);
+  Tensor rec = at::empty({B, H}, opts);
+  Tensor hin_buf = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
+  const T* xpp = xp.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  const T* whh = w_hh.data_ptr<T>();
+  T* hsp = hs.data_ptr<T>();
+  T* ap = separate ? acts.data_ptr<T>() : hsp;
+  T* recp = rec.data_ptr<T>();
+  const T* rm = opt_ptr<T>(rec_mask);
+  T* hinb = rec_mask.has_value() ? hin_buf.data_ptr<T>() : nullptr;
+  for (int64_t s = 0; s < T_; ++s) {
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    const int64_t tp = reverse ? t + 1 : t - 1;
+    const T* hp = s == 0 ? h0p : hsp + tp * B * H;
+    const T* hin = hp;
+    if (rm != nullptr) {
+      for (int64_t k = 0; k < B * H; ++k) hinb[k] = hp[k] * rm[k];
+      hin = hinb;
+    }
+    gemm(false, true, B, H, H, T(1), hin, H, whh, H, T(0), recp, H);  // (B, H)
+    for_rows(B, 8 * H, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * B + b;
+        rnn_act_row<T>(xpp + row * H, recp + b * H, bhh, ap + row * H, H, act);
+        kh.forward(t, b, ap + row * H, hp + b * H, hsp + row * H);
+      }
+    });
+  }
+  const int64_t last = reverse ? 0 : T_ - 1;
+  Tensor h_n = hs.select(0, last).clone();
+  Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
+  return {y, h_n, hs, acts};
+}
+
+template <typename T>
+std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& h0, const Tensor& w_hh,
+                                      bool bias, int64_t act, const OptTensor& mask, const OptTensor& rec_mask,
+                                      const Keep<T>& kh, bool reverse, const Tensor& hs, const Tensor& acts) {
+  const int64_t T_ = hs.size(0), B = hs.size(1), H = hs.size(2);
+  auto opts = hs.options();
+  Tensor dxp = at::empty({T_, B, H}, opts);
+  Tensor dh = dh_n.clone();
+  Tensor dcand = at::empty({B, H}, opts);
+  Tensor dhin = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
+  const T* dyp = dy.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  const T* whh = w_hh.data_ptr<T>();
+  const T* hsp = hs.data_ptr<T>();
+  const T* ap = acts.numel() > 0 ? acts.data_ptr<T>() : hsp;
+  T* dxpp = dxp.data_ptr<T>();
+  T* dhp = dh.data_ptr<T>();
+  T* dcp = dcand.data_ptr<T>();
+  const T* rm = opt_ptr<T>(rec_mask);
+  T* dhinp = rec_mask.has_value() ? dhin.data_ptr<T>() : nullptr;
+  const uint8_t* mk = mask_ptr(mask);
+  for (int64_t s = T_ - 1; s >= 0; --s) {
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    for_rows(B, 4 * H, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * B + b;
+        T* d = dhp + b * H;
+        const T* g = dyp + row * H;
+        if (mk == nullptr || mk[row]) {
+          for (int64_t j = 0; j < H; ++j) d[j] += g[j];
+        }
+        kh.backward(t, b, d, dcp + b * H, d);
+        rnn_dact_row<T>(dcp + b * H, ap + row * H, dxpp + row * H, H, act);
+      }
+    });
+    const T* dx_t = dxpp + t * B * H;
+    if (rm != nullptr) {
+      gemm(false, false, B, H, H, T(1), dx_t, H, whh, H, T(0), dhinp, H);
+      for (int64_t k = 0; k < B * H; ++k) dhp[k] += dhinp[k] * rm[k];
+    } else {
+      gemm(false, false, B, H, H, T(1), dx_t, H, whh, H, T(1), dhp, H);
+    }
+  }
+  Tensor dw_hh = at::empty({H, H}, opts);
+  T* dwp = dw_hh.data_ptr<T>();
+  const int64_t TB = T_ * B;
+  if (rm != nullptr) {
+    Tensor hin = at::empty({T_, B, H}, opts);
+    T* hinp = hin.data_ptr<T>();
+    for (int64_t t = 0; t < T_; ++t) {
+      const bool first = reverse ? t == T_ - 1 : t == 0;
+      const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * H;
+      for (int64_t k = 0; k < B * H; ++k) hinp[t * B * H + k] = hp[k] * rm[k];
+    }
+    gemm(true, false, H, H, TB, T(1), dxpp, H, hinp, H, T(0), dwp, H);
+  } else if (!reverse) {
+    gemm(true, false, H, H, (T_ - 1) * B, T(1), dxpp + B * H, H, hsp, H, T(0), dwp, H);
+    gemm(true, false, H, H, B, T(1), dxpp, H, h0p, H, T(1), dwp, H);
+  } else {
+    gemm(true, false, H, H, (T_ - 1) * B, T(1), dxpp, H, hsp + B * H, H, T(0), dwp, H);
+    gemm(true, false, H, H, B, T(1), dxpp + (T_ - 1) * B * H, H, h0p, H, T(1), dwp, H);
+  }
+  Tensor db_hh = at::empty({0}, opts);
+  if (bias) {
+    db_hh = at::empty({H}, opts);
+    colsum<T>(dxpp, TB, H, H, db_hh.data_ptr<T>());
+  }
+  return {dxp, dh, dw_hh, db_hh};
+}
+
+// ---- MinGRU / MinLSTM ------------------------------------------------------------------------------------
+template <typename T>
+inline T min_g(T x) {
+  return x >= T(0) ? x + T(0.5) : act_sigmoid(x);
+}
+template <typename T>
+inline T min_dg(T x) {
+  T s = act_sigmoid(x);
+  return x >= T(0) ? T(1) : s * (T(1) - s);
+}
+template <typename T>
+inline T softplus(T x) {  // log(1 + e^x), stable
+  return (x > T(0) ? x : T(0)) + std::log1p(act_exp(-std::abs(x)));
+}
+
+// coefficients of h = a * h_prev + c for one unit; kind 0 MinGRU (k = [k_z, k_h]), 1 MinLSTM ([k_f, k_i, k_h])
+template <typename T>
+inline void min_coeffs(int64_t kind, const T* k, int64_t H, int64_t j, T& a, T& c) {
+  if (kind == 0) {
+    T z = act_sigmoid(k[j]);
+    a = T(1) - z;
+    c = z * min_g(k[H + j]);
+  } else {
+    T u = softplus(-k[H + j]) - softplus(-k[j]);  // log f - log i
+    a = act_sigmoid(u);
+    c = act_sigmoid(-u) * min_g(k[2 * H + j]);
+  }
+}
+
+template <typename T>
+std::vector<Tensor> min_forward_impl(const Tensor& xp, const Tensor& h0, int64_t kind, const OptTensor& mask,
+                                     const Keep<T>& kh, bool reverse) {
+  const int64_t T_ = xp.size(0), B = xp.size(1), H = h0.size(1), G = xp.size(2);
+  Tensor hs = at::empty({T_, B, H}, xp.options());
+  const T* xpp = xp.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  T* hsp = hs.data_ptr<T>();
+  // every (batch row) is an independent chain: split rows over threads, each runs the whole sequence
+  at::parallel_for(0, B, std::max<int64_t>(1, 8192 / std::max<int64_t>(T_ * H, 1)), [&](int64_t b0, int64_t b1) {
+    for (int64_t s = 0; s < T_; ++s) {
+      const int64_t t = reverse ? T_ - 1 - s : s;
+      const int64_t tp = reverse ? t + 1 : t - 1;
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* hp = s == 0 ? h0p + b * H : hsp + (tp * B + b) * H;
+        const T* k = xpp + (t * B + b) * G;
+        T* out = hsp + (t * B + b) * H;
+        for (int64_t j = 0; j < H; ++j) {
+          T a, c;
+          min_coeffs<T>(kind, k, H, j, a, c);
+          out[j] = a * hp[j] + c;
+        }
+        kh.forward(t, b, out, hp, out);
+      }
+    }
+  });
+  const int64_t last = reverse ? 0 : T_ - 1;
+  Tensor h_n = hs.select(0, last).clone();
+  Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
+  return {y, h_n, hs};
+}
+
+template <typename T>
+std::vector<Tensor> min_backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& xp, const Tensor& h0,
+                                      int64_t kind, const OptTensor& mask, const Keep<T>& kh, bool reverse,
+                                      const Tensor& hs) {
+  const int64_t T_ = xp.size(0), B = xp.size(1), H = h0.size(1), G = xp.size(2);
+  auto opts = xp.options();
+  Tensor dxp = at::empty({T_, B, G}, opts);
+  Tensor dh = dh_n.clone();
+  Tensor dcand = at::empty({B, H}, opts);
+  const T* dyp = dy.data_ptr<T>();
+  const T* xpp = xp.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  const T* hsp = hs.data_ptr<T>();
+  T* dxpp = dxp.data_ptr<T>();
+  T* dhp = dh.data_ptr<T>();
+  T* dcp = dcand.data_ptr<T>();
+  const uint8_t* mk = mask_ptr(mask);
+  at::parallel_for(0, B, std::max<int64_t>(1, 8192 / std::max<int64_t>(T_ * H, 1)), [&](int64_t b0, int64_t b1) {
+    for (int64_t s = T_ - 1; s >= 0; --s) {
+      const int64_t t = reverse ? T_ - 1 - s : s;
+      const int64_t tp = reverse ? t + 1 : t - 1;
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * B + b;
+        const T* hp = s == 0 ? h0p + b * H : hsp + (tp * B + b) * H;
+        T* d = dhp + b * H;
+        T* dc = dcp + b * H;
+        const T* g = dyp + row * H;
+        if (mk == nullptr || mk[row]) {
+          for (int64_t j = 0; j < H; ++j) d[j] += g[j];
+        }
+        kh.backward(t, b, d, dc, d);
+        const T* k = xpp + row * G;
+        T* dk = dxpp + row * G;
+        if (kind == 0) {
+          for (int64_t j = 0; j < H; ++j) {
+            T z = act_sigmoid(k[j]);
+            T kh_ = k[H + j];
+            T ht = min_g(kh_);
+            T dhc = dc[j];
+            d[j] += dhc * (T(1) - z);
+            dk[j] = dhc * (ht - hp[j]) * z * (T(1) - z);
+            dk[H + j] = dhc * z * min_dg(kh_);
+          }
+        } else {
+          for (int64_t j = 0; j < H; ++j) {
+            T kf = k[j], ki = k[H + j], kh_ = k[2 * H + j];
+            T u = softplus(-ki) - softplus(-kf);
+            T fn = act_sigmoid(u), in = act_sigmoid(-u);
+            T ht = min_g(kh_);
+            T dhc = dc[j];
+            d[j] += dhc * fn;
+            T du = dhc * (hp[j] - ht) * fn * in;
+            dk[j] = du * act_sigmoid(-kf);
+            dk[H + j] = -du * act_sigmoid(-ki);
+            dk[2 * H + j] = dhc * in * min_dg(kh_);
+          }
+        }
+      }
+    }
+  });
+  return {dxp, dh};
+}
+
+OptTensor contig(const OptTensor& t) {
+  if (!t.has_value()) return t;
+  return t->contiguous();
+}
+
+}  // namespace
+
+std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& w_hh_, const OptTensor& b_hh_,
+                                int64_t act, const OptTensor& mask_, const OptTensor& rec_mask_,
+                                const OptTensor& zo_, double zo_rate, bool reverse) {
+  Tensor xp = xp_.contiguous(), h0 = h0_.contiguous(), w_hh = w_hh_.contiguous();
+  OptTensor b_hh = contig(b_hh_), mask = contig(mask_), rec_mask = contig(rec_mask_), zo = contig(zo_);
+  TORCH_CHECK(act >= 0 && act <= 2, "rnnkit fused rnn: unknown activation code");
+  Tensor bias = b_hh.has_value() ? *b_hh : at::zeros({h0.size(1)}, xp.options());
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_rnn_forward", [&] {
+    auto kh = make_keep<scalar_t>(mask, zo, zo_rate, xp.size(1), h0.size(1));
+    out = rnn_forward_impl<scalar_t>(xp, h0, w_hh, bias.data_ptr<scalar_t>(), act, mask, rec_mask, kh, reverse);
+  });
+  return out;
+}
+
+std::vector<Tensor> rnn_backward(const Tensor& dy_, const Tensor& dh_n_, const Tensor& h0_, const Tensor& w_hh_,
+                                 bool bias, int64_t act, const OptTensor& mask_, const OptTensor& rec_mask_,
+                                 const OptTensor& zo_, double zo_rate, bool reverse, const Tensor& hs_,
+                                 const Tensor& acts_) {
+  Tensor dy = dy_.contiguous(), dh_n = dh_n_.contiguous(), h0 = h0_.contiguous(), w_hh = w_hh_.contiguous();
+  Tensor hs = hs_.contiguous(), acts = acts_.contiguous();
+  OptTensor mask = contig(mask_), rec_mask = contig(rec_mask_), zo = contig(zo_);
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_rnn_backward", [&] {
+    auto kh = make_keep<scalar_t>(mask, zo, zo_rate, hs.size(1), hs.size(2));
+    out = rnn_backward_impl<scalar_t>(dy, dh_n, h0, w_hh, bias, act, mask, rec_mask, kh, reverse, hs, acts);
+  });
+  return out;
+}
+
+std::vector<Tensor> min_forward(const Tensor& xp_, const Tensor& h0_, int64_t kind, const OptTensor& mask_,
+                                const OptTensor& zo_, double zo_rate, bool reverse) {
+  Tensor xp = xp_.contiguous(), h0 = h0_.contiguous();
+  OptTensor mask = contig(mask_), zo = contig(zo_);
+  TORCH_CHECK(kind == 0 || kind == 1, "rnnkit fused min: kind must be 0 (MinGRU) or 1 (MinLSTM)");
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_min_forward", [&] {
+    auto kh = make_keep<scalar_t>(mask, zo, zo_rate, xp.size(1), h0.size(1));
+    out = min_forward_impl<scalar_t>(xp, h0, kind, mask, kh, reverse);
+  });
+  return out;
+}
+
+std::vector<Tensor> min_backward(const Tensor& dy_, const Tensor& dh_n_, const Tensor& xp_, const Tensor& h0_,
+                                 int64_t kind, const OptTensor& mask_, const OptTensor& zo_, double zo_rate,
+                                 bool reverse, const Tensor& hs_) {
+  Tensor dy = dy_.contiguous(), dh_n = dh_n_.contiguous(), xp = xp_.contiguous(), h0 = h0_.contiguous();
+  Tensor hs = hs_.contiguous();
+  OptTensor mask = contig(mask_), zo = contig(zo_);
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_min_backward", [&] {
+    auto kh = make_keep<scalar_t>(mask, zo, zo_rate, xp.size(1), h0.size(1));
+    out = min_backward_impl<scalar_t>(dy, dh_n, xp, h0, kind, mask, kh, reverse, hs);
+  });
+  return out;
+}
+
+}  // namespace rnnkit

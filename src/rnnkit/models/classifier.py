@@ -1,0 +1,207 @@
+"""Many-to-one models: a sequence in, one label (:class:`SequenceClassifier`) or vector (:class:`SequenceRegressor`) out.
+
+Shape convention (batch first): inputs (B, T) token ids or (B, T, I) features, ``lengths`` (B,) in [1, T]
+(right padding); outputs (B, C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit._errors import RnnkitError
+from rnnkit.models._base import (
+    EncoderConfig,
+    InputEmbedding,
+    LossOutput,
+    Model,
+    as_batch,
+    check_lengths,
+    positive,
+    require,
+    run_encoder,
+    step_mask,
+    top_hidden,
+)
+from rnnkit.models.attention import Pooling
+
+__all__ = ["ClassifierConfig", "RegressorConfig", "SequenceClassifier", "SequenceRegressor"]
+
+
+@dataclass
+class ClassifierConfig:
+    """A many-to-one classifier: embedding (or features) -> recurrent encoder -> pooling -> head."""
+
+    num_classes: int = 2  # labels are ints in [0, num_classes)
+    vocab_size: int = 0  # > 0: inputs are token ids embedded in embedding_dim; 0: float features
+    input_size: int = 0  # features per step when vocab_size == 0
+    embedding_dim: int = 64  # embedding size when vocab_size > 0
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # bidirectional is fine here
+    pooling: str = "last"  # last | mean | max | attention
+    attention_dim: int = 64  # size of the attention-pooling scorer
+    head_hidden: int = 0  # a tanh hidden layer of this size before the output; 0 = linear head
+    dropout: float = 0.0  # on the embeddings and before the head
+
+
+@dataclass
+class RegressorConfig:
+    """A many-to-one regressor; as :class:`ClassifierConfig` with a real-valued output."""
+
+    output_size: int = 1  # values predicted per sequence
+    vocab_size: int = 0  # > 0: token-id inputs; 0: float features
+    input_size: int = 0  # features per step when vocab_size == 0
+    embedding_dim: int = 64  # embedding size when vocab_size > 0
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # bidirectional is fine here
+    pooling: str = "last"  # last | mean | max | attention
+    attention_dim: int = 64  # size of the attention-pooling scorer
+    head_hidden: int = 0  # a tanh hidden layer of this size before the output; 0 = linear head
+    dropout: float = 0.0  # on the embeddings and before the head
+    loss: str = "mse"  # mse | l1 | huber
+
+
+def make_head(in_size: int, out_size: int, hidden: int, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout else []
+    if hidden:
+        layers += [nn.Linear(in_size, hidden), nn.Tanh(), nn.Linear(hidden, out_size)]
+    else:
+        layers.append(nn.Linear(in_size, out_size))
+    return nn.Sequential(*layers)
+
+
+class _Pooled(Model):
+    """Embedding -> encoder -> pooling -> head (shared by the classifier and the regressor)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        c = self.config
+        out_size = self._out_size()
+        if not 0.0 <= c.dropout < 1.0:
+            raise RnnkitError(f"dropout must be in [0, 1), got {c.dropout}")
+        self.embed = InputEmbedding(c.vocab_size, c.input_size, c.embedding_dim, c.dropout)
+        self.encoder = c.encoder.build(self.embed.size)
+        self.pool = Pooling(c.pooling, self.encoder.output_size, c.attention_dim)
+        self.head = make_head(self.encoder.output_size, out_size, c.head_hidden, c.dropout)
+
+    def encode(self, inputs: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """``(pooled (B, C), attention weights (B, T) or None)``."""
+        x = self.embed(inputs)
+        B, T = x.shape[0], x.shape[1]
+        lengths = check_lengths(lengths, B, T)
+        out, state = run_encoder(self.encoder, x, None, lengths)  # (B, T, C)
+        return self.pool(out, step_mask(lengths, B, T, x.device), top_hidden(self.encoder, state))
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Inputs (B, T) ids or (B, T, I) features -> (B, out)."""
+        pooled, _ = self.encode(inputs, lengths)
+        return self.head(pooled)
+
+
+class SequenceClassifier(_Pooled):
+    """Many-to-one classification: one label per sequence.
+
+    Args: ``config`` — a :class:`ClassifierConfig` (or its dict).
+
+    Shape: inputs (B, T) ids / (B, T, I) features, lengths (B,) -> logits (B, num_classes).
+    Batches for :meth:`loss` / the trainer: ``{"inputs", "targets" (B,) ints, "lengths"}`` or that tuple.
+
+    Example::
+
+        >>> cfg = ClassifierConfig(num_classes=3, vocab_size=100, encoder=EncoderConfig("gru", 32,
+        ...                        bidirectional=True), pooling="attention")
+        >>> model = SequenceClassifier(cfg)
+        >>> logits = model(torch.randint(0, 100, (4, 12)), lengths=torch.tensor([12, 5, 3, 1]))
+        >>> logits.shape
+        torch.Size([4, 3])
+    """
+
+    config_class = ClassifierConfig
+
+    def __init__(self, config: ClassifierConfig | dict[str, Any]):
+        super().__init__(config)
+
+    def _out_size(self) -> int:
+        positive("num_classes", self.config.num_classes)
+        return self.config.num_classes
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        b = as_batch(batch, self.batch_keys)
+        logits = self(require(b, "inputs"), b.get("lengths"))
+        y = _class_targets(require(b, "targets"), logits.shape[0], self.config.num_classes)
+        loss = F.cross_entropy(logits, y)
+        correct = float((logits.argmax(-1) == y).sum())
+        return LossOutput(loss, y.shape[0], None, {"accuracy": correct})
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Class probabilities (B, num_classes)."""
+        return self(inputs, lengths).softmax(-1)
+
+
+class SequenceRegressor(_Pooled):
+    """Many-to-one regression: one vector per sequence (e.g. the next values of a series).
+
+    Shape: inputs (B, T[, I]), lengths (B,) -> (B, output_size). Batches: ``{"inputs", "targets"
+    (B, output_size) floats, "lengths"}``.
+
+    Example::
+
+        >>> model = SequenceRegressor(RegressorConfig(output_size=2, input_size=3, pooling="mean"))
+        >>> model(torch.randn(4, 10, 3)).shape
+        torch.Size([4, 2])
+    """
+
+    config_class = RegressorConfig
+
+    def __init__(self, config: RegressorConfig | dict[str, Any]):
+        super().__init__(config)
+
+    def _out_size(self) -> int:
+        positive("output_size", self.config.output_size)
+        if self.config.loss not in ("mse", "l1", "huber"):
+            raise RnnkitError(f"unknown loss: expected mse | l1 | huber, got {self.config.loss!r}")
+        return self.config.output_size
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        b = as_batch(batch, self.batch_keys)
+        pred = self(require(b, "inputs"), b.get("lengths"))
+        y = _value_targets(require(b, "targets"), pred.shape)
+        loss = _regression_loss(self.config.loss, pred, y)
+        n = pred.shape[0]
+        err = (pred.detach() - y).float()
+        metrics = {"mse": float(err.pow(2).mean(-1).sum()), "mae": float(err.abs().mean(-1).sum())}
+        return LossOutput(loss, n, None, metrics)
+
+
+def _regression_loss(kind: str, pred: Tensor, y: Tensor) -> Tensor:
+    if kind == "mse":
+        return F.mse_loss(pred, y)
+    if kind == "l1":
+        return F.l1_loss(pred, y)
+    return F.huber_loss(pred, y)
+
+
+def _class_targets(y: Any, batch: int, num_classes: int) -> Tensor:
+    if not isinstance(y, Tensor) or y.is_floating_point():
+        raise RnnkitError(
+            f"targets must be an integer tensor of class ids, got {getattr(y, 'dtype', type(y))}"
+        )
+    if y.dim() != 1 or y.shape[0] != batch:
+        raise RnnkitError(f"targets must have shape ({batch},), got {tuple(y.shape)}")
+    if int(y.min()) < 0 or int(y.max()) >= num_classes:
+        raise RnnkitError(
+            f"targets out of range: classes must lie in [0, num_classes={num_classes}), "
+            f"got min {int(y.min())} and max {int(y.max())}"
+        )
+    return y.long()
+
+
+def _value_targets(y: Any, shape: torch.Size) -> Tensor:
+    if not isinstance(y, Tensor) or not y.is_floating_point():
+        raise RnnkitError(f"targets must be a floating-point tensor, got {getattr(y, 'dtype', type(y))}")
+    if y.shape != shape:
+        raise RnnkitError(f"targets must have shape {tuple(shape)}, got {tuple(y.shape)}")
+    return y

@@ -1,0 +1,183 @@
+"""Many-to-many, aligned: :class:`LanguageModel` — the next token at every step, and text generation.
+
+Shape convention: tokens (B, T) ids, logits (B, T, V); the state is the encoder's
+(``h_n`` (L, B, H) or ``(h_n, c_n)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit._errors import RnnkitError
+from rnnkit.models._base import (
+    EncoderConfig,
+    LossOutput,
+    Model,
+    as_batch,
+    check_lengths,
+    check_tokens,
+    initial_state,
+    no_bidirectional,
+    positive,
+    require,
+    run_encoder,
+    step_mask,
+)
+from rnnkit.models.decoding import DecodeResult, DecodingConfig, decode, make_decoding
+
+__all__ = ["LanguageModelConfig", "LanguageModel"]
+
+
+@dataclass
+class LanguageModelConfig:
+    """A recurrent language model: embedding -> unidirectional encoder -> (projection) -> softmax."""
+
+    vocab_size: int = 256  # tokens are ints in [0, vocab_size)
+    embedding_dim: int = 128  # embedding size (and the output projection's size when tied)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # must be unidirectional
+    tie_embeddings: bool = False  # share the output matrix with the embedding (Press & Wolf 2017)
+    dropout: float = 0.0  # on the embeddings and on the encoder outputs
+    bos_id: int | None = None  # the start token generate() begins with when no prompt is given
+    eos_id: int | None = None  # generation stops at this token; None = run to max_length
+
+
+class LanguageModel(Model):
+    r"""Next-token prediction :math:`p(x_{t+1} \mid x_{\le t})` with a recurrent encoder.
+
+    With ``tie_embeddings`` the output layer reuses the embedding matrix; when the encoder's output size
+    differs from ``embedding_dim`` a linear projection (H -> E) is inserted before it.
+
+    Shape: tokens (B, T) -> ``(logits (B, T, V), state)``. Batches: ``{"inputs" (B, T), "targets" (B, T),
+    "lengths"}`` (targets = inputs shifted by one); truncated BPTT is supported (the trainer carries the
+    state between chunks).
+
+    Example::
+
+        >>> lm = LanguageModel(LanguageModelConfig(vocab_size=60, embedding_dim=32,
+        ...                    encoder=EncoderConfig("lstm", 32), tie_embeddings=True))
+        >>> logits, state = lm(torch.randint(0, 60, (2, 10)))
+        >>> out = lm.generate(torch.randint(0, 60, (1, 5)), DecodingConfig("sample", max_length=20, top_p=0.9))
+        >>> out.tokens.shape[1] <= 20
+        True
+    """
+
+    config_class = LanguageModelConfig
+    time_keys = ("inputs", "targets")
+
+    def __init__(self, config: LanguageModelConfig | dict[str, Any]):
+        super().__init__(config)
+        c = self.config
+        positive("vocab_size", c.vocab_size)
+        positive("embedding_dim", c.embedding_dim)
+        no_bidirectional(c.encoder, "a language model's encoder (autoregressive)")
+        if not 0.0 <= c.dropout < 1.0:
+            raise RnnkitError(f"dropout must be in [0, 1), got {c.dropout}")
+        for name in ("bos_id", "eos_id"):
+            v = getattr(c, name)
+            if v is not None and not 0 <= v < c.vocab_size:
+                raise RnnkitError(f"{name} must lie in [0, vocab_size={c.vocab_size}), got {v}")
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim)
+        self.encoder = c.encoder.build(c.embedding_dim)
+        self.drop = nn.Dropout(c.dropout)
+        H = self.encoder.output_size
+        self.proj = nn.Linear(H, c.embedding_dim) if c.tie_embeddings and H != c.embedding_dim else None
+        self.output = nn.Linear(c.embedding_dim if c.tie_embeddings else H, c.vocab_size)
+        if c.tie_embeddings:
+            self.output.weight = self.embedding.weight
+
+    def _logits(self, h: Tensor) -> Tensor:
+        h = self.drop(h)
+        if self.proj is not None:
+            h = self.proj(h)
+        return self.output(h)
+
+    def forward(self, tokens: Tensor, state: Any = None, lengths: Tensor | None = None) -> tuple[Tensor, Any]:
+        """Tokens (B, T) -> ``(logits (B, T, V), final_state)``; ``state`` continues a previous call."""
+        tokens = check_tokens(tokens, self.config.vocab_size, "tokens")
+        lengths = check_lengths(lengths, tokens.shape[0], tokens.shape[1], allow_zero=state is not None)
+        x = self.drop(self.embedding(tokens))  # (B, T, E)
+        out, state = run_encoder(self.encoder, x, state, lengths)  # (B, T, H)
+        return self._logits(out), state
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        """Mean cross-entropy (nats per token) over valid steps; metric ``accuracy``."""
+        b = as_batch(batch, self.batch_keys)
+        inputs = require(b, "inputs")
+        targets = require(b, "targets")
+        logits, state = self(inputs, state, b.get("lengths"))
+        B, T, V = logits.shape
+        targets = check_tokens(targets, V, "targets")
+        if targets.shape != (B, T):
+            raise RnnkitError(f"targets must have the inputs' shape {(B, T)}, got {tuple(targets.shape)}")
+        lengths = b.get("lengths")
+        if lengths is None:
+            n = B * T
+            loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+            correct = float((logits.argmax(-1) == targets).sum())
+        else:
+            mask = step_mask(torch.as_tensor(lengths), B, T, logits.device)
+            n = int(mask.sum())
+            if n == 0:
+                return LossOutput(logits.sum() * 0.0, 0, state, {"accuracy": 0.0})
+            loss = F.cross_entropy(logits[mask], targets[mask])
+            correct = float((logits[mask].argmax(-1) == targets[mask]).sum())
+        return LossOutput(loss, n, state, {"accuracy": correct})
+
+    # -- generation ---------------------------------------------------------------------------------------
+    def step(self, tokens: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One step: tokens (B,) -> ``(log_probs (B, V), state)``."""
+        x = self.drop(self.embedding(tokens))  # (B, E)
+        y, state = self.encoder.step(x, state)
+        return self._logits(y).log_softmax(-1), state
+
+    def generate(
+        self,
+        prompt: Tensor | None = None,
+        config: DecodingConfig | None = None,
+        lengths: Tensor | None = None,
+        num_samples: int = 1,
+        generator: torch.Generator | None = None,
+        **kwargs,
+    ) -> DecodeResult:
+        """Continue ``prompt`` (B, T) ids (right-padded, ``lengths``) or start from ``bos_id``.
+
+        ``config`` (or keyword arguments of :class:`~rnnkit.models.DecodingConfig`) picks greedy, sampling
+        (temperature / top-k / top-p) or beam search. Returns the new tokens only (end token excluded).
+        """
+        config = make_decoding(config, kwargs)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                if prompt is None:
+                    if self.config.bos_id is None:
+                        raise RnnkitError("generate() without a prompt needs bos_id in the config")
+                    first = torch.full((num_samples,), self.config.bos_id, dtype=torch.long)
+                    state = initial_state(self.encoder, num_samples, self.embedding.weight)
+                else:
+                    if isinstance(prompt, Tensor) and prompt.dim() == 1:
+                        prompt = prompt.unsqueeze(0)
+                    prompt = check_tokens(prompt, self.config.vocab_size, "prompt")
+                    B, T = prompt.shape
+                    lengths = check_lengths(lengths, B, T, name="prompt lengths")
+                    if lengths is None:
+                        lengths = torch.full((B,), T, dtype=torch.long)
+                    # all but the last prompt token set the state; the last one is the first decoding input
+                    state = initial_state(self.encoder, B, self.embedding.weight)
+                    if T > 1:
+                        x = self.embedding(prompt[:, :-1])
+                        _, state = run_encoder(self.encoder, x, state, lengths - 1)
+                    first = prompt.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
+
+                def step_fn(prev, st):
+                    lp, st = self.step(prev, st)
+                    return lp, st, None
+
+                return decode(step_fn, state, first, self.config.eos_id, config, generator=generator)
+        finally:
+            self.train(was_training)

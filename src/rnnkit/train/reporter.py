@@ -1,0 +1,169 @@
+"""Everything a training run writes or prints, in one object: progress bar, log lines, CSV, checkpoints, plots.
+
+The :class:`~rnnkit.train.Trainer` computes; the :class:`Reporter` talks to the outside world. A distributed
+run (one process per rank) makes only rank 0's reporter write by passing ``is_main=False`` to the others —
+the trainer itself has no global state and never prints or writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from rnnkit.models.io import atomic_write_bytes, atomic_write_json
+
+__all__ = ["Reporter"]
+
+log = logging.getLogger("rnnkit.train")
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Reporter:
+    """Progress bar (stderr), log lines (``logging`` logger ``rnnkit.train``), ``metrics.csv``,
+    ``history.json``, checkpoints and gradient-flow files under ``out_dir``.
+
+    Args:
+        out_dir: where files go (``None``: write nothing, keep checkpoints off).
+        progress: show a progress bar with loss, throughput and ETA (``False``: quiet).
+        stream: the bar's stream (default ``sys.stderr``). On a terminal it redraws one line; elsewhere it
+            prints a line every ``log_every`` steps.
+        is_main: ``False`` silences this reporter (non-zero ranks of a distributed run).
+        log_every: steps between lines when the stream is not a terminal.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path | None = None,
+        progress: bool = True,
+        stream: TextIO | None = None,
+        is_main: bool = True,
+        log_every: int = 50,
+    ):
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress and is_main
+        self.stream = stream if stream is not None else sys.stderr
+        self.is_main = is_main
+        self.log_every = max(int(log_every), 1)
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_draw = 0.0
+        self._t0 = time.perf_counter()
+        self._items = 0
+        self._bar_open = False
+
+    # -- where things go ----------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return None if self.out_dir is None or not self.is_main else self.out_dir / "checkpoints"
+
+    # -- events -------------------------------------------------------------------------------------------
+    def on_fit_start(self, trainer, total_steps: int | None) -> None:
+        self._t0 = time.perf_counter()
+        self._items = 0
+        self._total = total_steps
+        self._start_step = trainer.state.step
+        if self.is_main:
+            log.info("training %s for %s steps", type(trainer.model).__name__, total_steps or "?")
+
+    def on_step(self, trainer, loss: float, items: int) -> None:
+        if not self.progress:
+            return
+        self._items += items
+        step = trainer.state.step
+        now = time.perf_counter()
+        if self._tty and now - self._last_draw < 0.1 and step != self._total:
+            return
+        if not self._tty and step % self.log_every:
+            return
+        self._last_draw = now
+        elapsed = now - self._t0
+        done = step - self._start_step
+        rate = self._items / elapsed if elapsed > 0 else 0.0
+        eta = ""
+        if self._total:
+            left = (self._total - step) * (elapsed / done) if done else 0.0
+            eta = f" ETA {_fmt_time(left)}"
+            frac = min(step / self._total, 1.0)
+            bar = "[" + "=" * int(frac * 20) + ">" + " " * (20 - int(frac * 20)) + "]"
+            head = f"{bar} {step}/{self._total}"
+        else:
+            head = f"step {step}"
+        line = f"epoch {trainer.state.epoch + 1} {head} loss {loss:.4f} {rate:,.0f} items/s{eta}"
+        if trainer.state.skipped:
+            line += f" skipped {trainer.state.skipped}"
+        if self._tty:
+            self.stream.write("\r" + line[:150].ljust(100))
+            self._bar_open = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _end_bar(self) -> None:
+        if self._bar_open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._bar_open = False
+
+    def on_skip(self, trainer, reason: str) -> None:
+        if self.is_main:
+            log.warning(
+                "step %d skipped: %s (%d skipped so far)", trainer.state.step, reason, trainer.state.skipped
+            )
+
+    def message(self, text: str) -> None:
+        """A line for the user (after the progress bar, on its stream)."""
+        if not self.is_main:
+            return
+        log.info(text)
+        if self.progress:
+            self._end_bar()
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def on_epoch_end(self, trainer, row: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
+        parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()]
+        self.message("  ".join(parts))
+        if self.out_dir is not None:
+            self.write_history(trainer.state.history)
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        """``metrics.csv`` (one row per epoch; columns are the union over epochs) and ``history.json``."""
+        cols: list[str] = []
+        for row in history:
+            cols += [k for k in row if k not in cols]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        for row in history:
+            w.writerow(row)
+        atomic_write_bytes(self.out_dir / "metrics.csv", buf.getvalue().encode())
+        atomic_write_json(self.out_dir / "history.json", history)
+
+    def save_checkpoint(self, trainer, best: bool) -> Path | None:
+        """Write a checkpoint of the trainer (and point ``latest``/``best`` at it); None if not writing."""
+        root = self.checkpoint_dir
+        if root is None:
+            return None
+        return trainer.write_checkpoint(root, best=best)
+
+    def on_grad_flow(self, trainer, monitor) -> None:
+        if self.is_main and self.out_dir is not None:
+            monitor.save(self.out_dir, title=f"{type(trainer.model).__name__}: gradient flow through time")
+
+    def on_fit_end(self, trainer) -> None:
+        self._end_bar()
+        if self.is_main:
+            s = trainer.state
+            log.info("done: %d steps, %d skipped, best %s", s.step, s.skipped, s.best_value)

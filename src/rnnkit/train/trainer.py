@@ -1,0 +1,630 @@
+"""The model-agnostic trainer: full and truncated BPTT, clipping, exploding-gradient handling, checkpoints.
+
+Protocol: ``loss_fn(model, batch, state) -> LossOutput`` (default: ``model.loss(batch, state)``, which every
+:mod:`rnnkit.models` model provides; a plain scalar tensor is accepted too). The trainer computes and keeps
+its state in ``trainer.state``; all printing and file writing goes through one
+:class:`~rnnkit.train.Reporter`.
+
+Truncated BPTT (Williams & Peng 1990, "BPTT(k2; k1)"): every ``k1`` steps of a batch the trainer updates,
+backpropagating through the last ``k2 >= k1`` steps. Window ``i`` ends at ``u_i = min((i+1) k1, T)``; it runs
+the model from the detached state at ``u_i - k2`` (recomputing the overlap with the previous window), takes
+the loss on its last ``u_i - u_{i-1}`` steps, and keeps the detached state at ``u_{i+1} - k2`` for the next
+window. Only ``k2`` steps of graph are ever alive, so memory does not grow with the sequence length; with
+``k1 = k2`` this is the usual chunked training (``k2/k1`` is the recomputation factor otherwise). The state
+starts fresh for each batch (each batch holds whole sequences) unless ``stateful=True``, which carries it
+across batches (contiguous streams, e.g. a language model reading a book) and resets it at every epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit._errors import RnnkitError
+from rnnkit.layers import detach_state
+from rnnkit.models._base import LossOutput, Model, config_from_dict
+from rnnkit.models.io import load_weights, model_tensors
+from rnnkit.train.checkpoint import (
+    prune,
+    read_checkpoint,
+    resolve_checkpoint,
+    update_pointer,
+    write_checkpoint,
+)
+from rnnkit.train.monitor import GradientFlowMonitor
+from rnnkit.train.reporter import Reporter
+from rnnkit.train.state import get_rng_state, seed_everything, set_rng_state
+
+__all__ = ["TrainerConfig", "TrainState", "Trainer"]
+
+log = logging.getLogger("rnnkit.train")
+
+LossFn = Callable[[nn.Module, Any, Any], "LossOutput | Tensor"]
+
+
+@dataclass
+class TrainerConfig:
+    """How to train. Every field maps one to one onto a CLI flag."""
+
+    epochs: int = 10  # passes over the training data
+    max_steps: int = 0  # stop after this many batches (the last epoch is then partial); 0 = no limit
+    optimizer: str = "adam"  # a torch.optim class, case-insensitive: adam | adamw | sgd | rmsprop | ...
+    lr: float = 1e-3  # learning rate
+    weight_decay: float = 0.0  # the optimiser's weight decay
+    optimizer_options: dict[str, Any] = field(default_factory=dict)  # more optimiser arguments, e.g. momentum
+    scheduler: str | None = (
+        None  # a torch.optim.lr_scheduler class (steplr, cosineannealinglr, ...); None = off
+    )
+    scheduler_options: dict[str, Any] = field(default_factory=dict)  # its arguments, e.g. {"step_size": 5}
+    scheduler_interval: str = "epoch"  # step the scheduler every "epoch" or every optimiser "step"
+    clip_norm: float | None = 1.0  # clip the global gradient norm to this; None = off
+    clip_value: float | None = None  # clip every gradient element to [-v, v]; None = off
+    tbptt_k1: int = 0  # truncated BPTT: update every k1 time steps; 0 = full BPTT over the whole batch
+    tbptt_k2: int = 0  # truncated BPTT: backpropagate through k2 >= k1 steps; 0 = k1
+    stateful: bool = False  # carry the recurrent state across batches (contiguous streams); reset each epoch
+    skip_nonfinite: bool = True  # skip an update whose loss or gradient is inf/nan (counted and logged)
+    lr_backoff: float = 1.0  # multiply the learning rate by this after each skipped update; 1 = off
+    max_skips: int = 50  # give up after this many consecutive skipped updates
+    early_stopping: int = 0  # stop after this many epochs without improvement of `monitor`; 0 = off
+    monitor: str = (
+        "val_loss"  # metric for early stopping and the best checkpoint (train_loss without val data)
+    )
+    monitor_mode: str = "min"  # min | max: which direction is better
+    grad_monitor_every: int = 0  # record the gradient flow through time every N steps; 0 = off
+    checkpoint_every: int = 0  # checkpoint every N steps as well as at each epoch end; 0 = epoch ends only
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk (the best one is always kept)
+    seed: int = 0  # seeds Python, NumPy and torch at the start of a run (not on resume)
+    deterministic: bool = False  # torch.use_deterministic_algorithms (GPU); CPU runs are deterministic anyway
+    device: str = "cpu"  # where the model and batches live
+    progress: bool = True  # progress bar with loss, throughput and ETA on stderr
+    log_every: int = 50  # steps between progress lines when stderr is not a terminal
+
+
+@dataclass
+class TrainState:
+    """Counters and history; saved in every checkpoint."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # batches trained on
+    batch_in_epoch: int = 0  # batches of the current epoch already trained on
+    updates: int = 0  # optimiser updates attempted (several per batch with truncated BPTT)
+    skipped: int = 0  # updates skipped for a non-finite loss or gradient
+    consecutive_skips: int = 0
+    best_value: float | None = None  # best value of config.monitor so far
+    best_checkpoint: str | None = None
+    bad_epochs: int = 0  # epochs since the monitor last improved
+    checkpoints: int = 0  # checkpoints written
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch
+    epoch_sums: dict[str, float] = field(default_factory=dict)  # running sums of the current epoch
+
+
+def _find_class(module, name: str, what: str):
+    table = {k.lower(): getattr(module, k) for k in dir(module) if isinstance(getattr(module, k), type)}
+    cls = table.get(name.lower())
+    if cls is None:
+        raise RnnkitError(f"unknown {what} {name!r}")
+    return cls
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+class Trainer:
+    """Train any ``nn.Module`` whose ``loss(batch, state)`` (or a given ``loss_fn``) returns a :class:`LossOutput`.
+
+    Args:
+        model: the model (moved to ``config.device``).
+        config: a :class:`TrainerConfig` (or its dict).
+        out_dir: run directory for ``metrics.csv``, ``history.json``, ``checkpoints/`` and the gradient-flow
+            files; ``None`` writes nothing. Ignored when ``reporter`` is given.
+        reporter: the :class:`Reporter` that does all output (default: one for ``out_dir``).
+        loss_fn: ``loss_fn(model, batch, state) -> LossOutput | scalar`` instead of ``model.loss``.
+        optimizer, scheduler: ready-made torch objects instead of the ones the config names.
+        time_keys, lengths_key: batch keys cut along time by truncated BPTT (default: the model's).
+
+    Data: ``train_data`` is an iterable of batches, iterated once per epoch, or a callable ``epoch ->
+    iterable``. Batches are dicts (or tuples in the model's ``batch_keys`` order) of tensors. For a resume
+    in the middle of an epoch to be exact, the data's randomness must come from its own generator or be
+    drawn when iteration starts (a ``DataLoader(shuffle=True)`` is fine; so is a callable seeded by epoch).
+
+    Example::
+
+        trainer = Trainer(model, TrainerConfig(epochs=5, lr=3e-3, tbptt_k1=50), out_dir="runs/lm")
+        history = trainer.fit(train_batches, val_batches)            # ... interrupted? then:
+        trainer.fit(train_batches, val_batches, resume=True)         # continues from runs/lm/checkpoints
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainerConfig | dict[str, Any] | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        reporter: Reporter | None = None,
+        loss_fn: LossFn | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        time_keys: tuple[str, ...] | None = None,
+        lengths_key: str | None = None,
+    ):
+        self.config = config_from_dict(TrainerConfig, config if config is not None else {})
+        c = self.config
+        self._validate()
+        self.device = torch.device(c.device)
+        self.model = model.to(self.device)
+        self.loss_fn = loss_fn
+        self.reporter = reporter or Reporter(out_dir, progress=c.progress, log_every=c.log_every)
+        self.time_keys = tuple(time_keys if time_keys is not None else getattr(model, "time_keys", ()))
+        self.lengths_key = lengths_key or getattr(model, "lengths_key", "lengths")
+        if c.tbptt_k1 or c.stateful:
+            ok = getattr(model, "supports_tbptt", bool(self.time_keys)) and self.time_keys
+            if not ok:
+                what = "truncated BPTT" if c.tbptt_k1 else "stateful training"
+                raise RnnkitError(
+                    f"{what} needs a model whose targets are aligned with its inputs and whose state can be "
+                    f"carried forward (LanguageModel, SequenceTagger, StreamingPredictor with a unidirectional "
+                    f"encoder); {type(model).__name__} does not support it"
+                )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise RnnkitError(f"{type(model).__name__} has no trainable parameters")
+        if optimizer is None:
+            cls = _find_class(torch.optim, c.optimizer, "optimizer")
+            try:
+                optimizer = cls(params, lr=c.lr, weight_decay=c.weight_decay, **c.optimizer_options)
+            except TypeError as e:
+                raise RnnkitError(f"bad optimizer_options for {c.optimizer}: {e}") from None
+        self.optimizer = optimizer
+        if scheduler is None and c.scheduler:
+            cls = _find_class(torch.optim.lr_scheduler, c.scheduler, "scheduler")
+            try:
+                scheduler = cls(self.optimizer, **c.scheduler_options)
+            except TypeError as e:
+                raise RnnkitError(f"bad scheduler_options for {c.scheduler}: {e}") from None
+        self.scheduler = scheduler
+        self.state = TrainState()
+        self.monitor = GradientFlowMonitor(c.grad_monitor_every)
+        self.probe_batch: Any = None
+        self._carried: Any = None
+        self._epoch_rng: dict[str, Any] | None = None
+        self._grad_norm_sum = 0.0
+        self._grad_norm_n = 0
+
+    def _validate(self) -> None:
+        c = self.config
+        for name in ("epochs", "max_steps", "tbptt_k1", "tbptt_k2", "early_stopping", "grad_monitor_every"):
+            v = getattr(c, name)
+            if v < 0:
+                raise RnnkitError(f"{name} must be >= 0, got {v}")
+        if c.epochs < 1:
+            raise RnnkitError(f"epochs must be >= 1, got {c.epochs}")
+        if c.tbptt_k2 and not c.tbptt_k1:
+            raise RnnkitError("tbptt_k2 needs tbptt_k1 (the update interval)")
+        if c.tbptt_k1 and c.tbptt_k2 and c.tbptt_k2 < c.tbptt_k1:
+            raise RnnkitError(f"tbptt_k2 must be >= tbptt_k1, got k1={c.tbptt_k1}, k2={c.tbptt_k2}")
+        if c.clip_norm is not None and not c.clip_norm > 0:
+            raise RnnkitError(f"clip_norm must be positive or None, got {c.clip_norm}")
+        if c.clip_value is not None and not c.clip_value > 0:
+            raise RnnkitError(f"clip_value must be positive or None, got {c.clip_value}")
+        if not 0.0 < c.lr_backoff <= 1.0:
+            raise RnnkitError(f"lr_backoff must be in (0, 1], got {c.lr_backoff}")
+        if c.monitor_mode not in ("min", "max"):
+            raise RnnkitError(f"monitor_mode must be 'min' or 'max', got {c.monitor_mode!r}")
+        if c.scheduler_interval not in ("epoch", "step"):
+            raise RnnkitError(f"scheduler_interval must be 'epoch' or 'step', got {c.scheduler_interval!r}")
+        if c.keep_checkpoints < 1:
+            raise RnnkitError(f"keep_checkpoints must be >= 1, got {c.keep_checkpoints}")
+
+    # -- one loss evaluation ------------------------------------------------------------------------------
+    def _as_dict(self, batch: Any) -> Any:
+        if isinstance(batch, (tuple, list)) and hasattr(self.model, "batch_keys"):
+            keys = self.model.batch_keys
+            if len(batch) > len(keys):
+                raise RnnkitError(
+                    f"a batch tuple has at most {len(keys)} entries {list(keys)}, got {len(batch)}"
+                )
+            return dict(zip(keys, batch))
+        return batch
+
+    def compute_loss(self, batch: Any, state: Any = None) -> LossOutput:
+        """``loss_fn(model, batch, state)`` as a :class:`LossOutput`."""
+        if self.loss_fn is not None:
+            out = self.loss_fn(self.model, batch, state)
+        elif hasattr(self.model, "loss"):
+            out = self.model.loss(batch, state)
+        else:
+            raise RnnkitError(f"{type(self.model).__name__} has no loss(batch, state); pass loss_fn=")
+        if isinstance(out, Tensor):
+            out = LossOutput(out, 1)
+        if not isinstance(out, LossOutput) or not isinstance(out.loss, Tensor) or out.loss.dim() != 0:
+            raise RnnkitError("the loss function must return a scalar tensor or a LossOutput")
+        return out
+
+    # -- updates ------------------------------------------------------------------------------------------
+    def _skip(self, reason: str) -> None:
+        s = self.state
+        s.skipped += 1
+        s.consecutive_skips += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        b = self.config.lr_backoff
+        if b < 1.0:
+            for g in self.optimizer.param_groups:
+                g["lr"] *= b
+            if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
+                self.scheduler.base_lrs = [lr * b for lr in self.scheduler.base_lrs]
+            reason += f"; learning rate backed off to {self.optimizer.param_groups[0]['lr']:.3g}"
+        self.reporter.on_skip(self, reason)
+        if s.consecutive_skips > self.config.max_skips:
+            raise RnnkitError(
+                f"training diverged: {s.consecutive_skips} consecutive updates had a non-finite loss or "
+                "gradient (lower the learning rate or clip harder)"
+            )
+
+    def _update(self, loss: Tensor) -> bool:
+        """Backward, clip, step. Returns False if the update was skipped."""
+        c = self.config
+        self.state.updates += 1
+        if c.skip_nonfinite and not bool(torch.isfinite(loss.detach())):
+            self._skip(f"non-finite loss ({float(loss):.3g})")
+            return False
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if c.clip_norm is not None:
+            norm = nn.utils.clip_grad_norm_(params, c.clip_norm)
+        else:
+            norm = nn.utils.get_total_norm([p.grad for p in params])
+        if c.skip_nonfinite and not bool(torch.isfinite(norm)):
+            self._skip("non-finite gradient")
+            return False
+        if c.clip_value is not None:
+            nn.utils.clip_grad_value_(params, c.clip_value)
+        self.optimizer.step()
+        if self.scheduler is not None and c.scheduler_interval == "step":
+            self.scheduler.step()
+        self.state.consecutive_skips = 0
+        self._grad_norm_sum += float(norm)
+        self._grad_norm_n += 1
+        return True
+
+    def _slice(self, batch: dict[str, Any], a: int, e: int) -> dict[str, Any]:
+        d = dict(batch)
+        for k in self.time_keys:
+            if d.get(k) is not None:
+                d[k] = batch[k][:, a:e]
+        lengths = batch.get(self.lengths_key)
+        if lengths is not None:
+            d[self.lengths_key] = (torch.as_tensor(lengths) - a).clamp(0, e - a)
+        return d
+
+    def train_batch(self, batch: Any) -> tuple[float, int, dict[str, float]]:
+        """One batch: forward, backward and update(s). Returns ``(loss sum, item count, metric sums)``."""
+        batch = self._as_dict(_to_device(batch, self.device))
+        c = self.config
+        start = self._carried if c.stateful else None
+        if not c.tbptt_k1:
+            out = self.compute_loss(batch, start)
+            self._update(out.loss)
+            if c.stateful:
+                self._carried = detach_state(out.state)
+            return float(out.loss.detach()) * out.count, out.count, out.metrics
+        if not isinstance(batch, dict) or not self.time_keys or batch.get(self.time_keys[0]) is None:
+            raise RnnkitError(f"truncated BPTT needs dict batches with the time keys {list(self.time_keys)}")
+        T = batch[self.time_keys[0]].shape[1]
+        k1, k2 = c.tbptt_k1, c.tbptt_k2 or c.tbptt_k1
+        ups = list(range(k1, T, k1)) + [T]  # update points u_i
+        state_at_s = start
+        total, count, metrics = 0.0, 0, {}
+        final = None
+        for i, u in enumerate(ups):
+            s = max(0, u - k2)  # the window starts here
+            first_loss = ups[i - 1] if i else 0  # the loss covers [first_loss, u)
+            carry = max(0, ups[i + 1] - k2) if i + 1 < len(ups) else None  # next window's start
+            cuts = sorted({s, first_loss, u} | ({carry} if carry is not None else set()))
+            state = state_at_s
+            next_start = state_at_s if carry == s else None
+            parts: list[LossOutput] = []
+            for a, e in zip(cuts, cuts[1:]):
+                out = self.compute_loss(self._slice(batch, a, e), state)
+                if out.state is None:
+                    raise RnnkitError(f"{type(self.model).__name__}.loss returned no state: cannot carry it")
+                if a >= first_loss:
+                    parts.append(out)
+                state = out.state
+                if e == carry:
+                    next_start = detach_state(state)
+            n = sum(p.count for p in parts)
+            if n:
+                loss = parts[0].loss if len(parts) == 1 else sum(p.loss * p.count for p in parts) / n
+                self._update(loss)
+                total += float(loss.detach()) * n
+                count += n
+                for p in parts:
+                    for k, v in p.metrics.items():
+                        metrics[k] = metrics.get(k, 0.0) + v
+            final = state
+            state_at_s = next_start
+        if c.stateful:
+            self._carried = detach_state(final)
+        return total, count, metrics
+
+    # -- evaluation -----------------------------------------------------------------------------------------
+    def evaluate(self, data: Iterable | Callable[[int], Iterable]) -> dict[str, float]:
+        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if ``stateful``)."""
+        if callable(data) and not hasattr(data, "__iter__"):
+            data = data(self.state.epoch)
+        was_training = self.model.training
+        self.model.eval()
+        total, n, sums = 0.0, 0, {}
+        carried = None
+        try:
+            with torch.no_grad():
+                for batch in data:
+                    batch = self._as_dict(_to_device(batch, self.device))
+                    out = self.compute_loss(batch, carried if self.config.stateful else None)
+                    if self.config.stateful:
+                        carried = out.state
+                    total += float(out.loss) * out.count
+                    n += out.count
+                    for k, v in out.metrics.items():
+                        sums[k] = sums.get(k, 0.0) + v
+        finally:
+            self.model.train(was_training)
+        if n == 0:
+            raise RnnkitError("evaluation data yielded no items")
+        return {"loss": total / n, **{k: v / n for k, v in sums.items()}}
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        train_data: Iterable | Callable[[int], Iterable],
+        val_data: Iterable | Callable[[int], Iterable] | None = None,
+        resume: bool | str | Path | None = None,
+        probe_batch: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Train for ``config.epochs`` (or ``max_steps``); returns the per-epoch history.
+
+        ``resume``: ``True`` continues from the reporter's ``checkpoints/latest``; a path names a checkpoint
+        (directory, checkpoint root or pointer file). ``probe_batch``: the batch the gradient monitor
+        measures (default: the first training batch).
+        """
+        c = self.config
+        if resume:
+            if resume is True:
+                root = self.reporter.checkpoint_dir
+                if root is None:
+                    raise RnnkitError("resume=True needs an out_dir (or pass the checkpoint path)")
+                resume = root
+            self.load_checkpoint(resume)
+        else:
+            seed_everything(c.seed, c.deterministic)
+        if probe_batch is not None:
+            self.probe_batch = self._as_dict(_to_device(probe_batch, self.device))
+        total = None
+        n_batches = None
+        if not callable(train_data) or hasattr(train_data, "__len__"):
+            try:
+                n_batches = len(train_data)  # type: ignore[arg-type]
+                total = n_batches * c.epochs
+            except TypeError:
+                pass
+        if c.max_steps:
+            total = min(total, c.max_steps) if total else c.max_steps
+        self.reporter.on_fit_start(self, total)
+        try:
+            while self.state.epoch < c.epochs and not self.state.stopped_early:
+                if self._run_epoch(train_data, val_data):
+                    break
+        finally:
+            self.reporter.on_fit_end(self)
+        return self.state.history
+
+    def _run_epoch(self, train_data, val_data) -> bool:
+        """One epoch (or its remainder after a resume). Returns True when training must stop."""
+        c, s = self.config, self.state
+        skip = s.batch_in_epoch
+        resume_rng = None
+        if skip == 0:
+            self._epoch_rng = get_rng_state()
+            if c.stateful:
+                self._carried = None
+            s.epoch_sums = {}
+            self._grad_norm_sum, self._grad_norm_n = 0.0, 0
+        else:
+            if self._epoch_rng is None:
+                raise RnnkitError("cannot resume mid-epoch: the checkpoint has no epoch-start RNG state")
+            resume_rng = get_rng_state()
+            set_rng_state(self._epoch_rng)  # replay the data order of this epoch
+        data = (
+            train_data(s.epoch)
+            if callable(train_data) and not hasattr(train_data, "__iter__")
+            else train_data
+        )
+        self.model.train()
+        t0 = time.perf_counter()
+        ran = 0
+        hit_max = False
+        for i, batch in enumerate(data):
+            if i < skip:
+                continue
+            if resume_rng is not None:
+                set_rng_state(resume_rng)
+                resume_rng = None
+            if self.probe_batch is None and self.monitor.every:
+                self.probe_batch = self._as_dict(_to_device(batch, self.device))
+            loss_sum, n, metrics = self.train_batch(batch)
+            ran += 1
+            s.batch_in_epoch = i + 1
+            s.step += 1
+            sums = s.epoch_sums
+            sums["loss"] = sums.get("loss", 0.0) + loss_sum
+            sums["_n"] = sums.get("_n", 0.0) + n
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+            self.reporter.on_step(self, loss_sum / n if n else float("nan"), n)
+            if self.monitor.due(s.step):
+                self.monitor.record(s.step, self.model, self._probe_loss, self.probe_batch)
+            if c.checkpoint_every and s.step % c.checkpoint_every == 0:
+                self.reporter.save_checkpoint(self, best=False)
+            if c.max_steps and s.step >= c.max_steps:
+                hit_max = True
+                break
+        if ran == 0 and skip == 0:
+            raise RnnkitError("train_data yielded no batches")
+        self._end_epoch(val_data, time.perf_counter() - t0)
+        return hit_max or s.stopped_early
+
+    def _probe_loss(self, model, batch) -> Tensor:
+        return self.compute_loss(batch, None).loss
+
+    def _end_epoch(self, val_data, seconds: float) -> None:
+        c, s = self.config, self.state
+        sums = s.epoch_sums
+        n = sums.get("_n", 0.0) or float("nan")
+        row: dict[str, Any] = {"epoch": s.epoch + 1, "step": s.step}
+        row["train_loss"] = sums.get("loss", float("nan")) / n
+        for k, v in sums.items():
+            if k not in ("loss", "_n"):
+                row[f"train_{k}"] = v / n
+        if val_data is not None:
+            for k, v in self.evaluate(val_data).items():
+                row[f"val_{k}"] = v
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row["grad_norm"] = self._grad_norm_sum / self._grad_norm_n if self._grad_norm_n else float("nan")
+        row["skipped"] = s.skipped
+        row["seconds"] = round(seconds, 3)
+        key = c.monitor if c.monitor in row else ("train_loss" if c.monitor == "val_loss" else None)
+        if key is None:
+            raise RnnkitError(f"monitor {c.monitor!r} is not among the epoch metrics {sorted(row)}")
+        value = row[key]
+        if self.scheduler is not None and c.scheduler_interval == "epoch":
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(value)
+            else:
+                self.scheduler.step()
+        better = math.isfinite(value) and (
+            s.best_value is None
+            or (value < s.best_value if c.monitor_mode == "min" else value > s.best_value)
+        )
+        if better:
+            s.best_value = value
+            s.bad_epochs = 0
+        else:
+            s.bad_epochs += 1
+        s.history.append(row)
+        s.epoch += 1
+        s.batch_in_epoch = 0
+        s.epoch_sums = {}
+        if c.early_stopping and s.bad_epochs >= c.early_stopping:
+            s.stopped_early = True
+        self.reporter.on_epoch_end(self, row)
+        if self.monitor.records:
+            self.reporter.on_grad_flow(self, self.monitor)
+        self.reporter.save_checkpoint(self, best=better)
+        if s.stopped_early:
+            self.reporter.message(f"early stopping: {c.monitor} has not improved for {s.bad_epochs} epochs")
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+    def state_tree(self) -> dict[str, Any]:
+        """Everything a resume needs besides the weights (see :mod:`rnnkit.train.checkpoint`)."""
+        return {
+            "trainer": dataclasses.asdict(self.state),
+            "config": dataclasses.asdict(self.config),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": get_rng_state(),
+            "epoch_rng": self._epoch_rng,
+            "carried": self._carried,
+            "monitor": self.monitor.state_dict(),
+            "grad_norm": [self._grad_norm_sum, self._grad_norm_n],
+        }
+
+    def write_checkpoint(self, root: str | Path, best: bool = False) -> Path:
+        """Write a checkpoint under ``root`` and point ``latest`` (and ``best``) at it; prune old ones."""
+        s = self.state
+        s.checkpoints += 1
+        name = f"ckpt-{s.checkpoints:06d}-step-{s.step:08d}"
+        if best:
+            s.best_checkpoint = name
+        path = write_checkpoint(root, name, self.model, self.state_tree())
+        update_pointer(root, "latest", path)
+        if best:
+            update_pointer(root, "best", path, {"monitor": self.config.monitor, "value": s.best_value})
+        prune(root, self.config.keep_checkpoints, {s.best_checkpoint} if s.best_checkpoint else set())
+        return path
+
+    def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> None:
+        """Restore model, optimiser, scheduler, RNG and counters from a checkpoint — all or nothing.
+
+        The checkpoint must come from the same model class and config; otherwise (and for a damaged
+        checkpoint) a :class:`~rnnkit.RnnkitError` is raised and nothing is changed.
+        """
+        ck = read_checkpoint(path)
+        name = ck.model_info.get("model")
+        if name != type(self.model).__name__:
+            raise RnnkitError(
+                f"{ck.path}: checkpoint of a {name}, but this trainer's model is a {type(self.model).__name__}"
+            )
+        if isinstance(self.model, Model) and ck.model_info.get("config") != self.model.to_config():
+            theirs, ours = ck.model_info.get("config", {}), self.model.to_config()
+            diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            raise RnnkitError(f"{ck.path}: checkpoint of a {name} with another config (differs in {diff})")
+        backup_w = {k: v.detach().clone() for k, v in model_tensors(self.model)[0].items()}
+        backup_o = self.optimizer.state_dict()
+        backup_o = {
+            "state": {k: dict(v) for k, v in backup_o["state"].items()},
+            "param_groups": backup_o["param_groups"],
+        }
+        try:
+            load_weights(self.model, ck.model_tensors, ck.model_aliases, str(ck.path))
+            if weights_only:
+                return
+            st = ck.state
+            self.optimizer.load_state_dict(st["optimizer"])
+            if self.scheduler is not None and st.get("scheduler") is not None:
+                self.scheduler.load_state_dict(st["scheduler"])
+            new_state = config_from_dict(TrainState, st["trainer"])
+        except Exception as e:
+            load_weights(self.model, backup_w)
+            self.optimizer.load_state_dict(backup_o)
+            if isinstance(e, RnnkitError):
+                raise
+            raise RnnkitError(f"{ck.path}: checkpoint does not fit this trainer: {e}") from None
+        self.state = new_state
+        self._epoch_rng = st.get("epoch_rng")
+        self._carried = _to_device(st.get("carried"), self.device)
+        self.monitor.load_state_dict(st.get("monitor") or {})
+        gn = st.get("grad_norm") or [0.0, 0]
+        self._grad_norm_sum, self._grad_norm_n = float(gn[0]), int(gn[1])
+        set_rng_state(st["rng"])
+
+    @property
+    def best_checkpoint(self) -> Path | None:
+        root = self.reporter.checkpoint_dir
+        if root is None or self.state.best_checkpoint is None:
+            return None
+        return root / self.state.best_checkpoint
+
+    def restore_best(self) -> None:
+        """Load the best checkpoint's weights into the model (optimiser and counters untouched)."""
+        root = self.reporter.checkpoint_dir
+        if root is None:
+            raise RnnkitError("no checkpoints are written without an out_dir")
+        self.load_checkpoint(resolve_checkpoint(root, "best"), weights_only=True)
