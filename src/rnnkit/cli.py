@@ -13,7 +13,7 @@ import sys
 from rnnkit._errors import RnnkitError
 
 # sub-command modules, in the order ``rnnkit --help`` lists them
-COMMANDS = ("demo",)
+COMMANDS = ("train", "evaluate", "predict", "generate", "demo", "experiment")
 
 
 class _Parser(argparse.ArgumentParser):

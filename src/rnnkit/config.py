@@ -66,6 +66,9 @@ class RunOptions:
     )
     runs_dir: str = _f("runs", "folder that holds the run directories")
     seed: int = _f(0, "seed of the model's initial weights, the batch order and dropout", low=0)
+    threads: int = _f(
+        1, "torch threads (1 is fastest for small models on a busy machine); 0 = torch's default", low=0
+    )
 
 
 @dataclass
@@ -143,6 +146,12 @@ class TimeSeriesConfig(RunOptions, TrainOptions):
         0.1, "share of the series (before the test part) for early stopping", low=0.0, below=1.0
     )
     test_fraction: float = _f(0.1, "last share of the series for the reported scores", low=0.0, below=1.0)
+    normalize: str = _f(
+        "level",
+        "level: values relative to the latest value, in units of the typical HORIZON-step change; "
+        "standard: (x - mean) / std of the training part",
+        choices=("level", "standard"),
+    )
     stride: int = _f(1, "step between forecast origins in the validation and test parts", low=1)
     cell: str = _f("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
     hidden_size: int = _f(64, "hidden units", low=1)

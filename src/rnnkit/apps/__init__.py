@@ -1,0 +1,48 @@
+"""rnnkit's applications: presets that train, evaluate and use a recurrent model on real data.
+
+==============  =========================================  ==========================================
+application     model                                      data (built in, or the user's own)
+==============  =========================================  ==========================================
+``sentiment``   bidirectional GRU/LSTM classifier          Pang & Lee polarity; CSV/TSV/JSONL
+``timeseries``  GRU/LSTM forecaster, multi-step horizon    CO2 (weekly), sunspots (yearly); CSV
+``textgen``     character-level LSTM language model        Jane Austen's novels; a UTF-8 text file
+==============  =========================================  ==========================================
+
+Each application module has ``train(config, overwrite, say) -> TrainResult`` (writes a run directory, see
+:mod:`rnnkit.apps.rundir`) and ``load(run_path)`` (the saved run, ready to predict / generate / evaluate)::
+
+    from rnnkit.apps import app_module
+    from rnnkit.config import TimeSeriesConfig
+    ts = app_module("timeseries")
+    result = ts.train(TimeSeriesConfig(data="sunspots", name="sun"))
+    result.metrics["test"]["mae"], result.run          # runs/sun
+    forecaster = ts.load(result.run)
+    forecaster.predict(recent_values)["forecast"]
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.base import ResultRow, TrainResult
+
+__all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_module", "load_run"]
+
+APP_NAMES = ("sentiment", "timeseries", "textgen")
+
+
+def app_module(name: str) -> ModuleType:
+    """The module of application ``name`` (``sentiment``, ``timeseries`` or ``textgen``)."""
+    if name not in APP_NAMES:
+        raise RnnkitError(f"unknown application: expected one of {list(APP_NAMES)}, got {name!r}")
+    return importlib.import_module(f"rnnkit.apps.{name}")
+
+
+def load_run(path):
+    """A saved run of any application, loaded (a ``SentimentPredictor``, ``Forecaster`` or ``TextGenerator``)."""
+    from rnnkit.apps.rundir import open_run
+
+    _, manifest = open_run(path, APP_NAMES)
+    return app_module(manifest["app"]).load(path)

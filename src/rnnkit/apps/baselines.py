@@ -42,7 +42,8 @@ class BagOfWordsLogisticRegression:
         ngrams: 1 for words only, 2 adds word bigrams, ...
         min_freq: keep features seen in at least this many training texts.
         l2_grid: L2 penalties tried (sum of squared weights times the penalty, added to the mean loss);
-            the one with the best validation accuracy wins (the first on ties).
+            the one with the best validation accuracy wins (the first on ties; the middle one when there
+            is no validation data).
 
     Example::
 
@@ -85,10 +86,11 @@ class BagOfWordsLogisticRegression:
         y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         yv = np.asarray(val_labels)
         k = int(num_classes or int(y.max()) + 1)
+        grid = self.l2_grid if len(val_texts) else self.l2_grid[len(self.l2_grid) // 2 :][:1]
         best = None
-        for l2 in self.l2_grid:
+        for l2 in grid:
             w, b = self._fit_one(x, y, len(self.features), k, l2)
-            acc = float((self._logits(xv, w, b).argmax(1).numpy() == yv).mean())
+            acc = float((self._logits(xv, w, b).argmax(1).numpy() == yv).mean()) if len(val_texts) else 0.0
             if best is None or acc > best[0]:
                 best = (acc, l2, w, b)
         _, self.l2, self.weight, self.bias = best

@@ -100,7 +100,9 @@ def plot_curves(plt, history: Sequence[dict[str, Any]], path: Path, x_key: str, 
 
 
 @_guard
-def plot_confusion(plt, matrices: dict[str, np.ndarray], classes: Sequence[str], path: Path, title: str) -> Path:
+def plot_confusion(
+    plt, matrices: dict[str, np.ndarray], classes: Sequence[str], path: Path, title: str
+) -> Path:
     """Confusion matrices side by side (rows: true class, columns: predicted class)."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices) + 0.6, 3.6), squeeze=False)
     for ax, (name, cm) in zip(axes[0], matrices.items()):
@@ -145,7 +147,9 @@ def plot_forecast(
     ax.plot(x[test_start:], values[test_start:], color="black", lw=1.2, label="actual (held out)")
     ax.axvline(x[test_start], color="0.6", ls=":", lw=1)
     for i, (origin, f) in enumerate(forecasts):
-        ax.plot(x[origin : origin + len(f)], f, color="C3", lw=1.6, label="rnnkit forecast" if i == 0 else None)
+        ax.plot(
+            x[origin : origin + len(f)], f, color="C3", lw=1.6, label="rnnkit forecast" if i == 0 else None
+        )
     styles = iter(["--", "-."])
     for name, (origin, f) in baselines.items():
         ax.plot(x[origin : origin + len(f)], f, ls=next(styles, ":"), lw=1.2, label=name)
@@ -159,7 +163,9 @@ def plot_forecast(
 
 
 @_guard
-def plot_bits_by_class(plt, table: dict[str, dict[str, float]], counts: dict[str, int], path: Path, title: str) -> Path:
+def plot_bits_by_class(
+    plt, table: dict[str, dict[str, float]], counts: dict[str, int], path: Path, title: str
+) -> Path:
     """Bits per character by character class (``table[model][class]``), with each class's share of the text."""
     classes = list(counts)
     fig, ax = plt.subplots(figsize=(8, 4))

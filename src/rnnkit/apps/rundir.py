@@ -100,14 +100,20 @@ class RunBuilder:
         self.final = Path(runs_dir) / check_run_name(name)
         self.overwrite = overwrite
         if self.final.exists() and not overwrite:
-            raise RnnkitError(f"run directory {str(self.final)!r} already exists; pass --overwrite to replace it")
+            raise RnnkitError(
+                f"run directory {str(self.final)!r} already exists; pass --overwrite to replace it"
+            )
         if self.final.exists() and not self.final.is_dir():
-            raise RnnkitError(f"{str(self.final)!r} exists and is not a directory; remove it or choose another name")
+            raise RnnkitError(
+                f"{str(self.final)!r} exists and is not a directory; remove it or choose another name"
+            )
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             self.path = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=self.final.parent))
         except OSError as exc:
-            raise RnnkitError(f"cannot create a run under {str(self.final.parent)!r}: {exc.strerror or exc}") from None
+            raise RnnkitError(
+                f"cannot create a run under {str(self.final.parent)!r}: {exc.strerror or exc}"
+            ) from None
         self.files: list[str] = []
         self.committed = False
 
@@ -153,7 +159,9 @@ class RunBuilder:
         try:
             if self.final.exists():
                 if not self.overwrite:  # appeared while we were training
-                    raise RnnkitError(f"run directory {str(self.final)!r} appeared meanwhile; pass --overwrite")
+                    raise RnnkitError(
+                        f"run directory {str(self.final)!r} appeared meanwhile; pass --overwrite"
+                    )
                 old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.old-", dir=self.final.parent))
                 os.replace(self.final, old / "run")
             os.replace(self.path, self.final)
@@ -161,7 +169,9 @@ class RunBuilder:
             if old is not None and (old / "run").exists() and not self.final.exists():
                 os.replace(old / "run", self.final)  # put the previous run back
             self.abort()
-            raise RnnkitError(f"cannot move the finished run into {str(self.final)!r}: {exc.strerror or exc}") from None
+            raise RnnkitError(
+                f"cannot move the finished run into {str(self.final)!r}: {exc.strerror or exc}"
+            ) from None
         except BaseException:
             self.abort()
             raise
@@ -186,7 +196,9 @@ def open_run(path: str | os.PathLike, expect_app: str | tuple[str, ...] | None =
     if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
         raise RnnkitError(f"run {p.name}: run.json is not an rnnkit run manifest")
     if manifest.get("version") != RUN_VERSION:
-        raise RnnkitError(f"run {p.name}: expected run format version {RUN_VERSION}, got {manifest.get('version')!r}")
+        raise RnnkitError(
+            f"run {p.name}: expected run format version {RUN_VERSION}, got {manifest.get('version')!r}"
+        )
     missing = [f for f in manifest.get("files", []) if not (p / f).is_file()]
     if missing:
         raise RnnkitError(f"run {p.name} is incomplete: {', '.join(missing)} missing")

@@ -85,7 +85,7 @@ def _build() -> tuple[bool, str]:
             name=f"rnnkit_fused_{tag}",
             sources=[str(_CSRC / s) for s in SOURCES],
             extra_include_paths=[str(_CSRC)],
-            extra_cflags=["-O3", "-fopenmp", "-fno-math-errno", *isa_flags],
+            extra_cflags=["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", *isa_flags],
             extra_ldflags=["-fopenmp"],
             build_directory=str(build_dir),
             is_python_module=False,

@@ -49,11 +49,13 @@ def _empty_to_none(t: Tensor, wanted: bool) -> Tensor | None:
 # -- LSTM --------------------------------------------------------------------------------------------------
 class _LSTMFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cfg, xp, h0, c0, w_hh, b_hh, w_hr, w_ci, w_cf, w_co, lnw, lnb, lncw, lncb, mask, rm, zh, zc):
+    def forward(
+        ctx, cfg, xp, h0, c0, w_hh, b_hh, w_hr, w_ci, w_cf, w_co, lnw, lnb, lncw, lncb, mask, rm, zh, zc
+    ):
         clip, zh_rate, zc_rate, reverse = cfg
         y, h_n, c_n, hs, cs, gates, xhat, rstd = _ops().lstm_forward(
             xp, h0, c0, w_hh, b_hh, w_hr, w_ci, w_cf, w_co, lnw, lnb, lncw, lncb,
-            clip, mask, rm, zh, zh_rate, zc, zc_rate, reverse,
+            clip, mask, rm, zh, zh_rate, zc, zc_rate, reverse, True,
         )  # fmt: skip
         ctx.cfg = cfg
         ctx.save_for_backward(
@@ -84,6 +86,11 @@ class _LSTMFunction(torch.autograd.Function):
         )  # fmt: skip
 
 
+def _needs_graph(*tensors) -> bool:
+    """Whether autograd will differentiate through the call (else the kernels save nothing)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def _run_lstm(cell: LSTMCell, xp, state, mask, reverse, rec_mask, zoneout):
     h0, c0 = state
     zh, zh_rate = _zoneout_entry(zoneout, 0)
@@ -94,12 +101,17 @@ def _run_lstm(cell: LSTMCell, xp, state, mask, reverse, rec_mask, zoneout):
         if cell.layer_norm
         else (None,) * 4
     )
+    params = (cell.weight_hh, cell.bias_hh, cell.weight_hr, *peep, *ln)
+    mask = _mask_u8(mask)
     cfg = (float(cell.cell_clip or 0.0), zh_rate, zc_rate, bool(reverse))
-    y, h_n, c_n = _LSTMFunction.apply(
-        cfg, xp, h0, c0, cell.weight_hh, cell.bias_hh, cell.weight_hr, *peep, *ln,
-        _mask_u8(mask), rec_mask, zh, zc,
-    )  # fmt: skip
+    if not _needs_graph(xp, h0, c0, *params):
+        y, h_n, c_n = _ops().lstm_forward(
+            xp, h0, c0, *params, cfg[0], mask, rec_mask, zh, zh_rate, zc, zc_rate, cfg[3], False
+        )[:3]
+        return y, (h_n, c_n)
+    y, h_n, c_n = _LSTMFunction.apply(cfg, xp, h0, c0, *params, mask, rec_mask, zh, zc)
     return y, (h_n, c_n)
+
 
 # -- GRU ---------------------------------------------------------------------------------------------------
 class _GRUFunction(torch.autograd.Function):
@@ -216,7 +228,10 @@ def supports_cell(cell) -> tuple[bool, str]:
         return True, f"GRU ({', '.join(opts)})"
     if isinstance(cell, RNNCell):
         if not isinstance(cell.activation, str) or cell.activation not in _RNN_ACTS:
-            return False, "the fused engine has kernels for the activations tanh, relu and sigmoid, not a callable"
+            return (
+                False,
+                "the fused engine has kernels for the activations tanh, relu and sigmoid, not a callable",
+            )
         return True, f"RNN ({cell.activation})"
     if isinstance(cell, _MinCell):
         return True, f"{type(cell).__name__} (sequential linear scan)"

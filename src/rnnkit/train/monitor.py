@@ -150,12 +150,12 @@ class GradientFlowMonitor:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.records = list(state.get("records", []))
 
-    def save(self, directory: str | Path, title: str = "") -> list[Path]:
-        """Write ``grad_flow.json`` and (if matplotlib is installed) the two PNGs; returns the paths."""
+    def save(self, directory: str | Path, title: str = "", plots: bool = True) -> list[Path]:
+        """Write ``grad_flow.json`` and (with ``plots`` and matplotlib installed) the two PNGs."""
         directory = Path(directory)
         out = [directory / "grad_flow.json"]
         atomic_write_json(out[0], {"records": self.records})
-        if not self.records:
+        if not self.records or not plots:
             return out
         try:
             out += plot_gradient_flow(self.records, directory, title)

@@ -117,7 +117,7 @@ class Reporter:
     def on_skip(self, trainer, reason: str) -> None:
         if self.is_main:
             log.warning(
-                "step %d skipped: %s (%d skipped so far)", trainer.state.step, reason, trainer.state.skipped
+                "step %d skipped: %s (%d skipped so far)", trainer.state.step + 1, reason, trainer.state.skipped
             )
 
     def message(self, text: str) -> None:
@@ -158,12 +158,16 @@ class Reporter:
             return None
         return trainer.write_checkpoint(root, best=best)
 
-    def on_grad_flow(self, trainer, monitor) -> None:
+    def on_grad_flow(self, trainer, monitor, final: bool = False) -> None:
+        """Save the gradient-flow records (JSON every epoch; the PNG plots at the end of the run)."""
         if self.is_main and self.out_dir is not None:
-            monitor.save(self.out_dir, title=f"{type(trainer.model).__name__}: gradient flow through time")
+            title = f"{type(trainer.model).__name__}: gradient flow through time"
+            monitor.save(self.out_dir, title=title, plots=final)
 
     def on_fit_end(self, trainer) -> None:
         self._end_bar()
+        if trainer.monitor.records:
+            self.on_grad_flow(trainer, trainer.monitor, final=True)
         if self.is_main:
             s = trainer.state
             log.info("done: %d steps, %d skipped, best %s", s.step, s.skipped, s.best_value)

@@ -6,11 +6,13 @@ its state in ``trainer.state``; all printing and file writing goes through one
 :class:`~rnnkit.train.Reporter`.
 
 Truncated BPTT (Williams & Peng 1990, "BPTT(k2; k1)"): every ``k1`` steps of a batch the trainer updates,
-backpropagating through the last ``k2 >= k1`` steps. Window ``i`` ends at ``u_i = min((i+1) k1, T)``; it runs
-the model from the detached state at ``u_i - k2`` (recomputing the overlap with the previous window), takes
-the loss on its last ``u_i - u_{i-1}`` steps, and keeps the detached state at ``u_{i+1} - k2`` for the next
-window. Only ``k2`` steps of graph are ever alive, so memory does not grow with the sequence length; with
-``k1 = k2`` this is the usual chunked training (``k2/k1`` is the recomputation factor otherwise). The state
+backpropagating through the last ``k2 >= k1`` steps. Window ``i`` covers the new steps ``[u_{i-1}, u_i)`` with
+``u_i = min((i+1) k1, T)``: it runs the model from the detached state at ``u_{i-1} - (k2 - k1)``
+(recomputing the ``k2 - k1`` steps it shares with the previous window), takes the loss on the new steps only,
+and keeps the detached state at ``u_i - (k2 - k1)`` for the next window. A final chunk shorter than ``k1``
+still reaches back ``k2 - k1`` steps before its new ones. Only ``k2`` steps of graph are ever alive, so
+memory does not grow with the sequence length; with ``k1 = k2`` this is the usual chunked training
+(``k2/k1`` is the recomputation factor otherwise). The state
 starts fresh for each batch (each batch holds whole sequences) unless ``stateful=True``, which carries it
 across batches (contiguous streams, e.g. a language model reading a book) and resets it at every epoch.
 """
@@ -282,7 +284,7 @@ class Trainer:
         c = self.config
         self.state.updates += 1
         if c.skip_nonfinite and not bool(torch.isfinite(loss.detach())):
-            self._skip(f"non-finite loss ({float(loss):.3g})")
+            self._skip(f"non-finite loss ({float(loss.detach()):.3g})")
             return False
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -321,9 +323,11 @@ class Trainer:
         start = self._carried if c.stateful else None
         if not c.tbptt_k1:
             out = self.compute_loss(batch, start)
-            self._update(out.loss)
+            applied = self._update(out.loss)
             if c.stateful:
                 self._carried = detach_state(out.state)
+            if not applied:  # a skipped update does not count in the epoch's loss and metrics
+                return 0.0, 0, {}
             return float(out.loss.detach()) * out.count, out.count, out.metrics
         if not isinstance(batch, dict) or not self.time_keys or batch.get(self.time_keys[0]) is None:
             raise RnnkitError(f"truncated BPTT needs dict batches with the time keys {list(self.time_keys)}")
@@ -334,9 +338,9 @@ class Trainer:
         total, count, metrics = 0.0, 0, {}
         final = None
         for i, u in enumerate(ups):
-            s = max(0, u - k2)  # the window starts here
-            first_loss = ups[i - 1] if i else 0  # the loss covers [first_loss, u)
-            carry = max(0, ups[i + 1] - k2) if i + 1 < len(ups) else None  # next window's start
+            first_loss = ups[i - 1] if i else 0  # the loss covers the new steps [first_loss, u)
+            s = max(0, first_loss - (k2 - k1))  # the window starts k2 - k1 steps earlier
+            carry = max(0, u - (k2 - k1)) if i + 1 < len(ups) else None  # next window's start
             cuts = sorted({s, first_loss, u} | ({carry} if carry is not None else set()))
             state = state_at_s
             next_start = state_at_s if carry == s else None
@@ -353,12 +357,12 @@ class Trainer:
             n = sum(p.count for p in parts)
             if n:
                 loss = parts[0].loss if len(parts) == 1 else sum(p.loss * p.count for p in parts) / n
-                self._update(loss)
-                total += float(loss.detach()) * n
-                count += n
-                for p in parts:
-                    for k, v in p.metrics.items():
-                        metrics[k] = metrics.get(k, 0.0) + v
+                if self._update(loss):  # a skipped update does not count in the epoch's loss and metrics
+                    total += float(loss.detach()) * n
+                    count += n
+                    for p in parts:
+                        for k, v in p.metrics.items():
+                            metrics[k] = metrics.get(k, 0.0) + v
             final = state
             state_at_s = next_start
         if c.stateful:
@@ -536,7 +540,7 @@ class Trainer:
             s.stopped_early = True
         self.reporter.on_epoch_end(self, row)
         if self.monitor.records:
-            self.reporter.on_grad_flow(self, self.monitor)
+            self.reporter.on_grad_flow(self, self.monitor, final=False)
         self.reporter.save_checkpoint(self, best=better)
         if s.stopped_early:
             self.reporter.message(f"early stopping: {c.monitor} has not improved for {s.bad_epochs} epochs")

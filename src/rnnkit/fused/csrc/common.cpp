@@ -93,7 +93,143 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
 
 std::string gemm_provider() { return blas().provider; }
 
+// ---- packed GEMM for the per-step products --------------------------------------------------------------
+namespace {
+
+typedef float v8sf __attribute__((vector_size(32)));
+
+inline v8sf load8(const float* p) {
+  v8sf v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void store8(float* p, v8sf v) { std::memcpy(p, &v, sizeof(v)); }
+
+// C[MR x ncols] (+)= A[MR x K] * panel[K x 24]
+template <int MR>
+inline void micro_kernel(int64_t K, const float* __restrict__ A, int64_t lda, const float* __restrict__ bp,
+                         float* __restrict__ C, int64_t ldc, int64_t ncols, bool accumulate) {
+  v8sf c[MR][3];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < 3; ++v) c[i][v] = v8sf{0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t k = 0; k < K; ++k) {
+    const v8sf b0 = load8(bp + k * kNR), b1 = load8(bp + k * kNR + 8), b2 = load8(bp + k * kNR + 16);
+    for (int i = 0; i < MR; ++i) {
+      const float a = A[i * lda + k];
+      c[i][0] += a * b0;
+      c[i][1] += a * b1;
+      c[i][2] += a * b2;
+    }
+  }
+  if (ncols == kNR) {
+    for (int i = 0; i < MR; ++i) {
+      float* cr = C + i * ldc;
+      for (int v = 0; v < 3; ++v) store8(cr + 8 * v, accumulate ? c[i][v] + load8(cr + 8 * v) : c[i][v]);
+    }
+  } else {
+    float tmp[kNR];
+    for (int i = 0; i < MR; ++i) {
+      float* cr = C + i * ldc;
+      for (int v = 0; v < 3; ++v) store8(tmp + 8 * v, c[i][v]);
+      for (int64_t j = 0; j < ncols; ++j) cr[j] = accumulate ? cr[j] + tmp[j] : tmp[j];
+    }
+  }
+}
+
+void panel_rows(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
+                int64_t ncols, bool acc) {
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) micro_kernel<4>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc);
+  switch (M - i) {
+    case 3: micro_kernel<3>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc); break;
+    case 2: micro_kernel<2>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc); break;
+    case 1: micro_kernel<1>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc); break;
+    default: break;
+  }
+}
+
+// below this many multiply-adds a product runs on one thread (a fork/join costs microseconds)
+constexpr int64_t kParallelFlops = int64_t(1) << 21;
+
+}  // namespace
+
+void RhsMatrix<float>::init(const float* w, int64_t ldw, bool trans, int64_t K_, int64_t N_) {
+  K = K_;
+  N = N_;
+  panels = (N + kNR - 1) / kNR;
+  packed.assign(static_cast<size_t>(panels * K * kNR), 0.0f);
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = packed.data() + p * K * kNR;
+    const int64_t n0 = p * kNR, nc = std::min(kNR, N - n0);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < nc; ++j) dst[k * kNR + j] = trans ? w[(n0 + j) * ldw + k] : w[k * ldw + n0 + j];
+  }
+}
+
+void RhsMatrix<float>::mul(int64_t M, const float* A, int64_t lda, float* C, int64_t ldc, bool accumulate) const {
+  if (M == 0 || N == 0) return;
+  auto run = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n0 = p * kNR;
+      panel_rows(M, K, A, lda, packed.data() + p * K * kNR, C + n0, ldc, std::min(kNR, N - n0), accumulate);
+    }
+  };
+  if (M * N * K < kParallelFlops || at::get_num_threads() < 2 || at::in_parallel_region() || panels < 2) {
+    run(0, panels);
+  } else {
+    at::parallel_for(0, panels, 1, run);
+  }
+}
+
 // accumulated in double: the sums run over all T*B rows
+void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb,
+             double* C, int64_t ldc, bool accumulate) {
+  gemm(true, false, M, N, K, 1.0, A, lda, B, ldb, accumulate ? 1.0 : 0.0, C, ldc);
+}
+
+void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+             int64_t ldc, bool accumulate) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+    return;
+  }
+  constexpr int64_t KC = 512;  // rows of A and B per block: a packed block stays in L2
+  const int64_t panels = (N + kNR - 1) / kNR, rblocks = (M + 3) / 4;
+  const int64_t kc_max = std::min(KC, K);
+  std::vector<float> at(static_cast<size_t>(M * kc_max)), bp(static_cast<size_t>(panels * kc_max * kNR), 0.0f);
+  const bool par = M * N * K >= kParallelFlops && at::get_num_threads() > 1 && !at::in_parallel_region();
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
+    // A^T block: at[i][k] = A[k0 + k][i];  B block in panels: bp[p][k][j] = B[k0 + k][p * kNR + j]
+    auto pack = [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) {
+        float* dst = at.data() + i * kc;
+        for (int64_t k = 0; k < kc; ++k) dst[k] = A[(k0 + k) * lda + i];
+      }
+    };
+    if (par) at::parallel_for(0, M, 16, pack);
+    else pack(0, M);
+    for (int64_t p = 0; p < panels; ++p) {
+      const int64_t n0 = p * kNR, nc = std::min(kNR, N - n0);
+      float* dst = bp.data() + p * kc * kNR;
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * kNR, B + (k0 + k) * ldb + n0, sizeof(float) * nc);
+    }
+    const bool acc = accumulate || k0 > 0;
+    auto tiles = [&](int64_t t0, int64_t t1) {
+      for (int64_t tile = t0; tile < t1; ++tile) {
+        const int64_t p = tile % panels, rb = tile / panels;
+        const int64_t i = rb * 4, mr = std::min<int64_t>(4, M - i), n0 = p * kNR;
+        panel_rows(mr, kc, at.data() + i * kc, kc, bp.data() + p * kc * kNR, C + i * ldc + n0, ldc,
+                   std::min(kNR, N - n0), acc);
+      }
+    };
+    if (par) at::parallel_for(0, panels * rblocks, 1, tiles);
+    else tiles(0, panels * rblocks);
+  }
+}
+
 template <typename T>
 void colsum(const T* a, int64_t N, int64_t K, int64_t lda, T* out) {
   // columns in parallel chunks; each chunk walks all rows (rows are contiguous, so this streams memory)

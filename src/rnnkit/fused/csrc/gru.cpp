@@ -70,6 +70,13 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
   const T* rm = opt_ptr<T>(rec_mask);
   T* hinb = rec_mask.has_value() ? hin_buf.data_ptr<T>() : nullptr;
   T* rhb = p.reset_after ? nullptr : rh_buf.data_ptr<T>();
+  RhsMatrix<T> w_all, w_rz, w_n;  // W_hh^T (H x 3H); or W_hr,hz^T (H x 2H) and W_hn^T (H x H)
+  if (p.reset_after) {
+    w_all.init(w.whh, H, true, H, G);
+  } else {
+    w_rz.init(w.whh, H, true, H, 2 * H);
+    w_n.init(w.whh + 2 * H * H, H, true, H, H);
+  }
 
   for (int64_t s = 0; s < T_; ++s) {
     const int64_t t = reverse ? T_ - 1 - s : s;
@@ -82,7 +89,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
     }
     T* hs_t = hsp + t * B * H;
     if (p.reset_after) {
-      gemm(false, true, B, G, H, T(1), hin, H, w.whh, H, T(0), recp, G);  // (B, 3H)
+      w_all.mul(B, hin, H, recp, G, false);  // (B, 3H)
       for_rows(B, 6 * G, [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
@@ -106,7 +113,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
         }
       });
     } else {
-      gemm(false, true, B, 2 * H, H, T(1), hin, H, w.whh, H, T(0), recp, 2 * H);  // (B, 2H): r, z
+      w_rz.mul(B, hin, H, recp, 2 * H, false);  // (B, 2H): r, z
       for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
@@ -137,7 +144,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
           }
         }
       });
-      gemm(false, true, B, H, H, T(1), rhb, H, w.whh + 2 * H * H, H, T(0), recp, H);  // (B, H): W_hn (r h)
+      w_n.mul(B, rhb, H, recp, H, false);  // (B, H): W_hn (r h)
       for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
@@ -211,6 +218,13 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   const T* rm = opt_ptr<T>(rec_mask);
   T* dhinp = rec_mask.has_value() ? dhin.data_ptr<T>() : nullptr;
   const uint8_t* mk = mask_ptr(mask);
+  RhsMatrix<T> w_all, w_rz, w_n;  // W_hh (3H x H); or W_hr,hz (2H x H) and W_hn (H x H)
+  if (p.reset_after) {
+    w_all.init(w.whh, H, false, G, H);
+  } else {
+    w_rz.init(w.whh, H, false, 2 * H, H);
+    w_n.init(w.whh + 2 * H * H, H, false, H, H);
+  }
 
   for (int64_t s = T_ - 1; s >= 0; --s) {
     const int64_t t = reverse ? T_ - 1 - s : s;
@@ -263,11 +277,11 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
     const T* dr_t = drp + t * B * G;
     T* acc = rm != nullptr ? dhinp : dhp;  // where d h_in accumulates
     if (p.reset_after) {
-      if (rm != nullptr) gemm(false, false, B, H, G, T(1), dr_t, G, w.whh, H, T(0), dhinp, H);
-      else gemm(false, false, B, H, G, T(1), dr_t, G, w.whh, H, T(1), dhp, H);
+      if (rm != nullptr) w_all.mul(B, dr_t, G, dhinp, H, false);
+      else w_all.mul(B, dr_t, G, dhp, H, true);
     } else {
       // d (r h_in) = dR_n W_hn, then the reset gate's share and r, z through W_hr, W_hz
-      gemm(false, false, B, H, H, T(1), dr_t + 2 * H, G, w.whh + 2 * H * H, H, T(0), drhp, H);
+      w_n.mul(B, dr_t + 2 * H, G, drhp, H, false);
       if (rm != nullptr) std::fill(dhinp, dhinp + B * H, T(0));
       for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
@@ -289,7 +303,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
           if (p.ln) ln_backward_row(dx, w.lnhw, xhp + row * G, rsp[row * 2], 2 * H, drp + row * G);
         }
       });
-      gemm(false, false, B, H, 2 * H, T(1), dr_t, G, w.whh, H, T(1), acc, H);
+      w_rz.mul(B, dr_t, G, acc, H, true);
     }
     if (rm != nullptr)
       for (int64_t k = 0; k < B * H; ++k) dhp[k] += dhinp[k] * rm[k];
@@ -308,15 +322,15 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
       const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * H;
       for (int64_t k = 0; k < B * H; ++k) hinp[t * B * H + k] = hp[k] * rm[k];
     }
-    gemm(true, false, Mrz, H, TB, T(1), drp, G, hinp, H, T(0), dwp, H);
+    gemm_tn(Mrz, H, TB, drp, G, hinp, H, dwp, H, false);
   } else if (!reverse) {
-    gemm(true, false, Mrz, H, (T_ - 1) * B, T(1), drp + B * G, G, hsp, H, T(0), dwp, H);
-    gemm(true, false, Mrz, H, B, T(1), drp, G, h0p, H, T(1), dwp, H);
+    gemm_tn(Mrz, H, (T_ - 1) * B, drp + B * G, G, hsp, H, dwp, H, false);
+    gemm_tn(Mrz, H, B, drp, G, h0p, H, dwp, H, true);
   } else {
-    gemm(true, false, Mrz, H, (T_ - 1) * B, T(1), drp, G, hsp + B * H, H, T(0), dwp, H);
-    gemm(true, false, Mrz, H, B, T(1), drp + (T_ - 1) * B * G, G, h0p, H, T(1), dwp, H);
+    gemm_tn(Mrz, H, (T_ - 1) * B, drp, G, hsp + B * H, H, dwp, H, false);
+    gemm_tn(Mrz, H, B, drp + (T_ - 1) * B * G, G, h0p, H, dwp, H, true);
   }
-  if (!p.reset_after) gemm(true, false, H, H, TB, T(1), drp + 2 * H, G, rha, H, T(0), dwp + 2 * H * H, H);
+  if (!p.reset_after) gemm_tn(H, H, TB, drp + 2 * H, G, rha, H, dwp + 2 * H * H, H, false);
 
   Tensor db_hh = at::empty({0}, opts), dlnw = at::empty({0}, opts), dlnb = at::empty({0}, opts);
   Tensor dlnnw = at::empty({0}, opts), dlnnb = at::empty({0}, opts);

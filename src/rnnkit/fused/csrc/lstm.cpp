@@ -71,13 +71,16 @@ inline void lstm_o_row(T* __restrict__ go, const T* __restrict__ cnew, const T* 
 template <typename T>
 std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tensor& c0, const LstmParams& p,
                                  const LstmPtrs<T>& w, const OptTensor& mask, const OptTensor& rec_mask,
-                                 const Keep<T>& kh, const Keep<T>& kc, bool reverse) {
+                                 const Keep<T>& kh, const Keep<T>& kc, bool reverse, bool save) {
   const int64_t T_ = p.T, B = p.B, H = p.H, P = p.P, G = p.G;
   auto opts = xp.options();
-  Tensor hs = at::empty({T_, B, P}, opts), cs = at::empty({T_, B, H}, opts);
-  Tensor gates = at::empty({T_, B, G}, opts);
-  Tensor xhat = p.ln ? at::empty({T_, B, G}, opts) : at::empty({0}, opts);
-  Tensor rstd = p.ln ? at::empty({T_, B}, opts) : at::empty({0}, opts);
+  auto none = at::empty({0}, opts);
+  // without save (inference) the gates and cells live in per-step scratch that stays in cache
+  Tensor hs = at::empty({T_, B, P}, opts);
+  Tensor cs = save ? at::empty({T_, B, H}, opts) : at::empty({2, B, H}, opts);
+  Tensor gates = save ? at::empty({T_, B, G}, opts) : at::empty({B, G}, opts);
+  Tensor xhat = !p.ln ? none : save ? at::empty({T_, B, G}, opts) : at::empty({B, G}, opts);
+  Tensor rstd = !p.ln ? none : save ? at::empty({T_, B}, opts) : at::empty({B}, opts);
   Tensor rec = at::empty({B, G}, opts);
   Tensor hin_buf = rec_mask.has_value() ? at::empty({B, P}, opts) : Tensor();
   Tensor hh_buf = p.proj ? at::empty({B, H}, opts) : Tensor();
@@ -95,30 +98,37 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
   T* hinb = rec_mask.has_value() ? hin_buf.data_ptr<T>() : nullptr;
   T* hhb = p.proj ? hh_buf.data_ptr<T>() : nullptr;
   const T clip = p.has_clip ? static_cast<T>(p.clip) : std::numeric_limits<T>::infinity();
+  RhsMatrix<T> whh_t, whr_t;  // W_hh^T (P x 4H), W_hr^T (H x P)
+  whh_t.init(w.whh, P, true, P, G);
+  if (p.proj) whr_t.init(w.whr, H, true, H, P);
 
   for (int64_t s = 0; s < T_; ++s) {
     const int64_t t = reverse ? T_ - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;
+    if (s + 1 < T_) prefetch_block(xpp + (reverse ? t - 1 : t + 1) * B * G, B * G);
     const T* hp = s == 0 ? h0p : hsp + tp * B * P;
-    const T* cp = s == 0 ? c0p : csp + tp * B * H;
+    // the cell state: all steps when saving, else two alternating buffers
+    const T* cp = s == 0 ? c0p : save ? csp + tp * B * H : csp + ((s - 1) & 1) * B * H;
+    T* cs_t = save ? csp + t * B * H : csp + (s & 1) * B * H;
     const T* hin = hp;
     if (rm != nullptr) {
       for (int64_t k = 0; k < B * P; ++k) hinb[k] = hp[k] * rm[k];
       hin = hinb;
     }
-    gemm(false, true, B, G, P, T(1), hin, P, w.whh, P, T(0), recp, G);  // (B, 4H)
+    whh_t.mul(B, hin, P, recp, G, false);  // (B, 4H)
     T* hs_t = hsp + t * B * P;
     for_rows(B, 6 * G, [&](int64_t b0, int64_t b1, int) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * B + b;
+        const int64_t srow = save ? row : b;  // row in the saved (or scratch) buffers
         const T* r = recp + b * G;
         const T* x = xpp + row * G;
-        T* gt = gp + row * G;
+        T* gt = gp + srow * G;
         if (p.ln) {
           T mu, rs;
           ln_stats(r, G, mu, rs);
-          rsp[row] = rs;
-          T* xh = xhp + row * G;
+          rsp[srow] = rs;
+          T* xh = xhp + srow * G;
           for (int64_t j = 0; j < G; ++j) {
             T v = (r[j] - mu) * rs;
             xh[j] = v;
@@ -128,7 +138,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
           for (int64_t j = 0; j < G; ++j) gt[j] = x[j] + r[j] + w.bhh[j];
         }
         const T* cprev = cp + b * H;
-        T* cnew = csp + row * H;
+        T* cnew = cs_t + b * H;
         lstm_ifg_row<T>(gt, cprev, w.pi, w.pf, cnew, H, clip);
         T muc = 0, rsc = 1;
         if (p.ln) ln_stats(cnew, H, muc, rsc);
@@ -139,15 +149,16 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
       }
     });
     if (p.proj) {
-      gemm(false, true, B, P, H, T(1), hhb, H, w.whr, H, T(0), hs_t, P);  // (B, P)
+      whr_t.mul(B, hhb, H, hs_t, P, false);  // (B, P)
       if (!kh.identity() || kh.mask != nullptr)
         for (int64_t b = 0; b < B; ++b) kh.forward(t, b, hs_t + b * P, hp + b * P, hs_t + b * P);
     }
   }
   const int64_t last = reverse ? 0 : T_ - 1;
   Tensor h_n = hs.select(0, last).clone();
-  Tensor c_n = cs.select(0, last).clone();
+  Tensor c_n = save ? cs.select(0, last).clone() : cs.select(0, (T_ - 1) & 1).clone();
   Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
+  if (!save) return {y, h_n, c_n, none, none, none, none, none};
   return {y, h_n, c_n, hs, cs, gates, xhat, rstd};
 }
 
@@ -191,6 +202,9 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   T* dhinp = rec_mask.has_value() ? dhin.data_ptr<T>() : nullptr;
   const uint8_t* mk = mask_ptr(mask);
   const T clip = p.has_clip ? static_cast<T>(p.clip) : std::numeric_limits<T>::infinity();
+  RhsMatrix<T> whh_m, whr_m;  // W_hh (4H x P), W_hr (P x H)
+  whh_m.init(w.whh, P, false, G, P);
+  if (p.proj) whr_m.init(w.whr, H, false, P, H);
 
   // accumulators: [dp_i, dp_f, dp_o, dln_c_w, dln_c_b], each H
   Accum acc;
@@ -202,6 +216,10 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
     const int64_t tp = reverse ? t + 1 : t - 1;
     const T* hp = s == 0 ? h0p : hsp + tp * B * P;
     const T* cp = s == 0 ? c0p : csp + tp * B * H;
+    if (s > 0) {
+      prefetch_block(gp + tp * B * G, B * G);
+      prefetch_block(dyp + tp * B * P, B * P);
+    }
     // d h: the carried gradient plus the output's; split into the candidate's and the old state's share
     T* dcand_h = p.proj ? dhpa + t * B * P : dhhp;
     for (int64_t b = 0; b < B; ++b) {
@@ -212,7 +230,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
       }
       kh.backward(t, b, d, dcand_h + b * P, d);
     }
-    if (p.proj) gemm(false, false, B, H, P, T(1), dcand_h, P, w.whr, H, T(0), dhhp, H);  // (B, H)
+    if (p.proj) whr_m.mul(B, dcand_h, P, dhhp, H, false);  // (B, H)
 
     for_rows(B, 12 * G, [&](int64_t b0, int64_t b1, int tid) {
       double* a = need_acc ? acc.row(tid) : nullptr;
@@ -284,10 +302,10 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
     // d h_prev += (dR_t W_hh) * m
     const T* dr_t = drp + t * B * G;
     if (rm != nullptr) {
-      gemm(false, false, B, P, G, T(1), dr_t, G, w.whh, P, T(0), dhinp, P);
+      whh_m.mul(B, dr_t, G, dhinp, P, false);
       for (int64_t k = 0; k < B * P; ++k) dhp[k] += dhinp[k] * rm[k];
     } else {
-      gemm(false, false, B, P, G, T(1), dr_t, G, w.whh, P, T(1), dhp, P);
+      whh_m.mul(B, dr_t, G, dhp, P, true);
     }
   }
 
@@ -303,13 +321,13 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
       const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * P;
       for (int64_t k = 0; k < B * P; ++k) hinp[t * B * P + k] = hp[k] * rm[k];
     }
-    gemm(true, false, G, P, TB, T(1), drp, G, hinp, P, T(0), dwp, P);
+    gemm_tn(G, P, TB, drp, G, hinp, P, dwp, P, false);
   } else if (!reverse) {
-    gemm(true, false, G, P, (T_ - 1) * B, T(1), drp + B * G, G, hsp, P, T(0), dwp, P);
-    gemm(true, false, G, P, B, T(1), drp, G, h0p, P, T(1), dwp, P);
+    gemm_tn(G, P, (T_ - 1) * B, drp + B * G, G, hsp, P, dwp, P, false);
+    gemm_tn(G, P, B, drp, G, h0p, P, dwp, P, true);
   } else {
-    gemm(true, false, G, P, (T_ - 1) * B, T(1), drp, G, hsp + B * P, P, T(0), dwp, P);
-    gemm(true, false, G, P, B, T(1), drp + (T_ - 1) * B * G, G, h0p, P, T(1), dwp, P);
+    gemm_tn(G, P, (T_ - 1) * B, drp, G, hsp + B * P, P, dwp, P, false);
+    gemm_tn(G, P, B, drp + (T_ - 1) * B * G, G, h0p, P, dwp, P, true);
   }
   Tensor db_hh = at::empty({0}, opts), dlnw = at::empty({0}, opts), dlnb = at::empty({0}, opts);
   if (bias) {
@@ -325,7 +343,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   Tensor dw_hr = at::empty({0}, opts);
   if (p.proj) {
     dw_hr = at::empty({P, H}, opts);
-    gemm(true, false, P, H, TB, T(1), dhpa, P, hha, H, T(0), dw_hr.data_ptr<T>(), H);
+    gemm_tn(P, H, TB, dhpa, P, hha, H, dw_hr.data_ptr<T>(), H, false);
   }
   Tensor dpi = at::empty({0}, opts), dpf = dpi, dpo = dpi, dlncw = dpi, dlncb = dpi;
   if (p.peep) {
@@ -399,7 +417,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp_, const Tensor& h0_, const Ten
                                  const OptTensor& ln_hh_b_, const OptTensor& ln_c_w_, const OptTensor& ln_c_b_,
                                  double cell_clip, const OptTensor& mask_, const OptTensor& rec_mask_,
                                  const OptTensor& zo_h_, double zo_h_rate, const OptTensor& zo_c_,
-                                 double zo_c_rate, bool reverse) {
+                                 double zo_c_rate, bool reverse, bool save) {
   Tensor xp = xp_.contiguous(), h0 = h0_.contiguous(), c0 = c0_.contiguous(), w_hh = w_hh_.contiguous();
   OptTensor b_hh = contig(b_hh_), w_hr = contig(w_hr_), w_ci = contig(w_ci_), w_cf = contig(w_cf_),
             w_co = contig(w_co_), ln_hh_w = contig(ln_hh_w_), ln_hh_b = contig(ln_hh_b_),
@@ -412,7 +430,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp_, const Tensor& h0_, const Ten
     auto w = pointers<scalar_t>(pr, w_hh, b_hh, w_hr, w_ci, w_cf, w_co, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
     auto kh = make_keep<scalar_t>(mask, zo_h, zo_h_rate, B, pr.p.P);
     auto kc = make_keep<scalar_t>(mask, zo_c, zo_c_rate, B, pr.p.H);
-    out = forward_impl<scalar_t>(xp, h0, c0, pr.p, w, mask, rec_mask, kh, kc, reverse);
+    out = forward_impl<scalar_t>(xp, h0, c0, pr.p, w, mask, rec_mask, kh, kc, reverse, save);
   });
   return out;
 }

@@ -12,7 +12,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  double cell_clip, const OptTensor& mask, const OptTensor& rec_mask,
                                  const OptTensor& zo_h, double zo_h_rate, const OptTensor& zo_c,
-                                 double zo_c_rate, bool reverse);
+                                 double zo_c_rate, bool reverse, bool save);
 std::vector<Tensor> lstm_backward(const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n, const Tensor& h0,
                                   const Tensor& c0, const Tensor& w_hh, const OptTensor& b_hh,
                                   const OptTensor& w_hr, const OptTensor& w_ci, const OptTensor& w_cf,
@@ -56,7 +56,7 @@ TORCH_LIBRARY(rnnkit_fused, m) {
       "lstm_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, Tensor? b_hh, Tensor? w_hr, Tensor? w_ci, "
       "Tensor? w_cf, Tensor? w_co, Tensor? ln_hh_w, Tensor? ln_hh_b, Tensor? ln_c_w, Tensor? ln_c_b, "
       "float cell_clip, Tensor? mask, Tensor? rec_mask, Tensor? zo_h, float zo_h_rate, Tensor? zo_c, "
-      "float zo_c_rate, bool reverse) -> Tensor[]");
+      "float zo_c_rate, bool reverse, bool save) -> Tensor[]");
   m.def(
       "lstm_backward(Tensor dy, Tensor dh_n, Tensor dc_n, Tensor h0, Tensor c0, Tensor w_hh, Tensor? b_hh, "
       "Tensor? w_hr, Tensor? w_ci, Tensor? w_cf, Tensor? w_co, Tensor? ln_hh_w, Tensor? ln_hh_b, "

@@ -62,6 +62,8 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& h0, const T
   T* recp = rec.data_ptr<T>();
   const T* rm = opt_ptr<T>(rec_mask);
   T* hinb = rec_mask.has_value() ? hin_buf.data_ptr<T>() : nullptr;
+  RhsMatrix<T> wt;  // W_hh^T
+  wt.init(whh, H, true, H, H);
   for (int64_t s = 0; s < T_; ++s) {
     const int64_t t = reverse ? T_ - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;
@@ -71,7 +73,7 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& h0, const T
       for (int64_t k = 0; k < B * H; ++k) hinb[k] = hp[k] * rm[k];
       hin = hinb;
     }
-    gemm(false, true, B, H, H, T(1), hin, H, whh, H, T(0), recp, H);  // (B, H)
+    wt.mul(B, hin, H, recp, H, false);  // (B, H)
     for_rows(B, 8 * H, [&](int64_t b0, int64_t b1, int) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * B + b;
@@ -107,6 +109,8 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
   const T* rm = opt_ptr<T>(rec_mask);
   T* dhinp = rec_mask.has_value() ? dhin.data_ptr<T>() : nullptr;
   const uint8_t* mk = mask_ptr(mask);
+  RhsMatrix<T> wm;  // W_hh
+  wm.init(whh, H, false, H, H);
   for (int64_t s = T_ - 1; s >= 0; --s) {
     const int64_t t = reverse ? T_ - 1 - s : s;
     for_rows(B, 4 * H, [&](int64_t b0, int64_t b1, int) {
@@ -123,10 +127,10 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
     });
     const T* dx_t = dxpp + t * B * H;
     if (rm != nullptr) {
-      gemm(false, false, B, H, H, T(1), dx_t, H, whh, H, T(0), dhinp, H);
+      wm.mul(B, dx_t, H, dhinp, H, false);
       for (int64_t k = 0; k < B * H; ++k) dhp[k] += dhinp[k] * rm[k];
     } else {
-      gemm(false, false, B, H, H, T(1), dx_t, H, whh, H, T(1), dhp, H);
+      wm.mul(B, dx_t, H, dhp, H, true);
     }
   }
   Tensor dw_hh = at::empty({H, H}, opts);
@@ -140,13 +144,13 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
       const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * H;
       for (int64_t k = 0; k < B * H; ++k) hinp[t * B * H + k] = hp[k] * rm[k];
     }
-    gemm(true, false, H, H, TB, T(1), dxpp, H, hinp, H, T(0), dwp, H);
+    gemm_tn(H, H, TB, dxpp, H, hinp, H, dwp, H, false);
   } else if (!reverse) {
-    gemm(true, false, H, H, (T_ - 1) * B, T(1), dxpp + B * H, H, hsp, H, T(0), dwp, H);
-    gemm(true, false, H, H, B, T(1), dxpp, H, h0p, H, T(1), dwp, H);
+    gemm_tn(H, H, (T_ - 1) * B, dxpp + B * H, H, hsp, H, dwp, H, false);
+    gemm_tn(H, H, B, dxpp, H, h0p, H, dwp, H, true);
   } else {
-    gemm(true, false, H, H, (T_ - 1) * B, T(1), dxpp, H, hsp + B * H, H, T(0), dwp, H);
-    gemm(true, false, H, H, B, T(1), dxpp + (T_ - 1) * B * H, H, h0p, H, T(1), dwp, H);
+    gemm_tn(H, H, (T_ - 1) * B, dxpp, H, hsp + B * H, H, dwp, H, false);
+    gemm_tn(H, H, B, dxpp + (T_ - 1) * B * H, H, h0p, H, dwp, H, true);
   }
   Tensor db_hh = at::empty({0}, opts);
   if (bias) {

@@ -1,0 +1,212 @@
+"""Shared plumbing of the applications: threads and seeds, the trainer set-up, splits, inputs, tables."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit._errors import RnnkitError
+from rnnkit.config import TrainOptions
+
+__all__ = [
+    "TimeBudget",
+    "build_trainer",
+    "finish_training",
+    "format_table",
+    "read_inputs",
+    "setup_torch",
+    "split_indices",
+]
+
+
+def setup_torch(threads: int) -> None:
+    """Use ``threads`` intra-op threads (0 keeps torch's default).
+
+    One thread is the default of the applications: their models are small, and on a busy 2-core machine
+    torch's spinning OpenMP workers can make two threads far slower than one.
+    """
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """A fixed, seeded shuffle of ``range(n)`` cut into ``(train, val, test)`` index arrays.
+
+    The test part comes first in the shuffled order, so changing ``val_fraction`` never changes the test
+    set. Non-zero fractions give at least one item.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    if n - n_test - n_val < 1:
+        raise RnnkitError(
+            f"expected enough examples for train/validation/test, got {n}: {n_val} validation + {n_test} "
+            "test leave none for training"
+        )
+    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+
+
+class TimeBudget:
+    """Stops a training run after ``seconds`` (0 = never), at the end of a batch.
+
+    Wrap each epoch's batches with :meth:`wrap`; once the budget is spent the current epoch ends after the
+    batch in flight (so it is still validated and checkpointed) and the trainer runs no further epoch.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = time.perf_counter()
+        self.hit = False
+        self.trainer: Any = None
+
+    def spent(self) -> bool:
+        return bool(self.seconds) and time.perf_counter() - self.start >= self.seconds
+
+    def wrap(self, batches: Iterable) -> Iterator:
+        yielded = False
+        for batch in batches:
+            if yielded and self.spent():
+                self._stop()
+                return
+            yielded = True
+            yield batch
+        if self.spent():
+            self._stop()
+
+    def _stop(self) -> None:
+        self.hit = True
+        if self.trainer is not None:
+            # end after this epoch: the trainer's loop runs while state.epoch < config.epochs
+            self.trainer.config.epochs = self.trainer.state.epoch + 1
+
+
+def build_trainer(
+    model: torch.nn.Module,
+    opts: TrainOptions,
+    out_dir: Path,
+    *,
+    monitor: str,
+    mode: str,
+    grad_monitor_every: int,
+    **extra: Any,
+):
+    """A :class:`rnnkit.train.Trainer` for the application settings ``opts``, writing into ``out_dir``."""
+    from rnnkit.train import Reporter, Trainer, TrainerConfig
+
+    config = TrainerConfig(
+        epochs=opts.epochs,
+        optimizer="adamw" if opts.weight_decay > 0 else "adam",
+        lr=opts.lr,
+        weight_decay=opts.weight_decay,
+        clip_norm=opts.clip_norm if opts.clip_norm > 0 else None,
+        early_stopping=opts.patience,
+        monitor=monitor,
+        monitor_mode=mode,
+        grad_monitor_every=grad_monitor_every,
+        keep_checkpoints=1,
+        seed=opts.seed,
+        progress=opts.progress,
+        **extra,
+    )
+    reporter = Reporter(out_dir, progress=opts.progress, log_every=config.log_every)
+    return Trainer(model, config, reporter=reporter)
+
+
+def finish_training(trainer, out_dir: Path) -> None:
+    """Load the best checkpoint's weights and remove the checkpoints (the run keeps only the final model)."""
+    if trainer.state.best_checkpoint is not None:
+        trainer.restore_best()
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    trainer.model.eval()
+
+
+def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]:
+    """Inputs from arguments, else from ``file`` (``-`` = stdin), else from stdin when it is not a terminal.
+
+    Each non-blank line of a file or of stdin is one input.
+    """
+    if values and file:
+        raise RnnkitError(f"give the {what} as arguments or with --file, not both")
+    if values:
+        return list(values)
+    if file and file != "-":
+        p = Path(file)
+        if not p.is_file():
+            raise RnnkitError(f"--file: expected an existing file, got {file!r}")
+        try:
+            text = p.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise RnnkitError(
+                f"--file {p.name}: expected UTF-8 text, got undecodable byte at offset {exc.start}"
+            ) from None
+    elif file == "-" or not sys.stdin.isatty():
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise RnnkitError("stdin: expected UTF-8 text, got undecodable bytes") from None
+    else:
+        raise RnnkitError(f"no {what}: give them as arguments, with --file FILE, or on stdin")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise RnnkitError(f"no {what}: the input is empty")
+    return lines
+
+
+def format_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain-text table with columns padded to their widest cell (numbers right-aligned)."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [
+        max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h)) for i, h in enumerate(header)
+    ]
+    numeric = [all(_is_num(row[i]) for row in rows) and rows for i in range(len(header))]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    out = [line([str(h) for h in header]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(v):
+            return "-"
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+    return str(v)
+
+
+def progress_iter(items: Sequence, label: str, enabled: bool, stream=None) -> Iterator:
+    """Iterate ``items`` with a one-line progress display on stderr (for evaluation loops)."""
+    stream = stream or sys.stderr
+    n = len(items)
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    last = 0.0
+    for i, item in enumerate(items):
+        if enabled and tty and (time.perf_counter() - last > 0.2 or i + 1 == n):
+            last = time.perf_counter()
+            frac = (i + 1) / max(n, 1)
+            stream.write(f"\r{label} [{'=' * int(frac * 20):<20}] {i + 1}/{n}")
+            stream.flush()
+        yield item
+    if enabled and tty and n:
+        stream.write("\n")
+        stream.flush()
+
+
+def per_epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A torch generator seeded by ``(seed, epoch)``: the batch order of an epoch, reproducible on resume."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)

@@ -1,0 +1,70 @@
+"""What every application returns and how a saved run is loaded back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.rundir import open_run, read_json
+
+__all__ = ["ResultRow", "TrainResult", "load_app_config", "load_run_model"]
+
+
+@dataclass
+class ResultRow:
+    """One line of a results table: a held-out metric next to a baseline."""
+
+    task: str  # e.g. "sentiment (polarity)"
+    metric: str  # e.g. "accuracy"
+    value: float  # the trained model's score
+    baseline: str  # the baseline's name
+    baseline_value: float  # its score on the same data
+    goal: str  # what counts as success, e.g. ">= baseline" or "< 0.7"
+    met: bool  # whether the goal is met
+    seconds: float  # wall time of the run (data, training, evaluation, baseline)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` of an application returns."""
+
+    run: Path  # the finished run directory
+    metrics: dict[str, Any]  # the content of metrics.json
+    rows: list[ResultRow]  # lines for the results table
+    samples: list[str] = field(default_factory=list)  # sample predictions / generated text, for people
+    plots: list[Path] = field(default_factory=list)  # PNG files written
+
+
+def load_app_config(run: Path, manifest: dict[str, Any]):
+    """The application config saved in a run (validated like a TOML file)."""
+    from rnnkit.config import APP_CONFIGS, config_from_dict
+
+    app = manifest.get("app")
+    if app not in APP_CONFIGS:
+        raise RnnkitError(f"run {run.name}: unknown application {app!r} in run.json")
+    data = read_json(run / "config.json", f"run {run.name}")
+    try:
+        return config_from_dict(APP_CONFIGS[app], data, f"run {run.name}/config.json")
+    except RnnkitError as exc:
+        raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
+
+
+def load_run_model(run: Path, expected: type):
+    """The model saved in a run; a damaged or missing model file is a one-line ``RnnkitError``."""
+    from rnnkit.models import load_model
+
+    try:
+        return load_model(run, expected)
+    except RnnkitError as exc:
+        raise RnnkitError(f"run {run.name}: cannot load the saved model: {exc}") from None
+
+
+def open_app_run(path, app: str | tuple[str, ...] | None = None):
+    """``(run path, manifest, config)`` of a finished run of ``app``."""
+    run, manifest = open_run(path, app)
+    return run, manifest, load_app_config(run, manifest)

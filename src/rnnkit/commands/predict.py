@@ -1,0 +1,139 @@
+"""``rnnkit predict RUN [INPUT ...]``: use a saved run on new input.
+
+* sentiment runs: each input is a text -> its label and class probabilities;
+* time-series runs: a CSV of recent values (``--file recent.csv``, or CSV text on stdin) or the recent values
+  of a one-column series as arguments -> the next ``horizon`` values, with time stamps when the times are
+  evenly spaced;
+* text-generation runs: each input is a text -> its bits per character under the model.
+
+Inputs come from the arguments, else from ``--file`` (``-`` = stdin), else from stdin when it is piped.
+``--json`` prints machine-readable output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+from rnnkit._errors import RnnkitError
+
+NAME = "predict"
+HELP = "use a saved run on new input from arguments, a file or stdin"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "run", metavar="RUN", help="a run directory written by 'rnnkit train' (e.g. runs/sentiment)"
+    )
+    p.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="texts (sentiment, textgen) or recent values (timeseries)"
+    )
+    p.add_argument(
+        "--file",
+        metavar="FILE",
+        help="read inputs from FILE (one text per line; a CSV for timeseries); - = stdin",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _stdin_text() -> str:
+    try:
+        return sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RnnkitError(f"cannot read stdin: {exc}") from None
+
+
+def _forecast(model, args) -> dict:
+    if args.inputs and args.file:
+        raise RnnkitError("give the recent values as arguments or with --file, not both")
+    if args.inputs:
+        try:
+            values = np.array([float(v) for v in args.inputs])
+        except ValueError:
+            bad = next(v for v in args.inputs if not _is_float(v))
+            raise RnnkitError(f"expected numbers as recent values, got {bad!r}") from None
+        return model.predict(values)
+    if args.file and args.file != "-":
+        series = model.read_recent(args.file)
+    elif args.file == "-" or not sys.stdin.isatty():
+        text = _stdin_text()
+        if not text.strip():
+            raise RnnkitError("stdin: expected a CSV of recent values, got nothing")
+        fd, tmp = tempfile.mkstemp(suffix=".csv")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            series = model.read_recent(tmp)
+        finally:
+            os.unlink(tmp)
+    else:
+        raise RnnkitError(
+            "no recent values: give a CSV with --file FILE, pipe one on stdin, or list the values"
+        )
+    times = series.times if any(not t.isdigit() for t in series.times) or _has_time_column(series) else None
+    return model.predict(series.values, times)
+
+
+def _has_time_column(series) -> bool:
+    return series.times != [str(i) for i in range(len(series.times))]
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.apps import load_run
+    from rnnkit.apps._common import format_table, read_inputs
+    from rnnkit.apps.sentiment import SentimentPredictor
+    from rnnkit.apps.textgen import TextGenerator
+
+    model = load_run(args.run)
+    if isinstance(model, SentimentPredictor):
+        texts = read_inputs(args.inputs, args.file, "texts")
+        out = model.predict(texts)
+        if args.json:
+            print(json.dumps(out, indent=1, ensure_ascii=False))
+        else:
+            rows = [(r["label"], r["probability"], _short(r["text"])) for r in out]
+            print(format_table(rows, ("label", "probability", "text")))
+        return 0
+    if isinstance(model, TextGenerator):
+        texts = read_inputs(args.inputs, args.file, "texts")
+        out = model.score(texts)
+        if args.json:
+            print(json.dumps(out, indent=1, ensure_ascii=False))
+        else:
+            unit = "bits/char" if model.vocab.level == "char" else "bits/word"
+            rows = [(r["bits_per_token"], r["tokens"], _short(r["text"])) for r in out]
+            print(format_table(rows, (unit, "tokens", "text")))
+        return 0
+    out = _forecast(model, args)
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        last = out["last"]
+        when = f" at {last['time']}" if last["time"] else ""
+        print(
+            f"{out['target']}: last value {last['value']:.6g}{when}; forecast of the next {out['horizon']} steps:"
+        )
+        print(
+            format_table(
+                [(f["step"], f["time"], f["value"]) for f in out["forecast"]], ("step", "time", "forecast")
+            )
+        )
+    return 0
+
+
+def _short(text: str, n: int = 80) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= n else text[: n - 3] + "..."
