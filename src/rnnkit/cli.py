@@ -33,19 +33,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad flag (2, already reported on one line)
+        return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
     try:
         return int(args._run(args) or 0)
     except RnnkitError as e:
-        sys.stderr.write(f"rnnkit: error: {e}\n")
+        sys.stderr.write(f"rnnkit: error: {_one_line(e)}\n")
         return 2
     except FileNotFoundError as e:
         sys.stderr.write(f"rnnkit: error: file not found: {e.filename}\n")
+        return 2
+    except OSError as e:  # permission denied, disk full, ...: the system's reason and the file
+        where = f": {e.filename}" if e.filename else ""
+        sys.stderr.write(f"rnnkit: error: {_one_line(e.strerror or e)}{where}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("rnnkit: interrupted\n")

@@ -79,6 +79,12 @@ class TrainOptions:
     batch_size: int = _f(32, "sequences per batch", low=1)
     lr: float = _f(2e-3, "Adam learning rate", low=1e-12)
     weight_decay: float = _f(0.0, "AdamW weight decay", low=0.0)
+    lr_decay: float = _f(
+        1.0,
+        "multiply the learning rate by this when the validation score stops improving; 1 = constant",
+        low=1e-3,
+        high=1.0,
+    )
     clip_norm: float = _f(1.0, "clip the global gradient norm to this; 0 = no clipping", low=0.0)
     patience: int = _f(3, "stop after this many epochs without a better validation score; 0 = never", low=0)
     time_budget: float = _f(
@@ -116,6 +122,9 @@ class SentimentConfig(RunOptions, TrainOptions):
     )
     dropout: float = _f(0.4, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
     baseline_ngrams: int = _f(1, "n-gram order of the bag-of-words baseline (1 = words only)", low=1, high=3)
+
+    def check(self) -> None:
+        _check_fractions(self)
 
 
 @dataclass
@@ -162,6 +171,9 @@ class TimeSeriesConfig(RunOptions, TrainOptions):
     lr: float = _f(3e-3, "Adam learning rate", low=1e-12)
     patience: int = _f(10, "stop after this many epochs without a better validation MAE; 0 = never", low=0)
 
+    def check(self) -> None:
+        _check_fractions(self)
+
 
 @dataclass
 class TextGenConfig(RunOptions, TrainOptions):
@@ -204,6 +216,11 @@ class TextGenConfig(RunOptions, TrainOptions):
     max_steps: int = _f(0, "stop after this many updates; 0 = no limit", low=0)
     sample_length: int = _f(300, "characters of sample text written to the run at the end", low=0)
 
+    def check(self) -> None:
+        _check_fractions(self)
+        if self.k2 < self.k1:
+            raise RnnkitError(f"k2 (--k2) must be >= k1 (--k1): got k1={self.k1}, k2={self.k2}")
+
 
 @dataclass
 class GenerateConfig:
@@ -219,6 +236,14 @@ class GenerateConfig:
     )
     num_samples: int = _f(1, "samples per prompt", low=1)
     seed: int = _f(0, "random seed of the sampling", low=0)
+
+
+def _check_fractions(cfg: Any) -> None:
+    if cfg.val_fraction + cfg.test_fraction >= 1:
+        raise RnnkitError(
+            f"val_fraction + test_fraction (--val-fraction, --test-fraction) must be < 1, got "
+            f"{cfg.val_fraction} + {cfg.test_fraction}"
+        )
 
 
 APP_CONFIGS: dict[str, type] = {

@@ -114,6 +114,8 @@ def build_trainer(
         keep_checkpoints=1,
         seed=opts.seed,
         progress=opts.progress,
+        scheduler="ReduceLROnPlateau" if opts.lr_decay < 1 else None,
+        scheduler_options={"factor": opts.lr_decay, "patience": 0, "mode": mode} if opts.lr_decay < 1 else {},
         **extra,
     )
     reporter = Reporter(out_dir, progress=opts.progress, log_every=config.log_every)

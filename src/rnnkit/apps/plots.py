@@ -69,31 +69,39 @@ def _guard(fn):
 
 
 @_guard
-def plot_curves(plt, history: Sequence[dict[str, Any]], path: Path, x_key: str, title: str) -> Path:
-    """Training curves: every ``*loss`` column on the left axis, other numeric columns on the right."""
+def plot_curves(
+    plt,
+    history: Sequence[dict[str, Any]],
+    path: Path,
+    x_key: str,
+    title: str,
+    left: Sequence[str],
+    right: Sequence[str] = (),
+    left_label: str = "loss",
+    right_label: str = "",
+) -> Path:
+    """Training curves: the ``left`` columns of ``history`` on the left axis, ``right`` ones on the right."""
     rows = [r for r in history if r.get(x_key) is not None]
     xs = [r[x_key] for r in rows]
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k, v in r.items() if k not in keys and k != x_key and isinstance(v, (int, float))]
-    loss_keys = [k for k in keys if "loss" in k]
-    other = [k for k in keys if k not in loss_keys and k not in ("epoch", "step", "time", "lr", "seconds")]
+
+    def series(k):
+        return [np.nan if r.get(k) is None else r[k] for r in rows]
+
     fig, ax = plt.subplots(figsize=(7, 4))
-    for k in loss_keys:
-        ax.plot(xs, [r.get(k, np.nan) for r in rows], marker="o", ms=3, label=k)
+    for i, k in enumerate(left):
+        ax.plot(xs, series(k), marker="o", ms=3, color=f"C{i}", label=k)
     ax.set_xlabel(x_key)
-    ax.set_ylabel("loss")
+    ax.set_ylabel(left_label)
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
-    if other:
+    if right:
         ax2 = ax.twinx()
-        for i, k in enumerate(other):
-            ax2.plot(xs, [r.get(k, np.nan) for r in rows], ls="--", color=f"C{len(loss_keys) + i}", label=k)
-        ax2.set_ylabel(", ".join(other))
+        for i, k in enumerate(right):
+            ax2.plot(xs, series(k), ls="--", color=f"C{len(left) + i}", label=k)
+        ax2.set_ylabel(right_label or ", ".join(right))
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    if handles:
-        ax.legend(handles, labels, loc="best", fontsize=8)
+    ax.legend(handles, labels, loc="best", fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
     return _save(fig, path)

@@ -147,8 +147,8 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             model,
             cfg,
             run.path,
-            monitor="val_loss",
-            mode="min",
+            monitor="val_accuracy" if len(va) else "train_loss",
+            mode="max" if len(va) else "min",
             grad_monitor_every=max(1, steps_per_epoch // 4),
         )
         budget.trainer = trainer
@@ -221,7 +221,13 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
                 run.file(f)
         written = [
             plots.plot_curves(
-                history, run.file("curves.png"), "epoch", f"sentiment ({cfg.data}): training curves"
+                history,
+                run.file("curves.png"),
+                "epoch",
+                f"sentiment ({_short(cfg.data)}): training curves",
+                left=["train_loss", "val_loss"],
+                right=["train_accuracy", "val_accuracy"],
+                right_label="accuracy",
             ),
             plots.plot_confusion(
                 {
@@ -272,7 +278,8 @@ def _short(data: str) -> str:
 
 
 def _best_epoch(history: list[dict[str, Any]]) -> int | None:
-    vals = [(r.get("val_loss"), r["epoch"]) for r in history if r.get("val_loss") is not None]
+    """The epoch whose weights were kept: the best validation accuracy (the first on ties)."""
+    vals = [(-r["val_accuracy"], r["epoch"]) for r in history if r.get("val_accuracy") is not None]
     return min(vals)[1] if vals else None
 
 

@@ -289,7 +289,12 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         label = "Austen" if cfg.data == "austen" else Path(cfg.data).name
         written = [
             plots.plot_curves(
-                _bpc_history(history), run.file("curves.png"), "step", f"{label}: bits per character"
+                history,
+                run.file("curves.png"),
+                "step",
+                f"{label}: bits per {cfg.level} (train: running mean; validation: held-out)",
+                left=["train_bpc", "val_bpc"],
+                left_label=f"bits per {cfg.level}",
             )
         ]
         if cfg.level == "char":
@@ -320,12 +325,6 @@ def _cap(text: str, limit: int, vocab: Vocabulary) -> str:
     if not limit or vocab.level != "char":
         return text
     return text[: limit + 1]
-
-
-def _bpc_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {"step": r["step"], "train_bpc": r.get("train_bpc"), "val_bpc": r.get("val_bpc")} for r in history
-    ]
 
 
 def _by_class(nats: np.ndarray, test_part: str, train_text: str) -> dict[str, Any]:

@@ -407,7 +407,16 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 run.file(f)
         label = PRESETS.get(cfg.data, (0, 0, 0, Path(cfg.data).name))[3]
         written = [
-            plots.plot_curves(history, run.file("curves.png"), "epoch", f"{label}: training curves"),
+            plots.plot_curves(
+                history,
+                run.file("curves.png"),
+                "epoch",
+                f"{label}: training curves (normalised units)",
+                left=["train_loss", "val_loss"],
+                right=["train_mae", "val_mae"],
+                left_label="loss (MSE)",
+                right_label="MAE",
+            ),
             _plot(cfg, ts, target, test_origins, test, n_tr + n_val, run.file("forecast.png"), label),
         ]
         samples = _samples(ts, target, test_origins, test, cfg)
@@ -449,7 +458,7 @@ def _plot(cfg, ts, target, origins, test, test_start, path, label):
         baselines.pop("seasonal naive")
     m = test["model"]
     title = (
-        f"{label}: {H}-step forecasts on the held-out part (MAE {m['mae']:.3g}, MASE {m['mase']:.3g}; "
+        f"{label}: {H}-step forecasts on the held-out part\n(MAE {m['mae']:.3g}, MASE {m['mase']:.3g}; "
         f"naive MASE {test['naive']['mase']:.3g}, seasonal naive {test['seasonal_naive']['mase']:.3g})"
     )
     history = max(3 * max(cfg.season, H), cfg.window)
@@ -566,22 +575,45 @@ class Forecaster:
 
 
 def future_times(times: list[str], horizon: int) -> list[str]:
-    """Time stamps of the ``horizon`` steps after ``times`` when they are evenly spaced ints or dates."""
-    last = times[-3:]
-    try:
-        nums = [int(t) for t in last]
-        step = nums[-1] - nums[-2] if len(nums) > 1 else 1
-        return [str(nums[-1] + step * (h + 1)) for h in range(horizon)]
-    except ValueError:
-        pass
-    try:
-        d = np.array(last, dtype="datetime64")
-        if len(d) > 1 and len(set(np.diff(d).tolist())) == 1:
-            step = d[-1] - d[-2]
-            return [str(d[-1] + step * (h + 1)) for h in range(horizon)]
-    except (ValueError, TypeError):
-        pass
+    """Time stamps of the ``horizon`` steps after ``times`` when they are evenly spaced.
+
+    Integers (years, indices) step by their last difference; ISO dates step by a constant number of days,
+    months (same day of the month) or years. Otherwise the steps are named ``+1``, ``+2``, ...
+    """
+    last = [t.strip() for t in times[-4:]]
+    if all(len(t) == 8 and t.isdigit() for t in last):  # YYYYMMDD
+        iso = future_times([f"{t[:4]}-{t[4:6]}-{t[6:]}" for t in last], horizon)
+        return [t.replace("-", "") for t in iso]
+    if len(last) >= 2:
+        try:
+            nums = [int(t) for t in last]
+            steps = set(np.diff(nums).tolist())
+            if len(steps) == 1 and nums[-1] != nums[-2]:
+                return [str(nums[-1] + (nums[-1] - nums[-2]) * (h + 1)) for h in range(horizon)]
+        except ValueError:
+            pass
+        try:
+            days = np.array(last, dtype="datetime64[D]")
+            for unit in ("D", "M", "Y"):
+                coarse = days.astype(f"datetime64[{unit}]")
+                offsets = days - coarse.astype("datetime64[D]")  # day within the month / year
+                diffs = set(np.diff(coarse).astype(np.int64).tolist())
+                if len(diffs) == 1 and len(set(offsets.tolist())) == 1 and 0 not in diffs:
+                    step = coarse[-1] - coarse[-2]
+                    future = [
+                        (coarse[-1] + step * (h + 1)).astype("datetime64[D]") + offsets[-1]
+                        for h in range(horizon)
+                    ]
+                    return [_like(last[-1], f) for f in future]
+        except (ValueError, TypeError):
+            pass
     return [f"+{h + 1}" for h in range(horizon)]
+
+
+def _like(example: str, day: np.datetime64) -> str:
+    """``day`` written with the precision of ``example`` (``2001``, ``2001-05`` or ``2001-05-17``)."""
+    text = str(day)
+    return text[: len(example)] if len(example) in (4, 7) else text
 
 
 def load(path) -> Forecaster:

@@ -1,7 +1,7 @@
 """``rnnkit generate RUN [PROMPT ...]``: sample text from a saved text-generation run.
 
-Prompts come from the arguments, else from ``--file`` (one prompt per line; ``-`` = stdin); with none the
-text starts at a new line. Sampling: ``--temperature`` (0 = greedy), ``--top-k``, ``--top-p``, ``--length``,
+Prompts come from the arguments, else from ``--file`` (one prompt per line; ``-`` = stdin), else from piped
+stdin; with none the text starts at a new line. Sampling: ``--temperature`` (0 = greedy), ``--top-k``, ``--top-p``, ``--length``,
 ``--num-samples``, ``--seed``. Example::
 
     rnnkit generate runs/austen "It is a truth universally acknowledged" --temperature 0.7 --top-p 0.9
@@ -27,13 +27,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p, GenerateConfig)
 
 
+def _piped() -> list[str]:
+    """Prompts piped on stdin, one per line; none (a terminal, or nothing piped): start at a new line."""
+    import sys
+
+    try:
+        text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    except (OSError, ValueError, UnicodeDecodeError):
+        text = ""
+    return [line.strip() for line in text.splitlines() if line.strip()] or [""]
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnkit.apps._common import read_inputs
     from rnnkit.apps.textgen import TextGenerator
 
     gen = config_from_args(GenerateConfig, args, args.config)
     model = TextGenerator(args.run)
-    prompts = read_inputs(args.prompts, args.file, "prompts") if (args.prompts or args.file) else [""]
+    prompts = read_inputs(args.prompts, args.file, "prompts") if (args.prompts or args.file) else _piped()
     results = [{"prompt": p, "samples": model.generate(p, gen)} for p in prompts]
     if args.json:
         print(json.dumps({"settings": vars(gen), "results": results}, indent=1, ensure_ascii=False))

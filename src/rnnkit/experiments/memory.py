@@ -364,8 +364,9 @@ def plot_results(doc: dict[str, Any], img_dir: str | Path) -> list[Path]:
             ax.set_xlabel("training step")
         axes[0].set_ylabel("time step t")
         fig.colorbar(im, ax=list(axes), fraction=0.03)
+        where = "the loss is at the last step" if task == "adding" else "the loss covers every step"
         fig.suptitle(
-            rf"{task}, T={T}: log$_{{10}}\|\partial L/\partial h_t\|$ (the loss is at the last step)"
+            rf"{task}, T={T}: log$_{{10}}\|\partial L/\partial h_t\|$ ({where}; darkest: tiny or exactly 0)"
         )
         save(fig, f"memory_{task}_T{T}_heatmaps.png")
 

@@ -16,12 +16,17 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnkit._errors import RnnkitError
 from rnnkit.cells import GRUCell, LSTMCell, MinGRU, RNNCell, _MinCell
+from rnnkit.fused._build import load
 
 __all__ = ["run_fused", "supports_cell", "saved_floats_per_step"]
 
 
 def _ops():
+    ok, reason = load()
+    if not ok:
+        raise RnnkitError(f"the fused engine is unavailable: {reason}")
     return torch.ops.rnnkit_fused
 
 
@@ -119,7 +124,7 @@ class _GRUFunction(torch.autograd.Function):
     def forward(ctx, cfg, xp, h0, w_hh, b_hh, lnw, lnb, lnnw, lnnb, mask, rm, zo):
         reset_after, zo_rate, reverse = cfg
         y, h_n, hs, gates, xhat, rstd = _ops().gru_forward(
-            xp, h0, w_hh, b_hh, lnw, lnb, lnnw, lnnb, reset_after, mask, rm, zo, zo_rate, reverse
+            xp, h0, w_hh, b_hh, lnw, lnb, lnnw, lnnb, reset_after, mask, rm, zo, zo_rate, reverse, True
         )
         ctx.cfg = cfg
         ctx.save_for_backward(h0, w_hh, b_hh, lnw, lnb, lnnw, lnnb, mask, rm, zo, hs, gates, xhat, rstd)
@@ -150,11 +155,15 @@ def _run_gru(cell: GRUCell, xp, state, mask, reverse, rec_mask, zoneout):
         lnn = (None, None) if cell.reset_after else (cell.ln_hn_weight, cell.ln_hn_bias)
     else:
         ln, lnn = (None, None), (None, None)
+    params = (cell.weight_hh, cell.bias_hh, *ln, *lnn)
+    mask = _mask_u8(mask)
+    if not _needs_graph(xp, state, *params):
+        ra = bool(cell.reset_after)
+        return tuple(
+            _ops().gru_forward(xp, state, *params, ra, mask, rec_mask, zo, zo_rate, bool(reverse), False)[:2]
+        )
     cfg = (bool(cell.reset_after), zo_rate, bool(reverse))
-    y, h_n = _GRUFunction.apply(
-        cfg, xp, state, cell.weight_hh, cell.bias_hh, *ln, *lnn, _mask_u8(mask), rec_mask, zo
-    )
-    return y, h_n
+    return _GRUFunction.apply(cfg, xp, state, *params, mask, rec_mask, zo)
 
 
 # -- RNN ---------------------------------------------------------------------------------------------------
@@ -165,7 +174,7 @@ class _RNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cfg, xp, h0, w_hh, b_hh, mask, rm, zo):
         act, zo_rate, reverse = cfg
-        y, h_n, hs, acts = _ops().rnn_forward(xp, h0, w_hh, b_hh, act, mask, rm, zo, zo_rate, reverse)
+        y, h_n, hs, acts = _ops().rnn_forward(xp, h0, w_hh, b_hh, act, mask, rm, zo, zo_rate, reverse, True)
         ctx.cfg = cfg
         ctx.has_bias = b_hh is not None
         ctx.save_for_backward(h0, w_hh, mask, rm, zo, hs, acts)
@@ -184,8 +193,15 @@ class _RNNFunction(torch.autograd.Function):
 
 def _run_rnn(cell: RNNCell, xp, state, mask, reverse, rec_mask, zoneout):
     zo, zo_rate = _zoneout_entry(zoneout, 0)
-    cfg = (_RNN_ACTS[cell.activation], zo_rate, bool(reverse))
-    return _RNNFunction.apply(cfg, xp, state, cell.weight_hh, cell.bias_hh, _mask_u8(mask), rec_mask, zo)
+    act = _RNN_ACTS[cell.activation]
+    mask = _mask_u8(mask)
+    if not _needs_graph(xp, state, cell.weight_hh, cell.bias_hh):
+        out = _ops().rnn_forward(
+            xp, state, cell.weight_hh, cell.bias_hh, act, mask, rec_mask, zo, zo_rate, bool(reverse), False
+        )
+        return out[0], out[1]
+    cfg = (act, zo_rate, bool(reverse))
+    return _RNNFunction.apply(cfg, xp, state, cell.weight_hh, cell.bias_hh, mask, rec_mask, zo)
 
 
 # -- MinGRU / MinLSTM: the linear recurrence ---------------------------------------------------------------
@@ -209,8 +225,12 @@ class _MinFunction(torch.autograd.Function):
 
 def _run_min(cell: _MinCell, xp, state, mask, reverse, rec_mask, zoneout):
     zo, zo_rate = _zoneout_entry(zoneout, 0)
-    cfg = (0 if isinstance(cell, MinGRU) else 1, zo_rate, bool(reverse))
-    return _MinFunction.apply(cfg, xp, state, _mask_u8(mask), zo)
+    kind = 0 if isinstance(cell, MinGRU) else 1
+    mask = _mask_u8(mask)
+    if not _needs_graph(xp, state):
+        out = _ops().min_forward(xp, state, kind, mask, zo, zo_rate, bool(reverse))
+        return out[0], out[1]
+    return _MinFunction.apply((kind, zo_rate, bool(reverse)), xp, state, mask, zo)
 
 
 # -- dispatch ----------------------------------------------------------------------------------------------

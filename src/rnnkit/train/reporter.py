@@ -117,7 +117,10 @@ class Reporter:
     def on_skip(self, trainer, reason: str) -> None:
         if self.is_main:
             log.warning(
-                "step %d skipped: %s (%d skipped so far)", trainer.state.step + 1, reason, trainer.state.skipped
+                "step %d skipped: %s (%d skipped so far)",
+                trainer.state.step + 1,
+                reason,
+                trainer.state.skipped,
             )
 
     def message(self, text: str) -> None:

@@ -203,13 +203,19 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
     // A^T block: at[i][k] = A[k0 + k][i];  B block in panels: bp[p][k][j] = B[k0 + k][p * kNR + j]
-    auto pack = [&](int64_t r0, int64_t r1) {
-      for (int64_t i = r0; i < r1; ++i) {
-        float* dst = at.data() + i * kc;
-        for (int64_t k = 0; k < kc; ++k) dst[k] = A[(k0 + k) * lda + i];
+    auto pack = [&](int64_t r0, int64_t r1) {  // in 16 x 16 tiles: both sides touch whole cache lines
+      for (int64_t ib = r0; ib < r1; ib += 16) {
+        const int64_t ie = std::min(ib + 16, r1);
+        for (int64_t kb = 0; kb < kc; kb += 16) {
+          const int64_t ke = std::min(kb + 16, kc);
+          for (int64_t k = kb; k < ke; ++k) {
+            const float* src = A + (k0 + k) * lda;
+            for (int64_t i = ib; i < ie; ++i) at[i * kc + k] = src[i];
+          }
+        }
       }
     };
-    if (par) at::parallel_for(0, M, 16, pack);
+    if (par) at::parallel_for(0, (M + 15) / 16, 1, [&](int64_t q0, int64_t q1) { pack(q0 * 16, std::min(M, q1 * 16)); });
     else pack(0, M);
     for (int64_t p = 0; p < panels; ++p) {
       const int64_t n0 = p * kNR, nc = std::min(kNR, N - n0);

@@ -26,16 +26,32 @@ struct GruPtrs {
   const T *lnhw, *lnhb, *lnnw, *lnnb;
 };
 
-// ---- reset_after = True --------------------------------------------------------------------------------
-template <typename T>
-inline void gru_after_row(const T* __restrict__ x, const T* __restrict__ a, const T* __restrict__ hprev,
-                          T* __restrict__ gt, T* __restrict__ hcand, int64_t H) {
+// recurrent pre-activation k of a row: [LN](W h) + b
+template <typename T, bool LN>
+inline T rec_pre(const T* __restrict__ r, const T* __restrict__ bias, const T* __restrict__ lw,
+                 const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh, int64_t k) {
+  T v = r[k];
+  if (LN) {
+    v = (v - mu) * rs;
+    xh[k] = v;
+    v = v * lw[k] + lb[k];
+  }
+  return v + bias[k];
+}
+
+// reset_after=True: r, z, n and the candidate h of one row; saves r, z, n, hn = [LN](W_hn h) + b_hn
+template <typename T, bool LN>
+inline void gru_after_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ bias,
+                          const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
+                          const T* __restrict__ hprev, T* __restrict__ gt, T* __restrict__ hcand, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
-    T r = act_sigmoid(x[j] + a[j]);
-    T z = act_sigmoid(x[H + j] + a[H + j]);
-    T hn = a[2 * H + j];
-    T n = act_tanh(x[2 * H + j] + r * hn);
-    gt[j] = r;
+    T ar = rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, j);
+    T az = rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, H + j);
+    T hn = rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, 2 * H + j);
+    T rr = act_sigmoid(x[j] + ar);
+    T z = act_sigmoid(x[H + j] + az);
+    T n = act_tanh(x[2 * H + j] + rr * hn);
+    gt[j] = rr;
     gt[H + j] = z;
     gt[2 * H + j] = n;
     gt[3 * H + j] = hn;
@@ -43,19 +59,94 @@ inline void gru_after_row(const T* __restrict__ x, const T* __restrict__ a, cons
   }
 }
 
+// reset_after=False, first half: r, z and r * h_in
+template <typename T, bool LN>
+inline void gru_rz_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ bias,
+                       const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
+                       const T* __restrict__ hin, T* __restrict__ gt, T* __restrict__ rh, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T rr = act_sigmoid(x[j] + rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, j));
+    gt[j] = rr;
+    gt[H + j] = act_sigmoid(x[H + j] + rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, H + j));
+    rh[j] = rr * hin[j];
+  }
+}
+
+// reset_after=False, second half: n from W_hn (r h_in), and the candidate h
+template <typename T, bool LN>
+inline void gru_n_row(const T* __restrict__ xn, const T* __restrict__ r, const T* __restrict__ bias,
+                      const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
+                      const T* __restrict__ hprev, T* __restrict__ gt, T* __restrict__ hcand, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T n = act_tanh(xn[j] + rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, j));
+    T z = gt[H + j];
+    gt[2 * H + j] = n;
+    hcand[j] = n + z * (hprev[j] - n);
+  }
+}
+
+// backward, reset_after=True: from d h (candidate) to the gate grads; d h_prev (direct path) += dhc * z
+template <typename T>
+inline void gru_bwd_after_row(const T* __restrict__ gt, const T* __restrict__ hprev, const T* __restrict__ dc,
+                              T* __restrict__ d, T* __restrict__ dx, T* __restrict__ dq, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T r = gt[j], z = gt[H + j], n = gt[2 * H + j], hn = gt[3 * H + j];
+    T dhc = dc[j];
+    d[j] += dhc * z;
+    T dn = dhc * (T(1) - z) * (T(1) - n * n);
+    T dz = dhc * (hprev[j] - n) * z * (T(1) - z);
+    T drr = dn * hn * r * (T(1) - r);
+    dx[j] = drr;
+    dx[H + j] = dz;
+    dx[2 * H + j] = dn;
+    dq[j] = drr;
+    dq[H + j] = dz;
+    dq[2 * H + j] = dn * r;
+  }
+}
+
+// backward, reset_after=False: d z, d n (pre-activations)
+template <typename T>
+inline void gru_bwd_zn_row(const T* __restrict__ gt, const T* __restrict__ hprev, const T* __restrict__ dc,
+                           T* __restrict__ d, T* __restrict__ dx, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T z = gt[H + j], n = gt[2 * H + j];
+    T dhc = dc[j];
+    d[j] += dhc * z;
+    dx[H + j] = dhc * (hprev[j] - n) * z * (T(1) - z);
+    dx[2 * H + j] = dhc * (T(1) - z) * (T(1) - n * n);
+  }
+}
+
+// backward, reset_after=False: from d (r h_in) to d r (pre-activation) and d h_in; saves r h_in for dW_hn
+template <typename T, bool RM>
+inline void gru_bwd_r_row(const T* __restrict__ gt, const T* __restrict__ hprev, const T* __restrict__ m,
+                          const T* __restrict__ drh, T* __restrict__ rh, T* __restrict__ dhin, T* __restrict__ dx,
+                          int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T r = gt[j];
+    T hi = RM ? hprev[j] * m[j] : hprev[j];
+    rh[j] = r * hi;
+    dhin[j] += drh[j] * r;
+    dx[j] = drh[j] * hi * r * (T(1) - r);
+  }
+}
+
 template <typename T>
 std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruParams& p, const GruPtrs<T>& w,
                                  const OptTensor& mask, const OptTensor& rec_mask, const Keep<T>& kh,
-                                 bool reverse) {
+                                 bool reverse, bool save) {
   const int64_t T_ = p.T, B = p.B, H = p.H, G = 3 * H;
   const int64_t S = p.reset_after ? 4 * H : 3 * H;  // saved gate floats per row
   auto opts = xp.options();
   Tensor hs = at::empty({T_, B, H}, opts);
-  Tensor gates = at::empty({T_, B, S}, opts);
-  Tensor xhat = p.ln ? at::empty({T_, B, G}, opts) : at::empty({0}, opts);
-  Tensor rstd = p.ln ? at::empty({T_, B, 2}, opts) : at::empty({0}, opts);
+  auto none = at::empty({0}, opts);
+  // without save (inference) gates and normalised pre-activations live in per-step scratch
+  const int64_t TS = save ? T_ : 1;
+  Tensor gates = at::empty({TS, B, S}, opts);
+  Tensor xhat = p.ln ? at::empty({TS, B, G}, opts) : none;
+  Tensor rstd = p.ln ? at::empty({TS, B, 2}, opts) : none;
   Tensor rec = at::empty({B, G}, opts);
-  Tensor act = at::empty({B, G}, opts);
   Tensor hin_buf = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
   Tensor rh_buf = p.reset_after ? Tensor() : at::empty({B, H}, opts);
 
@@ -66,7 +157,6 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
   T* xhp = p.ln ? xhat.data_ptr<T>() : nullptr;
   T* rsp = p.ln ? rstd.data_ptr<T>() : nullptr;
   T* recp = rec.data_ptr<T>();
-  T* actp = act.data_ptr<T>();
   const T* rm = opt_ptr<T>(rec_mask);
   T* hinb = rec_mask.has_value() ? hin_buf.data_ptr<T>() : nullptr;
   T* rhb = p.reset_after ? nullptr : rh_buf.data_ptr<T>();
@@ -82,6 +172,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
     const int64_t t = reverse ? T_ - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;
     const T* hp = s == 0 ? h0p : hsp + tp * B * H;
+    if (s + 1 < T_) prefetch_block(xpp + (reverse ? t - 1 : t + 1) * B * G, B * G);
     const T* hin = hp;
     if (rm != nullptr) {
       for (int64_t k = 0; k < B * H; ++k) hinb[k] = hp[k] * rm[k];
@@ -93,22 +184,20 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
       for_rows(B, 6 * G, [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
+          const int64_t srow = save ? row : b;
           const T* r = recp + b * G;
-          T* a = actp + b * G;
+          const T* x = xpp + row * G;
+          T* gt = gp + srow * S;
           if (p.ln) {
             T mu, rs;
             ln_stats(r, G, mu, rs);
-            rsp[row * 2] = rs;
-            T* xh = xhp + row * G;
-            for (int64_t j = 0; j < G; ++j) {
-              T v = (r[j] - mu) * rs;
-              xh[j] = v;
-              a[j] = v * w.lnhw[j] + w.lnhb[j] + w.bhh[j];
-            }
+            rsp[srow * 2] = rs;
+            gru_after_row<T, true>(x, r, w.bhh, w.lnhw, w.lnhb, mu, rs, xhp + srow * G, hp + b * H, gt,
+                                   hs_t + b * H, H);
           } else {
-            for (int64_t j = 0; j < G; ++j) a[j] = r[j] + w.bhh[j];
+            gru_after_row<T, false>(x, r, w.bhh, nullptr, nullptr, T(0), T(1), nullptr, hp + b * H, gt,
+                                    hs_t + b * H, H);
           }
-          gru_after_row<T>(xpp + row * G, a, hp + b * H, gp + row * S, hs_t + b * H, H);
           kh.forward(t, b, hs_t + b * H, hp + b * H, hs_t + b * H);
         }
       });
@@ -117,30 +206,19 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
       for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
+          const int64_t srow = save ? row : b;
           const T* r = recp + b * 2 * H;
           const T* x = xpp + row * G;
-          T* a = actp + b * G;
+          T* gt = gp + srow * S;
           if (p.ln) {
             T mu, rs;
             ln_stats(r, 2 * H, mu, rs);
-            rsp[row * 2] = rs;
-            T* xh = xhp + row * G;
-            for (int64_t j = 0; j < 2 * H; ++j) {
-              T v = (r[j] - mu) * rs;
-              xh[j] = v;
-              a[j] = v * w.lnhw[j] + w.lnhb[j] + w.bhh[j];
-            }
+            rsp[srow * 2] = rs;
+            gru_rz_row<T, true>(x, r, w.bhh, w.lnhw, w.lnhb, mu, rs, xhp + srow * G, hin + b * H, gt, rhb + b * H,
+                                H);
           } else {
-            for (int64_t j = 0; j < 2 * H; ++j) a[j] = r[j] + w.bhh[j];
-          }
-          T* gt = gp + row * S;
-          const T* hi = hin + b * H;
-          T* rh = rhb + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            T rr = act_sigmoid(x[j] + a[j]);
-            gt[j] = rr;
-            gt[H + j] = act_sigmoid(x[H + j] + a[H + j]);
-            rh[j] = rr * hi[j];
+            gru_rz_row<T, false>(x, r, w.bhh, nullptr, nullptr, T(0), T(1), nullptr, hin + b * H, gt,
+                                 rhb + b * H, H);
           }
         }
       });
@@ -148,30 +226,21 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
       for_rows(B, 4 * G, [&](int64_t b0, int64_t b1, int) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
+          const int64_t srow = save ? row : b;
           const T* r = recp + b * H;
           const T* x = xpp + row * G;
-          T* a = actp + b * G;
+          T* gt = gp + srow * S;
+          const T* hprev = hp + b * H;
+          T* hc = hs_t + b * H;
           if (p.ln) {
             T mu, rs;
             ln_stats(r, H, mu, rs);
-            rsp[row * 2 + 1] = rs;
-            T* xh = xhp + row * G + 2 * H;
-            for (int64_t j = 0; j < H; ++j) {
-              T v = (r[j] - mu) * rs;
-              xh[j] = v;
-              a[j] = v * w.lnnw[j] + w.lnnb[j] + w.bhh[2 * H + j];
-            }
+            rsp[srow * 2 + 1] = rs;
+            gru_n_row<T, true>(x + 2 * H, r, w.bhh + 2 * H, w.lnnw, w.lnnb, mu, rs, xhp + srow * G + 2 * H, hprev,
+                               gt, hc, H);
           } else {
-            for (int64_t j = 0; j < H; ++j) a[j] = r[j] + w.bhh[2 * H + j];
-          }
-          T* gt = gp + row * S;
-          const T* hprev = hp + b * H;
-          T* hc = hs_t + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            T n = act_tanh(x[2 * H + j] + a[j]);
-            T z = gt[H + j];
-            gt[2 * H + j] = n;
-            hc[j] = n + z * (hprev[j] - n);
+            gru_n_row<T, false>(x + 2 * H, r, w.bhh + 2 * H, nullptr, nullptr, T(0), T(1), nullptr, hprev, gt,
+                                hc, H);
           }
           kh.forward(t, b, hc, hprev, hc);
         }
@@ -181,6 +250,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
   const int64_t last = reverse ? 0 : T_ - 1;
   Tensor h_n = hs.select(0, last).clone();
   Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
+  if (!save) return {y, h_n, none, none, none, none};
   return {y, h_n, hs, gates, xhat, rstd};
 }
 
@@ -230,6 +300,10 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
     const int64_t t = reverse ? T_ - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;
     const T* hp = s == 0 ? h0p : hsp + tp * B * H;
+    if (s > 0) {
+      prefetch_block(gp + tp * B * S, B * S);
+      prefetch_block(dyp + tp * B * H, B * H);
+    }
     for_rows(B, 8 * G, [&](int64_t b0, int64_t b1, int) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * B + b;
@@ -245,29 +319,10 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
         T* dx = dxpp + row * G;
         if (p.reset_after) {
           T* dq = dpp + row * G;
-          for (int64_t j = 0; j < H; ++j) {
-            T r = gt[j], z = gt[H + j], n = gt[2 * H + j], hn = gt[3 * H + j];
-            T dhc = dc[j];
-            d[j] += dhc * z;
-            T dn = dhc * (T(1) - z) * (T(1) - n * n);
-            T dz = dhc * (hprev[j] - n) * z * (T(1) - z);
-            T drr = dn * hn * r * (T(1) - r);
-            dx[j] = drr;
-            dx[H + j] = dz;
-            dx[2 * H + j] = dn;
-            dq[j] = drr;
-            dq[H + j] = dz;
-            dq[2 * H + j] = dn * r;
-          }
+          gru_bwd_after_row<T>(gt, hprev, dc, d, dx, dq, H);
           if (p.ln) ln_backward_row(dq, w.lnhw, xhp + row * G, rsp[row * 2], G, drp + row * G);
         } else {
-          for (int64_t j = 0; j < H; ++j) {
-            T z = gt[H + j], n = gt[2 * H + j];
-            T dhc = dc[j];
-            d[j] += dhc * z;
-            dx[H + j] = dhc * (hprev[j] - n) * z * (T(1) - z);
-            dx[2 * H + j] = dhc * (T(1) - z) * (T(1) - n * n);
-          }
+          gru_bwd_zn_row<T>(gt, hprev, dc, d, dx, H);
           if (p.ln)
             ln_backward_row(dx + 2 * H, w.lnnw, xhp + row * G + 2 * H, rsp[row * 2 + 1], H,
                             drp + row * G + 2 * H);
@@ -288,18 +343,11 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
           const int64_t row = t * B + b;
           const T* gt = gp + row * S;
           const T* hprev = hp + b * H;
-          const T* mrow = rm != nullptr ? rm + b * H : nullptr;
           T* dx = dxpp + row * G;
-          T* rh = rha + row * H;
-          T* ac = acc + b * H;
-          const T* drr = drhp + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            T r = gt[j];
-            T hi = mrow != nullptr ? hprev[j] * mrow[j] : hprev[j];
-            rh[j] = r * hi;
-            ac[j] += drr[j] * r;
-            dx[j] = drr[j] * hi * r * (T(1) - r);
-          }
+          if (rm != nullptr)
+            gru_bwd_r_row<T, true>(gt, hprev, rm + b * H, drhp + b * H, rha + row * H, acc + b * H, dx, H);
+          else
+            gru_bwd_r_row<T, false>(gt, hprev, nullptr, drhp + b * H, rha + row * H, acc + b * H, dx, H);
           if (p.ln) ln_backward_row(dx, w.lnhw, xhp + row * G, rsp[row * 2], 2 * H, drp + row * G);
         }
       });
@@ -377,7 +425,8 @@ GruPtrs<T> pointers(const Tensor& zeros, const Tensor& w_hh, const OptTensor& b_
 std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& w_hh_, const OptTensor& b_hh_,
                                 const OptTensor& lnw_, const OptTensor& lnb_, const OptTensor& lnnw_,
                                 const OptTensor& lnnb_, bool reset_after, const OptTensor& mask_,
-                                const OptTensor& rec_mask_, const OptTensor& zo_, double zo_rate, bool reverse) {
+                                const OptTensor& rec_mask_, const OptTensor& zo_, double zo_rate, bool reverse,
+                                bool save) {
   Tensor xp = xp_.contiguous(), h0 = h0_.contiguous(), w_hh = w_hh_.contiguous();
   OptTensor b_hh = contig(b_hh_), lnw = contig(lnw_), lnb = contig(lnb_), lnnw = contig(lnnw_),
             lnnb = contig(lnnb_), mask = contig(mask_), rec_mask = contig(rec_mask_), zo = contig(zo_);
@@ -388,7 +437,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp_, const Tensor& h0_, const Tens
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_gru_forward", [&] {
     auto w = pointers<scalar_t>(zeros, w_hh, b_hh, lnw, lnb, lnnw, lnnb);
     auto kh = make_keep<scalar_t>(mask, zo, zo_rate, p.B, p.H);
-    out = forward_impl<scalar_t>(xp, h0, p, w, mask, rec_mask, kh, reverse);
+    out = forward_impl<scalar_t>(xp, h0, p, w, mask, rec_mask, kh, reverse, save);
   });
   return out;
 }

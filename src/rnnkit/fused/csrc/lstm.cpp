@@ -27,21 +27,36 @@ struct LstmPtrs {
   const T *lnhw, *lnhb, *lncw, *lncb;
 };
 
-// i, f, g of one row and the candidate cell (clipped); gt holds the pre-activations on entry.
-template <typename T>
-inline void lstm_ifg_row(T* __restrict__ gt, const T* __restrict__ cprev, const T* __restrict__ pi,
-                         const T* __restrict__ pf, T* __restrict__ cnew, int64_t H, T clip) {
+// Gate pre-activations of one row (xp + [LN](W_hh h_in) + b_hh, plus the peepholes), then i, f, g and the
+// candidate cell; o's pre-activation is left in gt for lstm_o_row, which needs the new cell first.
+template <typename T, bool LN>
+inline void lstm_ifg_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ bias,
+                         const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
+                         const T* __restrict__ cprev, const T* __restrict__ pi, const T* __restrict__ pf,
+                         T clip, T* __restrict__ gt, T* __restrict__ cnew, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
+    T a[4];
+    for (int q = 0; q < 4; ++q) {
+      const int64_t k = q * H + j;
+      T v = r[k];
+      if (LN) {
+        v = (v - mu) * rs;
+        xh[k] = v;
+        v = v * lw[k] + lb[k];
+      }
+      a[q] = x[k] + v + bias[k];
+    }
     T cp = cprev[j];
-    T i = act_sigmoid(gt[j] + pi[j] * cp);
-    T f = act_sigmoid(gt[H + j] + pf[j] * cp);
-    T g = act_tanh(gt[2 * H + j]);
+    T i = act_sigmoid(a[0] + pi[j] * cp);
+    T f = act_sigmoid(a[1] + pf[j] * cp);
+    T g = act_tanh(a[2]);
     T c = f * cp + i * g;
     c = c > clip ? clip : c;
     c = c < -clip ? -clip : c;
     gt[j] = i;
     gt[H + j] = f;
     gt[2 * H + j] = g;
+    gt[3 * H + j] = a[3];
     cnew[j] = c;
   }
 }
@@ -124,22 +139,18 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
         const T* r = recp + b * G;
         const T* x = xpp + row * G;
         T* gt = gp + srow * G;
+        const T* cprev = cp + b * H;
+        T* cnew = cs_t + b * H;
         if (p.ln) {
           T mu, rs;
           ln_stats(r, G, mu, rs);
           rsp[srow] = rs;
-          T* xh = xhp + srow * G;
-          for (int64_t j = 0; j < G; ++j) {
-            T v = (r[j] - mu) * rs;
-            xh[j] = v;
-            gt[j] = x[j] + v * w.lnhw[j] + w.lnhb[j] + w.bhh[j];
-          }
+          lstm_ifg_row<T, true>(x, r, w.bhh, w.lnhw, w.lnhb, mu, rs, xhp + srow * G, cprev, w.pi, w.pf, clip,
+                                gt, cnew, H);
         } else {
-          for (int64_t j = 0; j < G; ++j) gt[j] = x[j] + r[j] + w.bhh[j];
+          lstm_ifg_row<T, false>(x, r, w.bhh, nullptr, nullptr, T(0), T(1), nullptr, cprev, w.pi, w.pf, clip,
+                                 gt, cnew, H);
         }
-        const T* cprev = cp + b * H;
-        T* cnew = cs_t + b * H;
-        lstm_ifg_row<T>(gt, cprev, w.pi, w.pf, cnew, H, clip);
         T muc = 0, rsc = 1;
         if (p.ln) ln_stats(cnew, H, muc, rsc);
         T* hcand = p.proj ? hhb + b * H : hs_t + b * P;
@@ -160,6 +171,56 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
   Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
   if (!save) return {y, h_n, c_n, none, none, none, none, none};
   return {y, h_n, c_n, hs, cs, gates, xhat, rstd};
+}
+
+// ---- backward rows ---------------------------------------------------------------------------------------
+// the candidate cell, recomputed from the saved gates: clip(f * c_prev + i * g)
+template <typename T>
+inline void lstm_bwd_cell_row(const T* __restrict__ gt, const T* __restrict__ cprev, T clip, T* __restrict__ cn,
+                              int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T c = gt[H + j] * cprev[j] + gt[j] * gt[2 * H + j];
+    c = c > clip ? clip : c;
+    c = c < -clip ? -clip : c;
+    cn[j] = c;
+  }
+}
+
+// output gate: d o_pre and d c_out from d hh = d (o * tanh(c_out)); c_out = LN ? xc * lw + lb : c
+template <typename T, bool LN, bool PROJ>
+inline void lstm_bwd_out_row(const T* __restrict__ go, const T* __restrict__ c, const T* __restrict__ lw,
+                             const T* __restrict__ lb, const T* __restrict__ dhh, T* __restrict__ dgo,
+                             T* __restrict__ dco, T* __restrict__ hh, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T o = go[j];
+    T co = LN ? c[j] * lw[j] + lb[j] : c[j];
+    T tc = act_tanh(co);
+    if (PROJ) hh[j] = o * tc;
+    T dhj = dhh[j];
+    dgo[j] = dhj * tc * o * (T(1) - o);
+    dco[j] = dhj * o * (T(1) - tc * tc);
+  }
+}
+
+// d i, d f, d g (pre-activations) and d c_prev from d c (candidate) = dcc + dco + p_o * d o_pre
+template <typename T>
+inline void lstm_bwd_gates_row(const T* __restrict__ gt, const T* __restrict__ cprev, const T* __restrict__ dcc,
+                               const T* __restrict__ dco, const T* __restrict__ pi, const T* __restrict__ pf,
+                               const T* __restrict__ po, T clip, T* __restrict__ dg, T* __restrict__ dcr,
+                               int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T i = gt[j], f = gt[H + j], g = gt[2 * H + j];
+    T cp = cprev[j];
+    T dcn = dcc[j] + dco[j] + po[j] * dg[3 * H + j];
+    T craw = f * cp + i * g;
+    T dcraw = (craw > clip || craw < -clip) ? T(0) : dcn;
+    T di = dcraw * g * i * (T(1) - i);
+    T df = dcraw * cp * f * (T(1) - f);
+    dg[j] = di;
+    dg[H + j] = df;
+    dg[2 * H + j] = dcraw * i * (T(1) - g * g);
+    dcr[j] += dcraw * f + pi[j] * di + pf[j] * df;
+  }
 }
 
 template <typename T>
@@ -245,28 +306,22 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
         T* dcr = dcp + b * H;  // on entry d c (state); becomes d c_prev
         const T* dhh_r = dhhp + b * H;
         T* dg = dxpp + row * G;
-        for (int64_t j = 0; j < H; ++j) {
-          T c = gt[H + j] * cprev[j] + gt[j] * gt[2 * H + j];
-          c = c > clip ? clip : c;
-          c = c < -clip ? -clip : c;
-          cn[j] = c;
-        }
+        lstm_bwd_cell_row<T>(gt, cprev, clip, cn, H);
         T muc = 0, rsc = 1;
         if (p.ln) {
           ln_stats(cn, H, muc, rsc);
           for (int64_t j = 0; j < H; ++j) xc[j] = (cn[j] - muc) * rsc;
         }
         kc.backward(t, b, dcr, dcc, dcr);
-        // output gate and tanh(c_out)
-        for (int64_t j = 0; j < H; ++j) {
-          T o = gt[3 * H + j];
-          T co = p.ln ? xc[j] * w.lncw[j] + w.lncb[j] : cn[j];
-          T tc = act_tanh(co);
-          if (p.proj) hha[row * H + j] = o * tc;
-          T dhj = dhh_r[j];
-          dg[3 * H + j] = dhj * tc * o * (T(1) - o);
-          dco[j] = dhj * o * (T(1) - tc * tc);
-        }
+        T* hh = p.proj ? hha + row * H : nullptr;
+        if (p.ln && p.proj)
+          lstm_bwd_out_row<T, true, true>(gt + 3 * H, xc, w.lncw, w.lncb, dhh_r, dg + 3 * H, dco, hh, H);
+        else if (p.ln)
+          lstm_bwd_out_row<T, true, false>(gt + 3 * H, xc, w.lncw, w.lncb, dhh_r, dg + 3 * H, dco, hh, H);
+        else if (p.proj)
+          lstm_bwd_out_row<T, false, true>(gt + 3 * H, cn, w.lncw, w.lncb, dhh_r, dg + 3 * H, dco, hh, H);
+        else
+          lstm_bwd_out_row<T, false, false>(gt + 3 * H, cn, w.lncw, w.lncb, dhh_r, dg + 3 * H, dco, hh, H);
         if (p.ln) {
           for (int64_t j = 0; j < H; ++j) {
             a[3 * H + j] += static_cast<double>(dco[j]) * xc[j];
@@ -274,21 +329,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
           }
           ln_backward_row(dco, w.lncw, xc, rsc, H, dco);
         }
-        for (int64_t j = 0; j < H; ++j) {
-          T i = gt[j], f = gt[H + j], g = gt[2 * H + j];
-          T cp_j = cprev[j];
-          T dop = dg[3 * H + j];
-          T dcn = dcc[j] + dco[j] + w.po[j] * dop;
-          T craw = f * cp_j + i * g;
-          T dcraw = (craw > clip || craw < -clip) ? T(0) : dcn;
-          T di = dcraw * g * i * (T(1) - i);
-          T df = dcraw * cp_j * f * (T(1) - f);
-          T dgg = dcraw * i * (T(1) - g * g);
-          dcr[j] += dcraw * f + w.pi[j] * di + w.pf[j] * df;
-          dg[j] = di;
-          dg[H + j] = df;
-          dg[2 * H + j] = dgg;
-        }
+        lstm_bwd_gates_row<T>(gt, cprev, dcc, dco, w.pi, w.pf, w.po, clip, dg, dcr, H);
         if (p.peep) {
           for (int64_t j = 0; j < H; ++j) {
             a[j] += static_cast<double>(dg[j]) * cprev[j];

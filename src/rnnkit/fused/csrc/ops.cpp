@@ -26,7 +26,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dy, const Tensor& dh_n, const Te
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, const OptTensor& b_hh,
                                 const OptTensor& lnw, const OptTensor& lnb, const OptTensor& lnnw,
                                 const OptTensor& lnnb, bool reset_after, const OptTensor& mask,
-                                const OptTensor& rec_mask, const OptTensor& zo, double zo_rate, bool reverse);
+                                const OptTensor& rec_mask, const OptTensor& zo, double zo_rate, bool reverse,
+                                bool save);
 std::vector<Tensor> gru_backward(const Tensor& dy, const Tensor& dh_n, const Tensor& h0, const Tensor& w_hh,
                                  const OptTensor& b_hh, const OptTensor& lnw, const OptTensor& lnb,
                                  const OptTensor& lnnw, const OptTensor& lnnb, bool reset_after,
@@ -35,7 +36,7 @@ std::vector<Tensor> gru_backward(const Tensor& dy, const Tensor& dh_n, const Ten
                                  const Tensor& xhat, const Tensor& rstd);
 std::vector<Tensor> rnn_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, const OptTensor& b_hh,
                                 int64_t act, const OptTensor& mask, const OptTensor& rec_mask,
-                                const OptTensor& zo, double zo_rate, bool reverse);
+                                const OptTensor& zo, double zo_rate, bool reverse, bool save);
 std::vector<Tensor> rnn_backward(const Tensor& dy, const Tensor& dh_n, const Tensor& h0, const Tensor& w_hh,
                                  bool bias, int64_t act, const OptTensor& mask, const OptTensor& rec_mask,
                                  const OptTensor& zo, double zo_rate, bool reverse, const Tensor& hs,
@@ -66,14 +67,14 @@ TORCH_LIBRARY(rnnkit_fused, m) {
   m.def(
       "gru_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor? b_hh, Tensor? ln_hh_w, Tensor? ln_hh_b, "
       "Tensor? ln_hn_w, Tensor? ln_hn_b, bool reset_after, Tensor? mask, Tensor? rec_mask, Tensor? zo, "
-      "float zo_rate, bool reverse) -> Tensor[]");
+      "float zo_rate, bool reverse, bool save) -> Tensor[]");
   m.def(
       "gru_backward(Tensor dy, Tensor dh_n, Tensor h0, Tensor w_hh, Tensor? b_hh, Tensor? ln_hh_w, "
       "Tensor? ln_hh_b, Tensor? ln_hn_w, Tensor? ln_hn_b, bool reset_after, Tensor? mask, Tensor? rec_mask, "
       "Tensor? zo, float zo_rate, bool reverse, Tensor hs, Tensor gates, Tensor xhat, Tensor rstd) -> Tensor[]");
   m.def(
       "rnn_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor? b_hh, int act, Tensor? mask, Tensor? rec_mask, "
-      "Tensor? zo, float zo_rate, bool reverse) -> Tensor[]");
+      "Tensor? zo, float zo_rate, bool reverse, bool save) -> Tensor[]");
   m.def(
       "rnn_backward(Tensor dy, Tensor dh_n, Tensor h0, Tensor w_hh, bool bias, int act, Tensor? mask, "
       "Tensor? rec_mask, Tensor? zo, float zo_rate, bool reverse, Tensor hs, Tensor acts) -> Tensor[]");

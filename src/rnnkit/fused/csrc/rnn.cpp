@@ -46,12 +46,13 @@ inline void rnn_dact_row(const T* __restrict__ d, const T* __restrict__ a, T* __
 template <typename T>
 std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, const T* bhh,
                                      int64_t act, const OptTensor& mask, const OptTensor& rec_mask,
-                                     const Keep<T>& kh, bool reverse) {
+                                     const Keep<T>& kh, bool reverse, bool save) {
   const int64_t T_ = xp.size(0), B = xp.size(1), H = h0.size(1);
   auto opts = xp.options();
+  auto none = at::empty({0}, opts);
   const bool separate = !kh.identity();  // zoneout: keep the activations apart from the states
   Tensor hs = at::empty({T_, B, H}, opts);
-  Tensor acts = separate ? at::empty({T_, B, H}, opts) : at::empty({0}, opts);
+  Tensor acts = separate ? at::empty({save ? T_ : 1, B, H}, opts) : none;
   Tensor rec = at::empty({B, H}, opts);
   Tensor hin_buf = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
   const T* xpp = xp.data_ptr<T>();
@@ -68,6 +69,7 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& h0, const T
     const int64_t t = reverse ? T_ - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;
     const T* hp = s == 0 ? h0p : hsp + tp * B * H;
+    if (s + 1 < T_) prefetch_block(xpp + (reverse ? t - 1 : t + 1) * B * H, B * H);
     const T* hin = hp;
     if (rm != nullptr) {
       for (int64_t k = 0; k < B * H; ++k) hinb[k] = hp[k] * rm[k];
@@ -77,14 +79,16 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& h0, const T
     for_rows(B, 8 * H, [&](int64_t b0, int64_t b1, int) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * B + b;
-        rnn_act_row<T>(xpp + row * H, recp + b * H, bhh, ap + row * H, H, act);
-        kh.forward(t, b, ap + row * H, hp + b * H, hsp + row * H);
+        T* a = separate ? ap + (save ? row : b) * H : hsp + row * H;
+        rnn_act_row<T>(xpp + row * H, recp + b * H, bhh, a, H, act);
+        kh.forward(t, b, a, hp + b * H, hsp + row * H);
       }
     });
   }
   const int64_t last = reverse ? 0 : T_ - 1;
   Tensor h_n = hs.select(0, last).clone();
   Tensor y = mask.has_value() ? hs * mask->unsqueeze(-1).to(hs.scalar_type()) : hs;
+  if (!save) return {y, h_n, none, none};
   return {y, h_n, hs, acts};
 }
 
@@ -189,6 +193,40 @@ inline void min_coeffs(int64_t kind, const T* k, int64_t H, int64_t j, T& a, T& 
   }
 }
 
+template <typename T, int KIND>
+inline void min_fwd_row(const T* __restrict__ k, const T* __restrict__ hp, T* __restrict__ out, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    T a, c;
+    min_coeffs<T>(KIND, k, H, j, a, c);
+    out[j] = a * hp[j] + c;
+  }
+}
+
+// d h (candidate) -> d k (the projections) and d h_prev += a * d h
+template <typename T, int KIND>
+inline void min_bwd_row(const T* __restrict__ k, const T* __restrict__ hp, const T* __restrict__ dc,
+                        T* __restrict__ d, T* __restrict__ dk, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T dhc = dc[j];
+    if (KIND == 0) {
+      T z = act_sigmoid(k[j]);
+      T kh = k[H + j];
+      d[j] += dhc * (T(1) - z);
+      dk[j] = dhc * (min_g(kh) - hp[j]) * z * (T(1) - z);
+      dk[H + j] = dhc * z * min_dg(kh);
+    } else {
+      T kf = k[j], ki = k[H + j], kh = k[2 * H + j];
+      T u = softplus(-ki) - softplus(-kf);
+      T fn = act_sigmoid(u), in = act_sigmoid(-u);
+      d[j] += dhc * fn;
+      T du = dhc * (hp[j] - min_g(kh)) * fn * in;
+      dk[j] = du * act_sigmoid(-kf);
+      dk[H + j] = -du * act_sigmoid(-ki);
+      dk[2 * H + j] = dhc * in * min_dg(kh);
+    }
+  }
+}
+
 template <typename T>
 std::vector<Tensor> min_forward_impl(const Tensor& xp, const Tensor& h0, int64_t kind, const OptTensor& mask,
                                      const Keep<T>& kh, bool reverse) {
@@ -206,11 +244,8 @@ std::vector<Tensor> min_forward_impl(const Tensor& xp, const Tensor& h0, int64_t
         const T* hp = s == 0 ? h0p + b * H : hsp + (tp * B + b) * H;
         const T* k = xpp + (t * B + b) * G;
         T* out = hsp + (t * B + b) * H;
-        for (int64_t j = 0; j < H; ++j) {
-          T a, c;
-          min_coeffs<T>(kind, k, H, j, a, c);
-          out[j] = a * hp[j] + c;
-        }
+        if (kind == 0) min_fwd_row<T, 0>(k, hp, out, H);
+        else min_fwd_row<T, 1>(k, hp, out, H);
         kh.forward(t, b, out, hp, out);
       }
     }
@@ -254,30 +289,8 @@ std::vector<Tensor> min_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
         kh.backward(t, b, d, dc, d);
         const T* k = xpp + row * G;
         T* dk = dxpp + row * G;
-        if (kind == 0) {
-          for (int64_t j = 0; j < H; ++j) {
-            T z = act_sigmoid(k[j]);
-            T kh_ = k[H + j];
-            T ht = min_g(kh_);
-            T dhc = dc[j];
-            d[j] += dhc * (T(1) - z);
-            dk[j] = dhc * (ht - hp[j]) * z * (T(1) - z);
-            dk[H + j] = dhc * z * min_dg(kh_);
-          }
-        } else {
-          for (int64_t j = 0; j < H; ++j) {
-            T kf = k[j], ki = k[H + j], kh_ = k[2 * H + j];
-            T u = softplus(-ki) - softplus(-kf);
-            T fn = act_sigmoid(u), in = act_sigmoid(-u);
-            T ht = min_g(kh_);
-            T dhc = dc[j];
-            d[j] += dhc * fn;
-            T du = dhc * (hp[j] - ht) * fn * in;
-            dk[j] = du * act_sigmoid(-kf);
-            dk[H + j] = -du * act_sigmoid(-ki);
-            dk[2 * H + j] = dhc * in * min_dg(kh_);
-          }
-        }
+        if (kind == 0) min_bwd_row<T, 0>(k, hp, dc, d, dk, H);
+        else min_bwd_row<T, 1>(k, hp, dc, d, dk, H);
       }
     }
   });
@@ -293,7 +306,7 @@ OptTensor contig(const OptTensor& t) {
 
 std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tensor& w_hh_, const OptTensor& b_hh_,
                                 int64_t act, const OptTensor& mask_, const OptTensor& rec_mask_,
-                                const OptTensor& zo_, double zo_rate, bool reverse) {
+                                const OptTensor& zo_, double zo_rate, bool reverse, bool save) {
   Tensor xp = xp_.contiguous(), h0 = h0_.contiguous(), w_hh = w_hh_.contiguous();
   OptTensor b_hh = contig(b_hh_), mask = contig(mask_), rec_mask = contig(rec_mask_), zo = contig(zo_);
   TORCH_CHECK(act >= 0 && act <= 2, "rnnkit fused rnn: unknown activation code");
@@ -301,7 +314,8 @@ std::vector<Tensor> rnn_forward(const Tensor& xp_, const Tensor& h0_, const Tens
   std::vector<Tensor> out;
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_rnn_forward", [&] {
     auto kh = make_keep<scalar_t>(mask, zo, zo_rate, xp.size(1), h0.size(1));
-    out = rnn_forward_impl<scalar_t>(xp, h0, w_hh, bias.data_ptr<scalar_t>(), act, mask, rec_mask, kh, reverse);
+    out = rnn_forward_impl<scalar_t>(xp, h0, w_hh, bias.data_ptr<scalar_t>(), act, mask, rec_mask, kh, reverse,
+                                     save);
   });
   return out;
 }
