@@ -202,16 +202,16 @@ class TextGenConfig(RunOptions, TrainOptions):
     tie_weights: bool = _f(
         False, "share the embedding and output weights (needs embedding_dim == hidden_size)"
     )
-    k1: int = _f(100, "truncated BPTT: time steps forward between updates", low=1)
-    k2: int = _f(100, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)
+    k1: int = _f(50, "truncated BPTT: time steps forward between updates", low=1)
+    k2: int = _f(50, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)
     epochs: int = _f(1, "passes over the training text at most", low=1)
-    batch_size: int = _f(64, "parallel streams of text", low=1)
-    lr: float = _f(3e-3, "Adam learning rate", low=1e-12)
+    batch_size: int = _f(32, "parallel streams of text", low=1)
+    lr: float = _f(5e-3, "Adam learning rate", low=1e-12)
     patience: int = _f(
         0, "stop after this many evaluations without a better validation score; 0 = never", low=0
     )
     eval_every: int = _f(
-        200, "evaluate on the validation text every this many updates; 0 = once per epoch", low=0
+        300, "evaluate on the validation text every this many updates; 0 = once per epoch", low=0
     )
     max_steps: int = _f(0, "stop after this many updates; 0 = no limit", low=0)
     sample_length: int = _f(300, "characters of sample text written to the run at the end", low=0)
@@ -429,13 +429,17 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
     """
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{cls.__name__} settings (also TOML keys for --config)")
-    for f in _fields(cls):
+    own = set(vars(cls).get("__annotations__", {}))
+    for f in sorted(_fields(cls), key=lambda f: f.name not in own):  # the application's own settings first
         if f.name in skip:
             continue
         base, optional = _base_type(hints[f.name])
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         shown = "auto" if default is None else default
-        help_text = f"{f.metadata.get('help', '')} (default: {shown})".replace("%", "%%")
+        help_text = f.metadata.get("help", "")
+        if "default" not in help_text:
+            help_text += f" (default: {shown})"
+        help_text = help_text.replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

@@ -130,6 +130,32 @@ def finish_training(trainer, out_dir: Path) -> None:
     trainer.model.eval()
 
 
+TRAINER_FILES = (
+    "metrics.csv",
+    "history.json",
+    "grad_flow.json",
+    "grad_flow_heatmap.png",
+    "grad_flow_curve.png",
+)
+"""Files the trainer's reporter writes into the run (those that exist are listed in ``run.json``)."""
+
+
+def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:
+    """The files every run has: the model, ``config.json``, ``config.toml``, ``metrics.json``, the trainer's."""
+    from rnnkit.config import config_to_dict, config_to_toml
+
+    model.save(run.path)
+    run.file("model.safetensors")
+    run.file("model.json")
+    run.write_json("config.json", config_to_dict(cfg))
+    header = f"settings of run {run.final.name}; repeat it with: rnnkit train {app} --config config.toml"
+    run.write_text("config.toml", f'app = "{app}"\n' + config_to_toml(cfg, header))
+    run.write_json("metrics.json", metrics)
+    for name in TRAINER_FILES:
+        if (run.path / name).exists():
+            run.file(name)
+
+
 def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]:
     """Inputs from arguments, else from ``file`` (``-`` = stdin), else from stdin when it is not a terminal.
 

@@ -22,6 +22,7 @@ from rnnkit.apps._common import (
     build_trainer,
     finish_training,
     per_epoch_generator,
+    save_run_files,
     setup_torch,
     split_indices,
 )
@@ -29,7 +30,7 @@ from rnnkit.apps.base import ResultRow, TrainResult, load_run_model, open_app_ru
 from rnnkit.apps.baselines import BagOfWordsLogisticRegression
 from rnnkit.apps.metrics import accuracy, confusion_matrix, f1_score
 from rnnkit.apps.rundir import RunBuilder, read_json
-from rnnkit.config import SentimentConfig, config_to_dict, config_to_toml
+from rnnkit.config import SentimentConfig
 from rnnkit.datasets import Vocabulary, load_polarity, read_text_classification
 
 __all__ = ["SentimentPredictor", "load", "load_texts", "train"]
@@ -147,8 +148,8 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             model,
             cfg,
             run.path,
-            monitor="val_accuracy" if len(va) else "train_loss",
-            mode="max" if len(va) else "min",
+            monitor="val_loss",
+            mode="min",
             grad_monitor_every=max(1, steps_per_epoch // 4),
         )
         budget.trainer = trainer
@@ -200,25 +201,9 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "backend": str(model.encoder.backend),
             "history": history,
         }
-        model.save(run.path)
-        run.file("model.safetensors")
-        run.file("model.json")
+        save_run_files(run, model, cfg, APP, metrics)
         vocab.to_json(run.file("vocab.json"))
         run.write_json("labels.json", {"classes": classes, "max_tokens": cfg.max_tokens})
-        run.write_json("config.json", config_to_dict(cfg))
-        run.write_text(
-            "config.toml", config_to_toml(cfg, f'rnnkit train sentiment --config config.toml\napp = "{APP}"')
-        )
-        run.write_json("metrics.json", metrics)
-        for f in (
-            "metrics.csv",
-            "history.json",
-            "grad_flow.json",
-            "grad_flow_heatmap.png",
-            "grad_flow_curve.png",
-        ):
-            if (run.path / f).exists():
-                run.file(f)
         written = [
             plots.plot_curves(
                 history,
@@ -278,8 +263,8 @@ def _short(data: str) -> str:
 
 
 def _best_epoch(history: list[dict[str, Any]]) -> int | None:
-    """The epoch whose weights were kept: the best validation accuracy (the first on ties)."""
-    vals = [(-r["val_accuracy"], r["epoch"]) for r in history if r.get("val_accuracy") is not None]
+    """The epoch whose weights were kept: the lowest validation loss (the first on ties)."""
+    vals = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
     return min(vals)[1] if vals else None
 
 

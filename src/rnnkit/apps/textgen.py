@@ -25,11 +25,11 @@ import torch.nn.functional as F
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
-from rnnkit.apps._common import TimeBudget, build_trainer, finish_training, setup_torch
+from rnnkit.apps._common import TimeBudget, build_trainer, finish_training, save_run_files, setup_torch
 from rnnkit.apps.base import ResultRow, TrainResult, load_run_model, open_app_run
 from rnnkit.apps.baselines import unigram_bits_per_char
 from rnnkit.apps.rundir import RunBuilder
-from rnnkit.config import GenerateConfig, TextGenConfig, config_to_dict, config_to_toml
+from rnnkit.config import GenerateConfig, TextGenConfig
 from rnnkit.datasets import AUSTEN_BOOKS, Vocabulary, load_austen, read_text_file
 
 __all__ = ["TextGenerator", "load", "load_text", "train"]
@@ -158,7 +158,8 @@ def generate(model, vocab: Vocabulary, prompt: str, gen: GenerateConfig, sample:
     )
     g = torch.Generator().manual_seed(gen.seed * 7919 + sample)
     out = model.generate(torch.tensor([ids]), config, generator=g)
-    return vocab.decode(out.to_lists()[0])
+    text = vocab.decode(out.to_lists()[0])
+    return " " + text if vocab.level == "word" and prompt.strip() and text else text
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -176,9 +177,8 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         train_text, val_text, test_text = split_text(text, cfg)
         vocab = Vocabulary.build([train_text], level=cfg.level, min_freq=cfg.min_freq)
         train_ids = torch.tensor(vocab.encode(train_text))
-        val_ids = torch.tensor(vocab.encode(_cap(val_text, cfg.eval_tokens, vocab)))
-        test_part = _cap(test_text, cfg.eval_tokens, vocab)
-        test_ids = torch.tensor(vocab.encode(test_part))
+        _, val_ids = _held_out(val_text, cfg.eval_tokens, vocab)
+        test_part, test_ids = _held_out(test_text, cfg.eval_tokens, vocab)
         x, y = streams(train_ids, cfg.batch_size)
         # batches of k1 steps (one update each); with k2 > k1 longer batches let the windows overlap
         per_batch = 1 if cfg.k2 <= cfg.k1 else 10
@@ -267,25 +267,9 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         }
         if cfg.level == "char":
             metrics["bpc_by_class"] = _by_class(nats, test_part, train_text)
-        model.save(run.path)
-        run.file("model.safetensors")
-        run.file("model.json")
+        save_run_files(run, model, cfg, APP, metrics)
         vocab.to_json(run.file("vocab.json"))
-        run.write_json("config.json", config_to_dict(cfg))
-        run.write_text(
-            "config.toml", config_to_toml(cfg, f'rnnkit train textgen --config config.toml\napp = "{APP}"')
-        )
-        run.write_json("metrics.json", metrics)
         run.write_text("samples.txt", "\n\n----\n\n".join(samples) + "\n")
-        for f in (
-            "metrics.csv",
-            "history.json",
-            "grad_flow.json",
-            "grad_flow_heatmap.png",
-            "grad_flow_curve.png",
-        ):
-            if (run.path / f).exists():
-                run.file(f)
         label = "Austen" if cfg.data == "austen" else Path(cfg.data).name
         written = [
             plots.plot_curves(
@@ -321,10 +305,12 @@ def _with_epochs(cfg: TextGenConfig, epochs: int) -> TextGenConfig:
     return replace(cfg, epochs=epochs)
 
 
-def _cap(text: str, limit: int, vocab: Vocabulary) -> str:
-    if not limit or vocab.level != "char":
-        return text
-    return text[: limit + 1]
+def _held_out(text: str, limit: int, vocab: Vocabulary) -> tuple[str, torch.Tensor]:
+    """The first ``limit + 1`` tokens of a held-out part (``limit`` = 0: all): its text and its ids."""
+    if limit and vocab.level == "char":
+        text = text[: limit + 1]  # characters are tokens: keep the text in step with the ids
+    ids = vocab.encode(text)
+    return text, torch.tensor(ids[: limit + 1] if limit else ids, dtype=torch.long)
 
 
 def _by_class(nats: np.ndarray, test_part: str, train_text: str) -> dict[str, Any]:
@@ -402,16 +388,16 @@ class TextGenerator:
         cfg = self.config
         if data is None:
             _, _, test_text = split_text(load_text(cfg), cfg)
-            part = _cap(test_text, cfg.eval_tokens, self.vocab)
+            _, ids = _held_out(test_text, cfg.eval_tokens, self.vocab)
             where = f"held-out test part of {cfg.data}"
         else:
-            part = read_text_file(data)
+            _, ids = _held_out(read_text_file(data), 0, self.vocab)
             where = Path(data).name
-        ids = torch.tensor(self.vocab.encode(part))
         if len(ids) < 3:
             raise RnnkitError(f"{where}: expected at least 3 {self.vocab.level}s to score, got {len(ids)}")
         nats = token_nats(self.model, ids)
-        return {"data": f"{where} ({len(nats):,} tokens scored)", "bpc": float(nats.mean() / math.log(2))}
+        key = "bpc" if self.vocab.level == "char" else "bits_per_word"
+        return {"data": f"{where} ({len(nats):,} tokens scored)", key: float(nats.mean() / math.log(2))}
 
 
 def load(path) -> TextGenerator:

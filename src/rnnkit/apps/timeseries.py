@@ -39,13 +39,14 @@ from rnnkit.apps._common import (
     build_trainer,
     finish_training,
     per_epoch_generator,
+    save_run_files,
     setup_torch,
 )
 from rnnkit.apps.base import ResultRow, TrainResult, load_run_model, open_app_run
 from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
 from rnnkit.apps.metrics import mae, mase_scale, smape
 from rnnkit.apps.rundir import RunBuilder, read_json
-from rnnkit.config import TimeSeriesConfig, config_to_dict, config_to_toml
+from rnnkit.config import TimeSeriesConfig
 from rnnkit.datasets import TimeSeries, load_co2, load_sunspots, read_time_series_csv
 
 __all__ = ["Forecaster", "load", "load_series", "resolve", "train"]
@@ -377,9 +378,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "backend": str(model.encoder.backend),
             "history": history,
         }
-        model.save(run.path)
-        run.file("model.safetensors")
-        run.file("model.json")
+        save_run_files(run, model, cfg, APP, metrics)
         run.write_json(
             "scaler.json",
             {
@@ -391,20 +390,6 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "times": ts.times[-3:],
             },
         )
-        run.write_json("config.json", config_to_dict(cfg))
-        run.write_text(
-            "config.toml", config_to_toml(cfg, f'rnnkit train timeseries --config config.toml\napp = "{APP}"')
-        )
-        run.write_json("metrics.json", metrics)
-        for f in (
-            "metrics.csv",
-            "history.json",
-            "grad_flow.json",
-            "grad_flow_heatmap.png",
-            "grad_flow_curve.png",
-        ):
-            if (run.path / f).exists():
-                run.file(f)
         label = PRESETS.get(cfg.data, (0, 0, 0, Path(cfg.data).name))[3]
         written = [
             plots.plot_curves(

@@ -67,13 +67,13 @@ class MemoryConfig:
 
     tasks: tuple[str, ...] = TASKS  # adding and/or copy
     cells: tuple[str, ...] = tuple(CELLS)  # which of CELLS
-    adding_lengths: tuple[int, ...] = (50, 200, 500)  # sequence lengths T of the adding problem
-    copy_lengths: tuple[int, ...] = (10, 50, 100)  # blank-gap lengths T of the copy task
+    adding_lengths: tuple[int, ...] = (50, 100, 200)  # sequence lengths T of the adding problem
+    copy_lengths: tuple[int, ...] = (10, 20, 50)  # blank-gap lengths T of the copy task
     steps: int = 2000  # training steps per run
     evals: int = 10  # validation points per run (the learning curve)
     batch_size: int = 50  # sequences per step
     hidden_size: int = 64  # H of every cell
-    lr: float = 2e-3  # Adam learning rate
+    lr: float = 1e-2  # Adam learning rate
     clip_norm: float = 1.0  # gradient clipping (global norm)
     test_size: int = 1000  # held-out sequences per run
     monitor_every: int = 0  # gradient-flow records; 0 = steps / 10
@@ -90,9 +90,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         hidden_size=32,
         batch_size=32,
         test_size=500,
-        lr=5e-3,
     ),
-    "medium": dict(adding_lengths=(50, 100, 200), copy_lengths=(10, 20, 50), steps=1000, evals=5),
+    "medium": dict(steps=1000, evals=5),
     "full": dict(),
 }
 

@@ -240,32 +240,62 @@ Keep<T> make_keep(const OptTensor& mask, const OptTensor& zo, double rate, int64
 // ---------------------------------------------------------------------------------------------------------
 constexpr double kLnEps = 1e-5;
 
+// Row reductions in 8 independent lanes: without -ffast-math a plain `s += x[j]` loop is a serial chain
+// of dependent adds; lanes let the compiler use one vector add per 8 elements (and are more accurate).
+template <typename T>
+inline T lane_sum(const T* __restrict__ x, int64_t n) {
+  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += x[j + l];
+  for (; j < n; ++j) acc[0] += x[j];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+// sum of (x - mu)^2
+template <typename T>
+inline T lane_sq_dev(const T* __restrict__ x, T mu, int64_t n) {
+  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      T d = x[j + l] - mu;
+      acc[l] += d * d;
+    }
+  for (; j < n; ++j) acc[0] += (x[j] - mu) * (x[j] - mu);
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 template <typename T>
 inline void ln_stats(const T* x, int64_t n, T& mean, T& rstd) {
-  using acc_t = double;
-  acc_t s = 0;
-  for (int64_t j = 0; j < n; ++j) s += x[j];
-  acc_t mu = s / n;
-  acc_t v = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    acc_t d = x[j] - mu;
-    v += d * d;
-  }
-  mean = static_cast<T>(mu);
-  rstd = static_cast<T>(1.0 / std::sqrt(v / n + kLnEps));
+  mean = lane_sum(x, n) / static_cast<T>(n);
+  T var = lane_sq_dev(x, mean, n) / static_cast<T>(n);
+  rstd = static_cast<T>(1) / std::sqrt(var + static_cast<T>(kLnEps));
 }
 
 // dx from dy (grad after the affine), gain, normalised input and rstd of one row; dx may alias dy.
 template <typename T>
 inline void ln_backward_row(const T* dy, const T* gamma, const T* xhat, T rstd, int64_t n, T* dx) {
-  double m1 = 0, m2 = 0;
-  for (int64_t j = 0; j < n; ++j) {
+  T a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      T g = dy[j + l] * gamma[j + l];
+      a1[l] += g;
+      a2[l] += g * xhat[j + l];
+    }
+  for (; j < n; ++j) {
     T g = dy[j] * gamma[j];
-    m1 += g;
-    m2 += g * xhat[j];
+    a1[0] += g;
+    a2[0] += g * xhat[j];
   }
-  T a = static_cast<T>(m1 / n), c = static_cast<T>(m2 / n);
-  for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * gamma[j] - a - xhat[j] * c);
+  T m1 = 0, m2 = 0;
+  for (int l = 0; l < 8; ++l) {
+    m1 += a1[l];
+    m2 += a2[l];
+  }
+  const T a = m1 / static_cast<T>(n), c = m2 / static_cast<T>(n);
+  for (j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * gamma[j] - a - xhat[j] * c);
 }
 
 // Column sums of a (N, K) row-major array (and of its product with another) into out (K,).
