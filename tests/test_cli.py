@@ -431,37 +431,26 @@ def test_bad_config_files(tmp_path, capsys):
     assert_no_runs(runs)
 
 
-def _small_run(tmp_path: Path, capsys, name: str = "small") -> Path:
-    data = write_reviews(tmp_path / "reviews.csv", n=60)
-    runs = tmp_path / "runs"
-    rc, _, err = run_cli(
-        capsys,
-        "train",
-        "sentiment",
-        "--data",
-        data,
-        "--text-column",
-        "review",
-        "--label-column",
-        "sentiment",
-        "--runs-dir",
-        runs,
-        "--name",
-        name,
-        "--hidden-size",
-        "8",
-        "--embedding-dim",
-        "8",
-        "--epochs",
-        "1",
-        "--no-progress",
-    )
-    assert rc == 0, err
-    return runs / name
+@pytest.fixture(scope="module")
+def small_run_template(tmp_path_factory) -> Path:
+    """One tiny trained sentiment run, copied by the tests that damage or replace it."""
+    root = tmp_path_factory.mktemp("template")
+    data = write_reviews(root / "reviews.csv", n=60)
+    rc = main(["train", "sentiment", "--data", str(data), "--text-column", "review", "--label-column", "sentiment",
+               "--runs-dir", str(root / "runs"), "--name", "small", "--hidden-size", "8", "--embedding-dim", "8",
+               "--epochs", "1", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    return root
 
 
-def test_existing_run_is_refused_unless_overwrite(tmp_path, capsys):
-    run = _small_run(tmp_path, capsys)
+def _small_run(tmp_path: Path, template: Path) -> Path:
+    shutil.copy(template / "reviews.csv", tmp_path / "reviews.csv")
+    shutil.copytree(template / "runs", tmp_path / "runs")
+    return tmp_path / "runs" / "small"
+
+
+def test_existing_run_is_refused_unless_overwrite(tmp_path, capsys, small_run_template):
+    run = _small_run(tmp_path, small_run_template)
     before = (run / "model.safetensors").read_bytes()
     (run / "marker").write_text("old")
     args = [
@@ -552,15 +541,15 @@ def test_failure_during_training_leaves_no_run(tmp_path, capsys, monkeypatch):
         (lambda run: shutil.rmtree(run), ["does not exist"]),
     ],
 )
-def test_damaged_saved_run(tmp_path, capsys, damage, fragments):
-    run = _small_run(tmp_path, capsys)
+def test_damaged_saved_run(tmp_path, capsys, damage, fragments, small_run_template):
+    run = _small_run(tmp_path, small_run_template)
     damage(run)
     rc, _, err = run_cli(capsys, "predict", run, "a good film")
     assert_one_line_error(rc, err, *fragments)
 
 
-def test_predict_needs_input_and_a_run(tmp_path, capsys, monkeypatch):
-    run = _small_run(tmp_path, capsys)
+def test_predict_needs_input_and_a_run(tmp_path, capsys, monkeypatch, small_run_template):
+    run = _small_run(tmp_path, small_run_template)
     monkeypatch.setattr("sys.stdin", io.StringIO("   \n"))
     rc, _, err = run_cli(capsys, "predict", run)
     assert_one_line_error(rc, err, "the input is empty")

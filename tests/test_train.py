@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnnkit import RnnkitError
-from rnnkit.commands.demo import adding_batch
+from rnnkit.experiments.memory import adding_batch
 from rnnkit.layers import detach_state
 from rnnkit.models import (
     ClassifierConfig,
@@ -524,8 +524,8 @@ def _adding_trainer(encoder, steps, T=30, seed=0, monitor_every=100):
     torch.manual_seed(seed)
     model = SequenceRegressor(RegressorConfig(input_size=2, encoder=encoder))
     g = torch.Generator().manual_seed(seed)
-    data = [dict(zip(("inputs", "targets"), adding_batch(64, T, g))) for _ in range(steps)]
-    probe = dict(zip(("inputs", "targets"), adding_batch(128, T, torch.Generator().manual_seed(99))))
+    data = [adding_batch(64, T, g) for _ in range(steps)]
+    probe = adding_batch(128, T, torch.Generator().manual_seed(99))
     t = Trainer(model, TrainerConfig(epochs=1, lr=1e-2, grad_monitor_every=monitor_every, **QUIET))
     t.fit(data, probe_batch=probe)
     return t
@@ -566,8 +566,7 @@ def test_gradient_monitor_measures_the_total_gradient_and_leaves_training_untouc
     model = SequenceRegressor(
         RegressorConfig(input_size=2, encoder=EncoderConfig("gru", 8, num_layers=2, bidirectional=True))
     )
-    x, y = adding_batch(4, 6, torch.Generator().manual_seed(0))
-    batch = {"inputs": x, "targets": y}
+    batch = adding_batch(4, 6, torch.Generator().manual_seed(0))
     for p in model.parameters():
         p.grad = torch.full_like(p, 7.0)
     rng = torch.get_rng_state()

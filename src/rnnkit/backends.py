@@ -193,9 +193,9 @@ def _fused_supports(layer, x):
 
 
 def _fused_forward(layer, xt, state, lengths):
-    from rnnkit.fused import run_fused
+    from rnnkit.fused import stack_forward
 
-    return layer.stack_forward(run_fused, xt, state, lengths)
+    return stack_forward(layer, xt, state, lengths)
 
 
 register(Backend("fused", _fused_supports, _fused_forward))

@@ -6,7 +6,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,22 @@ class TimeBudget:
         if self.trainer is not None:
             # end after this epoch: the trainer's loop runs while state.epoch < config.epochs
             self.trainer.config.epochs = self.trainer.state.epoch + 1
+
+
+class EpochBatches:
+    """The training data for the trainer: ``make(epoch)`` -> that epoch's batches, under a time budget.
+
+    ``len()`` is the number of batches per epoch, so the progress bar can show the total and an ETA.
+    """
+
+    def __init__(self, make: Callable[[int], list], batches_per_epoch: int, budget: TimeBudget):
+        self.make, self.n, self.budget = make, batches_per_epoch, budget
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __call__(self, epoch: int) -> Iterator:
+        return self.budget.wrap(self.make(epoch))
 
 
 def build_trainer(

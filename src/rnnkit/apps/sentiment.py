@@ -18,6 +18,7 @@ import torch
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
 from rnnkit.apps._common import (
+    EpochBatches,
     TimeBudget,
     build_trainer,
     finish_training,
@@ -137,13 +138,14 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         untrained = predict_proba(model, [ids[i] for i in te]).argmax(1)
         tr_ids, tr_y = [ids[i] for i in tr], [labels[i] for i in tr]
 
-        def train_batches(epoch: int):
+        def epoch_batches(epoch: int):
             order = torch.randperm(len(tr_ids), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
-            return budget.wrap(batches(tr_ids, tr_y, cfg.batch_size, order))
+            return batches(tr_ids, tr_y, cfg.batch_size, order)
 
         val = batches([ids[i] for i in va], [labels[i] for i in va], 256) if len(va) else None
         steps_per_epoch = -(-len(tr) // cfg.batch_size)
         budget = TimeBudget(cfg.time_budget)
+        train_batches = EpochBatches(epoch_batches, steps_per_epoch, budget)
         trainer = build_trainer(
             model,
             cfg,

@@ -25,7 +25,14 @@ import torch.nn.functional as F
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
-from rnnkit.apps._common import TimeBudget, build_trainer, finish_training, save_run_files, setup_torch
+from rnnkit.apps._common import (
+    EpochBatches,
+    TimeBudget,
+    build_trainer,
+    finish_training,
+    save_run_files,
+    setup_torch,
+)
 from rnnkit.apps.base import ResultRow, TrainResult, load_run_model, open_app_run
 from rnnkit.apps.baselines import unigram_bits_per_char
 from rnnkit.apps.rundir import RunBuilder
@@ -198,10 +205,14 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
 
         budget = TimeBudget(cfg.time_budget)
 
-        def train_batches(epoch: int):
-            part = epoch % chunks_per_pass
-            start = part * cols
-            return budget.wrap(stream_batches(x, y, seg, start, min(start + cols, x.shape[1])))
+        def epoch_batches(epoch: int):
+            start = (epoch % chunks_per_pass) * cols
+            return stream_batches(x, y, seg, start, min(start + cols, x.shape[1]))
+
+        # batches per (virtual) epoch, on average: a pass over the streams may end with a shorter one
+        train_batches = EpochBatches(
+            epoch_batches, round(math.ceil(x.shape[1] / seg) / chunks_per_pass), budget
+        )
 
         vx, vy = (
             streams(val_ids, max(1, min(EVAL_STREAMS, (len(val_ids) - 1) // 2)))

@@ -35,6 +35,7 @@ import torch
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
 from rnnkit.apps._common import (
+    EpochBatches,
     TimeBudget,
     build_trainer,
     finish_training,
@@ -319,11 +320,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
 
         budget = TimeBudget(cfg.time_budget)
 
-        def train_batches(epoch: int):
+        def epoch_batches(epoch: int):
             order = torch.randperm(len(train_origins), generator=per_epoch_generator(cfg.seed, epoch)).numpy()
-            return budget.wrap(
-                make_batches(values, target, train_origins, cfg, scaler, all_steps, cfg.batch_size, order)
-            )
+            return make_batches(values, target, train_origins, cfg, scaler, all_steps, cfg.batch_size, order)
 
         val = (
             make_batches(values, target, val_origins, cfg, scaler, all_steps, 512)
@@ -331,6 +330,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             else None
         )
         steps_per_epoch = -(-len(train_origins) // cfg.batch_size)
+        train_batches = EpochBatches(epoch_batches, steps_per_epoch, budget)
         trainer = build_trainer(
             model,
             cfg,

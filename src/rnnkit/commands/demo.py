@@ -56,18 +56,18 @@ def demo_configs(runs_dir: str, quick: bool, threads: int, progress: bool) -> di
     }
     if quick:
         configs["sentiment"] = replace(
-            configs["sentiment"], epochs=2, time_budget=0, hidden_size=16, embedding_dim=16
+            configs["sentiment"], epochs=1, time_budget=0, hidden_size=8, embedding_dim=8
         )
-        configs["co2"] = replace(configs["co2"], epochs=2, hidden_size=16, time_budget=0)
-        configs["sunspots"] = replace(configs["sunspots"], epochs=3, hidden_size=16, time_budget=0)
+        configs["co2"] = replace(configs["co2"], epochs=1, hidden_size=8, time_budget=0)
+        configs["sunspots"] = replace(configs["sunspots"], epochs=2, hidden_size=8, time_budget=0)
         configs["austen"] = replace(
             configs["austen"],
             books=["northangerabbey"],
-            max_steps=30,
-            hidden_size=32,
-            eval_tokens=5000,
-            eval_every=15,
-            sample_length=60,
+            max_steps=20,
+            hidden_size=16,
+            eval_tokens=2000,
+            eval_every=10,
+            sample_length=40,
             time_budget=0,
         )
     return configs

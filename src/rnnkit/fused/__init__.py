@@ -11,8 +11,18 @@ import torch
 
 from rnnkit.fused._build import cache_dir, load
 from rnnkit.fused._engine import run_fused, saved_floats_per_step, supports_cell
+from rnnkit.fused._stack import project, stack_forward
 
-__all__ = ["available", "supports", "run_fused", "saved_floats_per_step", "cache_dir", "load"]
+__all__ = [
+    "available",
+    "supports",
+    "run_fused",
+    "stack_forward",
+    "project",
+    "saved_floats_per_step",
+    "cache_dir",
+    "load",
+]
 
 
 def available() -> bool:

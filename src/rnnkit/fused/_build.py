@@ -26,7 +26,7 @@ __all__ = ["load", "cache_dir", "SOURCES"]
 
 _LOG = logging.getLogger("rnnkit.fused")
 _CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("common.cpp", "lstm.cpp", "gru.cpp", "rnn.cpp", "ops.cpp")
+SOURCES = ("common.cpp", "linear.cpp", "lstm.cpp", "gru.cpp", "rnn.cpp", "ops.cpp")
 _LOCK = threading.Lock()
 _STATE: tuple[bool, str] | None = None
 

@@ -105,17 +105,19 @@ inline v8sf load8(const float* p) {
 }
 inline void store8(float* p, v8sf v) { std::memcpy(p, &v, sizeof(v)); }
 
-// C[MR x ncols] (+)= A[MR x K] * panel[K x 24]
-template <int MR>
+// C[MR x ncols] (+)= A[MR x K] * panel[K x 24]; A row-major (a(i, k) = A[i * lda + k]) or, with AT,
+// stored transposed (a(i, k) = A[k * lda + i]), as the weight gradients read it.
+template <int MR, bool AT>
 inline void micro_kernel(int64_t K, const float* __restrict__ A, int64_t lda, const float* __restrict__ bp,
-                         float* __restrict__ C, int64_t ldc, int64_t ncols, bool accumulate) {
+                         float* __restrict__ C, int64_t ldc, int64_t ncols, bool accumulate,
+                         const float* __restrict__ bias24) {
   v8sf c[MR][3];
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < 3; ++v) c[i][v] = v8sf{0, 0, 0, 0, 0, 0, 0, 0};
+    for (int v = 0; v < 3; ++v) c[i][v] = bias24 ? load8(bias24 + 8 * v) : v8sf{0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t k = 0; k < K; ++k) {
     const v8sf b0 = load8(bp + k * kNR), b1 = load8(bp + k * kNR + 8), b2 = load8(bp + k * kNR + 16);
     for (int i = 0; i < MR; ++i) {
-      const float a = A[i * lda + k];
+      const float a = AT ? A[k * lda + i] : A[i * lda + k];
       c[i][0] += a * b0;
       c[i][1] += a * b1;
       c[i][2] += a * b2;
@@ -136,14 +138,17 @@ inline void micro_kernel(int64_t K, const float* __restrict__ A, int64_t lda, co
   }
 }
 
+// rows [0, M) of C against one packed panel; A's row i starts at A + i * (AT ? 1 : lda)
+template <bool AT>
 void panel_rows(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
-                int64_t ncols, bool acc) {
+                int64_t ncols, bool acc, const float* bias24 = nullptr) {
+  const int64_t rs = AT ? 1 : lda;
   int64_t i = 0;
-  for (; i + 4 <= M; i += 4) micro_kernel<4>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc);
+  for (; i + 4 <= M; i += 4) micro_kernel<4, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24);
   switch (M - i) {
-    case 3: micro_kernel<3>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc); break;
-    case 2: micro_kernel<2>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc); break;
-    case 1: micro_kernel<1>(K, A + i * lda, lda, bp, C + i * ldc, ldc, ncols, acc); break;
+    case 3: micro_kernel<3, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
+    case 2: micro_kernel<2, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
+    case 1: micro_kernel<1, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
     default: break;
   }
 }
@@ -166,22 +171,32 @@ void RhsMatrix<float>::init(const float* w, int64_t ldw, bool trans, int64_t K_,
   }
 }
 
-void RhsMatrix<float>::mul(int64_t M, const float* A, int64_t lda, float* C, int64_t ldc, bool accumulate) const {
+void RhsMatrix<float>::mul(int64_t M, const float* A, int64_t lda, float* C, int64_t ldc, bool accumulate,
+                           const float* bias) const {
   if (M == 0 || N == 0) return;
-  auto run = [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n0 = p * kNR;
-      panel_rows(M, K, A, lda, packed.data() + p * K * kNR, C + n0, ldc, std::min(kNR, N - n0), accumulate);
+  std::vector<float> bias_pad;
+  if (bias != nullptr) {
+    bias_pad.assign(static_cast<size_t>(panels * kNR), 0.0f);
+    std::memcpy(bias_pad.data(), bias, sizeof(float) * N);
+  }
+  // tiles of (up to) 64 rows x one panel; consecutive tiles share their rows of A
+  constexpr int64_t MB = 64;
+  const int64_t mblocks = (M + MB - 1) / MB, ntiles = mblocks * panels;
+  auto run = [&](int64_t t0, int64_t t1) {
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      const int64_t p = tile % panels, m0 = (tile / panels) * MB, n0 = p * kNR;
+      panel_rows<false>(std::min(MB, M - m0), K, A + m0 * lda, lda, packed.data() + p * K * kNR,
+                        C + m0 * ldc + n0, ldc, std::min(kNR, N - n0), accumulate,
+                        bias != nullptr ? bias_pad.data() + n0 : nullptr);
     }
   };
-  if (M * N * K < kParallelFlops || at::get_num_threads() < 2 || at::in_parallel_region() || panels < 2) {
-    run(0, panels);
+  if (M * N * K < kParallelFlops || at::get_num_threads() < 2 || at::in_parallel_region() || ntiles < 2) {
+    run(0, ntiles);
   } else {
-    at::parallel_for(0, panels, 1, run);
+    at::parallel_for(0, ntiles, 1, run);
   }
 }
 
-// accumulated in double: the sums run over all T*B rows
 void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb,
              double* C, int64_t ldc, bool accumulate) {
   gemm(true, false, M, N, K, 1.0, A, lda, B, ldb, accumulate ? 1.0 : 0.0, C, ldc);
@@ -195,40 +210,27 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
     return;
   }
-  constexpr int64_t KC = 512;  // rows of A and B per block: a packed block stays in L2
+  constexpr int64_t KC = 256;  // rows of A and B per block: a block of B packs into L2
   const int64_t panels = (N + kNR - 1) / kNR, rblocks = (M + 3) / 4;
   const int64_t kc_max = std::min(KC, K);
-  std::vector<float> at(static_cast<size_t>(M * kc_max)), bp(static_cast<size_t>(panels * kc_max * kNR), 0.0f);
+  std::vector<float> bp(static_cast<size_t>(panels * kc_max * kNR), 0.0f);
   const bool par = M * N * K >= kParallelFlops && at::get_num_threads() > 1 && !at::in_parallel_region();
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
-    // A^T block: at[i][k] = A[k0 + k][i];  B block in panels: bp[p][k][j] = B[k0 + k][p * kNR + j]
-    auto pack = [&](int64_t r0, int64_t r1) {  // in 16 x 16 tiles: both sides touch whole cache lines
-      for (int64_t ib = r0; ib < r1; ib += 16) {
-        const int64_t ie = std::min(ib + 16, r1);
-        for (int64_t kb = 0; kb < kc; kb += 16) {
-          const int64_t ke = std::min(kb + 16, kc);
-          for (int64_t k = kb; k < ke; ++k) {
-            const float* src = A + (k0 + k) * lda;
-            for (int64_t i = ib; i < ie; ++i) at[i * kc + k] = src[i];
-          }
-        }
-      }
-    };
-    if (par) at::parallel_for(0, (M + 15) / 16, 1, [&](int64_t q0, int64_t q1) { pack(q0 * 16, std::min(M, q1 * 16)); });
-    else pack(0, M);
+    // B block in panels: bp[p][k][j] = B[k0 + k][p * kNR + j]; A is read in place (transposed access)
     for (int64_t p = 0; p < panels; ++p) {
       const int64_t n0 = p * kNR, nc = std::min(kNR, N - n0);
       float* dst = bp.data() + p * kc * kNR;
       for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * kNR, B + (k0 + k) * ldb + n0, sizeof(float) * nc);
     }
     const bool acc = accumulate || k0 > 0;
+    const float* Ak = A + k0 * lda;
     auto tiles = [&](int64_t t0, int64_t t1) {
       for (int64_t tile = t0; tile < t1; ++tile) {
         const int64_t p = tile % panels, rb = tile / panels;
         const int64_t i = rb * 4, mr = std::min<int64_t>(4, M - i), n0 = p * kNR;
-        panel_rows(mr, kc, at.data() + i * kc, kc, bp.data() + p * kc * kNR, C + i * ldc + n0, ldc,
-                   std::min(kNR, N - n0), acc);
+        panel_rows<true>(mr, kc, Ak + i, lda, bp.data() + p * kc * kNR, C + i * ldc + n0, ldc,
+                         std::min(kNR, N - n0), acc);
       }
     };
     if (par) at::parallel_for(0, panels * rblocks, 1, tiles);

@@ -126,7 +126,9 @@ struct RhsMatrix<float> {
   std::vector<float> packed;
   int64_t K = 0, N = 0, panels = 0;
   void init(const float* w, int64_t ldw, bool trans, int64_t K_, int64_t N_);
-  void mul(int64_t M, const float* A, int64_t lda, float* C, int64_t ldc, bool accumulate) const;
+  // bias (N,), optional, is added to every row of C
+  void mul(int64_t M, const float* A, int64_t lda, float* C, int64_t ldc, bool accumulate,
+           const float* bias = nullptr) const;
 };
 
 // ---------------------------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ std::vector<Tensor> min_forward(const Tensor& xp, const Tensor& h0, int64_t kind
 std::vector<Tensor> min_backward(const Tensor& dy, const Tensor& dh_n, const Tensor& xp, const Tensor& h0,
                                  int64_t kind, const OptTensor& mask, const OptTensor& zo, double zo_rate,
                                  bool reverse, const Tensor& hs);
+Tensor linear_forward(const Tensor& x, const Tensor& w, const OptTensor& b);
+std::vector<Tensor> linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool need_dx,
+                                    bool need_dw, bool need_db);
 
 std::string info() { return gemm_provider(); }
 
@@ -53,6 +56,8 @@ std::string info() { return gemm_provider(); }
 
 TORCH_LIBRARY(rnnkit_fused, m) {
   m.def("info() -> str", &rnnkit::info);
+  m.def("linear_forward(Tensor x, Tensor w, Tensor? b) -> Tensor");
+  m.def("linear_backward(Tensor dy, Tensor x, Tensor w, bool need_dx, bool need_dw, bool need_db) -> Tensor[]");
   m.def(
       "lstm_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, Tensor? b_hh, Tensor? w_hr, Tensor? w_ci, "
       "Tensor? w_cf, Tensor? w_co, Tensor? ln_hh_w, Tensor? ln_hh_b, Tensor? ln_c_w, Tensor? ln_c_b, "
@@ -87,6 +92,8 @@ TORCH_LIBRARY(rnnkit_fused, m) {
 }
 
 TORCH_LIBRARY_IMPL(rnnkit_fused, CPU, m) {
+  m.impl("linear_forward", &rnnkit::linear_forward);
+  m.impl("linear_backward", &rnnkit::linear_backward);
   m.impl("lstm_forward", &rnnkit::lstm_forward);
   m.impl("lstm_backward", &rnnkit::lstm_backward);
   m.impl("gru_forward", &rnnkit::gru_forward);

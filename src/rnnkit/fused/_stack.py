@@ -1,0 +1,97 @@
+"""Layers and directions around the fused runner, with the input projection on the engine's GEMM.
+
+:func:`stack_forward` is :meth:`rnnkit.Recurrent.stack_forward` with one change: the input projection of
+each cell (``cell.project_input``, one GEMM over all steps) is computed by :func:`project`, which runs the
+same formula on the engine's packed GEMM in float32. On CPUs where torch's BLAS is slow for this skinny
+product (input size K = 32 .. 256) that is 2-3x faster, forward and backward; the numbers are in
+``docs/benchmarks.md``. Everything else (masks, dropout, state layout) calls the layer's own methods.
+
+TODO(core): with a ``project`` argument on ``Recurrent.stack_forward`` this copy of its loop goes away.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnkit import functional as RF
+from rnnkit.cells import GRUCell, LSTMCell, RNNCell, _MinCell
+from rnnkit.fused._engine import _needs_graph, _ops, run_fused
+
+__all__ = ["project", "stack_forward"]
+
+# the projections whose formula project() reproduces; a cell class that overrides project_input keeps its own
+_KNOWN_PROJECTIONS = {
+    RNNCell.project_input,
+    LSTMCell.project_input,
+    GRUCell.project_input,
+    _MinCell.project_input,
+}
+
+
+class _LinearFunction(torch.autograd.Function):
+    """``x W^T + b`` for x (N, K) in float32 on the engine's GEMM."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        return _ops().linear_forward(x, w, b)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        nx, nw, nb = ctx.needs_input_grad
+        dx, dw, db = _ops().linear_backward(dy, x, w, nx, nw, nb and ctx.has_bias)
+        return (dx if nx else None), (dw if nw else None), (db if nb and ctx.has_bias else None)
+
+
+def _linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    if not _needs_graph(x, w, b):
+        return _ops().linear_forward(x, w, b)
+    return _LinearFunction.apply(x, w, b)
+
+
+def project(cell, x: Tensor) -> Tensor:
+    """``cell.project_input(x)`` for x (T, B, I), with the GEMM on the engine in float32."""
+    if x.dtype != torch.float32 or type(cell).project_input not in _KNOWN_PROJECTIONS:
+        return cell.project_input(x)
+    T, B, I = x.shape
+    ln = bool(getattr(cell, "layer_norm", False))
+    y = _linear(x.reshape(T * B, I), cell.weight_ih, None if ln else cell.bias_ih)  # (T*B, G*H)
+    if ln:  # as LSTMCell / GRUCell: LN(W_ih x) + b_ih
+        y = RF.layer_norm(y, cell.ln_ih_weight, cell.ln_ih_bias)
+        if cell.bias_ih is not None:
+            y = y + cell.bias_ih
+    return y.view(T, B, -1)
+
+
+def stack_forward(layer, xt: Tensor, state, lengths: Tensor | None):
+    """:meth:`rnnkit.Recurrent.stack_forward` with :func:`run_fused` and :func:`project`. Time-major."""
+    T, B = xt.shape[0], xt.shape[1]
+    mask = None
+    if lengths is not None:
+        steps = torch.arange(T, device=xt.device).unsqueeze(1)  # (T, 1)
+        mask = (steps < lengths.to(xt.device).unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
+    states = layer.split_state(state)
+    masks = layer.sample_masks(T, B, xt.device, xt.dtype)
+    finals = []
+    inp = xt
+    D = layer.num_directions
+    for lay in range(layer.num_layers):
+        outs = []
+        for d in range(D):
+            k = lay * D + d
+            cell = layer.cells[k]
+            rec_mask, zo = masks[k]
+            xp = project(cell, inp)  # (T, B, G*H)
+            y, s = run_fused(cell, xp, states[k], mask, d == 1, rec_mask, zo)
+            outs.append(y)
+            finals.append(s)
+        inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)
+        if layer.dropout and lay < layer.num_layers - 1:
+            inp = F.dropout(inp, layer.dropout, layer.training)
+    return inp, layer.join_state(finals)
