@@ -62,10 +62,9 @@ def project(cell, x: Tensor) -> Tensor:
     T, B, I = x.shape
     ln = bool(getattr(cell, "layer_norm", False))
     y = _linear(x.reshape(T * B, I), cell.weight_ih, None if ln else cell.bias_ih)  # (T*B, G*H)
-    if ln:  # as LSTMCell / GRUCell: LN(W_ih x) + b_ih
-        y = RF.layer_norm(y, cell.ln_ih_weight, cell.ln_ih_bias)
-        if cell.bias_ih is not None:
-            y = y + cell.bias_ih
+    if ln:  # as LSTMCell / GRUCell: LN(W_ih x) + b_ih, with b_ih folded into the LN shift (one pass)
+        shift = cell.ln_ih_bias if cell.bias_ih is None else cell.ln_ih_bias + cell.bias_ih
+        y = RF.layer_norm(y, cell.ln_ih_weight, shift)
     return y.view(T, B, -1)
 
 

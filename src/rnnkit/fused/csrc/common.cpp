@@ -3,6 +3,10 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
 namespace rnnkit {
 namespace {
 
@@ -92,6 +96,67 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
 }
 
 std::string gemm_provider() { return blas().provider; }
+
+// ---- buffer pool ------------------------------------------------------------------------------------------
+namespace {
+
+class BlockPool {
+ public:
+  static BlockPool& get() {
+    static BlockPool* pool = new BlockPool();  // never destroyed: tensors may outlive static destruction
+    return *pool;
+  }
+  // a block of at least `bytes`; `cap` receives its real size
+  void* take(size_t bytes, size_t& cap) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= bytes + bytes / 4) {  // at most 25% wasted
+        cap = it->first;
+        void* p = it->second;
+        free_.erase(it);
+        cached_ -= cap;
+        return p;
+      }
+    }
+    cap = (bytes + 4095) & ~size_t(4095);
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, cap) != 0) throw std::bad_alloc();
+    return p;
+  }
+  void give(void* p, size_t cap) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (cached_ + cap <= limit_) {
+        free_.emplace(cap, p);
+        cached_ += cap;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  BlockPool() {
+    const char* env = std::getenv("RNNKIT_POOL_MB");
+    limit_ = (env != nullptr ? static_cast<size_t>(std::atoll(env)) : size_t(1024)) << 20;
+  }
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0, limit_ = 0;
+};
+
+}  // namespace
+
+Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  int64_t n = 1;
+  for (int64_t s : sizes) n *= s;
+  const size_t bytes = static_cast<size_t>(n) * c10::elementSize(c10::typeMetaToScalarType(opts.dtype()));
+  if (bytes < (size_t(1) << 20)) return at::empty(sizes, opts);
+  size_t cap = 0;
+  void* p = BlockPool::get().take(bytes, cap);
+  return at::from_blob(p, sizes, [cap](void* q) { BlockPool::get().give(q, cap); }, opts);
+}
 
 // ---- packed GEMM for the per-step products --------------------------------------------------------------
 namespace {

@@ -26,110 +26,113 @@ struct GruPtrs {
   const T *lnhw, *lnhb, *lnnw, *lnnb;
 };
 
-// recurrent pre-activation k of a row: [LN](W h) + b
-template <typename T, bool LN>
-inline T rec_pre(const T* __restrict__ r, const T* __restrict__ bias, const T* __restrict__ lw,
-                 const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh, int64_t k) {
-  T v = r[k];
-  if (LN) {
+// recurrent pre-activation at k of a row: [LN](W h) + b, lanes V
+template <typename V, bool LN, typename T>
+inline V rec_pre(const T* r, const T* bias, const T* lw, const T* lb, T mu, T rs, T* xh, int64_t k) {
+  using X = VT<V>;
+  V v = X::load(r + k);
+  if constexpr (LN) {
     v = (v - mu) * rs;
-    xh[k] = v;
-    v = v * lw[k] + lb[k];
+    X::store(xh + k, v);
+    v = v * X::load(lw + k) + X::load(lb + k);
   }
-  return v + bias[k];
+  return v + X::load(bias + k);
 }
 
 // reset_after=True: r, z, n and the candidate h of one row; saves r, z, n, hn = [LN](W_hn h) + b_hn
 template <typename T, bool LN>
-inline void gru_after_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ bias,
-                          const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
-                          const T* __restrict__ hprev, T* __restrict__ gt, T* __restrict__ hcand, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T ar = rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, j);
-    T az = rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, H + j);
-    T hn = rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, 2 * H + j);
-    T rr = act_sigmoid(x[j] + ar);
-    T z = act_sigmoid(x[H + j] + az);
-    T n = act_tanh(x[2 * H + j] + rr * hn);
-    gt[j] = rr;
-    gt[H + j] = z;
-    gt[2 * H + j] = n;
-    gt[3 * H + j] = hn;
-    hcand[j] = n + z * (hprev[j] - n);
-  }
+inline void gru_after_row(const T* x, const T* r, const T* bias, const T* lw, const T* lb, T mu, T rs, T* xh,
+                          const T* hprev, T* gt, T* hcand, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V ar = rec_pre<V, LN>(r, bias, lw, lb, mu, rs, xh, j);
+    const V az = rec_pre<V, LN>(r, bias, lw, lb, mu, rs, xh, H + j);
+    const V hn = rec_pre<V, LN>(r, bias, lw, lb, mu, rs, xh, 2 * H + j);
+    const V rr = act_sigmoid(X::load(x + j) + ar);
+    const V z = act_sigmoid(X::load(x + H + j) + az);
+    const V n = act_tanh(X::load(x + 2 * H + j) + rr * hn);
+    X::store(gt + j, rr);
+    X::store(gt + H + j, z);
+    X::store(gt + 2 * H + j, n);
+    X::store(gt + 3 * H + j, hn);
+    X::store(hcand + j, n + z * (X::load(hprev + j) - n));
+  });
 }
 
 // reset_after=False, first half: r, z and r * h_in
 template <typename T, bool LN>
-inline void gru_rz_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ bias,
-                       const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
-                       const T* __restrict__ hin, T* __restrict__ gt, T* __restrict__ rh, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T rr = act_sigmoid(x[j] + rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, j));
-    gt[j] = rr;
-    gt[H + j] = act_sigmoid(x[H + j] + rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, H + j));
-    rh[j] = rr * hin[j];
-  }
+inline void gru_rz_row(const T* x, const T* r, const T* bias, const T* lw, const T* lb, T mu, T rs, T* xh,
+                       const T* hin, T* gt, T* rh, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V rr = act_sigmoid(X::load(x + j) + rec_pre<V, LN>(r, bias, lw, lb, mu, rs, xh, j));
+    X::store(gt + j, rr);
+    X::store(gt + H + j, act_sigmoid(X::load(x + H + j) + rec_pre<V, LN>(r, bias, lw, lb, mu, rs, xh, H + j)));
+    X::store(rh + j, rr * X::load(hin + j));
+  });
 }
 
 // reset_after=False, second half: n from W_hn (r h_in), and the candidate h
 template <typename T, bool LN>
-inline void gru_n_row(const T* __restrict__ xn, const T* __restrict__ r, const T* __restrict__ bias,
-                      const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
-                      const T* __restrict__ hprev, T* __restrict__ gt, T* __restrict__ hcand, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T n = act_tanh(xn[j] + rec_pre<T, LN>(r, bias, lw, lb, mu, rs, xh, j));
-    T z = gt[H + j];
-    gt[2 * H + j] = n;
-    hcand[j] = n + z * (hprev[j] - n);
-  }
+inline void gru_n_row(const T* xn, const T* r, const T* bias, const T* lw, const T* lb, T mu, T rs, T* xh,
+                      const T* hprev, T* gt, T* hcand, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V n = act_tanh(X::load(xn + j) + rec_pre<V, LN>(r, bias, lw, lb, mu, rs, xh, j));
+    const V z = X::load(gt + H + j);
+    X::store(gt + 2 * H + j, n);
+    X::store(hcand + j, n + z * (X::load(hprev + j) - n));
+  });
 }
 
 // backward, reset_after=True: from d h (candidate) to the gate grads; d h_prev (direct path) += dhc * z
 template <typename T>
-inline void gru_bwd_after_row(const T* __restrict__ gt, const T* __restrict__ hprev, const T* __restrict__ dc,
-                              T* __restrict__ d, T* __restrict__ dx, T* __restrict__ dq, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T r = gt[j], z = gt[H + j], n = gt[2 * H + j], hn = gt[3 * H + j];
-    T dhc = dc[j];
-    d[j] += dhc * z;
-    T dn = dhc * (T(1) - z) * (T(1) - n * n);
-    T dz = dhc * (hprev[j] - n) * z * (T(1) - z);
-    T drr = dn * hn * r * (T(1) - r);
-    dx[j] = drr;
-    dx[H + j] = dz;
-    dx[2 * H + j] = dn;
-    dq[j] = drr;
-    dq[H + j] = dz;
-    dq[2 * H + j] = dn * r;
-  }
+inline void gru_bwd_after_row(const T* gt, const T* hprev, const T* dc, T* d, T* dx, T* dq, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V r = X::load(gt + j), z = X::load(gt + H + j), n = X::load(gt + 2 * H + j);
+    const V hn = X::load(gt + 3 * H + j);
+    const V dhc = X::load(dc + j);
+    X::store(d + j, X::load(d + j) + dhc * z);
+    const V dn = dhc * (T(1) - z) * (T(1) - n * n);
+    const V dz = dhc * (X::load(hprev + j) - n) * z * (T(1) - z);
+    const V drr = dn * hn * r * (T(1) - r);
+    X::store(dx + j, drr);
+    X::store(dx + H + j, dz);
+    X::store(dx + 2 * H + j, dn);
+    X::store(dq + j, drr);
+    X::store(dq + H + j, dz);
+    X::store(dq + 2 * H + j, dn * r);
+  });
 }
 
 // backward, reset_after=False: d z, d n (pre-activations)
 template <typename T>
-inline void gru_bwd_zn_row(const T* __restrict__ gt, const T* __restrict__ hprev, const T* __restrict__ dc,
-                           T* __restrict__ d, T* __restrict__ dx, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T z = gt[H + j], n = gt[2 * H + j];
-    T dhc = dc[j];
-    d[j] += dhc * z;
-    dx[H + j] = dhc * (hprev[j] - n) * z * (T(1) - z);
-    dx[2 * H + j] = dhc * (T(1) - z) * (T(1) - n * n);
-  }
+inline void gru_bwd_zn_row(const T* gt, const T* hprev, const T* dc, T* d, T* dx, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V z = X::load(gt + H + j), n = X::load(gt + 2 * H + j);
+    const V dhc = X::load(dc + j);
+    X::store(d + j, X::load(d + j) + dhc * z);
+    X::store(dx + H + j, dhc * (X::load(hprev + j) - n) * z * (T(1) - z));
+    X::store(dx + 2 * H + j, dhc * (T(1) - z) * (T(1) - n * n));
+  });
 }
 
 // backward, reset_after=False: from d (r h_in) to d r (pre-activation) and d h_in; saves r h_in for dW_hn
 template <typename T, bool RM>
-inline void gru_bwd_r_row(const T* __restrict__ gt, const T* __restrict__ hprev, const T* __restrict__ m,
-                          const T* __restrict__ drh, T* __restrict__ rh, T* __restrict__ dhin, T* __restrict__ dx,
+inline void gru_bwd_r_row(const T* gt, const T* hprev, const T* m, const T* drh, T* rh, T* dhin, T* dx,
                           int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T r = gt[j];
-    T hi = RM ? hprev[j] * m[j] : hprev[j];
-    rh[j] = r * hi;
-    dhin[j] += drh[j] * r;
-    dx[j] = drh[j] * hi * r * (T(1) - r);
-  }
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V r = X::load(gt + j);
+    V hi = X::load(hprev + j);
+    if constexpr (RM) hi = hi * X::load(m + j);
+    const V g = X::load(drh + j);
+    X::store(rh + j, r * hi);
+    X::store(dhin + j, X::load(dhin + j) + g * r);
+    X::store(dx + j, g * hi * r * (T(1) - r));
+  });
 }
 
 template <typename T>
@@ -139,13 +142,13 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const GruPa
   const int64_t T_ = p.T, B = p.B, H = p.H, G = 3 * H;
   const int64_t S = p.reset_after ? 4 * H : 3 * H;  // saved gate floats per row
   auto opts = xp.options();
-  Tensor hs = at::empty({T_, B, H}, opts);
+  Tensor hs = pooled_empty({T_, B, H}, opts);
   auto none = at::empty({0}, opts);
   // without save (inference) gates and normalised pre-activations live in per-step scratch
   const int64_t TS = save ? T_ : 1;
-  Tensor gates = at::empty({TS, B, S}, opts);
-  Tensor xhat = p.ln ? at::empty({TS, B, G}, opts) : none;
-  Tensor rstd = p.ln ? at::empty({TS, B, 2}, opts) : none;
+  Tensor gates = pooled_empty({TS, B, S}, opts);
+  Tensor xhat = p.ln ? pooled_empty({TS, B, G}, opts) : none;
+  Tensor rstd = p.ln ? pooled_empty({TS, B, 2}, opts) : none;
   Tensor rec = at::empty({B, G}, opts);
   Tensor hin_buf = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
   Tensor rh_buf = p.reset_after ? Tensor() : at::empty({B, H}, opts);
@@ -262,13 +265,13 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   const int64_t T_ = p.T, B = p.B, H = p.H, G = 3 * H;
   const int64_t S = p.reset_after ? 4 * H : 3 * H;
   auto opts = hs.options();
-  Tensor dxp = at::empty({T_, B, G}, opts);
+  Tensor dxp = pooled_empty({T_, B, G}, opts);
   // grads after layer norm (where b_hh, the LN shift and gain act) and before it (where W_hh acts)
-  Tensor dpost = p.reset_after ? at::empty({T_, B, G}, opts) : dxp;
-  Tensor dr = p.ln ? at::empty({T_, B, G}, opts) : dpost;
+  Tensor dpost = p.reset_after ? pooled_empty({T_, B, G}, opts) : dxp;
+  Tensor dr = p.ln ? pooled_empty({T_, B, G}, opts) : dpost;
   Tensor dh = dh_n.clone();
   Tensor dcand = at::empty({B, H}, opts);
-  Tensor rh_all = p.reset_after ? Tensor() : at::empty({T_, B, H}, opts);
+  Tensor rh_all = p.reset_after ? Tensor() : pooled_empty({T_, B, H}, opts);
   Tensor drh = p.reset_after ? Tensor() : at::empty({B, H}, opts);
   Tensor dhin = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
 
@@ -363,7 +366,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   const int64_t TB = T_ * B;
   const int64_t Mrz = p.reset_after ? G : 2 * H;  // rows of W_hh that multiply h_in
   if (rm != nullptr) {
-    Tensor hin = at::empty({T_, B, H}, opts);
+    Tensor hin = pooled_empty({T_, B, H}, opts);
     T* hinp = hin.data_ptr<T>();
     for (int64_t t = 0; t < T_; ++t) {
       const bool first = reverse ? t == T_ - 1 : t == 0;

@@ -10,7 +10,7 @@ Tensor linear_forward(const Tensor& x_, const Tensor& w_, const OptTensor& b_) {
   Tensor x = x_.contiguous(), w = w_.contiguous();
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
   TORCH_CHECK(w.size(1) == K, "rnnkit fused linear: weight must be (N, K)");
-  Tensor y = at::empty({M, N}, x.options());
+  Tensor y = pooled_empty({M, N}, x.options());
   RhsMatrix<float> wt;  // W^T (K x N)
   wt.init(w.data_ptr<float>(), K, true, K, N);
   Tensor b = b_.has_value() ? b_->contiguous() : Tensor();
@@ -25,7 +25,7 @@ std::vector<Tensor> linear_backward(const Tensor& dy_, const Tensor& x_, const T
   auto none = at::empty({0}, x.options());
   Tensor dx = none, dw = none, db = none;
   if (need_dx) {
-    dx = at::empty({M, K}, x.options());
+    dx = pooled_empty({M, K}, x.options());
     RhsMatrix<float> wm;  // W (N x K)
     wm.init(w.data_ptr<float>(), K, false, N, K);
     wm.mul(M, dy.data_ptr<float>(), N, dx.data_ptr<float>(), K, false);

@@ -30,57 +30,49 @@ struct LstmPtrs {
 // Gate pre-activations of one row (xp + [LN](W_hh h_in) + b_hh, plus the peepholes), then i, f, g and the
 // candidate cell; o's pre-activation is left in gt for lstm_o_row, which needs the new cell first.
 template <typename T, bool LN>
-inline void lstm_ifg_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ bias,
-                         const T* __restrict__ lw, const T* __restrict__ lb, T mu, T rs, T* __restrict__ xh,
-                         const T* __restrict__ cprev, const T* __restrict__ pi, const T* __restrict__ pf,
-                         T clip, T* __restrict__ gt, T* __restrict__ cnew, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T a[4];
+inline void lstm_ifg_row(const T* x, const T* r, const T* bias, const T* lw, const T* lb, T mu, T rs, T* xh,
+                         const T* cprev, const T* pi, const T* pf, bool has_clip, T clip, T* gt, T* cnew,
+                         int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    V a[4];
     for (int q = 0; q < 4; ++q) {
       const int64_t k = q * H + j;
-      T v = r[k];
-      if (LN) {
+      V v = X::load(r + k);
+      if constexpr (LN) {
         v = (v - mu) * rs;
-        xh[k] = v;
-        v = v * lw[k] + lb[k];
+        X::store(xh + k, v);
+        v = v * X::load(lw + k) + X::load(lb + k);
       }
-      a[q] = x[k] + v + bias[k];
+      a[q] = X::load(x + k) + v + X::load(bias + k);
     }
-    T cp = cprev[j];
-    T i = act_sigmoid(a[0] + pi[j] * cp);
-    T f = act_sigmoid(a[1] + pf[j] * cp);
-    T g = act_tanh(a[2]);
-    T c = f * cp + i * g;
-    c = c > clip ? clip : c;
-    c = c < -clip ? -clip : c;
-    gt[j] = i;
-    gt[H + j] = f;
-    gt[2 * H + j] = g;
-    gt[3 * H + j] = a[3];
-    cnew[j] = c;
-  }
+    const V cp = X::load(cprev + j);
+    const V i = act_sigmoid(a[0] + X::load(pi + j) * cp);
+    const V f = act_sigmoid(a[1] + X::load(pf + j) * cp);
+    const V g = act_tanh(a[2]);
+    V c = f * cp + i * g;
+    if (has_clip) c = vmin(X::bcast(clip), vmax(X::bcast(-clip), c));
+    X::store(gt + j, i);
+    X::store(gt + H + j, f);
+    X::store(gt + 2 * H + j, g);
+    X::store(gt + 3 * H + j, a[3]);
+    X::store(cnew + j, c);
+  });
 }
 
 // o and the candidate h (before the projection) of one row from the candidate cell.
-template <typename T>
-inline void lstm_o_row(T* __restrict__ go, const T* __restrict__ cnew, const T* __restrict__ po,
-                       T* __restrict__ hh, int64_t H, bool ln, T mu, T rs, const T* __restrict__ lw,
-                       const T* __restrict__ lb) {
-  if (ln) {
-    for (int64_t j = 0; j < H; ++j) {
-      T c = cnew[j];
-      T o = act_sigmoid(go[j] + po[j] * c);
-      go[j] = o;
-      hh[j] = o * act_tanh((c - mu) * rs * lw[j] + lb[j]);
-    }
-  } else {
-    for (int64_t j = 0; j < H; ++j) {
-      T c = cnew[j];
-      T o = act_sigmoid(go[j] + po[j] * c);
-      go[j] = o;
-      hh[j] = o * act_tanh(c);
-    }
-  }
+template <typename T, bool LN>
+inline void lstm_o_row(T* go, const T* cnew, const T* po, T* hh, int64_t H, T mu, T rs, const T* lw,
+                       const T* lb) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V c = X::load(cnew + j);
+    const V o = act_sigmoid(X::load(go + j) + X::load(po + j) * c);
+    X::store(go + j, o);
+    V co = c;
+    if constexpr (LN) co = (c - mu) * rs * X::load(lw + j) + X::load(lb + j);
+    X::store(hh + j, o * act_tanh(co));
+  });
 }
 
 template <typename T>
@@ -91,11 +83,11 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
   auto opts = xp.options();
   auto none = at::empty({0}, opts);
   // without save (inference) the gates and cells live in per-step scratch that stays in cache
-  Tensor hs = at::empty({T_, B, P}, opts);
-  Tensor cs = save ? at::empty({T_, B, H}, opts) : at::empty({2, B, H}, opts);
-  Tensor gates = save ? at::empty({T_, B, G}, opts) : at::empty({B, G}, opts);
-  Tensor xhat = !p.ln ? none : save ? at::empty({T_, B, G}, opts) : at::empty({B, G}, opts);
-  Tensor rstd = !p.ln ? none : save ? at::empty({T_, B}, opts) : at::empty({B}, opts);
+  Tensor hs = pooled_empty({T_, B, P}, opts);
+  Tensor cs = save ? pooled_empty({T_, B, H}, opts) : at::empty({2, B, H}, opts);
+  Tensor gates = save ? pooled_empty({T_, B, G}, opts) : at::empty({B, G}, opts);
+  Tensor xhat = !p.ln ? none : save ? pooled_empty({T_, B, G}, opts) : at::empty({B, G}, opts);
+  Tensor rstd = !p.ln ? none : save ? pooled_empty({T_, B}, opts) : at::empty({B}, opts);
   Tensor rec = at::empty({B, G}, opts);
   Tensor hin_buf = rec_mask.has_value() ? at::empty({B, P}, opts) : Tensor();
   Tensor hh_buf = p.proj ? at::empty({B, H}, opts) : Tensor();
@@ -145,16 +137,17 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
           T mu, rs;
           ln_stats(r, G, mu, rs);
           rsp[srow] = rs;
-          lstm_ifg_row<T, true>(x, r, w.bhh, w.lnhw, w.lnhb, mu, rs, xhp + srow * G, cprev, w.pi, w.pf, clip,
-                                gt, cnew, H);
+          lstm_ifg_row<T, true>(x, r, w.bhh, w.lnhw, w.lnhb, mu, rs, xhp + srow * G, cprev, w.pi, w.pf,
+                                p.has_clip, clip, gt, cnew, H);
         } else {
-          lstm_ifg_row<T, false>(x, r, w.bhh, nullptr, nullptr, T(0), T(1), nullptr, cprev, w.pi, w.pf, clip,
-                                 gt, cnew, H);
+          lstm_ifg_row<T, false>(x, r, w.bhh, nullptr, nullptr, T(0), T(1), nullptr, cprev, w.pi, w.pf,
+                                 p.has_clip, clip, gt, cnew, H);
         }
         T muc = 0, rsc = 1;
         if (p.ln) ln_stats(cnew, H, muc, rsc);
         T* hcand = p.proj ? hhb + b * H : hs_t + b * P;
-        lstm_o_row<T>(gt + 3 * H, cnew, w.po, hcand, H, p.ln, muc, rsc, w.lncw, w.lncb);
+        if (p.ln) lstm_o_row<T, true>(gt + 3 * H, cnew, w.po, hcand, H, muc, rsc, w.lncw, w.lncb);
+        else lstm_o_row<T, false>(gt + 3 * H, cnew, w.po, hcand, H, muc, rsc, w.lncw, w.lncb);
         kc.forward(t, b, cnew, cprev, cnew);
         if (!p.proj) kh.forward(t, b, hcand, hp + b * P, hcand);
       }
@@ -176,51 +169,52 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& h0, const Tenso
 // ---- backward rows ---------------------------------------------------------------------------------------
 // the candidate cell, recomputed from the saved gates: clip(f * c_prev + i * g)
 template <typename T>
-inline void lstm_bwd_cell_row(const T* __restrict__ gt, const T* __restrict__ cprev, T clip, T* __restrict__ cn,
-                              int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T c = gt[H + j] * cprev[j] + gt[j] * gt[2 * H + j];
-    c = c > clip ? clip : c;
-    c = c < -clip ? -clip : c;
-    cn[j] = c;
-  }
+inline void lstm_bwd_cell_row(const T* gt, const T* cprev, bool has_clip, T clip, T* cn, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    V c = X::load(gt + H + j) * X::load(cprev + j) + X::load(gt + j) * X::load(gt + 2 * H + j);
+    if (has_clip) c = vmin(X::bcast(clip), vmax(X::bcast(-clip), c));
+    X::store(cn + j, c);
+  });
 }
 
 // output gate: d o_pre and d c_out from d hh = d (o * tanh(c_out)); c_out = LN ? xc * lw + lb : c
 template <typename T, bool LN, bool PROJ>
-inline void lstm_bwd_out_row(const T* __restrict__ go, const T* __restrict__ c, const T* __restrict__ lw,
-                             const T* __restrict__ lb, const T* __restrict__ dhh, T* __restrict__ dgo,
-                             T* __restrict__ dco, T* __restrict__ hh, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T o = go[j];
-    T co = LN ? c[j] * lw[j] + lb[j] : c[j];
-    T tc = act_tanh(co);
-    if (PROJ) hh[j] = o * tc;
-    T dhj = dhh[j];
-    dgo[j] = dhj * tc * o * (T(1) - o);
-    dco[j] = dhj * o * (T(1) - tc * tc);
-  }
+inline void lstm_bwd_out_row(const T* go, const T* c, const T* lw, const T* lb, const T* dhh, T* dgo, T* dco,
+                             T* hh, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V o = X::load(go + j);
+    V co = X::load(c + j);
+    if constexpr (LN) co = co * X::load(lw + j) + X::load(lb + j);
+    const V tc = act_tanh(co);
+    if constexpr (PROJ) X::store(hh + j, o * tc);
+    const V dhj = X::load(dhh + j);
+    X::store(dgo + j, dhj * tc * o * (T(1) - o));
+    X::store(dco + j, dhj * o * (T(1) - tc * tc));
+  });
 }
 
 // d i, d f, d g (pre-activations) and d c_prev from d c (candidate) = dcc + dco + p_o * d o_pre
 template <typename T>
-inline void lstm_bwd_gates_row(const T* __restrict__ gt, const T* __restrict__ cprev, const T* __restrict__ dcc,
-                               const T* __restrict__ dco, const T* __restrict__ pi, const T* __restrict__ pf,
-                               const T* __restrict__ po, T clip, T* __restrict__ dg, T* __restrict__ dcr,
-                               int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T i = gt[j], f = gt[H + j], g = gt[2 * H + j];
-    T cp = cprev[j];
-    T dcn = dcc[j] + dco[j] + po[j] * dg[3 * H + j];
-    T craw = f * cp + i * g;
-    T dcraw = (craw > clip || craw < -clip) ? T(0) : dcn;
-    T di = dcraw * g * i * (T(1) - i);
-    T df = dcraw * cp * f * (T(1) - f);
-    dg[j] = di;
-    dg[H + j] = df;
-    dg[2 * H + j] = dcraw * i * (T(1) - g * g);
-    dcr[j] += dcraw * f + pi[j] * di + pf[j] * df;
-  }
+inline void lstm_bwd_gates_row(const T* gt, const T* cprev, const T* dcc, const T* dco, const T* pi,
+                               const T* pf, const T* po, bool has_clip, T clip, T* dg, T* dcr, int64_t H) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V i = X::load(gt + j), f = X::load(gt + H + j), g = X::load(gt + 2 * H + j);
+    const V cp = X::load(cprev + j);
+    V dc = X::load(dcc + j) + X::load(dco + j) + X::load(po + j) * X::load(dg + 3 * H + j);
+    if (has_clip) {  // clamp passes the gradient inside [-clip, clip] (bounds included), as torch's
+      const V craw = f * cp + i * g;
+      dc = (craw > X::bcast(clip)) | (craw < X::bcast(-clip)) ? X::bcast(T(0)) : dc;
+    }
+    const V di = dc * g * i * (T(1) - i);
+    const V df = dc * cp * f * (T(1) - f);
+    X::store(dg + j, di);
+    X::store(dg + H + j, df);
+    X::store(dg + 2 * H + j, dc * i * (T(1) - g * g));
+    X::store(dcr + j, X::load(dcr + j) + dc * f + X::load(pi + j) * di + X::load(pf + j) * df);
+  });
 }
 
 template <typename T>
@@ -231,11 +225,11 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
                                   const Tensor& gates, const Tensor& xhat, const Tensor& rstd, bool bias) {
   const int64_t T_ = p.T, B = p.B, H = p.H, P = p.P, G = p.G;
   auto opts = hs.options();
-  Tensor dxp = at::empty({T_, B, G}, opts);
-  Tensor dr = p.ln ? at::empty({T_, B, G}, opts) : dxp;  // grads of the raw recurrent pre-activation
+  Tensor dxp = pooled_empty({T_, B, G}, opts);
+  Tensor dr = p.ln ? pooled_empty({T_, B, G}, opts) : dxp;  // grads of the raw recurrent pre-activation
   Tensor dh = dh_n.clone(), dc = dc_n.clone();
-  Tensor dhp_all = p.proj ? at::empty({T_, B, P}, opts) : Tensor();  // d h-candidate, for dW_hr
-  Tensor hh_all = p.proj ? at::empty({T_, B, H}, opts) : Tensor();   // o * tanh(c), for dW_hr
+  Tensor dhp_all = p.proj ? pooled_empty({T_, B, P}, opts) : Tensor();  // d h-candidate, for dW_hr
+  Tensor hh_all = p.proj ? pooled_empty({T_, B, H}, opts) : Tensor();   // o * tanh(c), for dW_hr
   Tensor dhh = at::empty({B, H}, opts);
   Tensor scratch = at::empty({4, B, H}, opts);  // candidate cell, its LN input, d cand cell, d c_out
   Tensor dhin = rec_mask.has_value() ? at::empty({B, P}, opts) : Tensor();
@@ -306,7 +300,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
         T* dcr = dcp + b * H;  // on entry d c (state); becomes d c_prev
         const T* dhh_r = dhhp + b * H;
         T* dg = dxpp + row * G;
-        lstm_bwd_cell_row<T>(gt, cprev, clip, cn, H);
+        lstm_bwd_cell_row<T>(gt, cprev, p.has_clip, clip, cn, H);
         T muc = 0, rsc = 1;
         if (p.ln) {
           ln_stats(cn, H, muc, rsc);
@@ -329,7 +323,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
           }
           ln_backward_row(dco, w.lncw, xc, rsc, H, dco);
         }
-        lstm_bwd_gates_row<T>(gt, cprev, dcc, dco, w.pi, w.pf, w.po, clip, dg, dcr, H);
+        lstm_bwd_gates_row<T>(gt, cprev, dcc, dco, w.pi, w.pf, w.po, p.has_clip, clip, dg, dcr, H);
         if (p.peep) {
           for (int64_t j = 0; j < H; ++j) {
             a[j] += static_cast<double>(dg[j]) * cprev[j];
@@ -355,7 +349,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   T* dwp = dw_hh.data_ptr<T>();
   const int64_t TB = T_ * B;
   if (rm != nullptr) {
-    Tensor hin = at::empty({T_, B, P}, opts);
+    Tensor hin = pooled_empty({T_, B, P}, opts);
     T* hinp = hin.data_ptr<T>();
     for (int64_t t = 0; t < T_; ++t) {
       const bool first = reverse ? t == T_ - 1 : t == 0;

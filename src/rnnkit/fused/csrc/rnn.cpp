@@ -16,31 +16,26 @@ namespace {
 enum Act : int64_t { kTanh = 0, kRelu = 1, kSigmoid = 2 };
 
 template <typename T>
-inline void rnn_act_row(const T* __restrict__ x, const T* __restrict__ r, const T* __restrict__ b,
-                        T* __restrict__ out, int64_t H, int64_t act) {
-  if (act == kTanh) {
-    for (int64_t j = 0; j < H; ++j) out[j] = act_tanh(x[j] + r[j] + b[j]);
-  } else if (act == kSigmoid) {
-    for (int64_t j = 0; j < H; ++j) out[j] = act_sigmoid(x[j] + r[j] + b[j]);
-  } else {
-    for (int64_t j = 0; j < H; ++j) {
-      T v = x[j] + r[j] + b[j];
-      out[j] = v > T(0) ? v : T(0);
-    }
-  }
+inline void rnn_act_row(const T* x, const T* r, const T* b, T* out, int64_t H, int64_t act) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V v = X::load(x + j) + X::load(r + j) + X::load(b + j);
+    if (act == kTanh) X::store(out + j, act_tanh(v));
+    else if (act == kSigmoid) X::store(out + j, act_sigmoid(v));
+    else X::store(out + j, vmax(X::bcast(T(0)), v));  // relu; a NaN stays NaN
+  });
 }
 
 // d pre-activation from d output and the output
 template <typename T>
-inline void rnn_dact_row(const T* __restrict__ d, const T* __restrict__ a, T* __restrict__ out, int64_t H,
-                         int64_t act) {
-  if (act == kTanh) {
-    for (int64_t j = 0; j < H; ++j) out[j] = d[j] * (T(1) - a[j] * a[j]);
-  } else if (act == kSigmoid) {
-    for (int64_t j = 0; j < H; ++j) out[j] = d[j] * a[j] * (T(1) - a[j]);
-  } else {
-    for (int64_t j = 0; j < H; ++j) out[j] = a[j] > T(0) ? d[j] : T(0);
-  }
+inline void rnn_dact_row(const T* d, const T* a, T* out, int64_t H, int64_t act) {
+  for_lanes<T>(H, [&]<typename V>(int64_t j) {
+    using X = VT<V>;
+    const V g = X::load(d + j), y = X::load(a + j);
+    if (act == kTanh) X::store(out + j, g * (T(1) - y * y));
+    else if (act == kSigmoid) X::store(out + j, g * y * (T(1) - y));
+    else X::store(out + j, y > X::bcast(T(0)) ? g : X::bcast(T(0)));
+  });
 }
 
 template <typename T>
@@ -51,8 +46,8 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& h0, const T
   auto opts = xp.options();
   auto none = at::empty({0}, opts);
   const bool separate = !kh.identity();  // zoneout: keep the activations apart from the states
-  Tensor hs = at::empty({T_, B, H}, opts);
-  Tensor acts = separate ? at::empty({save ? T_ : 1, B, H}, opts) : none;
+  Tensor hs = pooled_empty({T_, B, H}, opts);
+  Tensor acts = separate ? pooled_empty({save ? T_ : 1, B, H}, opts) : none;
   Tensor rec = at::empty({B, H}, opts);
   Tensor hin_buf = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
   const T* xpp = xp.data_ptr<T>();
@@ -98,7 +93,7 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
                                       const Keep<T>& kh, bool reverse, const Tensor& hs, const Tensor& acts) {
   const int64_t T_ = hs.size(0), B = hs.size(1), H = hs.size(2);
   auto opts = hs.options();
-  Tensor dxp = at::empty({T_, B, H}, opts);
+  Tensor dxp = pooled_empty({T_, B, H}, opts);
   Tensor dh = dh_n.clone();
   Tensor dcand = at::empty({B, H}, opts);
   Tensor dhin = rec_mask.has_value() ? at::empty({B, H}, opts) : Tensor();
@@ -141,7 +136,7 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
   T* dwp = dw_hh.data_ptr<T>();
   const int64_t TB = T_ * B;
   if (rm != nullptr) {
-    Tensor hin = at::empty({T_, B, H}, opts);
+    Tensor hin = pooled_empty({T_, B, H}, opts);
     T* hinp = hin.data_ptr<T>();
     for (int64_t t = 0; t < T_; ++t) {
       const bool first = reverse ? t == T_ - 1 : t == 0;
@@ -165,64 +160,62 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
 }
 
 // ---- MinGRU / MinLSTM ------------------------------------------------------------------------------------
-template <typename T>
-inline T min_g(T x) {
-  return x >= T(0) ? x + T(0.5) : act_sigmoid(x);
+// g of Feng et al.: x + 0.5 for x >= 0, sigmoid(x) otherwise; and its derivative
+template <typename V, typename T>
+inline V min_g(V x) {
+  return x >= VT<V>::bcast(T(0)) ? x + T(0.5) : act_sigmoid(x);
 }
-template <typename T>
-inline T min_dg(T x) {
-  T s = act_sigmoid(x);
-  return x >= T(0) ? T(1) : s * (T(1) - s);
+template <typename V, typename T>
+inline V min_dg(V x) {
+  const V s = act_sigmoid(x);
+  return x >= VT<V>::bcast(T(0)) ? VT<V>::bcast(T(1)) : s * (T(1) - s);
 }
 template <typename T>
 inline T softplus(T x) {  // log(1 + e^x), stable
   return (x > T(0) ? x : T(0)) + std::log1p(act_exp(-std::abs(x)));
 }
 
-// coefficients of h = a * h_prev + c for one unit; kind 0 MinGRU (k = [k_z, k_h]), 1 MinLSTM ([k_f, k_i, k_h])
-template <typename T>
-inline void min_coeffs(int64_t kind, const T* k, int64_t H, int64_t j, T& a, T& c) {
-  if (kind == 0) {
-    T z = act_sigmoid(k[j]);
-    a = T(1) - z;
-    c = z * min_g(k[H + j]);
-  } else {
-    T u = softplus(-k[H + j]) - softplus(-k[j]);  // log f - log i
-    a = act_sigmoid(u);
-    c = act_sigmoid(-u) * min_g(k[2 * H + j]);
-  }
-}
-
+// h = a * h_prev + c for one row; KIND 0 MinGRU (k = [k_z, k_h]), 1 MinLSTM (k = [k_f, k_i, k_h])
 template <typename T, int KIND>
-inline void min_fwd_row(const T* __restrict__ k, const T* __restrict__ hp, T* __restrict__ out, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    T a, c;
-    min_coeffs<T>(KIND, k, H, j, a, c);
-    out[j] = a * hp[j] + c;
+inline void min_fwd_row(const T* k, const T* hp, T* out, int64_t H) {
+  if constexpr (KIND == 0) {
+    for_lanes<T>(H, [&]<typename V>(int64_t j) {
+      using X = VT<V>;
+      const V z = act_sigmoid(X::load(k + j));
+      X::store(out + j, (T(1) - z) * X::load(hp + j) + z * min_g<V, T>(X::load(k + H + j)));
+    });
+  } else {  // softplus needs log1p: one lane at a time
+    for (int64_t j = 0; j < H; ++j) {
+      const T u = softplus(-k[H + j]) - softplus(-k[j]);  // log f - log i
+      out[j] = act_sigmoid(u) * hp[j] + act_sigmoid(-u) * min_g<T, T>(k[2 * H + j]);
+    }
   }
 }
 
 // d h (candidate) -> d k (the projections) and d h_prev += a * d h
 template <typename T, int KIND>
-inline void min_bwd_row(const T* __restrict__ k, const T* __restrict__ hp, const T* __restrict__ dc,
-                        T* __restrict__ d, T* __restrict__ dk, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    const T dhc = dc[j];
-    if (KIND == 0) {
-      T z = act_sigmoid(k[j]);
-      T kh = k[H + j];
-      d[j] += dhc * (T(1) - z);
-      dk[j] = dhc * (min_g(kh) - hp[j]) * z * (T(1) - z);
-      dk[H + j] = dhc * z * min_dg(kh);
-    } else {
-      T kf = k[j], ki = k[H + j], kh = k[2 * H + j];
-      T u = softplus(-ki) - softplus(-kf);
-      T fn = act_sigmoid(u), in = act_sigmoid(-u);
+inline void min_bwd_row(const T* k, const T* hp, const T* dc, T* d, T* dk, int64_t H) {
+  if constexpr (KIND == 0) {
+    for_lanes<T>(H, [&]<typename V>(int64_t j) {
+      using X = VT<V>;
+      const V dhc = X::load(dc + j);
+      const V z = act_sigmoid(X::load(k + j));
+      const V kh = X::load(k + H + j);
+      X::store(d + j, X::load(d + j) + dhc * (T(1) - z));
+      X::store(dk + j, dhc * (min_g<V, T>(kh) - X::load(hp + j)) * z * (T(1) - z));
+      X::store(dk + H + j, dhc * z * min_dg<V, T>(kh));
+    });
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      const T dhc = dc[j];
+      const T kf = k[j], ki = k[H + j], kh = k[2 * H + j];
+      const T u = softplus(-ki) - softplus(-kf);
+      const T fn = act_sigmoid(u), in = act_sigmoid(-u);
       d[j] += dhc * fn;
-      T du = dhc * (hp[j] - min_g(kh)) * fn * in;
+      const T du = dhc * (hp[j] - min_g<T, T>(kh)) * fn * in;
       dk[j] = du * act_sigmoid(-kf);
       dk[H + j] = -du * act_sigmoid(-ki);
-      dk[2 * H + j] = dhc * in * min_dg(kh);
+      dk[2 * H + j] = dhc * in * min_dg<T, T>(kh);
     }
   }
 }
@@ -231,7 +224,7 @@ template <typename T>
 std::vector<Tensor> min_forward_impl(const Tensor& xp, const Tensor& h0, int64_t kind, const OptTensor& mask,
                                      const Keep<T>& kh, bool reverse) {
   const int64_t T_ = xp.size(0), B = xp.size(1), H = h0.size(1), G = xp.size(2);
-  Tensor hs = at::empty({T_, B, H}, xp.options());
+  Tensor hs = pooled_empty({T_, B, H}, xp.options());
   const T* xpp = xp.data_ptr<T>();
   const T* h0p = h0.data_ptr<T>();
   T* hsp = hs.data_ptr<T>();
@@ -262,7 +255,7 @@ std::vector<Tensor> min_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
                                       const Tensor& hs) {
   const int64_t T_ = xp.size(0), B = xp.size(1), H = h0.size(1), G = xp.size(2);
   auto opts = xp.options();
-  Tensor dxp = at::empty({T_, B, G}, opts);
+  Tensor dxp = pooled_empty({T_, B, G}, opts);
   Tensor dh = dh_n.clone();
   Tensor dcand = at::empty({B, H}, opts);
   const T* dyp = dy.data_ptr<T>();
