@@ -111,10 +111,13 @@ class LanguageModel(Model):
         targets = require(b, "targets")
         logits, state = self(inputs, state, b.get("lengths"))
         B, T, V = logits.shape
-        targets = check_tokens(targets, V, "targets")
-        if targets.shape != (B, T):
-            raise RnnkitError(f"targets must have the inputs' shape {(B, T)}, got {tuple(targets.shape)}")
+        if not isinstance(targets, Tensor) or targets.shape != (B, T):
+            got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
+            raise RnnkitError(f"targets must have the inputs' shape {(B, T)}, got {got}")
         lengths = b.get("lengths")
+        valid = step_mask(None if lengths is None else torch.as_tensor(lengths), B, T, targets.device)
+        check_tokens(targets[valid].view(1, -1), V, "targets")  # padded positions may hold anything
+        targets = targets.long()
         if lengths is None:
             n = B * T
             loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))

@@ -170,52 +170,61 @@ inline v8sf load8(const float* p) {
 }
 inline void store8(float* p, v8sf v) { std::memcpy(p, &v, sizeof(v)); }
 
-// C[MR x ncols] (+)= A[MR x K] * panel[K x 24]; A row-major (a(i, k) = A[i * lda + k]) or, with AT,
-// stored transposed (a(i, k) = A[k * lda + i]), as the weight gradients read it.
-template <int MR, bool AT>
+// C[MR x ncols] (+)= A[MR x K] * panel[K x 24] with NV (1..3) vectors of 8 columns computed (the last
+// panel of a matrix whose width is not a multiple of 24 needs fewer). A row-major (a(i, k) = A[i * lda + k])
+// or, with AT, read transposed in place (a(i, k) = A[k * lda + i]).
+template <int MR, int NV, bool AT>
 inline void micro_kernel(int64_t K, const float* __restrict__ A, int64_t lda, const float* __restrict__ bp,
                          float* __restrict__ C, int64_t ldc, int64_t ncols, bool accumulate,
                          const float* __restrict__ bias24) {
-  v8sf c[MR][3];
+  v8sf c[MR][NV];
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < 3; ++v) c[i][v] = bias24 ? load8(bias24 + 8 * v) : v8sf{0, 0, 0, 0, 0, 0, 0, 0};
+    for (int v = 0; v < NV; ++v) c[i][v] = bias24 ? load8(bias24 + 8 * v) : v8sf{0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t k = 0; k < K; ++k) {
-    const v8sf b0 = load8(bp + k * kNR), b1 = load8(bp + k * kNR + 8), b2 = load8(bp + k * kNR + 16);
+    v8sf b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = load8(bp + k * kNR + 8 * v);
     for (int i = 0; i < MR; ++i) {
       const float a = AT ? A[k * lda + i] : A[i * lda + k];
-      c[i][0] += a * b0;
-      c[i][1] += a * b1;
-      c[i][2] += a * b2;
+      for (int v = 0; v < NV; ++v) c[i][v] += a * b[v];
     }
   }
-  if (ncols == kNR) {
+  if (ncols == 8 * NV) {
     for (int i = 0; i < MR; ++i) {
       float* cr = C + i * ldc;
-      for (int v = 0; v < 3; ++v) store8(cr + 8 * v, accumulate ? c[i][v] + load8(cr + 8 * v) : c[i][v]);
+      for (int v = 0; v < NV; ++v) store8(cr + 8 * v, accumulate ? c[i][v] + load8(cr + 8 * v) : c[i][v]);
     }
   } else {
     float tmp[kNR];
     for (int i = 0; i < MR; ++i) {
       float* cr = C + i * ldc;
-      for (int v = 0; v < 3; ++v) store8(tmp + 8 * v, c[i][v]);
+      for (int v = 0; v < NV; ++v) store8(tmp + 8 * v, c[i][v]);
       for (int64_t j = 0; j < ncols; ++j) cr[j] = accumulate ? cr[j] + tmp[j] : tmp[j];
     }
   }
 }
 
-// rows [0, M) of C against one packed panel; A's row i starts at A + i * (AT ? 1 : lda)
-template <bool AT>
-void panel_rows(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
-                int64_t ncols, bool acc, const float* bias24 = nullptr) {
+template <int NV, bool AT>
+void panel_rows_nv(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
+                   int64_t ncols, bool acc, const float* bias24) {
   const int64_t rs = AT ? 1 : lda;
   int64_t i = 0;
-  for (; i + 4 <= M; i += 4) micro_kernel<4, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24);
+  for (; i + 4 <= M; i += 4)
+    micro_kernel<4, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24);
   switch (M - i) {
-    case 3: micro_kernel<3, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
-    case 2: micro_kernel<2, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
-    case 1: micro_kernel<1, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
+    case 3: micro_kernel<3, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
+    case 2: micro_kernel<2, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
+    case 1: micro_kernel<1, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
     default: break;
   }
+}
+
+// rows [0, M) of C against one packed panel of ncols <= 24 columns
+template <bool AT = false>
+void panel_rows(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
+                int64_t ncols, bool acc, const float* bias24 = nullptr) {
+  if (ncols > 16) panel_rows_nv<3, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, bias24);
+  else if (ncols > 8) panel_rows_nv<2, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, bias24);
+  else panel_rows_nv<1, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, bias24);
 }
 
 // below this many multiply-adds a product runs on one thread (a fork/join costs microseconds)
@@ -250,7 +259,7 @@ void RhsMatrix<float>::mul(int64_t M, const float* A, int64_t lda, float* C, int
   auto run = [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t p = tile % panels, m0 = (tile / panels) * MB, n0 = p * kNR;
-      panel_rows<false>(std::min(MB, M - m0), K, A + m0 * lda, lda, packed.data() + p * K * kNR,
+      panel_rows(std::min(MB, M - m0), K, A + m0 * lda, lda, packed.data() + p * K * kNR,
                         C + m0 * ldc + n0, ldc, std::min(kNR, N - n0), accumulate,
                         bias != nullptr ? bias_pad.data() + n0 : nullptr);
     }
@@ -275,27 +284,50 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
     return;
   }
-  constexpr int64_t KC = 256;  // rows of A and B per block: a block of B packs into L2
+  constexpr int64_t KC = 256;  // rows of A and B per block: both packed blocks stay in L2
   const int64_t panels = (N + kNR - 1) / kNR, rblocks = (M + 3) / 4;
   const int64_t kc_max = std::min(KC, K);
-  std::vector<float> bp(static_cast<size_t>(panels * kc_max * kNR), 0.0f);
+  // rows of the packed A^T are padded off a power-of-two stride, which would map them to a few cache sets
+  const int64_t lat = kc_max + 8;
+  const bool pack = N >= 128;
+  std::vector<float> at(pack ? static_cast<size_t>(M * lat) : 0), bp(static_cast<size_t>(panels * kc_max * kNR), 0.0f);
   const bool par = M * N * K >= kParallelFlops && at::get_num_threads() > 1 && !at::in_parallel_region();
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
     const int64_t kc = std::min(KC, K - k0);
-    // B block in panels: bp[p][k][j] = B[k0 + k][p * kNR + j]; A is read in place (transposed access)
+    // A^T block, at[i][k] = A[k0 + k][i], in strips of 64 columns of A: rows are read contiguously and
+    // the 64 destination rows being filled stay in L1. Packing pays off only when each element of A is
+    // used for many columns; for narrow B the kernel reads A transposed in place.
+    auto pack_a = [&](int64_t s0, int64_t s1) {
+      for (int64_t st = s0; st < s1; ++st) {
+        const int64_t i0 = st * 64, i1 = std::min(M, i0 + 64);
+        for (int64_t k = 0; k < kc; ++k) {
+          const float* src = A + (k0 + k) * lda;
+          for (int64_t i = i0; i < i1; ++i) at[i * lat + k] = src[i];
+        }
+      }
+    };
+    const int64_t strips = (M + 63) / 64;
+    if (pack) {
+      if (par) at::parallel_for(0, strips, 1, pack_a);
+      else pack_a(0, strips);
+    }
+    // B block in panels: bp[p][k][j] = B[k0 + k][p * kNR + j]
     for (int64_t p = 0; p < panels; ++p) {
       const int64_t n0 = p * kNR, nc = std::min(kNR, N - n0);
       float* dst = bp.data() + p * kc * kNR;
       for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * kNR, B + (k0 + k) * ldb + n0, sizeof(float) * nc);
     }
     const bool acc = accumulate || k0 > 0;
-    const float* Ak = A + k0 * lda;
     auto tiles = [&](int64_t t0, int64_t t1) {
       for (int64_t tile = t0; tile < t1; ++tile) {
         const int64_t p = tile % panels, rb = tile / panels;
         const int64_t i = rb * 4, mr = std::min<int64_t>(4, M - i), n0 = p * kNR;
-        panel_rows<true>(mr, kc, Ak + i, lda, bp.data() + p * kc * kNR, C + i * ldc + n0, ldc,
-                         std::min(kNR, N - n0), acc);
+        if (pack)
+          panel_rows(mr, kc, at.data() + i * lat, lat, bp.data() + p * kc * kNR, C + i * ldc + n0, ldc,
+                     std::min(kNR, N - n0), acc);
+        else
+          panel_rows<true>(mr, kc, A + k0 * lda + i, lda, bp.data() + p * kc * kNR, C + i * ldc + n0, ldc,
+                           std::min(kNR, N - n0), acc);
       }
     };
     if (par) at::parallel_for(0, panels * rblocks, 1, tiles);

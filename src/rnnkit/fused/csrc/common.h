@@ -244,25 +244,25 @@ inline void for_rows(int64_t B, int64_t work_per_row, const F& fn) {
   at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) { fn(b0, b1, at::get_thread_num()); });
 }
 
-// Per-thread accumulators (in double) for the sums over batch and time of the peephole and
-// cell-layer-norm gradients, which need values that are recomputed inside the backward loop.
+// Per-thread accumulators for the sums over batch and time of the peephole and cell-layer-norm gradients,
+// which need values recomputed inside the backward loop. In T, as autograd accumulates them.
+template <typename T>
 struct Accum {
-  std::vector<double> data;
+  std::vector<T> data;
   int64_t n = 0;
   void init(int64_t n_) {
     n = n_;
-    data.assign(static_cast<size_t>(n) * std::max(1, at::get_num_threads()), 0.0);
+    data.assign(static_cast<size_t>(n) * std::max(1, at::get_num_threads()), T(0));
   }
-  double* row(int tid) { return data.data() + static_cast<int64_t>(tid) * n; }
+  T* row(int tid) { return data.data() + static_cast<int64_t>(tid) * n; }
   // the sum of the per-thread rows [offset, offset + len), as a (len,) tensor
   Tensor reduce(int64_t offset, int64_t len, const at::TensorOptions& opts) const {
-    std::vector<double> s(len, 0.0);
-    int64_t rows = n ? static_cast<int64_t>(data.size()) / n : 0;
+    Tensor out = at::zeros({len}, opts);
+    T* o = out.data_ptr<T>();
+    const int64_t rows = n ? static_cast<int64_t>(data.size()) / n : 0;
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < len; ++j) s[j] += data[r * n + offset + j];
-    Tensor out = at::empty({len}, opts.dtype(at::kDouble));
-    std::memcpy(out.data_ptr<double>(), s.data(), sizeof(double) * len);
-    return out.to(opts.dtype());
+      for (int64_t j = 0; j < len; ++j) o[j] += data[r * n + offset + j];
+    return out;
   }
 };
 
@@ -340,30 +340,40 @@ Keep<T> make_keep(const OptTensor& mask, const OptTensor& zo, double rate, int64
 // ---------------------------------------------------------------------------------------------------------
 constexpr double kLnEps = 1e-5;
 
-// Row reductions in 8 independent lanes: without -ffast-math a plain `s += x[j]` loop is a serial chain
-// of dependent adds; lanes let the compiler use one vector add per 8 elements (and are more accurate).
+// Row reductions in 8 lanes for float (explicit vectors: a plain `s += x[j]` loop is a serial chain of
+// dependent adds without -ffast-math); a plain loop for double.
+inline float hsum(v8sf v) {
+  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
 template <typename T>
-inline T lane_sum(const T* __restrict__ x, int64_t n) {
-  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+inline T lane_sum(const T* x, int64_t n) {
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += x[j + l];
-  for (; j < n; ++j) acc[0] += x[j];
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  T s = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    v8sf acc = VT<v8sf>::bcast(0.0f);
+    for (; j + 8 <= n; j += 8) acc += VT<v8sf>::load(x + j);
+    s = hsum(acc);
+  }
+  for (; j < n; ++j) s += x[j];
+  return s;
 }
 
 // sum of (x - mu)^2
 template <typename T>
-inline T lane_sq_dev(const T* __restrict__ x, T mu, int64_t n) {
-  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+inline T lane_sq_dev(const T* x, T mu, int64_t n) {
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int l = 0; l < 8; ++l) {
-      T d = x[j + l] - mu;
-      acc[l] += d * d;
+  T s = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    v8sf acc = VT<v8sf>::bcast(0.0f);
+    for (; j + 8 <= n; j += 8) {
+      const v8sf d = VT<v8sf>::load(x + j) - mu;
+      acc += d * d;
     }
-  for (; j < n; ++j) acc[0] += (x[j] - mu) * (x[j] - mu);
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    s = hsum(acc);
+  }
+  for (; j < n; ++j) s += (x[j] - mu) * (x[j] - mu);
+  return s;
 }
 
 template <typename T>
@@ -376,26 +386,29 @@ inline void ln_stats(const T* x, int64_t n, T& mean, T& rstd) {
 // dx from dy (grad after the affine), gain, normalised input and rstd of one row; dx may alias dy.
 template <typename T>
 inline void ln_backward_row(const T* dy, const T* gamma, const T* xhat, T rstd, int64_t n, T* dx) {
-  T a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int l = 0; l < 8; ++l) {
-      T g = dy[j + l] * gamma[j + l];
-      a1[l] += g;
-      a2[l] += g * xhat[j + l];
+  T m1 = 0, m2 = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    using X = VT<v8sf>;
+    v8sf a1 = X::bcast(0.0f), a2 = X::bcast(0.0f);
+    for (; j + 8 <= n; j += 8) {
+      const v8sf g = X::load(dy + j) * X::load(gamma + j);
+      a1 += g;
+      a2 += g * X::load(xhat + j);
     }
+    m1 = hsum(a1);
+    m2 = hsum(a2);
+  }
   for (; j < n; ++j) {
     T g = dy[j] * gamma[j];
-    a1[0] += g;
-    a2[0] += g * xhat[j];
-  }
-  T m1 = 0, m2 = 0;
-  for (int l = 0; l < 8; ++l) {
-    m1 += a1[l];
-    m2 += a2[l];
+    m1 += g;
+    m2 += g * xhat[j];
   }
   const T a = m1 / static_cast<T>(n), c = m2 / static_cast<T>(n);
-  for (j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * gamma[j] - a - xhat[j] * c);
+  for_lanes<T>(n, [&]<typename V>(int64_t k) {
+    using X = VT<V>;
+    X::store(dx + k, rstd * (X::load(dy + k) * X::load(gamma + k) - a - X::load(xhat + k) * c));
+  });
 }
 
 // Column sums of a (N, K) row-major array (and of its product with another) into out (K,).

@@ -262,7 +262,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   if (p.proj) whr_m.init(w.whr, H, false, P, H);
 
   // accumulators: [dp_i, dp_f, dp_o, dln_c_w, dln_c_b], each H
-  Accum acc;
+  Accum<T> acc;
   const bool need_acc = p.peep || p.ln;
   if (need_acc) acc.init(5 * H);
 
@@ -288,7 +288,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
     if (p.proj) whr_m.mul(B, dcand_h, P, dhhp, H, false);  // (B, H)
 
     for_rows(B, 12 * G, [&](int64_t b0, int64_t b1, int tid) {
-      double* a = need_acc ? acc.row(tid) : nullptr;
+      T* a = need_acc ? acc.row(tid) : nullptr;
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * B + b;
         const T* gt = gp + row * G;
@@ -318,7 +318,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
           lstm_bwd_out_row<T, false, false>(gt + 3 * H, cn, w.lncw, w.lncb, dhh_r, dg + 3 * H, dco, hh, H);
         if (p.ln) {
           for (int64_t j = 0; j < H; ++j) {
-            a[3 * H + j] += static_cast<double>(dco[j]) * xc[j];
+            a[3 * H + j] += dco[j] * xc[j];
             a[4 * H + j] += dco[j];
           }
           ln_backward_row(dco, w.lncw, xc, rsc, H, dco);
@@ -326,9 +326,9 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
         lstm_bwd_gates_row<T>(gt, cprev, dcc, dco, w.pi, w.pf, w.po, p.has_clip, clip, dg, dcr, H);
         if (p.peep) {
           for (int64_t j = 0; j < H; ++j) {
-            a[j] += static_cast<double>(dg[j]) * cprev[j];
-            a[H + j] += static_cast<double>(dg[H + j]) * cprev[j];
-            a[2 * H + j] += static_cast<double>(dg[3 * H + j]) * cn[j];
+            a[j] += dg[j] * cprev[j];
+            a[H + j] += dg[H + j] * cprev[j];
+            a[2 * H + j] += dg[3 * H + j] * cn[j];
           }
         }
         if (p.ln) ln_backward_row(dg, w.lnhw, xhp + row * G, rsp[row], G, drp + row * G);
