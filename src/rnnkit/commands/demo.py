@@ -52,7 +52,7 @@ def demo_configs(runs_dir: str, quick: bool, threads: int, progress: bool) -> di
         "sunspots": TimeSeriesConfig(
             data="sunspots", name="demo-sunspots", epochs=60, patience=15, time_budget=25, **common
         ),
-        "austen": TextGenConfig(name="demo-austen", epochs=3, time_budget=130, **common),
+        "austen": TextGenConfig(name="demo-austen", epochs=3, time_budget=150, **common),
     }
     if quick:
         configs["sentiment"] = replace(
