@@ -7,8 +7,10 @@
 * ``scan`` — the parallel log-space scan of :class:`~rnnkit.MinGRU` / :class:`~rnnkit.MinLSTM`.
 * ``fused`` — rnnkit's compiled engine, registered by :mod:`rnnkit.fused` where it is available.
 
-``resolve(layer, "auto")`` picks the first backend in :data:`AUTO_ORDER` that supports the layer's
-configuration, and says why. Forcing a backend that cannot run the configuration is an error.
+``resolve(layer, "auto")`` picks the first backend in :func:`auto_order` that supports the layer's
+configuration, and says why: on CPU the fused engine comes first for the cells where ``rnnkit bench``
+measured it fastest (:data:`FUSED_FIRST_ON_CPU`), elsewhere :data:`AUTO_ORDER` applies. Forcing a backend
+that cannot run the configuration is an error.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit._errors import RnnkitError
-from rnnkit.cells import _MinCell
+from rnnkit.cells import GRUCell, RNNCell, _MinCell
 from rnnkit.loop import run_loop, run_scan
 
-__all__ = ["Backend", "register", "get", "resolve", "check_name", "names", "AUTO_ORDER"]
+__all__ = ["Backend", "register", "get", "resolve", "check_name", "names", "AUTO_ORDER", "auto_order"]
 
 
 @dataclass
@@ -38,8 +40,20 @@ class Backend:
 
 
 _REGISTRY: dict[str, Backend] = {}
-#: the order in which ``backend="auto"`` tries backends
+#: the order in which ``backend="auto"`` tries backends (off the CPU, and where no measured order applies)
 AUTO_ORDER: list[str] = ["native", "scan", "fused", "reference"]
+#: measured on CPU by ``rnnkit bench`` (docs/benchmarks.md): the cells for which rnnkit's fused engine beats
+#: torch's own kernel (GRU and RNN run 4-10x faster fused) or the parallel scan. A plain LSTM is absent:
+#: torch's oneDNN LSTM is the faster one there.
+FUSED_FIRST_ON_CPU: tuple[type, ...] = (GRUCell, RNNCell, _MinCell)
+
+
+def auto_order(layer, x: Tensor | None = None) -> list[str]:
+    """The order in which ``auto`` tries backends for ``layer`` (and input ``x``): the measured policy."""
+    device = x.device if x is not None else next(layer.parameters()).device
+    if device.type == "cpu" and isinstance(layer.cell, FUSED_FIRST_ON_CPU):
+        return ["fused"] + [n for n in AUTO_ORDER if n != "fused"]
+    return list(AUTO_ORDER)
 
 
 def register(backend: Backend) -> None:
@@ -68,7 +82,7 @@ def resolve(layer, requested: str, x: Tensor | None = None) -> tuple[str, str]:
             raise RnnkitError(f"backend {requested!r} cannot run this layer: {reason}")
         return requested, f"requested; {reason}"
     refusals = []
-    for name in AUTO_ORDER:
+    for name in auto_order(layer, x):
         ok, reason = _REGISTRY[name].supports(layer, x)
         if ok:
             why = f"auto: {reason}"

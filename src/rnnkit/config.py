@@ -200,7 +200,8 @@ class TextGenConfig(RunOptions, TrainOptions):
         0.0, "dropout on the embeddings, between layers and before the output layer", low=0.0, below=1.0
     )
     tie_weights: bool = _f(
-        False, "share the embedding and output weights (needs embedding_dim == hidden_size)"
+        False,
+        "share the embedding and output weights (a projection is added when embedding_dim != hidden_size)",
     )
     k1: int = _f(50, "truncated BPTT: time steps forward between updates", low=1)
     k2: int = _f(50, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)

@@ -17,11 +17,14 @@ from rnnkit._errors import RnnkitError
 from rnnkit.config import TrainOptions
 
 __all__ = [
+    "EpochBatches",
     "TimeBudget",
     "build_trainer",
     "finish_training",
     "format_table",
+    "per_epoch_generator",
     "read_inputs",
+    "save_run_files",
     "setup_torch",
     "split_indices",
 ]
@@ -231,24 +234,6 @@ def _cell(v: Any) -> str:
             return "-"
         return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
     return str(v)
-
-
-def progress_iter(items: Sequence, label: str, enabled: bool, stream=None) -> Iterator:
-    """Iterate ``items`` with a one-line progress display on stderr (for evaluation loops)."""
-    stream = stream or sys.stderr
-    n = len(items)
-    tty = bool(getattr(stream, "isatty", lambda: False)())
-    last = 0.0
-    for i, item in enumerate(items):
-        if enabled and tty and (time.perf_counter() - last > 0.2 or i + 1 == n):
-            last = time.perf_counter()
-            frac = (i + 1) / max(n, 1)
-            stream.write(f"\r{label} [{'=' * int(frac * 20):<20}] {i + 1}/{n}")
-            stream.flush()
-        yield item
-    if enabled and tty and n:
-        stream.write("\n")
-        stream.flush()
 
 
 def per_epoch_generator(seed: int, epoch: int) -> torch.Generator:

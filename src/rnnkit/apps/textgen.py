@@ -93,8 +93,7 @@ def stream_batches(
 def build_model(cfg: TextGenConfig, vocab_size: int):
     from rnnkit.models import EncoderConfig, LanguageModel, LanguageModelConfig
 
-    if cfg.tie_weights and cfg.embedding_dim != cfg.hidden_size:
-        pass  # the model inserts a projection H -> E before the tied output layer
+    # with tie_weights and embedding_dim != hidden_size the model inserts a projection H -> E before the output
     encoder = EncoderConfig(
         cell=cfg.cell,
         hidden_size=cfg.hidden_size,

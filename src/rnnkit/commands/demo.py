@@ -25,7 +25,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.config import SentimentConfig, TextGenConfig, TimeSeriesConfig
 
 NAME = "demo"
-HELP = "rnnkit's main job: train sentiment, forecasting and text-generation models on real data (~5 min)"
+HELP = "rnnkit's main job: train sentiment, forecasting and text-generation models on real data (~4 min)"
 
 SENTIMENT_SENTENCES = (
     "a gorgeous , witty , seductive movie .",

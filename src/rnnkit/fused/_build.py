@@ -94,7 +94,8 @@ def _build() -> tuple[bool, str]:
     except Exception as e:  # any build or load failure turns the engine off, with its reason
         first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
         return False, f"building the fused engine failed: {first[:300]} (build directory {build_dir})"
-    return True, f"compiled engine, GEMM by {torch.ops.rnnkit_fused.info()}"
+    info = torch.ops.rnnkit_fused.info()
+    return True, f"compiled engine ({tag} build; float32 GEMM: packed kernel, float64: {info})"
 
 
 def load() -> tuple[bool, str]:

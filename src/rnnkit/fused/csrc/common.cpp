@@ -20,7 +20,7 @@ using dgemm_t = void (*)(const char*, const char*, const int*, const int*, const
 struct Blas {
   sgemm_t sgemm = nullptr;
   dgemm_t dgemm = nullptr;
-  std::string provider = "at::mm (no BLAS symbols found in libtorch_cpu)";
+  std::string provider = "at::mm (no BLAS symbols in libtorch_cpu)";
   Blas() {
     // torch's CPU library exports the BLAS it was linked with (MKL on x86-64 wheels); look the symbols
     // up at run time so that a build of torch without them still loads this extension.
@@ -29,7 +29,7 @@ struct Blas {
     sgemm = reinterpret_cast<sgemm_t>(dlsym(h, "sgemm_"));
     dgemm = reinterpret_cast<dgemm_t>(dlsym(h, "dgemm_"));
     if (sgemm != nullptr && dgemm != nullptr) {
-      provider = "BLAS sgemm_/dgemm_ from libtorch_cpu";
+      provider = "BLAS dgemm_ of libtorch_cpu";
     } else {
       sgemm = nullptr;
       dgemm = nullptr;
