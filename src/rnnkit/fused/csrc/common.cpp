@@ -161,70 +161,64 @@ Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
 // ---- packed GEMM for the per-step products --------------------------------------------------------------
 namespace {
 
-typedef float v8sf __attribute__((vector_size(32)));
+inline vfloat loadv(const float* p) { return VT<vfloat>::load(p); }
+inline void storev(float* p, vfloat v) { VT<vfloat>::store(p, v); }
 
-inline v8sf load8(const float* p) {
-  v8sf v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline void store8(float* p, v8sf v) { std::memcpy(p, &v, sizeof(v)); }
-
-// C[MR x ncols] (+)= A[MR x K] * panel[K x 24] with NV (1..3) vectors of 8 columns computed (the last
-// panel of a matrix whose width is not a multiple of 24 needs fewer). A row-major (a(i, k) = A[i * lda + k])
-// or, with AT, read transposed in place (a(i, k) = A[k * lda + i]).
+// C[MR x ncols] (+)= A[MR x K] * panel[K x kNR] with NV (1..kNV) vectors of kVW columns computed (the last
+// panel of a matrix whose width is not a multiple of kNR needs fewer). A row-major (a(i, k) = A[i * lda + k])
+// or, with AT, read transposed in place (a(i, k) = A[k * lda + i]). biasp: kNR values added to every row.
 template <int MR, int NV, bool AT>
 inline void micro_kernel(int64_t K, const float* __restrict__ A, int64_t lda, const float* __restrict__ bp,
                          float* __restrict__ C, int64_t ldc, int64_t ncols, bool accumulate,
-                         const float* __restrict__ bias24) {
-  v8sf c[MR][NV];
+                         const float* __restrict__ biasp) {
+  vfloat c[MR][NV];
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) c[i][v] = bias24 ? load8(bias24 + 8 * v) : v8sf{0, 0, 0, 0, 0, 0, 0, 0};
+    for (int v = 0; v < NV; ++v) c[i][v] = biasp ? loadv(biasp + kVW * v) : vfloat{};
   for (int64_t k = 0; k < K; ++k) {
-    v8sf b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = load8(bp + k * kNR + 8 * v);
+    vfloat b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = loadv(bp + k * kNR + kVW * v);
     for (int i = 0; i < MR; ++i) {
       const float a = AT ? A[k * lda + i] : A[i * lda + k];
       for (int v = 0; v < NV; ++v) c[i][v] += a * b[v];
     }
   }
-  if (ncols == 8 * NV) {
+  if (ncols == kVW * NV) {
     for (int i = 0; i < MR; ++i) {
       float* cr = C + i * ldc;
-      for (int v = 0; v < NV; ++v) store8(cr + 8 * v, accumulate ? c[i][v] + load8(cr + 8 * v) : c[i][v]);
+      for (int v = 0; v < NV; ++v) storev(cr + kVW * v, accumulate ? c[i][v] + loadv(cr + kVW * v) : c[i][v]);
     }
   } else {
     float tmp[kNR];
     for (int i = 0; i < MR; ++i) {
       float* cr = C + i * ldc;
-      for (int v = 0; v < NV; ++v) store8(tmp + 8 * v, c[i][v]);
+      for (int v = 0; v < NV; ++v) storev(tmp + kVW * v, c[i][v]);
       for (int64_t j = 0; j < ncols; ++j) cr[j] = accumulate ? cr[j] + tmp[j] : tmp[j];
     }
   }
 }
 
-template <int NV, bool AT>
+template <int NV, bool AT, int MR = kMR>
 void panel_rows_nv(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
-                   int64_t ncols, bool acc, const float* bias24) {
+                   int64_t ncols, bool acc, const float* biasp) {
   const int64_t rs = AT ? 1 : lda;
   int64_t i = 0;
-  for (; i + 4 <= M; i += 4)
-    micro_kernel<4, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24);
-  switch (M - i) {
-    case 3: micro_kernel<3, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
-    case 2: micro_kernel<2, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
-    case 1: micro_kernel<1, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, bias24); break;
-    default: break;
+  for (; i + MR <= M; i += MR)
+    micro_kernel<MR, NV, AT>(K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, biasp);
+  if constexpr (MR > 1) {
+    if (i < M) panel_rows_nv<NV, AT, MR - 1>(M - i, K, A + i * rs, lda, bp, C + i * ldc, ldc, ncols, acc, biasp);
   }
 }
 
-// rows [0, M) of C against one packed panel of ncols <= 24 columns
+// rows [0, M) of C against one packed panel of ncols <= kNR columns
 template <bool AT = false>
 void panel_rows(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float* C, int64_t ldc,
-                int64_t ncols, bool acc, const float* bias24 = nullptr) {
-  if (ncols > 16) panel_rows_nv<3, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, bias24);
-  else if (ncols > 8) panel_rows_nv<2, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, bias24);
-  else panel_rows_nv<1, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, bias24);
+                int64_t ncols, bool acc, const float* biasp = nullptr) {
+  const int64_t nv = (ncols + kVW - 1) / kVW;
+  if constexpr (kNV >= 3) {
+    if (nv >= 3) return panel_rows_nv<3, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, biasp);
+  }
+  if (nv >= 2) return panel_rows_nv<2, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, biasp);
+  panel_rows_nv<1, AT>(M, K, A, lda, bp, C, ldc, ncols, acc, biasp);
 }
 
 // below this many multiply-adds a product runs on one thread (a fork/join costs microseconds)
@@ -254,7 +248,7 @@ void RhsMatrix<float>::mul(int64_t M, const float* A, int64_t lda, float* C, int
     std::memcpy(bias_pad.data(), bias, sizeof(float) * N);
   }
   // tiles of (up to) 64 rows x one panel; consecutive tiles share their rows of A
-  constexpr int64_t MB = 64;
+  constexpr int64_t MB = 16 * kMR;
   const int64_t mblocks = (M + MB - 1) / MB, ntiles = mblocks * panels;
   auto run = [&](int64_t t0, int64_t t1) {
     for (int64_t tile = t0; tile < t1; ++tile) {
@@ -285,7 +279,7 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
     return;
   }
   constexpr int64_t KC = 256;  // rows of A and B per block: both packed blocks stay in L2
-  const int64_t panels = (N + kNR - 1) / kNR, rblocks = (M + 3) / 4;
+  const int64_t panels = (N + kNR - 1) / kNR, rblocks = (M + kMR - 1) / kMR;
   const int64_t kc_max = std::min(KC, K);
   // rows of the packed A^T are padded off a power-of-two stride, which would map them to a few cache sets
   const int64_t lat = kc_max + 8;
@@ -321,7 +315,7 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
     auto tiles = [&](int64_t t0, int64_t t1) {
       for (int64_t tile = t0; tile < t1; ++tile) {
         const int64_t p = tile % panels, rb = tile / panels;
-        const int64_t i = rb * 4, mr = std::min<int64_t>(4, M - i), n0 = p * kNR;
+        const int64_t i = rb * kMR, mr = std::min<int64_t>(kMR, M - i), n0 = p * kNR;
         if (pack)
           panel_rows(mr, kc, at.data() + i * lat, lat, bp.data() + p * kc * kNR, C + i * ldc + n0, ldc,
                      std::min(kNR, N - n0), acc);

@@ -9,6 +9,10 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -79,12 +83,18 @@ static inline float act_sigmoid(float x) { return fsigmoid(x); }
 static inline double act_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // ---------------------------------------------------------------------------------------------------------
-// Explicit 8-lane vectors (GCC vector extensions) for the float rows. Written out rather than left to the
-// auto-vectoriser, which turns the clamps into blends and runs ~2x slower on AVX2. Row bodies are templates
-// on the lane type V (v8sf, or the scalar T for double and for the tail) run by for_lanes().
+// Explicit vectors (GCC vector extensions) for the float rows and the GEMM kernel: kVW lanes, 16 where the
+// build targets AVX-512 and 8 otherwise. Written out rather than left to the auto-vectoriser, which turns
+// the clamps into blends and ran ~2x slower. Row bodies are templates on the lane type V (vfloat, or the
+// scalar T for double and for the tail) run by for_lanes().
 // ---------------------------------------------------------------------------------------------------------
-typedef float v8sf __attribute__((vector_size(32)));
-typedef int32_t v8si __attribute__((vector_size(32)));
+#if defined(__AVX512F__)
+constexpr int kVW = 16;
+#else
+constexpr int kVW = 8;
+#endif
+typedef float vfloat __attribute__((vector_size(4 * kVW)));
+typedef int32_t vint __attribute__((vector_size(4 * kVW)));
 
 template <typename V>
 struct VT {  // scalar lanes: float or double
@@ -94,27 +104,32 @@ struct VT {  // scalar lanes: float or double
   static V bcast(S x) { return x; }
 };
 template <>
-struct VT<v8sf> {
+struct VT<vfloat> {
   using S = float;
-  static v8sf load(const float* p) {
-    v8sf v;
+  static vfloat load(const float* p) {
+    vfloat v;
     std::memcpy(&v, p, sizeof(v));
     return v;
   }
-  static void store(float* p, v8sf v) { std::memcpy(p, &v, sizeof(v)); }
-  static v8sf bcast(float x) { return v8sf{x, x, x, x, x, x, x, x}; }
+  static void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof(v)); }
+  static vfloat bcast(float x) { return vfloat{} + x; }
 };
 
-static inline v8sf vmax(v8sf a, v8sf b) {
-#ifdef __AVX__
-  return __builtin_ia32_maxps256(a, b);
+// max / min with the bound as the first argument: like the x86 instructions, a NaN in the second stays NaN
+static inline vfloat vmax(vfloat a, vfloat b) {
+#if defined(__AVX512F__)
+  return (vfloat)_mm512_max_ps((__m512)a, (__m512)b);
+#elif defined(__AVX__)
+  return (vfloat)_mm256_max_ps((__m256)a, (__m256)b);
 #else
   return a > b ? a : b;
 #endif
 }
-static inline v8sf vmin(v8sf a, v8sf b) {
-#ifdef __AVX__
-  return __builtin_ia32_minps256(a, b);
+static inline vfloat vmin(vfloat a, vfloat b) {
+#if defined(__AVX512F__)
+  return (vfloat)_mm512_min_ps((__m512)a, (__m512)b);
+#elif defined(__AVX__)
+  return (vfloat)_mm256_min_ps((__m256)a, (__m256)b);
 #else
   return a < b ? a : b;
 #endif
@@ -124,45 +139,45 @@ static inline float vmin(float a, float b) { return a < b ? a : b; }
 static inline double vmax(double a, double b) { return a > b ? a : b; }
 static inline double vmin(double a, double b) { return a < b ? a : b; }
 
-static inline v8sf act_exp(v8sf x) {  // fexp, lane-wise
-  x = vmin(VT<v8sf>::bcast(88.0f), vmax(VT<v8sf>::bcast(-87.0f), x));  // bound first: NaN propagates
-  const v8sf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const v8sf r = x - n * 0.693359375f - n * -2.12194440e-4f;
-  const v8sf z = r * r;
-  v8sf y = VT<v8sf>::bcast(1.9875691500e-4f);
+static inline vfloat act_exp(vfloat x) {  // fexp, lane-wise
+  x = vmin(VT<vfloat>::bcast(88.0f), vmax(VT<vfloat>::bcast(-87.0f), x));
+  const vfloat n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const vfloat r = x - n * 0.693359375f - n * -2.12194440e-4f;
+  const vfloat z = r * r;
+  vfloat y = VT<vfloat>::bcast(1.9875691500e-4f);
   y = y * r + 1.3981999507e-3f;
   y = y * r + 8.3334519073e-3f;
   y = y * r + 4.1665795894e-2f;
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * z + r + 1.0f;
-  const v8si bits = (__builtin_convertvector(n, v8si) + 127) << 23;
-  return y * (v8sf)bits;
+  const vint bits = (__builtin_convertvector(n, vint) + 127) << 23;
+  return y * (vfloat)bits;
 }
-static inline v8sf act_tanh(v8sf x) {  // ftanh, lane-wise
+static inline vfloat act_tanh(vfloat x) {  // ftanh, lane-wise
   const float c = 7.90531110763549805f;
-  x = vmin(VT<v8sf>::bcast(c), vmax(VT<v8sf>::bcast(-c), x));
-  const v8sf x2 = x * x;
-  v8sf p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  x = vmin(VT<vfloat>::bcast(c), vmax(VT<vfloat>::bcast(-c), x));
+  const vfloat x2 = x * x;
+  vfloat p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
   p = x2 * p + -8.60467152213735e-11f;
   p = x2 * p + 5.12229709037114e-08f;
   p = x2 * p + 1.48572235717979e-05f;
   p = x2 * p + 6.37261928875436e-04f;
   p = x2 * p + 4.89352455891786e-03f;
   p = x * p;
-  v8sf q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  vfloat q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
   q = x2 * q + 2.26843463243900e-03f;
   q = x2 * q + 4.89352518554385e-03f;
   return p / q;
 }
-static inline v8sf act_sigmoid(v8sf x) { return 1.0f / (1.0f + act_exp(-x)); }
+static inline vfloat act_sigmoid(vfloat x) { return 1.0f / (1.0f + act_exp(-x)); }
 
-// body.template operator()<V>(j) for j over [0, n): 8 lanes at a time for float, then one at a time
+// body.template operator()<V>(j) for j over [0, n): kVW lanes at a time for float, then one at a time
 template <typename T, typename F>
 inline void for_lanes(int64_t n, F&& body) {
   int64_t j = 0;
   if constexpr (std::is_same_v<T, float>) {
-    for (; j + 8 <= n; j += 8) body.template operator()<v8sf>(j);
+    for (; j + kVW <= n; j += kVW) body.template operator()<vfloat>(j);
   }
   for (; j < n; ++j) body.template operator()<T>(j);
 }
@@ -181,7 +196,7 @@ std::string gemm_provider();
 // (K x N), row-major with leading dimension ldw. mul() computes C (M x N) (+)= A (M x K) B.
 //
 // float: B is packed once into panels of kNR columns ([N/kNR][K][kNR], zero-padded) and multiplied by a
-// register-blocked kernel (4 rows x 24 columns of accumulators). For the small batches of recurrent
+// register-blocked kernel (kMR rows x kNR columns of accumulators). For the small batches of recurrent
 // steps this is about twice as fast as the BLAS call (which repacks W at every step); it also runs
 // single-threaded below a size where forking threads costs more than it saves. double: the BLAS.
 template <typename T>
@@ -201,7 +216,13 @@ struct RhsMatrix {
   }
 };
 
-constexpr int64_t kNR = 24;
+// the GEMM kernel's tile: kMR rows x kNR = kNV vectors of columns of accumulators in registers
+#if defined(__AVX512F__)
+constexpr int kNV = 2, kMR = 6;
+#else
+constexpr int kNV = 3, kMR = 4;
+#endif
+constexpr int64_t kNR = kVW * kNV;
 
 // C (M x N) (+)= A^T B for A (K x M, lda) and B (K x N, ldb): the weight gradients, summed over all T*B
 // rows of a sequence in one product. float: blocks of K are packed (A transposed) and multiplied by the
@@ -342,8 +363,10 @@ constexpr double kLnEps = 1e-5;
 
 // Row reductions in 8 lanes for float (explicit vectors: a plain `s += x[j]` loop is a serial chain of
 // dependent adds without -ffast-math); a plain loop for double.
-inline float hsum(v8sf v) {
-  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+inline float hsum(vfloat v) {
+  float s = 0;
+  for (int l = 0; l < kVW; ++l) s += v[l];
+  return s;
 }
 
 template <typename T>
@@ -351,8 +374,8 @@ inline T lane_sum(const T* x, int64_t n) {
   int64_t j = 0;
   T s = 0;
   if constexpr (std::is_same_v<T, float>) {
-    v8sf acc = VT<v8sf>::bcast(0.0f);
-    for (; j + 8 <= n; j += 8) acc += VT<v8sf>::load(x + j);
+    vfloat acc = VT<vfloat>::bcast(0.0f);
+    for (; j + kVW <= n; j += kVW) acc += VT<vfloat>::load(x + j);
     s = hsum(acc);
   }
   for (; j < n; ++j) s += x[j];
@@ -365,9 +388,9 @@ inline T lane_sq_dev(const T* x, T mu, int64_t n) {
   int64_t j = 0;
   T s = 0;
   if constexpr (std::is_same_v<T, float>) {
-    v8sf acc = VT<v8sf>::bcast(0.0f);
-    for (; j + 8 <= n; j += 8) {
-      const v8sf d = VT<v8sf>::load(x + j) - mu;
+    vfloat acc = VT<vfloat>::bcast(0.0f);
+    for (; j + kVW <= n; j += kVW) {
+      const vfloat d = VT<vfloat>::load(x + j) - mu;
       acc += d * d;
     }
     s = hsum(acc);
@@ -389,10 +412,10 @@ inline void ln_backward_row(const T* dy, const T* gamma, const T* xhat, T rstd, 
   int64_t j = 0;
   T m1 = 0, m2 = 0;
   if constexpr (std::is_same_v<T, float>) {
-    using X = VT<v8sf>;
-    v8sf a1 = X::bcast(0.0f), a2 = X::bcast(0.0f);
-    for (; j + 8 <= n; j += 8) {
-      const v8sf g = X::load(dy + j) * X::load(gamma + j);
+    using X = VT<vfloat>;
+    vfloat a1 = X::bcast(0.0f), a2 = X::bcast(0.0f);
+    for (; j + kVW <= n; j += kVW) {
+      const vfloat g = X::load(dy + j) * X::load(gamma + j);
       a1 += g;
       a2 += g * X::load(xhat + j);
     }
