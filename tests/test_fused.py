@@ -207,7 +207,9 @@ LAYERS = {
         recurrent_dropout=0.2,
         zoneout=0.1,
     ),
-    "gru-nobias-bi": lambda: rnnkit.GRU(5, 8, bidirectional=True, bias=False, merge="sum"),
+    "gru-nobias-bi-learned-h0": lambda: rnnkit.GRU(
+        5, 8, bidirectional=True, bias=False, merge="sum", learn_initial_state=True
+    ),
     "rnn-relu-3l-zoneout": lambda: rnnkit.RNN(5, 8, num_layers=3, activation="relu", zoneout=0.3),
     "mingru-bi-2l": lambda: rnnkit.Recurrent(rnnkit.MinGRU(5, 8), bidirectional=True, num_layers=2),
     "minlstm-zoneout": lambda: rnnkit.Recurrent(rnnkit.MinLSTM(5, 8), zoneout=0.2),
@@ -237,6 +239,36 @@ def test_layer_fused_matches_reference(name, train):
         out.append([y, *s, *torch.autograd.grad(loss, [x, *m.parameters()])])
     for a, b in zip(out[1], out[0]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rnnkit.LSTM(16, 128, layer_norm=True, peephole=True, recurrent_dropout=0.2),
+        lambda: rnnkit.GRU(16, 128, reset_after=False, layer_norm=True),
+        lambda: rnnkit.RNN(16, 256, activation="sigmoid"),
+    ],
+)
+def test_multithreaded_paths_match_reference(make):
+    """Sizes large enough for the kernels' parallel paths (rows, GEMM tiles, per-thread sums)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        ref = make()
+        ref.requested_backend = "reference"
+        fus = copy.deepcopy(ref)
+        fus.requested_backend = "fused"
+        x = torch.randn(64, 3, 16)
+        out = []
+        for m in (ref, fus):
+            torch.manual_seed(1)
+            y, _ = m(x)
+            out.append([y, *torch.autograd.grad(y.square().sum(), list(m.parameters()))])
+        for a, b in zip(out[1], out[0]):
+            torch.testing.assert_close(a, b, rtol=2e-4, atol=2e-4)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
