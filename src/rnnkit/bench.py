@@ -388,6 +388,16 @@ def to_markdown(report: dict) -> str:
         f"({', '.join(f'{k} {v:.1f}' for k, v in peak.items() if k != 'peak')}).",
         f"Fused engine: {report['fused']['reason']}.",
         "",
+        "The fused engine (`rnnkit.fused`, C++ in `src/rnnkit/fused/csrc/`): the input projection of all steps",
+        "is one GEMM; each step is one GEMM with the recurrent weights (two for a GRU with `reset_after=False`)",
+        "into a preallocated buffer, then one vectorised pass over the gates of each row (layer norm, peepholes,",
+        "clipping, zoneout and the padding mask included); backward is one reverse loop that writes the gate",
+        "gradients of every step, and each weight gradient is one GEMM over all T*B rows at the end. The GEMMs",
+        "run a register-blocked kernel on weights packed once per call (float64 uses the BLAS). Double",
+        "backward is refused (`once_differentiable`). Floats saved per step and batch row: LSTM 4H + H + P",
+        "(gates, c, h), +4H+1 with layer norm; GRU 5H (`reset_after=True`: r, z, n, W_hn h + b_hn, h) or 4H,",
+        "+3H+2 with layer norm; RNN H (+H with zoneout); MinGRU/MinLSTM H plus their projections.",
+        "",
     ]
     shapes = []
     for r in report["results"]:
@@ -494,6 +504,9 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

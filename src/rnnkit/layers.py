@@ -346,9 +346,18 @@ class Recurrent(nn.Module):
         return out, final
 
     def stack_forward(
-        self, runner: Callable, xt: Tensor, state: LayerState, lengths: Tensor | None
+        self,
+        runner: Callable,
+        xt: Tensor,
+        state: LayerState,
+        lengths: Tensor | None,
+        project: Callable | None = None,
     ) -> tuple[Tensor, LayerState]:
-        """Layers and directions around a per-direction runner (see :mod:`rnnkit.loop`). Time-major."""
+        """Layers and directions around a per-direction runner (see :mod:`rnnkit.loop`). Time-major.
+
+        ``project(cell, x)`` replaces ``cell.project_input(x)`` where a backend computes the same input
+        projection faster (the fused engine's GEMM).
+        """
         T, B = xt.shape[0], xt.shape[1]
         mask = None
         if lengths is not None:
@@ -365,7 +374,8 @@ class Recurrent(nn.Module):
                 k = layer * D + d
                 cell = self.cells[k]
                 rec_mask, zo = masks[k]
-                xp = cell.project_input(inp)  # (T, B, G*H): one matmul for all steps
+                # (T, B, G*H): one matmul for all steps
+                xp = cell.project_input(inp) if project is None else project(cell, inp)
                 y, s = runner(cell, xp, states[k], mask, d == 1, rec_mask, zo)
                 outs.append(y)
                 finals.append(s)

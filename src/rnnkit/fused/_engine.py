@@ -2,7 +2,7 @@
 
 Each runner has the signature and semantics of :func:`rnnkit.loop.run_loop` (see :mod:`rnnkit.loop`), so
 that :meth:`rnnkit.Recurrent.stack_forward` stacks layers and directions around it. The input projection
-``xp`` (T, B, G*H) is computed outside (one GEMM by ``cell.project_input``, differentiated by autograd);
+``xp`` (T, B, G*H) is computed outside (one GEMM, :func:`rnnkit.fused.project`, differentiated by autograd);
 the functions here return its gradient together with those of the recurrent weights, biases, layer-norm
 parameters, peepholes and initial state. Masks (padding, recurrent dropout, zoneout) are constants.
 

@@ -5,14 +5,11 @@ each cell (``cell.project_input``, one GEMM over all steps) is computed by :func
 same formula on the engine's packed GEMM in float32. On CPUs where torch's BLAS is slow for this skinny
 product (input size K = 32 .. 256) that is 2-3x faster, forward and backward; the numbers are in
 ``docs/benchmarks.md``. Everything else (masks, dropout, state layout) calls the layer's own methods.
-
-TODO(core): with a ``project`` argument on ``Recurrent.stack_forward`` this copy of its loop goes away.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -70,27 +67,4 @@ def project(cell, x: Tensor) -> Tensor:
 
 def stack_forward(layer, xt: Tensor, state, lengths: Tensor | None):
     """:meth:`rnnkit.Recurrent.stack_forward` with :func:`run_fused` and :func:`project`. Time-major."""
-    T, B = xt.shape[0], xt.shape[1]
-    mask = None
-    if lengths is not None:
-        steps = torch.arange(T, device=xt.device).unsqueeze(1)  # (T, 1)
-        mask = (steps < lengths.to(xt.device).unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
-    states = layer.split_state(state)
-    masks = layer.sample_masks(T, B, xt.device, xt.dtype)
-    finals = []
-    inp = xt
-    D = layer.num_directions
-    for lay in range(layer.num_layers):
-        outs = []
-        for d in range(D):
-            k = lay * D + d
-            cell = layer.cells[k]
-            rec_mask, zo = masks[k]
-            xp = project(cell, inp)  # (T, B, G*H)
-            y, s = run_fused(cell, xp, states[k], mask, d == 1, rec_mask, zo)
-            outs.append(y)
-            finals.append(s)
-        inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)
-        if layer.dropout and lay < layer.num_layers - 1:
-            inp = F.dropout(inp, layer.dropout, layer.training)
-    return inp, layer.join_state(finals)
+    return layer.stack_forward(run_fused, xt, state, lengths, project=project)
