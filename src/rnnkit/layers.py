@@ -220,7 +220,9 @@ class Recurrent(nn.Module):
         zs = tuple(torch.zeros(n, batch_size, s, device=device, dtype=dtype) for s in self.cell.state_sizes())
         return zs if self.cell.paired_state else zs[0]
 
-    def _initial_state(self, batch: int, x: Tensor) -> LayerState:
+    def start_state(self, batch: int, like: Tensor) -> LayerState:
+        """The state a call starts from when none is given: the learned one, else zeros (``like``'s device/dtype)."""
+        x = like
         if self.initial_state is None:
             return self.zeros_state(batch, x.device, x.dtype)
         parts = tuple(p.unsqueeze(1).expand(-1, batch, -1) for p in self.initial_state)
@@ -332,7 +334,7 @@ class Recurrent(nn.Module):
             if int(lengths.min()) == T:
                 lengths = None  # nothing is padded
         if state is None:
-            state = self._initial_state(B, x)
+            state = self.start_state(B, x)
         name, _ = backends.resolve(self, self.requested_backend, x)
         out, final = backends.get(name).forward(self, xt, state, lengths)
         if self.bidirectional and self.merge != "concat":
@@ -400,7 +402,7 @@ class Recurrent(nn.Module):
             )
         B = x_t.shape[0]
         if state is None:
-            state = self._initial_state(B, x_t)
+            state = self.start_state(B, x_t)
         else:
             self._check_forward(x_t.unsqueeze(1 if self.batch_first else 0), state, None)
         states = self.split_state(state)

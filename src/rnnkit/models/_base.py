@@ -362,10 +362,7 @@ def run_encoder(
 
 def initial_state(layer: Recurrent, batch: int, like: Tensor) -> Any:
     """The layer's initial state (learned or zeros) for ``batch`` sequences, on ``like``'s device/dtype."""
-    if layer.initial_state is None:
-        return layer.zeros_state(batch, like.device, like.dtype)
-    parts = tuple(p.unsqueeze(1).expand(-1, batch, -1) for p in layer.initial_state)  # (L*D, B, n)
-    return parts if layer.cell.paired_state else parts[0]
+    return layer.start_state(batch, like)
 
 
 def top_hidden(layer: Recurrent, state: Any) -> Tensor:
