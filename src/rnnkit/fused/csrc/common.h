@@ -457,6 +457,31 @@ inline const T* opt_ptr(const OptTensor& t) {
   return t.has_value() ? t->data_ptr<T>() : nullptr;
 }
 
+// dW (M x N) = sum over steps of dgates_t^T h_in_t, in one GEMM over all T*B rows (two where the first step
+// reads h0): dgates (T, B, ldg) with the gradient of the M rows that multiply h; hs (T, B, N) the states
+// written by forward; h_in_t is the state before step t (h0 at a direction's first step), times the
+// recurrent-dropout mask rm (B, N) where there is one.
+template <typename T>
+void recurrent_weight_grad(int64_t M, int64_t N, int64_t T_, int64_t B, const T* dg, int64_t ldg, const T* h0p,
+                           const T* hsp, const T* rm, bool reverse, T* dwp, const at::TensorOptions& opts) {
+  if (rm != nullptr) {
+    Tensor hin = pooled_empty({T_, B, N}, opts);
+    T* hinp = hin.data_ptr<T>();
+    for (int64_t t = 0; t < T_; ++t) {
+      const bool first = reverse ? t == T_ - 1 : t == 0;
+      const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * N;
+      for (int64_t k = 0; k < B * N; ++k) hinp[t * B * N + k] = hp[k] * rm[k];
+    }
+    gemm_tn(M, N, T_ * B, dg, ldg, hinp, N, dwp, N, false);
+  } else if (!reverse) {
+    gemm_tn(M, N, (T_ - 1) * B, dg + B * ldg, ldg, hsp, N, dwp, N, false);
+    gemm_tn(M, N, B, dg, ldg, h0p, N, dwp, N, true);
+  } else {
+    gemm_tn(M, N, (T_ - 1) * B, dg, ldg, hsp + B * N, N, dwp, N, false);
+    gemm_tn(M, N, B, dg + (T_ - 1) * B * ldg, ldg, h0p, N, dwp, N, true);
+  }
+}
+
 inline Tensor undefined_or(const OptTensor& t) { return t.has_value() ? *t : Tensor(); }
 
 }  // namespace rnnkit

@@ -365,22 +365,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   T* dwp = dw_hh.data_ptr<T>();
   const int64_t TB = T_ * B;
   const int64_t Mrz = p.reset_after ? G : 2 * H;  // rows of W_hh that multiply h_in
-  if (rm != nullptr) {
-    Tensor hin = pooled_empty({T_, B, H}, opts);
-    T* hinp = hin.data_ptr<T>();
-    for (int64_t t = 0; t < T_; ++t) {
-      const bool first = reverse ? t == T_ - 1 : t == 0;
-      const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * H;
-      for (int64_t k = 0; k < B * H; ++k) hinp[t * B * H + k] = hp[k] * rm[k];
-    }
-    gemm_tn(Mrz, H, TB, drp, G, hinp, H, dwp, H, false);
-  } else if (!reverse) {
-    gemm_tn(Mrz, H, (T_ - 1) * B, drp + B * G, G, hsp, H, dwp, H, false);
-    gemm_tn(Mrz, H, B, drp, G, h0p, H, dwp, H, true);
-  } else {
-    gemm_tn(Mrz, H, (T_ - 1) * B, drp, G, hsp + B * H, H, dwp, H, false);
-    gemm_tn(Mrz, H, B, drp + (T_ - 1) * B * G, G, h0p, H, dwp, H, true);
-  }
+  recurrent_weight_grad<T>(Mrz, H, T_, B, drp, G, h0p, hsp, rm, reverse, dwp, opts);
   if (!p.reset_after) gemm_tn(H, H, TB, drp + 2 * H, G, rha, H, dwp + 2 * H * H, H, false);
 
   Tensor db_hh = at::empty({0}, opts), dlnw = at::empty({0}, opts), dlnb = at::empty({0}, opts);

@@ -348,22 +348,7 @@ std::vector<Tensor> backward_impl(const Tensor& dy, const Tensor& dh_n, const Te
   Tensor dw_hh = at::empty({G, P}, opts);
   T* dwp = dw_hh.data_ptr<T>();
   const int64_t TB = T_ * B;
-  if (rm != nullptr) {
-    Tensor hin = pooled_empty({T_, B, P}, opts);
-    T* hinp = hin.data_ptr<T>();
-    for (int64_t t = 0; t < T_; ++t) {
-      const bool first = reverse ? t == T_ - 1 : t == 0;
-      const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * P;
-      for (int64_t k = 0; k < B * P; ++k) hinp[t * B * P + k] = hp[k] * rm[k];
-    }
-    gemm_tn(G, P, TB, drp, G, hinp, P, dwp, P, false);
-  } else if (!reverse) {
-    gemm_tn(G, P, (T_ - 1) * B, drp + B * G, G, hsp, P, dwp, P, false);
-    gemm_tn(G, P, B, drp, G, h0p, P, dwp, P, true);
-  } else {
-    gemm_tn(G, P, (T_ - 1) * B, drp, G, hsp + B * P, P, dwp, P, false);
-    gemm_tn(G, P, B, drp + (T_ - 1) * B * G, G, h0p, P, dwp, P, true);
-  }
+  recurrent_weight_grad<T>(G, P, T_, B, drp, G, h0p, hsp, rm, reverse, dwp, opts);
   Tensor db_hh = at::empty({0}, opts), dlnw = at::empty({0}, opts), dlnb = at::empty({0}, opts);
   if (bias) {
     db_hh = at::empty({G}, opts);

@@ -135,22 +135,7 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dy, const Tensor& dh_n, cons
   Tensor dw_hh = at::empty({H, H}, opts);
   T* dwp = dw_hh.data_ptr<T>();
   const int64_t TB = T_ * B;
-  if (rm != nullptr) {
-    Tensor hin = pooled_empty({T_, B, H}, opts);
-    T* hinp = hin.data_ptr<T>();
-    for (int64_t t = 0; t < T_; ++t) {
-      const bool first = reverse ? t == T_ - 1 : t == 0;
-      const T* hp = first ? h0p : hsp + (reverse ? t + 1 : t - 1) * B * H;
-      for (int64_t k = 0; k < B * H; ++k) hinp[t * B * H + k] = hp[k] * rm[k];
-    }
-    gemm_tn(H, H, TB, dxpp, H, hinp, H, dwp, H, false);
-  } else if (!reverse) {
-    gemm_tn(H, H, (T_ - 1) * B, dxpp + B * H, H, hsp, H, dwp, H, false);
-    gemm_tn(H, H, B, dxpp, H, h0p, H, dwp, H, true);
-  } else {
-    gemm_tn(H, H, (T_ - 1) * B, dxpp, H, hsp + B * H, H, dwp, H, false);
-    gemm_tn(H, H, B, dxpp + (T_ - 1) * B * H, H, h0p, H, dwp, H, true);
-  }
+  recurrent_weight_grad<T>(H, H, T_, B, dxpp, H, h0p, hsp, rm, reverse, dwp, opts);
   Tensor db_hh = at::empty({0}, opts);
   if (bias) {
     db_hh = at::empty({H}, opts);
