@@ -222,9 +222,8 @@ class Recurrent(nn.Module):
 
     def start_state(self, batch: int, like: Tensor) -> LayerState:
         """The state a call starts from when none is given: the learned one, else zeros (``like``'s device/dtype)."""
-        x = like
         if self.initial_state is None:
-            return self.zeros_state(batch, x.device, x.dtype)
+            return self.zeros_state(batch, like.device, like.dtype)
         parts = tuple(p.unsqueeze(1).expand(-1, batch, -1) for p in self.initial_state)
         return parts if self.cell.paired_state else parts[0]
 

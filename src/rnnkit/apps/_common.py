@@ -25,6 +25,7 @@ __all__ = [
     "per_epoch_generator",
     "read_inputs",
     "save_run_files",
+    "training_summary",
     "setup_torch",
     "split_indices",
 ]
@@ -157,6 +158,17 @@ TRAINER_FILES = (
     "grad_flow_curve.png",
 )
 """Files the trainer's reporter writes into the run (those that exist are listed in ``run.json``)."""
+
+
+def training_summary(model, budget, train_seconds: float, seconds: float) -> dict[str, Any]:
+    """The part of ``metrics.json`` every application shares: time, size and backend of the run."""
+    return {
+        "stopped_by_time_budget": budget.hit,
+        "train_seconds": round(train_seconds, 2),
+        "seconds": round(seconds, 2),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "backend": str(model.encoder.backend),
+    }
 
 
 def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:

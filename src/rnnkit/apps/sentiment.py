@@ -26,6 +26,7 @@ from rnnkit.apps._common import (
     save_run_files,
     setup_torch,
     split_indices,
+    training_summary,
 )
 from rnnkit.apps.base import ResultRow, TrainResult, load_run_model, open_app_run
 from rnnkit.apps.baselines import BagOfWordsLogisticRegression
@@ -196,11 +197,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "f1_definition": "F1 of the second class (positive) for 2 classes, macro average otherwise",
             "epochs_run": len(history),
             "best_epoch": best_epoch,
-            "stopped_by_time_budget": budget.hit,
-            "train_seconds": round(train_seconds, 2),
-            "seconds": round(seconds, 2),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "backend": str(model.encoder.backend),
+            **training_summary(model, budget, train_seconds, seconds),
             "history": history,
         }
         save_run_files(run, model, cfg, APP, metrics)

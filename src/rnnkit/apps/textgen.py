@@ -32,6 +32,7 @@ from rnnkit.apps._common import (
     finish_training,
     save_run_files,
     setup_torch,
+    training_summary,
 )
 from rnnkit.apps.base import ResultRow, TrainResult, load_run_model, open_app_run
 from rnnkit.apps.baselines import unigram_bits_per_char
@@ -267,11 +268,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             "goal_met": bpc <= GOAL_BPC,
             "updates": trainer.state.updates,
             "tokens_trained": trainer.state.updates * cfg.k1 * cfg.batch_size,
-            "stopped_by_time_budget": budget.hit,
-            "train_seconds": round(train_seconds, 2),
-            "seconds": round(seconds, 2),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "backend": str(model.encoder.backend),
+            **training_summary(model, budget, train_seconds, seconds),
             "samples": samples,
             "history": history,
         }

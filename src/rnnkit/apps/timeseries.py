@@ -42,6 +42,7 @@ from rnnkit.apps._common import (
     per_epoch_generator,
     save_run_files,
     setup_torch,
+    training_summary,
 )
 from rnnkit.apps.base import ResultRow, TrainResult, load_run_model, open_app_run
 from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
@@ -371,11 +372,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "goal": f"{metric} {goal}",
             "goal_met": met,
             "epochs_run": len(history),
-            "stopped_by_time_budget": budget.hit,
-            "train_seconds": round(train_seconds, 2),
-            "seconds": round(seconds, 2),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "backend": str(model.encoder.backend),
+            **training_summary(model, budget, train_seconds, seconds),
             "history": history,
         }
         save_run_files(run, model, cfg, APP, metrics)
