@@ -228,7 +228,7 @@ def parse_polarity_csv(text: str, what: str) -> list[tuple[str, int]]:
 
 
 def parse_literal_array(source: str, what: str) -> list[float | None]:
-    """The numbers in the first ``np.array([...])`` literal of Python source, read with ``ast``.
+    """The numbers in the first (by position) ``np.array([...])`` literal of Python source, read with ``ast``.
 
     The source is parsed, never executed; ``None`` entries (missing values) are kept.
     """
@@ -238,25 +238,29 @@ def parse_literal_array(source: str, what: str) -> list[float | None]:
         raise RnnkitError(
             f"{what}: expected Python source, got a syntax error at line {exc.lineno}"
         ) from None
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "array"
-            and node.args
-            and isinstance(node.args[0], ast.List)
-        ):
-            try:
-                values = ast.literal_eval(node.args[0])
-            except ValueError:
-                raise RnnkitError(f"{what}: expected a list of number literals in np.array([...])") from None
-            if not all(v is None or isinstance(v, (int, float)) for v in values):
-                raise RnnkitError(f"{what}: expected only numbers (or None) in np.array([...])")
-            return [None if v is None else float(v) for v in values]
+    arrays = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "array"
+        and node.args
+        and isinstance(node.args[0], ast.List)
+    ]
+    if arrays:
+        first = min(arrays, key=lambda node: (node.lineno, node.col_offset))
+        try:
+            values = ast.literal_eval(first.args[0])
+        except ValueError:
+            raise RnnkitError(f"{what}: expected a list of number literals in np.array([...])") from None
+        if not all(v is None or isinstance(v, (int, float)) for v in values):
+            raise RnnkitError(f"{what}: expected only numbers (or None) in np.array([...])")
+        return [None if v is None else float(v) for v in values]
     raise RnnkitError(f"{what}: expected an np.array([...]) literal, found none")
 
 
-_NOTE_OR_TITLE = re.compile(r"<(note|title)\b[^>]*?(?<!/)>.*?</\1>", re.DOTALL)
+_NOTE = re.compile(r"<note\b[^>]*?(?<!/)>.*?</note>", re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*?(?<!/)>.*?</title>", re.DOTALL)
 _INLINE_TAG = re.compile(r"</?(?:w|transChange|divineName|foreign|seg|hi|reference)\b[^>]*>")
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -265,10 +269,11 @@ _SPACE = re.compile(r"\s+")
 def osis_to_text(markup: str) -> str:
     """Plain text of one OSIS entry: notes and headings dropped, tags removed, whitespace collapsed.
 
-    Word-level tags (``<w>``, ``<transChange>``, ...) vanish without a trace, so ``<w>earth</w>.`` stays
+    Footnotes are cut out where they stand; word-level tags (``<w>``, ``<transChange>``, ...) vanish without a trace, so ``<w>earth</w>.`` stays
     ``earth.``; structural tags (line breaks, paragraphs, milestones) become a space.
     """
-    text = _TAG.sub(" ", _INLINE_TAG.sub("", _NOTE_OR_TITLE.sub(" ", markup)))
+    text = _TITLE.sub(" ", _NOTE.sub("", markup))  # a note sits inside a sentence, a heading between
+    text = _TAG.sub(" ", _INLINE_TAG.sub("", text))
     return _SPACE.sub(" ", html.unescape(text)).strip()
 
 
