@@ -6,6 +6,9 @@ the cache (or reuse it) and check counts and values published with the data.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import struct
 import zlib
 from collections import Counter
@@ -15,6 +18,7 @@ import pytest
 
 from rnnkit._errors import RnnkitError
 from rnnkit.datasets import TimeSeries, extra
+from rnnkit.datasets._rdata import RVector, read_rda
 from rnnkit.datasets.extra import (
     EXTRA_DATASETS,
     load_extra,
@@ -22,6 +26,7 @@ from rnnkit.datasets.extra import (
     parse_literal_array,
     parse_polarity_csv,
     parse_vader_ratings,
+    r_matrix_columns,
     r_ts_times,
     read_sword_ztext,
 )
@@ -151,6 +156,57 @@ def test_series_interpolates_gaps_and_marks_them():
     assert series.values.dtype == np.float32
 
 
+def _xdr(*ints: int) -> bytes:
+    return struct.pack(f">{len(ints)}i", *ints)
+
+
+def _rda_payload() -> bytes:
+    """What R's save(x, y) writes (before compression): RDX2, XDR header, a tagged pairlist."""
+
+    def char(text: str) -> bytes:
+        return _xdr(9 | (8 << 12), len(text)) + text.encode()  # CHARSXP, UTF-8 flag
+
+    def tag(name: str) -> bytes:
+        return _xdr(1) + char(name)  # SYMSXP
+
+    pair = 2 | (1 << 10)  # LISTSXP with a tag
+    x = _xdr(14, 3) + struct.pack(">3d", 1.5, -2.0, 4.25)  # REALSXP
+    y = _xdr(13, 2, 7, -(2**31))  # INTSXP with an NA
+    return (
+        b"RDX2\nX\n"
+        + _xdr(2, 0x040201, 0x020300)
+        + _xdr(pair)
+        + tag("x")
+        + x
+        + _xdr(pair)
+        + tag("y")
+        + y
+        + _xdr(254)
+    )
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress, lambda b: b])
+def test_read_rda_any_compression(compress):
+    assert read_rda(compress(_rda_payload())) == {"x": [1.5, -2.0, 4.25], "y": [7, None]}
+
+
+def test_read_rda_refuses_other_files():
+    with pytest.raises(RnnkitError, match="RDX2 or RDX3"):
+        read_rda(gzip.compress(b"PK\x03\x04 not R"))
+    with pytest.raises(RnnkitError, match="cannot decompress"):
+        read_rda(b"\x1f\x8b" + b"\x00" * 20)
+
+
+def test_r_matrix_columns_are_column_major():
+    dimnames = RVector([None, RVector(["a", "b"], "character")], "list")
+    matrix = RVector([1.0, 2.0, 3.0, 10.0, 20.0, 30.0], "double", {"dim": [3, 2], "dimnames": dimnames})
+    assert r_matrix_columns(matrix, "m") == (["a", "b"], [[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]])
+    plain = RVector([1.0, 2.0], "double", {"dim": [1, 2]})
+    assert r_matrix_columns(plain, "m") == (["V1", "V2"], [[1.0], [2.0]])
+    with pytest.raises(RnnkitError, match="expected an R matrix"):
+        r_matrix_columns(RVector([1.0, 2.0, 3.0], "double", {"dim": [2, 2]}), "m")
+
+
 def test_registry_covers_every_task_with_at_least_two_sets():
     tasks = Counter(d.task for d in EXTRA_DATASETS.values())
     assert set(tasks) == {"sentiment", "forecasting", "text"}
@@ -200,6 +256,20 @@ def test_real_r_forecast_series():
     # A weekly cycle: demand one week later correlates far better than half a week later.
     y = taylor.values[:, 0] - taylor.values[:, 0].mean()
     assert np.corrcoef(y[:-336], y[336:])[0, 1] > 0.9 > np.corrcoef(y[:-168], y[168:])[0, 1]
+
+
+@pytest.mark.slow
+def test_real_tseries_nino_and_ice_river():
+    nino = load_extra("nino")
+    assert len(nino) == 598 and nino.columns == ["nino3", "nino3.4"]
+    assert nino.times[0] == "1950-01" and nino.times[-1] == "1999-10"
+    assert 20 < nino.values.min() and nino.values.max() < 30  # tropical Pacific sea temperature, deg C
+    ice = load_extra("ice_river")
+    assert len(ice) == 366 + 365 + 365 and ice.times[-1] == "1974-12-31"
+    assert ice.columns == ["flow.vat", "flow.jok", "prec", "temp"]
+    january, july = ice.values[0:31], ice.values[181:212]
+    assert july[:, 3].mean() > january[:, 3].mean() + 5  # Icelandic summer is warmer
+    assert july[:, 1].mean() > 2 * january[:, 1].mean()  # the glacier river swells with the melt
 
 
 @pytest.mark.slow

@@ -389,3 +389,30 @@ def read_lazyload_db(rdx: bytes, rdb: bytes, names: list[str] | None = None) -> 
             raise RnnkitError(f"R database record {name!r} lies past the end of the .rdb file")
         result[name] = unserialize(_decompress_record(rdb[offset : offset + length], method))
     return result
+
+
+def read_rda(data: bytes) -> dict[str, Any]:
+    """Objects of an ``.rda``/``.RData`` file (what R's ``save()`` writes) as ``{name: object}``.
+
+    The file is gzip-, bzip2- or xz-compressed (or plain), starts with ``RDX2\\n`` or ``RDX3\\n`` and
+    then holds one XDR-serialized pairlist of named objects.
+    """
+    for magic, decompress in (
+        (b"\x1f\x8b", gzip.decompress),
+        (b"BZh", bz2.decompress),
+        (b"\xfd7zXZ", lzma.decompress),
+    ):
+        if data.startswith(magic):
+            try:
+                data = decompress(data)
+            except (OSError, ValueError, EOFError, lzma.LZMAError) as exc:
+                raise RnnkitError(f"corrupt .rda file: cannot decompress ({exc})") from None
+            break
+    if data[:5] not in (b"RDX2\n", b"RDX3\n"):
+        raise RnnkitError(f"expected an R save() file starting with RDX2 or RDX3, got {bytes(data[:5])!r}")
+    objects = unserialize(data[5:])
+    if not isinstance(objects, RPairList):
+        raise RnnkitError(
+            f"expected a pairlist of named objects in the .rda file, got {type(objects).__name__}"
+        )
+    return {tag: value for tag, value in objects if tag is not None}

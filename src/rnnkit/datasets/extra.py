@@ -32,7 +32,7 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 from rnnkit.datasets._cache import Member, Source, ensure, read_member
-from rnnkit.datasets._rdata import read_lazyload_db
+from rnnkit.datasets._rdata import read_lazyload_db, read_rda
 from rnnkit.datasets.readers import TimeSeries, interpolate_missing
 
 __all__ = [
@@ -45,8 +45,10 @@ __all__ = [
     "load_gas",
     "load_gold",
     "load_heartrate",
+    "load_ice_river",
     "load_kjv",
     "load_movie_reviews",
+    "load_nino",
     "load_reina_valera",
     "load_taylor",
     "load_vader_amazon",
@@ -140,6 +142,23 @@ FORECAST = Source(
             f"{_FC}/Rdata.rdx",
             "Rdata.rdx",
             "bafcb9558b4b84b7b1f5fa81c4a7d175e7a2e6875e52f32b4f878b9527989e45",
+        ),
+    ),
+)
+
+_TS = "usr/lib/R/site-library/tseries/data"
+TSERIES = Source(
+    key="r-tseries",
+    kind="deb",
+    spec="r-cran-tseries",
+    members=(
+        Member(
+            f"{_TS}/ice.river.rda",
+            "ice.river.rda",
+            "dfa18534c6efe5f10cf379cab6d53063188371c90fc311fb9f06f21beb38516f",
+        ),
+        Member(
+            f"{_TS}/nino.rda", "nino.rda", "f75358df277d0933d0f17cd62a70cedaababb45fac4bfbc6d660dd4fd388fc6a"
         ),
     ),
 )
@@ -474,6 +493,57 @@ def load_taylor(download: bool = True) -> TimeSeries:
     return _series(times, [float(v) if v is not None else None for v in obj], "demand")
 
 
+def r_matrix_columns(obj: Any, what: str) -> tuple[list[str], list[list[float | None]]]:
+    """Column names and columns of an R matrix (column-major, ``dim`` and ``dimnames`` attributes)."""
+    attributes = getattr(obj, "attributes", {})
+    dim = attributes.get("dim")
+    if dim is None or len(dim) != 2 or dim[0] * dim[1] != len(obj):
+        raise RnnkitError(f"{what}: expected an R matrix with a 2-element dim, got dim={dim}")
+    rows, cols = dim
+    dimnames = attributes.get("dimnames")
+    names = list(dimnames[1]) if dimnames is not None and dimnames[1] is not None else None
+    names = names or [f"V{j + 1}" for j in range(cols)]
+    return names, [list(obj[j * rows : (j + 1) * rows]) for j in range(cols)]
+
+
+def _tseries_matrix(filename: str, name: str, download: bool) -> tuple[list[float], list[str], np.ndarray]:
+    path = ensure(TSERIES, download)[filename]
+    objects = read_rda(path.read_bytes())
+    if name not in objects:
+        raise RnnkitError(f"{path}: expected an R object {name!r}, got {sorted(objects)}")
+    obj = objects[name]
+    names, columns = r_matrix_columns(obj, f"{path} {name}")
+    raw = np.array([[np.nan if v is None else v for v in col] for col in columns], dtype=np.float64).T
+    return list(obj.attributes.get("tsp", [])), names, raw
+
+
+def _multi_series(times: list[str], raw: np.ndarray, names: list[str]) -> TimeSeries:
+    missing = np.isnan(raw)
+    filled = interpolate_missing(raw, names) if missing.any() else raw
+    return TimeSeries(times, filled.astype(np.float32), names, missing)
+
+
+def load_ice_river(download: bool = True) -> TimeSeries:
+    """Daily Icelandic river data, 1972-01-01 to 1974-12-31: 1,096 days x 4 columns; season 365.
+
+    Columns ``flow.vat`` and ``flow.jok`` (river flow of the Vatnsdalsa and the Jokulsa Eystri, m^3/s),
+    ``prec`` (precipitation, mm) and ``temp`` (temperature, deg C) at Hveravellir (Tong 1990).
+    """
+    _, names, raw = _tseries_matrix("ice.river.rda", "ice.river", download)
+    start = np.datetime64("1972-01-01")
+    times = [str(start + np.timedelta64(i, "D")) for i in range(len(raw))]
+    return _multi_series(times, raw, names)
+
+
+def load_nino(download: bool = True) -> TimeSeries:
+    """Monthly sea surface temperature (deg C) in the Nino 3 and Nino 3.4 regions, 1950-01 to 1999-10.
+
+    598 months x 2 columns (``nino3``, ``nino3.4``); season 12.
+    """
+    tsp, names, raw = _tseries_matrix("nino.rda", "nino", download)
+    return _multi_series(r_ts_times(tsp, len(raw)), raw, names)
+
+
 def load_kjv(download: bool = True) -> str:
     """The King James Bible (1769 text), one verse per line: 31,102 lines, about 4.1 million characters."""
     return _sword_text(KJV, download)
@@ -517,6 +587,8 @@ class ExtraDataset:
 _PATTERN_TERMS = "research/personal use only (pattern's test corpora, not under its BSD licence)"
 _FORECAST_SRC = "Debian r-cran-forecast 8.20-1"
 _FORECAST_LIC = "GPL-3 (R package forecast); public statistics"
+_TSERIES_SRC = "Debian r-cran-tseries 0.10-53-1"
+_TSERIES_LIC = "GPL-2 (R package tseries); published data"
 
 EXTRA_DATASETS: dict[str, ExtraDataset] = {
     d.name: d
@@ -570,6 +642,14 @@ EXTRA_DATASETS: dict[str, ExtraDataset] = {
         ExtraDataset(
             "gold", "forecasting", "daily gold price 1985-1989 (trading days, 34 gaps)",
             _FORECAST_SRC, _FORECAST_LIC, "1,108 points", (), load_gold,
+        ),
+        ExtraDataset(
+            "nino", "forecasting", "monthly El Nino sea temperatures 1950-1999 (2 columns)",
+            _TSERIES_SRC, _TSERIES_LIC, "598 points x 2", (12,), load_nino,
+        ),
+        ExtraDataset(
+            "ice_river", "forecasting", "daily Icelandic river flow, rain, temperature 1972-1974 (4 columns)",
+            _TSERIES_SRC, _TSERIES_LIC, "1,096 points x 4", (365,), load_ice_river,
         ),
         ExtraDataset(
             "taylor", "forecasting", "half-hourly electricity demand, England & Wales, summer 2000",
