@@ -23,6 +23,7 @@ from rnnkit.datasets.extra import (
     EXTRA_DATASETS,
     load_extra,
     osis_to_text,
+    parse_fortunes,
     parse_literal_array,
     parse_polarity_csv,
     parse_vader_ratings,
@@ -91,6 +92,12 @@ def test_osis_markup_to_plain_text():
     )
     assert osis_to_text(markup) == "And God said, Let there be light: and there was light & more."
     assert osis_to_text('<chapter n="1" osisID="Gen.1" sID="Gen.1"/> ') == ""
+
+
+def test_fortune_entries_split_on_percent_lines_and_lose_overstrike():
+    text = "Be \x07well.\n%\n\n%\nI *____\b\b\b\bknew* it,   \n\n\tsaid _\bw_\bh_\bo.\n%\nlast"
+    assert parse_fortunes(text) == ["Be well.", "I *knew* it,\n\n\tsaid who.", "last"]
+    assert parse_fortunes("%\n%\n") == []
 
 
 def _write_ztext(entries: list[str | None], per_block: int) -> tuple[bytes, bytes, bytes]:
@@ -304,3 +311,12 @@ def test_real_bibles():
     assert rv[0] == "EN el principio crió Dios los cielos y la tierra."
     assert "Y lloró Jesús." in rv and len(rv) > 31000
     assert not any("<" in line or ">" in line for line in kjv + rv)
+
+
+@pytest.mark.slow
+def test_real_fortunes():
+    text = load_extra("fortunes")
+    assert "\x08" not in text and 2_400_000 < len(text) < 2_600_000
+    assert (
+        "I *knew* I had some reason for not logging you off... If I could just\nremember what it was." in text
+    )

@@ -42,6 +42,7 @@ __all__ = [
     "load_ausbeer",
     "load_bol_reviews",
     "load_extra",
+    "load_fortunes",
     "load_gas",
     "load_gold",
     "load_heartrate",
@@ -200,6 +201,55 @@ SPARV = _sword_source(
         "nt.bzz": "7baf6b1e798b193315fed89d0e84e8e1a033d035316f66c78d456f5fb8c87e20",
     },
 )
+# The 38 themed English files of fortune(6) (ascii-art and the translate-me stub left out).
+_FORTUNE_SUMS = {
+    "art": "600b8197bc994fd4fcbb623aa5e700629540af44f044d4907886bd1031f160ce",
+    "computers": "a86be224d9f733b88eeaf8a46ea0427e05cc69c69edcf5f6db47ddf561ca37fd",
+    "cookie": "5dc97eee96dcc5287c373be629482730d45f77b59da1287933c9c5f482a055eb",
+    "debian": "491dd04bf909b64152bcb554b9bc88df0ca50c0dc676d74d10742bf38aaa50de",
+    "definitions": "57be4744c353d931fa2ca95f50215d4b67539f5a527ae628a6441fb4a1258caa",
+    "disclaimer": "c085d66ea68686d5e28852cef77c3eeb3640895c5647b148deeaaada2c07fa7b",
+    "drugs": "a5a59ee8b0e1fd3085a38dfa29149fe9a2c8d7f256b74aea71aa2cc08a9990c1",
+    "education": "ba13321d6d6beb7a6e65296a47450bfc87b24a319fff2e94762011b59a31aa35",
+    "ethnic": "61695cb9b60dbee91755027da1fa4f850f4c6386ff38197a48e4ff1696385e19",
+    "food": "78077a65b9288df71e7b2a8e8258cd3b1005d1282f7c7e57ad53927f374df45d",
+    "goedel": "9d447862c803f22cdf7bb26cb70cca1a7f8a2a7992f2793ddcb43cfcf3302ab0",
+    "humorists": "ffdf67e1f4049133bf904b769c364de45e5ae0abfb3ea7c9afb54b87b89acfc4",
+    "kids": "82e51834990afd36f2ea2f25864b368e2f44f9c761aba034035b26061de6d5be",
+    "knghtbrd": "c25e8373b38a6f159a7b1d336f363d5c962224a6ddcc86279dec47aad3c869b3",
+    "law": "f04141f94e788b7899e0adb0490d182ce711f8fdbb8252343a5257e717e9279d",
+    "linux": "85b0e5eadf7adeea77da4e1fbd456c962ce3bd1dabbd053098ecf37de9169cf3",
+    "linuxcookie": "4f75959924ae5bb1955c30a5c985e641ec17cd5ebb7453d839f94b1988331202",
+    "love": "4d4fb7c540e5500e44643524dae41dd7d2b21b80be184253fd9f8541f6029fc5",
+    "magic": "b9553a1d84d966db55a24a779206cc4565bf3686c9ecbc31215f654129e3166e",
+    "medicine": "18b8c7b098e649024159c9d9f3e37a0832bbd2d5cf3e2317b313134761afd487",
+    "men-women": "8fc4eb68a8d16826372d9bfdc910c8ab917b8aa59e2aac533f3ec2b49a1314ba",
+    "miscellaneous": "e3d81fd016f9f84a70ecb9aa197c4911aca01a8034e49345b81093f6751bba9c",
+    "news": "4b8eebae510353d6f628dfdaf52bf8cbdafb891a122b146421c805b74f389617",
+    "paradoxum": "85228975016fe975065eaf0baf55980d32d26f9e2fa99f69da4696d11ac02036",
+    "people": "2afb4b9f577be114d2dca279bc5590ee8415e1405295d7d7626c888d82f338e8",
+    "perl": "b19145eadf97c31add2e0a199d93ffa0eb92e00275c2724b7ad6b4e412113536",
+    "pets": "084472564bc55df566733a224f8a737d78717132ec43628be0c2af466ac41ecc",
+    "platitudes": "88448274efec3d2c0908cc11525c9b065b95a32c232a2c58c67a87dd88545ee5",
+    "politics": "b56ca45a046edd5c459090a5c6b335332661b436e814b41ac87bb58065ad6131",
+    "pratchett": "48410754f1b2091f418ac27421d2764628b23c91427b12809031cf2b39be5b0e",
+    "science": "7ab350b142ee6c70c1d8517c5a1b3790c09b190a62859427cad98e6e35a19fcc",
+    "songs-poems": "eb714d297b468da91b6ca32baefb000279a3e3740b09f8a87db24fe58e010b1a",
+    "sports": "b71dd524d7bca888ec1014fb849a8a15cf58017c59127e572d393ef7632c35c8",
+    "startrek": "7b2e4c235b99452b2de4c47d67aae0faac2ea508a2d644609e4ef5db7653c39c",
+    "tao": "4adddc35a122bb233a16c076abc0be0326ea3a68594146a6baee3b5f6489e12b",
+    "wisdom": "9b0bd6b9331a68c9172219784a411c417c055ed69734edc7b4406795b87d4e94",
+    "work": "ad8a0e104160e2c4782fa86e143cd60ffab2872985d4293ffd0af6df19dbfa28",
+    "zippy": "b996a112c99a2d61782e1a9a1f3c5445122f18ac312485f2c78279e82ca33932",
+}
+FORTUNES = Source(
+    key="fortunes",
+    kind="deb",
+    spec="fortunes",
+    members=tuple(
+        Member(f"usr/share/games/fortunes/{name}", name, sha) for name, sha in _FORTUNE_SUMS.items()
+    ),
+)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -342,6 +392,33 @@ def _sword_text(source: Source, download: bool) -> str:
         )
         lines += [text for text in map(osis_to_text, entries) if text]
     return "\n".join(lines)
+
+
+_OVERSTRIKE = re.compile(r"[^\x08]\x08")
+
+
+def parse_fortunes(text: str) -> list[str]:
+    """The entries of a fortune(6) file: blocks separated by lines holding only ``%``.
+
+    Overstrike sequences (``"_\\bw"``, the terminal's underline) and bell characters are removed, trailing
+    spaces trimmed; empty entries are dropped.
+    """
+    while "\x08" in text:  # "____\b\b\b\bBODY" needs four passes
+        shorter = _OVERSTRIKE.sub("", text, count=0)
+        if shorter == text:
+            break
+        text = shorter
+    text = text.replace("\x08", "").replace("\x07", "")
+    entries, lines = [], []
+    for line in text.splitlines() + ["%"]:
+        if line.strip() == "%":
+            entry = "\n".join(lines).strip("\n")
+            if entry.strip():
+                entries.append(entry)
+            lines = []
+        else:
+            lines.append(line.rstrip())
+    return entries
 
 
 def r_ts_times(tsp: list[float], n: int) -> list[str]:
@@ -544,6 +621,19 @@ def load_nino(download: bool = True) -> TimeSeries:
     return _multi_series(r_ts_times(tsp, len(raw)), raw, names)
 
 
+def load_fortunes(download: bool = True) -> str:
+    """14,374 English quotations, jokes, definitions and verses from fortune(6): 2.5 M characters.
+
+    Entries are separated by a blank line (an entry may hold blank lines itself, e.g. a poem), in the
+    order of the themed files (art, computers, cookie, ...).
+    """
+    paths = ensure(FORTUNES, download)
+    entries = []
+    for name in _FORTUNE_SUMS:
+        entries += parse_fortunes(paths[name].read_text(encoding="utf-8"))
+    return "\n\n".join(entries)
+
+
 def load_kjv(download: bool = True) -> str:
     """The King James Bible (1769 text), one verse per line: 31,102 lines, about 4.1 million characters."""
     return _sword_text(KJV, download)
@@ -662,6 +752,11 @@ EXTRA_DATASETS: dict[str, ExtraDataset] = {
         ExtraDataset(
             "reina_valera", "text", "Reina-Valera Bible (Spanish, 1909), a verse per line",
             "Debian sword-text-sparv 2.60-1", "public domain", "3.8 M characters", (), load_reina_valera,
+        ),
+        ExtraDataset(
+            "fortunes", "text", "fortune(6) quotations, jokes and verse (English, many authors)",
+            "Debian fortunes 1:1.99.1-7.3", "BSD (fortune-mod); quotes belong to their authors", "14,374 entries, 2.5 M characters",
+            (), load_fortunes,
         ),
     )
 }  # fmt: skip
