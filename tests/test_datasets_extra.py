@@ -21,15 +21,15 @@ from rnnkit.datasets import TimeSeries, extra
 from rnnkit.datasets._rdata import RVector, read_rda
 from rnnkit.datasets.extra import (
     EXTRA_DATASETS,
+    _osis_to_text,
+    _parse_fortunes,
+    _parse_literal_array,
+    _parse_polarity_csv,
+    _parse_vader_ratings,
+    _r_matrix_columns,
+    _r_ts_times,
+    _read_sword_ztext,
     load_extra,
-    osis_to_text,
-    parse_fortunes,
-    parse_literal_array,
-    parse_polarity_csv,
-    parse_vader_ratings,
-    r_matrix_columns,
-    r_ts_times,
-    read_sword_ztext,
 )
 
 
@@ -38,28 +38,28 @@ from rnnkit.datasets.extra import (
 # ----------------------------------------------------------------------------------------------------
 def test_vader_ratings_become_three_classes_at_the_band():
     text = "1\t2.7\tso lucky\r\n2\t-0.5\tmeh\r\n3\t0.51\tnice enough\r\n\r\n4\t-1.2\tawful, truly\r\n"
-    assert parse_vader_ratings(text, "t") == [
+    assert _parse_vader_ratings(text, "t") == [
         ("so lucky", 2),
         ("meh", 1),  # exactly on the band edge is neutral
         ("nice enough", 2),
         ("awful, truly", 0),
     ]
-    assert [label for _, label in parse_vader_ratings(text, "t", neutral_band=1.0)] == [2, 1, 1, 0]
+    assert [label for _, label in _parse_vader_ratings(text, "t", neutral_band=1.0)] == [2, 1, 1, 0]
 
 
 def test_vader_text_with_tabs_is_kept_whole_and_bad_lines_are_refused():
-    assert parse_vader_ratings("9\t0.0\ta\tb", "t") == [("a\tb", 1)]
+    assert _parse_vader_ratings("9\t0.0\ta\tb", "t") == [("a\tb", 1)]
     with pytest.raises(RnnkitError, match="line 2: expected 'id<TAB>mean rating<TAB>text'"):
-        parse_vader_ratings("1\t1.0\tok\n2\tnot-a-number\tx\n", "t")
+        _parse_vader_ratings("1\t1.0\tok\n2\tnot-a-number\tx\n", "t")
     with pytest.raises(RnnkitError, match="expected a text"):
-        parse_vader_ratings("1\t1.0\t  \n", "t")
+        _parse_vader_ratings("1\t1.0\t  \n", "t")
 
 
 def test_polarity_csv_handles_quoted_commas_and_refuses_other_labels():
     text = '"1","good , very good"\n"-1","bad ""really"" bad"\n\n'
-    assert parse_polarity_csv(text, "p") == [("good , very good", 1), ('bad "really" bad', 0)]
+    assert _parse_polarity_csv(text, "p") == [("good , very good", 1), ('bad "really" bad', 0)]
     with pytest.raises(RnnkitError, match="record 1"):
-        parse_polarity_csv('"text first","1"\n', "p")
+        _parse_polarity_csv('"text first","1"\n', "p")
 
 
 def test_literal_array_is_read_without_running_the_source(tmp_path):
@@ -72,14 +72,14 @@ def test_literal_array_is_read_without_running_the_source(tmp_path):
         "    rslt = np.array([112, 118.5,\n        None, -3]).astype(float)\n"
         "    other = np.array([9, 9])\n"
     )
-    assert parse_literal_array(source, "s") == [112.0, 118.5, None, -3.0]
+    assert _parse_literal_array(source, "s") == [112.0, 118.5, None, -3.0]
     assert not marker.exists()
     with pytest.raises(RnnkitError, match="no"):
-        parse_literal_array("x = [1, 2]\n", "s")
+        _parse_literal_array("x = [1, 2]\n", "s")
     with pytest.raises(RnnkitError, match="only numbers"):
-        parse_literal_array("np.array(['a', 1])", "s")
+        _parse_literal_array("np.array(['a', 1])", "s")
     with pytest.raises(RnnkitError, match="syntax error"):
-        parse_literal_array("np.array([1, 2", "s")
+        _parse_literal_array("np.array([1, 2", "s")
 
 
 def test_osis_markup_to_plain_text():
@@ -90,14 +90,14 @@ def test_osis_markup_to_plain_text():
         '<transChange type="added">be</transChange> <w lemma="strong:H0216">light</w>'
         '<note type="study">a &amp; b</note>: and<lb/>there was light &amp; more. '
     )
-    assert osis_to_text(markup) == "And God said, Let there be light: and there was light & more."
-    assert osis_to_text('<chapter n="1" osisID="Gen.1" sID="Gen.1"/> ') == ""
+    assert _osis_to_text(markup) == "And God said, Let there be light: and there was light & more."
+    assert _osis_to_text('<chapter n="1" osisID="Gen.1" sID="Gen.1"/> ') == ""
 
 
 def test_fortune_entries_split_on_percent_lines_and_lose_overstrike():
     text = "Be \x07well.\n%\n\n%\nI *____\b\b\b\bknew* it,   \n\n\tsaid _\bw_\bh_\bo.\n%\nlast"
-    assert parse_fortunes(text) == ["Be well.", "I *knew* it,\n\n\tsaid who.", "last"]
-    assert parse_fortunes("%\n%\n") == []
+    assert _parse_fortunes(text) == ["Be well.", "I *knew* it,\n\n\tsaid who.", "last"]
+    assert _parse_fortunes("%\n%\n") == []
 
 
 def _write_ztext(entries: list[str | None], per_block: int) -> tuple[bytes, bytes, bytes]:
@@ -123,24 +123,24 @@ def _write_ztext(entries: list[str | None], per_block: int) -> tuple[bytes, byte
 def test_sword_ztext_entries_come_back_in_index_order():
     entries = ["", "<w>In</w> the beginning.", None, "Jesús lloró.", "x" * 300, "last"]
     bzs, bzv, bzz = _write_ztext(entries, per_block=2)
-    got = read_sword_ztext(bzs, bzv, bzz, "t")
+    got = _read_sword_ztext(bzs, bzv, bzz, "t")
     assert got == ["" if e is None else e for e in entries]
 
 
 def test_sword_ztext_damage_is_reported():
     bzs, bzv, bzz = _write_ztext(["a", "b"], per_block=1)
     with pytest.raises(RnnkitError, match="records of 12 bytes"):
-        read_sword_ztext(bzs[:-1], bzv, bzz, "t")
+        _read_sword_ztext(bzs[:-1], bzv, bzz, "t")
     with pytest.raises(RnnkitError, match="does not decompress"):
-        read_sword_ztext(bzs, bzv, b"\x00" * len(bzz), "t")
+        _read_sword_ztext(bzs, bzv, b"\x00" * len(bzz), "t")
     with pytest.raises(RnnkitError, match="points at block 5"):
-        read_sword_ztext(bzs, struct.pack("<IIH", 5, 0, 1), bzz, "t")
+        _read_sword_ztext(bzs, struct.pack("<IIH", 5, 0, 1), bzz, "t")
 
 
 def test_r_ts_times_for_monthly_quarterly_yearly_and_plain_index():
-    assert r_ts_times([1949.0, 1960.917, 12.0], 14)[::12] == ["1949-01", "1950-01"]
-    assert r_ts_times([1980.0 + 11 / 12, 0, 12.0], 2) == ["1980-12", "1981-01"]
-    assert r_ts_times([1965.0, 1994.5, 4.0], 6) == [
+    assert _r_ts_times([1949.0, 1960.917, 12.0], 14)[::12] == ["1949-01", "1950-01"]
+    assert _r_ts_times([1980.0 + 11 / 12, 0, 12.0], 2) == ["1980-12", "1981-01"]
+    assert _r_ts_times([1965.0, 1994.5, 4.0], 6) == [
         "1965-01",
         "1965-04",
         "1965-07",
@@ -148,10 +148,10 @@ def test_r_ts_times_for_monthly_quarterly_yearly_and_plain_index():
         "1966-01",
         "1966-04",
     ]
-    assert r_ts_times([1700.0, 1702.0, 1.0], 3) == ["1700", "1701", "1702"]
-    assert r_ts_times([1.0, 1108.0, 1.0], 3) == ["0", "1", "2"]
+    assert _r_ts_times([1700.0, 1702.0, 1.0], 3) == ["1700", "1701", "1702"]
+    assert _r_ts_times([1.0, 1108.0, 1.0], 3) == ["0", "1", "2"]
     # The ISO stamps must be usable as numpy dates.
-    times = np.array(r_ts_times([1956.0, 0, 4.0], 5), dtype="datetime64[M]")
+    times = np.array(_r_ts_times([1956.0, 0, 4.0], 5), dtype="datetime64[M]")
     assert np.all(np.diff(times).astype(int) == 3)
 
 
@@ -207,11 +207,11 @@ def test_read_rda_refuses_other_files():
 def test_r_matrix_columns_are_column_major():
     dimnames = RVector([None, RVector(["a", "b"], "character")], "list")
     matrix = RVector([1.0, 2.0, 3.0, 10.0, 20.0, 30.0], "double", {"dim": [3, 2], "dimnames": dimnames})
-    assert r_matrix_columns(matrix, "m") == (["a", "b"], [[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]])
+    assert _r_matrix_columns(matrix, "m") == (["a", "b"], [[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]])
     plain = RVector([1.0, 2.0], "double", {"dim": [1, 2]})
-    assert r_matrix_columns(plain, "m") == (["V1", "V2"], [[1.0], [2.0]])
+    assert _r_matrix_columns(plain, "m") == (["V1", "V2"], [[1.0], [2.0]])
     with pytest.raises(RnnkitError, match="expected an R matrix"):
-        r_matrix_columns(RVector([1.0, 2.0, 3.0], "double", {"dim": [2, 2]}), "m")
+        _r_matrix_columns(RVector([1.0, 2.0, 3.0], "double", {"dim": [2, 2]}), "m")
 
 
 def test_registry_covers_every_task_with_at_least_two_sets():
@@ -231,6 +231,8 @@ def test_unknown_name_and_offline_empty_cache_give_one_clear_error(tmp_path, mon
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
     with pytest.raises(RnnkitError, match="download=False"):
         load_extra("wineind", download=False)
+    with pytest.raises(RnnkitError, match="neutral_band must be"):
+        extra.load_vader_tweets(download=False, neutral_band=-1.0)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -292,6 +294,8 @@ def test_real_sentiment_sets():
     tweets = load_extra("vader_tweets")
     assert len(tweets) == 4200 and Counter(label for _, label in tweets) == {2: 2300, 0: 1062, 1: 838}
     assert tweets[1] == ("Yay. Another good phone interview.", 2)
+    wider = extra.load_vader_tweets(neutral_band=1.0)
+    assert Counter(label for _, label in wider) == {2: 1784, 1: 1601, 0: 815}
     assert len(load_extra("vader_nyt")) == 5190 and len(load_extra("vader_amazon")) == 3708
     reviews = load_extra("movie_reviews")
     assert Counter(label for _, label in reviews) == {1: 750, 0: 750}

