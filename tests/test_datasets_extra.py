@@ -216,12 +216,12 @@ def test_r_matrix_columns_are_column_major():
 
 def test_registry_covers_every_task_with_at_least_two_sets():
     tasks = Counter(d.task for d in EXTRA_DATASETS.values())
-    assert set(tasks) == {"sentiment", "forecasting", "text"}
+    assert set(tasks) == {"sentiment", "timeseries", "textgen"}
     assert min(tasks.values()) >= 2
     for name, d in EXTRA_DATASETS.items():
         assert d.name == name and d.source and d.licence and d.size
         assert all(isinstance(s, int) and s > 1 for s in d.season)
-        if d.task != "forecasting":
+        if d.task != "timeseries":
             assert d.season == ()
 
 

