@@ -121,7 +121,9 @@ class KneserNeyLM:
         """Unit ids (0 is ``<unk>``) of a string (characters) or a sequence of words."""
         if self.chars:
             if not isinstance(units, str):
-                raise RnnkitError(f"this model was fitted on characters: expected a str, got {type(units).__name__}")
+                raise RnnkitError(
+                    f"this model was fitted on characters: expected a str, got {type(units).__name__}"
+                )
             points = np.frombuffer(units.encode("utf-32-le"), dtype=np.uint32)
             table_keys, table_ids = self._code_table
             pos = np.clip(np.searchsorted(table_keys, points), 0, max(len(table_keys) - 1, 0))
@@ -149,7 +151,9 @@ class KneserNeyLM:
             self._code_table = (uniq[keep], new_id[keep])
             ids = new_id[inv.ravel()]
         else:
-            words, inv, cnt = np.unique(np.asarray(list(units), dtype=object).astype(str), return_inverse=True, return_counts=True)
+            words, inv, cnt = np.unique(
+                np.asarray(list(units), dtype=object).astype(str), return_inverse=True, return_counts=True
+            )
             keep = cnt >= self.min_count
             new_id = np.zeros(len(words), dtype=np.int64)
             new_id[keep] = np.arange(1, keep.sum() + 1)
@@ -172,7 +176,9 @@ class KneserNeyLM:
             if len(ids) < k:
                 break
             keys = gid[: len(ids) - k + 1] * base + ids[k - 1 :]
-            uniq, first, inv, cnt = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+            uniq, first, inv, cnt = np.unique(
+                keys, return_index=True, return_inverse=True, return_counts=True
+            )
             levels.append(_Level(uniq, cnt, gid[first], len(levels[-1].keys)))
             # Distinct units seen before a (k-1)-gram = number of k-gram types whose suffix it is; the
             # suffix of the k-gram at position i is the (k-1)-gram at position i + 1.
@@ -246,7 +252,9 @@ class KneserNeyLM:
             raise RnnkitError("cannot score an empty text")
         return float(-self.log2_probs(units, order).mean())
 
-    def select_order(self, units: str | Sequence[str], orders: Iterable[int] | None = None) -> dict[int, float]:
+    def select_order(
+        self, units: str | Sequence[str], orders: Iterable[int] | None = None
+    ) -> dict[int, float]:
         """Score ``units`` (validation) at each order, set ``self.order`` to the best; return ``{order: bits}``."""
         self._check(None)
         orders = list(range(1, len(self._levels) + 1) if orders is None else orders)
@@ -281,7 +289,9 @@ class KneserNeyLM:
             p[units_after] += np.maximum(cnt - d, 0.0) / total[c_id]
         return p
 
-    def next_topk(self, context: str | Sequence[str], k: int = 5, order: int | None = None) -> list[tuple[str, float]]:
+    def next_topk(
+        self, context: str | Sequence[str], k: int = 5, order: int | None = None
+    ) -> list[tuple[str, float]]:
         """The ``k`` most likely next units after ``context`` with their probabilities, most likely first."""
         if k < 1:
             raise RnnkitError(f"k must be >= 1, got {k}")
