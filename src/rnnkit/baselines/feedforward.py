@@ -143,7 +143,7 @@ class MLPForecaster:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(b)
+                total += float(loss.detach()) * len(b)
             return total / len(x)
 
         val_loss = (lambda: float(nn.functional.mse_loss(net(xv), tv))) if len(xv) else None
@@ -265,7 +265,7 @@ class MLPTextClassifier:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(b)
+                total += float(loss.detach()) * len(b)
             return total / len(x)
 
         def val_error():  # 1 - accuracy, so that lower is better
@@ -392,7 +392,7 @@ class FixedContextLM:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(b)
+                total += float(loss.detach()) * len(b)
             return total / len(pos)
 
         def val_loss():

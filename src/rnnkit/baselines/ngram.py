@@ -24,7 +24,6 @@ Counting runs on one stream (no sentence padding): n-grams are numbered order by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
