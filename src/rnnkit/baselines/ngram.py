@@ -289,11 +289,17 @@ class KneserNeyLM:
         return p
 
     def next_topk(
-        self, context: str | Sequence[str], k: int = 5, order: int | None = None
+        self, context: str | Sequence[str], k: int = 5, order: int | None = None, unk: bool = False
     ) -> list[tuple[str, float]]:
-        """The ``k`` most likely next units after ``context`` with their probabilities, most likely first."""
+        """The ``k`` most likely next units after ``context`` with their probabilities, most likely first.
+
+        ``<unk>`` is left out of the list unless ``unk=True`` (the probabilities are not renormalised).
+        """
         if k < 1:
             raise RnnkitError(f"k must be >= 1, got {k}")
         p = self.next_distribution(context, order)
+        if not unk:
+            p = p.copy()
+            p[0] = -1.0
         top = np.argsort(-p, kind="stable")[:k]
-        return [(self.vocab[i], float(p[i])) for i in top]
+        return [(self.vocab[i], float(p[i])) for i in top if p[i] >= 0]
