@@ -84,6 +84,8 @@ class TfidfLogisticRegression:
     @staticmethod
     def _labels(labels, n: int, what: str) -> np.ndarray:
         y = np.asarray(labels)
+        if n == 0 and y.size == 0:
+            return np.zeros(0, dtype=np.int64)
         if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and y.min() < 0):
             raise RnnkitError(
                 f"{what} must be {n} class ids 0..K-1 (one per text), got shape {y.shape}, dtype {y.dtype}"
