@@ -16,7 +16,10 @@ from rnnkit.baselines import (
     MLPForecaster,
     MLPTextClassifier,
     TfidfLogisticRegression,
+    arima_forecast,
+    ets_forecast,
     forecast_baselines,
+    naive,
     seasonal_naive,
 )
 from rnnkit.baselines import forecast as forecast_mod
@@ -165,6 +168,18 @@ def test_forecasts_of_counts_stay_non_negative_and_failures_are_skipped(monkeypa
         assert f.values.shape == (12,) and f.values.min() >= 0
     assert any("singular" in why for why in out["arima"].skipped.values())
     assert all("mul" not in cfg for cfg in out["ets"].scores)  # data has zeros: no multiplicative forms
+
+
+def test_random_walk_arima_is_the_naive_forecast():
+    """ARIMA(0,1,0) forecasts the last value and (0,0,0)(0,1,0)[4] the value one season back, exactly."""
+    y = np.random.default_rng(3).normal(size=40).cumsum() + 50
+    np.testing.assert_allclose(arima_forecast(y, 6, order=(0, 1, 0)), naive(y, 6), atol=1e-6)
+    np.testing.assert_allclose(
+        arima_forecast(y, 6, order=(0, 0, 0), seasonal_order=(0, 1, 0, 4)), seasonal_naive(y, 6, 4), atol=1e-6
+    )
+    # simple exponential smoothing's forecast is flat at the last smoothed level
+    fc = ets_forecast(y, 5)
+    assert np.ptp(fc) < 1e-9 and abs(fc[0] - y[-1]) < 3 * np.std(np.diff(y))
 
 
 def test_seasonal_naive_and_bad_input():
