@@ -6,7 +6,8 @@ trainer's own name; the run's name, folder and threads are the same three fields
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from rnnkit._errors import RnnkitError
 from rnnkit.train.trainer import TrainerConfig
@@ -26,6 +27,8 @@ class HandwritingConfig(TrainerConfig):
     epochs: int = 30  # passes over freshly drawn training lines at most
     lr: float = 3e-3  # learning rate of Adam
     early_stopping: int = 5  # stop after this many epochs without a lower validation loss
+    scheduler: str | None = "ReduceLROnPlateau"  # halve the learning rate when the validation loss stalls
+    scheduler_options: dict[str, Any] = field(default_factory=lambda: {"factor": 0.5, "patience": 1})
     progress: bool = False  # progress bar on stderr
     batch_size: int = 32  # lines per batch
     # data
@@ -33,14 +36,14 @@ class HandwritingConfig(TrainerConfig):
     val_fraction: float = 0.1  # share of the digit images (or user lines) held out for early stopping
     test_fraction: float = 0.2  # share of the digit images (or user lines) held out for the reported scores
     split_seed: int = 0  # seed of the split and of the validation and test lines
-    train_lines: int = 3000  # digit lines drawn afresh each epoch from the training digits
+    train_lines: int = 2000  # digit lines drawn afresh each epoch from the training digits
     val_lines: int = 300  # digit lines made from the validation digits
     test_lines: int = 1000  # digit lines made from the test digits
     min_digits: int = 1  # digits per line at least
     max_digits: int = 12  # digits per line at most
     height: int = 32  # line images are scaled to this many pixels high (a multiple of 8)
     # model
-    channels: tuple[int, ...] = (32, 64, 96)  # output channels of the three conv blocks
+    channels: tuple[int, ...] = (16, 32, 64)  # output channels of the three conv blocks
     cell: str = "lstm"  # recurrent cell over the width: lstm | gru
     hidden_size: int = 96  # hidden units per direction
     num_layers: int = 2  # stacked bidirectional layers

@@ -158,7 +158,7 @@ def render_line(digit_images: list[np.ndarray], rng: np.random.Generator, height
         centre = height / 2 + rng.uniform(-0.08, 0.08) * height
         tops.append(int(np.clip(round(centre - g.shape[0] / 2), 0, height - g.shape[0])))
     xs, x = [], int(rng.integers(2, 9))
-    for i, g in enumerate(glyphs):
+    for g in glyphs:
         xs.append(x)
         x += g.shape[1] + int(round(rng.uniform(-0.15, 0.45) * size_line))
         x = max(x, xs[-1] + 2)  # never stack two digits exactly on top of each other

@@ -1,0 +1,167 @@
+"""The handwriting model: a CRNN (Shi, Bai & Yao 2015) built on :class:`rnnkit.models.CTCRecognizer`.
+
+Three conv blocks turn a line image ``(B, 1, H, W)`` into a sequence of column features ``(B, W/4, F)``:
+each block is conv 3x3 -> batch norm -> ReLU -> max-pool, pooling (2, 2), (2, 2) and (2, 1), so the height
+shrinks 8 times and the width 4 times (one frame per 4 pixel columns) and ``F = channels[2] * H / 8``.
+The :class:`~rnnkit.models.CTCRecognizer` reads the frames with a bidirectional LSTM and is trained with
+CTC; it decodes greedily or by prefix beam search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.handwriting.data import STRIDE, collate
+from rnnkit.models import CTCConfig, CTCRecognizer, EncoderConfig, LossOutput, Model
+from rnnkit.models._base import as_batch, require
+
+__all__ = ["CRNN", "CRNNConfig", "build_model", "decode_lines"]
+
+
+@dataclass
+class CRNNConfig:
+    """A conv feature extractor over the height and a CTC recognizer over the width."""
+
+    height: int = 32  # input line height in pixels (a multiple of 8)
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64])  # output channels of the 3 conv blocks
+    ctc: CTCConfig = field(default_factory=CTCConfig)  # the recurrent recognizer; its input_size is set here
+
+
+class CRNN(Model):
+    """Line images to label sequences: conv blocks -> bidirectional RNN over the width -> CTC.
+
+    Batches: ``{"images" (B, 1, H, W), "widths" (B,) valid pixel columns, "targets" (B, S) labels in
+    1..num_labels, "target_lengths" (B,)}``. Frame ``t`` sees pixel columns ``4t .. 4t + 3`` (plus the conv
+    context), and a line of ``w`` columns has ``ceil(w / 4)`` frames.
+
+    Shape: images ``(B, 1, H, W)`` with ``H = config.height``, ``W`` a multiple of 4 -> log-probabilities
+    ``(B, W / 4, num_labels + 1)``.
+
+    Example::
+
+        >>> model = CRNN(CRNNConfig(height=32, ctc=CTCConfig(num_labels=10)))
+        >>> model(torch.zeros(2, 1, 32, 64)).shape
+        torch.Size([2, 16, 11])
+    """
+
+    config_class = CRNNConfig
+    batch_keys = ("images", "targets", "widths", "target_lengths")
+    lengths_key = "widths"
+
+    def __init__(self, config):
+        super().__init__(config)
+        c = self.config
+        if c.height < 8 or c.height % 8:
+            raise RnnkitError(f"height must be a positive multiple of 8, got {c.height}")
+        if len(c.channels) != 3:
+            raise RnnkitError(f"channels: expected three conv blocks, got {len(c.channels)}")
+        blocks, cin = [], 1
+        for cout, pool in zip(c.channels, ((2, 2), (2, 2), (2, 1))):
+            blocks += [
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.MaxPool2d(pool),
+            ]
+            cin = cout
+        self.conv = nn.Sequential(*blocks)
+        self.config.ctc.input_size = c.channels[2] * (c.height // 8)
+        self.config.ctc.vocab_size = 0
+        self.ctc = CTCRecognizer(self.config.ctc)
+
+    @property
+    def encoder(self):
+        """The recurrent encoder (for reports of its size and backend)."""
+        return self.ctc.encoder
+
+    def _check(self, images: Tensor) -> Tensor:
+        if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 1:
+            got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+            raise RnnkitError(f"images must be a (batch, 1, height, width) tensor, got {got}")
+        if images.shape[2] != self.config.height:
+            raise RnnkitError(
+                f"images must be {self.config.height} pixels high (the model's height), got {images.shape[2]}"
+            )
+        if images.shape[3] % STRIDE or images.shape[3] == 0:
+            raise RnnkitError(f"image width must be a positive multiple of {STRIDE}, got {images.shape[3]}")
+        return images.float()
+
+    def features(self, images: Tensor, widths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Column features ``(B, W/4, F)`` and the frame counts ``(B,)``."""
+        x = self.conv(self._check(images))  # (B, C, H/8, W/4)
+        B, C, h, T = x.shape
+        x = x.permute(0, 3, 1, 2).reshape(B, T, C * h)  # (B, T, F)
+        if widths is None:
+            frames = torch.full((B,), T, dtype=torch.long)
+        else:
+            frames = ((torch.as_tensor(widths).long() + STRIDE - 1) // STRIDE).clamp(1, T)
+        return x, frames
+
+    def forward(self, images: Tensor, widths: Tensor | None = None) -> Tensor:
+        """Per-frame log-probabilities ``(B, W/4, num_labels + 1)``; class 0 is the blank."""
+        feats, frames = self.features(images, widths)
+        return self.ctc(feats, frames)
+
+    def loss(self, batch, state=None) -> LossOutput:
+        b = as_batch(batch, self.batch_keys)
+        feats, frames = self.features(require(b, "images"), b.get("widths"))
+        inner = {"inputs": feats, "lengths": frames, "targets": require(b, "targets")}
+        if b.get("target_lengths") is not None:
+            inner["target_lengths"] = b["target_lengths"]
+        out = self.ctc.loss(inner)
+        if not self.training:  # characters, so that the trainer's val_edit_distance / val_chars is the CER
+            out.metrics["chars"] = float(torch.as_tensor(inner.get("target_lengths", 0)).sum())
+        return out
+
+    @torch.no_grad()
+    def log_probs(self, images: Tensor, widths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(log-probabilities (B, T, C), frames (B,))`` in eval mode."""
+        was = self.training
+        self.eval()
+        try:
+            feats, frames = self.features(images, widths)
+            return self.ctc(feats, frames), frames
+        finally:
+            self.train(was)
+
+    @torch.no_grad()
+    def decode(self, images: Tensor, widths: Tensor | None = None, beam_size: int | None = None):
+        """Label sequences: greedy with ``beam_size=1``, else prefix beam search (default: the config's)."""
+        was = self.training
+        self.eval()
+        try:
+            feats, frames = self.features(images, widths)
+            return self.ctc.decode(feats, frames, beam_size)
+        finally:
+            self.train(was)
+
+
+def build_model(cfg, num_labels: int) -> CRNN:
+    """The CRNN of the application config ``cfg`` for an alphabet of ``num_labels`` characters."""
+    encoder = EncoderConfig(
+        cell=cfg.cell,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        bidirectional=True,
+        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+    )
+    ctc = CTCConfig(num_labels=num_labels, encoder=encoder, dropout=cfg.dropout, beam_size=cfg.beam_size)
+    return CRNN(CRNNConfig(height=cfg.height, channels=list(cfg.channels), ctc=ctc))
+
+
+def decode_lines(model: CRNN, lines, alphabet: str, beam_size: int | None = None, batch_size: int = 64):
+    """The text of each line image (``(H, W)`` arrays), in order."""
+    out: list[str] = []
+    order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # similar widths: less padding
+    texts: dict[int, str] = {}
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        b = collate([lines[i] for i in idx])
+        for i, seq in zip(idx, model.decode(b["images"], b["widths"], beam_size)):
+            texts[i] = "".join(alphabet[k - 1] for k in seq)
+    out = [texts[i] for i in range(len(lines))]
+    return out

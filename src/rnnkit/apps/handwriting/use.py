@@ -1,0 +1,90 @@
+"""A saved handwriting run, loaded: read new line images, or score the run's held-out test lines again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.base import load_run_model
+from rnnkit.apps.handwriting import report
+from rnnkit.apps.handwriting.config import HandwritingConfig
+from rnnkit.apps.handwriting.data import APP, normalize_line, read_image
+from rnnkit.apps.handwriting.model import CRNN, decode_lines
+from rnnkit.apps.rundir import open_run, read_json
+
+__all__ = ["HandwritingReader", "load"]
+
+
+class HandwritingReader:
+    """A trained handwriting run: ``predict(images)`` reads lines; ``evaluate()`` re-scores its test lines.
+
+    Example::
+
+        >>> reader = load("runs/handwriting")
+        >>> reader.predict(["line1.png", "line2.png"])
+        [{'image': 'line1.png', 'text': '20481'}, {'image': 'line2.png', 'text': '7'}]
+    """
+
+    def __init__(self, path):
+        from rnnkit.models._base import config_from_dict
+
+        self.run, self.manifest = open_run(path, APP)
+        data = read_json(self.run / "config.json", f"run {self.run.name}")
+        try:
+            self.config = config_from_dict(HandwritingConfig, data, f"run {self.run.name}/config.json")
+        except RnnkitError as exc:
+            raise RnnkitError(f"run {self.run.name} is damaged: {exc}") from None
+        self.model: CRNN = load_run_model(self.run, CRNN)
+        info = read_json(self.run / "alphabet.json", f"run {self.run.name}")
+        if not isinstance(info, dict) or not isinstance(info.get("alphabet"), str):
+            raise RnnkitError(f"run {self.run.name}: alphabet.json is damaged (no 'alphabet' string)")
+        self.alphabet = info["alphabet"]
+        if len(self.alphabet) != self.model.config.ctc.num_labels:
+            raise RnnkitError(f"run {self.run.name}: alphabet.json does not match the model's labels")
+        self.height = self.model.config.height
+
+    def _line(self, image: Any, k: int) -> tuple[str, np.ndarray]:
+        if isinstance(image, (str, os.PathLike)):
+            return str(image), read_image(Path(image), self.height)
+        name = f"image {k}"
+        if isinstance(image, np.ndarray) or hasattr(image, "convert"):
+            return name, normalize_line(image, self.height, name)
+        raise RnnkitError(
+            f"{name}: expected a file path, a PIL image or a 2-D array, got {type(image).__name__}"
+        )
+
+    def predict(self, images, beam_size: int | None = None) -> list[dict[str, str]]:
+        """The text of each line image (paths, PIL images or ``(H, W)`` arrays; dark ink on light is fine).
+
+        Every image is read and checked before any is recognised, so one bad file fails the whole call.
+        """
+        if isinstance(images, (str, os.PathLike)) or not hasattr(images, "__len__"):
+            images = [images]
+        named = [self._line(im, k) for k, im in enumerate(images)]
+        if not named:
+            return []
+        texts = decode_lines(self.model, [x for _, x in named], self.alphabet, beam_size)
+        return [{"image": name, "text": text} for (name, _), text in zip(named, texts)]
+
+    def evaluate(self, beam_size: int | None = None) -> dict[str, Any]:
+        """CER / WER / line accuracy of the run on its held-out test lines (made again from its config)."""
+        from rnnkit.apps.handwriting.train import _prepare
+
+        alphabet, _, _, (lines, texts), _, _ = _prepare(self.config)
+        if alphabet != self.alphabet:
+            raise RnnkitError(f"the data {self.config.data!r} changed since the run: its alphabet differs")
+        hyps = decode_lines(self.model, lines, self.alphabet, beam_size)
+        return {
+            "data": f"held-out test lines of {self.config.data}",
+            "count": len(lines),
+            **report.scores(texts, hyps),
+        }
+
+
+def load(path) -> HandwritingReader:
+    """The saved run at ``path``, ready to ``predict`` and ``evaluate``."""
+    return HandwritingReader(path)
