@@ -43,37 +43,60 @@ def _to_box(ink: np.ndarray, size: int = 28, inner: int = 20) -> np.ndarray:
     return out
 
 
-def segment_line(line: np.ndarray, threshold: float = 0.3, min_pixels: int = 4) -> list[np.ndarray]:
+def segment_line(
+    line: np.ndarray,
+    threshold: float = 0.3,
+    merge_overlap: float = 0.5,
+    small: float = 0.25,
+    wide: float = 1.3,
+) -> list[np.ndarray]:
     """The digit crops of a line, left to right.
 
-    Components (8-connected ink above ``threshold``) are merged when their column ranges overlap by more
-    than half of the narrower one (the two strokes of a broken 5 or 4); a component wider than 1.3 times
-    the typical digit (the median ink height) is cut into equal parts, one per expected digit.
+    Components are the 8-connected ink above ``threshold``. Two components are one digit when their column
+    ranges overlap by more than ``merge_overlap`` of the narrower one (the two strokes of a broken 5 or 4);
+    a component with less than ``small`` of the median component's ink joins its nearest neighbour (a
+    detached stroke); a component wider than ``wide`` times the typical digit width (0.75 of the median
+    ink height) is cut into equal parts, one per expected digit (touching digits).
     """
     from scipy import ndimage
 
     mask = line > threshold
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
     boxes = []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or int((labels[sl] == k).sum()) < min_pixels:
+        if sl is None:
             continue
-        boxes.append([sl[1].start, sl[1].stop, sl[0].start, sl[0].stop])
+        area = int((labels[sl] == k).sum())
+        boxes.append([sl[1].start, sl[1].stop, sl[0].start, sl[0].stop, area])
     if not boxes:
         return []
     boxes.sort()
+
+    def join(a, b):
+        return [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]), a[4] + b[4]]
+
     merged = [boxes[0]]
     for b in boxes[1:]:
         m = merged[-1]
         overlap = min(m[1], b[1]) - max(m[0], b[0])
-        if overlap > 0.5 * min(m[1] - m[0], b[1] - b[0]):
-            merged[-1] = [min(m[0], b[0]), max(m[1], b[1]), min(m[2], b[2]), max(m[3], b[3])]
+        if overlap > merge_overlap * min(m[1] - m[0], b[1] - b[0]):
+            merged[-1] = join(m, b)
         else:
             merged.append(b)
+    typical = float(np.median([b[4] for b in merged]))
+    while len(merged) > 1:
+        k = min(range(len(merged)), key=lambda i: merged[i][4])
+        if merged[k][4] >= small * typical:
+            break
+        centre = (merged[k][0] + merged[k][1]) / 2
+        near = [j for j in (k - 1, k + 1) if 0 <= j < len(merged)]
+        j = min(near, key=lambda j: abs((merged[j][0] + merged[j][1]) / 2 - centre))
+        merged[min(j, k)] = join(merged[j], merged[k])
+        del merged[max(j, k)]
     digit_w = max(4.0, 0.75 * float(np.median([b[3] - b[2] for b in merged])))
     crops = []
-    for x0, x1, y0, y1 in merged:
-        parts = max(1, int(round((x1 - x0) / digit_w))) if (x1 - x0) > 1.3 * digit_w else 1
+    for x0, x1, y0, y1, _ in merged:
+        parts = max(1, int(round((x1 - x0) / digit_w))) if (x1 - x0) > wide * digit_w else 1
         edges = np.linspace(x0, x1, parts + 1).round().astype(int)
         for a, b in zip(edges[:-1], edges[1:]):
             piece = line[y0:y1, a:b] * mask[y0:y1, a:b]
@@ -147,9 +170,9 @@ class SegmentAndClassify:
         x = torch.from_numpy(np.stack([_to_box(c) for c in crops]))[:, None]
         return self.model(x).argmax(1).tolist()
 
-    def read(self, lines: list[np.ndarray]) -> list[str]:
-        """The digits of each line: segment, then classify each piece."""
-        crops = [segment_line(line) for line in lines]
+    def read(self, lines: list[np.ndarray], **segment) -> list[str]:
+        """The digits of each line: segment (``segment``: options of :func:`segment_line`), then classify."""
+        crops = [segment_line(line, **segment) for line in lines]
         flat = self.classify([c for cs in crops for c in cs])
         out, k = [], 0
         for cs in crops:

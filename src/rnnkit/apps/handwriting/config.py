@@ -47,6 +47,7 @@ class HandwritingConfig(TrainerConfig):
     cell: str = "lstm"  # recurrent cell over the width: lstm | gru
     hidden_size: int = 96  # hidden units per direction
     num_layers: int = 2  # stacked bidirectional layers
+    backend: str = "native"  # recurrent backend (see rnnkit.backends): native was the fastest here, 2 cores
     dropout: float = 0.2  # between the recurrent layers and before the output layer
     beam_size: int = 8  # prefix beam search width for the reported scores; 1 = greedy
     # baselines

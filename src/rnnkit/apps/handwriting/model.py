@@ -51,6 +51,7 @@ class CRNN(Model):
     config_class = CRNNConfig
     batch_keys = ("images", "targets", "widths", "target_lengths")
     lengths_key = "widths"
+    POOLS = ((2, 2), (2, 2), (2, 1))  # (height, width) pooling of the three conv blocks
 
     def __init__(self, config):
         super().__init__(config)
@@ -60,15 +61,17 @@ class CRNN(Model):
         if len(c.channels) != 3:
             raise RnnkitError(f"channels: expected three conv blocks, got {len(c.channels)}")
         blocks, cin = [], 1
-        for cout, pool in zip(c.channels, ((2, 2), (2, 2), (2, 1))):
-            blocks += [
-                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(),
-                nn.MaxPool2d(pool),
-            ]
+        for cout, pool in zip(c.channels, self.POOLS):
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(cout),
+                    nn.ReLU(),
+                    nn.MaxPool2d(pool),
+                )
+            )
             cin = cout
-        self.conv = nn.Sequential(*blocks)
+        self.conv = nn.ModuleList(blocks)
         self.config.ctc.input_size = c.channels[2] * (c.height // 8)
         self.config.ctc.vocab_size = 0
         self.ctc = CTCRecognizer(self.config.ctc)
@@ -92,13 +95,20 @@ class CRNN(Model):
 
     def features(self, images: Tensor, widths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Column features ``(B, W/4, F)`` and the frame counts ``(B,)``."""
-        x = self.conv(self._check(images))  # (B, C, H/8, W/4)
-        B, C, h, T = x.shape
+        x = self._check(images)
+        B = x.shape[0]
+        valid = None if widths is None else torch.as_tensor(widths, device=x.device).long().clamp(min=1)
+        for block, (_, pw) in zip(self.conv, self.POOLS):
+            if valid is not None:
+                # zero everything right of each line, so a line reads the same alone or padded in a batch
+                keep = torch.arange(x.shape[-1], device=x.device) < valid[:, None]  # (B, W)
+                x = x * keep[:, None, None, :]
+            x = block(x)
+            if valid is not None:
+                valid = (valid + pw - 1) // pw
+        _, C, h, T = x.shape  # (B, C, H/8, W/4)
         x = x.permute(0, 3, 1, 2).reshape(B, T, C * h)  # (B, T, F)
-        if widths is None:
-            frames = torch.full((B,), T, dtype=torch.long)
-        else:
-            frames = ((torch.as_tensor(widths).long() + STRIDE - 1) // STRIDE).clamp(1, T)
+        frames = torch.full((B,), T, dtype=torch.long) if valid is None else valid.clamp(max=T).cpu()
         return x, frames
 
     def forward(self, images: Tensor, widths: Tensor | None = None) -> Tensor:
@@ -148,6 +158,7 @@ def build_model(cfg, num_labels: int) -> CRNN:
         num_layers=cfg.num_layers,
         bidirectional=True,
         dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        backend=cfg.backend,
     )
     ctc = CTCConfig(num_labels=num_labels, encoder=encoder, dropout=cfg.dropout, beam_size=cfg.beam_size)
     return CRNN(CRNNConfig(height=cfg.height, channels=list(cfg.channels), ctc=ctc))

@@ -1,0 +1,272 @@
+"""Handwriting recognition: the CRNN's CTC loss and decoding against outside references, the digit split,
+the baselines' plumbing, bad input, a short training that must learn, and (slow) a real run end to end."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.handwriting import baselines, data, report
+from rnnkit.apps.handwriting.config import HandwritingConfig
+from rnnkit.apps.handwriting.model import CRNN, CRNNConfig, decode_lines
+from rnnkit.models import CTCConfig, EncoderConfig, ctc_greedy_decode, ctc_prefix_beam_search
+
+
+def tiny_model(num_labels: int = 10, hidden: int = 32, seed: int = 0) -> CRNN:
+    torch.manual_seed(seed)
+    enc = EncoderConfig("lstm", hidden, 1, bidirectional=True, backend="native")
+    return CRNN(
+        CRNNConfig(height=32, channels=[8, 16, 16], ctc=CTCConfig(num_labels=num_labels, encoder=enc))
+    )
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load_digit_images()
+
+
+# -- CTC loss and decoding ---------------------------------------------------------------------------------------
+def test_crnn_loss_equals_torch_ctc_loss_on_its_frames():
+    model = tiny_model()
+    rng = np.random.default_rng(0)
+    lines = [rng.random((32, w)).astype(np.float32) for w in (40, 64, 23)]
+    labels = [[1, 2, 2], [3, 4, 5, 6, 7], [9]]
+    batch = data.collate(lines, labels)
+    model.eval()
+    lp = model(batch["images"], batch["widths"])  # (B, T, C)
+    frames = torch.tensor([10, 16, 6])  # ceil(width / 4)
+    want = F.ctc_loss(
+        lp.transpose(0, 1), batch["targets"], frames, batch["target_lengths"], blank=0, reduction="sum"
+    ) / len(lines)
+    got = model.loss(batch).loss
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # padding never changes a line's result: the 23-pixel line alone gives the same log-probabilities
+    alone = model(data.collate(lines[2:])["images"])
+    torch.testing.assert_close(lp[2, :6], alone[0, :6], rtol=1e-5, atol=1e-6)
+
+
+def _brute_force_best(lp: torch.Tensor) -> tuple[list[int], float]:
+    """The labelling with the largest total CTC probability, by summing every path (tiny T and C only)."""
+    T, C = lp.shape
+    totals: dict[tuple[int, ...], float] = {}
+    p = lp.double().exp()
+    for path in itertools.product(range(C), repeat=T):
+        prob = math.prod(float(p[t, c]) for t, c in enumerate(path))
+        lab, prev = [], None
+        for c in path:
+            if c != prev and c != 0:
+                lab.append(c)
+            prev = c
+        totals[tuple(lab)] = totals.get(tuple(lab), 0.0) + prob
+    best = max(totals, key=totals.get)
+    return list(best), math.log(totals[best])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_prefix_beam_search_finds_the_most_probable_labelling(seed):
+    g = torch.Generator().manual_seed(seed)
+    lp = (torch.randn(5, 3, generator=g) * 1.5).log_softmax(-1)
+    want, want_logp = _brute_force_best(lp)
+    got, logp = ctc_prefix_beam_search(lp, beam_size=64, prune=-1e9)
+    assert got == want
+    assert logp == pytest.approx(want_logp, abs=1e-9)
+
+
+def test_beam_of_one_equals_greedy_on_peaky_outputs():
+    # one class dominates every frame, as after training: best path and best prefix coincide
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        T, C = 30, 11
+        winners = torch.randint(0, C, (T,), generator=g)
+        logits = torch.randn(T, C, generator=g) + 8.0 * F.one_hot(winners, C)
+        lp = logits.log_softmax(-1)
+        assert ctc_prefix_beam_search(lp, beam_size=1)[0] == ctc_greedy_decode(lp[None])[0]
+
+
+def test_model_decode_with_beam_one_is_greedy(digits):
+    model, lines, texts = _overfit(digits, steps=0)
+    b = data.collate(lines[:8])
+    lp, frames = model.log_probs(b["images"], b["widths"])
+    greedy = ctc_greedy_decode(lp, frames)
+    assert model.decode(b["images"], b["widths"], beam_size=1) == greedy
+
+
+# -- data ----------------------------------------------------------------------------------------------------
+def test_digit_images_are_real_and_balanced(digits):
+    images, labels, source = digits
+    assert images.shape == (6797, 28, 28)
+    assert (source == 0).sum() == 5000 and (source == 1).sum() == 1797
+    assert np.bincount(labels).min() >= 674  # about 680 of each digit
+    assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_split_never_shares_digit_images(digits):
+    images, labels, _ = digits
+    tr, va, te = data.split_digits(len(images), 0.1, 0.2, seed=0)
+    assert len(set(tr) | set(va) | set(te)) == len(images)
+    assert not (set(tr) & set(te)) and not (set(tr) & set(va)) and not (set(va) & set(te))
+    # mark every test image with the label 1 and every other image with 0: lines made from the test pool
+    # must then read all 1s, and lines made from the training pool all 0s
+    mark = np.zeros(len(images), np.int64)
+    mark[te] = 1
+    rng = np.random.default_rng(0)
+    _, test_texts = data.render_lines(images, mark, te, 50, rng)
+    _, train_texts = data.render_lines(images, mark, tr, 50, rng)
+    assert set("".join(test_texts)) == {"1"} and set("".join(train_texts)) == {"0"}
+
+
+def test_render_lines_length_range_and_ctc_room(digits):
+    images, labels, _ = digits
+    lines, texts = data.render_lines(
+        images, labels, np.arange(0, 6797, 50), 60, np.random.default_rng(3), 32, 1, 12
+    )
+    assert {len(t) for t in texts} <= set(range(1, 13)) and max(len(t) for t in texts) >= 10
+    for line, text in zip(lines, texts):
+        assert line.shape[0] == 32 and line.dtype == np.float32
+        assert math.ceil(line.shape[1] / data.STRIDE) >= 2 * len(text)  # CTC can always align it
+
+
+def test_encode_rejects_characters_outside_the_alphabet():
+    assert data.encode(["102"], "0123456789") == [[2, 1, 3]]
+    with pytest.raises(RnnkitError, match=r"not in the alphabet"):
+        data.encode(["12a"], "0123456789")
+
+
+def test_user_csv_and_bad_images(tmp_path):
+    from PIL import Image
+
+    img = Image.new("L", (60, 20), 255)  # dark ink on white: inverted to bright ink
+    img.paste(0, (10, 5, 20, 15))
+    img.save(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_bytes(b"not a picture")
+    (tmp_path / "lines.csv").write_text("file,text\na.png,7\n")
+    lines, texts = data.load_line_images(str(tmp_path / "lines.csv"), height=32)
+    assert texts == ["7"] and lines[0].shape == (32, 96) and lines[0].max() > 0.9 and lines[0][0, 0] == 0
+    (tmp_path / "broken.csv").write_text("file,text\nbad.png,1\n")
+    with pytest.raises(RnnkitError, match=r"bad.png: expected a readable image"):
+        data.load_line_images(str(tmp_path / "broken.csv"))
+    (tmp_path / "missing.csv").write_text("file,text\nnope.png,1\n")
+    with pytest.raises(RnnkitError, match=r"does not exist"):
+        data.load_line_images(str(tmp_path / "missing.csv"))
+    (tmp_path / "nocol.csv").write_text("image,label\na.png,1\n")
+    with pytest.raises(RnnkitError, match=r"header 'file,text'"):
+        data.load_line_images(str(tmp_path / "nocol.csv"))
+
+
+def test_model_rejects_wrong_height():
+    with pytest.raises(RnnkitError, match=r"32 pixels high"):
+        tiny_model()(torch.zeros(1, 1, 24, 16))
+
+
+# -- scores and baselines ------------------------------------------------------------------------------------
+def test_scores_follow_the_edit_distance():
+    from rnnkit.models.ctc import edit_distance
+
+    refs, hyps = ["12345", "7", "000"], ["1245", "1", "0000"]
+    s = report.scores(refs, hyps)
+    want = sum(edit_distance(list(h), list(r)) for r, h in zip(refs, hyps)) / sum(map(len, refs))
+    assert s["cer"] == pytest.approx(want) and s["wer"] == pytest.approx(1.0)
+    assert report.scores(refs, refs) == {"cer": 0.0, "wer": 0.0, "line_accuracy": 1.0}
+
+
+def test_segmentation_finds_separated_digits(digits):
+    images, labels, _ = digits
+    line = np.zeros((32, 200), np.float32)
+    for k, i in enumerate((0, 700, 1400, 2100)):  # four digits with wide gaps
+        g = data._glyph(images[i], 20, 0.0)
+        line[6 : 6 + g.shape[0], 10 + 45 * k : 10 + 45 * k + g.shape[1]] = g
+    crops = baselines.segment_line(line)
+    assert len(crops) == 4
+
+
+@pytest.mark.skipif(baselines.tesseract_available() is not None, reason="tesseract is not installed")
+def test_tesseract_reads_printed_digits_in_order():
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=26)
+    lines = []
+    for text in ("31415", "2718", "90210"):
+        img = Image.new("L", (140, 32), 0)
+        ImageDraw.Draw(img).text((4, 2), text, fill=255, font=font)
+        lines.append(np.asarray(img, np.float32) / 255)
+    assert baselines.tesseract_read(lines) == ["31415", "2718", "90210"]
+
+
+# -- training ------------------------------------------------------------------------------------------------
+def _overfit(digits, steps: int, n: int = 16):
+    """A small CRNN trained ``steps`` times on one batch of ``n`` real digit lines (1-3 digits)."""
+    images, labels, _ = digits
+    pool = np.random.default_rng(5).choice(len(images), 400, replace=False)
+    lines, texts = data.render_lines(images, labels, pool, n, np.random.default_rng(0), 32, 1, 3)
+    model = tiny_model(hidden=64)
+    batch = data.collate(lines, data.encode(texts, data.DIGITS))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        loss = model.loss(batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model, lines, texts
+
+
+def test_short_training_reads_its_lines_and_untrained_does_not(digits):
+    torch.set_num_threads(1)
+    untrained, lines, texts = _overfit(digits, steps=0)
+    before = report.scores(texts, decode_lines(untrained, lines, data.DIGITS, 1))
+    model, lines, texts = _overfit(digits, steps=100)
+    after = report.scores(texts, decode_lines(model, lines, data.DIGITS, 4))
+    assert before["cer"] > 0.8, before
+    assert after["cer"] < 0.3, after
+
+
+@pytest.mark.slow
+def test_train_real_digit_lines_end_to_end(tmp_path):
+    from PIL import Image
+
+    from rnnkit.apps.handwriting import load, train
+
+    cfg = HandwritingConfig(
+        runs_dir=str(tmp_path),
+        epochs=3,
+        train_lines=1200,
+        val_lines=100,
+        test_lines=150,
+        max_digits=6,
+        hidden_size=64,
+        num_layers=1,
+        baseline_epochs=1,
+        tesseract=False,
+        beam_size=4,
+    )
+    result = train(cfg, say=lambda *a: None)
+    m = result.metrics
+    assert m["untrained"]["cer"] > 0.8
+    assert m["test"]["cer"] < 0.25, m["test"]
+    assert "connected components + CNN" in m["baselines"]
+    for name in ("model.safetensors", "metrics.json", "config.json", "alphabet.json", "samples.png"):
+        assert (result.run / name).is_file()
+    # the saved run reads PNG files as the model read the arrays
+    reader = load(result.run)
+    images, labels, _ = data.load_digit_images()
+    lines, texts = data.render_lines(
+        images, labels, np.arange(6000, 6797), 5, np.random.default_rng(9), 32, 1, 6
+    )
+    paths = []
+    for k, line in enumerate(lines):
+        p = tmp_path / f"line{k}.png"
+        Image.fromarray((255 - line * 255).round().astype(np.uint8)).save(p)
+        paths.append(p)
+    got = [r["text"] for r in reader.predict(paths)]
+    assert got == decode_lines(reader.model, lines, reader.alphabet)
+    with pytest.raises(RnnkitError, match=r"does not exist"):
+        reader.predict([tmp_path / "nope.png"])
+    shutil.rmtree(result.run)
