@@ -227,6 +227,51 @@ def test_short_training_reads_its_lines_and_untrained_does_not(digits):
         assert ctc_prefix_beam_search(lp[i, : int(frames[i])], beam_size=1)[0] == greedy[i]
 
 
+def _user_lines(folder, digits, n: int = 12):
+    from PIL import Image
+
+    images, labels, _ = digits
+    lines, texts = data.render_lines(
+        images, labels, np.arange(0, 6797, 7), n, np.random.default_rng(2), 32, 1, 4
+    )
+    rows = ["file,text"]
+    for k, (line, text) in enumerate(zip(lines, texts)):
+        Image.fromarray((255 - line * 255).round().astype(np.uint8)).save(folder / f"l{k}.png")
+        rows.append(f"l{k}.png,{text}")
+    (folder / "lines.csv").write_text("\n".join(rows) + "\n")
+    return lines, texts
+
+
+def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits):
+    from rnnkit.apps.handwriting import load, train
+
+    lines, texts = _user_lines(tmp_path, digits)
+    cfg = HandwritingConfig(
+        data=str(tmp_path / "lines.csv"),
+        runs_dir=str(tmp_path / "runs"),
+        epochs=1,
+        channels=(4, 4, 4),
+        hidden_size=8,
+        num_layers=1,
+        tesseract=False,
+        beam_size=2,
+    )
+    result = train(cfg, say=lambda *a: None)
+    assert result.metrics["lines"] == {"train": 9, "val": 1, "test": 2}
+    assert set(result.metrics["alphabet"]) <= set(data.DIGITS)
+    reader = load(result.run)
+    got = reader.predict([tmp_path / "l0.png", tmp_path / "l1.png"])
+    assert [g["image"] for g in got] == [str(tmp_path / "l0.png"), str(tmp_path / "l1.png")]
+    arrays = [data.read_image(tmp_path / "l0.png"), data.read_image(tmp_path / "l1.png")]
+    assert [g["text"] for g in got] == decode_lines(reader.model, arrays, reader.alphabet, 2)
+    # bad input: one clear error and no run directory left behind
+    (tmp_path / "lines.csv").write_text("file,text\nl0.png,1\ngone.png,2\n")
+    cfg.name = "bad"
+    with pytest.raises(RnnkitError, match=r"gone.png.*does not exist"):
+        train(cfg, say=lambda *a: None)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["handwriting"]
+
+
 @pytest.mark.slow
 def test_train_real_digit_lines_end_to_end(tmp_path):
     from PIL import Image
