@@ -125,6 +125,30 @@ def test_render_lines_length_range_and_ctc_room(digits):
         assert math.ceil(line.shape[1] / data.STRIDE) >= 2 * len(text)  # CTC can always align it
 
 
+def _fonts_or_skip():
+    try:
+        return data.find_fonts()
+    except RnnkitError as exc:
+        pytest.skip(str(exc))
+
+
+def test_font_lines_keep_held_out_fonts_apart_and_leave_ctc_room():
+    from rnnkit.apps.handwriting.train import _prepare
+
+    fonts = _fonts_or_skip()
+    assert set(data.HELD_OUT_FONTS) <= set(fonts)
+    rng = np.random.default_rng(0)
+    for name in ("dkg.ttf", "SteveHand.ttf"):
+        line = data.render_text("it is a truth", fonts[name], rng)
+        assert line.shape[0] == 32 and line.shape[1] >= 2 * data.STRIDE * 13 and line.max() > 0.8
+    cfg = HandwritingConfig(data="fonts", train_lines=4, val_lines=4, test_lines=4)
+    alphabet, train_lines, _, tests, _, info = _prepare(cfg)
+    assert alphabet == data.FONT_ALPHABET and set(tests) == {"held-out fonts", "training fonts"}
+    assert not set(info["fonts"]["train"]) & set(data.HELD_OUT_FONTS)
+    lines, texts = train_lines(0)
+    assert len(lines) == 4 and all(set(t) <= set(alphabet) for t in texts)
+
+
 def test_encode_rejects_characters_outside_the_alphabet():
     assert data.encode(["102"], "0123456789") == [[2, 1, 3]]
     with pytest.raises(RnnkitError, match=r"not in the alphabet"):

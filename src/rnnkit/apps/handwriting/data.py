@@ -34,6 +34,10 @@ __all__ = [
     "batches",
     "collate",
     "encode",
+    "find_fonts",
+    "font_texts",
+    "render_font_lines",
+    "render_text",
     "load_digit_images",
     "load_line_images",
     "normalize_line",
@@ -190,6 +194,111 @@ def render_lines(
         lines.append(render_line([images[i] for i in pick], rng, height))
         texts.append("".join(str(int(labels[i])) for i in pick))
     return lines, texts
+
+
+# -- text lines in handwriting fonts ----------------------------------------------------------------------------
+FONT_PACKAGES = {  # font file -> the Debian package that installs it (under /usr/share/fonts)
+    "dkg.ttf": "fonts-dkg-handwriting",
+    "dkgBd.ttf": "fonts-dkg-handwriting",
+    "dkgIt.ttf": "fonts-dkg-handwriting",
+    "BecauseWeBuild-Regular.otf": "fonts-bwht",
+    "BecauseWeConnect-Regular.otf": "fonts-bwht",
+    "BecauseWeCreate-Regular.otf": "fonts-bwht",
+    "BecauseWeLearn-Regular.otf": "fonts-bwht",
+    "BecauseWeMentor-Regular.otf": "fonts-bwht",
+    "BecauseWeOrganize-Regular.otf": "fonts-bwht",
+    "femkeklaver.ttf": "fonts-femkeklaver",
+    "Rufscript010.ttf": "fonts-rufscript",
+    "Humor-Sans.ttf": "fonts-humor-sans",
+    "Delphine.ttf": "fonts-sjfonts",
+    "SteveHand.ttf": "fonts-sjfonts",
+    "Breip.ttf": "fonts-breip",
+}
+HELD_OUT_FONTS = ("SteveHand.ttf", "Humor-Sans.ttf", "BecauseWeMentor-Regular.otf")  # never trained on
+# lower case only: several of the fonts draw lower-case letters as small capitals, so case cannot be read
+FONT_ALPHABET = " ',.abcdefghijklmnopqrstuvwxyz"
+FONT_DIRS = ("/usr/share/fonts",)
+
+
+def find_fonts() -> dict[str, Path]:
+    """The handwriting fonts that are installed: ``{file name: path}``; a missing one is a clear error."""
+    found: dict[str, Path] = {}
+    for root in FONT_DIRS:
+        for p in Path(root).rglob("*"):
+            if p.name in FONT_PACKAGES and p.name not in found:
+                found[p.name] = p
+    missing = sorted({FONT_PACKAGES[f] for f in FONT_PACKAGES if f not in found})
+    if missing:
+        raise RnnkitError(
+            f"data 'fonts' needs the Debian handwriting fonts; missing: {', '.join(missing)} "
+            f"(apt-get install -y --no-install-recommends {' '.join(missing)})"
+        )
+    return found
+
+
+def font_texts(max_chars: int = 24, download: bool = True) -> list[str]:
+    """Short runs of consecutive words (1-4) from Jane Austen's novels, lower-cased, in FONT_ALPHABET."""
+    import re
+
+    from rnnkit.datasets import load_austen
+
+    words = re.sub(r"[\u2018\u2019`]", "'", load_austen(download=download).lower()).split()
+    ok = set(FONT_ALPHABET) - {" "}
+    words = [w.strip("_") for w in words]
+    out, cur = [], []
+    rng = np.random.default_rng(0)
+    want = int(rng.integers(1, 5))
+    for w in words:
+        if not w or not set(w) <= ok:
+            cur, want = [], int(rng.integers(1, 5))
+            continue
+        cur.append(w)
+        if len(cur) == want or len(" ".join(cur)) >= max_chars:
+            text = " ".join(cur)[:max_chars].strip()
+            if text:
+                out.append(text)
+            cur, want = [], int(rng.integers(1, 5))
+    return out
+
+
+_FONT_CACHE: dict[tuple[str, int], object] = {}
+
+
+def render_text(text: str, font_path: Path, rng: np.random.Generator, height: int = 32) -> np.ndarray:
+    """``text`` in the font at ``font_path`` as a line ``(height, width)``: random stroke width, rotation
+    (up to 2 degrees), blur and noise; the full font height (ascent + descent) is kept, so capitals and
+    descenders stay where they belong."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    key = (str(font_path), 40)
+    if key not in _FONT_CACHE:
+        _FONT_CACHE[key] = ImageFont.truetype(str(font_path), 40)
+    font = _FONT_CACHE[key]
+    stroke = int(rng.integers(0, 2))
+    ascent, descent = font.getmetrics()
+    left, _, right, _ = font.getbbox(text, stroke_width=stroke)
+    img = Image.new("L", (right - left + 16, ascent + descent + 12), 0)
+    ImageDraw.Draw(img).text((8 - left, 6), text, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+    img = img.rotate(rng.uniform(-2, 2), resample=Image.BILINEAR, expand=False)
+    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
+    w = max(1, round(img.width * height / img.height * rng.uniform(0.9, 1.1)))
+    line = np.asarray(img.resize((w, height), Image.BILINEAR), np.float32) / 255.0
+    line = (line + rng.normal(0, 0.04, line.shape).astype(np.float32)).clip(0, 1)
+    need = 2 * STRIDE * len(text) + STRIDE  # room for CTC to align every character
+    if line.shape[1] < need:
+        line = np.pad(line, ((0, 0), (0, need - line.shape[1])))
+    return line
+
+
+def render_font_lines(texts, fonts, count: int, rng: np.random.Generator, height: int = 32):
+    """``count`` lines: a random text of ``texts`` in a random font of ``fonts`` each."""
+    lines, out = [], []
+    for _ in range(count):
+        text = texts[int(rng.integers(len(texts)))]
+        font = fonts[int(rng.integers(len(fonts)))]
+        lines.append(render_text(text, font, rng, height))
+        out.append(text)
+    return lines, out
 
 
 # -- the user's line images -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,11 +22,16 @@ from rnnkit.apps.handwriting.config import HandwritingConfig
 from rnnkit.apps.handwriting.data import (
     APP,
     DIGITS,
+    FONT_ALPHABET,
+    HELD_OUT_FONTS,
     batches,
     collate,
     encode,
+    find_fonts,
+    font_texts,
     load_digit_images,
     load_line_images,
+    render_font_lines,
     render_lines,
     split_digits,
 )
@@ -51,21 +57,20 @@ class _EpochLines:
 
 
 def _prepare(cfg: HandwritingConfig):
-    """Everything the run needs from the data: alphabet, fixed val/test lines, the epoch maker, baseline data."""
+    """What the run needs from the data: ``(alphabet, train_lines(epoch) -> (lines, texts), val, tests,
+    digits for the segmentation baseline or None, info)``; ``tests`` maps a name to fixed ``(lines, texts)``."""
     if cfg.data == "digits":
         images, labels, source = load_digit_images()
         tr, va, te = split_digits(len(images), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
         kw = {"height": cfg.height, "min_digits": cfg.min_digits, "max_digits": cfg.max_digits}
         rng = np.random.default_rng([cfg.split_seed, 1])
         val = render_lines(images, labels, va, cfg.val_lines, rng, **kw) if len(va) else ([], [])
-        test = render_lines(
-            images, labels, te, cfg.test_lines, np.random.default_rng([cfg.split_seed, 2]), **kw
-        )
+        rng = np.random.default_rng([cfg.split_seed, 2])
+        tests = {"test": render_lines(images, labels, te, cfg.test_lines, rng, **kw)}
 
         def train_lines(epoch: int):
-            return render_lines(
-                images, labels, tr, cfg.train_lines, np.random.default_rng([cfg.seed, 3, epoch]), **kw
-            )
+            rng = np.random.default_rng([cfg.seed, 3, epoch])
+            return render_lines(images, labels, tr, cfg.train_lines, rng, **kw)
 
         info = {
             "digit_images": {
@@ -74,9 +79,42 @@ def _prepare(cfg: HandwritingConfig):
                 "test": len(te),
                 "mnist": int((source == 0).sum()),
             },
-            "lines": {"train_per_epoch": cfg.train_lines, "val": len(val[0]), "test": len(test[0])},
+            "lines": {"train_per_epoch": cfg.train_lines, "val": len(val[0]), "test": cfg.test_lines},
         }
-        return DIGITS, train_lines, val, test, (images[tr], labels[tr]), info
+        return DIGITS, train_lines, val, tests, (images[tr], labels[tr]), info
+    if cfg.data == "fonts":
+        fonts = find_fonts()
+        seen = [fonts[f] for f in sorted(fonts) if f not in HELD_OUT_FONTS]
+        held = [fonts[f] for f in HELD_OUT_FONTS]
+        texts = font_texts()
+        tr, va, te = split_indices(len(texts), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+        tr_t, va_t, te_t = ([texts[i] for i in part] for part in (tr, va, te))
+        val = render_font_lines(
+            va_t, seen, cfg.val_lines, np.random.default_rng([cfg.split_seed, 1]), cfg.height
+        )
+        tests = {
+            "held-out fonts": render_font_lines(
+                te_t, held, cfg.test_lines, np.random.default_rng([cfg.split_seed, 2]), cfg.height
+            ),
+            "training fonts": render_font_lines(
+                te_t, seen, cfg.test_lines, np.random.default_rng([cfg.split_seed, 5]), cfg.height
+            ),
+        }
+
+        def train_lines(epoch: int):
+            rng = np.random.default_rng([cfg.seed, 3, epoch])
+            return render_font_lines(tr_t, seen, cfg.train_lines, rng, cfg.height)
+
+        info = {
+            "fonts": {"train": [p.name for p in seen], "held_out": list(HELD_OUT_FONTS)},
+            "texts": {"train": len(tr), "val": len(va), "test": len(te)},
+            "lines": {
+                "train_per_epoch": cfg.train_lines,
+                "val": cfg.val_lines,
+                "test_per_set": cfg.test_lines,
+            },
+        }
+        return FONT_ALPHABET, train_lines, val, tests, None, info
     lines, texts = load_line_images(cfg.data, cfg.height)
     tr, va, te = split_indices(len(lines), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
     alphabet = "".join(sorted(set("".join(texts))))  # every character of the file: one output label each
@@ -86,9 +124,35 @@ def _prepare(cfg: HandwritingConfig):
         return tr_pair
 
     val = ([lines[i] for i in va], [texts[i] for i in va])
-    test = ([lines[i] for i in te], [texts[i] for i in te])
+    tests = {"test": ([lines[i] for i in te], [texts[i] for i in te])}
     info = {"lines": {"train": len(tr), "val": len(va), "test": len(te)}}
-    return alphabet, train_lines, val, test, None, info
+    return alphabet, train_lines, val, tests, None, info
+
+
+def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline, say) -> tuple[dict, dict, dict]:
+    """CRNN and baseline scores on one test set: ``(crnn scores, baseline scores, readings)``."""
+    greedy = decode_lines(model, lines, alphabet, 1)
+    beam = decode_lines(model, lines, alphabet, cfg.beam_size)
+    crnn = {**report.scores(texts, beam), "beam_size": cfg.beam_size, "greedy": report.scores(texts, greedy)}
+    readings: dict[str, list[str]] = {"crnn": beam}
+    base: dict[str, Any] = {}
+    if digit_baseline is not None:
+        t0 = time.perf_counter()
+        readings["segment+cnn"] = digit_baseline.read(lines)
+        base["connected components + CNN"] = {
+            **report.scores(texts, readings["segment+cnn"]),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    if cfg.tesseract:
+        t0 = time.perf_counter()
+        tess = baselines.tesseract_read(lines, whitelist=alphabet)
+        if tess is not None:
+            readings["tesseract"] = tess
+            base["Tesseract LSTM (psm 7)"] = {
+                **report.scores(texts, tess),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+    return crnn, base, readings
 
 
 def _trainer_config(cfg: HandwritingConfig):
@@ -107,11 +171,12 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
     name = cfg.name or APP
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
-        alphabet, train_lines, val, test, digits, info = _prepare(cfg)
+        alphabet, train_lines, val, tests, digits, info = _prepare(cfg)
         say(f"handwriting ({cfg.data}): alphabet {alphabet!r}, {info}")
         torch.manual_seed(cfg.seed)
         model = build_model(cfg, len(alphabet))
-        te_lines, te_texts = test
+        first = next(iter(tests))
+        te_lines, te_texts = tests[first]
         untrained = report.scores(te_texts, decode_lines(model, te_lines, alphabet, 1))
 
         def epoch_batches(epoch: int):
@@ -119,7 +184,7 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             order = np.random.default_rng([cfg.seed, 4, epoch]).permutation(len(lines))
             return batches(lines, encode(texts, alphabet), cfg.batch_size, order, by_width=True)
 
-        n_train = len(train_lines(0)[0]) if cfg.data != "digits" else cfg.train_lines
+        n_train = cfg.train_lines if cfg.data in ("digits", "fonts") else len(train_lines(0)[0])
         val_batches = batches(val[0], encode(val[1], alphabet), 64, by_width=True) if val[0] else None
         tcfg = _trainer_config(cfg)
         if val_batches is None:
@@ -131,44 +196,35 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         finish_training(trainer, run.path)
         train_seconds = time.perf_counter() - t_train
 
-        greedy = decode_lines(model, te_lines, alphabet, 1)
-        beam = decode_lines(model, te_lines, alphabet, cfg.beam_size)
-        model_scores = report.scores(te_texts, beam)
-        readings: dict[str, list[str]] = {"crnn": beam}
-        base_scores: dict[str, Any] = {}
+        seg = None
         if digits is not None:
             t0 = time.perf_counter()
             seg = baselines.SegmentAndClassify(epochs=cfg.baseline_epochs, seed=cfg.seed).fit(*digits)
-            readings["segment+cnn"] = seg.read(te_lines)
-            base_scores["connected components + CNN"] = {
-                **report.scores(te_texts, readings["segment+cnn"]),
-                "seconds": round(time.perf_counter() - t0, 2),
-            }
-        tess = None
-        if cfg.tesseract:
-            t0 = time.perf_counter()
-            tess = baselines.tesseract_read(te_lines, whitelist=alphabet)
-            if tess is not None:
-                readings["tesseract"] = tess
-                base_scores["Tesseract LSTM (psm 7)"] = {
-                    **report.scores(te_texts, tess),
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-        tess_reason = (
-            None if tess is not None else (baselines.tesseract_available() or "failed or turned off")
-        )
-        if tess is None:
+            info["segment_cnn_fit_seconds"] = round(time.perf_counter() - t0, 2)
+        results, readings = {}, {}
+        for set_name, (lines, texts) in tests.items():
+            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg, say)
+            results[set_name] = {"crnn": crnn, "baselines": base}
+            readings[set_name] = read
+        tess_reason = None
+        if not cfg.tesseract:
+            tess_reason = "turned off (tesseract = false)"
+        elif "Tesseract LSTM (psm 7)" not in results[first]["baselines"]:
+            tess_reason = baselines.tesseract_available() or "tesseract failed (see the log)"
+        if tess_reason:
             say(f"handwriting: Tesseract baseline skipped: {tess_reason}")
 
         seconds = time.perf_counter() - t_start
+        model_scores = {k: v for k, v in results[first]["crnn"].items() if k != "greedy"}
         metrics: dict[str, Any] = {
             "app": APP,
             "data": cfg.data,
             "alphabet": alphabet,
             **info,
-            "test": {**model_scores, "beam_size": cfg.beam_size},
-            "test_greedy": report.scores(te_texts, greedy),
-            "baselines": base_scores,
+            "test": model_scores,
+            "test_greedy": results[first]["crnn"]["greedy"],
+            "baselines": results[first]["baselines"],
+            "test_sets": results,
             "tesseract_skipped": tess_reason,
             "untrained": untrained,
             "epochs_run": len(history),
@@ -200,11 +256,17 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         b = collate(te_lines[:k])
         lp, frames = model.log_probs(b["images"], b["widths"])
         frame_labels = [lp[i, : int(frames[i])].argmax(-1).tolist() for i in range(k)]
+        beam = readings[first]["crnn"]
         pic = report.draw_samples(te_lines, te_texts, beam, frame_labels, alphabet, run.file("samples.png"))
         written += [pic] if pic is not None else []
-        samples = report.samples(te_texts, readings)
+        samples = [f"[{n}] {line}" for n in tests for line in report.samples(tests[n][1], readings[n], 4)]
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    task = f"handwriting ({'digits' if cfg.data == 'digits' else cfg.data})"
-    rows = report.result_rows(task, model_scores, base_scores, seconds)
+    rows = []
+    for set_name, res in results.items():
+        where = cfg.data if cfg.data in ("digits", "fonts") else Path(cfg.data).name
+        task = f"handwriting ({where})" if set_name == "test" else f"handwriting ({where}, {set_name})"
+        rows += report.result_rows(
+            task, {k: v for k, v in res["crnn"].items() if k != "greedy"}, res["baselines"], seconds
+        )
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

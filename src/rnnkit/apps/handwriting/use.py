@@ -71,7 +71,7 @@ class HandwritingReader:
         return [{"image": name, "text": text} for (name, _), text in zip(named, texts)]
 
     def evaluate(self, beam_size: int | None = None) -> dict[str, Any]:
-        """CER / WER / line accuracy of the run on its held-out test lines (made again from its config)."""
+        """CER / WER / line accuracy on each of the run's held-out test sets (made again from its config)."""
         from rnnkit.apps.handwriting.train import _prepare
 
         alphabet, _, _, (lines, texts), _, _ = _prepare(self.config)
