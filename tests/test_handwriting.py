@@ -133,18 +133,27 @@ def _fonts_or_skip():
 
 
 def test_font_lines_keep_held_out_fonts_apart_and_leave_ctc_room():
+    fonts = _fonts_or_skip()
+    seen, held = data.split_fonts(fonts)
+    assert sorted(p.name for p in held) == sorted(data.HELD_OUT_FONTS)
+    assert not {p.name for p in seen} & set(data.HELD_OUT_FONTS) and len(seen) == len(fonts) - 3
+    rng = np.random.default_rng(0)
+    lines, texts = data.render_font_lines(["it is a truth", "x", "mr. darcy's"], held, 6, rng)
+    for line, text in zip(lines, texts):
+        assert line.shape[0] == 32 and line.max() > 0.8
+        assert math.ceil(line.shape[1] / data.STRIDE) >= 2 * len(text)
+
+
+@pytest.mark.slow
+def test_font_run_data_uses_austen_and_both_font_sets():
     from rnnkit.apps.handwriting.train import _prepare
 
-    fonts = _fonts_or_skip()
-    assert set(data.HELD_OUT_FONTS) <= set(fonts)
-    rng = np.random.default_rng(0)
-    for name in ("dkg.ttf", "SteveHand.ttf"):
-        line = data.render_text("it is a truth", fonts[name], rng)
-        assert line.shape[0] == 32 and line.shape[1] >= 2 * data.STRIDE * 13 and line.max() > 0.8
+    _fonts_or_skip()
     cfg = HandwritingConfig(data="fonts", train_lines=4, val_lines=4, test_lines=4)
     alphabet, train_lines, _, tests, _, info = _prepare(cfg)
     assert alphabet == data.FONT_ALPHABET and set(tests) == {"held-out fonts", "training fonts"}
     assert not set(info["fonts"]["train"]) & set(data.HELD_OUT_FONTS)
+    assert info["texts"]["train"] > 100_000
     lines, texts = train_lines(0)
     assert len(lines) == 4 and all(set(t) <= set(alphabet) for t in texts)
 

@@ -32,7 +32,9 @@ class HandwritingConfig(TrainerConfig):
     progress: bool = False  # progress bar on stderr
     batch_size: int = 32  # lines per batch
     # data
-    data: str = "digits"  # "digits" (real handwritten digits), "fonts" (handwriting fonts) or a CSV "file,text"
+    data: str = (
+        "digits"  # "digits" (real handwritten digits), "fonts" (handwriting fonts) or a CSV "file,text"
+    )
     val_fraction: float = 0.1  # share of the digit images (or user lines) held out for early stopping
     test_fraction: float = 0.2  # share of the digit images (or user lines) held out for the reported scores
     split_seed: int = 0  # seed of the split and of the validation and test lines

@@ -38,6 +38,7 @@ __all__ = [
     "font_texts",
     "render_font_lines",
     "render_text",
+    "split_fonts",
     "load_digit_images",
     "load_line_images",
     "normalize_line",
@@ -234,6 +235,11 @@ def find_fonts() -> dict[str, Path]:
             f"(apt-get install -y --no-install-recommends {' '.join(missing)})"
         )
     return found
+
+
+def split_fonts(fonts: dict[str, Path]) -> tuple[list[Path], list[Path]]:
+    """``(training fonts, held-out fonts)``: the held-out ones are never used for training or validation."""
+    return [fonts[f] for f in sorted(fonts) if f not in HELD_OUT_FONTS], [fonts[f] for f in HELD_OUT_FONTS]
 
 
 def font_texts(max_chars: int = 24, download: bool = True) -> list[str]:

@@ -34,6 +34,7 @@ from rnnkit.apps.handwriting.data import (
     render_font_lines,
     render_lines,
     split_digits,
+    split_fonts,
 )
 from rnnkit.apps.handwriting.model import build_model, decode_lines
 from rnnkit.apps.rundir import RunBuilder
@@ -83,9 +84,7 @@ def _prepare(cfg: HandwritingConfig):
         }
         return DIGITS, train_lines, val, tests, (images[tr], labels[tr]), info
     if cfg.data == "fonts":
-        fonts = find_fonts()
-        seen = [fonts[f] for f in sorted(fonts) if f not in HELD_OUT_FONTS]
-        held = [fonts[f] for f in HELD_OUT_FONTS]
+        seen, held = split_fonts(find_fonts())
         texts = font_texts()
         tr, va, te = split_indices(len(texts), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
         tr_t, va_t, te_t = ([texts[i] for i in part] for part in (tr, va, te))
