@@ -358,7 +358,9 @@ def load_line_images(csv_path: str, height: int = 32) -> tuple[list[np.ndarray],
     """The user's lines: a CSV ``file,text`` (header row required) of images relative to the CSV's folder."""
     p = Path(csv_path)
     if not p.is_file():
-        raise RnnkitError(f"data: expected 'digits' or a CSV file of line images, got {csv_path!r}")
+        raise RnnkitError(
+            f"data: expected 'digits', 'fonts' or a CSV file 'file,text' of line images, got {csv_path!r}"
+        )
     try:
         rows = list(csv.DictReader(io.StringIO(p.read_bytes().decode("utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error) as exc:

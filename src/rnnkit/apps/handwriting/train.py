@@ -128,7 +128,7 @@ def _prepare(cfg: HandwritingConfig):
     return alphabet, train_lines, val, tests, None, info
 
 
-def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline, say) -> tuple[dict, dict, dict]:
+def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline) -> tuple[dict, dict, dict]:
     """CRNN and baseline scores on one test set: ``(crnn scores, baseline scores, readings)``."""
     greedy = decode_lines(model, lines, alphabet, 1)
     beam = decode_lines(model, lines, alphabet, cfg.beam_size)
@@ -202,7 +202,7 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             info["segment_cnn_fit_seconds"] = round(time.perf_counter() - t0, 2)
         results, readings = {}, {}
         for set_name, (lines, texts) in tests.items():
-            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg, say)
+            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg)
             results[set_name] = {"crnn": crnn, "baselines": base}
             readings[set_name] = read
         tess_reason = None
