@@ -576,6 +576,20 @@ class Recurrent(nn.Module):
 
         return to_torch(self)
 
+    def torch_state_dict(self) -> dict[str, Tensor]:
+        """The parameters under ``torch.nn``'s names (``weight_ih_l0_reverse``, ...), for
+        ``torch.nn.LSTM(...).load_state_dict``; see :func:`rnnkit.convert.torch_state_dict`."""
+        from rnnkit.convert import torch_state_dict
+
+        return torch_state_dict(self)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # accept a torch.nn.RNN/LSTM/GRU state dict as it is: its keys are renamed to ours before loading
+        from rnnkit.convert import rename_torch_keys
+
+        rename_torch_keys(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
 
 _LAYER_DEFAULTS = dict(
     num_layers=1,
