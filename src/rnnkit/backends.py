@@ -10,7 +10,11 @@
 ``resolve(layer, "auto")`` picks the first backend in :func:`auto_order` that supports the layer's
 configuration, and says why: on CPU the fused engine comes first for the cells where ``rnnkit bench``
 measured it fastest (:data:`FUSED_FIRST_ON_CPU`), elsewhere :data:`AUTO_ORDER` applies. Forcing a backend
-that cannot run the configuration is an error.
+that cannot run the configuration is an error. ``with use_backend(name):`` picks the backend of every layer
+for the scope of the block (the gradient-flow monitor runs on ``reference`` this way).
+
+A sequence of length 0 keeps its state and has zero outputs in every backend: the loop-based ones mask it
+like padding, and around torch's packed kernels (which reject 0) the layer runs only the other sequences.
 """
 
 from __future__ import annotations

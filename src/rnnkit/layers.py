@@ -161,7 +161,13 @@ class Recurrent(nn.Module):
         learn_initial_state: learn ``h0`` (and ``c0``) as parameters instead of zeros.
         batch_first: ``(B, T, I)`` input and output (default); ``False`` for time-major ``(T, B, I)``.
         backend: ``"auto"`` (default), ``"reference"``, ``"native"``, ``"scan"`` or ``"fused"``. ``layer.backend``
-            says which one runs and why; forcing an impossible one is an error.
+            says which one runs and why; forcing an impossible one is an error. :func:`rnnkit.use_backend`
+            overrides it for the scope of a ``with`` block.
+
+    ``load_state_dict`` also takes a ``torch.nn.RNN/LSTM/GRU`` state dict (torch's names, e.g.
+    ``weight_hh_l1_reverse``); :meth:`torch_state_dict` exports under those names. Random masks of a pass
+    come from :meth:`sample_masks` and can be given to ``forward``/``step`` (:class:`RecurrentMasks`);
+    :meth:`observe` calls back after every step of the time loop.
 
     Shape:
         x (B, T, I) or a ``PackedSequence``; ``lengths`` (B,) ints in ``[0, T]``; state as the final state.
