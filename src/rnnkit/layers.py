@@ -94,6 +94,7 @@ class RecurrentMasks:
         """The masks of step ``t`` alone (``steps == 1``), for :meth:`Recurrent.step`."""
         if not -self.steps <= t < self.steps:
             raise RnnkitError(f"step index out of range: expected 0 <= t < {self.steps}, got {t}")
+        t = t % self.steps
         zo = tuple(
             None if z is None else [e[t : t + 1] if isinstance(e, Tensor) else e for e in z]
             for z in self.zoneout
