@@ -335,36 +335,6 @@ def step_mask(lengths: Tensor | None, B: int, T: int, device) -> Tensor:
     return torch.arange(T, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
 
 
-def state_where(keep: Tensor, new: Any, old: Any) -> Any:
-    """Per sequence (batch dim 1 of the layer state): ``new`` where ``keep`` else ``old``."""
-    if isinstance(new, Tensor):
-        return torch.where(keep.view(1, -1, 1), new, old)
-    return type(new)(state_where(keep, n, o) for n, o in zip(new, old))
-
-
-def run_encoder(
-    layer: Recurrent, x: Tensor, state: Any = None, lengths: Tensor | None = None
-) -> tuple[Tensor, Any]:
-    """``layer(x, state, lengths)`` that also accepts lengths of 0 for sequences that continue a state.
-
-    A truncated-BPTT chunk can lie past the end of some sequences; those keep their state unchanged and
-    have zero outputs (the core layer wants lengths >= 1).
-    """
-    if lengths is None or int(lengths.min()) > 0:
-        return layer(x, state, lengths)
-    empty = lengths == 0
-    if state is None:
-        state = initial_state(layer, x.shape[0], x)
-    out, new = layer(x, state, lengths.clamp(min=1))
-    out = out.masked_fill(empty.view(-1, 1, 1).to(out.device), 0.0)
-    return out, state_where(~empty.to(x.device), new, state)
-
-
-def initial_state(layer: Recurrent, batch: int, like: Tensor) -> Any:
-    """The layer's initial state (learned or zeros) for ``batch`` sequences, on ``like``'s device/dtype."""
-    return layer.start_state(batch, like)
-
-
 def top_hidden(layer: Recurrent, state: Any) -> Tensor:
     """The last layer's final ``h`` of each direction, merged like the outputs: (B, output_size)."""
     h = state[0] if isinstance(state, tuple) else state  # (L*D, B, Y)
