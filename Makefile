@@ -12,11 +12,11 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[plot]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[plot,apps]'
 	touch $@
 
 $(DEVSTAMP): $(STAMP)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot,apps]'
 	touch $@
 
 demo: $(STAMP)
