@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -34,11 +36,14 @@ def runs_dir(tmp_path):
 @pytest.fixture(scope="session")
 def fused_engine():
     """The compiled engine, built or loaded once per session; tests that need it skip where it cannot
-    be built (no compiler), with the reason."""
+    be built (no compiler), with the reason, or fail where ``RNNKIT_REQUIRE_FUSED=1`` (the Makefile's
+    runs under each CPU build, which must not pass by skipping)."""
     from rnnkit import fused
 
     ok, reason = fused.load()
     if not ok:
+        if os.environ.get("RNNKIT_REQUIRE_FUSED", "") not in ("", "0"):
+            pytest.fail(f"fused engine required (RNNKIT_REQUIRE_FUSED) but unavailable: {reason}")
         pytest.skip(f"fused engine unavailable: {reason}")
     return reason
 

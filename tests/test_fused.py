@@ -390,6 +390,14 @@ def test_unavailable_engine_falls_back_with_its_reason(monkeypatch, caplog):
         rnnkit.GRU(3, 4, backend="fused")(torch.randn(1, 2, 3))
 
 
+def test_the_engine_is_built_for_the_cpu_capability_torch_selected(fused_engine):
+    """Under ``ATEN_CPU_CAPABILITY=avx2`` or ``default`` (the Makefile runs this file under each), the
+    engine in use must be that build, not the machine's native one."""
+    tag = {"AVX512": "avx512", "AVX2": "avx2"}.get(torch.backends.cpu.get_cpu_capability(), "generic")
+    assert f"({tag} build;" in fused_engine
+    assert fused.cache_dir().name.startswith(f"{tag}-")
+
+
 def test_build_refuses_when_turned_off(monkeypatch):
     from rnnkit.fused import _build
 

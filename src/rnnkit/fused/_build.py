@@ -184,8 +184,8 @@ def _compile_and_load(build_dir: Path, tag: str, inputs: dict, key: str) -> None
         name=f"rnnkit_fused_{tag}",
         sources=[str(src / s) for s in SOURCES],
         extra_include_paths=[str(src)],
-        extra_cflags=inputs["cflags"],
-        extra_ldflags=inputs["ldflags"],
+        extra_cflags=list(inputs["cflags"]),  # copies: torch appends its own flags to these lists
+        extra_ldflags=list(inputs["ldflags"]),
         build_directory=str(build_dir),
         is_python_module=False,
         verbose=False,
