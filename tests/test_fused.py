@@ -454,3 +454,39 @@ def test_memory_saved_for_backward_is_measured_and_below_the_reference_loop(make
     if cudnn_floats is not None:
         assert fused_floats <= cudnn_floats
     assert fused_floats <= per_step(run_loop)  # never more than the loop (an RNN step: h in both)
+
+
+# -- rnnkit bench: its FLOP counts (the timings themselves live in benchmarks/, not in unit tests) -------------
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rnnkit.LSTM(8, 16),
+        lambda: rnnkit.LSTM(8, 16, proj_size=5),
+        lambda: rnnkit.GRU(8, 16),
+        lambda: rnnkit.RNN(8, 16),
+        lambda: rnnkit.Recurrent(rnnkit.MinGRU(8, 16)),
+    ],
+)
+def test_bench_matmul_flops_match_torch_flop_counter(make):
+    """``rnnkit bench`` turns times into GFLOP/s with :func:`rnnkit.bench.matmul_flops`; torch's own FLOP
+    counter on the reference loop (whose products are torch matmuls) is the outside count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from rnnkit import bench
+
+    layer = make()
+    layer.requested_backend = "reference"
+    T, B = 5, 3
+    x = torch.randn(B, T, 8)
+    with FlopCounterMode(display=False) as fwd:
+        layer(x)
+    with FlopCounterMode(display=False) as fwd_bwd:
+        y, _ = layer(x)
+        y.sum().backward()
+    want = bench.matmul_flops(layer, T, B)
+    assert fwd.get_total_flops() == want["fwd"]
+    # the bench counts T recurrent input gradients; autograd skips the one into the initial state (zeros,
+    # no grad), one step's B x P x G product: under 1/T of the recurrent work
+    cell = layer.cell
+    skipped = 2 * B * cell.output_size * cell.gates * cell.hidden_size if cell.has_recurrence_matmul else 0
+    assert fwd_bwd.get_total_flops() + skipped == want["fwd_bwd"]
