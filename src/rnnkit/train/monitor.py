@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
+from rnnkit.files import write_figure, write_json
 from rnnkit.layers import Recurrent
-from rnnkit.models.io import atomic_write_json
 
 __all__ = ["GradientFlowMonitor", "measure_gradient_flow"]
 
@@ -154,7 +154,7 @@ class GradientFlowMonitor:
         """Write ``grad_flow.json`` and (with ``plots`` and matplotlib installed) the two PNGs."""
         directory = Path(directory)
         out = [directory / "grad_flow.json"]
-        atomic_write_json(out[0], {"records": self.records})
+        write_json(out[0], {"records": self.records})
         if not self.records or not plots:
             return out
         try:
@@ -208,10 +208,4 @@ def plot_gradient_flow(records: list[dict[str, Any]], directory: str | Path, tit
 
 
 def _save_fig(fig, path: Path) -> None:
-    import io
-
-    from rnnkit.models.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
+    write_figure(fig, path)
