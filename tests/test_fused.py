@@ -386,7 +386,9 @@ def test_saved_floats_per_step_is_no_more_than_cudnn_style():
 
 # -- rnnkit bench ----------------------------------------------------------------------------------------------
 def test_quick_bench_report_structure(tmp_path):
-    from rnnkit import bench
+    from rnnkit.commands.bench import load_benchmark
+
+    bench = load_benchmark()
 
     cfg = bench.BenchConfig(
         cells=("lstm", "gru"), shapes=((6, 2, 3, 4),), rounds=1, min_gru_lengths=(8,), min_gru_size=(2, 3, 4)
@@ -417,3 +419,32 @@ def test_quick_bench_report_structure(tmp_path):
         mg["ratios"]["nn.GRU/MinGRU default"], mg["fwd_bwd_ms"]["nn.GRU"] / mg["fwd_bwd_ms"]["MinGRU default"]
     )
     assert "| LSTM |" in (tmp_path / "b.md").read_text()
+
+
+def test_bench_reports_what_the_policy_says(tmp_path):
+    """The bench's dispatch notes come from the layers themselves, not from text written by hand."""
+    from rnnkit.commands.bench import load_benchmark
+
+    bench = load_benchmark()
+    cfg = bench.BenchConfig(cells=("lstm",), shapes=((4, 2, 3, 4),), rounds=1, min_gru_lengths=())
+    r = bench.run(cfg)["results"][0]
+    layer = rnnkit.LSTM(3, 4)
+    assert (r["default_backend"], r["default_reason"]) == (layer.backend, layer.backend.reason)
+    with torch.no_grad():
+        assert (r["default_backend_forward"], r["default_reason_forward"]) == (
+            layer.backend,
+            layer.backend.reason,
+        )
+
+
+def test_bench_without_its_benchmarks_folder_is_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from rnnkit.cli import main
+    from rnnkit.commands import bench as command
+
+    monkeypatch.setattr(command, "SCRIPT", tmp_path / "benchmarks" / "fused_engine.py")
+    monkeypatch.delitem(sys.modules, command._MODULE, raising=False)
+    assert main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a source checkout" in err and "fused_engine.py" in err
