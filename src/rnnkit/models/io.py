@@ -45,7 +45,7 @@ MODEL_REGISTRY: dict[str, type[nn.Module]] = {}
 # -- models ----------------------------------------------------------------------------------------------------
 def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     """Write ``model.safetensors`` and ``model.json`` into ``directory`` (created if needed); returns it."""
-    if type(model).__name__ not in MODEL_REGISTRY or not hasattr(model, "to_config"):
+    if MODEL_REGISTRY.get(type(model).__name__) is not type(model):  # only registered model classes load back
         raise RnnkitError(f"save_model expects an rnnkit model, got {type(model).__name__}")
     directory = Path(directory)
     cfg = model.to_config()
