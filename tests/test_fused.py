@@ -468,11 +468,13 @@ def test_memory_saved_for_backward_is_measured_and_below_the_reference_loop(make
     ],
 )
 def test_bench_matmul_flops_match_torch_flop_counter(make):
-    """``rnnkit bench`` turns times into GFLOP/s with :func:`rnnkit.bench.matmul_flops`; torch's own FLOP
+    """``rnnkit bench`` turns times into GFLOP/s with ``benchmarks/fused_engine.py``'s ``matmul_flops``; torch's own FLOP
     counter on the reference loop (whose products are torch matmuls) is the outside count."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rnnkit import bench
+    from rnnkit.commands.bench import load_benchmark
+
+    bench = load_benchmark()
 
     layer = make()
     layer.requested_backend = "reference"
@@ -490,3 +492,32 @@ def test_bench_matmul_flops_match_torch_flop_counter(make):
     cell = layer.cell
     skipped = 2 * B * cell.output_size * cell.gates * cell.hidden_size if cell.has_recurrence_matmul else 0
     assert fwd_bwd.get_total_flops() + skipped == want["fwd_bwd"]
+
+
+def test_bench_reports_what_the_policy_says(tmp_path):
+    """The bench's dispatch notes come from the layers themselves, not from text written by hand."""
+    from rnnkit.commands.bench import load_benchmark
+
+    bench = load_benchmark()
+    cfg = bench.BenchConfig(cells=("lstm",), shapes=((4, 2, 3, 4),), rounds=1, min_gru_lengths=())
+    r = bench.run(cfg)["results"][0]
+    layer = rnnkit.LSTM(3, 4)
+    assert (r["default_backend"], r["default_reason"]) == (layer.backend, layer.backend.reason)
+    with torch.no_grad():
+        assert (r["default_backend_forward"], r["default_reason_forward"]) == (
+            layer.backend,
+            layer.backend.reason,
+        )
+
+
+def test_bench_without_its_benchmarks_folder_is_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from rnnkit.cli import main
+    from rnnkit.commands import bench as command
+
+    monkeypatch.setattr(command, "SCRIPT", tmp_path / "benchmarks" / "fused_engine.py")
+    monkeypatch.delitem(sys.modules, command._MODULE, raising=False)
+    assert main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a source checkout" in err and "fused_engine.py" in err

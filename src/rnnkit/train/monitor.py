@@ -34,8 +34,8 @@ from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
 from rnnkit.backends import use_backend
+from rnnkit.files import write_figure, write_json
 from rnnkit.layers import Recurrent
-from rnnkit.models.io import atomic_write_json
 
 __all__ = ["GradientFlowMonitor", "measure_gradient_flow"]
 
@@ -138,7 +138,7 @@ class GradientFlowMonitor:
         """Write ``grad_flow.json`` and (with ``plots`` and matplotlib installed) the two PNGs."""
         directory = Path(directory)
         out = [directory / "grad_flow.json"]
-        atomic_write_json(out[0], {"records": self.records})
+        write_json(out[0], {"records": self.records})
         if not self.records or not plots:
             return out
         try:
@@ -192,10 +192,4 @@ def plot_gradient_flow(records: list[dict[str, Any]], directory: str | Path, tit
 
 
 def _save_fig(fig, path: Path) -> None:
-    import io
-
-    from rnnkit.models.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
+    write_figure(fig, path)
