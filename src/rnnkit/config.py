@@ -45,6 +45,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "config_to_toml",
+    "flag_values",
     "option",
     "read_toml",
     "validate_config",
@@ -90,6 +91,15 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _sequence(base: Any) -> tuple[type, type] | None:
+    """``(container, element type)`` for ``list[T]`` / ``tuple[T, ...]``; None for other types."""
+    origin = typing.get_origin(base)
+    if origin in (list, tuple) or base in (list, tuple):
+        args = [a for a in typing.get_args(base) if a is not Ellipsis]
+        return (origin or base), (args[0] if args else str)
+    return None
+
+
 def _convert(name: str, tp: Any, value: Any) -> Any:
     """Check one (TOML or JSON) value against the field type; ints are accepted for floats."""
     base, optional = _base_type(tp)
@@ -103,10 +113,16 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise RnnkitError(f"{_where(name)}: expected a table of named values, got {value!r}")
         return dict(value)
-    if typing.get_origin(base) is list or base is list:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise RnnkitError(f"{_where(name)}: expected a list of strings, got {value!r}")
-        return list(value)
+    seq = _sequence(base)
+    if seq is not None:
+        container, elem = seq
+        what = {str: "strings", int: "integers", float: "numbers"}[elem]
+        if not isinstance(value, (list, tuple)):
+            raise RnnkitError(f"{_where(name)}: expected a list of {what}, got {value!r}")
+        try:
+            return container(_convert(name, elem, v) for v in value)
+        except RnnkitError:
+            raise RnnkitError(f"{_where(name)}: expected a list of {what}, got {value!r}") from None
     if base is bool:
         if not isinstance(value, bool):
             raise RnnkitError(f"{_where(name)}: expected true or false, got {value!r}")
@@ -137,19 +153,24 @@ def validate_config(cfg: Any) -> Any:
         meta = f.metadata
         if value is None:
             continue
-        if "choices" in meta and value not in meta["choices"]:
-            raise RnnkitError(f"{_where(f.name)}: expected one of {list(meta['choices'])}, got {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if "low" in meta and value < meta["low"]:
-                raise RnnkitError(f"{_where(f.name)}: expected a value >= {meta['low']}, got {value}")
-            if "high" in meta and value > meta["high"]:
-                raise RnnkitError(f"{_where(f.name)}: expected a value <= {meta['high']}, got {value}")
-            if "below" in meta and value >= meta["below"]:
-                raise RnnkitError(f"{_where(f.name)}: expected a value < {meta['below']}, got {value}")
+        for item in value if isinstance(value, (list, tuple)) else [value]:  # a list: each element
+            _check_value(f.name, item, meta)
     checker = getattr(cfg, "check", None)
     if callable(checker):
         checker()
     return cfg
+
+
+def _check_value(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    if "choices" in meta and value not in meta["choices"]:
+        raise RnnkitError(f"{_where(name)}: expected one of {list(meta['choices'])}, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "low" in meta and value < meta["low"]:
+            raise RnnkitError(f"{_where(name)}: expected a value >= {meta['low']}, got {value}")
+        if "high" in meta and value > meta["high"]:
+            raise RnnkitError(f"{_where(name)}: expected a value <= {meta['high']}, got {value}")
+        if "below" in meta and value >= meta["below"]:
+            raise RnnkitError(f"{_where(name)}: expected a value < {meta['below']}, got {value}")
 
 
 def _renamed(cls: type, data: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
@@ -199,7 +220,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
@@ -263,6 +284,14 @@ def _finite_float(text: str) -> float:
 _finite_float.__name__ = "float"
 
 
+def _comma_list(conv: Any) -> Any:
+    def parse(text: str) -> list[Any]:
+        return [conv(part.strip()) for part in text.split(",") if part.strip()]
+
+    parse.__name__ = getattr(conv, "__name__", "value")
+    return parse
+
+
 def _json_table(text: str) -> dict[str, Any]:
     value = json.loads(text)
     if not isinstance(value, dict):
@@ -297,8 +326,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(base) is list or base is list:
-            kwargs.update(nargs="+", metavar="NAME")
+        elif _sequence(base) is not None:
+            elem = _sequence(base)[1]
+            conv = {int: int, float: _finite_float, str: str}[elem]
+            # several values, each of which may also be a comma-separated list: --lengths 50,100 200
+            kwargs.update(nargs="+", action="extend", type=_comma_list(conv), metavar=elem.__name__.upper())
         elif typing.get_origin(base) is dict or base is dict:
             kwargs.update(type=_json_table, metavar="JSON")
         else:
@@ -310,6 +342,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         if f.name in old_names and old_names[f.name] not in {g.name for g in _fields(cls)}:
             flags.append(_flag(old_names[f.name]))  # the old flag, kept as an alias
         group.add_argument(*flags, **kwargs)
+
+
+def flag_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``cls`` set on the command line (flags added by :func:`add_config_arguments`)."""
+    flags = {f.name: getattr(args, f.name) for f in _fields(cls) if getattr(args, f.name, None) is not None}
+    for name, value in flags.items():  # several values, each a comma-separated list: one flat list
+        if isinstance(value, list) and all(isinstance(v, list) for v in value):
+            flags[name] = [item for part in value for item in part]
+    return flags
 
 
 def config_from_args(cls: type, args: argparse.Namespace, toml_path: str | None = None, app: str = "") -> Any:
@@ -326,5 +367,5 @@ def config_from_args(cls: type, args: argparse.Namespace, toml_path: str | None 
         if app and named != app:
             raise RnnkitError(f"{source}: the file is for app {named!r}, but the command trains {app!r}")
     base = config_from_dict(cls, data, source)
-    flags = {f.name: getattr(args, f.name) for f in _fields(cls) if getattr(args, f.name, None) is not None}
+    flags = flag_values(cls, args)
     return config_from_dict(cls, {**config_to_dict(base), **flags}, "flags")

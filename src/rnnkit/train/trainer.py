@@ -296,12 +296,12 @@ class Trainer:
 
     def _stop_reason(self) -> str | None:
         """Why training must stop after this step, or None: a request, the stop hook or the time budget."""
-        if self._stop_request:
-            return self._stop_request
         if self.stop_when is not None:
             answer = self.stop_when(self)
             if answer:
                 return answer if isinstance(answer, str) else "stop_when"
+        if self._stop_request:
+            return self._stop_request
         budget = self.config.time_budget
         if budget and time.perf_counter() - self._fit_t0 >= budget:
             return "time_budget"
