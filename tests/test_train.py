@@ -560,12 +560,12 @@ def test_request_stop_and_time_budget_stop_after_the_step_in_flight():
     assert (t.state.step, t.state.stop_reason) == (12, None)
 
 
-def test_validate_every_n_steps_validates_at_n_2n_and_epoch_ends():
+def test_validate_every_n_steps_validates_at_steps_n_2n_and_at_epoch_ends():
     train, val = _clf_batches(10, seed=1), _clf_batches(2, seed=2)
     cfg = dict(optimizer="sgd", lr=0.2, **QUIET)
     t = Trainer(_classifier(), TrainerConfig(epochs=2, validate_every=4, **cfg))
     hist = t.fit(train, val)
-    assert [r["step"] for r in hist] == [4, 8, 10, 14, 18, 20]
+    assert [r["step"] for r in hist] == [4, 8, 10, 12, 16, 20]  # steps N, 2N, ... and the epoch ends
     assert [r["epoch"] for r in hist] == [1, 1, 1, 2, 2, 2]
     # each row holds the validation loss of the weights after that step, from a separate trainer
     for row in hist[:3]:
