@@ -546,6 +546,19 @@ def test_stop_hook_stops_after_exactly_the_step_it_fires_on(fire_at):
     assert hist[0]["val_loss"] == pytest.approx(ref.evaluate(batches[:2])["loss"])
 
 
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
+    model_a, ta, loader = _resume_setup(tmp_path, "a")
+    ta.fit(loader, loader)
+    model_b, tb, _ = _resume_setup(tmp_path, "b")
+    tb.stop_when = lambda t: t.state.step == 7  # in epoch 2 (5 batches an epoch)
+    tb.fit(loader, loader)
+    assert (tb.state.step, tb.state.epoch, tb.state.batch_in_epoch) == (7, 1, 2)
+    model_c, tc, _ = _resume_setup(tmp_path, "b", seed=123)
+    tc.fit(loader, loader, resume=True)
+    assert tc.state.step == ta.state.step == 15 and tc.state.stop_reason is None
+    _assert_same(_weights(model_c), _weights(model_a))
+
+
 def test_request_stop_and_time_budget_stop_after_the_step_in_flight():
     batches = _clf_batches(6)
     t = Trainer(_classifier(), TrainerConfig(epochs=2, **QUIET))
@@ -580,6 +593,18 @@ def test_validate_every_n_steps_validates_at_steps_n_2n_and_at_epoch_ends():
         if i >= 4:
             losses.append(loss_sum / n)
     assert hist[1]["train_loss"] == pytest.approx(sum(losses) / 4, rel=1e-6)
+
+
+def test_validating_more_often_does_not_change_training(tmp_path):
+    # dropout and a shuffling validation loader: validation must not draw from the training's random numbers
+    model_a, ta, loader = _resume_setup(tmp_path, "a")
+    ta.fit(loader, loader)
+    model_b, tb, _ = _resume_setup(tmp_path, "b")
+    tb.config.validate_every = 2
+    tb.fit(loader, loader)
+    assert [r["step"] for r in tb.state.history] == [2, 4, 5, 6, 8, 10, 12, 14, 15]
+    assert [r["step"] for r in ta.state.history] == [5, 10, 15]
+    _assert_same(_weights(model_b), _weights(model_a))
 
 
 def test_early_stopping_counts_validations():

@@ -444,7 +444,12 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------------------------------
     def evaluate(self, data: Iterable | Callable[[int], Iterable]) -> dict[str, float]:
-        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if ``stateful``)."""
+        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if ``stateful``).
+
+        The random-number generators are left as they were (a shuffling validation loader draws from them),
+        so validating more or less often never changes what training does.
+        """
+        rng = get_rng_state()
         if callable(data) and not hasattr(data, "__iter__"):
             data = data(self.state.epoch)
         was_training = self.model.training
@@ -464,6 +469,7 @@ class Trainer:
                         sums[k] = sums.get(k, 0.0) + v
         finally:
             self.model.train(was_training)
+            set_rng_state(rng)
         if n == 0:
             raise RnnkitError("evaluation data yielded no items")
         return {"loss": total / n, **{k: v / n for k, v in sums.items()}}
@@ -576,7 +582,13 @@ class Trainer:
                     break
         if ran == 0 and skip == 0:
             raise RnnkitError("train_data yielded no batches")
-        self._end_epoch(val_data)
+        if stop and stop != "max_steps":
+            # stopped from outside: validate and checkpoint the steps so far, but leave the epoch open, so
+            # that fit(resume=True) goes on with its next batch
+            if s.epoch_sums.get("_steps"):
+                self._end_period(val_data)
+        else:
+            self._end_epoch(val_data)
         if stop:
             s.stop_reason = stop
             if stop not in ("max_steps",):
