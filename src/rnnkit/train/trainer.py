@@ -15,6 +15,12 @@ memory does not grow with the sequence length; with ``k1 = k2`` this is the usua
 (``k2/k1`` is the recomputation factor otherwise). The state
 starts fresh for each batch (each batch holds whole sequences) unless ``stateful=True``, which carries it
 across batches (contiguous streams, e.g. a language model reading a book) and resets it at every epoch.
+
+Validation (one history row, the early-stopping count, the "epoch" scheduler step and a checkpoint) happens
+at each epoch end and, with ``validate_every = N``, after global steps N, 2N, ... as well. Training ends
+after ``epochs``, ``max_steps``, early stopping, or a stop from outside: the ``stop_when`` hook, a
+:meth:`Trainer.request_stop` call or ``time_budget``; a stopped run is validated, checkpointed and can be
+resumed from its next batch.
 """
 
 from __future__ import annotations
