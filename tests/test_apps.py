@@ -192,6 +192,7 @@ def test_app_configs_extend_the_trainer_config_with_one_set_of_names():
         "val_mae",
         3,
     )
+    assert trainer_config(cfg).grad_monitor_every == TrainerConfig().grad_monitor_every  # automatic: default
 
 
 def test_old_names_load_from_saved_configs_and_old_flags_still_work(tmp_path):

@@ -158,9 +158,17 @@ class TrainerConfig:
 
 
 def trainer_config(cfg: TrainerConfig, **changes: Any) -> TrainerConfig:
-    """The :class:`TrainerConfig` part of ``cfg`` (an application's config extends it), with ``changes``."""
-    names = [f.name for f in dataclasses.fields(TrainerConfig)]
-    return TrainerConfig(**{**{n: getattr(cfg, n) for n in names}, **changes})
+    """The :class:`TrainerConfig` part of ``cfg`` (an application's config extends it), with ``changes``.
+
+    A field the application leaves automatic (``None``) where the trainer needs a value keeps the trainer's
+    default.
+    """
+    values = {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(TrainerConfig)
+        if getattr(cfg, f.name) is not None or f.default is None
+    }
+    return TrainerConfig(**{**values, **changes})
 
 
 @dataclass
