@@ -236,6 +236,17 @@ def test_sequence_and_table_fields_round_trip_through_flags_and_toml(tmp_path):
         config_from_dict(TrainerConfig, {"scheduler_options": [1]})
 
 
+def test_the_apps_split_series_and_text_in_time_order():
+    from rnnkit.apps import textgen, timeseries
+
+    text = "".join(chr(97 + i % 26) for i in range(1000))
+    train, val, test = textgen.split_text(text, TextGenConfig(val_fraction=0.02, test_fraction=0.05))
+    assert (len(train), len(val), len(test)) == (930, 20, 50) and train + val + test == text
+    assert timeseries.part_sizes(TimeSeriesConfig(val_fraction=0.1, test_fraction=0.15), 205) == (154, 20, 31)
+    with pytest.raises(RnnkitError, match="too short to split"):
+        textgen.split_text("abcde", TextGenConfig(val_fraction=0.1, test_fraction=0.1))
+
+
 # ======================================================================================================
 # Run directories: built aside, renamed at the end
 # ======================================================================================================
