@@ -14,7 +14,11 @@ __all__ = ["ResultRow", "TrainResult", "load_app_config", "load_run_model"]
 
 @dataclass
 class ResultRow:
-    """One line of a results table: a held-out metric next to a baseline."""
+    """One line of a results table: a held-out metric next to the strongest baseline.
+
+    ``baseline``/``baseline_value`` name the strongest of the baselines computed on the same split (the one
+    ``goal`` and ``met`` judge against); ``baselines`` holds every baseline's score by name, for the report.
+    """
 
     task: str  # e.g. "sentiment (polarity)"
     metric: str  # e.g. "accuracy"
@@ -24,6 +28,7 @@ class ResultRow:
     goal: str  # what counts as success, e.g. ">= baseline" or "< 0.7"
     met: bool  # whether the goal is met
     seconds: float  # wall time of the run (data, training, evaluation, baseline)
+    baselines: dict[str, float] = field(default_factory=dict)  # every baseline's score on the same split
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
