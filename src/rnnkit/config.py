@@ -100,27 +100,38 @@ def _sequence(base: Any) -> tuple[type, type] | None:
     return None
 
 
-def _convert(name: str, tp: Any, value: Any) -> Any:
-    """Check one (TOML or JSON) value against the field type; ints are accepted for floats."""
+def _convert(name: str, tp: Any, value: Any, finite: bool = True) -> Any:
+    """Check one (TOML or JSON) value against the field type; ints are accepted for floats.
+
+    Nested dataclasses (the models' configs, the trainer's state) are read with :func:`config_from_dict`;
+    ``finite=False`` lets a float be infinite (a state's "best so far" starts at inf), never for a setting.
+    """
     base, optional = _base_type(tp)
     if value is None:
         if optional:
             return None
         raise RnnkitError(f"{_where(name)}: expected a value, got nothing")
+    if base is Any:
+        return value
     if optional and value in ("auto", "none"):
         return None
+    if dataclasses.is_dataclass(base):
+        return value if isinstance(value, base) else config_from_dict(base, value, name)
     if typing.get_origin(base) is dict or base is dict:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise RnnkitError(f"{_where(name)}: expected a table of named values, got {value!r}")
+        args = typing.get_args(base)
+        if len(args) == 2 and args[1] is not Any:
+            return {k: _convert(name, args[1], v, finite) for k, v in value.items()}
         return dict(value)
     seq = _sequence(base)
     if seq is not None:
         container, elem = seq
-        what = {str: "strings", int: "integers", float: "numbers"}[elem]
+        what = {str: "strings", int: "integers", float: "numbers"}.get(elem, "values")
         if not isinstance(value, (list, tuple)):
             raise RnnkitError(f"{_where(name)}: expected a list of {what}, got {value!r}")
         try:
-            return container(_convert(name, elem, v) for v in value)
+            return container(_convert(name, elem, v, finite) for v in value)
         except RnnkitError:
             raise RnnkitError(f"{_where(name)}: expected a list of {what}, got {value!r}") from None
     if base is bool:
@@ -132,7 +143,9 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
             raise RnnkitError(f"{_where(name)}: expected an integer, got {value!r}")
         return value
     if base is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RnnkitError(f"{_where(name)}: expected a number, got {value!r}")
+        if finite and not math.isfinite(value):
             raise RnnkitError(f"{_where(name)}: expected a finite number, got {value!r}")
         return float(value)
     if base is str:
@@ -202,15 +215,26 @@ def config_from_dict(cls: type, data: Mapping[str, Any] | Any, source: str = "co
             f"{source}: unknown key {unknown[0]!r} for {cls.__name__}; known keys: {', '.join(names)}"
         )
     try:
-        values = {k: _convert(k, hints[k], v) for k, v in data.items()}
+        setting = {f.name: "help" in f.metadata for f in _fields(cls)}  # settings must be finite
+        values = {k: _convert(k, hints[k], v, finite=setting[k]) for k, v in data.items()}
     except RnnkitError as exc:
         raise RnnkitError(f"{source}: {exc}") from None
     return validate_config(cls(**values))
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A config as a plain JSON-able dict (field order kept)."""
-    return {f.name: getattr(cfg, f.name) for f in _fields(type(cfg))}
+    """A config as a plain JSON-able dict (field order kept; nested configs become dicts)."""
+    return {f.name: _plain(getattr(cfg, f.name)) for f in _fields(type(cfg))}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _toml_value(value: Any) -> str:

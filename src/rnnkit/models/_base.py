@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from rnnkit._dataclasses import config_from_dict, config_to_dict
 from rnnkit._errors import RnnkitError
 from rnnkit.cells import GRUCell, LSTMCell, MinGRU, MinLSTM, RNNCell
+from rnnkit.config import config_from_dict, config_to_dict
 from rnnkit.layers import Recurrent
 from rnnkit.models.io import MODEL_REGISTRY
 from rnnkit.train.protocol import LossOutput

@@ -37,10 +37,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit._dataclasses import config_from_dict
 from rnnkit._errors import RnnkitError
-from rnnkit.config import config_from_dict as _config_from_dict
-from rnnkit.config import option
+from rnnkit.config import config_from_dict, option
 from rnnkit.files import load_module_tensors as load_weights
 from rnnkit.files import module_tensors as model_tensors
 from rnnkit.layers import detach_state
@@ -256,7 +254,7 @@ class Trainer:
     ):
         if isinstance(config, TrainerConfig) and type(config) is not TrainerConfig:
             config = trainer_config(config)  # an application's config: its trainer part
-        self.config = _config_from_dict(TrainerConfig, config if config is not None else {}, "trainer config")
+        self.config = config_from_dict(TrainerConfig, config if config is not None else {}, "trainer config")
         c = self.config
         self.device = torch.device(c.device)
         self.model = model.to(self.device)
