@@ -15,7 +15,15 @@ import numpy as np
 import torch
 
 from rnnkit.apps import plots
-from rnnkit.apps._common import finish_training, setup_torch, split_indices
+from rnnkit.apps._common import (
+    EpochBatches,
+    build_trainer,
+    finish_training,
+    save_run_files,
+    setup_torch,
+    split_indices,
+    training_summary,
+)
 from rnnkit.apps.base import TrainResult
 from rnnkit.apps.handwriting import baselines, report
 from rnnkit.apps.handwriting.config import HandwritingConfig
@@ -42,19 +50,6 @@ from rnnkit.apps.rundir import RunBuilder
 __all__ = ["train"]
 
 log = logging.getLogger("rnnkit.apps.handwriting")
-
-
-class _EpochLines:
-    """The trainer's training data: ``make(epoch)`` -> that epoch's batches; ``len()`` batches per epoch."""
-
-    def __init__(self, make, n: int):
-        self.make, self.n = make, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __call__(self, epoch: int):
-        return self.make(epoch)
 
 
 def _prepare(cfg: HandwritingConfig):
@@ -154,18 +149,11 @@ def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline) -> tuple[dict,
     return crnn, base, readings
 
 
-def _trainer_config(cfg: HandwritingConfig):
-    from rnnkit.train import TrainerConfig
-
-    names = {f.name for f in dataclasses.fields(TrainerConfig)}
-    return TrainerConfig(**{k: getattr(cfg, k) for k in names})
-
-
 def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainResult:
     """Train and evaluate the CRNN and the baselines; write the run ``cfg.runs_dir/cfg.name``."""
-    from rnnkit.train import Reporter, Trainer
+    from rnnkit.config import validate_config
 
-    cfg.check()
+    validate_config(cfg)
     t_start = time.perf_counter()
     name = cfg.name or APP
     setup_torch(cfg.threads)
@@ -185,13 +173,11 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
 
         n_train = cfg.train_lines if cfg.data in ("digits", "fonts") else len(train_lines(0)[0])
         val_batches = batches(val[0], encode(val[1], alphabet), 64, by_width=True) if val[0] else None
-        tcfg = _trainer_config(cfg)
-        if val_batches is None:
-            tcfg.monitor = "train_loss"
-        reporter = Reporter(run.path, progress=cfg.progress, log_every=tcfg.log_every)
-        trainer = Trainer(model, tcfg, reporter=reporter)
+        steps = -(-n_train // cfg.batch_size)
+        tcfg = cfg if val_batches is not None else dataclasses.replace(cfg, monitor="train_loss")
+        trainer = build_trainer(model, tcfg, run.path, grad_monitor_every=max(1, steps // 2))
         t_train = time.perf_counter()
-        history = trainer.fit(_EpochLines(epoch_batches, -(-n_train // cfg.batch_size)), val_batches)
+        history = trainer.fit(EpochBatches(epoch_batches, steps), val_batches)
         finish_training(trainer, run.path)
         train_seconds = time.perf_counter() - t_train
 
@@ -227,21 +213,11 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             "tesseract_skipped": tess_reason,
             "untrained": untrained,
             "epochs_run": len(history),
-            "train_seconds": round(train_seconds, 2),
-            "seconds": round(seconds, 2),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "backend": str(model.encoder.backend),
+            **training_summary(model, trainer, train_seconds, seconds),
             "history": history,
         }
-        model.save(run.path)
-        run.file("model.safetensors")
-        run.file("model.json")
-        run.write_json("config.json", dataclasses.asdict(cfg))
+        save_run_files(run, model, cfg, APP, metrics)
         run.write_json("alphabet.json", {"alphabet": alphabet, "height": cfg.height})
-        run.write_json("metrics.json", metrics)
-        for f in ("metrics.csv", "history.json"):
-            if (run.path / f).exists():
-                run.file(f)
         written = []
         curves = plots.plot_curves(
             history,

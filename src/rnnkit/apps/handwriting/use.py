@@ -30,7 +30,7 @@ class HandwritingReader:
     """
 
     def __init__(self, path):
-        from rnnkit.models._base import config_from_dict
+        from rnnkit.config import config_from_dict
 
         self.run, self.manifest = open_run(path, APP)
         data = read_json(self.run / "config.json", f"run {self.run.name}")
