@@ -297,6 +297,9 @@ def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits):
     assert [g["image"] for g in got] == [str(tmp_path / "l0.png"), str(tmp_path / "l1.png")]
     arrays = [data.read_image(tmp_path / "l0.png"), data.read_image(tmp_path / "l1.png")]
     assert [g["text"] for g in got] == decode_lines(reader.model, arrays, reader.alphabet, 2)
+    assert reader.predict(arrays[0])[0]["text"] == got[0]["text"]  # one array is one image
+    with pytest.raises(RnnkitError, match=r"expected a file path, a PIL image or a 2-D array, got int"):
+        reader.predict([3])
     # bad input: one clear error and no run directory left behind
     (tmp_path / "lines.csv").write_text("file,text\nl0.png,1\ngone.png,2\n")
     cfg.name = "bad"

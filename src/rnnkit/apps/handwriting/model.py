@@ -166,7 +166,6 @@ def build_model(cfg, num_labels: int) -> CRNN:
 
 def decode_lines(model: CRNN, lines, alphabet: str, beam_size: int | None = None, batch_size: int = 64):
     """The text of each line image (``(H, W)`` arrays), in order."""
-    out: list[str] = []
     order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # similar widths: less padding
     texts: dict[int, str] = {}
     for s in range(0, len(order), batch_size):
@@ -174,5 +173,4 @@ def decode_lines(model: CRNN, lines, alphabet: str, beam_size: int | None = None
         b = collate([lines[i] for i in idx])
         for i, seq in zip(idx, model.decode(b["images"], b["widths"], beam_size)):
             texts[i] = "".join(alphabet[k - 1] for k in seq)
-    out = [texts[i] for i in range(len(lines))]
-    return out
+    return [texts[i] for i in range(len(lines))]

@@ -62,7 +62,8 @@ class HandwritingReader:
 
         Every image is read and checked before any is recognised, so one bad file fails the whole call.
         """
-        if isinstance(images, (str, os.PathLike)) or not hasattr(images, "__len__"):
+        single = isinstance(images, (str, os.PathLike)) or not hasattr(images, "__len__")
+        if single or (isinstance(images, np.ndarray) and images.ndim == 2):  # one image, not a list of them
             images = [images]
         named = [self._line(im, k) for k, im in enumerate(images)]
         if not named:
