@@ -105,10 +105,9 @@ class _Graph:
 def _onnx_dtype(dtype: torch.dtype) -> int:
     from onnx import TensorProto
 
-    table = {torch.float32: TensorProto.FLOAT, torch.float64: TensorProto.DOUBLE, torch.float16: TensorProto.FLOAT16}
-    if dtype not in table:
-        raise RnnkitError(f"export supports float32, float64 and float16 layers, got {dtype}")
-    return table[dtype]
+    if dtype != torch.float32:
+        raise RnnkitError(f"ONNX export needs float32 parameters (call .float() first), got {dtype}")
+    return TensorProto.FLOAT
 
 
 def _static_layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
@@ -126,6 +125,9 @@ def _logaddexp_symbolic(g, a, b):
 def _traceable_cells():
     """Within the block, cells trace into ONNX: layer norm over a static feature size, and ``logaddexp``
     (MinLSTM's gate normalisation) as ONNX operators."""
+    if RF.layer_norm is _static_layer_norm:  # already inside (a model's trace exports its cells' steps)
+        yield
+        return
     original = RF.layer_norm
     RF.layer_norm = _static_layer_norm
     torch.onnx.register_custom_op_symbolic("aten::logaddexp", _logaddexp_symbolic, OPSET)
@@ -447,8 +449,11 @@ class _Placeholder(torch.autograd.Function):
     @staticmethod
     def symbolic(g, key, has_lengths, has_state, x, *rest):
         n_out = 1 + len(_ACTIVE[key].cell.state_sizes())
-        return g.op(f"{_DOMAIN}::Recurrent", x, *rest, key_s=key, has_lengths_i=int(has_lengths),
+        outs = g.op(f"{_DOMAIN}::Recurrent", x, *rest, key_s=key, has_lengths_i=int(has_lengths),
                     has_state_i=int(has_state), outputs=n_out)
+        for o in outs:  # rank and dtype for torch's shape inference (the graph replaces this node)
+            o.setType(x.type().with_sizes([None, None, None]))
+        return outs
 
 
 @contextmanager
@@ -594,7 +599,14 @@ def _plan(module: nn.Module) -> _Plan:
     )
 
 
-def to_onnx(module: nn.Module, path: str | os.PathLike, *, ops: str = "auto", check: bool = True) -> Path:
+def to_onnx(
+    module: nn.Module,
+    path: str | os.PathLike,
+    *,
+    ops: str = "auto",
+    check: bool = True,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Export an rnnkit layer or model to an ONNX file at ``path`` (written atomically); returns the path.
 
     Args:
@@ -606,6 +618,7 @@ def to_onnx(module: nn.Module, path: str | os.PathLike, *, ops: str = "auto", ch
         ops: ``"auto"`` — ONNX's own LSTM/GRU/RNN operators for the cells they compute exactly, a Loop for
             the others; ``"loop"`` — a Loop for every cell.
         check: run ``onnx.checker`` on the result.
+        metadata: extra ``key: value`` strings for the model's ``metadata_props``.
 
     Inputs and outputs of the graph (batch ``B`` and time ``T`` dynamic):
 
@@ -631,11 +644,14 @@ def to_onnx(module: nn.Module, path: str | os.PathLike, *, ops: str = "auto", ch
     if path.is_dir():
         raise RnnkitError(f"expected a file path for the ONNX model, got the directory {str(path)!r}")
     plan = _plan(module)
+    for prm in module.parameters():
+        _onnx_dtype(prm.dtype)
     was_training = module.training
     module.eval()
     try:
         with ExitStack() as stack, torch.no_grad():
             layers = stack.enter_context(_placeholders(plan.wrapper))
+            stack.enter_context(_traceable_cells())
             buf = io.BytesIO()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -655,7 +671,13 @@ def to_onnx(module: nn.Module, path: str | os.PathLike, *, ops: str = "auto", ch
             _substitute(proto, layers, ops)
     finally:
         module.train(was_training)
-    proto.producer_name = "rnnkit"
+    from rnnkit import __version__
+
+    proto.producer_name, proto.producer_version = "rnnkit", __version__
+    meta = {"rnnkit.model": type(module).__name__, **(metadata or {})}
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), str(value)
     if check:
         onnx.checker.check_model(proto)
     try:
@@ -673,6 +695,11 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
     from rnnkit.apps.base import load_run_model
     from rnnkit.apps.rundir import open_run
 
-    run, _ = open_run(run_dir)
+    run, manifest = open_run(run_dir)
     model = load_run_model(run, None)
-    return to_onnx(model, out_path, ops=ops)
+    meta = {"rnnkit.app": str(manifest.get("app")), "rnnkit.run": run.name}
+    # what turns raw data into the graph's inputs travels with it: the vocabulary, the series' scaler
+    for name in ("vocab.json", "scaler.json"):
+        if (run / name).is_file():
+            meta[f"rnnkit.{name}"] = (run / name).read_text(encoding="utf-8")
+    return to_onnx(model, out_path, ops=ops, metadata=meta)
