@@ -58,9 +58,7 @@ def _require_onnx():
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise RnnkitError(
-            "exporting to ONNX needs the onnx package: pip install 'rnnkit[export]'"
-        ) from None
+        raise RnnkitError("exporting to ONNX needs the onnx package: pip install 'rnnkit[export]'") from None
     import onnx
 
     return onnx
@@ -84,7 +82,9 @@ class _Graph:
         from onnx import helper
 
         outs = list(outputs) if outputs is not None else [self.name(op_type) for _ in range(n_out)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=self.name(op_type + "_n"), **attrs))
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), outs, name=self.name(op_type + "_n"), **attrs)
+        )
         return outs[0] if len(outs) == 1 else outs
 
     def const(self, value, hint: str = "c", dtype=None) -> str:
@@ -230,7 +230,7 @@ def _reorder(w: Tensor, order: list[int]) -> Tensor:
     return torch.cat([blk for blk in (w.chunk(len(order), 0)[i] for i in order)], 0)
 
 
-def _onnx_op_layer(g, op, cells, x, seq_lens, h0, c0, nodes_out):
+def _onnx_op_layer(g, op, cells, x, seq_lens, h0, c0):
     """One layer (both directions) as one ONNX LSTM/GRU/RNN node. ``x`` (T, B, I); returns (y (T,B,D*H), h, c)."""
     D = len(cells)
     order = _GATE_ORDER[op]
@@ -263,13 +263,12 @@ def _onnx_op_layer(g, op, cells, x, seq_lens, h0, c0, nodes_out):
     return y, outs[1], outs[2] if op == "LSTM" else None
 
 
-def _loop_direction(g, cell, xp, state, mask, T, reverse, zoneout, nodes_out, dtype):
+def _loop_direction(g, cell, xp, state, mask, T, reverse, zoneout, dtype):
     """One cell over time in an ONNX Loop: ``xp`` (T, B, G*H) -> (y (T, B, Y), final state parts)."""
     from onnx import TensorProto, helper
 
     n_parts = len(cell.state_sizes())
-    body = _Graph(g.prefix)  # shares the outer namespace counter through its own prefix
-    body.prefix = g.name("body") + "/"
+    body = _Graph(g.name("body") + "/")
     it, cond_in = body.name("iter"), body.name("cond")
     olds = [body.name("s") for _ in range(n_parts)]
     if reverse:
@@ -278,7 +277,7 @@ def _loop_direction(g, cell, xp, state, mask, T, reverse, zoneout, nodes_out, dt
         t = it
     xp_t = body.op("Gather", [xp, t], axis=0)  # (B, G*H)
     # the cell's step, exported by torch and inlined
-    args = [torch.zeros(2, xp_shape_last(cell), dtype=dtype)] + [
+    args = [torch.zeros(2, cell.gates * cell.hidden_size, dtype=dtype)] + [
         torch.zeros(2, n, dtype=dtype) for n in cell.state_sizes()
     ]
     in_names = ["xp_t"] + [f"s{i}" for i in range(n_parts)]
@@ -291,9 +290,7 @@ def _loop_direction(g, cell, xp, state, mask, T, reverse, zoneout, nodes_out, dt
         {n: {0: "batch"} for n in in_names + out_names},
     )
     news = [body.name("new") for _ in range(n_parts)]
-    step_nodes: list = []
-    _inline(body, sub, dict(zip(in_names, [xp_t, *olds])), dict(zip(out_names, news)), step_nodes)
-    body.nodes.extend(step_nodes)
+    _inline(body, sub, dict(zip(in_names, [xp_t, *olds])), dict(zip(out_names, news)), body.nodes)
     if zoneout:
         p = body.const(torch.tensor(zoneout, dtype=dtype), "zoneout")
         news = [body.op("Add", [n, body.op("Mul", [p, body.op("Sub", [o, n])])]) for o, n in zip(olds, news)]
@@ -326,17 +323,20 @@ def _loop_direction(g, cell, xp, state, mask, T, reverse, zoneout, nodes_out, dt
     return ys, final
 
 
-def xp_shape_last(cell: CellBase) -> int:
-    return cell.gates * cell.hidden_size
-
-
 def _scalar_last(g, T):
     """``T - 1`` as an int64 scalar (T is an int64 scalar)."""
     return g.op("Sub", [T, g.const(torch.tensor(1, dtype=torch.int64), "one")])
 
 
-def _recurrent_graph(g: _Graph, layer: Recurrent, x: str, lengths: str | None, state: list[str] | None,
-                     outputs: list[str], ops: str) -> None:
+def _recurrent_graph(
+    g: _Graph,
+    layer: Recurrent,
+    x: str,
+    lengths: str | None,
+    state: list[str] | None,
+    outputs: list[str],
+    ops: str,
+) -> None:
     """The nodes of ``layer`` reading ``x``, ``lengths`` (B,) int64 or None and the state parts (or None:
     the layer's start state), writing ``outputs`` = [y, h_n(, c_n)]."""
     cell0 = layer.cell
@@ -360,10 +360,17 @@ def _recurrent_graph(g: _Graph, layer: Recurrent, x: str, lengths: str | None, s
             state.append(g.op("Expand", [g.const(prt, "start"), target]))
     mask = seq_lens = None
     if lengths is not None:
-        steps = g.op("Range", [g.const(torch.tensor(0, dtype=torch.int64), "zero"), T,
-                               g.const(torch.tensor(1, dtype=torch.int64), "one")])  # (T,)
-        valid = g.op("Less", [g.op("Unsqueeze", [steps, g.ints([1])]),
-                              g.op("Unsqueeze", [lengths, g.ints([0])])])  # (T, B)
+        steps = g.op(
+            "Range",
+            [
+                g.const(torch.tensor(0, dtype=torch.int64), "zero"),
+                T,
+                g.const(torch.tensor(1, dtype=torch.int64), "one"),
+            ],
+        )  # (T,)
+        valid = g.op(
+            "Less", [g.op("Unsqueeze", [steps, g.ints([1])]), g.op("Unsqueeze", [lengths, g.ints([0])])]
+        )  # (T, B)
         mask = g.op("Unsqueeze", [valid, g.ints([2])])  # (T, B, 1)
         seq_lens = g.op("Cast", [lengths], to=6)  # int32, for ONNX's own operators
     finals: list[list[str]] = [[] for _ in range(n_parts)]
@@ -371,14 +378,18 @@ def _recurrent_graph(g: _Graph, layer: Recurrent, x: str, lengths: str | None, s
     for layer_i in range(L):
         cells = [layer.cells[layer_i * D + d] for d in range(D)]
         ks = list(range(layer_i * D, (layer_i + 1) * D))
-        sl = [g.op("Slice", [s, g.ints([ks[0]]), g.ints([ks[-1] + 1]), g.ints([0])]) for s in state]  # (D,B,n)
+        sl = [
+            g.op("Slice", [s, g.ints([ks[0]]), g.ints([ks[-1] + 1]), g.ints([0])]) for s in state
+        ]  # (D,B,n)
         op = _onnx_op_for(cells[0], layer.zoneout) if ops == "auto" else None
         if op is not None:
-            y, h, c = _onnx_op_layer(g, op, cells, inp, seq_lens, sl[0], sl[1] if n_parts == 2 else None, None)
+            y, h, c = _onnx_op_layer(g, op, cells, inp, seq_lens, sl[0], sl[1] if n_parts == 2 else None)
             if lengths is not None:
                 # onnxruntime leaves the final state of a length-0 sequence at zero; rnnkit keeps the given one
-                started = g.op("Unsqueeze", [g.op("Greater", [lengths, g.const(torch.tensor(0), "zero")]),
-                                             g.ints([0, 2])])  # (1, B, 1)
+                started = g.op(
+                    "Unsqueeze",
+                    [g.op("Greater", [lengths, g.const(torch.tensor(0), "zero")]), g.ints([0, 2])],
+                )  # (1, B, 1)
                 h = g.op("Where", [started, h, sl[0]])
                 c = None if c is None else g.op("Where", [started, c, sl[1]])
             finals[0].append(h)
@@ -399,7 +410,7 @@ def _recurrent_graph(g: _Graph, layer: Recurrent, x: str, lengths: str | None, s
             _inline(g, sub, {"x": inp}, {"xp": xp}, g.nodes)
             idx = g.const(torch.tensor(d, dtype=torch.int64), "dir")
             s_d = [g.op("Gather", [s, idx], axis=0) for s in sl]  # (B, n)
-            y, fin = _loop_direction(g, cell, xp, s_d, mask, T, d == 1, layer.zoneout, None, dtype)
+            y, fin = _loop_direction(g, cell, xp, s_d, mask, T, d == 1, layer.zoneout, dtype)
             ys.append(y)
             for i, f in enumerate(fin):
                 finals[i].append(g.op("Unsqueeze", [f, g.ints([0])]))
@@ -449,8 +460,15 @@ class _Placeholder(torch.autograd.Function):
     @staticmethod
     def symbolic(g, key, has_lengths, has_state, x, *rest):
         n_out = 1 + len(_ACTIVE[key].cell.state_sizes())
-        outs = g.op(f"{_DOMAIN}::Recurrent", x, *rest, key_s=key, has_lengths_i=int(has_lengths),
-                    has_state_i=int(has_state), outputs=n_out)
+        outs = g.op(
+            f"{_DOMAIN}::Recurrent",
+            x,
+            *rest,
+            key_s=key,
+            has_lengths_i=int(has_lengths),
+            has_state_i=int(has_state),
+            outputs=n_out,
+        )
         for o in outs:  # rank and dtype for torch's shape inference (the graph replaces this node)
             o.setType(x.type().with_sizes([None, None, None]))
         return outs
@@ -573,16 +591,22 @@ def _plan(module: nn.Module) -> _Plan:
         axes = {"input": bt, "lengths": {0: "batch"}, "output": bt}
         axes.update({n: {1: "batch"} for n in s_in + s_out})
         return _Plan(
-            _LayerIO(module), (x, torch.full((B,), T), *states), ["input", "lengths", *s_in],
-            ["output", *s_out], axes,
+            _LayerIO(module),
+            (x, torch.full((B,), T), *states),
+            ["input", "lengths", *s_in],
+            ["output", *s_out],
+            axes,
         )
     if isinstance(module, LanguageModel):
         states, s_in, s_out = _state_io(module.encoder, B, next(module.parameters()).dtype)
         axes = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch", 1: "time"}}
         axes.update({n: {1: "batch"} for n in s_in + s_out})
         return _Plan(
-            _LMIO(module), (torch.zeros(B, T, dtype=torch.int64), torch.full((B,), T), *states),
-            ["tokens", "lengths", *s_in], ["logits", *s_out], axes,
+            _LMIO(module),
+            (torch.zeros(B, T, dtype=torch.int64), torch.full((B,), T), *states),
+            ["tokens", "lengths", *s_in],
+            ["logits", *s_out],
+            axes,
         )
     if isinstance(module, (SequenceClassifier, SequenceRegressor)):
         c = module.config
