@@ -21,6 +21,8 @@ from rnnkit.models import (
     LanguageModel,
     LanguageModelConfig,
     RegressorConfig,
+    Seq2Seq,
+    Seq2SeqConfig,
     SequenceClassifier,
     SequenceRegressor,
 )
@@ -266,6 +268,54 @@ def test_language_model_streams_in_onnxruntime(encoder, tmp_path):
         np.testing.assert_allclose(out[0][0, 0], logits[0, t].numpy(), **TOL)
 
 
+@pytest.mark.parametrize(
+    "attention, cell, bidirectional",
+    [
+        ("bahdanau", "lstm", True),
+        ("general", "gru", True),
+        ("dot", "lstm", False),
+        ("none", "minlstm", False),
+    ],
+)
+def test_seq2seq_as_encoder_and_decoder_step_matches_greedy_decoding(
+    attention, cell, bidirectional, tmp_path
+):
+    opts = {"layer_norm": True} if cell == "lstm" else {}
+    model = Seq2Seq(
+        Seq2SeqConfig(
+            src_vocab_size=20,
+            tgt_vocab_size=15,
+            embedding_dim=8,
+            encoder=EncoderConfig(cell, 6, bidirectional=bidirectional),
+            decoder=EncoderConfig(cell, 6, num_layers=2, cell_options=opts),
+            attention=attention,
+            attention_dim=5,
+        )
+    ).eval()
+    enc = _session(to_onnx(model, tmp_path / "enc.onnx", part="encoder"))
+    dec = _session(to_onnx(model, tmp_path / "dec.onnx", part="decoder_step"))
+    src, lengths = torch.randint(0, 20, (3, 7)), torch.tensor([7, 3, 1])
+    env = dict(
+        zip(
+            [o.name for o in enc.get_outputs()],
+            enc.run(None, {"src": src.numpy(), "src_lengths": lengths.numpy()}),
+        )
+    )
+    inputs = [i.name for i in dec.get_inputs()]
+    outputs = [o.name for o in dec.get_outputs()]
+    prev = torch.full((3,), model.config.bos_id)
+    with torch.no_grad():
+        st = model.encode(src, lengths)
+        for _ in range(4):  # greedy decoding, torch and onnxruntime side by side
+            logits, st, weights = model._step(prev, st)
+            got = dict(zip(outputs, dec.run(None, {"prev": prev.numpy(), **{k: env[k] for k in inputs[1:]}})))
+            torch.testing.assert_close(torch.from_numpy(got["logits"]), logits, **TOL)
+            if weights is not None:
+                torch.testing.assert_close(torch.from_numpy(got["attention"]), weights, **TOL)
+            env.update({k[: -len("_out")]: v for k, v in got.items() if k.endswith("_out")})
+            prev = logits.argmax(-1)
+
+
 def test_export_run_exports_a_saved_run(tmp_path):
     from rnnkit.apps.rundir import RunBuilder
     from rnnkit.models import save_model
@@ -278,7 +328,7 @@ def test_export_run_exports_a_saved_run(tmp_path):
         run.file("model.safetensors"), run.file("model.json")
         run.write_json("vocab.json", {"tokens": ["<pad>", "a", "b"]})
         run.commit({"app": "sentiment", "name": "r1"})
-    path = export_run(tmp_path / "r1", tmp_path / "out" / "r1.onnx")
+    (path,) = export_run(tmp_path / "r1", tmp_path / "out" / "r1.onnx")
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta["rnnkit.app"] == "sentiment" and '"<pad>"' in meta["rnnkit.vocab.json"]
     x, lengths = torch.randint(0, 12, (2, 5)), torch.tensor([5, 3])
@@ -286,6 +336,22 @@ def test_export_run_exports_a_saved_run(tmp_path):
         ref = model(x, lengths)
     (got,) = _session(path).run(None, {"inputs": x.numpy(), "lengths": lengths.numpy()})
     torch.testing.assert_close(torch.from_numpy(got), ref, **TOL)
+
+
+def test_export_run_of_a_seq2seq_writes_encoder_and_decoder_step(tmp_path):
+    from rnnkit.apps.rundir import RunBuilder
+    from rnnkit.models import save_model
+
+    with RunBuilder(tmp_path, "mt") as run:
+        save_model(
+            Seq2Seq(Seq2SeqConfig(embedding_dim=8, encoder=EncoderConfig("gru", 4, bidirectional=True))),
+            run.path,
+        )
+        run.file("model.safetensors"), run.file("model.json")
+        run.commit({"app": "translate", "name": "mt"})
+    paths = export_run(tmp_path / "mt", tmp_path / "mt.onnx")
+    assert [p.name for p in paths] == ["mt.encoder.onnx", "mt.decoder_step.onnx"]
+    assert [i.name for i in _session(paths[1]).get_inputs()] == ["prev", "memory", "mask", "keys", "h"]
 
 
 def test_bad_targets_give_one_clear_error(tmp_path):
@@ -297,6 +363,10 @@ def test_bad_targets_give_one_clear_error(tmp_path):
         to_onnx(rnnkit.GRU(3, 5), tmp_path)
     with pytest.raises(rnnkit.RnnkitError, match="float32"):
         to_onnx(rnnkit.GRU(3, 5).double(), tmp_path / "x.onnx")
+    with pytest.raises(rnnkit.RnnkitError, match="part= is for Seq2Seq"):
+        to_onnx(rnnkit.GRU(3, 5), tmp_path / "x.onnx", part="encoder")
+    with pytest.raises(rnnkit.RnnkitError, match="exports in parts"):
+        to_onnx(Seq2Seq(Seq2SeqConfig()), tmp_path / "x.onnx")
     with pytest.raises(rnnkit.RnnkitError, match="does not exist"):
         export_run(tmp_path / "no-such-run", tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()

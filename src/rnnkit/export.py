@@ -43,12 +43,15 @@ from rnnkit._errors import RnnkitError
 from rnnkit.cells import CellBase, GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import Recurrent
 
-__all__ = ["to_onnx", "export_run", "OPSET", "ONNX_OPS"]
+__all__ = ["to_onnx", "export_run", "OPSET", "ONNX_OPS", "SEQ2SEQ_PARTS"]
 
 #: the ONNX opset of exported graphs (17: the first with ``LayerNormalization``)
 OPSET = 17
 #: values of ``to_onnx(ops=...)``: ``"auto"`` uses ONNX's own LSTM/GRU/RNN where they match, ``"loop"`` never
 ONNX_OPS = ("auto", "loop")
+
+#: the graphs a :class:`~rnnkit.models.Seq2Seq` exports to, one file each (``to_onnx(..., part=)``)
+SEQ2SEQ_PARTS = ("encoder", "decoder_step")
 
 _DOMAIN = "rnnkit_export"
 _INT64_MIN = -(2**63)
@@ -560,6 +563,50 @@ class _PooledIO(nn.Module):
         return self.model(inputs, lengths)
 
 
+def _seq2seq_names(model) -> tuple[list[str], list[str]]:
+    """The tensors an encoder hands to the decoder, and the decoder state's parts."""
+    kind = model.config.attention
+    carried = ["memory", "mask"] if kind != "none" else []
+    if kind != "none":
+        carried.append("keys")
+    parts = ["h", "c"][: len(model.decoder.cell.state_sizes())]
+    if kind in ("dot", "general"):
+        parts.append("feed")
+    return carried, parts
+
+
+class _Seq2SeqEncoderIO(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, src_lengths):
+        st = self.model.encode(src, src_lengths)
+        carried, parts = _seq2seq_names(self.model)
+        rnn = _as_parts(st["rnn"])
+        return (*(st[k] for k in carried), *rnn, *(st[k] for k in parts[len(rnn) :]))
+
+
+class _Seq2SeqStepIO(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, prev, *tensors):
+        carried, parts = _seq2seq_names(self.model)
+        st = dict(zip(carried + parts, tensors))
+        n = len(self.model.decoder.cell.state_sizes())
+        rnn = tuple(st.pop(k) for k in parts[:n])
+        st["rnn"] = rnn if n == 2 else rnn[0]
+        logits, st, weights = self.model._step(prev, st)
+        outs = (logits, *_as_parts(st["rnn"]), *(st[k] for k in parts[n:]))
+        return outs if weights is None else (*outs, weights)
+
+
+def _as_parts(state) -> tuple[Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
+
+
 @dataclass
 class _Plan:
     wrapper: nn.Module
@@ -567,6 +614,7 @@ class _Plan:
     input_names: list[str]
     output_names: list[str]
     dynamic_axes: dict[str, dict[int, str]]
+    placeholders: bool = True  # False: the graph has no recurrent layer's forward (a decoder step)
 
 
 def _state_io(layer: Recurrent, B: int, dtype) -> tuple[list[Tensor], list[str], list[str]]:
@@ -577,10 +625,18 @@ def _state_io(layer: Recurrent, B: int, dtype) -> tuple[list[Tensor], list[str],
     return [torch.zeros(n, B, s, dtype=dtype) for s in sizes], names, outs
 
 
-def _plan(module: nn.Module) -> _Plan:
-    from rnnkit.models import LanguageModel, SequenceClassifier, SequenceRegressor
+def _plan(module: nn.Module, part: str | None) -> _Plan:
+    from rnnkit.models import LanguageModel, Seq2Seq, SequenceClassifier, SequenceRegressor
 
     B, T = 2, 3
+    if isinstance(module, Seq2Seq):
+        if part not in SEQ2SEQ_PARTS:
+            raise RnnkitError(
+                f"a Seq2Seq model exports in parts: expected part in {SEQ2SEQ_PARTS}, got {part!r}"
+            )
+        return _seq2seq_plan(module, part, B, T)
+    if part is not None:
+        raise RnnkitError(f"part= is for Seq2Seq models only, got part={part!r} for {type(module).__name__}")
     if isinstance(module, Recurrent):
         dtype = next(module.parameters()).dtype
         x = torch.zeros(B, T, module.input_size, dtype=dtype)
@@ -619,7 +675,47 @@ def _plan(module: nn.Module) -> _Plan:
         return _Plan(_PooledIO(module), (inputs, torch.full((B,), T)), ["inputs", "lengths"], [out], axes)
     raise RnnkitError(
         "to_onnx exports an rnnkit Recurrent layer (RNN/LSTM/GRU/Recurrent), a LanguageModel, a "
-        f"SequenceClassifier or a SequenceRegressor, got {type(module).__name__}"
+        f"SequenceClassifier, a SequenceRegressor or a Seq2Seq, got {type(module).__name__}"
+    )
+
+
+def _seq2seq_plan(model, part: str, B: int, S: int) -> _Plan:
+    c = model.config
+    src = (
+        torch.zeros(B, S, dtype=torch.int64)
+        if c.src_vocab_size
+        else torch.zeros(B, S, c.src_input_size, dtype=next(model.parameters()).dtype)
+    )
+    with torch.no_grad():
+        st = model.eval().encode(src, torch.full((B,), S))
+    carried, parts = _seq2seq_names(model)
+    examples = dict(zip(carried, (st[k] for k in carried)))
+    rnn = _as_parts(st["rnn"])
+    examples.update(zip(parts, (*rnn, *(st[k] for k in parts[len(rnn) :]))))
+    axes: dict[str, dict[int, str]] = {"memory": {0: "batch", 1: "source"}, "mask": {0: "batch", 1: "source"}}
+    axes["keys"] = axes["memory"]
+    for k in parts:
+        axes[k] = {0: "batch"} if k == "feed" else {1: "batch"}
+    if part == "encoder":
+        axes.update({"src": {0: "batch", 1: "source"}, "src_lengths": {0: "batch"}})
+        return _Plan(
+            _Seq2SeqEncoderIO(model),
+            (src, torch.full((B,), S)),
+            ["src", "src_lengths"],
+            carried + parts,
+            {k: v for k, v in axes.items() if k in ["src", "src_lengths", *carried, *parts]},
+        )
+    outs = ["logits"] + [f"{k}_out" for k in parts] + (["attention"] if carried else [])
+    axes.update({f"{k}_out": axes[k] for k in parts})
+    axes.update({"prev": {0: "batch"}, "logits": {0: "batch"}, "attention": {0: "batch", 1: "source"}})
+    names = ["prev", *carried, *parts]
+    return _Plan(
+        _Seq2SeqStepIO(model),
+        (torch.zeros(B, dtype=torch.int64), *(examples[k] for k in carried + parts)),
+        names,
+        outs,
+        {k: v for k, v in axes.items() if k in names + outs},
+        placeholders=False,  # the decoder runs through Recurrent.step: one traced step, no time loop
     )
 
 
@@ -630,19 +726,21 @@ def to_onnx(
     ops: str = "auto",
     check: bool = True,
     metadata: dict[str, str] | None = None,
+    part: str | None = None,
 ) -> Path:
     """Export an rnnkit layer or model to an ONNX file at ``path`` (written atomically); returns the path.
 
     Args:
         module: a :class:`~rnnkit.Recurrent` layer (``RNN``/``LSTM``/``GRU`` or any cell), a
-            :class:`~rnnkit.models.LanguageModel`, :class:`~rnnkit.models.SequenceClassifier` or
-            :class:`~rnnkit.models.SequenceRegressor`. Exported in evaluation mode (dropout off, zoneout as
+            :class:`~rnnkit.models.LanguageModel`, :class:`~rnnkit.models.SequenceClassifier`,
+            :class:`~rnnkit.models.SequenceRegressor` or :class:`~rnnkit.models.Seq2Seq` (``part=``). Exported in evaluation mode (dropout off, zoneout as
             its expectation); the module's own mode is left as it was.
         path: the ``.onnx`` file to write.
         ops: ``"auto"`` — ONNX's own LSTM/GRU/RNN operators for the cells they compute exactly, a Loop for
             the others; ``"loop"`` — a Loop for every cell.
         check: run ``onnx.checker`` on the result.
         metadata: extra ``key: value`` strings for the model's ``metadata_props``.
+        part: for a :class:`~rnnkit.models.Seq2Seq` only: ``"encoder"`` or ``"decoder_step"``.
 
     Inputs and outputs of the graph (batch ``B`` and time ``T`` dynamic):
 
@@ -651,7 +749,11 @@ def to_onnx(
     * language model: ``tokens`` (B, T) int64, ``lengths``, ``h0``[, ``c0``] -> ``logits`` (B, T, V),
       ``h_n``[, ``c_n``];
     * classifier / regressor: ``inputs`` (B, T) int64 or (B, T, I), ``lengths`` -> ``logits`` /
-      ``output`` (B, C).
+      ``output`` (B, C);
+    * Seq2Seq ``encoder``: ``src``, ``src_lengths`` -> what the decoder reads (``memory`` (B, S, E),
+      ``mask`` (B, S) bool, ``keys``; none without attention) and its first state (``h``[, ``c``][, ``feed``]);
+      ``decoder_step``: ``prev`` (B,) int64 and those -> ``logits`` (B, V), ``h_out``[, ``c_out``][,
+      ``feed_out``][, ``attention`` (B, S)]: feed ``*_out`` back as the next step's inputs.
 
     Example::
 
@@ -667,14 +769,14 @@ def to_onnx(
     path = Path(path)
     if path.is_dir():
         raise RnnkitError(f"expected a file path for the ONNX model, got the directory {str(path)!r}")
-    plan = _plan(module)
+    plan = _plan(module, part)
     for prm in module.parameters():
         _onnx_dtype(prm.dtype)
     was_training = module.training
     module.eval()
     try:
         with ExitStack() as stack, torch.no_grad():
-            layers = stack.enter_context(_placeholders(plan.wrapper))
+            layers = stack.enter_context(_placeholders(plan.wrapper)) if plan.placeholders else {}
             stack.enter_context(_traceable_cells())
             buf = io.BytesIO()
             with warnings.catch_warnings():
@@ -688,7 +790,7 @@ def to_onnx(
                     input_names=plan.input_names,
                     output_names=plan.output_names,
                     dynamic_axes=plan.dynamic_axes,
-                    custom_opsets={_DOMAIN: 1},
+                    custom_opsets={_DOMAIN: 1} if layers else None,
                     do_constant_folding=True,
                 )
             proto = onnx.load_model_from_string(buf.getvalue())
@@ -714,10 +816,17 @@ def to_onnx(
     return path
 
 
-def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: str = "auto") -> Path:
-    """Export the model of a saved run (``runs/<name>``) to ONNX at ``out_path``; returns the path."""
+def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: str = "auto") -> list[Path]:
+    """Export the model of a saved run (``runs/<name>``) to ONNX at ``out_path``; returns the files written.
+
+    The run's application and name, and the files that turn raw data into the graph's inputs
+    (``vocab.json``, ``scaler.json``), are stored in the model's ``metadata_props`` (``rnnkit.app``,
+    ``rnnkit.vocab.json``, ...). A :class:`~rnnkit.models.Seq2Seq` run gives two files,
+    ``<stem>.encoder.onnx`` and ``<stem>.decoder_step.onnx`` next to ``out_path``.
+    """
     from rnnkit.apps.base import load_run_model
     from rnnkit.apps.rundir import open_run
+    from rnnkit.models import Seq2Seq
 
     run, manifest = open_run(run_dir)
     model = load_run_model(run, None)
@@ -726,4 +835,11 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
     for name in ("vocab.json", "scaler.json"):
         if (run / name).is_file():
             meta[f"rnnkit.{name}"] = (run / name).read_text(encoding="utf-8")
-    return to_onnx(model, out_path, ops=ops, metadata=meta)
+    out = Path(out_path)
+    if not isinstance(model, Seq2Seq):
+        return [to_onnx(model, out, ops=ops, metadata=meta)]
+    stem = out.name[: -len(".onnx")] if out.name.endswith(".onnx") else out.name
+    return [
+        to_onnx(model, out.with_name(f"{stem}.{part}.onnx"), ops=ops, metadata=meta, part=part)
+        for part in SEQ2SEQ_PARTS
+    ]
