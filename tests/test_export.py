@@ -351,7 +351,7 @@ def test_export_run_of_a_seq2seq_writes_encoder_and_decoder_step(tmp_path):
         run.commit({"app": "translate", "name": "mt"})
     paths = export_run(tmp_path / "mt", tmp_path / "mt.onnx")
     assert [p.name for p in paths] == ["mt.encoder.onnx", "mt.decoder_step.onnx"]
-    assert [i.name for i in _session(paths[1]).get_inputs()] == ["prev", "memory", "mask", "keys", "h"]
+    assert [i.name for i in _session(paths[1]).get_inputs()] == ["prev", "memory", "mask", "keys", "h", "c"]
 
 
 def test_bad_targets_give_one_clear_error(tmp_path):
