@@ -59,11 +59,9 @@ _INT64_MIN = -(2**63)
 
 def _require_onnx():
     try:
-        import onnx  # noqa: F401
+        import onnx
     except ImportError:
         raise RnnkitError("exporting to ONNX needs the onnx package: pip install 'rnnkit[export]'") from None
-    import onnx
-
     return onnx
 
 
@@ -509,7 +507,7 @@ def _substitute(model_proto, layers: dict[str, Recurrent], ops: str) -> None:
     """Replace every placeholder node by the graph of its layer."""
     graph = model_proto.graph
     new_nodes = []
-    for node in graph.node:
+    for i, node in enumerate(graph.node):
         if node.domain != _DOMAIN:
             new_nodes.append(node)
             continue
@@ -520,7 +518,7 @@ def _substitute(model_proto, layers: dict[str, Recurrent], ops: str) -> None:
         x, rest = ins[0], ins[1:]
         lengths = rest[0] if has_len else None
         state = rest[1 if has_len else 0 :] if has_state else None
-        g = _Graph(f"{key}/")
+        g = _Graph(f"{key}/{i}/")  # a layer called twice becomes two subgraphs
         _recurrent_graph(g, layers[key], x, lengths, state, list(node.output), ops)
         new_nodes.extend(g.nodes)
         graph.initializer.extend(g.inits)
