@@ -431,3 +431,26 @@ def _full_grid():
 def test_full_grid(cell, layers, bi, ops, tmp_path):
     layer = rnnkit.Recurrent(cell(), num_layers=layers, bidirectional=bi)
     _check_layer(layer, tmp_path, ops=ops, B=4, T=11)
+
+
+def test_cli_export_of_a_trained_run_and_a_bad_run(tmp_path, capsys, monkeypatch):
+    """``rnnkit train`` then ``rnnkit export``: the file loads in onnxruntime; a folder that is no run is one
+    line and exit 2, and nothing is written."""
+    from test_cli import FAST, assert_one_line_error, run_cli, write_series
+
+    runs = tmp_path / "runs"
+    series = write_series(tmp_path / "s.csv")
+    rc, _, err = run_cli(
+        capsys, "train", "timeseries", "--data", series, "--runs-dir", runs, "--name", "ts", *FAST
+    )
+    assert rc == 0, err
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli(capsys, "export", runs / "ts")
+    assert rc == 0, err
+    assert out.strip() == "ts.onnx" and (tmp_path / "ts.onnx").is_file()
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "ts.onnx")).metadata_props}
+    assert meta["rnnkit.app"] == "timeseries" and "rnnkit.scaler.json" in meta
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run_cli(capsys, "export", tmp_path / "empty", "--out", tmp_path / "x.onnx")
+    assert_one_line_error(rc, err, "run.json")
+    assert not (tmp_path / "x.onnx").exists()
