@@ -50,7 +50,11 @@ class SpeechConfig(AppConfig):
     )
     dropout: float = option(0.2, "dropout on the features and before the output layer", low=0.0, below=1.0)
     baseline: bool = option(True, "score the DTW 1-nearest-neighbour baseline on the same split")
-    dtw_window: int = option(0, "DTW baseline: Sakoe-Chiba band in frames; 0 = no band", low=0)
+    dtw_window: int = option(
+        0,
+        "DTW baseline: pair frames i, j only when |i - j| < window (plus the length difference); 0 = no band",
+        low=0,
+    )
     epochs: int = option(40, "passes over the training recordings at most", low=1)
     lr: float = option(3e-3, "learning rate", low=1e-12)
     early_stopping: int = option(

@@ -11,6 +11,7 @@ A user file with a ``speaker`` array can be split by speaker (``split="speaker"`
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,8 @@ def read_features(
     where = where or path.name
     if not path.is_file():
         raise RnnkitError(f"{where}: no such file (expected an .npz with arrays X, lengths, y)")
+    if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
+        raise RnnkitError(f"{where}: not a readable .npz file (expected a zip archive of arrays)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -205,7 +208,7 @@ def spec_augment(
         for _ in range(cfg.feature_masks if widest > 0 else 0):
             w = int(torch.randint(0, widest + 1, (1,), generator=generator))
             f0 = int(torch.randint(0, F - w + 1, (1,), generator=generator))
-            x[b, :, f0 : f0 + w] = 0
+            x[b, :T, f0 : f0 + w] = 0
     return x
 
 
