@@ -172,6 +172,10 @@ def test_train_on_a_user_file_beats_chance_and_round_trips(tmp_path, runs_dir):
     assert rec.evaluate()["accuracy"] == pytest.approx(m["test"]["accuracy"])
     with pytest.raises(RnnkitError, match=r"expected an array \(frames >= 1, 4 features\)"):
         rec.predict([np.zeros((5, 13))])
+    with pytest.raises(RnnkitError, match="only runs trained on 13 MFCCs"):
+        rec.predict_file(tmp_path / "a.wav")
+    with pytest.raises(RnnkitError, match="expected an audio file"):
+        rec.predict_file(tmp_path / "a.txt")
 
 
 @pytest.mark.slow
@@ -181,3 +185,28 @@ def test_spoken_digits_short_training_beats_untrained(runs_dir):
     assert m["split"]["test"] == 300 and m["untrained"]["accuracy"] < 0.3
     assert m["test"]["accuracy"] >= 0.93, m["test"]
     assert m["baseline"]["accuracy"] >= 0.95  # DTW 1-NN on the same MFCCs
+
+
+def test_audio_features_frames_and_bad_audio(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    from rnnkit.apps.speech.data import audio_features
+
+    rate = 16000
+    t = np.arange(int(0.5 * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    sf.write(tmp_path / "tone.wav", np.stack([tone, tone], 1), rate)  # stereo is averaged to mono
+    feats = audio_features(tmp_path / "tone.wav")
+    # 0.5 s at 22,050 Hz with hop 512 (centred frames): 1 + 11025 // 512 = 22 frames of 13 MFCCs
+    assert feats.shape == (22, 13) and np.isfinite(feats).all()
+
+    sf.write(tmp_path / "silent.wav", np.zeros(rate, dtype=np.float32), rate)
+    with pytest.raises(RnnkitError, match="silent"):
+        audio_features(tmp_path / "silent.wav")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), rate)
+    with pytest.raises(RnnkitError, match="empty"):
+        audio_features(tmp_path / "empty.wav")
+    (tmp_path / "junk.wav").write_bytes(b"RIFF but not really")
+    with pytest.raises(RnnkitError, match="not a readable audio file"):
+        audio_features(tmp_path / "junk.wav")
+    with pytest.raises(RnnkitError, match="no such audio file"):
+        audio_features(tmp_path / "absent.flac")

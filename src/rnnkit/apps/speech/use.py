@@ -12,7 +12,15 @@ from rnnkit.apps.base import load_run_model
 from rnnkit.apps.metrics import accuracy
 from rnnkit.apps.rundir import open_run, read_json
 from rnnkit.apps.speech.config import SpeechConfig
-from rnnkit.apps.speech.data import APP, load_utterances, normalise, read_features, split
+from rnnkit.apps.speech.data import (
+    APP,
+    AUDIO_SUFFIXES,
+    audio_features,
+    load_utterances,
+    normalise,
+    read_features,
+    split,
+)
 from rnnkit.apps.speech.model import predict_proba
 
 __all__ = ["SpeechRecognizer", "load"]
@@ -79,9 +87,23 @@ class SpeechRecognizer:
         return out
 
     def predict_file(self, path) -> list[dict[str, Any]]:
-        """Predictions for every sequence of an .npz file (arrays X, lengths; y, if present, is ignored)."""
-        seqs, _, _ = read_features(path, labelled=False)
-        return self.predict(seqs)
+        """Predictions for an audio file (WAV/FLAC/OGG: one utterance) or every sequence of an .npz file
+        (arrays X, lengths; y, if present, is ignored). Each result also has ``"file"``."""
+        path = Path(path)
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            if self.num_features != 13:
+                raise RnnkitError(
+                    f"{path.name}: this run reads {self.num_features} features per frame; audio is turned "
+                    "into 13 MFCCs, so only runs trained on 13 MFCCs (like the built-in digits) take audio"
+                )
+            seqs = [audio_features(path)]
+        elif path.suffix.lower() == ".npz":
+            seqs, _, _ = read_features(path, labelled=False)
+        else:
+            raise RnnkitError(
+                f"{path.name}: expected an audio file ({', '.join(AUDIO_SUFFIXES)}) or an .npz of features"
+            )
+        return [{"file": path.name, **p} for p in self.predict(seqs)]
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """Accuracy on the run's held-out test split, or on every sequence of a labelled .npz file."""
