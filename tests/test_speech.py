@@ -130,7 +130,7 @@ def test_spec_augment_masks_inside_the_utterance_only():
     assert torch.equal(spec_augment(x, lengths, off, torch.Generator()), x)
 
 
-def _order_task(path, n=240, seed=0):
+def _order_task(path, n=180, seed=0):
     """3 classes told apart only by the order of two bumps (feature 0 then 1, 1 then 0, both at once)."""
     rng = np.random.default_rng(seed)
     seqs, y = [], []
@@ -153,8 +153,8 @@ def test_train_on_a_user_file_beats_chance_and_round_trips(tmp_path, runs_dir):
         data=str(data),
         name="order",
         runs_dir=str(runs_dir),
-        epochs=12,
-        hidden_size=24,
+        epochs=10,
+        hidden_size=16,
         early_stopping=0,
         progress=False,
         lr=1e-2,
@@ -180,7 +180,7 @@ def test_train_on_a_user_file_beats_chance_and_round_trips(tmp_path, runs_dir):
 
 @pytest.mark.slow
 def test_spoken_digits_short_training_beats_untrained(runs_dir):
-    cfg = SpeechConfig(name="digits", runs_dir=str(runs_dir), epochs=6, early_stopping=0, progress=False)
+    cfg = SpeechConfig(name="digits", runs_dir=str(runs_dir), epochs=5, early_stopping=0, progress=False)
     m = train(cfg, say=lambda *_: None).metrics
     assert m["split"]["test"] == 300 and m["untrained"]["accuracy"] < 0.3
     assert m["test"]["accuracy"] >= 0.93, m["test"]
