@@ -210,3 +210,16 @@ def test_audio_features_frames_and_bad_audio(tmp_path):
         audio_features(tmp_path / "junk.wav")
     with pytest.raises(RnnkitError, match="no such audio file"):
         audio_features(tmp_path / "absent.flac")
+
+
+def test_config_round_trips_and_rejects_bad_settings():
+    from rnnkit.config import config_from_dict, config_to_dict, validate_config
+
+    cfg = SpeechConfig(data="mine.npz", split="speaker", test_speaker="ann", hidden_size=32, time_masks=0)
+    assert config_from_dict(SpeechConfig, config_to_dict(cfg)) == cfg
+    with pytest.raises(RnnkitError, match="needs test_speaker"):
+        validate_config(SpeechConfig(split="speaker"))
+    with pytest.raises(RnnkitError, match="split"):
+        validate_config(SpeechConfig(split="by-voice"))
+    with pytest.raises(RnnkitError, match="must be < 1"):
+        validate_config(SpeechConfig(val_fraction=0.5, test_fraction=0.5))
