@@ -12,20 +12,24 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[plot]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[plot,apps]'
 	touch $@
 
 $(DEVSTAMP): $(STAMP)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot,apps]'
 	touch $@
 
 demo: $(STAMP)
 	$(BIN)/rnnkit demo
 
+# After the whole suite, the engine's tests again under the other builds torch can select (what AVX2-only,
+# ARM and older x86 machines get); each build has its own cache folder, so only the first run compiles.
 test: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q
+	ATEN_CPU_CAPABILITY=avx2 RNNKIT_REQUIRE_FUSED=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fused.py
+	ATEN_CPU_CAPABILITY=default RNNKIT_REQUIRE_FUSED=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fused.py
 
 format: $(DEVSTAMP)
 	$(BIN)/ruff format src tests benchmarks

@@ -416,7 +416,7 @@ def test_real_cache_corruption_is_detected_and_repaired(tmp_path, monkeypatch):
         load_sunspots(download=False)
     sun = load_sunspots()  # fetched again
     assert sun.values[0, 0] == 5.0
-    assert hashlib.sha256(target.read_bytes()).hexdigest() == _cache.sha256_of(
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == _cache.sha256_file(
         cache_dir() / "statsmodels" / "sunspots.csv"
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -20,13 +21,7 @@ from rnnkit.experiments.memory import (
     run_memory,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_adding_problem_batches():
@@ -56,10 +51,20 @@ def test_a_gated_cell_solves_short_adding_and_runs_record_gradient_flow():
     assert gru["solved"] and gru["metric"] < 0.01
     assert [h["step"] for h in gru["history"]] == [200, 400]
     tanh = _run_job({**job, "cell": "RNN-tanh", "task": "copy"})
-    assert 0.0 <= tanh["metric"] <= 1.0 and len(tanh["grad_flow"][0]["time_norms"]) == 30  # 10 + 2 * 10 steps
+    # a tanh RNN does not learn the copy task at this budget: it sits at the memoryless strategy of
+    # Arjovsky et al. (2016), blanks then a uniform guess among the 8 symbols, whose cross-entropy per step
+    # is 10 log 8 / (T + 20) and whose accuracy on the 10 symbols is chance, 1/8
+    T = 10
+    assert tanh["history"][-1]["val_loss"] == pytest.approx(10 * math.log(8) / (T + 20), abs=0.02)
+    assert tanh["metric"] == pytest.approx(1 / 8, abs=0.03) and not tanh["solved"]
+    # the monitor saw every step of the probe (T + 2 * 10), and nothing reaches the first T steps from the
+    # loss on the last 10 but through the recurrence: their gradient is far below the recall steps'
+    norms = torch.tensor(tanh["grad_flow"][-1]["time_norms"])
+    assert len(norms) == T + 20
+    assert norms[:T].max() < 1e-2 * norms[-10:].min()
 
 
-def test_run_memory_writes_results_table_and_plots(tmp_path):
+def test_run_memory_writes_results_table_and_plots(runs_dir):
     cfg = make_config(
         "quick",
         steps=30,
@@ -70,25 +75,25 @@ def test_run_memory_writes_results_table_and_plots(tmp_path):
         jobs=1,
         test_size=50,
     )
-    doc = run_memory(cfg, tmp_path)
-    saved = json.loads((tmp_path / "results.json").read_text())
+    doc = run_memory(cfg, runs_dir)
+    saved = json.loads((runs_dir / "results.json").read_text())
     assert [(r["task"], r["length"], r["cell"]) for r in saved["results"]] == [
         ("adding", 8, "RNN-tanh"),
         ("adding", 8, "LSTM"),
         ("copy", 3, "RNN-tanh"),
         ("copy", 3, "LSTM"),
     ]
-    table = (tmp_path / "table.md").read_text()
+    table = (runs_dir / "table.md").read_text()
     assert table.splitlines()[0] == "| cell | adding T=8 (MSE) | copy T=3 (acc.) |"
     lstm = next(r for r in doc["results"] if r["cell"] == "LSTM" and r["task"] == "adding")
     assert f"{lstm['metric']:.4f}" in table.splitlines()[3]
     for name in ("adding_T8_gradnorm", "adding_T8_heatmaps", "adding_T8_curves", "copy_T3_gradnorm"):
-        assert (tmp_path / "img" / f"memory_{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (runs_dir / "img" / f"memory_{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert results_table(saved) == table.rstrip("\n")
 
 
-def test_cli_experiment_memory(tmp_path, capsys):
-    out = tmp_path / "mem"
+def test_cli_experiment_memory(runs_dir, capsys):
+    out = runs_dir / "mem"
     args = ["experiment", "memory", "--quick", "--out", str(out), "--steps", "20", "--jobs", "1"]
     args += ["--cells", "GRU", "--tasks", "adding", "--adding-lengths", "6"]
     assert main(args) == 0

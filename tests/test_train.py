@@ -561,12 +561,13 @@ def test_gradient_monitor_tanh_vanishes_lstm_with_forget_bias_keeps_flowing(tmp_
     assert (tmp_path / "grad_flow_heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_gradient_monitor_measures_the_total_gradient_and_leaves_training_untouched():
+def test_gradient_monitor_measures_the_total_gradient_and_leaves_training_untouched(adding_data):
     torch.manual_seed(0)
     model = SequenceRegressor(
         RegressorConfig(input_size=2, encoder=EncoderConfig("gru", 8, num_layers=2, bidirectional=True))
     )
-    batch = adding_batch(4, 6, torch.Generator().manual_seed(0))
+    B, T = 4, 6
+    batch = adding_data(B, T)
     for p in model.parameters():
         p.grad = torch.full_like(p, 7.0)
     rng = torch.get_rng_state()
@@ -574,27 +575,38 @@ def test_gradient_monitor_measures_the_total_gradient_and_leaves_training_untouc
     assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in model.parameters())
     assert torch.equal(torch.get_rng_state(), rng) and model.training
     assert model.encoder.requested_backend == "auto" and "step" not in vars(model.encoder.cells[0])
-    assert len(rec["cell_norms"]) == 4 and all(len(c) == 6 for c in rec["cell_norms"])
-    # reference by hand: step through layer 0 forward direction with a leaf perturbation at every step
+    # reference by hand: a copy in eval mode on the Python loop, with a zero leaf added to the new hidden
+    # state of every cell (2 layers x 2 directions) at every step; dL/d(leaf) is the total dL/dh_t
     m2 = copy.deepcopy(model).eval()
     enc = m2.encoder
-    eps = [torch.zeros(4, 8, requires_grad=True) for _ in range(6)]
-    orig = enc.cells[0].step
-
-    it = iter(eps)
-
-    def step(xp, st, rec_mask=None):
-        y_, new = orig(xp, st, rec_mask)
-        new = new + next(it)
-        return new, new
-
-    enc.cells[0].step = step
     enc.requested_backend = "reference"
+    leaves = [[torch.zeros(B, 8, requires_grad=True) for _ in range(T)] for _ in enc.cells]
+
+    def perturbed(orig, it):
+        def step(xp, st, rec_mask=None):
+            _, new = orig(xp, st, rec_mask)
+            new = new + next(it)
+            return new, new
+
+        return step
+
+    for cell, cell_leaves in zip(enc.cells, leaves):
+        cell.step = perturbed(cell.step, iter(cell_leaves))
     loss = m2.loss(batch).loss
-    grads = torch.autograd.grad(loss, eps)
-    want = [g.norm().item() for g in grads]
-    assert rec["cell_norms"][0] == pytest.approx(want, rel=1e-5)
-    # the layer-level curve combines all cells (layers, directions) per time step
-    assert rec["time_norms"] == pytest.approx(
-        [sum(c[t] ** 2 for c in rec["cell_norms"]) ** 0.5 for t in range(6)]
-    )
+    flat = torch.autograd.grad(loss, [e for cl in leaves for e in cl] + list(m2.parameters()))
+    h_grads = [list(flat[k * T : (k + 1) * T]) for k in range(len(enc.cells))]
+    for k in (1, 3):  # cells.1 and cells.3 run backwards in time: their first step is t = T - 1
+        h_grads[k] = h_grads[k][::-1]
+    assert len(rec["cell_norms"]) == 4
+    for k in range(4):
+        assert rec["cell_norms"][k] == pytest.approx([g.norm().item() for g in h_grads[k]], rel=1e-5)
+    # the layer-level curve: the norm of dL/dh_t over every cell's h_t at time t, taken in one piece
+    want = [torch.cat([h_grads[k][t] for k in range(4)], dim=1).norm().item() for t in range(T)]
+    assert rec["time_norms"] == pytest.approx(want, rel=1e-5)
+    assert rec["loss"] == pytest.approx(loss.item(), rel=1e-6)
+    # per-module parameter gradient norms against autograd's gradient of the same loss
+    param_grads = dict(zip([n for n, _ in m2.named_parameters()], flat[4 * T :]))
+    for module in ("encoder.cells.0", "encoder.cells.3", "head.0"):
+        grads = [g for n, g in param_grads.items() if n.rsplit(".", 1)[0] == module]
+        want_norm = torch.sqrt(sum(g.square().sum() for g in grads)).item()
+        assert rec["param_norms"][module] == pytest.approx(want_norm, rel=1e-5)

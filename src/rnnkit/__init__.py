@@ -1,9 +1,10 @@
 """rnnkit: recurrent neural networks on PyTorch — cells, layers, training and applications."""
 
 from rnnkit._errors import RnnkitError
+from rnnkit.backends import use_backend
 from rnnkit.cells import CellBase, GRUCell, LSTMCell, MinGRU, MinLSTM, RNNCell
 from rnnkit.convert import from_torch, to_torch
-from rnnkit.layers import GRU, LSTM, RNN, Recurrent, detach_state, zeros_state
+from rnnkit.layers import GRU, LSTM, RNN, Recurrent, RecurrentMasks, detach_state, zeros_state
 
 __all__ = [
     "RnnkitError",
@@ -14,6 +15,8 @@ __all__ = [
     "MinGRU",
     "MinLSTM",
     "Recurrent",
+    "RecurrentMasks",
+    "use_backend",
     "RNN",
     "LSTM",
     "GRU",

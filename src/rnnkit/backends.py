@@ -10,13 +10,19 @@
 ``resolve(layer, "auto")`` picks the first backend in :func:`auto_order` that supports the layer's
 configuration, and says why: on CPU the fused engine comes first for the cells where ``rnnkit bench``
 measured it fastest (:data:`FUSED_FIRST_ON_CPU`), elsewhere :data:`AUTO_ORDER` applies. Forcing a backend
-that cannot run the configuration is an error.
+that cannot run the configuration is an error. ``with use_backend(name):`` picks the backend of every layer
+for the scope of the block (the gradient-flow monitor runs on ``reference`` this way).
+
+A sequence of length 0 keeps its state and has zero outputs in every backend: the loop-based ones mask it
+like padding, and around torch's packed kernels (which reject 0) the layer runs only the other sequences.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -27,16 +33,56 @@ from rnnkit._errors import RnnkitError
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell, _MinCell
 from rnnkit.loop import run_loop, run_scan
 
-__all__ = ["Backend", "register", "get", "resolve", "check_name", "names", "AUTO_ORDER", "auto_order"]
+__all__ = [
+    "Backend",
+    "use_backend",
+    "register",
+    "get",
+    "resolve",
+    "check_name",
+    "names",
+    "AUTO_ORDER",
+    "auto_order",
+]
 
 
 @dataclass
 class Backend:
-    """``supports(layer, x) -> (ok, reason)``; ``forward(layer, x (T,B,I), state, lengths) -> (out, state)``."""
+    """``supports(layer, x) -> (ok, reason)``; ``forward(layer, x (T,B,I), state, lengths, masks) -> (out, state)``.
+
+    ``masks`` is None or a :class:`~rnnkit.layers.RecurrentMasks` the caller drew.
+
+    ``empty_rows``: whether ``forward`` accepts lengths of 0 itself. Where it does not (torch's packed
+    kernels), the layer runs only the non-empty sequences and passes the others' state through.
+    """
 
     name: str
     supports: Callable
     forward: Callable
+    empty_rows: bool = True
+
+
+_SCOPED: ContextVar[str | None] = ContextVar("rnnkit_scoped_backend", default=None)
+
+
+@contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Within the ``with`` block, every :class:`~rnnkit.Recurrent` layer uses backend ``name``.
+
+    The scope overrides each layer's own ``backend=`` argument (and ``"auto"``), for this thread or task
+    only, and ends with the block; an impossible choice is the usual error at the first forward call.
+
+    Example::
+
+        >>> with rnnkit.use_backend("reference"):
+        ...     y, h = layer(x)          # the Python time loop, whatever layer.requested_backend says
+    """
+    check_name(name)
+    token = _SCOPED.set(name)
+    try:
+        yield
+    finally:
+        _SCOPED.reset(token)
 
 
 _REGISTRY: dict[str, Backend] = {}
@@ -82,13 +128,21 @@ def check_name(name: str) -> None:
 
 
 def resolve(layer, requested: str, x: Tensor | None = None) -> tuple[str, str]:
-    """``(backend name, reason)`` for ``layer`` in its current mode (training or eval)."""
+    """``(backend name, reason)`` for ``layer`` in its current mode (training or eval).
+
+    Inside :func:`use_backend` the scoped name replaces ``requested``.
+    """
+    scoped = _SCOPED.get()
+    how = "requested"
+    if scoped is not None:
+        requested, how = scoped, "use_backend scope"
     check_name(requested)
     if requested != "auto":
         ok, reason = _REGISTRY[requested].supports(layer, x)
         if not ok:
-            raise RnnkitError(f"backend {requested!r} cannot run this layer: {reason}")
-        return requested, f"requested; {reason}"
+            scope = " (chosen by use_backend)" if scoped is not None else ""
+            raise RnnkitError(f"backend {requested!r} cannot run this layer: {reason}{scope}")
+        return requested, f"{how}; {reason}"
     refusals = []
     for name in auto_order(layer, x):
         ok, reason = _REGISTRY[name].supports(layer, x)
@@ -102,8 +156,8 @@ def resolve(layer, requested: str, x: Tensor | None = None) -> tuple[str, str]:
 
 
 # -- reference ---------------------------------------------------------------------------------------------
-def _reference_forward(layer, xt, state, lengths):
-    return layer.stack_forward(run_loop, xt, state, lengths)
+def _reference_forward(layer, xt, state, lengths, masks=None):
+    return layer.stack_forward(run_loop, xt, state, lengths, masks=masks)
 
 
 register(
@@ -128,7 +182,9 @@ register(
     Backend(
         "scan",
         _scan_supports,
-        lambda layer, xt, state, lengths: layer.stack_forward(run_scan, xt, state, lengths),
+        lambda layer, xt, state, lengths, masks=None: layer.stack_forward(
+            run_scan, xt, state, lengths, masks=masks
+        ),
     )
 )
 
@@ -165,7 +221,12 @@ def flat_weights(layer) -> list[Tensor]:
     return out
 
 
-def _native_forward(layer, xt, state, lengths):
+def _native_forward(layer, xt, state, lengths, masks=None):
+    if masks is not None and masks.has_tensors():
+        raise RnnkitError(
+            "torch's kernels draw their own dropout and cannot take given masks; "
+            "use backend='reference' or 'fused' with masks="
+        )
     mode = layer.cell.native_mode()[0]
     fn = _NATIVE_FNS[mode]
     weights = flat_weights(layer)
@@ -203,7 +264,7 @@ def _native_call(fn, xt, hx, args, lengths, mode):
     return out, final
 
 
-register(Backend("native", _native_supports, _native_forward))
+register(Backend("native", _native_supports, _native_forward, empty_rows=False))
 
 
 # -- fused -------------------------------------------------------------------------------------------------
@@ -214,10 +275,10 @@ def _fused_supports(layer, x):
     return fused.supports(layer, x)
 
 
-def _fused_forward(layer, xt, state, lengths):
+def _fused_forward(layer, xt, state, lengths, masks=None):
     from rnnkit.fused import stack_forward
 
-    return stack_forward(layer, xt, state, lengths)
+    return stack_forward(layer, xt, state, lengths, masks)
 
 
 register(Backend("fused", _fused_supports, _fused_forward))

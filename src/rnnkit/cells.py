@@ -40,6 +40,39 @@ State = Tensor | tuple[Tensor, Tensor]
 _RECURRENT_INITS = ("uniform", "orthogonal", "identity")
 
 
+def check_float(name: str, t: Tensor) -> None:
+    """Input validation shared by cells and layers: a floating-point tensor."""
+    if not isinstance(t, Tensor):
+        raise RnnkitError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise RnnkitError(
+            f"{name} must be a floating-point tensor, got dtype {t.dtype} "
+            "(integer token ids need an nn.Embedding first)"
+        )
+
+
+def check_cell_input(cell: CellBase, x_t: Tensor, state: State | None) -> None:
+    """Validate a single-step cell call: ``x_t`` (B, I) and a matching state."""
+    check_float("input", x_t)
+    if x_t.dim() != 2:
+        raise RnnkitError(f"cell input must be 2-D (batch, input_size), got shape {tuple(x_t.shape)}")
+    if x_t.shape[1] != cell.input_size:
+        raise RnnkitError(
+            f"input.size(-1) must equal input_size: expected {cell.input_size}, got {x_t.shape[1]}"
+        )
+    if state is None:
+        return
+    parts = state if isinstance(state, tuple) else (state,)
+    want = cell.state_sizes()
+    if len(parts) != len(want):
+        raise RnnkitError(
+            f"state must have {len(want)} tensor(s) for {type(cell).__name__}, got {len(parts)}"
+        )
+    for p, n in zip(parts, want):
+        if tuple(p.shape) != (x_t.shape[0], n):
+            raise RnnkitError(f"state shape mismatch: expected {(x_t.shape[0], n)}, got {tuple(p.shape)}")
+
+
 class CellBase(nn.Module):
     """Common interface of rnnkit cells (see the module docstring)."""
 
@@ -100,8 +133,6 @@ class CellBase(nn.Module):
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One step on ``x_t`` (B, I); returns ``(y_t, new_state)``."""
-        from rnnkit.layers import check_cell_input
-
         check_cell_input(self, x_t, state)
         if state is None:
             state = self.zeros_state(x_t.shape[0], x_t.device, x_t.dtype)

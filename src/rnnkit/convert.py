@@ -9,7 +9,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.cells import CellBase, GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import GRU, LSTM, RNN, Recurrent
 
-__all__ = ["from_torch", "to_torch"]
+__all__ = ["from_torch", "to_torch", "torch_names", "torch_state_dict"]
 
 _TORCH_LAYERS = {nn.LSTM: "LSTM", nn.GRU: "GRU", nn.RNN: "RNN"}
 _TORCH_CELLS = {nn.LSTMCell: LSTMCell, nn.GRUCell: GRUCell, nn.RNNCell: RNNCell}
@@ -86,16 +86,62 @@ def from_torch(module: nn.Module, batch_first: bool | None = None, **kwargs) -> 
     return layer
 
 
-def _transfer(layer: Recurrent, module: nn.Module, to_rnnkit: bool) -> None:
+def torch_names(layer: Recurrent) -> dict[str, str]:
+    """rnnkit parameter name -> ``torch.nn.RNNBase`` name: ``cells.1.weight_ih`` -> ``weight_ih_l0_reverse``.
+
+    Cell ``k`` is layer ``k // D``, direction ``k % D``; only the parameters torch has are listed.
+    """
     D = layer.num_directions
+    out = {}
     for k, cell in enumerate(layer.cells):
         suffix = f"_l{k // D}" + ("_reverse" if k % D else "")
         for name in _param_names(cell):
-            ours, theirs = getattr(cell, name), getattr(module, name + suffix)
-            if to_rnnkit:
-                _copy(ours, theirs, name + suffix)
-            else:
-                _copy(theirs, ours, name + suffix)
+            out[f"cells.{k}.{name}"] = name + suffix
+    return out
+
+
+def _transfer(layer: Recurrent, module: nn.Module, to_rnnkit: bool) -> None:
+    for ours_name, theirs_name in torch_names(layer).items():
+        ours, theirs = layer.get_parameter(ours_name), getattr(module, theirs_name)
+        if to_rnnkit:
+            _copy(ours, theirs, theirs_name)
+        else:
+            _copy(theirs, ours, theirs_name)
+
+
+def rename_torch_keys(layer: Recurrent, state_dict: dict, prefix: str = "") -> None:
+    """In place: keys under ``torch.nn``'s names (``prefix + "weight_ih_l0"``) get rnnkit's names."""
+    if prefix + "weight_ih_l0" not in state_dict:
+        return
+    for ours, theirs in torch_names(layer).items():
+        if prefix + theirs in state_dict:
+            state_dict[prefix + ours] = state_dict.pop(prefix + theirs)
+
+
+def _torch_problems(obj: Recurrent) -> list[str]:
+    mode, reason = obj.cell.native_mode()
+    problems = [] if mode is not None else [reason]
+    if obj.recurrent_dropout:
+        problems.append("torch has no recurrent dropout")
+    if obj.zoneout:
+        problems.append("torch has no zoneout")
+    if obj.merge != "concat":
+        problems.append(f"torch concatenates directions, this layer merges by {obj.merge!r}")
+    if obj.initial_state is not None:
+        problems.append("torch has no learned initial state")
+    return problems
+
+
+def torch_state_dict(layer: Recurrent) -> dict[str, torch.Tensor]:
+    """``layer``'s parameters under ``torch.nn.RNN/LSTM/GRU``'s names, in torch's order (detached tensors).
+
+    ``torch.nn.LSTM(...).load_state_dict(torch_state_dict(layer))`` then computes what ``layer`` does. Only
+    configurations torch can compute export (see :func:`to_torch`).
+    """
+    problems = _torch_problems(layer)
+    if problems:
+        raise RnnkitError("torch_state_dict: " + "; ".join(problems))
+    return {theirs: layer.get_parameter(ours).detach() for ours, theirs in torch_names(layer).items()}
 
 
 def to_torch(obj: nn.Module) -> nn.Module:
@@ -120,16 +166,8 @@ def to_torch(obj: nn.Module) -> nn.Module:
         return t.to(obj.weight_ih.device, obj.weight_ih.dtype)
     if not isinstance(obj, Recurrent):
         raise RnnkitError(f"to_torch expects an rnnkit layer or cell, got {type(obj).__name__}")
-    mode, reason = obj.cell.native_mode()
-    problems = [] if mode is not None else [reason]
-    if obj.recurrent_dropout:
-        problems.append("torch has no recurrent dropout")
-    if obj.zoneout:
-        problems.append("torch has no zoneout")
-    if obj.merge != "concat":
-        problems.append(f"torch concatenates directions, this layer merges by {obj.merge!r}")
-    if obj.initial_state is not None:
-        problems.append("torch has no learned initial state")
+    mode = obj.cell.native_mode()[0]
+    problems = _torch_problems(obj)
     if problems:
         raise RnnkitError("to_torch: " + "; ".join(problems))
     cell = obj.cell

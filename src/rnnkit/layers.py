@@ -8,20 +8,32 @@ final state has torch's layout: ``h_n`` (L*D, B, Y), and for an LSTM ``(h_n, c_n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit import backends
 from rnnkit._errors import RnnkitError
-from rnnkit.cells import CellBase, GRUCell, LSTMCell, RNNCell, State
-from rnnkit.loop import advance
+from rnnkit.cells import CellBase, GRUCell, LSTMCell, RNNCell, State, check_cell_input
+from rnnkit.cells import check_float as _check_float
+from rnnkit.loop import run_loop
 
-__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "zeros_state", "detach_state", "check_cell_input"]
+__all__ = [
+    "Recurrent",
+    "RecurrentMasks",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "zeros_state",
+    "detach_state",
+    "check_cell_input",
+]
 
 MERGES = ("concat", "sum", "mean", "mul")
 
@@ -46,36 +58,77 @@ def zeros_state(layer: Recurrent, batch_size: int, device=None, dtype=None) -> L
     return layer.zeros_state(batch_size, device, dtype)
 
 
-def _check_float(name: str, t: Tensor) -> None:
-    if not isinstance(t, Tensor):
-        raise RnnkitError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise RnnkitError(
-            f"{name} must be a floating-point tensor, got dtype {t.dtype} "
-            "(integer token ids need an nn.Embedding first)"
-        )
+@dataclass(frozen=True)
+class RecurrentMasks:
+    r"""The random masks of one pass of a :class:`Recurrent` layer over ``steps`` time steps.
 
+    Drawn by :meth:`Recurrent.sample_masks` and passed to ``forward(..., masks=)`` or, one step at a time,
+    to ``step(..., masks=masks.at(t))``: the same masks give the same numbers both ways, and a decoder
+    that runs through ``step()`` gets variational (per-sequence) recurrent dropout.
 
-def check_cell_input(cell: CellBase, x_t: Tensor, state: State | None) -> None:
-    """Validate a single-step cell call: ``x_t`` (B, I) and a matching state."""
-    _check_float("input", x_t)
-    if x_t.dim() != 2:
-        raise RnnkitError(f"cell input must be 2-D (batch, input_size), got shape {tuple(x_t.shape)}")
-    if x_t.shape[1] != cell.input_size:
-        raise RnnkitError(
-            f"input.size(-1) must equal input_size: expected {cell.input_size}, got {x_t.shape[1]}"
+    Fields, one entry per cell ``k = layer * D + direction`` unless said otherwise:
+
+    * ``recurrent``: the (B, n) recurrent-dropout mask, already scaled by ``1 / (1 - p)``, or None;
+    * ``zoneout``: per state tensor a (steps, B, n) 0/1 tensor (1 keeps the old value; training) or the
+      rate as a float (evaluation: the expectation), or None without zoneout;
+    * ``dropout``: one entry per gap between layers (``L - 1``): the (steps, B, D*Y) scaled mask of the
+      dropout on a layer's outputs, or None.
+
+    Example::
+
+        >>> layer = LSTM(4, 8, recurrent_dropout=0.25, zoneout=0.1).train()
+        >>> masks = layer.sample_masks(2, steps=5)
+        >>> x = torch.randn(2, 5, 4)
+        >>> y, _ = layer(x, masks=masks)
+        >>> state = None
+        >>> for t in range(5):
+        ...     y_t, state = layer.step(x[:, t], state, masks=masks.at(t))   # y_t == y[:, t]
+    """
+
+    recurrent: tuple[Tensor | None, ...]
+    zoneout: tuple[list[Tensor | float] | None, ...]
+    dropout: tuple[Tensor | None, ...]
+    steps: int
+
+    def at(self, t: int) -> RecurrentMasks:
+        """The masks of step ``t`` alone (``steps == 1``), for :meth:`Recurrent.step`."""
+        if not -self.steps <= t < self.steps:
+            raise RnnkitError(f"step index out of range: expected 0 <= t < {self.steps}, got {t}")
+        t = t % self.steps
+        zo = tuple(
+            None if z is None else [e[t : t + 1] if isinstance(e, Tensor) else e for e in z]
+            for z in self.zoneout
         )
-    if state is None:
-        return
-    parts = _state_tuple(state)
-    want = cell.state_sizes()
-    if len(parts) != len(want):
-        raise RnnkitError(
-            f"state must have {len(want)} tensor(s) for {type(cell).__name__}, got {len(parts)}"
+        drop = tuple(None if m is None else m[t : t + 1] for m in self.dropout)
+        return RecurrentMasks(self.recurrent, zo, drop, 1)
+
+    def rows(self, index: Tensor) -> RecurrentMasks:
+        """The masks of the sequences ``index`` (a 1-D index into the batch)."""
+        rec = tuple(None if m is None else m.index_select(0, index.to(m.device)) for m in self.recurrent)
+        zo = tuple(
+            None
+            if z is None
+            else [e.index_select(1, index.to(e.device)) if isinstance(e, Tensor) else e for e in z]
+            for z in self.zoneout
         )
-    for p, n in zip(parts, want):
-        if tuple(p.shape) != (x_t.shape[0], n):
-            raise RnnkitError(f"state shape mismatch: expected {(x_t.shape[0], n)}, got {tuple(p.shape)}")
+        drop = tuple(None if m is None else m.index_select(1, index.to(m.device)) for m in self.dropout)
+        return RecurrentMasks(rec, zo, drop, self.steps)
+
+    def batch_size(self) -> int | None:
+        for m in self.recurrent:
+            if m is not None:
+                return m.shape[0]
+        for m in self.dropout:
+            if m is not None:
+                return m.shape[1]
+        for z in self.zoneout:
+            for e in z or ():
+                if isinstance(e, Tensor):
+                    return e.shape[1]
+        return None
+
+    def has_tensors(self) -> bool:
+        return self.batch_size() is not None
 
 
 class BackendChoice(str):
@@ -109,12 +162,19 @@ class Recurrent(nn.Module):
         learn_initial_state: learn ``h0`` (and ``c0``) as parameters instead of zeros.
         batch_first: ``(B, T, I)`` input and output (default); ``False`` for time-major ``(T, B, I)``.
         backend: ``"auto"`` (default), ``"reference"``, ``"native"``, ``"scan"`` or ``"fused"``. ``layer.backend``
-            says which one runs and why; forcing an impossible one is an error.
+            says which one runs and why; forcing an impossible one is an error. :func:`rnnkit.use_backend`
+            overrides it for the scope of a ``with`` block.
+
+    ``load_state_dict`` also takes a ``torch.nn.RNN/LSTM/GRU`` state dict (torch's names, e.g.
+    ``weight_hh_l1_reverse``); :meth:`torch_state_dict` exports under those names. Random masks of a pass
+    come from :meth:`sample_masks` and can be given to ``forward``/``step`` (:class:`RecurrentMasks`);
+    :meth:`observe` calls back after every step of the time loop.
 
     Shape:
-        x (B, T, I) or a ``PackedSequence``; ``lengths`` (B,) ints in ``[1, T]``; state as the final state.
+        x (B, T, I) or a ``PackedSequence``; ``lengths`` (B,) ints in ``[0, T]``; state as the final state.
         Returns ``(outputs, final_state)``: outputs (B, T, D*Y) — zero at padded steps — and the final state
-        ``h_n`` (L*D, B, Y) or ``(h_n, c_n)``, each sequence's state at its own last valid step.
+        ``h_n`` (L*D, B, Y) or ``(h_n, c_n)``, each sequence's state at its own last valid step. A length
+        of 0 means "no new steps in this chunk": that sequence keeps its given state and has zero outputs.
 
     Example::
 
@@ -175,6 +235,7 @@ class Recurrent(nn.Module):
             )
         # a layer built by torch.nn-like constructors records its arguments for serialisation
         self.build_args: dict[str, Any] | None = None
+        self._observer: Callable | None = None  # set by observe(); see there
 
     # -- introspection ----------------------------------------------------------------------------------
     @property
@@ -241,30 +302,85 @@ class Recurrent(nn.Module):
         parts = tuple(torch.stack(ps) for ps in zip(*(_state_tuple(s) for s in states)))
         return parts if self.cell.paired_state else parts[0]
 
-    # -- masks ------------------------------------------------------------------------------------------
-    def sample_masks(
-        self, T: int, batch: int, device, dtype
-    ) -> list[tuple[Tensor | None, list[Tensor | float] | None]]:
-        """Per cell: ``(rec_mask (B, n) or None, zoneout entries or None)`` for this call."""
-        out = []
-        train = self.training
+    # -- masks ----------------------------------------------------------------------------------------
+    def sample_masks(self, batch_size: int, steps: int = 1, device=None, dtype=None) -> RecurrentMasks:
+        """Draw the random masks of one pass over ``steps`` steps of ``batch_size`` sequences.
+
+        In training mode: one recurrent-dropout mask per sequence, zoneout and inter-layer dropout masks per
+        step; in eval mode no random masks (the zoneout rates, for the expectation). Pass the result to
+        ``forward(..., masks=)`` or ``step(..., masks=masks.at(t))`` (see :class:`RecurrentMasks`).
+        Device and dtype default to the parameters'.
+        """
+        p = next(self.parameters())
+        device = p.device if device is None else device
+        dtype = p.dtype if dtype is None else dtype
+        B, T, train = batch_size, steps, self.training
+        sizes = self.cell.state_sizes()
+        rec, zos = [], []
         for _ in self.cells:
-            rec = None
+            m = None
             if self.recurrent_dropout and train:
                 keep = 1.0 - self.recurrent_dropout
-                n = self.cell.state_sizes()[0]
-                rec = torch.empty(batch, n, device=device, dtype=dtype).bernoulli_(keep).div_(keep)
+                m = torch.empty(B, sizes[0], device=device, dtype=dtype).bernoulli_(keep).div_(keep)
+            rec.append(m)
             zo = None
             if self.zoneout:
                 if train:
                     zo = [
-                        torch.empty(T, batch, n, device=device, dtype=dtype).bernoulli_(self.zoneout)
-                        for n in self.cell.state_sizes()
+                        torch.empty(T, B, n, device=device, dtype=dtype).bernoulli_(self.zoneout)
+                        for n in sizes
                     ]
                 else:
-                    zo = [self.zoneout] * len(self.cell.state_sizes())
-            out.append((rec, zo))
-        return out
+                    zo = [self.zoneout] * len(sizes)
+            zos.append(zo)
+        drops = []
+        width = self.cell.output_size * self.num_directions
+        for _ in range(self.num_layers - 1):
+            m = None
+            if self.dropout and train:
+                keep = 1.0 - self.dropout
+                m = torch.empty(T, B, width, device=device, dtype=dtype).bernoulli_(keep).div_(keep)
+            drops.append(m)
+        return RecurrentMasks(tuple(rec), tuple(zos), tuple(drops), T)
+
+    def _check_masks(self, masks: RecurrentMasks, B: int, T: int) -> None:
+        if not isinstance(masks, RecurrentMasks):
+            raise RnnkitError(f"masks must come from layer.sample_masks(), got {type(masks).__name__}")
+        if len(masks.recurrent) != len(self.cells) or len(masks.dropout) != self.num_layers - 1:
+            raise RnnkitError(
+                f"masks were drawn for another layer: expected {len(self.cells)} cell(s) and "
+                f"{self.num_layers - 1} layer gap(s), got {len(masks.recurrent)} and {len(masks.dropout)}"
+            )
+        if masks.has_tensors():
+            if masks.steps != T:
+                raise RnnkitError(
+                    f"masks must cover the input's steps: expected {T}, got {masks.steps} "
+                    "(step() takes one step's masks: masks.at(t))"
+                )
+            if masks.batch_size() != B:
+                raise RnnkitError(f"masks batch size mismatch: expected {B}, got {masks.batch_size()}")
+
+    # -- observing the time loop ------------------------------------------------------------------------
+    @contextmanager
+    def observe(self, fn: Callable[[int, int, State], None]) -> Iterator[None]:
+        """Within the block, call ``fn(k, t, state)`` after every step of every cell ``k`` (``layer * D +
+        direction``) with the step index ``t`` and the new per-cell state (see :func:`rnnkit.loop.run_loop`).
+
+        Observing needs the reference backend (the Python loop); pick it with :func:`rnnkit.use_backend`.
+
+        Example::
+
+            >>> hs = []
+            >>> with rnnkit.use_backend("reference"), layer.observe(lambda k, t, s: hs.append(s[0])):
+            ...     y, state = layer(x)
+        """
+        if self._observer is not None:
+            raise RnnkitError("this layer is already being observed; observers do not nest")
+        self._observer = fn
+        try:
+            yield
+        finally:
+            self._observer = None
 
     # -- forward ----------------------------------------------------------------------------------------
     def _check_forward(self, x: Tensor, state, lengths) -> tuple[int, int]:
@@ -312,19 +428,27 @@ class Recurrent(nn.Module):
                     f"lengths must have one entry per sequence: expected {B}, got {lengths.numel()}"
                 )
             lo, hi = int(lengths.min()), int(lengths.max())
-            if lo < 1 or hi > T:
-                raise RnnkitError(f"lengths must lie in [1, T={T}], got min {lo} and max {hi}")
+            if lo < 0 or hi > T:
+                raise RnnkitError(f"lengths must lie in [0, T={T}], got min {lo} and max {hi}")
         return B, T
 
     def forward(
-        self, x: Tensor | PackedSequence, state: LayerState | None = None, lengths: Tensor | None = None
+        self,
+        x: Tensor | PackedSequence,
+        state: LayerState | None = None,
+        lengths: Tensor | None = None,
+        masks: RecurrentMasks | None = None,
     ) -> tuple[Tensor | PackedSequence, LayerState]:
-        """Run the layer; see the class docstring for shapes. Returns ``(outputs, final_state)``."""
+        """Run the layer; see the class docstring for shapes. Returns ``(outputs, final_state)``.
+
+        ``masks`` (from :meth:`sample_masks`) replaces the masks this call would draw itself.
+        """
         packed = isinstance(x, PackedSequence)
         if packed:
             if lengths is not None:
                 raise RnnkitError("pass lengths or a PackedSequence, not both")
-            # like torch.nn.LSTM, a given state is in the caller's order, which unpacking restores
+            # a PackedSequence is time-major by nature; it is unpacked to this layer's layout. Like
+            # torch.nn.LSTM, a given state is in the caller's order, which unpacking restores.
             x, lengths = pad_packed_sequence(x, batch_first=self.batch_first)
         B, T = self._check_forward(x, state, lengths)
         xt = x if not self.batch_first else x.transpose(0, 1)  # (T, B, I)
@@ -332,10 +456,21 @@ class Recurrent(nn.Module):
             lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64)
             if int(lengths.min()) == T:
                 lengths = None  # nothing is padded
+        if masks is not None:
+            self._check_masks(masks, B, T)
         if state is None:
             state = self.start_state(B, x)
         name, _ = backends.resolve(self, self.requested_backend, x)
-        out, final = backends.get(name).forward(self, xt, state, lengths)
+        if self._observer is not None and name != "reference":
+            raise RnnkitError(
+                f"observing the time loop needs the reference backend, this call would use {name!r} "
+                "(wrap it in rnnkit.use_backend('reference'))"
+            )
+        backend = backends.get(name)
+        if lengths is not None and not backend.empty_rows and int(lengths.min()) == 0:
+            out, final = self._forward_nonempty(backend, xt, state, lengths, masks)
+        else:
+            out, final = backend.forward(self, xt, state, lengths, masks)
         if self.bidirectional and self.merge != "concat":
             fwd, bwd = out.chunk(2, dim=-1)
             out = {"sum": fwd + bwd, "mean": (fwd + bwd) * 0.5, "mul": fwd * bwd}[self.merge]
@@ -346,6 +481,27 @@ class Recurrent(nn.Module):
             out = pack_padded_sequence(out, full, batch_first=self.batch_first, enforce_sorted=False)
         return out, final
 
+    def _forward_nonempty(self, backend, xt: Tensor, state: LayerState, lengths: Tensor, masks):
+        """For a backend without lengths of 0: run the non-empty sequences, pass the others' state through."""
+        T, B = xt.shape[0], xt.shape[1]
+        keep = (lengths > 0).nonzero().squeeze(1)  # (B',) on the CPU
+        parts = _state_tuple(state)
+        width = self.cell.output_size * self.num_directions
+        if keep.numel() == 0:
+            return xt.new_zeros(T, B, width), state
+        idx = keep.to(xt.device)
+        sub = tuple(p.index_select(1, idx) for p in parts)
+        out, final = backend.forward(
+            self,
+            xt.index_select(1, idx),
+            sub if self.cell.paired_state else sub[0],
+            lengths[keep],
+            None if masks is None else masks.rows(keep),
+        )
+        out = out.new_zeros(T, B, out.shape[-1]).index_copy(1, idx, out)  # (T, B, D*Y), zero rows stay 0
+        merged = tuple(p.index_copy(1, idx, f) for p, f in zip(parts, _state_tuple(final)))
+        return out, merged if self.cell.paired_state else merged[0]
+
     def stack_forward(
         self,
         runner: Callable,
@@ -353,11 +509,13 @@ class Recurrent(nn.Module):
         state: LayerState,
         lengths: Tensor | None,
         project: Callable | None = None,
+        masks: RecurrentMasks | None = None,
     ) -> tuple[Tensor, LayerState]:
         """Layers and directions around a per-direction runner (see :mod:`rnnkit.loop`). Time-major.
 
-        ``project(cell, x)`` replaces ``cell.project_input(x)`` where a backend computes the same input
-        projection faster (the fused engine's GEMM).
+        The one layer loop: every backend but ``native`` and :meth:`step` run through it. ``project(cell,
+        x)`` replaces ``cell.project_input(x)`` where a backend computes the same input projection faster
+        (the fused engine's GEMM); ``masks`` default to fresh ones from :meth:`sample_masks`.
         """
         T, B = xt.shape[0], xt.shape[1]
         mask = None
@@ -365,7 +523,9 @@ class Recurrent(nn.Module):
             steps = torch.arange(T, device=xt.device).unsqueeze(1)  # (T, 1)
             mask = (steps < lengths.to(xt.device).unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
         states = self.split_state(state)
-        masks = self.sample_masks(T, B, xt.device, xt.dtype)
+        if masks is None:
+            masks = self.sample_masks(B, T, xt.device, xt.dtype)
+        observer = self._observer
         finals = []
         inp = xt
         D = self.num_directions
@@ -374,23 +534,30 @@ class Recurrent(nn.Module):
             for d in range(D):
                 k = layer * D + d
                 cell = self.cells[k]
-                rec_mask, zo = masks[k]
                 # (T, B, G*H): one matmul for all steps
                 xp = cell.project_input(inp) if project is None else project(cell, inp)
-                y, s = runner(cell, xp, states[k], mask, d == 1, rec_mask, zo)
+                args = (cell, xp, states[k], mask, d == 1, masks.recurrent[k], masks.zoneout[k])
+                if observer is None:
+                    y, s = runner(*args)
+                else:
+                    y, s = runner(*args, observer=partial(observer, k))
                 outs.append(y)
                 finals.append(s)
-            inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)
-            if self.dropout and layer < self.num_layers - 1:
-                inp = F.dropout(inp, self.dropout, self.training)
+            inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # (T, B, D*Y)
+            if layer < self.num_layers - 1 and masks.dropout[layer] is not None:
+                inp = inp * masks.dropout[layer]
         return inp, self.join_state(finals)
 
     # -- streaming --------------------------------------------------------------------------------------
-    def step(self, x_t: Tensor, state: LayerState | None = None) -> tuple[Tensor, LayerState]:
+    def step(
+        self, x_t: Tensor, state: LayerState | None = None, masks: RecurrentMasks | None = None
+    ) -> tuple[Tensor, LayerState]:
         """One time step for streaming: ``x_t`` (B, I) -> ``(y_t (B, Y), state)``, same numbers as forward.
 
-        In training mode the recurrent-dropout and zoneout masks are drawn afresh on every call. A
-        bidirectional layer needs the future and cannot stream.
+        ``masks`` are one step's masks (``layer.sample_masks(B, steps=T).at(t)``); without them a training-mode
+        call draws fresh ones, so that recurrent dropout would change at every step. Pass the masks of the
+        sequence to get ``forward``'s variational dropout. A bidirectional layer needs the future and cannot
+        stream.
         """
         if self.bidirectional:
             raise RnnkitError("step() needs a unidirectional layer: the reverse direction needs the future")
@@ -404,19 +571,10 @@ class Recurrent(nn.Module):
             state = self.start_state(B, x_t)
         else:
             self._check_forward(x_t.unsqueeze(1 if self.batch_first else 0), state, None)
-        states = self.split_state(state)
-        masks = self.sample_masks(1, B, x_t.device, x_t.dtype)
-        inp = x_t
-        finals = []
-        for k, cell in enumerate(self.cells):
-            rec_mask, zo = masks[k]
-            zo_t = None if zo is None else [z[0] if isinstance(z, Tensor) else z for z in zo]
-            s = advance(cell, cell.project_input(inp), states[k], rec_mask, zo_t)
-            finals.append(s)
-            inp = _state_tuple(s)[0]
-            if self.dropout and k < len(self.cells) - 1:
-                inp = F.dropout(inp, self.dropout, self.training)
-        return inp, self.join_state(finals)
+        if masks is not None:
+            self._check_masks(masks, B, 1)
+        out, final = self.stack_forward(run_loop, x_t.unsqueeze(0), state, None, masks=masks)  # (1, B, Y)
+        return out[0], final
 
     # -- torch interop ----------------------------------------------------------------------------------
     def to_torch(self) -> nn.Module:
@@ -424,6 +582,20 @@ class Recurrent(nn.Module):
         from rnnkit.convert import to_torch
 
         return to_torch(self)
+
+    def torch_state_dict(self) -> dict[str, Tensor]:
+        """The parameters under ``torch.nn``'s names (``weight_ih_l0_reverse``, ...), for
+        ``torch.nn.LSTM(...).load_state_dict``; see :func:`rnnkit.convert.torch_state_dict`."""
+        from rnnkit.convert import torch_state_dict
+
+        return torch_state_dict(self)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # accept a torch.nn.RNN/LSTM/GRU state dict as it is: its keys are renamed to ours before loading
+        from rnnkit.convert import rename_torch_keys
+
+        rename_torch_keys(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 _LAYER_DEFAULTS = dict(

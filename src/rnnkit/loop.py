@@ -5,12 +5,15 @@ Everything is time-major here: ``xp`` (T, B, G*H) holds the input projections of
 
     runner(cell, xp, state, mask, reverse, rec_mask, zoneout) -> (outputs (T, B, Y), final_state)
 
+Only :func:`run_loop` also takes ``observer`` (a per-step callback; see its docstring).
+
 ``reference`` (:func:`run_loop`) is the specification; every other runner is tested against it.
 
 Masking rules, shared by every runner:
 
 * at a padded step (``mask`` False) the state is carried unchanged and the output is zero, so the final
-  state is each sequence's state at its own last valid step;
+  state is each sequence's state at its own last valid step; a sequence of length 0 (no valid step)
+  keeps its initial state and has only zero outputs;
 * run in reverse, a sequence's state is untouched until its own last valid step — the reverse direction
   starts there, not at the padding;
 * ``zoneout`` (Krueger et al. 2017) is one entry per state tensor: a (T, B, n) 0/1 tensor in training
@@ -21,6 +24,8 @@ Masking rules, shared by every runner:
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -68,8 +73,14 @@ def run_loop(
     reverse: bool = False,
     rec_mask: Tensor | None = None,
     zoneout: Zoneout = None,
+    observer: Callable[[int, State], None] | None = None,
 ) -> tuple[Tensor, State]:
-    """The reference time loop over ``xp.unbind(0)`` (unbinding, not indexing, keeps backward cheap)."""
+    """The reference time loop over ``xp.unbind(0)`` (unbinding, not indexing, keeps backward cheap).
+
+    ``observer(t, state)``, when given, is called after every step with the step index and the new state
+    (after zoneout and the padding mask: the state the next step consumes). It sees the autograd graph, so
+    it may keep the tensors, e.g. to ask for ``dL/dh_t`` later (:mod:`rnnkit.train.monitor` does).
+    """
     steps = xp.unbind(0)
     T = len(steps)
     masks = mask.unbind(0) if mask is not None else None
@@ -86,6 +97,8 @@ def run_loop(
             [z[t] for z in zo_steps] if zo_steps is not None else None,
             masks[t] if masks is not None else None,
         )
+        if observer is not None:
+            observer(t, state)
         y = _as_tuple(state)[0]
         outputs[t] = y if masks is None else y * masks[t]
     return torch.stack(outputs), state

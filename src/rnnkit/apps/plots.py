@@ -1,19 +1,19 @@
 """The applications' plots, as PNG files (matplotlib, the ``plot`` extra; without it plots are skipped).
 
 Every function returns the path it wrote, or ``None`` when matplotlib is not installed. Files are written
-through a temporary name and a rename.
+atomically (:func:`rnnkit.files.write_figure`).
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rnnkit.files import write_figure
 
 __all__ = [
     "have_matplotlib",
@@ -41,15 +41,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-    return path
 
 
 def _guard(fn):
@@ -104,7 +95,7 @@ def plot_curves(
     ax.legend(handles, labels, loc="best", fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return write_figure(fig, path)
 
 
 @_guard
@@ -128,7 +119,7 @@ def plot_confusion(
         ax.set_title(f"{name}: accuracy {acc:.3f}", fontsize=10)
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return write_figure(fig, path)
 
 
 @_guard
@@ -167,7 +158,7 @@ def plot_forecast(
     ax.set_title(title)
     fig.autofmt_xdate()
     fig.tight_layout()
-    return _save(fig, path)
+    return write_figure(fig, path)
 
 
 @_guard
@@ -188,4 +179,4 @@ def plot_bits_by_class(
     ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return write_figure(fig, path)

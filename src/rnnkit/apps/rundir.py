@@ -24,15 +24,14 @@ renames the finished folder into place, so an error or an interruption never lea
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from rnnkit import files
 from rnnkit._errors import RnnkitError
 
 __all__ = ["RUN_FORMAT", "RunBuilder", "open_run", "read_json", "write_json_atomic"]
@@ -56,26 +55,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(_jsonable(data), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` as JSON for other programs to read (NaN and infinities as ``null``), atomically."""
+    files.write_json(path, _jsonable(data))
 
 
-def read_json(path: Path, what: str) -> Any:
-    """A JSON file of a run; one-line ``RnnkitError`` when missing or damaged."""
-    path = Path(path)
-    if not path.is_file():
-        raise RnnkitError(f"{what}: expected {path.name} in {path.parent}, but it is missing")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RnnkitError(f"{what}: {path} is damaged (not valid JSON: {exc})") from None
+read_json = files.read_json
 
 
 def check_run_name(name: str) -> str:
@@ -108,8 +92,7 @@ class RunBuilder:
                 f"{str(self.final)!r} exists and is not a directory; remove it or choose another name"
             )
         try:
-            self.final.parent.mkdir(parents=True, exist_ok=True)
-            self.path = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=self.final.parent))
+            self.path = files.temp_dir_beside(self.final)
         except OSError as exc:
             raise RnnkitError(
                 f"cannot create a run under {str(self.final.parent)!r}: {exc.strerror or exc}"
@@ -138,9 +121,7 @@ class RunBuilder:
         return path
 
     def write_text(self, name: str, text: str) -> Path:
-        path = self.file(name)
-        path.write_text(text, encoding="utf-8")
-        return path
+        return files.atomic_write_text(self.file(name), text)
 
     def abort(self) -> None:
         """Remove the temporary folder (nothing under the final name is touched)."""
@@ -155,19 +136,14 @@ class RunBuilder:
         manifest = {"format": RUN_FORMAT, "version": RUN_VERSION, "rnnkit": __version__, **(info or {})}
         manifest["files"] = sorted(f for f in self.files if (self.path / f).exists())
         write_json_atomic(self.path / "run.json", manifest)
-        old = None
         try:
-            if self.final.exists():
-                if not self.overwrite:  # appeared while we were training
-                    raise RnnkitError(
-                        f"run directory {str(self.final)!r} appeared meanwhile; pass --overwrite"
-                    )
-                old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.old-", dir=self.final.parent))
-                os.replace(self.final, old / "run")
-            os.replace(self.path, self.final)
+            files.replace_dir(self.path, self.final, overwrite=self.overwrite)
+        except FileExistsError:  # appeared while we were training
+            self.abort()
+            raise RnnkitError(
+                f"run directory {str(self.final)!r} appeared meanwhile; pass --overwrite"
+            ) from None
         except OSError as exc:
-            if old is not None and (old / "run").exists() and not self.final.exists():
-                os.replace(old / "run", self.final)  # put the previous run back
             self.abort()
             raise RnnkitError(
                 f"cannot move the finished run into {str(self.final)!r}: {exc.strerror or exc}"
@@ -175,9 +151,6 @@ class RunBuilder:
         except BaseException:
             self.abort()
             raise
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
         self.committed = True
         return self.final
 

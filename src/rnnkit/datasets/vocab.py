@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
+from rnnkit.files import write_json
 
 __all__ = ["Vocabulary", "tokenize_words"]
 
@@ -229,14 +230,7 @@ class Vocabulary:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the vocabulary to a UTF-8 JSON file (atomically: temp file then rename)."""
-        p = Path(path)
-        tmp = p.with_name(f".{p.name}.tmp")
-        try:
-            tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(tmp, p)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise RnnkitError(f"cannot write vocabulary to {str(p)!r}: {exc.strerror or exc}") from None
+        write_json(path, self.to_dict())
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> Vocabulary:

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from rnnkit._errors import RnnkitError
+from rnnkit.files import atomic_write_bytes, write_json
 from rnnkit.models import (
     EncoderConfig,
     RegressorConfig,
@@ -40,7 +41,6 @@ from rnnkit.models import (
     SequenceTagger,
     TaggerConfig,
 )
-from rnnkit.models.io import atomic_write_bytes, atomic_write_json
 
 __all__ = ["MemoryConfig", "PRESETS", "CELLS", "adding_batch", "copy_batch", "run_memory", "results_table"]
 
@@ -274,7 +274,7 @@ def run_memory(cfg: MemoryConfig, out_dir: str | Path, progress=None) -> dict[st
         "torch": torch.__version__,
         "results": results,
     }
-    atomic_write_json(out_dir / "results.json", doc)
+    write_json(out_dir / "results.json", doc)
     atomic_write_bytes(out_dir / "table.md", (results_table(doc) + "\n").encode())
     try:
         plot_results(doc, out_dir / "img")

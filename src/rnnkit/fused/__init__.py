@@ -1,8 +1,10 @@
 """rnnkit's fused engine: compiled forward and backpropagation through time for every rnnkit cell.
 
 ``backend="fused"`` runs a layer through :func:`run_fused`, a per-direction runner with the signature
-of :func:`rnnkit.loop.run_loop`. The C++ kernels (``csrc/``) are built on first use and cached (see
-:mod:`rnnkit.fused._build`); where they cannot be built the backend reports itself unavailable.
+of :func:`rnnkit.loop.run_loop`. The C++ kernels (``csrc/``) are built on first use and cached in a folder
+named by a hash of their sources, the build flags, torch, Python and the CPU capability torch selected
+(:func:`cache_dir`; see :mod:`rnnkit.fused._build`); where they cannot be built the backend reports itself
+unavailable.
 """
 
 from __future__ import annotations

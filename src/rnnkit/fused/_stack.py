@@ -65,6 +65,6 @@ def project(cell, x: Tensor) -> Tensor:
     return y.view(T, B, -1)
 
 
-def stack_forward(layer, xt: Tensor, state, lengths: Tensor | None):
+def stack_forward(layer, xt: Tensor, state, lengths: Tensor | None, masks=None):
     """:meth:`rnnkit.Recurrent.stack_forward` with :func:`run_fused` and :func:`project`. Time-major."""
-    return layer.stack_forward(run_fused, xt, state, lengths, project=project)
+    return layer.stack_forward(run_fused, xt, state, lengths, project=project, masks=masks)

@@ -11,9 +11,6 @@ trainer can cut batches along time for truncated BPTT.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -21,9 +18,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from rnnkit._dataclasses import config_from_dict, config_to_dict
 from rnnkit._errors import RnnkitError
 from rnnkit.cells import GRUCell, LSTMCell, MinGRU, MinLSTM, RNNCell
 from rnnkit.layers import Recurrent
+from rnnkit.models.io import MODEL_REGISTRY
+from rnnkit.train.protocol import LossOutput
 
 __all__ = [
     "EncoderConfig",
@@ -37,9 +37,6 @@ __all__ = [
 #: cell names accepted by :class:`EncoderConfig`
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell, "mingru": MinGRU, "minlstm": MinLSTM}
 _CELL_NAMES = {cls: name for name, cls in CELLS.items()}
-
-#: every model class by name, for :func:`rnnkit.models.load_model` (filled by ``Model.__init_subclass__``)
-MODEL_REGISTRY: dict[str, type[Model]] = {}
 
 
 # -- configs -------------------------------------------------------------------------------------------------
@@ -113,97 +110,6 @@ class EncoderConfig:
             backend=layer.requested_backend,
             cell_options=opts,
         )
-
-
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A config dataclass as a JSON-able dict (nested dataclasses become dicts)."""
-    return dataclasses.asdict(cfg)
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    """Check/convert one JSON value to the annotated field type ``tp`` (nested dataclasses included)."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        return config_from_dict(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _convert(a, value, where)
-            except RnnkitError as e:
-                errors.append(str(e))
-        raise RnnkitError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if tp is Any:
-        return value
-    if origin in (dict, Mapping) or tp is dict:
-        if not isinstance(value, Mapping):
-            raise RnnkitError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return dict(value)
-    if origin in (tuple, list) or tp in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise RnnkitError(f"{where}: expected a list, got {type(value).__name__}")
-        args = typing.get_args(tp)
-        if args and args[-1] is not Ellipsis and origin is tuple:
-            return tuple(_convert(a, v, where) for a, v in zip(args, value))
-        inner = args[0] if args else Any
-        out = [_convert(inner, v, where) for v in value]
-        return tuple(out) if origin is tuple or tp is tuple else out
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise RnnkitError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RnnkitError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RnnkitError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise RnnkitError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def config_from_dict(cls: type, data: Mapping[str, Any] | Any, where: str | None = None) -> Any:
-    """Build config dataclass ``cls`` from a mapping; unknown keys and wrongly typed values are errors."""
-    where = where or cls.__name__
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, Mapping):
-        raise RnnkitError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise RnnkitError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(names)}")
-    kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
-
-
-# -- the trainer protocol --------------------------------------------------------------------------------------
-@dataclass
-class LossOutput:
-    """What ``model.loss(batch, state)`` returns to the trainer.
-
-    ``loss`` is the mean over ``count`` items (tokens, sequences, frames) and is what gets backpropagated;
-    ``metrics`` are *sums* over those items (the trainer divides by the summed counts); ``state`` is the
-    recurrent state after the batch (carried by truncated BPTT; ``None`` when not meaningful).
-    """
-
-    loss: Tensor
-    count: int
-    state: Any = None
-    metrics: dict[str, float] = field(default_factory=dict)
 
 
 # -- the base class --------------------------------------------------------------------------------------------
@@ -333,36 +239,6 @@ def step_mask(lengths: Tensor | None, B: int, T: int, device) -> Tensor:
     if lengths is None:
         return torch.ones(B, T, dtype=torch.bool, device=device)
     return torch.arange(T, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
-
-
-def state_where(keep: Tensor, new: Any, old: Any) -> Any:
-    """Per sequence (batch dim 1 of the layer state): ``new`` where ``keep`` else ``old``."""
-    if isinstance(new, Tensor):
-        return torch.where(keep.view(1, -1, 1), new, old)
-    return type(new)(state_where(keep, n, o) for n, o in zip(new, old))
-
-
-def run_encoder(
-    layer: Recurrent, x: Tensor, state: Any = None, lengths: Tensor | None = None
-) -> tuple[Tensor, Any]:
-    """``layer(x, state, lengths)`` that also accepts lengths of 0 for sequences that continue a state.
-
-    A truncated-BPTT chunk can lie past the end of some sequences; those keep their state unchanged and
-    have zero outputs (the core layer wants lengths >= 1).
-    """
-    if lengths is None or int(lengths.min()) > 0:
-        return layer(x, state, lengths)
-    empty = lengths == 0
-    if state is None:
-        state = initial_state(layer, x.shape[0], x)
-    out, new = layer(x, state, lengths.clamp(min=1))
-    out = out.masked_fill(empty.view(-1, 1, 1).to(out.device), 0.0)
-    return out, state_where(~empty.to(x.device), new, state)
-
-
-def initial_state(layer: Recurrent, batch: int, like: Tensor) -> Any:
-    """The layer's initial state (learned or zeros) for ``batch`` sequences, on ``like``'s device/dtype."""
-    return layer.start_state(batch, like)
 
 
 def top_hidden(layer: Recurrent, state: Any) -> Tensor:

@@ -23,7 +23,6 @@ from rnnkit.models._base import (
     check_lengths,
     positive,
     require,
-    run_encoder,
     step_mask,
     top_hidden,
 )
@@ -91,7 +90,7 @@ class _Pooled(Model):
         x = self.embed(inputs)
         B, T = x.shape[0], x.shape[1]
         lengths = check_lengths(lengths, B, T)
-        out, state = run_encoder(self.encoder, x, None, lengths)  # (B, T, C)
+        out, state = self.encoder(x, None, lengths)  # (B, T, C)
         return self.pool(out, step_mask(lengths, B, T, x.device), top_hidden(self.encoder, state))
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:

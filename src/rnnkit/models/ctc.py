@@ -24,7 +24,6 @@ from rnnkit.models._base import (
     check_lengths,
     positive,
     require,
-    run_encoder,
 )
 from rnnkit.models.classifier import make_head
 
@@ -157,7 +156,7 @@ class CTCRecognizer(Model):
         """Per-frame log-probabilities (B, T, num_labels + 1); class 0 is the blank."""
         x = self.embed(inputs)
         lengths = check_lengths(lengths, x.shape[0], x.shape[1])
-        out, _ = run_encoder(self.encoder, x, None, lengths)
+        out, _ = self.encoder(x, None, lengths)
         return self.head(out).log_softmax(-1)
 
     def loss(self, batch: Any, state: Any = None) -> LossOutput:

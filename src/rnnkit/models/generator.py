@@ -24,7 +24,6 @@ from rnnkit.models._base import (
     no_bidirectional,
     positive,
     require,
-    run_encoder,
     step_mask,
 )
 from rnnkit.models.decoding import DecodeResult, DecodingConfig, decode, make_decoding
@@ -142,7 +141,7 @@ class SequenceGenerator(Model):
         if tokens_in.shape[0] != c.shape[0]:
             raise RnnkitError(f"cond has {c.shape[0]} rows but tokens have {tokens_in.shape[0]}")
         lengths = check_lengths(lengths, tokens_in.shape[0], tokens_in.shape[1])
-        out, state = run_encoder(self.decoder, self._inputs(tokens_in, c), self.initial_state(c), lengths)
+        out, state = self.decoder(self._inputs(tokens_in, c), self.initial_state(c), lengths)
         return self.output(self.drop(out)), state
 
     def loss(self, batch: Any, state: Any = None) -> LossOutput:

@@ -21,11 +21,9 @@ from rnnkit.models._base import (
     as_batch,
     check_lengths,
     check_tokens,
-    initial_state,
     no_bidirectional,
     positive,
     require,
-    run_encoder,
     step_mask,
 )
 from rnnkit.models.decoding import DecodeResult, DecodingConfig, decode, make_decoding
@@ -101,7 +99,7 @@ class LanguageModel(Model):
         tokens = check_tokens(tokens, self.config.vocab_size, "tokens")
         lengths = check_lengths(lengths, tokens.shape[0], tokens.shape[1], allow_zero=state is not None)
         x = self.drop(self.embedding(tokens))  # (B, T, E)
-        out, state = run_encoder(self.encoder, x, state, lengths)  # (B, T, H)
+        out, state = self.encoder(x, state, lengths)  # (B, T, H)
         return self._logits(out), state
 
     def loss(self, batch: Any, state: Any = None) -> LossOutput:
@@ -161,7 +159,7 @@ class LanguageModel(Model):
                     if self.config.bos_id is None:
                         raise RnnkitError("generate() without a prompt needs bos_id in the config")
                     first = torch.full((num_samples,), self.config.bos_id, dtype=torch.long)
-                    state = initial_state(self.encoder, num_samples, self.embedding.weight)
+                    state = self.encoder.start_state(num_samples, self.embedding.weight)
                 else:
                     if isinstance(prompt, Tensor) and prompt.dim() == 1:
                         prompt = prompt.unsqueeze(0)
@@ -171,10 +169,10 @@ class LanguageModel(Model):
                     if lengths is None:
                         lengths = torch.full((B,), T, dtype=torch.long)
                     # all but the last prompt token set the state; the last one is the first decoding input
-                    state = initial_state(self.encoder, B, self.embedding.weight)
+                    state = self.encoder.start_state(B, self.embedding.weight)
                     if T > 1:
                         x = self.embedding(prompt[:, :-1])
-                        _, state = run_encoder(self.encoder, x, state, lengths - 1)
+                        _, state = self.encoder(x, state, lengths - 1)
                     first = prompt.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
 
                 def step_fn(prev, st):

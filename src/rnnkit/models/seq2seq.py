@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
+from rnnkit.layers import RecurrentMasks
 from rnnkit.models._base import (
     EncoderConfig,
     InputEmbedding,
@@ -25,7 +26,6 @@ from rnnkit.models._base import (
     no_bidirectional,
     positive,
     require,
-    run_encoder,
     step_mask,
     top_hidden,
 )
@@ -141,7 +141,7 @@ class Seq2Seq(Model):
         x = self.src_embed(src, "src")
         B, S = x.shape[0], x.shape[1]
         src_lengths = check_lengths(src_lengths, B, S, name="src_lengths")
-        memory, state = run_encoder(self.encoder, x, None, src_lengths)  # (B, S, E)
+        memory, state = self.encoder(x, None, src_lengths)  # (B, S, E)
         h = top_hidden(self.encoder, state)  # (B, E)
         L = self.decoder.num_layers
         parts = tuple(torch.tanh(lin(h)).view(B, L, -1).transpose(0, 1).contiguous() for lin in self.bridge)
@@ -157,8 +157,13 @@ class Seq2Seq(Model):
             st["feed"] = memory.new_zeros(B, self.output.in_features)
         return st
 
-    def _step(self, prev: Tensor, st: dict[str, Any]) -> tuple[Tensor, dict[str, Any], Tensor | None]:
-        """One decoder step: previous tokens (N,) -> ``(logits (N, V), state, attention (N, S) or None)``."""
+    def _step(
+        self, prev: Tensor, st: dict[str, Any], masks: RecurrentMasks | None = None
+    ) -> tuple[Tensor, dict[str, Any], Tensor | None]:
+        """One decoder step: previous tokens (N,) -> ``(logits (N, V), state, attention (N, S) or None)``.
+
+        ``masks``: this step's decoder masks (drawn once per sequence in training, see :meth:`forward`).
+        """
         emb = self.drop(self.tgt_embedding(prev))  # (N, E_emb)
         rnn = st["rnn"]
         kind = self.config.attention
@@ -167,15 +172,15 @@ class Seq2Seq(Model):
         if kind == "bahdanau":
             h_prev = (rnn[0] if isinstance(rnn, tuple) else rnn)[-1]  # top layer (N, Y)
             ctx, weights = self.attention(h_prev, st["memory"], st["mask"], st["keys"])
-            y, rnn = self.decoder.step(torch.cat([emb, ctx], -1), rnn)
+            y, rnn = self.decoder.step(torch.cat([emb, ctx], -1), rnn, masks)
             out = torch.tanh(self.combine(torch.cat([y, ctx], -1)))
         elif kind in ("dot", "general"):
-            y, rnn = self.decoder.step(torch.cat([emb, st["feed"]], -1), rnn)
+            y, rnn = self.decoder.step(torch.cat([emb, st["feed"]], -1), rnn, masks)
             ctx, weights = self.attention(y, st["memory"], st["mask"], st["keys"])
             out = torch.tanh(self.combine(torch.cat([y, ctx], -1)))
             st["feed"] = out
         else:
-            y, rnn = self.decoder.step(emb, rnn)
+            y, rnn = self.decoder.step(emb, rnn, masks)
             out = y
         st["rnn"] = rnn
         return self.output(self.drop(out)), st, weights
@@ -198,6 +203,9 @@ class Seq2Seq(Model):
         if tgt_in.shape[0] != st["memory"].shape[0]:
             raise RnnkitError(f"src has {st['memory'].shape[0]} sequences but tgt has {tgt_in.shape[0]}")
         ratio = self.teacher_forcing if self.training else 1.0
+        # the decoder's recurrent-dropout / zoneout masks last the whole target sequence (variational)
+        B, T = tgt_in.shape
+        masks = self.decoder.sample_masks(B, T) if self.training else None
         logits, attn = [], []
         prev = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
@@ -207,7 +215,7 @@ class Seq2Seq(Model):
                     own = logits[-1].detach().argmax(-1)
                     use_truth = torch.rand(prev.shape[0], device=prev.device) < ratio
                     prev = torch.where(use_truth, prev, own)
-            lg, st, w = self._step(prev, st)
+            lg, st, w = self._step(prev, st, None if masks is None else masks.at(t))
             logits.append(lg)
             if w is not None:
                 attn.append(w)

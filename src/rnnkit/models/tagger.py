@@ -24,7 +24,6 @@ from rnnkit.models._base import (
     no_bidirectional,
     positive,
     require,
-    run_encoder,
     step_mask,
 )
 from rnnkit.models.classifier import _regression_loss, make_head
@@ -96,7 +95,7 @@ class _Aligned(Model):
         """
         x = self.embed(inputs)
         lengths = check_lengths(lengths, x.shape[0], x.shape[1], allow_zero=state is not None)
-        out, state = run_encoder(self.encoder, x, state, lengths)
+        out, state = self.encoder(x, state, lengths)
         return self.head(out), state
 
     def loss(self, batch: Any, state: Any = None) -> LossOutput:

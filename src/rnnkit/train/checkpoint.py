@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,13 @@ from typing import Any
 from torch import Tensor
 
 from rnnkit._errors import RnnkitError
-from rnnkit.models.io import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    atomic_write_json,
-    read_model_info,
+from rnnkit.files import (
+    read_json,
     read_safetensors,
-    save_model,
+    replace_dir,
     sha256_file,
+    temp_dir_beside,
+    write_json,
     write_safetensors,
 )
 from rnnkit.train.state import flatten, unflatten
@@ -52,6 +50,9 @@ CKPT_FORMAT = "rnnkit.checkpoint"
 CKPT_VERSION = 1
 STATE_TENSORS = "trainer.safetensors"
 STATE_JSON = "trainer.json"
+# the model's own files, as ``model.save(directory)`` (rnnkit.models.save_model) writes them
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "model.json"
 
 
 @dataclass
@@ -72,9 +73,14 @@ def write_checkpoint(root: str | os.PathLike, name: str, model, state: dict[str,
     final = root / name
     if final.exists():
         raise RnnkitError(f"{final}: a checkpoint of that name exists already; not overwriting it")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
+    save = getattr(model, "save", None)
+    if not callable(save) or not hasattr(model, "to_config"):
+        raise RnnkitError(
+            f"checkpoints need an rnnkit model (with save() and to_config()), got {type(model).__name__}"
+        )
+    tmp = temp_dir_beside(final)
     try:
-        save_model(model, tmp)
+        save(tmp)
         tensors: dict[str, Tensor] = {}
         tree = flatten(state, "state", tensors)
         digest = write_safetensors(tmp / STATE_TENSORS, tensors, {"format": CKPT_FORMAT})
@@ -83,10 +89,10 @@ def write_checkpoint(root: str | os.PathLike, name: str, model, state: dict[str,
             CONFIG_FILE: sha256_file(tmp / CONFIG_FILE),
             STATE_TENSORS: digest,
         }
-        atomic_write_json(
+        write_json(
             tmp / STATE_JSON, {"format": CKPT_FORMAT, "version": CKPT_VERSION, "files": files, "state": tree}
         )
-        os.replace(tmp, final)
+        replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -97,7 +103,7 @@ def update_pointer(
     root: str | os.PathLike, pointer: str, target: Path, extra: dict[str, Any] | None = None
 ) -> None:
     """Atomically point ``root/<pointer>.json`` at checkpoint directory ``target``."""
-    atomic_write_json(Path(root) / f"{pointer}.json", {"checkpoint": Path(target).name, **(extra or {})})
+    write_json(Path(root) / f"{pointer}.json", {"checkpoint": Path(target).name, **(extra or {})})
 
 
 def resolve_checkpoint(path: str | os.PathLike, pointer: str = "latest") -> Path:
@@ -113,10 +119,10 @@ def resolve_checkpoint(path: str | os.PathLike, pointer: str = "latest") -> Path
         root, ptr = path / "checkpoints", path / "checkpoints" / f"{pointer}.json"
     else:
         raise RnnkitError(f"{path}: no checkpoint there (expected a checkpoint directory or {pointer}.json)")
-    try:
-        name = json.loads(ptr.read_text())["checkpoint"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise RnnkitError(f"{ptr}: not a valid checkpoint pointer: {e}") from None
+    name = read_json(ptr, "checkpoint pointer")
+    if not isinstance(name, dict) or not isinstance(name.get("checkpoint"), str):
+        raise RnnkitError(f'{ptr}: not a valid checkpoint pointer (expected {{"checkpoint": <name>}})')
+    name = name["checkpoint"]
     target = root / name
     if not (target / STATE_JSON).exists():
         raise RnnkitError(f"{ptr} points at {target}, which is not a checkpoint")
@@ -127,10 +133,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and verify a checkpoint (digests, formats) without touching any model or optimiser."""
     path = resolve_checkpoint(path)
     sj = path / STATE_JSON
-    try:
-        meta = json.loads(sj.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise RnnkitError(f"{sj}: not valid JSON (truncated or corrupted?): {e}") from None
+    meta = read_json(sj, "checkpoint")
     if not isinstance(meta, dict) or meta.get("format") != CKPT_FORMAT:
         raise RnnkitError(f"{sj}: not an rnnkit checkpoint")
     if meta.get("version") != CKPT_VERSION:
@@ -144,7 +147,9 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             raise RnnkitError(
                 f"{f}: corrupted or truncated (sha256 differs from the one recorded at save time)"
             )
-    info = read_model_info(path)
+    info = read_json(path / CONFIG_FILE, "checkpoint")
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        raise RnnkitError(f"{path / CONFIG_FILE}: not an rnnkit model description")
     model_tensors, model_meta = read_safetensors(path / WEIGHTS_FILE)
     state_tensors, _ = read_safetensors(path / STATE_TENSORS)
     state = unflatten(meta["state"], state_tensors)

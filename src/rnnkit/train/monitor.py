@@ -3,10 +3,11 @@ r"""The gradient-flow monitor: per-time-step :math:`\lVert \partial L / \partial
 Vanishing and exploding gradients are a statement about :math:`\partial L / \partial h_t` as ``t`` moves away
 from where the loss is taken. The monitor measures exactly that on a fixed probe batch:
 
-* it runs the model with every monitored :class:`~rnnkit.Recurrent` layer on the ``reference`` backend (the
-  Python time loop) and in eval mode (no dropout: no random draws, so training is not perturbed);
-* it wraps each cell's ``step`` for that one call to collect every new hidden state ``h_t`` (for an LSTM, the
-  ``h`` of ``(h, c)``) — the tensors the next step consumes — and asks autograd for
+* it runs the model inside :func:`rnnkit.use_backend` ``("reference")`` (the Python time loop) and in eval
+  mode (no dropout: no random draws, so training is not perturbed);
+* it observes each monitored layer's time loop (:meth:`~rnnkit.Recurrent.observe`) to collect every new
+  hidden state ``h_t`` (for an LSTM, the ``h`` of ``(h, c)``) — the tensors the next step consumes — and
+  asks autograd for
   :math:`\partial L / \partial h_t` of all of them at once (``torch.autograd.grad``: the training gradients in
   ``.grad`` are not touched). This is the *total* derivative through the recurrence, not only the direct
   gradient an output receives from the head;
@@ -23,6 +24,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
+from rnnkit.backends import use_backend
+from rnnkit.files import write_figure, write_json
 from rnnkit.layers import Recurrent
-from rnnkit.models.io import atomic_write_json
 
 __all__ = ["GradientFlowMonitor", "measure_gradient_flow"]
 
@@ -56,56 +60,36 @@ def measure_gradient_flow(
     """One measurement: ``{"time_norms": [T floats], "cell_norms": [[T floats] per cell], "param_norms": {...},
     "loss": float}`` for ``loss_fn(model, batch) -> scalar loss``; see the module docstring."""
     layers = _find_layers(model, layers)
-    records: list[list[list[Tensor]]] = [[[] for _ in layer.cells] for layer in layers]
-    saved_backends = [layer.requested_backend for layer in layers]
+    # records[li][k][t]: the state h_t of cell k of layer li, as the loop's observer saw it
+    records: list[list[dict[int, Tensor]]] = [[{} for _ in layer.cells] for layer in layers]
+
+    def keep(store: list[dict[int, Tensor]], k: int, t: int, state) -> None:
+        store[k][t] = state[0] if isinstance(state, tuple) else state
+
     was_training = model.training
-    patched: list[nn.Module] = []
-
-    def wrap(cell, store):
-        orig = cell.step
-
-        def step(xp_t, state, rec_mask=None):
-            y, new = orig(xp_t, state, rec_mask)
-            store.append(new[0] if isinstance(new, tuple) else new)
-            return y, new
-
-        return step
-
     try:
         model.eval()
-        for li, layer in enumerate(layers):
-            layer.requested_backend = "reference"
-            for ci, cell in enumerate(layer.cells):
-                cell.step = wrap(cell, records[li][ci])  # instance attribute shadows the method for this call
-                patched.append(cell)
-        with torch.enable_grad():
+        with ExitStack() as scope, torch.enable_grad():
+            scope.enter_context(use_backend("reference"))
+            for li, layer in enumerate(layers):
+                scope.enter_context(layer.observe(partial(keep, records[li])))
             loss = loss_fn(model, batch)
-            if not isinstance(loss, Tensor) or loss.dim() != 0:
-                raise RnnkitError("the gradient monitor needs a scalar loss")
-            hs = [h for layer_rec in records for cell_rec in layer_rec for h in cell_rec]
-            params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-            grads = torch.autograd.grad(
-                loss, hs + [p for _, p in params], allow_unused=True, retain_graph=False
-            )
+        if not isinstance(loss, Tensor) or loss.dim() != 0:
+            raise RnnkitError("the gradient monitor needs a scalar loss")
+        hs = [cell_rec[t] for layer_rec in records for cell_rec in layer_rec for t in sorted(cell_rec)]
+        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, hs + [p for _, p in params], allow_unused=True, retain_graph=False)
     finally:
-        for cell in patched:
-            del cell.step
-        for layer, b in zip(layers, saved_backends):
-            layer.requested_backend = b
         model.train(was_training)
     n_h = len(hs)
     h_grads = grads[:n_h]
     cell_norms: list[list[float]] = []
     k = 0
-    for li, layer in enumerate(layers):
-        D = layer.num_directions
-        for ci in range(len(layer.cells)):
-            T = len(records[li][ci])
-            norms = [0.0 if g is None else float(g.norm()) for g in h_grads[k : k + T]]
+    for layer_rec in records:
+        for cell_rec in layer_rec:
+            T = len(cell_rec)  # in time order, whichever way the direction ran
+            cell_norms.append([0.0 if g is None else float(g.norm()) for g in h_grads[k : k + T]])
             k += T
-            if ci % D == 1:  # the reverse direction ran from the last step to the first
-                norms = norms[::-1]
-            cell_norms.append(norms)
     T = max((len(c) for c in cell_norms), default=0)
     time_norms = [math.sqrt(sum(c[t] ** 2 for c in cell_norms if t < len(c))) for t in range(T)]
     groups: dict[str, float] = {}
@@ -154,7 +138,7 @@ class GradientFlowMonitor:
         """Write ``grad_flow.json`` and (with ``plots`` and matplotlib installed) the two PNGs."""
         directory = Path(directory)
         out = [directory / "grad_flow.json"]
-        atomic_write_json(out[0], {"records": self.records})
+        write_json(out[0], {"records": self.records})
         if not self.records or not plots:
             return out
         try:
@@ -208,10 +192,4 @@ def plot_gradient_flow(records: list[dict[str, Any]], directory: str | Path, tit
 
 
 def _save_fig(fig, path: Path) -> None:
-    import io
-
-    from rnnkit.models.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
+    write_figure(fig, path)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from rnnkit.models.io import atomic_write_bytes, atomic_write_json
+from rnnkit.files import atomic_write_bytes, write_json
 
 __all__ = ["Reporter"]
 
@@ -152,7 +152,7 @@ class Reporter:
         for row in history:
             w.writerow(row)
         atomic_write_bytes(self.out_dir / "metrics.csv", buf.getvalue().encode())
-        atomic_write_json(self.out_dir / "history.json", history)
+        write_json(self.out_dir / "history.json", history)
 
     def save_checkpoint(self, trainer, best: bool) -> Path | None:
         """Write a checkpoint of the trainer (and point ``latest``/``best`` at it); None if not writing."""

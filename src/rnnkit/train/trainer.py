@@ -31,10 +31,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnkit._dataclasses import config_from_dict
 from rnnkit._errors import RnnkitError
+from rnnkit.files import load_module_tensors as load_weights
+from rnnkit.files import module_tensors as model_tensors
 from rnnkit.layers import detach_state
-from rnnkit.models._base import LossOutput, Model, config_from_dict
-from rnnkit.models.io import load_weights, model_tensors
 from rnnkit.train.checkpoint import (
     prune,
     read_checkpoint,
@@ -43,6 +44,7 @@ from rnnkit.train.checkpoint import (
     write_checkpoint,
 )
 from rnnkit.train.monitor import GradientFlowMonitor
+from rnnkit.train.protocol import LossOutput
 from rnnkit.train.reporter import Reporter
 from rnnkit.train.state import get_rng_state, seed_everything, set_rng_state
 
@@ -586,7 +588,7 @@ class Trainer:
             raise RnnkitError(
                 f"{ck.path}: checkpoint of a {name}, but this trainer's model is a {type(self.model).__name__}"
             )
-        if isinstance(self.model, Model) and ck.model_info.get("config") != self.model.to_config():
+        if hasattr(self.model, "to_config") and ck.model_info.get("config") != self.model.to_config():
             theirs, ours = ck.model_info.get("config", {}), self.model.to_config()
             diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             raise RnnkitError(f"{ck.path}: checkpoint of a {name} with another config (differs in {diff})")

@@ -1,0 +1,299 @@
+"""Classical forecasting baselines for one series: naive, seasonal naive, ETS (Holt-Winters) and seasonal ARIMA.
+
+Every method is ``fit on a history -> forecast h steps``. The model-based ones choose their configuration on
+the validation part: each candidate is fitted on ``train`` and forecasts ``len(val)`` steps, the one with the
+lowest mean absolute validation error wins, and it is refitted on ``train + val`` to forecast the test
+horizon. (When there is no validation part, ETS falls back to the AICc and ARIMA to the AIC of the fit on
+``train``.) A candidate that fails to fit or forecasts non-finite values is skipped and the reason logged.
+Forecasts of a series that is never negative in its history are clipped at 0.
+
+References: Hyndman, Koehler, Snyder & Grose (2002) and Hyndman & Athanasopoulos, *Forecasting: Principles and
+Practice* (ETS); Box & Jenkins (seasonal ARIMA); both fitted with statsmodels.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnnkit._errors import RnnkitError
+
+__all__ = [
+    "Forecast",
+    "arima_forecast",
+    "ets_forecast",
+    "forecast_baselines",
+    "naive",
+    "seasonal_naive",
+    "select_arima",
+    "select_ets",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Forecast:
+    """One baseline's test forecast and how its configuration was chosen.
+
+    Attributes:
+        name: ``"naive"``, ``"seasonal_naive"``, ``"ets"`` or ``"arima"``.
+        values: the forecast, shape ``(horizon,)``.
+        config: the chosen configuration in words (``"trend=add damped, seasonal=mul"``).
+        criterion: what chose it: ``"val_mae"``, ``"aicc"``, ``"aic"`` or ``"none"``.
+        scores: the criterion for every candidate that could be fitted.
+        skipped: ``{candidate: reason}`` for the candidates that could not.
+    """
+
+    name: str
+    values: np.ndarray
+    config: str = ""
+    criterion: str = "none"
+    scores: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _series(x, name: str = "history") -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise RnnkitError(f"{name} must be one series, shape (T,) or (T, 1); got shape {a.shape}")
+    if len(a) == 0 or not np.all(np.isfinite(a)):
+        raise RnnkitError(f"{name} must be non-empty and finite; got {len(a)} values")
+    return a
+
+
+def _check_h(horizon: int) -> None:
+    if not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise RnnkitError(f"horizon must be a positive integer, got {horizon!r}")
+
+
+def _clip(values: np.ndarray, history: np.ndarray) -> np.ndarray:
+    return np.maximum(values, 0.0) if history.min() >= 0 else values
+
+
+def naive(history, horizon: int) -> np.ndarray:
+    """The last value repeated ``horizon`` times."""
+    y = _series(history)
+    _check_h(horizon)
+    return np.full(horizon, y[-1])
+
+
+def seasonal_naive(history, horizon: int, season: int) -> np.ndarray:
+    """The value one season earlier: ``y_hat[T + i] = y[T + i - season * (1 + i // season)]``."""
+    y = _series(history)
+    _check_h(horizon)
+    if season < 1 or len(y) < season:
+        raise RnnkitError(
+            f"seasonal naive needs 1 <= season <= len(history); got season {season}, {len(y)} values"
+        )
+    last = y[-season:]
+    return np.array([last[i % season] for i in range(horizon)])
+
+
+# ----------------------------------------------------------------------------- ETS
+def _ets_candidates(y: np.ndarray, season: int) -> list[tuple[str | None, bool, str | None]]:
+    positive = y.min() > 0
+    seasonal = [None]
+    if season > 1 and len(y) >= 2 * season + 2:
+        seasonal += ["add"] + (["mul"] if positive else [])
+    out = []
+    for s in seasonal:
+        out += [(None, False, s), ("add", False, s), ("add", True, s)]
+    return out
+
+
+def _ets_name(cfg: tuple[str | None, bool, str | None]) -> str:
+    trend, damped, seasonal = cfg
+    return f"trend={trend or 'none'}{' damped' if damped else ''}, seasonal={seasonal or 'none'}"
+
+
+def _fit_ets(y: np.ndarray, season: int, cfg):
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    trend, damped, seasonal = cfg
+    if seasonal == "mul" and y.min() <= 0:
+        raise RnnkitError("multiplicative seasonality needs strictly positive data")
+    model = ExponentialSmoothing(
+        y,
+        trend=trend,
+        damped_trend=damped,
+        seasonal=seasonal,
+        seasonal_periods=season if seasonal else None,
+        initialization_method="estimated",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(optimized=True)
+
+
+def ets_forecast(
+    history, horizon: int, season: int = 1, trend=None, damped: bool = False, seasonal=None
+) -> np.ndarray:
+    """Holt-Winters exponential smoothing (statsmodels) fitted on ``history``; forecast ``horizon`` steps.
+
+    Args:
+        trend, seasonal: ``None``, ``"add"`` or ``"mul"`` (multiplicative needs positive data).
+        damped: damp the trend (Gardner & McKenzie 1985).
+        season: the seasonal period (used when ``seasonal`` is set).
+    """
+    y = _series(history)
+    _check_h(horizon)
+    fc = np.asarray(_fit_ets(y, season, (trend, damped, seasonal)).forecast(horizon), dtype=np.float64)
+    return _clip(fc, y)
+
+
+# ----------------------------------------------------------------------------- ARIMA
+def _arima_candidates(
+    y: np.ndarray, season: int
+) -> list[tuple[tuple[int, int, int], tuple[int, int, int, int]]]:
+    orders = [(1, 0, 0), (0, 1, 1), (1, 1, 0), (1, 1, 1), (2, 1, 0)]
+    if season > 1 and len(y) >= 3 * season:
+        seasonal = [(0, 1, 1, season), (1, 1, 0, season)]
+    else:
+        seasonal = [(0, 0, 0, 0)]
+    return [(o, s) for s in seasonal for o in orders]
+
+
+def _arima_name(cfg) -> str:
+    (p, d, q), (sp, sd, sq, m) = cfg
+    return f"ARIMA({p},{d},{q})" + (f"({sp},{sd},{sq})[{m}]" if m else "")
+
+
+def _fit_arima(y: np.ndarray, cfg):
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    order, seasonal_order = cfg
+    # A constant (drift) only where nothing is differenced; otherwise differencing carries the level.
+    trend = "c" if order[1] == 0 and seasonal_order[1] == 0 else None
+    model = SARIMAX(y, order=order, seasonal_order=seasonal_order, trend=trend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(disp=False, maxiter=200)
+
+
+def arima_forecast(history, horizon: int, order=(0, 1, 1), seasonal_order=(0, 0, 0, 0)) -> np.ndarray:
+    """Seasonal ARIMA (statsmodels ``SARIMAX``, maximum likelihood) fitted on ``history``; forecast ``horizon`` steps.
+
+    ``order = (p, d, q)``, ``seasonal_order = (P, D, Q, m)``; ``(0, 1, 1)(0, 1, 1)[12]`` is the "airline" model.
+    """
+    y = _series(history)
+    _check_h(horizon)
+    fc = np.asarray(_fit_arima(y, (tuple(order), tuple(seasonal_order))).forecast(horizon), dtype=np.float64)
+    return _clip(fc, y)
+
+
+# ----------------------------------------------------------------------------- selection
+def _select(name, train, val, horizon, candidates, fit, describe, info_name) -> Forecast:
+    train = _series(train, "train")
+    val = _series(val, "val") if len(np.atleast_1d(val)) else np.zeros(0)
+    _check_h(horizon)
+    scores: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    best = None
+    for cfg in candidates:
+        label = describe(cfg)
+        try:
+            res = fit(train, cfg)
+            if len(val):
+                fc = _clip(np.asarray(res.forecast(len(val)), dtype=np.float64), train)
+                if not np.all(np.isfinite(fc)):
+                    raise FloatingPointError("non-finite forecast")
+                score = float(np.mean(np.abs(fc - val)))
+            else:
+                score = float(getattr(res, info_name))
+            if not math.isfinite(score):
+                raise FloatingPointError(f"non-finite {info_name}")
+        except Exception as err:  # noqa: BLE001 - any failing configuration is skipped, with its reason
+            skipped[label] = f"{type(err).__name__}: {err}"
+            log.info("%s %s skipped: %s", name, label, skipped[label])
+            continue
+        scores[label] = score
+        if best is None or score < scores[describe(best)]:
+            best = cfg
+    history = np.concatenate([train, val])
+    if best is not None:
+        try:
+            res = fit(history, best)
+            values = _clip(np.asarray(res.forecast(horizon), dtype=np.float64), history)
+            if not np.all(np.isfinite(values)):
+                raise FloatingPointError("non-finite forecast")
+            return Forecast(
+                name, values, describe(best), "val_mae" if len(val) else info_name, scores, skipped
+            )
+        except Exception as err:  # noqa: BLE001
+            skipped[describe(best) + " (refit on train+val)"] = f"{type(err).__name__}: {err}"
+            log.warning("%s %s failed on train+val: %s", name, describe(best), err)
+    log.warning("%s: no configuration could be fitted; falling back to the naive forecast", name)
+    return Forecast(name, naive(history, horizon), "naive fallback", "none", scores, skipped)
+
+
+def select_ets(train, val, horizon: int, season: int = 1) -> Forecast:
+    """ETS / Holt-Winters: trend none/additive/damped x seasonality none/additive/multiplicative, chosen on ``val``.
+
+    Multiplicative seasonality is tried only on strictly positive data, seasonal forms only with at least two
+    full seasons (+2) of training data. Chosen by validation MAE (AICc when ``val`` is empty), then refitted on
+    ``train + val`` for the ``horizon`` steps that follow ``val``.
+    """
+    y = _series(train, "train")
+    return _select(
+        "ets",
+        y,
+        val,
+        horizon,
+        _ets_candidates(y, season),
+        lambda h, c: _fit_ets(h, season, c),
+        _ets_name,
+        "aicc",
+    )
+
+
+def select_arima(train, val, horizon: int, season: int = 1) -> Forecast:
+    """Seasonal ARIMA over a small grid, chosen by validation MAE (AIC when ``val`` is empty), refitted on train+val.
+
+    Grid: ``(p, d, q)`` in (1,0,0) [with a constant], (0,1,1), (1,1,0), (1,1,1), (2,1,0), times seasonal
+    ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none.
+    """
+    y = _series(train, "train")
+    return _select("arima", y, val, horizon, _arima_candidates(y, season), _fit_arima, _arima_name, "aic")
+
+
+def forecast_baselines(
+    train, val, horizon: int, season: int = 1, methods=("naive", "seasonal_naive", "ets", "arima")
+) -> dict[str, Forecast]:
+    """All baselines' forecasts of the ``horizon`` steps after ``train + val``, as ``{name: Forecast}``.
+
+    Args:
+        train, val: consecutive parts of one series (``val`` may be empty); shape ``(T,)`` or ``(T, 1)``.
+        horizon: steps to forecast after the end of ``val`` (the test part).
+        season: the seasonal period (12 for monthly data, 52 for weekly, 1 for none).
+        methods: which baselines to run.
+
+    Example::
+
+        out = forecast_baselines(y[:-36], y[-36:-12], horizon=12, season=12)
+        mae = {k: np.abs(f.values - y[-12:]).mean() for k, f in out.items()}
+    """
+    unknown = set(methods) - {"naive", "seasonal_naive", "ets", "arima"}
+    if unknown:
+        raise RnnkitError(f"unknown baselines {sorted(unknown)}; expected naive, seasonal_naive, ets, arima")
+    train = _series(train, "train")
+    val = _series(val, "val") if len(np.atleast_1d(val)) else np.zeros(0)
+    history = np.concatenate([train, val])
+    out: dict[str, Forecast] = {}
+    if "naive" in methods:
+        out["naive"] = Forecast("naive", naive(history, horizon))
+    if "seasonal_naive" in methods and season > 1 and len(history) >= season:
+        out["seasonal_naive"] = Forecast(
+            "seasonal_naive", seasonal_naive(history, horizon, season), f"season={season}"
+        )
+    if "ets" in methods:
+        out["ets"] = select_ets(train, val, horizon, season)
+    if "arima" in methods:
+        out["arima"] = select_arima(train, val, horizon, season)
+    return out

@@ -1,0 +1,279 @@
+"""Baselines (rnnkit.baselines) against outside references: NLTK, a dict-based Kneser-Ney, real CO2 data."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit._errors import RnnkitError
+from rnnkit.baselines import (
+    FixedContextLM,
+    KneserNeyLM,
+    MLPForecaster,
+    MLPTextClassifier,
+    TfidfLogisticRegression,
+    arima_forecast,
+    ets_forecast,
+    forecast_baselines,
+    naive,
+    seasonal_naive,
+)
+from rnnkit.baselines import forecast as forecast_mod
+
+_PARA = (
+    "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat by the log. "
+    "then the dog ran off and the cat sat still, as cats do, on the warm mat by the door. "
+)
+
+
+# ----------------------------------------------------------------------------- Kneser-Ney
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_kneser_ney_matches_nltk(order):
+    """Single discount, undiscounted order 1: NLTK's KneserNeyInterpolated gives the same probabilities.
+
+    NLTK's lower-order back-off weight counts the units seen after a context, where the normalised form
+    counts those with a non-zero continuation count; the two differ only for n-grams seen solely at the
+    very start of the training text. Writing the text twice removes that case, so they must agree exactly.
+    """
+    from nltk.lm import KneserNeyInterpolated
+    from nltk.util import everygrams
+
+    text = _PARA + _PARA
+    ours = KneserNeyLM(max_order=order, discount=0.1, unigram_discount=0.0).fit(text)
+    ref = KneserNeyInterpolated(order, discount=0.1)
+    ref.fit([list(everygrams(list(text), max_len=order))], vocabulary_text=list(text))
+    test = "the dog sat by the cat on a warm log. then they ran."
+    mine = 2.0 ** ours.log2_probs(test)
+    theirs = [ref.score(test[t], list(test[max(0, t - order + 1) : t])) for t in range(len(test))]
+    np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-12)
+
+
+def _dict_modified_kn(train: str, order: int, test: str) -> list[float]:
+    """Interpolated modified Kneser-Ney written plainly with dictionaries (Chen & Goodman 1998)."""
+    vocab = sorted(set(train))
+    grams = [Counter(train[i : i + k] for i in range(len(train) - k + 1)) for k in range(order + 1)]
+    cont = [Counter(g[1:] for g in grams[k + 1]) for k in range(order)]  # cont[k][w-gram of length k]
+
+    def counts(k, top):  # counts used at length k: raw at the top order, continuation below
+        return grams[k] if k == top else cont[k]
+
+    def discounts(c):
+        n = Counter(min(v, 5) for v in c.values())
+        y = n[1] / (n[1] + 2 * n[2])
+        d = [1 - 2 * y * n[2] / n[1], 2 - 3 * y * n[3] / n[2], 3 - 4 * y * n[4] / n[3]]
+        return [0.0] + d
+
+    def prob(w, ctx, top):
+        k = len(ctx) + 1
+        c = counts(k, top)
+        d = discounts(c)
+        if k == 1:
+            total = sum(c.values())
+            mass = sum(d[min(v, 3)] for v in c.values() if v > 0)
+            return max(c[w] - d[min(c[w], 3)], 0) / total + mass / total / (len(vocab) + 1)
+        lower = prob(w, ctx[1:], top)
+        follow = {g: v for g, v in c.items() if g[:-1] == ctx and v > 0}
+        total = sum(follow.values())
+        if total == 0:
+            return lower
+        mass = sum(d[min(v, 3)] for v in follow.values())
+        cw = c.get(ctx + w, 0)
+        return max(cw - d[min(cw, 3)], 0) / total + mass / total * lower
+
+    return [prob(test[t], test[max(0, t - order + 1) : t], order) for t in range(len(test))]
+
+
+def test_modified_kneser_ney_matches_plain_implementation():
+    rng = np.random.default_rng(0)  # varied text, so every count-of-count in the discount formula is > 0
+    text = " ".join(rng.choice(_PARA.split(), size=600))
+    ours = KneserNeyLM(max_order=3).fit(text)
+    test = "the cat ran to the dog by the mat."
+    np.testing.assert_allclose(2.0 ** ours.log2_probs(test), _dict_modified_kn(text, 3, test), rtol=1e-10)
+
+
+def test_kneser_ney_distribution_sums_to_one_and_unknowns_get_mass():
+    lm = KneserNeyLM(max_order=4).fit(_PARA)
+    for ctx in ["the c", "zzz", "", "og sa"]:
+        p = lm.next_distribution(ctx)
+        assert abs(p.sum() - 1.0) < 1e-12 and p.min() > 0
+    # a character never seen in training is <unk>: finite, and rarer than any seen character
+    lp = lm.log2_probs("the Q")
+    assert np.isfinite(lp).all() and lp[-1] < lp[:-1].min()
+
+
+def test_kneser_ney_words_and_order_selection():
+    words = (_PARA * 4).split()
+    lm = KneserNeyLM(max_order=4).fit(words)
+    scores = lm.select_order("the dog sat on the mat .".split())
+    assert lm.order == min(scores, key=scores.get) and scores[lm.order] < scores[1]
+    top = lm.next_topk(["sat", "on", "the"], k=3, order=3)
+    assert top[0][0] in {"mat.", "warm", "log."} and top[0][1] >= top[1][1] >= top[2][1] > 0
+    with pytest.raises(RnnkitError):
+        lm.bits_per_unit("a string, not words")
+
+
+def test_kneser_ney_on_real_text_beats_lower_orders():
+    from rnnkit.datasets import load_austen_books
+
+    try:
+        books = load_austen_books(download=False)
+    except Exception as err:  # noqa: BLE001 - the data may not be cached on this machine
+        pytest.skip(f"Austen books not cached: {err}")
+    text = books["emma"]
+    lm = KneserNeyLM(max_order=6).fit(text[:300_000])
+    scores = lm.select_order(text[300_000:350_000])
+    # published character n-gram results on English: ~4.4 bits at order 1, ~2.3 or less by order 5-6
+    assert 4.0 < scores[1] < 4.8 and scores[lm.order] < 2.6 and lm.order >= 4
+
+
+# ----------------------------------------------------------------------------- forecasting
+def _co2_monthly() -> np.ndarray:
+    from rnnkit.datasets import load_co2
+
+    try:
+        ts = load_co2(download=False)
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"CO2 data not cached: {err}")
+    _, inv = np.unique([t[:7] for t in ts.times], return_inverse=True)
+    return np.bincount(inv, weights=ts.values[:, 0]) / np.bincount(inv)
+
+
+def test_ets_and_arima_beat_seasonal_naive_on_co2():
+    y = _co2_monthly()[-180:]  # 15 years of monthly means; the last year is the test part
+    out = forecast_baselines(y[:-24], y[-24:-12], horizon=12, season=12)
+    mae = {k: float(np.abs(f.values - y[-12:]).mean()) for k, f in out.items()}
+    # seasonal naive misses the ~1.5 ppm/year trend; both models should be far better
+    assert mae["ets"] < 0.5 * mae["seasonal_naive"] and mae["arima"] < 0.5 * mae["seasonal_naive"]
+    assert out["ets"].criterion == "val_mae" and out["ets"].config in out["ets"].scores
+
+
+def test_forecasts_of_counts_stay_non_negative_and_failures_are_skipped(monkeypatch):
+    rng = np.random.default_rng(0)
+    t = np.arange(96)
+    y = np.maximum(0, np.round(1 + 2 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.7, len(t))))
+    real_fit = forecast_mod._fit_arima
+
+    def flaky(history, cfg):
+        if cfg[0] == (1, 1, 1):
+            raise np.linalg.LinAlgError("singular matrix")
+        return real_fit(history, cfg)
+
+    monkeypatch.setattr(forecast_mod, "_fit_arima", flaky)
+    out = forecast_baselines(y[:-24], y[-24:-12], horizon=12, season=12)
+    for f in out.values():
+        assert f.values.shape == (12,) and f.values.min() >= 0
+    assert any("singular" in why for why in out["arima"].skipped.values())
+    assert all("mul" not in cfg for cfg in out["ets"].scores)  # data has zeros: no multiplicative forms
+
+
+def test_random_walk_arima_is_the_naive_forecast():
+    """ARIMA(0,1,0) forecasts the last value and (0,0,0)(0,1,0)[4] the value one season back, exactly."""
+    y = np.random.default_rng(3).normal(size=40).cumsum() + 50
+    np.testing.assert_allclose(arima_forecast(y, 6, order=(0, 1, 0)), naive(y, 6), atol=1e-6)
+    np.testing.assert_allclose(
+        arima_forecast(y, 6, order=(0, 0, 0), seasonal_order=(0, 1, 0, 4)), seasonal_naive(y, 6, 4), atol=1e-6
+    )
+    # simple exponential smoothing's forecast is flat at the last smoothed level
+    fc = ets_forecast(y, 5)
+    assert np.ptp(fc) < 1e-9 and abs(fc[0] - y[-1]) < 3 * np.std(np.diff(y))
+
+
+def test_seasonal_naive_and_bad_input():
+    np.testing.assert_array_equal(seasonal_naive([1, 2, 3, 4], 5, season=2), [3, 4, 3, 4, 3])
+    with pytest.raises(RnnkitError, match="one series"):
+        forecast_baselines(np.zeros((10, 2)), [], horizon=3)
+
+
+# ----------------------------------------------------------------------------- text classification
+def _made_up_words(rng, syllables, n, length):
+    return ["".join(rng.choice(syllables, size=length)) for _ in range(n)]
+
+
+def test_tfidf_character_ngrams_generalise_to_unseen_words():
+    """Each class makes up words from its own syllables, 3 syllables long in training and 4 in the test:
+    no test word was seen, so only character n-grams can carry over."""
+    rng = np.random.default_rng(0)
+    sylls = [["ka", "ko", "ku"], ["mi", "me", "ma"], ["zu", "zo", "ze"]]
+    filler = ["the", "and", "of", "a", "to"]
+
+    def texts(n, length=3):
+        out, labels = [], []
+        for _ in range(n):
+            k = int(rng.integers(3))
+            words = _made_up_words(rng, sylls[k], 3, length) + list(rng.choice(filler, size=4))
+            rng.shuffle(words)
+            out.append(" ".join(words))
+            labels.append(k)
+        return out, np.array(labels)
+
+    tr, va, te = texts(150), texts(60), texts(150, length=4)
+    full = TfidfLogisticRegression().fit(*tr, *va)
+    words_only = TfidfLogisticRegression(char_ngrams=None, min_df=1).fit(*tr, *va)
+    assert full.score(*te) >= 0.95
+    assert words_only.score(*te) < full.score(*te) - 0.15
+    p = full.predict_proba(te[0][:5])
+    assert p.shape == (5, 3) and np.allclose(p.sum(1), 1) and full.C in full.val_scores
+
+
+# ----------------------------------------------------------------------------- feed-forward counterparts
+def test_mlp_forecaster_learns_a_noisy_season():
+    rng = np.random.default_rng(0)
+    t = np.arange(240)
+    truth = 10 + 3 * np.sin(2 * np.pi * t / 12)
+    y = truth + rng.normal(0, 0.3, len(t))
+    mlp = MLPForecaster(window=24, horizon=12, max_epochs=150, patience=20).fit(y[:-24], y[-24:-12])
+    fc = mlp.predict(y[:-12])
+    naive_mae = np.abs(y[-13] - truth[-12:]).mean()
+    assert np.abs(fc - truth[-12:]).mean() < min(0.35, 0.3 * naive_mae)
+
+
+def test_mlp_text_classifier_learns_keywords():
+    rng = np.random.default_rng(1)
+    good, bad, filler = (
+        ["great", "fine", "lovely"],
+        ["awful", "poor", "dull"],
+        "we saw it on a day in town".split(),
+    )
+
+    def texts(n):
+        out, labels = [], []
+        for _ in range(n):
+            k = int(rng.integers(2))
+            words = list(rng.choice(filler, size=6)) + [str(rng.choice(good if k else bad))]
+            rng.shuffle(words)
+            out.append(" ".join(words))
+            labels.append(k)
+        return out, labels
+
+    clf = MLPTextClassifier(max_epochs=20).fit(*texts(300), *texts(100))
+    assert clf.score(*texts(200)) >= 0.95
+
+
+def test_fixed_context_lm_learns_within_its_window_and_not_beyond():
+    """Blocks 'x....x' of length 8 over 4 letters: the closing letter repeats one 7 steps back.
+
+    A 3-unit window predicts the dots but not the closing letter (about log2 4 = 2 bits); an 8-unit window
+    sees the opening letter and predicts it.
+    """
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    letters = "abcd"
+
+    def text(n):
+        return "".join(c + "......" + c + " " for c in rng.choice(list(letters), size=n))
+
+    tr, va, te = text(1500), text(200), text(200)
+    closing = np.array([i % 9 == 7 for i in range(len(te))])
+    bits = {}
+    for context in (3, 8):
+        lm = FixedContextLM(
+            context=context, hidden=64, samples_per_epoch=6000, max_epochs=12, patience=3, lr=5e-3
+        )
+        lm.fit(tr, va)
+        bits[context] = float(-lm.log2_probs(te)[closing].mean())
+    assert bits[3] > 1.6 and bits[8] < 0.3
+    assert math.isfinite(lm.bits_per_unit(te)) and lm.next_topk("a......", k=1)[0][0] == "a"
