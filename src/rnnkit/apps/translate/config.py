@@ -84,6 +84,12 @@ class TranslateConfig(RunOptions, TrainOptions):
     )
     attention_dim: int = option(128, "size of the additive attention's tanh layer", low=1)
     dropout: float = option(0.2, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
+    recurrent_dropout: float = option(
+        0.0,
+        "variational dropout on the decoder's hidden state, one mask per sentence (Gal & Ghahramani 2016)",
+        low=0.0,
+        below=1.0,
+    )
     label_smoothing: float = option(
         0.1,
         "share of each target's probability spread over the vocabulary (Szegedy et al. 2016)",

@@ -33,7 +33,13 @@ def build_model(cfg: TranslateConfig, src_vocab_size: int, tgt_vocab_size: int):
             encoder=EncoderConfig(
                 cfg.cell, cfg.hidden_size, cfg.num_layers, bidirectional=True, dropout=between
             ),
-            decoder=EncoderConfig(cfg.cell, cfg.hidden_size, cfg.num_layers, dropout=between),
+            decoder=EncoderConfig(
+                cfg.cell,
+                cfg.hidden_size,
+                cfg.num_layers,
+                dropout=between,
+                recurrent_dropout=cfg.recurrent_dropout,
+            ),
             attention=cfg.attention,
             attention_dim=cfg.attention_dim,
             teacher_forcing=1.0,
@@ -50,7 +56,8 @@ def smoothed_loss(smoothing: float):
 
     Metrics (sums over subwords): ``nll`` (the unsmoothed negative log-likelihood) and ``accuracy``.
     """
-    from rnnkit.models._base import LossOutput, step_mask
+    from rnnkit.models._base import step_mask
+    from rnnkit.train import LossOutput
 
     def loss_fn(model, batch, state=None):
         tgt = batch["tgt"]

@@ -11,6 +11,7 @@ from rnnkit.apps import plots
 from rnnkit.apps.base import ResultRow
 from rnnkit.apps.translate.baselines import IBMModel1, copy_baseline, words
 from rnnkit.apps.translate.config import TranslateConfig
+from rnnkit.files import write_figure
 
 __all__ = ["baselines", "result_rows", "samples", "scores", "write_plots"]
 
@@ -82,7 +83,7 @@ def plot_attention(plt, items: list[tuple[list[str], list[str], Any]], path: Pat
         ax.set_yticklabels(out, fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    return plots._save(fig, path)
+    return write_figure(fig, path)
 
 
 def write_plots(run, cfg: TranslateConfig, data_name: str, history, attention_items) -> list[Path]:
