@@ -53,6 +53,12 @@ def _trainer(cfg: TranslateConfig, model, run_path, steps_per_epoch: int):
     return trainer, budget
 
 
+def _plot_choice(src: list[list[int]], greedy: list[dict], k: int = 3) -> list[tuple[int, dict]]:
+    """The longest of the first 100 test sentences that still make a readable heat map (<= 16 subwords)."""
+    fits = [j for j in range(min(100, len(src))) if len(src[j]) <= 16 and greedy[j]["hypotheses"][0][0]]
+    return [(j, greedy[j]) for j in sorted(fits, key=lambda j: -len(src[j]))[:k]]
+
+
 def _decode(vocab, results: list[dict]) -> list[str]:
     return [vocab.decode(r["hypotheses"][0][0]) for r in results]
 
@@ -123,6 +129,13 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         model_scores["beam"] = report.scores(outputs[f"beam {cfg.beam}"], refs)
         eval_seconds = time.perf_counter() - t_eval
         test_sources = [data.sources[i] for i in te_eval]
+        tags = sorted({s.split(" ", 1)[0] for s in test_sources if s.startswith("<2")})
+        for tag in tags:  # several target languages: each one's beam scores too
+            rows = [j for j, s in enumerate(test_sources) if s.startswith(tag + " ")]
+            hyps = outputs[f"beam {cfg.beam}"]
+            model_scores.setdefault("beam_by_language", {})[tag[2:-1]] = report.scores(
+                [hyps[j] for j in rows], [refs[j] for j in rows]
+            )
         base, base_out = report.baselines(
             cfg, [data.sources[i] for i in tr], [data.targets[i] for i in tr], test_sources, refs
         )
@@ -167,8 +180,7 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         )
         items = [
             (src_vocab.id_pieces(te_src[j]), tgt_vocab.id_pieces(g["hypotheses"][0][0]), g["attention"])
-            for j, g in enumerate(greedy[:3])
-            if g["hypotheses"][0][0]
+            for j, g in _plot_choice(te_src, greedy)
         ]
         written = report.write_plots(run, cfg, data.name, history, items)
         samples = report.samples(test_sources, refs, {**outputs, "IBM1": base_out["ibm1"]}, k=5)
