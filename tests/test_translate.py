@@ -80,6 +80,18 @@ def test_ibm1_matches_the_textbook_em_and_finds_the_known_alignments():
     assert ibm.translate(["das", "Berlin", "buch"]) == ["the", "Berlin", "book"]
 
 
+def test_ibm1_baseline_learns_one_lexicon_per_target_language():
+    from rnnkit.apps.translate.report import baselines
+
+    src = ["<2fr> one", "<2de> one", "<2fr> two", "<2de> two", "<2fr> one two", "<2de> two one"]
+    tgt = ["un", "eins", "deux", "zwei", "un deux", "zwei eins"]
+    metrics, out = baselines(
+        TranslateConfig(), src, tgt, ["<2de> one two", "<2fr> two"], ["eins zwei", "deux"]
+    )
+    assert out["ibm1"] == ["eins zwei", "deux"] and out["copy"] == ["<2de> one two", "<2fr> two"]
+    assert metrics["ibm1"]["lexicons"] == 2 and metrics["ibm1"]["exact_match"] == 100.0
+
+
 # -- data and splits -----------------------------------------------------------------------------------------
 def test_num2words_pairs_and_split_by_number():
     cfg = TranslateConfig(data="num2words", target_lang="fr,de", max_number=199, val_fraction=0.1)

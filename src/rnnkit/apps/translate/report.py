@@ -39,8 +39,19 @@ def baselines(
     Returns ``(metrics, outputs)``: per baseline its scores (and seconds), and its test translations.
     """
     t0 = time.perf_counter()
-    ibm = IBMModel1(cfg.ibm1_iterations).fit([words(s) for s in train_src], [words(t) for t in train_tgt])
-    ibm_out = ibm.translate_sentences(test_src)
+    # several target languages (sources tagged "<2xx> ..."): one lexicon per language, the tag removed
+    tags = sorted({_tag(s) for s in train_src})
+    ibm_out = [""] * len(test_src)
+    entries = 0
+    for tag in tags:
+        rows = [i for i, s in enumerate(train_src) if _tag(s) == tag]
+        ibm = IBMModel1(cfg.ibm1_iterations).fit(
+            [words(_untagged(train_src[i])) for i in rows], [words(train_tgt[i]) for i in rows]
+        )
+        entries += len(ibm.lexicon)
+        todo = [j for j, s in enumerate(test_src) if _tag(s) == tag]
+        for j, out in zip(todo, ibm.translate_sentences([_untagged(test_src[j]) for j in todo])):
+            ibm_out[j] = out
     ibm_seconds = time.perf_counter() - t0
     copy_out = copy_baseline(test_src)
     metrics = {
@@ -48,12 +59,23 @@ def baselines(
         "ibm1": {
             "name": "IBM Model 1 word-by-word",
             "iterations": cfg.ibm1_iterations,
-            "lexicon_entries": len(ibm.lexicon),
+            "lexicon_entries": entries,
+            "lexicons": len(tags),
             "seconds": round(ibm_seconds, 2),
             **scores(ibm_out, test_tgt),
         },
     }
     return metrics, {"copy": copy_out, "ibm1": ibm_out}
+
+
+def _tag(source: str) -> str:
+    """The target-language tag a multilingual source starts with (``<2de>``), or ``""``."""
+    first = source.split(" ", 1)[0]
+    return first if first.startswith("<2") and first.endswith(">") else ""
+
+
+def _untagged(source: str) -> str:
+    return source.split(" ", 1)[1] if _tag(source) else source
 
 
 def samples(
