@@ -313,12 +313,21 @@ def test_failed_run_leaves_no_run_directory(tmp_path):
 
 # -- real data ---------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_bible_verse_pairs_are_aligned():
-    from rnnkit.datasets.extra import load_bible_verse_pairs
+def test_bible_verse_pairs_are_aligned(monkeypatch):
+    from rnnkit.datasets import extra
 
-    pairs = load_bible_verse_pairs()
+    pairs = extra.load_bible_verse_pairs()
     assert len(pairs) == 31084
     refs = {r: (en, es) for r, en, es in pairs}
     assert refs["John.11.35"] == ("Jesus wept.", "Y lloró Jesús.")
     assert refs["Gen.1.1"][1].startswith("EN el principio crió Dios")
     assert sum(r.startswith("Gen.") for r in refs) == 1533 and "Rev.22.21" in refs
+    # the default corpus: verses of at most 20 words a side, whole books held out
+    monkeypatch.setattr(extra, "load_bible_verse_pairs", lambda download=True: pairs)
+    cfg = TranslateConfig(data="bible")
+    data = load_pairs(cfg)
+    tr, va, te = split(cfg, data)
+    assert (len(data), len(tr), len(va), len(te)) == (11739, 10979, 168, 592)
+    assert "¶" not in "".join(data.sources) and max(len(s.split()) for s in data.sources) == 20
+    back = load_pairs(TranslateConfig(data="bible", reverse=True))
+    assert back.sources[: len(data)] == data.targets[: len(back)]
