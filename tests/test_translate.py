@@ -174,6 +174,19 @@ def test_subword_vocabulary_round_trip(tmp_path):
         SubwordVocab.load(tmp_path / "bad.spm")
 
 
+def test_shared_or_separate_vocabularies():
+    from rnnkit.apps.translate import train_vocabularies
+
+    src = ["<2de> " + num2words(n, lang="en") for n in range(100)]
+    tgt = [num2words(n, lang="de") for n in range(100)]
+    a, b = train_vocabularies(TranslateConfig(data="x.tsv", vocab_size=40), src, tgt)
+    assert a is not b and "<2de>" in a.pieces("<2de> seven")  # the tag is one piece
+    s, t = train_vocabularies(TranslateConfig(data="x.tsv", vocab_size=40, shared_vocab=True), src, tgt)
+    assert s is t
+    for text in ("<2de> forty-two", "zweiundvierzig"):
+        assert s.decode(s.encode(text)).endswith(text.split()[-1]) and 1 not in s.encode(text)  # no <unk>
+
+
 # -- the loss and the schedule -----------------------------------------------------------------------------------
 def test_label_smoothed_loss_is_the_textbook_mixture():
     torch.manual_seed(0)
