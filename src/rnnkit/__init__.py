@@ -28,7 +28,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 # sub-packages with heavier imports load on first use: ``rnnkit.datasets``, ``rnnkit.models``, ...
-_LAZY = ("datasets", "models", "train", "experiments", "apps", "fused", "bench")
+_LAZY = ("datasets", "models", "train", "experiments", "apps", "fused", "bench", "export")
 
 
 def __getattr__(name: str):

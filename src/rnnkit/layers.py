@@ -427,7 +427,8 @@ class Recurrent(nn.Module):
                 raise RnnkitError(
                     f"lengths must have one entry per sequence: expected {B}, got {lengths.numel()}"
                 )
-            lo, hi = int(lengths.min()), int(lengths.max())
+            # torch.export traces without values (rnnkit.export): the range is checked where values exist
+            lo, hi = (0, T) if torch.compiler.is_compiling() else (int(lengths.min()), int(lengths.max()))
             if lo < 0 or hi > T:
                 raise RnnkitError(f"lengths must lie in [0, T={T}], got min {lo} and max {hi}")
         return B, T
@@ -454,7 +455,7 @@ class Recurrent(nn.Module):
         xt = x if not self.batch_first else x.transpose(0, 1)  # (T, B, I)
         if lengths is not None:
             lengths = torch.as_tensor(lengths).to(device="cpu", dtype=torch.int64)
-            if int(lengths.min()) == T:
+            if not torch.compiler.is_compiling() and int(lengths.min()) == T:
                 lengths = None  # nothing is padded
         if masks is not None:
             self._check_masks(masks, B, T)

@@ -70,11 +70,15 @@ def f1_score(y_true, y_pred, num_classes: int | None = None) -> float:
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    """The actual and forecast values as float64; a non-finite forecast makes every forecast NaN, so that
+    each metric is NaN (never a good score) and every ``met`` comparison with it is False."""
     y, f = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
     if y.shape != f.shape or y.size == 0:
         raise RnnkitError(
             f"expected actual and forecast arrays of one non-empty shape, got {y.shape}, {f.shape}"
         )
+    if not np.isfinite(f).all():
+        f = np.full_like(f, np.nan)
     return y, f
 
 
@@ -87,6 +91,8 @@ def mae(y_true, y_pred) -> float:
 def smape(y_true, y_pred) -> float:
     """Symmetric mean absolute percentage error in percent (0 to 200), as in the M4 competition."""
     y, f = _pair(y_true, y_pred)
+    if np.isnan(f).any():
+        return math.nan
     denom = np.abs(y) + np.abs(f)
     terms = np.divide(2 * np.abs(y - f), denom, out=np.zeros_like(denom), where=denom > 0)
     return float(100 * terms.mean())

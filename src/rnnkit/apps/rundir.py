@@ -91,6 +91,8 @@ class RunBuilder:
             raise RnnkitError(
                 f"{str(self.final)!r} exists and is not a directory; remove it or choose another name"
             )
+        if self.final.exists():
+            _check_replaceable(self.final)
         try:
             self.path = files.temp_dir_beside(self.final)
         except OSError as exc:
@@ -137,6 +139,8 @@ class RunBuilder:
         manifest["files"] = sorted(f for f in self.files if (self.path / f).exists())
         write_json_atomic(self.path / "run.json", manifest)
         try:
+            if self.final.exists() and self.overwrite:
+                _check_replaceable(self.final)  # it may have changed while we trained
             files.replace_dir(self.path, self.final, overwrite=self.overwrite)
         except FileExistsError:  # appeared while we were training
             self.abort()
@@ -153,6 +157,23 @@ class RunBuilder:
             raise
         self.committed = True
         return self.final
+
+
+def _is_run(path: Path) -> bool:
+    try:
+        manifest = files.read_json(path / "run.json", "run")
+    except RnnkitError:
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == RUN_FORMAT
+
+
+def _check_replaceable(path: Path) -> None:
+    """``--overwrite`` replaces only an rnnkit run: a folder of anything else is never deleted."""
+    if path.is_symlink() or not _is_run(path):
+        raise RnnkitError(
+            f"{str(path)!r} is not an rnnkit run (no valid run.json), so --overwrite will not replace it; "
+            "move it away or choose another --name"
+        )
 
 
 def open_run(path: str | os.PathLike, expect_app: str | tuple[str, ...] | None = None) -> tuple[Path, dict]:

@@ -117,6 +117,14 @@ def run(args: argparse.Namespace) -> int:
             rows = [(r["bits_per_token"], r["tokens"], _short(r["text"])) for r in out]
             print(format_table(rows, (unit, "tokens", "text")))
         return 0
+    if hasattr(model, "predict_inputs"):  # the newer applications: one result (a dict) per input or file
+        out = model.predict_inputs(read_inputs(args.inputs, args.file, "inputs"))
+        if args.json:
+            print(json.dumps(out, indent=1, ensure_ascii=False))
+        else:
+            keys = [k for k in (out[0] if out else {}) if not isinstance(out[0][k], (dict, list))]
+            print(format_table([[_short(str(r[k])) for k in keys] for r in out], keys))
+        return 0
     out = _forecast(model, args)
     if args.json:
         print(json.dumps(out, indent=1))

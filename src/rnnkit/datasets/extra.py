@@ -39,6 +39,7 @@ __all__ = [
     "VADER_NEUTRAL_BAND",
     "ExtraDataset",
     "load_airpassengers",
+    "load_bible_verse_pairs",
     "load_ausbeer",
     "load_bol_reviews",
     "load_extra",
@@ -636,6 +637,66 @@ def load_kjv(download: bool = True) -> str:
 def load_reina_valera(download: bool = True) -> str:
     """The Spanish Reina-Valera Bible (1909), one verse per line: 31,084 lines, about 3.8 million characters."""
     return _sword_text(SPARV, download)
+
+
+_BOOK_START = re.compile(r'<div\b[^>]*\btype="book"[^>]*')
+_CHAPTER_START = re.compile(r"<chapter\b[^>]*\bsID=")
+_OSIS_ID = re.compile(r'osisID="([^"]+)"')
+_START_ID = re.compile(r"\bsID=")  # an opening milestone ("osisID=" must not count)
+
+
+def _sword_testaments(source: Source, download: bool) -> list[list[str]]:
+    """The raw index entries of the Old and the New Testament of a SWORD module."""
+    paths = ensure(source, download)
+    return [
+        _read_sword_ztext(
+            *(paths[f"{testament}.{ext}"].read_bytes() for ext in ("bzs", "bzv", "bzz")),
+            what=f"{source.spec} {testament}",
+        )
+        for testament in ("ot", "nt")
+    ]
+
+
+def _verse_refs(entries: list[str]) -> list[str | None]:
+    """The OSIS reference (``Gen.1.1``) of each entry of one testament; ``None`` for the headings."""
+    refs: list[str | None] = []
+    chapter, verse = None, 0
+    for raw in entries:
+        m = _BOOK_START.search(raw)
+        if m and _START_ID.search(m.group(0)):
+            chapter = None  # the book's heading; its first chapter marker follows
+            refs.append(None)
+        elif _CHAPTER_START.search(raw):
+            chapter, verse = _OSIS_ID.search(raw).group(1), 0
+            refs.append(None)
+        elif chapter is None:
+            refs.append(None)  # the module and testament headings before the first chapter
+        else:
+            verse += 1
+            refs.append(f"{chapter}.{verse}")
+    return refs
+
+
+def load_bible_verse_pairs(download: bool = True) -> list[tuple[str, str, str]]:
+    """English-Spanish verse pairs ``(reference, King James text, Reina-Valera text)``, in canonical order.
+
+    Both SWORD modules use the KJV versification, so the ``i``-th index entry of one is the ``i``-th of
+    the other; the reference (``"Gen.1.1"``, ``"Rev.22.21"``) comes from the book and chapter markers of
+    the King James module. Verses empty in either text are left out (31,084 of the 31,102 verses remain).
+    """
+    pairs = []
+    for kjv, rv in zip(_sword_testaments(KJV, download), _sword_testaments(SPARV, download)):
+        if len(kjv) != len(rv):
+            raise RnnkitError(
+                f"expected the two Bibles to share one versification, got {len(kjv)} and {len(rv)} entries"
+            )
+        for ref, en, es in zip(_verse_refs(kjv), kjv, rv):
+            if ref is None:
+                continue
+            en, es = _osis_to_text(en), _osis_to_text(es)
+            if en and es:
+                pairs.append((ref, en, es))
+    return pairs
 
 
 # ----------------------------------------------------------------------------------------------------

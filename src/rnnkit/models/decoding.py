@@ -89,6 +89,8 @@ class DecodeResult:
     ``tokens`` (B, L) padded with ``pad_id``; ``lengths`` (B,); ``scores`` (B,) the summed log-probability
     (beam: the normalised score it was ranked by); ``finished`` (B,) whether the end token was produced;
     ``extras`` (B, L, ...) the stacked per-step extras (e.g. attention weights) or None.
+    ``hypotheses`` (beam search only): per row, up to ``beam_size`` ``(tokens, score)`` pairs, best first
+    (the n-best list; the first is the row of ``tokens``).
     """
 
     tokens: Tensor
@@ -96,6 +98,7 @@ class DecodeResult:
     scores: Tensor
     finished: Tensor
     extras: Tensor | None = None
+    hypotheses: list[list[tuple[list[int], float]]] | None = None
 
     def to_lists(self) -> list[list[int]]:
         return [self.tokens[i, : int(n)].tolist() for i, n in enumerate(self.lengths)]
@@ -284,11 +287,11 @@ def beam_search(
                     row = b * K + k
                     ex = extra_hist[row] if extra_hist is not None else None
                     finished[b].append((norm(s, history.shape[1]), s, history[row].tolist(), ex, False))
-    best = []
+    best, nbest = [], []
     for b in range(B):
-        hyps = finished[b]
-        i = max(range(len(hyps)), key=lambda j: hyps[j][0])
-        best.append(hyps[i])
+        hyps = sorted(finished[b], key=lambda h: -h[0])  # stable: the first found wins a tie
+        best.append(hyps[0])
+        nbest.append([(h[2], h[0]) for h in hyps[:K]])
     L = max(len(h[2]) for h in best)
     tokens = torch.full((B, L), pad_id, dtype=torch.long, device=device)
     for b, h in enumerate(best):
@@ -305,7 +308,7 @@ def beam_search(
         for b, ex in enumerate(exs):
             n = min(len(best[b][2]), ex.shape[0])
             extras[b, :n] = ex[:n]
-    return DecodeResult(tokens, lengths, scores, fin, extras)
+    return DecodeResult(tokens, lengths, scores, fin, extras, nbest)
 
 
 def decode(

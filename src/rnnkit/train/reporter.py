@@ -115,7 +115,9 @@ class Reporter:
             self._bar_open = False
 
     def on_skip(self, trainer, reason: str) -> None:
-        if self.is_main:
+        # the first three skips, then at 8, 16, 32, ...: a diverging run must not flood the terminal
+        n = trainer.state.skipped
+        if self.is_main and (n <= 3 or (n & (n - 1) == 0 and n >= 8) or n % 1000 == 0):
             log.warning(
                 "step %d skipped: %s (%d skipped so far)",
                 trainer.state.step + 1,

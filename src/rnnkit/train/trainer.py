@@ -386,6 +386,11 @@ class Trainer:
         if c.clip_value is not None:
             nn.utils.clip_grad_value_(params, c.clip_value)
         self.optimizer.step()
+        if c.skip_nonfinite and not all(bool(torch.isfinite(p).all()) for p in params):
+            raise RnnkitError(
+                f"training diverged: the weights became inf/nan at update {self.state.updates} (gradient norm "
+                f"{float(norm):.3g}); lower the learning rate or clip the gradient norm"
+            )
         if self.scheduler is not None and c.scheduler_interval == "step":
             self.scheduler.step()
         self.state.consecutive_skips = 0
@@ -534,6 +539,19 @@ class Trainer:
                     break
         finally:
             self.reporter.on_fit_end(self)
+        s = self.state
+        # diverged: the run ends in a streak of skipped updates that is at least a quarter of all of them (a
+        # few bad batches in a long run are not divergence; a model that only produces inf/nan is)
+        if c.skip_nonfinite and s.consecutive_skips >= 2 and 4 * s.consecutive_skips >= s.updates:
+            what = (
+                f"all {s.updates}"
+                if s.skipped == s.updates
+                else f"the last {s.consecutive_skips} of {s.updates}"
+            )
+            raise RnnkitError(
+                f"training diverged: {what} updates had a non-finite loss or gradient and were skipped "
+                "(lower the learning rate or clip the gradient norm)"
+            )
         return self.state.history
 
     def _run_epoch(self, train_data, val_data) -> bool:

@@ -1,0 +1,67 @@
+"""The settings of the speech application (one dataclass: flags, TOML keys and the run's config.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.config import AppConfig
+from rnnkit.config import option
+
+__all__ = ["SpeechConfig"]
+
+
+@dataclass
+class SpeechConfig(AppConfig):
+    """Spoken-word recognition: a bidirectional GRU/LSTM over MFCC frames next to DTW 1-nearest-neighbour."""
+
+    data: str = option(
+        "fsdd",
+        "'fsdd' (Free Spoken Digit Dataset MFCCs, built in) or an .npz file of feature sequences "
+        "(keys X (frames, features), lengths, y; optional speaker)",
+    )
+    split: str = option(
+        "stratified",
+        "stratified: a seeded TEST_FRACTION of every class is the test set; speaker: TEST_SPEAKER's "
+        "recordings are the test set (needs speaker labels)",
+        choices=("stratified", "speaker"),
+    )
+    test_speaker: str | None = option(None, "the held-out speaker of split=speaker")
+    val_fraction: float = option(
+        0.1, "share of the training recordings for early stopping", low=0.0, below=1.0
+    )
+    test_fraction: float = option(
+        0.1, "share of every class held out for the reported scores", low=0.0, below=1.0
+    )
+    split_seed: int = option(0, "seed of the shuffle that makes the fixed split", low=0)
+    normalise: bool = option(True, "scale each utterance's features to zero mean and unit variance")
+    time_masks: int = option(2, "SpecAugment: time stretches zeroed in each training utterance", low=0)
+    time_mask_fraction: float = option(
+        0.15, "SpecAugment: longest time mask as a share of the utterance", low=0.0, below=1.0
+    )
+    feature_masks: int = option(1, "SpecAugment: bands of features zeroed in each training utterance", low=0)
+    feature_mask_width: int = option(3, "SpecAugment: widest feature band", low=0)
+    cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
+    hidden_size: int = option(96, "hidden units per direction", low=1)
+    num_layers: int = option(1, "stacked recurrent layers", low=1)
+    bidirectional: bool = option(True, "read the utterance in both directions")
+    pooling: str = option(
+        "mean", "how the per-frame outputs become one vector", choices=("last", "mean", "max", "attention")
+    )
+    dropout: float = option(0.2, "dropout on the features and before the output layer", low=0.0, below=1.0)
+    baseline: bool = option(True, "score the DTW 1-nearest-neighbour baseline on the same split")
+    dtw_window: int = option(
+        0,
+        "DTW baseline: pair frames i, j only when |i - j| < window (plus the length difference); 0 = no band",
+        low=0,
+    )
+    epochs: int = option(40, "passes over the training recordings at most", low=1)
+    lr: float = option(3e-3, "learning rate", low=1e-12)
+    early_stopping: int = option(
+        10, "stop after this many validations without a better validation score; 0 = never", low=0
+    )
+
+    def check(self) -> None:
+        super().check()
+        if self.split == "speaker" and not self.test_speaker:
+            raise RnnkitError("split=speaker needs test_speaker (--test-speaker): the speaker to hold out")

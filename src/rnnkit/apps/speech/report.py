@@ -1,0 +1,132 @@
+"""The speech run's report: held-out accuracy next to dynamic-time-warping 1-nearest-neighbour, plots, table.
+
+The baseline is the classical template matcher for isolated words: every test utterance takes the label of
+the training utterance at the smallest DTW distance (``dtaidistance``'s C implementation, multivariate:
+the cost of a frame pair is their squared Euclidean distance and the distance is the square root of the
+cheapest warping path's total). Whether it reads the raw or the per-utterance normalised features is chosen
+on the validation part, so the baseline gets the better of the two.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps import plots
+from rnnkit.apps.base import ResultRow
+from rnnkit.apps.metrics import accuracy, confusion_matrix, f1_score
+from rnnkit.apps.speech.config import SpeechConfig
+
+__all__ = ["GOAL_ACCURACY", "baseline", "dtw_distances", "result_rows", "samples", "scores", "write_plots"]
+
+GOAL_ACCURACY = 0.97
+
+
+def scores(labels, pred, num_classes: int) -> dict[str, float]:
+    """Accuracy and macro F1."""
+    # f1_score gives the positive class's F1 for 2 classes; asking for >= 3 keeps the macro average (a class
+    # that is neither present nor predicted adds nothing to it)
+    return {"accuracy": accuracy(labels, pred), "f1": f1_score(labels, pred, max(num_classes, 3))}
+
+
+def dtw_distances(queries: list[np.ndarray], references: list[np.ndarray], window: int = 0) -> np.ndarray:
+    """DTW distances (len(queries), len(references)) between multivariate sequences (frames, features).
+
+    ``window`` > 0 restricts the warping path to a Sakoe-Chiba band of that many frames.
+    """
+    try:
+        from dtaidistance import dtw_ndim
+    except ImportError:
+        raise RnnkitError(
+            "the DTW baseline needs dtaidistance: pip install 'rnnkit[apps]' (or set baseline = false)"
+        ) from None
+    series = [np.ascontiguousarray(s, dtype=np.float64) for s in [*queries, *references]]
+    q, r = len(queries), len(references)
+    full = dtw_ndim.distance_matrix_fast(
+        series, window=window or None, block=((0, q), (q, q + r)), compact=False, parallel=False
+    )
+    return np.asarray(full[:q, q:])
+
+
+def baseline(cfg: SpeechConfig, raw, normed, labels, tr, va, te):
+    """DTW 1-NN on the same split: ``(test predictions, info dict)``."""
+    t0 = time.perf_counter()
+    variants = {"raw": raw, "normalised": normed}
+    chosen, val_acc = "normalised", {}
+    if len(va):
+        for name, feats in variants.items():
+            d = dtw_distances([feats[i] for i in va], [feats[i] for i in tr], cfg.dtw_window)
+            val_acc[name] = accuracy(labels[va], labels[tr][d.argmin(1)])
+        chosen = max(val_acc, key=lambda k: (val_acc[k], k == "normalised"))
+    feats = variants[chosen]
+    d = dtw_distances([feats[i] for i in te], [feats[i] for i in tr], cfg.dtw_window)
+    pred = labels[tr][d.argmin(1)]
+    info = {
+        "name": "DTW 1-nearest-neighbour (dtaidistance)",
+        "features": chosen,
+        "val_accuracy": val_acc,
+        "window": cfg.dtw_window,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return pred, info
+
+
+def short_name(data: str) -> str:
+    return data if data == "fsdd" else Path(data).name
+
+
+def best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The epoch whose weights were kept: the lowest validation loss (the first on ties)."""
+    vals = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
+    return min(vals)[1] if vals else None
+
+
+def write_plots(run, cfg: SpeechConfig, history, te_y, pred, base_pred, classes) -> list[Path]:
+    k = len(classes)
+    matrices = {"rnnkit": confusion_matrix(te_y, pred, k)}
+    if base_pred is not None:
+        matrices["DTW 1-NN"] = confusion_matrix(te_y, base_pred, k)
+    written = [
+        plots.plot_curves(
+            history,
+            run.file("curves.png"),
+            "epoch",
+            f"speech ({short_name(cfg.data)}): training curves",
+            left=["train_loss", "val_loss"],
+            right=["train_accuracy", "val_accuracy"],
+            right_label="accuracy",
+        ),
+        plots.plot_confusion(
+            matrices, classes, run.file("confusion.png"), f"held-out test set ({len(te_y)})"
+        ),
+    ]
+    return [p for p in written if p is not None]
+
+
+def samples(te, te_y, proba: np.ndarray, classes, limit: int = 5) -> list[str]:
+    """The held-out utterances the model got wrong (or the first few), for people."""
+    pred = proba.argmax(1)
+    wrong = [j for j in range(len(te)) if pred[j] != te_y[j]]
+    picked = (wrong or list(range(len(te))))[:limit]
+    return [
+        f"#{te[j]:<5} {classes[pred[j]]:>8} ({proba[j].max():.2f})  true {classes[te_y[j]]}" for j in picked
+    ]
+
+
+def result_rows(cfg: SpeechConfig, model_scores, base_scores, seconds: float) -> list[ResultRow]:
+    task = f"speech ({short_name(cfg.data)}, {cfg.split} split)"
+    base_name = "DTW 1-NN" if base_scores else "none"
+    rows = []
+    for key, label in (("accuracy", "accuracy"), ("f1", "macro F1")):
+        base = base_scores[key] if base_scores else float("nan")
+        goal = ">= baseline" if base_scores else "-"
+        met = bool(base_scores) and model_scores[key] >= base
+        if key == "accuracy" and cfg.data == "fsdd":
+            goal = f">= {GOAL_ACCURACY} and >= baseline"
+            met = met and model_scores[key] >= GOAL_ACCURACY
+        rows.append(ResultRow(task, label, model_scores[key], base_name, base, goal, met, seconds))
+    return rows

@@ -1,0 +1,190 @@
+"""Training a translation run: data, subword vocabularies, model, the shared trainer, the report, the run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import (
+    EpochBatches,
+    TimeBudget,
+    build_trainer,
+    finish_training,
+    per_epoch_generator,
+    save_run_files,
+    setup_torch,
+    training_summary,
+)
+from rnnkit.apps.base import TrainResult
+from rnnkit.apps.rundir import RunBuilder
+from rnnkit.apps.translate import report
+from rnnkit.apps.translate.config import TranslateConfig
+from rnnkit.apps.translate.data import (
+    APP,
+    batches,
+    collate,
+    encode_sources,
+    encode_targets,
+    load_pairs,
+    max_words,
+    split,
+    train_vocabularies,
+)
+from rnnkit.apps.translate.model import build_model, smoothed_loss, teacher_forcing_at, translate_ids
+
+__all__ = ["train"]
+
+
+def _trainer(cfg: TranslateConfig, model, run_path, steps_per_epoch: int):
+    """The shared trainer with the label-smoothed loss, and its time budget.
+
+    The only place that knows how the applications set up the trainer (porting to the one config system:
+    ``build_trainer(model, cfg, run_path, grad_monitor_every=...)`` and ``cfg.time_budget`` in the trainer).
+    """
+    budget = TimeBudget(cfg.time_budget)
+    trainer = build_trainer(
+        model, cfg, run_path, monitor="val_loss", mode="min", grad_monitor_every=max(1, steps_per_epoch // 4)
+    )
+    trainer.loss_fn = smoothed_loss(cfg.label_smoothing)
+    budget.trainer = trainer
+    return trainer, budget
+
+
+def _plot_choice(src: list[list[int]], greedy: list[dict], k: int = 3) -> list[tuple[int, dict]]:
+    """The longest of the first 100 test sentences that still make a readable heat map (<= 16 subwords)."""
+    fits = [j for j in range(min(100, len(src))) if len(src[j]) <= 16 and greedy[j]["hypotheses"][0][0]]
+    return [(j, greedy[j]) for j in sorted(fits, key=lambda j: -len(src[j]))[:k]]
+
+
+def _decode(vocab, results: list[dict]) -> list[str]:
+    return [vocab.decode(r["hypotheses"][0][0]) for r in results]
+
+
+def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResult:
+    """Train and evaluate the translator and its baselines; write the run ``cfg.runs_dir/cfg.name``."""
+    from rnnkit.config import validate_config
+    from rnnkit.train import seed_everything
+
+    validate_config(cfg)
+    t_start = time.perf_counter()
+    name = cfg.name or APP
+    setup_torch(cfg.threads)
+    with RunBuilder(cfg.runs_dir, name, overwrite) as run:
+        data = load_pairs(cfg)
+        tr, va, te = split(cfg, data)
+        if len(tr) == 0 or len(te) == 0:
+            raise RnnkitError(f"{data.name}: the split left {len(tr)} training and {len(te)} test pairs")
+        src_vocab, tgt_vocab = train_vocabularies(
+            cfg, [data.sources[i] for i in tr], [data.targets[i] for i in tr]
+        )
+        src_ids = encode_sources(src_vocab, data.sources)
+        tgt_ids = encode_targets(tgt_vocab, data.targets)
+        too_long = [i for i in tr if len(src_ids[i]) > cfg.max_tokens]
+        tr = [i for i in tr if len(src_ids[i]) <= cfg.max_tokens]
+        if not tr:
+            raise RnnkitError(
+                f"{data.name}: every training source is longer than max_tokens={cfg.max_tokens}"
+            )
+        te_eval = list(te[: cfg.eval_sentences] if cfg.eval_sentences else te)
+        say(
+            f"translate: {data.name}, {len(data)} pairs, split {len(tr)}/{len(va)}/{len(te)} (train/val/test"
+            f"{', by book' if cfg.data == 'bible' and cfg.split == 'book' else ''}), subword vocabularies "
+            f"{len(src_vocab)}/{len(tgt_vocab)}{' (shared)' if cfg.shared_vocab else ''}"
+        )
+        seed_everything(cfg.seed)
+        model = build_model(cfg, len(src_vocab), len(tgt_vocab))
+        te_src = [src_ids[i] for i in te_eval]
+        refs = [data.targets[i] for i in te_eval]
+        untrained = report.scores(_decode(tgt_vocab, translate_ids(model, te_src[:200])), refs[:200])
+
+        tr_src, tr_tgt = [src_ids[i] for i in tr], [tgt_ids[i] for i in tr]
+
+        def epoch_batches(epoch: int):
+            model.set_teacher_forcing(teacher_forcing_at(cfg, epoch))  # scheduled sampling
+            order = torch.randperm(len(tr), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
+            return batches(tr_src, tr_tgt, cfg.batch_size, order)
+
+        val = None
+        if len(va):
+            val = batches([src_ids[i] for i in va], [tgt_ids[i] for i in va], 128, list(range(len(va))))
+        steps_per_epoch = -(-len(tr) // cfg.batch_size)
+        trainer, budget = _trainer(cfg, model, run.path, steps_per_epoch)
+        t_train = time.perf_counter()
+        history = trainer.fit(
+            EpochBatches(epoch_batches, steps_per_epoch, budget),
+            val,
+            probe_batch=collate(tr_src[:32], tr_tgt[:32]),
+        )
+        finish_training(trainer, run.path)
+        train_seconds = time.perf_counter() - t_train
+
+        t_eval = time.perf_counter()
+        greedy = translate_ids(model, te_src, beam=1, attention=True)
+        beam = translate_ids(model, te_src, beam=cfg.beam, length_penalty=cfg.length_penalty)
+        outputs = {"greedy": _decode(tgt_vocab, greedy), f"beam {cfg.beam}": _decode(tgt_vocab, beam)}
+        model_scores = {"greedy": report.scores(outputs["greedy"], refs)}
+        model_scores["beam"] = report.scores(outputs[f"beam {cfg.beam}"], refs)
+        eval_seconds = time.perf_counter() - t_eval
+        test_sources = [data.sources[i] for i in te_eval]
+        tags = sorted({s.split(" ", 1)[0] for s in test_sources if s.startswith("<2")})
+        for tag in tags:  # several target languages: each one's beam scores too
+            rows = [j for j, s in enumerate(test_sources) if s.startswith(tag + " ")]
+            hyps = outputs[f"beam {cfg.beam}"]
+            model_scores.setdefault("beam_by_language", {})[tag[2:-1]] = report.scores(
+                [hyps[j] for j in rows], [refs[j] for j in rows]
+            )
+        base, base_out = report.baselines(
+            cfg, [data.sources[i] for i in tr], [data.targets[i] for i in tr], test_sources, refs
+        )
+        seconds = time.perf_counter() - t_start
+        metrics: dict[str, Any] = {
+            "app": APP,
+            "data": data.name,
+            "split": {
+                "kind": "book" if cfg.data == "bible" and cfg.split == "book" else "random",
+                "by_number": cfg.data == "num2words",
+                "train": len(tr),
+                "val": len(va),
+                "test": len(te),
+                "scored": len(te_eval),
+                "seed": cfg.split_seed,
+                "max_words": max_words(cfg),
+                "dropped_too_long": len(too_long),
+            },
+            "vocabulary": {
+                "tokenizer": f"sentencepiece {cfg.tokenizer}",
+                "source": len(src_vocab),
+                "target": len(tgt_vocab),
+                "shared": cfg.shared_vocab,
+            },
+            "test": {**model_scores, "beam_size": cfg.beam, "length_penalty": cfg.length_penalty},
+            "baselines": base,
+            "untrained": {"pairs": min(200, len(te_eval)), **untrained},
+            "eval_seconds": round(eval_seconds, 2),
+            "epochs_run": len(history),
+            **training_summary(model, budget, train_seconds, seconds),
+            "history": history,
+        }
+        save_run_files(run, model, cfg, APP, metrics)
+        if cfg.shared_vocab:
+            src_vocab.save(run.file("vocab.spm"))
+        else:
+            src_vocab.save(run.file("source.spm"))
+            tgt_vocab.save(run.file("target.spm"))
+        run.write_json(
+            "translate.json",
+            {"shared_vocab": cfg.shared_vocab, "max_tokens": cfg.max_tokens, "data": data.name},
+        )
+        items = [
+            (src_vocab.id_pieces(te_src[j]), tgt_vocab.id_pieces(g["hypotheses"][0][0]), g["attention"])
+            for j, g in _plot_choice(te_src, greedy)
+        ]
+        written = report.write_plots(run, cfg, data.name, history, items)
+        samples = report.samples(test_sources, refs, {**outputs, "IBM1": base_out["ibm1"]}, k=5)
+        run.commit({"app": APP, "name": name, "data": data.name})
+    final = run.final
+    rows = report.result_rows(data.name, model_scores, base, seconds)
+    return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

@@ -1,0 +1,117 @@
+"""A saved translation run, loaded: ``translate(sentences, beam=N)`` with n-best lists and scores.
+
+:func:`format_translations` is all that ``rnnkit predict RUN "sentence" ... [--beam N] [--json]`` needs
+besides :func:`load`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.base import load_run_model
+from rnnkit.apps.rundir import open_run, read_json
+from rnnkit.apps.translate.config import TranslateConfig
+from rnnkit.apps.translate.data import APP, SubwordVocab, encode_sources
+from rnnkit.apps.translate.model import translate_ids
+
+__all__ = ["Translator", "format_translations", "load"]
+
+
+def _open(path) -> tuple[Path, TranslateConfig]:
+    from rnnkit.config import config_from_dict
+
+    run, _ = open_run(path, APP)
+    data = read_json(run / "config.json", f"run {run.name}")
+    try:
+        return run, config_from_dict(TranslateConfig, data, f"run {run.name}/config.json")
+    except RnnkitError as exc:
+        raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
+
+
+class Translator:
+    """A trained translation run: ``translate(sentences, beam=1, n_best=1)``.
+
+    Example::
+
+        tr = load("runs/num2words")
+        tr.translate(["one hundred and one"], beam=4, n_best=2)
+        # [{'source': 'one hundred and one', 'translation': 'cent un', 'score': -0.01,
+        #   'n_best': [{'translation': 'cent un', 'score': -0.01}, {'translation': 'cent', 'score': -2.3}]}]
+    """
+
+    def __init__(self, path):
+        from rnnkit.models import Seq2Seq
+
+        self.run, self.config = _open(path)
+        self.model = load_run_model(self.run, Seq2Seq)
+        info = read_json(self.run / "translate.json", f"run {self.run.name}")
+        if not isinstance(info, dict) or "max_tokens" not in info:
+            raise RnnkitError(f"run {self.run.name}: translate.json is damaged (no 'max_tokens')")
+        self.max_tokens = int(info["max_tokens"])
+        if info.get("shared_vocab"):
+            self.source_vocab = self.target_vocab = SubwordVocab.load(self.run / "vocab.spm")
+        else:
+            self.source_vocab = SubwordVocab.load(self.run / "source.spm")
+            self.target_vocab = SubwordVocab.load(self.run / "target.spm")
+        mc = self.model.config
+        if (len(self.source_vocab), len(self.target_vocab)) != (mc.src_vocab_size, mc.tgt_vocab_size):
+            raise RnnkitError(
+                f"run {self.run.name}: the subword models do not match the model (damaged run?)"
+            )
+
+    def translate(
+        self, sentences: list[str], beam: int = 1, n_best: int = 1, length_penalty: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Per sentence ``{"source", "translation", "score", "n_best": [{"translation", "score"}, ...]}``.
+
+        ``beam = 1`` is greedy; ``n_best <= beam`` hypotheses are listed, best first. A score is the
+        length-normalised log-probability the beam search ranks by (``length_penalty``, default the run's).
+        """
+        if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
+            raise RnnkitError("expected a list of sentences (strings)")
+        if not isinstance(beam, int) or beam < 1:
+            raise RnnkitError(f"beam must be a positive int, got {beam!r}")
+        if not isinstance(n_best, int) or not 1 <= n_best <= beam:
+            raise RnnkitError(f"n_best must be an int in [1, beam={beam}], got {n_best!r}")
+        for k, s in enumerate(sentences):
+            if not s.strip():
+                raise RnnkitError(f"sentence {k + 1}: expected text, got an empty sentence")
+        ids = encode_sources(self.source_vocab, [s.strip() for s in sentences])
+        for k, x in enumerate(ids):
+            if len(x) > self.max_tokens:
+                raise RnnkitError(
+                    f"sentence {k + 1} is too long: the model reads at most {self.max_tokens} subword "
+                    f"tokens, got {len(x)}"
+                )
+        lp = self.config.length_penalty if length_penalty is None else length_penalty
+        results = translate_ids(self.model, ids, beam=beam, length_penalty=lp)
+        out = []
+        for s, r in zip(sentences, results):
+            hyps = [
+                {"translation": self.target_vocab.decode(t), "score": round(sc, 4)}
+                for t, sc in r["hypotheses"][:n_best]
+            ]
+            out.append({"source": s, **hyps[0], "n_best": hyps})
+        return out
+
+
+def load(path) -> Translator:
+    """The saved translation run at ``path``, ready to ``translate``."""
+    return Translator(path)
+
+
+def format_translations(results: list[dict[str, Any]], as_json: bool = False) -> str:
+    """What ``rnnkit predict`` prints: JSON lines (with the n-best lists), or one translation a line."""
+    if as_json:
+        return "\n".join(json.dumps(r, ensure_ascii=False) for r in results)
+    lines = []
+    for r in results:
+        if len(r["n_best"]) > 1:
+            lines += [f"{h['score']:8.3f}  {h['translation']}" for h in r["n_best"]]
+            lines.append("")
+        else:
+            lines.append(r["translation"])
+    return "\n".join(lines).rstrip("\n")

@@ -1,0 +1,131 @@
+"""Issue 9's defects, each as a test that fails on the old behaviour: --overwrite never deletes a folder that is
+not an rnnkit run, a diverging training stops with one line and no run, NaN forecasts never score well."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps import metrics
+from rnnkit.apps.rundir import RunBuilder
+from rnnkit.train import Trainer, TrainerConfig
+from test_cli import FAST, assert_no_runs, assert_one_line_error, run_cli, write_series
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
+    mine = tmp_path / "runs" / "notes"
+    mine.mkdir(parents=True)
+    (mine / "thesis.txt").write_text("years of work")
+    with pytest.raises(RnnkitError, match="is not an rnnkit run"):
+        RunBuilder(tmp_path / "runs", "notes", overwrite=True)
+    assert (mine / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["notes"]  # no temp folder left
+
+
+def test_overwrite_replaces_a_run_but_not_a_folder_that_took_its_place(tmp_path):
+    with RunBuilder(tmp_path, "r") as run:
+        run.write_text("a.txt", "first")
+    with RunBuilder(tmp_path, "r", overwrite=True) as run:
+        run.write_text("a.txt", "second")
+    assert (tmp_path / "r" / "a.txt").read_text() == "second"
+    builder = RunBuilder(tmp_path, "r", overwrite=True)
+    (tmp_path / "r" / "run.json").unlink()  # the run was swapped for something else while we trained
+    with pytest.raises(RnnkitError, match="is not an rnnkit run"):
+        builder.commit()
+    assert (tmp_path / "r" / "a.txt").read_text() == "second"
+    builder.abort()
+
+
+def test_cli_overwrite_keeps_the_users_folder(tmp_path, capsys):
+    series = write_series(tmp_path / "s.csv")
+    runs = tmp_path / "runs"
+    (runs / "mine").mkdir(parents=True)
+    (runs / "mine" / "data.csv").write_text("keep me")
+    rc, _, err = run_cli(
+        capsys,
+        "train",
+        "timeseries",
+        "--data",
+        series,
+        "--runs-dir",
+        runs,
+        "--name",
+        "mine",
+        "--overwrite",
+        *FAST,
+    )
+    assert_one_line_error(rc, err, "is not an rnnkit run")
+    assert (runs / "mine" / "data.csv").read_text() == "keep me"
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 1)
+
+    def loss(self, batch, state):
+        return torch.nn.functional.mse_loss(self.lin(batch["x"]), batch["y"])
+
+
+def _batches(n=4):
+    g = torch.Generator().manual_seed(0)
+    return [{"x": torch.randn(8, 3, generator=g), "y": torch.randn(8, 1, generator=g)} for _ in range(n)]
+
+
+def test_a_diverging_training_stops_with_a_clear_error():
+    trainer = Trainer(_Linear(), TrainerConfig(epochs=3, lr=1e30, clip_norm=0.0, progress=False))
+    with pytest.raises(RnnkitError, match="training diverged"):
+        trainer.fit(_batches())
+
+
+def test_all_updates_skipped_is_divergence_even_below_max_skips():
+    model = _Linear()
+    with torch.no_grad():
+        model.lin.weight.fill_(float("nan"))  # every loss is NaN: every update is skipped
+    trainer = Trainer(model, TrainerConfig(epochs=1, max_skips=1000, progress=False))
+    with pytest.raises(RnnkitError, match="all 4 updates .* skipped"):
+        trainer.fit(_batches())
+
+
+def test_cli_divergence_leaves_no_run(tmp_path, capsys):
+    series = write_series(tmp_path / "s.csv")
+    runs = tmp_path / "runs"
+    rc, _, err = run_cli(
+        capsys,
+        "train",
+        "timeseries",
+        "--data",
+        series,
+        "--runs-dir",
+        runs,
+        "--lr",
+        "1e30",
+        "--clip-norm",
+        "0",
+        *FAST,
+    )
+    assert_one_line_error(rc, err, "training diverged", after_progress=True)
+    assert_no_runs(runs)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_forecast_never_scores_well(bad):
+    y = np.array([1.0, 2.0, 3.0])
+    f = np.array([1.0, bad, 3.0])
+    assert math.isnan(metrics.smape(y, f))
+    assert math.isnan(metrics.mae(y, f))
+    assert math.isnan(metrics.mase(y, f, 1.0))
+    assert not metrics.mase(y, f, 1.0) < 0.7  # a goal compared with NaN is never met
+    assert metrics.smape(y, y) == 0.0
+
+
+def test_runs_written_elsewhere_are_untouched(tmp_path):
+    Path(tmp_path / "x").mkdir()
+    with RunBuilder(tmp_path, "y") as run:
+        run.write_text("f", "1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x", "y"]

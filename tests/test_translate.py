@@ -1,0 +1,346 @@
+"""The translation application: IBM Model 1, data and splits, subwords, the loss, decoding, a tiny training run."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("sentencepiece")
+pytest.importorskip("sacrebleu")
+num2words = pytest.importorskip("num2words").num2words
+
+from rnnkit._errors import RnnkitError  # noqa: E402
+from rnnkit.apps.translate import (  # noqa: E402
+    IBMModel1,
+    PairData,
+    SubwordVocab,
+    TranslateConfig,
+    format_translations,
+    load,
+    load_pairs,
+    split,
+    train,
+    translate_ids,
+)
+from rnnkit.apps.translate.data import EOS, TEST_BOOKS, VAL_BOOKS, collate  # noqa: E402
+from rnnkit.apps.translate.model import build_model, smoothed_loss, teacher_forcing_at  # noqa: E402
+
+
+# -- IBM Model 1 -------------------------------------------------------------------------------------------------
+def _textbook_ibm1(sources, targets, iterations):
+    """EM for IBM Model 1 as the textbook writes it (Koehn 2010, fig. 4.3), with a NULL word: dict loops."""
+    t = defaultdict(lambda: 1.0 / len({w for f in targets for w in f}))
+    for _ in range(iterations):
+        count, total = defaultdict(float), defaultdict(float)
+        for e, f in zip(sources, targets):
+            e = ["<null>"] + e
+            for fw in f:
+                z = sum(t[(fw, ew)] for ew in e)
+                for ew in e:
+                    c = t[(fw, ew)] / z
+                    count[(fw, ew)] += c
+                    total[ew] += c
+        t = defaultdict(float, {(fw, ew): c / total[ew] for (fw, ew), c in count.items()})
+    return t
+
+
+TOY_SRC = [
+    ["das", "haus"],
+    ["das", "buch"],
+    ["ein", "buch"],
+    ["ein", "haus", "klein"],
+    ["das", "haus", "klein"],
+]
+TOY_TGT = [
+    ["the", "house"],
+    ["the", "book"],
+    ["a", "book"],
+    ["a", "small", "house"],
+    ["the", "small", "house"],
+]
+
+
+def test_ibm1_matches_the_textbook_em_and_finds_the_known_alignments():
+    ibm = IBMModel1(iterations=6).fit(TOY_SRC, TOY_TGT)
+    ref = _textbook_ibm1(TOY_SRC, TOY_TGT, 6)
+    for (fw, ew), p in ref.items():
+        assert ibm.prob(fw, ew) == pytest.approx(p, rel=1e-9, abs=1e-12), (fw, ew)
+    # the alignments a person would draw: das-the, haus-house, buch-book, ein-a, klein-small
+    assert ibm.lexicon == {"das": "the", "haus": "house", "buch": "book", "ein": "a", "klein": "small"}
+    assert ibm.align(["das", "haus", "klein"], ["the", "small", "house"]) == [0, 2, 1]
+    assert ibm.align(["ein", "buch"], ["a", "book"]) == [0, 1]
+    ll = ibm.log_likelihood
+    assert all(b >= a - 1e-12 for a, b in zip(ll, ll[1:])) and ll[-1] > ll[0] + 1  # EM never goes down
+    # untrained words are copied (names, numbers)
+    assert ibm.translate(["das", "Berlin", "buch"]) == ["the", "Berlin", "book"]
+
+
+def test_ibm1_baseline_learns_one_lexicon_per_target_language():
+    from rnnkit.apps.translate.report import baselines
+
+    src = ["<2fr> one", "<2de> one", "<2fr> two", "<2de> two", "<2fr> one two", "<2de> two one"]
+    tgt = ["un", "eins", "deux", "zwei", "un deux", "zwei eins"]
+    metrics, out = baselines(
+        TranslateConfig(), src, tgt, ["<2de> one two", "<2fr> two"], ["eins zwei", "deux"]
+    )
+    assert out["ibm1"] == ["eins zwei", "deux"] and out["copy"] == ["<2de> one two", "<2fr> two"]
+    assert metrics["ibm1"]["lexicons"] == 2 and metrics["ibm1"]["exact_match"] == 100.0
+
+
+# -- data and splits -----------------------------------------------------------------------------------------
+def test_num2words_pairs_and_split_by_number():
+    cfg = TranslateConfig(data="num2words", target_lang="fr,de", max_number=199, val_fraction=0.1)
+    data = load_pairs(cfg)
+    assert len(data) == 2 * 200
+    i = data.targets.index(num2words(123, lang="de"))
+    assert data.sources[i] == "<2de> " + num2words(123, lang="en")
+    tr, va, te = split(cfg, data)
+    assert len(tr) + len(va) + len(te) == len(data)
+    numbers = [{data.groups[i] for i in part} for part in (tr, va, te)]
+    assert not numbers[0] & numbers[2] and not numbers[0] & numbers[1]  # a test number is never trained on
+    assert len(numbers[2]) == 20  # 10 % of the numbers, each in both languages
+    assert len(te) == 40
+
+
+def test_bible_book_split_holds_out_whole_books():
+    books = ["Gen", "Ruth", "Lam", "John", "Matt", "Jas", "Phil", "Gen"]
+    data = PairData([f"s{i}" for i in range(8)], [f"t{i}" for i in range(8)], books, "bible en->es")
+    tr, va, te = split(TranslateConfig(data="bible"), data)
+    assert {books[i] for i in te} == {"Ruth", "John", "Jas"} <= set(TEST_BOOKS)
+    assert {books[i] for i in va} == {"Lam", "Phil"} <= set(VAL_BOOKS)
+    assert {books[i] for i in tr} == {"Gen", "Matt"}
+
+
+def _user_cfg(path, **kw):
+    return TranslateConfig(data=str(path), **kw)
+
+
+def test_user_files_in_every_format_and_direction(tmp_path):
+    pairs = [("the house", "das Haus"), ("a book", "ein Buch"), ("the small house", "das kleine Haus")]
+    (tmp_path / "p.tsv").write_text("en\tde\n" + "".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
+    (tmp_path / "p.csv").write_text(
+        "id,en,de\n" + "".join(f"{k},{a},{b}\n" for k, (a, b) in enumerate(pairs))
+    )
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"en": a, "de": b}) + "\n" for a, b in pairs))
+    (tmp_path / "p.en").write_text("\n".join(a for a, _ in pairs) + "\n")
+    (tmp_path / "p.de").write_text("\n".join(b for _, b in pairs) + "\n")
+    for name in ("p.tsv", "p.csv", "p.jsonl"):
+        data = load_pairs(_user_cfg(tmp_path / name, source_column="en", target_column="de"))
+        assert list(zip(data.sources, data.targets)) == pairs, name
+    data = load_pairs(_user_cfg(tmp_path / "p.en", target_file=str(tmp_path / "p.de")))
+    assert list(zip(data.sources, data.targets)) == pairs
+    back = load_pairs(_user_cfg(tmp_path / "p.tsv", source_column="en", target_column="de", reverse=True))
+    assert list(zip(back.targets, back.sources)) == pairs
+    short = load_pairs(_user_cfg(tmp_path / "p.tsv", source_column="en", target_column="de", max_words=2))
+    assert short.sources == ["the house", "a book"]
+
+
+@pytest.mark.parametrize(
+    "files, kw, message",
+    [
+        ({"p.tsv": "en\tde\na\tb\n"}, {"target_column": "fr", "source_column": "en"}, "'fr'"),
+        ({"p.tsv": "source\ttarget\na\t\nb\tc\nd\te\n"}, {}, "non-empty target"),
+        ({"p.tsv": "source\ttarget\na\tb\n"}, {}, "at least 3 sentence pairs"),
+        ({"p.jsonl": '{"source": "a", "target": 3}\n'}, {}, "expected a string"),
+        ({"p.en": "a\nb\nc\n", "p.de": "x\ny\n"}, {"target_file": "p.de"}, "line-aligned"),
+        ({"p.tsv": "source\ttarget\n" + "a b c\td e f\n" * 3}, {"max_words": 2}, "no pair has at most"),
+    ],
+)
+def test_bad_user_files_give_one_clear_error(tmp_path, files, kw, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    if "target_file" in kw:
+        kw["target_file"] = str(tmp_path / kw["target_file"])
+    with pytest.raises(RnnkitError, match=message):
+        load_pairs(_user_cfg(tmp_path / next(iter(files)), **kw))
+
+
+def test_subword_vocabulary_round_trip(tmp_path):
+    texts = [num2words(n, lang="de") for n in range(300)]
+    vocab = SubwordVocab.train(texts, vocab_size=60, model_type="unigram")
+    ids = vocab.encode("dreihundertzwölf")
+    assert vocab.decode(ids) == "dreihundertzwölf" and min(ids) > EOS
+    assert len(vocab.pieces("dreihundertzwölf")) > 1  # a compound comes apart into pieces
+    vocab.save(tmp_path / "v.spm")
+    again = SubwordVocab.load(tmp_path / "v.spm")
+    assert again.encode("zweiundvierzig") == vocab.encode("zweiundvierzig") and len(again) == len(vocab)
+    (tmp_path / "bad.spm").write_bytes(b"not a model")
+    with pytest.raises(RnnkitError, match="not a SentencePiece model"):
+        SubwordVocab.load(tmp_path / "bad.spm")
+
+
+def test_shared_or_separate_vocabularies():
+    from rnnkit.apps.translate import train_vocabularies
+
+    src = ["<2de> " + num2words(n, lang="en") for n in range(100)]
+    tgt = [num2words(n, lang="de") for n in range(100)]
+    a, b = train_vocabularies(TranslateConfig(data="x.tsv", vocab_size=40), src, tgt)
+    assert a is not b and "<2de>" in a.pieces("<2de> seven")  # the tag is one piece
+    s, t = train_vocabularies(TranslateConfig(data="x.tsv", vocab_size=40, shared_vocab=True), src, tgt)
+    assert s is t
+    for text in ("<2de> forty-two", "zweiundvierzig"):
+        assert s.decode(s.encode(text)).endswith(text.split()[-1]) and 1 not in s.encode(text)  # no <unk>
+
+
+# -- the loss and the schedule -----------------------------------------------------------------------------------
+def test_label_smoothed_loss_is_the_textbook_mixture():
+    torch.manual_seed(0)
+    cfg = TranslateConfig(hidden_size=8, embedding_dim=4, attention_dim=4, dropout=0.0)
+    model = build_model(cfg, 11, 13).eval()
+    batch = collate([[4, 5, 6], [7, 8]], [[4, 9, 10, EOS], [5, EOS]])
+    eps = 0.2
+    out = smoothed_loss(eps)(model, batch)
+    bos = torch.full((2, 1), 2)
+    logits, _ = model(batch["src"], torch.cat([bos, batch["tgt"][:, :-1]], 1), batch["src_lengths"])
+    logp = logits.log_softmax(-1)
+    terms = []
+    for b, n in enumerate(batch["tgt_lengths"].tolist()):
+        for t in range(n):
+            y = batch["tgt"][b, t]
+            terms.append(-(1 - eps) * logp[b, t, y] - eps * logp[b, t].mean())  # q = (1-eps) 1_y + eps/V
+    torch.testing.assert_close(out.loss, torch.stack(terms).mean(), rtol=1e-5, atol=1e-6)
+    assert out.count == 6
+    mask = torch.arange(4).unsqueeze(0) < batch["tgt_lengths"].unsqueeze(1)  # (B, T) valid steps
+    nll = F.nll_loss(logp[mask].detach(), batch["tgt"][mask], reduction="sum")
+    assert out.metrics["nll"] == pytest.approx(float(nll), rel=1e-5)
+
+
+def test_scheduled_sampling_schedule():
+    cfg = TranslateConfig(epochs=5, teacher_forcing=0.6)
+    ratios = [teacher_forcing_at(cfg, e) for e in range(5)]
+    assert ratios[0] == 1.0 and ratios[-1] == pytest.approx(0.6)
+    assert all(a > b for a, b in zip(ratios, ratios[1:]))
+
+
+# -- a tiny training run ---------------------------------------------------------------------------------------
+TINY = dict(
+    data="num2words",
+    target_lang="fr",
+    max_number=999,
+    hidden_size=64,
+    embedding_dim=32,
+    attention_dim=32,
+    epochs=10,
+    lr=5e-3,
+    patience=0,
+    beam=3,
+    eval_sentences=60,
+    progress=False,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    result = train(TranslateConfig(runs_dir=str(runs), name="n2w", **TINY), say=lambda *_: None)
+    return result
+
+
+def test_tiny_num2words_training_translates_unseen_numbers(tiny_run):
+    m = tiny_run.metrics
+    assert m["split"]["by_number"] and m["split"]["scored"] == 60
+    # an untrained decoder writes nothing like French numbers; ten short epochs get most unseen ones right
+    assert m["untrained"]["exact_match"] == 0 and m["untrained"]["chrf"] < 30
+    assert m["test"]["greedy"]["exact_match"] >= 60, m["test"]
+    assert m["test"]["greedy"]["chrf"] >= 85 and m["test"]["beam"]["chrf"] >= 85
+    assert m["baselines"]["copy"]["exact_match"] == 0
+    for name in (
+        "model.safetensors",
+        "source.spm",
+        "target.spm",
+        "metrics.json",
+        "config.json",
+        "curves.png",
+    ):
+        assert (tiny_run.run / name).is_file(), name
+    assert not any(p.suffix in (".pt", ".pkl", ".pickle") for p in tiny_run.run.iterdir())
+
+
+def test_beam_one_is_greedy_and_batched_beam_is_one_by_one(tiny_run):
+    tr = load(tiny_run.run)
+    sentences = [
+        "three hundred and twelve",
+        "seven",
+        "nine hundred and ninety-nine",
+        "forty-four",
+        "one hundred",
+    ]
+    ids = [tr.source_vocab.encode(s) for s in sentences]
+    greedy = translate_ids(tr.model, ids, beam=1)
+    res = tr.model.generate(
+        collate(ids)["src"], collate(ids)["src_lengths"], strategy="beam", beam_size=1, max_length=30
+    )
+    assert [h["hypotheses"][0][0] for h in greedy] == res.to_lists()
+    batched = translate_ids(tr.model, ids, beam=4)
+    for k, x in enumerate(ids):
+        alone = translate_ids(tr.model, [x], beam=4)[0]
+        assert [t for t, _ in alone["hypotheses"]] == [t for t, _ in batched[k]["hypotheses"]]
+        np.testing.assert_allclose(
+            [s for _, s in alone["hypotheses"]],
+            [s for _, s in batched[k]["hypotheses"]],
+            rtol=1e-4,
+            atol=1e-5,
+        )
+
+
+def test_loaded_run_translates_with_n_best_lists(tiny_run):
+    tr = load(tiny_run.run)
+    out = tr.translate(["two hundred and five", "eighty"], beam=4, n_best=3)
+    for r in out:
+        scores = [h["score"] for h in r["n_best"]]
+        assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+        assert r["translation"] == r["n_best"][0]["translation"]
+    lines = format_translations(out, as_json=True).splitlines()
+    assert [json.loads(x)["source"] for x in lines] == ["two hundred and five", "eighty"]
+    assert format_translations(tr.translate(["eighty"])) == tr.translate(["eighty"])[0]["translation"]
+
+
+@pytest.mark.parametrize(
+    "sentences, kw, message",
+    [
+        (["  "], {}, "empty sentence"),
+        (["one " * 400], {}, "too long"),
+        (["one"], {"beam": 2, "n_best": 3}, "n_best"),
+        ("one", {}, "list of sentences"),
+    ],
+)
+def test_translate_rejects_bad_input(tiny_run, sentences, kw, message):
+    with pytest.raises(RnnkitError, match=message):
+        load(tiny_run.run).translate(sentences, **kw)
+
+
+def test_failed_run_leaves_no_run_directory(tmp_path):
+    with pytest.raises(RnnkitError):
+        train(
+            TranslateConfig(
+                data=str(tmp_path / "missing.tsv"), runs_dir=str(tmp_path / "runs"), progress=False
+            )
+        )
+    assert not any((tmp_path / "runs").iterdir())
+
+
+# -- real data ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_bible_verse_pairs_are_aligned(monkeypatch):
+    from rnnkit.datasets import extra
+
+    pairs = extra.load_bible_verse_pairs()
+    assert len(pairs) == 31084
+    refs = {r: (en, es) for r, en, es in pairs}
+    assert refs["John.11.35"] == ("Jesus wept.", "Y lloró Jesús.")
+    assert refs["Gen.1.1"][1].startswith("EN el principio crió Dios")
+    assert sum(r.startswith("Gen.") for r in refs) == 1533 and "Rev.22.21" in refs
+    # the default corpus: verses of at most 20 words a side, whole books held out
+    monkeypatch.setattr(extra, "load_bible_verse_pairs", lambda download=True: pairs)
+    cfg = TranslateConfig(data="bible")
+    data = load_pairs(cfg)
+    tr, va, te = split(cfg, data)
+    assert (len(data), len(tr), len(va), len(te)) == (11739, 10979, 168, 592)
+    assert "¶" not in "".join(data.sources) and max(len(s.split()) for s in data.sources) == 20
+    back = load_pairs(TranslateConfig(data="bible", reverse=True))
+    assert back.sources[: len(data)] == data.targets[: len(back)]
