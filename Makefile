@@ -5,7 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean system-packages
+
+# Debian packages the applications use: Tesseract (the OCR baseline of handwriting) and the handwriting fonts
+# (its font lines). Installed once where apt-get can (root); elsewhere the tests that need them say so and skip.
+DEBS := tesseract-ocr fonts-dkg-handwriting fonts-bwht fonts-femkeklaver fonts-rufscript fonts-humor-sans \
+	fonts-sjfonts fonts-breip
+SYSSTAMP := $(VENV)/.installed-debs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,12 +25,22 @@ $(DEVSTAMP): $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot,apps]'
 	touch $@
 
-demo: $(STAMP)
+$(SYSSTAMP): $(BIN)/python
+	@if command -v tesseract >/dev/null && fc-list | grep -qi rufscript; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; } \
+			|| echo "note: apt-get could not install $(DEBS); the tests that need them will skip"; \
+	else echo "note: cannot install $(DEBS) (needs root and apt-get); the tests that need them will skip"; fi
+	touch $@
+
+system-packages: $(SYSSTAMP)
+
+demo: $(STAMP) $(SYSSTAMP)
 	$(BIN)/rnnkit demo
 
 # After the whole suite, the engine's tests again under the other builds torch can select (what AVX2-only,
 # ARM and older x86 machines get); each build has its own cache folder, so only the first run compiles.
-test: $(DEVSTAMP)
+test: $(DEVSTAMP) $(SYSSTAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q

@@ -4,6 +4,7 @@ the baselines' plumbing, bad input, a short training that must learn, and (slow)
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import shutil
 
@@ -275,7 +276,7 @@ def _user_lines(folder, digits, n: int = 12):
     return lines, texts
 
 
-def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits):
+def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits, capsys):
     from rnnkit.apps.handwriting import load, train
 
     lines, texts = _user_lines(tmp_path, digits)
@@ -306,6 +307,14 @@ def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits):
     with pytest.raises(RnnkitError, match=r"gone.png.*does not exist"):
         train(cfg, say=lambda *a: None)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["handwriting"]
+    # the command line reads the same PNG files the same way
+    from test_cli import run_cli
+
+    rc, out, err = run_cli(
+        capsys, "predict", tmp_path / "runs" / "handwriting", tmp_path / "l0.png", "--json"
+    )
+    assert rc == 0, err
+    assert [r["text"] for r in json.loads(out)] == [got[0]["text"]]
 
 
 @pytest.mark.slow

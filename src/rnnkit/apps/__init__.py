@@ -7,6 +7,7 @@ application     model                                      data (built in, or th
 ``timeseries``  GRU/LSTM forecaster, multi-step horizon    CO2 (weekly), sunspots (yearly); CSV
 ``textgen``     character-level LSTM language model        Jane Austen's novels; a UTF-8 text file
 ``speech``      bidirectional GRU over MFCC frames         spoken digits (FSDD MFCCs); .npz, WAV/FLAC/OGG
+``handwriting`` CRNN (conv + BiLSTM) with CTC              MNIST/UCI digit strings, handwriting fonts; PNG+CSV
 ==============  =========================================  ==========================================
 
 Every application is a package with the same parts in the same files: ``config.py`` (its dataclass, which
@@ -38,12 +39,13 @@ from rnnkit.apps.base import ResultRow, TrainResult
 
 __all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_config", "app_module", "load_run"]
 
-APP_NAMES = ("sentiment", "timeseries", "textgen", "speech")
+APP_NAMES = ("sentiment", "timeseries", "textgen", "speech", "handwriting")
 _CONFIG_CLASSES = {
     "sentiment": "SentimentConfig",
     "timeseries": "TimeSeriesConfig",
     "textgen": "TextGenConfig",
     "speech": "SpeechConfig",
+    "handwriting": "HandwritingConfig",
 }
 
 

@@ -71,6 +71,10 @@ class HandwritingReader:
         texts = decode_lines(self.model, [x for _, x in named], self.alphabet, beam_size)
         return [{"image": name, "text": text} for (name, _), text in zip(named, texts)]
 
+    def predict_inputs(self, inputs: list[str], beam: int | None = None) -> list[dict[str, str]]:
+        """``rnnkit predict RUN line.png ... [--beam N]``: :meth:`predict` on the image files."""
+        return self.predict(list(inputs), beam_size=beam)
+
     def evaluate(self, beam_size: int | None = None) -> dict[str, Any]:
         """CER / WER / line accuracy on each of the run's held-out test sets (made again from its config)."""
         from rnnkit.apps.handwriting.train import _prepare
