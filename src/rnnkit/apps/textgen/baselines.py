@@ -18,11 +18,13 @@ import time
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from rnnkit.apps.textgen.config import TextGenConfig
 from rnnkit.apps.textgen.data import scored_positions
 from rnnkit.datasets import Vocabulary
 
-__all__ = ["BASELINE_NAMES", "fit_baselines", "units"]
+__all__ = ["BASELINE_NAMES", "fit_baselines", "kneser_ney_ranks", "units"]
 
 BASELINE_NAMES = {
     "unigram": "unigram token frequencies",
@@ -92,4 +94,15 @@ def fit_baselines(
         "seconds": round(time.perf_counter() - t, 2),
     }
     say(f"feed-forward ({context} tokens of context): {bits['feedforward']:.3f} bits/{vocab.level}")
-    return {"bits": bits, "details": details}
+    return {"bits": bits, "details": details, "kneser_ney": lm}
+
+
+def kneser_ney_ranks(lm, test_units: list[str], positions, k: int = 5) -> np.ndarray:
+    """The rank of each target among the n-gram's ``k`` most likely next words (``k`` = a miss; no ``<unk>``)."""
+    ranks = []
+    ctx_len = max(0, lm.order - 1)
+    for pos in positions:
+        guesses = [u for u, _ in lm.next_topk(test_units[max(0, pos - ctx_len) : pos], k)]
+        target = test_units[pos]
+        ranks.append(guesses.index(target) if target in guesses else k)
+    return np.asarray(ranks)

@@ -57,7 +57,11 @@ class TextGenConfig(AppConfig):
         "lr * min_lr_ratio over the run (its steps, or its time budget when that ends it first), or constant",
         choices=("cosine", "constant"),
     )
-    warmup_steps: int = option(100, "updates of linear learning-rate warm-up (cosine schedule)", low=0)
+    warmup_steps: int = option(
+        100,
+        "updates of linear learning-rate warm-up (cosine schedule; at most a tenth of the planned updates)",
+        low=0,
+    )
     min_lr_ratio: float = option(
         0.05, "the cosine schedule's final learning rate, as a share of lr", low=0.0, high=1.0
     )
@@ -70,6 +74,11 @@ class TextGenConfig(AppConfig):
     )
     ff_context: int = option(
         0, "feed-forward baseline: tokens of context (0 = 16 characters or 5 words)", low=0
+    )
+    next_word_positions: int = option(
+        5000,
+        "word level: score top-1/top-5 next-word accuracy (model and Kneser-Ney) on this many held-out positions",
+        low=1,
     )
     ff_epochs: int = option(
         10,

@@ -20,18 +20,19 @@ from rnnkit.apps._common import (
 from rnnkit.apps.base import TrainResult
 from rnnkit.apps.rundir import RunBuilder
 from rnnkit.apps.textgen import report
-from rnnkit.apps.textgen.baselines import BASELINE_NAMES, fit_baselines, units
+from rnnkit.apps.textgen.baselines import BASELINE_NAMES, fit_baselines, kneser_ney_ranks, units
 from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
 from rnnkit.apps.textgen.data import (
     APP,
     EVAL_STREAMS,
     held_out,
     load_text,
+    scored_positions,
     split_text,
     stream_batches,
     streams,
 )
-from rnnkit.apps.textgen.model import build_model, generate, token_nats
+from rnnkit.apps.textgen.model import build_model, generate, next_word_hits, token_nats
 from rnnkit.datasets import AUSTEN_BOOKS, Vocabulary
 
 __all__ = ["DEFAULT_PROMPTS", "WarmupCosine", "train"]
@@ -86,7 +87,9 @@ def _trainer(model, cfg: TextGenConfig, out_dir, total_updates: int, grad_monito
         cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every, scheduler_interval="step"
     )
     trainer = Trainer(model, tc, reporter=Reporter(out_dir, progress=tc.progress, log_every=tc.log_every))
-    schedule = WarmupCosine(total_updates, cfg.warmup_steps, cfg.min_lr_ratio, cfg.time_budget)
+    # a short run warms up for at most a tenth of its planned updates
+    warmup = min(cfg.warmup_steps, total_updates // 10)
+    schedule = WarmupCosine(total_updates, warmup, cfg.min_lr_ratio, cfg.time_budget)
     trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, schedule)
     return trainer
 
@@ -185,6 +188,12 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             metrics["test"]["bits_per_char_equivalent"] = bpc / chars_per_token
             for v in metrics["baselines"].values():
                 v["bits_per_char_equivalent"] = v[key] / chars_per_token
+        if cfg.level == "word":
+            metrics["next_word"] = _next_word_scores(cfg, model, vocab, test_ids, test_units, bpc, base)
+            say(
+                "next word: top-1 / top-5 accuracy "
+                + ", ".join(f"{k} {v['top1']:.3f} / {v['top5']:.3f}" for k, v in metrics["next_word"].items())
+            )
         if cfg.level == "char":
             metrics["bpc_by_class"] = report.by_class(nats, test_part, train_text)
         save_run_files(run, model, cfg, APP, metrics)
@@ -200,3 +209,31 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
 def _chars_per_token(text: str, vocab) -> float:
     """Characters of ``text`` per token: 1 for characters, characters / words at word level."""
     return 1.0 if vocab.level == "char" else len(text) / max(1, len(vocab.tokenize(text)))
+
+
+def _next_word_scores(cfg, model, vocab, test_ids, test_units, bits, base) -> dict[str, Any]:
+    """Perplexity and top-1 / top-5 next-word accuracy of the model and the Kneser-Ney word n-gram.
+
+    Accuracy is counted on the first ``next_word_positions`` scored positions (the same ones for both).
+    """
+    never = [vocab.unk_id, vocab.token_to_id(Vocabulary.PAD)]
+    ranks = next_word_hits(model, test_ids, never)[: cfg.next_word_positions]
+    out = {
+        "rnnkit": {
+            "perplexity": 2.0**bits,
+            "top1": float((ranks < 1).mean()),
+            "top5": float((ranks < 5).mean()),
+            "positions": len(ranks),
+        }
+    }
+    lm = base.get("kneser_ney")
+    if lm is not None:
+        pos = scored_positions(len(test_units))[: cfg.next_word_positions]
+        kn = kneser_ney_ranks(lm, test_units, pos)
+        out["kneser_ney"] = {
+            "perplexity": 2.0 ** base["bits"]["kneser_ney"],
+            "top1": float((kn < 1).mean()),
+            "top5": float((kn < 5).mean()),
+            "positions": len(kn),
+        }
+    return out
