@@ -53,7 +53,7 @@ class TextGenConfig(AppConfig):
     lr: float = option(5e-3, "learning rate (the peak of the schedule)", low=1e-12)
     lr_schedule: str = option(
         "cosine",
-        "learning-rate schedule when no --scheduler is named: linear warm-up then cosine decay to "
+        "learning-rate schedule when neither --scheduler nor --lr-decay is set: linear warm-up then cosine decay to "
         "lr * min_lr_ratio over the run (its steps, or its time budget when that ends it first), or constant",
         choices=("cosine", "constant"),
     )

@@ -77,8 +77,8 @@ class WarmupCosine:
 
 
 def _trainer(model, cfg: TextGenConfig, out_dir, total_updates: int, grad_monitor_every: int):
-    """The shared trainer, with the warm-up + cosine schedule unless a torch scheduler is named."""
-    if cfg.scheduler or cfg.lr_schedule == "constant":
+    """The shared trainer, with the warm-up + cosine schedule unless a torch scheduler or lr_decay is set."""
+    if cfg.scheduler or cfg.lr_decay < 1 or cfg.lr_schedule == "constant":
         return build_trainer(model, cfg, out_dir, grad_monitor_every=grad_monitor_every)
     from rnnkit.train import Reporter, Trainer
     from rnnkit.train.trainer import trainer_config
