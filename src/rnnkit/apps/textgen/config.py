@@ -51,11 +51,13 @@ class TextGenConfig(AppConfig):
     epochs: int = option(1, "passes over the training text at most", low=1)
     batch_size: int = option(32, "parallel streams of text", low=1)
     lr: float = option(5e-3, "learning rate (the peak of the schedule)", low=1e-12)
+    # constant by default: at demo scale (800 updates in 150 s on a busy machine) it measured 2.13 bpc
+    # against 2.38 for warm-up + cosine, which decays before the model has learnt (docs/applications.md)
     lr_schedule: str = option(
-        "cosine",
+        "constant",
         "learning-rate schedule when neither --scheduler nor --lr-decay is set: linear warm-up then cosine decay to "
         "lr * min_lr_ratio over the run (its steps, or its time budget when that ends it first), or constant",
-        choices=("cosine", "constant"),
+        choices=("constant", "cosine"),
     )
     warmup_steps: int = option(
         100,
