@@ -95,7 +95,7 @@ def _trainer(model, cfg: TextGenConfig, out_dir, total_updates: int, grad_monito
 
 
 def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult:
-    """Train and evaluate the language model and the unigram baseline; write the run."""
+    """Train and evaluate the language model and its baselines on the same split; write the run."""
     from rnnkit.train import seed_everything
 
     t_start = time.perf_counter()
@@ -175,7 +175,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             "baselines": {k: {"name": BASELINE_NAMES[k], key: v} for k, v in base["bits"].items()},
             "baseline_details": base["details"],
             "untrained": {key: untrained_bpc},
-            **report.goal(bpc, base["bits"]),
+            **report.goal(bpc, base["bits"], cfg.level),
             "chars_per_token": chars_per_token,
             "updates": trainer.state.updates,
             "tokens_trained": trainer.state.updates * k1 * cfg.batch_size,
