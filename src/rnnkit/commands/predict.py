@@ -158,7 +158,8 @@ def _next_words(model, args) -> int:
         pieces = iter(args.inputs)
     elif args.file and args.file != "-":
         try:
-            pieces = iter(open(args.file, encoding="utf-8").read().splitlines())
+            with open(args.file, encoding="utf-8") as fh:
+                pieces = iter(fh.read().splitlines())
         except (OSError, UnicodeDecodeError) as exc:
             raise RnnkitError(f"cannot read {args.file}: {exc}") from None
     else:
