@@ -114,9 +114,10 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         seg = k1 * (1 if k2 <= k1 else 10)
         steps_per_pass = math.ceil(x.shape[1] / seg)
         say(
-            f"textgen: {cfg.data}: {len(text):,} {cfg.level}s ({len(train_ids):,} train / {len(val_text):,} val / "
-            f"{len(test_text):,} test, scored on {len(test_ids):,}), vocabulary {len(vocab)}; {cfg.batch_size} streams "
-            f"of {x.shape[1]:,}, BPTT k1={k1} k2={k2}"
+            f"textgen: {cfg.data}: {len(text):,} characters ({len(train_text):,} train / {len(val_text):,} val / "
+            f"{len(test_text):,} test); {len(train_ids):,} training {cfg.level}s, {len(test_ids):,} held-out "
+            f"{cfg.level}s scored, vocabulary {len(vocab)}; {cfg.batch_size} streams of {x.shape[1]:,}, "
+            f"BPTT k1={k1} k2={k2}"
         )
         seed_everything(cfg.seed)
         model = build_model(cfg, len(vocab))
