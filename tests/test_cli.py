@@ -256,6 +256,7 @@ def test_textgen_train_generate_round_trip(tmp_path, capsys, monkeypatch):
         "50",
         "--eval-tokens",
         "0",
+        "--no-baselines",
         "--no-progress",
         "--json",
     )

@@ -4,7 +4,9 @@
 * time-series runs: a CSV of recent values (``--file recent.csv``, or CSV text on stdin) or the recent values
   of a one-column series as arguments -> the next ``horizon`` values, with time stamps when the times are
   evenly spaced;
-* text-generation runs: each input is a text -> its bits per character under the model.
+* text-generation runs: each input is a text -> its bits per character under the model; with ``--next K``
+  (word-level runs) the inputs are pieces of one text typed in order -> the K most likely next words after
+  each piece, the model's state carried from piece to piece (stdin is read line by line as it comes).
 
 Inputs come from the arguments, else from ``--file`` (``-`` = stdin), else from stdin when it is piped.
 ``--json`` prints machine-readable output.
@@ -37,6 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--file",
         metavar="FILE",
         help="read inputs from FILE (one text per line; a CSV for timeseries); - = stdin",
+    )
+    p.add_argument(
+        "--next",
+        type=int,
+        default=0,
+        metavar="K",
+        help="textgen word-level runs: the K most likely next words after each input (inputs continue one text)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -107,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
             rows = [(r["label"], r["probability"], _short(r["text"])) for r in out]
             print(format_table(rows, ("label", "probability", "text")))
         return 0
+    if isinstance(model, TextGenerator) and args.next:
+        return _next_words(model, args)
     if isinstance(model, TextGenerator):
         texts = read_inputs(args.inputs, args.file, "texts")
         out = model.score(texts)
@@ -139,6 +150,39 @@ def run(args: argparse.Namespace) -> int:
                 [(f["step"], f["time"], f["value"]) for f in out["forecast"]], ("step", "time", "forecast")
             )
         )
+    return 0
+
+
+def _next_words(model, args) -> int:
+    """Suggestions after each piece of text; the pieces are read once, in order, with the state carried."""
+    from rnnkit.apps._common import format_table
+
+    if args.next < 0:
+        raise RnnkitError(f"--next: expected K >= 1, got {args.next}")
+    stream = model.next_words()
+    if args.inputs and args.file:
+        raise RnnkitError("give the text as arguments or with --file, not both")
+    if args.inputs:
+        pieces = iter(args.inputs)
+    elif args.file and args.file != "-":
+        try:
+            with open(args.file, encoding="utf-8") as fh:
+                pieces = iter(fh.read().splitlines())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RnnkitError(f"cannot read {args.file}: {exc}") from None
+    else:
+        pieces = (line.rstrip("\n") for line in sys.stdin)
+    typed = ""
+    for piece in pieces:
+        stream.feed(piece + " ")  # each piece ends where a word ends
+        typed += piece + " "
+        top = stream.suggest(args.next)
+        if args.json:
+            print(json.dumps({"text": typed, "next": [{"word": w, "probability": p} for w, p in top]}))
+        else:
+            print(f"after {_short(typed.strip(), 60)!r}:")
+            print(format_table(top, ("next word", "probability")))
+        sys.stdout.flush()
     return 0
 
 

@@ -1,7 +1,8 @@
 """Text generation: a character-level (or word-level) recurrent language model trained with truncated BPTT.
 
-Data: Jane Austen's six novels (``data="austen"``, about 4 million characters; ``books`` picks some) or a
-user's UTF-8 text file. The text is cut in order: the first part trains, then validation, then the held-out
+Data: Jane Austen's six novels (``data="austen"``, about 4 million characters; ``books`` picks some), one of
+the held-out texts of :mod:`rnnkit.datasets.extra` (``HELD_OUT_TEXTS``: ``kjv``, ``reina_valera``,
+``fortunes``; defaults are never tuned on them) or a user's UTF-8 text file. The text is cut in order: the first part trains, then validation, then the held-out
 test part (the end of the text). The vocabulary comes from the training part; unseen characters map to
 ``<unk>``.
 
@@ -9,7 +10,14 @@ Training reads ``batch_size`` parallel streams of the training text, ``tbptt_k1`
 LSTM state from update to update (truncated BPTT, Williams & Peng's BPTT(k2; k1) with ``k2 >= k1`` steps of
 backpropagation). The held-out score is bits per character (bpc): the mean negative log2-probability of
 each next character, on the first ``eval_tokens`` characters of the test part, read as 16 streams with the
-state carried. The baseline is a character-frequency (unigram) model of the training text.
+state carried (bits per word for a word-level model, with the honest conversion to characters:
+bits per word x words / characters). The baselines, scored on the same tokens: the unigram, the interpolated
+Kneser-Ney n-gram (order chosen on validation; its 5-gram too) and the feed-forward fixed-context network;
+the goal is fewer bits than the strongest. ``lr_schedule="cosine"`` adds a warm-up + cosine learning-rate
+schedule that ends with the run (its steps or its time budget); the default stays constant, which measured
+better at demo scale. A word-level run also reports perplexity and top-1/top-5
+next-word accuracy next to the Kneser-Ney word n-gram, and :class:`NextWordStream` gives a keyboard's
+suggestions as the user types (``rnnkit predict RUN "text so far" --next 5``).
 
 Validation runs every ``validate_every`` steps (the trainer's hook), so early stopping and the kept weights
 need no pass over the whole text.
@@ -24,16 +32,18 @@ from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
 from rnnkit.apps.textgen.data import (
     APP,
     EVAL_STREAMS,
+    HELD_OUT_TEXTS,
     held_out,
     load_text,
+    scored_positions,
     split_text,
     stream_batches,
     streams,
 )
-from rnnkit.apps.textgen.model import build_model, generate, token_nats
+from rnnkit.apps.textgen.model import build_model, generate, next_word_hits, token_nats
 from rnnkit.apps.textgen.report import CHAR_CLASSES, GOAL_BPC, char_class
-from rnnkit.apps.textgen.train import DEFAULT_PROMPTS, train
-from rnnkit.apps.textgen.use import TextGenerator, load
+from rnnkit.apps.textgen.train import DEFAULT_PROMPTS, WarmupCosine, train
+from rnnkit.apps.textgen.use import NextWordStream, TextGenerator, load
 
 __all__ = [
     "APP",
@@ -42,14 +52,19 @@ __all__ = [
     "EVAL_STREAMS",
     "GOAL_BPC",
     "GenerateConfig",
+    "HELD_OUT_TEXTS",
+    "NextWordStream",
     "TextGenConfig",
     "TextGenerator",
+    "WarmupCosine",
     "build_model",
     "char_class",
     "generate",
     "held_out",
     "load",
     "load_text",
+    "next_word_hits",
+    "scored_positions",
     "split_text",
     "stream_batches",
     "streams",

@@ -3,17 +3,38 @@ streams that truncated BPTT reads."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.textgen.config import TextGenConfig
 from rnnkit.datasets import AUSTEN_BOOKS, Vocabulary, load_austen, read_text_file, split_by_time
 
-__all__ = ["APP", "EVAL_STREAMS", "held_out", "load_text", "split_text", "stream_batches", "streams"]
+__all__ = [
+    "APP",
+    "EVAL_STREAMS",
+    "HELD_OUT_TEXTS",
+    "held_out",
+    "load_text",
+    "scored_positions",
+    "split_text",
+    "stream_batches",
+    "streams",
+]
 
 APP = "textgen"
 
 EVAL_STREAMS = 16
+
+
+def _held_out_names() -> tuple[str, ...]:
+    from rnnkit.datasets.extra import EXTRA_DATASETS
+
+    return tuple(sorted(n for n, d in EXTRA_DATASETS.items() if d.task == APP))
+
+
+HELD_OUT_TEXTS = _held_out_names()
+"""Names ``--data`` accepts for the held-out texts of :mod:`rnnkit.datasets.extra` (defaults are not tuned on them)."""
 
 
 def load_text(cfg: TextGenConfig) -> str:
@@ -22,6 +43,12 @@ def load_text(cfg: TextGenConfig) -> str:
         if unknown:
             raise RnnkitError(f"--books: expected names from {list(AUSTEN_BOOKS)}, got {unknown}")
         return load_austen(cfg.books or None)
+    if cfg.books:
+        raise RnnkitError(f"--books picks Austen novels: expected --data austen, got --data {cfg.data}")
+    if cfg.data in HELD_OUT_TEXTS:
+        from rnnkit.datasets.extra import load_extra
+
+        return load_extra(cfg.data)
     return read_text_file(cfg.data)
 
 
@@ -53,6 +80,17 @@ def streams(ids: torch.Tensor, num: int) -> tuple[torch.Tensor, torch.Tensor]:
     x = ids[: num * length].view(num, length)
     y = ids[1 : num * length + 1].view(num, length)
     return x, y
+
+
+def scored_positions(n: int, num_streams: int = EVAL_STREAMS) -> np.ndarray:
+    """Positions (in a held-out text of ``n`` tokens) of the tokens :func:`token_nats` scores, in its order.
+
+    The text is read as ``num`` parallel streams of ``length`` tokens; each stream's first token is read but
+    not scored.
+    """
+    num = max(1, min(num_streams, (n - 1) // 2))
+    length = (n - 1) // num
+    return (np.arange(num)[:, None] * length + 1 + np.arange(length)[None, :]).reshape(-1)
 
 
 def stream_batches(

@@ -10,7 +10,7 @@ from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
 from rnnkit.apps.textgen.data import EVAL_STREAMS, streams
 from rnnkit.datasets import Vocabulary
 
-__all__ = ["build_model", "generate", "token_nats"]
+__all__ = ["build_model", "generate", "next_word_hits", "token_nats"]
 
 
 def build_model(cfg: TextGenConfig, vocab_size: int):
@@ -72,3 +72,29 @@ def generate(model, vocab: Vocabulary, prompt: str, gen: GenerateConfig, sample:
     out = model.generate(torch.tensor([ids]), config, generator=g)
     text = vocab.decode(out.to_lists()[0])
     return " " + text if vocab.level == "word" and prompt.strip() and text else text
+
+
+@torch.no_grad()
+def next_word_hits(
+    model, ids: torch.Tensor, never: list[int], k: int = 5, num_streams: int = EVAL_STREAMS, chunk: int = 1000
+) -> np.ndarray:
+    """The rank (0 = most likely; ``k`` = not among the first ``k``) of every scored next token.
+
+    Same positions and order as :func:`token_nats`. The ids in ``never`` (``<unk>``, ``<pad>``) are never
+    guessed, so an ``<unk>`` target is a miss: a keyboard cannot offer an unknown word. Top-``j`` accuracy is ``(ranks < j).mean()`` for ``j <= k``.
+    """
+    model.eval()
+    num = max(1, min(num_streams, (len(ids) - 1) // 2))
+    x, y = streams(ids, num)
+    state = None
+    out = []
+    for a in range(0, x.shape[1], chunk):
+        logits, state = model(x[:, a : a + chunk], state)  # (B, T, V)
+        logits[..., never] = -float("inf")
+        top = logits.topk(k, dim=-1).indices  # (B, T, k)
+        hit = top == y[:, a : a + chunk, None]
+        rank = torch.where(
+            hit.any(-1), hit.float().argmax(-1), torch.full_like(hit[..., 0], k, dtype=torch.long)
+        )
+        out.append(rank)
+    return torch.cat(out, 1).reshape(-1).numpy()

@@ -18,29 +18,84 @@ from rnnkit.apps._common import (
     training_summary,
 )
 from rnnkit.apps.base import TrainResult
-from rnnkit.apps.baselines import unigram_bits_per_char
 from rnnkit.apps.rundir import RunBuilder
 from rnnkit.apps.textgen import report
+from rnnkit.apps.textgen.baselines import BASELINE_NAMES, fit_baselines, kneser_ney_ranks, units
 from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
 from rnnkit.apps.textgen.data import (
     APP,
     EVAL_STREAMS,
     held_out,
     load_text,
+    scored_positions,
     split_text,
     stream_batches,
     streams,
 )
-from rnnkit.apps.textgen.model import build_model, generate, token_nats
+from rnnkit.apps.textgen.model import build_model, generate, next_word_hits, token_nats
 from rnnkit.datasets import AUSTEN_BOOKS, Vocabulary
 
-__all__ = ["DEFAULT_PROMPTS", "train"]
+__all__ = ["DEFAULT_PROMPTS", "WarmupCosine", "train"]
 
 DEFAULT_PROMPTS = ("It is a truth universally acknowledged", "Mr. Darcy", "\n")
 
 
+class WarmupCosine:
+    """The learning-rate factor of a linear warm-up then a cosine decay (for ``LambdaLR``).
+
+    .. math:: f(s) = \\min(1, s / w) \\cdot \\big(r + (1 - r) \\tfrac{1}{2}(1 + \\cos \\pi p)\\big), \\qquad
+              p = \\min\\big(1, \\max(s / S, \\; t / T)\\big)
+
+    where ``s`` counts updates, ``w`` is ``warmup``, ``r`` is ``min_ratio``, ``S`` the planned updates and
+    ``T`` the time budget (seconds since the first update): the decay ends with the run whichever of the two
+    ends it first, so a run cut by its time budget still finishes at the low learning rate.
+
+    Example: ``LambdaLR(opt, WarmupCosine(total=1000, warmup=100))``.
+    """
+
+    def __init__(self, total: int, warmup: int = 0, min_ratio: float = 0.05, time_budget: float = 0.0):
+        self.total, self.warmup, self.min_ratio, self.time_budget = (
+            max(1, total),
+            warmup,
+            min_ratio,
+            time_budget,
+        )
+        self.start: float | None = None
+
+    def progress(self, step: int) -> float:
+        p = step / self.total
+        if self.time_budget > 0:
+            if self.start is None:
+                self.start = time.perf_counter()
+            p = max(p, (time.perf_counter() - self.start) / self.time_budget)
+        return min(1.0, p)
+
+    def __call__(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
+        cos = 0.5 * (1 + math.cos(math.pi * self.progress(step)))
+        return warm * (self.min_ratio + (1 - self.min_ratio) * cos)
+
+
+def _trainer(model, cfg: TextGenConfig, out_dir, total_updates: int, grad_monitor_every: int):
+    """The shared trainer, with the warm-up + cosine schedule unless a torch scheduler or lr_decay is set."""
+    if cfg.scheduler or cfg.lr_decay < 1 or cfg.lr_schedule == "constant":
+        return build_trainer(model, cfg, out_dir, grad_monitor_every=grad_monitor_every)
+    from rnnkit.train import Reporter, Trainer
+    from rnnkit.train.trainer import trainer_config
+
+    tc = trainer_config(
+        cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every, scheduler_interval="step"
+    )
+    trainer = Trainer(model, tc, reporter=Reporter(out_dir, progress=tc.progress, log_every=tc.log_every))
+    # a short run warms up for at most a tenth of its planned updates
+    warmup = min(cfg.warmup_steps, total_updates // 10)
+    schedule = WarmupCosine(total_updates, warmup, cfg.min_lr_ratio, cfg.time_budget)
+    trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, schedule)
+    return trainer
+
+
 def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult:
-    """Train and evaluate the language model and the unigram baseline; write the run."""
+    """Train and evaluate the language model and its baselines on the same split; write the run."""
     from rnnkit.train import seed_everything
 
     t_start = time.perf_counter()
@@ -59,9 +114,10 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         seg = k1 * (1 if k2 <= k1 else 10)
         steps_per_pass = math.ceil(x.shape[1] / seg)
         say(
-            f"textgen: {cfg.data}: {len(text):,} {cfg.level}s ({len(train_ids):,} train / {len(val_text):,} val / "
-            f"{len(test_text):,} test, scored on {len(test_ids):,}), vocabulary {len(vocab)}; {cfg.batch_size} streams "
-            f"of {x.shape[1]:,}, BPTT k1={k1} k2={k2}"
+            f"textgen: {cfg.data}: {len(text):,} characters ({len(train_text):,} train / {len(val_text):,} val / "
+            f"{len(test_text):,} test); {len(train_ids):,} training {cfg.level}s, {len(test_ids):,} held-out "
+            f"{cfg.level}s scored, vocabulary {len(vocab)}; {cfg.batch_size} streams of {x.shape[1]:,}, "
+            f"BPTT k1={k1} k2={k2}"
         )
         seed_everything(cfg.seed)
         model = build_model(cfg, len(vocab))
@@ -74,10 +130,12 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         )
         val = stream_batches(vx, vy, 1000) if vx is not None else None
         total = cfg.max_steps or steps_per_pass * cfg.epochs
-        trainer = build_trainer(
+        updates_per_step = 1 if k2 <= k1 else seg // k1
+        trainer = _trainer(
             model,
             cfg,
             run.path,
+            total * updates_per_step,
             grad_monitor_every=max(1, min(cfg.validate_every or steps_per_pass, total // 10)),
         )
         t_train = time.perf_counter()
@@ -93,7 +151,12 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
 
         nats = token_nats(model, test_ids)
         bpc = float(nats.mean() / math.log(2))
-        base_bpc = unigram_bits_per_char(train_text, test_part) if cfg.level == "char" else float("nan")
+        test_units = units(test_part, vocab)
+        if cfg.level == "word":  # the scored words: the first eval_tokens + 1 of the test part
+            test_units = test_units[: len(test_ids)]
+        base = fit_baselines(cfg, vocab, train_text, val_text, test_units, say)
+        chars_per_token = _chars_per_token(test_text, vocab)
+        key = "bpc" if cfg.level == "char" else "bits_per_word"
         seconds = time.perf_counter() - t_start
         gen = GenerateConfig(length=cfg.sample_length, seed=cfg.seed)
         samples = []
@@ -108,17 +171,30 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             "vocabulary_size": len(vocab),
             "split": {"train": len(train_text), "val": len(val_text), "test": len(test_text)},
             "scored_tokens": len(nats),
-            "test": {"bpc": bpc, "nats_per_token": float(nats.mean())},
-            "baseline": {"name": "unigram character frequencies", "bpc": base_bpc},
-            "untrained": {"bpc": untrained_bpc},
-            "goal": f"bpc <= {report.GOAL_BPC}",
-            "goal_met": bpc <= report.GOAL_BPC,
+            "unit": f"bits per {cfg.level}",
+            "test": {key: bpc, "nats_per_token": float(nats.mean())},
+            "baselines": {k: {"name": BASELINE_NAMES[k], key: v} for k, v in base["bits"].items()},
+            "baseline_details": base["details"],
+            "untrained": {key: untrained_bpc},
+            **report.goal(bpc, base["bits"], cfg.level),
+            "chars_per_token": chars_per_token,
             "updates": trainer.state.updates,
             "tokens_trained": trainer.state.updates * k1 * cfg.batch_size,
+            "threads": torch.get_num_threads(),
             **training_summary(model, trainer, train_seconds, seconds),
             "samples": samples,
             "history": history,
         }
+        if cfg.level == "word":  # the honest conversion: bits per word x words / characters of the test part
+            metrics["test"]["bits_per_char_equivalent"] = bpc / chars_per_token
+            for v in metrics["baselines"].values():
+                v["bits_per_char_equivalent"] = v[key] / chars_per_token
+        if cfg.level == "word":
+            metrics["next_word"] = _next_word_scores(cfg, model, vocab, test_ids, test_units, bpc, base)
+            say(
+                "next word: top-1 / top-5 accuracy "
+                + ", ".join(f"{k} {v['top1']:.3f} / {v['top5']:.3f}" for k, v in metrics["next_word"].items())
+            )
         if cfg.level == "char":
             metrics["bpc_by_class"] = report.by_class(nats, test_part, train_text)
         save_run_files(run, model, cfg, APP, metrics)
@@ -127,5 +203,38 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         written = report.write_plots(run, cfg, history, metrics)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, bpc, base_bpc, seconds)
+    rows = report.result_rows(cfg, bpc, base["bits"], seconds)
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])
+
+
+def _chars_per_token(text: str, vocab) -> float:
+    """Characters of ``text`` per token: 1 for characters, characters / words at word level."""
+    return 1.0 if vocab.level == "char" else len(text) / max(1, len(vocab.tokenize(text)))
+
+
+def _next_word_scores(cfg, model, vocab, test_ids, test_units, bits, base) -> dict[str, Any]:
+    """Perplexity and top-1 / top-5 next-word accuracy of the model and the Kneser-Ney word n-gram.
+
+    Accuracy is counted on the first ``next_word_positions`` scored positions (the same ones for both).
+    """
+    never = [vocab.unk_id, vocab.token_to_id(Vocabulary.PAD)]
+    ranks = next_word_hits(model, test_ids, never)[: cfg.next_word_positions]
+    out = {
+        "rnnkit": {
+            "perplexity": 2.0**bits,
+            "top1": float((ranks < 1).mean()),
+            "top5": float((ranks < 5).mean()),
+            "positions": len(ranks),
+        }
+    }
+    lm = base.get("kneser_ney")
+    if lm is not None:
+        pos = scored_positions(len(test_units))[: cfg.next_word_positions]
+        kn = kneser_ney_ranks(lm, test_units, pos)
+        out["kneser_ney"] = {
+            "perplexity": 2.0 ** base["bits"]["kneser_ney"],
+            "top1": float((kn < 1).mean()),
+            "top5": float((kn < 5).mean()),
+            "positions": len(kn),
+        }
+    return out

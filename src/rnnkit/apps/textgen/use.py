@@ -16,7 +16,7 @@ from rnnkit.apps.textgen.data import APP, held_out, load_text, split_text
 from rnnkit.apps.textgen.model import generate, token_nats
 from rnnkit.datasets import Vocabulary, read_text_file
 
-__all__ = ["TextGenerator", "load"]
+__all__ = ["NextWordStream", "TextGenerator", "load"]
 
 
 class TextGenerator:
@@ -60,6 +60,10 @@ class TextGenerator:
             )
         return out
 
+    def next_words(self) -> NextWordStream:
+        """A :class:`NextWordStream` over this word-level model (a keyboard's suggestions as the user types)."""
+        return NextWordStream(self)
+
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """Bits per token on the run's held-out test part, or on a whole text file."""
         cfg = self.config
@@ -75,6 +79,96 @@ class TextGenerator:
         nats = token_nats(self.model, ids)
         key = "bpc" if self.vocab.level == "char" else "bits_per_word"
         return {"data": f"{where} ({len(nats):,} tokens scored)", key: float(nats.mean() / math.log(2))}
+
+
+class NextWordStream:
+    """Next-word suggestions while the text is being typed, with the recurrent state carried forward.
+
+    Each :meth:`feed` reads only the new words (the text before them is never read again). A word still being
+    typed (the text ends in letters, not in a space or a punctuation mark) is not read yet: :meth:`suggest`
+    then completes it, among the vocabulary's words that start with the letters typed, with probabilities
+    renormalised over those words (``p(word | context, the letters typed)``). Otherwise it returns the ``k``
+    most likely next words, ``p(word | context)``. ``<unk>`` is never suggested. Before any word, the model
+    reads a ``"."`` (a sentence boundary) when the vocabulary has it.
+
+    Example::
+
+        s = load("runs/austen-words").next_words()
+        s.feed("it is a truth universally ")
+        s.suggest(5)          # [("acknowledged", 0.41), ...]
+        s.feed("ackn")
+        s.suggest(3)          # completions of "ackn"
+    """
+
+    def __init__(self, gen: TextGenerator):
+        if gen.vocab.level != "word":
+            raise RnnkitError(
+                f"next-word suggestions need a word-level run (--level word); run {gen.run.name} is "
+                f"{gen.vocab.level}-level"
+            )
+        self.model, self.vocab = gen.model, gen.vocab
+        self.model.eval()
+        self.state = None
+        self.log_probs: torch.Tensor | None = None  # (V,) after the last word read
+        self.pending = ""  # letters of a word still being typed
+        self.words_read = 0
+        self._tokens = None
+        start = "." if "." in self.vocab else None
+        if start is not None:
+            self._read([self.vocab.token_to_id(start)])
+            self.words_read = 0
+
+    @torch.no_grad()
+    def _read(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        logits, self.state = self.model(torch.tensor([ids]), self.state)  # (1, T, V)
+        self.log_probs = logits[0, -1].log_softmax(-1)
+        self.words_read += len(ids)
+
+    def feed(self, text: str) -> None:
+        """Append ``text`` to what was typed; read the words it completes."""
+        text = self.pending + text
+        tokens = self.vocab.tokenize(text)
+        self.pending = ""
+        if tokens and text and not text[-1].isspace() and tokens[-1][-1:].isalnum():
+            # the last word may go on in the next piece: keep its letters, read it later
+            self.pending = _tail_word(text)
+            tokens = tokens[:-1]
+        self._read(self.vocab.encode(" ".join(tokens)) if tokens else [])
+
+    def suggest(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most likely next words (or completions of the word being typed) with probabilities."""
+        if k < 1:
+            raise RnnkitError(f"--next: expected k >= 1, got {k}")
+        if self.log_probs is None:
+            p = torch.full((len(self.vocab),), 1.0 / len(self.vocab))
+        else:
+            p = self.log_probs.exp().clone()
+        p[self.vocab.unk_id] = 0.0
+        for special in ("<pad>", "<bos>", "<eos>"):
+            if special in self.vocab:
+                p[self.vocab.token_to_id(special)] = 0.0
+        if self.pending:
+            if self._tokens is None:
+                self._tokens = [self.vocab.id_to_token(i) for i in range(len(self.vocab))]
+            prefix = self.pending.lower()
+            mask = torch.tensor([t.startswith(prefix) for t in self._tokens])
+            p = torch.where(mask, p, torch.zeros_like(p))
+            total = float(p.sum())
+            if total <= 0:
+                return []
+            p = p / total
+        top = p.topk(min(k, int((p > 0).sum())))
+        return [(self.vocab.id_to_token(int(i)), float(v)) for v, i in zip(top.values, top.indices)]
+
+
+def _tail_word(text: str) -> str:
+    """The run of word characters (and inner apostrophes) at the end of ``text``."""
+    import re
+
+    m = re.search(r"\w+(?:'\w+)*'?$", text)
+    return m.group(0) if m else ""
 
 
 def load(path) -> TextGenerator:

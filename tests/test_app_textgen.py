@@ -1,0 +1,239 @@
+"""The text-generation app: its baselines on the same scored tokens, the learning-rate schedule, the held-out
+texts, and next-word suggestions with carried state (checked against a full forward pass)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps import load_run
+from rnnkit.apps.textgen import TextGenConfig, scored_positions, streams, token_nats
+from rnnkit.apps.textgen import train as train_textgen
+from rnnkit.apps.textgen.train import WarmupCosine
+from rnnkit.cli import main
+
+
+def _memory_text(seed: int = 0, lines: int = 4000, gap: int = 5) -> str:
+    """Lines ``K d1..d5 K``: the closing letter repeats the opening one, ``gap + 1`` characters back.
+
+    A model that remembers the first letter pays ``log2(4) + 5`` bits a line (binary digits); one that sees
+    fewer than ``gap + 1`` characters pays ``log2(4)`` bits more for the closing letter.
+    """
+    rng = random.Random(seed)
+    out = []
+    for _ in range(lines):
+        k = rng.choice("abcd")
+        out.append(k + "".join(rng.choice("01") for _ in range(gap)) + k + "\n")
+    return "".join(out)
+
+
+def test_scored_positions_match_the_streams_targets():
+    ids = torch.arange(1003)
+    for num in (1, 7, 16):
+        _, y = streams(ids, num)
+        pos = scored_positions(len(ids), num)
+        assert torch.equal(ids[torch.as_tensor(pos)], y.reshape(-1))
+
+
+def test_warmup_cosine_is_torch_cosine_annealing_after_warmup():
+    lr, total, ratio = 0.01, 50, 0.1
+    p1 = [torch.nn.Parameter(torch.zeros(1))]
+    p2 = [torch.nn.Parameter(torch.zeros(1))]
+    o1, o2 = torch.optim.SGD(p1, lr=lr), torch.optim.SGD(p2, lr=lr)
+    ours = torch.optim.lr_scheduler.LambdaLR(o1, WarmupCosine(total, 0, ratio))
+    ref = torch.optim.lr_scheduler.CosineAnnealingLR(o2, T_max=total, eta_min=lr * ratio)
+    for _ in range(total):
+        assert o1.param_groups[0]["lr"] == pytest.approx(o2.param_groups[0]["lr"], rel=1e-9, abs=1e-12)
+        o1.step(), o2.step(), ours.step(), ref.step()
+    warm = WarmupCosine(total, 10, ratio)
+    assert [warm(s) for s in range(3)] == pytest.approx(
+        [0.1 * WarmupCosine(total, 0, ratio)(s) * (s + 1) for s in range(3)]
+    )
+
+
+def test_recurrence_beats_the_baselines_on_a_long_range_text(tmp_path):
+    data = tmp_path / "memory.txt"
+    data.write_text(_memory_text())
+    cfg = TextGenConfig(
+        data=str(data),
+        runs_dir=str(tmp_path),
+        name="mem",
+        hidden_size=64,
+        embedding_dim=16,
+        batch_size=16,
+        tbptt_k1=40,
+        tbptt_k2=40,
+        lr=1e-2,
+        max_steps=300,
+        epochs=20,
+        validate_every=100,
+        eval_tokens=0,
+        sample_length=0,
+        ngram_max_order=4,  # sees 3 characters back, fewer than the 7 to the opening letter
+        ff_context=4,
+        ff_epochs=2,
+        progress=False,
+    )
+    result = train_textgen(cfg, say=lambda s: None)
+    m = result.metrics
+    b = {k: v["bpc"] for k, v in m["baselines"].items()}
+    remember = (math.log2(4) + 5) / 8  # the best possible, per character
+    forget = remember + math.log2(4) / 8
+    # the baselines cannot see the opening letter; the LSTM learns to keep it
+    assert min(b["kneser_ney"], b["feedforward"]) > forget - 0.03
+    assert m["test"]["bpc"] < forget - 0.1
+    assert b["unigram"] > forget + 0.3
+    row = result.rows[0]
+    assert row.baseline == min(b, key=b.get) and row.baselines == pytest.approx(b)
+    assert row.met == (m["test"]["bpc"] < row.baseline_value) and row.met
+    # the Kneser-Ney order was chosen on the validation part
+    scores = m["baseline_details"]["kneser_ney"]["validation_bits_by_order"]
+    assert m["baseline_details"]["kneser_ney"]["order"] == int(min(scores, key=scores.get))
+
+
+def _words_text() -> str:
+    rng = random.Random(1)
+    subjects, verbs, objects = (
+        ["the cat", "the dog", "a bird"],
+        ["sat on", "ran to", "looked at"],
+        ["the mat", "the log"],
+    )
+    return " ".join(
+        f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(objects)} ." for _ in range(1500)
+    )
+
+
+@pytest.fixture(scope="module")
+def word_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("words")
+    data = tmp / "words.txt"
+    data.write_text(_words_text())
+    cfg = TextGenConfig(
+        data=str(data),
+        level="word",
+        runs_dir=str(tmp),
+        name="words",
+        hidden_size=32,
+        embedding_dim=16,
+        batch_size=8,
+        tbptt_k1=20,
+        tbptt_k2=20,
+        lr=1e-2,
+        max_steps=150,
+        epochs=20,
+        validate_every=50,
+        eval_tokens=0,
+        sample_length=0,
+        ff_epochs=1,
+        progress=False,
+    )
+    return train_textgen(cfg, say=lambda s: None)
+
+
+def test_word_level_reports_bits_per_word_and_next_word_accuracy(word_run):
+    m = word_run.metrics
+    assert m["unit"] == "bits per word" and "bpc" not in m["test"] and word_run.rows[0].metric == "bits/word"
+    # the honest conversion to characters: bits per word x words / characters of the test part
+    assert m["test"]["bits_per_char_equivalent"] == pytest.approx(
+        m["test"]["bits_per_word"] / m["chars_per_token"]
+    )
+    assert m["chars_per_token"] > 2
+    nw = m["next_word"]
+    # after "the" the next word is one of a few: a learnt model and the n-gram both guess well
+    assert nw["rnnkit"]["top5"] > 0.8 and nw["kneser_ney"]["top5"] > 0.8
+    assert nw["rnnkit"]["perplexity"] == pytest.approx(2 ** m["test"]["bits_per_word"])
+
+
+def test_next_word_stream_carries_state_like_one_forward_pass(word_run):
+    gen = load_run(word_run.run)
+    text = "the cat sat on the mat . the dog ran to"
+    pieces = ["the cat sat", " on the mat .", " the dog", " ran to "]
+    s = gen.next_words()
+    for p in pieces:
+        s.feed(p)
+    got = s.suggest(3)
+    ids = [gen.vocab.token_to_id(".")] + gen.vocab.encode(text)
+    with torch.no_grad():
+        logits, _ = gen.model(torch.tensor([ids]))
+    p = logits[0, -1].softmax(-1)
+    p[gen.vocab.unk_id] = 0
+    p[0] = 0
+    ref = p.topk(3)
+    assert [w for w, _ in got] == [gen.vocab.id_to_token(int(i)) for i in ref.indices]
+    assert [v for _, v in got] == pytest.approx(ref.values.tolist(), rel=1e-5)
+    assert s.words_read == len(gen.vocab.encode(text))  # each word read once
+    # a word still being typed is completed from the same distribution, renormalised over its prefix
+    s.feed("the l")
+    got = dict(s.suggest(5))
+    ids += gen.vocab.encode("the")
+    with torch.no_grad():
+        p = gen.model(torch.tensor([ids]))[0][0, -1].softmax(-1)
+    ref = {w: float(p[gen.vocab.token_to_id(w)]) for w in ("log", "looked")}  # the words starting with "l"
+    assert got == pytest.approx({w: v / sum(ref.values()) for w, v in ref.items()}, rel=1e-5)
+
+
+def test_predict_next_cli(word_run, capsys):
+    rc = main(["predict", str(word_run.run), "the cat sat on", "the", "--next", "2", "--json"])
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 0 and len(out) == 2
+    assert out[1]["text"] == "the cat sat on the "
+    probs = [s["probability"] for s in out[1]["next"]]
+    assert {s["word"] for s in out[1]["next"]} == {"mat", "log"} and probs == sorted(probs, reverse=True)
+
+
+def test_next_words_needs_a_word_run(tmp_path, capsys):
+    data = tmp_path / "t.txt"
+    data.write_text("abc abd abe " * 200)
+    cfg = TextGenConfig(
+        data=str(data),
+        runs_dir=str(tmp_path),
+        name="c",
+        hidden_size=8,
+        max_steps=2,
+        sample_length=0,
+        baselines=False,
+        progress=False,
+        batch_size=4,
+    )
+    run = train_textgen(cfg, say=lambda s: None).run
+    rc = main(["predict", str(run), "ab", "--next", "3"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "word-level run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_held_out_texts_by_name():
+    from rnnkit.apps.textgen import HELD_OUT_TEXTS, load_text
+    from rnnkit.datasets.extra import load_extra
+
+    assert set(HELD_OUT_TEXTS) == {"kjv", "reina_valera", "fortunes"}
+    with pytest.raises(RnnkitError, match="--books"):
+        load_text(TextGenConfig(data="kjv", books=["emma"]))
+    try:
+        expected = load_extra("fortunes", download=False)
+    except RnnkitError:
+        pytest.skip("the fortunes data set is not in the cache")
+    assert load_text(TextGenConfig(data="fortunes")) == expected
+
+
+def test_token_nats_positions_match_the_ngram_scores():
+    """The baselines are scored where the model is: the same positions give the same unigram bits."""
+    rng = np.random.default_rng(0)
+    ids = torch.as_tensor(rng.integers(0, 5, 401))
+    model = torch.nn.Module()
+    vocab = 5
+
+    def forward(x, state=None):  # a fixed distribution: p(k) = (k + 1) / 15
+        logp = torch.log(torch.arange(1, vocab + 1, dtype=torch.float) / 15)
+        return logp.expand(*x.shape, vocab).clone(), state
+
+    model.forward = forward
+    nats = token_nats(model, ids)
+    pos = scored_positions(len(ids))
+    ref = -np.log((ids.numpy()[pos] + 1) / 15)
+    np.testing.assert_allclose(nats, ref, rtol=1e-6)
