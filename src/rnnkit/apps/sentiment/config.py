@@ -46,6 +46,13 @@ class SentimentConfig(AppConfig):
         "early stopping waits at least this many epochs and until validation beats the majority class",
         low=0,
     )
+    pretrain_epochs: int = option(
+        0,
+        "epochs of language-model pretraining (ULMFiT-style, both directions) on the training texts "
+        "before the classifier is trained; 0 = none",
+        low=0,
+    )
+    pretrain_time: float = option(60.0, "seconds of language-model pretraining at most", low=0.0)
     cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
     embedding_dim: int = option(100, "size of the token embeddings", low=1)
     hidden_size: int = option(64, "hidden units per direction", low=1)

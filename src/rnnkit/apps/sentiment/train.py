@@ -24,7 +24,7 @@ from rnnkit.apps.rundir import RunBuilder
 from rnnkit.apps.sentiment import report
 from rnnkit.apps.sentiment.config import SentimentConfig
 from rnnkit.apps.sentiment.data import APP, batches, chunk, collate, encode, load_texts, split, token_limit
-from rnnkit.apps.sentiment.model import build_model, predict_proba
+from rnnkit.apps.sentiment.model import build_model, predict_proba, pretrain_lm
 from rnnkit.datasets import Vocabulary
 
 __all__ = ["train"]
@@ -97,6 +97,10 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         untrained = predict_proba(model, te_ids, limit=limit, long_texts=cfg.long_texts).argmax(1)
         tr_ids, owner = chunk([ids[i] for i in tr], limit, cfg.long_texts)
         tr_y = [labels[tr[j]] for j in owner]
+
+        pretrain = None
+        if cfg.pretrain_epochs:
+            pretrain = pretrain_lm(model, tr_ids, cfg, cfg.pretrain_time, say)
 
         def epoch_batches(epoch: int):
             order = torch.randperm(len(tr_ids), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
@@ -176,6 +180,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "majority_class": {"name": classes[majority], "accuracy": float((te_y == majority).mean())},
             "untrained": report.scores(te_y, untrained, k),
             "f1_definition": "F1 of the second class (positive) for 2 classes, macro average otherwise",
+            "pretraining": pretrain,
             "epochs_run": trainer.state.epoch,
             "validations": len(history),
             "best_epoch": report.best_epoch(history),
