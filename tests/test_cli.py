@@ -101,6 +101,8 @@ def test_sentiment_train_predict_evaluate_round_trip(tmp_path, capsys, monkeypat
         "1",
         "--lr",
         "0.01",
+        "--pooling",
+        "max",
         *FAST,
     )
     assert rc == 0, err
