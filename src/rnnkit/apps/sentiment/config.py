@@ -15,7 +15,9 @@ class SentimentConfig(AppConfig):
     """Sentiment analysis: a (bidirectional) GRU/LSTM text classifier next to a bag-of-words baseline."""
 
     data: str = option(
-        "polarity", "'polarity' (Pang & Lee, built in) or a CSV/TSV/JSONL file of labelled texts"
+        "polarity",
+        "'polarity' (Pang & Lee, built in), a held-out set of rnnkit.datasets.extra (vader_tweets, "
+        "movie_reviews, bol_reviews, ...) or a CSV/TSV/JSONL file of labelled texts",
     )
     text_column: str = option("text", "column (or JSON key) of the texts in a user file")
     label_column: str = option("label", "column (or JSON key) of the labels in a user file")
@@ -27,16 +29,39 @@ class SentimentConfig(AppConfig):
     level: str = option("word", "tokens: words or characters", choices=("word", "char"))
     min_freq: int = option(2, "keep tokens seen at least this often in the training texts", low=1)
     max_vocab: int = option(20000, "vocabulary size at most (special tokens included)", low=4)
-    max_tokens: int = option(80, "truncate texts to this many tokens", low=1)
+    max_tokens: int | None = option(
+        None,
+        "tokens read in one piece; none = automatic: the longest training text, at most max_tokens_cap",
+        low=1,
+    )
+    max_tokens_cap: int = option(400, "upper bound of the automatic max_tokens (memory and time)", low=1)
+    long_texts: str = option(
+        "chunks",
+        "texts longer than max_tokens: 'chunks' reads them in full, in equal pieces whose class "
+        "probabilities are averaged; 'cut' keeps only the first max_tokens (the report counts them)",
+        choices=("chunks", "cut"),
+    )
+    min_epochs: int = option(
+        3,
+        "early stopping waits at least this many epochs and until validation beats the majority class",
+        low=0,
+    )
+    pretrain_epochs: int = option(
+        0,
+        "epochs of language-model pretraining (ULMFiT-style, both directions) on the training texts "
+        "before the classifier is trained; 0 = none",
+        low=0,
+    )
+    pretrain_time: float = option(60.0, "seconds of language-model pretraining at most", low=0.0)
     cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
-    embedding_dim: int = option(64, "size of the token embeddings", low=1)
+    embedding_dim: int = option(100, "size of the token embeddings", low=1)
     hidden_size: int = option(64, "hidden units per direction", low=1)
     num_layers: int = option(1, "stacked recurrent layers", low=1)
     bidirectional: bool = option(True, "read the text in both directions")
     pooling: str = option(
-        "max", "how the per-token outputs become one vector", choices=("last", "mean", "max", "attention")
+        "mean", "how the per-token outputs become one vector", choices=("last", "mean", "max", "attention")
     )
-    dropout: float = option(0.4, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
+    dropout: float = option(0.5, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
     baseline_ngrams: int = option(
         1, "n-gram order of the bag-of-words baseline (1 = words only)", low=1, high=3
     )

@@ -9,11 +9,33 @@ from rnnkit.apps._common import split_indices
 from rnnkit.apps.sentiment.config import SentimentConfig
 from rnnkit.datasets import Vocabulary, load_polarity, read_text_classification
 
-__all__ = ["APP", "POLARITY_CLASSES", "batches", "collate", "encode", "load_texts", "split"]
+__all__ = [
+    "APP",
+    "POLARITY_CLASSES",
+    "batches",
+    "chunk",
+    "collate",
+    "encode",
+    "extra_names",
+    "load_texts",
+    "split",
+    "token_limit",
+]
 
 APP = "sentiment"
 
 POLARITY_CLASSES = ["negative", "positive"]
+
+
+# class names of the held-out sets of rnnkit.datasets.extra, by their label count
+_EXTRA_CLASSES = {2: ["negative", "positive"], 3: ["negative", "neutral", "positive"]}
+
+
+def extra_names() -> list[str]:
+    """Names of the held-out sentiment sets of :mod:`rnnkit.datasets.extra` that ``data`` accepts."""
+    from rnnkit.datasets.extra import EXTRA_DATASETS
+
+    return sorted(name for name, d in EXTRA_DATASETS.items() if d.task == APP)
 
 
 def load_texts(cfg: SentimentConfig) -> tuple[list[str], list[int], list[str]]:
@@ -21,6 +43,12 @@ def load_texts(cfg: SentimentConfig) -> tuple[list[str], list[int], list[str]]:
     if cfg.data == "polarity":
         pairs = load_polarity()
         return [t for t, _ in pairs], [y for _, y in pairs], list(POLARITY_CLASSES)
+    if cfg.data in extra_names():
+        from rnnkit.datasets.extra import load_extra
+
+        pairs = load_extra(cfg.data)
+        k = max(y for _, y in pairs) + 1
+        return [t for t, _ in pairs], [y for _, y in pairs], list(_EXTRA_CLASSES[k])
     texts, labels = read_text_classification(cfg.data, cfg.text_column, cfg.label_column)
     classes = sorted(set(labels))
     index = {c: i for i, c in enumerate(classes)}
@@ -32,9 +60,41 @@ def split(cfg: SentimentConfig, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return split_indices(n, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
 
 
-def encode(vocab: Vocabulary, texts: list[str], max_tokens: int) -> list[list[int]]:
-    """Token ids of each text, cut to ``max_tokens``; a text with no tokens becomes ``[<unk>]``."""
+def encode(vocab: Vocabulary, texts: list[str], max_tokens: int | None = None) -> list[list[int]]:
+    """Token ids of each text (cut to ``max_tokens`` when given); a text with no tokens becomes ``[<unk>]``."""
     return [(vocab.encode(t)[:max_tokens] or [vocab.unk_id]) for t in texts]
+
+
+def token_limit(cfg: SentimentConfig, train_lengths) -> int:
+    """Tokens read in one piece: ``cfg.max_tokens``, else the longest training text, at most ``max_tokens_cap``.
+
+    Padding is per batch, so a limit at the longest text costs nothing on short texts; the cap bounds the
+    memory and the backpropagation length on long documents (which are then read in pieces, see :func:`chunk`).
+    """
+    if cfg.max_tokens is not None:
+        return cfg.max_tokens
+    return max(1, min(cfg.max_tokens_cap, max(train_lengths, default=1)))
+
+
+def chunk(ids: list[list[int]], limit: int, long_texts: str = "chunks") -> tuple[list[list[int]], list[int]]:
+    """Pieces of at most ``limit`` tokens and the index of the text each piece comes from.
+
+    ``long_texts="chunks"``: a text of ``L > limit`` tokens becomes ``ceil(L / limit)`` consecutive pieces
+    of nearly equal length (no short last piece), so every token is read. ``"cut"``: only the first
+    ``limit`` tokens are kept. A text of at most ``limit`` tokens is one piece either way.
+    """
+    pieces, owner = [], []
+    for i, x in enumerate(ids):
+        if len(x) <= limit or long_texts == "cut":
+            pieces.append(x[:limit])
+            owner.append(i)
+            continue
+        n = -(-len(x) // limit)
+        bounds = [round(j * len(x) / n) for j in range(n + 1)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            pieces.append(x[a:b])
+            owner.append(i)
+    return pieces, owner
 
 
 def collate(ids: list[list[int]], labels: list[int] | None = None) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,15 +23,44 @@ from rnnkit.apps.base import TrainResult
 from rnnkit.apps.rundir import RunBuilder
 from rnnkit.apps.sentiment import report
 from rnnkit.apps.sentiment.config import SentimentConfig
-from rnnkit.apps.sentiment.data import APP, batches, collate, encode, load_texts, split
-from rnnkit.apps.sentiment.model import build_model, predict_proba
+from rnnkit.apps.sentiment.data import APP, batches, chunk, collate, encode, load_texts, split, token_limit
+from rnnkit.apps.sentiment.model import build_model, predict_proba, pretrain_lm
 from rnnkit.datasets import Vocabulary
 
 __all__ = ["train"]
 
 
+class _StopOnceLearnt:
+    """Early stopping that cannot stop before the model has learnt something.
+
+    Asked after every step by the trainer (``stop_when``); it looks at the validation rows only. It stops
+    once (a) at least ``min_epochs`` epochs are done, (b) some validation accuracy has beaten the majority
+    class, and (c) the best validation accuracy since that first win is ``patience`` validations old.
+    Counting patience only after (b) keeps a slow start (a plateau at the majority class) from ending the run.
+    """
+
+    def __init__(self, patience: int, min_epochs: int, majority: float):
+        self.patience, self.min_epochs, self.majority = patience, min_epochs, majority
+        self.seen = 0
+
+    def __call__(self, trainer) -> str | bool:
+        history = trainer.state.history
+        if not self.patience or len(history) == self.seen:
+            return False
+        self.seen = len(history)
+        if trainer.state.epoch < self.min_epochs:
+            return False
+        accs = [r.get("val_accuracy", float("nan")) for r in history]
+        first = next((i for i, a in enumerate(accs) if a > self.majority), None)
+        if first is None:
+            return False
+        after = accs[first:]
+        best = after.index(max(after))
+        return "early_stopping" if len(after) - 1 - best >= self.patience else False
+
+
 def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResult:
-    """Train and evaluate the classifier and the baseline; write the run ``cfg.runs_dir/cfg.name``."""
+    """Train and evaluate the classifier and the baselines; write the run ``cfg.runs_dir/cfg.name``."""
     from rnnkit.train import seed_everything
 
     t_start = time.perf_counter()
@@ -47,23 +77,48 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         vocab = Vocabulary.build(
             [texts[i] for i in tr], level=cfg.level, min_freq=cfg.min_freq, max_size=cfg.max_vocab
         )
-        ids = encode(vocab, texts, cfg.max_tokens)
+        ids = encode(vocab, texts)
+        limit = token_limit(cfg, [len(ids[i]) for i in tr])
+        longer = {
+            part: int(sum(len(ids[i]) > limit for i in idx))
+            for part, idx in zip(("train", "val", "test"), (tr, va, te))
+        }
+        lengths = np.array([len(x) for x in ids])
         say(
             f"sentiment: {len(texts)} texts, {len(classes)} classes, split {len(tr)}/{len(va)}/{len(te)} "
-            f"(train/val/test), vocabulary {len(vocab)} {cfg.level}s"
+            f"(train/val/test), vocabulary {len(vocab)} {cfg.level}s; limit {limit} tokens: "
+            f"{sum(longer.values())} texts are longer and "
+            + ("are read in pieces" if cfg.long_texts == "chunks" else "are CUT to it")
         )
         seed_everything(cfg.seed)
         model = build_model(cfg, len(vocab), len(classes))
-        untrained = predict_proba(model, [ids[i] for i in te]).argmax(1)
-        tr_ids, tr_y = [ids[i] for i in tr], [labels[i] for i in tr]
+        k = len(classes)
+        te_ids, te_y = [ids[i] for i in te], np.array([labels[i] for i in te])
+        untrained = predict_proba(model, te_ids, limit=limit, long_texts=cfg.long_texts).argmax(1)
+        tr_ids, owner = chunk([ids[i] for i in tr], limit, cfg.long_texts)
+        tr_y = [labels[tr[j]] for j in owner]
+
+        pretrain = None
+        if cfg.pretrain_epochs:
+            pretrain = pretrain_lm(model, tr_ids, cfg, cfg.pretrain_time, say)
 
         def epoch_batches(epoch: int):
             order = torch.randperm(len(tr_ids), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
             return batches(tr_ids, tr_y, cfg.batch_size, order)
 
-        val = batches([ids[i] for i in va], [labels[i] for i in va], 256) if len(va) else None
-        steps_per_epoch = -(-len(tr) // cfg.batch_size)
-        trainer = build_trainer(model, cfg, run.path, grad_monitor_every=max(1, steps_per_epoch // 4))
+        va_ids, va_owner = chunk([ids[i] for i in va], limit, cfg.long_texts)
+        va_y = [labels[va[j]] for j in va_owner]
+        val = batches(va_ids, va_y, 256) if len(va) else None
+        majority_val = float(np.bincount(va_y, minlength=k).max() / len(va_y)) if len(va) else 1.0
+        steps_per_epoch = -(-len(tr_ids) // cfg.batch_size)
+        changes = {"early_stopping": 0}
+        if len(va):
+            changes.update(monitor="val_accuracy", monitor_mode="max")
+        cfg_trainer = replace(cfg, **changes)
+        trainer = build_trainer(model, cfg_trainer, run.path, grad_monitor_every=max(1, steps_per_epoch // 4))
+        trainer.stop_when = _StopOnceLearnt(
+            cfg.early_stopping if len(va) else 0, cfg.min_epochs, majority_val
+        )
         t_train = time.perf_counter()
         history = trainer.fit(
             EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=collate(tr_ids[:32], tr_y[:32])
@@ -71,44 +126,76 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         finish_training(trainer, run.path)
         train_seconds = time.perf_counter() - t_train
 
-        te_ids, te_y = [ids[i] for i in te], np.array([labels[i] for i in te])
-        proba = predict_proba(model, te_ids)
+        proba = predict_proba(model, te_ids, limit=limit, long_texts=cfg.long_texts)
         pred = proba.argmax(1)
-        k = len(classes)
-        bow, base_pred, base_seconds = report.baseline(cfg, texts, labels, tr, va, te, k)
+        base = report.baselines(cfg, texts, labels, tr, va, te, k)
         scores = report.scores(te_y, pred, k)
-        base = report.scores(te_y, base_pred, k)
-        majority = int(np.bincount(tr_y, minlength=k).argmax())
+        base_scores = {key: report.scores(te_y, b["pred"], k) for key, b in base.items()}
+        best = report.strongest(base_scores)
+        # not the recurrent model's score: the mean of its and TF-IDF's probabilities, reported apart
+        ensemble = report.scores(te_y, (proba + base["tfidf"]["proba"]).argmax(1), k)
+        majority = int(np.bincount([labels[i] for i in tr], minlength=k).argmax())
         seconds = time.perf_counter() - t_start
+        bow, tfidf = base["bow"]["model"], base["tfidf"]["model"]
         metrics: dict[str, Any] = {
             "app": APP,
             "data": cfg.data,
             "classes": classes,
             "split": {"train": len(tr), "val": len(va), "test": len(te), "seed": cfg.split_seed},
             "vocabulary_size": len(vocab),
+            "lengths": {
+                "tokens_median": float(np.median(lengths)),
+                "tokens_p95": float(np.percentile(lengths, 95)),
+                "tokens_max": int(lengths.max()),
+                "limit": limit,
+                "limit_from": "max_tokens" if cfg.max_tokens is not None else "longest training text, capped",
+                "longer_than_limit": longer,
+                "long_texts": cfg.long_texts,
+                "cut": sum(longer.values()) if cfg.long_texts == "cut" else 0,
+                "training_pieces": len(tr_ids),
+            },
             "test": scores,
+            "baselines": {
+                key: {
+                    "name": report.BASELINE_NAMES[key],
+                    "seconds": round(b["seconds"], 2),
+                    **base_scores[key],
+                }
+                for key, b in base.items()
+            },
+            "strongest_baseline": best,
             "baseline": {
                 "name": "bag-of-words logistic regression",
                 "ngrams": cfg.baseline_ngrams,
                 "features": len(bow.features),
                 "l2": bow.l2,
-                "seconds": round(base_seconds, 2),
-                **base,
+                "seconds": round(base["bow"]["seconds"], 2),
+                **base_scores["bow"],
+            },
+            "tfidf": {"C": tfidf.C, "val_accuracy": tfidf.val_scores},
+            "ensemble_rnn_tfidf": {
+                "note": "mean of the recurrent model's and TF-IDF's probabilities; not the rnnkit score",
+                **ensemble,
             },
             "majority_class": {"name": classes[majority], "accuracy": float((te_y == majority).mean())},
             "untrained": report.scores(te_y, untrained, k),
             "f1_definition": "F1 of the second class (positive) for 2 classes, macro average otherwise",
-            "epochs_run": len(history),
+            "pretraining": pretrain,
+            "epochs_run": trainer.state.epoch,
+            "validations": len(history),
             "best_epoch": report.best_epoch(history),
+            "stop_reason": trainer.state.stop_reason,
             **training_summary(model, trainer, train_seconds, seconds),
             "history": history,
         }
         save_run_files(run, model, cfg, APP, metrics)
         vocab.to_json(run.file("vocab.json"))
-        run.write_json("labels.json", {"classes": classes, "max_tokens": cfg.max_tokens})
-        written = report.write_plots(run, cfg, history, te_y, pred, base_pred, classes)
+        run.write_json("labels.json", {"classes": classes, "max_tokens": limit, "long_texts": cfg.long_texts})
+        written = report.write_plots(
+            run, cfg, history, te_y, pred, base[best]["pred"], classes, report.BASELINE_NAMES[best]
+        )
         samples = report.samples(texts, te, te_y, proba, classes)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, scores, base, seconds)
+    rows = report.result_rows(cfg, scores, base_scores, seconds)
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

@@ -35,11 +35,19 @@ class SentimentPredictor:
             raise RnnkitError(
                 f"run {self.run.name}: labels.json does not match the model's number of classes"
             )
-        self.max_tokens = int(info.get("max_tokens", self.config.max_tokens))
+        # runs of older versions cut every text to max_tokens (no "long_texts" key)
+        self.max_tokens = int(info.get("max_tokens") or self.config.max_tokens or self.config.max_tokens_cap)
+        self.long_texts = str(info.get("long_texts", "cut"))
+        if self.long_texts not in ("chunks", "cut"):
+            raise RnnkitError(f"run {self.run.name}: labels.json is damaged (long_texts {self.long_texts!r})")
+
+    def _proba(self, texts: list[str]):
+        ids = encode(self.vocab, texts)
+        return predict_proba(self.model, ids, limit=self.max_tokens, long_texts=self.long_texts)
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """For each text: ``{"text", "label", "probability", "probabilities": {class: p}}``."""
-        proba = predict_proba(self.model, encode(self.vocab, texts, self.max_tokens))
+        proba = self._proba(texts)
         out = []
         for text, p in zip(texts, proba):
             j = int(p.argmax())
@@ -77,8 +85,7 @@ class SentimentPredictor:
                 )
             labels = [self.classes.index(y) for y in names]
             where = f"{Path(data).name} ({len(texts)} texts)"
-        proba = predict_proba(self.model, encode(self.vocab, texts, self.max_tokens))
-        pred = proba.argmax(1)
+        pred = self._proba(texts).argmax(1)
         k = len(self.classes)
         return {
             "data": where,

@@ -1,0 +1,137 @@
+"""The sentiment application: length limit, reading long texts in pieces, early stopping, data names, baselines."""
+
+from __future__ import annotations
+
+import csv
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.apps import sentiment
+from rnnkit.apps.sentiment import SentimentConfig
+from rnnkit.apps.sentiment.data import chunk, extra_names, token_limit
+from rnnkit.apps.sentiment.train import _StopOnceLearnt
+
+
+def test_chunk_reads_every_token_in_nearly_equal_pieces():
+    ids = [list(range(10)), list(range(3)), list(range(7))]
+    pieces, owner = chunk(ids, 4)
+    # 10 tokens at limit 4 -> 3 pieces of 3/4/3 (no short tail); 3 -> one piece; 7 -> 4/3 (round-half-even)
+    assert pieces == [[0, 1, 2], [3, 4, 5, 6], [7, 8, 9], [0, 1, 2], [0, 1, 2, 3], [4, 5, 6]]
+    assert owner == [0, 0, 0, 1, 2, 2]
+    cut, owner = chunk(ids, 4, "cut")
+    assert cut == [[0, 1, 2, 3], [0, 1, 2], [0, 1, 2, 3]] and owner == [0, 1, 2]
+
+
+def test_token_limit_comes_from_the_training_lengths():
+    cfg = SentimentConfig()
+    assert token_limit(cfg, [3, 17, 9]) == 17  # the longest training text
+    assert token_limit(cfg, [3, 5000]) == cfg.max_tokens_cap  # capped
+    assert token_limit(SentimentConfig(max_tokens=8), [3, 5000]) == 8  # the user's choice wins
+
+
+def test_predict_proba_averages_the_pieces_of_a_long_text():
+    torch.manual_seed(0)
+    cfg = SentimentConfig(hidden_size=6, embedding_dim=5, dropout=0.0)
+    model = sentiment.build_model(cfg, 30, 3).eval()
+    rng = random.Random(0)
+    ids = [[rng.randrange(2, 30) for _ in range(n)] for n in (11, 4, 1, 9)]
+    got = sentiment.predict_proba(model, ids, limit=4)
+    # reference: each piece alone (no padding), softmax of the model's logits, mean over a text's pieces
+    pieces, owner = chunk(ids, 4)
+    with torch.no_grad():
+        each = [model(torch.tensor([p])).softmax(-1)[0].numpy() for p in pieces]
+    want = np.stack([np.mean([e for e, o in zip(each, owner) if o == i], axis=0) for i in range(len(ids))])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def _trainer(accs, epoch):
+    rows = [{"val_accuracy": a} for a in accs]
+    return SimpleNamespace(state=SimpleNamespace(history=rows, epoch=epoch))
+
+
+def test_early_stopping_waits_until_validation_beats_the_majority_class():
+    def stop():
+        return _StopOnceLearnt(patience=2, min_epochs=3, majority=0.6)
+
+    # a long plateau at the majority class never stops the run
+    assert not stop()(_trainer([0.6, 0.6, 0.6, 0.6, 0.6, 0.6], 6))
+    # learnt at validation 4; best 0.7 there, then two validations without a better one -> stop
+    assert stop()(_trainer([0.6, 0.6, 0.6, 0.7, 0.65, 0.7], 6)) == "early_stopping"
+    assert not stop()(_trainer([0.6, 0.6, 0.6, 0.7, 0.65], 5))  # one validation only
+    once = stop()
+    assert not once(_trainer([0.6, 0.6, 0.6, 0.6], 4))
+    assert once(_trainer([0.6, 0.6, 0.6, 0.6, 0.7, 0.6, 0.6], 7)) == "early_stopping"
+    # the same history before min_epochs: keep going
+    assert not _StopOnceLearnt(2, 10, 0.6)(_trainer([0.6, 0.6, 0.6, 0.7, 0.65, 0.7], 6))
+    # patience 0 = never
+    assert not _StopOnceLearnt(0, 0, 0.6)(_trainer([0.7, 0.6, 0.6, 0.6], 4))
+
+
+def test_data_accepts_the_held_out_sets(monkeypatch):
+    import rnnkit.datasets.extra as extra
+
+    assert {"vader_tweets", "movie_reviews", "bol_reviews"} <= set(extra_names())
+    monkeypatch.setattr(extra, "load_extra", lambda name: [("good", 2), ("meh", 1), ("bad", 0)])
+    texts, labels, classes = sentiment.load_texts(SentimentConfig(data="vader_tweets"))
+    assert texts == ["good", "meh", "bad"] and labels == [2, 1, 0]
+    assert classes == ["negative", "neutral", "positive"]
+
+
+def _long_documents(path, n=360, length=90, seed=0):
+    """Documents of filler words whose only sentiment words sit in their last 25 tokens."""
+    rng = random.Random(seed)
+    filler = [f"w{i}" for i in range(60)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            label = i % 2
+            words = [rng.choice(filler) for _ in range(length)]
+            for j in rng.sample(range(length - 25, length), 4):
+                words[j] = rng.choice(["great", "superb", "lovely"] if label else ["awful", "dull", "poor"])
+            w.writerow([" ".join(words), "pos" if label else "neg"])
+
+
+def test_long_documents_are_read_in_full_and_the_report_counts_them(tmp_path):
+    data = tmp_path / "long.csv"
+    _long_documents(data)
+    common = dict(
+        data=str(data), runs_dir=str(tmp_path), max_tokens=30, hidden_size=16, embedding_dim=16,
+        epochs=8, min_epochs=8, lr=1e-2, progress=False, batch_size=16,
+    )  # fmt: skip
+    full = sentiment.train(SentimentConfig(name="full", **common), say=lambda s: None).metrics
+    cut = sentiment.train(SentimentConfig(name="cut", long_texts="cut", **common), say=lambda s: None).metrics
+    assert full["lengths"]["longer_than_limit"] == {"train": 288, "val": 36, "test": 36}
+    assert full["lengths"]["cut"] == 0 and cut["lengths"]["cut"] == 360
+    assert full["lengths"]["training_pieces"] == 288 * 3  # 90 tokens in 3 pieces of 30
+    # the sentiment words lie beyond the first 30 tokens: cutting leaves chance, reading in full learns
+    assert cut["test"]["accuracy"] <= 0.7
+    assert full["test"]["accuracy"] >= 0.85
+    # every baseline is in the report; met is judged against the strongest
+    assert set(full["baselines"]) == {"tfidf", "bow", "mlp"}
+    best = max(full["baselines"].values(), key=lambda b: b["accuracy"])
+    assert full["baselines"][full["strongest_baseline"]]["accuracy"] == best["accuracy"]
+    loaded = sentiment.load(tmp_path / "full")  # the saved run reads in pieces too
+    assert loaded.evaluate()["accuracy"] == pytest.approx(full["test"]["accuracy"])
+
+
+def test_language_model_pretraining_learns_both_directions():
+    import math
+
+    from rnnkit.apps.sentiment.model import pretrain_lm
+
+    torch.manual_seed(0)
+    cfg = SentimentConfig(
+        hidden_size=16, embedding_dim=8, dropout=0.0, pretrain_epochs=30, lr=1e-2, batch_size=8
+    )
+    model = sentiment.build_model(cfg, 12, 2)
+    # a cycle 2..11: each token fixes both its successor and its predecessor
+    pieces = [[2 + (s + t) % 10 for t in range(12)] for s in range(16)]
+    out = pretrain_lm(model, pieces, cfg, seconds=60.0)
+    assert out["epochs"] == 30
+    assert out["first_loss"] > 0.8 * math.log(12)  # starts near uniform over the vocabulary
+    assert out["last_loss"] < 0.1  # both directions learnt their (deterministic) neighbour
