@@ -30,12 +30,11 @@ from rnnkit.apps.metrics import (
     smape,
 )
 from rnnkit.apps.rundir import RunBuilder, open_run
+from rnnkit.apps.sentiment import SentimentConfig
+from rnnkit.apps.textgen import GenerateConfig, TextGenConfig
+from rnnkit.apps.timeseries import TimeSeriesConfig
 from rnnkit.config import (
-    APP_CONFIGS,
-    GenerateConfig,
-    SentimentConfig,
-    TextGenConfig,
-    TimeSeriesConfig,
+    RENAMED,
     add_config_arguments,
     config_from_args,
     config_from_dict,
@@ -111,11 +110,11 @@ def _parser(cls):
     return p
 
 
-@pytest.mark.parametrize("cls", [*APP_CONFIGS.values(), GenerateConfig])
+@pytest.mark.parametrize("cls", [SentimentConfig, TimeSeriesConfig, TextGenConfig, GenerateConfig])
 def test_every_field_is_one_flag(cls):
     p = _parser(cls)
     flags = {a.dest: a.option_strings for a in p._actions if a.dest != "help"}
-    assert set(flags) == {f.name for f in fields(cls)}
+    assert set(flags) == {f.name for f in fields(cls)} - set(getattr(cls, "cli_hidden", ()))
     for name, opts in flags.items():
         assert "--" + name.replace("_", "-") in opts
     # unset flags keep the defaults
@@ -163,6 +162,79 @@ def test_auto_fields_and_toml_round_trip(tmp_path):
     assert config_to_dict(back) == config_to_dict(cfg)
 
 
+# a textgen run's config.json as written before the app configs extended the trainer's (old names)
+OLD_TEXTGEN_CONFIG = {
+    "epochs": 1, "batch_size": 32, "lr": 0.005, "weight_decay": 0.0, "lr_decay": 1.0, "clip_norm": 1.0,
+    "patience": 0, "time_budget": 0.0, "progress": False, "name": "tg", "runs_dir": "/tmp/runs", "seed": 0,
+    "threads": 1, "data": "austen", "books": ["northangerabbey"], "level": "char", "min_freq": 1,
+    "val_fraction": 0.02, "test_fraction": 0.05, "eval_tokens": 500, "cell": "lstm", "embedding_dim": 64,
+    "hidden_size": 16, "num_layers": 1, "dropout": 0.0, "tie_weights": False, "k1": 20, "k2": 30,
+    "eval_every": 2, "max_steps": 3, "sample_length": 10,
+}  # fmt: skip
+
+
+def test_app_configs_extend_the_trainer_config_with_one_set_of_names():
+    from rnnkit.train import TrainerConfig
+    from rnnkit.train.trainer import trainer_config
+
+    for cls in (SentimentConfig, TimeSeriesConfig, TextGenConfig):
+        assert issubclass(cls, TrainerConfig)
+        names = {f.name for f in fields(cls)}
+        assert {f.name for f in fields(TrainerConfig)} <= names
+        assert not names & set(RENAMED)  # no second name for a trainer setting
+    cfg = TimeSeriesConfig(early_stopping=4, lr=0.01, time_budget=5.0)
+    t = trainer_config(cfg, grad_monitor_every=3)
+    assert type(t) is TrainerConfig
+    assert (t.early_stopping, t.lr, t.time_budget, t.monitor, t.grad_monitor_every) == (
+        4,
+        0.01,
+        5.0,
+        "val_mae",
+        3,
+    )
+
+
+def test_old_names_load_from_saved_configs_and_old_flags_still_work(tmp_path):
+    cfg = config_from_dict(TextGenConfig, OLD_TEXTGEN_CONFIG)
+    assert (cfg.early_stopping, cfg.tbptt_k1, cfg.tbptt_k2, cfg.validate_every) == (0, 20, 30, 2)
+    assert (cfg.hidden_size, cfg.max_steps, cfg.stateful) == (16, 3, True)
+    # the same file as TOML, and the old flags, which win over it
+    toml = tmp_path / "old.toml"
+    toml.write_text('app = "textgen"\npatience = 5\nk1 = 7\nk2 = 9\n')
+    args = _parser(TextGenConfig).parse_args(["--k2", "11", "--eval-every", "4"])
+    cfg = config_from_args(TextGenConfig, args, str(toml), app="textgen")
+    assert (cfg.early_stopping, cfg.tbptt_k1, cfg.tbptt_k2, cfg.validate_every) == (5, 7, 11, 4)
+    args = _parser(TimeSeriesConfig).parse_args(["--patience", "2", "--early-stopping", "6"])
+    assert config_from_args(TimeSeriesConfig, args).early_stopping == 6  # one field, the last flag wins
+    with pytest.raises(RnnkitError, match=r"tbptt_k2 must be >= tbptt_k1"):
+        config_from_dict(TextGenConfig, {"k1": 20, "k2": 10})
+
+
+def test_sequence_and_table_fields_round_trip_through_flags_and_toml(tmp_path):
+    from rnnkit.experiments.memory import MemoryConfig
+    from rnnkit.train import TrainerConfig
+
+    args = _parser(MemoryConfig).parse_args(["--cells", "LSTM,GRU", "--adding-lengths", "50,100", "200"])
+    cfg = config_from_args(MemoryConfig, args)
+    assert cfg.cells == ("LSTM", "GRU") and cfg.adding_lengths == (50, 100, 200)
+    with pytest.raises(
+        RnnkitError, match=r"adding_lengths \(--adding-lengths\): expected a value >= 2, got 1"
+    ):
+        config_from_dict(MemoryConfig, {"adding_lengths": [1, 5]})
+    with pytest.raises(RnnkitError, match="expected a list of integers"):
+        config_from_dict(MemoryConfig, {"copy_lengths": ["ten"]})
+    args = _parser(TrainerConfig).parse_args(
+        ["--optimizer-options", '{"momentum": 0.9}', "--clip-value", "2"]
+    )
+    cfg = config_from_args(TrainerConfig, args)
+    assert cfg.optimizer_options == {"momentum": 0.9} and cfg.clip_value == 2.0
+    path = tmp_path / "t.toml"
+    path.write_text(config_to_toml(cfg))
+    assert config_from_args(TrainerConfig, _parser(TrainerConfig).parse_args([]), str(path)) == cfg
+    with pytest.raises(RnnkitError, match="expected a table"):
+        config_from_dict(TrainerConfig, {"scheduler_options": [1]})
+
+
 # ======================================================================================================
 # Run directories: built aside, renamed at the end
 # ======================================================================================================
@@ -207,7 +279,7 @@ def test_sentiment_trains_on_polarity_and_beats_untrained(tmp_path):
         runs_dir=str(tmp_path),
         name="s",
         epochs=5,
-        patience=0,
+        early_stopping=0,
         hidden_size=32,
         embedding_dim=64,
         pooling="mean",
@@ -253,7 +325,7 @@ def test_sunspots_forecaster_beats_naive_and_untrained(tmp_path):
         runs_dir=str(tmp_path),
         name="sun",
         epochs=30,
-        patience=0,
+        early_stopping=0,
         hidden_size=24,
         progress=False,
     )
@@ -288,7 +360,13 @@ def test_co2_forecaster_beats_seasonal_naive(tmp_path):
     from rnnkit.apps import timeseries
 
     cfg = TimeSeriesConfig(
-        data="co2", runs_dir=str(tmp_path), name="co2", epochs=6, patience=0, hidden_size=64, progress=False
+        data="co2",
+        runs_dir=str(tmp_path),
+        name="co2",
+        epochs=6,
+        early_stopping=0,
+        hidden_size=64,
+        progress=False,
     )
     result = timeseries.train(cfg, say=lambda s: None)
     m = result.metrics
@@ -319,7 +397,7 @@ def test_many_to_many_multivariate_forecaster(tmp_path):
         structure="many-to-many",
         epochs=25,
         batch_size=8,
-        patience=0,
+        early_stopping=0,
         hidden_size=24,
         runs_dir=str(tmp_path / "runs"),
         name="pair",
@@ -344,11 +422,11 @@ def test_textgen_char_lstm_learns_austen(tmp_path):
         hidden_size=96,
         embedding_dim=32,
         batch_size=32,
-        k1=50,
-        k2=50,
+        tbptt_k1=50,
+        tbptt_k2=50,
         lr=6e-3,
         max_steps=200,
-        eval_every=100,
+        validate_every=100,
         eval_tokens=20000,
         sample_length=40,
         progress=False,

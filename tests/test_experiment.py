@@ -112,5 +112,5 @@ def test_bad_experiment_configs():
         make_config("huge")
     with pytest.raises(RnnkitError, match="unknown task"):
         make_config("quick", tasks=("parity",))
-    with pytest.raises(RnnkitError, match="steps must be >= 1"):
+    with pytest.raises(RnnkitError, match=r"steps \(--steps\): expected a value >= 1"):
         make_config("quick", steps=0)

@@ -519,6 +519,104 @@ def test_bad_trainer_input_is_a_clear_error():
         Trainer(_classifier(), TrainerConfig(optimizer_options={"momentum": 0.9}))
 
 
+# -- hooks: stop now, validate every N steps ---------------------------------------------------------------------
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("fire_at", [1, 3, 5])
+def test_stop_hook_stops_after_exactly_the_step_it_fires_on(fire_at):
+    batches = _clf_batches(5)
+    model = _classifier()
+    seen = []
+
+    def stop_when(trainer):
+        seen.append(trainer.state.step)
+        return "enough" if trainer.state.step == fire_at else None
+
+    t = Trainer(model, TrainerConfig(epochs=3, optimizer="sgd", lr=0.3, **QUIET), stop_when=stop_when)
+    hist = t.fit(batches, batches[:2])
+    assert t.state.step == fire_at and seen == list(range(1, fire_at + 1))
+    assert t.state.stop_reason == "enough"
+    assert [r["step"] for r in hist] == [fire_at]  # the partial epoch is still validated once
+    # the weights are those of training on exactly the first `fire_at` batches (a separate trainer)
+    ref = Trainer(_classifier(), TrainerConfig(epochs=1, optimizer="sgd", lr=0.3, **QUIET))
+    ref.fit(batches[:fire_at])
+    assert _same_weights(t.model, ref.model)
+    assert hist[0]["val_loss"] == pytest.approx(ref.evaluate(batches[:2])["loss"])
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
+    model_a, ta, loader = _resume_setup(tmp_path, "a")
+    ta.fit(loader, loader)
+    model_b, tb, _ = _resume_setup(tmp_path, "b")
+    tb.stop_when = lambda t: t.state.step == 7  # in epoch 2 (5 batches an epoch)
+    tb.fit(loader, loader)
+    assert (tb.state.step, tb.state.epoch, tb.state.batch_in_epoch) == (7, 1, 2)
+    model_c, tc, _ = _resume_setup(tmp_path, "b", seed=123)
+    tc.fit(loader, loader, resume=True)
+    assert tc.state.step == ta.state.step == 15 and tc.state.stop_reason is None
+    _assert_same(_weights(model_c), _weights(model_a))
+
+
+def test_request_stop_and_time_budget_stop_after_the_step_in_flight():
+    batches = _clf_batches(6)
+    t = Trainer(_classifier(), TrainerConfig(epochs=2, **QUIET))
+    t.stop_when = lambda tr: tr.request_stop("from a callback") if tr.state.step == 2 else None
+    t.fit(batches)
+    assert (t.state.step, t.state.stop_reason) == (2, "from a callback")
+    t = Trainer(_classifier(), TrainerConfig(epochs=2, time_budget=1e-9, **QUIET))
+    t.fit(batches)  # the budget is spent by the end of the first step
+    assert (t.state.step, t.state.stop_reason, len(t.state.history)) == (1, "time_budget", 1)
+    t = Trainer(_classifier(), TrainerConfig(epochs=2, **QUIET))
+    t.fit(batches)
+    assert (t.state.step, t.state.stop_reason) == (12, None)
+
+
+def test_validate_every_n_steps_validates_at_steps_n_2n_and_at_epoch_ends():
+    train, val = _clf_batches(10, seed=1), _clf_batches(2, seed=2)
+    cfg = dict(optimizer="sgd", lr=0.2, **QUIET)
+    t = Trainer(_classifier(), TrainerConfig(epochs=2, validate_every=4, **cfg))
+    hist = t.fit(train, val)
+    assert [r["step"] for r in hist] == [4, 8, 10, 12, 16, 20]  # steps N, 2N, ... and the epoch ends
+    assert [r["epoch"] for r in hist] == [1, 1, 1, 2, 2, 2]
+    # each row holds the validation loss of the weights after that step, from a separate trainer
+    for row in hist[:3]:
+        ref = Trainer(_classifier(), TrainerConfig(epochs=1, max_steps=row["step"], **cfg))
+        ref.fit(train)
+        assert row["val_loss"] == pytest.approx(ref.evaluate(val)["loss"], rel=1e-6)
+    # the training loss of a row averages the steps since the previous validation (steps 5..8)
+    losses = []
+    probe = Trainer(_classifier(), TrainerConfig(epochs=1, max_steps=8, **cfg))
+    for i, b in enumerate(train[:8]):
+        loss_sum, n, _ = probe.train_batch(b)
+        if i >= 4:
+            losses.append(loss_sum / n)
+    assert hist[1]["train_loss"] == pytest.approx(sum(losses) / 4, rel=1e-6)
+
+
+def test_validating_more_often_does_not_change_training(tmp_path):
+    # dropout and a shuffling validation loader: validation must not draw from the training's random numbers
+    model_a, ta, loader = _resume_setup(tmp_path, "a")
+    ta.fit(loader, loader)
+    model_b, tb, _ = _resume_setup(tmp_path, "b")
+    tb.config.validate_every = 2
+    tb.fit(loader, loader)
+    assert [r["step"] for r in tb.state.history] == [2, 4, 5, 6, 8, 10, 12, 14, 15]
+    assert [r["step"] for r in ta.state.history] == [5, 10, 15]
+    _assert_same(_weights(model_b), _weights(model_a))
+
+
+def test_early_stopping_counts_validations():
+    train, val = _clf_batches(4, seed=1), _clf_batches(2, seed=2)
+    t = Trainer(_classifier(), TrainerConfig(epochs=30, lr=0.05, early_stopping=2, validate_every=2, **QUIET))
+    hist = t.fit(train, val)
+    vals = [r["val_loss"] for r in hist]
+    best = min(range(len(vals)), key=vals.__getitem__)
+    assert t.state.stop_reason == "early_stopping" and len(vals) - 1 - best == 2
+    assert all(r["step"] % 2 == 0 for r in hist)
+
+
 # -- gradient monitor -------------------------------------------------------------------------------------------
 def _adding_trainer(encoder, steps, T=30, seed=0, monitor_every=100):
     torch.manual_seed(seed)

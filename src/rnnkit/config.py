@@ -1,258 +1,75 @@
-"""Typed configs of the CLI, and their mapping onto command-line flags and TOML files.
+"""One config system: typed dataclasses <-> command-line flags, TOML files and JSON, with one set of rules.
 
 Every field of a config dataclass is one flag (``hidden_size`` <-> ``--hidden-size``; a bool ``x`` gets
-``--x`` / ``--no-x``; a list gets several values, ``--value-columns co2 temp``) and one TOML key
-(``hidden_size = 64``). Values are merged as defaults < ``--config run.toml`` < flags given on the command line.
-Unknown TOML keys, wrongly typed values and values out of range are errors (:class:`rnnkit.RnnkitError`, one
-line). Example::
+``--x`` / ``--no-x``; a list gets several values, ``--value-columns co2 temp``; a dict is JSON text,
+``--optimizer-options '{"momentum": 0.9}'``), one TOML key (``hidden_size = 64``) and one JSON key. Values
+are merged as defaults < ``--config run.toml`` < flags given on the command line. Unknown keys, wrongly
+typed values and values out of range are errors (:class:`rnnkit.RnnkitError`, one line). Example::
 
     parser = argparse.ArgumentParser(); add_config_arguments(parser, SentimentConfig)
     cfg = config_from_args(SentimentConfig, parser.parse_args(["--hidden-size", "32"]))
     cfg.hidden_size  # 32
 
-A field's ``metadata`` holds its help text and checks: ``choices``, ``low`` (inclusive lower bound),
-``high`` (inclusive upper bound) and ``below`` (exclusive upper bound). Fields whose default is ``None`` mean
-"automatic" (chosen by the application from the data set, as the help says); ``auto`` on the command line or
-leaving the key out of the TOML keeps them automatic.
+A field is declared with :func:`option`, whose metadata holds its help text and checks: ``choices``,
+``low`` (inclusive lower bound), ``high`` (inclusive upper bound) and ``below`` (exclusive upper bound).
+Fields whose default is ``None`` mean "automatic" or "off" (as the help says); ``auto`` (or ``none``) on the
+command line, or leaving the key out of the TOML, keeps them so. A config class may name fields in a
+``cli_hidden`` class attribute: those get no flag and no TOML line (the application sets them itself) but
+are still kept in ``config.json``.
+
+The trainer's :class:`rnnkit.train.TrainerConfig` is the base of every application's config, so a training
+setting has one name everywhere. Settings saved under an older name are read under the new one
+(:data:`RENAMED`), and the old flag still works as an alias.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
 
 __all__ = [
-    "APP_CONFIGS",
-    "GenerateConfig",
-    "SentimentConfig",
-    "TextGenConfig",
-    "TimeSeriesConfig",
+    "RENAMED",
     "add_config_arguments",
     "config_from_args",
     "config_from_dict",
     "config_to_dict",
     "config_to_toml",
+    "flag_values",
+    "option",
     "read_toml",
     "validate_config",
 ]
 
+RENAMED: dict[str, str] = {
+    "patience": "early_stopping",
+    "k1": "tbptt_k1",
+    "k2": "tbptt_k2",
+    "eval_every": "validate_every",
+}
+"""Old name -> current name of settings renamed when the applications' options and the trainer's config
+became one dataclass. Old runs' ``config.json`` / TOML files and the old flags keep working."""
 
-def _f(default: Any, help: str, **checks: Any) -> Any:
-    """A dataclass field with help text and value checks in its metadata."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **checks})
+
+def option(default: Any, help: str, **checks: Any) -> Any:
+    """A config dataclass field with help text and value checks (``choices``, ``low``, ``high``, ``below``)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **checks})
     return field(default=default, metadata={"help": help, **checks})
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Shared parts
-# ------------------------------------------------------------------------------------------------------------
-@dataclass
-class RunOptions:
-    """Where a run is written and how it is seeded (shared by every application)."""
-
-    name: str | None = _f(
-        None, "run name: the run is written to RUNS_DIR/NAME (default: the application's name)"
-    )
-    runs_dir: str = _f("runs", "folder that holds the run directories")
-    seed: int = _f(0, "seed of the model's initial weights, the batch order and dropout", low=0)
-    threads: int = _f(
-        1, "torch threads (1 is fastest for small models on a busy machine); 0 = torch's default", low=0
-    )
-
-
-@dataclass
-class TrainOptions:
-    """Optimisation settings shared by the applications (Adam with gradient clipping and early stopping)."""
-
-    epochs: int = _f(10, "passes over the training data at most", low=1)
-    batch_size: int = _f(32, "sequences per batch", low=1)
-    lr: float = _f(2e-3, "Adam learning rate", low=1e-12)
-    weight_decay: float = _f(0.0, "AdamW weight decay", low=0.0)
-    lr_decay: float = _f(
-        1.0,
-        "multiply the learning rate by this when the validation score stops improving; 1 = constant",
-        low=1e-3,
-        high=1.0,
-    )
-    clip_norm: float = _f(1.0, "clip the global gradient norm to this; 0 = no clipping", low=0.0)
-    patience: int = _f(3, "stop after this many epochs without a better validation score; 0 = never", low=0)
-    time_budget: float = _f(
-        0.0, "stop training after this many seconds (at the end of a step); 0 = no limit", low=0.0
-    )
-    progress: bool = _f(True, "show a progress bar while training")
-
-
-# ------------------------------------------------------------------------------------------------------------
-# The applications
-# ------------------------------------------------------------------------------------------------------------
-@dataclass
-class SentimentConfig(RunOptions, TrainOptions):
-    """Sentiment analysis: a (bidirectional) GRU/LSTM text classifier next to a bag-of-words baseline."""
-
-    data: str = _f("polarity", "'polarity' (Pang & Lee, built in) or a CSV/TSV/JSONL file of labelled texts")
-    text_column: str = _f("text", "column (or JSON key) of the texts in a user file")
-    label_column: str = _f("label", "column (or JSON key) of the labels in a user file")
-    val_fraction: float = _f(0.1, "share of the examples held out for early stopping", low=0.0, below=1.0)
-    test_fraction: float = _f(
-        0.1, "share of the examples held out for the reported scores", low=0.0, below=1.0
-    )
-    split_seed: int = _f(0, "seed of the shuffle that makes the fixed train/validation/test split", low=0)
-    level: str = _f("word", "tokens: words or characters", choices=("word", "char"))
-    min_freq: int = _f(2, "keep tokens seen at least this often in the training texts", low=1)
-    max_vocab: int = _f(20000, "vocabulary size at most (special tokens included)", low=4)
-    max_tokens: int = _f(80, "truncate texts to this many tokens", low=1)
-    cell: str = _f("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
-    embedding_dim: int = _f(64, "size of the token embeddings", low=1)
-    hidden_size: int = _f(64, "hidden units per direction", low=1)
-    num_layers: int = _f(1, "stacked recurrent layers", low=1)
-    bidirectional: bool = _f(True, "read the text in both directions")
-    pooling: str = _f(
-        "max", "how the per-token outputs become one vector", choices=("last", "mean", "max", "attention")
-    )
-    dropout: float = _f(0.4, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
-    baseline_ngrams: int = _f(1, "n-gram order of the bag-of-words baseline (1 = words only)", low=1, high=3)
-
-    def check(self) -> None:
-        _check_fractions(self)
-
-
-@dataclass
-class TimeSeriesConfig(RunOptions, TrainOptions):
-    """Time-series forecasting: a recurrent network reads a window and forecasts the next HORIZON values."""
-
-    data: str = _f("co2", "'co2' or 'sunspots' (built in), or a CSV file with a header line")
-    time_column: str | None = _f(None, "time-stamp column of a user CSV (default: detected from the header)")
-    value_columns: list[str] = _f([], "input columns (default: every column but the time column)")
-    target: str | None = _f(None, "column to forecast (default: the first value column)")
-    horizon: int | None = _f(
-        None, "steps ahead to forecast (default: 52 for co2, 5 for sunspots, else 1)", low=1
-    )
-    window: int | None = _f(
-        None, "past steps the model reads (default: 2 seasons, at least 2 * horizon)", low=2
-    )
-    season: int | None = _f(
-        None,
-        "seasonal period for seasonal naive and MASE (default: 52 for co2, 11 for sunspots, else 1)",
-        low=1,
-    )
-    structure: str = _f(
-        "many-to-one",
-        "many-to-one: forecast from the last step; many-to-many: forecast at every step, train on all",
-        choices=("many-to-one", "many-to-many"),
-    )
-    val_fraction: float = _f(
-        0.1, "share of the series (before the test part) for early stopping", low=0.0, below=1.0
-    )
-    test_fraction: float = _f(0.1, "last share of the series for the reported scores", low=0.0, below=1.0)
-    normalize: str = _f(
-        "level",
-        "level: values relative to the latest value, in units of the typical HORIZON-step change; "
-        "standard: (x - mean) / std of the training part",
-        choices=("level", "standard"),
-    )
-    stride: int = _f(1, "step between forecast origins in the validation and test parts", low=1)
-    cell: str = _f("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
-    hidden_size: int = _f(64, "hidden units", low=1)
-    num_layers: int = _f(1, "stacked recurrent layers", low=1)
-    dropout: float = _f(0.0, "dropout between stacked layers and before the output layer", low=0.0, below=1.0)
-    epochs: int = _f(60, "passes over the training windows at most", low=1)
-    batch_size: int = _f(64, "windows per batch", low=1)
-    lr: float = _f(3e-3, "Adam learning rate", low=1e-12)
-    patience: int = _f(10, "stop after this many epochs without a better validation MAE; 0 = never", low=0)
-
-    def check(self) -> None:
-        _check_fractions(self)
-
-
-@dataclass
-class TextGenConfig(RunOptions, TrainOptions):
-    """Text generation: a character-level LSTM language model trained with truncated BPTT."""
-
-    data: str = _f("austen", "'austen' (Jane Austen's novels, built in) or a UTF-8 text file")
-    books: list[str] = _f([], "Austen novels to use (default: all six)")
-    level: str = _f("char", "tokens: characters or words", choices=("char", "word"))
-    min_freq: int = _f(1, "keep tokens seen at least this often in the training text", low=1)
-    val_fraction: float = _f(
-        0.02, "share of the text (before the test part) for early stopping", low=0.0, below=1.0
-    )
-    test_fraction: float = _f(
-        0.05, "last share of the text held out for the reported bits per character", low=0.0, below=1.0
-    )
-    eval_tokens: int = _f(
-        100000, "score at most this many held-out tokens (from the start of each part); 0 = all", low=0
-    )
-    cell: str = _f("lstm", "recurrent cell", choices=("lstm", "gru", "rnn", "mingru", "minlstm"))
-    embedding_dim: int = _f(64, "size of the character embeddings", low=1)
-    hidden_size: int = _f(256, "hidden units per layer", low=1)
-    num_layers: int = _f(1, "stacked recurrent layers", low=1)
-    dropout: float = _f(
-        0.0, "dropout on the embeddings, between layers and before the output layer", low=0.0, below=1.0
-    )
-    tie_weights: bool = _f(
-        False,
-        "share the embedding and output weights (a projection is added when embedding_dim != hidden_size)",
-    )
-    k1: int = _f(50, "truncated BPTT: time steps forward between updates", low=1)
-    k2: int = _f(50, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)
-    epochs: int = _f(1, "passes over the training text at most", low=1)
-    batch_size: int = _f(32, "parallel streams of text", low=1)
-    lr: float = _f(5e-3, "Adam learning rate", low=1e-12)
-    patience: int = _f(
-        0, "stop after this many evaluations without a better validation score; 0 = never", low=0
-    )
-    eval_every: int = _f(
-        300, "evaluate on the validation text every this many updates; 0 = once per epoch", low=0
-    )
-    max_steps: int = _f(0, "stop after this many updates; 0 = no limit", low=0)
-    sample_length: int = _f(300, "characters of sample text written to the run at the end", low=0)
-
-    def check(self) -> None:
-        _check_fractions(self)
-        if self.k2 < self.k1:
-            raise RnnkitError(f"k2 (--k2) must be >= k1 (--k1): got k1={self.k1}, k2={self.k2}")
-
-
-@dataclass
-class GenerateConfig:
-    """How ``rnnkit generate`` samples text from a language model (see the models' decoding strategies)."""
-
-    length: int = _f(300, "tokens to generate after the prompt", low=1)
-    temperature: float = _f(
-        0.8, "divide the logits by this before sampling; 0 = greedy (most probable)", low=0.0
-    )
-    top_k: int = _f(0, "sample among the k most probable tokens only; 0 = all", low=0)
-    top_p: float = _f(
-        1.0, "nucleus sampling: the smallest set with this much probability; 1 = all", low=1e-9, high=1.0
-    )
-    num_samples: int = _f(1, "samples per prompt", low=1)
-    seed: int = _f(0, "random seed of the sampling", low=0)
-
-
-def _check_fractions(cfg: Any) -> None:
-    if cfg.val_fraction + cfg.test_fraction >= 1:
-        raise RnnkitError(
-            f"val_fraction + test_fraction (--val-fraction, --test-fraction) must be < 1, got "
-            f"{cfg.val_fraction} + {cfg.test_fraction}"
-        )
-
-
-APP_CONFIGS: dict[str, type] = {
-    "sentiment": SentimentConfig,
-    "timeseries": TimeSeriesConfig,
-    "textgen": TextGenConfig,
-}
-"""The applications ``rnnkit train`` knows, by name, with their config classes."""
+def _hidden(cls: type) -> tuple[str, ...]:
+    return tuple(getattr(cls, "cli_hidden", ()))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -274,6 +91,15 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _sequence(base: Any) -> tuple[type, type] | None:
+    """``(container, element type)`` for ``list[T]`` / ``tuple[T, ...]``; None for other types."""
+    origin = typing.get_origin(base)
+    if origin in (list, tuple) or base in (list, tuple):
+        args = [a for a in typing.get_args(base) if a is not Ellipsis]
+        return (origin or base), (args[0] if args else str)
+    return None
+
+
 def _convert(name: str, tp: Any, value: Any) -> Any:
     """Check one (TOML or JSON) value against the field type; ints are accepted for floats."""
     base, optional = _base_type(tp)
@@ -281,12 +107,22 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
         if optional:
             return None
         raise RnnkitError(f"{_where(name)}: expected a value, got nothing")
-    if optional and value == "auto":
+    if optional and value in ("auto", "none"):
         return None
-    if typing.get_origin(base) is list or base is list:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise RnnkitError(f"{_where(name)}: expected a list of strings, got {value!r}")
-        return list(value)
+    if typing.get_origin(base) is dict or base is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise RnnkitError(f"{_where(name)}: expected a table of named values, got {value!r}")
+        return dict(value)
+    seq = _sequence(base)
+    if seq is not None:
+        container, elem = seq
+        what = {str: "strings", int: "integers", float: "numbers"}[elem]
+        if not isinstance(value, (list, tuple)):
+            raise RnnkitError(f"{_where(name)}: expected a list of {what}, got {value!r}")
+        try:
+            return container(_convert(name, elem, v) for v in value)
+        except RnnkitError:
+            raise RnnkitError(f"{_where(name)}: expected a list of {what}, got {value!r}") from None
     if base is bool:
         if not isinstance(value, bool):
             raise RnnkitError(f"{_where(name)}: expected true or false, got {value!r}")
@@ -317,27 +153,49 @@ def validate_config(cfg: Any) -> Any:
         meta = f.metadata
         if value is None:
             continue
-        if "choices" in meta and value not in meta["choices"]:
-            raise RnnkitError(f"{_where(f.name)}: expected one of {list(meta['choices'])}, got {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if "low" in meta and value < meta["low"]:
-                raise RnnkitError(f"{_where(f.name)}: expected a value >= {meta['low']}, got {value}")
-            if "high" in meta and value > meta["high"]:
-                raise RnnkitError(f"{_where(f.name)}: expected a value <= {meta['high']}, got {value}")
-            if "below" in meta and value >= meta["below"]:
-                raise RnnkitError(f"{_where(f.name)}: expected a value < {meta['below']}, got {value}")
+        for item in value if isinstance(value, (list, tuple)) else [value]:  # a list: each element
+            _check_value(f.name, item, meta)
     checker = getattr(cfg, "check", None)
     if callable(checker):
         checker()
     return cfg
 
 
-def config_from_dict(cls: type, data: Mapping[str, Any], source: str = "config") -> Any:
-    """Build and validate config ``cls`` from a mapping; unknown keys and wrong types are errors."""
+def _check_value(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    if "choices" in meta and value not in meta["choices"]:
+        raise RnnkitError(f"{_where(name)}: expected one of {list(meta['choices'])}, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "low" in meta and value < meta["low"]:
+            raise RnnkitError(f"{_where(name)}: expected a value >= {meta['low']}, got {value}")
+        if "high" in meta and value > meta["high"]:
+            raise RnnkitError(f"{_where(name)}: expected a value <= {meta['high']}, got {value}")
+        if "below" in meta and value >= meta["below"]:
+            raise RnnkitError(f"{_where(name)}: expected a value < {meta['below']}, got {value}")
+
+
+def _renamed(cls: type, data: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
+    """``data`` with keys saved under an old name (:data:`RENAMED`) moved to the current one."""
+    out = dict(data)
+    for old, new in RENAMED.items():
+        if old in out and old not in names and new in names:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any] | Any, source: str = "config") -> Any:
+    """Build and validate config ``cls`` from a mapping (or check an instance of ``cls``).
+
+    Unknown keys and wrong types are errors; keys under an old name (:data:`RENAMED`) are read under the
+    current one.
+    """
+    if isinstance(data, cls):
+        data = config_to_dict(data)
     if not isinstance(data, Mapping):
         raise RnnkitError(f"{source}: expected a table of settings, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in _fields(cls)]
+    data = _renamed(cls, data, names)
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise RnnkitError(
@@ -362,17 +220,20 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise RnnkitError(f"cannot write {type(value).__name__} to TOML")
 
 
 def config_to_toml(cfg: Any, header: str = "") -> str:
     """The config as TOML text that ``--config`` reads back (``None`` = automatic fields are left out)."""
     lines = [f"# {line}" for line in header.splitlines()]
+    hidden = _hidden(type(cfg))
     for f in _fields(type(cfg)):
         value = getattr(cfg, f.name)
-        if value is not None:
+        if value is not None and f.name not in hidden:
             lines.append(f"{f.name} = {_toml_value(value)}  # {f.metadata.get('help', '')}")
     return "\n".join(lines) + "\n"
 
@@ -410,7 +271,7 @@ class _Auto:
         self.__name__ = inner.__name__  # argparse names the type in its error messages
 
     def __call__(self, text: str) -> Any:
-        return "auto" if text == "auto" else self.inner(text)  # "auto" becomes None in _convert
+        return text if text in ("auto", "none") else self.inner(text)  # None in _convert
 
 
 def _finite_float(text: str) -> float:
@@ -423,12 +284,33 @@ def _finite_float(text: str) -> float:
 _finite_float.__name__ = "float"
 
 
+def _comma_list(conv: Any) -> Any:
+    def parse(text: str) -> list[Any]:
+        return [conv(part.strip()) for part in text.split(",") if part.strip()]
+
+    parse.__name__ = getattr(conv, "__name__", "value")
+    return parse
+
+
+def _json_table(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(text)
+    return value
+
+
+_json_table.__name__ = "JSON object"
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """Add one flag per field of config ``cls``; unset flags stay ``None`` in the namespace.
 
-    The namespace attribute is the field name. Help text shows the default.
+    The namespace attribute is the field name. Help text shows the default. Fields in ``skip`` or in the
+    class's ``cli_hidden`` get no flag; a field with an old name (:data:`RENAMED`) also answers to the old flag.
     """
     hints = typing.get_type_hints(cls)
+    skip = (*skip, *_hidden(cls))
+    old_names = {new: old for old, new in RENAMED.items()}
     group = parser.add_argument_group(f"{cls.__name__} settings (also TOML keys for --config)")
     own = set(vars(cls).get("__annotations__", {}))
     for f in sorted(_fields(cls), key=lambda f: f.name not in own):  # the application's own settings first
@@ -444,14 +326,31 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(base) is list or base is list:
-            kwargs.update(nargs="+", metavar="NAME")
+        elif _sequence(base) is not None:
+            elem = _sequence(base)[1]
+            conv = {int: int, float: _finite_float, str: str}[elem]
+            # several values, each of which may also be a comma-separated list: --lengths 50,100 200
+            kwargs.update(nargs="+", action="extend", type=_comma_list(conv), metavar=elem.__name__.upper())
+        elif typing.get_origin(base) is dict or base is dict:
+            kwargs.update(type=_json_table, metavar="JSON")
         else:
             conv = {int: int, float: _finite_float, str: str}[base]
             kwargs["type"] = _Auto(conv) if optional else conv
             if "choices" in f.metadata:
                 kwargs["metavar"] = "{" + ",".join(f.metadata["choices"]) + "}"
-        group.add_argument(_flag(f.name), **kwargs)
+        flags = [_flag(f.name)]
+        if f.name in old_names and old_names[f.name] not in {g.name for g in _fields(cls)}:
+            flags.append(_flag(old_names[f.name]))  # the old flag, kept as an alias
+        group.add_argument(*flags, **kwargs)
+
+
+def flag_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``cls`` set on the command line (flags added by :func:`add_config_arguments`)."""
+    flags = {f.name: getattr(args, f.name) for f in _fields(cls) if getattr(args, f.name, None) is not None}
+    for name, value in flags.items():  # several values, each a comma-separated list: one flat list
+        if isinstance(value, list) and all(isinstance(v, list) for v in value):
+            flags[name] = [item for part in value for item in part]
+    return flags
 
 
 def config_from_args(cls: type, args: argparse.Namespace, toml_path: str | None = None, app: str = "") -> Any:
@@ -468,5 +367,5 @@ def config_from_args(cls: type, args: argparse.Namespace, toml_path: str | None 
         if app and named != app:
             raise RnnkitError(f"{source}: the file is for app {named!r}, but the command trains {app!r}")
     base = config_from_dict(cls, data, source)
-    flags = {f.name: getattr(args, f.name) for f in _fields(cls) if getattr(args, f.name, None) is not None}
+    flags = flag_values(cls, args)
     return config_from_dict(cls, {**config_to_dict(base), **flags}, "flags")

@@ -8,11 +8,18 @@ application     model                                      data (built in, or th
 ``textgen``     character-level LSTM language model        Jane Austen's novels; a UTF-8 text file
 ==============  =========================================  ==========================================
 
-Each application module has ``train(config, overwrite, say) -> TrainResult`` (writes a run directory, see
+Every application is a package with the same parts in the same files: ``config.py`` (its dataclass, which
+extends :class:`rnnkit.train.TrainerConfig` through :class:`rnnkit.apps.config.AppConfig`), ``data.py``
+(the built-in set, the user's files, the split), ``model.py`` (built from :mod:`rnnkit.models`),
+``train.py`` (the shared trainer with its hooks), ``report.py`` (scores next to baselines, the results
+table) and ``use.py`` (a saved run). Shared pieces live here: ``config``, ``_common`` (trainer set-up, run
+files, tables), ``base`` (results, loading), ``baselines``, ``metrics``, ``rundir`` and ``plots``.
+
+Each application package has ``train(config, overwrite, say) -> TrainResult`` (writes a run directory, see
 :mod:`rnnkit.apps.rundir`) and ``load(run_path)`` (the saved run, ready to predict / generate / evaluate)::
 
     from rnnkit.apps import app_module
-    from rnnkit.config import TimeSeriesConfig
+    from rnnkit.apps.timeseries import TimeSeriesConfig
     ts = app_module("timeseries")
     result = ts.train(TimeSeriesConfig(data="sunspots", name="sun"))
     result.metrics["test"]["mae"], result.run          # runs/sun
@@ -28,9 +35,14 @@ from types import ModuleType
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import ResultRow, TrainResult
 
-__all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_module", "load_run"]
+__all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_config", "app_module", "load_run"]
 
 APP_NAMES = ("sentiment", "timeseries", "textgen")
+_CONFIG_CLASSES = {
+    "sentiment": "SentimentConfig",
+    "timeseries": "TimeSeriesConfig",
+    "textgen": "TextGenConfig",
+}
 
 
 def app_module(name: str) -> ModuleType:
@@ -38,6 +50,11 @@ def app_module(name: str) -> ModuleType:
     if name not in APP_NAMES:
         raise RnnkitError(f"unknown application: expected one of {list(APP_NAMES)}, got {name!r}")
     return importlib.import_module(f"rnnkit.apps.{name}")
+
+
+def app_config(name: str) -> type:
+    """The config dataclass of application ``name`` (the flags of ``rnnkit train NAME``)."""
+    return getattr(app_module(name), _CONFIG_CLASSES[name])
 
 
 def load_run(path):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,10 @@ import numpy as np
 import torch
 
 from rnnkit._errors import RnnkitError
-from rnnkit.config import TrainOptions
+from rnnkit.apps.config import AppConfig
 
 __all__ = [
     "EpochBatches",
-    "TimeBudget",
     "build_trainer",
     "finish_training",
     "format_table",
@@ -58,87 +56,33 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
-class TimeBudget:
-    """Stops a training run after ``seconds`` (0 = never), at the end of a batch.
-
-    Wrap each epoch's batches with :meth:`wrap`; once the budget is spent the current epoch ends after the
-    batch in flight (so it is still validated and checkpointed) and the trainer runs no further epoch.
-    """
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.start = time.perf_counter()
-        self.hit = False
-        self.trainer: Any = None
-
-    def spent(self) -> bool:
-        return bool(self.seconds) and time.perf_counter() - self.start >= self.seconds
-
-    def wrap(self, batches: Iterable) -> Iterator:
-        yielded = False
-        for batch in batches:
-            if yielded and self.spent():
-                self._stop()
-                return
-            yielded = True
-            yield batch
-        if self.spent():
-            self._stop()
-
-    def _stop(self) -> None:
-        self.hit = True
-        if self.trainer is not None:
-            # end after this epoch: the trainer's loop runs while state.epoch < config.epochs
-            self.trainer.config.epochs = self.trainer.state.epoch + 1
-
-
 class EpochBatches:
-    """The training data for the trainer: ``make(epoch)`` -> that epoch's batches, under a time budget.
+    """The training data for the trainer: ``make(epoch)`` -> that epoch's batches.
 
     ``len()`` is the number of batches per epoch, so the progress bar can show the total and an ETA.
     """
 
-    def __init__(self, make: Callable[[int], list], batches_per_epoch: int, budget: TimeBudget):
-        self.make, self.n, self.budget = make, batches_per_epoch, budget
+    def __init__(self, make: Callable[[int], list], batches_per_epoch: int):
+        self.make, self.n = make, batches_per_epoch
 
     def __len__(self) -> int:
         return self.n
 
-    def __call__(self, epoch: int) -> Iterator:
-        return self.budget.wrap(self.make(epoch))
+    def __call__(self, epoch: int) -> Iterable:
+        return self.make(epoch)
 
 
-def build_trainer(
-    model: torch.nn.Module,
-    opts: TrainOptions,
-    out_dir: Path,
-    *,
-    monitor: str,
-    mode: str,
-    grad_monitor_every: int,
-    **extra: Any,
-):
-    """A :class:`rnnkit.train.Trainer` for the application settings ``opts``, writing into ``out_dir``."""
-    from rnnkit.train import Reporter, Trainer, TrainerConfig
+def build_trainer(model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad_monitor_every: int):
+    """The shared :class:`rnnkit.train.Trainer` for the application config ``cfg``, writing into ``out_dir``.
 
-    config = TrainerConfig(
-        epochs=opts.epochs,
-        optimizer="adamw" if opts.weight_decay > 0 else "adam",
-        lr=opts.lr,
-        weight_decay=opts.weight_decay,
-        clip_norm=opts.clip_norm if opts.clip_norm > 0 else None,
-        early_stopping=opts.patience,
-        monitor=monitor,
-        monitor_mode=mode,
-        grad_monitor_every=grad_monitor_every,
-        keep_checkpoints=1,
-        seed=opts.seed,
-        progress=opts.progress,
-        scheduler="ReduceLROnPlateau" if opts.lr_decay < 1 else None,
-        scheduler_options={"factor": opts.lr_decay, "patience": 0, "mode": mode} if opts.lr_decay < 1 else {},
-        **extra,
-    )
-    reporter = Reporter(out_dir, progress=opts.progress, log_every=config.log_every)
+    ``cfg`` is a :class:`~rnnkit.train.TrainerConfig` (every application's config extends it); the
+    application only fills in the automatic gradient-monitor interval when the config leaves it open.
+    """
+    from rnnkit.train import Reporter, Trainer
+    from rnnkit.train.trainer import trainer_config
+
+    config = trainer_config(cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every)
+    reporter = Reporter(out_dir, progress=config.progress, log_every=config.log_every)
     return Trainer(model, config, reporter=reporter)
 
 
@@ -160,10 +104,10 @@ TRAINER_FILES = (
 """Files the trainer's reporter writes into the run (those that exist are listed in ``run.json``)."""
 
 
-def training_summary(model, budget, train_seconds: float, seconds: float) -> dict[str, Any]:
+def training_summary(model, trainer, train_seconds: float, seconds: float) -> dict[str, Any]:
     """The part of ``metrics.json`` every application shares: time, size and backend of the run."""
     return {
-        "stopped_by_time_budget": budget.hit,
+        "stopped_by_time_budget": trainer.state.stop_reason == "time_budget",
         "train_seconds": round(train_seconds, 2),
         "seconds": round(seconds, 2),
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -42,14 +42,15 @@ class TrainResult:
 
 def load_app_config(run: Path, manifest: dict[str, Any]):
     """The application config saved in a run (validated like a TOML file)."""
-    from rnnkit.config import APP_CONFIGS, config_from_dict
+    from rnnkit.apps import APP_NAMES, app_config
+    from rnnkit.config import config_from_dict
 
     app = manifest.get("app")
-    if app not in APP_CONFIGS:
+    if app not in APP_NAMES:
         raise RnnkitError(f"run {run.name}: unknown application {app!r} in run.json")
     data = read_json(run / "config.json", f"run {run.name}")
-    try:
-        return config_from_dict(APP_CONFIGS[app], data, f"run {run.name}/config.json")
+    try:  # settings saved under an older name are read under the current one (rnnkit.config.RENAMED)
+        return config_from_dict(app_config(app), data, f"run {run.name}/config.json")
     except RnnkitError as exc:
         raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 

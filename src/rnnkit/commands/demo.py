@@ -22,7 +22,9 @@ import time
 from dataclasses import replace
 
 from rnnkit._errors import RnnkitError
-from rnnkit.config import SentimentConfig, TextGenConfig, TimeSeriesConfig
+from rnnkit.apps.sentiment.config import SentimentConfig
+from rnnkit.apps.textgen.config import TextGenConfig
+from rnnkit.apps.timeseries.config import TimeSeriesConfig
 
 NAME = "demo"
 HELP = "rnnkit's main job: train sentiment, forecasting and text-generation models on real data (~4 min)"
@@ -44,13 +46,15 @@ def demo_configs(runs_dir: str, quick: bool, threads: int, progress: bool) -> di
             pooling="mean",
             dropout=0.5,
             epochs=12,
-            patience=4,
+            early_stopping=4,
             time_budget=80,
             **common,
         ),
-        "co2": TimeSeriesConfig(data="co2", name="demo-co2", epochs=30, patience=8, time_budget=50, **common),
+        "co2": TimeSeriesConfig(
+            data="co2", name="demo-co2", epochs=30, early_stopping=8, time_budget=50, **common
+        ),
         "sunspots": TimeSeriesConfig(
-            data="sunspots", name="demo-sunspots", epochs=60, patience=15, time_budget=25, **common
+            data="sunspots", name="demo-sunspots", epochs=60, early_stopping=15, time_budget=25, **common
         ),
         "austen": TextGenConfig(name="demo-austen", epochs=3, time_budget=150, **common),
     }
@@ -66,7 +70,7 @@ def demo_configs(runs_dir: str, quick: bool, threads: int, progress: bool) -> di
             max_steps=20,
             hidden_size=16,
             eval_tokens=2000,
-            eval_every=10,
+            validate_every=10,
             sample_length=40,
             time_budget=0,
         )

@@ -20,50 +20,24 @@ HELP = "reproduce experiments from the literature (memory: adding problem and co
 EXPERIMENTS = ("memory",)
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in text.split(",") if x.strip())
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from rnnkit.config import add_config_arguments
+    from rnnkit.experiments.memory import MemoryConfig
+
     p.add_argument("name", choices=EXPERIMENTS, help="which experiment")
     p.add_argument("--preset", default="full", help="quick | medium | full (default full)")
     p.add_argument("--quick", action="store_true", help="same as --preset quick (under 2 minutes on 2 cores)")
     p.add_argument("--out", default="runs/memory", help="output directory (default runs/memory)")
     p.add_argument("--overwrite", action="store_true", help="allow an existing non-empty --out")
-    p.add_argument("--tasks", type=_names, help="comma-separated: adding,copy")
-    p.add_argument("--cells", type=_names, help="comma-separated: RNN-tanh,IRNN,LSTM,GRU,MinGRU")
-    p.add_argument("--adding-lengths", type=_ints, help="e.g. 50,200,500")
-    p.add_argument("--copy-lengths", type=_ints, help="e.g. 10,50,100")
-    p.add_argument("--steps", type=int, help="training steps per run")
-    p.add_argument("--hidden-size", type=int, help="hidden units per cell")
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--seed", type=int, help="seed for data and initialisation")
-    p.add_argument("--jobs", type=int, help="parallel worker processes (default 2)")
+    add_config_arguments(p, MemoryConfig)  # one flag per field; unset flags keep the preset's value
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.experiments.memory import make_config, results_table, run_memory
+    from rnnkit.config import flag_values
+    from rnnkit.experiments.memory import MemoryConfig, make_config, results_table, run_memory
 
     preset = "quick" if args.quick else args.preset
-    cfg = make_config(
-        preset,
-        tasks=args.tasks,
-        cells=args.cells,
-        adding_lengths=args.adding_lengths,
-        copy_lengths=args.copy_lengths,
-        steps=args.steps,
-        hidden_size=args.hidden_size,
-        lr=args.lr,
-        seed=args.seed,
-        jobs=args.jobs,
-    )
+    cfg = make_config(preset, **flag_values(MemoryConfig, args))
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise RnnkitError(f"{out} exists and is not empty (pass --overwrite to reuse it)")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnkit.config import GenerateConfig, add_config_arguments, config_from_args
+from rnnkit.apps.textgen.config import GenerateConfig
+from rnnkit.config import add_config_arguments, config_from_args
 
 NAME = "generate"
 HELP = "generate text from a saved text-generation run (prompt, temperature, top-k, top-p)"

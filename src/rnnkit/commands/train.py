@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from rnnkit.config import APP_CONFIGS, add_config_arguments, config_from_args
+from rnnkit.config import add_config_arguments, config_from_args
 
 NAME = "train"
 HELP = "train an application (sentiment, timeseries, textgen) and write runs/<name>/"
@@ -35,8 +35,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from rnnkit.apps import APP_NAMES, app_config
+
     sub = p.add_subparsers(dest="app", metavar="APP", required=True)
-    for app, cls in APP_CONFIGS.items():
+    for app in APP_NAMES:
+        cls = app_config(app)
         q = sub.add_parser(app, help=APP_HELP[app], description=f"{HELP}: {APP_HELP[app]}")
         add_run_arguments(q)
         add_config_arguments(q, cls)
@@ -79,9 +82,9 @@ def _num(v: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.apps import app_module
+    from rnnkit.apps import app_config, app_module
 
-    cls = APP_CONFIGS[args.app]
+    cls = app_config(args.app)
     cfg = config_from_args(cls, args, args.config, app=args.app)
     result = app_module(args.app).train(cfg, overwrite=args.overwrite, say=say_to_stderr)
     print_result(result, args.json)

@@ -396,9 +396,9 @@ def read_time_series_csv(
 def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:
     """Chronological split into ``(train, val, test)``: the first rows train, the last rows test.
 
-    ``data`` is an array-like of shape (N, ...) (split along axis 0) or a :class:`TimeSeries` (split into
-    three TimeSeries). The val and test parts get ``round(N * fraction)`` rows, at least one when the
-    fraction is positive; a zero fraction gives an empty part. Example::
+    ``data`` is an array-like of shape (N, ...) (split along axis 0), a :class:`TimeSeries` or a string
+    (split into three of the same). The val and test parts get ``round(N * fraction)`` rows, at least one
+    when the fraction is positive; a zero fraction gives an empty part. Example::
 
         train, val, test = split_by_time(ts.values, 0.1, 0.2)   # 70% / 10% / 20%, in time order
 
@@ -410,8 +410,8 @@ def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0
             raise RnnkitError(f"expected {label} in [0, 1), got {f!r}")
     if val_fraction + test_fraction >= 1:
         raise RnnkitError(f"expected val_fraction + test_fraction < 1, got {val_fraction} + {test_fraction}")
-    series = data if isinstance(data, TimeSeries) else np.asarray(data)
-    if not isinstance(series, TimeSeries) and series.ndim == 0:
+    series = data if isinstance(data, (TimeSeries, str)) else np.asarray(data)
+    if isinstance(series, np.ndarray) and series.ndim == 0:
         raise RnnkitError("expected an array of shape (N, ...) or a TimeSeries, got a scalar")
     n = len(series)
 

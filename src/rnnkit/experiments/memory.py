@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from rnnkit._errors import RnnkitError
+from rnnkit.config import config_from_dict, option
 from rnnkit.models import (
     EncoderConfig,
     RegressorConfig,
@@ -66,22 +67,32 @@ COPY_SYMBOLS, COPY_LEN = 8, 10  # alphabet 1..8, blank 0, delimiter 9
 
 @dataclass
 class MemoryConfig:
-    """What to run. The presets below fill it; every field is also a CLI flag."""
+    """What to run. The presets below fill it; every field is also a flag of ``rnnkit experiment memory``."""
 
-    tasks: tuple[str, ...] = TASKS  # adding and/or copy
-    cells: tuple[str, ...] = tuple(CELLS)  # which of CELLS
-    adding_lengths: tuple[int, ...] = (50, 100, 200)  # sequence lengths T of the adding problem
-    copy_lengths: tuple[int, ...] = (10, 20, 50)  # blank-gap lengths T of the copy task
-    steps: int = 2000  # training steps per run
-    evals: int = 10  # validation points per run (the learning curve)
-    batch_size: int = 50  # sequences per step
-    hidden_size: int = 64  # H of every cell
-    lr: float = 1e-2  # Adam learning rate
-    clip_norm: float = 1.0  # gradient clipping (global norm)
-    test_size: int = 1000  # held-out sequences per run
-    monitor_every: int = 0  # gradient-flow records; 0 = steps / 10
-    seed: int = 0  # one seed for data and initialisation
-    jobs: int = 2  # parallel worker processes (one torch thread each)
+    tasks: tuple[str, ...] = option(TASKS, "tasks to run: adding and/or copy")
+    cells: tuple[str, ...] = option(tuple(CELLS), f"cells to compare, from {', '.join(CELLS)}")
+    adding_lengths: tuple[int, ...] = option(
+        (50, 100, 200), "sequence lengths T of the adding problem", low=2
+    )
+    copy_lengths: tuple[int, ...] = option((10, 20, 50), "blank-gap lengths T of the copy task", low=1)
+    steps: int = option(2000, "training steps per run", low=1)
+    evals: int = option(10, "validation points per run (the learning curve)", low=1)
+    batch_size: int = option(50, "sequences per step", low=1)
+    hidden_size: int = option(64, "hidden units of every cell", low=1)
+    lr: float = option(1e-2, "Adam learning rate", low=1e-12)
+    clip_norm: float = option(1.0, "clip the global gradient norm to this; 0 = no clipping", low=0.0)
+    test_size: int = option(1000, "held-out sequences per run", low=1)
+    monitor_every: int = option(0, "steps between gradient-flow records; 0 = steps / 10", low=0)
+    seed: int = option(0, "one seed for data and initialisation", low=0)
+    jobs: int = option(2, "parallel worker processes (one torch thread each)", low=1)
+
+    def check(self) -> None:
+        bad = [t for t in self.tasks if t not in TASKS]
+        if bad:
+            raise RnnkitError(f"unknown task(s) {bad}; choose from {list(TASKS)}")
+        bad = [c for c in self.cells if c not in CELLS]
+        if bad:
+            raise RnnkitError(f"unknown cell(s) {bad}; choose from {list(CELLS)}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -209,22 +220,11 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 # -- the whole experiment ------------------------------------------------------------------------------------------
 def make_config(preset: str = "full", **overrides: Any) -> MemoryConfig:
+    """The preset's config with ``overrides`` (``None`` values ignored), checked like a TOML file."""
     if preset not in PRESETS:
         raise RnnkitError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    cfg = MemoryConfig(**values)
-    bad = [t for t in cfg.tasks if t not in TASKS]
-    if bad:
-        raise RnnkitError(f"unknown task(s) {bad}; choose from {list(TASKS)}")
-    bad = [c for c in cfg.cells if c not in CELLS]
-    if bad:
-        raise RnnkitError(f"unknown cell(s) {bad}; choose from {list(CELLS)}")
-    for name in ("steps", "evals", "batch_size", "hidden_size", "test_size", "jobs"):
-        if getattr(cfg, name) < 1:
-            raise RnnkitError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if any(t < 2 for t in cfg.adding_lengths) or any(t < 1 for t in cfg.copy_lengths):
-        raise RnnkitError("adding lengths must be >= 2 and copy lengths >= 1")
-    return cfg
+    return config_from_dict(MemoryConfig, values, f"preset {preset}")
 
 
 def run_memory(cfg: MemoryConfig, out_dir: str | Path, progress=None) -> dict[str, Any]:

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
+from rnnkit.config import config_from_dict as _config_from_dict
+from rnnkit.config import option
 from rnnkit.layers import detach_state
 from rnnkit.models._base import LossOutput, Model, config_from_dict
 from rnnkit.models.io import load_weights, model_tensors
@@ -46,7 +48,7 @@ from rnnkit.train.monitor import GradientFlowMonitor
 from rnnkit.train.reporter import Reporter
 from rnnkit.train.state import get_rng_state, seed_everything, set_rng_state
 
-__all__ = ["TrainerConfig", "TrainState", "Trainer"]
+__all__ = ["TrainerConfig", "TrainState", "Trainer", "trainer_config"]
 
 log = logging.getLogger("rnnkit.train")
 
@@ -55,40 +57,104 @@ LossFn = Callable[[nn.Module, Any, Any], "LossOutput | Tensor"]
 
 @dataclass
 class TrainerConfig:
-    """How to train. Every field maps one to one onto a CLI flag."""
+    """How to train: the one training config, which every application's config extends.
 
-    epochs: int = 10  # passes over the training data
-    max_steps: int = 0  # stop after this many batches (the last epoch is then partial); 0 = no limit
-    optimizer: str = "adam"  # a torch.optim class, case-insensitive: adam | adamw | sgd | rmsprop | ...
-    lr: float = 1e-3  # learning rate
-    weight_decay: float = 0.0  # the optimiser's weight decay
-    optimizer_options: dict[str, Any] = field(default_factory=dict)  # more optimiser arguments, e.g. momentum
-    scheduler: str | None = (
-        None  # a torch.optim.lr_scheduler class (steplr, cosineannealinglr, ...); None = off
+    Every field is one CLI flag, TOML key and JSON key (see :mod:`rnnkit.config`). Validation and early
+    stopping happen at the end of each epoch and, with ``validate_every = N``, also after steps N, 2N, ...;
+    ``early_stopping`` and the ``"epoch"`` scheduler interval count validations. Example::
+
+        TrainerConfig(epochs=5, lr=3e-3, tbptt_k1=50, validate_every=200, time_budget=600)
+    """
+
+    epochs: int = option(10, "passes over the training data at most", low=1)
+    max_steps: int = option(
+        0, "stop after this many steps (batches; the last epoch is then partial); 0 = no limit", low=0
     )
-    scheduler_options: dict[str, Any] = field(default_factory=dict)  # its arguments, e.g. {"step_size": 5}
-    scheduler_interval: str = "epoch"  # step the scheduler every "epoch" or every optimiser "step"
-    clip_norm: float | None = 1.0  # clip the global gradient norm to this; None = off
-    clip_value: float | None = None  # clip every gradient element to [-v, v]; None = off
-    tbptt_k1: int = 0  # truncated BPTT: update every k1 time steps; 0 = full BPTT over the whole batch
-    tbptt_k2: int = 0  # truncated BPTT: backpropagate through k2 >= k1 steps; 0 = k1
-    stateful: bool = False  # carry the recurrent state across batches (contiguous streams); reset each epoch
-    skip_nonfinite: bool = True  # skip an update whose loss or gradient is inf/nan (counted and logged)
-    lr_backoff: float = 1.0  # multiply the learning rate by this after each skipped update; 1 = off
-    max_skips: int = 50  # give up after this many consecutive skipped updates
-    early_stopping: int = 0  # stop after this many epochs without improvement of `monitor`; 0 = off
-    monitor: str = (
-        "val_loss"  # metric for early stopping and the best checkpoint (train_loss without val data)
+    optimizer: str = option("adam", "a torch.optim class, case-insensitive: adam, adamw, sgd, rmsprop, ...")
+    lr: float = option(1e-3, "learning rate", low=1e-12)
+    weight_decay: float = option(0.0, "the optimiser's weight decay", low=0.0)
+    optimizer_options: dict[str, Any] = option({}, 'more optimiser arguments, e.g. {"momentum": 0.9}')
+    scheduler: str | None = option(
+        None, "a torch.optim.lr_scheduler class (steplr, cosineannealinglr, ...); none = off (see lr_decay)"
     )
-    monitor_mode: str = "min"  # min | max: which direction is better
-    grad_monitor_every: int = 0  # record the gradient flow through time every N steps; 0 = off
-    checkpoint_every: int = 0  # checkpoint every N steps as well as at each epoch end; 0 = epoch ends only
-    keep_checkpoints: int = 2  # newest checkpoints kept on disk (the best one is always kept)
-    seed: int = 0  # seeds Python, NumPy and torch at the start of a run (not on resume)
-    deterministic: bool = False  # torch.use_deterministic_algorithms (GPU); CPU runs are deterministic anyway
-    device: str = "cpu"  # where the model and batches live
-    progress: bool = True  # progress bar with loss, throughput and ETA on stderr
-    log_every: int = 50  # steps between progress lines when stderr is not a terminal
+    scheduler_options: dict[str, Any] = option({}, 'the scheduler\'s arguments, e.g. {"step_size": 5}')
+    scheduler_interval: str = option(
+        "epoch",
+        "step the scheduler at every validation (epoch) or every optimiser step",
+        choices=("epoch", "step"),
+    )
+    lr_decay: float = option(
+        1.0,
+        "multiply the learning rate by this when the validation score stops improving "
+        "(ReduceLROnPlateau, when no scheduler is named); 1 = constant",
+        low=1e-3,
+        high=1.0,
+    )
+    clip_norm: float = option(1.0, "clip the global gradient norm to this; 0 = no clipping", low=0.0)
+    clip_value: float | None = option(None, "clip every gradient element to [-v, v]; none = off", low=0.0)
+    tbptt_k1: int = option(
+        0, "truncated BPTT: update every k1 time steps; 0 = full BPTT over the batch", low=0
+    )
+    tbptt_k2: int = option(0, "truncated BPTT: backpropagate through k2 >= k1 steps; 0 = k1", low=0)
+    stateful: bool = option(
+        False, "carry the recurrent state across batches (contiguous streams); reset at each epoch"
+    )
+    skip_nonfinite: bool = option(
+        True, "skip an update whose loss or gradient is inf/nan (counted and logged)"
+    )
+    lr_backoff: float = option(
+        1.0, "multiply the learning rate by this after each skipped update; 1 = off", low=1e-9, high=1.0
+    )
+    max_skips: int = option(50, "give up after this many consecutive skipped updates", low=0)
+    early_stopping: int = option(
+        0, "stop after this many validations without a better monitored score; 0 = never", low=0
+    )
+    monitor: str = option(
+        "val_loss", "metric for early stopping and the best checkpoint (train_loss without validation data)"
+    )
+    monitor_mode: str = option(
+        "min", "which direction of the monitored metric is better", choices=("min", "max")
+    )
+    validate_every: int = option(
+        0,
+        "validate (and check early stopping) every this many steps as well as at each epoch end; 0 = epoch ends only",
+        low=0,
+    )
+    time_budget: float = option(
+        0.0,
+        "stop training after this many seconds (at the end of a step, then validate); 0 = no limit",
+        low=0.0,
+    )
+    grad_monitor_every: int = option(0, "record the gradient flow through time every N steps; 0 = off", low=0)
+    checkpoint_every: int = option(
+        0, "checkpoint every N steps as well as at each validation; 0 = at validations only", low=0
+    )
+    keep_checkpoints: int = option(2, "newest checkpoints kept on disk (the best one is always kept)", low=1)
+    seed: int = option(0, "seed of Python, NumPy and torch at the start of a run (not on resume)", low=0)
+    deterministic: bool = option(
+        False, "torch.use_deterministic_algorithms (GPU); CPU runs are deterministic anyway"
+    )
+    device: str = option("cpu", "where the model and batches live")
+    progress: bool = option(True, "show a progress bar with loss, throughput and ETA while training")
+    log_every: int = option(50, "steps between progress lines when stderr is not a terminal", low=1)
+
+    def __post_init__(self) -> None:
+        if self.clip_norm is None:  # the old spelling of "no clipping"
+            self.clip_norm = 0.0
+
+    def check(self) -> None:
+        if self.tbptt_k2 and not self.tbptt_k1:
+            raise RnnkitError("tbptt_k2 needs tbptt_k1 (the update interval)")
+        if self.tbptt_k1 and self.tbptt_k2 and self.tbptt_k2 < self.tbptt_k1:
+            raise RnnkitError(f"tbptt_k2 must be >= tbptt_k1, got k1={self.tbptt_k1}, k2={self.tbptt_k2}")
+        if self.clip_value is not None and not self.clip_value > 0:
+            raise RnnkitError(f"clip_value must be positive or None, got {self.clip_value}")
+
+
+def trainer_config(cfg: TrainerConfig, **changes: Any) -> TrainerConfig:
+    """The :class:`TrainerConfig` part of ``cfg`` (an application's config extends it), with ``changes``."""
+    names = [f.name for f in dataclasses.fields(TrainerConfig)]
+    return TrainerConfig(**{**{n: getattr(cfg, n) for n in names}, **changes})
 
 
 @dataclass
@@ -103,11 +169,12 @@ class TrainState:
     consecutive_skips: int = 0
     best_value: float | None = None  # best value of config.monitor so far
     best_checkpoint: str | None = None
-    bad_epochs: int = 0  # epochs since the monitor last improved
+    bad_epochs: int = 0  # validations since the monitor last improved
     checkpoints: int = 0  # checkpoints written
     stopped_early: bool = False
-    history: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch
-    epoch_sums: dict[str, float] = field(default_factory=dict)  # running sums of the current epoch
+    stop_reason: str | None = None  # why the last fit ended before its epochs: early_stopping, max_steps, ...
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per validation (epoch end)
+    epoch_sums: dict[str, float] = field(default_factory=dict)  # running sums since the last validation
 
 
 def _find_class(module, name: str, what: str):
@@ -140,6 +207,10 @@ class Trainer:
         loss_fn: ``loss_fn(model, batch, state) -> LossOutput | scalar`` instead of ``model.loss``.
         optimizer, scheduler: ready-made torch objects instead of the ones the config names.
         time_keys, lengths_key: batch keys cut along time by truncated BPTT (default: the model's).
+        stop_when: a hook ``stop_when(trainer) -> bool | str`` asked after every step; a true answer (a
+            string names the reason) ends training after that step: the steps since the last validation
+            are validated and checkpointed, then :meth:`fit` returns. :meth:`request_stop` does the same
+            from anywhere (a callback, another thread). ``config.time_budget`` is such a hook built in.
 
     Data: ``train_data`` is an iterable of batches, iterated once per epoch, or a callable ``epoch ->
     iterable``. Batches are dicts (or tuples in the model's ``batch_keys`` order) of tensors. For a resume
@@ -165,10 +236,12 @@ class Trainer:
         scheduler: Any = None,
         time_keys: tuple[str, ...] | None = None,
         lengths_key: str | None = None,
+        stop_when: Callable[[Trainer], bool | str | None] | None = None,
     ):
-        self.config = config_from_dict(TrainerConfig, config if config is not None else {})
+        if isinstance(config, TrainerConfig) and type(config) is not TrainerConfig:
+            config = trainer_config(config)  # an application's config: its trainer part
+        self.config = _config_from_dict(TrainerConfig, config if config is not None else {}, "trainer config")
         c = self.config
-        self._validate()
         self.device = torch.device(c.device)
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
@@ -200,6 +273,10 @@ class Trainer:
                 scheduler = cls(self.optimizer, **c.scheduler_options)
             except TypeError as e:
                 raise RnnkitError(f"bad scheduler_options for {c.scheduler}: {e}") from None
+        elif scheduler is None and c.lr_decay < 1:
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=c.lr_decay, patience=0, mode=c.monitor_mode
+            )
         self.scheduler = scheduler
         self.state = TrainState()
         self.monitor = GradientFlowMonitor(c.grad_monitor_every)
@@ -208,31 +285,27 @@ class Trainer:
         self._epoch_rng: dict[str, Any] | None = None
         self._grad_norm_sum = 0.0
         self._grad_norm_n = 0
+        self.stop_when = stop_when
+        self._stop_request: str | None = None
+        self._fit_t0 = time.perf_counter()
+        self._period_t0 = time.perf_counter()
 
-    def _validate(self) -> None:
-        c = self.config
-        for name in ("epochs", "max_steps", "tbptt_k1", "tbptt_k2", "early_stopping", "grad_monitor_every"):
-            v = getattr(c, name)
-            if v < 0:
-                raise RnnkitError(f"{name} must be >= 0, got {v}")
-        if c.epochs < 1:
-            raise RnnkitError(f"epochs must be >= 1, got {c.epochs}")
-        if c.tbptt_k2 and not c.tbptt_k1:
-            raise RnnkitError("tbptt_k2 needs tbptt_k1 (the update interval)")
-        if c.tbptt_k1 and c.tbptt_k2 and c.tbptt_k2 < c.tbptt_k1:
-            raise RnnkitError(f"tbptt_k2 must be >= tbptt_k1, got k1={c.tbptt_k1}, k2={c.tbptt_k2}")
-        if c.clip_norm is not None and not c.clip_norm > 0:
-            raise RnnkitError(f"clip_norm must be positive or None, got {c.clip_norm}")
-        if c.clip_value is not None and not c.clip_value > 0:
-            raise RnnkitError(f"clip_value must be positive or None, got {c.clip_value}")
-        if not 0.0 < c.lr_backoff <= 1.0:
-            raise RnnkitError(f"lr_backoff must be in (0, 1], got {c.lr_backoff}")
-        if c.monitor_mode not in ("min", "max"):
-            raise RnnkitError(f"monitor_mode must be 'min' or 'max', got {c.monitor_mode!r}")
-        if c.scheduler_interval not in ("epoch", "step"):
-            raise RnnkitError(f"scheduler_interval must be 'epoch' or 'step', got {c.scheduler_interval!r}")
-        if c.keep_checkpoints < 1:
-            raise RnnkitError(f"keep_checkpoints must be >= 1, got {c.keep_checkpoints}")
+    def request_stop(self, reason: str = "requested") -> None:
+        """End training after the step in flight (validated and checkpointed like an epoch end)."""
+        self._stop_request = reason
+
+    def _stop_reason(self) -> str | None:
+        """Why training must stop after this step, or None: a request, the stop hook or the time budget."""
+        if self.stop_when is not None:
+            answer = self.stop_when(self)
+            if answer:
+                return answer if isinstance(answer, str) else "stop_when"
+        if self._stop_request:
+            return self._stop_request
+        budget = self.config.time_budget
+        if budget and time.perf_counter() - self._fit_t0 >= budget:
+            return "time_budget"
+        return None
 
     # -- one loss evaluation ------------------------------------------------------------------------------
     def _as_dict(self, batch: Any) -> Any:
@@ -289,7 +362,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if c.clip_norm is not None:
+        if c.clip_norm:
             norm = nn.utils.clip_grad_norm_(params, c.clip_norm)
         else:
             norm = nn.utils.get_total_norm([p.grad for p in params])
@@ -371,7 +444,12 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------------------------------
     def evaluate(self, data: Iterable | Callable[[int], Iterable]) -> dict[str, float]:
-        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if ``stateful``)."""
+        """Mean loss and metrics over ``data`` in eval mode (state carried across batches if ``stateful``).
+
+        The random-number generators are left as they were (a shuffling validation loader draws from them),
+        so validating more or less often never changes what training does.
+        """
+        rng = get_rng_state()
         if callable(data) and not hasattr(data, "__iter__"):
             data = data(self.state.epoch)
         was_training = self.model.training
@@ -391,6 +469,7 @@ class Trainer:
                         sums[k] = sums.get(k, 0.0) + v
         finally:
             self.model.train(was_training)
+            set_rng_state(rng)
         if n == 0:
             raise RnnkitError("evaluation data yielded no items")
         return {"loss": total / n, **{k: v / n for k, v in sums.items()}}
@@ -403,13 +482,16 @@ class Trainer:
         resume: bool | str | Path | None = None,
         probe_batch: Any = None,
     ) -> list[dict[str, Any]]:
-        """Train for ``config.epochs`` (or ``max_steps``); returns the per-epoch history.
+        """Train for ``config.epochs`` (or ``max_steps``, or until a stop); returns the history (a row per validation).
 
         ``resume``: ``True`` continues from the reporter's ``checkpoints/latest``; a path names a checkpoint
         (directory, checkpoint root or pointer file). ``probe_batch``: the batch the gradient monitor
         measures (default: the first training batch).
         """
         c = self.config
+        self._fit_t0 = time.perf_counter()
+        self._stop_request = None
+        self.state.stop_reason = None
         if resume:
             if resume is True:
                 root = self.reporter.checkpoint_dir
@@ -462,9 +544,9 @@ class Trainer:
             else train_data
         )
         self.model.train()
-        t0 = time.perf_counter()
+        self._period_t0 = time.perf_counter()
         ran = 0
-        hit_max = False
+        stop: str | None = None
         for i, batch in enumerate(data):
             if i < skip:
                 continue
@@ -480,6 +562,7 @@ class Trainer:
             sums = s.epoch_sums
             sums["loss"] = sums.get("loss", 0.0) + loss_sum
             sums["_n"] = sums.get("_n", 0.0) + n
+            sums["_steps"] = sums.get("_steps", 0.0) + 1
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
             self.reporter.on_step(self, loss_sum / n if n else float("nan"), n)
@@ -488,24 +571,54 @@ class Trainer:
             if c.checkpoint_every and s.step % c.checkpoint_every == 0:
                 self.reporter.save_checkpoint(self, best=False)
             if c.max_steps and s.step >= c.max_steps:
-                hit_max = True
+                stop = "max_steps"
+            else:
+                stop = self._stop_reason()
+            if stop:
                 break
+            if c.validate_every and s.step % c.validate_every == 0:
+                self._end_period(val_data)
+                if s.stopped_early:
+                    break
         if ran == 0 and skip == 0:
             raise RnnkitError("train_data yielded no batches")
-        self._end_epoch(val_data, time.perf_counter() - t0)
-        return hit_max or s.stopped_early
+        if stop and stop != "max_steps":
+            # stopped from outside: validate and checkpoint the steps so far, but leave the epoch open, so
+            # that fit(resume=True) goes on with its next batch
+            if s.epoch_sums.get("_steps"):
+                self._end_period(val_data)
+        else:
+            self._end_epoch(val_data)
+        if stop:
+            s.stop_reason = stop
+            if stop not in ("max_steps",):
+                self.reporter.message(f"training stopped after step {s.step}: {stop}")
+        elif s.stopped_early:
+            s.stop_reason = "early_stopping"
+        return bool(stop) or s.stopped_early
 
     def _probe_loss(self, model, batch) -> Tensor:
         return self.compute_loss(batch, None).loss
 
-    def _end_epoch(self, val_data, seconds: float) -> None:
+    def _end_epoch(self, val_data) -> None:
+        """The epoch is over: validate the steps since the last validation (if any), count the epoch."""
+        s = self.state
+        if s.epoch_sums.get("_steps"):
+            self._end_period(val_data, epoch_done=True)
+        else:  # the epoch ended right after a validation
+            s.epoch += 1
+            s.batch_in_epoch = 0
+
+    def _end_period(self, val_data, epoch_done: bool = False) -> None:
+        """A validation: one history row for the steps since the last one; early stopping; checkpoint."""
         c, s = self.config, self.state
+        seconds = time.perf_counter() - self._period_t0
         sums = s.epoch_sums
         n = sums.get("_n", 0.0) or float("nan")
         row: dict[str, Any] = {"epoch": s.epoch + 1, "step": s.step}
         row["train_loss"] = sums.get("loss", float("nan")) / n
         for k, v in sums.items():
-            if k not in ("loss", "_n"):
+            if k not in ("loss", "_n", "_steps"):
                 row[f"train_{k}"] = v / n
         if val_data is not None:
             for k, v in self.evaluate(val_data).items():
@@ -533,9 +646,12 @@ class Trainer:
         else:
             s.bad_epochs += 1
         s.history.append(row)
-        s.epoch += 1
-        s.batch_in_epoch = 0
+        if epoch_done:
+            s.epoch += 1
+            s.batch_in_epoch = 0
         s.epoch_sums = {}
+        self._grad_norm_sum, self._grad_norm_n = 0.0, 0
+        self._period_t0 = time.perf_counter()
         if c.early_stopping and s.bad_epochs >= c.early_stopping:
             s.stopped_early = True
         self.reporter.on_epoch_end(self, row)
@@ -543,7 +659,9 @@ class Trainer:
             self.reporter.on_grad_flow(self, self.monitor, final=False)
         self.reporter.save_checkpoint(self, best=better)
         if s.stopped_early:
-            self.reporter.message(f"early stopping: {c.monitor} has not improved for {s.bad_epochs} epochs")
+            self.reporter.message(
+                f"early stopping: {c.monitor} has not improved for {s.bad_epochs} validations"
+            )
 
     # -- checkpoints ----------------------------------------------------------------------------------------
     def state_tree(self) -> dict[str, Any]:

@@ -1,0 +1,100 @@
+"""A saved sentiment run, loaded: predictions and scores on new or held-out texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.metrics import accuracy, f1_score
+from rnnkit.apps.rundir import read_json
+from rnnkit.apps.sentiment.data import APP, encode, load_texts, split
+from rnnkit.apps.sentiment.model import predict_proba
+from rnnkit.datasets import Vocabulary, read_text_classification
+
+__all__ = ["SentimentPredictor", "load"]
+
+
+class SentimentPredictor:
+    """A trained sentiment run, loaded: ``predict(texts)`` and ``evaluate()``."""
+
+    def __init__(self, path):
+        from rnnkit.models import SequenceClassifier
+
+        self.run, self.manifest, self.config = open_app_run(path, APP)
+        self.model = load_run_model(self.run, SequenceClassifier)
+        self.vocab = _load_vocab(self.run)
+        if len(self.vocab) != self.model.config.vocab_size:
+            raise RnnkitError(f"run {self.run.name}: vocab.json does not match the model (damaged run?)")
+        info = read_json(self.run / "labels.json", f"run {self.run.name}")
+        if not isinstance(info, dict) or not isinstance(info.get("classes"), list):
+            raise RnnkitError(f"run {self.run.name}: labels.json is damaged (no 'classes' list)")
+        self.classes = [str(c) for c in info["classes"]]
+        if len(self.classes) != self.model.config.num_classes:
+            raise RnnkitError(
+                f"run {self.run.name}: labels.json does not match the model's number of classes"
+            )
+        self.max_tokens = int(info.get("max_tokens", self.config.max_tokens))
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        """For each text: ``{"text", "label", "probability", "probabilities": {class: p}}``."""
+        proba = predict_proba(self.model, encode(self.vocab, texts, self.max_tokens))
+        out = []
+        for text, p in zip(texts, proba):
+            j = int(p.argmax())
+            out.append(
+                {
+                    "text": text,
+                    "label": self.classes[j],
+                    "probability": round(float(p[j]), 4),
+                    "probabilities": {c: round(float(v), 4) for c, v in zip(self.classes, p)},
+                }
+            )
+        return out
+
+    def evaluate(
+        self, data: str | None = None, text_column: str | None = None, label_column: str | None = None
+    ):
+        """Accuracy and F1 on the run's held-out test split, or on all rows of a labelled file."""
+        if data is None:
+            texts, labels, classes = load_texts(self.config)
+            if classes != self.classes:
+                raise RnnkitError(
+                    f"the data set {self.config.data!r} changed since the run: its classes differ"
+                )
+            _, _, te = split(self.config, len(texts))
+            texts, labels = [texts[i] for i in te], [labels[i] for i in te]
+            where = f"held-out test split of {self.config.data} ({len(te)} texts)"
+        else:
+            texts, names = read_text_classification(
+                data, text_column or self.config.text_column, label_column or self.config.label_column
+            )
+            unknown = sorted(set(names) - set(self.classes))
+            if unknown:
+                raise RnnkitError(
+                    f"{Path(data).name}: labels {unknown[:5]} are not among the run's classes {self.classes}"
+                )
+            labels = [self.classes.index(y) for y in names]
+            where = f"{Path(data).name} ({len(texts)} texts)"
+        proba = predict_proba(self.model, encode(self.vocab, texts, self.max_tokens))
+        pred = proba.argmax(1)
+        k = len(self.classes)
+        return {
+            "data": where,
+            "accuracy": accuracy(labels, pred),
+            "f1": f1_score(labels, pred, k),
+            "count": len(texts),
+        }
+
+
+def _load_vocab(run: Path) -> Vocabulary:
+    try:
+        return Vocabulary.from_json(run / "vocab.json")
+    except RnnkitError as exc:
+        raise RnnkitError(f"run {run.name}: damaged vocabulary: {exc}") from None
+
+
+def load(path) -> SentimentPredictor:
+    """The saved run at ``path``, ready to ``predict`` and ``evaluate``."""
+    return SentimentPredictor(path)

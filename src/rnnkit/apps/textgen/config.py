@@ -1,0 +1,78 @@
+"""The settings of the text-generation application and of ``rnnkit generate`` (flags, TOML, config.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnkit.apps.config import AppConfig
+from rnnkit.config import option
+
+__all__ = ["GenerateConfig", "TextGenConfig"]
+
+
+@dataclass
+class TextGenConfig(AppConfig):
+    """Text generation: a character-level LSTM language model trained with truncated BPTT."""
+
+    # the streams are contiguous text: the state is carried from batch to batch (truncated BPTT)
+    cli_hidden = ("device", "stateful", "monitor", "monitor_mode", "keep_checkpoints")
+    stateful: bool = option(True, "carry the recurrent state across batches (always, for streams of text)")
+
+    data: str = option("austen", "'austen' (Jane Austen's novels, built in) or a UTF-8 text file")
+    books: list[str] = option([], "Austen novels to use (default: all six)")
+    level: str = option("char", "tokens: characters or words", choices=("char", "word"))
+    min_freq: int = option(1, "keep tokens seen at least this often in the training text", low=1)
+    val_fraction: float = option(
+        0.02, "share of the text (before the test part) for early stopping", low=0.0, below=1.0
+    )
+    test_fraction: float = option(
+        0.05, "last share of the text held out for the reported bits per character", low=0.0, below=1.0
+    )
+    eval_tokens: int = option(
+        100000, "score at most this many held-out tokens (from the start of each part); 0 = all", low=0
+    )
+    cell: str = option("lstm", "recurrent cell", choices=("lstm", "gru", "rnn", "mingru", "minlstm"))
+    embedding_dim: int = option(64, "size of the character embeddings", low=1)
+    hidden_size: int = option(256, "hidden units per layer", low=1)
+    num_layers: int = option(1, "stacked recurrent layers", low=1)
+    dropout: float = option(
+        0.0, "dropout on the embeddings, between layers and before the output layer", low=0.0, below=1.0
+    )
+    tie_weights: bool = option(
+        False,
+        "share the embedding and output weights (a projection is added when embedding_dim != hidden_size)",
+    )
+    tbptt_k1: int = option(50, "truncated BPTT: time steps forward between updates", low=1)
+    tbptt_k2: int = option(50, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)
+    epochs: int = option(1, "passes over the training text at most", low=1)
+    batch_size: int = option(32, "parallel streams of text", low=1)
+    lr: float = option(5e-3, "learning rate", low=1e-12)
+    early_stopping: int = option(
+        0, "stop after this many validations without a better validation score; 0 = never", low=0
+    )
+    validate_every: int = option(
+        300,
+        "validate every this many steps (a step is k1 tokens per stream, 10 * k1 when k2 > k1); "
+        "0 = once per pass",
+        low=0,
+    )
+    max_steps: int = option(
+        0, "stop after this many steps (as counted by --validate-every); 0 = no limit", low=0
+    )
+    sample_length: int = option(300, "characters of sample text written to the run at the end", low=0)
+
+
+@dataclass
+class GenerateConfig:
+    """How ``rnnkit generate`` samples text from a language model (see the models' decoding strategies)."""
+
+    length: int = option(300, "tokens to generate after the prompt", low=1)
+    temperature: float = option(
+        0.8, "divide the logits by this before sampling; 0 = greedy (most probable)", low=0.0
+    )
+    top_k: int = option(0, "sample among the k most probable tokens only; 0 = all", low=0)
+    top_p: float = option(
+        1.0, "nucleus sampling: the smallest set with this much probability; 1 = all", low=1e-9, high=1.0
+    )
+    num_samples: int = option(1, "samples per prompt", low=1)
+    seed: int = option(0, "random seed of the sampling", low=0)

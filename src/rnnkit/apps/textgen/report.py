@@ -1,0 +1,96 @@
+"""The language model's report: bits per character next to the unigram baseline, by character class,
+the plots and the results table."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.apps import plots
+from rnnkit.apps.base import ResultRow
+from rnnkit.apps.textgen.config import TextGenConfig
+from rnnkit.apps.textgen.data import EVAL_STREAMS
+
+__all__ = ["CHAR_CLASSES", "GOAL_BPC", "by_class", "char_class", "result_rows", "write_plots"]
+
+GOAL_BPC = 2.0
+
+CHAR_CLASSES = ("lower-case letter", "capital letter", "space", "newline", "punctuation", "digit/other")
+
+
+def char_class(ch: str) -> str:
+    if ch.islower():
+        return CHAR_CLASSES[0]
+    if ch.isupper():
+        return CHAR_CLASSES[1]
+    if ch == " ":
+        return CHAR_CLASSES[2]
+    if ch == "\n":
+        return CHAR_CLASSES[3]
+    if not ch.isalnum() and not ch.isspace():
+        return CHAR_CLASSES[4]
+    return CHAR_CLASSES[5]
+
+
+def by_class(nats: np.ndarray, test_part: str, train_text: str) -> dict[str, Any]:
+    """Model and unigram bits per character for each character class of the scored test text."""
+    from collections import Counter
+
+    num = max(1, min(EVAL_STREAMS, (len(test_part) - 1) // 2))
+    length = (len(test_part) - 1) // num
+    # the scored targets are characters 1..L of each stream, in the order token_nats returns them
+    chars = [test_part[b * length + 1 + t] for b in range(num) for t in range(length)]
+    counts = Counter(train_text)
+    total = len(train_text) + len(counts) + 1
+    model_sum: dict[str, float] = {}
+    uni_sum: dict[str, float] = {}
+    n: dict[str, int] = {c: 0 for c in CHAR_CLASSES}
+    for ch, v in zip(chars, nats):
+        k = char_class(ch)
+        n[k] += 1
+        model_sum[k] = model_sum.get(k, 0.0) + float(v)
+        uni_sum[k] = uni_sum.get(k, 0.0) - math.log((counts.get(ch, 0) + 1) / total)
+    ln2 = math.log(2)
+    return {
+        "counts": {k: n[k] for k in CHAR_CLASSES if n[k]},
+        "model": {k: model_sum[k] / n[k] / ln2 for k in CHAR_CLASSES if n[k]},
+        "unigram": {k: uni_sum[k] / n[k] / ln2 for k in CHAR_CLASSES if n[k]},
+    }
+
+
+def label_of(cfg: TextGenConfig) -> str:
+    return "Austen" if cfg.data == "austen" else Path(cfg.data).name
+
+
+def write_plots(run, cfg: TextGenConfig, history, metrics) -> list[Path]:
+    label = label_of(cfg)
+    written = [
+        plots.plot_curves(
+            history,
+            run.file("curves.png"),
+            "step",
+            f"{label}: bits per {cfg.level} (train: running mean; validation: held-out)",
+            left=["train_bpc", "val_bpc"],
+            left_label=f"bits per {cfg.level}",
+        )
+    ]
+    if cfg.level == "char":
+        by = metrics["bpc_by_class"]
+        written.append(
+            plots.plot_bits_by_class(
+                {"rnnkit LSTM": by["model"], "unigram baseline": by["unigram"]},
+                by["counts"],
+                run.file("bpc_by_class.png"),
+                f"{label}, held-out text: bits per character by character class",
+            )
+        )
+    return [p for p in written if p is not None]
+
+
+def result_rows(cfg: TextGenConfig, bpc: float, base_bpc: float, seconds: float) -> list[ResultRow]:
+    task = f"text generation ({label_of(cfg)})"
+    unit = "bpc" if cfg.level == "char" else "bits/word"
+    return [ResultRow(task, unit, bpc, "unigram", base_bpc, f"<= {GOAL_BPC}", bpc <= GOAL_BPC, seconds)]

@@ -1,0 +1,62 @@
+"""The settings of the time-series application (one dataclass: flags, TOML keys and the run's config.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnkit.apps.config import AppConfig
+from rnnkit.config import option
+
+__all__ = ["TimeSeriesConfig"]
+
+
+@dataclass
+class TimeSeriesConfig(AppConfig):
+    """Time-series forecasting: a recurrent network reads a window and forecasts the next HORIZON values."""
+
+    monitor: str = option("val_mae", "metric for early stopping and the kept weights")
+    data: str = option("co2", "'co2' or 'sunspots' (built in), or a CSV file with a header line")
+    time_column: str | None = option(
+        None, "time-stamp column of a user CSV (default: detected from the header)"
+    )
+    value_columns: list[str] = option([], "input columns (default: every column but the time column)")
+    target: str | None = option(None, "column to forecast (default: the first value column)")
+    horizon: int | None = option(
+        None, "steps ahead to forecast (default: 52 for co2, 5 for sunspots, else 1)", low=1
+    )
+    window: int | None = option(
+        None, "past steps the model reads (default: 2 seasons, at least 2 * horizon)", low=2
+    )
+    season: int | None = option(
+        None,
+        "seasonal period for seasonal naive and MASE (default: 52 for co2, 11 for sunspots, else 1)",
+        low=1,
+    )
+    structure: str = option(
+        "many-to-one",
+        "many-to-one: forecast from the last step; many-to-many: forecast at every step, train on all",
+        choices=("many-to-one", "many-to-many"),
+    )
+    val_fraction: float = option(
+        0.1, "share of the series (before the test part) for early stopping", low=0.0, below=1.0
+    )
+    test_fraction: float = option(0.1, "last share of the series for the reported scores", low=0.0, below=1.0)
+    normalize: str = option(
+        "level",
+        "level: values relative to the latest value, in units of the typical HORIZON-step change; "
+        "standard: (x - mean) / std of the training part",
+        choices=("level", "standard"),
+    )
+    stride: int = option(1, "step between forecast origins in the validation and test parts", low=1)
+    cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
+    hidden_size: int = option(64, "hidden units", low=1)
+    num_layers: int = option(1, "stacked recurrent layers", low=1)
+    dropout: float = option(
+        0.0, "dropout between stacked layers and before the output layer", low=0.0, below=1.0
+    )
+    epochs: int = option(60, "passes over the training windows at most", low=1)
+    batch_size: int = option(64, "windows per batch", low=1)
+    lr: float = option(3e-3, "learning rate", low=1e-12)
+    early_stopping: int = option(
+        10, "stop after this many epochs without a better validation MAE; 0 = never", low=0
+    )

@@ -1,0 +1,142 @@
+"""Training a forecasting run: data, model, the shared trainer, the report, the run directory."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.apps import plots
+from rnnkit.apps._common import (
+    EpochBatches,
+    build_trainer,
+    finish_training,
+    per_epoch_generator,
+    save_run_files,
+    setup_torch,
+    training_summary,
+)
+from rnnkit.apps.base import TrainResult
+from rnnkit.apps.metrics import mase_scale
+from rnnkit.apps.rundir import RunBuilder
+from rnnkit.apps.timeseries import report
+from rnnkit.apps.timeseries.config import TimeSeriesConfig
+from rnnkit.apps.timeseries.data import APP, PRESETS, Scaler, load_series, make_batches, part_sizes, resolve
+from rnnkit.apps.timeseries.model import build_model
+
+__all__ = ["train"]
+
+
+def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainResult:
+    """Train and evaluate a forecaster and the baselines; write the run ``cfg.runs_dir/cfg.name``."""
+    from rnnkit.train import seed_everything
+
+    t_start = time.perf_counter()
+    name = cfg.name or (cfg.data if cfg.data in PRESETS else APP)
+    setup_torch(cfg.threads)
+    with RunBuilder(cfg.runs_dir, name, overwrite) as run:
+        ts = load_series(cfg)
+        cfg = resolve(cfg, ts)
+        n = len(ts)
+        n_tr, n_val, n_test = part_sizes(cfg, n)
+        values = ts.values.astype(np.float64)
+        t_idx = ts.columns.index(cfg.target)
+        target = values[:, t_idx]
+        scaler = Scaler.fit(values[:n_tr], cfg, t_idx)
+        scale = mase_scale(target[:n_tr], cfg.season)
+        all_steps = cfg.structure == "many-to-many"
+        train_origins = np.arange(
+            cfg.window, n_tr - cfg.horizon + 1, max(1, cfg.window // 4) if all_steps else 1
+        )
+        val_origins = np.arange(n_tr, n_tr + n_val - cfg.horizon + 1, cfg.stride)
+        test_origins = np.arange(n_tr + n_val, n - cfg.horizon + 1, cfg.stride)
+        say(
+            f"timeseries: {cfg.data}: {n} steps x {len(ts.columns)} column(s) {ts.columns}, target {cfg.target!r}; "
+            f"split {n_tr}/{n_val}/{n_test}; window {cfg.window}, horizon {cfg.horizon}, season {cfg.season}; "
+            f"{len(train_origins)} training windows, {len(test_origins)} test origins"
+        )
+        seed_everything(cfg.seed)
+        model = build_model(cfg, len(ts.columns))
+        untrained = report.evaluate_origins(model, scaler, values, target, test_origins, cfg, scale)["model"]
+
+        def epoch_batches(epoch: int):
+            order = torch.randperm(len(train_origins), generator=per_epoch_generator(cfg.seed, epoch)).numpy()
+            return make_batches(values, target, train_origins, cfg, scaler, all_steps, cfg.batch_size, order)
+
+        val = (
+            make_batches(values, target, val_origins, cfg, scaler, all_steps, 512)
+            if len(val_origins)
+            else None
+        )
+        steps_per_epoch = -(-len(train_origins) // cfg.batch_size)
+        trainer = build_trainer(
+            model, cfg, run.path, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
+        )
+        t_train = time.perf_counter()
+        probe = make_batches(values, target, train_origins[:32], cfg, scaler, all_steps, 32)[0]
+        history = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=probe)
+        finish_training(trainer, run.path)
+        train_seconds = time.perf_counter() - t_train
+
+        test = report.evaluate_origins(model, scaler, values, target, test_origins, cfg, scale)
+        seconds = time.perf_counter() - t_start
+        metric, goal = report.goal_of(cfg)
+        m, nv, sn = test["model"], test["naive"], test["seasonal_naive"]
+        metrics: dict[str, Any] = {
+            "app": APP,
+            "data": cfg.data,
+            "columns": ts.columns,
+            "target": cfg.target,
+            "structure": cfg.structure,
+            "window": cfg.window,
+            "horizon": cfg.horizon,
+            "season": cfg.season,
+            "split": {"train": n_tr, "val": n_val, "test": n_test},
+            "test_origins": len(test_origins),
+            "mase_scale": scale,
+            "test": m,
+            "naive": nv,
+            "seasonal_naive": sn,
+            "untrained": untrained,
+            "mae_by_step": test["mae_by_step"],
+            "goal": f"{metric} {goal}",
+            "goal_met": report.goal_met(cfg, m, nv, sn),
+            "epochs_run": len(history),
+            **training_summary(model, trainer, train_seconds, seconds),
+            "history": history,
+        }
+        save_run_files(run, model, cfg, APP, metrics)
+        run.write_json(
+            "scaler.json",
+            {
+                **scaler.to_dict(),
+                "columns": ts.columns,
+                "target": cfg.target,
+                "window": cfg.window,
+                "horizon": cfg.horizon,
+                "times": ts.times[-3:],
+            },
+        )
+        label = report.label_of(cfg)
+        written = [
+            plots.plot_curves(
+                history,
+                run.file("curves.png"),
+                "epoch",
+                f"{label}: training curves (normalised units)",
+                left=["train_loss", "val_loss"],
+                right=["train_mae", "val_mae"],
+                left_label="loss (MSE)",
+                right_label="MAE",
+            ),
+            report.plot_forecast(
+                cfg, ts, target, test_origins, test, n_tr + n_val, run.file("forecast.png"), label
+            ),
+        ]
+        samples = report.samples(ts, target, test_origins, test, cfg)
+        run.commit({"app": APP, "name": name, "data": cfg.data})
+    final = run.final
+    rows = report.result_rows(cfg, m, nv, sn, seconds)
+    return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
