@@ -1,0 +1,1 @@
+"""Music generation: a token-level LSTM language model of folk tunes in ABC notation."""
