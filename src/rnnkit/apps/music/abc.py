@@ -274,6 +274,8 @@ def tune_events(tune: Tune) -> tuple[str, tuple[int, int, str], list[tuple]]:
                 i += 1  # a slur
             continue
         if ch == "[" and i + 1 < len(body) and body[i + 1] in "12":
+            if not events or events[-1][0] != "bar":
+                raise AbcSkip("ending not after a bar line")
             events.append(("ending", "[" + body[i + 1]))
             i += 2
             continue
@@ -429,8 +431,23 @@ def events_to_tokens(meter: str, mode: str, events: list[tuple], steps: int, sem
             if d:
                 out.append(d)
         elif kind == "bar":
-            out.append(ev[1])
             touched.clear()
+            tok = ev[1]
+            if out[-1] in BAR_TOKENS:  # two bar lines with nothing between them become one
+                pair = {out[-1], tok}
+                out[-1] = (
+                    "::"
+                    if pair == {":|", "|:"}
+                    else tok
+                    if out[-1] == "|"
+                    else out[-1]
+                    if tok == "|"
+                    else tok
+                )
+            elif len(out) == 2 and tok in ("|", "||"):
+                continue  # a bar line before the first note says nothing
+            else:
+                out.append(tok)
         elif kind == "ending":
             out.append(ev[1])
         elif kind == "tuplet":

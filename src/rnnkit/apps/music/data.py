@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 APP = "music"
-TOKENISER_VERSION = 1  # bump when abc.py changes the token form: the cached token file is then rebuilt
+TOKENISER_VERSION = 2  # bump when abc.py changes the token form: the cached token file is then rebuilt
 
 # collection name -> folder of music21/corpus
 COLLECTIONS = {
