@@ -477,11 +477,12 @@ def is_duration(token: str) -> bool:
 
 
 def token_events(tokens: list[str]) -> tuple[str, str, list[tuple]]:
-    """``(meter, key token value, events)`` of a token list: ``("note", midi, eighths, tied)``,
-    ``("rest", eighths)``, ``("bar", token)``; the reverse of :func:`events_to_tokens` (tonic C)."""
+    """``(meter, mode, events)`` of a token list: ``("note", midi, eighths)``, ``("rest", eighths)``,
+    ``("bar", token)`` and ``("tie",)``; lengths include a triplet's 2/3."""
     meter = tokens[0][2:]
-    mode = tokens[1][3:]
-    sig = key_signature(0, 0, mode)
+    key = parse_key(tokens[1][2:])
+    mode = key[2]
+    sig = key_signature(*key)
     events: list[tuple] = []
     bar_acc: dict[tuple[int, int], int] = {}
     tuplet_left = 0

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import torch
 
-from rnnkit.apps.music.abc import BAR_TOKENS, ENDINGS, is_duration, is_pitch, meter_length, token_length, UNIT
+from rnnkit.apps.music.abc import BAR_TOKENS, ENDINGS, UNIT, is_duration, is_pitch, meter_length, token_length
 
 __all__ = ["BarGrammar", "BarState"]
 
