@@ -8,7 +8,9 @@ The rules are those of :func:`rnnkit.apps.music.abc.check_bars`:
   token lasts one eighth, so when that no longer fits, only duration tokens are allowed after it);
 * ``|`` closes a bar that is exactly full, or a shorter one right after the start or a section line
   (a pick-up); ``||``, ``:|``, ``::`` and ``|:`` close any bar that is not too long;
-* endings ``[1``/``[2`` follow a bar line; ``<eos>`` follows a bar line or a bar that is not too long;
+* repeats are closed: no ``|:`` inside an open ``|: ... :|``, and no ``<eos>`` inside one;
+* ``[1`` follows a bar line other than ``:|``, ``[2`` follows ``:|``;
+* ``<eos>`` follows a bar line or a bar that is not too long, after at least ``MIN_BARS`` bar lines;
 * header tokens (``M:``, ``K:``) and the special tokens never appear in the body.
 """
 
@@ -23,6 +25,7 @@ from rnnkit.apps.music.abc import BAR_TOKENS, ENDINGS, UNIT, is_duration, is_pit
 __all__ = ["BarGrammar", "BarState"]
 
 _BOUNDARY = ("start", "||", "|:", ":|", "::")
+MIN_BARS = 4  # bar lines before <eos> is allowed
 
 
 class BarState:
@@ -37,6 +40,8 @@ class BarState:
         self.before = "start"
         self.last = "start"  # kind of the last token: start, note, duration, bar, ending, tuplet, tie
         self.notes = 0
+        self.bars = 0  # bar lines so far
+        self.open_repeat = False  # inside |: ... :| (music21 cannot expand a repeat left open)
 
     def eff(self) -> Fraction:
         return self.pos + (self.pending if self.pending is not None else 0)
@@ -58,6 +63,11 @@ class BarState:
             self.last = "note"
         elif token in BAR_TOKENS:
             self.before, self.pos, self.bar_has, self.last = token, Fraction(0), False, "bar"
+            self.bars += 1
+            if token in ("|:", "::"):
+                self.open_repeat = True
+            elif token == ":|":
+                self.open_repeat = False
         elif token in ENDINGS:
             self.last = "ending"
         elif token == "(3":
@@ -85,6 +95,10 @@ class BarGrammar:
         V = len(tokens)
         self.durations = torch.tensor([is_duration(t) for t in tokens])
         self.values = [token_length(t) if is_duration(t) else None for t in tokens]
+        # lengths as float64 for one vectorised comparison (eighths with small denominators: exact enough)
+        self.lengths = torch.tensor(
+            [float(v) if v is not None else 0.0 for v in self.values], dtype=torch.float64
+        )
         self.notes = torch.tensor([is_pitch(t) or t == "z" for t in tokens])
         self.ids = {t: i for i, t in enumerate(tokens)}
         self.min_dur = min([v for v in self.values if v is not None] + [Fraction(1)])
@@ -98,15 +112,15 @@ class BarGrammar:
 
     def allowed(self, st: BarState) -> torch.Tensor:
         mask = torch.zeros(self.V, dtype=torch.bool)
+        # notes still owed to an open triplet need room too (at least the shortest duration each)
+        reserve = st.tuplet_left * Fraction(2, 3) * self.min_dur
         if st.pending is not None:
-            room = st.full - st.pos
-            for i, v in enumerate(self.values):
-                if v is not None and st.pending * v <= room:
-                    mask[i] = True
+            room = st.full - st.pos - reserve
+            mask |= self.durations & (self.lengths * float(st.pending) <= float(room) + 1e-9)
             if st.pending > room:  # one eighth no longer fits: the note needs a shorter duration token
                 return mask
         eff = st.eff()
-        if eff > st.full:
+        if eff + reserve > st.full:
             return mask
         factor = Fraction(2, 3) if st.tuplet_left else Fraction(1)
         if eff + factor * self.min_dur <= st.full:
@@ -119,18 +133,14 @@ class BarGrammar:
         self._one("|", mask, closes)
         for tok in ("||", ":|", "::"):
             self._one(tok, mask, st.bar_has)
-        self._one("|:", mask, st.bar_has or st.last in ("start", "bar"))
-        for tok in ENDINGS:
-            self._one(tok, mask, st.last == "bar")
+        self._one("|:", mask, (st.bar_has or st.last in ("start", "bar")) and not st.open_repeat)
+        self._one("[1", mask, st.last == "bar" and st.before != ":|")
+        self._one("[2", mask, st.last == "bar" and st.before == ":|")
         if st.last == "tie":  # a tie leads to the next note, perhaps over a bar line
             for tok in ("(3", "-", "|:"):
                 if tok in self.ids:
                     mask[self.ids[tok]] = False
-        if (
-            self.eos is not None
-            and st.notes > 0
-            and st.last not in ("tie", "ending")
-            and (st.last == "bar" or st.bar_has)
-        ):
+        end_ok = st.bars >= MIN_BARS and not st.open_repeat and st.last not in ("tie", "ending")
+        if self.eos is not None and end_ok and (st.last == "bar" or st.bar_has):
             mask[self.eos] = True
         return mask

@@ -144,7 +144,12 @@ def _score_generation(model, vocab, cfg: MusicConfig, test_tunes: list[list[str]
             tunes += sample_tunes(
                 model, vocab, heads[a : a + 50], gen, seed_offset=a + (0 if constrained else 1)
             )
-        checks = [report.check_tune(t) for t in tunes]
+        checks = [
+            report.check_tune(t)
+            if len(t) < gen.max_length + 2
+            else {"valid": False, "music21": False, "abc2midi": None, "problem": "no <eos> within max_length"}
+            for t in tunes
+        ]
         share = float(np.mean([c["valid"] for c in checks]))
         if constrained:
             a2m = [c["abc2midi"] for c in checks if c["abc2midi"] is not None]
