@@ -85,7 +85,7 @@ def test_token_abc_reads_like_the_original_in_music21(folk, folk_texts):
         if not _MUSIC21_QUIRKS.search(folk_texts[t["source"]].body):
             by_coll.setdefault(t["collection"], []).append(t)
     checked = 0
-    for coll, items in sorted(by_coll.items()):
+    for _coll, items in sorted(by_coll.items()):
         for t in rng.sample(items, 5):
             original = _m21_events(_m21(_original_abc(folk_texts[t["source"]])))
             ours = _m21_events(_m21(abc.tokens_to_abc(t["tokens"])))
@@ -182,7 +182,7 @@ def _empty(tmp_path):
 # ------------------------------------------------------------------------------------------- grammar
 def _bar_sums(tokens: list[str]) -> list[Fraction]:
     """Each bar's length in eighths, summed here without the package's own helpers."""
-    sums, pos, left = [], Fraction(0), 0
+    sums, pos, left, last = [], Fraction(0), 0, Fraction(1)
     for tok in tokens[2:]:
         if tok in ("|", "||", "|:", ":|", "::"):
             sums.append(pos)
