@@ -32,7 +32,7 @@ from rnnkit.apps.music.model import (
 )
 from rnnkit.apps.rundir import RunBuilder
 
-__all__ = ["train"]
+__all__ = ["score_generation", "train"]
 
 _SAMPLES_WRITTEN = 3  # tunes written to the run as ABC, MIDI and piano roll
 
@@ -88,7 +88,7 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             f"music: held-out bits/token {test_bits:.3f} (Kneser-Ney {ngram['order']}-gram {ngram['bits']:.3f}, unigram {uni:.3f})"
         )
 
-        generated = _score_generation(model, vocab, cfg, toks["test"], say) if cfg.eval_samples else None
+        generated = score_generation(model, vocab, cfg, toks["test"], say) if cfg.eval_samples else None
         seconds = time.perf_counter() - t_start
         metrics: dict[str, Any] = {
             "app": APP,
@@ -127,7 +127,7 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in plots])
 
 
-def _score_generation(model, vocab, cfg: MusicConfig, test_tunes: list[list[str]], say) -> dict[str, Any]:
+def score_generation(model, vocab, cfg: MusicConfig, test_tunes: list[list[str]], say) -> dict[str, Any]:
     """Sample ``cfg.eval_samples`` tunes with the held-out tunes' meters and keys; validity and histograms."""
     rng = np.random.default_rng(cfg.seed)
     heads = [test_tunes[i][:2] for i in rng.integers(0, len(test_tunes), cfg.eval_samples)]

@@ -63,6 +63,22 @@ class MusicGenerator:
             out = moved
         return out
 
+    def evaluate(self, samples: int | None = None) -> dict[str, Any]:
+        """Held-out bits per token and the generation scores (validity, histograms) of the run's test tunes,
+        computed again with the current code; ``samples`` tunes are generated (default: the run's setting)."""
+        from rnnkit.apps.music.data import load_tunes, split_tunes_by_index
+        from rnnkit.apps.music.model import bits, encode_tune, tune_nats
+        from rnnkit.apps.music.train import score_generation
+
+        cfg = self.config
+        if samples is not None:
+            cfg = replace(cfg, eval_samples=samples)
+        _, _, test = split_tunes_by_index(load_tunes(cfg)[0], cfg)
+        nats = tune_nats(self.model, [encode_tune(t["tokens"], self.vocab) for t in test])
+        gen = score_generation(self.model, self.vocab, cfg, [t["tokens"] for t in test], lambda *_: None)
+        gen.pop("_tunes", None)
+        return {"bits_per_token": bits(nats), "generated": gen}
+
     def generate(self, out_dir, gen: GenerateMusicConfig) -> list[Path]:
         """Write ``tune_N.abc``, ``tune_N.mid`` and ``tune_N.png`` for each tune into ``out_dir``."""
         return write_tunes(self.tunes(gen), Path(out_dir), title=f"rnnkit {self.run.name}")
