@@ -363,7 +363,9 @@ def _small(tmp_path, **kw) -> MusicConfig:
 def test_short_training_beats_the_unigram_and_generates(folk, tmp_path):
     from rnnkit.apps.music import generate, train
 
-    cfg = _small(tmp_path, max_tunes=250, epochs=4, batch_size=8, lr=1e-2, eval_samples=2, eval_max_length=200)
+    cfg = _small(
+        tmp_path, max_tunes=250, epochs=4, batch_size=8, lr=1e-2, eval_samples=2, eval_max_length=200
+    )
     result = train(cfg, say=lambda *_: None)
     m = result.metrics
     assert m["test"]["bits_per_token"] < m["baselines"]["unigram"]["bits"] - 0.3

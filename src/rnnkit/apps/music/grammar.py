@@ -8,6 +8,7 @@ The rules are those of :func:`rnnkit.apps.music.abc.check_bars`:
   token lasts one eighth, so when that no longer fits, only duration tokens are allowed after it);
 * ``|`` closes a bar that is exactly full, or a shorter one right after the start or a section line
   (a pick-up); ``||``, ``:|``, ``::`` and ``|:`` close any bar that is not too long;
+* a tie is followed by the same pitch (after a bar line, with its accidental written again);
 * repeats are closed: no ``|:`` inside an open ``|: ... :|``, and no ``<eos>`` inside one;
 * ``[1`` follows a bar line other than ``:|``, ``[2`` follows ``:|``;
 * ``<eos>`` follows a bar line or a bar that is not too long, after at least ``MIN_BARS`` bar lines;
@@ -41,6 +42,9 @@ class BarState:
         self.last = "start"  # kind of the last token: start, note, duration, bar, ending, tuplet, tie
         self.notes = 0
         self.bars = 0  # bar lines so far
+        self.note_token = ""  # the last note's token, the one a tie continues
+        self.tie_open = False  # a tie waits for its note (abc2midi needs the same pitch)
+        self.tie_crossed_bar = False
         self.open_repeat = False  # inside |: ... :| (music21 cannot expand a repeat left open)
 
     def eff(self) -> Fraction:
@@ -61,9 +65,11 @@ class BarState:
             self.bar_has = True
             self.notes += 1
             self.last = "note"
+            self.note_token, self.tie_open, self.tie_crossed_bar = token, False, False
         elif token in BAR_TOKENS:
             self.before, self.pos, self.bar_has, self.last = token, Fraction(0), False, "bar"
             self.bars += 1
+            self.tie_crossed_bar = self.tie_open
             if token in ("|:", "::"):
                 self.open_repeat = True
             elif token == ":|":
@@ -73,7 +79,7 @@ class BarState:
         elif token == "(3":
             self.tuplet_left, self.last = 3, "tuplet"
         elif token == "-":
-            self.last = "tie"
+            self.last, self.tie_open = "tie", True
 
 
 class BarGrammar:
@@ -124,7 +130,11 @@ class BarGrammar:
             return mask
         factor = Fraction(2, 3) if st.tuplet_left else Fraction(1)
         if eff + factor * self.min_dur <= st.full:
-            mask |= self.notes
+            if st.tie_open:  # the tied note again: the same token, or without its accidental inside the bar
+                for tok in {st.note_token, *([] if st.tie_crossed_bar else [st.note_token.lstrip("^_=")])}:
+                    self._one(tok, mask, True)
+            else:
+                mask |= self.notes
         if st.tuplet_left:
             return mask  # inside a triplet only notes (and their durations) follow
         self._one("(3", mask, eff + 2 * self.min_dur <= st.full and st.last != "tie")
