@@ -42,7 +42,7 @@ class MusicConfig(AppConfig):
     batch_size: int = option(32, "tunes per batch", low=1)
     lr: float = option(3e-3, "learning rate", low=1e-12)
     early_stopping: int = option(2, "stop after this many validations without improvement; 0 = never", low=0)
-    ngram_max_order: int = option(10, "the Kneser-Ney baseline tries orders 1..this on validation", low=1)
+    ngram_max_order: int = option(20, "the Kneser-Ney baseline tries orders 1..this on validation", low=1)
     eval_samples: int = option(100, "tunes generated at the end for the validity and histogram scores", low=0)
     eval_temperature: float = option(1.0, "sampling temperature of those tunes", low=1e-6)
     eval_max_length: int = option(600, "tokens at most per generated tune", low=8)
