@@ -34,14 +34,17 @@ class MusicConfig(AppConfig):
     cell: str = option("lstm", "recurrent cell", choices=("lstm", "gru", "rnn", "mingru", "minlstm"))
     embedding_dim: int = option(64, "size of the token embeddings", low=1)
     hidden_size: int = option(256, "hidden units per layer", low=1)
-    num_layers: int = option(2, "stacked recurrent layers", low=1)
+    num_layers: int = option(1, "stacked recurrent layers", low=1)
     dropout: float = option(
         0.2, "dropout on the embeddings, between layers and before the output", low=0.0, below=1.0
     )
-    epochs: int = option(8, "passes over the training tunes at most", low=1)
+    epochs: int = option(4, "passes over the training tunes at most", low=1)
     batch_size: int = option(32, "tunes per batch", low=1)
     lr: float = option(3e-3, "learning rate", low=1e-12)
-    early_stopping: int = option(2, "stop after this many validations without improvement; 0 = never", low=0)
+    early_stopping: int = option(3, "stop after this many validations without improvement; 0 = never", low=0)
+    validate_every: int = option(
+        100, "validate every this many steps as well as at each epoch end; 0 = epoch ends only", low=0
+    )
     ngram_max_order: int = option(20, "the Kneser-Ney baseline tries orders 1..this on validation", low=1)
     eval_samples: int = option(100, "tunes generated at the end for the validity and histogram scores", low=0)
     eval_temperature: float = option(1.0, "sampling temperature of those tunes", low=1e-6)
