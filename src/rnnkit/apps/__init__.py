@@ -6,7 +6,6 @@ application     model                                      data (built in, or th
 ``sentiment``   bidirectional GRU/LSTM classifier          Pang & Lee polarity; CSV/TSV/JSONL
 ``timeseries``  GRU/LSTM forecaster, multi-step horizon    CO2 (weekly), sunspots (yearly); CSV
 ``textgen``     character-level LSTM language model        Jane Austen's novels; a UTF-8 text file
-``music``       token-level LSTM language model of tunes   folk tunes in ABC (music21's corpus); ABC files
 ==============  =========================================  ==========================================
 
 Every application is a package with the same parts in the same files: ``config.py`` (its dataclass, which
@@ -38,12 +37,11 @@ from rnnkit.apps.base import ResultRow, TrainResult
 
 __all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_config", "app_module", "load_run"]
 
-APP_NAMES = ("sentiment", "timeseries", "textgen", "music")
+APP_NAMES = ("sentiment", "timeseries", "textgen")
 _CONFIG_CLASSES = {
     "sentiment": "SentimentConfig",
     "timeseries": "TimeSeriesConfig",
     "textgen": "TextGenConfig",
-    "music": "MusicConfig",
 }
 
 

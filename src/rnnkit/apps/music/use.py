@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.base import load_run_model
 from rnnkit.apps.music.abc import AbcSkip, parse_key, tokens_to_abc, transpose_tokens
 from rnnkit.apps.music.config import GenerateMusicConfig
 from rnnkit.apps.music.data import APP
 from rnnkit.apps.music.model import check_prefix, sample_tunes
+from rnnkit.apps.rundir import open_run, read_json
 from rnnkit.datasets import Vocabulary
 
 __all__ = ["MusicGenerator", "generate", "load", "write_tunes"]
@@ -23,7 +24,7 @@ class MusicGenerator:
     def __init__(self, path):
         from rnnkit.models import LanguageModel
 
-        self.run, self.manifest, self.config = open_app_run(path, APP)
+        self.run, self.manifest, self.config = _open_music_run(path)
         self.model = load_run_model(self.run, LanguageModel)
         try:
             self.vocab = Vocabulary.from_json(self.run / "vocab.json")
@@ -82,6 +83,20 @@ class MusicGenerator:
     def generate(self, out_dir, gen: GenerateMusicConfig) -> list[Path]:
         """Write ``tune_N.abc``, ``tune_N.mid`` and ``tune_N.png`` for each tune into ``out_dir``."""
         return write_tunes(self.tunes(gen), Path(out_dir), title=f"rnnkit {self.run.name}")
+
+
+def _open_music_run(path):
+    """``(run path, manifest, MusicConfig)``; like :func:`rnnkit.apps.base.open_app_run`, which needs the
+    application in ``rnnkit.apps.APP_NAMES`` (the CLI's list, which music joins when it is wired in)."""
+    from rnnkit.apps.music.config import MusicConfig
+    from rnnkit.config import config_from_dict
+
+    run, manifest = open_run(path, APP)
+    data = read_json(run / "config.json", f"run {run.name}")
+    try:
+        return run, manifest, config_from_dict(MusicConfig, data, f"run {run.name}/config.json")
+    except RnnkitError as exc:
+        raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 
 
 def write_tunes(tunes: list[list[str]], out_dir: Path, title: str = "rnnkit") -> list[Path]:
