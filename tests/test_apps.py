@@ -192,6 +192,7 @@ def test_app_configs_extend_the_trainer_config_with_one_set_of_names():
         "val_mae",
         3,
     )
+    assert trainer_config(cfg).grad_monitor_every == TrainerConfig().grad_monitor_every  # automatic: default
 
 
 def test_old_names_load_from_saved_configs_and_old_flags_still_work(tmp_path):
@@ -233,6 +234,17 @@ def test_sequence_and_table_fields_round_trip_through_flags_and_toml(tmp_path):
     assert config_from_args(TrainerConfig, _parser(TrainerConfig).parse_args([]), str(path)) == cfg
     with pytest.raises(RnnkitError, match="expected a table"):
         config_from_dict(TrainerConfig, {"scheduler_options": [1]})
+
+
+def test_the_apps_split_series_and_text_in_time_order():
+    from rnnkit.apps import textgen, timeseries
+
+    text = "".join(chr(97 + i % 26) for i in range(1000))
+    train, val, test = textgen.split_text(text, TextGenConfig(val_fraction=0.02, test_fraction=0.05))
+    assert (len(train), len(val), len(test)) == (930, 20, 50) and train + val + test == text
+    assert timeseries.part_sizes(TimeSeriesConfig(val_fraction=0.1, test_fraction=0.15), 205) == (154, 20, 31)
+    with pytest.raises(RnnkitError, match="too short to split"):
+        textgen.split_text("abcde", TextGenConfig(val_fraction=0.1, test_fraction=0.1))
 
 
 # ======================================================================================================

@@ -15,6 +15,12 @@ memory does not grow with the sequence length; with ``k1 = k2`` this is the usua
 (``k2/k1`` is the recomputation factor otherwise). The state
 starts fresh for each batch (each batch holds whole sequences) unless ``stateful=True``, which carries it
 across batches (contiguous streams, e.g. a language model reading a book) and resets it at every epoch.
+
+Validation (one history row, the early-stopping count, the "epoch" scheduler step and a checkpoint) happens
+at each epoch end and, with ``validate_every = N``, after global steps N, 2N, ... as well. Training ends
+after ``epochs``, ``max_steps``, early stopping, or a stop from outside: the ``stop_when`` hook, a
+:meth:`Trainer.request_stop` call or ``time_budget``; a stopped run is validated, checkpointed and can be
+resumed from its next batch.
 """
 
 from __future__ import annotations
@@ -152,9 +158,17 @@ class TrainerConfig:
 
 
 def trainer_config(cfg: TrainerConfig, **changes: Any) -> TrainerConfig:
-    """The :class:`TrainerConfig` part of ``cfg`` (an application's config extends it), with ``changes``."""
-    names = [f.name for f in dataclasses.fields(TrainerConfig)]
-    return TrainerConfig(**{**{n: getattr(cfg, n) for n in names}, **changes})
+    """The :class:`TrainerConfig` part of ``cfg`` (an application's config extends it), with ``changes``.
+
+    A field the application leaves automatic (``None``) where the trainer needs a value keeps the trainer's
+    default.
+    """
+    values = {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(TrainerConfig)
+        if getattr(cfg, f.name) is not None or f.default is None
+    }
+    return TrainerConfig(**{**values, **changes})
 
 
 @dataclass
