@@ -1,0 +1,139 @@
+"""A saved music run, loaded: tunes in a chosen meter and key as ABC, MIDI and piano roll; held-out scores."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.base import load_run_model
+from rnnkit.apps.music.abc import AbcSkip, parse_key, tokens_to_abc, transpose_tokens
+from rnnkit.apps.music.config import GenerateMusicConfig
+from rnnkit.apps.music.data import APP
+from rnnkit.apps.music.model import check_prefix, sample_tunes
+from rnnkit.apps.rundir import open_run, read_json
+from rnnkit.datasets import Vocabulary
+
+__all__ = ["MusicGenerator", "generate", "load", "write_tunes"]
+
+
+class MusicGenerator:
+    """A trained music run, loaded: ``tunes(meter, key, ...)`` returns token lists, ``generate`` writes files."""
+
+    def __init__(self, path):
+        from rnnkit.models import LanguageModel
+
+        self.run, self.manifest, self.config = _open_music_run(path)
+        self.model = load_run_model(self.run, LanguageModel)
+        try:
+            self.vocab = Vocabulary.from_json(self.run / "vocab.json")
+        except RnnkitError as exc:
+            raise RnnkitError(f"run {self.run.name}: damaged vocabulary: {exc}") from None
+        if len(self.vocab) != self.model.config.vocab_size:
+            raise RnnkitError(f"run {self.run.name}: vocab.json does not match the model (damaged run?)")
+
+    def tunes(self, gen: GenerateMusicConfig) -> list[list[str]]:
+        """``gen.num_samples`` tunes as token lists, in ``gen.key`` when given (else in C)."""
+        meter = gen.meter.replace(" ", "")
+        meter = {"C": "4/4", "C|": "2/2"}.get(meter, meter)
+        key_token = ""
+        if gen.key:
+            try:
+                mode = parse_key(gen.key)[2]
+            except AbcSkip:
+                raise RnnkitError(
+                    f"--key: expected a key such as G, Dmix, Ador, Em or Bb, got {gen.key!r}"
+                ) from None
+            key_token = f"K:C{mode}"
+        check_prefix(self.vocab, meter, key_token)
+        prefix = [f"M:{meter}"] if meter else []
+        if key_token:
+            if not prefix:
+                raise RnnkitError("--key needs --meter as well (the meter comes first in a tune)")
+            prefix.append(key_token)
+        out = sample_tunes(self.model, self.vocab, [prefix] * gen.num_samples, gen)
+        if gen.key:
+            moved = []
+            for t in out:
+                try:
+                    moved.append(transpose_tokens(t, gen.key)[0])
+                except AbcSkip as exc:  # a pitch that cannot be spelled in the key: keep the tune in C
+                    del exc
+                    moved.append(t)
+            out = moved
+        return out
+
+    def evaluate(self, samples: int | None = None) -> dict[str, Any]:
+        """Held-out bits per token and the generation scores (validity, histograms) of the run's test tunes,
+        computed again with the current code; ``samples`` tunes are generated (default: the run's setting)."""
+        from rnnkit.apps.music.data import load_tunes, split_tunes_by_index
+        from rnnkit.apps.music.model import bits, encode_tune, tune_nats
+        from rnnkit.apps.music.train import score_generation
+
+        cfg = self.config
+        if samples is not None:
+            cfg = replace(cfg, eval_samples=samples)
+        _, _, test = split_tunes_by_index(load_tunes(cfg)[0], cfg)
+        nats = tune_nats(self.model, [encode_tune(t["tokens"], self.vocab) for t in test])
+        gen = score_generation(self.model, self.vocab, cfg, [t["tokens"] for t in test], lambda *_: None)
+        gen.pop("_tunes", None)
+        return {"bits_per_token": bits(nats), "generated": gen}
+
+    def generate(self, out_dir, gen: GenerateMusicConfig) -> list[Path]:
+        """Write ``tune_N.abc``, ``tune_N.mid`` and ``tune_N.png`` for each tune into ``out_dir``."""
+        return write_tunes(self.tunes(gen), Path(out_dir), title=f"rnnkit {self.run.name}")
+
+
+def _open_music_run(path):
+    """``(run path, manifest, MusicConfig)``; like :func:`rnnkit.apps.base.open_app_run`, which needs the
+    application in ``rnnkit.apps.APP_NAMES`` (the CLI's list, which music joins when it is wired in)."""
+    from rnnkit.apps.music.config import MusicConfig
+    from rnnkit.config import config_from_dict
+
+    run, manifest = open_run(path, APP)
+    data = read_json(run / "config.json", f"run {run.name}")
+    try:
+        return run, manifest, config_from_dict(MusicConfig, data, f"run {run.name}/config.json")
+    except RnnkitError as exc:
+        raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
+
+
+def write_tunes(tunes: list[list[str]], out_dir: Path, title: str = "rnnkit") -> list[Path]:
+    """ABC text, MIDI (mido) and a piano-roll PNG (matplotlib) per tune; returns the paths written."""
+    from rnnkit.apps.music.render import write_midi, write_piano_roll
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, t in enumerate(tunes, 1):
+        stem = out_dir / f"tune_{i}"
+        abc_path = stem.with_suffix(".abc")
+        abc_path.write_text(tokens_to_abc(t, f"{title} {i}", i), encoding="utf-8")
+        written.append(abc_path)
+        written.append(write_midi(t, stem.with_suffix(".mid")))
+        written.append(write_piano_roll(t, stem.with_suffix(".png"), f"{title} {i}: {t[0][2:]}, {t[1][2:]}"))
+    return written
+
+
+def load(path) -> MusicGenerator:
+    """The saved run at ``path``, ready to generate tunes."""
+    return MusicGenerator(path)
+
+
+def generate(
+    run, meter: str = "", key: str = "", num_samples: int = 1, out_dir=None, **options: Any
+) -> list[list[str]] | list[Path]:
+    """Tunes from a saved run: token lists, or (with ``out_dir``) the ABC/MIDI/PNG files written there.
+
+    ``options`` are the other fields of :class:`GenerateMusicConfig` (temperature, top_k, top_p,
+    constrained, max_length, seed). Example::
+
+        files = generate("runs/music", meter="6/8", key="Dmix", num_samples=5, out_dir="tunes")
+    """
+    unknown = sorted(set(options) - set(GenerateMusicConfig.__dataclass_fields__))
+    if unknown:
+        raise RnnkitError(f"unknown generate options {unknown}: expected fields of GenerateMusicConfig")
+    gen = replace(GenerateMusicConfig(), meter=meter, key=key, num_samples=num_samples, **options)
+    g = load(run)
+    return g.generate(out_dir, gen) if out_dir is not None else g.tunes(gen)
