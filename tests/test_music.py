@@ -7,6 +7,7 @@ import random
 import re
 import warnings
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 import torch
@@ -360,7 +361,7 @@ def _small(tmp_path, **kw) -> MusicConfig:
     return MusicConfig(**base)
 
 
-def test_short_training_beats_the_unigram_and_generates(folk, tmp_path):
+def test_short_training_beats_the_unigram_and_generates(folk, tmp_path, capsys):
     from rnnkit.apps.music import generate, train
 
     cfg = _small(
@@ -378,6 +379,28 @@ def test_short_training_beats_the_unigram_and_generates(folk, tmp_path):
     assert "M:6/8" in text and "K:Dmaj" in text
     with pytest.raises(RnnkitError, match="unknown meter"):
         generate(result.run, meter="11/16", num_samples=1)
+    # the command line: `rnnkit generate RUN --meter --key --out` writes the same kinds of file
+    from test_cli import assert_one_line_error, run_cli
+
+    rc, out_text, err = run_cli(
+        capsys,
+        "generate",
+        result.run,
+        "--meter",
+        "3/4",
+        "--key",
+        "G",
+        "--num-samples",
+        "2",
+        "--out",
+        tmp_path / "cli",
+    )
+    assert rc == 0, err
+    written = sorted(Path(line).suffix for line in out_text.split())
+    assert written == [".abc"] * 2 + [".mid"] * 2 + [".png"] * 2
+    assert all("M:3/4" in p.read_text() for p in (tmp_path / "cli").glob("*.abc"))
+    rc, _, err = run_cli(capsys, "generate", result.run, "a prompt")
+    assert_one_line_error(rc, err, "takes no prompts")
     with pytest.raises(RnnkitError, match="--key: expected a key"):
         generate(result.run, meter="6/8", key="H#", num_samples=1)
 

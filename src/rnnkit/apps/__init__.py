@@ -8,6 +8,7 @@ application     model                                      data (built in, or th
 ``textgen``     character-level LSTM language model        Jane Austen's novels; a UTF-8 text file
 ``speech``      bidirectional GRU over MFCC frames         spoken digits (FSDD MFCCs); .npz, WAV/FLAC/OGG
 ``handwriting`` CRNN (conv + BiLSTM) with CTC              MNIST/UCI digit strings, handwriting fonts; PNG+CSV
+``music``       LSTM over folk-rnn ABC tokens, bar grammar    12,762 folk tunes (music21 wheel)
 ==============  =========================================  ==========================================
 
 Every application is a package with the same parts in the same files: ``config.py`` (its dataclass, which
@@ -39,13 +40,14 @@ from rnnkit.apps.base import ResultRow, TrainResult
 
 __all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_config", "app_module", "load_run"]
 
-APP_NAMES = ("sentiment", "timeseries", "textgen", "speech", "handwriting")
+APP_NAMES = ("sentiment", "timeseries", "textgen", "speech", "handwriting", "music")
 _CONFIG_CLASSES = {
     "sentiment": "SentimentConfig",
     "timeseries": "TimeSeriesConfig",
     "textgen": "TextGenConfig",
     "speech": "SpeechConfig",
     "handwriting": "HandwritingConfig",
+    "music": "MusicConfig",
 }
 
 

@@ -1,4 +1,8 @@
-"""``rnnkit generate RUN [PROMPT ...]``: sample text from a saved text-generation run.
+"""``rnnkit generate RUN [PROMPT ...]``: sample text from a saved text-generation run, or tunes from a music run.
+
+A music run (``rnnkit train music``) writes ABC, MIDI and a piano-roll PNG per tune into ``--out``::
+
+    rnnkit generate runs/music --meter 6/8 --key Dmix --num-samples 5 --out tunes
 
 Prompts come from the arguments, else from ``--file`` (one prompt per line; ``-`` = stdin), else from piped
 stdin; with none the text starts at a new line. Sampling: ``--temperature`` (0 = greedy), ``--top-k``, ``--top-p``, ``--length``,
@@ -12,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps.textgen.config import GenerateConfig
 from rnnkit.config import add_config_arguments, config_from_args
 
 NAME = "generate"
-HELP = "generate text from a saved text-generation run (prompt, temperature, top-k, top-p)"
+HELP = "generate text from a textgen run, or tunes (ABC, MIDI, PNG) from a music run"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +31,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="TOML", help="read the sampling settings from a TOML file")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_config_arguments(p, GenerateConfig)
+    music = p.add_argument_group("music runs")
+    music.add_argument("--meter", default="", help="meter of the tunes, e.g. 6/8 (default: drawn)")
+    music.add_argument(
+        "--key", default="", help="key of the tunes, e.g. Dmix, G, Ador (default: C, mode drawn)"
+    )
+    music.add_argument(
+        "--out", metavar="DIR", help="folder for the tunes' .abc/.mid/.png (default: tunes-RUN)"
+    )
+
+
+def _music(args: argparse.Namespace) -> int:
+    """Tunes from a music run: the sampling flags the two kinds of run share, plus meter and key."""
+    from pathlib import Path
+
+    from rnnkit.apps.music.use import generate
+
+    if args.prompts or args.file:
+        raise RnnkitError("a music run takes no prompts: use --meter and --key")
+    given = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p", "num_samples", "seed")}
+    options = {k: v for k, v in given.items() if v is not None}
+    if options.get("temperature") == 0:
+        options["temperature"] = 1e-6  # greedy
+    out = Path(args.out) if args.out else Path(f"tunes-{Path(args.run).resolve().name}")
+    paths = generate(args.run, meter=args.meter, key=args.key, out_dir=out, **options)
+    if args.json:
+        print(json.dumps({"files": [str(p) for p in paths]}, indent=1))
+    else:
+        for path in paths:
+            print(path)
+    return 0
 
 
 def _piped() -> list[str]:
@@ -41,8 +76,11 @@ def _piped() -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.apps._common import read_inputs
+    from rnnkit.apps.rundir import open_run
     from rnnkit.apps.textgen import TextGenerator
 
+    if open_run(args.run)[1].get("app") == "music":
+        return _music(args)
     gen = config_from_args(GenerateConfig, args, args.config)
     model = TextGenerator(args.run)
     prompts = read_inputs(args.prompts, args.file, "prompts") if (args.prompts or args.file) else _piped()

