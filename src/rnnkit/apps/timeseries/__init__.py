@@ -1,6 +1,7 @@
 """Time-series forecasting: a recurrent network reads ``window`` past steps and forecasts ``horizon`` steps.
 
-Data: weekly Mauna Loa CO2 (``data="co2"``), yearly sunspots (``"sunspots"``) or a user CSV (one time column,
+Data: weekly Mauna Loa CO2 (``data="co2"``), yearly sunspots (``"sunspots"``), a held-out series of
+:mod:`rnnkit.datasets.extra` by name (``"airpassengers"``, ``"wineind"``, ``"taylor"``, ...) or a user CSV (one time column,
 one or more value columns; missing cells interpolated). Inputs may be multivariate (every value column);
 one ``target`` column is forecast.
 
@@ -33,9 +34,11 @@ from rnnkit.apps.timeseries.data import (
     PRESETS,
     Scaler,
     futures_at,
+    held_out_names,
     load_series,
     make_batches,
     part_sizes,
+    preset_of,
     resolve,
     windows_at,
 )
@@ -56,10 +59,12 @@ __all__ = [
     "future_times",
     "futures_at",
     "goal_of",
+    "held_out_names",
     "load",
     "load_series",
     "make_batches",
     "part_sizes",
+    "preset_of",
     "resolve",
     "score",
     "train",

@@ -18,9 +18,11 @@ __all__ = [
     "PRESETS",
     "Scaler",
     "futures_at",
+    "held_out_names",
     "load_series",
     "make_batches",
     "part_sizes",
+    "preset_of",
     "resolve",
     "windows_at",
 ]
@@ -34,12 +36,41 @@ PRESETS = {
 }
 
 
+def held_out_names() -> list[str]:
+    """Names of the held-out series of :mod:`rnnkit.datasets.extra` that ``data`` accepts."""
+    from rnnkit.datasets.extra import EXTRA_DATASETS
+
+    return sorted(k for k, d in EXTRA_DATASETS.items() if d.task == "timeseries")
+
+
+def preset_of(data: str) -> tuple[int, int, int | None, str]:
+    """``(horizon, season, window, label)`` of a named series; ``(1, 1, None, "")`` for a user file.
+
+    A held-out series uses its registry's (first) season length, forecasts one season ahead (two for
+    quarterly data; one day for the half-hourly ``taylor``) and reads three seasons (at least 12 steps).
+    """
+    if data in PRESETS:
+        return PRESETS[data]
+    if data in held_out_names():
+        from rnnkit.datasets.extra import EXTRA_DATASETS
+
+        d = EXTRA_DATASETS[data]
+        season = d.season[0] if d.season else 1
+        horizon = 8 if season == 4 else (season if 1 < season <= 52 else 10)
+        return horizon, season, max(3 * season if season <= 52 else 2 * horizon, 12), data
+    return 1, 1, None, ""
+
+
 def load_series(cfg: TimeSeriesConfig) -> TimeSeries:
-    """The configured series (built-in or a user CSV), restricted to ``value_columns`` when given."""
+    """The configured series (built-in, held-out by name, or a user CSV), restricted to ``value_columns``."""
     if cfg.data == "co2":
         ts = load_co2()
     elif cfg.data == "sunspots":
         ts = load_sunspots()
+    elif cfg.data in held_out_names():
+        from rnnkit.datasets.extra import load_extra
+
+        ts = load_extra(cfg.data)
     else:
         return read_time_series_csv(cfg.data, cfg.time_column, cfg.value_columns or None)
     if cfg.value_columns:
@@ -53,7 +84,7 @@ def load_series(cfg: TimeSeriesConfig) -> TimeSeries:
 
 def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     """The config with the automatic fields (target, horizon, season, window) filled in and checked."""
-    horizon, season, window, _ = PRESETS.get(cfg.data, (1, 1, None, ""))
+    horizon, season, window, _ = preset_of(cfg.data)
     horizon = cfg.horizon or horizon
     season = cfg.season or season
     window = cfg.window or window or max(2 * season, 2 * horizon, 12)

@@ -21,10 +21,20 @@ from rnnkit.apps._common import (
 from rnnkit.apps.base import TrainResult
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import RunBuilder
-from rnnkit.apps.timeseries import report
+from rnnkit.apps.timeseries import baselines, report
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
-from rnnkit.apps.timeseries.data import APP, PRESETS, Scaler, load_series, make_batches, part_sizes, resolve
-from rnnkit.apps.timeseries.model import build_model
+from rnnkit.apps.timeseries.data import (
+    APP,
+    Scaler,
+    futures_at,
+    load_series,
+    make_batches,
+    part_sizes,
+    preset_of,
+    resolve,
+    windows_at,
+)
+from rnnkit.apps.timeseries.model import build_model, forecast_windows
 
 __all__ = ["train"]
 
@@ -34,7 +44,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     from rnnkit.train import seed_everything
 
     t_start = time.perf_counter()
-    name = cfg.name or (cfg.data if cfg.data in PRESETS else APP)
+    name = cfg.name or (cfg.data if preset_of(cfg.data)[3] else APP)
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         ts = load_series(cfg)
@@ -81,9 +91,23 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         train_seconds = time.perf_counter() - t_train
 
         test = report.evaluate_origins(model, scaler, values, target, test_origins, cfg, scale)
-        seconds = time.perf_counter() - t_start
-        metric, goal = report.goal_of(cfg)
         m, nv, sn = test["model"], test["naive"], test["seasonal_naive"]
+
+        # every baseline at the comparison origins (non-overlapping horizons at the start of the test part)
+        t_base = time.perf_counter()
+        cmp = baselines.comparison_origins(n_tr + n_val, n, cfg.horizon, cfg.baseline_origins)
+        say(f"baselines: naive, seasonal naive, ETS, ARIMA, MLP at {len(cmp)} origin(s) of the test part")
+        base_fc, base_configs = baselines.classical_forecasts(target, n_tr, cmp, cfg.horizon, cfg.season)
+        base_fc["mlp"] = baselines.mlp_forecasts(target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed)
+        model_cmp, base_scores, best = report.compare(
+            futures_at(target, cmp, cfg.horizon),
+            forecast_windows(model, scaler, windows_at(values, cmp, cfg.window)),
+            base_fc,
+            scale,
+        )
+        baseline_seconds = time.perf_counter() - t_base
+        seconds = time.perf_counter() - t_start
+        metric, goal = report.goal_of(cfg, n)
         metrics: dict[str, Any] = {
             "app": APP,
             "data": cfg.data,
@@ -101,8 +125,17 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "seasonal_naive": sn,
             "untrained": untrained,
             "mae_by_step": test["mae_by_step"],
+            "comparison": {
+                "origins": [int(o) for o in cmp],
+                "times": [ts.times[o] for o in cmp],
+                "model": model_cmp,
+                "baselines": base_scores,
+                "strongest": best,
+                "configs": base_configs,
+                "seconds": baseline_seconds,
+            },
             "goal": f"{metric} {goal}",
-            "goal_met": report.goal_met(cfg, m, nv, sn),
+            "goal_met": report.goal_met(model_cmp["mase"], base_scores[best]["mase"], n),
             "epochs_run": len(history),
             **training_summary(model, trainer, train_seconds, seconds),
             "history": history,
@@ -138,5 +171,5 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         samples = report.samples(ts, target, test_origins, test, cfg)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, m, nv, sn, seconds)
+    rows = report.result_rows(cfg, model_cmp, base_scores, best, n, seconds)
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])

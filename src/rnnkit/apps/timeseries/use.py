@@ -12,7 +12,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
-from rnnkit.apps.timeseries.data import APP, PRESETS, Scaler, load_series, part_sizes, resolve
+from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
 from rnnkit.apps.timeseries.model import forecast_windows
 from rnnkit.apps.timeseries.report import evaluate_origins
 from rnnkit.datasets import TimeSeries, read_time_series_csv
@@ -52,7 +52,7 @@ class Forecaster:
     def read_recent(self, path: str) -> TimeSeries:
         """A CSV of recent values with the run's value columns (a time column is optional)."""
         return read_time_series_csv(
-            path, self.config.time_column if self.config.data not in PRESETS else None, self.columns
+            path, self.config.time_column if not preset_of(self.config.data)[3] else None, self.columns
         )
 
     def predict(self, values: np.ndarray, times: list[str] | None = None) -> dict[str, Any]:
