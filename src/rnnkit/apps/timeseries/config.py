@@ -48,10 +48,25 @@ class TimeSeriesConfig(AppConfig):
     )
     test_fraction: float = option(0.1, "last share of the series for the reported scores", low=0.0, below=1.0)
     normalize: str = option(
-        "level",
+        "seasonal",
+        "seasonal: remove each window's straight line and seasonal profile, forecast the rest (ES-RNN style); "
         "level: values relative to the latest value, in units of the typical HORIZON-step change; "
         "standard: (x - mean) / std of the training part",
-        choices=("level", "standard"),
+        choices=("seasonal", "level", "standard"),
+    )
+    transform: str = option(
+        "auto",
+        "auto: log of every column that is strictly positive in the training part; log: require it for "
+        "the target; none: the raw values",
+        choices=("auto", "log", "none"),
+    )
+    ensemble: int = option(
+        5,
+        "networks trained (seeds seed, seed+1, ...; every other one reads a season more); forecast = median",
+        low=1,
+    )
+    interval: float = option(
+        0.8, "coverage of the forecast interval calibrated on the validation errors", low=0.0, below=1.0
     )
     baseline_origins: int = option(
         3,
@@ -60,7 +75,7 @@ class TimeSeriesConfig(AppConfig):
     )
     stride: int = option(1, "step between forecast origins in the validation and test parts", low=1)
     cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
-    hidden_size: int = option(64, "hidden units", low=1)
+    hidden_size: int = option(32, "hidden units (of each ensemble member)", low=1)
     num_layers: int = option(1, "stacked recurrent layers", low=1)
     dropout: float = option(
         0.0, "dropout between stacked layers and before the output layer", low=0.0, below=1.0

@@ -23,6 +23,8 @@ __all__ = [
     "evaluate_origins",
     "goal_met",
     "goal_of",
+    "interval_bounds",
+    "interval_scores",
     "label_of",
     "plot_forecast",
     "result_rows",
@@ -54,6 +56,49 @@ def evaluate_origins(model, scaler, values, target, origins, cfg, scale) -> dict
         "mae_by_step": np.abs(actual - fc).mean(0).tolist(),
         "forecasts": fc,
         "baselines": {"naive": naive, "seasonal naive": snaive},
+    }
+
+
+def interval_bounds(fc: np.ndarray, half_width, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the forecast interval around ``fc`` (n, H)."""
+    q = np.asarray(half_width, dtype=np.float64)
+    if kind == "ratio":
+        return fc * np.exp(-q), fc * np.exp(q)
+    return fc - q, fc + q
+
+
+def interval_scores(model, scaler, values, target, val_origins, test_origins, cfg) -> dict[str, Any]:
+    """A forecast interval calibrated on the validation errors, and its coverage of the test values.
+
+    The half-width is the ``cfg.interval`` quantile of the absolute validation errors (of the log values when
+    the target is log-transformed, so the interval is a ratio), per horizon step when there are at least 20
+    validation origins, else pooled over the steps. Empty without a validation part.
+    """
+    if len(val_origins) == 0:
+        return {}
+    kind = "ratio" if scaler.log[scaler.t] and scaler.nonnegative else "additive"
+
+    def errors(origins):
+        fc = forecast_windows(model, scaler, windows_at(values, origins, cfg.window))
+        actual = futures_at(target, origins, cfg.horizon)
+        if kind == "ratio":
+            return np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300)), fc, actual
+        return actual - fc, fc, actual
+
+    err, _, _ = errors(val_origins)
+    if len(val_origins) >= 20:
+        half = np.quantile(np.abs(err), cfg.interval, axis=0)
+    else:
+        half = np.full(cfg.horizon, np.quantile(np.abs(err), cfg.interval))
+    _, fc, actual = errors(test_origins)
+    lo, hi = interval_bounds(fc, half, kind)
+    return {
+        "level": cfg.interval,
+        "kind": kind,
+        "half_width": half.tolist(),
+        "val_origins": len(val_origins),
+        "coverage": float(np.mean((actual >= lo) & (actual <= hi))),
+        "mean_width": float(np.mean(hi - lo)),
     }
 
 
