@@ -60,6 +60,12 @@ class TimeSeriesConfig(AppConfig):
         "the target; none: the raw values",
         choices=("auto", "log", "none"),
     )
+    trend: str = option(
+        "line",
+        "seasonal normalisation: line: a zero network output continues the window's straight line; flat: it "
+        "stays at the level (the network forecasts the trend)",
+        choices=("line", "flat"),
+    )
     ensemble: int = option(
         5,
         "networks trained (seeds seed, seed+1, ...; every other one reads a season more); forecast = median",

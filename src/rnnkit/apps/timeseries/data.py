@@ -140,14 +140,14 @@ class Scaler:
       ``K = W // m`` whole seasons (``m`` = season; the profile is the mean residual at each position of the
       season, centred), the profile is removed from the inputs and re-applied to the forecast, and the level
       is the line's value at the window's last step: ``x_t = (z_t - p_t - level) / s``, forecast
-      ``z_{T+h} = level + s * out_h + p_{T+h}``.
+      ``z_{T+h} = level + s * out_h + p_{T+h}`` (``+ h * slope`` of the line with ``trend="line"``).
 
     ``s`` is the standard deviation of the ``horizon``-step changes of the transformed training part. Forecasts
     of a target that is never negative in the training part are clipped at 0.
     """
 
     def __init__(
-        self, mode, structure, target_index, center, scale, season=1, log=None, nonnegative=False
+        self, mode, structure, target_index, center, scale, season=1, log=None, nonnegative=False, trend=False
     ) -> None:
         self.mode, self.structure, self.t = mode, structure, target_index
         self.center = np.asarray(center, dtype=np.float64)  # (C,) means (standard) or zeros
@@ -155,6 +155,7 @@ class Scaler:
         self.season = int(season)
         self.log = np.zeros(len(self.scale), bool) if log is None else np.asarray(log, dtype=bool)  # (C,)
         self.nonnegative = bool(nonnegative)
+        self.trend = bool(trend)
 
     @classmethod
     def fit(cls, train: np.ndarray, cfg: TimeSeriesConfig, target_index: int) -> Scaler:
@@ -179,7 +180,8 @@ class Scaler:
                 f"column {cfg.value_columns[bad]!r} is constant in the training part; cannot scale it"
             )
         nonneg = bool(x[:, target_index].min() >= 0)
-        return cls(cfg.normalize, cfg.structure, target_index, center, scale, cfg.season, log, nonneg)
+        trend = cfg.trend == "line"
+        return cls(cfg.normalize, cfg.structure, target_index, center, scale, cfg.season, log, nonneg, trend)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,6 +192,7 @@ class Scaler:
             "season": self.season,
             "log": self.log.tolist(),
             "nonnegative": self.nonnegative,
+            "trend": self.trend,
         }
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -199,21 +202,30 @@ class Scaler:
         y = np.exp(np.minimum(z, 700.0)) if self.log[self.t] else z
         return np.maximum(y, 0.0) if self.nonnegative else y
 
-    def _decompose(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """Seasonal profile ``(n, m, C)``, level ``(n, C)`` and the offset of the fitted part in the window."""
+    def _decompose(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """Seasonal profile ``(n, m, C)``, level ``(n, C)``, the offset of the fitted part in the window and
+        the line's slope ``(n, C)``."""
         n, w, c = z.shape
         m = self.season if 1 < self.season <= w else 1
         k = w // m
         seg = z[:, w - k * m :]  # (n, L, C): the last K whole seasons
-        t = np.arange(k * m, dtype=np.float64)
-        tc = t - t.mean()
-        slope = (tc[None, :, None] * (seg - seg.mean(1, keepdims=True))).sum(1) / max((tc**2).sum(), 1e-12)
-        line = seg.mean(1, keepdims=True) + slope[:, None, :] * tc[None, :, None]  # (n, L, C)
+        tc = np.arange(k * m, dtype=np.float64) - (k * m - 1) / 2
         if m == 1:
-            return np.zeros((n, 1, c)), z[:, -1], w - k * m
-        profile = (seg - line).reshape(n, k, m, c).mean(1)  # (n, m, C) by position in the season
-        profile -= profile.mean(1, keepdims=True)
-        return profile, line[:, -1], w - k * m
+            slope = (tc[None, :, None] * (seg - seg.mean(1, keepdims=True))).sum(1) / max(
+                (tc**2).sum(), 1e-12
+            )
+            return np.zeros((n, 1, c)), z[:, -1], w - k * m, slope
+        # least squares of the K seasons on one mean per position of the season and a common slope (the
+        # slope only with two seasons or more); the design matrix is the same for every window
+        x = np.eye(m)[np.arange(k * m) % m]  # (L, m)
+        if k >= 2:
+            x = np.concatenate([x, tc[:, None]], 1)  # (L, m + 1)
+        coef = np.einsum("pl,nlc->npc", np.linalg.pinv(x), seg)  # (n, m [+ 1], C)
+        slope = coef[:, m] if k >= 2 else np.zeros((n, c))
+        means = coef[:, :m]
+        profile = means - means.mean(1, keepdims=True)  # (n, m, C) by position in the season
+        level = means.mean(1) + slope * tc[-1]
+        return profile, level, w - k * m, slope
 
     def _profile_at(self, profile: np.ndarray, offset: int, positions) -> np.ndarray:
         """The profile at window positions (``W - 1 + h`` for the h-th future step): ``(n, len, C)``."""
@@ -231,7 +243,7 @@ class Scaler:
         """(n, W, C) raw windows -> normalised float32 tensor."""
         z = self.transform(windows)
         if self.mode == "seasonal":
-            profile, level, off = self._decompose(z)
+            profile, level, off, _ = self._decompose(z)
             ds = z - self._profile_at(profile, off, np.arange(z.shape[1]))
             return torch.tensor((ds - level[:, None]) / self.scale, dtype=torch.float32)
         ref = self.reference(windows)[:, None, :]
@@ -253,10 +265,12 @@ class Scaler:
         if self.mode != "seasonal":
             return np.repeat(self.target_base(windows)[:, -1:], horizon, 1)
         z = self.transform(windows)
-        profile, level, off = self._decompose(z)
+        profile, level, off, slope = self._decompose(z)
         w = z.shape[1]
-        seas = self._profile_at(profile, off, w - 1 + np.arange(1, horizon + 1))[..., self.t]
-        return level[:, self.t, None] + seas
+        steps = np.arange(1, horizon + 1)
+        seas = self._profile_at(profile, off, w - 1 + steps)[..., self.t]
+        line = slope[:, self.t, None] * steps if self.trend else 0.0
+        return level[:, self.t, None] + line + seas
 
     def encode_future(self, windows: np.ndarray, future: np.ndarray) -> torch.Tensor:
         """(n, H) raw future target values -> the many-to-one model's targets."""

@@ -42,6 +42,7 @@ class Forecaster:
                 int(info.get("season", 1)),
                 info.get("log"),
                 bool(info.get("nonnegative", False)),
+                bool(info.get("trend", False)),
             )
             self.last_times = [str(t) for t in info.get("times", [])]
             windows = [int(w) for w in info.get("windows", [cfg.window])]
