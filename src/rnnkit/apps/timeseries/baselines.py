@@ -96,7 +96,13 @@ def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Fore
 
 
 def classical_forecasts(
-    target: np.ndarray, n_tr: int, origins, horizon: int, season: int, max_history: int = 2000
+    target: np.ndarray,
+    n_tr: int,
+    origins,
+    horizon: int,
+    season: int,
+    max_history: int = 2000,
+    methods=("naive", "seasonal naive", "ets", "arima"),
 ) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     """Forecasts ``{name: (len(origins), horizon)}`` of naive, seasonal naive, ETS and ARIMA, and their configs.
 
@@ -104,21 +110,22 @@ def classical_forecasts(
     seasons), selection values ``target[n_tr:o]``.
     """
     cap = max(max_history, 20 * season)
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("naive", "seasonal naive", "ets", "arima")}
-    configs: dict[str, list[str]] = {"ets": [], "arima": []}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in methods}
+    configs: dict[str, list[str]] = {k: [] for k in ("ets", "arima") if k in methods}
     long_season = season > LONG_SEASON
     for o in origins:
         train, val = target[max(0, n_tr - cap) : n_tr], target[n_tr:o]
-        methods = ("naive", "seasonal_naive", "ets") + (() if long_season else ("arima",))
-        res = forecast_baselines(train, val, horizon, season, methods=methods)
-        if long_season:
+        wanted = ("naive", "seasonal_naive") + tuple(
+            k for k in ("ets", "arima") if k in methods and not (k == "arima" and long_season)
+        )
+        res = forecast_baselines(train, val, horizon, season, methods=wanted)
+        if long_season and "arima" in methods:
             res["arima"] = fourier_arima(train, val, horizon, season)
-        out["naive"].append(res["naive"].values)
-        snaive = res.get("seasonal_naive", res["naive"])  # season 1: seasonal naive is naive
-        out["seasonal naive"].append(snaive.values)
-        for k in ("ets", "arima"):
+        res["seasonal naive"] = res.get("seasonal_naive", res["naive"])  # season 1: seasonal naive is naive
+        for k in methods:
             out[k].append(res[k].values)
-            configs[k].append(res[k].config)
+            if k in configs:
+                configs[k].append(res[k].config)
     return {k: np.stack(v) if v else np.zeros((0, horizon)) for k, v in out.items()}, configs
 
 

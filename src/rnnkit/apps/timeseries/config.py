@@ -74,6 +74,10 @@ class TimeSeriesConfig(AppConfig):
     interval: float = option(
         0.8, "coverage of the forecast interval calibrated on the validation errors", low=0.0, below=1.0
     )
+    baselines: list[str] = option(
+        ["naive", "seasonal naive", "ets", "arima", "mlp"],
+        "baselines in the report (met judges against the strongest): naive, 'seasonal naive', ets, arima, mlp",
+    )
     baseline_origins: int = option(
         3,
         "non-overlapping test horizons at which every baseline (ETS, ARIMA, MLP, ...) is refitted and scored",

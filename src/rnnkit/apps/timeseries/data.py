@@ -91,6 +91,9 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     target = cfg.target or ts.columns[0]
     if target not in ts.columns:
         raise RnnkitError(f"--target: expected one of the value columns {ts.columns}, got {target!r}")
+    known = ("naive", "seasonal naive", "ets", "arima", "mlp")
+    if not cfg.baselines or set(cfg.baselines) - set(known):
+        raise RnnkitError(f"--baselines: expected one or more of {list(known)}, got {cfg.baselines}")
     if cfg.normalize == "seasonal" and cfg.structure == "many-to-many":
         raise RnnkitError(
             "--normalize seasonal fits each window's profile on the whole window, which the earlier steps of "

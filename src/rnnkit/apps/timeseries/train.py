@@ -117,9 +117,15 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         # every baseline at the comparison origins (non-overlapping horizons at the start of the test part)
         t_base = time.perf_counter()
         cmp = baselines.comparison_origins(n_tr + n_val, n, cfg.horizon, cfg.baseline_origins)
-        say(f"baselines: naive, seasonal naive, ETS, ARIMA, MLP at {len(cmp)} origin(s) of the test part")
-        base_fc, base_configs = baselines.classical_forecasts(target, n_tr, cmp, cfg.horizon, cfg.season)
-        base_fc["mlp"] = baselines.mlp_forecasts(target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed)
+        say(f"baselines: {', '.join(cfg.baselines)} at {len(cmp)} origin(s) of the test part")
+        classical = [b for b in cfg.baselines if b != "mlp"]
+        base_fc, base_configs = baselines.classical_forecasts(
+            target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical
+        )
+        if "mlp" in cfg.baselines:
+            base_fc["mlp"] = baselines.mlp_forecasts(
+                target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed
+            )
         model_cmp, base_scores, best = report.compare(
             futures_at(target, cmp, cfg.horizon),
             forecast_windows(ensemble, scaler, windows_at(values, cmp, cfg.window)),
