@@ -339,6 +339,8 @@ def test_sunspots_forecaster_beats_naive_and_untrained(tmp_path):
         epochs=30,
         early_stopping=0,
         hidden_size=24,
+        ensemble=2,
+        baselines=["naive", "seasonal naive"],
         progress=False,
     )
     result = timeseries.train(cfg, say=lambda s: None)
@@ -356,8 +358,9 @@ def test_sunspots_forecaster_beats_naive_and_untrained(tmp_path):
     untrained_mae = res["model"]["mae"]
 
     assert m["test"]["mae"] < m["naive"]["mae"]
-    assert m["test"]["mae"] < 0.6 * untrained_mae
-    assert untrained_mae > m["naive"]["mae"] * 0.6  # the untrained model is no better than the threshold
+    # the seasonal normalisation alone (an untrained net outputs ~0) is a fair forecaster; training still helps
+    assert m["test"]["mae"] < 0.75 * untrained_mae
+    assert m["naive"]["mae"] > 2 * m["test"]["mae"]
     assert m["test_origins"] == len(origins)
     # the naive baseline recomputed by hand at the same origins
     naive = np.mean([np.abs(values[o : o + 5, 0] - values[o - 1, 0]).mean() for o in origins])

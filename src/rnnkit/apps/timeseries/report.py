@@ -59,12 +59,14 @@ def evaluate_origins(model, scaler, values, target, origins, cfg, scale) -> dict
     }
 
 
-def interval_bounds(fc: np.ndarray, half_width, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the forecast interval around ``fc`` (n, H)."""
+def interval_bounds(
+    fc: np.ndarray, half_width, kind: str, nonnegative: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the forecast interval around ``fc`` (n, H); clipped at 0 if ``nonnegative``."""
     q = np.asarray(half_width, dtype=np.float64)
     if kind == "ratio":
         return fc * np.exp(-q), fc * np.exp(q)
-    return fc - q, fc + q
+    return (np.maximum(fc - q, 0.0) if nonnegative else fc - q), fc + q
 
 
 def interval_scores(model, scaler, values, target, val_origins, test_origins, cfg) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
     else:
         half = np.full(cfg.horizon, np.quantile(np.abs(err), cfg.interval))
     _, fc, actual = errors(test_origins)
-    lo, hi = interval_bounds(fc, half, kind)
+    lo, hi = interval_bounds(fc, half, kind, scaler.nonnegative)
     return {
         "level": cfg.interval,
         "kind": kind,

@@ -84,7 +84,7 @@ class Forecaster:
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_windows(self.model, self.scaler, v[None, -cfg.window :])[0]
         if self.interval:
-            lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind)
+            lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
             lo, hi = lo[0], hi[0]
         else:
             lo = hi = [None] * len(fc)
