@@ -380,14 +380,17 @@ def test_co2_forecaster_beats_seasonal_naive(tmp_path):
         name="co2",
         epochs=6,
         early_stopping=0,
-        hidden_size=64,
+        hidden_size=32,
+        ensemble=2,
+        baselines=["naive", "seasonal naive", "mlp"],
+        baseline_origins=1,
         progress=False,
     )
     result = timeseries.train(cfg, say=lambda s: None)
     m = result.metrics
     assert (m["horizon"], m["season"], m["window"]) == (52, 52, 104)
-    assert m["test"]["mase"] < 1.0 < m["seasonal_naive"]["mase"]
-    assert m["untrained"]["mase"] > 1.5
+    assert m["test"]["mase"] < 0.8 < 1.0 < m["seasonal_naive"]["mase"]
+    assert m["untrained"]["mase"] > 1.3 * m["test"]["mase"]  # untrained: the seasonal normalisation alone
     forecast = result.run / "forecast.png"
     assert forecast.is_file() and forecast.stat().st_size > 10_000
 
