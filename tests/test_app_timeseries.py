@@ -98,6 +98,7 @@ def test_baselines_at_comparison_origins_match_direct_calls():
     assert configs["ets"][1] == direct.config and len(configs["arima"]) == 2
 
 
+@pytest.mark.slow
 def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     """~150 monthly points: the default ensemble must be far better than naive and seasonal naive (which fail
     the threshold) and every saved forecast must reproduce."""
@@ -140,7 +141,7 @@ def test_counts_stay_non_negative(tmp_path):
         window=24,
         ensemble=2,
         epochs=3,
-        baseline_origins=1,
+        baselines=["naive", "seasonal naive"],
         runs_dir=str(tmp_path / "runs"),
         name="counts",
         progress=False,

@@ -68,7 +68,7 @@ class TimeSeriesConfig(AppConfig):
     )
     ensemble: int = option(
         5,
-        "networks trained (seeds seed, seed+1, ...; every other one reads a season more); forecast = median",
+        "networks trained (seeds seed, seed+1, ...; every other one reads two thirds of the window); forecast = median",
         low=1,
     )
     interval: float = option(
