@@ -339,6 +339,8 @@ def test_sunspots_forecaster_beats_naive_and_untrained(tmp_path):
         epochs=30,
         early_stopping=0,
         hidden_size=24,
+        ensemble=2,
+        baselines=["naive", "seasonal naive"],
         progress=False,
     )
     result = timeseries.train(cfg, say=lambda s: None)
@@ -356,8 +358,9 @@ def test_sunspots_forecaster_beats_naive_and_untrained(tmp_path):
     untrained_mae = res["model"]["mae"]
 
     assert m["test"]["mae"] < m["naive"]["mae"]
-    assert m["test"]["mae"] < 0.6 * untrained_mae
-    assert untrained_mae > m["naive"]["mae"] * 0.6  # the untrained model is no better than the threshold
+    # the seasonal normalisation alone (an untrained net outputs ~0) is a fair forecaster; training still helps
+    assert m["test"]["mae"] < 0.75 * untrained_mae
+    assert m["naive"]["mae"] > 2 * m["test"]["mae"]
     assert m["test_origins"] == len(origins)
     # the naive baseline recomputed by hand at the same origins
     naive = np.mean([np.abs(values[o : o + 5, 0] - values[o - 1, 0]).mean() for o in origins])
@@ -377,14 +380,17 @@ def test_co2_forecaster_beats_seasonal_naive(tmp_path):
         name="co2",
         epochs=6,
         early_stopping=0,
-        hidden_size=64,
+        hidden_size=32,
+        ensemble=2,
+        baselines=["naive", "seasonal naive", "mlp"],
+        baseline_origins=1,
         progress=False,
     )
     result = timeseries.train(cfg, say=lambda s: None)
     m = result.metrics
     assert (m["horizon"], m["season"], m["window"]) == (52, 52, 104)
-    assert m["test"]["mase"] < 1.0 < m["seasonal_naive"]["mase"]
-    assert m["untrained"]["mase"] > 1.5
+    assert m["test"]["mase"] < 0.8 < 1.0 < m["seasonal_naive"]["mase"]
+    assert m["untrained"]["mase"] > 1.3 * m["test"]["mase"]  # untrained: the seasonal normalisation alone
     forecast = result.run / "forecast.png"
     assert forecast.is_file() and forecast.stat().st_size > 10_000
 

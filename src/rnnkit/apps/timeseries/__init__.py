@@ -1,6 +1,7 @@
 """Time-series forecasting: a recurrent network reads ``window`` past steps and forecasts ``horizon`` steps.
 
-Data: weekly Mauna Loa CO2 (``data="co2"``), yearly sunspots (``"sunspots"``) or a user CSV (one time column,
+Data: weekly Mauna Loa CO2 (``data="co2"``), yearly sunspots (``"sunspots"``), a held-out series of
+:mod:`rnnkit.datasets.extra` by name (``"airpassengers"``, ``"wineind"``, ``"taylor"``, ...) or a user CSV (one time column,
 one or more value columns; missing cells interpolated). Inputs may be multivariate (every value column);
 one ``target`` column is forecast.
 
@@ -11,15 +12,20 @@ Structures:
 * ``many-to-many`` — a :class:`~rnnkit.models.SequenceTagger` outputs the ``horizon`` next values at *every*
   step and is trained on all of them; forecasts use the last step.
 
-Normalisation ``level`` (default): the model sees values relative to a reference value of the window, divided
-by the typical ``horizon``-step change of the training part; it forecasts changes from the latest value. The
-reference is the window's last value for many-to-one and its first value for many-to-many (so no step sees
-the future). ``standard``: z-scores with the training part's mean and standard deviation.
+Normalisation ``seasonal`` (default, after Smyl's ES-RNN): strictly positive columns are log-transformed, each
+window's last whole seasons are fitted with one mean per season position and a common slope, the seasonal
+profile is removed from the inputs and re-applied to the forecast, and the inputs are relative to the fitted
+level at the window's end, in units of the typical ``horizon``-step change (:class:`Scaler`). ``level``: values
+relative to the window's last (many-to-one) or first (many-to-many) value; ``standard``: z-scores. The forecast
+is the median of an :class:`Ensemble` of small networks (seeds and two window lengths), with an interval
+calibrated on the validation errors; a target that is never negative is never forecast negative.
 
 Evaluation: the series is cut in time into train / validation / test. Forecasts start at every ``stride``-th
 origin of the test part whose whole horizon lies in it (rolling origin; the inputs are the actual values
-before the origin); MAE, sMAPE and MASE are averaged over all origins and horizon steps and compared with the
-naive (last value) and seasonal naive (same step one season earlier) forecasts at the same origins.
+before the origin); MAE, sMAPE and MASE are averaged over all origins and horizon steps. At the first
+``baseline_origins`` non-overlapping horizons of the test part the network is compared with naive, seasonal
+naive, ETS, seasonal ARIMA and an MLP on the same window (:mod:`rnnkit.apps.timeseries.baselines`); ``met``
+judges it against the strongest of them.
 
 Like every application, it has the same parts in the same files: ``config`` (:class:`TimeSeriesConfig`),
 ``data`` (the built-in series, the user's CSV, the split in time, the scaling), ``model`` (built from
@@ -33,13 +39,15 @@ from rnnkit.apps.timeseries.data import (
     PRESETS,
     Scaler,
     futures_at,
+    held_out_names,
     load_series,
     make_batches,
     part_sizes,
+    preset_of,
     resolve,
     windows_at,
 )
-from rnnkit.apps.timeseries.model import build_model, forecast_windows
+from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_windows, member_windows
 from rnnkit.apps.timeseries.report import evaluate_origins, goal_of, score
 from rnnkit.apps.timeseries.train import train
 from rnnkit.apps.timeseries.use import Forecaster, future_times, load
@@ -47,6 +55,7 @@ from rnnkit.apps.timeseries.use import Forecaster, future_times, load
 __all__ = [
     "APP",
     "PRESETS",
+    "Ensemble",
     "Forecaster",
     "Scaler",
     "TimeSeriesConfig",
@@ -56,10 +65,13 @@ __all__ = [
     "future_times",
     "futures_at",
     "goal_of",
+    "held_out_names",
     "load",
     "load_series",
     "make_batches",
+    "member_windows",
     "part_sizes",
+    "preset_of",
     "resolve",
     "score",
     "train",

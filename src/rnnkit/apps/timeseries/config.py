@@ -15,21 +15,27 @@ class TimeSeriesConfig(AppConfig):
     """Time-series forecasting: a recurrent network reads a window and forecasts the next HORIZON values."""
 
     monitor: str = option("val_mae", "metric for early stopping and the kept weights")
-    data: str = option("co2", "'co2' or 'sunspots' (built in), or a CSV file with a header line")
+    data: str = option(
+        "co2",
+        "'co2' or 'sunspots' (built in), a held-out series of rnnkit.datasets.extra (airpassengers, wineind, "
+        "woolyrnq, ausbeer, gas, taylor, ice_river, nino, gold, heartrate), or a CSV file with a header line",
+    )
     time_column: str | None = option(
         None, "time-stamp column of a user CSV (default: detected from the header)"
     )
     value_columns: list[str] = option([], "input columns (default: every column but the time column)")
     target: str | None = option(None, "column to forecast (default: the first value column)")
     horizon: int | None = option(
-        None, "steps ahead to forecast (default: 52 for co2, 5 for sunspots, else 1)", low=1
+        None,
+        "steps ahead to forecast (default: 52 for co2, 5 for sunspots, a season for held-out series, else 1)",
+        low=1,
     )
     window: int | None = option(
         None, "past steps the model reads (default: 2 seasons, at least 2 * horizon)", low=2
     )
     season: int | None = option(
         None,
-        "seasonal period for seasonal naive and MASE (default: 52 for co2, 11 for sunspots, else 1)",
+        "seasonal period (default: 52 for co2, 11 for sunspots, the registry's for held-out series, else 1)",
         low=1,
     )
     structure: str = option(
@@ -42,14 +48,44 @@ class TimeSeriesConfig(AppConfig):
     )
     test_fraction: float = option(0.1, "last share of the series for the reported scores", low=0.0, below=1.0)
     normalize: str = option(
-        "level",
+        "seasonal",
+        "seasonal: remove each window's straight line and seasonal profile, forecast the rest (ES-RNN style); "
         "level: values relative to the latest value, in units of the typical HORIZON-step change; "
         "standard: (x - mean) / std of the training part",
-        choices=("level", "standard"),
+        choices=("seasonal", "level", "standard"),
+    )
+    transform: str = option(
+        "auto",
+        "auto: log of every column that is strictly positive in the training part; log: require it for "
+        "the target; none: the raw values",
+        choices=("auto", "log", "none"),
+    )
+    trend: str = option(
+        "line",
+        "seasonal normalisation: line: a zero network output continues the window's straight line; flat: it "
+        "stays at the level (the network forecasts the trend)",
+        choices=("line", "flat"),
+    )
+    ensemble: int = option(
+        5,
+        "networks trained (seeds seed, seed+1, ...; every other one reads two thirds of the window); forecast = median",
+        low=1,
+    )
+    interval: float = option(
+        0.8, "coverage of the forecast interval calibrated on the validation errors", low=0.0, below=1.0
+    )
+    baselines: list[str] = option(
+        ["naive", "seasonal naive", "ets", "arima", "mlp"],
+        "baselines in the report (met judges against the strongest): naive, 'seasonal naive', ets, arima, mlp",
+    )
+    baseline_origins: int = option(
+        3,
+        "non-overlapping test horizons at which every baseline (ETS, ARIMA, MLP, ...) is refitted and scored",
+        low=1,
     )
     stride: int = option(1, "step between forecast origins in the validation and test parts", low=1)
     cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
-    hidden_size: int = option(64, "hidden units", low=1)
+    hidden_size: int = option(32, "hidden units (of each ensemble member)", low=1)
     num_layers: int = option(1, "stacked recurrent layers", low=1)
     dropout: float = option(
         0.0, "dropout between stacked layers and before the output layer", low=0.0, below=1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,20 @@ from rnnkit.apps._common import (
 from rnnkit.apps.base import TrainResult
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import RunBuilder
-from rnnkit.apps.timeseries import report
+from rnnkit.apps.timeseries import baselines, report
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
-from rnnkit.apps.timeseries.data import APP, PRESETS, Scaler, load_series, make_batches, part_sizes, resolve
-from rnnkit.apps.timeseries.model import build_model
+from rnnkit.apps.timeseries.data import (
+    APP,
+    Scaler,
+    futures_at,
+    load_series,
+    make_batches,
+    part_sizes,
+    preset_of,
+    resolve,
+    windows_at,
+)
+from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_windows, member_windows
 
 __all__ = ["train"]
 
@@ -34,7 +45,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     from rnnkit.train import seed_everything
 
     t_start = time.perf_counter()
-    name = cfg.name or (cfg.data if cfg.data in PRESETS else APP)
+    name = cfg.name or (cfg.data if preset_of(cfg.data)[3] else APP)
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         ts = load_series(cfg)
@@ -58,32 +69,72 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             f"{len(train_origins)} training windows, {len(test_origins)} test origins"
         )
         seed_everything(cfg.seed)
-        model = build_model(cfg, len(ts.columns))
-        untrained = report.evaluate_origins(model, scaler, values, target, test_origins, cfg, scale)["model"]
-
-        def epoch_batches(epoch: int):
-            order = torch.randperm(len(train_origins), generator=per_epoch_generator(cfg.seed, epoch)).numpy()
-            return make_batches(values, target, train_origins, cfg, scaler, all_steps, cfg.batch_size, order)
-
-        val = (
-            make_batches(values, target, val_origins, cfg, scaler, all_steps, 512)
+        untrained = report.evaluate_origins(
+            build_model(cfg, len(ts.columns)), scaler, values, target, test_origins, cfg, scale
+        )["model"]
+        val_batches = lambda w: (  # noqa: E731
+            make_batches(values, target, val_origins, cfg, scaler, all_steps, 512, window=w)
             if len(val_origins)
             else None
         )
         steps_per_epoch = -(-len(train_origins) // cfg.batch_size)
-        trainer = build_trainer(
-            model, cfg, run.path, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
-        )
+        windows = member_windows(cfg)
+        members, epochs_run = [], []
+        budget = cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget
         t_train = time.perf_counter()
-        probe = make_batches(values, target, train_origins[:32], cfg, scaler, all_steps, 32)[0]
-        history = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=probe)
-        finish_training(trainer, run.path)
+        for k, w in enumerate(windows):
+            mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
+            seed_everything(mcfg.seed)
+            model = build_model(mcfg, len(ts.columns))
+            out_dir = run.path if k == 0 else run.path / "members" / str(k)
+            out_dir.mkdir(parents=True, exist_ok=True)
+
+            def epoch_batches(epoch: int, w=w, seed=mcfg.seed):
+                order = torch.randperm(len(train_origins), generator=per_epoch_generator(seed, epoch)).numpy()
+                return make_batches(
+                    values, target, train_origins, cfg, scaler, all_steps, cfg.batch_size, order, window=w
+                )
+
+            trainer = build_trainer(
+                model, mcfg, out_dir, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
+            )
+            probe = make_batches(values, target, train_origins[:32], cfg, scaler, all_steps, 32, window=w)[0]
+            h = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val_batches(w), probe_batch=probe)
+            finish_training(trainer, out_dir)
+            if k == 0:
+                history, first_trainer = h, trainer
+            epochs_run.append(len(h))
+            members.append((model, w))
+            if len(windows) > 1:
+                say(f"ensemble member {k + 1}/{len(windows)} (window {w}): {len(h)} epochs")
+        ensemble = Ensemble(members)
         train_seconds = time.perf_counter() - t_train
 
-        test = report.evaluate_origins(model, scaler, values, target, test_origins, cfg, scale)
-        seconds = time.perf_counter() - t_start
-        metric, goal = report.goal_of(cfg)
+        test = report.evaluate_origins(ensemble, scaler, values, target, test_origins, cfg, scale)
         m, nv, sn = test["model"], test["naive"], test["seasonal_naive"]
+        interval = report.interval_scores(ensemble, scaler, values, target, val_origins, test_origins, cfg)
+
+        # every baseline at the comparison origins (non-overlapping horizons at the start of the test part)
+        t_base = time.perf_counter()
+        cmp = baselines.comparison_origins(n_tr + n_val, n, cfg.horizon, cfg.baseline_origins)
+        say(f"baselines: {', '.join(cfg.baselines)} at {len(cmp)} origin(s) of the test part")
+        classical = [b for b in cfg.baselines if b != "mlp"]
+        base_fc, base_configs = baselines.classical_forecasts(
+            target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical
+        )
+        if "mlp" in cfg.baselines:
+            base_fc["mlp"] = baselines.mlp_forecasts(
+                target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed
+            )
+        model_cmp, base_scores, best = report.compare(
+            futures_at(target, cmp, cfg.horizon),
+            forecast_windows(ensemble, scaler, windows_at(values, cmp, cfg.window)),
+            base_fc,
+            scale,
+        )
+        baseline_seconds = time.perf_counter() - t_base
+        seconds = time.perf_counter() - t_start
+        metric, goal = report.goal_of(cfg, n)
         metrics: dict[str, Any] = {
             "app": APP,
             "data": cfg.data,
@@ -101,13 +152,28 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "seasonal_naive": sn,
             "untrained": untrained,
             "mae_by_step": test["mae_by_step"],
+            "comparison": {
+                "origins": [int(o) for o in cmp],
+                "times": [ts.times[o] for o in cmp],
+                "model": model_cmp,
+                "baselines": base_scores,
+                "strongest": best,
+                "configs": base_configs,
+                "seconds": baseline_seconds,
+            },
             "goal": f"{metric} {goal}",
-            "goal_met": report.goal_met(cfg, m, nv, sn),
+            "goal_met": report.goal_met(model_cmp["mase"], base_scores[best]["mase"], n),
+            "interval": interval,
+            "ensemble": {"windows": windows, "epochs_run": epochs_run},
             "epochs_run": len(history),
-            **training_summary(model, trainer, train_seconds, seconds),
+            **training_summary(members[0][0], first_trainer, train_seconds, seconds),
             "history": history,
         }
-        save_run_files(run, model, cfg, APP, metrics)
+        save_run_files(run, members[0][0], cfg, APP, metrics)
+        for k, (member, _) in enumerate(members[1:], 1):
+            member.save(run.path / "members" / str(k))
+            for f in ("model.safetensors", "model.json"):
+                run.file(f"members/{k}/{f}")
         run.write_json(
             "scaler.json",
             {
@@ -115,7 +181,10 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "columns": ts.columns,
                 "target": cfg.target,
                 "window": cfg.window,
+                "windows": windows,
                 "horizon": cfg.horizon,
+                "interval": interval.get("half_width"),
+                "interval_kind": interval.get("kind"),
                 "times": ts.times[-3:],
             },
         )
@@ -138,5 +207,5 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         samples = report.samples(ts, target, test_origins, test, cfg)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, m, nv, sn, seconds)
+    rows = report.result_rows(cfg, model_cmp, base_scores, best, n, seconds)
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])

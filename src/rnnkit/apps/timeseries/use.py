@@ -12,9 +12,9 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
-from rnnkit.apps.timeseries.data import APP, PRESETS, Scaler, load_series, part_sizes, resolve
-from rnnkit.apps.timeseries.model import forecast_windows
-from rnnkit.apps.timeseries.report import evaluate_origins
+from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
+from rnnkit.apps.timeseries.model import Ensemble, forecast_windows
+from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds
 from rnnkit.datasets import TimeSeries, read_time_series_csv
 
 __all__ = ["Forecaster", "future_times", "load"]
@@ -29,7 +29,6 @@ class Forecaster:
         self.run, self.manifest, self.config = open_app_run(path, APP)
         cfg = self.config
         expected = SequenceTagger if cfg.structure == "many-to-many" else SequenceRegressor
-        self.model = load_run_model(self.run, expected)
         info = read_json(self.run / "scaler.json", f"run {self.run.name}")
         try:
             self.columns = [str(c) for c in info["columns"]]
@@ -40,10 +39,22 @@ class Forecaster:
                 self.columns.index(self.target),
                 info["center"],
                 info["scale"],
+                int(info.get("season", 1)),
+                info.get("log"),
+                bool(info.get("nonnegative", False)),
+                bool(info.get("trend", False)),
             )
             self.last_times = [str(t) for t in info.get("times", [])]
+            windows = [int(w) for w in info.get("windows", [cfg.window])]
+            self.interval = info.get("interval")
+            self.interval_kind = str(info.get("interval_kind"))
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
+        members = [
+            (load_run_model(self.run if k == 0 else self.run / "members" / str(k), expected), w)
+            for k, w in enumerate(windows)
+        ]
+        self.model = Ensemble(members)
         if len(self.scaler.scale) != len(self.columns) or cfg.window is None or cfg.horizon is None:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
@@ -52,7 +63,7 @@ class Forecaster:
     def read_recent(self, path: str) -> TimeSeries:
         """A CSV of recent values with the run's value columns (a time column is optional)."""
         return read_time_series_csv(
-            path, self.config.time_column if self.config.data not in PRESETS else None, self.columns
+            path, self.config.time_column if not preset_of(self.config.data)[3] else None, self.columns
         )
 
     def predict(self, values: np.ndarray, times: list[str] | None = None) -> dict[str, Any]:
@@ -72,6 +83,11 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_windows(self.model, self.scaler, v[None, -cfg.window :])[0]
+        if self.interval:
+            lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
+            lo, hi = lo[0], hi[0]
+        else:
+            lo = hi = [None] * len(fc)
         steps = future_times(times, cfg.horizon) if times else [f"+{h + 1}" for h in range(cfg.horizon)]
         return {
             "target": self.target,
@@ -81,7 +97,14 @@ class Forecaster:
                 "value": float(v[-1, self.columns.index(self.target)]),
             },
             "forecast": [
-                {"step": h + 1, "time": t, "value": float(x)} for h, (t, x) in enumerate(zip(steps, fc))
+                {
+                    "step": h + 1,
+                    "time": t,
+                    "value": float(x),
+                    "low": None if a is None else float(a),
+                    "high": None if b is None else float(b),
+                }
+                for h, (t, x, a, b) in enumerate(zip(steps, fc, lo, hi))
             ],
         }
 

@@ -1,0 +1,94 @@
+"""The forecaster's defaults on held-out series it was not tuned on, next to the practitioner's baselines.
+
+Trains ``rnnkit train timeseries --data NAME`` with the default settings (only ``time_budget``, ``threads`` and
+the run folder set) on held-out series of :mod:`rnnkit.datasets.extra` and prints the Markdown table of
+docs/applications.md: MASE at the comparison origins (the first non-overlapping horizons of the test part)
+for the recurrent ensemble, ETS / Holt-Winters, seasonal ARIMA, the MLP on the same window and seasonal naive.
+
+Goal (issue 14): within 10 % of the better of ETS / ARIMA on short seasonal series, better than both on
+long ones.
+
+    .venv/bin/python benchmarks/generalise_timeseries.py [--data airpassengers wineind woolyrnq gas taylor]
+        [--time-budget 120] [--runs-dir /tmp/generalise-ts] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from rnnkit.apps.timeseries import TimeSeriesConfig, train
+from rnnkit.apps.timeseries.report import LONG_SERIES
+
+DEFAULT_DATA = ["airpassengers", "wineind", "woolyrnq", "gas", "taylor"]
+
+
+def run_one(name: str, budget: float, runs_dir: str, threads: int) -> dict:
+    cfg = TimeSeriesConfig(
+        data=name, name=f"gen-{name}", runs_dir=runs_dir, time_budget=budget, threads=threads, progress=False
+    )
+    t0 = time.perf_counter()
+    res = train(cfg, overwrite=True, say=lambda s: None)
+    m = res.metrics
+    c = m["comparison"]
+    b = {k: v["mase"] for k, v in c["baselines"].items()}
+    n = sum(m["split"].values())
+    best_classic = min(b["ets"], b["arima"])
+    long = n >= LONG_SERIES
+    met = c["model"]["mase"] < best_classic if long else c["model"]["mase"] <= 1.1 * best_classic
+    return {
+        "data": name,
+        "n": n,
+        "horizon": m["horizon"],
+        "season": m["season"],
+        "origins": len(c["origins"]),
+        "rnnkit": c["model"]["mase"],
+        **b,
+        "rnnkit_all_origins": m["test"]["mase"],
+        "coverage": m.get("interval", {}).get("coverage"),
+        "long": long,
+        "goal": "< min(ETS, ARIMA)" if long else "<= 1.1 x min(ETS, ARIMA)",
+        "met": met,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = (
+        "| series (n, h, season) | rnnkit | ETS | ARIMA | MLP | seasonal naive | naive | 80% interval coverage "
+        "| goal | met |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for r in rows:
+        cov = "-" if r["coverage"] is None else f"{r['coverage']:.2f}"
+        lines.append(
+            f"| {r['data']} ({r['n']}, {r['horizon']}, {r['season']}) | {r['rnnkit']:.3f} | {r['ets']:.3f} "
+            f"| {r['arima']:.3f} | {r['mlp']:.3f} | {r['seasonal naive']:.3f} | {r['naive']:.3f} | {cov} "
+            f"| {r['goal']} | {'yes' if r['met'] else 'no'} |"
+        )
+    return head + "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", nargs="+", default=DEFAULT_DATA)
+    p.add_argument(
+        "--time-budget", type=float, default=120.0, help="training seconds per series (all members)"
+    )
+    p.add_argument("--runs-dir", default="/tmp/generalise-timeseries")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", help="also write the rows as JSON")
+    args = p.parse_args()
+    rows = []
+    for name in args.data:
+        rows.append(run_one(name, args.time_budget, args.runs_dir, args.threads))
+        print(json.dumps(rows[-1]), flush=True)
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The forecaster's baselines on its own split: naive, seasonal naive, ETS / Holt-Winters, seasonal ARIMA
+(:mod:`rnnkit.baselines.forecast`, statsmodels) and the feed-forward counterpart (an MLP on the same window).
+
+The model-based baselines are refitted at every *comparison origin*: the first ``count`` non-overlapping
+horizons of the test part (origins ``test_start + k * horizon``). At each origin the configuration is chosen
+on the validation part plus the test values already seen (everything before the origin that is not training
+data), then refitted on all values before the origin (:func:`rnnkit.baselines.forecast.forecast_baselines`).
+
+Seasonal ARIMA with a long season (more than 24 steps, e.g. 52 weeks) takes minutes per fit in statsmodels, so
+for such seasons the ARIMA baseline is the standard alternative for long seasonal periods (Hyndman &
+Athanasopoulos, *FPP* 12.1, "dynamic harmonic regression"): a non-seasonal ARIMA with Fourier terms of the
+season as regressors, orders chosen on the same validation values. The fitted history is capped at the last
+``max_history`` values (at least 20 seasons) to keep very long series affordable.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import numpy as np
+
+from rnnkit.baselines.forecast import Forecast, forecast_baselines
+
+__all__ = ["BASELINE_NAMES", "classical_forecasts", "comparison_origins", "fourier_arima", "mlp_forecasts"]
+
+log = logging.getLogger(__name__)
+
+BASELINE_NAMES = ("naive", "seasonal naive", "ets", "arima", "mlp")
+LONG_SEASON = 24  # longer seasons use Fourier terms in ARIMA instead of seasonal differencing
+
+
+def comparison_origins(test_start: int, n: int, horizon: int, count: int) -> np.ndarray:
+    """Up to ``count`` origins ``test_start + k * horizon`` whose whole horizon lies before ``n``."""
+    k = min(count, (n - test_start) // horizon)
+    return test_start + horizon * np.arange(max(k, 0))
+
+
+def _fourier(t: np.ndarray, season: int, pairs: int) -> np.ndarray:
+    """(len(t), 2 * pairs): sin and cos of ``2 pi k t / season`` for k = 1..pairs."""
+    k = np.arange(1, pairs + 1)
+    arg = 2 * np.pi * np.asarray(t, dtype=np.float64)[:, None] * k / season
+    return np.concatenate([np.sin(arg), np.cos(arg)], 1)
+
+
+def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Forecast:
+    """ARIMA with ``pairs`` Fourier pairs of ``season`` as regressors; order chosen by validation MAE.
+
+    Orders: (1,0,0) with a constant, (0,1,1), (1,1,1), (2,1,0); refitted on ``train + val``. Falls back to the
+    last value when no order can be fitted.
+    """
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    train, val = np.asarray(train, dtype=np.float64), np.asarray(val, dtype=np.float64)
+    pairs = max(1, min(pairs, season // 2))
+
+    def fit(y, order):
+        x = _fourier(np.arange(len(y)), season, pairs)
+        trend = "c" if order[1] == 0 else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return SARIMAX(y, exog=x, order=order, trend=trend).fit(disp=False, maxiter=100)
+
+    def forecast(res, start, h):
+        return np.asarray(res.forecast(h, exog=_fourier(np.arange(start, start + h), season, pairs)))
+
+    scores, skipped, best = {}, {}, None
+    for order in [(1, 0, 0), (0, 1, 1), (1, 1, 1), (2, 1, 0)]:
+        label = f"ARIMA{order} + {pairs} Fourier pairs of {season}"
+        try:
+            res = fit(train, order)
+            if len(val):
+                score = float(np.mean(np.abs(forecast(res, len(train), len(val)) - val)))
+            else:
+                score = float(res.aic)
+            if not math.isfinite(score):
+                raise FloatingPointError("non-finite score")
+        except Exception as err:  # noqa: BLE001 - a failing order is skipped, with its reason
+            skipped[label] = f"{type(err).__name__}: {err}"
+            continue
+        scores[label] = score
+        if best is None or score < scores[best[1]]:
+            best = (order, label)
+    history = np.concatenate([train, val])
+    if best is not None:
+        try:
+            values = forecast(fit(history, best[0]), len(history), horizon)
+            if np.all(np.isfinite(values)):
+                if history.min() >= 0:
+                    values = np.maximum(values, 0.0)
+                return Forecast("arima", values, best[1], "val_mae" if len(val) else "aic", scores, skipped)
+        except Exception as err:  # noqa: BLE001
+            skipped[best[1] + " (refit)"] = f"{type(err).__name__}: {err}"
+    return Forecast("arima", np.full(horizon, history[-1]), "naive fallback", "none", scores, skipped)
+
+
+def classical_forecasts(
+    target: np.ndarray,
+    n_tr: int,
+    origins,
+    horizon: int,
+    season: int,
+    max_history: int = 2000,
+    methods=("naive", "seasonal naive", "ets", "arima"),
+) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Forecasts ``{name: (len(origins), horizon)}`` of naive, seasonal naive, ETS and ARIMA, and their configs.
+
+    At origin ``o``: training values ``target[lo:n_tr]`` (the last ``max_history`` of them, at least 20
+    seasons), selection values ``target[n_tr:o]``.
+    """
+    cap = max(max_history, 20 * season)
+    out: dict[str, list[np.ndarray]] = {k: [] for k in methods}
+    configs: dict[str, list[str]] = {k: [] for k in ("ets", "arima") if k in methods}
+    long_season = season > LONG_SEASON
+    for o in origins:
+        train, val = target[max(0, n_tr - cap) : n_tr], target[n_tr:o]
+        wanted = ("naive", "seasonal_naive") + tuple(
+            k for k in ("ets", "arima") if k in methods and not (k == "arima" and long_season)
+        )
+        res = forecast_baselines(train, val, horizon, season, methods=wanted)
+        if long_season and "arima" in methods:
+            res["arima"] = fourier_arima(train, val, horizon, season)
+        res["seasonal naive"] = res.get("seasonal_naive", res["naive"])  # season 1: seasonal naive is naive
+        for k in methods:
+            out[k].append(res[k].values)
+            if k in configs:
+                configs[k].append(res[k].config)
+    return {k: np.stack(v) if v else np.zeros((0, horizon)) for k, v in out.items()}, configs
+
+
+def mlp_forecasts(target: np.ndarray, n_tr: int, n_val: int, origins, window: int, horizon: int, seed: int):
+    """The feed-forward counterpart: :class:`rnnkit.baselines.MLPForecaster` on the same ``window``, trained on
+    the training part (early stopping on the validation part); ``(len(origins), horizon)`` forecasts."""
+    from rnnkit.baselines import MLPForecaster
+
+    mlp = MLPForecaster(window=window, horizon=horizon, seed=seed)
+    mlp.fit(target[:n_tr], target[n_tr : n_tr + n_val])
+    return np.stack([mlp.predict(target[:o]) for o in origins])

@@ -1,0 +1,153 @@
+"""The forecasting application: its ES-RNN-style normalisation, its baselines and its defaults on short series."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.timeseries import Scaler, TimeSeriesConfig, load, preset_of, resolve, train
+from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_origins
+from rnnkit.datasets import TimeSeries
+
+
+def _seasonal_series(n: int, season: int = 12, noise: float = 0.03, seed: int = 0) -> np.ndarray:
+    """Multiplicative seasonality on an exponential trend (like airline passengers), with noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    pattern = 0.25 * np.sin(2 * np.pi * t / season) + 0.1 * np.cos(4 * np.pi * t / season)
+    return 100.0 * np.exp(0.01 * t + pattern + noise * rng.standard_normal(n))
+
+
+def _csv(path, y) -> str:
+    months = [f"{1950 + i // 12}-{i % 12 + 1:02d}" for i in range(len(y))]
+    path.write_text("month,value\n" + "".join(f"{m},{v:.6f}\n" for m, v in zip(months, y)))
+    return str(path)
+
+
+def _ts(y) -> TimeSeries:
+    return TimeSeries([str(i) for i in range(len(y))], y[:, None], ["value"], np.zeros((len(y), 1), bool))
+
+
+def _cfg(**kw) -> TimeSeriesConfig:
+    base = dict(horizon=12, season=12, window=36, value_columns=["value"])
+    return TimeSeriesConfig(**{**base, **kw})
+
+
+def test_seasonal_scaler_reproduces_a_noiseless_log_linear_seasonal_series():
+    """Zero network output must forecast the exact continuation of trend x season (the generator is the
+    reference): the line and the profile are fitted on the window, the log makes both additive."""
+    y = _seasonal_series(200, noise=0.0)
+    cfg = resolve(_cfg(data="x"), _ts(y))
+    scaler = Scaler.fit(y[:150, None], cfg, 0)
+    assert scaler.log.tolist() == [True] and scaler.nonnegative
+    origins = np.array([60, 100, 137])
+    windows = np.stack([y[o - 36 : o, None] for o in origins])
+    future = np.stack([y[o : o + 12] for o in origins])
+    np.testing.assert_allclose(scaler.decode(windows, np.zeros((3, 12))), future, rtol=1e-9)
+    x = scaler.inputs(windows).double().numpy()[..., 0]  # deseasonalised: a straight line, nothing else
+    np.testing.assert_allclose(np.diff(x, 2, axis=1), 0.0, atol=1e-5 * np.abs(x).max())
+    assert np.abs(x[:, -1]).max() < 1e-5 * np.abs(x).max()  # relative to the level at the last step
+    # the targets invert: decode(encode(future)) == future
+    np.testing.assert_allclose(scaler.decode(windows, scaler.encode_future(windows, future).double().numpy()),
+                               future, rtol=1e-5)  # fmt: skip
+
+
+def test_level_mode_keeps_the_old_meaning_and_log_needs_positive_data():
+    y = np.arange(1.0, 101.0)
+    ts = _ts(y)
+    cfg = resolve(_cfg(data="x", normalize="level", transform="none", horizon=4, season=1, window=8), ts)
+    scaler = Scaler.fit(y[:80, None], cfg, 0)
+    w = y[None, 10:18, None]
+    # level: relative to the last value, in units of the 4-step change's spread (0 here, so the values' std)
+    assert scaler.scale[0] == pytest.approx(y[:80].std())
+    np.testing.assert_allclose(
+        scaler.inputs(w)[0, :, 0].numpy(), (y[10:18] - 18.0) / scaler.scale[0], rtol=1e-6
+    )
+    z = y.copy()
+    z[3] = -1.0
+    bad = resolve(_cfg(data="x", transform="log", horizon=4, season=1, window=8), ts)
+    with pytest.raises(RnnkitError, match="strictly positive"):
+        Scaler.fit(z[:80, None], bad, 0)
+    with pytest.raises(RnnkitError, match="many-to-many"):
+        resolve(_cfg(data="x", structure="many-to-many", horizon=4, season=1, window=8), ts)
+
+
+def test_held_out_series_are_named_presets():
+    assert preset_of("airpassengers")[:2] == (12, 12)
+    assert preset_of("woolyrnq")[:2] == (8, 4)
+    assert preset_of("taylor")[:2] == (48, 48)
+    assert preset_of("my.csv") == (1, 1, None, "")
+
+
+def test_baselines_at_comparison_origins_match_direct_calls():
+    """The app's baselines are statsmodels' ETS / ARIMA chosen on everything between training and the origin;
+    seasonal naive is recomputed by hand."""
+    from rnnkit.baselines.forecast import select_ets
+
+    y = _seasonal_series(120, seed=3)
+    origins = comparison_origins(96, 120, 12, 3)
+    assert origins.tolist() == [96, 108]
+    fc, configs = classical_forecasts(y, 84, origins, 12, 12)
+    np.testing.assert_allclose(fc["seasonal naive"][1], y[96:108])
+    np.testing.assert_allclose(fc["naive"][0], np.full(12, y[95]))
+    direct = select_ets(y[:84], y[84:108], 12, 12)
+    np.testing.assert_allclose(fc["ets"][1], direct.values, rtol=1e-6)
+    assert configs["ets"][1] == direct.config and len(configs["arima"]) == 2
+
+
+@pytest.mark.slow
+def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
+    """~150 monthly points: the default ensemble must be far better than naive and seasonal naive (which fail
+    the threshold) and every saved forecast must reproduce."""
+    y = _seasonal_series(156, seed=1)
+    cfg = TimeSeriesConfig(
+        data=_csv(tmp_path / "air.csv", y),
+        horizon=12,
+        season=12,
+        window=36,
+        ensemble=2,
+        epochs=30,
+        runs_dir=str(tmp_path / "runs"),
+        name="air",
+        progress=False,
+    )
+    res = train(cfg, say=lambda s: None)
+    m = res.metrics
+    c = m["comparison"]
+    model, base = c["model"]["mase"], {k: v["mase"] for k, v in c["baselines"].items()}
+    assert model < 0.8 < min(base["naive"], base["seasonal naive"])
+    assert set(base) == {"naive", "seasonal naive", "ets", "arima", "mlp"}
+    assert res.rows[0].baseline == min(base, key=base.get) and res.rows[0].baselines == base
+    assert 0.3 <= m["interval"]["coverage"] <= 1.0
+    saved = json.loads((res.run / "metrics.json").read_text())
+    assert saved["comparison"]["strongest"] == res.rows[0].baseline
+    fc = load(res.run).predict(y[:144])
+    assert len(fc["forecast"]) == 12 and all(f["low"] <= f["value"] <= f["high"] for f in fc["forecast"])
+    assert load(res.run).evaluate()["mase"] == pytest.approx(m["test"]["mase"], rel=1e-5)
+
+
+def test_counts_stay_non_negative(tmp_path):
+    """Small counts with many zeros: no forecast (of the model or its interval) goes below zero."""
+    rng = np.random.default_rng(0)
+    t = np.arange(150)
+    y = rng.poisson(0.8 + 0.7 * np.sin(2 * np.pi * t / 12)).astype(float)
+    cfg = TimeSeriesConfig(
+        data=_csv(tmp_path / "counts.csv", y),
+        horizon=6,
+        season=12,
+        window=24,
+        ensemble=2,
+        epochs=3,
+        baselines=["naive", "seasonal naive"],
+        runs_dir=str(tmp_path / "runs"),
+        name="counts",
+        progress=False,
+    )
+    res = train(cfg, say=lambda s: None)
+    run = load(res.run)
+    for o in range(30, 150, 7):
+        fc = run.predict(y[:o])["forecast"]
+        assert min(min(f["value"], f["low"]) for f in fc) >= 0.0
