@@ -804,14 +804,9 @@ def to_onnx(
         entry.key, entry.value = str(key), str(value)
     if check:
         onnx.checker.check_model(proto)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(proto.SerializeToString())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RnnkitError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    return path
+    from rnnkit.files import atomic_write_bytes
+
+    return atomic_write_bytes(path, proto.SerializeToString())  # a failed write: one line naming the file
 
 
 def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: str = "auto") -> list[Path]:

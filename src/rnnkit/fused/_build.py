@@ -191,9 +191,9 @@ def _compile_and_load(build_dir: Path, tag: str, inputs: dict, key: str) -> None
         verbose=False,
     )
     if not done.exists():
-        tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, **inputs}, indent=1, sort_keys=True))
-        os.replace(tmp, done)
+        from rnnkit.files import atomic_write_text
+
+        atomic_write_text(done, json.dumps({"key": key, **inputs}, indent=1, sort_keys=True))
 
 
 def _build() -> tuple[bool, str]:
