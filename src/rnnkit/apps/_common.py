@@ -76,14 +76,20 @@ def build_trainer(model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad
     """The shared :class:`rnnkit.train.Trainer` for the application config ``cfg``, writing into ``out_dir``.
 
     ``cfg`` is a :class:`~rnnkit.train.TrainerConfig` (every application's config extends it); the
-    application only fills in the automatic gradient-monitor interval when the config leaves it open.
+    application only fills in the automatic gradient-monitor interval when the config leaves it open. When
+    ``out_dir`` is an interrupted run adopted by ``rnnkit train --resume``, ``fit`` continues from its latest
+    checkpoint.
     """
+    from rnnkit.apps.rundir import resuming
     from rnnkit.train import Reporter, Trainer
     from rnnkit.train.trainer import trainer_config
 
     config = trainer_config(cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every)
     reporter = Reporter(out_dir, progress=config.progress, log_every=config.log_every)
-    return Trainer(model, config, reporter=reporter)
+    trainer = Trainer(model, config, reporter=reporter)
+    if resuming(out_dir):
+        trainer.resume_from = Path(out_dir) / "checkpoints"
+    return trainer
 
 
 def finish_training(trainer, out_dir: Path) -> None:
