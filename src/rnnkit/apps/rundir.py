@@ -203,17 +203,16 @@ def find_interrupted(
 
 
 def _alive(info: dict[str, Any]) -> bool:
-    """Whether the process recorded in ``build.json`` still runs (only knowable on the same host)."""
+    """Whether a process still builds the folder of ``build.json``: its name is locked (and, on this host,
+    its process exists; a locked name alone could be a new training that has just started)."""
     pid = info.get("pid")
-    if info.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    # a live pid may be a new process that reuses the number: only a locked name proves a live builder
+    if info.get("host") == socket.gethostname() and isinstance(pid, int) and pid != os.getpid():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # exists, owned by someone else
+            pass
     return _name_locked(Path(info.get("runs_dir", ".")), str(info.get("name")))
 
 
