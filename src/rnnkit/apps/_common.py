@@ -147,20 +147,24 @@ def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]
     if values:
         return list(values)
     if file and file != "-":
-        p = Path(file)
-        if not p.is_file():
-            raise RnnkitError(f"--file: expected an existing file, got {file!r}")
+        from rnnkit.datasets.readers import check_input_file
+
+        p = check_input_file(file, "--file")
         try:
             text = p.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise RnnkitError(
                 f"--file {p.name}: expected UTF-8 text, got undecodable byte at offset {exc.start}"
             ) from None
+        except OSError as exc:
+            raise RnnkitError(f"--file: cannot read {file!r}: {exc.strerror or exc}") from None
     elif file == "-" or not sys.stdin.isatty():
         try:
             text = sys.stdin.read()
         except UnicodeDecodeError:
             raise RnnkitError("stdin: expected UTF-8 text, got undecodable bytes") from None
+        except OSError as exc:
+            raise RnnkitError(f"cannot read stdin: {exc.strerror or exc}") from None
     else:
         raise RnnkitError(f"no {what}: give them as arguments, with --file FILE, or on stdin")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
