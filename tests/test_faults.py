@@ -253,3 +253,18 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, capsys, monkeypatch):
     assert rc == 130
     assert err.strip() == "rnnkit: interrupted by Ctrl-C (SIGINT)"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resume_refuses_training_data_that_changed(tmp_path):
+    from types import SimpleNamespace
+
+    from rnnkit.apps._common import _record_training_data
+
+    data = write_series(tmp_path / "s.csv", 50)
+    run = tmp_path / "run"
+    run.mkdir()
+    _record_training_data(SimpleNamespace(data=str(data)), run)  # the first start
+    _record_training_data(SimpleNamespace(data=str(data)), run)  # a resume with the same file is fine
+    data.write_text(data.read_text().replace("2000-01-01", "1999-12-01"))
+    with pytest.raises(RnnkitError, match="changed since the run was interrupted"):
+        _record_training_data(SimpleNamespace(data=str(data)), run)

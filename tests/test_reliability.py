@@ -209,3 +209,53 @@ def test_piped_csv_without_header_names_stdin_not_a_temp_file(forecast_run, caps
     rc, _, err = run_cli(capsys, "predict", forecast_run)
     assert_one_line_error(rc, err, "stdin", "'load'")
     assert "tmp" not in err
+
+
+# ------------------------------------------------------------------------------------------------------
+# Item 3: evaluate finds the training data by absolute path and refuses a changed file
+# ------------------------------------------------------------------------------------------------------
+def test_evaluate_uses_the_stored_path_and_refuses_changed_data(tmp_path, capsys, monkeypatch):
+    import hashlib
+
+    work = tmp_path / "work"
+    work.mkdir()
+    write_series(work / "s.csv", 120)
+    monkeypatch.chdir(work)
+    rc, _, err = run_cli(capsys, "train", "timeseries", "--data", "s.csv", "--runs-dir", "runs", "--name", "f",
+                         "--epochs", "1", "--no-progress", "--window", "6")  # fmt: skip
+    assert rc == 0, err
+    run = work / "runs" / "f"
+    info = json.loads((run / "data.json").read_text())
+    assert info["path"] == str((work / "s.csv").resolve())
+    assert info["sha256"] == hashlib.sha256((work / "s.csv").read_bytes()).hexdigest()
+    assert "data.json" in json.loads((run / "run.json").read_text())["files"]
+
+    rc, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert rc == 0, err
+    here = json.loads(out)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    write_series(other / "s.csv", 200)  # a different file under the same relative name
+    monkeypatch.chdir(other)
+    rc, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert rc == 0, err
+    assert json.loads(out) == here  # the stored absolute path, not ./s.csv
+
+    lines = (work / "s.csv").read_text().splitlines()
+    (work / "s.csv").write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")  # reshuffled
+    rc, _, err = run_cli(capsys, "evaluate", run)
+    assert_one_line_error(rc, err, "changed since it was trained", "sha256", "--data")
+    rc, out, err = run_cli(capsys, "evaluate", run, "--data", work / "s.csv", "--json")
+    assert rc == 0, err  # an explicit file is scored as asked
+    (work / "s.csv").unlink()
+    rc, _, err = run_cli(capsys, "evaluate", run)
+    assert_one_line_error(rc, err, "no longer there", "--data")
+
+
+def test_every_application_default_data_is_built_in():
+    from rnnkit.apps import APP_NAMES, app_config
+    from rnnkit.apps._common import BUILTIN_DATA, data_fingerprint
+
+    for app in APP_NAMES:
+        assert app_config(app)().data in BUILTIN_DATA
+    assert data_fingerprint("co2") is None
