@@ -114,6 +114,11 @@ def _read_utf8(path: Any, what: str) -> tuple[Path, str]:
     return p, text
 
 
+def _clip(cell: str, n: int = 40) -> str:
+    """A cell as quoted in a message: a huge one is cut, so that the message stays one readable line."""
+    return cell if len(cell) <= n else f"{cell[:n]}... ({len(cell)} characters)"
+
+
 def _table_format(path: Path, text: str, delimiter: str | None) -> tuple[str, str | None]:
     """("csv", delimiter), ("jsonl", None) or ("json", None), from the extension or the content."""
     if delimiter is not None:
@@ -435,7 +440,7 @@ def read_time_series_csv(
             except ValueError:
                 raise RnnkitError(
                     f"{name} line {line} (data row {r + 1}), column {header[i]!r}: expected a number "
-                    f"or an empty/NA cell, got {fields[i].strip()!r}"
+                    f"or an empty/NA cell, got {_clip(fields[i].strip())!r}"
                 ) from None
             values[r, c] = np.nan if number is None else number
     missing = np.isnan(values)
