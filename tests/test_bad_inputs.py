@@ -82,7 +82,7 @@ CASES = [
         "timeseries",
         "s.csv",
         b"date,load\n" + b"".join(b"%d,%s\n" % (i, b"9" * 400) for i in range(30)),
-        ["s.csv"],
+        ["s.csv", "expected a number", "(400 characters)"],
     ),
     ("text-as-series", "timeseries", "s.csv", GOOD_CSV.encode(), ["s.csv", "expected a number", "'neg'"]),
     ("json-array-series", "timeseries", "s.json", b"[1, 2, 3]", ["expected a CSV"]),
