@@ -206,7 +206,9 @@ def _alive(info: dict[str, Any]) -> bool:
     """Whether a process still builds the folder of ``build.json``: its name is locked (and, on this host,
     its process exists; a locked name alone could be a new training that has just started)."""
     pid = info.get("pid")
-    if info.get("host") == socket.gethostname() and isinstance(pid, int) and pid != os.getpid():
+    same_host = info.get("host") == socket.gethostname()
+    # kill(pid, 0) only probes on POSIX (on Windows it would end the process)
+    if os.name == "posix" and same_host and isinstance(pid, int) and pid != os.getpid():
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -217,8 +219,8 @@ def _alive(info: dict[str, Any]) -> bool:
 
 
 def _name_locked(runs_dir: Path, name: str) -> bool:
-    if fcntl is None:
-        return True
+    if fcntl is None:  # no locks (Windows): a folder whose process cannot be probed counts as interrupted
+        return False
     try:
         fd = os.open(runs_dir / f".{name}.lock", os.O_RDONLY)
     except OSError:
