@@ -3,6 +3,7 @@ not an rnnkit run, a diverging training stops with one line and no run, NaN fore
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -129,3 +130,132 @@ def test_runs_written_elsewhere_are_untouched(tmp_path):
     with RunBuilder(tmp_path, "y") as run:
         run.write_text("f", "1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x", "y"]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Item 12: predict's options anywhere, files reported as what they are, stdin never named as a temp file
+# ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def forecast_run(tmp_path_factory) -> Path:
+    from rnnkit.cli import main
+
+    root = tmp_path_factory.mktemp("forecast")
+    series = write_series(root / "s.csv", 120)
+    rc = main(["train", "timeseries", "--data", str(series), "--runs-dir", str(root / "runs"), "--name", "f",
+               "--epochs", "1", "--no-progress", "--window", "6"])  # fmt: skip
+    assert rc == 0
+    return root / "runs" / "f"
+
+
+def test_predict_takes_options_before_between_and_after_the_inputs(forecast_run, capsys):
+    values = [str(v) for v in np.linspace(10, 12, 8)]
+    outputs = []
+    for argv in (
+        ["predict", forecast_run, "--json", *values],
+        ["predict", forecast_run, *values[:3], "--json", *values[3:]],
+        ["predict", "--json", forecast_run, *values],
+        ["predict", forecast_run, *values, "--json"],
+    ):
+        rc, out, err = run_cli(capsys, *argv)
+        assert rc == 0, err
+        outputs.append(json.loads(out))
+    assert all(o == outputs[0] for o in outputs)
+    assert len(outputs[0]["forecast"]) == outputs[0]["horizon"]
+
+
+def _loop(tmp_path: Path) -> Path:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    return tmp_path / "a"
+
+
+@pytest.mark.parametrize(
+    "make, what",
+    [
+        (_loop, "symbolic link loop"),
+        (lambda t: t, "directory"),
+        (lambda t: (t / "gone").symlink_to(t / "nowhere") or t / "gone", "broken symbolic link"),
+        (lambda t: t / "missing.csv", "does not exist"),
+    ],
+)
+def test_predict_file_names_what_the_path_is(forecast_run, tmp_path, capsys, make, what):
+    path = make(tmp_path)
+    rc, _, err = run_cli(capsys, "predict", forecast_run, "--file", path)
+    assert_one_line_error(rc, err, what, str(path))
+
+
+def test_read_inputs_reports_a_loop_a_directory_and_an_unreadable_file(tmp_path, monkeypatch):
+    from rnnkit.apps._common import read_inputs
+
+    with pytest.raises(RnnkitError, match="symbolic link loop"):
+        read_inputs([], str(_loop(tmp_path)), "texts")
+    with pytest.raises(RnnkitError, match="which is a directory"):
+        read_inputs([], str(tmp_path), "texts")
+    f = tmp_path / "texts.txt"
+    f.write_text("good\n")
+
+    def broken(self):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Path, "read_bytes", broken)
+    with pytest.raises(RnnkitError, match=r"cannot read .*texts\.txt.*Input/output error"):
+        read_inputs([], str(f), "texts")
+
+
+def test_piped_csv_without_header_names_stdin_not_a_temp_file(forecast_run, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("1.5\n2.5\n3.5\n"))
+    rc, _, err = run_cli(capsys, "predict", forecast_run)
+    assert_one_line_error(rc, err, "stdin", "'load'")
+    assert "tmp" not in err
+
+
+# ------------------------------------------------------------------------------------------------------
+# Item 3: evaluate finds the training data by absolute path and refuses a changed file
+# ------------------------------------------------------------------------------------------------------
+def test_evaluate_uses_the_stored_path_and_refuses_changed_data(tmp_path, capsys, monkeypatch):
+    import hashlib
+
+    work = tmp_path / "work"
+    work.mkdir()
+    write_series(work / "s.csv", 120)
+    monkeypatch.chdir(work)
+    rc, _, err = run_cli(capsys, "train", "timeseries", "--data", "s.csv", "--runs-dir", "runs", "--name", "f",
+                         "--epochs", "1", "--no-progress", "--window", "6")  # fmt: skip
+    assert rc == 0, err
+    run = work / "runs" / "f"
+    info = json.loads((run / "data.json").read_text())
+    assert info["path"] == str((work / "s.csv").resolve())
+    assert info["sha256"] == hashlib.sha256((work / "s.csv").read_bytes()).hexdigest()
+    assert "data.json" in json.loads((run / "run.json").read_text())["files"]
+
+    rc, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert rc == 0, err
+    here = json.loads(out)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    write_series(other / "s.csv", 200)  # a different file under the same relative name
+    monkeypatch.chdir(other)
+    rc, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert rc == 0, err
+    assert json.loads(out) == here  # the stored absolute path, not ./s.csv
+
+    lines = (work / "s.csv").read_text().splitlines()
+    (work / "s.csv").write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")  # reshuffled
+    rc, _, err = run_cli(capsys, "evaluate", run)
+    assert_one_line_error(rc, err, "changed since it was trained", "sha256", "--data")
+    rc, out, err = run_cli(capsys, "evaluate", run, "--data", work / "s.csv", "--json")
+    assert rc == 0, err  # an explicit file is scored as asked
+    (work / "s.csv").unlink()
+    rc, _, err = run_cli(capsys, "evaluate", run)
+    assert_one_line_error(rc, err, "no longer there", "--data")
+
+
+def test_every_application_default_data_is_built_in():
+    from rnnkit.apps import APP_NAMES, app_config
+    from rnnkit.apps._common import BUILTIN_DATA, data_fingerprint
+
+    for app in APP_NAMES:
+        assert app_config(app)().data in BUILTIN_DATA
+    assert data_fingerprint("co2") is None

@@ -1,7 +1,8 @@
 """The ``rnnkit`` command line: one sub-command per module in :mod:`rnnkit.commands`.
 
 Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-Bad input (:class:`~rnnkit.RnnkitError`, a missing file, bad flags) prints one line on stderr and exits 2.
+Bad input (:class:`~rnnkit.RnnkitError`, a missing file, bad flags) prints one line on stderr and exits 2;
+an interruption prints one line and exits 128 + the signal (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ def _one_line(message: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad flag (2, already reported on one line)
         return e.code if isinstance(e.code, int) else 2
+    except KeyboardInterrupt as e:  # Ctrl-C while the commands load
+        return _interrupted(e)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -58,9 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         sys.stderr.write(f"rnnkit: error: {_one_line(e.strerror or e)}{where}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("rnnkit: interrupted\n")
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under rnnkit._signals.graceful_signals
+        return _interrupted(e)
+
+
+def _interrupted(e: KeyboardInterrupt) -> int:
+    """One line for an interruption (which signal, where, how to go on); exit status 128 + signal."""
+    signum = int(getattr(e, "signum", 2))
+    name = {2: "Ctrl-C (SIGINT)", 15: "SIGTERM"}.get(signum, f"signal {signum}")
+    detail = getattr(e, "detail", "")
+    hint = getattr(e, "hint", "")
+    text = f"rnnkit: interrupted by {name}" + (f" {detail}" if detail else "") + (f"; {hint}" if hint else "")
+    sys.stderr.write(_one_line(text) + "\n")
+    return 128 + signum
 
 
 if __name__ == "__main__":

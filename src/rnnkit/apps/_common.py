@@ -76,14 +76,55 @@ def build_trainer(model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad
     """The shared :class:`rnnkit.train.Trainer` for the application config ``cfg``, writing into ``out_dir``.
 
     ``cfg`` is a :class:`~rnnkit.train.TrainerConfig` (every application's config extends it); the
-    application only fills in the automatic gradient-monitor interval when the config leaves it open.
+    application only fills in the automatic gradient-monitor interval when the config leaves it open. When
+    ``out_dir`` is an interrupted run adopted by ``rnnkit train --resume``, ``fit`` continues from its latest
+    checkpoint.
     """
+    from rnnkit.apps.rundir import resuming
     from rnnkit.train import Reporter, Trainer
     from rnnkit.train.trainer import trainer_config
 
+    _record_training_data(cfg, Path(out_dir))
     config = trainer_config(cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every)
     reporter = Reporter(out_dir, progress=config.progress, log_every=config.log_every)
-    return Trainer(model, config, reporter=reporter)
+    trainer = Trainer(model, config, reporter=reporter)
+    if resuming(out_dir):
+        trainer.resume_from = Path(out_dir) / "checkpoints"
+    return trainer
+
+
+BUILTIN_DATA = frozenset({"polarity", "austen", "co2", "sunspots"})
+"""The built-in data sets of the applications (``--data NAME``); any other value of ``data`` is a file."""
+
+DATA_FILE = "data.json"
+"""The file of a run that identifies its training data: the path as given, the absolute path, its sha256."""
+
+
+def data_fingerprint(data: Any) -> dict[str, Any] | None:
+    """What identifies the user's data file ``data`` (None for a built-in data set)."""
+    from rnnkit.files import sha256_file
+
+    if not isinstance(data, str) or data in BUILTIN_DATA or not Path(data).is_file():
+        return None
+    p = Path(data).resolve()
+    return {"data": data, "path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+
+
+def _record_training_data(cfg, out_dir: Path) -> None:
+    """Write ``data.json`` (see :data:`DATA_FILE`) into the run; a resumed run must find the same data."""
+    from rnnkit.apps.rundir import read_json, write_json_atomic
+
+    now = data_fingerprint(getattr(cfg, "data", None))
+    if now is None:
+        return
+    if (out_dir / DATA_FILE).is_file():  # a resumed run: it must go on with the data it started with
+        before = read_json(out_dir / DATA_FILE, "run data")
+        if isinstance(before, dict) and before.get("sha256") != now["sha256"]:
+            raise RnnkitError(
+                f"--resume: the training data {now['path']!r} changed since the run was interrupted (its sha256 "
+                "differs); resume with the same data, or start afresh with --discard-interrupted"
+            )
+    write_json_atomic(out_dir / DATA_FILE, now)
 
 
 def finish_training(trainer, out_dir: Path) -> None:
@@ -116,7 +157,8 @@ def training_summary(model, trainer, train_seconds: float, seconds: float) -> di
 
 
 def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:
-    """The files every run has: the model, ``config.json``, ``config.toml``, ``metrics.json``, the trainer's."""
+    """The files every run has: the model, ``config.json``, ``config.toml``, ``metrics.json``, the trainer's,
+    and ``data.json`` (which file it was trained on: absolute path and sha256; see ``rnnkit evaluate``)."""
     from rnnkit.config import config_to_dict, config_to_toml
 
     model.save(run.path)
@@ -126,7 +168,7 @@ def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:
     header = f"settings of run {run.final.name}; repeat it with: rnnkit train {app} --config config.toml"
     run.write_text("config.toml", f'app = "{app}"\n' + config_to_toml(cfg, header))
     run.write_json("metrics.json", metrics)
-    for name in TRAINER_FILES:
+    for name in (*TRAINER_FILES, DATA_FILE):
         if (run.path / name).exists():
             run.file(name)
 
@@ -141,20 +183,24 @@ def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]
     if values:
         return list(values)
     if file and file != "-":
-        p = Path(file)
-        if not p.is_file():
-            raise RnnkitError(f"--file: expected an existing file, got {file!r}")
+        from rnnkit.datasets.readers import check_input_file
+
+        p = check_input_file(file, "--file")
         try:
             text = p.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise RnnkitError(
                 f"--file {p.name}: expected UTF-8 text, got undecodable byte at offset {exc.start}"
             ) from None
+        except OSError as exc:
+            raise RnnkitError(f"--file: cannot read {file!r}: {exc.strerror or exc}") from None
     elif file == "-" or not sys.stdin.isatty():
         try:
             text = sys.stdin.read()
         except UnicodeDecodeError:
             raise RnnkitError("stdin: expected UTF-8 text, got undecodable bytes") from None
+        except OSError as exc:
+            raise RnnkitError(f"cannot read stdin: {exc.strerror or exc}") from None
     else:
         raise RnnkitError(f"no {what}: give them as arguments, with --file FILE, or on stdin")
     lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -100,6 +100,13 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit.apps.rundir import interrupted_options
+
+    with interrupted_options(discard=True):  # the demo always starts afresh (its runs are --overwrite too)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from rnnkit.apps import app_module
     from rnnkit.apps._common import format_table
 

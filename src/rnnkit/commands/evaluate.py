@@ -4,6 +4,10 @@
 * timeseries: MAE, sMAPE, MASE and the naive / seasonal-naive baselines on the last ``test_fraction`` of the
   series (or of ``--data series.csv`` with the run's columns);
 * textgen: bits per character on the held-out text (or on all of ``--data text.txt``).
+
+Without ``--data`` the held-out part is cut again from the file the run was trained on: found by the absolute
+path stored in the run (``data.json``), and only if its sha256 is still the one recorded at training time. A
+changed or missing file is a one-line error, since its "held-out" part would not be the one held out.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.apps.sentiment import SentimentPredictor
 
     model = load_run(args.run)
+    if args.data is None:
+        _use_training_data(model)
     if isinstance(model, SentimentPredictor):
         out = model.evaluate(args.data, args.text_column, args.label_column)
     else:
@@ -42,3 +48,32 @@ def run(args: argparse.Namespace) -> int:
     rows = [(k, v) for k, v in out.items() if k != "data"]
     print(format_table(rows, ("metric", "value")))
     return 0
+
+
+def _use_training_data(model) -> None:
+    """Point ``model.config.data`` at the run's training file by its absolute path, once checked unchanged."""
+    import dataclasses
+    from pathlib import Path
+
+    from rnnkit._errors import RnnkitError
+    from rnnkit.apps._common import DATA_FILE
+    from rnnkit.apps.rundir import read_json
+    from rnnkit.files import sha256_file
+
+    if not (model.run / DATA_FILE).is_file():  # a built-in data set, or a run from before data.json
+        return
+    info = read_json(model.run / DATA_FILE, f"run {model.run.name}")
+    if not isinstance(info, dict) or not isinstance(info.get("path"), str):
+        raise RnnkitError(f"run {model.run.name} is damaged: {DATA_FILE} does not name the training data")
+    path = Path(info["path"])
+    if not path.is_file():
+        raise RnnkitError(
+            f"run {model.run.name} was trained on {str(path)!r}, which is no longer there; "
+            "score a file explicitly with --data FILE"
+        )
+    if sha256_file(path) != info.get("sha256"):
+        raise RnnkitError(
+            f"the training data of run {model.run.name} changed since it was trained ({str(path)!r}: sha256 "
+            "differs), so its held-out part is not the one held out; score a file explicitly with --data FILE"
+        )
+    model.config = dataclasses.replace(model.config, data=str(path))

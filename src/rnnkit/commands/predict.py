@@ -15,10 +15,9 @@ Inputs come from the arguments, else from ``--file`` (``-`` = stdin), else from 
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -28,7 +27,23 @@ NAME = "predict"
 HELP = "use a saved run on new input from arguments, a file or stdin"
 
 
+class _Intermixed:
+    """Options before, between or after the inputs (``predict RUN --json TEXT``): argparse's intermixed parsing."""
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.__class__ = type("PredictParser", (_Intermixed, type(p)), {})
     p.add_argument(
         "run", metavar="RUN", help="a run directory written by 'rnnkit train' (e.g. runs/sentiment)"
     )
@@ -73,13 +88,7 @@ def _forecast(model, args) -> dict:
         text = _stdin_text()
         if not text.strip():
             raise RnnkitError("stdin: expected a CSV of recent values, got nothing")
-        fd, tmp = tempfile.mkstemp(suffix=".csv")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            series = model.read_recent(tmp)
-        finally:
-            os.unlink(tmp)
+        series = model.read_recent(io.StringIO(text))  # messages name "stdin", not a temporary file
     else:
         raise RnnkitError(
             "no recent values: give a CSV with --file FILE, pipe one on stdin, or list the values"

@@ -37,6 +37,16 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace an existing run directory of the same name"
     )
     p.add_argument("--json", action="store_true", help="print metrics.json instead of the results table")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run of this name (or of this app) from its last checkpoint",
+    )
+    p.add_argument(
+        "--discard-interrupted",
+        action="store_true",
+        help="delete an interrupted run of this name and start afresh",
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,10 +97,62 @@ def _num(v: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.apps import app_config, app_module
+    from rnnkit._signals import graceful_signals
 
+    with graceful_signals():  # Ctrl-C or SIGTERM: one line, and a resumable run once training has begun
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rnnkit._errors import RnnkitError
+    from rnnkit.apps import app_config, app_module
+    from rnnkit.apps.rundir import interrupted_options
+    from rnnkit.config import config_to_dict
+
+    if args.resume and args.discard_interrupted:
+        raise RnnkitError("give --resume or --discard-interrupted, not both")
     cls = app_config(args.app)
     cfg = config_from_args(cls, args, args.config, app=args.app)
-    result = app_module(args.app).train(cfg, overwrite=args.overwrite, say=say_to_stderr)
+    if args.resume:
+        cfg = _resumed_config(cls, cfg, args)
+    options = interrupted_options(
+        resume=args.resume,
+        discard=args.discard_interrupted,
+        app=args.app,
+        config=config_to_dict(cfg),
+        say=say_to_stderr,
+    )
+    with options:
+        result = app_module(args.app).train(cfg, overwrite=args.overwrite, say=say_to_stderr)
     print_result(result, args.json)
     return 0
+
+
+def _resumed_config(cls, cfg, args: argparse.Namespace):
+    """The settings of the interrupted run that ``--resume`` continues, with the flags given now on top.
+
+    The run is the one named by ``--name``, else the only interrupted run of this application in the runs folder.
+    """
+    from rnnkit._errors import RnnkitError
+    from rnnkit.apps.rundir import find_interrupted
+    from rnnkit.config import config_from_dict, flag_values, read_toml
+
+    runs = [r for r in find_interrupted(cfg.runs_dir, cfg.name or None) if r.checkpoint is not None]
+    runs = [r for r in runs if r.info.get("app") == args.app]
+    names = sorted({str(r.info.get("name")) for r in runs})
+    if not runs:
+        which = f"named {cfg.name!r}" if cfg.name else f"of {args.app}"
+        raise RnnkitError(
+            f"--resume: no interrupted run {which} with a checkpoint under {str(cfg.runs_dir)!r}"
+        )
+    if len(names) > 1:
+        raise RnnkitError(
+            f"--resume: several interrupted {args.app} runs ({', '.join(names)}); choose one with --name"
+        )
+    saved = runs[-1].info.get("config")
+    data = dict(saved) if isinstance(saved, dict) else {}
+    if args.config:
+        data.update({k: v for k, v in read_toml(args.config).items() if k != "app"})
+    data.update(flag_values(cls, args))
+    data["name"] = names[0]
+    return config_from_dict(cls, data, "--resume")

@@ -1,20 +1,24 @@
 """Readers for user data: labelled texts (CSV/TSV/JSONL), numeric time series (CSV) and plain text.
 
 Every problem with the input raises :class:`rnnkit.RnnkitError` with one line saying what was expected
-and what was found (file, line, column).
+and what was found (file, line, column). A reader takes a file name or an open file (stdin, a ``StringIO``);
+a name that is not a regular file is reported as what it is (a directory, a symbolic link loop, a FIFO, a
+device), never opened, and a file holding NUL bytes is refused as binary.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -38,14 +42,63 @@ _TIME_NAMES = frozenset({"date", "time", "datetime", "timestamp", "ds", "year", 
 # ----------------------------------------------------------------------------------------------------
 # Shared helpers
 # ----------------------------------------------------------------------------------------------------
-def _read_utf8(path: str | os.PathLike, what: str) -> str:
-    """Whole file as text (UTF-8, optional BOM), with one-line errors for the usual problems."""
+def check_input_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it is a regular file (through symbolic links); otherwise one
+    line saying what it is instead: missing, a broken link, a link loop, a directory, a FIFO, a device, ..."""
     p = Path(path)
-    if not p.exists():
-        raise RnnkitError(f"{what}: expected an existing file, got {str(p)!r} which does not exist")
-    if not p.is_file():
-        raise RnnkitError(f"{what}: expected a file, got {str(p)!r} which is a directory or special file")
-    data = p.read_bytes()
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        if os.path.islink(p):
+            raise RnnkitError(
+                f"{what}: expected a file, got {str(p)!r} which is a broken symbolic link to {os.readlink(p)!r}"
+            ) from None
+        raise RnnkitError(f"{what}: expected an existing file, got {str(p)!r} which does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RnnkitError(
+                f"{what}: expected a file, got {str(p)!r} which is a symbolic link loop"
+            ) from None
+        raise RnnkitError(f"{what}: cannot read {str(p)!r}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )
+        raise RnnkitError(f"{what}: expected a regular file, got {str(p)!r} which is {kind}")
+    return p
+
+
+def _source(path: Any, what: str) -> tuple[Path, bytes]:
+    """``(path for names and extensions, content)`` of a file name or of an open file (e.g. stdin; its
+    ``name`` attribute, else ``stdin``, names it in messages)."""
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        p = Path(name if isinstance(name, str) and not name.startswith("<") else "stdin")
+        try:
+            data = path.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RnnkitError(
+                f"{what}: cannot read {p.name}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
+        return p, data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    p = check_input_file(path, what)
+    try:
+        return p, p.read_bytes()
+    except OSError as exc:
+        raise RnnkitError(f"{what}: cannot read {str(p)!r}: {exc.strerror or exc}") from None
+
+
+def _read_utf8(path: Any, what: str) -> tuple[Path, str]:
+    """``(path, whole text)`` (UTF-8, optional BOM), with one-line errors for the usual problems."""
+    p, data = _source(path, what)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -54,9 +107,16 @@ def _read_utf8(path: str | os.PathLike, what: str) -> str:
             f"{what}: expected UTF-8 text in {p.name}, got byte 0x{data[exc.start]:02x} at line {line} "
             f"(byte offset {exc.start}); re-save the file as UTF-8"
         ) from None
+    if "\x00" in text:
+        raise RnnkitError(f"{what}: expected text in {p.name}, got a binary file (it holds NUL bytes)")
     if not text.strip():
         raise RnnkitError(f"{what}: expected some content, got an empty file {str(p)!r}")
-    return text
+    return p, text
+
+
+def _clip(cell: str, n: int = 40) -> str:
+    """A cell as quoted in a message: a huge one is cut, so that the message stays one readable line."""
+    return cell if len(cell) <= n else f"{cell[:n]}... ({len(cell)} characters)"
 
 
 def _table_format(path: Path, text: str, delimiter: str | None) -> tuple[str, str | None]:
@@ -158,7 +218,7 @@ def _json_records(text: str, fmt: str, name: str) -> list[tuple[int, dict]]:
 
 
 def read_text_classification(
-    path: str | os.PathLike, text_column: str, label_column: str, delimiter: str | None = None
+    path: str | os.PathLike | IO, text_column: str, label_column: str, delimiter: str | None = None
 ) -> tuple[list[str], list[str]]:
     """Read labelled texts from a CSV, TSV or JSON-lines file.
 
@@ -176,9 +236,8 @@ def read_text_classification(
     Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, no data rows, a row
     without the columns, an empty text or label, or a label column holding only one class.
     """
-    p = Path(path)
+    p, text = _read_utf8(path, "read_text_classification")
     name = p.name
-    text = _read_utf8(p, "read_text_classification")
     fmt, delim = _table_format(p, text, delimiter)
     texts: list[str] = []
     labels: list[str] = []
@@ -227,13 +286,13 @@ def _check_pair(text: str, label: str, loc: str, text_column: str, label_column:
         raise RnnkitError(f"{loc}: expected a label in {label_column!r}, got an empty cell")
 
 
-def read_text_file(path: str | os.PathLike) -> str:
+def read_text_file(path: str | os.PathLike | IO) -> str:
     """Whole UTF-8 text file as one ``str`` (BOM removed, line endings normalised to ``"\\n"``).
 
     Example: ``text = read_text_file("corpus.txt")``. Raises ``RnnkitError`` for a missing, empty
     (or whitespace-only) or non-UTF-8 file.
     """
-    text = _read_utf8(path, "read_text_file")
+    _, text = _read_utf8(path, "read_text_file")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -317,7 +376,7 @@ def _is_number(cell: str) -> bool:
 
 
 def read_time_series_csv(
-    path: str | os.PathLike,
+    path: str | os.PathLike | IO,
     time_column: str | None = None,
     value_columns: Sequence[str] | None = None,
     delimiter: str | None = None,
@@ -339,9 +398,8 @@ def read_time_series_csv(
     Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, fewer than two data rows,
     a non-numeric or infinite value (with its line and column), or a column with no numbers at all.
     """
-    p = Path(path)
+    p, text = _read_utf8(path, "read_time_series_csv")
     name = p.name
-    text = _read_utf8(p, "read_time_series_csv")
     fmt, delim = _table_format(p, text, delimiter)
     if fmt != "csv":
         raise RnnkitError(f"{name}: expected a CSV/TSV file for a time series, got JSON")
@@ -382,7 +440,7 @@ def read_time_series_csv(
             except ValueError:
                 raise RnnkitError(
                     f"{name} line {line} (data row {r + 1}), column {header[i]!r}: expected a number "
-                    f"or an empty/NA cell, got {fields[i].strip()!r}"
+                    f"or an empty/NA cell, got {_clip(fields[i].strip())!r}"
                 ) from None
             values[r, c] = np.nan if number is None else number
     missing = np.isnan(values)

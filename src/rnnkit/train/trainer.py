@@ -20,7 +20,9 @@ Validation (one history row, the early-stopping count, the "epoch" scheduler ste
 at each epoch end and, with ``validate_every = N``, after global steps N, 2N, ... as well. Training ends
 after ``epochs``, ``max_steps``, early stopping, or a stop from outside: the ``stop_when`` hook, a
 :meth:`Trainer.request_stop` call or ``time_budget``; a stopped run is validated, checkpointed and can be
-resumed from its next batch.
+resumed from its next batch. Under :func:`rnnkit._signals.graceful_signals` (as ``rnnkit train`` runs), a
+SIGINT or SIGTERM during ``fit`` ends the step in flight, writes a checkpoint without validating (so that a
+resume reproduces the uninterrupted run bitwise) and raises :class:`rnnkit._signals.Interrupted`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
+from rnnkit._signals import Interrupted, fitting
 from rnnkit.config import config_from_dict, option
 from rnnkit.files import load_module_tensors as load_weights
 from rnnkit.files import module_tensors as model_tensors
@@ -301,6 +305,10 @@ class Trainer:
         self._grad_norm_n = 0
         self.stop_when = stop_when
         self._stop_request: str | None = None
+        self._signal: int | None = None  # SIGINT/SIGTERM received during fit (see rnnkit._signals)
+        self._checkpoint_step = -1  # step of the last checkpoint written
+        # fit(resume=None) resumes from here (set by the applications when `rnnkit train --resume` is given)
+        self.resume_from: str | Path | None = None
         self._fit_t0 = time.perf_counter()
         self._period_t0 = time.perf_counter()
 
@@ -510,7 +518,10 @@ class Trainer:
         c = self.config
         self._fit_t0 = time.perf_counter()
         self._stop_request = None
+        self._signal = None
         self.state.stop_reason = None
+        if resume is None and self.resume_from is not None:
+            resume = self.resume_from
         if resume:
             if resume is True:
                 root = self.reporter.checkpoint_dir
@@ -534,9 +545,12 @@ class Trainer:
             total = min(total, c.max_steps) if total else c.max_steps
         self.reporter.on_fit_start(self, total)
         try:
-            while self.state.epoch < c.epochs and not self.state.stopped_early:
-                if self._run_epoch(train_data, val_data):
-                    break
+            with fitting(self):
+                while self.state.epoch < c.epochs and not self.state.stopped_early:
+                    if self._run_epoch(train_data, val_data):
+                        break
+                if self._signal is not None:  # arrived during the last validation
+                    self._interrupt()
         finally:
             self.reporter.on_fit_end(self)
         s = self.state
@@ -602,6 +616,8 @@ class Trainer:
                 self.monitor.record(s.step, self.model, self._probe_loss, self.probe_batch)
             if c.checkpoint_every and s.step % c.checkpoint_every == 0:
                 self.reporter.save_checkpoint(self, best=False)
+            if self._signal is not None:
+                self._interrupt()
             if c.max_steps and s.step >= c.max_steps:
                 stop = "max_steps"
             else:
@@ -628,6 +644,14 @@ class Trainer:
         elif s.stopped_early:
             s.stop_reason = "early_stopping"
         return bool(stop) or s.stopped_early
+
+    def _interrupt(self) -> None:
+        """A signal arrived: checkpoint the steps so far (no validation, so a resumed run is bitwise the
+        run that was never stopped) and raise :class:`rnnkit._signals.Interrupted`."""
+        s = self.state
+        if self._checkpoint_step != s.step:
+            self.reporter.save_checkpoint(self, best=False)
+        raise Interrupted(self._signal or signal.SIGINT, f"after step {s.step}")
 
     def _probe_loss(self, model, batch) -> Tensor:
         return self.compute_loss(batch, None).loss
@@ -718,6 +742,7 @@ class Trainer:
         if best:
             s.best_checkpoint = name
         path = write_checkpoint(root, name, self.model, self.state_tree())
+        self._checkpoint_step = s.step
         update_pointer(root, "latest", path)
         if best:
             update_pointer(root, "best", path, {"monitor": self.config.monitor, "value": s.best_value})
@@ -762,6 +787,7 @@ class Trainer:
                 raise
             raise RnnkitError(f"{ck.path}: checkpoint does not fit this trainer: {e}") from None
         self.state = new_state
+        self._checkpoint_step = new_state.step
         self._epoch_rng = st.get("epoch_rng")
         self._carried = _to_device(st.get("carried"), self.device)
         self.monitor.load_state_dict(st.get("monitor") or {})
