@@ -14,6 +14,7 @@ import torch
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
+from rnnkit.datasets.extra import EXTRA_DATASETS
 
 __all__ = [
     "EpochBatches",
@@ -93,8 +94,11 @@ def build_trainer(model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad
     return trainer
 
 
-BUILTIN_DATA = frozenset({"polarity", "austen", "co2", "sunspots"})
-"""The built-in data sets of the applications (``--data NAME``); any other value of ``data`` is a file."""
+BUILTIN_DATA = frozenset(
+    {"polarity", "austen", "co2", "sunspots", "fsdd", "digits", "fonts", "folk", "bible", "num2words"}
+    | set(EXTRA_DATASETS)
+)
+"""The built-in and held-out data sets of the applications (``--data NAME``); any other value is a file."""
 
 DATA_FILE = "data.json"
 """The file of a run that identifies its training data: the path as given, the absolute path, its sha256."""
