@@ -94,6 +94,22 @@ def build_trainer(model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad
     return trainer
 
 
+def app_encoder(cfg: Any, **overrides: Any):
+    """The recurrent encoder an application's settings describe (``cell``, ``hidden_size``, ``num_layers``,
+    ``bidirectional`` where the application has it) with ``cfg.dropout`` between stacked layers only (the
+    application puts it on its embeddings and heads itself); ``overrides`` set any other field."""
+    from rnnkit.models import EncoderConfig
+
+    fields = {
+        "cell": cfg.cell,
+        "hidden_size": cfg.hidden_size,
+        "num_layers": cfg.num_layers,
+        "bidirectional": getattr(cfg, "bidirectional", False),
+        "dropout": cfg.dropout if cfg.num_layers > 1 else 0.0,
+    }
+    return EncoderConfig(**{**fields, **overrides})
+
+
 BUILTIN_DATA = frozenset(
     {"polarity", "austen", "co2", "sunspots", "fsdd", "digits", "fonts", "folk", "bible", "num2words"}
     | set(EXTRA_DATASETS)

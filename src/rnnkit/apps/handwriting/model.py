@@ -15,8 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import app_encoder
 from rnnkit.apps.handwriting.data import STRIDE, collate
-from rnnkit.models import CTCConfig, CTCRecognizer, EncoderConfig, LossOutput, Model
+from rnnkit.models import CTCConfig, CTCRecognizer, LossOutput, Model
 from rnnkit.models._base import as_batch, require
 
 __all__ = ["CRNN", "CRNNConfig", "build_model", "decode_lines"]
@@ -152,14 +153,7 @@ class CRNN(Model):
 
 def build_model(cfg, num_labels: int) -> CRNN:
     """The CRNN of the application config ``cfg`` for an alphabet of ``num_labels`` characters."""
-    encoder = EncoderConfig(
-        cell=cfg.cell,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        bidirectional=True,
-        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-        backend=cfg.backend,
-    )
+    encoder = app_encoder(cfg, bidirectional=True, backend=cfg.backend)
     ctc = CTCConfig(num_labels=num_labels, encoder=encoder, dropout=cfg.dropout, beam_size=cfg.beam_size)
     return CRNN(CRNNConfig(height=cfg.height, channels=list(cfg.channels), ctc=ctc))
 

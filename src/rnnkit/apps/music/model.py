@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import app_encoder
 from rnnkit.apps.music.config import GenerateMusicConfig, MusicConfig
 from rnnkit.apps.music.grammar import BarGrammar, BarState
 from rnnkit.datasets import Vocabulary
@@ -36,14 +37,9 @@ def encode_tune(tokens: list[str], vocab: Vocabulary) -> list[int]:
 
 
 def build_model(cfg: MusicConfig, vocab_size: int, bos_id: int, eos_id: int):
-    from rnnkit.models import EncoderConfig, LanguageModel, LanguageModelConfig
+    from rnnkit.models import LanguageModel, LanguageModelConfig
 
-    encoder = EncoderConfig(
-        cell=cfg.cell,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-    )
+    encoder = app_encoder(cfg)
     return LanguageModel(
         LanguageModelConfig(
             vocab_size=vocab_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnnkit.apps._common import app_encoder
 from rnnkit.apps.sentiment.config import SentimentConfig
 from rnnkit.apps.sentiment.data import chunk, collate
 
@@ -12,15 +13,9 @@ __all__ = ["build_model", "predict_proba"]
 
 
 def build_model(cfg: SentimentConfig, vocab_size: int, num_classes: int):
-    from rnnkit.models import ClassifierConfig, EncoderConfig, SequenceClassifier
+    from rnnkit.models import ClassifierConfig, SequenceClassifier
 
-    encoder = EncoderConfig(
-        cell=cfg.cell,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        bidirectional=cfg.bidirectional,
-        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-    )
+    encoder = app_encoder(cfg)
     return SequenceClassifier(
         ClassifierConfig(
             num_classes=num_classes,

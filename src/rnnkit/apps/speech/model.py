@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnnkit.apps._common import app_encoder
 from rnnkit.apps.speech.config import SpeechConfig
 from rnnkit.apps.speech.data import collate
 
@@ -13,15 +14,9 @@ __all__ = ["build_model", "predict_proba"]
 
 def build_model(cfg: SpeechConfig, num_features: int, num_classes: int):
     """A many-to-one :class:`~rnnkit.models.SequenceClassifier` over feature frames."""
-    from rnnkit.models import ClassifierConfig, EncoderConfig, SequenceClassifier
+    from rnnkit.models import ClassifierConfig, SequenceClassifier
 
-    encoder = EncoderConfig(
-        cell=cfg.cell,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        bidirectional=cfg.bidirectional,
-        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-    )
+    encoder = app_encoder(cfg)
     return SequenceClassifier(
         ClassifierConfig(
             num_classes=num_classes,

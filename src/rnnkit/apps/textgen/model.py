@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rnnkit.apps._common import app_encoder
 from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
 from rnnkit.apps.textgen.data import EVAL_STREAMS, streams
 from rnnkit.datasets import Vocabulary
@@ -14,15 +15,10 @@ __all__ = ["build_model", "generate", "next_word_hits", "token_nats"]
 
 
 def build_model(cfg: TextGenConfig, vocab_size: int):
-    from rnnkit.models import EncoderConfig, LanguageModel, LanguageModelConfig
+    from rnnkit.models import LanguageModel, LanguageModelConfig
 
     # with tie_weights and embedding_dim != hidden_size the model inserts a projection H -> E before the output
-    encoder = EncoderConfig(
-        cell=cfg.cell,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-    )
+    encoder = app_encoder(cfg)
     return LanguageModel(
         LanguageModelConfig(
             vocab_size=vocab_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnnkit.apps._common import app_encoder
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
 from rnnkit.apps.timeseries.data import Scaler
 
@@ -12,14 +13,9 @@ __all__ = ["Ensemble", "build_model", "forecast_windows", "member_windows"]
 
 
 def build_model(cfg: TimeSeriesConfig, channels: int):
-    from rnnkit.models import EncoderConfig, RegressorConfig, SequenceRegressor, SequenceTagger, TaggerConfig
+    from rnnkit.models import RegressorConfig, SequenceRegressor, SequenceTagger, TaggerConfig
 
-    encoder = EncoderConfig(
-        cell=cfg.cell,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-    )
+    encoder = app_encoder(cfg)
     if cfg.structure == "many-to-many":
         return SequenceTagger(
             TaggerConfig(
