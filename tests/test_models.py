@@ -34,6 +34,7 @@ from rnnkit.models import (
     ctc_prefix_beam_search,
     filter_logits,
     load_model,
+    sample_tokens,
 )
 from rnnkit.models.decoding import beam_search, decode, greedy_search
 
@@ -414,7 +415,15 @@ def test_sampling_filters_and_temperature():
     # smallest prefix of the sorted distribution whose mass reaches 0.8
     assert keep == int((probs.cumsum(0) < 0.8).sum()) + 1 == 3
     t = filter_logits(logits, temperature=0.5)
-    torch.testing.assert_close(t, logits / 0.5)
+    torch.testing.assert_close(t.softmax(-1), (logits / 0.5).softmax(-1))
+    # any accepted temperature is stable: 1e-40 is the argmax, never inf/nan (float32 overflow, issue 9)
+    for tiny in (1e-40, 1e-30, 1e-8):
+        assert torch.isfinite(filter_logits(logits, temperature=tiny).softmax(-1)).all()
+        assert sample_tokens(logits.repeat(50, 1), tiny).tolist() == [0] * 50
+    ties = torch.tensor([[1.0, 3.0, 3.0, float("-inf")]])
+    assert set(
+        sample_tokens(ties.repeat(200, 1), 1e-40, generator=torch.Generator().manual_seed(0)).tolist()
+    ) == {1, 2}
     # sampling frequencies follow softmax(logits / T)
     lm = LanguageModel(LanguageModelConfig(vocab_size=5, embedding_dim=4, encoder=EncoderConfig("rnn", 4)))
     with torch.no_grad():

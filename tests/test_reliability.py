@@ -259,3 +259,13 @@ def test_every_application_default_data_is_built_in():
     for app in APP_NAMES:
         assert app_config(app)().data in BUILTIN_DATA
     assert data_fingerprint("co2") is None
+
+
+def test_generate_length_is_bounded():
+    """Issue 9 item 11: an absurd ``--length`` is refused up front instead of running for ever."""
+    from rnnkit.apps.textgen.config import GenerateConfig
+    from rnnkit.config import config_from_dict
+
+    with pytest.raises(RnnkitError, match=r"length \(--length\): expected a value <= 1000000"):
+        config_from_dict(GenerateConfig, {"length": 100_000_000_000})
+    assert config_from_dict(GenerateConfig, {"length": 1_000_000}).length == 1_000_000

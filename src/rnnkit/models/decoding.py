@@ -129,6 +129,9 @@ def reorder_state(state: Any, index: Tensor, dim: int = 1) -> Any:
 def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> Tensor:
     """Logits (N, V) scaled by ``1/temperature`` with tokens outside top-k / top-p set to ``-inf``."""
     if temperature != 1.0 and temperature > 0:
+        # shift the best token to 0 first: every scaled logit is then <= 0, so even a temperature of 1e-40
+        # gives -inf (never +inf or nan) for the others and the most probable tokens keep probability
+        logits = logits - logits.max(dim=-1, keepdim=True).values.nan_to_num(0.0)
         logits = logits / temperature
     V = logits.shape[-1]
     if top_k and top_k < V:

@@ -106,7 +106,9 @@ class TextGenConfig(AppConfig):
 class GenerateConfig:
     """How ``rnnkit generate`` samples text from a language model (see the models' decoding strategies)."""
 
-    length: int = option(300, "tokens to generate after the prompt", low=1)
+    length: int = option(
+        300, "tokens to generate after the prompt (at most 1,000,000)", low=1, high=1_000_000
+    )
     temperature: float = option(
         0.8, "divide the logits by this before sampling; 0 = greedy (most probable)", low=0.0
     )
