@@ -269,3 +269,34 @@ def test_generate_length_is_bounded():
     with pytest.raises(RnnkitError, match=r"length \(--length\): expected a value <= 1000000"):
         config_from_dict(GenerateConfig, {"length": 100_000_000_000})
     assert config_from_dict(GenerateConfig, {"length": 1_000_000}).length == 1_000_000
+
+
+def test_a_value_beyond_float32_is_named_not_blamed_on_a_constant_column(tmp_path, capsys):
+    """Issue 9 item 4."""
+    rows = ["date,y"] + [f"2000-{1 + i // 28:02d}-{1 + i % 28:02d},{(i % 7) * 1.5}" for i in range(120)]
+    rows[40] = rows[40].split(",")[0] + ",1e39"
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    rc, _, err = run_cli(
+        capsys, "train", "timeseries", "--data", tmp_path / "s.csv", "--runs-dir", tmp_path / "r", *FAST
+    )
+    assert_one_line_error(rc, err, "line 41", "column 'y'", "float32's range", "'1e39'")
+    assert_no_runs(tmp_path / "r")
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([f"id{i}" for i in range(60)], "60 distinct values in 60 rows"),
+        (["pos", "neg"] * 29 + ["meh", "meh"], "'meh' (2)"),
+        (["pos"] * 60, "expected at least 2 classes"),
+    ],
+)
+def test_labels_that_cannot_be_learnt_are_refused(tmp_path, capsys, labels, message):
+    """Issue 9 item 6: an id column, or a class too small for train/validation/test, is refused up front."""
+    rows = ["text,label"] + [f"words of row {i} here,{y}" for i, y in enumerate(labels)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    rc, _, err = run_cli(
+        capsys, "train", "sentiment", "--data", tmp_path / "t.csv", "--runs-dir", tmp_path / "r", *FAST
+    )
+    assert_one_line_error(rc, err, "label column 'label'", message)
+    assert_no_runs(tmp_path / "r")

@@ -355,6 +355,9 @@ def interpolate_missing(values: np.ndarray, columns: Sequence[str] = ()) -> np.n
     return out
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _parse_number(cell: str) -> float | None:
     """Float value of a cell, ``None`` for a missing marker; raises ValueError for anything else."""
     s = cell.strip()
@@ -442,6 +445,11 @@ def read_time_series_csv(
                     f"{name} line {line} (data row {r + 1}), column {header[i]!r}: expected a number "
                     f"or an empty/NA cell, got {_clip(fields[i].strip())!r}"
                 ) from None
+            if number is not None and abs(number) > _FLOAT32_MAX:  # the models compute in float32
+                raise RnnkitError(
+                    f"{name} line {line} (data row {r + 1}), column {header[i]!r}: expected a number within "
+                    f"float32's range (|x| <= 3.4e38), got {_clip(fields[i].strip())!r}"
+                )
             values[r, c] = np.nan if number is None else number
     missing = np.isnan(values)
     try:

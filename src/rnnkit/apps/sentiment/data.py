@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import split_indices
 from rnnkit.apps.sentiment.config import SentimentConfig
 from rnnkit.datasets import Vocabulary, load_polarity, read_text_classification
@@ -51,8 +52,35 @@ def load_texts(cfg: SentimentConfig) -> tuple[list[str], list[int], list[str]]:
         return [t for t, _ in pairs], [y for _, y in pairs], list(_EXTRA_CLASSES[k])
     texts, labels = read_text_classification(cfg.data, cfg.text_column, cfg.label_column)
     classes = sorted(set(labels))
+    check_classes(labels, cfg.label_column)
     index = {c: i for i, c in enumerate(classes)}
     return texts, [index[y] for y in labels], classes
+
+
+MIN_PER_CLASS = 3
+"""Examples a class needs at least: one each to train on, to validate on and to test on."""
+
+
+def check_classes(labels: list, column: str) -> None:
+    """Refuse labels that cannot be learnt: an id-like column (about one value per row) or classes too small
+    to appear in the training, validation and test parts."""
+    counts: dict = {}
+    for y in labels:
+        counts[y] = counts.get(y, 0) + 1
+    if len(counts) < 2:
+        raise RnnkitError(f"label column {column!r}: expected at least 2 classes, got {len(counts)}")
+    if len(counts) > len(labels) / 2:
+        raise RnnkitError(
+            f"label column {column!r}: expected class labels, got {len(counts)} distinct values in {len(labels)} "
+            "rows (an id or free-text column?); choose the label column with --label-column"
+        )
+    small = sorted((n, str(c)) for c, n in counts.items() if n < MIN_PER_CLASS)
+    if small:
+        named = ", ".join(f"{c!r} ({n})" for n, c in small[:5]) + (" ..." if len(small) > 5 else "")
+        raise RnnkitError(
+            f"label column {column!r}: expected at least {MIN_PER_CLASS} examples per class (train, validation "
+            f"and test need one each), got {len(small)} smaller class(es): {named}; merge or remove them"
+        )
 
 
 def split(cfg: SentimentConfig, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
