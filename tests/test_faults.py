@@ -162,7 +162,7 @@ def test_a_full_disk_during_the_final_save_keeps_the_previous_run(tmp_path, caps
     argv = ["train", "timeseries", "--data", series, "--runs-dir", runs, "--name", "r", "--epochs", "1"]
     rc, _, err = run_cli(capsys, *argv, "--no-progress")
     assert rc == 0, err
-    before = {p.name: p.read_bytes() for p in (runs / "r").iterdir()}
+    before = {str(p.relative_to(runs)): p.read_bytes() for p in (runs / "r").rglob("*") if p.is_file()}
 
     full = {"now": False}
     real_write_all, real_save = files._write_all, ts_train.save_run_files
@@ -180,7 +180,9 @@ def test_a_full_disk_during_the_final_save_keeps_the_previous_run(tmp_path, caps
     monkeypatch.setattr(ts_train, "save_run_files", save_run_files)
     rc, _, err = run_cli(capsys, *argv, "--no-progress", "--overwrite", "--seed", "3")
     assert_one_line_error(rc, err, "No space left on device", "cannot write", after_progress=True)
-    assert {p.name: p.read_bytes() for p in (runs / "r").iterdir()} == before
+    assert {
+        str(p.relative_to(runs)): p.read_bytes() for p in (runs / "r").rglob("*") if p.is_file()
+    } == before
     assert sorted(p.name for p in runs.iterdir()) == ["r"]
 
 
