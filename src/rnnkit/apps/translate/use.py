@@ -7,28 +7,15 @@ besides :func:`load`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model
-from rnnkit.apps.rundir import open_run, read_json
-from rnnkit.apps.translate.config import TranslateConfig
+from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.rundir import read_json
 from rnnkit.apps.translate.data import APP, SubwordVocab, encode_sources
 from rnnkit.apps.translate.model import translate_ids
 
 __all__ = ["Translator", "format_translations", "load"]
-
-
-def _open(path) -> tuple[Path, TranslateConfig]:
-    from rnnkit.config import config_from_dict
-
-    run, _ = open_run(path, APP)
-    data = read_json(run / "config.json", f"run {run.name}")
-    try:
-        return run, config_from_dict(TranslateConfig, data, f"run {run.name}/config.json")
-    except RnnkitError as exc:
-        raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 
 
 class Translator:
@@ -45,7 +32,7 @@ class Translator:
     def __init__(self, path):
         from rnnkit.models import Seq2Seq
 
-        self.run, self.config = _open(path)
+        self.run, self.manifest, self.config = open_app_run(path, APP)
         self.model = load_run_model(self.run, Seq2Seq)
         info = read_json(self.run / "translate.json", f"run {self.run.name}")
         if not isinstance(info, dict) or "max_tokens" not in info:
@@ -96,6 +83,17 @@ class Translator:
             ]
             out.append({"source": s, **hyps[0], "n_best": hyps})
         return out
+
+    def predict_inputs(
+        self, inputs: list[str], beam: int | None = None, n_best: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``rnnkit predict RUN "sentence" ... [--beam N] [--n-best K]``: :meth:`translate` of the inputs.
+
+        ``beam`` defaults to ``n_best`` (or 1, greedy) and ``n_best`` to 1; each result is a dict with
+        ``source``, ``translation``, ``score`` and the ``n_best`` list.
+        """
+        beam = beam if beam is not None else (n_best or 1)
+        return self.translate(list(inputs), beam=beam, n_best=1 if n_best is None else n_best)
 
 
 def load(path) -> Translator:
