@@ -344,3 +344,28 @@ def test_bible_verse_pairs_are_aligned(monkeypatch):
     assert "¶" not in "".join(data.sources) and max(len(s.split()) for s in data.sources) == 20
     back = load_pairs(TranslateConfig(data="bible", reverse=True))
     assert back.sources[: len(data)] == data.targets[: len(back)]
+
+
+def test_cli_train_then_predict_with_beam(tmp_path, capsys):
+    from test_cli import assert_one_line_error, run_cli
+
+    runs = tmp_path / "runs"
+    rc, out, err = run_cli(
+        capsys, "train", "translate", "--data", "num2words", "--target-lang", "fr", "--max-number", "200",
+        "--hidden-size", "32", "--embedding-dim", "16", "--attention-dim", "16", "--epochs", "2",
+        "--eval-sentences", "10", "--beam", "2", "--no-progress", "--runs-dir", runs, "--name", "n2w",
+    )  # fmt: skip
+    assert rc == 0, err
+    run = runs / "n2w"
+    assert json.loads((run / "metrics.json").read_text())["app"] == "translate"
+    rc, out, err = run_cli(capsys, "predict", run, "twelve", "--beam", "2", "--n-best", "2", "--json")
+    assert rc == 0, err
+    (result,) = json.loads(out)
+    assert result["source"] == "twelve" and len(result["n_best"]) == 2
+    # the CLI gives what the library gives: the best of the n-best list, scores in beam order
+    assert result == load(run).translate(["twelve"], beam=2, n_best=2)[0]
+    assert result["n_best"][0]["score"] >= result["n_best"][1]["score"]
+    rc, out, err = run_cli(capsys, "predict", run, "twelve", "--beam", "2", "--json")
+    assert rc == 0 and len(json.loads(out)[0]["n_best"]) == 1, err
+    rc, _, err = run_cli(capsys, "predict", run, "twelve", "--beam", "1", "--n-best", "3")
+    assert_one_line_error(rc, err, "n_best")

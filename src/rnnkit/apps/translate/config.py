@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-
 from rnnkit.apps.config import AppConfig, check_fractions
 from rnnkit.config import option
 
