@@ -369,3 +369,13 @@ def test_cli_train_then_predict_with_beam(tmp_path, capsys):
     assert rc == 0 and len(json.loads(out)[0]["n_best"]) == 1, err
     rc, _, err = run_cli(capsys, "predict", run, "twelve", "--beam", "1", "--n-best", "3")
     assert_one_line_error(rc, err, "n_best")
+    # evaluate recomputes the scores of training on the same held-out pairs; a file of pairs is scored too
+    rc, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert rc == 0, err
+    again, test = json.loads(out), json.loads((run / "metrics.json").read_text())["test"]
+    assert again["bleu_greedy"] == test["greedy"]["bleu"] and again["chrf_beam2"] == test["beam"]["chrf"]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text((json.dumps({"source": "twelve", "target": result["translation"]}) + "\n") * 3)
+    rc, out, err = run_cli(capsys, "evaluate", run, "--data", pairs, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["exact_match_beam2"] == 100.0  # the targets are the run's own beam-2 outputs

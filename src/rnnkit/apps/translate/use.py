@@ -95,6 +95,35 @@ class Translator:
         beam = beam if beam is not None else (n_best or 1)
         return self.translate(list(inputs), beam=beam, n_best=1 if n_best is None else n_best)
 
+    def evaluate(self, data: str | None = None) -> dict[str, Any]:
+        """BLEU, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test pairs
+        (the first ``eval_sentences`` of them, as in training), or on every pair of a CSV/TSV/JSONL file
+        with the run's ``source_column`` / ``target_column``."""
+        import dataclasses
+        from pathlib import Path
+
+        from rnnkit.apps.translate import report
+        from rnnkit.apps.translate.data import load_pairs, split
+
+        if data is None:
+            pairs = load_pairs(self.config)
+            _, _, te = split(self.config, pairs)
+            te = list(te[: self.config.eval_sentences] if self.config.eval_sentences else te)
+            where = f"held-out test pairs of {pairs.name} ({len(te)} pairs)"
+        else:
+            cfg = dataclasses.replace(self.config, data=str(data), target_file=None, reverse=False)
+            pairs = load_pairs(cfg)
+            te = list(range(len(pairs)))
+            where = f"{Path(data).name} ({len(te)} pairs)"
+        ids = encode_sources(self.source_vocab, [pairs.sources[i] for i in te])
+        refs = [pairs.targets[i] for i in te]
+        out: dict[str, Any] = {"data": where}
+        for name, beam in (("greedy", 1), (f"beam{self.config.beam}", self.config.beam)):
+            results = translate_ids(self.model, ids, beam=beam, length_penalty=self.config.length_penalty)
+            hyps = [self.target_vocab.decode(r["hypotheses"][0][0]) for r in results]
+            out.update({f"{k}_{name}": v for k, v in report.scores(hyps, refs).items()})
+        return out
+
 
 def load(path) -> Translator:
     """The saved translation run at ``path``, ready to ``translate``."""
