@@ -113,7 +113,7 @@ class TranslateConfig(AppConfig):
 
     def check(self) -> None:
         super(AppConfig, self).check()  # the trainer's checks; the fractions matter for a random split only
-        if self.split == "random":
+        if self.split == "random" or self.data != "bible":
             check_fractions(self)
         if self.data != "num2words":
             return
