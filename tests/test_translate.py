@@ -227,7 +227,7 @@ TINY = dict(
     attention_dim=32,
     epochs=10,
     lr=5e-3,
-    patience=0,
+    early_stopping=0,
     beam=3,
     eval_sentences=60,
     progress=False,
@@ -344,3 +344,38 @@ def test_bible_verse_pairs_are_aligned(monkeypatch):
     assert "¶" not in "".join(data.sources) and max(len(s.split()) for s in data.sources) == 20
     back = load_pairs(TranslateConfig(data="bible", reverse=True))
     assert back.sources[: len(data)] == data.targets[: len(back)]
+
+
+def test_cli_train_then_predict_with_beam(tmp_path, capsys):
+    from test_cli import assert_one_line_error, run_cli
+
+    runs = tmp_path / "runs"
+    rc, out, err = run_cli(
+        capsys, "train", "translate", "--data", "num2words", "--target-lang", "fr", "--max-number", "200",
+        "--hidden-size", "32", "--embedding-dim", "16", "--attention-dim", "16", "--epochs", "2",
+        "--eval-sentences", "10", "--beam", "2", "--no-progress", "--runs-dir", runs, "--name", "n2w",
+    )  # fmt: skip
+    assert rc == 0, err
+    run = runs / "n2w"
+    assert json.loads((run / "metrics.json").read_text())["app"] == "translate"
+    rc, out, err = run_cli(capsys, "predict", run, "twelve", "--beam", "2", "--n-best", "2", "--json")
+    assert rc == 0, err
+    (result,) = json.loads(out)
+    assert result["source"] == "twelve" and len(result["n_best"]) == 2
+    # the CLI gives what the library gives: the best of the n-best list, scores in beam order
+    assert result == load(run).translate(["twelve"], beam=2, n_best=2)[0]
+    assert result["n_best"][0]["score"] >= result["n_best"][1]["score"]
+    rc, out, err = run_cli(capsys, "predict", run, "twelve", "--beam", "2", "--json")
+    assert rc == 0 and len(json.loads(out)[0]["n_best"]) == 1, err
+    rc, _, err = run_cli(capsys, "predict", run, "twelve", "--beam", "1", "--n-best", "3")
+    assert_one_line_error(rc, err, "n_best")
+    # evaluate recomputes the scores of training on the same held-out pairs; a file of pairs is scored too
+    rc, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert rc == 0, err
+    again, test = json.loads(out), json.loads((run / "metrics.json").read_text())["test"]
+    assert again["bleu_greedy"] == test["greedy"]["bleu"] and again["chrf_beam2"] == test["beam"]["chrf"]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text((json.dumps({"source": "twelve", "target": result["translation"]}) + "\n") * 3)
+    rc, out, err = run_cli(capsys, "evaluate", run, "--data", pairs, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["exact_match_beam2"] == 100.0  # the targets are the run's own beam-2 outputs

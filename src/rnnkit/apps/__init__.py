@@ -9,6 +9,7 @@ application     model                                      data (built in, or th
 ``speech``      bidirectional GRU over MFCC frames         spoken digits (FSDD MFCCs); .npz, WAV/FLAC/OGG
 ``handwriting`` CRNN (conv + BiLSTM) with CTC              MNIST/UCI digit strings, handwriting fonts; PNG+CSV
 ``music``       LSTM over folk-rnn ABC tokens, bar grammar    12,762 folk tunes (music21 wheel)
+``translate``   BiGRU encoder + attention decoder, subwords   KJV <-> Reina-Valera, num2words; CSV/TSV/JSONL
 ==============  =========================================  ==========================================
 
 Every application is a package with the same parts in the same files: ``config.py`` (its dataclass, which
@@ -40,7 +41,7 @@ from rnnkit.apps.base import ResultRow, TrainResult
 
 __all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_config", "app_module", "load_run"]
 
-APP_NAMES = ("sentiment", "timeseries", "textgen", "speech", "handwriting", "music")
+APP_NAMES = ("sentiment", "timeseries", "textgen", "speech", "handwriting", "music", "translate")
 _CONFIG_CLASSES = {
     "sentiment": "SentimentConfig",
     "timeseries": "TimeSeriesConfig",
@@ -48,6 +49,7 @@ _CONFIG_CLASSES = {
     "speech": "SpeechConfig",
     "handwriting": "HandwritingConfig",
     "music": "MusicConfig",
+    "translate": "TranslateConfig",
 }
 
 

@@ -15,6 +15,7 @@ Inputs come from the arguments, else from ``--file`` (``-`` = stdin), else from 
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import json
 import sys
@@ -62,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="textgen word-level runs: the K most likely next words after each input (inputs continue one text)",
     )
+    p.add_argument("--beam", type=int, metavar="N", help="translate runs: beam width (default: greedy)")
+    p.add_argument("--n-best", type=int, metavar="K", help="translate runs: list the K best translations")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -138,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
             print(format_table(rows, (unit, "tokens", "text")))
         return 0
     if hasattr(model, "predict_inputs"):  # the newer applications: one result (a dict) per input or file
-        out = model.predict_inputs(read_inputs(args.inputs, args.file, "inputs"))
+        extra = {k: v for k in ("beam", "n_best") if (v := getattr(args, k)) is not None}
+        if extra and "beam" not in inspect.signature(model.predict_inputs).parameters:
+            raise RnnkitError(f"--beam/--n-best: expected a translate run, got {args.run!r}")
+        out = model.predict_inputs(read_inputs(args.inputs, args.file, "inputs"), **extra)
         if args.json:
             print(json.dumps(out, indent=1, ensure_ascii=False))
         else:

@@ -9,11 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-
-# The base classes and the field helper of the application configs. Porting to the one config system
-# (rnnkit.apps.config.AppConfig + rnnkit.config.option) changes these two lines and the class line below.
-from rnnkit.config import RunOptions, TrainOptions
-from rnnkit.config import _f as option
+from rnnkit.apps.config import AppConfig, check_fractions
+from rnnkit.config import option
 
 __all__ = ["TranslateConfig", "NUM2WORDS_LANGS"]
 
@@ -22,7 +19,7 @@ NUM2WORDS_LANGS = ("num", "en", "fr", "de", "es", "it", "pt", "nl")
 
 
 @dataclass
-class TranslateConfig(RunOptions, TrainOptions):
+class TranslateConfig(AppConfig):
     """Machine translation: a bidirectional GRU/LSTM encoder and an attention decoder over subword units."""
 
     data: str = option(
@@ -113,16 +110,11 @@ class TranslateConfig(RunOptions, TrainOptions):
     ibm1_iterations: int = option(5, "EM iterations of the IBM Model 1 baseline", low=1)
     epochs: int = option(30, "passes over the training pairs at most", low=1)
     batch_size: int = option(64, "pairs per batch", low=1)
-    lr: float = option(2e-3, "Adam learning rate", low=1e-12)
-    patience: int = option(
-        3, "stop after this many epochs without a better validation loss; 0 = never", low=0
-    )
 
     def check(self) -> None:
-        if self.split == "random" and self.val_fraction + self.test_fraction >= 1:
-            raise RnnkitError(
-                f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}"
-            )
+        super(AppConfig, self).check()  # the trainer's checks; the fractions matter for a random split only
+        if self.split == "random" or self.data != "bible":
+            check_fractions(self)
         if self.data != "num2words":
             return
         langs = [self.source_lang, *self.target_langs()]

@@ -120,7 +120,7 @@ def _user_table(cfg: TranslateConfig) -> PairData:
 
     p = Path(cfg.data)
     name = p.name
-    text = _read_utf8(p, f"data {name}")
+    _, text = _read_utf8(p, f"data {name}")
     fmt, delim = _table_format(p, text, None)
     sc, tc = cfg.source_column, cfg.target_column
     src: list[str] = []
@@ -158,7 +158,7 @@ def _user_text_files(cfg: TranslateConfig) -> PairData:
     from rnnkit.datasets.readers import _read_utf8
 
     def lines(path: str) -> list[str]:
-        return _read_utf8(Path(path), f"data {Path(path).name}").splitlines()
+        return _read_utf8(Path(path), f"data {Path(path).name}")[1].splitlines()
 
     src, tgt = lines(cfg.data), lines(cfg.target_file)
     a, b = Path(cfg.data).name, Path(cfg.target_file).name

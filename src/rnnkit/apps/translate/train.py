@@ -10,7 +10,6 @@ import torch
 from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import (
     EpochBatches,
-    TimeBudget,
     build_trainer,
     finish_training,
     per_epoch_generator,
@@ -39,18 +38,11 @@ __all__ = ["train"]
 
 
 def _trainer(cfg: TranslateConfig, model, run_path, steps_per_epoch: int):
-    """The shared trainer with the label-smoothed loss, and its time budget.
-
-    The only place that knows how the applications set up the trainer (porting to the one config system:
-    ``build_trainer(model, cfg, run_path, grad_monitor_every=...)`` and ``cfg.time_budget`` in the trainer).
-    """
-    budget = TimeBudget(cfg.time_budget)
-    trainer = build_trainer(
-        model, cfg, run_path, monitor="val_loss", mode="min", grad_monitor_every=max(1, steps_per_epoch // 4)
-    )
+    """The shared trainer (early stopping on the validation loss, ``cfg.time_budget``) with the
+    label-smoothed loss."""
+    trainer = build_trainer(model, cfg, run_path, grad_monitor_every=max(1, steps_per_epoch // 4))
     trainer.loss_fn = smoothed_loss(cfg.label_smoothing)
-    budget.trainer = trainer
-    return trainer, budget
+    return trainer
 
 
 def _plot_choice(src: list[list[int]], greedy: list[dict], k: int = 3) -> list[tuple[int, dict]]:
@@ -103,7 +95,8 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         tr_src, tr_tgt = [src_ids[i] for i in tr], [tgt_ids[i] for i in tr]
 
         def epoch_batches(epoch: int):
-            model.set_teacher_forcing(teacher_forcing_at(cfg, epoch))  # scheduled sampling
+            # scheduled sampling; on --resume the trainer's state.epoch names the epoch it goes on with
+            model.set_teacher_forcing(teacher_forcing_at(cfg, epoch))
             order = torch.randperm(len(tr), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
             return batches(tr_src, tr_tgt, cfg.batch_size, order)
 
@@ -111,10 +104,10 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         if len(va):
             val = batches([src_ids[i] for i in va], [tgt_ids[i] for i in va], 128, list(range(len(va))))
         steps_per_epoch = -(-len(tr) // cfg.batch_size)
-        trainer, budget = _trainer(cfg, model, run.path, steps_per_epoch)
+        trainer = _trainer(cfg, model, run.path, steps_per_epoch)
         t_train = time.perf_counter()
         history = trainer.fit(
-            EpochBatches(epoch_batches, steps_per_epoch, budget),
+            EpochBatches(epoch_batches, steps_per_epoch),
             val,
             probe_batch=collate(tr_src[:32], tr_tgt[:32]),
         )
@@ -165,7 +158,8 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             "untrained": {"pairs": min(200, len(te_eval)), **untrained},
             "eval_seconds": round(eval_seconds, 2),
             "epochs_run": len(history),
-            **training_summary(model, budget, train_seconds, seconds),
+            "stop_reason": trainer.state.stop_reason,
+            **training_summary(model, trainer, train_seconds, seconds),
             "history": history,
         }
         save_run_files(run, model, cfg, APP, metrics)

@@ -7,28 +7,15 @@ besides :func:`load`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model
-from rnnkit.apps.rundir import open_run, read_json
-from rnnkit.apps.translate.config import TranslateConfig
+from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.rundir import read_json
 from rnnkit.apps.translate.data import APP, SubwordVocab, encode_sources
 from rnnkit.apps.translate.model import translate_ids
 
 __all__ = ["Translator", "format_translations", "load"]
-
-
-def _open(path) -> tuple[Path, TranslateConfig]:
-    from rnnkit.config import config_from_dict
-
-    run, _ = open_run(path, APP)
-    data = read_json(run / "config.json", f"run {run.name}")
-    try:
-        return run, config_from_dict(TranslateConfig, data, f"run {run.name}/config.json")
-    except RnnkitError as exc:
-        raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 
 
 class Translator:
@@ -45,7 +32,7 @@ class Translator:
     def __init__(self, path):
         from rnnkit.models import Seq2Seq
 
-        self.run, self.config = _open(path)
+        self.run, self.manifest, self.config = open_app_run(path, APP)
         self.model = load_run_model(self.run, Seq2Seq)
         info = read_json(self.run / "translate.json", f"run {self.run.name}")
         if not isinstance(info, dict) or "max_tokens" not in info:
@@ -95,6 +82,46 @@ class Translator:
                 for t, sc in r["hypotheses"][:n_best]
             ]
             out.append({"source": s, **hyps[0], "n_best": hyps})
+        return out
+
+    def predict_inputs(
+        self, inputs: list[str], beam: int | None = None, n_best: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``rnnkit predict RUN "sentence" ... [--beam N] [--n-best K]``: :meth:`translate` of the inputs.
+
+        ``beam`` defaults to ``n_best`` (or 1, greedy) and ``n_best`` to 1; each result is a dict with
+        ``source``, ``translation``, ``score`` and the ``n_best`` list.
+        """
+        beam = beam if beam is not None else (n_best or 1)
+        return self.translate(list(inputs), beam=beam, n_best=1 if n_best is None else n_best)
+
+    def evaluate(self, data: str | None = None) -> dict[str, Any]:
+        """BLEU, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test pairs
+        (the first ``eval_sentences`` of them, as in training), or on every pair of a CSV/TSV/JSONL file
+        with the run's ``source_column`` / ``target_column``."""
+        import dataclasses
+        from pathlib import Path
+
+        from rnnkit.apps.translate import report
+        from rnnkit.apps.translate.data import load_pairs, split
+
+        if data is None:
+            pairs = load_pairs(self.config)
+            _, _, te = split(self.config, pairs)
+            te = list(te[: self.config.eval_sentences] if self.config.eval_sentences else te)
+            where = f"held-out test pairs of {pairs.name} ({len(te)} pairs)"
+        else:
+            cfg = dataclasses.replace(self.config, data=str(data), target_file=None, reverse=False)
+            pairs = load_pairs(cfg)
+            te = list(range(len(pairs)))
+            where = f"{Path(data).name} ({len(te)} pairs)"
+        ids = encode_sources(self.source_vocab, [pairs.sources[i] for i in te])
+        refs = [pairs.targets[i] for i in te]
+        out: dict[str, Any] = {"data": where}
+        for name, beam in (("greedy", 1), (f"beam{self.config.beam}", self.config.beam)):
+            results = translate_ids(self.model, ids, beam=beam, length_penalty=self.config.length_penalty)
+            hyps = [self.target_vocab.decode(r["hypotheses"][0][0]) for r in results]
+            out.update({f"{k}_{name}": v for k, v in report.scores(hyps, refs).items()})
         return out
 
 
