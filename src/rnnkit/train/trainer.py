@@ -394,11 +394,6 @@ class Trainer:
         if c.clip_value is not None:
             nn.utils.clip_grad_value_(params, c.clip_value)
         self.optimizer.step()
-        if c.skip_nonfinite and not all(bool(torch.isfinite(p).all()) for p in params):
-            raise RnnkitError(
-                f"training diverged: the weights became inf/nan at update {self.state.updates} (gradient norm "
-                f"{float(norm):.3g}); lower the learning rate or clip the gradient norm"
-            )
         if self.scheduler is not None and c.scheduler_interval == "step":
             self.scheduler.step()
         self.state.consecutive_skips = 0
