@@ -708,3 +708,23 @@ def test_gradient_monitor_measures_the_total_gradient_and_leaves_training_untouc
         grads = [g for n, g in param_grads.items() if n.rsplit(".", 1)[0] == module]
         want_norm = torch.sqrt(sum(g.square().sum() for g in grads)).item()
         assert rec["param_norms"][module] == pytest.approx(want_norm, rel=1e-5)
+
+
+def test_resume_when_killed_between_a_checkpoint_and_its_pointer(tmp_path):
+    """A process killed after writing checkpoint N+1 but before moving ``latest`` to it: resuming from N redoes
+    that step and writes N+1 again (the stale copy must not block it), with the uninterrupted weights."""
+    model_a, ta, loader = _resume_setup(tmp_path, "a")
+    ta.fit(loader, loader)
+    model_b, tb, _ = _resume_setup(tmp_path, "b")
+    with pytest.raises(_Interrupt):
+        tb.fit(_Interrupting(loader, after=8), loader)
+    root = tmp_path / "b/checkpoints"
+    at = json.loads((root / "latest.json").read_text())["checkpoint"]
+    later = sorted(p.name for p in root.glob("ckpt-*") if p.name > at)
+    earlier = sorted(p.name for p in root.glob("ckpt-*") if p.name < at)
+    assert earlier and not later
+    # the pointer never moved to the newest checkpoint: point it back one, as such a kill leaves it
+    (root / "latest.json").write_text(json.dumps({"checkpoint": earlier[-1]}))
+    model_c, tc, _ = _resume_setup(tmp_path, "b", seed=123)
+    tc.fit(loader, loader, resume=True)
+    _assert_same(_weights(model_c), _weights(model_a))

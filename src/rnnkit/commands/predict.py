@@ -142,8 +142,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if hasattr(model, "predict_inputs"):  # the newer applications: one result (a dict) per input or file
         extra = {k: v for k in ("beam", "n_best") if (v := getattr(args, k)) is not None}
-        if extra and "beam" not in inspect.signature(model.predict_inputs).parameters:
-            raise RnnkitError(f"--beam/--n-best: expected a translate run, got {args.run!r}")
+        takes = inspect.signature(model.predict_inputs).parameters
+        for k in extra:
+            if k not in takes:
+                raise RnnkitError(
+                    f"--{k.replace('_', '-')}: this {type(model).__name__} run does not take it"
+                )
         out = model.predict_inputs(read_inputs(args.inputs, args.file, "inputs"), **extra)
         if args.json:
             print(json.dumps(out, indent=1, ensure_ascii=False))

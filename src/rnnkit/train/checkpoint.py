@@ -157,6 +157,15 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(path, info, model_tensors, aliases, state)
 
 
+def discard_newer(checkpoint: Path) -> None:
+    """Delete the ``ckpt-*`` siblings written after ``checkpoint`` (names sort by step): a run resumed from
+    ``checkpoint`` redoes those steps, and a process killed between writing a checkpoint and moving the
+    ``latest`` pointer to it leaves one behind under the name the resumed run will write."""
+    for p in checkpoint.parent.glob("ckpt-*"):
+        if p.is_dir() and p.name > checkpoint.name:
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def prune(root: str | os.PathLike, keep: int, protect: set[str]) -> None:
     """Delete all but the ``keep`` newest ``ckpt-*`` checkpoints, never those named in ``protect``."""
     root = Path(root)

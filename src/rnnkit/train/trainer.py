@@ -47,6 +47,7 @@ from rnnkit.files import load_module_tensors as load_weights
 from rnnkit.files import module_tensors as model_tensors
 from rnnkit.layers import detach_state
 from rnnkit.train.checkpoint import (
+    discard_newer,
     prune,
     read_checkpoint,
     resolve_checkpoint,
@@ -524,6 +525,7 @@ class Trainer:
                     raise RnnkitError("resume=True needs an out_dir (or pass the checkpoint path)")
                 resume = root
             self.load_checkpoint(resume)
+            discard_newer(resolve_checkpoint(resume))
         else:
             seed_everything(c.seed, c.deterministic)
         if probe_batch is not None:
