@@ -336,6 +336,21 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     ]
 
 
+def test_demo_one_app_and_unknown_app(tmp_path, capsys):
+    from rnnkit.commands.demo import demo_modules, demo_stages
+
+    mods = demo_modules(["timeseries"])
+    assert list(mods) == ["timeseries"]
+    stages = demo_stages(mods, str(tmp_path), "full", 1, False)["timeseries"]
+    demo = demo_stages(mods, str(tmp_path), "demo", 1, False)["timeseries"]
+    assert [s.key for s in stages] == ["co2", "sunspots"]
+    # the fuller scale of `rnnkit demo APP` trains longer than make demo's stage
+    assert all(f.config.time_budget > d.config.time_budget for f, d in zip(stages, demo))
+    rc, _, err = run_cli(capsys, "demo", "nosuchapp", "--runs-dir", tmp_path)
+    assert_one_line_error(rc, err, "unknown application 'nosuchapp'")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------------------------------
 # Bad input: one line on stderr, exit 2, nothing half-written
 # ------------------------------------------------------------------------------------------------------

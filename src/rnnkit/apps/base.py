@@ -9,7 +9,7 @@ from typing import Any
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.rundir import open_run, read_json
 
-__all__ = ["ResultRow", "TrainResult", "load_app_config", "load_run_model"]
+__all__ = ["DemoStage", "ResultRow", "TrainResult", "load_app_config", "load_run_model"]
 
 
 @dataclass
@@ -74,3 +74,20 @@ def open_app_run(path, app: str | tuple[str, ...] | None = None):
     """``(run path, manifest, config)`` of a finished run of ``app``."""
     run, manifest = open_run(path, app)
     return run, manifest, load_app_config(run, manifest)
+
+
+@dataclass
+class DemoStage:
+    """One training in ``rnnkit demo``: a run key, the line shown when it starts, and its config.
+
+    Each application with a demo has a module ``rnnkit.apps.<app>.demo`` with ``DATA`` (one line naming the
+    data sources), ``fetch() -> str`` (loads/caches the data, returns its sizes),
+    ``stages(common, scale) -> list[DemoStage]`` (``scale`` is ``"quick"`` — seconds, for tests —,
+    ``"demo"`` — the capped size of ``make demo`` — or ``"full"`` — ``rnnkit demo APP`` alone, fuller) and
+    ``show(results) -> list[str]`` (what to print after the results table; ``results`` maps stage keys to
+    :class:`TrainResult`). ``common`` holds ``runs_dir``, ``threads`` and ``progress``.
+    """
+
+    key: str  # also the run name: demo-<key>
+    title: str  # e.g. "time series: CO2, 52 weeks ahead"
+    config: Any  # the app's config dataclass (an AppConfig)
