@@ -7,10 +7,13 @@ DEVSTAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint format bench clean system-packages
 
-# Debian packages the applications use: Tesseract (the OCR baseline of handwriting) and the handwriting fonts
-# (its font lines). Installed once where apt-get can (root); elsewhere the tests that need them say so and skip.
+# Debian packages the applications use: Tesseract (the OCR baseline of handwriting), the handwriting fonts (its
+# font lines), espeak-ng/flite/sox (synthesised connected speech), fluidsynth + a General MIDI soundfont (music
+# to WAV), Noto Color Emoji (captioning's pictures) and chromium (the server page's browser test). Installed once
+# where apt-get can (root); elsewhere the tests that need them say so and skip.
 DEBS := tesseract-ocr fonts-dkg-handwriting fonts-bwht fonts-femkeklaver fonts-rufscript fonts-humor-sans \
-	fonts-sjfonts fonts-breip
+	fonts-sjfonts fonts-breip espeak-ng flite sox fluidsynth fluid-soundfont-gm fonts-noto-color-emoji \
+	chromium chromium-driver
 SYSSTAMP := $(VENV)/.installed-debs
 
 $(BIN)/python:
@@ -26,7 +29,7 @@ $(DEVSTAMP): $(STAMP)
 	touch $@
 
 $(SYSSTAMP): $(BIN)/python
-	@if command -v tesseract >/dev/null && fc-list | grep -qi rufscript; then :; \
+	@if dpkg -s $(DEBS) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; } \
 			|| echo "note: apt-get could not install $(DEBS); the tests that need them will skip"; \
