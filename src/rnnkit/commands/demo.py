@@ -70,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick", action="store_true", help="tiny models and budgets: a smoke test in about a minute"
     )
+    p.add_argument(
+        "--scale",
+        choices=("quick", "demo", "full"),
+        help="the size of every run: quick (= --quick), demo (make demo's) or full (default: full when "
+        "APPs are named, else demo)",
+    )
 
 
 def _stage(n: int, total: int, text: str) -> None:
@@ -97,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         raise RnnkitError(f"--threads: expected a value >= 0, got {args.threads}")
     t0 = time.perf_counter()
     modules = demo_modules(args.apps)
-    scale = "quick" if args.quick else ("full" if args.apps else "demo")
+    scale = args.scale or ("quick" if args.quick else ("full" if args.apps else "demo"))
     stages = demo_stages(modules, args.runs_dir, scale, args.threads, args.progress)
     total = 1 + sum(len(s) for s in stages.values())
     print(f"rnnkit demo: {', '.join(modules)} on real data")
