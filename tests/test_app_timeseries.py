@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -58,7 +59,9 @@ def test_seasonal_scaler_reproduces_a_noiseless_log_linear_seasonal_series():
 def test_level_mode_keeps_the_old_meaning_and_log_needs_positive_data():
     y = np.arange(1.0, 101.0)
     ts = _ts(y)
-    cfg = resolve(_cfg(data="x", normalize="level", transform="none", horizon=4, season=1, window=8), ts)
+    cfg = resolve(
+        _cfg(data="x", target="value", normalize="level", transform="none", horizon=4, season=1, window=8), ts
+    )
     scaler = Scaler.fit(y[:80, None], cfg, 0)
     w = y[None, 10:18, None]
     # level: relative to the last value, in units of the 4-step change's spread (0 here, so the values' std)
@@ -68,11 +71,11 @@ def test_level_mode_keeps_the_old_meaning_and_log_needs_positive_data():
     )
     z = y.copy()
     z[3] = -1.0
-    bad = resolve(_cfg(data="x", transform="log", horizon=4, season=1, window=8), ts)
+    bad = resolve(_cfg(data="x", target="value", transform="log", horizon=4, season=1, window=8), ts)
     with pytest.raises(RnnkitError, match="strictly positive"):
         Scaler.fit(z[:80, None], bad, 0)
     with pytest.raises(RnnkitError, match="many-to-many"):
-        resolve(_cfg(data="x", structure="many-to-many", horizon=4, season=1, window=8), ts)
+        resolve(_cfg(data="x", target="value", structure="many-to-many", horizon=4, season=1, window=8), ts)
 
 
 def test_held_out_series_are_named_presets():
@@ -151,3 +154,20 @@ def test_counts_stay_non_negative(tmp_path):
     for o in range(30, 150, 7):
         fc = run.predict(y[:o])["forecast"]
         assert min(min(f["value"], f["low"]) for f in fc) >= 0.0
+
+
+def test_an_undetected_time_column_is_refused_as_the_target(tmp_path):
+    """A first column named ``t`` counting 0, 1, 2, ... is not detected as time; forecasting it is refused."""
+    rng = np.random.default_rng(0)
+    rows = [f"{i},{10 + rng.normal():.3f}" for i in range(60)]
+    csv = tmp_path / "clock.csv"
+    csv.write_text("t,load\n" + "\n".join(rows) + "\n")
+    cfg = TimeSeriesConfig(data=str(csv), horizon=2, window=6)
+    from rnnkit.apps.timeseries.data import load_series
+
+    ts = load_series(cfg)
+    assert ts.columns == ["t", "load"]  # the reader keeps it as a value column ...
+    with pytest.raises(RnnkitError, match="'t' looks like a time index.*--time-column t"):
+        resolve(cfg, ts)  # ... and the app refuses to forecast the clock
+    assert resolve(replace(cfg, target="load"), ts).target == "load"  # an explicit target is the user's call
+    assert resolve(replace(cfg, time_column="t"), load_series(replace(cfg, time_column="t"))).target == "load"

@@ -378,13 +378,13 @@ def test_demo_one_app_and_unknown_app(tmp_path, capsys):
         ),
         (
             "timeseries",
-            "date,load\n" + "".join(f"2020-01-{i:02d},{i}\n" for i in range(1, 21)),
+            "date,load\n" + "".join(f"2020-01-{i:02d},{i * 7 % 11}\n" for i in range(1, 21)),
             ["--horizon", "40"],
             ["--horizon 40 is longer than the series (20 values)"],
         ),
         (
             "timeseries",
-            "date,load\n" + "".join(f"2020-01-{i:02d},{i}\n" for i in range(1, 31)),
+            "date,load\n" + "".join(f"2020-01-{i:02d},{i * 7 % 11}\n" for i in range(1, 31)),
             ["--horizon", "5"],
             ["longer than the test part"],
         ),

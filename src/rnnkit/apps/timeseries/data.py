@@ -91,6 +91,8 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     target = cfg.target or ts.columns[0]
     if target not in ts.columns:
         raise RnnkitError(f"--target: expected one of the value columns {ts.columns}, got {target!r}")
+    if cfg.target is None:
+        _refuse_time_index(ts, target)
     known = ("naive", "seasonal naive", "ets", "arima", "mlp")
     if not cfg.baselines or set(cfg.baselines) - set(known):
         raise RnnkitError(f"--baselines: expected one or more of {list(known)}, got {cfg.baselines}")
@@ -124,6 +126,23 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     if n_tr <= season:
         raise RnnkitError(f"--season {season} is not shorter than the training part ({n_tr} values)")
     return out
+
+
+def _refuse_time_index(ts: TimeSeries, target: str) -> None:
+    """Refuse an automatically chosen target that counts like a clock (a time column that was not detected).
+
+    A column that rises or falls in exactly equal steps (0, 1, 2, ... or 1990, 1991, ...) is a time index,
+    not a series worth forecasting: its "forecast" would score perfectly and mean nothing.
+    """
+    y = ts.values[:, ts.columns.index(target)].astype(np.float64)
+    if len(y) < 3 or ts.missing[:, ts.columns.index(target)].any():
+        return
+    d = np.diff(y)
+    if d[0] != 0 and np.all(d == d[0]):
+        raise RnnkitError(
+            f"column {target!r} looks like a time index, not a series (it changes by exactly {d[0]:g} every "
+            f"row); name it with --time-column {target}, or pick the series to forecast with --target"
+        )
 
 
 def part_sizes(cfg: TimeSeriesConfig, n: int) -> tuple[int, int, int]:

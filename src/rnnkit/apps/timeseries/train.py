@@ -63,8 +63,11 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         )
         val_origins = np.arange(n_tr, n_tr + n_val - cfg.horizon + 1, cfg.stride)
         test_origins = np.arange(n_tr + n_val, n - cfg.horizon + 1, cfg.stride)
+        no_time = ts.times[0] == "0" and ts.times[-1] == str(n - 1)
+        clock = "no time column (rows are the steps)" if no_time else f"time {ts.times[0]} .. {ts.times[-1]}"
         say(
-            f"timeseries: {cfg.data}: {n} steps x {len(ts.columns)} column(s) {ts.columns}, target {cfg.target!r}; "
+            f"timeseries: {cfg.data}: {n} steps x {len(ts.columns)} column(s) {ts.columns}, {clock}, "
+            f"target {cfg.target!r}; "
             f"split {n_tr}/{n_val}/{n_test}; window {cfg.window}, horizon {cfg.horizon}, season {cfg.season}; "
             f"{len(train_origins)} training windows, {len(test_origins)} test origins"
         )
