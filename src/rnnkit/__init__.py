@@ -51,8 +51,10 @@ _PUBLIC = {
     "detach_state": "rnnkit.layers",
     "zeros_state": "rnnkit.layers",
 }
-# sub-packages with heavier imports also load on first use: ``rnnkit.datasets``, ``rnnkit.models``, ...
+# sub-modules load on first use too: ``rnnkit.datasets``, ``rnnkit.models``, ... (and those that an eager
+# ``import rnnkit`` used to load on the way, so ``import rnnkit; rnnkit.layers`` keeps working)
 _LAZY = ("datasets", "models", "train", "experiments", "apps", "fused", "bench", "export")
+_LAZY += ("backends", "cells", "convert", "layers", "functional", "loop")
 
 
 def __getattr__(name: str):
