@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 import rnnkit
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.rundir import RunBuilder, find_interrupted
-from test_cli import assert_one_line_error, run_cli, write_series
+from test_cli import assert_one_line_error, run_cli, write_series, write_text
 
 SRC = str(Path(rnnkit.__file__).resolve().parents[1])
 # 6 epochs of 4 steps; a checkpoint every 2 steps gives the kill something to resume from early on
@@ -44,8 +44,27 @@ def _start(tmp_path: Path, *argv) -> subprocess.Popen:
     )
 
 
-def _train_args(series: Path, runs: Path, name: str) -> list[str]:
-    return ["train", "timeseries", "--data", series, "--runs-dir", runs, "--name", name, *TRAIN]
+# textgen trains differently: truncated BPTT over parallel streams of text, the recurrent state carried from one
+# update to the next, so a checkpoint must hold that state too; 2 epochs of about 60 small updates
+TEXTGEN = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "4",
+    "--tbptt-k1",
+    "20",
+    "--tbptt-k2",
+    "20",
+    "--hidden-size",
+    "16",
+]
+TEXTGEN += ["--embedding-dim", "8", "--no-baselines", "--sample-length", "0", "--checkpoint-every", "5"]
+TEXTGEN += ["--patience", "0", "--no-progress", "--threads", "1"]
+
+
+def _train_args(data: Path, runs: Path, name: str, app: str = "timeseries") -> list[str]:
+    flags = TEXTGEN if app == "textgen" else TRAIN
+    return ["train", app, "--data", data, "--runs-dir", runs, "--name", name, *flags]
 
 
 def _wait_for(predicate, proc: subprocess.Popen, seconds: float = 50.0) -> None:
@@ -74,26 +93,35 @@ def _assert_same_weights(a: Path, b: Path) -> None:
         assert torch.equal(wa[k], wb[k]), k
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def _reference(tmp: Path, data: Path, app: str):
     """An uninterrupted run, started in the background so that the fault tests overlap with it."""
-    tmp = tmp_path_factory.mktemp("ref")
-    series = write_series(tmp / "s.csv", 220)
     runs = tmp / "runs"
-    proc = _start(tmp, *_train_args(series, runs, "whole"))
+    proc = _start(tmp, *_train_args(data, runs, "whole", app))
 
     def finished() -> Path:
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         return runs / "whole"
 
-    return series, finished
+    return data, finished, app
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ref")
+    return _reference(tmp, write_series(tmp / "s.csv", 220), "timeseries")
+
+
+@pytest.fixture(scope="module")
+def textgen_reference(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ref-textgen")
+    return _reference(tmp, write_text(tmp / "t.txt"), "textgen")
 
 
 def _interrupt_and_resume(tmp_path: Path, reference, sig: int) -> tuple[subprocess.CompletedProcess, str]:
-    series, finished = reference
+    series, finished, app = reference
     runs = tmp_path / "runs"
-    proc = _start(tmp_path, *_train_args(series, runs, "r"))
+    proc = _start(tmp_path, *_train_args(series, runs, "r", app))
     _wait_for(_checkpointed(runs, "r"), proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -101,12 +129,12 @@ def _interrupt_and_resume(tmp_path: Path, reference, sig: int) -> tuple[subproce
     assert len(left) == 1 and left[0].checkpoint is not None, (proc.returncode, err)
     assert not (runs / "r").exists()
     resumed = subprocess.run(
-        [sys.executable, "-m", "rnnkit.cli", "train", "timeseries", "--runs-dir", str(runs), "--resume"],
+        [sys.executable, "-m", "rnnkit.cli", "train", app, "--runs-dir", str(runs), "--resume"],
         cwd=tmp_path,
         env=_env(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming the interrupted run 'r'" in resumed.stderr
@@ -118,6 +146,13 @@ def _interrupt_and_resume(tmp_path: Path, reference, sig: int) -> tuple[subproce
 @pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, reference):
     proc, _ = _interrupt_and_resume(tmp_path, reference, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_uninterrupted_weights_of_truncated_bptt(tmp_path, textgen_reference):
+    """The same for textgen: the state carried between truncated-BPTT updates comes back from the checkpoint."""
+    proc, _ = _interrupt_and_resume(tmp_path, textgen_reference, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Interrupted", "fitting", "graceful_signals"]
+__all__ = ["Interrupted", "fitting", "graceful_signals", "ignore_signals"]
 
 _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
 _fitting: list[Any] = []  # trainers inside fit(), innermost last
@@ -69,6 +69,14 @@ def _handler(signum: int, frame: Any) -> None:
         sys.stderr.flush()
         return
     raise Interrupted(signum)
+
+
+def ignore_signals() -> None:
+    """Ignore SIGINT and SIGTERM from now on (until :func:`graceful_signals` restores the previous handlers):
+    for the last moments of a command that is already stopping."""
+    if threading.current_thread() is threading.main_thread():
+        for s in _SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from rnnkit._errors import RnnkitError
+from rnnkit._signals import graceful_signals, ignore_signals
 
 # sub-command modules, in the order ``rnnkit --help`` lists them
 COMMANDS = ("train", "evaluate", "predict", "generate", "export", "demo", "experiment", "bench")
@@ -39,13 +40,25 @@ def _one_line(message: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The handlers go in first, before any command (or torch) is imported, so that a Ctrl-C or a SIGTERM at
+    # any moment from here on ends in one line and 130/143, never a traceback. (``import rnnkit`` and this
+    # module load nothing heavy, so the moments before this line are the interpreter's own start-up.)
+    try:
+        with graceful_signals():
+            try:
+                return _main(argv)
+            except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM turned into Interrupted by the handler
+                return _interrupted(e)
+    except KeyboardInterrupt as e:  # a signal in the instant the handlers were being put in or taken out
+        return _interrupted(e)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad flag (2, already reported on one line)
         return e.code if isinstance(e.code, int) else 2
-    except KeyboardInterrupt as e:  # Ctrl-C while the commands load
-        return _interrupted(e)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -61,12 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         sys.stderr.write(f"rnnkit: error: {_one_line(e.strerror or e)}{where}\n")
         return 2
-    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under rnnkit._signals.graceful_signals
-        return _interrupted(e)
 
 
 def _interrupted(e: KeyboardInterrupt) -> int:
     """One line for an interruption (which signal, where, how to go on); exit status 128 + signal."""
+    ignore_signals()  # we are stopping: a second signal must not cut the line short with a traceback
     signum = int(getattr(e, "signum", 2))
     name = {2: "Ctrl-C (SIGINT)", 15: "SIGTERM"}.get(signum, f"signal {signum}")
     detail = getattr(e, "detail", "")

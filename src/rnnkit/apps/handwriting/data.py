@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -341,21 +342,31 @@ def normalize_line(image, height: int = 32, name: str = "image") -> np.ndarray:
 
 def read_image(path: Path, height: int = 32) -> np.ndarray:
     """A line image file, normalised (:func:`normalize_line`); unreadable files are one clear error."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise RnnkitError(f"expected an image file, got {str(path)!r} which does not exist")
+    from rnnkit.datasets.readers import check_input_file
+
+    path = check_input_file(path, "image")  # names a directory, a link loop, a FIFO for what it is
+    if path.stat().st_size == 0:
+        raise RnnkitError(f"{path.name}: expected an image (PNG, JPEG, ...), got an empty file")
     try:
-        with Image.open(path) as im:
-            im.load()
-            return normalize_line(im, height, path.name)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        with warnings.catch_warnings():  # PIL only warns below twice its pixel limit: refuse those too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return normalize_line(im, height, path.name)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise RnnkitError(
+            f"{path.name}: expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, got a larger one: {exc}"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise RnnkitError(f"{path.name}: expected a readable image (PNG, JPEG, ...), got: {exc}") from None
 
 
 def load_line_images(csv_path: str, height: int = 32) -> tuple[list[np.ndarray], list[str]]:
-    """The user's lines: a CSV ``file,text`` (header row required) of images relative to the CSV's folder."""
+    """The user's lines: a CSV ``file,text`` (header row required) of images inside the CSV's folder."""
     p = Path(csv_path)
     if not p.is_file():
         raise RnnkitError(
@@ -368,11 +379,28 @@ def load_line_images(csv_path: str, height: int = 32) -> tuple[list[np.ndarray],
     if not rows or "file" not in rows[0] or "text" not in rows[0]:
         raise RnnkitError(f"{p.name}: expected a CSV with a header 'file,text' and at least one row")
     images, texts = [], []
+    first_line: dict[str, int] = {}
     for k, row in enumerate(rows, start=2):
         text = (row["text"] or "").strip()
         if not text:
             raise RnnkitError(f"{p.name} line {k}: expected a non-empty text, got an empty one")
-        images.append(read_image(p.parent / (row["file"] or ""), height))
+        name = (row["file"] or "").strip()
+        key = os.path.normpath(name)
+        if not name:
+            raise RnnkitError(f"{p.name} line {k}: expected an image file name, got an empty cell")
+        if os.path.isabs(name) or key == ".." or key.startswith(".." + os.sep):
+            raise RnnkitError(
+                f"{p.name} line {k}: expected an image path inside the CSV's folder, got {name!r}"
+            )
+        if key in first_line:  # the same image twice could land in both the training and the test part
+            raise RnnkitError(
+                f"{p.name} line {k}: expected each image once, got {name!r} again (first at line {first_line[key]})"
+            )
+        first_line[key] = k
+        try:
+            images.append(read_image(p.parent / name, height))
+        except RnnkitError as exc:
+            raise RnnkitError(f"{p.name} line {k}: {exc}") from None
         texts.append(text)
     return images, texts
 

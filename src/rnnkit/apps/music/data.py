@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import zipfile
 from collections import Counter
@@ -20,6 +21,7 @@ from rnnkit.apps._common import split_indices
 from rnnkit.apps.music.abc import AbcSkip, split_tunes, tune_tokens
 from rnnkit.apps.music.config import MusicConfig
 from rnnkit.datasets._cache import Source, _fetch_pypi, cache_dir
+from rnnkit.datasets.readers import check_input_file
 from rnnkit.files import atomic_write_bytes, sha256_file
 
 __all__ = [
@@ -138,10 +140,12 @@ def read_abc_files(path: str | Path) -> tuple[list[dict], Counter]:
     elif p.is_file():
         files = [p]
     else:
+        if os.path.lexists(p):  # a link loop, a FIFO, a device: say which, and never open it
+            check_input_file(p, "--data")
         raise RnnkitError(f"--data: expected 'folk', an ABC file or a folder of them, got {str(path)!r}")
     named = []
     for f in files:
-        raw = f.read_bytes()
+        raw = check_input_file(f, "--data").read_bytes()
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:

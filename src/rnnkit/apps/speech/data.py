@@ -11,6 +11,7 @@ A user file with a ``speaker`` array can be split by speaker (``split="speaker"`
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.speech.config import SpeechConfig
 from rnnkit.datasets._cache import Member, Source, ensure
+from rnnkit.datasets.readers import check_input_file
 
 __all__ = [
     "APP",
@@ -60,6 +62,7 @@ AUDIO_BAND_HZ = 8000
 MFCC_RATE_HZ = 22050
 MFCC_COEFFICIENTS = 13
 TRIM_TOP_DB = 30
+MFCC_WINDOW = 2048  # librosa's default n_fft: the shortest sound that makes one full frame
 
 
 def audio_features(path) -> np.ndarray:
@@ -74,8 +77,11 @@ def audio_features(path) -> np.ndarray:
     except ImportError:
         raise RnnkitError("reading audio needs soundfile and librosa: pip install 'rnnkit[apps]'") from None
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise RnnkitError(f"{path.name}: no such audio file")
+    check_input_file(path, "audio")  # names a directory, a link loop, a FIFO for what it is
+    if path.stat().st_size == 0:
+        raise RnnkitError(f"{path.name}: expected a WAV, FLAC or OGG audio file, got an empty file")
     try:
         y, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
@@ -92,6 +98,11 @@ def audio_features(path) -> np.ndarray:
     y = librosa.resample(y, orig_sr=rate, target_sr=AUDIO_BAND_HZ)
     y = librosa.resample(y, orig_sr=AUDIO_BAND_HZ, target_sr=MFCC_RATE_HZ)
     y, _ = librosa.effects.trim(y, top_db=TRIM_TOP_DB)
+    if y.size < MFCC_WINDOW:  # shorter than one MFCC window: librosa would only warn and pad
+        raise RnnkitError(
+            f"{path.name}: expected at least {MFCC_WINDOW / MFCC_RATE_HZ:.3f} s of sound (after trimming "
+            f"silence), got {y.size / MFCC_RATE_HZ:.4f} s"
+        )
     mfcc = librosa.feature.mfcc(y=y, sr=MFCC_RATE_HZ, n_mfcc=MFCC_COEFFICIENTS)  # (13, frames)
     return np.ascontiguousarray(mfcc.T, dtype=np.float32)
 
@@ -125,8 +136,9 @@ def read_features(
     objects are refused (never unpickled)."""
     path = Path(path)
     where = where or path.name
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise RnnkitError(f"{where}: no such file (expected an .npz with arrays X, lengths, y)")
+    check_input_file(path, where)  # names a directory, a link loop, a FIFO for what it is
     if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
         raise RnnkitError(f"{where}: not a readable .npz file (expected a zip archive of arrays)")
     try:

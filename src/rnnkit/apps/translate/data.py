@@ -329,6 +329,8 @@ class SubwordVocab:
             return cls(p.read_bytes())
         except RuntimeError:
             raise RnnkitError(f"{p} is not a SentencePiece model (damaged run?)") from None
+        except RnnkitError as exc:  # an empty file parses as a model without the special pieces
+            raise RnnkitError(f"{p} is not a subword model of a run (damaged run?): {exc}") from None
 
 
 def vocab_size(cfg: TranslateConfig) -> int:
