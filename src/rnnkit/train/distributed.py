@@ -218,9 +218,11 @@ def scratch_runs_dir(ctx: DistContext) -> str:
 
 
 # -- collectives the trainer uses ----------------------------------------------------------------------------
-def broadcast_text(text: str, ctx: DistContext, device: torch.device | str = "cpu") -> str:
+def broadcast_text(text: str, ctx: DistContext) -> str:
     """Rank 0's ``text`` on every rank (as UTF-8 bytes in a tensor; nothing is pickled)."""
     import torch.distributed as dist
+
+    device = torch.device("cuda", torch.cuda.current_device()) if ctx.backend == "nccl" else "cpu"
 
     data = torch.tensor(list(text.encode("utf-8")) if ctx.is_main else [], dtype=torch.uint8)
     size = torch.tensor([len(data)], dtype=torch.int64, device=device)
@@ -265,8 +267,9 @@ class DataParallel:
         self.ddp = nn.parallel.DistributedDataParallel(
             _LossModule(model, loss),
             device_ids=[device] if device.type == "cuda" else None,
-            # a model may have parameters a loss never uses (e.g. a pre-training head)
-            find_unused_parameters=True,
+            # a learnt initial state goes unused whenever a state is given (carried streams, truncated BPTT);
+            # searching the graph for unused parameters costs a traversal per step, so only then
+            find_unused_parameters=any("initial_state" in name for name, _ in model.named_parameters()),
         )
         self._comm = device if ctx.backend == "nccl" else torch.device("cpu")
 
