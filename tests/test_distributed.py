@@ -61,7 +61,9 @@ def _classifier_batches() -> list[dict]:
 
 def _lm() -> LanguageModel:
     torch.manual_seed(0)
-    return LanguageModel(LanguageModelConfig(vocab_size=11, embedding_dim=8, encoder=EncoderConfig("lstm", 10)))
+    return LanguageModel(
+        LanguageModelConfig(vocab_size=11, embedding_dim=8, encoder=EncoderConfig("lstm", 10))
+    )
 
 
 def _lm_batches() -> list[dict]:

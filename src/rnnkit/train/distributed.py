@@ -101,7 +101,9 @@ def resolve_backend(backend: str, device: str) -> str:
                 "use gloo on CPU"
             )
         if not (torch.cuda.is_available() and dist.is_nccl_available()):
-            raise RnnkitError("--dist-backend nccl: NCCL is not available here (no CUDA device or no NCCL build)")
+            raise RnnkitError(
+                "--dist-backend nccl: NCCL is not available here (no CUDA device or no NCCL build)"
+            )
     if backend == "gloo" and not dist.is_gloo_available():
         raise RnnkitError("--dist-backend gloo: this torch build has no gloo backend")
     return backend
@@ -162,7 +164,9 @@ def check_launch(nproc: int, device: str, backend: str, oversubscribe: bool = Fa
     if str(device).startswith("cuda"):
         gpus = torch.cuda.device_count()
         if nproc > gpus:
-            raise RnnkitError(f"--nproc {nproc} with --device cuda: expected at most one process per GPU ({gpus})")
+            raise RnnkitError(
+                f"--nproc {nproc} with --device cuda: expected at most one process per GPU ({gpus})"
+            )
     else:
         cores = usable_cores()
         if nproc > cores and not oversubscribe:
@@ -260,7 +264,9 @@ def _rows(batch_size: int, rank: int, world: int) -> tuple[int, int]:
 class DataParallel:
     """The trainer's side of a distributed run (see the module docstring): DDP, shards and collectives."""
 
-    def __init__(self, ctx: DistContext, model: nn.Module, loss, device: torch.device, time_keys: tuple[str, ...]):
+    def __init__(
+        self, ctx: DistContext, model: nn.Module, loss, device: torch.device, time_keys: tuple[str, ...]
+    ):
         self.ctx = ctx
         self.device = device
         self.time_keys = time_keys
@@ -298,7 +304,9 @@ class DataParallel:
         """This rank's rows of a global batch, and whether they are real (False: a stand-in row, weight 0)."""
         B = self.batch_rows(batch)
         if B is None:
-            raise RnnkitError("distributed training needs batches of tensors with the items along dimension 0")
+            raise RnnkitError(
+                "distributed training needs batches of tensors with the items along dimension 0"
+            )
         lo, hi = _rows(B, self.ctx.rank, self.ctx.world_size)
         real = hi > lo
         if not real:

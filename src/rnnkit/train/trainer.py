@@ -150,6 +150,11 @@ class TrainerConfig:
     device: str = option("cpu", "where the model and batches live")
     progress: bool = option(True, "show a progress bar with loss, throughput and ETA while training")
     log_every: int = option(50, "steps between progress lines when stderr is not a terminal", low=1)
+    tensorboard: bool = option(
+        False,
+        "also write TensorBoard event files into <run>/tensorboard: the metrics.csv columns (loss, metrics, "
+        "learning rate, gradient norm, skipped steps), the loss of every step and the gradient-flow heat map",
+    )
 
     def __post_init__(self) -> None:
         if self.clip_norm is None:  # the old spelling of "no clipping"
@@ -162,6 +167,10 @@ class TrainerConfig:
             raise RnnkitError(f"tbptt_k2 must be >= tbptt_k1, got k1={self.tbptt_k1}, k2={self.tbptt_k2}")
         if self.clip_value is not None and not self.clip_value > 0:
             raise RnnkitError(f"clip_value must be positive or None, got {self.clip_value}")
+        if self.tensorboard:
+            from rnnkit.train.reporter import check_tensorboard
+
+            check_tensorboard()
 
 
 def trainer_config(cfg: TrainerConfig, **changes: Any) -> TrainerConfig:
@@ -404,7 +413,9 @@ class Trainer:
         self.state.updates += 1
         finite = bool(torch.isfinite(loss.detach()))
         local_loss = float(loss.detach())
-        if self.dist is not None:  # all ranks skip together; weighted so that DDP's mean is the global batch's
+        if (
+            self.dist is not None
+        ):  # all ranks skip together; weighted so that DDP's mean is the global batch's
             loss, finite = self.dist.weigh_loss(loss, count, finite)
         if c.skip_nonfinite and not finite:
             self._skip(f"non-finite loss ({local_loss:.3g})")
@@ -490,7 +501,9 @@ class Trainer:
                 if e == carry:
                     next_start = detach_state(state)
             n = sum(p.count for p in parts)
-            if n or self.dist is not None:  # distributed: every rank updates (a collective) even with no items
+            if (
+                n or self.dist is not None
+            ):  # distributed: every rank updates (a collective) even with no items
                 loss = parts[0].loss if len(parts) == 1 else sum(p.loss * p.count for p in parts) / max(n, 1)
                 n = n if real else 0
                 if self._update(loss, n):  # a skipped update does not count in the epoch's loss and metrics
@@ -869,7 +882,9 @@ class Trainer:
         self._checkpoint_step = new_state.step
         self._epoch_rng = st.get("epoch_rng")
         self._carried = _to_device(st.get("carried"), self.device)
-        if self.dist is not None:  # the checkpoint holds the whole run: take this rank's part, at any world size
+        if (
+            self.dist is not None
+        ):  # the checkpoint holds the whole run: take this rank's part, at any world size
             self._carried = self.dist.split_state(self._carried)
             if not self.dist.is_main:  # rank 0 alone carries the period's sums (summed over ranks later)
                 new_state.epoch_sums = {k: 0.0 for k in new_state.epoch_sums}
