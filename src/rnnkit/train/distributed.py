@@ -39,6 +39,7 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -180,40 +181,65 @@ def check_launch(nproc: int, device: str, backend: str, oversubscribe: bool = Fa
 def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run ``python -m rnnkit <argv>`` in ``nproc`` local processes (ranks 0..nproc-1) and wait for them.
 
-    Uses torch's elastic launcher on a free local port, as ``torchrun --standalone`` does. Returns 0, or
-    the exit status of the first process that failed (its own one-line message is already on stderr).
+    Uses torch's elastic launcher on a free local port, as ``torchrun --standalone`` does. Rank 0 prints to
+    this terminal; the others' output goes to log files, and only the error line of a rank other than 0 that
+    failed is shown. Ctrl-C or SIGTERM: the launcher passes the signal on to the ranks, which stop after their
+    step with a checkpoint, as one process does. Returns 0, or the exit status of the first process that
+    failed (128 + the signal's number after a signal).
     """
+    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException, Std
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    config = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=nproc,
-        run_id=f"rnnkit-{uuid.uuid4().hex[:8]}",
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        max_restarts=0,
-        monitor_interval=0.1,
-        start_method="spawn",
-    )
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # the launcher logs every failure at length; the failing rank has already said what went wrong
-    quiet = logging.getLogger("torch.distributed.elastic")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        elastic_launch(config, entrypoint=sys.executable)("-m", "rnnkit", *argv)
-    except ChildFailedError as e:
-        codes = [f.exitcode for _, f in sorted(e.failures.items())]
-        code = next((c for c in codes if c and c > 0), None)
-        if code is None:  # killed by a signal (negative exit code)
-            sig = -min(codes)
-            return 128 + sig if sig > 0 else 1
-        return code
-    finally:
-        quiet.setLevel(level)
+    # the launcher logs every failure and signal at length; the failing rank has already said what went wrong
+    names = ["torch.distributed.elastic"] + [
+        n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic.")
+    ]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="rnnkit-ranks-") as logs:
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=nproc,
+            run_id=f"rnnkit-{uuid.uuid4().hex[:8]}",
+            rdzv_backend="c10d",
+            rdzv_endpoint="localhost:0",
+            max_restarts=0,
+            monitor_interval=0.1,
+            start_method="spawn",
+            logs_specs=DefaultLogsSpecs(log_dir=logs, redirects={r: Std.ALL for r in range(1, nproc)}),
+        )
+        try:
+            elastic_launch(config, entrypoint=sys.executable)("-m", "rnnkit", *argv)
+        except ChildFailedError as e:
+            failed = sorted(e.failures.items())
+            if failed and failed[0][0] != 0:  # rank 0 did not fail first: say what the other said
+                _echo_error(Path(logs), failed[0][0])
+            codes = [f.exitcode for _, f in failed]
+            code = next((c for c in codes if c and c > 0), None)
+            if code is None:  # killed by a signal (a negative exit code)
+                sig = -min(codes)
+                return 128 + sig if sig > 0 else 1
+            return code
+        except SignalException as e:  # Ctrl-C or SIGTERM to this process; rank 0 has said where the run is
+            return 128 + int(e.sigval)
+        finally:
+            for n, lv in levels.items():
+                logging.getLogger(n).setLevel(lv)
     return 0
+
+
+def _echo_error(logs: Path, rank: int) -> None:
+    """The last ``rnnkit:`` line (else the last line) of rank ``rank``'s stderr log, on this stderr."""
+    lines: list[str] = []
+    for f in sorted(logs.glob(f"**/{rank}/stderr.log")):
+        lines += [line for line in f.read_text(errors="replace").splitlines() if line.strip()]
+    ours = [line for line in lines if line.startswith("rnnkit:")]
+    if ours or lines:
+        sys.stderr.write((ours or lines)[-1] + "\n")
 
 
 def scratch_runs_dir(ctx: DistContext) -> str:
