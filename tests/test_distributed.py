@@ -61,6 +61,16 @@ def _classifier_batches() -> list[dict]:
     ]
 
 
+def _classifier_tail() -> list[dict]:
+    """The batch above, then a last batch of one sequence: rank 0 has no row of it (a stand-in of weight 0)."""
+    last = {
+        "inputs": torch.arange(6).view(1, 6) + 3,
+        "targets": torch.tensor([2]),
+        "lengths": torch.tensor([5]),
+    }
+    return _classifier_batches() + [last]
+
+
 def _lm() -> LanguageModel:
     torch.manual_seed(0)
     return LanguageModel(
@@ -78,6 +88,8 @@ def _lm_batches() -> list[dict]:
 CASES = {
     # one step of full BPTT over a batch with unequal shards and padding
     "classifier": (_classifier, _classifier_batches, dict(max_steps=1)),
+    # and a second step whose batch is smaller than the world
+    "classifier_tail": (_classifier, _classifier_tail, dict(max_steps=2)),
     # stateful truncated BPTT (k1 = 3 in 6-step segments): streams split over the ranks, state carried
     "lm": (_lm, _lm_batches, dict(max_steps=4, tbptt_k1=3, stateful=True)),
 }
@@ -110,7 +122,13 @@ def _run_job(job: str, run_dir: Path | None = None):
 
 
 # (job, run folder name or None): what the 2 ranks run, in this order
-RANK_JOBS = [("classifier", None), ("lm", None), ("lm:first", "two-then-one"), ("lm:resume", "one-then-two")]
+RANK_JOBS = [
+    ("classifier", None),
+    ("classifier_tail", None),
+    ("lm", None),
+    ("lm:first", "two-then-one"),
+    ("lm:resume", "one-then-two"),
+]
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
@@ -147,8 +165,9 @@ def _assert_close(a: dict, b: dict, **tol) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_two_processes_train_the_same_steps_as_one(two_ranks, case):
-    """The classifier: one step on 5 padded sequences (2 on rank 0, 3 on rank 1). The LM: 4 steps of
-    stateful truncated BPTT, 2 streams per rank carrying their state from step to step."""
+    """The classifier: one step on 5 padded sequences (2 on rank 0, 3 on rank 1); then one on a single
+    sequence (rank 1 only). The LM: 4 steps of stateful truncated BPTT, 2 streams per rank carrying their
+    state from step to step."""
     reference = _weights(_run_job(case))
     start = _weights(CASES[case][0]())
     assert any(not torch.equal(reference[k], start[k]) for k in start)  # training moved the weights

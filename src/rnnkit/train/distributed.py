@@ -344,14 +344,14 @@ class DataParallel:
         """``loss * n_r W / N`` (see the module docstring) and whether every rank's loss is finite."""
         import torch.distributed as dist
 
-        t = torch.tensor([float(count), 0.0 if finite else 1.0], dtype=torch.float64, device=self._comm)
+        bad_here = not finite and count > 0  # a loss over no items (NaN) does not count
+        t = torch.tensor([float(count), 1.0 if bad_here else 0.0], dtype=torch.float64, device=self._comm)
         dist.all_reduce(t)
         total, bad = float(t[0]), float(t[1])
-        if total > 0:
-            loss = loss * (count * self.ctx.world_size / total)
-        else:
-            loss = loss * 0.0
-        return loss, bad == 0
+        if count == 0:  # no items here (a stand-in row, or all padding): a zero gradient, whatever the loss
+            zero = sum((p * 0.0).sum() for p in self.ddp.module.parameters() if p.requires_grad)
+            return zero, bad == 0
+        return loss * (count * self.ctx.world_size / total), bad == 0
 
     def agree_stop(self, reason: str | None, signum: int | None) -> tuple[str | None, int | None]:
         """Every rank's stop reason and signal, combined: if one rank stops, all do."""

@@ -411,14 +411,13 @@ class Trainer:
         """Backward, clip, step. Returns False if the update was skipped. ``count``: the items ``loss`` averages."""
         c = self.config
         self.state.updates += 1
-        finite = bool(torch.isfinite(loss.detach()))
-        local_loss = float(loss.detach())
-        if (
-            self.dist is not None
-        ):  # all ranks skip together; weighted so that DDP's mean is the global batch's
+        local_loss = loss.detach()
+        finite = bool(torch.isfinite(local_loss))
+        if self.dist is not None:
+            # all ranks skip together; weighted so that DDP's mean is the global batch's
             loss, finite = self.dist.weigh_loss(loss, count, finite)
         if c.skip_nonfinite and not finite:
-            self._skip(f"non-finite loss ({local_loss:.3g})")
+            self._skip(f"non-finite loss ({float(local_loss):.3g})")
             return False
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -501,9 +500,8 @@ class Trainer:
                 if e == carry:
                     next_start = detach_state(state)
             n = sum(p.count for p in parts)
-            if (
-                n or self.dist is not None
-            ):  # distributed: every rank updates (a collective) even with no items
+            # distributed: every rank takes part in every update (a collective), even with no items
+            if n or self.dist is not None:
                 loss = parts[0].loss if len(parts) == 1 else sum(p.loss * p.count for p in parts) / max(n, 1)
                 n = n if real else 0
                 if self._update(loss, n):  # a skipped update does not count in the epoch's loss and metrics
@@ -535,10 +533,10 @@ class Trainer:
         try:
             with torch.no_grad():
                 for batch in data:
-                    batch = self._as_dict(_to_device(batch, self.device))
                     real = True
                     if self.dist is not None:  # this rank's rows; summed over ranks below
-                        batch, real = self.dist.shard(batch)
+                        batch, real = self.dist.shard(self._as_dict(batch))
+                    batch = self._as_dict(_to_device(batch, self.device))
                     out = self.compute_loss(batch, carried if self.config.stateful else None)
                     if self.config.stateful:
                         carried = out.state
@@ -882,9 +880,8 @@ class Trainer:
         self._checkpoint_step = new_state.step
         self._epoch_rng = st.get("epoch_rng")
         self._carried = _to_device(st.get("carried"), self.device)
-        if (
-            self.dist is not None
-        ):  # the checkpoint holds the whole run: take this rank's part, at any world size
+        if self.dist is not None:
+            # the checkpoint holds the whole run: take this rank's part, at any world size
             self._carried = self.dist.split_state(self._carried)
             if not self.dist.is_main:  # rank 0 alone carries the period's sums (summed over ranks later)
                 new_state.epoch_sums = {k: 0.0 for k in new_state.epoch_sums}
