@@ -89,7 +89,13 @@ def build_trainer(model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad
     config = trainer_config(cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every)
     reporter = Reporter(out_dir, progress=config.progress, log_every=config.log_every)
     trainer = Trainer(model, config, reporter=reporter)
-    if resuming(out_dir):
+    resume = resuming(out_dir)
+    if trainer.dist is not None:  # distributed: rank 0's run decides, and every rank reads its checkpoints
+        from rnnkit.train.distributed import broadcast_text
+
+        where = broadcast_text(str(Path(out_dir) / "checkpoints") if resume else "", trainer.dist.ctx)
+        trainer.resume_from = Path(where) if where else None
+    elif resume:
         trainer.resume_from = Path(out_dir) / "checkpoints"
     return trainer
 
@@ -149,8 +155,10 @@ def _record_training_data(cfg, out_dir: Path) -> None:
 
 def finish_training(trainer, out_dir: Path) -> None:
     """Load the best checkpoint's weights and remove the checkpoints (the run keeps only the final model)."""
-    if trainer.state.best_checkpoint is not None:
+    if trainer.is_main and trainer.state.best_checkpoint is not None:
         trainer.restore_best()
+    if trainer.dist is not None:  # every rank goes on with rank 0's final model
+        trainer.dist.broadcast_module(trainer.model)
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     trainer.model.eval()
 

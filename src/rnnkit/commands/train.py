@@ -6,15 +6,25 @@ flags win over the file. Example::
     rnnkit train sentiment --cell lstm --hidden-size 96 --name sent-lstm
     rnnkit train timeseries --data power.csv --time-column timestamp --target load --horizon 24
     rnnkit train textgen --config runs/austen/config.toml --name austen2 --epochs 2
+
+Several processes (data-parallel; see ``docs/distributed.md`` and :mod:`rnnkit.train.distributed`)::
+
+    rnnkit train sentiment --nproc 2                      # starts 2 local processes itself
+    torchrun --nproc-per-node 2 -m rnnkit train sentiment  # the same under torchrun
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from rnnkit.config import add_config_arguments, config_from_args
+from rnnkit.train import distributed
 
 NAME = "train"
 HELP = "train an application (sentiment, timeseries, textgen, speech, handwriting, music, translate) and write runs/<name>/"
@@ -45,6 +55,24 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--discard-interrupted",
         action="store_true",
         help="delete an interrupted run of this name and start afresh",
+    )
+    # distributed training (rnnkit.train.distributed); under torchrun only --dist-backend applies
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train data-parallel in N local processes (--batch-size stays the global batch); default: 1",
+    )
+    p.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="allow --nproc to exceed the number of usable CPU cores",
+    )
+    p.add_argument(
+        "--dist-backend",
+        default="auto",
+        metavar="NAME",
+        help="process-group backend of a distributed run: auto (NCCL on CUDA, else gloo), gloo or nccl",
     )
 
 
@@ -98,6 +126,8 @@ def _num(v: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from rnnkit._signals import graceful_signals
 
+    if args.nproc is not None:
+        return _launch(args)
     with graceful_signals():  # Ctrl-C or SIGTERM: one line, and a resumable run once training has begun
         return _train(args)
 
@@ -114,17 +144,79 @@ def _train(args: argparse.Namespace) -> int:
     cfg = config_from_args(cls, args, args.config, app=args.app)
     if args.resume:
         cfg = _resumed_config(cls, cfg, args)
+    # distributed (torchrun or --nproc): rank 0 builds the run; the others build theirs in a scratch folder
+    ctx = distributed.init_from_env(cfg.device, args.dist_backend)
+    scratch = None
+    if ctx is not None:
+        cfg = dataclasses.replace(cfg, device=distributed.worker_device(cfg.device, ctx))
+        distributed.barrier()  # every rank has read the interrupted run's settings before rank 0 adopts it
+        if not ctx.is_main:
+            scratch = distributed.scratch_runs_dir(ctx)
+            cfg = dataclasses.replace(cfg, runs_dir=scratch, progress=False)
+    main = ctx is None or ctx.is_main
     options = interrupted_options(
-        resume=args.resume,
-        discard=args.discard_interrupted,
+        resume=args.resume and main,
+        discard=args.discard_interrupted and main,
         app=args.app,
         config=config_to_dict(cfg),
-        say=say_to_stderr,
+        say=say_to_stderr if main else _quiet,
     )
-    with options:
-        result = app_module(args.app).train(cfg, overwrite=args.overwrite, say=say_to_stderr)
-    print_result(result, args.json)
+    try:
+        with options:
+            result = app_module(args.app).train(
+                cfg, overwrite=args.overwrite, say=say_to_stderr if main else _quiet
+            )
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if ctx is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if main:
+        print_result(result, args.json)
     return 0
+
+
+def _quiet(text: str) -> None:
+    """What ranks other than 0 say: nothing (rank 0 speaks for the run)."""
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``--nproc N``: check the settings, then run this command without ``--nproc`` in N processes.
+
+    The children read the settings resolved here (flags, --config, a resumed run's) from a TOML file, so they
+    all train exactly the same config.
+    """
+    from rnnkit.apps import app_config
+    from rnnkit.config import config_to_toml
+
+    cls = app_config(args.app)
+    cfg = config_from_args(cls, args, args.config, app=args.app)
+    if args.resume:
+        if args.discard_interrupted:
+            from rnnkit._errors import RnnkitError
+
+            raise RnnkitError("give --resume or --discard-interrupted, not both")
+        cfg = _resumed_config(cls, cfg, args)
+    backend = distributed.check_launch(args.nproc, cfg.device, args.dist_backend, args.oversubscribe)
+    with tempfile.TemporaryDirectory(prefix="rnnkit-launch-") as tmp:
+        settings = Path(tmp) / "config.toml"
+        settings.write_text(f'app = "{args.app}"\n' + config_to_toml(cfg), encoding="utf-8")
+        argv = ["train", args.app, "--config", str(settings), "--dist-backend", backend]
+        for flag in ("overwrite", "json", "resume", "discard_interrupted"):
+            if getattr(args, flag):
+                argv.append("--" + flag.replace("_", "-"))
+        if args.nproc == 1:  # nothing to distribute: this process trains
+            args = build_child_args(argv)
+            return run(args)
+        return distributed.launch(args.nproc, argv)
+
+
+def build_child_args(argv: list[str]) -> argparse.Namespace:
+    from rnnkit.cli import build_parser
+
+    return build_parser().parse_args(argv)
 
 
 def _resumed_config(cls, cfg, args: argparse.Namespace):

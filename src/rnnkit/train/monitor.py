@@ -157,21 +157,7 @@ def plot_gradient_flow(records: list[dict[str, Any]], directory: str | Path, tit
     import numpy as np
 
     directory = Path(directory)
-    T = max(len(r["time_norms"]) for r in records)
-    grid = np.full((T, len(records)), np.nan)
-    for j, r in enumerate(records):
-        v = np.asarray(r["time_norms"], dtype=float)
-        grid[: len(v), j] = np.log10(np.maximum(v, 1e-30))
-    steps = [r["step"] for r in records]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("time step t")
-    ticks = np.linspace(0, len(steps) - 1, min(len(steps), 8)).astype(int)
-    ax.set_xticks(ticks, [str(steps[i]) for i in ticks])
-    fig.colorbar(im, ax=ax, label=r"log$_{10}\,\|\partial L/\partial h_t\|$")
-    ax.set_title(title or "gradient flow through time")
-    fig.tight_layout()
+    fig = _heatmap_figure(records, title)
     heat = directory / "grad_flow_heatmap.png"
     _save_fig(fig, heat)
     plt.close(fig)
@@ -189,6 +175,59 @@ def plot_gradient_flow(records: list[dict[str, Any]], directory: str | Path, tit
     _save_fig(fig, curve)
     plt.close(fig)
     return [heat, curve]
+
+
+def _log_grid(records: list[dict[str, Any]]):
+    """log10 of the per-time-step norms as a (T, records) array (NaN where a record is shorter)."""
+    import numpy as np
+
+    T = max(len(r["time_norms"]) for r in records)
+    grid = np.full((T, len(records)), np.nan)
+    for j, r in enumerate(records):
+        v = np.asarray(r["time_norms"], dtype=float)
+        grid[: len(v), j] = np.log10(np.maximum(v, 1e-30))
+    return grid
+
+
+def _heatmap_figure(records: list[dict[str, Any]], title: str = ""):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    grid = _log_grid(records)
+    steps = [r["step"] for r in records]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("time step t")
+    ticks = np.linspace(0, len(steps) - 1, min(len(steps), 8)).astype(int)
+    ax.set_xticks(ticks, [str(steps[i]) for i in ticks])
+    fig.colorbar(im, ax=ax, label=r"log$_{10}\,\|\partial L/\partial h_t\|$")
+    ax.set_title(title or "gradient flow through time")
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_image(records: list[dict[str, Any]], title: str = ""):
+    """The heat map as a (3, H, W) uint8 array (what TensorBoard's ``add_image`` takes): the PNG's figure
+    with matplotlib, else the bare grid in grey (time step 0 at the bottom, brighter = larger norm)."""
+    import numpy as np
+
+    try:
+        import matplotlib.pyplot as plt
+
+        fig = _heatmap_figure(records, title)
+    except ImportError:
+        grid = _log_grid(records)[::-1]
+        lo, hi = np.nanmin(grid), np.nanmax(grid)
+        grey = np.nan_to_num((grid - lo) / (hi - lo) if hi > lo else grid * 0.0)
+        return np.repeat((grey * 255).astype(np.uint8)[None], 3, axis=0)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    plt.close(fig)
+    return np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1))
 
 
 def _save_fig(fig, path: Path) -> None:

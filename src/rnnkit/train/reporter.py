@@ -15,11 +15,24 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from rnnkit._errors import RnnkitError
 from rnnkit.files import atomic_write_bytes, write_json
 
 __all__ = ["Reporter"]
 
+TENSORBOARD_DIR = "tensorboard"  # under the run directory, next to metrics.csv
+
 log = logging.getLogger("rnnkit.train")
+
+
+def check_tensorboard() -> None:
+    """The ``tensorboard`` package is there (``torch.utils.tensorboard`` writes with it), else one clear error."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise RnnkitError(
+            "--tensorboard needs the 'tensorboard' package: pip install 'rnnkit[tensorboard]' (or tensorboard)"
+        ) from None
 
 
 def _fmt_time(seconds: float) -> str:
@@ -60,6 +73,7 @@ class Reporter:
         self._t0 = time.perf_counter()
         self._items = 0
         self._bar_open = False
+        self._tb = None  # the TensorBoard writer while a fit with config.tensorboard runs
 
     # -- where things go ----------------------------------------------------------------------------------
     @property
@@ -74,8 +88,17 @@ class Reporter:
         self._start_step = trainer.state.step
         if self.is_main:
             log.info("training %s for %s steps", type(trainer.model).__name__, total_steps or "?")
+        if getattr(trainer.config, "tensorboard", False) and self.is_main and self.out_dir is not None:
+            check_tensorboard()
+            from torch.utils.tensorboard import SummaryWriter
+
+            # a resumed run drops the events an interrupted run wrote after its checkpoint
+            purge = trainer.state.step + 1 if trainer.state.step else None
+            self._tb = SummaryWriter(str(self.out_dir / TENSORBOARD_DIR), purge_step=purge)
 
     def on_step(self, trainer, loss: float, items: int) -> None:
+        if self._tb is not None and items:
+            self._tb.add_scalar("step/train_loss", loss, trainer.state.step)
         if not self.progress:
             return
         self._items += items
@@ -142,6 +165,11 @@ class Reporter:
         self.message("  ".join(parts))
         if self.out_dir is not None:
             self.write_history(trainer.state.history)
+        if self._tb is not None:  # the CSV's columns, at the row's step
+            for k, v in row.items():
+                if k not in ("epoch", "step") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self._tb.add_scalar(k, v, row["step"])
+            self._tb.flush()
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         """``metrics.csv`` (one row per epoch; columns are the union over epochs) and ``history.json``."""
@@ -168,11 +196,19 @@ class Reporter:
         if self.is_main and self.out_dir is not None:
             title = f"{type(trainer.model).__name__}: gradient flow through time"
             monitor.save(self.out_dir, title=title, plots=final)
+        if self._tb is not None and monitor.records and not final:
+            from rnnkit.train.monitor import heatmap_image
+
+            self._tb.add_image("grad_flow/heatmap", heatmap_image(monitor.records, title), trainer.state.step)
+            self._tb.flush()
 
     def on_fit_end(self, trainer) -> None:
         self._end_bar()
         if trainer.monitor.records:
             self.on_grad_flow(trainer, trainer.monitor, final=True)
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
         if self.is_main:
             s = trainer.state
             log.info("done: %d steps, %d skipped, best %s", s.step, s.skipped, s.best_value)

@@ -46,6 +46,7 @@ from rnnkit.config import config_from_dict, option
 from rnnkit.files import load_module_tensors as load_weights
 from rnnkit.files import module_tensors as model_tensors
 from rnnkit.layers import detach_state
+from rnnkit.train import distributed
 from rnnkit.train.checkpoint import (
     discard_newer,
     prune,
@@ -54,6 +55,7 @@ from rnnkit.train.checkpoint import (
     update_pointer,
     write_checkpoint,
 )
+from rnnkit.train.distributed import DataParallel
 from rnnkit.train.monitor import GradientFlowMonitor
 from rnnkit.train.protocol import LossOutput
 from rnnkit.train.reporter import Reporter
@@ -148,6 +150,11 @@ class TrainerConfig:
     device: str = option("cpu", "where the model and batches live")
     progress: bool = option(True, "show a progress bar with loss, throughput and ETA while training")
     log_every: int = option(50, "steps between progress lines when stderr is not a terminal", low=1)
+    tensorboard: bool = option(
+        False,
+        "also write TensorBoard event files into <run>/tensorboard: the metrics.csv columns (loss, metrics, "
+        "learning rate, gradient norm, skipped steps), the loss of every step and the gradient-flow heat map",
+    )
 
     def __post_init__(self) -> None:
         if self.clip_norm is None:  # the old spelling of "no clipping"
@@ -160,6 +167,10 @@ class TrainerConfig:
             raise RnnkitError(f"tbptt_k2 must be >= tbptt_k1, got k1={self.tbptt_k1}, k2={self.tbptt_k2}")
         if self.clip_value is not None and not self.clip_value > 0:
             raise RnnkitError(f"clip_value must be positive or None, got {self.clip_value}")
+        if self.tensorboard:
+            from rnnkit.train.reporter import check_tensorboard
+
+            check_tensorboard()
 
 
 def trainer_config(cfg: TrainerConfig, **changes: Any) -> TrainerConfig:
@@ -312,6 +323,21 @@ class Trainer:
         self.resume_from: str | Path | None = None
         self._fit_t0 = time.perf_counter()
         self._period_t0 = time.perf_counter()
+        # distributed: an initialised process group of 2+ ranks makes this a data-parallel trainer (DDP, rows of
+        # every batch sharded over the ranks, rank 0 writes); see rnnkit.train.distributed
+        self.dist: DataParallel | None = None
+        ctx = distributed.current()
+        if ctx is not None:
+            self.dist = DataParallel(ctx, self.model, self.compute_loss, self.device, self.time_keys)
+            if not ctx.is_main:
+                self.reporter.is_main = self.reporter.progress = False
+        self._carried_rows = 0  # distributed + stateful: the global number of streams carried
+        self._global_view: dict[str, Any] | None = None  # distributed: what a checkpoint stores instead
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes (always, unless it is a rank other than 0 of a distributed run)."""
+        return self.dist is None or self.dist.is_main
 
     def request_stop(self, reason: str = "requested") -> None:
         """End training after the step in flight (validated and checkpointed like an epoch end)."""
@@ -355,6 +381,12 @@ class Trainer:
             raise RnnkitError("the loss function must return a scalar tensor or a LossOutput")
         return out
 
+    def _train_loss(self, batch: Any, state: Any = None) -> LossOutput:
+        """:meth:`compute_loss` for training: through DDP in a distributed run, so that it syncs the gradients."""
+        if self.dist is None:
+            return self.compute_loss(batch, state)
+        return self.dist.ddp(batch, state)
+
     # -- updates ------------------------------------------------------------------------------------------
     def _skip(self, reason: str) -> None:
         s = self.state
@@ -375,12 +407,17 @@ class Trainer:
                 "gradient (lower the learning rate or clip harder)"
             )
 
-    def _update(self, loss: Tensor) -> bool:
-        """Backward, clip, step. Returns False if the update was skipped."""
+    def _update(self, loss: Tensor, count: int = 1) -> bool:
+        """Backward, clip, step. Returns False if the update was skipped. ``count``: the items ``loss`` averages."""
         c = self.config
         self.state.updates += 1
-        if c.skip_nonfinite and not bool(torch.isfinite(loss.detach())):
-            self._skip(f"non-finite loss ({float(loss.detach()):.3g})")
+        local_loss = loss.detach()
+        finite = bool(torch.isfinite(local_loss))
+        if self.dist is not None:
+            # all ranks skip together; weighted so that DDP's mean is the global batch's
+            loss, finite = self.dist.weigh_loss(loss, count, finite)
+        if c.skip_nonfinite and not finite:
+            self._skip(f"non-finite loss ({float(local_loss):.3g})")
             return False
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -414,16 +451,28 @@ class Trainer:
 
     def train_batch(self, batch: Any) -> tuple[float, int, dict[str, float]]:
         """One batch: forward, backward and update(s). Returns ``(loss sum, item count, metric sums)``."""
-        batch = self._as_dict(_to_device(batch, self.device))
         c = self.config
+        real = True
+        if self.dist is not None:  # this rank's rows of the global batch
+            batch = self._as_dict(batch)
+            rows = self.dist.batch_rows(batch)
+            if c.stateful and rows is not None and rows < self.dist.ctx.world_size:
+                raise RnnkitError(
+                    f"stateful training over {self.dist.ctx.world_size} processes needs at least as many "
+                    f"streams (batch rows), got {rows}"
+                )
+            self._carried_rows = rows or 0
+            batch, real = self.dist.shard(batch)
+        batch = self._as_dict(_to_device(batch, self.device))
         start = self._carried if c.stateful else None
         if not c.tbptt_k1:
-            out = self.compute_loss(batch, start)
-            applied = self._update(out.loss)
+            out = self._train_loss(batch, start)
+            count = out.count if real else 0
+            applied = self._update(out.loss, count)
             if c.stateful:
                 self._carried = detach_state(out.state)
-            if not applied:  # a skipped update does not count in the epoch's loss and metrics
-                return 0.0, 0, {}
+            if not applied or not real:  # a skipped update does not count in the epoch's loss and metrics
+                return 0.0, 0, {k: 0.0 for k in out.metrics} if applied else {}
             return float(out.loss.detach()) * out.count, out.count, out.metrics
         if not isinstance(batch, dict) or not self.time_keys or batch.get(self.time_keys[0]) is None:
             raise RnnkitError(f"truncated BPTT needs dict batches with the time keys {list(self.time_keys)}")
@@ -442,7 +491,7 @@ class Trainer:
             next_start = state_at_s if carry == s else None
             parts: list[LossOutput] = []
             for a, e in zip(cuts, cuts[1:]):
-                out = self.compute_loss(self._slice(batch, a, e), state)
+                out = self._train_loss(self._slice(batch, a, e), state)
                 if out.state is None:
                     raise RnnkitError(f"{type(self.model).__name__}.loss returned no state: cannot carry it")
                 if a >= first_loss:
@@ -451,14 +500,16 @@ class Trainer:
                 if e == carry:
                     next_start = detach_state(state)
             n = sum(p.count for p in parts)
-            if n:
-                loss = parts[0].loss if len(parts) == 1 else sum(p.loss * p.count for p in parts) / n
-                if self._update(loss):  # a skipped update does not count in the epoch's loss and metrics
+            # distributed: every rank takes part in every update (a collective), even with no items
+            if n or self.dist is not None:
+                loss = parts[0].loss if len(parts) == 1 else sum(p.loss * p.count for p in parts) / max(n, 1)
+                n = n if real else 0
+                if self._update(loss, n):  # a skipped update does not count in the epoch's loss and metrics
                     total += float(loss.detach()) * n
                     count += n
                     for p in parts:
                         for k, v in p.metrics.items():
-                            metrics[k] = metrics.get(k, 0.0) + v
+                            metrics[k] = metrics.get(k, 0.0) + (v if real else 0.0)
             final = state
             state_at_s = next_start
         if c.stateful:
@@ -482,17 +533,25 @@ class Trainer:
         try:
             with torch.no_grad():
                 for batch in data:
+                    real = True
+                    if self.dist is not None:  # this rank's rows; summed over ranks below
+                        batch, real = self.dist.shard(self._as_dict(batch))
                     batch = self._as_dict(_to_device(batch, self.device))
                     out = self.compute_loss(batch, carried if self.config.stateful else None)
                     if self.config.stateful:
                         carried = out.state
-                    total += float(out.loss) * out.count
-                    n += out.count
+                    w = 1.0 if real else 0.0
+                    total += float(out.loss) * out.count * w
+                    n += out.count if real else 0
                     for k, v in out.metrics.items():
-                        sums[k] = sums.get(k, 0.0) + v
+                        sums[k] = sums.get(k, 0.0) + v * w
         finally:
             self.model.train(was_training)
             set_rng_state(rng)
+        if self.dist is not None:
+            both = self.dist.sum_values({"__loss__": total, "__n__": float(n), **sums})
+            total, n = both.pop("__loss__"), int(both.pop("__n__"))
+            sums = both
         if n == 0:
             raise RnnkitError("evaluation data yielded no items")
         return {"loss": total / n, **{k: v / n for k, v in sums.items()}}
@@ -521,11 +580,16 @@ class Trainer:
         if resume:
             if resume is True:
                 root = self.reporter.checkpoint_dir
+                if root is None and self.dist is not None and self.reporter.out_dir is not None:
+                    root = self.reporter.out_dir / "checkpoints"  # another rank: read rank 0's checkpoints
                 if root is None:
                     raise RnnkitError("resume=True needs an out_dir (or pass the checkpoint path)")
                 resume = root
             self.load_checkpoint(resume)
-            discard_newer(resolve_checkpoint(resume))
+            if self.is_main:
+                discard_newer(resolve_checkpoint(resume))
+            if self.dist is not None:
+                distributed.barrier()
         else:
             seed_everything(c.seed, c.deterministic)
         if probe_batch is not None:
@@ -546,6 +610,8 @@ class Trainer:
                 while self.state.epoch < c.epochs and not self.state.stopped_early:
                     if self._run_epoch(train_data, val_data):
                         break
+                if self.dist is not None:
+                    _, self._signal = self.dist.agree_stop(None, self._signal)
                 if self._signal is not None:  # arrived during the last validation
                     self._interrupt()
         finally:
@@ -609,16 +675,18 @@ class Trainer:
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
             self.reporter.on_step(self, loss_sum / n if n else float("nan"), n)
-            if self.monitor.due(s.step):
+            if self.monitor.due(s.step) and self.is_main:
                 self.monitor.record(s.step, self.model, self._probe_loss, self.probe_batch)
             if c.checkpoint_every and s.step % c.checkpoint_every == 0:
-                self.reporter.save_checkpoint(self, best=False)
-            if self._signal is not None:
-                self._interrupt()
+                self._save_checkpoint(best=False)
             if c.max_steps and s.step >= c.max_steps:
                 stop = "max_steps"
             else:
                 stop = self._stop_reason()
+            if self.dist is not None:  # one rank stops (or is interrupted): all do
+                stop, self._signal = self.dist.agree_stop(stop, self._signal)
+            if self._signal is not None:
+                self._interrupt()
             if stop:
                 break
             if c.validate_every and s.step % c.validate_every == 0:
@@ -647,7 +715,7 @@ class Trainer:
         run that was never stopped) and raise :class:`rnnkit._signals.Interrupted`."""
         s = self.state
         if self._checkpoint_step != s.step:
-            self.reporter.save_checkpoint(self, best=False)
+            self._save_checkpoint(best=False)
         raise Interrupted(self._signal or signal.SIGINT, f"after step {s.step}")
 
     def _probe_loss(self, model, batch) -> Tensor:
@@ -666,7 +734,7 @@ class Trainer:
         """A validation: one history row for the steps since the last one; early stopping; checkpoint."""
         c, s = self.config, self.state
         seconds = time.perf_counter() - self._period_t0
-        sums = s.epoch_sums
+        sums = s.epoch_sums if self.dist is None else self.dist.sum_values(s.epoch_sums)
         n = sums.get("_n", 0.0) or float("nan")
         row: dict[str, Any] = {"epoch": s.epoch + 1, "step": s.step}
         row["train_loss"] = sums.get("loss", float("nan")) / n
@@ -710,15 +778,40 @@ class Trainer:
         self.reporter.on_epoch_end(self, row)
         if self.monitor.records:
             self.reporter.on_grad_flow(self, self.monitor, final=False)
-        self.reporter.save_checkpoint(self, best=better)
+        self._save_checkpoint(best=better)
         if s.stopped_early:
             self.reporter.message(
                 f"early stopping: {c.monitor} has not improved for {s.bad_epochs} validations"
             )
 
     # -- checkpoints ----------------------------------------------------------------------------------------
+    def _save_checkpoint(self, best: bool) -> None:
+        """A checkpoint through the reporter; in a distributed run, of all ranks' state, written by rank 0."""
+        if self.dist is None:
+            self.reporter.save_checkpoint(self, best=best)
+            return
+        # every rank takes part in gathering the streams' states and summing the period's sums
+        self._global_view = {
+            "carried": self.dist.gather_state(self._carried, self._carried_rows),
+            "epoch_sums": self.dist.sum_values(self.state.epoch_sums),
+        }
+        try:
+            self.reporter.save_checkpoint(self, best=best)  # writes on rank 0 only
+        finally:
+            self._global_view = None
+        distributed.barrier()  # the checkpoint is complete before any rank goes on
+        self._checkpoint_step = self.state.step
+
     def state_tree(self) -> dict[str, Any]:
         """Everything a resume needs besides the weights (see :mod:`rnnkit.train.checkpoint`)."""
+        if self._global_view is not None:  # distributed: the state of the whole run, not of this rank
+            tree = self._local_state_tree()
+            tree["carried"] = self._global_view["carried"]
+            tree["trainer"]["epoch_sums"] = self._global_view["epoch_sums"]
+            return tree
+        return self._local_state_tree()
+
+    def _local_state_tree(self) -> dict[str, Any]:
         return {
             "trainer": dataclasses.asdict(self.state),
             "config": dataclasses.asdict(self.config),
@@ -787,6 +880,11 @@ class Trainer:
         self._checkpoint_step = new_state.step
         self._epoch_rng = st.get("epoch_rng")
         self._carried = _to_device(st.get("carried"), self.device)
+        if self.dist is not None:
+            # the checkpoint holds the whole run: take this rank's part, at any world size
+            self._carried = self.dist.split_state(self._carried)
+            if not self.dist.is_main:  # rank 0 alone carries the period's sums (summed over ranks later)
+                new_state.epoch_sums = {k: 0.0 for k in new_state.epoch_sums}
         self.monitor.load_state_dict(st.get("monitor") or {})
         gn = st.get("grad_norm") or [0.0, 0]
         self._grad_norm_sum, self._grad_norm_n = float(gn[0]), int(gn[1])
