@@ -208,7 +208,9 @@ class _Weights:
             # layer 0's input projection of every token, computed as the layer computes it
             self.table = c0.project_input(model.embedding.weight).contiguous()  # (V, G*H)
             self.w_ih_t = [torch.empty(0)] + [_pack(c.weight_ih.t()) for c in cells[1:]]  # (G*H/64, H, 64)
-            self.b_ih = [torch.empty(0)] + [_pad(zeros if c.bias_ih is None else c.bias_ih) for c in cells[1:]]
+            self.b_ih = [torch.empty(0)] + [
+                _pad(zeros if c.bias_ih is None else c.bias_ih) for c in cells[1:]
+            ]
             self.w_hh_t = [_pack(c.weight_hh.t()) for c in cells]
             self.b_hh = [_pad(zeros if c.bias_hh is None else c.bias_hh) for c in cells]
             w_out, b_out = model.output.weight, model.output.bias
@@ -230,8 +232,18 @@ class _Weights:
         """Whether a parameter changed in place (an optimiser step) since the layout was made."""
         return self._versions() != self.versions
 
-    def run(self, h: Tensor, c: Tensor | None, prev: Tensor, temperature: Tensor, top_k: Tensor,
-            top_p: Tensor, generator: torch.Generator | None, noise: Tensor | None, steps: int) -> Tensor:
+    def run(
+        self,
+        h: Tensor,
+        c: Tensor | None,
+        prev: Tensor,
+        temperature: Tensor,
+        top_k: Tensor,
+        top_p: Tensor,
+        generator: torch.Generator | None,
+        noise: Tensor | None,
+        steps: int,
+    ) -> Tensor:
         return torch.ops.rnnkit_fused.fastgen_run(
             self.table, self.w_ih_t, self.b_ih, self.w_hh_t, self.b_hh, self.w_out_t, self.b_out,
             _CELL_CODES[self.kind], h, c, prev, temperature, top_k, top_p, generator, noise, steps,
@@ -304,7 +316,11 @@ class FastGenerator:
         state, first = prompt_state(self.model, ids)
         h, c = _split_state(w.kind, state)
         prev = torch.tensor([first])
-        settings = (torch.tensor([float(temperature)]), torch.tensor([int(top_k)]), torch.tensor([float(top_p)]))
+        settings = (
+            torch.tensor([float(temperature)]),
+            torch.tensor([int(top_k)]),
+            torch.tensor([float(top_p)]),
+        )
         done = 0
         while done < length:
             n = min(chunk, length - done)
