@@ -115,7 +115,7 @@ def test_one_step_matches_the_encoder_step_and_picks_the_argmax():
         log_probs, (h_ref, c_ref) = lm.step(prev, (h.clone(), c.clone()))
     hh, cc = h.clone(), c.clone()
     zeros = torch.zeros(B)
-    out = w.run(hh, cc, prev.clone(), zeros.double(), zeros.long(), zeros.double() + 1, None, None, 1)
+    out = w.run(hh, cc, prev.clone(), zeros.double(), zeros.long(), zeros.double() + 1, [None] * B, 1)
     torch.testing.assert_close(hh, h_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(cc, c_ref, atol=1e-5, rtol=1e-5)
     assert out[:, 0].tolist() == log_probs.argmax(-1).tolist()

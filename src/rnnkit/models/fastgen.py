@@ -240,13 +240,13 @@ class _Weights:
         temperature: Tensor,
         top_k: Tensor,
         top_p: Tensor,
-        generator: torch.Generator | None,
-        noise: Tensor | None,
+        generators: list[torch.Generator | None],
         steps: int,
     ) -> Tensor:
+        """``steps`` tokens for each of the B streams (B, steps); ``h``, ``c`` and ``prev`` advance in place."""
         return torch.ops.rnnkit_fused.fastgen_run(
             self.table, self.w_ih_t, self.b_ih, self.w_hh_t, self.b_hh, self.w_out_t, self.b_out,
-            _CELL_CODES[self.kind], h, c, prev, temperature, top_k, top_p, generator, noise, steps,
+            _CELL_CODES[self.kind], h, c, prev, temperature, top_k, top_p, generators, steps,
         )  # fmt: skip
 
 
@@ -324,7 +324,7 @@ class FastGenerator:
         done = 0
         while done < length:
             n = min(chunk, length - done)
-            out = w.run(h, c, prev, *settings, generator, None, n)  # (1, n)
+            out = w.run(h, c, prev, *settings, [generator], n)  # (1, n)
             done += n
             yield from out[0].tolist()
 
@@ -432,13 +432,5 @@ class StreamBatch:
         if not self._ids:
             return {}
         w = self.fast._weights()
-        noise = None
-        temps = self._temp.tolist()
-        if any(t != 0 for t in temps):
-            # one (V,) Exp(1) draw per sampled stream from its own generator: what torch.multinomial draws
-            noise = torch.empty(len(self._ids), w.vocab_size)
-            for row, (t, g) in enumerate(zip(temps, self._gens)):
-                if t != 0:
-                    noise[row].exponential_(1.0, generator=g)
-        out = w.run(self._h, self._c, self._prev, self._temp, self._top_k, self._top_p, None, noise, 1)
+        out = w.run(self._h, self._c, self._prev, self._temp, self._top_k, self._top_p, self._gens, 1)
         return dict(zip(self._ids, out[:, 0].tolist()))

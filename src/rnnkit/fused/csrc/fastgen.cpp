@@ -170,8 +170,7 @@ int64_t choose(const float* x, int64_t V, double temperature, int64_t top_k, dou
 Tensor fastgen_run(const Tensor& table, at::TensorList w_ih_t, at::TensorList b_ih, at::TensorList w_hh_t,
                    at::TensorList b_hh, const Tensor& w_out_t, const Tensor& b_out, int64_t cell, Tensor h,
                    const OptTensor& c_opt, Tensor prev, const Tensor& temperature_, const Tensor& top_k_,
-                   const Tensor& top_p_, std::optional<at::Generator> gen, const OptTensor& noise_,
-                   int64_t steps) {
+                   const Tensor& top_p_, const c10::List<std::optional<at::Generator>>& gens, int64_t steps) {
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
   const int64_t V = table.size(0), GH = table.size(1);
   TORCH_CHECK(h.is_contiguous() && h.scalar_type() == at::kFloat, "fastgen: h must be contiguous float32");
@@ -205,17 +204,8 @@ Tensor fastgen_run(const Tensor& table, at::TensorList w_ih_t, at::TensorList b_
   const double* temp = temperature.data_ptr<double>();
   const int64_t* kk = top_k.data_ptr<int64_t>();
   const double* pp = top_p.data_ptr<double>();
-  const float* noise = nullptr;
-  if (noise_.has_value()) {
-    TORCH_CHECK(steps == 1 && noise_->is_contiguous() && noise_->scalar_type() == at::kFloat &&
-                    noise_->size(0) == B && noise_->size(1) == V,
-                "fastgen: noise must be a (B, V) float32 tensor for one step");
-    noise = noise_->data_ptr<float>();
-  }
-  bool sampling = false;
-  for (int64_t b = 0; b < B; ++b) sampling = sampling || temp[b] != 0.0;
-  TORCH_CHECK(!sampling || noise != nullptr || B == 1,
-              "fastgen: several sampled streams need their draws in noise (one generator each)");
+  TORCH_CHECK(static_cast<int64_t>(gens.size()) == B, "fastgen: one generator (or None) per stream");
+  std::vector<std::optional<at::Generator>> gen(gens.begin(), gens.end());
 
   const auto opts = table.options();
   Tensor xp_t = at::empty({B, GHp}, opts), rec_t = at::empty({B, GHp}, opts);
@@ -253,12 +243,8 @@ Tensor fastgen_run(const Tensor& table, at::TensorList w_ih_t, at::TensorList b_
     for (int64_t b = 0; b < B; ++b) {
       const float* q = nullptr;
       if (temp[b] != 0.0) {
-        if (noise != nullptr) {
-          q = noise + b * V;
-        } else {
-          q_t.exponential_(1.0, gen);  // what torch.multinomial draws for one sample from a (1, V) row
-          q = q_t.data_ptr<float>();
-        }
+        q_t.exponential_(1.0, gen[b]);  // what torch.multinomial draws for one sample from a (1, V) row
+        q = q_t.data_ptr<float>();
       }
       tok[b] = choose(logits + b * Vp, V, temp[b], kk[b], pp[b], q, z, order);
       outp[b * steps + s] = tok[b];
@@ -274,7 +260,7 @@ TORCH_LIBRARY_FRAGMENT(rnnkit_fused, m) {
   m.def(
       "fastgen_run(Tensor table, Tensor[] w_ih_t, Tensor[] b_ih, Tensor[] w_hh_t, Tensor[] b_hh, Tensor w_out_t, "
       "Tensor b_out, int cell, Tensor(a!) h, Tensor(b!)? c, Tensor(c!) prev, Tensor temperature, Tensor top_k, "
-      "Tensor top_p, Generator? gen, Tensor? noise, int steps) -> Tensor");
+      "Tensor top_p, Generator?[] gens, int steps) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit_fused, CPU, m) { m.impl("fastgen_run", &rnnkit::fastgen_run); }
