@@ -7,6 +7,8 @@ the recurrent step itself is checked against the encoder's step within 1e-5.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -248,7 +250,7 @@ def test_textgen_stream_pieces_join_to_generate(level):
         assert len(pieces) <= gen.length
 
 
-def test_text_generator_run_uses_the_fast_loop(tmp_path):
+def test_text_generator_run_uses_the_fast_loop(tmp_path, capsys):
     from rnnkit.apps.textgen import TextGenerator
     from rnnkit.apps.textgen.train import train as train_textgen
 
@@ -278,3 +280,10 @@ def test_text_generator_run_uses_the_fast_loop(tmp_path):
     assert texts == run.generate("the ", gen, backend="python")
     assert texts[0] != texts[1]  # each sample has its own seeded stream
     assert "".join(run.stream("the ", gen)) == texts[0]
+    # `rnnkit generate` goes through TextGenerator.generate, hence the fast loop, and prints the same text
+    from rnnkit.cli import main
+
+    args = ["--length", "80", "--temperature", "0.8", "--top-p", "0.9", "--num-samples", "2", "--seed", "4"]
+    assert main(["generate", str(tmp_path / "tiny"), "the ", *args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"][0]["samples"] == texts
