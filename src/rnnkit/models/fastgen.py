@@ -1,9 +1,10 @@
 """Fast sampling from a :class:`~rnnkit.models.LanguageModel`: a compiled step-and-sample loop.
 
-:meth:`LanguageModel.generate` runs every step through Python and about twenty torch calls (embedding,
+:meth:`LanguageModel.generate` runs every step through Python and some forty torch calls (embedding,
 input projection, recurrent product, gates, output layer, log-softmax, the filters of
-:func:`~rnnkit.models.decoding.sample_tokens`, ``torch.multinomial``): at the demo's size (character
-LSTM-256, ~90 tokens) that is ~260 µs a step, almost all of it overhead around a few µs of arithmetic. Here
+:func:`~rnnkit.models.decoding.sample_tokens`, ``torch.multinomial``, the decoding loop's bookkeeping): at
+the demo's size (character LSTM-256, ~90 tokens) that is 260-380 µs a step, almost all of it overhead
+around ~0.3 M multiply-adds (``docs/benchmarks.md`` has the breakdown). Here
 the whole loop runs in C++ (``rnnkit/fused/csrc/fastgen.cpp``, built with the fused engine):
 
 * the embedding followed by layer 0's input projection is one table, ``T[v] = W_ih e_v + b_ih`` (V, G·H),
