@@ -45,7 +45,7 @@ __all__ = ["load", "cache_dir", "build_key", "SOURCES"]
 
 _LOG = logging.getLogger("rnnkit.fused")
 _CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("common.cpp", "linear.cpp", "lstm.cpp", "gru.cpp", "rnn.cpp", "ops.cpp")
+SOURCES = ("common.cpp", "linear.cpp", "lstm.cpp", "gru.cpp", "rnn.cpp", "ops.cpp", "fastgen.cpp")
 _BASE_CFLAGS = ("-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math")
 _LDFLAGS = ("-fopenmp",)
 _DONE = "rnnkit-build.json"  # written last: its presence means the folder holds a complete build

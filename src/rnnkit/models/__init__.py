@@ -13,7 +13,7 @@ many-to-many           :class:`Seq2Seq` (attention), :class:`CTCRecognizer`
 Every model is built from a typed config dataclass (``Model(config)``), round-trips through
 ``to_config()`` / ``from_config()``, saves as safetensors + JSON (:func:`save_model` / :func:`load_model`),
 and speaks the trainer's protocol (``model.loss(batch, state) -> LossOutput``). Decoding strategies live in
-:mod:`rnnkit.models.decoding`.
+:mod:`rnnkit.models.decoding`; the compiled sampling loop of language models in :mod:`rnnkit.models.fastgen`.
 """
 
 from rnnkit.models._base import MODEL_REGISTRY, EncoderConfig, LossOutput, Model, config_from_dict
@@ -21,6 +21,7 @@ from rnnkit.models.attention import AdditiveAttention, LuongAttention, Pooling
 from rnnkit.models.classifier import ClassifierConfig, RegressorConfig, SequenceClassifier, SequenceRegressor
 from rnnkit.models.ctc import CTCConfig, CTCRecognizer, ctc_greedy_decode, ctc_prefix_beam_search
 from rnnkit.models.decoding import DecodeResult, DecodingConfig, filter_logits, sample_tokens
+from rnnkit.models.fastgen import FastGenerator, StreamBatch
 from rnnkit.models.generator import GeneratorConfig, SequenceGenerator
 from rnnkit.models.io import load_model, save_model
 from rnnkit.models.lm import LanguageModel, LanguageModelConfig
@@ -53,6 +54,8 @@ __all__ = [
     "DecodeResult",
     "filter_logits",
     "sample_tokens",
+    "FastGenerator",
+    "StreamBatch",
     "ctc_greedy_decode",
     "ctc_prefix_beam_search",
     "AdditiveAttention",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import app_encoder
 from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
 from rnnkit.apps.textgen.data import EVAL_STREAMS, streams
 from rnnkit.datasets import Vocabulary
 
-__all__ = ["build_model", "generate", "next_word_hits", "token_nats"]
+__all__ = ["build_model", "generate", "generation_backend", "next_word_hits", "stream", "token_nats"]
 
 
 def build_model(cfg: TextGenConfig, vocab_size: int):
@@ -49,25 +52,110 @@ def token_nats(model, ids: torch.Tensor, num_streams: int = EVAL_STREAMS, chunk:
     return torch.cat(out, 1).reshape(-1).double().numpy()
 
 
-def generate(model, vocab: Vocabulary, prompt: str, gen: GenerateConfig, sample: int = 0) -> str:
-    """Continue ``prompt`` with ``gen.length`` tokens (sampling with temperature / top-k / top-p)."""
+def generation_backend(model, backend: str = "auto") -> tuple[str, str]:
+    """``(name, reason)``: ``"fast"`` (the compiled loop of :mod:`rnnkit.models.fastgen`) or ``"python"``.
+
+    ``backend``: ``"auto"`` (fast where it covers the model, else python), ``"fast"`` (an error where it does
+    not) or ``"python"`` (:meth:`LanguageModel.generate`, the reference).
+    """
+    from rnnkit.models.fastgen import BACKENDS, fast_support
+
+    if backend not in BACKENDS:
+        raise RnnkitError(f"unknown generation backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "python":
+        return "python", "the Python decoding loop, as asked"
+    ok, reason = fast_support(model)
+    if ok:
+        return "fast", reason
+    if backend == "fast":
+        raise RnnkitError(f"fast generation does not cover this model: {reason}")
+    return "python", f"the Python decoding loop ({reason})"
+
+
+def _prompt_ids(vocab: Vocabulary, prompt: str) -> list[int]:
+    ids = vocab.encode(prompt) if prompt else []
+    return ids or vocab.encode("\n") or [vocab.unk_id]
+
+
+def _generator(gen: GenerateConfig, sample: int) -> torch.Generator:
+    # sample i of a prompt draws from its own seeded stream, so samples do not depend on each other
+    return torch.Generator().manual_seed(gen.seed * 7919 + sample)
+
+
+def _fast(model, backend: str, fast):
+    """The FastGenerator to use (``fast`` when given), or None for the Python loop."""
+    if fast is not None:
+        return fast
+    if generation_backend(model, backend)[0] != "fast":
+        return None
+    from rnnkit.models.fastgen import FastGenerator
+
+    return FastGenerator(model)
+
+
+def generate(
+    model,
+    vocab: Vocabulary,
+    prompt: str,
+    gen: GenerateConfig,
+    sample: int = 0,
+    backend: str = "auto",
+    fast=None,
+) -> str:
+    """Continue ``prompt`` with ``gen.length`` tokens (sampling with temperature / top-k / top-p).
+
+    Sample ``sample`` draws from a generator seeded with ``gen.seed * 7919 + sample``. ``backend`` as in
+    :func:`generation_backend`; ``fast`` a :class:`~rnnkit.models.fastgen.FastGenerator` of ``model`` to reuse.
+    Both backends give the same text.
+    """
     from rnnkit.models import DecodingConfig
 
-    ids = vocab.encode(prompt) if prompt else []
-    if not ids:
-        ids = vocab.encode("\n") or [vocab.unk_id]
-    strategy = "greedy" if gen.temperature == 0 else "sample"
-    config = DecodingConfig(
-        strategy=strategy,
-        max_length=gen.length,
-        temperature=gen.temperature or 1.0,
-        top_k=gen.top_k,
-        top_p=gen.top_p,
-    )
-    g = torch.Generator().manual_seed(gen.seed * 7919 + sample)
-    out = model.generate(torch.tensor([ids]), config, generator=g)
-    text = vocab.decode(out.to_lists()[0])
+    ids = _prompt_ids(vocab, prompt)
+    g = _generator(gen, sample)
+    runner = _fast(model, backend, fast)
+    if runner is not None:
+        tokens = runner.generate(ids, gen.length, gen.temperature, gen.top_k, gen.top_p, g)
+    else:
+        strategy = "greedy" if gen.temperature == 0 else "sample"
+        config = DecodingConfig(
+            strategy=strategy,
+            max_length=gen.length,
+            temperature=gen.temperature or 1.0,
+            top_k=gen.top_k,
+            top_p=gen.top_p,
+        )
+        tokens = model.generate(torch.tensor([ids]), config, generator=g).to_lists()[0]
+    text = vocab.decode(tokens)
     return " " + text if vocab.level == "word" and prompt.strip() and text else text
+
+
+def stream(
+    model, vocab: Vocabulary, prompt: str, gen: GenerateConfig, backend: str = "auto", fast=None
+) -> Iterator[str]:
+    """The text of each token of :func:`generate`'s sample 0, as it is sampled; joined, they are its text.
+
+    Special tokens (``<pad>``, ...) give no text and are skipped; at word level each word after the first
+    (or after a non-blank prompt) comes with its leading space.
+    """
+    from rnnkit.models.fastgen import python_tokens
+
+    ids = _prompt_ids(vocab, prompt)
+    g = _generator(gen, 0)
+    runner = _fast(model, backend, fast)
+    args = (ids, gen.length, gen.temperature, gen.top_k, gen.top_p, g)
+    tokens = runner.tokens(*args) if runner is not None else python_tokens(model, *args)
+    return _pieces(vocab, tokens, bool(prompt.strip()))
+
+
+def _pieces(vocab: Vocabulary, tokens: Iterator[int], spaced: bool) -> Iterator[str]:
+    words = vocab.level == "word"
+    for token in tokens:
+        piece = vocab.decode([token])
+        if not piece:
+            continue
+        if words:
+            piece, spaced = (" " + piece if spaced else piece), True
+        yield piece
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,20 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.textgen.config import GenerateConfig
 from rnnkit.apps.textgen.data import APP, held_out, load_text, split_text
-from rnnkit.apps.textgen.model import generate, token_nats
+from rnnkit.apps.textgen.model import generate, generation_backend, stream, token_nats
 from rnnkit.datasets import Vocabulary, read_text_file
 
 __all__ = ["NextWordStream", "TextGenerator", "load"]
 
 
 class TextGenerator:
-    """A trained language-model run, loaded: ``generate(prompt)``, ``score(texts)`` and ``evaluate()``."""
+    """A trained language-model run, loaded: ``generate(prompt)``, ``stream(prompt)``, ``score(texts)`` and
+    ``evaluate()``.
+
+    Generation runs the compiled loop of :mod:`rnnkit.models.fastgen` where it covers the model, else the
+    Python decoding loop; both give the same text for the same settings and seed.
+    :attr:`generation_backend` says which one runs and why.
+    """
 
     def __init__(self, path):
         from rnnkit.models import LanguageModel
@@ -33,10 +40,44 @@ class TextGenerator:
             raise RnnkitError(f"run {self.run.name}: damaged vocabulary: {exc}") from None
         if len(self.vocab) != self.model.config.vocab_size:
             raise RnnkitError(f"run {self.run.name}: vocab.json does not match the model (damaged run?)")
+        self._fast = None  # the FastGenerator, made on first use
 
-    def generate(self, prompt: str, gen: GenerateConfig) -> list[str]:
-        """``gen.num_samples`` continuations of ``prompt`` (the prompt itself not included)."""
-        return [generate(self.model, self.vocab, prompt, gen, i) for i in range(gen.num_samples)]
+    @property
+    def generation_backend(self) -> tuple[str, str]:
+        """``(name, reason)``: ``"fast"`` (compiled loop) or ``"python"``, as ``generate``/``stream`` use."""
+        return generation_backend(self.model)
+
+    def _runner(self, backend: str):
+        if generation_backend(self.model, backend)[0] != "fast":
+            return None
+        if self._fast is None:
+            from rnnkit.models.fastgen import FastGenerator
+
+            self._fast = FastGenerator(self.model)
+        return self._fast
+
+    def generate(self, prompt: str, gen: GenerateConfig, backend: str = "auto") -> list[str]:
+        """``gen.num_samples`` continuations of ``prompt`` (the prompt itself not included).
+
+        ``backend``: ``"auto"``, ``"fast"`` or ``"python"`` (see :attr:`generation_backend`).
+        """
+        fast = self._runner(backend)
+        return [
+            generate(self.model, self.vocab, prompt, gen, i, backend="python", fast=fast)
+            for i in range(gen.num_samples)
+        ]
+
+    def stream(self, prompt: str, gen: GenerateConfig) -> Iterator[str]:
+        """The text of each sampled token of one continuation of ``prompt``, as soon as it is sampled.
+
+        The pieces join to ``generate(prompt, gen)[0]`` (``gen.num_samples`` is not used); tokens without
+        text (``<pad>``) are skipped, and at word level a word comes with its leading space. The state is
+        carried between tokens, so a piece costs one step of the model. Example::
+
+            for piece in load("runs/austen").stream("It is a truth", GenerateConfig(length=200)):
+                print(piece, end="", flush=True)
+        """
+        return stream(self.model, self.vocab, prompt, gen, backend="python", fast=self._runner("auto"))
 
     def score(self, texts: list[str]) -> list[dict[str, Any]]:
         """Bits per token of each text under the model (every token after the first)."""
