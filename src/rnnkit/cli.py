@@ -14,7 +14,7 @@ import sys
 from rnnkit._errors import RnnkitError
 
 # sub-command modules, in the order ``rnnkit --help`` lists them
-COMMANDS = ("train", "evaluate", "predict", "generate", "export", "demo", "experiment", "bench")
+COMMANDS = ("train", "evaluate", "predict", "generate", "export", "serve", "demo", "experiment", "bench")
 
 
 class _Parser(argparse.ArgumentParser):
