@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from fastapi import FastAPI, File, Request, UploadFile
@@ -22,8 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from rnnkit._errors import RnnkitError
-from rnnkit.serve._limits import ServeLimits
 from rnnkit.serve._handlers import HANDLERS, Endpoint, ModelHandler, temporary_folder, upload_path
+from rnnkit.serve._limits import ServeLimits
 from rnnkit.serve._sessions import SessionLimit, SessionMissing, SessionStore
 
 log = logging.getLogger("rnnkit.serve")
@@ -247,9 +247,10 @@ def _add_route(
 
         app.post(path, **opts)(json_route)
     elif ep.kind == "upload":
+        accepts = "one file ending in " + ", ".join(ep.suffixes)
 
         async def upload_route(
-            file: UploadFile = File(..., description=", ".join(ep.suffixes)),
+            file: Annotated[UploadFile, File(description=accepts)],
         ) -> dict[str, Any]:
             upload_path("/", file.filename, ep.suffixes)  # a wrong kind of file fails before it is read
             data = await file.read(body_limit + 1)
