@@ -10,7 +10,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 # Debian packages the applications use: Tesseract (the OCR baseline of handwriting) and the handwriting fonts
 # (its font lines). Installed once where apt-get can (root); elsewhere the tests that need them say so and skip.
 DEBS := tesseract-ocr fonts-dkg-handwriting fonts-bwht fonts-femkeklaver fonts-rufscript fonts-humor-sans \
-	fonts-sjfonts fonts-breip
+	fonts-sjfonts fonts-breip chromium chromium-driver
 SYSSTAMP := $(VENV)/.installed-debs
 
 $(BIN)/python:
