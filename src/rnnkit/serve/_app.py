@@ -243,6 +243,8 @@ def _add_route(
     if ep.kind == "json":
 
         async def json_route(body: Body) -> dict[str, Any]:
+            if ep.deadline:  # the call stops itself at the deadline too, so no abandoned thread computes on
+                return await in_thread(ep.call, body, time.monotonic() + limits.timeout_s)
             return await in_thread(ep.call, body)
 
         app.post(path, **opts)(json_route)

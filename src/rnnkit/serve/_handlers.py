@@ -39,6 +39,7 @@ class Endpoint:
     kind: str = "json"
     example: dict[str, Any] | None = None
     suffixes: tuple[str, ...] = ()  # upload: accepted file name endings
+    deadline: bool = False  # json: call(body, deadline) stops itself at time.monotonic() == deadline
 
 
 @dataclass
@@ -272,22 +273,28 @@ def _textgen(name: str, model, lim) -> ModelHandler:
     def score(body: ScoreRequest) -> dict[str, Any]:
         return {"results": model.score(list(body.texts))}
 
-    def generate(body: GenerateRequest) -> dict[str, Any]:
-        return {"prompt": body.prompt, "samples": model.generate(body.prompt, config(body, body.num_samples))}
+    def pieces(body: SamplingSettings, gen: GenerateConfig, deadline: float, sample: int) -> Iterator[str]:
+        """Sample ``sample`` token by token, stopped at ``deadline``: the generator's own ``stream`` (a
+        compiled loop) where it has one, else :func:`rnnkit.serve._stream.stream_tokens`."""
+        from rnnkit.serve._stream import GenerationTimeout, stream_tokens
 
-    def stream(body: SamplingSettings, deadline: float) -> Iterator[str]:
-        gen = config(body)
-        if hasattr(model, "stream"):  # the generator's own token stream (a compiled loop), when it has one
+        if sample == 0 and hasattr(model, "stream"):
             for piece in model.stream(body.prompt, gen):
                 if time.monotonic() > deadline:
-                    from rnnkit.serve._stream import GenerationTimeout
-
                     raise GenerationTimeout("generation stopped: it ran past the request time limit")
                 yield piece
             return
-        from rnnkit.serve._stream import stream_tokens
+        yield from stream_tokens(model, body.prompt, gen, deadline, sample)
 
-        yield from stream_tokens(model, body.prompt, gen, deadline)
+    def generate(body: GenerateRequest, deadline: float) -> dict[str, Any]:
+        # token by token with a deadline (a thread cannot be stopped from outside): the same text as
+        # TextGenerator.generate, which the tests check
+        gen = config(body, body.num_samples)
+        samples = ["".join(pieces(body, gen, deadline, i)) for i in range(body.num_samples)]
+        return {"prompt": body.prompt, "samples": samples}
+
+    def stream(body: SamplingSettings, deadline: float) -> Iterator[str]:
+        return pieces(body, config(body), deadline, 0)
 
     sample = {
         "prompt": "It is a truth universally acknowledged",
@@ -303,14 +310,15 @@ def _textgen(name: str, model, lim) -> ModelHandler:
                 score,
                 ScoreRequest,
                 example={"texts": ["It was a bright cold day in April."]},
-            ),  # fmt: skip
+            ),
             Endpoint(
                 "generate",
                 "Continuations of a prompt (seeded sampling)",
                 generate,
                 GenerateRequest,
+                deadline=True,
                 example=sample,
-            ),  # fmt: skip
+            ),
             Endpoint(
                 "generate/stream",
                 "The same text as `generate` (one sample), token by token as server-sent events",
@@ -318,7 +326,7 @@ def _textgen(name: str, model, lim) -> ModelHandler:
                 SamplingSettings,
                 kind="stream",
                 example=sample,
-            ),  # fmt: skip
+            ),
         ],
         SessionKind(
             "Score a text fed piece by piece; the recurrent state stays on the server",
@@ -355,7 +363,7 @@ def _translate(name: str, model, lim) -> ModelHandler:
                 TranslateRequest,
                 example={"sentences": ["one hundred and one"], "beam": 2},
             )
-        ],  # fmt: skip
+        ],
         info={"max_tokens": model.max_tokens},
     )
 
@@ -376,7 +384,7 @@ def _speech(name: str, model, lim) -> ModelHandler:
                 kind="upload",
                 suffixes=(*AUDIO_SUFFIXES, ".npz"),
             )
-        ],  # fmt: skip
+        ],
         info={"classes": model.classes, "features": model.num_features},
     )
 
@@ -394,7 +402,7 @@ def _handwriting(name: str, model, lim) -> ModelHandler:
                 kind="upload",
                 suffixes=(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"),
             )
-        ],  # fmt: skip
+        ],
         info={"alphabet": model.alphabet},
     )
 
@@ -433,7 +441,7 @@ def _music(name: str, model, lim) -> ModelHandler:
                 TuneRequest,
                 example={"meter": "6/8", "key": "Dmix", "seed": 1},
             )
-        ]  # fmt: skip
+        ]
     )
 
 

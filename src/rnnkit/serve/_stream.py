@@ -22,8 +22,10 @@ class GenerationTimeout(RnnkitError):
     """A stream ran past its deadline (the server ends it with an error event)."""
 
 
-def stream_tokens(generator, prompt: str, gen, deadline: float | None = None) -> Iterator[str]:
-    """Yield the text of each sampled token of sample 0 of ``generator.generate(prompt, gen)``.
+def stream_tokens(
+    generator, prompt: str, gen, deadline: float | None = None, sample: int = 0
+) -> Iterator[str]:
+    """Yield the text of each sampled token of sample ``sample`` of ``generator.generate(prompt, gen)``.
 
     ``deadline`` (a :func:`time.monotonic` value) stops the loop between two steps with
     :class:`GenerationTimeout`.
@@ -32,7 +34,7 @@ def stream_tokens(generator, prompt: str, gen, deadline: float | None = None) ->
     ids = vocab.encode(prompt) if prompt else []
     if not ids:
         ids = vocab.encode("\n") or [vocab.unk_id]
-    g = torch.Generator().manual_seed(gen.seed * 7919)
+    g = torch.Generator().manual_seed(gen.seed * 7919 + sample)
     eos = model.config.eos_id
     word_level = vocab.level == "word"
     model.eval()
