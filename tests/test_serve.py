@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnkit._errors import RnnkitError
 from rnnkit.cli import main
 
 fastapi = pytest.importorskip("fastapi", reason="rnnkit serve needs the 'serve' extra (fastapi)")
@@ -184,6 +185,81 @@ def test_transcribe_an_uploaded_npz_equals_predict_file(client, runs):
     assert (
         r.status_code == 400 and "bad.npz" in r.json()["detail"] and "rnnkit-serve" not in r.json()["detail"]
     )
+
+
+@pytest.fixture(scope="module")
+def more_runs(tmp_path_factory) -> dict[str, Path]:
+    """Tiny translate, handwriting and music runs (about 25 s on one core together)."""
+    from PIL import Image
+
+    from rnnkit.apps.handwriting import HandwritingConfig, data
+    from rnnkit.apps.handwriting import train as train_handwriting
+    from rnnkit.apps.music import MusicConfig
+    from rnnkit.apps.music import train as train_music
+    from rnnkit.apps.translate import TranslateConfig
+    from rnnkit.apps.translate import train as train_translate
+
+    root = tmp_path_factory.mktemp("serve-more")
+    R = str(root / "runs")
+    quiet = {"runs_dir": R, "progress": False}
+    train_translate(
+        TranslateConfig(data="num2words", target_lang="fr", max_number=99, hidden_size=16, embedding_dim=8,
+                        attention_dim=8, epochs=1, early_stopping=0, beam=2, eval_sentences=10, name="n2w",
+                        **quiet),
+        say=lambda *_: None,
+    )  # fmt: skip
+    images, labels, _ = data.load_digit_images()
+    lines, texts = data.render_lines(
+        images, labels, np.arange(0, 6797, 7), 12, np.random.default_rng(2), 32, 1, 4
+    )
+    rows = ["file,text"]
+    for k, (line, text) in enumerate(zip(lines, texts)):
+        Image.fromarray((255 - line * 255).round().astype(np.uint8)).save(root / f"l{k}.png")
+        rows.append(f"l{k}.png,{text}")
+    (root / "lines.csv").write_text("\n".join(rows) + "\n")
+    train_handwriting(
+        HandwritingConfig(data=str(root / "lines.csv"), epochs=1, channels=(4, 4, 4), hidden_size=8, num_layers=1,
+                          tesseract=False, beam_size=2, name="hw", runs_dir=R),
+        say=lambda *_: None,
+    )  # fmt: skip
+    try:
+        train_music(
+            MusicConfig(max_tunes=60, epochs=1, hidden_size=16, embedding_dim=8, dropout=0.0, eval_samples=1,
+                        eval_max_length=50, ngram_max_order=2, name="tunes", threads=1, **quiet),
+            say=lambda *_: None,
+        )  # fmt: skip
+    except RnnkitError as exc:  # no cached folk tunes and no index to fetch them from
+        print(f"no music run: {exc}")
+    return {p.name: p for p in (root / "runs").iterdir()} | {"_root": root}
+
+
+def test_translate_read_and_tunes_equal_the_python_api(more_runs):
+    from rnnkit.apps.music.abc import tokens_to_abc
+    from rnnkit.apps.music.config import GenerateMusicConfig
+
+    names = [n for n in ("n2w", "hw", "tunes") if n in more_runs]
+    c = TestClient(create_app([more_runs[n] for n in names]))
+    sentences = ["twenty one", "seven"]
+    got = c.post("/models/n2w/translate", json={"sentences": sentences, "beam": 2, "n_best": 2}).json()
+    assert got["results"] == load_run(more_runs["n2w"]).translate(sentences, beam=2, n_best=2)
+    _fails(
+        c.post("/models/n2w/translate", json={"sentences": ["one"], "beam": 1, "n_best": 2}), 400, "n_best"
+    )
+    _fails(c.post("/models/n2w/translate", json={"sentences": ["one"], "beam": 9}), 422, "beam")
+
+    png = more_runs["_root"] / "l3.png"
+    got = c.post("/models/hw/read", files={"file": ("l3.png", png.read_bytes())}).json()["results"]
+    assert got == [{"image": "l3.png", "text": load_run(more_runs["hw"]).predict([png])[0]["text"]}]
+    _fails(c.post("/models/hw/read", files={"file": ("l3.png", b"not an image")}), 400, "l3.png", "image")
+
+    if "tunes" not in more_runs:
+        pytest.skip("no folk tunes in the cache to train the music run")
+    body = {"meter": "6/8", "num_samples": 2, "max_length": 80, "seed": 4}
+    got = c.post("/models/tunes/generate", json=body).json()["tunes"]
+    tunes = load_run(more_runs["tunes"]).tunes(GenerateMusicConfig(**body))
+    assert [t["tokens"] for t in got] == tunes
+    assert got[1]["abc"] == tokens_to_abc(tunes[1], "rnnkit tunes 2", 2)
+    _fails(c.post("/models/tunes/generate", json={"key": "H#"}), 400, "key")
 
 
 # -- bad requests and limits -------------------------------------------------------------------------------------
