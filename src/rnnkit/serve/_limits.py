@@ -9,7 +9,14 @@ from rnnkit.config import option
 
 @dataclass
 class ServeLimits:
-    """What one request, and the server as a whole, may ask for (``rnnkit serve`` flags of the same names)."""
+    """What one request, and the server as a whole, may ask for (``rnnkit serve`` flags of the same names).
+
+    A request over a per-request limit gets 422 (413 for the body size, 504 for the time); a session beyond
+    ``max_sessions`` gets 429. Example::
+
+        from rnnkit.serve import ServeLimits, create_app
+        app = create_app(["runs/demo-austen"], ServeLimits(max_tokens=500, timeout_s=20, workers=1))
+    """
 
     max_text_chars: int = option(10_000, "characters per text, prompt or chunk", low=1)
     max_batch: int = option(64, "texts (or sentences) per request", low=1)
