@@ -25,6 +25,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.serve._handlers import HANDLERS, Endpoint, ModelHandler, temporary_folder, upload_path
 from rnnkit.serve._limits import ServeLimits
 from rnnkit.serve._sessions import SessionLimit, SessionMissing, SessionStore
+from rnnkit.serve._stream import GenerationTimeout
 
 log = logging.getLogger("rnnkit.serve")
 
@@ -143,12 +144,14 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
     )
     app.add_middleware(_BodyLimit, limit=body_limit)
 
+    timeout_message = f"the request took longer than the limit of {limits.timeout_s:g} s (--timeout-s)"
+
     async def in_thread(fn, *args):
         try:
             with anyio.fail_after(limits.timeout_s):
                 return await anyio.to_thread.run_sync(fn, *args, limiter=limiter, abandon_on_cancel=True)
         except TimeoutError:
-            raise _Timeout(f"the request took longer than the limit of {limits.timeout_s:g} s") from None
+            raise _Timeout(timeout_message) from None
 
     # -- errors: one line in "detail", the status saying whose fault it is ---------------------------------
     @app.exception_handler(RequestValidationError)
@@ -163,8 +166,8 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
             status = 429
         elif isinstance(exc, SessionMissing):
             status = 404
-        elif isinstance(exc, _Timeout):
-            status = 504
+        elif isinstance(exc, (_Timeout, GenerationTimeout)):  # whichever of the two clocks ran out first
+            return JSONResponse({"detail": timeout_message}, status_code=504)
         return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
 
     @app.exception_handler(HTTPException)
