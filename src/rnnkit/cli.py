@@ -15,7 +15,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit._signals import graceful_signals, ignore_signals
 
 # sub-command modules, in the order ``rnnkit --help`` lists them
-COMMANDS = ("train", "evaluate", "predict", "generate", "export", "demo", "experiment", "bench")
+COMMANDS = ("train", "evaluate", "predict", "generate", "export", "serve", "demo", "experiment", "bench")
 
 
 class _Parser(argparse.ArgumentParser):
