@@ -176,7 +176,7 @@ def histogram_distances(a: list[list[str]], b: list[list[str]]) -> dict[str, flo
 
 # ------------------------------------------------------------------------------------------- table, plots
 def label_of(cfg) -> str:
-    return "folk tunes" if cfg.data == "folk" else Path(cfg.data).name
+    return {"folk": "folk tunes", "chorales": "Bach chorales"}.get(cfg.data) or Path(cfg.data).name
 
 
 def result_rows(cfg, metrics: dict[str, Any], seconds: float) -> list[ResultRow]:
