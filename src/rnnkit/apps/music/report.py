@@ -193,6 +193,11 @@ def result_rows(cfg, metrics: dict[str, Any], seconds: float) -> list[ResultRow]
             "< n-gram",
             bits < ng["bits"],
             seconds,
+            {
+                f"Kneser-Ney {ng['order']}-gram": ng["bits"],
+                "unigram": metrics["baselines"]["unigram"]["bits"],
+                "untrained model": metrics["untrained"]["bits_per_token"],
+            },
         )
     ]
     gen = metrics.get("generated")
@@ -207,6 +212,7 @@ def result_rows(cfg, metrics: dict[str, Any], seconds: float) -> list[ResultRow]
                 f">= {GOAL_VALID}",
                 gen["valid_share"] >= GOAL_VALID,
                 seconds,
+                {"unconstrained sampling": gen.get("unconstrained_valid_share", float("nan"))},
             )
         )
     return rows
