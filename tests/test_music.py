@@ -229,6 +229,10 @@ def test_grammar_never_overfills_a_bar():
         assert max(sums) <= full, tokens
         assert abc.check_bars(tokens) == ""
         assert all(abc.is_pitch(b) or b == "z" for a, b in zip(tokens, tokens[1:]) if a == "H"), tokens
+        ties = [k for k, t in enumerate(tokens) if t == "-"]
+        assert not ties or any(abc.is_pitch(t) or t == "z" for t in tokens[ties[-1] :]), (
+            tokens
+        )  # none left open
     assert ended > 120
 
 

@@ -154,7 +154,7 @@ class BarGrammar:
             for tok in ("(3", "-", "|:"):
                 if tok in self.ids:
                     mask[self.ids[tok]] = False
-        end_ok = st.bars >= MIN_BARS and not st.open_repeat and st.last not in ("tie", "ending")
+        end_ok = st.bars >= MIN_BARS and not st.open_repeat and not st.tie_open and st.last != "ending"
         if self.eos is not None and end_ok and (st.last == "bar" or st.bar_has):
             mask[self.eos] = True
         return mask
