@@ -621,12 +621,13 @@ def test_user_folders_train_end_to_end(folk, tmp_path, kind):
             from rnnkit.apps.music.render import write_midi
 
             write_midi(tokens, folder / f"t{k}.mid")
-    cfg = _small(tmp_path, data=str(folder), max_tunes=0, epochs=8, batch_size=8, lr=1e-2, eval_samples=2,
-                 val_fraction=0.1, test_fraction=0.15, ngram_max_order=3)  # fmt: skip
+    cfg = _small(tmp_path, data=str(folder), max_tunes=0, epochs=8, batch_size=8, lr=1e-2, eval_samples=0,
+                 val_fraction=0.1, test_fraction=0.2, ngram_max_order=3)  # fmt: skip
     res = train(cfg, say=lambda *_: None)
     m = res.metrics
-    assert sum(m["tunes"].values()) >= 35
-    assert m["test"]["bits_per_token"] < m["untrained"]["bits_per_token"] - 1.5
+    assert sum(m["tunes"].values()) >= 36
+    assert m["test"]["bits_per_token"] < m["untrained"]["bits_per_token"] - 1.5  # measured: 3.9 vs 6.0
+    assert m["test"]["bits_per_token"] < m["baselines"]["unigram"]["bits"]  # measured: 4.7
     tunes_out = generate(res.run, meter=tunes[0][0][2:], num_samples=1, max_length=200)
     assert tunes_out[0][0] == tunes[0][0]
 
