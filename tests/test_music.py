@@ -607,6 +607,7 @@ def test_bad_music_files_give_one_line_and_no_run(tmp_path, capsys):
         assert not (tmp_path / "runs" / "r").exists()
 
 
+@pytest.mark.slow  # two trainings, ~10-15 s each on a busy machine
 @pytest.mark.parametrize("kind", ["abc", "midi"])
 def test_user_folders_train_end_to_end(folk, tmp_path, kind):
     from rnnkit.apps.music import generate, train
