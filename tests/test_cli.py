@@ -325,6 +325,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         "CO2 weekly, 52-step",
         "sunspots yearly, 5-step",
         "text generation (Austen)",
+        "music (folk tunes)",
     ):
         assert task in out
     assert "Generated text" in out and "Total wall time" in out

@@ -166,7 +166,7 @@ def test_bad_user_files(tmp_path):
     (tmp_path / "a.abc").write_text("no tunes here\n")
     with pytest.raises(RnnkitError, match="expected ABC tunes"):
         read_abc_files(tmp_path / "a.abc")
-    with pytest.raises(RnnkitError, match="expected a folder with .abc files"):
+    with pytest.raises(RnnkitError, match="expected a folder with .abc, .mid or .midi files"):
         read_abc_files(_empty(tmp_path))
     good = "X:1\nT:t\nM:2/4\nL:1/8\nK:D\nAB cd|efga|f2 d2|d4|]\n"
     (tmp_path / "b.abc").write_text(good)
@@ -193,6 +193,8 @@ def _bar_sums(tokens: list[str]) -> list[Fraction]:
             pos += last * (Fraction(int(num or 1), int(den or 1)) - 1)
         elif tok == "(3":
             left = 3
+        elif tok == "H":
+            continue  # a fermata: no time of its own
         elif tok[-1].isalpha() or tok[-1] in ",'":
             last = Fraction(2, 3) if left else Fraction(1)
             left = max(0, left - 1)
@@ -203,7 +205,7 @@ def _bar_sums(tokens: list[str]) -> list[Fraction]:
 def test_grammar_never_overfills_a_bar():
     """Random walks through the grammar's allowed tokens, in every meter of the vocabulary."""
     meters = ["2/4", "3/4", "4/4", "6/8", "9/8", "3/8", "2/2", "12/8", "3/2"]
-    body = ["C", "D", "^F", "g", "a'", "z", "/2", "/4", "3/2", "2", "3", "4", "6", "8", "3/4", "(3", "-"]
+    body = ["C", "D", "^F", "g", "a'", "z", "/2", "/4", "3/2", "2", "3", "4", "6", "8", "3/4", "(3", "-", "H"]
     vocab = ["<pad>", "<unk>", "<bos>", "<eos>", *body, "|", "||", "|:", ":|", "::", "[1", "[2"]
     g = BarGrammar(vocab, "<eos>")
     rng = random.Random(0)
@@ -226,6 +228,11 @@ def test_grammar_never_overfills_a_bar():
         sums = _bar_sums(tokens)
         assert max(sums) <= full, tokens
         assert abc.check_bars(tokens) == ""
+        assert all(abc.is_pitch(b) or b == "z" for a, b in zip(tokens, tokens[1:]) if a == "H"), tokens
+        ties = [k for k, t in enumerate(tokens) if t == "-"]
+        assert not ties or any(abc.is_pitch(t) or t == "z" for t in tokens[ties[-1] :]), (
+            tokens
+        )  # none left open
     assert ended > 120
 
 
@@ -374,7 +381,10 @@ def test_short_training_beats_the_unigram_and_generates(folk, tmp_path, capsys):
     out = tmp_path / "out"
     files = generate(result.run, meter="6/8", key="D", num_samples=1, out_dir=out, max_length=300)
     abc_files = [p for p in files if p.suffix == ".abc"]
-    assert len(abc_files) == 1 and {p.suffix for p in files} == {".abc", ".mid", ".png"}
+    from rnnkit.apps.music.render import synthesizer
+
+    wav = [".wav"] if synthesizer()[0] else []  # a WAV per tune where a synthesiser is installed
+    assert len(abc_files) == 1 and sorted(p.suffix for p in files) == sorted([".abc", ".mid", ".png", *wav])
     text = abc_files[0].read_text()
     assert "M:6/8" in text and "K:Dmaj" in text
     with pytest.raises(RnnkitError, match="unknown meter"):
@@ -397,7 +407,7 @@ def test_short_training_beats_the_unigram_and_generates(folk, tmp_path, capsys):
     )
     assert rc == 0, err
     written = sorted(Path(line).suffix for line in out_text.split())
-    assert written == [".abc"] * 2 + [".mid"] * 2 + [".png"] * 2
+    assert written == sorted([".abc", ".mid", ".png", *wav] * 2)
     assert all("M:3/4" in p.read_text() for p in (tmp_path / "cli").glob("*.abc"))
     rc, _, err = run_cli(capsys, "generate", result.run, "a prompt")
     assert_one_line_error(rc, err, "takes no prompts")
@@ -415,3 +425,248 @@ def test_real_data_training_beats_the_unigram_and_writes_valid_tunes(folk, tmp_p
     assert m["generated"]["valid_share"] >= 0.9
     assert m["generated"]["valid_share"] > m["generated"]["unconstrained_valid_share"]
     assert m["test"]["bits_per_token"] < m["baselines"]["unigram"]["bits"] - 1.0
+
+
+# ------------------------------------------------------------------------------------------- chorales
+_CHORALES = (
+    "bach/bwv269",
+    "bach/bwv42.7",
+    "bach/bwv347",
+    "bach/bwv153.1",
+)  # a repeat; split bars; 4/4; minor
+
+
+def _m21_note_tuples(score) -> list[tuple]:
+    """``(midi or -1, quarters, beat position from the downbeat, fermata)`` of the melody, read by music21."""
+    from rnnkit.apps.music.chorales import _melody_part
+
+    out = []
+    for m in _melody_part(score).getElementsByClass("Measure"):
+        for n in m.flatten().notesAndRests:
+            if n.duration.quarterLength == 0:
+                continue
+            pitch = -1 if n.isRest else max(p.midi for p in n.pitches)
+            fermata = any(isinstance(e, music21.expressions.Fermata) for e in n.expressions)
+            pos = Fraction(n.offset) + Fraction(m.paddingLeft)
+            out.append((pitch, Fraction(n.duration.quarterLength), pos, fermata))
+    return out
+
+
+def test_chorale_tokens_round_trip_against_music21():
+    """(pitch, duration, beat position, fermata) out of the tokens equal music21's reading of the chorale
+    (pitches up to the transposition to C), and tokens -> ABC -> tokens keeps every note and bar line."""
+    from rnnkit.apps.music.chorales import chorale_tokens, note_tuples
+
+    for name in _CHORALES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = music21.corpus.parse(name)
+        tokens = chorale_tokens(score)
+        want, got = _m21_note_tuples(score), note_tuples(tokens)
+        assert len(got) == len(want), name
+        shift = {w[0] - g[0] for w, g in zip(want, got) if w[0] >= 0}
+        assert len(shift) == 1 and abs(shift.pop()) <= 6, name  # one transposition, to the nearest C
+        assert [g[1:] for g in got] == [w[1:] for w in want], name
+        assert any(g[3] for g in got), name  # chorales have fermatas
+        # the ABC text reads back to the same tokens (the ABC reader drops decorations: fermatas go)
+        text = abc.tokens_to_abc(tokens)
+        assert text.count("!fermata!") == tokens.count("H")
+        again = abc.tune_tokens(abc.split_tunes(text)[0])
+        assert again == [t for t in tokens if t != "H"], name
+        # and music21 reads the same notes out of that ABC text
+        m21 = [(n.pitch.midi, Fraction(n.duration.quarterLength)) for n in _m21(text).flatten().notes]
+        assert m21 == [(p, d) for p, d, _, _ in got if p >= 0], name
+
+
+def test_chorale_families_group_repeated_melodies():
+    from rnnkit.apps.music.data import melody_families
+
+    a = ["M:4/4", "K:Cmaj", *("c 2 d 2 e 2 f 2 | g 4 H e 4 | d 2 c 2 B 2 A 2 | G 8 ||".split())]
+    b = [*a[:2], *[t for t in a[2:] if t != "H"]]  # the same melody without a fermata
+    c = ["M:4/4", "K:Cmin", *("G 2 A 2 B 2 c 2 | d 4 c 4 | B 2 A 2 G 2 F 2 | E 8 ||".split())]
+    assert melody_families([{"tokens": t} for t in (a, c, b)]) == [0, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def chorale_run(tmp_path_factory):
+    """A small training on 80 chorales (parsed with music21 once, then cached)."""
+    from rnnkit.apps.music import train
+
+    tmp = tmp_path_factory.mktemp("chorales")
+    cfg = _small(
+        tmp, data="chorales", max_tunes=80, epochs=12, batch_size=8, lr=1e-2, eval_samples=4,
+        val_fraction=0.1, test_fraction=0.15, ngram_max_order=6,
+    )  # fmt: skip
+    return train(cfg, say=lambda *_: None)
+
+
+def test_chorale_task_beats_a_threshold_an_untrained_model_fails(chorale_run):
+    m = chorale_run.metrics
+    threshold = 3.0  # bits per token; the unigram of the chorale tokens is about 3.9, an untrained model ~6
+    assert m["untrained"]["bits_per_token"] > threshold
+    assert m["test"]["bits_per_token"] < threshold
+    assert m["test"]["bits_per_token"] < m["baselines"]["unigram"]["bits"] - 0.5
+    assert m["tunes"]["test"] >= 5 and m["collections"] == []
+    assert chorale_run.rows[0].task == "music (Bach chorales)"
+    assert set(chorale_run.rows[0].baselines) >= {"unigram", "untrained model"}
+    assert m["generated"]["valid_share"] >= 0.5  # 4 tunes from a weak model: most fill their bars
+
+
+# ------------------------------------------------------------------------------------------- user files
+def _folk_sample(folk, n: int, seed: int = 0, repeats: bool = True) -> list[list[str]]:
+    """Tunes without triplets (and without repeats: music21's MIDI plays them twice)."""
+    marks = {"(3"} if repeats else {"(3", ":|", "|:", "::", "[1", "[2"}
+    tunes = [t["tokens"] for t in folk[0] if not marks & set(t["tokens"]) and len(t["tokens"]) < 200]
+    return random.Random(seed).sample(tunes, n)
+
+
+def test_midi_files_read_as_music21_wrote_them(folk, tmp_path):
+    """MIDI written by music21 (from the tunes' ABC) reads back as the same notes: pitches up to one
+    transposition, lengths equal."""
+    from rnnkit.apps.music.midi_in import midi_tokens
+    from rnnkit.apps.music.render import tune_notes
+
+    for k, tokens in enumerate(_folk_sample(folk, 5, repeats=False)):
+        path = tmp_path / f"t{k}.mid"
+        score = _m21(abc.tokens_to_abc(tokens))
+        score.write("midi", fp=str(path))
+        got, how = midi_tokens(path)
+        assert got[0] == tokens[0]  # music21 writes the time signature
+        want = [(p, n) for p, _, n in (x for x in _m21_notes(score))]
+        notes = [(p, n) for p, _, n in tune_notes(got)[0]]
+        shift = {w[0] - g[0] for w, g in zip(want, notes)}
+        assert len(notes) == len(want) and len(shift) == 1, (how, tokens, got)
+        assert [n for _, n in notes] == [n for _, n in want]
+
+
+def _m21_notes(score) -> list[tuple]:
+    return [
+        (n.pitch.midi, n.offset, Fraction(n.duration.quarterLength))
+        for n in score.flatten().stripTies().notes
+    ]
+
+
+def test_midi_melody_is_the_named_track_or_the_top_voice(tmp_path):
+    import mido
+
+    from rnnkit.apps.music.midi_in import midi_tokens
+
+    def song(path, tracks):
+        mid = mido.MidiFile(ticks_per_beat=96)
+        for name, notes in tracks:
+            tr = mido.MidiTrack([mido.MetaMessage("track_name", name=name)])
+            tr.append(mido.MetaMessage("key_signature", key="C"))
+            now = 0
+            for start, end, pitch in notes:
+                tr.append(mido.Message("note_on", note=pitch, velocity=80, time=start - now))
+                tr.append(mido.Message("note_off", note=pitch, velocity=0, time=end - start))
+                now = end
+            mid.tracks.append(tr)
+        mid.save(str(path))
+        return path
+
+    # a bass line below and a tune above, slightly off the grid (a played performance)
+    tune = [(i * 96 + 3, i * 96 + 90, p) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62])]
+    bass = [(i * 192, i * 192 + 180, p) for i, p in enumerate([48, 43, 48, 43])]
+    top, how = midi_tokens(song(tmp_path / "a.mid", [("bass", bass), ("piano", tune)]))
+    assert how.startswith("top voice") and top[2:] == "C 2 D 2 E 2 F 2 | G 2 F 2 E 2 D 2 ||".split()
+    low, how = midi_tokens(song(tmp_path / "b.mid", [("Melody", bass), ("piano", tune)]))
+    assert how.startswith("track 'Melody'") and [t for t in low[2:] if t not in "|| 4"] == [
+        "C,",
+        "G,,",
+        "C,",
+        "G,,",
+    ]
+
+
+def test_bad_music_files_give_one_line_and_no_run(tmp_path, capsys):
+    import mido
+
+    from test_cli import assert_one_line_error, run_cli
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    mid = mido.MidiFile()
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("track_name", name="silence")]))
+    mid.save(str(empty / "silent.mid"))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.abc").write_text("X:1\nT:t\nM:4/4\nK:Hp\nAB%%&&\n")
+    (tmp_path / "notmidi").mkdir()
+    (tmp_path / "notmidi" / "x.mid").write_bytes(b"RIFF0000")
+    cases = [
+        (empty, "silent.mid: expected a MIDI file with notes, found none"),
+        (tmp_path / "bad", "x.abc: expected ABC tunes"),
+        (tmp_path / "notmidi", "x.mid: expected a MIDI file"),
+    ]
+    for folder, message in cases:
+        rc, _, err = run_cli(
+            capsys, "train", "music", "--data", folder, "--runs-dir", tmp_path / "runs", "--name", "r",
+            "--no-progress",
+        )  # fmt: skip
+        assert_one_line_error(rc, err, message, after_progress=True)
+        assert not (tmp_path / "runs" / "r").exists()
+
+
+@pytest.mark.slow  # two trainings, ~10-15 s each on a busy machine
+@pytest.mark.parametrize("kind", ["abc", "midi"])
+def test_user_folders_train_end_to_end(folk, tmp_path, kind):
+    from rnnkit.apps.music import generate, train
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    tunes = _folk_sample(folk, 40, seed=1)
+    for k, tokens in enumerate(tunes):
+        if kind == "abc":
+            (folder / f"t{k}.abc").write_text(abc.tokens_to_abc(tokens, "mine", k + 1))
+        else:
+            from rnnkit.apps.music.render import write_midi
+
+            write_midi(tokens, folder / f"t{k}.mid")
+    cfg = _small(tmp_path, data=str(folder), max_tunes=0, epochs=8, batch_size=8, lr=1e-2, eval_samples=0,
+                 val_fraction=0.1, test_fraction=0.2, ngram_max_order=3)  # fmt: skip
+    res = train(cfg, say=lambda *_: None)
+    m = res.metrics
+    assert sum(m["tunes"].values()) >= 36
+    assert m["test"]["bits_per_token"] < m["untrained"]["bits_per_token"] - 1.5  # measured: 3.9 vs 6.0
+    assert m["test"]["bits_per_token"] < m["baselines"]["unigram"]["bits"]  # measured: 4.7
+    tunes_out = generate(res.run, meter=tunes[0][0][2:], num_samples=1, max_length=200)
+    assert tunes_out[0][0] == tunes[0][0]
+
+
+# ------------------------------------------------------------------------------------------- WAV
+def test_wav_is_sound_of_the_tunes_length(tmp_path):
+    import wave
+
+    import numpy as np
+
+    from rnnkit.apps.music.render import synthesizer
+    from rnnkit.apps.music.use import write_tunes
+
+    command, why = synthesizer()
+    if command is None:
+        pytest.skip(f"no WAV: {why}")
+    tokens = ["M:4/4", "K:Cmaj", *"C 2 E 2 G 2 c 2 | c 4 G 4 | E 2 C 2 G, 4 | C 8 ||".split()]
+    files = write_tunes([tokens], tmp_path / "out", wav=True)
+    wav = [p for p in files if p.suffix == ".wav"]
+    assert [p.suffix for p in files] == [".abc", ".mid", ".png", ".wav"]
+    with wave.open(str(wav[0])) as w:
+        rate, frames, width, channels = w.getframerate(), w.getnframes(), w.getsampwidth(), w.getnchannels()
+        data = np.frombuffer(w.readframes(frames), dtype=np.int16).reshape(-1, channels).astype(float)
+    seconds = frames / rate
+    expected = 16 * 60 / 120  # 16 quarter notes at 120 per minute
+    assert width == 2 and expected - 0.05 <= seconds <= expected + 3.0, seconds  # plus the release tail
+    # sound in every second of the tune, silence in none of them
+    per_second = [np.sqrt((data[int(s * rate) : int((s + 1) * rate)] ** 2).mean()) for s in range(8)]
+    assert min(per_second) > 100, per_second
+
+
+def test_failed_wav_leaves_no_partial_output(tmp_path, monkeypatch):
+    from rnnkit.apps.music import render
+    from rnnkit.apps.music.use import write_tunes
+
+    monkeypatch.setattr(render, "synthesizer", lambda: (["false", "{wav}", "{midi}"], ""))
+    tokens = ["M:4/4", "K:Cmaj", *"C 2 E 2 G 2 c 2 | C 8 ||".split()]
+    with pytest.raises(RnnkitError, match="false failed on tune_1.mid"):
+        write_tunes([tokens], tmp_path / "out", wav=True)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []

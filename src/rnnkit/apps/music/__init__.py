@@ -1,7 +1,10 @@
-"""Music generation: a token-level LSTM language model of folk tunes in ABC notation.
+"""Music generation: a token-level LSTM language model of folk tunes in ABC notation and Bach chorale melodies.
 
 Data: 12,762 tunes of four collections in music21's corpus (Essen, O'Neill's 1850, Ryan's Mammoth, Aird's
-Airs), read from the ``music21`` wheel without installing it, or the user's ABC files. Each tune becomes
+Airs), read from the ``music21`` wheel without installing it; Bach's 371 chorale melodies as (pitch,
+duration, beat position, fermata) in the same tokens (:mod:`.chorales`, ``data="chorales"``, split by
+melody family); or the user's ABC and MIDI files (:mod:`.midi_in`: the melody track or the top voice,
+quantised to sixteenths). Each tune becomes
 musical tokens as in folk-rnn (Sturm et al., 2016) — meter, key, pitches, durations, bar lines, repeats —
 moved to tonic C in its own mode (:mod:`.abc`). Tunes that cannot be read are skipped and counted by reason.
 The split is by tune (a seeded shuffle; duplicates removed first).
@@ -13,7 +16,8 @@ that never lets a bar run past its meter.
 Scores (:mod:`.report`): held-out bits per token next to a Kneser-Ney n-gram (order chosen on validation)
 and the unigram; the share of generated tunes that music21 turns into MIDI with every bar filling its meter;
 pitch-class / interval / duration histogram distances to held-out tunes next to the distance between two
-halves of them. Outputs (:mod:`.render`): ABC, MIDI (mido) and a piano-roll PNG per tune.
+halves of them. Outputs (:mod:`.render`): ABC, MIDI (mido), a piano-roll PNG and, where fluidsynth or
+timidity is installed, a WAV per tune.
 
 Like every application: ``config`` (:class:`MusicConfig`, :class:`GenerateMusicConfig`), ``data``,
 ``model``, ``train``, ``report`` and ``use``::

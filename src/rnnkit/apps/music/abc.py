@@ -10,7 +10,9 @@ A tune becomes one token per musical event instead of one per character::
 * pitches: accidental (``^ ^^ _ __ =`` or none), letter, octave marks (``c'``, ``C,``); ``z`` is a rest.
 * durations in eighths, only when not 1: ``2``, ``3``, ``/2``, ``3/2``, ... Broken rhythm (``A>B``) is
   written out as durations (``A 3/2 B /2``), so that every bar's length is a sum of duration tokens.
-* ``(3`` (a triplet: the next three notes take the time of two), ``-`` (a tie).
+* ``(3`` (a triplet: the next three notes take the time of two), ``-`` (a tie), ``H`` (a fermata on the
+  next note; only the Bach chorales use it — ABC files' decorations are dropped — and it is written
+  ``!fermata!`` in ABC text).
 * bar lines: ``|``, ``||`` (also ``|]`` and ``[|``), ``|:``, ``:|``, ``::`` and endings ``[1`` ``[2``.
 
 Transposition: every tune is moved to tonic C in its own mode (D major -> C major, A dorian -> C dorian,
@@ -454,6 +456,8 @@ def events_to_tokens(meter: str, mode: str, events: list[tuple], steps: int, sem
             out.append("(3")
         elif kind == "tie":
             out.append("-")
+        elif kind == "fermata":
+            out.append("H")
     return out
 
 
@@ -478,7 +482,7 @@ def is_duration(token: str) -> bool:
 
 def token_events(tokens: list[str]) -> tuple[str, str, list[tuple]]:
     """``(meter, mode, events)`` of a token list: ``("note", midi, eighths)``, ``("rest", eighths)``,
-    ``("bar", token)`` and ``("tie",)``; lengths include a triplet's 2/3."""
+    ``("bar", token)``, ``("tie",)`` and ``("fermata",)``; lengths include a triplet's 2/3."""
     meter = tokens[0][2:]
     key = parse_key(tokens[1][2:])
     mode = key[2]
@@ -515,6 +519,8 @@ def token_events(tokens: list[str]) -> tuple[str, str, list[tuple]]:
             bar_acc.clear()
         elif tok == "-" and events:
             events.append(("tie",))
+        elif tok == "H":
+            events.append(("fermata",))
     return meter, mode, events
 
 
@@ -609,6 +615,10 @@ def tokens_to_abc(tokens: list[str], title: str = "", number: int = 1) -> str:
             body.append(tok)
         elif tok in ENDINGS:
             body[-1] = body[-1].rstrip() + tok + " " if body else tok + " "
+        elif tok == "H":
+            body.append(" !fermata!")
+        elif body and body[-1].endswith("!"):
+            body.append(tok)  # the note a fermata marks
         else:
             body.append(tok if not body or body[-1].endswith(" ") else " " + tok)
     text = "".join(body).strip()

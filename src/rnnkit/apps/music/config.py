@@ -12,15 +12,20 @@ __all__ = ["GenerateMusicConfig", "MusicConfig"]
 
 @dataclass
 class MusicConfig(AppConfig):
-    """Music generation: a token-level LSTM language model of folk tunes in ABC, conditioned on meter and key."""
+    """Music generation: a token-level LSTM language model of folk tunes (ABC), Bach chorale melodies or the
+    user's ABC/MIDI files, conditioned on meter and key."""
 
     data: str = option(
-        "folk", "'folk' (12,762 tunes inside the music21 wheel, built in), or an ABC file or a folder of them"
+        "folk",
+        "'folk' (12,762 tunes inside the music21 wheel), 'chorales' (Bach's 371 chorale melodies, music21's "
+        "corpus), or an ABC or MIDI file or a folder of them",
     )
     collections: list[str] = option(
         [], "built-in collections to use: essen, oneills, ryans, airds (default: all four)"
     )
-    max_tunes: int = option(0, "use at most this many tunes (a seeded sample); 0 = all", low=0)
+    max_tunes: int = option(
+        0, "use at most this many tunes (a seeded sample; chorales: only those are parsed); 0 = all", low=0
+    )
     max_tune_tokens: int = option(
         512, "leave out tunes longer than this many tokens (counted as skipped)", low=16
     )
@@ -66,3 +71,4 @@ class GenerateMusicConfig:
     constrained: bool = option(True, "mask tokens that would make a bar longer than the meter")
     max_length: int = option(600, "tokens at most per tune", low=8)
     seed: int = option(0, "random seed of the sampling", low=0)
+    wav: bool = option(True, "also write a WAV per tune where fluidsynth or timidity is installed")

@@ -8,6 +8,7 @@ The rules are those of :func:`rnnkit.apps.music.abc.check_bars`:
   token lasts one eighth, so when that no longer fits, only duration tokens are allowed after it);
 * ``|`` closes a bar that is exactly full, or a shorter one right after the start or a section line
   (a pick-up); ``||``, ``:|``, ``::`` and ``|:`` close any bar that is not too long;
+* a fermata (``H``, chorales) is followed by a note or rest;
 * a tie is followed by the same pitch (after a bar line, with its accidental written again);
 * repeats are closed: no ``|:`` inside an open ``|: ... :|``, and no ``<eos>`` inside one;
 * ``[1`` follows a bar line other than ``:|``, ``[2`` follows ``:|``;
@@ -80,6 +81,8 @@ class BarState:
             self.tuplet_left, self.last = 3, "tuplet"
         elif token == "-":
             self.last, self.tie_open = "tie", True
+        elif token == "H":
+            self.last = "fermata"
 
 
 class BarGrammar:
@@ -135,8 +138,9 @@ class BarGrammar:
                     self._one(tok, mask, True)
             else:
                 mask |= self.notes
-        if st.tuplet_left:
-            return mask  # inside a triplet only notes (and their durations) follow
+        if st.tuplet_left or st.last == "fermata":
+            return mask  # inside a triplet, or after a fermata, only notes (and their durations) follow
+        self._one("H", mask, bool((mask & self.notes).any()) and not st.tie_open)
         self._one("(3", mask, eff + 2 * self.min_dur <= st.full and st.last != "tie")
         self._one("-", mask, st.last in ("note", "duration"))
         closes = st.bar_has and (eff == st.full or st.before in _BOUNDARY)
@@ -150,7 +154,7 @@ class BarGrammar:
             for tok in ("(3", "-", "|:"):
                 if tok in self.ids:
                     mask[self.ids[tok]] = False
-        end_ok = st.bars >= MIN_BARS and not st.open_repeat and st.last not in ("tie", "ending")
+        end_ok = st.bars >= MIN_BARS and not st.open_repeat and not st.tie_open and st.last != "ending"
         if self.eos is not None and end_ok and (st.last == "bar" or st.bar_has):
             mask[self.eos] = True
         return mask

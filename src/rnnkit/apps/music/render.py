@@ -1,13 +1,23 @@
-"""A tune's token form as MIDI (written with ``mido``) and as a piano-roll PNG (matplotlib)."""
+"""A tune's token form as MIDI (written with ``mido``), a piano-roll PNG (matplotlib) and a WAV (rendered by
+fluidsynth or timidity where one is installed)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
 
-from rnnkit.apps.music.abc import UNIT, meter_length, token_events
+from rnnkit._errors import RnnkitError
+from rnnkit.apps.music.abc import UNIT, bar_lengths, meter_length, token_events
 
-__all__ = ["TICKS_PER_QUARTER", "tune_notes", "write_midi", "write_piano_roll"]
+__all__ = [
+    "SOUNDFONTS",
+    "TICKS_PER_QUARTER",
+    "synthesizer",
+    "tune_notes",
+    "write_midi",
+    "write_piano_roll",
+    "write_wav",
+]
 
 TICKS_PER_QUARTER = 480
 
@@ -42,10 +52,18 @@ def tune_notes(tokens: list[str]) -> tuple[list[tuple[int, Fraction, Fraction]],
 
 
 def write_midi(tokens: list[str], path: Path, tempo_qpm: float = 120.0, program: int = 73) -> Path:
-    """A one-track MIDI file of the tune (default instrument: General MIDI 73, flute)."""
+    """A one-track MIDI file of the tune (default instrument: General MIDI 73, flute).
+
+    A pick-up (a short first bar) starts after a rest, so that the bar lines of the MIDI file's meter fall
+    where the tune's do.
+    """
     import mido
 
     notes, _ = tune_notes(tokens)
+    bars = bar_lengths(tokens)
+    full = meter_length(tokens[0][2:])
+    lead = (full - bars[0][0]) * 4 if bars and bars[0][0] < full else Fraction(0)
+    notes = [(p, s + lead, n) for p, s, n in notes]
     mid = mido.MidiFile(ticks_per_beat=TICKS_PER_QUARTER)
     track = mido.MidiTrack()
     mid.tracks.append(track)
@@ -93,4 +111,51 @@ def write_piano_roll(tokens: list[str], path: Path, title: str = "") -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return path
+
+
+SOUNDFONTS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+)
+
+
+def synthesizer() -> tuple[list[str] | None, str]:
+    """``(command prefix, "")`` of the installed MIDI synthesiser, or ``(None, why not)``.
+
+    Debian's ``fluidsynth`` with a General MIDI soundfont (``$RNNKIT_SOUNDFONT``, else the Debian paths in
+    :data:`SOUNDFONTS`) comes first, then ``timidity`` (its own configured patches).
+    """
+    import os
+    import shutil
+
+    fluid = shutil.which("fluidsynth")
+    fonts = [os.environ.get("RNNKIT_SOUNDFONT", ""), *SOUNDFONTS]
+    font = next((f for f in fonts if f and Path(f).is_file()), None)
+    if fluid and font:
+        return [fluid, "-ni", "-q", "-r", "22050", "-g", "0.8", "-F", "{wav}", font, "{midi}"], ""
+    timidity = shutil.which("timidity")
+    if timidity:
+        return [timidity, "-idq", "-Ow", "-s", "22050", "-o", "{wav}", "{midi}"], ""
+    if fluid:
+        return None, "fluidsynth has no General MIDI soundfont (apt-get install fluid-soundfont-gm)"
+    return None, "no synthesiser installed (apt-get install fluidsynth fluid-soundfont-gm, or timidity)"
+
+
+def write_wav(midi_path: Path, path: Path, command: list[str]) -> Path:
+    """Render a MIDI file to a WAV file (22,050 Hz, 16-bit) with ``command`` from :func:`synthesizer`."""
+    import subprocess
+
+    args = [a.replace("{wav}", str(path)).replace("{midi}", str(midi_path)) for a in command]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RnnkitError(f"{Path(command[0]).name} failed on {midi_path.name}: {exc}") from None
+    if done.returncode != 0 or not path.is_file():
+        log = (done.stderr or done.stdout).strip().splitlines()
+        raise RnnkitError(
+            f"{Path(command[0]).name} failed on {midi_path.name}: {log[-1] if log else done.returncode}"
+        )
     return path

@@ -176,7 +176,7 @@ def histogram_distances(a: list[list[str]], b: list[list[str]]) -> dict[str, flo
 
 # ------------------------------------------------------------------------------------------- table, plots
 def label_of(cfg) -> str:
-    return "folk tunes" if cfg.data == "folk" else Path(cfg.data).name
+    return {"folk": "folk tunes", "chorales": "Bach chorales"}.get(cfg.data) or Path(cfg.data).name
 
 
 def result_rows(cfg, metrics: dict[str, Any], seconds: float) -> list[ResultRow]:
@@ -193,6 +193,11 @@ def result_rows(cfg, metrics: dict[str, Any], seconds: float) -> list[ResultRow]
             "< n-gram",
             bits < ng["bits"],
             seconds,
+            {
+                f"Kneser-Ney {ng['order']}-gram": ng["bits"],
+                "unigram": metrics["baselines"]["unigram"]["bits"],
+                "untrained model": metrics["untrained"]["bits_per_token"],
+            },
         )
     ]
     gen = metrics.get("generated")
@@ -207,6 +212,7 @@ def result_rows(cfg, metrics: dict[str, Any], seconds: float) -> list[ResultRow]
                 f">= {GOAL_VALID}",
                 gen["valid_share"] >= GOAL_VALID,
                 seconds,
+                {"unconstrained sampling": gen.get("unconstrained_valid_share", float("nan"))},
             )
         )
     return rows

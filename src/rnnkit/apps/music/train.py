@@ -45,7 +45,7 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
     name = cfg.name or APP
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
-        tunes, skipped = load_tunes(cfg)
+        tunes, skipped = load_tunes(cfg, say)
         train_t, val_t, test_t = split_tunes_by_index(tunes, cfg)
         vocab = build_vocab(train_t)
         enc = {
@@ -95,7 +95,8 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             "data": cfg.data,
             "collections": cfg.collections
             or (["essen", "oneills", "ryans", "airds"] if cfg.data == "folk" else []),
-            "transposition": "every tune moved to tonic C in its own mode by a diatonic shift of at most 3 letters",
+            "transposition": "every tune moved to tonic C in its own mode by a diatonic shift of at most 3 letters"
+            + (" (the chorales' keys: music21's key estimate)" if cfg.data == "chorales" else ""),
             "tunes": {"train": len(train_t), "val": len(val_t), "test": len(test_t)},
             "skipped": dict(skipped.most_common()),
             "vocabulary_size": len(vocab),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from rnnkit.apps.rundir import open_run, read_json
 from rnnkit.datasets import Vocabulary
 
 __all__ = ["MusicGenerator", "generate", "load", "write_tunes"]
+
+_log = logging.getLogger("rnnkit.music")
 
 
 class MusicGenerator:
@@ -81,8 +84,9 @@ class MusicGenerator:
         return {"bits_per_token": bits(nats), "generated": gen}
 
     def generate(self, out_dir, gen: GenerateMusicConfig) -> list[Path]:
-        """Write ``tune_N.abc``, ``tune_N.mid`` and ``tune_N.png`` for each tune into ``out_dir``."""
-        return write_tunes(self.tunes(gen), Path(out_dir), title=f"rnnkit {self.run.name}")
+        """Write ``tune_N.abc``, ``tune_N.mid``, ``tune_N.png`` and (``gen.wav``, a synthesiser installed)
+        ``tune_N.wav`` for each tune into ``out_dir``."""
+        return write_tunes(self.tunes(gen), Path(out_dir), title=f"rnnkit {self.run.name}", wav=gen.wav)
 
 
 def _open_music_run(path):
@@ -99,20 +103,45 @@ def _open_music_run(path):
         raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 
 
-def write_tunes(tunes: list[list[str]], out_dir: Path, title: str = "rnnkit") -> list[Path]:
-    """ABC text, MIDI (mido) and a piano-roll PNG (matplotlib) per tune; returns the paths written."""
-    from rnnkit.apps.music.render import write_midi, write_piano_roll
+def write_tunes(
+    tunes: list[list[str]], out_dir: Path, title: str = "rnnkit", wav: bool = False
+) -> list[Path]:
+    """ABC text, MIDI (mido), a piano-roll PNG (matplotlib) and, with ``wav`` and a synthesiser installed
+    (:func:`.render.synthesizer`), a WAV per tune; returns the paths written.
+
+    Everything is written into a temporary folder first and moved into ``out_dir`` only when every file is
+    done, so a failure leaves no partial output. Without a synthesiser the WAVs are skipped with a logged note.
+    """
+    import shutil
+    import tempfile
+
+    from rnnkit.apps.music.render import synthesizer, write_midi, write_piano_roll, write_wav
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, t in enumerate(tunes, 1):
-        stem = out_dir / f"tune_{i}"
-        abc_path = stem.with_suffix(".abc")
-        abc_path.write_text(tokens_to_abc(t, f"{title} {i}", i), encoding="utf-8")
-        written.append(abc_path)
-        written.append(write_midi(t, stem.with_suffix(".mid")))
-        written.append(write_piano_roll(t, stem.with_suffix(".png"), f"{title} {i}: {t[0][2:]}, {t[1][2:]}"))
+    command = None
+    if wav:
+        command, why = synthesizer()
+        if command is None:
+            _log.warning("music: no WAV files written: %s", why)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staged = []
+    with tempfile.TemporaryDirectory(prefix=".rnnkit-tunes-", dir=out_dir.parent) as tmp:
+        for i, t in enumerate(tunes, 1):
+            stem = Path(tmp) / f"tune_{i}"
+            abc_path = stem.with_suffix(".abc")
+            abc_path.write_text(tokens_to_abc(t, f"{title} {i}", i), encoding="utf-8")
+            staged.append(abc_path)
+            staged.append(write_midi(t, stem.with_suffix(".mid")))
+            staged.append(
+                write_piano_roll(t, stem.with_suffix(".png"), f"{title} {i}: {t[0][2:]}, {t[1][2:]}")
+            )
+            if command is not None:
+                staged.append(write_wav(stem.with_suffix(".mid"), stem.with_suffix(".wav"), command))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for p in staged:
+            shutil.move(str(p), str(out_dir / p.name))  # same file system: a rename
+            written.append(out_dir / p.name)
     return written
 
 
@@ -124,10 +153,10 @@ def load(path) -> MusicGenerator:
 def generate(
     run, meter: str = "", key: str = "", num_samples: int = 1, out_dir=None, **options: Any
 ) -> list[list[str]] | list[Path]:
-    """Tunes from a saved run: token lists, or (with ``out_dir``) the ABC/MIDI/PNG files written there.
+    """Tunes from a saved run: token lists, or (with ``out_dir``) the ABC/MIDI/PNG/WAV files written there.
 
     ``options`` are the other fields of :class:`GenerateMusicConfig` (temperature, top_k, top_p,
-    constrained, max_length, seed). Example::
+    constrained, max_length, seed, wav). Example::
 
         files = generate("runs/music", meter="6/8", key="Dmix", num_samples=5, out_dir="tunes")
     """
