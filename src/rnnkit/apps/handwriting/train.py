@@ -33,6 +33,7 @@ from rnnkit.apps.handwriting.data import (
     FONT_ALPHABET,
     HELD_OUT_FONTS,
     batches,
+    cached_font_lines,
     collate,
     encode,
     find_fonts,
@@ -83,16 +84,11 @@ def _prepare(cfg: HandwritingConfig):
         texts = font_texts()
         tr, va, te = split_indices(len(texts), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
         tr_t, va_t, te_t = ([texts[i] for i in part] for part in (tr, va, te))
-        val = render_font_lines(
-            va_t, seen, cfg.val_lines, np.random.default_rng([cfg.split_seed, 1]), cfg.height
-        )
+        # the fixed validation and test lines are rendered once and kept in the data cache
+        val = cached_font_lines(va_t, seen, cfg.val_lines, [cfg.split_seed, 1], cfg.height)
         tests = {
-            "held-out fonts": render_font_lines(
-                te_t, held, cfg.test_lines, np.random.default_rng([cfg.split_seed, 2]), cfg.height
-            ),
-            "training fonts": render_font_lines(
-                te_t, seen, cfg.test_lines, np.random.default_rng([cfg.split_seed, 5]), cfg.height
-            ),
+            "held-out fonts": cached_font_lines(te_t, held, cfg.test_lines, [cfg.split_seed, 2], cfg.height),
+            "training fonts": cached_font_lines(te_t, seen, cfg.test_lines, [cfg.split_seed, 5], cfg.height),
         }
 
         def train_lines(epoch: int):
