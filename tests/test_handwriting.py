@@ -315,6 +315,47 @@ def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits, capsy
     )
     assert rc == 0, err
     assert [r["text"] for r in json.loads(out)] == [got[0]["text"]]
+    _bad_inputs_at_the_command_line(capsys, tmp_path, tmp_path / "runs" / "handwriting", reader)
+
+
+def _bad_inputs_at_the_command_line(capsys, folder, run, reader):
+    """Each bad input is one line and exit 2, and a failed train leaves no run directory behind."""
+    from test_cli import assert_one_line_error, run_cli
+
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG header, then nothing
+    rc, _, err = run_cli(capsys, "predict", run, folder / "l0.png", folder / "corrupt.png")
+    assert_one_line_error(rc, err, "corrupt.png: expected a readable image")
+    rc, _, err = run_cli(capsys, "predict", run, folder / "gone.png")
+    assert_one_line_error(rc, err, "gone.png", "does not exist")
+    # scoring a CSV whose text the model cannot write (letters, for a digits model)
+    a, b = reader.alphabet[:2]
+    (folder / "letters.csv").write_text(f"file,text\nl0.png,{a}{b}\nl1.png,{a}x\n")
+    rc, _, err = run_cli(capsys, "evaluate", run, "--data", folder / "letters.csv")
+    assert_one_line_error(rc, err, "letters.csv line 3", "['x']", "outside the model's alphabet")
+    (folder / "good.csv").write_text(f"file,text\nl0.png,{a}\nl1.png,{b}{a}\n")
+    rc, out, err = run_cli(capsys, "evaluate", run, "--data", folder / "good.csv", "--json")
+    assert rc == 0, err
+    scores = json.loads(out)
+    hyps = [r["text"] for r in reader.predict([folder / "l0.png", folder / "l1.png"])]
+    assert scores["cer"] == pytest.approx(report.scores([a, b + a], hyps)["cer"]) and scores["count"] == 2
+    # training on a CSV that names a missing file or a corrupt image
+    for bad, want in (("gone.png", "does not exist"), ("corrupt.png", "expected a readable image")):
+        (folder / "bad.csv").write_text(f"file,text\nl0.png,1\n{bad},2\n")
+        rc, _, err = run_cli(
+            capsys,
+            "train",
+            "handwriting",
+            "--data",
+            folder / "bad.csv",
+            "--runs-dir",
+            folder / "runs2",
+            "--name",
+            "bad",
+            "--no-progress",
+            "--no-tesseract",
+        )
+        assert_one_line_error(rc, err, bad, want)
+        assert not (folder / "runs2").exists() or not list((folder / "runs2").iterdir())
 
 
 @pytest.mark.slow

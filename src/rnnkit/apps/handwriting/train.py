@@ -178,7 +178,7 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         train_seconds = time.perf_counter() - t_train
 
         seg = None
-        if digits is not None:
+        if digits is not None and cfg.segment_baseline:
             t0 = time.perf_counter()
             seg = baselines.SegmentAndClassify(epochs=cfg.baseline_epochs, seed=cfg.seed).fit(*digits)
             info["segment_cnn_fit_seconds"] = round(time.perf_counter() - t0, 2)
