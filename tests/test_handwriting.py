@@ -145,16 +145,58 @@ def test_font_lines_keep_held_out_fonts_apart_and_leave_ctc_room():
         assert math.ceil(line.shape[1] / data.STRIDE) >= 2 * len(text)
 
 
+def test_font_lines_are_cached_once_and_read_back(tmp_path, monkeypatch):
+    fonts = _fonts_or_skip()
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    seen, _ = data.split_fonts(fonts)
+    texts = ["it is a truth", "universally", "acknowledged, that"]
+    lines, out = data.cached_font_lines(texts, seen, 5, [0, 1])
+    (path,) = (tmp_path / "handwriting").glob("fonts-*.npz")
+    # the same lines as rendering them directly, to 8-bit precision
+    want, want_texts = data.render_font_lines(texts, seen, 5, np.random.default_rng([0, 1]))
+    assert out == want_texts
+    for a, b in zip(lines, want):
+        assert a.shape == b.shape and np.abs(a - b).max() <= 0.5 / 255 + 1e-6
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again instead of reading the cache")
+
+    monkeypatch.setattr(data, "render_font_lines", no_render)
+    again, again_texts = data.cached_font_lines(texts, seen, 5, [0, 1])
+    assert again_texts == out and all(np.array_equal(a, b) for a, b in zip(again, lines))
+    with pytest.raises(AssertionError, match="rendered again"):  # another seed is another file
+        data.cached_font_lines(texts, seen, 5, [0, 2])
+    monkeypatch.undo()
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    path.write_bytes(b"damaged")  # a damaged file is made again
+    remade, _ = data.cached_font_lines(texts, seen, 5, [0, 1])
+    assert all(np.array_equal(a, b) for a, b in zip(remade, lines))
+
+
+def test_elastic_distortion_moves_ink_at_most_alpha():
+    img = np.zeros((32, 64), np.float32)
+    img[14:18, 30:34] = 1.0
+    rng = np.random.default_rng(0)
+    assert np.array_equal(data._elastic(img, rng, alpha=0.0, sigma=3.0), img)
+    ys, xs = np.nonzero(img)
+    for _ in range(5):
+        out = data._elastic(img, rng, alpha=1.5, sigma=3.0)
+        oy, ox = np.nonzero(out > 0.01)
+        assert oy.min() >= ys.min() - 2 and oy.max() <= ys.max() + 2
+        assert ox.min() >= xs.min() - 2 and ox.max() <= xs.max() + 2
+        assert abs(out.sum() - img.sum()) < 0.3 * img.sum()
+
+
 @pytest.mark.slow
 def test_font_run_data_uses_austen_and_both_font_sets():
     from rnnkit.apps.handwriting.train import _prepare
 
     _fonts_or_skip()
     cfg = HandwritingConfig(data="fonts", train_lines=4, val_lines=4, test_lines=4)
-    alphabet, train_lines, _, tests, _, info = _prepare(cfg)
+    alphabet, train_lines, _, tests, _, info, train_texts = _prepare(cfg)
     assert alphabet == data.FONT_ALPHABET and set(tests) == {"held-out fonts", "training fonts"}
     assert not set(info["fonts"]["train"]) & set(data.HELD_OUT_FONTS)
-    assert info["texts"]["train"] > 100_000
+    assert len(train_texts) == info["texts"]["train"] > 100_000
     lines, texts = train_lines(0)
     assert len(lines) == 4 and all(set(t) <= set(alphabet) for t in texts)
 
@@ -400,3 +442,38 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
     with pytest.raises(RnnkitError, match=r"does not exist"):
         reader.predict([tmp_path / "nope.png"])
     shutil.rmtree(result.run)
+
+
+# -- lexicon ---------------------------------------------------------------------------------------------------
+def _brute_force_best_in(lp: torch.Tensor, valid) -> list[int]:
+    """The most probable labelling for which ``valid(labels)`` holds, by summing every path."""
+    T, C = lp.shape
+    totals: dict[tuple[int, ...], float] = {}
+    p = lp.double().exp()
+    for path in itertools.product(range(C), repeat=T):
+        prob = math.prod(float(p[t, c]) for t, c in enumerate(path))
+        lab, prev = [], None
+        for c in path:
+            if c != prev and c != 0:
+                lab.append(c)
+            prev = c
+        totals[tuple(lab)] = totals.get(tuple(lab), 0.0) + prob
+    ok = {k: v for k, v in totals.items() if valid(k)}
+    return list(max(ok, key=ok.get))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lexicon_beam_search_finds_the_most_probable_lexicon_text(seed):
+    from rnnkit.apps.handwriting.lexicon import Lexicon, lexicon_beam_search
+
+    alphabet, words = " ab", ["a", "ab", "bb"]
+    lex = Lexicon(words, alphabet)
+
+    def valid(labels):
+        text = "".join(alphabet[k - 1] for k in labels)
+        return text == "" or all(w in words for w in text.split(" "))
+
+    g = torch.Generator().manual_seed(seed)
+    lp = (torch.randn(6, 4, generator=g) * 1.5).log_softmax(-1)
+    got, _ = lexicon_beam_search(lp, lex, beam_size=256, prune=-1e9)
+    assert got == _brute_force_best_in(lp, valid)
