@@ -477,3 +477,38 @@ def test_lexicon_beam_search_finds_the_most_probable_lexicon_text(seed):
     lp = (torch.randn(6, 4, generator=g) * 1.5).log_softmax(-1)
     got, _ = lexicon_beam_search(lp, lex, beam_size=256, prune=-1e9)
     assert got == _brute_force_best_in(lp, valid)
+
+
+@pytest.mark.slow
+def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path):
+    from rnnkit.apps.handwriting import load, train
+
+    _fonts_or_skip()
+    cfg = HandwritingConfig(
+        data="fonts",
+        runs_dir=str(tmp_path),
+        epochs=1,
+        train_lines=32,
+        val_lines=8,
+        test_lines=8,
+        channels=(4, 8, 8),
+        hidden_size=8,
+        num_layers=1,
+        tesseract=False,
+        beam_size=2,
+    )
+    result = train(cfg, say=lambda *a: None)
+    m = result.metrics
+    assert set(m["test_sets"]) == {"held-out fonts", "training fonts"}
+    assert {"greedy", "lexicon"} <= set(m["test_sets"]["training fonts"]["crnn"])
+    assert m["lexicon_words"] > 5_000 and (result.run / "samples.png").is_file()
+    reader = load(result.run)
+    lines = data.render_font_lines(
+        ["she said"], data.split_fonts(data.find_fonts())[1], 3, np.random.default_rng(0)
+    )[0]
+    words = set(reader.lexicon.words)
+    for r in reader.predict(lines, lexicon=True):
+        assert all(w in words for w in r["text"].split()) and "  " not in r["text"]
+    scores = reader.evaluate()
+    assert {"cer (held-out fonts)", "cer (training fonts)"} <= set(scores)
+    assert scores["cer (held-out fonts)"] == pytest.approx(m["test_sets"]["held-out fonts"]["crnn"]["cer"])
