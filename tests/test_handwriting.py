@@ -80,6 +80,29 @@ def test_prefix_beam_search_finds_the_most_probable_labelling(seed):
     assert logp == pytest.approx(want_logp, abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ctc_alignment_is_the_most_probable_path_of_the_reading(seed):
+    g = torch.Generator().manual_seed(seed)
+    T, C = 6, 3
+    lp = (torch.randn(T, C, generator=g) * 1.5).log_softmax(-1).double()
+    labels = [1, 1, 2] if seed % 2 else [2, 1]
+    best, best_p = None, -math.inf
+    for path in itertools.product(range(C), repeat=T):  # every path that spells ``labels``
+        lab, prev, spans = [], None, []
+        for t, c in enumerate(path):
+            if c != 0 and c != prev:
+                lab.append(c)
+                spans.append([t, t])
+            elif c != 0:
+                spans[-1][1] = t
+            prev = c
+        p = sum(float(lp[t, c]) for t, c in enumerate(path))
+        if lab == labels and p > best_p:
+            best, best_p = [tuple(s) for s in spans], p
+    assert report.ctc_align(lp.numpy(), labels) == best
+    assert report.ctc_align(lp[:2].numpy(), [1, 1, 2]) == []  # 2 frames cannot spell 3 labels
+
+
 def test_beam_of_one_equals_greedy_on_peaky_outputs():
     # one class dominates every frame, as after training: best path and best prefix coincide
     g = torch.Generator().manual_seed(1)

@@ -238,9 +238,9 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         k = min(8, len(te_lines))
         b = collate(te_lines[:k])
         lp, frames = model.log_probs(b["images"], b["widths"])
-        frame_labels = [lp[i, : int(frames[i])].argmax(-1).tolist() for i in range(k)]
+        per_line = [lp[i, : int(frames[i])].numpy() for i in range(k)]
         beam = readings[first]["crnn"]
-        pic = report.draw_samples(te_lines, te_texts, beam, frame_labels, alphabet, run.file("samples.png"))
+        pic = report.draw_samples(te_lines, te_texts, beam, per_line, alphabet, run.file("samples.png"))
         written += [pic] if pic is not None else []
         samples = [f"[{n}] {line}" for n in tests for line in report.samples(tests[n][1], readings[n], 4)]
         run.commit({"app": APP, "name": name, "data": cfg.data})
