@@ -141,7 +141,13 @@ def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline, lexicon=None) 
         }
     if cfg.tesseract:
         t0 = time.perf_counter()
-        tess = baselines.tesseract_read(lines, whitelist=alphabet)
+        # a lower-case alphabet (the font lines): Tesseract may read capitals, which count lower-cased,
+        # since several fonts draw every letter as a capital
+        fold = alphabet != alphabet.upper() and alphabet == alphabet.lower()
+        whitelist = "".join(dict.fromkeys(alphabet + alphabet.upper())) if fold else alphabet
+        tess = baselines.tesseract_read(lines, whitelist=whitelist)
+        if tess is not None and fold:
+            tess = [t.lower() for t in tess]
         if tess is not None:
             readings["tesseract"] = tess
             base["Tesseract LSTM (psm 7)"] = {
