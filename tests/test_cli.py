@@ -325,12 +325,14 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         "CO2 weekly, 52-step",
         "sunspots yearly, 5-step",
         "text generation (Austen)",
+        "handwriting (digits)",
     ):
         assert task in out
     assert "Generated text" in out and "Total wall time" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "demo-austen",
         "demo-co2",
+        "demo-handwriting",
         "demo-sentiment",
         "demo-sunspots",
     ]
