@@ -326,6 +326,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         "sunspots yearly, 5-step",
         "text generation (Austen)",
         "music (folk tunes)",
+        "handwriting (digits)",
     ):
         assert task in out
     assert "Generated text" in out and "Total wall time" in out

@@ -80,6 +80,29 @@ def test_prefix_beam_search_finds_the_most_probable_labelling(seed):
     assert logp == pytest.approx(want_logp, abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ctc_alignment_is_the_most_probable_path_of_the_reading(seed):
+    g = torch.Generator().manual_seed(seed)
+    T, C = 6, 3
+    lp = (torch.randn(T, C, generator=g) * 1.5).log_softmax(-1).double()
+    labels = [1, 1, 2] if seed % 2 else [2, 1]
+    best, best_p = None, -math.inf
+    for path in itertools.product(range(C), repeat=T):  # every path that spells ``labels``
+        lab, prev, spans = [], None, []
+        for t, c in enumerate(path):
+            if c != 0 and c != prev:
+                lab.append(c)
+                spans.append([t, t])
+            elif c != 0:
+                spans[-1][1] = t
+            prev = c
+        p = sum(float(lp[t, c]) for t, c in enumerate(path))
+        if lab == labels and p > best_p:
+            best, best_p = [tuple(s) for s in spans], p
+    assert report.ctc_align(lp.numpy(), labels) == best
+    assert report.ctc_align(lp[:2].numpy(), [1, 1, 2]) == []  # 2 frames cannot spell 3 labels
+
+
 def test_beam_of_one_equals_greedy_on_peaky_outputs():
     # one class dominates every frame, as after training: best path and best prefix coincide
     g = torch.Generator().manual_seed(1)
@@ -145,16 +168,58 @@ def test_font_lines_keep_held_out_fonts_apart_and_leave_ctc_room():
         assert math.ceil(line.shape[1] / data.STRIDE) >= 2 * len(text)
 
 
+def test_font_lines_are_cached_once_and_read_back(tmp_path, monkeypatch):
+    fonts = _fonts_or_skip()
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    seen, _ = data.split_fonts(fonts)
+    texts = ["it is a truth", "universally", "acknowledged, that"]
+    lines, out = data.cached_font_lines(texts, seen, 5, [0, 1])
+    (path,) = (tmp_path / "handwriting").glob("fonts-*.npz")
+    # the same lines as rendering them directly, to 8-bit precision
+    want, want_texts = data.render_font_lines(texts, seen, 5, np.random.default_rng([0, 1]))
+    assert out == want_texts
+    for a, b in zip(lines, want):
+        assert a.shape == b.shape and np.abs(a - b).max() <= 0.5 / 255 + 1e-6
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again instead of reading the cache")
+
+    monkeypatch.setattr(data, "render_font_lines", no_render)
+    again, again_texts = data.cached_font_lines(texts, seen, 5, [0, 1])
+    assert again_texts == out and all(np.array_equal(a, b) for a, b in zip(again, lines))
+    with pytest.raises(AssertionError, match="rendered again"):  # another seed is another file
+        data.cached_font_lines(texts, seen, 5, [0, 2])
+    monkeypatch.undo()
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    path.write_bytes(b"damaged")  # a damaged file is made again
+    remade, _ = data.cached_font_lines(texts, seen, 5, [0, 1])
+    assert all(np.array_equal(a, b) for a, b in zip(remade, lines))
+
+
+def test_elastic_distortion_moves_ink_at_most_alpha():
+    img = np.zeros((32, 64), np.float32)
+    img[14:18, 30:34] = 1.0
+    rng = np.random.default_rng(0)
+    assert np.array_equal(data._elastic(img, rng, alpha=0.0, sigma=3.0), img)
+    ys, xs = np.nonzero(img)
+    for _ in range(5):
+        out = data._elastic(img, rng, alpha=1.5, sigma=3.0)
+        oy, ox = np.nonzero(out > 0.01)
+        assert oy.min() >= ys.min() - 2 and oy.max() <= ys.max() + 2
+        assert ox.min() >= xs.min() - 2 and ox.max() <= xs.max() + 2
+        assert abs(out.sum() - img.sum()) < 0.3 * img.sum()
+
+
 @pytest.mark.slow
 def test_font_run_data_uses_austen_and_both_font_sets():
     from rnnkit.apps.handwriting.train import _prepare
 
     _fonts_or_skip()
     cfg = HandwritingConfig(data="fonts", train_lines=4, val_lines=4, test_lines=4)
-    alphabet, train_lines, _, tests, _, info = _prepare(cfg)
+    alphabet, train_lines, _, tests, _, info, train_texts = _prepare(cfg)
     assert alphabet == data.FONT_ALPHABET and set(tests) == {"held-out fonts", "training fonts"}
     assert not set(info["fonts"]["train"]) & set(data.HELD_OUT_FONTS)
-    assert info["texts"]["train"] > 100_000
+    assert len(train_texts) == info["texts"]["train"] > 100_000
     lines, texts = train_lines(0)
     assert len(lines) == 4 and all(set(t) <= set(alphabet) for t in texts)
 
@@ -315,6 +380,47 @@ def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits, capsy
     )
     assert rc == 0, err
     assert [r["text"] for r in json.loads(out)] == [got[0]["text"]]
+    _bad_inputs_at_the_command_line(capsys, tmp_path, tmp_path / "runs" / "handwriting", reader)
+
+
+def _bad_inputs_at_the_command_line(capsys, folder, run, reader):
+    """Each bad input is one line and exit 2, and a failed train leaves no run directory behind."""
+    from test_cli import assert_one_line_error, run_cli
+
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG header, then nothing
+    rc, _, err = run_cli(capsys, "predict", run, folder / "l0.png", folder / "corrupt.png")
+    assert_one_line_error(rc, err, "corrupt.png: expected a readable image")
+    rc, _, err = run_cli(capsys, "predict", run, folder / "gone.png")
+    assert_one_line_error(rc, err, "gone.png", "does not exist")
+    # scoring a CSV whose text the model cannot write (letters, for a digits model)
+    a, b = reader.alphabet[:2]
+    (folder / "letters.csv").write_text(f"file,text\nl0.png,{a}{b}\nl1.png,{a}x\n")
+    rc, _, err = run_cli(capsys, "evaluate", run, "--data", folder / "letters.csv")
+    assert_one_line_error(rc, err, "letters.csv line 3", "['x']", "outside the model's alphabet")
+    (folder / "good.csv").write_text(f"file,text\nl0.png,{a}\nl1.png,{b}{a}\n")
+    rc, out, err = run_cli(capsys, "evaluate", run, "--data", folder / "good.csv", "--json")
+    assert rc == 0, err
+    scores = json.loads(out)
+    hyps = [r["text"] for r in reader.predict([folder / "l0.png", folder / "l1.png"])]
+    assert scores["cer"] == pytest.approx(report.scores([a, b + a], hyps)["cer"]) and scores["count"] == 2
+    # training on a CSV that names a missing file or a corrupt image
+    for bad, want in (("gone.png", "does not exist"), ("corrupt.png", "expected a readable image")):
+        (folder / "bad.csv").write_text(f"file,text\nl0.png,1\n{bad},2\n")
+        rc, _, err = run_cli(
+            capsys,
+            "train",
+            "handwriting",
+            "--data",
+            folder / "bad.csv",
+            "--runs-dir",
+            folder / "runs2",
+            "--name",
+            "bad",
+            "--no-progress",
+            "--no-tesseract",
+        )
+        assert_one_line_error(rc, err, bad, want)
+        assert not (folder / "runs2").exists() or not list((folder / "runs2").iterdir())
 
 
 @pytest.mark.slow
@@ -359,3 +465,73 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
     with pytest.raises(RnnkitError, match=r"does not exist"):
         reader.predict([tmp_path / "nope.png"])
     shutil.rmtree(result.run)
+
+
+# -- lexicon ---------------------------------------------------------------------------------------------------
+def _brute_force_best_in(lp: torch.Tensor, valid) -> list[int]:
+    """The most probable labelling for which ``valid(labels)`` holds, by summing every path."""
+    T, C = lp.shape
+    totals: dict[tuple[int, ...], float] = {}
+    p = lp.double().exp()
+    for path in itertools.product(range(C), repeat=T):
+        prob = math.prod(float(p[t, c]) for t, c in enumerate(path))
+        lab, prev = [], None
+        for c in path:
+            if c != prev and c != 0:
+                lab.append(c)
+            prev = c
+        totals[tuple(lab)] = totals.get(tuple(lab), 0.0) + prob
+    ok = {k: v for k, v in totals.items() if valid(k)}
+    return list(max(ok, key=ok.get))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lexicon_beam_search_finds_the_most_probable_lexicon_text(seed):
+    from rnnkit.apps.handwriting.lexicon import Lexicon, lexicon_beam_search
+
+    alphabet, words = " ab", ["a", "ab", "bb"]
+    lex = Lexicon(words, alphabet)
+
+    def valid(labels):
+        text = "".join(alphabet[k - 1] for k in labels)
+        return text == "" or all(w in words for w in text.split(" "))
+
+    g = torch.Generator().manual_seed(seed)
+    lp = (torch.randn(6, 4, generator=g) * 1.5).log_softmax(-1)
+    got, _ = lexicon_beam_search(lp, lex, beam_size=256, prune=-1e9)
+    assert got == _brute_force_best_in(lp, valid)
+
+
+@pytest.mark.slow
+def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path):
+    from rnnkit.apps.handwriting import load, train
+
+    _fonts_or_skip()
+    cfg = HandwritingConfig(
+        data="fonts",
+        runs_dir=str(tmp_path),
+        epochs=1,
+        train_lines=32,
+        val_lines=8,
+        test_lines=8,
+        channels=(4, 8, 8),
+        hidden_size=8,
+        num_layers=1,
+        tesseract=False,
+        beam_size=2,
+    )
+    result = train(cfg, say=lambda *a: None)
+    m = result.metrics
+    assert set(m["test_sets"]) == {"held-out fonts", "training fonts"}
+    assert {"greedy", "lexicon"} <= set(m["test_sets"]["training fonts"]["crnn"])
+    assert m["lexicon_words"] > 5_000 and (result.run / "samples.png").is_file()
+    reader = load(result.run)
+    lines = data.render_font_lines(
+        ["she said"], data.split_fonts(data.find_fonts())[1], 3, np.random.default_rng(0)
+    )[0]
+    words = set(reader.lexicon.words)
+    for r in reader.predict(lines, lexicon=True):
+        assert all(w in words for w in r["text"].split()) and "  " not in r["text"]
+    scores = reader.evaluate()
+    assert {"cer (held-out fonts)", "cer (training fonts)"} <= set(scores)
+    assert scores["cer (held-out fonts)"] == pytest.approx(m["test_sets"]["held-out fonts"]["crnn"]["cer"])

@@ -68,6 +68,9 @@ class HandwritingConfig(AppConfig):
     )
     beam_size: int = option(8, "prefix beam search width for the reported scores; 1 = greedy", low=1)
     # baselines
+    segment_baseline: bool = option(
+        True, "digits data: also score connected components + a CNN (its CNN trains for baseline_epochs)"
+    )
     baseline_epochs: int = option(6, "epochs of the segment-and-classify baseline's digit CNN", low=1)
     tesseract: bool = option(
         True, "also score Tesseract (skipped, with the reason, when it is not installed)"

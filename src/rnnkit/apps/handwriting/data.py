@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import os
 from pathlib import Path
 
@@ -33,6 +34,7 @@ __all__ = [
     "MNIST_SOURCE",
     "UCI_SOURCE",
     "batches",
+    "cached_font_lines",
     "collate",
     "encode",
     "find_fonts",
@@ -268,33 +270,131 @@ def font_texts(max_chars: int = 24, download: bool = True) -> list[str]:
     return out
 
 
-_FONT_CACHE: dict[tuple[str, int], object] = {}
+_FONT_CACHE: dict[str, tuple[object, int, int]] = {}
+FONT_SIZE = 40  # points the fonts are drawn at before the line is scaled to ``height``
+
+
+def _font(font_path: Path):
+    """``(font, top, bottom)``: the font at FONT_SIZE and the rows of the top and bottom of its ``x``."""
+    from PIL import ImageFont
+
+    key = str(font_path)
+    if key not in _FONT_CACHE:
+        font = ImageFont.truetype(key, FONT_SIZE)
+        _, top, _, bottom = font.getbbox("x")
+        _FONT_CACHE[key] = (font, top, bottom)
+    return _FONT_CACHE[key]
+
+
+def _elastic(img: np.ndarray, rng: np.random.Generator, alpha: float, sigma: float) -> np.ndarray:
+    """Elastic distortion (Simard, Steinkraus & Platt 2003): every pixel moves along a smooth random field
+    whose largest step is ``alpha`` pixels and whose smoothness is ``sigma`` pixels."""
+    from scipy import ndimage
+
+    h, w = img.shape
+    dy = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)), sigma, mode="constant")
+    dx = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)), sigma, mode="constant")
+    norm = alpha / max(1e-6, float(np.abs(np.stack([dx, dy])).max()))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = ndimage.map_coordinates(img, [yy + dy * norm, xx + dx * norm], order=1, mode="constant")
+    return out.astype(np.float32)
 
 
 def render_text(text: str, font_path: Path, rng: np.random.Generator, height: int = 32) -> np.ndarray:
-    """``text`` in the font at ``font_path`` as a line ``(height, width)``: random stroke width, rotation
-    (up to 2 degrees), blur and noise; the full font height (ascent + descent) is kept, so capitals and
-    descenders stay where they belong."""
-    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+    """``text`` in the font at ``font_path`` as a line ``(height, width)`` of ink in [0, 1].
 
-    key = (str(font_path), 40)
-    if key not in _FONT_CACHE:
-        _FONT_CACHE[key] = ImageFont.truetype(str(font_path), 40)
-    font = _FONT_CACHE[key]
-    stroke = int(rng.integers(0, 2))
-    ascent, descent = font.getmetrics()
-    left, _, right, _ = font.getbbox(text, stroke_width=stroke)
-    img = Image.new("L", (right - left + 16, ascent + descent + 12), 0)
-    ImageDraw.Draw(img).text((8 - left, 6), text, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
-    img = img.rotate(rng.uniform(-2, 2), resample=Image.BILINEAR, expand=False)
-    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
-    w = max(1, round(img.width * height / img.height * rng.uniform(0.9, 1.1)))
+    Every font is scaled by its x-height: the line spans 1.1 x-heights above the ``x`` and 0.9 below it
+    (the ascenders and descenders of a few fonts are clipped), so small and large fonts look alike.
+    Augmentation: stroke width (as drawn, or bolder by 5 or 10 % of the x-height), slant (shear up to 0.3), rotation
+    (up to 2 degrees), vertical shift, horizontal stretch (0.85-1.15), elastic distortion (70 % of lines),
+    blur and noise.
+    """
+    from PIL import Image, ImageDraw
+
+    font, x_top, x_bottom = _font(font_path)
+    xh = max(1, x_bottom - x_top)
+    # bolder by up to a tenth of the x-height (a small font drawn 2 pixels bolder becomes a blot)
+    stroke = int(round(rng.choice([0.0, 0.05, 0.1], p=[0.55, 0.3, 0.15]) * xh))
+    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+    top, bottom = min(top, x_top - 2 * xh), max(bottom, x_bottom + 2 * xh)
+    pad = 4 + stroke
+    slant = rng.uniform(-0.3, 0.3)
+    h = bottom - top + 2 * pad
+    extra = int(np.ceil(abs(slant) * h))
+    img = Image.new("L", (right - left + 2 * pad + extra, h), 0)
+    ImageDraw.Draw(img).text(
+        (pad - left + (extra if slant > 0 else 0), pad - top),
+        text,
+        fill=255,
+        font=font,
+        stroke_width=stroke,
+        stroke_fill=255,
+    )
+    # output (x, y) samples input (x + slant * (y - y_x), y): leans around the x-height's middle
+    mid = pad - top + (x_top + x_bottom) / 2
+    img = img.transform(img.size, Image.AFFINE, (1.0, slant, -slant * mid, 0.0, 1.0, 0.0), Image.BILINEAR)
+    img = img.rotate(rng.uniform(-2, 2), resample=Image.BILINEAR, expand=False, center=(img.width / 2, mid))
+    shift = rng.uniform(-0.12, 0.12) * xh
+    y0 = int(round(pad - top + x_top - 1.1 * xh + shift))
+    y1 = int(round(pad - top + x_bottom + 0.9 * xh + shift))
+    img = img.crop((0, y0, img.width, y1))
+    w = max(1, round(img.width * height / img.height * rng.uniform(0.85, 1.15)))
     line = np.asarray(img.resize((w, height), Image.BILINEAR), np.float32) / 255.0
-    line = (line + rng.normal(0, 0.04, line.shape).astype(np.float32)).clip(0, 1)
+    if rng.random() < 0.7:
+        line = _elastic(line, rng, alpha=rng.uniform(0.6, 1.5), sigma=rng.uniform(2.5, 4.0))
+    blur = rng.uniform(0, 0.9)
+    if blur > 0.3:
+        from scipy import ndimage
+
+        line = ndimage.gaussian_filter(line, blur)
+    line = (line + rng.normal(0, rng.uniform(0, 0.08), line.shape).astype(np.float32)).clip(0, 1)
     need = 2 * STRIDE * len(text) + STRIDE  # room for CTC to align every character
     if line.shape[1] < need:
         line = np.pad(line, ((0, 0), (0, need - line.shape[1])))
-    return line
+    return line.astype(np.float32)
+
+
+RENDER_VERSION = 2  # bump when render_text changes: cached lines of an older renderer are not reused
+
+
+def cached_font_lines(texts, fonts, count: int, seed: list[int], height: int = 32):
+    """:func:`render_font_lines` with ``np.random.default_rng(seed)``, kept in the data cache.
+
+    The lines are stored once (atomically, ``cache_dir()/handwriting/fonts-<key>.npz``, 8-bit pixels, no
+    pickles) under a key of everything they depend on — the renderer's version, the texts, the font files,
+    ``count``, ``seed`` and ``height`` — and read back from there afterwards.
+    """
+    import hashlib
+    import json
+
+    from rnnkit.datasets import cache_dir
+    from rnnkit.files import atomic_write_bytes
+
+    h = hashlib.sha256()
+    h.update(json.dumps([RENDER_VERSION, [p.name for p in fonts], count, list(seed), height]).encode())
+    h.update("\n".join(texts).encode("utf-8"))
+    path = cache_dir() / APP / f"fonts-{h.hexdigest()[:20]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                pixels, widths, out = z["pixels"], z["widths"], [str(t) for t in z["texts"]]
+            ends = np.cumsum(widths)
+            lines = [pixels[:, e - w : e].astype(np.float32) / 255.0 for e, w in zip(ends, widths)]
+            if len(lines) == count:
+                return lines, out
+        except (OSError, ValueError, KeyError) as exc:  # a damaged cache file is made again
+            logging.getLogger("rnnkit.apps.handwriting").warning("remaking %s: %s", path.name, exc)
+    lines, out = render_font_lines(texts, fonts, count, np.random.default_rng(seed), height)
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        pixels=np.concatenate([(x * 255).round().astype(np.uint8) for x in lines], axis=1),
+        widths=np.array([x.shape[1] for x in lines], np.int64),
+        texts=np.array(out, dtype=str),
+    )
+    atomic_write_bytes(path, buf.getvalue())
+    # what the caller gets is what a later call reads back: the same 8-bit pixels
+    return [(x * 255).round().astype(np.uint8).astype(np.float32) / 255.0 for x in lines], out
 
 
 def render_font_lines(texts, fonts, count: int, rng: np.random.Generator, height: int = 32):

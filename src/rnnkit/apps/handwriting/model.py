@@ -158,13 +158,25 @@ def build_model(cfg, num_labels: int) -> CRNN:
     return CRNN(CRNNConfig(height=cfg.height, channels=list(cfg.channels), ctc=ctc))
 
 
-def decode_lines(model: CRNN, lines, alphabet: str, beam_size: int | None = None, batch_size: int = 64):
-    """The text of each line image (``(H, W)`` arrays), in order."""
+def decode_lines(
+    model: CRNN, lines, alphabet: str, beam_size: int | None = None, batch_size: int = 64, lexicon=None
+):
+    """The text of each line image (``(H, W)`` arrays), in order. With a
+    :class:`~rnnkit.apps.handwriting.lexicon.Lexicon`, every word is one of its words (prefix beam search
+    constrained by it, ``beam_size`` wide)."""
+    from rnnkit.apps.handwriting.lexicon import lexicon_beam_search
+
     order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # similar widths: less padding
     texts: dict[int, str] = {}
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
         b = collate([lines[i] for i in idx])
-        for i, seq in zip(idx, model.decode(b["images"], b["widths"], beam_size)):
+        if lexicon is None:
+            seqs = model.decode(b["images"], b["widths"], beam_size)
+        else:
+            lp, frames = model.log_probs(b["images"], b["widths"])
+            beam = model.config.ctc.beam_size if beam_size is None else beam_size
+            seqs = [lexicon_beam_search(lp[k, : int(frames[k])], lexicon, beam)[0] for k in range(len(idx))]
+        for i, seq in zip(idx, seqs):
             texts[i] = "".join(alphabet[k - 1] for k in seq)
     return [texts[i] for i in range(len(lines))]

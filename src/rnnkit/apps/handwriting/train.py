@@ -33,6 +33,7 @@ from rnnkit.apps.handwriting.data import (
     FONT_ALPHABET,
     HELD_OUT_FONTS,
     batches,
+    cached_font_lines,
     collate,
     encode,
     find_fonts,
@@ -44,6 +45,7 @@ from rnnkit.apps.handwriting.data import (
     split_digits,
     split_fonts,
 )
+from rnnkit.apps.handwriting.lexicon import Lexicon
 from rnnkit.apps.handwriting.model import build_model, decode_lines
 from rnnkit.apps.rundir import RunBuilder
 
@@ -54,7 +56,8 @@ log = logging.getLogger("rnnkit.apps.handwriting")
 
 def _prepare(cfg: HandwritingConfig):
     """What the run needs from the data: ``(alphabet, train_lines(epoch) -> (lines, texts), val, tests,
-    digits for the segmentation baseline or None, info)``; ``tests`` maps a name to fixed ``(lines, texts)``."""
+    digits for the segmentation baseline or None, info, the training texts)``; ``tests`` maps a name to
+    fixed ``(lines, texts)``."""
     if cfg.data == "digits":
         images, labels, source = load_digit_images()
         tr, va, te = split_digits(len(images), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
@@ -77,22 +80,17 @@ def _prepare(cfg: HandwritingConfig):
             },
             "lines": {"train_per_epoch": cfg.train_lines, "val": len(val[0]), "test": cfg.test_lines},
         }
-        return DIGITS, train_lines, val, tests, (images[tr], labels[tr]), info
+        return DIGITS, train_lines, val, tests, (images[tr], labels[tr]), info, []
     if cfg.data == "fonts":
         seen, held = split_fonts(find_fonts())
         texts = font_texts()
         tr, va, te = split_indices(len(texts), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
         tr_t, va_t, te_t = ([texts[i] for i in part] for part in (tr, va, te))
-        val = render_font_lines(
-            va_t, seen, cfg.val_lines, np.random.default_rng([cfg.split_seed, 1]), cfg.height
-        )
+        # the fixed validation and test lines are rendered once and kept in the data cache
+        val = cached_font_lines(va_t, seen, cfg.val_lines, [cfg.split_seed, 1], cfg.height)
         tests = {
-            "held-out fonts": render_font_lines(
-                te_t, held, cfg.test_lines, np.random.default_rng([cfg.split_seed, 2]), cfg.height
-            ),
-            "training fonts": render_font_lines(
-                te_t, seen, cfg.test_lines, np.random.default_rng([cfg.split_seed, 5]), cfg.height
-            ),
+            "held-out fonts": cached_font_lines(te_t, held, cfg.test_lines, [cfg.split_seed, 2], cfg.height),
+            "training fonts": cached_font_lines(te_t, seen, cfg.test_lines, [cfg.split_seed, 5], cfg.height),
         }
 
         def train_lines(epoch: int):
@@ -108,7 +106,7 @@ def _prepare(cfg: HandwritingConfig):
                 "test_per_set": cfg.test_lines,
             },
         }
-        return FONT_ALPHABET, train_lines, val, tests, None, info
+        return FONT_ALPHABET, train_lines, val, tests, None, info, tr_t
     lines, texts = load_line_images(cfg.data, cfg.height)
     tr, va, te = split_indices(len(lines), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
     alphabet = "".join(sorted(set("".join(texts))))  # every character of the file: one output label each
@@ -120,14 +118,18 @@ def _prepare(cfg: HandwritingConfig):
     val = ([lines[i] for i in va], [texts[i] for i in va])
     tests = {"test": ([lines[i] for i in te], [texts[i] for i in te])}
     info = {"lines": {"train": len(tr), "val": len(va), "test": len(te)}}
-    return alphabet, train_lines, val, tests, None, info
+    return alphabet, train_lines, val, tests, None, info, tr_pair[1]
 
 
-def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline) -> tuple[dict, dict, dict]:
+def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline, lexicon=None) -> tuple[dict, dict, dict]:
     """CRNN and baseline scores on one test set: ``(crnn scores, baseline scores, readings)``."""
     greedy = decode_lines(model, lines, alphabet, 1)
     beam = decode_lines(model, lines, alphabet, cfg.beam_size)
     crnn = {**report.scores(texts, beam), "beam_size": cfg.beam_size, "greedy": report.scores(texts, greedy)}
+    if lexicon is not None:
+        crnn["lexicon"] = report.scores(
+            texts, decode_lines(model, lines, alphabet, cfg.beam_size, lexicon=lexicon)
+        )
     readings: dict[str, list[str]] = {"crnn": beam}
     base: dict[str, Any] = {}
     if digit_baseline is not None:
@@ -139,7 +141,13 @@ def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline) -> tuple[dict,
         }
     if cfg.tesseract:
         t0 = time.perf_counter()
-        tess = baselines.tesseract_read(lines, whitelist=alphabet)
+        # a lower-case alphabet (the font lines): Tesseract may read capitals, which count lower-cased,
+        # since several fonts draw every letter as a capital
+        fold = alphabet != alphabet.upper() and alphabet == alphabet.lower()
+        whitelist = "".join(dict.fromkeys(alphabet + alphabet.upper())) if fold else alphabet
+        tess = baselines.tesseract_read(lines, whitelist=whitelist)
+        if tess is not None and fold:
+            tess = [t.lower() for t in tess]
         if tess is not None:
             readings["tesseract"] = tess
             base["Tesseract LSTM (psm 7)"] = {
@@ -158,7 +166,11 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
     name = cfg.name or APP
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
-        alphabet, train_lines, val, tests, digits, info = _prepare(cfg)
+        alphabet, train_lines, val, tests, digits, info, train_texts = _prepare(cfg)
+        lexicon = None
+        if " " in alphabet and train_texts:  # text with words: also decode with the training texts' words
+            lexicon = Lexicon((w for t in train_texts for w in t.split(" ")), alphabet)
+            info["lexicon_words"] = len(lexicon)
         say(f"handwriting ({cfg.data}): alphabet {alphabet!r}, {info}")
         torch.manual_seed(cfg.seed)
         model = build_model(cfg, len(alphabet))
@@ -182,13 +194,13 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         train_seconds = time.perf_counter() - t_train
 
         seg = None
-        if digits is not None:
+        if digits is not None and cfg.segment_baseline:
             t0 = time.perf_counter()
             seg = baselines.SegmentAndClassify(epochs=cfg.baseline_epochs, seed=cfg.seed).fit(*digits)
             info["segment_cnn_fit_seconds"] = round(time.perf_counter() - t0, 2)
         results, readings = {}, {}
         for set_name, (lines, texts) in tests.items():
-            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg)
+            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg, lexicon)
             results[set_name] = {"crnn": crnn, "baselines": base}
             readings[set_name] = read
         tess_reason = None
@@ -200,7 +212,7 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             say(f"handwriting: Tesseract baseline skipped: {tess_reason}")
 
         seconds = time.perf_counter() - t_start
-        model_scores = {k: v for k, v in results[first]["crnn"].items() if k != "greedy"}
+        model_scores = {k: v for k, v in results[first]["crnn"].items() if k not in ("greedy", "lexicon")}
         metrics: dict[str, Any] = {
             "app": APP,
             "data": cfg.data,
@@ -218,6 +230,8 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         }
         save_run_files(run, model, cfg, APP, metrics)
         run.write_json("alphabet.json", {"alphabet": alphabet, "height": cfg.height})
+        if lexicon is not None:
+            run.write_json("lexicon.json", {"words": lexicon.words})
         written = []
         curves = plots.plot_curves(
             history,
@@ -230,9 +244,9 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         k = min(8, len(te_lines))
         b = collate(te_lines[:k])
         lp, frames = model.log_probs(b["images"], b["widths"])
-        frame_labels = [lp[i, : int(frames[i])].argmax(-1).tolist() for i in range(k)]
+        per_line = [lp[i, : int(frames[i])].numpy() for i in range(k)]
         beam = readings[first]["crnn"]
-        pic = report.draw_samples(te_lines, te_texts, beam, frame_labels, alphabet, run.file("samples.png"))
+        pic = report.draw_samples(te_lines, te_texts, beam, per_line, alphabet, run.file("samples.png"))
         written += [pic] if pic is not None else []
         samples = [f"[{n}] {line}" for n in tests for line in report.samples(tests[n][1], readings[n], 4)]
         run.commit({"app": APP, "name": name, "data": cfg.data})
@@ -242,6 +256,9 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         where = cfg.data if cfg.data in ("digits", "fonts") else Path(cfg.data).name
         task = f"handwriting ({where})" if set_name == "test" else f"handwriting ({where}, {set_name})"
         rows += report.result_rows(
-            task, {k: v for k, v in res["crnn"].items() if k != "greedy"}, res["baselines"], seconds
+            task,
+            {k: v for k, v in res["crnn"].items() if k not in ("greedy", "lexicon")},
+            res["baselines"],
+            seconds,
         )
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

@@ -13,6 +13,7 @@ from rnnkit.apps.base import load_run_model
 from rnnkit.apps.handwriting import report
 from rnnkit.apps.handwriting.config import HandwritingConfig
 from rnnkit.apps.handwriting.data import APP, normalize_line, read_image
+from rnnkit.apps.handwriting.lexicon import Lexicon
 from rnnkit.apps.handwriting.model import CRNN, decode_lines
 from rnnkit.apps.rundir import open_run, read_json
 
@@ -46,6 +47,12 @@ class HandwritingReader:
         if len(self.alphabet) != self.model.config.ctc.num_labels:
             raise RnnkitError(f"run {self.run.name}: alphabet.json does not match the model's labels")
         self.height = self.model.config.height
+        self.lexicon = None  # the training texts' words, for runs on text (lexicon.json)
+        if (self.run / "lexicon.json").is_file():
+            words = read_json(self.run / "lexicon.json", f"run {self.run.name}")
+            if not isinstance(words, dict) or not isinstance(words.get("words"), list):
+                raise RnnkitError(f"run {self.run.name}: lexicon.json is damaged (no 'words' list)")
+            self.lexicon = Lexicon([str(w) for w in words["words"]], self.alphabet)
 
     def _line(self, image: Any, k: int) -> tuple[str, np.ndarray]:
         if isinstance(image, (str, os.PathLike)):
@@ -57,37 +64,68 @@ class HandwritingReader:
             f"{name}: expected a file path, a PIL image or a 2-D array, got {type(image).__name__}"
         )
 
-    def predict(self, images, beam_size: int | None = None) -> list[dict[str, str]]:
+    def predict(self, images, beam_size: int | None = None, lexicon: bool = False) -> list[dict[str, str]]:
         """The text of each line image (paths, PIL images or ``(H, W)`` arrays; dark ink on light is fine).
 
         Every image is read and checked before any is recognised, so one bad file fails the whole call.
+        ``lexicon=True`` spells only words of the training texts (runs on text data; see ``lexicon.json``).
         """
+        if lexicon and self.lexicon is None:
+            raise RnnkitError(f"run {self.run.name} has no lexicon (only runs on text with spaces have one)")
         single = isinstance(images, (str, os.PathLike)) or not hasattr(images, "__len__")
         if single or (isinstance(images, np.ndarray) and images.ndim == 2):  # one image, not a list of them
             images = [images]
         named = [self._line(im, k) for k, im in enumerate(images)]
         if not named:
             return []
-        texts = decode_lines(self.model, [x for _, x in named], self.alphabet, beam_size)
+        texts = decode_lines(
+            self.model,
+            [x for _, x in named],
+            self.alphabet,
+            beam_size,
+            lexicon=self.lexicon if lexicon else None,
+        )
         return [{"image": name, "text": text} for (name, _), text in zip(named, texts)]
 
     def predict_inputs(self, inputs: list[str], beam: int | None = None) -> list[dict[str, str]]:
         """``rnnkit predict RUN line.png ... [--beam N]``: :meth:`predict` on the image files."""
         return self.predict(list(inputs), beam_size=beam)
 
-    def evaluate(self, beam_size: int | None = None) -> dict[str, Any]:
-        """CER / WER / line accuracy on each of the run's held-out test sets (made again from its config)."""
+    def evaluate(self, data: str | None = None, beam_size: int | None = None) -> dict[str, Any]:
+        """CER / WER / line accuracy on the run's held-out test sets (made again from its config), or on
+        every line of ``data``, a CSV ``file,text`` of line images (``rnnkit evaluate RUN --data lines.csv``).
+
+        A text with a character the model cannot write is one clear error: its score would be meaningless.
+        """
+        from rnnkit.apps.handwriting.data import load_line_images
+
+        if data is not None:
+            lines, texts = load_line_images(str(data), self.height)
+            known = set(self.alphabet)
+            for k, text in enumerate(texts, start=2):
+                bad = sorted(set(text) - known)
+                if bad:
+                    raise RnnkitError(
+                        f"{Path(data).name} line {k}: text {text!r} has characters {bad} outside the model's "
+                        f"alphabet {self.alphabet!r}"
+                    )
+            hyps = decode_lines(self.model, lines, self.alphabet, beam_size)
+            return {
+                "data": f"{Path(data).name} ({len(lines)} lines)",
+                "count": len(lines),
+                **report.scores(texts, hyps),
+            }
         from rnnkit.apps.handwriting.train import _prepare
 
-        alphabet, _, _, (lines, texts), _, _ = _prepare(self.config)
+        alphabet, _, _, tests, _, _, _ = _prepare(self.config)
         if alphabet != self.alphabet:
             raise RnnkitError(f"the data {self.config.data!r} changed since the run: its alphabet differs")
-        hyps = decode_lines(self.model, lines, self.alphabet, beam_size)
-        return {
-            "data": f"held-out test lines of {self.config.data}",
-            "count": len(lines),
-            **report.scores(texts, hyps),
-        }
+        out: dict[str, Any] = {"data": f"held-out test lines of {self.config.data}"}
+        for name, (lines, texts) in tests.items():
+            hyps = decode_lines(self.model, lines, self.alphabet, beam_size)
+            scores = {"count": len(lines), **report.scores(texts, hyps)}
+            out.update(scores if len(tests) == 1 else {f"{k} ({name})": v for k, v in scores.items()})
+        return out
 
 
 def load(path) -> HandwritingReader:
