@@ -89,13 +89,15 @@ _RENDER_VERSION = 1
 @dataclass
 class CaptionData:
     """Images with their reference captions; ``parts`` is a fixed (train, val, test) split when the data
-    set has one (digits), ``families`` the skin-tone family of each emoji ("" when it has no tone)."""
+    set has one (digits), ``families`` the skin-tone family of each emoji ("" when it has no tone),
+    ``digit_images`` the MNIST image indices each digit string is made of."""
 
     name: str
     images: np.ndarray  # (N, H, W, 3) uint8
     refs: list[list[str]]  # every image's reference captions (at least one)
     parts: tuple[list[int], list[int], list[int]] | None = None
     families: list[str] = field(default_factory=list)
+    digit_images: list[list[int]] = field(default_factory=list)  # digits: the MNIST images of each string
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -243,7 +245,7 @@ def _digits_data(cfg: CaptionConfig) -> CaptionData:
     pools = split_indices(len(pics), 0.1, 0.1, cfg.split_seed)
     rng = np.random.default_rng(cfg.split_seed + 1)
     size = image_size(cfg)
-    images, refs, parts = [], [], []
+    images, refs, parts, used = [], [], [], []
     for pool, count in zip(pools, (cfg.digit_strings, cfg.test_strings, cfg.test_strings)):
         start = len(images)
         for _ in range(count):
@@ -251,8 +253,9 @@ def _digits_data(cfg: CaptionConfig) -> CaptionData:
             pick = rng.choice(pool, size=k)
             images.append(_digit_string([pics[i] for i in pick], rng, size, cfg.max_digits))
             refs.append([" ".join(NUMBER_WORDS[labels[i]] for i in pick)])
+            used.append([int(i) for i in pick])
         parts.append(list(range(start, len(images))))
-    return CaptionData("digits", np.stack(images), refs, (parts[0], parts[1], parts[2]))
+    return CaptionData("digits", np.stack(images), refs, (parts[0], parts[1], parts[2]), [], used)
 
 
 # -- the user's images ------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ translation model's. :func:`caption_ids` decodes a batch of images into n-best l
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,7 @@ class CaptionerConfig:
     image_height: int = 32  # input images are scaled to this size
     image_width: int = 32
     channels: int = 64  # channels of the last CNN block; block i of n has channels / 2**(n-1-i)
-    conv_blocks: int = 3  # each block: a 3x3 convolution, group norm, ReLU, 2x2 max pooling
+    conv_blocks: int = 3  # each block: a 3x3 convolution, batch norm, ReLU, 2x2 max pooling
     label_smoothing: float = 0.0  # training loss: share of each target's probability spread evenly
     seq2seq: Seq2SeqConfig = field(
         default_factory=lambda: Seq2SeqConfig(src_vocab_size=0, src_input_size=64)
@@ -43,7 +42,7 @@ class CaptionerConfig:
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1),
-        nn.GroupNorm(math.gcd(8, c_out), c_out),
+        nn.BatchNorm2d(c_out),
         nn.ReLU(),
         nn.MaxPool2d(2),
     )
