@@ -330,6 +330,8 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert "Generated text" in out and "Total wall time" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "demo-austen",
+        "demo-caption-digits",
+        "demo-caption-emoji",
         "demo-co2",
         "demo-sentiment",
         "demo-sunspots",
