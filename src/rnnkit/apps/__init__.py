@@ -10,6 +10,7 @@ application     model                                      data (built in, or th
 ``handwriting`` CRNN (conv + BiLSTM) with CTC              MNIST/UCI digit strings, handwriting fonts; PNG+CSV
 ``music``       LSTM over folk-rnn ABC tokens, bar grammar    12,762 folk tunes (music21 wheel)
 ``translate``   BiGRU encoder + attention decoder, subwords   KJV <-> Reina-Valera, num2words; CSV/TSV/JSONL
+``caption``     CNN grid + attention GRU decoder, beam search  Noto emoji + CLDR names, MNIST digit strings; images+CSV
 ==============  =========================================  ==========================================
 
 Every application is a package with the same parts in the same files: ``config.py`` (its dataclass, which
@@ -41,7 +42,7 @@ from rnnkit.apps.base import ResultRow, TrainResult
 
 __all__ = ["APP_NAMES", "ResultRow", "TrainResult", "app_config", "app_module", "load_run"]
 
-APP_NAMES = ("sentiment", "timeseries", "textgen", "speech", "handwriting", "music", "translate")
+APP_NAMES = ("sentiment", "timeseries", "textgen", "speech", "handwriting", "music", "translate", "caption")
 _CONFIG_CLASSES = {
     "sentiment": "SentimentConfig",
     "timeseries": "TimeSeriesConfig",
@@ -50,6 +51,7 @@ _CONFIG_CLASSES = {
     "handwriting": "HandwritingConfig",
     "music": "MusicConfig",
     "translate": "TranslateConfig",
+    "caption": "CaptionConfig",
 }
 
 

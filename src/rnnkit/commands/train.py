@@ -27,7 +27,7 @@ from rnnkit.config import add_config_arguments, config_from_args
 from rnnkit.train import distributed
 
 NAME = "train"
-HELP = "train an application (sentiment, timeseries, textgen, speech, handwriting, music, translate) and write runs/<name>/"
+HELP = "train an application (sentiment, timeseries, textgen, speech, handwriting, music, translate, caption) and write runs/<name>/"
 
 APP_HELP = {
     "sentiment": "bidirectional GRU/LSTM text classifier vs a bag-of-words baseline (Pang & Lee polarity or your CSV)",
@@ -37,6 +37,7 @@ APP_HELP = {
     "handwriting": "CRNN line reader with CTC vs Tesseract and segment-and-classify (digit strings, fonts or your PNGs)",
     "speech": "spoken-word classifier over MFCC frames vs DTW 1-nearest-neighbour (FSDD digits or your .npz)",
     "translate": "attention encoder-decoder over subwords vs copy and IBM Model 1 (Bible, num2words or your pairs)",
+    "caption": "CNN + attention decoder image captions vs nearest neighbour (emoji, digit strings or your images)",
 }
 
 
