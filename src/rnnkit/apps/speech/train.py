@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
@@ -16,7 +17,6 @@ from rnnkit.apps._common import (
     setup_torch,
     training_summary,
 )
-from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import TrainResult
 from rnnkit.apps.rundir import RunBuilder
 from rnnkit.apps.speech import report
