@@ -332,6 +332,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         "demo-austen",
         "demo-co2",
         "demo-sentiment",
+        "demo-speech",
         "demo-sunspots",
     ]
 

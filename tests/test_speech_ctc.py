@@ -216,6 +216,10 @@ def test_cli_predict_json_timings_and_stream_equal_whole(tiny_run, capsys):
     assert [r["text"] for r in streamed] == [r["text"] for r in whole]
     partial = [line for line in err.splitlines() if line.startswith("u0.wav: ")]
     assert len(partial) >= 3 and partial[-1] == f"u0.wav: {whole[0]['text']}"
+    rc, out, err = run_cli(capsys, "evaluate", result.run, "--data", unseen, "--json")
+    assert rc == 0, err
+    scores = json.loads(out)["all"]
+    assert scores["count"] == 20 and 0.0 <= scores["cer"] and scores["wer"] >= 0.0
 
 
 @needs_espeak

@@ -249,6 +249,39 @@ class SpeechTranscriber:
                 out.append(r)
         return out
 
+    def evaluate(self, data: str | None = None) -> dict[str, Any]:
+        """Greedy word and character error rates on the run's test part(s) (built-in tasks: the seen-voice
+        ``test`` and the ``unseen`` voices), or on every recording of a CSV ``file,transcript``."""
+        from rnnkit.apps.speech.data import encode_texts, read_transcript_csv, read_transcripts
+        from rnnkit.apps.speech.features import load_audio, log_mel
+        from rnnkit.apps.speech.model import transcribe, utterance_log_probs
+        from rnnkit.apps.speech.report import error_rates
+        from rnnkit.apps.speech.synth import CTC_TASKS, load_corpus
+
+        c = self.config
+        if data is None:
+            if c.data in CTC_TASKS:
+                corpus = load_corpus(c.data, c.train_size, c.split_seed, say=lambda *_: None)
+            else:
+                corpus = read_transcripts(c.data, c.split_seed, c.val_fraction, c.test_fraction)
+            parts = {
+                p: ([corpus.features[i] for i in ix], [corpus.texts[i] for i in ix])
+                for p in ("test", "unseen")
+                if len(ix := corpus.indices(p))
+            }
+            where = f"held-out parts of {c.data}"
+        else:
+            path = Path(data)
+            rows = read_transcript_csv(path)
+            encode_texts([t for _, t in rows], self.alphabet, f"{path.name}: transcript")
+            parts = {"all": ([log_mel(load_audio(path.parent / f)) for f, _ in rows], [t for _, t in rows])}
+            where = path.name
+        out: dict[str, Any] = {"data": where}
+        for part, (feats, refs) in parts.items():
+            lp = utterance_log_probs(self.model, [(f - self.mean) / self.std for f in feats])
+            out[part] = {**error_rates(refs, transcribe(lp, self.alphabet, 1)), "count": len(refs)}
+        return out
+
 
 def load(path) -> SpeechRecognizer | SpeechTranscriber:
     """The saved run at ``path``: a :class:`SpeechRecognizer` (isolated words) or a
