@@ -178,7 +178,7 @@ def ctc_result_rows(cfg: SpeechConfig, parts: dict[str, dict[str, Any]], seconds
     rows = []
     for part, by_decoder in parts.items():
         for decoder, s in by_decoder.items():
-            if not isinstance(s, dict) or "wer" not in s:
+            if not isinstance(s, dict) or "wer" not in s or decoder == "untrained":
                 continue
             judged = goal is not None and part == "unseen"
             rows.append(
