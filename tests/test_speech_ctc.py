@@ -74,6 +74,26 @@ def test_speech_ctc_loss_equals_the_sum_over_alignments():
     assert got == pytest.approx(want, rel=1e-5)
 
 
+def test_prefix_beam_of_one_equals_greedy_on_peaky_outputs():
+    """On confident (peaky) outputs, as after training, a prefix beam of width 1 reads the best path.
+    (On flat outputs the two may differ: the beam sums a prefix's alignments, the best path does not.)"""
+    from rnnkit.apps.speech.model import labels_to_text
+
+    torch.manual_seed(3)
+    model = SpeechCTC(
+        SpeechCTCConfig(ctc=CTCConfig(num_labels=len(LETTERS), encoder=EncoderConfig("gru", 16)))
+    )
+    feats = [
+        np.random.default_rng(i).normal(size=(int(60 + 40 * i), 40)).astype(np.float32) for i in range(6)
+    ]
+    for lp in utterance_log_probs(model, feats):
+        peaky = (lp * 25).log_softmax(-1)  # the same best path, confident frames
+        greedy = transcribe([peaky], LETTERS, 1)[0]
+        assert greedy  # something to read
+        assert labels_to_text(ctc_prefix_beam_search(peaky, beam_size=1)[0], LETTERS) == greedy
+        assert ctc_greedy_decode(peaky[None])[0] == ctc_greedy_decode(lp[None])[0]
+
+
 def test_lexicon_snaps_unknown_words_only():
     lexicon = ["five", "four", "nine", "on", "the", "turn"]
     assert snap_to_lexicon("turm of the fiv", lexicon) == "turn on the five"
@@ -190,10 +210,8 @@ def test_user_recordings_train_past_an_untrained_model(tmp_path):
     got = t.predict_inputs([str(unseen)])
     cer = error_rates([r["reference"] for r in got], [r["text"] for r in got])["cer"]
     assert cer < 0.5, got[:3]  # a voice it never heard
-    # the prefix beam of width 1 reads what the best path reads, on the trained model's outputs
-    feats = [t._frames(unseen.parent / f"u{i}.wav") for i in range(10)]
-    for lp in utterance_log_probs(t.model, feats):
-        assert ctc_prefix_beam_search(lp, beam_size=1)[0] == ctc_greedy_decode(lp[None])[0]
+    # the prefix beam reads the held-out recordings at least about as well as the best path
+    assert m["test"]["test"]["beam 4"]["cer"] <= m["test"]["test"]["greedy"]["cer"] + 0.02
 
 
 @needs_espeak
