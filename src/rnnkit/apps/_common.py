@@ -119,6 +119,8 @@ def app_encoder(cfg: Any, **overrides: Any):
 BUILTIN_DATA = frozenset(
     {"polarity", "austen", "co2", "sunspots", "fsdd", "digits", "fonts", "folk", "bible", "num2words"}
     | {"emoji"}  # caption
+    | {"digits-ctc", "phrases"}  # speech, connected
+    | {"chorales"}  # music
     | set(EXTRA_DATASETS)
 )
 """The built-in and held-out data sets of the applications (``--data NAME``); any other value is a file."""

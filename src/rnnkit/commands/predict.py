@@ -65,6 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--beam", type=int, metavar="N", help="translate runs: beam width (default: greedy)")
     p.add_argument("--n-best", type=int, metavar="K", help="translate runs: list the K best translations")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        default=None,
+        help="speech CTC runs (unidirectional): feed the audio in chunks, print the transcript as it grows",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -141,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             print(format_table(rows, (unit, "tokens", "text")))
         return 0
     if hasattr(model, "predict_inputs"):  # the newer applications: one result (a dict) per input or file
-        extra = {k: v for k in ("beam", "n_best") if (v := getattr(args, k)) is not None}
+        extra = {k: v for k in ("beam", "n_best", "stream") if (v := getattr(args, k)) is not None}
         takes = inspect.signature(model.predict_inputs).parameters
         for k in extra:
             if k not in takes:

@@ -35,7 +35,7 @@ APP_HELP = {
     "textgen": "character-level LSTM language model, truncated BPTT (Jane Austen or your text file)",
     "music": "folk-tune LSTM over ABC tokens with a bar grammar vs Kneser-Ney n-grams (ABC, MIDI, piano rolls)",
     "handwriting": "CRNN line reader with CTC vs Tesseract and segment-and-classify (digit strings, fonts or your PNGs)",
-    "speech": "spoken-word classifier over MFCC frames vs DTW 1-nearest-neighbour (FSDD digits or your .npz)",
+    "speech": "spoken digits (FSDD) vs DTW 1-NN; connected speech with CTC (--data digits-ctc, phrases or your CSV)",
     "translate": "attention encoder-decoder over subwords vs copy and IBM Model 1 (Bible, num2words or your pairs)",
     "caption": "CNN + attention decoder image captions vs nearest neighbour (emoji, digit strings or your images)",
 }

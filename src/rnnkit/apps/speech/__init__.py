@@ -15,20 +15,30 @@ Like every application, it has the same parts in the same files: ``config`` (:cl
     result.metrics["test"]["accuracy"], result.metrics["baseline"]["accuracy"]
     recognizer = load(result.run)
     recognizer.predict([mfcc_frames])[0]["label"]      # mfcc_frames: (frames, 13)
+
+Connected speech with CTC (``data="digits-ctc"``, ``"phrases"`` or a CSV ``file,transcript``): log-mel frames,
+:class:`SpeechCTC` (a conv front end with time subsampling, a GRU/LSTM, CTC), greedy and prefix-beam decoding,
+word and character error rates from ``jiwer``, unseen voices reported apart::
+
+    result = train(SpeechConfig(name="digits-ctc", data="digits-ctc"))
+    load(result.run).transcribe_file("call.wav")["text"]
 """
 
 from rnnkit.apps.speech.config import SpeechConfig
 from rnnkit.apps.speech.data import APP, DIGIT_CLASSES, Utterances, load_utterances, read_features, split
-from rnnkit.apps.speech.model import build_model, predict_proba
+from rnnkit.apps.speech.model import SpeechCTC, SpeechCTCConfig, build_model, predict_proba
 from rnnkit.apps.speech.report import dtw_distances
 from rnnkit.apps.speech.train import train
-from rnnkit.apps.speech.use import SpeechRecognizer, load
+from rnnkit.apps.speech.use import SpeechRecognizer, SpeechTranscriber, load
 
 __all__ = [
     "APP",
     "DIGIT_CLASSES",
     "SpeechConfig",
+    "SpeechCTC",
+    "SpeechCTCConfig",
     "SpeechRecognizer",
+    "SpeechTranscriber",
     "Utterances",
     "build_model",
     "dtw_distances",

@@ -13,12 +13,16 @@ __all__ = ["SpeechConfig"]
 
 @dataclass
 class SpeechConfig(AppConfig):
-    """Spoken-word recognition: a bidirectional GRU/LSTM over MFCC frames next to DTW 1-nearest-neighbour."""
+    """Speech recognition. Isolated words (``data="fsdd"`` or an .npz): a bidirectional GRU/LSTM over MFCC
+    frames next to DTW 1-nearest-neighbour. Connected speech (``data="digits-ctc"``, ``"phrases"`` or a CSV
+    ``file,transcript``): log-mel frames, a conv front end with time subsampling, a GRU/LSTM and CTC."""
 
     data: str = option(
         "fsdd",
-        "'fsdd' (Free Spoken Digit Dataset MFCCs, built in) or an .npz file of feature sequences "
-        "(keys X (frames, features), lengths, y; optional speaker)",
+        "the task: 'fsdd' (Free Spoken Digit Dataset MFCCs, isolated digits) or an .npz of feature sequences "
+        "(keys X (frames, features), lengths, y; optional speaker); connected speech with CTC: 'digits-ctc' "
+        "(synthesised digit strings), 'phrases' (synthesised commands) or a CSV file,transcript naming "
+        "audio files (paths relative to the CSV)",
     )
     split: str = option(
         "stratified",
@@ -55,11 +59,29 @@ class SpeechConfig(AppConfig):
         "DTW baseline: pair frames i, j only when |i - j| < window (plus the length difference); 0 = no band",
         low=0,
     )
+    train_size: int = option(
+        3000, "connected speech, built-in tasks: training utterances to synthesise (cached)", low=10
+    )
+    conv_channels: int = option(128, "connected speech: channels of the two conv layers", low=1)
+    subsample: int = option(
+        3, "connected speech: time subsampling of the conv front end (one step per N 10-ms frames)", low=1
+    )
+    beam_size: int = option(8, "connected speech: beam of the CTC prefix beam search (1 = greedy)", low=1)
+    lexicon: bool = option(
+        True, "connected speech: also score the beam's words snapped to the training vocabulary"
+    )
     epochs: int = option(40, "passes over the training recordings at most", low=1)
     lr: float = option(3e-3, "learning rate", low=1e-12)
     early_stopping: int = option(
         10, "stop after this many validations without a better validation score; 0 = never", low=0
     )
+
+    @property
+    def connected(self) -> bool:
+        """Connected speech with CTC (a built-in CTC task or a CSV of transcripts)?"""
+        from rnnkit.apps.speech.synth import CTC_TASKS
+
+        return self.data in CTC_TASKS or self.data.lower().endswith(".csv")
 
     def check(self) -> None:
         super().check()

@@ -30,10 +30,17 @@ __all__ = [
     "FSDD",
     "Utterances",
     "audio_features",
+    "LETTERS",
+    "clean_transcript",
     "collate",
+    "collate_ctc",
+    "encode_texts",
     "load_utterances",
     "normalise",
+    "read_audio",
     "read_features",
+    "read_transcript_csv",
+    "read_transcripts",
     "spec_augment",
     "split",
 ]
@@ -65,14 +72,12 @@ TRIM_TOP_DB = 30
 MFCC_WINDOW = 2048  # librosa's default n_fft: the shortest sound that makes one full frame
 
 
-def audio_features(path) -> np.ndarray:
-    """MFCC frames (frames, 13) of a WAV/FLAC/OGG file, computed like the built-in digits' features.
+def read_audio(path) -> tuple[np.ndarray, int]:
+    """``(mono float32 samples, sample rate)`` of a WAV/FLAC/OGG file, channels averaged.
 
-    Multi-channel audio is averaged to mono. A missing, unreadable, empty or silent file is a one-line
-    ``RnnkitError``.
+    A missing, unreadable, empty or silent file, or a sample rate of 0, is a one-line ``RnnkitError``.
     """
     try:
-        import librosa
         import soundfile
     except ImportError:
         raise RnnkitError("reading audio needs soundfile and librosa: pip install 'rnnkit[apps]'") from None
@@ -95,6 +100,20 @@ def audio_features(path) -> np.ndarray:
         raise RnnkitError(f"{path.name}: the audio file is empty")
     if not np.isfinite(y).all() or float(np.abs(y).max()) < 1e-4:
         raise RnnkitError(f"{path.name}: the audio is silent (or not finite); nothing to recognise")
+    return y, int(rate)
+
+
+def audio_features(path) -> np.ndarray:
+    """MFCC frames (frames, 13) of a WAV/FLAC/OGG file, computed like the built-in digits' features.
+
+    Multi-channel audio is averaged to mono. A missing, unreadable, empty or silent file is a one-line
+    ``RnnkitError``.
+    """
+    try:
+        import librosa
+    except ImportError:
+        raise RnnkitError("reading audio needs soundfile and librosa: pip install 'rnnkit[apps]'") from None
+    y, rate = read_audio(path)
     y = librosa.resample(y, orig_sr=rate, target_sr=AUDIO_BAND_HZ)
     y = librosa.resample(y, orig_sr=AUDIO_BAND_HZ, target_sr=MFCC_RATE_HZ)
     y, _ = librosa.effects.trim(y, top_db=TRIM_TOP_DB)
@@ -281,4 +300,98 @@ def collate(seqs: list[np.ndarray], labels=None) -> dict[str, torch.Tensor]:
     batch = {"inputs": inputs, "lengths": lengths}
     if labels is not None:
         batch["targets"] = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return batch
+
+
+# -- connected speech (CTC) --------------------------------------------------------------------------------
+LETTERS = " '" + "abcdefghijklmnopqrstuvwxyz"
+"""The alphabet of the built-in connected-speech tasks: label ``k`` (1-based) is ``LETTERS[k - 1]``."""
+
+
+def clean_transcript(text: str) -> str:
+    """Lower case, single spaces, no leading or trailing space."""
+    return " ".join(str(text).lower().split())
+
+
+def read_transcripts(path, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1):
+    """The user's connected speech: a CSV with columns ``file,transcript`` (paths relative to the CSV's
+    folder) as a :class:`~rnnkit.apps.speech.synth.Corpus` of log-mel frames, split at random
+    (``seed``) into ``train | val | test``. A missing or unreadable audio file is a one-line error."""
+    from rnnkit.apps.speech.features import load_audio, log_mel
+    from rnnkit.apps.speech.synth import Corpus
+
+    path = Path(path)
+    rows = read_transcript_csv(path)
+    feats, texts = [], []
+    for name, text in rows:
+        feats.append(log_mel(load_audio(path.parent / name)))
+        texts.append(text)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(rows))
+    n_test = int(round(test_fraction * len(rows)))
+    n_val = int(round(val_fraction * len(rows)))
+    parts = np.array(["train"] * len(rows), dtype=object)
+    parts[order[:n_test]] = "test"
+    parts[order[n_test : n_test + n_val]] = "val"
+    if (parts == "train").sum() == 0:
+        raise RnnkitError(f"{path.name}: {len(rows)} recordings leave none for training")
+    return Corpus(feats, texts, ["user"] * len(rows), parts.astype(str))
+
+
+def read_transcript_csv(path) -> list[tuple[str, str]]:
+    """``[(file, transcript)]`` of a CSV with a header ``file,transcript`` (transcripts cleaned)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise RnnkitError(f"{path.name}: no such CSV file (expected columns file,transcript)")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            table = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RnnkitError(f"{path.name}: not a readable UTF-8 CSV ({exc})") from None
+    if not table or [c.strip().lower() for c in table[0][:2]] != ["file", "transcript"]:
+        got = table[0][:2] if table else "an empty file"
+        raise RnnkitError(f"{path.name}: expected a header 'file,transcript', got {got}")
+    rows = []
+    for n, row in enumerate(table[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 2 or not row[0].strip() or not clean_transcript(row[1]):
+            raise RnnkitError(
+                f"{path.name} line {n}: expected a file name and a non-empty transcript, got {row}"
+            )
+        name = row[0].strip()
+        if not (path.parent / name).is_file():
+            raise RnnkitError(f"{path.name} line {n}: the audio file {name!r} does not exist")
+        rows.append((name, clean_transcript(row[1])))
+    if not rows:
+        raise RnnkitError(f"{path.name}: no recordings listed (expected rows file,transcript)")
+    return rows
+
+
+def encode_texts(texts: list[str], alphabet: str, where: str = "transcript") -> list[list[int]]:
+    """Label sequences (1-based indices into ``alphabet``); a character outside it is a one-line error."""
+    index = {ch: i + 1 for i, ch in enumerate(alphabet)}
+    out = []
+    for text in texts:
+        bad = sorted({ch for ch in text if ch not in index})
+        if bad:
+            raise RnnkitError(
+                f"{where} {text[:40]!r}: characters {''.join(bad)!r} are outside the model's alphabet "
+                f"{alphabet!r}"
+            )
+        out.append([index[ch] for ch in text])
+    return out
+
+
+def collate_ctc(seqs: list[np.ndarray], targets: list[list[int]] | None = None) -> dict[str, torch.Tensor]:
+    """Right-padded batch: inputs (B, T, F), lengths (B,), and targets (B, S), target_lengths (B,)."""
+    batch = collate(seqs)
+    if targets is not None:
+        tl = torch.tensor([len(t) for t in targets])
+        tg = torch.zeros(len(targets), max(1, int(tl.max())), dtype=torch.long)  # (B, S)
+        for i, t in enumerate(targets):
+            tg[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+        batch["targets"], batch["target_lengths"] = tg, tl
     return batch

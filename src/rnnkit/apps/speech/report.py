@@ -130,3 +130,87 @@ def result_rows(cfg: SpeechConfig, model_scores, base_scores, seconds: float) ->
             met = met and model_scores[key] >= GOAL_ACCURACY
         rows.append(ResultRow(task, label, model_scores[key], base_name, base, goal, met, seconds))
     return rows
+
+
+# -- connected speech (CTC) --------------------------------------------------------------------------------
+GOAL_WER = {"digits-ctc": 0.05, "phrases": 0.15}
+"""Word error rate goals on the unseen voices (issue 11)."""
+
+
+def error_rates(refs: list[str], hyps: list[str]) -> dict[str, float]:
+    """Word and character error rates (``jiwer``) and the share of exactly right utterances."""
+    import jiwer
+
+    return {
+        "wer": float(jiwer.wer(refs, hyps)),
+        "cer": float(jiwer.cer(refs, hyps)),
+        "exact": float(np.mean([r == h for r, h in zip(refs, hyps)])) if refs else float("nan"),
+    }
+
+
+def voice_group(voice: str) -> str:
+    """The accent of an espeak-ng voice (``en-029+m4`` -> ``espeak en-029``) or the flite voice."""
+    return voice.replace(":", " ") if voice.startswith("flite:") else "espeak " + voice.split("+")[0]
+
+
+def voice_table(refs, hyps, voices) -> dict[str, dict[str, float]]:
+    """Error rates per voice group (:func:`voice_group`), with the number of utterances."""
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(voices):
+        groups.setdefault(voice_group(v), []).append(i)
+    return {
+        g: {**error_rates([refs[i] for i in idx], [hyps[i] for i in idx]), "count": len(idx)}
+        for g, idx in sorted(groups.items())
+    }
+
+
+def ctc_samples(refs, hyps, voices, limit: int = 6) -> list[str]:
+    """Unseen-voice utterances the model got wrong (or the first few), for people."""
+    wrong = [i for i in range(len(refs)) if refs[i] != hyps[i]]
+    picked = (wrong or list(range(len(refs))))[:limit]
+    return [f"{voices[i]:<22} heard {hyps[i]!r}  said {refs[i]!r}" for i in picked]
+
+
+def ctc_result_rows(cfg: SpeechConfig, parts: dict[str, dict[str, Any]], seconds: float) -> list[ResultRow]:
+    """One row per (test part, decoder) with the WER; the goal applies to the unseen voices' best decoder."""
+    name = cfg.data if not cfg.data.lower().endswith(".csv") else Path(cfg.data).name
+    goal = GOAL_WER.get(cfg.data)
+    rows = []
+    for part, by_decoder in parts.items():
+        for decoder, s in by_decoder.items():
+            if not isinstance(s, dict) or "wer" not in s or decoder == "untrained":
+                continue
+            judged = goal is not None and part == "unseen"
+            rows.append(
+                ResultRow(
+                    f"speech ({name}, {part} voices, {decoder})"
+                    if part == "unseen"
+                    else f"speech ({name}, {part}, {decoder})",
+                    "WER",
+                    s["wer"],
+                    "untrained" if "untrained" in by_decoder else "none",
+                    by_decoder.get("untrained", {}).get("wer", float("nan")),
+                    f"<= {goal}" if judged else "-",
+                    bool(judged and s["wer"] <= goal),
+                    seconds,
+                    {"untrained": by_decoder.get("untrained", {}).get("wer", float("nan"))},
+                )
+            )
+    return rows
+
+
+def write_ctc_plots(run, cfg: SpeechConfig, history) -> list[Path]:
+    """Training curves of a connected-speech run (CTC loss; validation character errors)."""
+    for r in history:
+        if r.get("val_edit_distance") is not None and r.get("val_chars"):
+            r.setdefault("val_cer", r["val_edit_distance"] / r["val_chars"])
+    p = plots.plot_curves(
+        history,
+        run.file("curves.png"),
+        "epoch",
+        f"speech ({short_name(cfg.data)}): training curves",
+        left=["train_loss", "val_loss"],
+        right=["val_cer"],
+        right_label="CER (greedy)",
+    )
+    return [p] if p is not None else []

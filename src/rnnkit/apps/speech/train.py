@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
@@ -23,7 +24,7 @@ from rnnkit.apps.speech.config import SpeechConfig
 from rnnkit.apps.speech.data import APP, collate, load_utterances, normalise, spec_augment, split
 from rnnkit.apps.speech.model import build_model, predict_proba
 
-__all__ = ["train"]
+__all__ = ["train", "train_ctc"]
 
 
 def train(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainResult:
@@ -32,6 +33,8 @@ def train(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainResult:
     from rnnkit.train import seed_everything
 
     validate_config(cfg)
+    if cfg.connected:
+        return train_ctc(cfg, overwrite, say)
     t_start = time.perf_counter()
     name = cfg.name or APP
     setup_torch(cfg.threads)
@@ -115,4 +118,163 @@ def train(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainResult:
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
     rows = report.result_rows(cfg, scores, base, seconds)
+    return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])
+
+
+def _ctc_corpus(cfg: SpeechConfig, say):
+    from rnnkit.apps.speech.data import LETTERS, read_transcripts
+    from rnnkit.apps.speech.synth import CTC_TASKS, load_corpus
+
+    if cfg.data in CTC_TASKS:
+        return load_corpus(cfg.data, cfg.train_size, cfg.split_seed, say), LETTERS
+    corpus = read_transcripts(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+    return corpus, "".join(sorted({ch for t in corpus.texts for ch in t} | {" "}))
+
+
+def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainResult:
+    """Connected speech: the conv + recurrent + CTC model on log-mel frames; scores (WER, CER) of greedy,
+    prefix-beam and lexicon-snapped decoding on the test part(s); the run ``cfg.runs_dir/cfg.name``."""
+    import numpy as np
+
+    from rnnkit.apps.speech.data import collate_ctc, encode_texts
+    from rnnkit.apps.speech.model import (
+        build_ctc_model,
+        snap_to_lexicon,
+        transcribe,
+        utterance_log_probs,
+    )
+    from rnnkit.train import seed_everything
+
+    t_start = time.perf_counter()
+    name = cfg.name or APP
+    setup_torch(cfg.threads)
+    with RunBuilder(cfg.runs_dir, name, overwrite) as run:
+        corpus, alphabet = _ctc_corpus(cfg, say)
+        tr, va = corpus.indices("train"), corpus.indices("val")
+        tests = {p: corpus.indices(p) for p in ("test", "unseen") if len(corpus.indices(p))}
+        stacked = np.concatenate([corpus.features[i] for i in tr])
+        mean, std = stacked.mean(0), stacked.std(0) + 1e-5
+        feats = [(f - mean) / std for f in corpus.features]
+        targets = encode_texts(corpus.texts, alphabet)
+        seed_everything(cfg.seed)
+        model = build_ctc_model(cfg, len(alphabet))
+
+        def fits(i: int) -> bool:  # CTC needs a step per label plus one between repeated labels
+            t = targets[i]
+            need = len(t) + sum(a == b for a, b in zip(t, t[1:]))
+            return int(model.steps(torch.tensor(len(feats[i])))) >= need
+
+        dropped = [i for i in tr if not fits(i)]
+        tr = np.array([i for i in tr if fits(i)])
+        va = np.array([i for i in va if fits(i)])
+        say(
+            f"speech: {cfg.data}: {len(corpus.texts)} utterances, {len(alphabet)} characters, "
+            f"train/val {len(tr)}/{len(va)}, test parts "
+            + ", ".join(f"{p} {len(ix)}" for p, ix in tests.items())
+            + (f"; {len(dropped)} training utterances too fast for CTC dropped" if dropped else "")
+        )
+        if len(tr) == 0:
+            raise RnnkitError(
+                "no training utterance is long enough for its transcript (CTC needs a step per character)"
+            )
+        lexicon = sorted({w for i in tr for w in corpus.texts[i].split()})
+        untrained_lp = {p: utterance_log_probs(model, [feats[i] for i in ix]) for p, ix in tests.items()}
+
+        def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
+            g = per_epoch_generator(cfg.seed, epoch)
+            order = tr[torch.randperm(len(tr), generator=g).numpy()]
+            # buckets of similar length inside a shuffled window: less padding, still random
+            window = cfg.batch_size * 20
+            out = []
+            for w in range(0, len(order), window):
+                chunk = sorted(order[w : w + window], key=lambda i: len(feats[i]))
+                for s in range(0, len(chunk), cfg.batch_size):
+                    idx = chunk[s : s + cfg.batch_size]
+                    batch = collate_ctc([feats[i] for i in idx], [targets[i] for i in idx])
+                    batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], cfg, g)
+                    out.append(batch)
+            perm = torch.randperm(len(out), generator=g).tolist()
+            return [out[k] for k in perm]
+
+        val = [
+            collate_ctc([feats[i] for i in va[s : s + 64]], [targets[i] for i in va[s : s + 64]])
+            for s in range(0, len(va), 64)
+        ]
+        steps_per_epoch = sum(
+            -(-len(tr[w : w + cfg.batch_size * 20]) // cfg.batch_size)
+            for w in range(0, len(tr), cfg.batch_size * 20)
+        )
+        trainer = build_trainer(model, cfg, run.path, grad_monitor_every=max(1, steps_per_epoch // 4))
+        t_train = time.perf_counter()
+        history = trainer.fit(
+            EpochBatches(epoch_batches, steps_per_epoch),
+            val or None,
+            probe_batch=collate_ctc([feats[i] for i in tr[:16]], [targets[i] for i in tr[:16]]),
+        )
+        finish_training(trainer, run.path)
+        train_seconds = time.perf_counter() - t_train
+
+        scores: dict[str, dict] = {}
+        outputs: dict[str, dict[str, list[str]]] = {}
+        for part, ix in tests.items():
+            refs = [corpus.texts[i] for i in ix]
+            lp = utterance_log_probs(model, [feats[i] for i in ix])
+            hyps = {"greedy": transcribe(lp, alphabet, 1)}
+            if cfg.beam_size > 1:
+                hyps[f"beam {cfg.beam_size}"] = transcribe(lp, alphabet, cfg.beam_size)
+            if cfg.lexicon:
+                last = list(hyps)[-1]
+                hyps[f"{last} + lexicon"] = [snap_to_lexicon(h, lexicon) for h in hyps[last]]
+            scores[part] = {k: report.error_rates(refs, h) for k, h in hyps.items()}
+            scores[part]["untrained"] = report.error_rates(refs, transcribe(untrained_lp[part], alphabet, 1))
+            scores[part]["count"] = len(ix)
+            outputs[part] = {"refs": refs, **hyps}
+        voice_tables = {
+            part: {
+                k: report.voice_table(outputs[part]["refs"], h, [corpus.voices[i] for i in ix])
+                for k, h in outputs[part].items()
+                if k != "refs"
+            }
+            for part, ix in tests.items()
+        }
+        seconds = time.perf_counter() - t_start
+        metrics: dict[str, Any] = {
+            "app": APP,
+            "task": "connected speech (CTC)",
+            "data": cfg.data,
+            "alphabet": alphabet,
+            "split": {
+                "train": len(tr),
+                "val": len(va),
+                **{p: len(ix) for p, ix in tests.items()},
+                "dropped_too_fast": len(dropped),
+                "seed": cfg.split_seed,
+            },
+            "test": scores,
+            "voices": voice_tables,
+            "lexicon_words": len(lexicon),
+            "epochs_run": len(history),
+            "best_epoch": report.best_epoch(history),
+            **training_summary(model, trainer, train_seconds, seconds),
+            "history": history,
+        }
+        save_run_files(run, model, cfg, APP, metrics)
+        run.write_json(
+            "labels.json",
+            {
+                "kind": "ctc",
+                "alphabet": alphabet,
+                "mean": [float(v) for v in mean],
+                "std": [float(v) for v in std],
+                "lexicon": lexicon,
+            },
+        )
+        written = report.write_ctc_plots(run, cfg, history)
+        last_part = "unseen" if "unseen" in outputs else next(iter(outputs))
+        o = outputs[last_part]
+        best_key = list(o)[-1]
+        samples = report.ctc_samples(o["refs"], o[best_key], [corpus.voices[i] for i in tests[last_part]])
+        run.commit({"app": APP, "name": name, "data": cfg.data})
+    final = run.final
+    rows = report.ctc_result_rows(cfg, scores, seconds)
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

@@ -23,7 +23,7 @@ from rnnkit.apps.speech.data import (
 )
 from rnnkit.apps.speech.model import predict_proba
 
-__all__ = ["SpeechRecognizer", "load"]
+__all__ = ["SpeechRecognizer", "SpeechTranscriber", "load"]
 
 
 class SpeechRecognizer:
@@ -132,6 +132,162 @@ class SpeechRecognizer:
         return {"data": where, "accuracy": accuracy(labels, pred), "count": len(seqs)}
 
 
-def load(path) -> SpeechRecognizer:
-    """The saved run at ``path``, ready to ``predict`` and ``evaluate``."""
+class SpeechTranscriber:
+    """A trained connected-speech (CTC) run, loaded: transcripts of audio files, whole or streamed.
+
+    ``transcribe_file(path)`` gives ``{"file", "text", "words": [{"word", "start", "end"}]}`` (times in
+    seconds from the best path's alignment); ``stream_file(path)`` yields the growing greedy transcript as
+    the audio is fed in chunks through the recurrent state (unidirectional runs only).
+    """
+
+    def __init__(self, path):
+        from rnnkit.apps.speech.model import SpeechCTC
+        from rnnkit.config import config_from_dict
+
+        self.run, self.manifest = open_run(path, APP)
+        where = f"run {self.run.name}"
+        try:
+            self.config = config_from_dict(SpeechConfig, read_json(self.run / "config.json", where), where)
+        except RnnkitError as exc:
+            raise RnnkitError(f"{where} is damaged: {exc}") from None
+        self.model = load_run_model(self.run, SpeechCTC)
+        info = read_json(self.run / "labels.json", where)
+        try:
+            self.alphabet = str(info["alphabet"])
+            self.mean = np.asarray(info["mean"], dtype=np.float32)
+            self.std = np.asarray(info["std"], dtype=np.float32)
+            self.lexicon = [str(w) for w in info.get("lexicon", [])]
+        except (KeyError, TypeError, ValueError):
+            raise RnnkitError(f"{where}: labels.json is damaged (alphabet, mean, std)") from None
+        c = self.model.config
+        if (
+            len(self.alphabet) != c.ctc.num_labels
+            or self.mean.shape != (c.num_mels,)
+            or self.std.shape != (c.num_mels,)
+        ):
+            raise RnnkitError(f"{where}: labels.json does not match the model (damaged run?)")
+
+    def _frames(self, path) -> np.ndarray:
+        from rnnkit.apps.speech.features import load_audio, log_mel
+
+        frames = log_mel(load_audio(path))
+        if len(frames) < self.model.receptive_field:
+            raise RnnkitError(
+                f"{Path(path).name}: too short: {len(frames)} frames of 10 ms, the model needs "
+                f"{self.model.receptive_field}"
+            )
+        return (frames - self.mean) / self.std
+
+    def transcribe_file(self, path, beam_size: int | None = None, lexicon: bool = False) -> dict[str, Any]:
+        """The transcript of one audio file (greedy with ``beam_size=1``, default the run's beam)."""
+        from rnnkit.apps.speech.model import snap_to_lexicon, transcribe, utterance_log_probs, word_timings
+
+        beam = self.config.beam_size if beam_size is None else beam_size
+        if beam < 1:
+            raise RnnkitError(f"--beam: expected N >= 1, got {beam}")
+        lp = utterance_log_probs(self.model, [self._frames(path)])[0]
+        text = transcribe([lp], self.alphabet, beam)[0]
+        if lexicon:
+            text = snap_to_lexicon(text, self.lexicon)
+        return {"file": Path(path).name, "text": text, "words": word_timings(lp, self.alphabet, self.model)}
+
+    def stream_file(self, path, chunk_seconds: float = 0.2):
+        """Feed the file's 16-kHz samples in chunks of ``chunk_seconds``; yield the greedy transcript
+        after each chunk (the last one is the whole recording's greedy transcript)."""
+        from rnnkit.apps.speech.features import SAMPLE_RATE, StreamingLogMel, load_audio
+        from rnnkit.apps.speech.model import transcribe
+
+        stream = self.model.stream()
+        mel = StreamingLogMel()
+        y = load_audio(path)
+        step = max(1, int(chunk_seconds * SAMPLE_RATE))
+        for s in range(0, len(y), step):
+            frames = mel.feed(y[s : s + step])
+            if len(frames):
+                stream.feed((frames - self.mean) / self.std)
+            yield transcribe([stream.log_probs], self.alphabet, 1)[0]
+
+    def predict_inputs(
+        self, inputs: list[str], beam: int | None = None, stream: bool | None = None, say=None
+    ) -> list[dict[str, Any]]:
+        """``rnnkit predict RUN a.wav b.flac data.csv ...``: each audio file's transcript; for a CSV
+        ``file,transcript`` every listed file's, with the reference and its word error rate. ``stream``:
+        the files are read chunk by chunk and each partial transcript is passed to ``say`` (default:
+        printed to stderr as it grows)."""
+        import sys
+
+        from rnnkit.apps.speech.data import encode_texts, read_transcript_csv
+        from rnnkit.apps.speech.report import error_rates
+
+        if stream:
+            if beam not in (None, 1):
+                raise RnnkitError("--stream decodes greedily; leave out --beam")
+            say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        out = []
+        for name in inputs:
+            path = Path(name)
+            if path.suffix.lower() == ".csv":
+                rows = read_transcript_csv(path)
+                encode_texts([t for _, t in rows], self.alphabet, f"{path.name}: transcript")
+                files = [(path.parent / f, t) for f, t in rows]
+            elif path.suffix.lower() in AUDIO_SUFFIXES:
+                files = [(path, None)]
+            else:
+                raise RnnkitError(
+                    f"{path.name}: expected an audio file ({', '.join(AUDIO_SUFFIXES)}) or a CSV file,transcript"
+                )
+            for f, ref in files:
+                if stream:
+                    text = ""
+                    for text in self.stream_file(f):
+                        say(f"{f.name}: {text}")
+                    r = {"file": f.name, "text": text}
+                else:
+                    r = self.transcribe_file(f, beam)
+                if ref is not None:
+                    r = {**r, "reference": ref, "wer": round(error_rates([ref], [r["text"]])["wer"], 4)}
+                out.append(r)
+        return out
+
+    def evaluate(self, data: str | None = None) -> dict[str, Any]:
+        """Greedy word and character error rates on the run's test part(s) (built-in tasks: the seen-voice
+        ``test`` and the ``unseen`` voices), or on every recording of a CSV ``file,transcript``."""
+        from rnnkit.apps.speech.data import encode_texts, read_transcript_csv, read_transcripts
+        from rnnkit.apps.speech.features import load_audio, log_mel
+        from rnnkit.apps.speech.model import transcribe, utterance_log_probs
+        from rnnkit.apps.speech.report import error_rates
+        from rnnkit.apps.speech.synth import CTC_TASKS, load_corpus
+
+        c = self.config
+        if data is None:
+            if c.data in CTC_TASKS:
+                corpus = load_corpus(c.data, c.train_size, c.split_seed, say=lambda *_: None)
+            else:
+                corpus = read_transcripts(c.data, c.split_seed, c.val_fraction, c.test_fraction)
+            parts = {
+                p: ([corpus.features[i] for i in ix], [corpus.texts[i] for i in ix])
+                for p in ("test", "unseen")
+                if len(ix := corpus.indices(p))
+            }
+            where = f"held-out parts of {c.data}"
+        else:
+            path = Path(data)
+            rows = read_transcript_csv(path)
+            encode_texts([t for _, t in rows], self.alphabet, f"{path.name}: transcript")
+            parts = {"all": ([log_mel(load_audio(path.parent / f)) for f, _ in rows], [t for _, t in rows])}
+            where = path.name
+        out: dict[str, Any] = {"data": where}
+        for part, (feats, refs) in parts.items():
+            lp = utterance_log_probs(self.model, [(f - self.mean) / self.std for f in feats])
+            out[part] = {**error_rates(refs, transcribe(lp, self.alphabet, 1)), "count": len(refs)}
+        return out
+
+
+def load(path) -> SpeechRecognizer | SpeechTranscriber:
+    """The saved run at ``path``: a :class:`SpeechRecognizer` (isolated words) or a
+    :class:`SpeechTranscriber` (connected speech, CTC)."""
+    run, _ = open_run(path, APP)
+    info = read_json(run / "labels.json", f"run {run.name}")
+    if isinstance(info, dict) and info.get("kind") == "ctc":
+        return SpeechTranscriber(path)
     return SpeechRecognizer(path)
