@@ -295,7 +295,7 @@ SPECIAL_ABC = [
     ("symlink-loop", lambda t: _loop(t, "l.abc"), ["l.abc", "symbolic link loop"]),
     ("symlink-loop-in-a-folder", _abc_loop_in_folder, ["x.abc", "symbolic link loop"]),
     ("fifo", _abc_fifo, ["p.abc", "FIFO"]),
-    ("folder-without-abc", lambda t: t, ["expected a folder with .abc files"]),
+    ("folder-without-abc", lambda t: t, ["expected a folder with .abc, .mid or .midi files"]),
 ]
 
 

@@ -154,7 +154,11 @@ def read_abc_files(path: str | Path) -> tuple[list[dict], Counter]:
     """
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in _SUFFIXES and f.is_file())
+        named = sorted(f for f in p.rglob("*") if f.suffix.lower() in _SUFFIXES)
+        for f in named:  # a link loop or a FIFO with a music name: say which, and never open it
+            if not f.is_file() and not f.is_dir():
+                check_input_file(f, "--data")
+        files = [f for f in named if f.is_file()]
         if not files:
             raise RnnkitError(f"{p}: expected a folder with .abc, .mid or .midi files, found none")
     elif p.is_file() and p.suffix.lower() in _SUFFIXES:

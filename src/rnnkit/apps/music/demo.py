@@ -23,7 +23,7 @@ def stages(common: dict, scale: str) -> list[DemoStage]:
     # demo: 300 tunes, a 1 x 128 LSTM for 20 s; the n-gram (orders 1..6) and 20 generated tunes checked by
     # music21/abc2midi take the rest of the ~40 s
     folk = MusicConfig(
-        name="demo-music",
+        name="demo-folk",
         max_tunes=300,
         hidden_size=128,
         epochs=20,
