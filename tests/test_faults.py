@@ -60,6 +60,7 @@ TEXTGEN = [
 ]
 TEXTGEN += ["--embedding-dim", "8", "--no-baselines", "--sample-length", "0", "--checkpoint-every", "5"]
 TEXTGEN += ["--patience", "0", "--no-progress", "--threads", "1"]
+TEXTGEN += ["--lr-schedule", "cosine"]  # the warm-up + cosine schedule's position must come back too
 
 
 def _train_args(data: Path, runs: Path, name: str, app: str = "timeseries") -> list[str]:

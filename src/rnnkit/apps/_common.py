@@ -73,20 +73,25 @@ class EpochBatches:
         return self.make(epoch)
 
 
-def build_trainer(model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad_monitor_every: int):
+def build_trainer(
+    model: torch.nn.Module, cfg: AppConfig, out_dir: Path, *, grad_monitor_every: int, **config_overrides: Any
+):
     """The shared :class:`rnnkit.train.Trainer` for the application config ``cfg``, writing into ``out_dir``.
 
     ``cfg`` is a :class:`~rnnkit.train.TrainerConfig` (every application's config extends it); the
     application only fills in the automatic gradient-monitor interval when the config leaves it open. When
     ``out_dir`` is an interrupted run adopted by ``rnnkit train --resume``, ``fit`` continues from its latest
-    checkpoint.
+    checkpoint. ``config_overrides`` go to :func:`~rnnkit.train.trainer.trainer_config` (e.g.
+    ``scheduler_interval="step"`` for a scheduler the application sets on the returned trainer).
     """
     from rnnkit.apps.rundir import resuming
     from rnnkit.train import Reporter, Trainer
     from rnnkit.train.trainer import trainer_config
 
     _record_training_data(cfg, Path(out_dir))
-    config = trainer_config(cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every)
+    config = trainer_config(
+        cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every, **config_overrides
+    )
     reporter = Reporter(out_dir, progress=config.progress, log_every=config.log_every)
     trainer = Trainer(model, config, reporter=reporter)
     resume = resuming(out_dir)

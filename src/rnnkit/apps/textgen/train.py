@@ -80,13 +80,10 @@ def _trainer(model, cfg: TextGenConfig, out_dir, total_updates: int, grad_monito
     """The shared trainer, with the warm-up + cosine schedule unless a torch scheduler or lr_decay is set."""
     if cfg.scheduler or cfg.lr_decay < 1 or cfg.lr_schedule == "constant":
         return build_trainer(model, cfg, out_dir, grad_monitor_every=grad_monitor_every)
-    from rnnkit.train import Reporter, Trainer
-    from rnnkit.train.trainer import trainer_config
-
-    tc = trainer_config(
-        cfg, grad_monitor_every=cfg.grad_monitor_every or grad_monitor_every, scheduler_interval="step"
+    # the shared trainer (training-data record, --resume), with a per-update schedule set on it
+    trainer = build_trainer(
+        model, cfg, out_dir, grad_monitor_every=grad_monitor_every, scheduler_interval="step"
     )
-    trainer = Trainer(model, tc, reporter=Reporter(out_dir, progress=tc.progress, log_every=tc.log_every))
     # a short run warms up for at most a tenth of its planned updates
     warmup = min(cfg.warmup_steps, total_updates // 10)
     schedule = WarmupCosine(total_updates, warmup, cfg.min_lr_ratio, cfg.time_budget)
