@@ -8,24 +8,14 @@ count. Words are separated by single spaces; the text never starts or ends with 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from rnnkit.models.ctc import _NEG_INF, _logaddexp
+
 __all__ = ["Lexicon", "lexicon_beam_search"]
 
-_NEG_INF = float("-inf")
 _END = -1  # the trie key that marks a complete word
-
-
-def _logaddexp(a: float, b: float) -> float:
-    if a == _NEG_INF:
-        return b
-    if b == _NEG_INF:
-        return a
-    m = max(a, b)
-    return m + math.log1p(math.exp(-abs(a - b)))
 
 
 class Lexicon:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model
+from rnnkit.apps.base import load_app_config, load_run_model
 from rnnkit.apps.handwriting import report
 from rnnkit.apps.handwriting.config import HandwritingConfig
 from rnnkit.apps.handwriting.data import APP, normalize_line, read_image
@@ -31,14 +31,8 @@ class HandwritingReader:
     """
 
     def __init__(self, path):
-        from rnnkit.config import config_from_dict
-
         self.run, self.manifest = open_run(path, APP)
-        data = read_json(self.run / "config.json", f"run {self.run.name}")
-        try:
-            self.config = config_from_dict(HandwritingConfig, data, f"run {self.run.name}/config.json")
-        except RnnkitError as exc:
-            raise RnnkitError(f"run {self.run.name} is damaged: {exc}") from None
+        self.config: HandwritingConfig = load_app_config(self.run, self.manifest)
         self.model: CRNN = load_run_model(self.run, CRNN)
         info = read_json(self.run / "alphabet.json", f"run {self.run.name}")
         if not isinstance(info, dict) or not isinstance(info.get("alphabet"), str):

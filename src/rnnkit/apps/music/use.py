@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model
+from rnnkit.apps.base import load_app_config, load_run_model
 from rnnkit.apps.music.abc import AbcSkip, parse_key, tokens_to_abc, transpose_tokens
 from rnnkit.apps.music.config import GenerateMusicConfig
 from rnnkit.apps.music.data import APP
 from rnnkit.apps.music.model import check_prefix, sample_tunes
-from rnnkit.apps.rundir import open_run, read_json
+from rnnkit.apps.rundir import open_run
 from rnnkit.datasets import Vocabulary
 
 __all__ = ["MusicGenerator", "generate", "load", "write_tunes"]
@@ -92,15 +92,8 @@ class MusicGenerator:
 def _open_music_run(path):
     """``(run path, manifest, MusicConfig)``; like :func:`rnnkit.apps.base.open_app_run`, which needs the
     application in ``rnnkit.apps.APP_NAMES`` (the CLI's list, which music joins when it is wired in)."""
-    from rnnkit.apps.music.config import MusicConfig
-    from rnnkit.config import config_from_dict
-
     run, manifest = open_run(path, APP)
-    data = read_json(run / "config.json", f"run {run.name}")
-    try:
-        return run, manifest, config_from_dict(MusicConfig, data, f"run {run.name}/config.json")
-    except RnnkitError as exc:
-        raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
+    return run, manifest, load_app_config(run, manifest)
 
 
 def write_tunes(

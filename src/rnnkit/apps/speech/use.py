@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model
+from rnnkit.apps.base import load_app_config, load_run_model
 from rnnkit.apps.metrics import accuracy
 from rnnkit.apps.rundir import open_run, read_json
 from rnnkit.apps.speech.config import SpeechConfig
@@ -34,15 +34,11 @@ class SpeechRecognizer:
     """
 
     def __init__(self, path):
-        from rnnkit.config import config_from_dict
         from rnnkit.models import SequenceClassifier
 
         self.run, self.manifest = open_run(path, APP)
         where = f"run {self.run.name}"
-        try:
-            self.config = config_from_dict(SpeechConfig, read_json(self.run / "config.json", where), where)
-        except RnnkitError as exc:
-            raise RnnkitError(f"{where} is damaged: {exc}") from None
+        self.config: SpeechConfig = load_app_config(self.run, self.manifest)
         self.model = load_run_model(self.run, SequenceClassifier)
         info = read_json(self.run / "labels.json", where)
         if not isinstance(info, dict) or not isinstance(info.get("classes"), list):
@@ -142,14 +138,10 @@ class SpeechTranscriber:
 
     def __init__(self, path):
         from rnnkit.apps.speech.model import SpeechCTC
-        from rnnkit.config import config_from_dict
 
         self.run, self.manifest = open_run(path, APP)
         where = f"run {self.run.name}"
-        try:
-            self.config = config_from_dict(SpeechConfig, read_json(self.run / "config.json", where), where)
-        except RnnkitError as exc:
-            raise RnnkitError(f"{where} is damaged: {exc}") from None
+        self.config: SpeechConfig = load_app_config(self.run, self.manifest)
         self.model = load_run_model(self.run, SpeechCTC)
         info = read_json(self.run / "labels.json", where)
         try:
