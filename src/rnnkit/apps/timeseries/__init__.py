@@ -36,6 +36,7 @@ Like every application, it has the same parts in the same files: ``config`` (:cl
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
 from rnnkit.apps.timeseries.data import (
     APP,
+    ES_BELOW,
     PRESETS,
     Scaler,
     futures_at,
@@ -47,20 +48,24 @@ from rnnkit.apps.timeseries.data import (
     resolve,
     windows_at,
 )
-from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_windows, member_windows
+from rnnkit.apps.timeseries.es import ESForecaster
+from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_at, forecast_windows, member_windows
 from rnnkit.apps.timeseries.report import evaluate_origins, goal_of, score
 from rnnkit.apps.timeseries.train import train
 from rnnkit.apps.timeseries.use import Forecaster, future_times, load
 
 __all__ = [
     "APP",
+    "ES_BELOW",
     "PRESETS",
+    "ESForecaster",
     "Ensemble",
     "Forecaster",
     "Scaler",
     "TimeSeriesConfig",
     "build_model",
     "evaluate_origins",
+    "forecast_at",
     "forecast_windows",
     "future_times",
     "futures_at",
