@@ -31,7 +31,9 @@ def test_blockwise_smoothing_equals_the_step_by_step_recursion_forward_and_backw
     slow = es_smooth_reference(z, alpha, gamma, init)
     for a, b in zip(fast, slow):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-    w = [torch.randn(t.shape, dtype=torch.float64) for t in fast]  # a random linear functional of both outputs
+    w = [
+        torch.randn(t.shape, dtype=torch.float64) for t in fast
+    ]  # a random linear functional of both outputs
     g_fast = torch.autograd.grad(sum((o * c).sum() for o, c in zip(fast, w)), leaves)
     g_slow = torch.autograd.grad(sum((o * c).sum() for o, c in zip(slow, w)), leaves)
     for a, b in zip(g_fast, g_slow):

@@ -37,7 +37,7 @@ PRESETS = {
 }
 
 
-ES_BELOW = 150
+ES_BELOW = 250
 """``--normalize auto`` uses ES-RNN smoothing (``es``) for series shorter than this, ``seasonal`` otherwise
 (chosen on development series only; see docs/applications.md)."""
 

@@ -152,6 +152,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "columns": ts.columns,
             "target": cfg.target,
             "structure": cfg.structure,
+            "normalize": cfg.normalize,
             "window": cfg.window,
             "horizon": cfg.horizon,
             "season": cfg.season,
