@@ -205,4 +205,6 @@ def test_es_normalisation_trains_its_smoothing_and_a_saved_run_reproduces_it(tmp
     recent = np.array([f["value"] for f in run.predict(y[60:108])["forecast"]])
     np.testing.assert_allclose(recent, full, rtol=0.1)  # another start, the same forecast within 10 %
     mape = lambda fc: np.mean(np.abs(fc / y[108:120] - 1))  # noqa: E731
-    assert mape(full) < 0.6 * mape(y[96:108])  # half the seasonal naive forecast's error (it misses the trend)
+    assert mape(full) < 0.6 * mape(
+        y[96:108]
+    )  # half the seasonal naive forecast's error (it misses the trend)
