@@ -20,6 +20,10 @@ from rnnkit.datasets import TimeSeries, read_time_series_csv
 __all__ = ["Forecaster", "future_times", "load"]
 
 
+ES_MEMORY = 100_000
+"""The most recent values an ES-RNN run's stream (``rnnkit serve`` sessions) keeps to smooth over."""
+
+
 class Forecaster:
     """A trained time-series run, loaded: ``predict(values)`` and ``evaluate()``."""
 
@@ -57,6 +61,9 @@ class Forecaster:
         if self.scaler.mode == "es":
             members = [(self._es_member(net, w, info, k), w) for k, (net, w) in enumerate(members)]
         self.model = Ensemble(members)
+        # how many of the latest values a forecast depends on: the window, or (ES-RNN, which smooths over
+        # everything it is given) up to ES_MEMORY of them
+        self.memory = ES_MEMORY if self.scaler.mode == "es" else cfg.window
         if len(self.scaler.scale) != len(self.columns) or cfg.window is None or cfg.horizon is None:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
