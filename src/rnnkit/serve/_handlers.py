@@ -112,9 +112,7 @@ class _ForecastStream:
         if times is not None and len(times) != len(v):
             raise RnnkitError(f"expected one time per value row: {len(v)} rows, got {len(times)} times")
         self.values = np.concatenate([self.values, v])[-self.keep :]
-        self.times = (
-            None if times is None or self.times is None else (self.times + list(times))[-self.keep :]
-        )
+        self.times = None if times is None or self.times is None else (self.times + list(times))[-self.keep :]
         self.count += len(v)
         out: dict[str, Any] = {"received": len(v), "total": self.count}
         if self.count < self.window:
