@@ -96,11 +96,13 @@ def _sentiment(name: str, model, lim) -> ModelHandler:
 # ---------------------------------------------------------------------------------------------------------
 class _ForecastStream:
     """The recent values of one client's series. The forecaster reads a fixed window of the last ``window``
-    values (it was trained on windows), so that window, not a hidden state, is what carries over."""
+    values (it was trained on windows; an ES-RNN run smooths over all of them, up to its ``memory``), so
+    those values, not a hidden state, are what carries over."""
 
     def __init__(self, model):
         self.model = model
         self.window = model.config.window
+        self.keep = getattr(model, "memory", self.window)  # an ES-RNN run smooths over all it was given
         self.values = np.zeros((0, len(model.columns)))
         self.times: list[str] | None = []  # None once a chunk came without times
         self.count = 0
@@ -109,10 +111,8 @@ class _ForecastStream:
         v = _as_columns(values, self.model)
         if times is not None and len(times) != len(v):
             raise RnnkitError(f"expected one time per value row: {len(v)} rows, got {len(times)} times")
-        self.values = np.concatenate([self.values, v])[-self.window :]
-        self.times = (
-            None if times is None or self.times is None else (self.times + list(times))[-self.window :]
-        )
+        self.values = np.concatenate([self.values, v])[-self.keep :]
+        self.times = None if times is None or self.times is None else (self.times + list(times))[-self.keep :]
         self.count += len(v)
         out: dict[str, Any] = {"received": len(v), "total": self.count}
         if self.count < self.window:

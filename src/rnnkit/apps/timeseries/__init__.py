@@ -12,7 +12,11 @@ Structures:
 * ``many-to-many`` — a :class:`~rnnkit.models.SequenceTagger` outputs the ``horizon`` next values at *every*
   step and is trained on all of them; forecasts use the last step.
 
-Normalisation ``seasonal`` (default, after Smyl's ES-RNN): strictly positive columns are log-transformed, each
+Normalisation ``auto`` (default): ``es`` for series shorter than :data:`ES_BELOW` values, ``seasonal`` for
+longer ones. ``es`` is Smyl's ES-RNN (:mod:`rnnkit.apps.timeseries.es`): a level and seasonal indices are
+smoothed over the whole log series with per-series coefficients and starting indices learnt with the network
+by backpropagation; the network reads windows deseasonalised and relative to the level and forecasts the log
+ratio of the horizon to it. ``seasonal`` (per-window, after the same idea): strictly positive columns are log-transformed, each
 window's last whole seasons are fitted with one mean per season position and a common slope, the seasonal
 profile is removed from the inputs and re-applied to the forecast, and the inputs are relative to the fitted
 level at the window's end, in units of the typical ``horizon``-step change (:class:`Scaler`). ``level``: values
@@ -36,6 +40,7 @@ Like every application, it has the same parts in the same files: ``config`` (:cl
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
 from rnnkit.apps.timeseries.data import (
     APP,
+    ES_BELOW,
     PRESETS,
     Scaler,
     futures_at,
@@ -47,20 +52,24 @@ from rnnkit.apps.timeseries.data import (
     resolve,
     windows_at,
 )
-from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_windows, member_windows
+from rnnkit.apps.timeseries.es import ESForecaster
+from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_at, forecast_windows, member_windows
 from rnnkit.apps.timeseries.report import evaluate_origins, goal_of, score
 from rnnkit.apps.timeseries.train import train
 from rnnkit.apps.timeseries.use import Forecaster, future_times, load
 
 __all__ = [
     "APP",
+    "ES_BELOW",
     "PRESETS",
+    "ESForecaster",
     "Ensemble",
     "Forecaster",
     "Scaler",
     "TimeSeriesConfig",
     "build_model",
     "evaluate_origins",
+    "forecast_at",
     "forecast_windows",
     "future_times",
     "futures_at",

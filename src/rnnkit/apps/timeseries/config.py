@@ -48,11 +48,16 @@ class TimeSeriesConfig(AppConfig):
     )
     test_fraction: float = option(0.1, "last share of the series for the reported scores", low=0.0, below=1.0)
     normalize: str = option(
-        "seasonal",
-        "seasonal: remove each window's straight line and seasonal profile, forecast the rest (ES-RNN style); "
-        "level: values relative to the latest value, in units of the typical HORIZON-step change; "
+        "auto",
+        "auto: es for series shorter than 250 values (ES_BELOW), seasonal for longer ones; "
+        "es: Smyl's ES-RNN, a level and seasonal indices smoothed over the whole series with coefficients "
+        "learnt with the network; seasonal: remove each window's straight line and seasonal profile, forecast "
+        "the rest; level: values relative to the latest value, in units of the typical HORIZON-step change; "
         "standard: (x - mean) / std of the training part",
-        choices=("seasonal", "level", "standard"),
+        choices=("auto", "es", "seasonal", "level", "standard"),
+    )
+    level_penalty: float = option(
+        0.0, "es: weight of Smyl's penalty on the smoothed level's second differences", low=0.0
     )
     transform: str = option(
         "auto",

@@ -15,6 +15,7 @@ from rnnkit.datasets import TimeSeries, load_co2, load_sunspots, read_time_serie
 
 __all__ = [
     "APP",
+    "ES_BELOW",
     "PRESETS",
     "Scaler",
     "futures_at",
@@ -34,6 +35,11 @@ PRESETS = {
     "co2": (52, 52, 104, "CO2 weekly"),
     "sunspots": (5, 11, 33, "sunspots yearly"),
 }
+
+
+ES_BELOW = 250
+"""``--normalize auto`` uses ES-RNN smoothing (``es``) for series shorter than this, ``seasonal`` otherwise
+(chosen on development series only; see docs/applications.md)."""
 
 
 def held_out_names() -> list[str]:
@@ -96,7 +102,13 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     known = ("naive", "seasonal naive", "ets", "arima", "mlp")
     if not cfg.baselines or set(cfg.baselines) - set(known):
         raise RnnkitError(f"--baselines: expected one or more of {list(known)}, got {cfg.baselines}")
-    if cfg.normalize == "seasonal" and cfg.structure == "many-to-many":
+    normalize = cfg.normalize
+    if normalize == "auto":
+        normalize = "es" if len(ts) < ES_BELOW and cfg.structure == "many-to-one" else "seasonal"
+        normalize = "level" if normalize == "seasonal" and cfg.structure == "many-to-many" else normalize
+    if normalize == "es" and cfg.structure == "many-to-many":
+        raise RnnkitError("--normalize es forecasts from the last step only; use --structure many-to-one")
+    if normalize == "seasonal" and cfg.structure == "many-to-many":
         raise RnnkitError(
             "--normalize seasonal fits each window's profile on the whole window, which the earlier steps of "
             "many-to-many training would see ahead of time; use --normalize level or standard with many-to-many"
@@ -105,7 +117,13 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     if horizon >= n:
         raise RnnkitError(f"--horizon {horizon} is longer than the series ({n} values)")
     out = replace(
-        cfg, horizon=horizon, season=season, window=window, target=target, value_columns=list(ts.columns)
+        cfg,
+        horizon=horizon,
+        season=season,
+        window=window,
+        target=target,
+        value_columns=list(ts.columns),
+        normalize=normalize,
     )
     n_tr, n_val, n_test = part_sizes(out, n)
     if n_test < horizon:
@@ -163,6 +181,8 @@ class Scaler:
       season, centred), the profile is removed from the inputs and re-applied to the forecast, and the level
       is the line's value at the window's last step: ``x_t = (z_t - p_t - level) / s``, forecast
       ``z_{T+h} = level + s * out_h + p_{T+h}`` (``+ h * slope`` of the line with ``trend="line"``).
+    * ``es``: only the transform and the scales ``s``; the level and the seasonal indices are smoothed over
+      the whole series by :class:`~rnnkit.apps.timeseries.es.ESForecaster`, which also normalises.
 
     ``s`` is the standard deviation of the ``horizon``-step changes of the transformed training part. Forecasts
     of a target that is never negative in the training part are clipped at 0.

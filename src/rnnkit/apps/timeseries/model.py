@@ -7,9 +7,10 @@ import torch
 
 from rnnkit.apps._common import app_encoder
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
-from rnnkit.apps.timeseries.data import Scaler
+from rnnkit.apps.timeseries.data import Scaler, windows_at
+from rnnkit.apps.timeseries.es import ESForecaster, initial_season
 
-__all__ = ["Ensemble", "build_model", "forecast_windows", "member_windows"]
+__all__ = ["Ensemble", "build_es", "build_model", "forecast_at", "forecast_windows", "member_windows"]
 
 
 def build_model(cfg: TimeSeriesConfig, channels: int):
@@ -31,6 +32,51 @@ def build_model(cfg: TimeSeriesConfig, channels: int):
             output_size=cfg.horizon, input_size=channels, encoder=encoder, pooling="last", dropout=cfg.dropout
         )
     )
+
+
+def build_es(cfg: TimeSeriesConfig, channels: int, scaler: Scaler, train_target: np.ndarray, window: int):
+    """An :class:`ESForecaster` around :func:`build_model`'s network; its starting seasonal indices come from
+    the first seasons of the (transformed) training part ``train_target``, whose first values it remembers
+    (``head``) to know whether a later series starts where the training one did."""
+    y = np.asarray(train_target, dtype=np.float64)
+    z = np.log(y) if scaler.log[scaler.t] else y
+    m = cfg.season if cfg.season > 1 else 1
+    init = initial_season(z, m) if m > 1 else np.zeros(1)
+    es = ESForecaster(
+        build_model(cfg, channels), m, cfg.horizon, window, scaler.t, scaler.scale, init,
+        level_penalty=cfg.level_penalty,
+    )  # fmt: skip
+    es.head = [float(v) for v in np.asarray(train_target)[: max(m, 2)]]
+    return es
+
+
+def _es_forecast(es: ESForecaster, scaler: Scaler, values: np.ndarray, origins) -> np.ndarray:
+    """(n, H) forecasts in the data's units, smoothing over ``values`` (N, C) from its first row.
+
+    The learnt starting indices belong to the training series' first row; a series that starts elsewhere
+    (recent values only) starts from its own first seasons' indices instead."""
+    z = scaler.transform(np.asarray(values, dtype=np.float64))
+    es.use_series(torch.tensor(z))
+    init = None
+    head = np.asarray(getattr(es, "head", []))
+    y = np.asarray(values)[:, scaler.t]
+    if es.init_season is not None and not (len(y) >= len(head) and np.allclose(y[: len(head)], head)):
+        init = torch.tensor(initial_season(z[:, scaler.t], es.season), dtype=torch.float32)
+    return scaler._untransform_target(es.forecast_log(origins, init))
+
+
+def forecast_at(model, scaler: Scaler, values: np.ndarray, origins, window: int) -> np.ndarray:
+    """(n, H) forecasts in the data's units at ``origins`` of the series ``values`` (N, C).
+
+    A window model reads the ``window`` values before each origin; an :class:`ESForecaster` smooths the
+    series from its start; an :class:`Ensemble` takes the median of its members'."""
+    if isinstance(model, Ensemble):
+        return np.median(
+            [forecast_at(m, scaler, values, origins, w) for m, w in model.members], 0
+        )  # fmt: skip
+    if isinstance(model, ESForecaster):
+        return _es_forecast(model, scaler, values, origins)
+    return forecast_windows(model, scaler, windows_at(values, np.asarray(origins), window))
 
 
 def member_windows(cfg: TimeSeriesConfig) -> list[int]:

@@ -14,8 +14,8 @@ from rnnkit.apps.base import ResultRow
 from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
 from rnnkit.apps.metrics import mae, smape
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
-from rnnkit.apps.timeseries.data import futures_at, preset_of, windows_at
-from rnnkit.apps.timeseries.model import forecast_windows
+from rnnkit.apps.timeseries.data import futures_at, preset_of
+from rnnkit.apps.timeseries.model import forecast_at
 from rnnkit.datasets import TimeSeries
 
 __all__ = [
@@ -43,9 +43,8 @@ def score(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict[str, f
 
 def evaluate_origins(model, scaler, values, target, origins, cfg, scale) -> dict[str, Any]:
     """Scores of the model and both baselines at ``origins`` (all horizon steps)."""
-    w = windows_at(values, origins, cfg.window)
     actual = futures_at(target, origins, cfg.horizon)
-    fc = forecast_windows(model, scaler, w)
+    fc = forecast_at(model, scaler, values, origins, cfg.window)
     naive = np.stack([naive_forecast(target[:o], cfg.horizon) for o in origins])
     snaive = np.stack([seasonal_naive_forecast(target[:o], cfg.horizon, cfg.season) for o in origins])
     return {
@@ -81,7 +80,7 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
     kind = "ratio" if scaler.log[scaler.t] and scaler.nonnegative else "additive"
 
     def errors(origins):
-        fc = forecast_windows(model, scaler, windows_at(values, origins, cfg.window))
+        fc = forecast_at(model, scaler, values, origins, cfg.window)
         actual = futures_at(target, origins, cfg.horizon)
         if kind == "ratio":
             return np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300)), fc, actual

@@ -33,9 +33,8 @@ from rnnkit.apps.timeseries.data import (
     part_sizes,
     preset_of,
     resolve,
-    windows_at,
 )
-from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_windows, member_windows
+from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
 
 __all__ = ["train"]
 
@@ -71,15 +70,26 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             f"split {n_tr}/{n_val}/{n_test}; window {cfg.window}, horizon {cfg.horizon}, season {cfg.season}; "
             f"{len(train_origins)} training windows, {len(test_origins)} test origins"
         )
+        es = cfg.normalize == "es"
+        z_seen = scaler.transform(values[: n_tr + n_val])  # (n_tr + n_val, C): what ES training may read
+
+        def new_model(mcfg, w):
+            if not es:
+                return build_model(mcfg, len(ts.columns))
+            model = build_es(mcfg, len(ts.columns), scaler, target[:n_tr], w)
+            model.use_series(torch.tensor(z_seen))
+            return model
+
+        def batches_of(origins, w, batch_size, order=None):
+            if es:
+                return _es_batches(z_seen[:, t_idx], origins, cfg.horizon, batch_size, order)
+            return make_batches(values, target, origins, cfg, scaler, all_steps, batch_size, order, window=w)
+
         seed_everything(cfg.seed)
         untrained = report.evaluate_origins(
-            build_model(cfg, len(ts.columns)), scaler, values, target, test_origins, cfg, scale
+            new_model(cfg, cfg.window), scaler, values, target, test_origins, cfg, scale
         )["model"]
-        val_batches = lambda w: (  # noqa: E731
-            make_batches(values, target, val_origins, cfg, scaler, all_steps, 512, window=w)
-            if len(val_origins)
-            else None
-        )
+        val_batches = lambda w: batches_of(val_origins, w, 512) if len(val_origins) else None  # noqa: E731
         steps_per_epoch = -(-len(train_origins) // cfg.batch_size)
         windows = member_windows(cfg)
         members, epochs_run = [], []
@@ -88,20 +98,18 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         for k, w in enumerate(windows):
             mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
             seed_everything(mcfg.seed)
-            model = build_model(mcfg, len(ts.columns))
+            model = new_model(mcfg, w)
             out_dir = run.path if k == 0 else run.path / "members" / str(k)
             out_dir.mkdir(parents=True, exist_ok=True)
 
             def epoch_batches(epoch: int, w=w, seed=mcfg.seed):
                 order = torch.randperm(len(train_origins), generator=per_epoch_generator(seed, epoch)).numpy()
-                return make_batches(
-                    values, target, train_origins, cfg, scaler, all_steps, cfg.batch_size, order, window=w
-                )
+                return batches_of(train_origins, w, cfg.batch_size, order)
 
             trainer = build_trainer(
                 model, mcfg, out_dir, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
             )
-            probe = make_batches(values, target, train_origins[:32], cfg, scaler, all_steps, 32, window=w)[0]
+            probe = batches_of(train_origins[:32], w, 32)[0]
             h = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val_batches(w), probe_batch=probe)
             finish_training(trainer, out_dir)
             if k == 0:
@@ -131,7 +139,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             )
         model_cmp, base_scores, best = report.compare(
             futures_at(target, cmp, cfg.horizon),
-            forecast_windows(ensemble, scaler, windows_at(values, cmp, cfg.window)),
+            forecast_at(ensemble, scaler, values, cmp, cfg.window),
             base_fc,
             scale,
         )
@@ -144,6 +152,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "columns": ts.columns,
             "target": cfg.target,
             "structure": cfg.structure,
+            "normalize": cfg.normalize,
             "window": cfg.window,
             "horizon": cfg.horizon,
             "season": cfg.season,
@@ -172,8 +181,11 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             **training_summary(members[0][0], first_trainer, train_seconds, seconds),
             "history": history,
         }
-        save_run_files(run, members[0][0], cfg, APP, metrics)
-        for k, (member, _) in enumerate(members[1:], 1):
+        nets = [m.net if es else m for m, _ in members]
+        if es:
+            metrics["es"] = [m.state() for m, _ in members]
+        save_run_files(run, nets[0], cfg, APP, metrics)
+        for k, member in enumerate(nets[1:], 1):
             member.save(run.path / "members" / str(k))
             for f in ("model.safetensors", "model.json"):
                 run.file(f"members/{k}/{f}")
@@ -189,6 +201,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "interval": interval.get("half_width"),
                 "interval_kind": interval.get("kind"),
                 "times": ts.times[-3:],
+                **({"es": metrics["es"], "es_head": members[0][0].head} if es else {}),
             },
         )
         label = report.label_of(cfg)
@@ -212,3 +225,19 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     final = run.final
     rows = report.result_rows(cfg, model_cmp, base_scores, best, n, seconds)
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
+
+
+def _es_batches(z_target: np.ndarray, origins, horizon: int, batch_size: int, order=None) -> list[dict]:
+    """ES-RNN batches ``{"origins" (B,), "future" (B, H)}``: the origins index the series the model smooths,
+    the futures are the transformed target values it forecasts."""
+    origins = np.asarray(origins)
+    if order is not None:
+        origins = origins[np.asarray(order)]
+    out = []
+    for s in range(0, len(origins), batch_size):
+        o = origins[s : s + batch_size]
+        fut = np.stack([z_target[i : i + horizon] for i in o])
+        out.append(
+            {"origins": torch.tensor(o, dtype=torch.long), "future": torch.tensor(fut, dtype=torch.float32)}
+        )
+    return out

@@ -13,11 +13,15 @@ from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
-from rnnkit.apps.timeseries.model import Ensemble, forecast_windows
+from rnnkit.apps.timeseries.model import Ensemble, forecast_at
 from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds
 from rnnkit.datasets import TimeSeries, read_time_series_csv
 
 __all__ = ["Forecaster", "future_times", "load"]
+
+
+ES_MEMORY = 100_000
+"""The most recent values an ES-RNN run's stream (``rnnkit serve`` sessions) keeps to smooth over."""
 
 
 class Forecaster:
@@ -54,11 +58,31 @@ class Forecaster:
             (load_run_model(self.run if k == 0 else self.run / "members" / str(k), expected), w)
             for k, w in enumerate(windows)
         ]
+        if self.scaler.mode == "es":
+            members = [(self._es_member(net, w, info, k), w) for k, (net, w) in enumerate(members)]
         self.model = Ensemble(members)
+        # how many of the latest values a forecast depends on: the window, or (ES-RNN, which smooths over
+        # everything it is given) up to ES_MEMORY of them
+        self.memory = ES_MEMORY if self.scaler.mode == "es" else cfg.window
         if len(self.scaler.scale) != len(self.columns) or cfg.window is None or cfg.horizon is None:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
             )
+
+    def _es_member(self, net, window: int, info: dict, k: int):
+        """Member ``k``'s network with its learnt smoothing (``es`` in scaler.json) around it."""
+        from rnnkit.apps.timeseries.es import ESForecaster
+
+        cfg = self.config
+        try:
+            state = info["es"][k]
+            m = len(state["init_season"]) if state.get("init_season") else 1
+            es = ESForecaster(net, m, cfg.horizon, window, self.scaler.t, self.scaler.scale, np.zeros(m))
+            es.load_state(state)
+            es.head = [float(v) for v in info["es_head"]]
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError):
+            raise RnnkitError(f"run {self.run.name}: scaler.json is damaged (its ES smoothing)") from None
+        return es
 
     def read_recent(self, path: str) -> TimeSeries:
         """A CSV of recent values with the run's value columns (a time column is optional)."""
@@ -82,7 +106,7 @@ class Forecaster:
             )
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
-        fc = forecast_windows(self.model, self.scaler, v[None, -cfg.window :])[0]
+        fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
         if self.interval:
             lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
             lo, hi = lo[0], hi[0]
