@@ -10,6 +10,7 @@ This module does not use ``from __future__ import annotations``: the request sch
 (their limits are the server's), and pydantic reads their field types from the class bodies.
 """
 
+import contextlib
 import math
 import re
 import tempfile
@@ -40,6 +41,8 @@ class Endpoint:
     example: dict[str, Any] | None = None
     suffixes: tuple[str, ...] = ()  # upload: accepted file name endings
     deadline: bool = False  # json: call(body, deadline) stops itself at time.monotonic() == deadline
+    # a coroutine function (json) or an async generator function of lists of pieces (stream) runs on the
+    # event loop itself: its work is done elsewhere (the batched generation's worker thread)
 
 
 @dataclass
@@ -58,6 +61,8 @@ class ModelHandler:
     endpoints: list[Endpoint]
     session: SessionKind | None = None
     info: dict[str, Any] = field(default_factory=dict)  # shown by GET /models
+    status: Callable[[], dict[str, Any]] | None = None  # shown by GET /health (what is running now)
+    close: Callable[[], None] | None = None  # called when the server stops
 
 
 def _strict() -> ConfigDict:
@@ -239,8 +244,32 @@ class _ScoreStream:
         }
 
 
+def generation_path(model, choice: str) -> tuple[str, str]:
+    """``(path, reason)``: ``"batched"`` (concurrent requests share one :class:`StreamBatch`) or
+    ``"per-request"`` for a textgen run, given ``--generation`` ``choice``; ``"batched"`` where the compiled
+    loop does not cover the model is an error."""
+    from rnnkit.models.fastgen import fast_support
+
+    if choice == "per-request":
+        return "per-request", "each request steps its own stream, as asked (--generation per-request)"
+    ok, reason = fast_support(model.model)
+    if ok:
+        return "batched", f"concurrent requests advance together in one {reason}"
+    if choice == "batched":
+        raise RnnkitError(f"--generation batched: the compiled loop does not cover this model: {reason}")
+    return "per-request", f"each request steps its own stream ({reason})"
+
+
 def _textgen(name: str, model, lim) -> ModelHandler:
     from rnnkit.apps.textgen.config import GenerateConfig
+    from rnnkit.apps.textgen.model import _prompt_ids
+    from rnnkit.serve._batch import GenerationBatcher, Ticket
+
+    path, why = generation_path(model, lim.generation)
+    batcher = None
+    if path == "batched":
+        texts = [model.vocab.decode([i]) for i in range(len(model.vocab))]
+        batcher = GenerationBatcher(model.model, texts, lim.max_streams)
 
     Text = Annotated[str, Field(min_length=1, max_length=lim.max_text_chars)]
     Prompt = Annotated[str, Field(max_length=lim.max_text_chars)]
@@ -296,6 +325,28 @@ def _textgen(name: str, model, lim) -> ModelHandler:
     def stream(body: SamplingSettings, deadline: float) -> Iterator[str]:
         return pieces(body, config(body), deadline, 0)
 
+    def ticket(body: SamplingSettings, sample: int, deadline: float) -> Ticket:
+        # the prompt and seed of TextGenerator.generate's sample `sample`
+        spaced = bool(body.prompt.strip()) if model.vocab.level == "word" else None
+        settings = (body.length, body.temperature, body.top_k, body.top_p)
+        return Ticket(
+            _prompt_ids(model.vocab, body.prompt), *settings, body.seed * 7919 + sample, deadline, spaced
+        )
+
+    async def generate_batched(body: GenerateRequest, deadline: float) -> dict[str, Any]:
+        tickets = [batcher.submit(ticket(body, i, deadline)) for i in range(body.num_samples)]
+        try:
+            samples = [await t.text() for t in tickets]
+        finally:
+            for t in tickets:
+                t.cancel()
+        return {"prompt": body.prompt, "samples": samples}
+
+    async def stream_batched(body: SamplingSettings, deadline: float):
+        async with contextlib.aclosing(batcher.submit(ticket(body, 0, deadline)).batches()) as ready:
+            async for batch in ready:
+                yield batch
+
     sample = {
         "prompt": "It is a truth universally acknowledged",
         "length": 120,
@@ -314,7 +365,7 @@ def _textgen(name: str, model, lim) -> ModelHandler:
             Endpoint(
                 "generate",
                 "Continuations of a prompt (seeded sampling)",
-                generate,
+                generate if batcher is None else generate_batched,
                 GenerateRequest,
                 deadline=True,
                 example=sample,
@@ -322,7 +373,7 @@ def _textgen(name: str, model, lim) -> ModelHandler:
             Endpoint(
                 "generate/stream",
                 "The same text as `generate` (one sample), token by token as server-sent events",
-                stream,
+                stream if batcher is None else stream_batched,
                 SamplingSettings,
                 kind="stream",
                 example=sample,
@@ -335,7 +386,15 @@ def _textgen(name: str, model, lim) -> ModelHandler:
             ScoreChunk,
             {"text": "It was a bright cold day"},
         ),
-        info={"level": model.vocab.level, "vocab_size": len(model.vocab)},
+        info={
+            "level": model.vocab.level,
+            "vocab_size": len(model.vocab),
+            "generation": {"path": path, "reason": why},
+        },
+        status=None
+        if batcher is None
+        else lambda: {"generation_streams": len(batcher), "most_streams_batched": batcher.peak},
+        close=None if batcher is None else batcher.close,
     )
 
 

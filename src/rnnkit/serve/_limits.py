@@ -29,3 +29,13 @@ class ServeLimits:
     max_body_mb: float = option(10.0, "megabytes per request body (uploads included)", low=1e-3)
     timeout_s: float = option(60.0, "seconds a request (or a whole stream) may take", low=1e-3)
     workers: int = option(2, "requests computed at once (worker threads); others wait their turn", low=1)
+    generation: str = option(
+        "auto",
+        "how text generation runs: 'batched' (the concurrent requests of a model advance together, one step "
+        "for all), 'per-request' (each request steps alone) or 'auto' (batched where the compiled loop "
+        "covers the model)",
+        choices=("auto", "batched", "per-request"),
+    )
+    max_streams: int = option(
+        64, "generation streams of one model batched at once; more wait their turn", low=1
+    )
