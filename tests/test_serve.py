@@ -3,6 +3,7 @@ sessions equal their one-shot twins, bad requests get one-line 4xx answers, and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -65,6 +66,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
          "--window", "12", "--name", "load", "--hidden-size", "8", "--baselines", "naive", *common],
         ["train", "textgen", "--name", "chars", *lm],
         ["train", "textgen", "--name", "words", "--level", "word", *lm],
+        ["train", "textgen", "--name", "mingru", "--cell", "mingru", *lm],  # not covered by the fast loop
         ["train", "speech", "--data", str(root / "feats.npz"), "--name", "speech", "--hidden-size", "8", *common],
     ]  # fmt: skip
     for argv in commands:
@@ -165,6 +167,106 @@ def test_generation_equals_the_generator_and_the_stream_joins_to_it(client, runs
     assert events[-1][1]["tokens"] == len(events) - 1 > 1
     other = client.post(f"/models/{name}/generate", json={**body, "seed": 12}).json()["samples"][0]
     assert other != expected[0]  # the seed is the request's
+
+
+# -- generation batched across requests --------------------------------------------------------------------------
+SETTINGS = [  # (prompt, length, temperature, top_k, top_p, seed): greedy, plain, top-k, top-p, an empty prompt
+    ("the cat ", 50, 0.0, 0, 1.0, 0),
+    ("the cat ", 70, 0.9, 0, 1.0, 3),
+    ("a dog", 40, 1.2, 4, 1.0, 3),
+    ("on the", 90, 0.8, 0, 0.9, 5),
+    ("", 30, 1.0, 0, 1.0, 8),
+]
+
+
+def _expected(generator, prompt, length, temperature, top_k, top_p, seed) -> str:
+    gen = GenerateConfig(length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    return generator.generate(prompt, gen, backend="python")[0]  # the reference loop, not the compiled one
+
+
+@pytest.mark.parametrize("name", ["chars", "words"])
+def test_streams_batched_together_equal_each_stream_alone(runs, name):
+    """Streams that join one batch together, and others joining while it runs, each give the text of
+    the Python API's reference loop for their own seed and settings."""
+    import asyncio
+
+    from rnnkit.apps.textgen.model import _prompt_ids
+    from rnnkit.serve._batch import GenerationBatcher, Ticket
+
+    g = load_run(runs[name])
+    batcher = GenerationBatcher(g.model, [g.vocab.decode([i]) for i in range(len(g.vocab))], max_streams=64)
+
+    def ticket(prompt, length, temperature, top_k, top_p, seed):
+        spaced = bool(prompt.strip()) if name == "words" else None
+        ids = _prompt_ids(g.vocab, prompt)
+        return Ticket(ids, length, temperature, top_k, top_p, seed * 7919, time.monotonic() + 60, spaced)
+
+    async def run():
+        with batcher._cond:  # the worker waits until all five are in: they join one batch together
+            first = [batcher.submit(ticket(*s)) for s in SETTINGS]
+        texts = [first[1].batches()]
+        head = "".join(await texts[0].__anext__())  # the batch is running; three more join it now
+        later = [batcher.submit(ticket(p, n + 7, t, k, q, seed + 1)) for p, n, t, k, q, seed in SETTINGS[2:]]
+        rest = "".join([p async for b in texts[0] for p in b])
+        others = [await t.text() for i, t in enumerate(first) if i != 1]
+        return [*others[:1], head + rest, *others[1:]], [await t.text() for t in later]
+
+    together, joined = asyncio.run(run())
+    assert batcher.peak >= 5 and len(batcher) == 0
+    assert together == [_expected(g, *s) for s in SETTINGS]
+    assert joined == [_expected(g, p, n + 7, t, k, q, seed + 1) for p, n, t, k, q, seed in SETTINGS[2:]]
+    batcher.close()
+
+
+def test_concurrent_http_requests_each_get_their_own_text(runs):
+    """Many generate and generate/stream requests at once, batched on the server or each on its own
+    (--generation per-request): every answer is the Python API's for its own settings."""
+    import asyncio
+
+    import httpx
+
+    g = load_run(runs["chars"])
+    expected = [_expected(g, *s) for s in SETTINGS]
+
+    def body(prompt, length, temperature, top_k, top_p, seed):
+        return dict(
+            prompt=prompt, length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
+        )
+
+    async def ask(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as http:
+            streamed = [http.post("/models/chars/generate/stream", json=body(*s)) for s in SETTINGS]
+            plain = [http.post("/models/chars/generate", json=body(*s)) for s in SETTINGS]
+            answers = await asyncio.gather(*streamed, *plain)
+            health = (await http.get("/health")).json()
+        streams = ["".join(d["text"] for e, d in _events(r.text) if e == "token") for r in answers[:5]]
+        return streams, [r.json()["samples"][0] for r in answers[5:]], health
+
+    for generation in ("batched", "per-request"):
+        app = create_app([runs["chars"]], ServeLimits(generation=generation))
+        streams, plain, health = asyncio.run(ask(app))
+        assert streams == expected and plain == expected, generation
+        info = TestClient(app).get("/models").json()["models"][0]["generation"]
+        assert info["path"] == generation
+        if generation == "batched":
+            assert health["running"]["chars"]["generation_streams"] == 0
+
+
+def test_a_model_outside_the_fast_loop_is_generated_per_request(runs):
+    app = create_app([runs["mingru"]])
+    c = TestClient(app)
+    info = c.get("/models").json()["models"][0]["generation"]
+    assert info["path"] == "per-request" and "MinGRU" in info["reason"]
+    settings = {"length": 40, "temperature": 0.9, "top_k": 5, "seed": 2}
+    expected = load_run(runs["mingru"]).generate("the ", GenerateConfig(**settings))
+    assert (
+        c.post("/models/mingru/generate", json={"prompt": "the ", **settings}).json()["samples"] == expected
+    )
+    with pytest.raises(RnnkitError, match="--generation batched: the compiled loop does not cover"):
+        create_app([runs["mingru"]], ServeLimits(generation="batched"))
+    with pytest.raises(RnnkitError, match="generation"):
+        create_app([runs["mingru"]], ServeLimits(generation="sometimes"))
 
 
 def test_greedy_stream_equals_greedy_generation(client, runs):
@@ -347,21 +449,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_page_streams_generation_in_a_real_browser(runs):
-    chromium = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    if chromium is None:
-        pytest.skip("no chromium on this machine (Debian package 'chromium'; `make` installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
+@contextlib.contextmanager
+def _serving(app):
+    """``app`` on uvicorn in a thread, on a free port (yielded), for as long as the block runs."""
     import uvicorn
 
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app([runs["senti"], runs["chars"]]), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -370,6 +464,47 @@ def test_the_page_streams_generation_in_a_real_browser(runs):
                 break
             time.sleep(0.05)
         assert server.started
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_client_that_leaves_takes_its_stream_out_of_the_batch(runs):
+    """A streaming client that disconnects after a few tokens: its stream leaves the batch (no stream
+    left computing for nobody), and the server goes on answering."""
+    import httpx
+
+    limits = ServeLimits(max_tokens=10_000_000, timeout_s=600)
+    with _serving(create_app([runs["chars"]], limits)) as port:
+        base = f"http://127.0.0.1:{port}"
+        running = lambda: httpx.get(base + "/health").json()["running"]["chars"]  # noqa: E731
+        body = {"prompt": "the ", "length": 10_000_000, "seed": 1}  # minutes of work if nobody stops it
+        with httpx.stream("POST", base + "/models/chars/generate/stream", json=body, timeout=30) as r:
+            seen = 0
+            for line in r.iter_lines():
+                seen += line.startswith("event: token")
+                if seen == 20:
+                    assert running()["generation_streams"] == 1
+                    break  # httpx closes the connection of a response left half-read
+        for _ in range(100):  # the server notices at its next write
+            if running()["generation_streams"] == 0:
+                break
+            time.sleep(0.05)
+        assert running() == {"generation_streams": 0, "most_streams_batched": 1}
+        r = httpx.post(base + "/models/chars/generate", json={"length": 20, "seed": 1})
+        assert r.status_code == 200 and len(r.json()["samples"][0]) > 0
+
+
+def test_the_page_streams_generation_in_a_real_browser(runs):
+    chromium = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+    if chromium is None:
+        pytest.skip("no chromium on this machine (Debian package 'chromium'; `make` installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
+
+    with _serving(create_app([runs["senti"], runs["chars"]])) as port:
         expected = load_run(runs["chars"]).generate(
             "the ", GenerateConfig(length=80, temperature=0.7, seed=5)
         )[0]
@@ -395,6 +530,3 @@ def test_the_page_streams_generation_in_a_real_browser(runs):
                 )
             finally:
                 browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
