@@ -3,16 +3,19 @@
 Each generation request (streamed or not, each sample of it) is a :class:`Ticket`: its prompt, sampling
 settings, seed, length and deadline. :class:`GenerationBatcher` hands tickets to one worker thread per
 loaded textgen run. The worker owns a :class:`rnnkit.models.fastgen.StreamBatch`: a ticket joins it (its
-prompt read into its own recurrent state, its own seeded generator), every :meth:`StreamBatch.step` call
-then gives each stream in the batch its next token, and a stream leaves when it has its length, when its
+prompt read into its own recurrent state, its own seeded generator), every :meth:`StreamBatch.advance`
+call then gives each stream in the batch its next few tokens (8: one call of the compiled loop costs
+about what 8 steps of Python bookkeeping would), and a stream leaves when it has its length, when its
 deadline passes or when its client has gone (:meth:`Ticket.cancel`). The weights are read once per step
 for all streams, so the tokens per second of all clients together grow with their number.
 
 A stream's tokens come from its own generator in its own order, so they do not depend on the other
 streams in the batch: they equal :meth:`rnnkit.apps.textgen.TextGenerator.generate`'s for the same seed
 (the tests check it, alone and in company). The text of each token goes to the ticket's list, which the
-request's coroutine drains on the event loop; the worker wakes a waiting coroutine at most once per
-drain (``call_soon_threadsafe``), not once per token.
+request's coroutine drains on the event loop. The worker wakes that coroutine twice per request (for the
+first pieces and at the end, ``call_soon_threadsafe``); in between the coroutine takes what has come every
+20 ms, so a write to the client carries many tokens and the worker pays no system call (and no GIL
+hand-over) per token.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from rnnkit.serve._stream import GenerationTimeout
 
 log = logging.getLogger("rnnkit.serve")
 
-_CHECK_EVERY = 8  # steps between two looks at the deadlines and cancellations of the streams in the batch
+_STEPS = 8  # tokens per stream per compiled call (a stream joins or leaves between two calls)
+_CHECK_EVERY = 2  # calls between two looks at the deadlines and cancellations of the streams in the batch
+_POLL_S = 0.02  # after its first pieces, a request's coroutine takes the new ones this often
 
 
 class Ticket:
@@ -61,6 +66,7 @@ class Ticket:
         self._pieces: list[str] = []
         self._end: BaseException | bool = False  # True: finished; an exception: failed
         self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future] | None = None
+        self._sent = False  # whether the first pieces have come
 
     # -- the worker's side -------------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -73,10 +79,18 @@ class Ticket:
             except RuntimeError:  # the loop has closed: nobody is waiting any more
                 pass
 
-    def push(self, piece: str) -> None:
+    def push(self, pieces: list[str]) -> None:
+        """Add pieces (empty ones are skipped); only the stream's first ones wake the waiting coroutine,
+        which after that looks every ``_POLL_S`` (a wake from this thread costs a system call and a GIL
+        hand-over, too much to pay per token)."""
+        pieces = [p for p in pieces if p]
+        if not pieces:
+            return
         with self._lock:
-            self._pieces.append(piece)
-            self._wake()
+            self._pieces.extend(pieces)
+            if not self._sent:
+                self._sent = True
+                self._wake()
 
     def finish(self, error: BaseException | None = None) -> None:
         with self._lock:
@@ -107,8 +121,10 @@ class Ticket:
                     return
                 elif end is not False:
                     raise end
+                elif not self._sent:
+                    await future  # the first pieces, or the end, wake it
                 else:
-                    await future
+                    await asyncio.wait([future], timeout=_POLL_S)  # the end wakes it
         finally:
             self.cancel()  # a no-op once finished; stops the stream when the client left early
 
@@ -186,21 +202,24 @@ class GenerationBatcher:
                     time.sleep(0.001)  # only expired ones can be left: the next pass drops them
                 continue
             try:
-                out = self._batch.step()
+                out = self._batch.advance(_STEPS)
             except Exception as exc:  # every stream of the batch fails with it; the next ones start afresh
                 log.exception("generation step failed")
                 for sid in list(self._active):
                     self._leave(sid, RnnkitError(f"generation failed ({type(exc).__name__})"))
                 continue
             steps += 1
-            for sid, token in out.items():
+            for sid, tokens in out.items():
                 t = self._active[sid]
-                piece = self._pieces[token]
-                if piece:
-                    if t.spaced is not None:
-                        piece, t.spaced = (" " + piece if t.spaced else piece), True
-                    t.push(piece)
-                t.left -= 1
+                mine = tokens[: t.left]  # a stream that ends within the call drops what comes after
+                pieces = [self._pieces[token] for token in mine]
+                if t.spaced is not None:  # word level: a space before each word but a first one
+                    pieces = [p for p in pieces if p]
+                    if pieces:
+                        first = [" " + pieces[0]] if t.spaced else pieces[:1]
+                        pieces, t.spaced = first + [" " + p for p in pieces[1:]], True
+                t.push(pieces)
+                t.left -= len(mine)
                 if t.left == 0:
                     self._leave(sid)
         for sid in list(self._active):
