@@ -4,6 +4,7 @@ sessions equal their one-shot twins, bad requests get one-line 4xx answers, and 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import shutil
@@ -362,6 +363,111 @@ def test_translate_read_and_tunes_equal_the_python_api(more_runs):
     assert [t["tokens"] for t in got] == tunes
     assert got[1]["abc"] == tokens_to_abc(tunes[1], "rnnkit tunes 2", 2)
     _fails(c.post("/models/tunes/generate", json={"key": "H#"}), 400, "key")
+
+
+# -- captions of posted images -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def caption_run(tmp_path_factory) -> Path:
+    """A tiny caption run on 24 drawn shapes (two epochs, about two seconds)."""
+    from PIL import Image, ImageDraw
+
+    from rnnkit.apps.caption import CaptionConfig
+    from rnnkit.apps.caption import train as train_caption
+
+    root = tmp_path_factory.mktemp("serve-caption")
+    rows = ["file,caption"]
+    colours = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 60)}
+    for k in range(24):
+        shape, (colour, rgb) = ("square", "circle")[k % 2], list(colours.items())[k // 2 % 3]
+        img = Image.new("RGB", (40, 40), (255, 255, 255))
+        o = 2 + 2 * (k // 6)
+        draw = ImageDraw.Draw(img)
+        (draw.rectangle if shape == "square" else draw.ellipse)((o, o, o + 24, o + 24), fill=rgb)
+        img.save(root / f"s{k}.png")
+        rows.append(f"s{k}.png,a {colour} {shape}")
+    (root / "captions.csv").write_text("\n".join(rows) + "\n")
+    cfg = CaptionConfig(
+        data=str(root / "captions.csv"), image_height=16, image_width=16, conv_blocks=2, channels=8, hidden_size=16,
+        embedding_dim=8, attention_dim=8, epochs=2, test_fraction=0.25, val_fraction=0.1, beam=2, name="shapes",
+        runs_dir=str(root / "runs"), progress=False,
+    )  # fmt: skip
+    return train_caption(cfg, say=lambda *_: None).run
+
+
+def test_caption_of_posted_images_equals_the_captioner(caption_run):
+    import base64
+
+    from rnnkit.apps.caption import load as load_captioner
+
+    folder = caption_run.parent.parent
+    c = TestClient(create_app([caption_run], ServeLimits(max_image_pixels=40 * 40)))
+    files = [folder / "s3.png", folder / "s10.png"]
+    b64 = [base64.b64encode(f.read_bytes()).decode() for f in files]
+    cap = load_captioner(caption_run)
+    for beam, n_best in ((1, 1), (3, 2)):
+        expected = [
+            {k: v for k, v in r.items() if k != "image"}
+            for r in cap.caption_files([str(f) for f in files], beam=beam, n_best=n_best)
+        ]
+        body = {"images": [b64[0], "data:image/png;base64," + b64[1]], "beam": beam, "n_best": n_best}
+        got = c.post("/models/shapes/caption", json=body).json()["results"]
+        assert got == expected and len(got[1]["n_best"]) == n_best
+    example = c.get("/models").json()["models"][0]["endpoints"][0]["example"]
+    assert c.post("/models/shapes/caption", json=example).status_code == 200  # the page's example runs
+
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.new("RGB", (41, 40)).save(big, "PNG")
+    big64 = base64.b64encode(big.getvalue()).decode()
+    _fails(c.post("/models/shapes/caption", json={"images": [big64]}), 413, "41x40", "1,600")
+    text64 = base64.b64encode(b"just some text, not a picture").decode()
+    _fails(c.post("/models/shapes/caption", json={"images": [text64]}), 400, "images.0", "expected an image")
+    _fails(c.post("/models/shapes/caption", json={"images": ["%%%"]}), 400, "images.0", "base64")
+    _fails(c.post("/models/shapes/caption", json={"images": ["data:text/plain,hi"]}), 400, "data: URL")
+    _fails(c.post("/models/shapes/caption", json={"images": [b64[0]], "beam": 2, "n_best": 3}), 400, "n_best")
+    _fails(c.post("/models/shapes/caption", json={"images": [b64[0]], "beam": 0}), 422, "beam")
+    _fails(c.post("/models/shapes/caption", json={"images": []}), 422, "images")
+    small = TestClient(create_app([caption_run], ServeLimits(max_body_mb=0.001)))
+    _fails(small.post("/models/shapes/caption", json={"images": [b64[0] * 8]}), 413, "too large")
+
+
+# -- a real recording through HTTP --------------------------------------------------------------------------------
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="needs the espeak-ng binary (Debian package espeak-ng)"
+)
+def test_a_spoken_wav_is_transcribed_as_the_python_api_does(tmp_path):
+    """WAV files spoken by espeak-ng, a tiny connected-speech (CTC) run trained on them, and one more
+    recording posted to its transcribe endpoint: the answer is SpeechTranscriber.transcribe_file's."""
+    import subprocess
+
+    from rnnkit.apps.speech import SpeechConfig
+    from rnnkit.apps.speech import train as train_speech
+
+    words = ["zero", "one", "two", "three", "four", "five"]
+    rows = ["file,transcript"]
+    for i in range(12):
+        text = f"{words[i % 6]} {words[(i * 5 + 1) % 6]}"
+        wav = tmp_path / f"u{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(150 + 5 * i), "-w", str(wav), text], check=True)
+        rows.append(f"u{i}.wav,{text}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    cfg = SpeechConfig(
+        name="said", runs_dir=str(tmp_path / "runs"), data=str(tmp_path / "data.csv"), bidirectional=False,
+        hidden_size=16, conv_channels=8, epochs=1, batch_size=4, early_stopping=0, test_fraction=0.2,
+        val_fraction=0.2, time_masks=0, feature_masks=0, dropout=0.0, progress=False, beam_size=2,
+    )  # fmt: skip
+    run = train_speech(cfg, say=lambda *_: None).run
+    wav = tmp_path / "new one.wav"
+    subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(wav), "four two five"], check=True)
+    expected = load_run(run).transcribe_file(wav)
+    c = TestClient(create_app([run]))
+    r = c.post("/models/said/transcribe", files={"file": ("new one.wav", wav.read_bytes(), "audio/wav")})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"results": [{**expected, "file": "new_one.wav"}]}
+    assert expected["file"] == "new one.wav" and {"text", "words"} <= expected.keys()
+    _fails(c.post("/models/said/transcribe", files={"file": ("x.npz", b"PK")}), 400, ".wav")
+    _fails(c.post("/models/said/transcribe", files={"file": ("x.wav", b"RIFF but not audio")}), 400, "x.wav")
 
 
 # -- bad requests and limits -------------------------------------------------------------------------------------

@@ -24,7 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from rnnkit._errors import RnnkitError
-from rnnkit.serve._handlers import HANDLERS, Endpoint, ModelHandler, temporary_folder, upload_path
+from rnnkit.serve._handlers import (
+    HANDLERS,
+    Endpoint,
+    ModelHandler,
+    _TooManyPixels,
+    temporary_folder,
+    upload_path,
+)
 from rnnkit.serve._limits import ServeLimits
 from rnnkit.serve._sessions import SessionLimit, SessionMissing, SessionStore
 from rnnkit.serve._stream import GenerationTimeout
@@ -177,6 +184,8 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
         status = 400
         if isinstance(exc, SessionLimit):
             status = 429
+        elif isinstance(exc, _TooManyPixels):
+            status = 413
         elif isinstance(exc, SessionMissing):
             status = 404
         elif isinstance(exc, (_Timeout, GenerationTimeout)):  # whichever of the two clocks ran out first
@@ -231,6 +240,7 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
                 "summary": ep.summary,
                 **({"example": ep.example} if ep.example is not None else {}),
                 **({"accepts": list(ep.suffixes)} if ep.suffixes else {}),
+                **({"files_field": ep.files_field} if ep.files_field else {}),
             }
             for ep in m.handler.endpoints
         ]

@@ -39,7 +39,8 @@ class Endpoint:
     body: type[BaseModel] | None = None
     kind: str = "json"
     example: dict[str, Any] | None = None
-    suffixes: tuple[str, ...] = ()  # upload: accepted file name endings
+    suffixes: tuple[str, ...] = ()  # upload: accepted file name endings (json: those of files_field)
+    files_field: str | None = None  # json: the body's list of files as base64 (the page fills it)
     deadline: bool = False  # json: call(body, deadline) stops itself at time.monotonic() == deadline
     # a coroutine function (json) or an async generator function of lists of pieces (stream) runs on the
     # event loop itself: its work is done elsewhere (the batched generation's worker thread)
@@ -429,6 +430,21 @@ def _translate(name: str, model, lim) -> ModelHandler:
 
 def _speech(name: str, model, lim) -> ModelHandler:
     from rnnkit.apps.speech.data import AUDIO_SUFFIXES
+    from rnnkit.apps.speech.use import SpeechTranscriber
+
+    if isinstance(model, SpeechTranscriber):  # connected speech (CTC): the text of a recording
+
+        def transcript(path: Path) -> dict[str, Any]:
+            return {"results": [model.transcribe_file(path)]}
+
+        endpoint = Endpoint(
+            "transcribe",
+            "The words spoken in an audio file, with their times (the run's beam search)",
+            transcript,
+            kind="upload",
+            suffixes=AUDIO_SUFFIXES,
+        )
+        return ModelHandler([endpoint], info={"alphabet": model.alphabet, "beam": model.config.beam_size})
 
     def transcribe(path: Path) -> dict[str, Any]:
         return {"results": model.predict_file(path)}
@@ -448,6 +464,91 @@ def _speech(name: str, model, lim) -> ModelHandler:
     )
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class _TooManyPixels(RnnkitError):
+    """An image larger than ``--max-image-pixels`` (the server answers 413)."""
+
+
+def _decode_image(text: str, i: int, folder: str, max_pixels: int) -> Path:
+    """Image ``i`` of a request, base64 or a ``data:`` URL, written to ``folder`` once its header shows
+    an image of at most ``max_pixels`` pixels."""
+    import base64
+    import binascii
+
+    from PIL import Image, UnidentifiedImageError
+
+    where = f"images.{i}"
+    if text.startswith("data:"):
+        head, _, text = text.partition(",")
+        if not head.endswith(";base64"):
+            raise RnnkitError(
+                f"{where}: expected a base64 data: URL (data:image/png;base64,...), got {head!r}"
+            )
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RnnkitError(
+            f"{where}: expected the bytes of an image file in base64 (or a data: URL), got text that is not base64"
+        ) from None
+    if not data:
+        raise RnnkitError(f"{where}: expected the bytes of an image file, got nothing")
+    path = Path(folder) / f"image-{i}"
+    path.write_bytes(data)
+    try:
+        with Image.open(path) as im:  # reads the header only
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise RnnkitError(
+            f"{where}: expected an image (PNG, JPEG, ...), got {len(data):,} bytes that are not one ({exc})"
+        ) from None
+    if w * h > max_pixels:
+        raise _TooManyPixels(
+            f"{where}: the image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,} (--max-image-pixels)"
+        )
+    return path
+
+
+def _caption(name: str, model, lim) -> ModelHandler:
+    from rnnkit.apps.caption.data import read_image
+
+    Image64 = Annotated[str, Field(min_length=1, description="an image file in base64, or a data: URL")]
+
+    class CaptionRequest(BaseModel):
+        model_config = _strict()
+        images: list[Image64] = Field(min_length=1, max_length=lim.max_batch, description="images to caption")
+        beam: int = Field(1, ge=1, le=lim.max_beam, description="beam width (1 = greedy)")
+        n_best: int = Field(1, ge=1, le=lim.max_beam, description="captions listed per image (<= beam)")
+
+    def caption(body: CaptionRequest) -> dict[str, Any]:
+        if body.n_best > body.beam:
+            raise RnnkitError(f"n_best must be at most beam={body.beam}, got {body.n_best}")
+        with temporary_folder() as folder:
+            paths = [
+                _decode_image(text, i, folder, lim.max_image_pixels) for i, text in enumerate(body.images)
+            ]
+            images = np.stack([read_image(p, model.image_size, f"images.{i}") for i, p in enumerate(paths)])
+        return {"results": model.caption(images, beam=body.beam, n_best=body.n_best)}
+
+    # a 2x2 white PNG, so that the example runs as it is
+    white = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8//8/AwMDEwMDAwMDAwAkBgMB/DXemwAAAABJRU5ErkJggg=="
+    return ModelHandler(
+        [
+            Endpoint(
+                "caption",
+                "Captions of images (greedy or beam search, n best with their scores); images in base64",
+                caption,
+                CaptionRequest,
+                example={"images": [white], "beam": 2, "n_best": 2},
+                suffixes=IMAGE_SUFFIXES,
+                files_field="images",
+            )
+        ],
+        info={"image_size": list(model.image_size), "vocabulary": len(model.vocab)},
+    )
+
+
 def _handwriting(name: str, model, lim) -> ModelHandler:
     def read(path: Path) -> dict[str, Any]:
         return {"results": [{**r, "image": path.name} for r in model.predict([path])]}
@@ -459,7 +560,7 @@ def _handwriting(name: str, model, lim) -> ModelHandler:
                 "The text of a line image",
                 read,
                 kind="upload",
-                suffixes=(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"),
+                suffixes=IMAGE_SUFFIXES,
             )
         ],
         info={"alphabet": model.alphabet},
@@ -512,6 +613,7 @@ HANDLERS: dict[str, Callable[..., ModelHandler]] = {
     "speech": _speech,
     "handwriting": _handwriting,
     "music": _music,
+    "caption": _caption,
 }
 
 
