@@ -602,7 +602,7 @@ def test_a_client_that_leaves_takes_its_stream_out_of_the_batch(runs):
         assert r.status_code == 200 and len(r.json()["samples"][0]) > 0
 
 
-def test_the_page_streams_generation_in_a_real_browser(runs):
+def test_the_page_streams_generation_and_captions_in_a_real_browser(runs, caption_run):
     chromium = shutil.which("chromium") or (
         "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
     )
@@ -610,7 +610,11 @@ def test_the_page_streams_generation_in_a_real_browser(runs):
         pytest.skip("no chromium on this machine (Debian package 'chromium'; `make` installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
 
-    with _serving(create_app([runs["senti"], runs["chars"]])) as port:
+    from rnnkit.apps.caption import load as load_captioner
+
+    image = caption_run.parent.parent / "s5.png"
+    captioned = load_captioner(caption_run).caption_files([str(image)], beam=2, n_best=2)[0]
+    with _serving(create_app([runs["senti"], runs["chars"], caption_run])) as port:
         expected = load_run(runs["chars"]).generate(
             "the ", GenerateConfig(length=80, temperature=0.7, seed=5)
         )[0]
@@ -634,5 +638,13 @@ def test_the_page_streams_generation_in_a_real_browser(runs):
                 page.wait_for_function(
                     "document.querySelector('#out-classify').textContent.includes('label')"
                 )
+                page.select_option("#model", "shapes")  # an image chosen in the page, sent as a data: URL
+                page.set_input_files("#files-caption", str(image))
+                page.click("#send-caption")
+                page.wait_for_function(
+                    "document.querySelector('#out-caption').textContent.includes('n_best')"
+                )
+                (shown,) = json.loads(page.text_content("#out-caption"))["results"]
+                assert shown == {k: v for k, v in captioned.items() if k != "image"}
             finally:
                 browser.close()
