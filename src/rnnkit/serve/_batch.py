@@ -197,9 +197,7 @@ class GenerationBatcher:
                 self._join(t)
             if steps % _CHECK_EVERY == 0 or joining:
                 self._prune()
-            if not self._active:
-                if self._waiting:
-                    time.sleep(0.001)  # only expired ones can be left: the next pass drops them
+            if not self._active:  # none joined (all gone or failed): the next pass admits any still waiting
                 continue
             try:
                 out = self._batch.advance(_STEPS)
