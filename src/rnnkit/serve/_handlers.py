@@ -3,8 +3,8 @@
 A handler is a function ``(name, model, limits) -> ModelHandler`` registered in :data:`HANDLERS` under the
 application's name. The app factory (:mod:`rnnkit.serve._app`) turns each :class:`Endpoint` into a route
 ``/models/{name}/{endpoint}``, runs its ``call`` in a worker thread and, for a handler with a
-:class:`SessionKind`, adds ``/models/{name}/sessions[/{id}]``. A new application (e.g. ``caption``) needs
-one more function here and one line in :data:`HANDLERS`.
+:class:`SessionKind`, adds ``/models/{name}/sessions[/{id}]``. A new application needs one more function
+here and one line in :data:`HANDLERS`.
 
 This module does not use ``from __future__ import annotations``: the request schemas are built per server
 (their limits are the server's), and pydantic reads their field types from the class bodies.
@@ -29,7 +29,11 @@ from rnnkit._errors import RnnkitError
 @dataclass
 class Endpoint:
     """One route of a model. ``kind``: ``json`` (a JSON body -> a JSON answer), ``stream`` (a JSON body ->
-    server-sent events, ``call`` returns an iterator of text pieces) or ``upload`` (one file -> JSON)."""
+    server-sent events, ``call`` returns an iterator of text pieces) or ``upload`` (one file -> JSON).
+
+    ``call`` runs in a worker thread, except a coroutine function (json: ``await call(body, deadline)``)
+    or an async generator function (stream: ``call(body, deadline)`` yields lists of pieces), which run on
+    the event loop because their work is done elsewhere (the batched generation's worker thread)."""
 
     name: str
     summary: str
@@ -42,8 +46,6 @@ class Endpoint:
     suffixes: tuple[str, ...] = ()  # upload: accepted file name endings (json: those of files_field)
     files_field: str | None = None  # json: the body's list of files as base64 (the page fills it)
     deadline: bool = False  # json: call(body, deadline) stops itself at time.monotonic() == deadline
-    # a coroutine function (json) or an async generator function of lists of pieces (stream) runs on the
-    # event loop itself: its work is done elsewhere (the batched generation's worker thread)
 
 
 @dataclass
