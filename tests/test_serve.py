@@ -3,6 +3,8 @@ sessions equal their one-shot twins, bad requests get one-line 4xx answers, and 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import shutil
@@ -65,6 +67,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
          "--window", "12", "--name", "load", "--hidden-size", "8", "--baselines", "naive", *common],
         ["train", "textgen", "--name", "chars", *lm],
         ["train", "textgen", "--name", "words", "--level", "word", *lm],
+        ["train", "textgen", "--name", "mingru", "--cell", "mingru", *lm],  # not covered by the fast loop
         ["train", "speech", "--data", str(root / "feats.npz"), "--name", "speech", "--hidden-size", "8", *common],
     ]  # fmt: skip
     for argv in commands:
@@ -167,6 +170,106 @@ def test_generation_equals_the_generator_and_the_stream_joins_to_it(client, runs
     assert other != expected[0]  # the seed is the request's
 
 
+# -- generation batched across requests --------------------------------------------------------------------------
+SETTINGS = [  # (prompt, length, temperature, top_k, top_p, seed): greedy, plain, top-k, top-p, an empty prompt
+    ("the cat ", 50, 0.0, 0, 1.0, 0),
+    ("the cat ", 70, 0.9, 0, 1.0, 3),
+    ("a dog", 40, 1.2, 4, 1.0, 3),
+    ("on the", 90, 0.8, 0, 0.9, 5),
+    ("", 30, 1.0, 0, 1.0, 8),
+]
+
+
+def _expected(generator, prompt, length, temperature, top_k, top_p, seed) -> str:
+    gen = GenerateConfig(length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    return generator.generate(prompt, gen, backend="python")[0]  # the reference loop, not the compiled one
+
+
+@pytest.mark.parametrize("name", ["chars", "words"])
+def test_streams_batched_together_equal_each_stream_alone(runs, name):
+    """Streams that join one batch together, and others joining while it runs, each give the text of
+    the Python API's reference loop for their own seed and settings."""
+    import asyncio
+
+    from rnnkit.apps.textgen.model import _prompt_ids
+    from rnnkit.serve._batch import GenerationBatcher, Ticket
+
+    g = load_run(runs[name])
+    batcher = GenerationBatcher(g.model, [g.vocab.decode([i]) for i in range(len(g.vocab))], max_streams=64)
+
+    def ticket(prompt, length, temperature, top_k, top_p, seed):
+        spaced = bool(prompt.strip()) if name == "words" else None
+        ids = _prompt_ids(g.vocab, prompt)
+        return Ticket(ids, length, temperature, top_k, top_p, seed * 7919, time.monotonic() + 60, spaced)
+
+    async def run():
+        with batcher._cond:  # the worker waits until all five are in: they join one batch together
+            first = [batcher.submit(ticket(*s)) for s in SETTINGS]
+        texts = [first[1].batches()]
+        head = "".join(await texts[0].__anext__())  # the batch is running; three more join it now
+        later = [batcher.submit(ticket(p, n + 7, t, k, q, seed + 1)) for p, n, t, k, q, seed in SETTINGS[2:]]
+        rest = "".join([p async for b in texts[0] for p in b])
+        others = [await t.text() for i, t in enumerate(first) if i != 1]
+        return [*others[:1], head + rest, *others[1:]], [await t.text() for t in later]
+
+    together, joined = asyncio.run(run())
+    assert batcher.peak >= 5 and len(batcher) == 0
+    assert together == [_expected(g, *s) for s in SETTINGS]
+    assert joined == [_expected(g, p, n + 7, t, k, q, seed + 1) for p, n, t, k, q, seed in SETTINGS[2:]]
+    batcher.close()
+
+
+def test_concurrent_http_requests_each_get_their_own_text(runs):
+    """Many generate and generate/stream requests at once, batched on the server or each on its own
+    (--generation per-request): every answer is the Python API's for its own settings."""
+    import asyncio
+
+    import httpx
+
+    g = load_run(runs["chars"])
+    expected = [_expected(g, *s) for s in SETTINGS]
+
+    def body(prompt, length, temperature, top_k, top_p, seed):
+        return dict(
+            prompt=prompt, length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
+        )
+
+    async def ask(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as http:
+            streamed = [http.post("/models/chars/generate/stream", json=body(*s)) for s in SETTINGS]
+            plain = [http.post("/models/chars/generate", json=body(*s)) for s in SETTINGS]
+            answers = await asyncio.gather(*streamed, *plain)
+            health = (await http.get("/health")).json()
+        streams = ["".join(d["text"] for e, d in _events(r.text) if e == "token") for r in answers[:5]]
+        return streams, [r.json()["samples"][0] for r in answers[5:]], health
+
+    for generation in ("batched", "per-request"):
+        app = create_app([runs["chars"]], ServeLimits(generation=generation))
+        streams, plain, health = asyncio.run(ask(app))
+        assert streams == expected and plain == expected, generation
+        info = TestClient(app).get("/models").json()["models"][0]["generation"]
+        assert info["path"] == generation
+        if generation == "batched":
+            assert health["running"]["chars"]["generation_streams"] == 0
+
+
+def test_a_model_outside_the_fast_loop_is_generated_per_request(runs):
+    app = create_app([runs["mingru"]])
+    c = TestClient(app)
+    info = c.get("/models").json()["models"][0]["generation"]
+    assert info["path"] == "per-request" and "MinGRU" in info["reason"]
+    settings = {"length": 40, "temperature": 0.9, "top_k": 5, "seed": 2}
+    expected = load_run(runs["mingru"]).generate("the ", GenerateConfig(**settings))
+    assert (
+        c.post("/models/mingru/generate", json={"prompt": "the ", **settings}).json()["samples"] == expected
+    )
+    with pytest.raises(RnnkitError, match="--generation batched: the compiled loop does not cover"):
+        create_app([runs["mingru"]], ServeLimits(generation="batched"))
+    with pytest.raises(RnnkitError, match="generation"):
+        create_app([runs["mingru"]], ServeLimits(generation="sometimes"))
+
+
 def test_greedy_stream_equals_greedy_generation(client, runs):
     body = {"prompt": "", "length": 40, "temperature": 0}
     expected = load_run(runs["chars"]).generate("", GenerateConfig(length=40, temperature=0))[0]
@@ -262,6 +365,111 @@ def test_translate_read_and_tunes_equal_the_python_api(more_runs):
     _fails(c.post("/models/tunes/generate", json={"key": "H#"}), 400, "key")
 
 
+# -- captions of posted images -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def caption_run(tmp_path_factory) -> Path:
+    """A tiny caption run on 24 drawn shapes (two epochs, about two seconds)."""
+    from PIL import Image, ImageDraw
+
+    from rnnkit.apps.caption import CaptionConfig
+    from rnnkit.apps.caption import train as train_caption
+
+    root = tmp_path_factory.mktemp("serve-caption")
+    rows = ["file,caption"]
+    colours = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 60)}
+    for k in range(24):
+        shape, (colour, rgb) = ("square", "circle")[k % 2], list(colours.items())[k // 2 % 3]
+        img = Image.new("RGB", (40, 40), (255, 255, 255))
+        o = 2 + 2 * (k // 6)
+        draw = ImageDraw.Draw(img)
+        (draw.rectangle if shape == "square" else draw.ellipse)((o, o, o + 24, o + 24), fill=rgb)
+        img.save(root / f"s{k}.png")
+        rows.append(f"s{k}.png,a {colour} {shape}")
+    (root / "captions.csv").write_text("\n".join(rows) + "\n")
+    cfg = CaptionConfig(
+        data=str(root / "captions.csv"), image_height=16, image_width=16, conv_blocks=2, channels=8, hidden_size=16,
+        embedding_dim=8, attention_dim=8, epochs=2, test_fraction=0.25, val_fraction=0.1, beam=2, name="shapes",
+        runs_dir=str(root / "runs"), progress=False,
+    )  # fmt: skip
+    return train_caption(cfg, say=lambda *_: None).run
+
+
+def test_caption_of_posted_images_equals_the_captioner(caption_run):
+    import base64
+
+    from rnnkit.apps.caption import load as load_captioner
+
+    folder = caption_run.parent.parent
+    c = TestClient(create_app([caption_run], ServeLimits(max_image_pixels=40 * 40)))
+    files = [folder / "s3.png", folder / "s10.png"]
+    b64 = [base64.b64encode(f.read_bytes()).decode() for f in files]
+    cap = load_captioner(caption_run)
+    for beam, n_best in ((1, 1), (3, 2)):
+        expected = [
+            {k: v for k, v in r.items() if k != "image"}
+            for r in cap.caption_files([str(f) for f in files], beam=beam, n_best=n_best)
+        ]
+        body = {"images": [b64[0], "data:image/png;base64," + b64[1]], "beam": beam, "n_best": n_best}
+        got = c.post("/models/shapes/caption", json=body).json()["results"]
+        assert got == expected and len(got[1]["n_best"]) == n_best
+    example = c.get("/models").json()["models"][0]["endpoints"][0]["example"]
+    assert c.post("/models/shapes/caption", json=example).status_code == 200  # the page's example runs
+
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.new("RGB", (41, 40)).save(big, "PNG")
+    big64 = base64.b64encode(big.getvalue()).decode()
+    _fails(c.post("/models/shapes/caption", json={"images": [big64]}), 413, "41x40", "1,600")
+    text64 = base64.b64encode(b"just some text, not a picture").decode()
+    _fails(c.post("/models/shapes/caption", json={"images": [text64]}), 400, "images.0", "expected an image")
+    _fails(c.post("/models/shapes/caption", json={"images": ["%%%"]}), 400, "images.0", "base64")
+    _fails(c.post("/models/shapes/caption", json={"images": ["data:text/plain,hi"]}), 400, "data: URL")
+    _fails(c.post("/models/shapes/caption", json={"images": [b64[0]], "beam": 2, "n_best": 3}), 400, "n_best")
+    _fails(c.post("/models/shapes/caption", json={"images": [b64[0]], "beam": 0}), 422, "beam")
+    _fails(c.post("/models/shapes/caption", json={"images": []}), 422, "images")
+    small = TestClient(create_app([caption_run], ServeLimits(max_body_mb=0.001)))
+    _fails(small.post("/models/shapes/caption", json={"images": [b64[0] * 8]}), 413, "too large")
+
+
+# -- a real recording through HTTP --------------------------------------------------------------------------------
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="needs the espeak-ng binary (Debian package espeak-ng)"
+)
+def test_a_spoken_wav_is_transcribed_as_the_python_api_does(tmp_path):
+    """WAV files spoken by espeak-ng, a tiny connected-speech (CTC) run trained on them, and one more
+    recording posted to its transcribe endpoint: the answer is SpeechTranscriber.transcribe_file's."""
+    import subprocess
+
+    from rnnkit.apps.speech import SpeechConfig
+    from rnnkit.apps.speech import train as train_speech
+
+    words = ["zero", "one", "two", "three", "four", "five"]
+    rows = ["file,transcript"]
+    for i in range(12):
+        text = f"{words[i % 6]} {words[(i * 5 + 1) % 6]}"
+        wav = tmp_path / f"u{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(150 + 5 * i), "-w", str(wav), text], check=True)
+        rows.append(f"u{i}.wav,{text}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    cfg = SpeechConfig(
+        name="said", runs_dir=str(tmp_path / "runs"), data=str(tmp_path / "data.csv"), bidirectional=False,
+        hidden_size=16, conv_channels=8, epochs=1, batch_size=4, early_stopping=0, test_fraction=0.2,
+        val_fraction=0.2, time_masks=0, feature_masks=0, dropout=0.0, progress=False, beam_size=2,
+    )  # fmt: skip
+    run = train_speech(cfg, say=lambda *_: None).run
+    wav = tmp_path / "new one.wav"
+    subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(wav), "four two five"], check=True)
+    expected = load_run(run).transcribe_file(wav)
+    c = TestClient(create_app([run]))
+    r = c.post("/models/said/transcribe", files={"file": ("new one.wav", wav.read_bytes(), "audio/wav")})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"results": [{**expected, "file": "new_one.wav"}]}
+    assert expected["file"] == "new one.wav" and {"text", "words"} <= expected.keys()
+    _fails(c.post("/models/said/transcribe", files={"file": ("x.npz", b"PK")}), 400, ".wav")
+    _fails(c.post("/models/said/transcribe", files={"file": ("x.wav", b"RIFF but not audio")}), 400, "x.wav")
+
+
 # -- bad requests and limits -------------------------------------------------------------------------------------
 def _fails(response, status: int, *fragments: str) -> None:
     assert response.status_code == status, response.text
@@ -347,21 +555,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_page_streams_generation_in_a_real_browser(runs):
-    chromium = shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
-    if chromium is None:
-        pytest.skip("no chromium on this machine (Debian package 'chromium'; `make` installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
+@contextlib.contextmanager
+def _serving(app):
+    """``app`` on uvicorn in a thread, on a free port (yielded), for as long as the block runs."""
     import uvicorn
 
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app([runs["senti"], runs["chars"]]), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -370,6 +570,51 @@ def test_the_page_streams_generation_in_a_real_browser(runs):
                 break
             time.sleep(0.05)
         assert server.started
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_client_that_leaves_takes_its_stream_out_of_the_batch(runs):
+    """A streaming client that disconnects after a few tokens: its stream leaves the batch (no stream
+    left computing for nobody), and the server goes on answering."""
+    import httpx
+
+    limits = ServeLimits(max_tokens=10_000_000, timeout_s=600)
+    with _serving(create_app([runs["chars"]], limits)) as port:
+        base = f"http://127.0.0.1:{port}"
+        running = lambda: httpx.get(base + "/health").json()["running"]["chars"]  # noqa: E731
+        body = {"prompt": "the ", "length": 10_000_000, "seed": 1}  # minutes of work if nobody stops it
+        with httpx.stream("POST", base + "/models/chars/generate/stream", json=body, timeout=30) as r:
+            seen = 0
+            for line in r.iter_lines():
+                seen += line.startswith("event: token")
+                if seen == 20:
+                    assert running()["generation_streams"] == 1
+                    break  # httpx closes the connection of a response left half-read
+        for _ in range(100):  # the server notices at its next write
+            if running()["generation_streams"] == 0:
+                break
+            time.sleep(0.05)
+        assert running() == {"generation_streams": 0, "most_streams_batched": 1}
+        r = httpx.post(base + "/models/chars/generate", json={"length": 20, "seed": 1})
+        assert r.status_code == 200 and len(r.json()["samples"][0]) > 0
+
+
+def test_the_page_streams_generation_and_captions_in_a_real_browser(runs, caption_run):
+    chromium = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
+    if chromium is None:
+        pytest.skip("no chromium on this machine (Debian package 'chromium'; `make` installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright")
+
+    from rnnkit.apps.caption import load as load_captioner
+
+    image = caption_run.parent.parent / "s5.png"
+    captioned = load_captioner(caption_run).caption_files([str(image)], beam=2, n_best=2)[0]
+    with _serving(create_app([runs["senti"], runs["chars"], caption_run])) as port:
         expected = load_run(runs["chars"]).generate(
             "the ", GenerateConfig(length=80, temperature=0.7, seed=5)
         )[0]
@@ -393,8 +638,13 @@ def test_the_page_streams_generation_in_a_real_browser(runs):
                 page.wait_for_function(
                     "document.querySelector('#out-classify').textContent.includes('label')"
                 )
+                page.select_option("#model", "shapes")  # an image chosen in the page, sent as a data: URL
+                page.set_input_files("#files-caption", str(image))
+                page.click("#send-caption")
+                page.wait_for_function(
+                    "document.querySelector('#out-caption').textContent.includes('n_best')"
+                )
+                (shown,) = json.loads(page.text_content("#out-caption"))["results"]
+                assert shown == {k: v for k, v in captioned.items() if k != "image"}
             finally:
                 browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -430,8 +430,13 @@ class StreamBatch:
 
     def step(self) -> dict[int, int]:
         """Advance every stream by one token; ``{stream id: token}``."""
+        return {sid: tokens[0] for sid, tokens in self.advance(1).items()}
+
+    def advance(self, steps: int) -> dict[int, list[int]]:
+        """Advance every stream by ``steps`` tokens in one compiled call (the same tokens as ``steps``
+        calls of :meth:`step`); ``{stream id: [token, ...]}``."""
         if not self._ids:
             return {}
         w = self.fast._weights()
-        out = w.run(self._h, self._c, self._prev, self._temp, self._top_k, self._top_p, self._gens, 1)
-        return dict(zip(self._ids, out[:, 0].tolist()))
+        out = w.run(self._h, self._c, self._prev, self._temp, self._top_k, self._top_p, self._gens, steps)
+        return dict(zip(self._ids, out.tolist()))

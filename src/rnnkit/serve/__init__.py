@@ -8,11 +8,14 @@ application     endpoints
 sentiment       ``classify``
 timeseries      ``forecast``; sessions (feed a series chunk by chunk)
 textgen         ``score``, ``generate``, ``generate/stream`` (server-sent events); sessions (score a
-                text piece by piece, the recurrent state kept on the server)
+                text piece by piece, the recurrent state kept on the server). Concurrent generation
+                requests are batched into one step of the compiled loop (``generation`` limit)
 translate       ``translate``
-speech          ``transcribe`` (an uploaded audio file or .npz of features)
+speech          ``transcribe`` (an uploaded audio file or .npz of features; connected-speech runs: the
+                words of a recording with their times)
 handwriting     ``read`` (an uploaded line image)
 music           ``generate`` (ABC tunes)
+caption         ``caption`` (images in base64 or as data: URLs; greedy or beam, n best)
 ==============  ===============================================================================
 
 Also ``GET /`` (a page to try every model), ``GET /health``, ``GET /models`` and the OpenAPI docs at

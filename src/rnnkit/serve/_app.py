@@ -5,6 +5,8 @@ parses requests and writes answers; each request has a time limit. Nothing here 
 are read by their applications' ``load`` (safetensors and JSON), uploads by the applications' readers.
 """
 
+import contextlib
+import inspect
 import json
 import logging
 import time
@@ -22,7 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from rnnkit._errors import RnnkitError
-from rnnkit.serve._handlers import HANDLERS, Endpoint, ModelHandler, temporary_folder, upload_path
+from rnnkit.serve._handlers import (
+    HANDLERS,
+    Endpoint,
+    ModelHandler,
+    _TooManyPixels,
+    temporary_folder,
+    upload_path,
+)
 from rnnkit.serve._limits import ServeLimits
 from rnnkit.serve._sessions import SessionLimit, SessionMissing, SessionStore
 from rnnkit.serve._stream import GenerationTimeout
@@ -131,12 +140,23 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
         import uvicorn
         uvicorn.run(create_app(["runs/demo-austen"]), port=8000)
     """
-    limits = limits or ServeLimits()
+    from rnnkit.config import validate_config
+
+    limits = validate_config(limits or ServeLimits())
     models = load_runs(runs, limits)
     sessions = SessionStore(limits.max_sessions, limits.session_idle_s)
     limiter = anyio.CapacityLimiter(limits.workers)
     body_limit = int(limits.max_body_mb * 1e6)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        for m in models:  # the batched generation's worker threads
+            if m.handler.close:
+                m.handler.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="rnnkit serve",
         description="Recurrent models trained with rnnkit: "
         + ", ".join(f"{m.name} ({m.app})" for m in models),
@@ -164,6 +184,8 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
         status = 400
         if isinstance(exc, SessionLimit):
             status = 429
+        elif isinstance(exc, _TooManyPixels):
+            status = 413
         elif isinstance(exc, SessionMissing):
             status = 404
         elif isinstance(exc, (_Timeout, GenerationTimeout)):  # whichever of the two clocks ran out first
@@ -197,7 +219,14 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
 
     @app.get("/health", summary="The server is up; what it serves and its limits")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "models": len(models), "sessions": len(sessions), "limits": asdict(limits)}
+        running = {m.name: m.handler.status() for m in models if m.handler.status}
+        return {
+            "status": "ok",
+            "models": len(models),
+            "sessions": len(sessions),
+            "running": running,
+            "limits": asdict(limits),
+        }
 
     listing = []
     for m in models:
@@ -211,6 +240,7 @@ def create_app(runs: Sequence[str | Path], limits: ServeLimits | None = None) ->
                 "summary": ep.summary,
                 **({"example": ep.example} if ep.example is not None else {}),
                 **({"accepts": list(ep.suffixes)} if ep.suffixes else {}),
+                **({"files_field": ep.files_field} if ep.files_field else {}),
             }
             for ep in m.handler.endpoints
         ]
@@ -246,6 +276,12 @@ def _add_route(
     if ep.kind == "json":
 
         async def json_route(body: Body) -> dict[str, Any]:
+            if inspect.iscoroutinefunction(ep.call):  # its work runs elsewhere; it stops at the deadline too
+                try:
+                    with anyio.fail_after(limits.timeout_s):
+                        return await ep.call(body, time.monotonic() + limits.timeout_s)
+                except TimeoutError:
+                    raise _Timeout("over the time limit") from None
             if ep.deadline:  # the call stops itself at the deadline too, so no abandoned thread computes on
                 return await in_thread(ep.call, body, time.monotonic() + limits.timeout_s)
             return await in_thread(ep.call, body)
@@ -279,16 +315,26 @@ def _add_route(
             deadline = time.monotonic() + limits.timeout_s
             pieces = ep.call(body, deadline)
 
+            async def batches():
+                if hasattr(pieces, "__aiter__"):  # computed elsewhere (the batched generation's worker)
+                    async with contextlib.aclosing(pieces):  # a client gone: its stream leaves the batch now
+                        async for batch in pieces:
+                            yield batch
+                    return
+                while True:
+                    batch, done = await anyio.to_thread.run_sync(_pull, pieces, limiter=limiter)
+                    yield batch
+                    if done:
+                        return
+
             async def events():
                 count = 0
                 try:
-                    while True:
-                        batch, done = await anyio.to_thread.run_sync(_pull, pieces, limiter=limiter)
-                        for piece in batch:
-                            count += 1
-                            yield _sse("token", {"text": piece})
-                        if done:
-                            break
+                    async with contextlib.aclosing(batches()) as ready:
+                        async for batch in ready:
+                            count += len(batch)
+                            if batch:  # the pieces that are ready go out in one write, each its own event
+                                yield "".join(_sse("token", {"text": piece}) for piece in batch)
                     yield _sse("done", {"tokens": count})
                 except RnnkitError as exc:
                     yield _sse("error", {"detail": " ".join(str(exc).split()), "tokens": count})

@@ -3,13 +3,14 @@
 A handler is a function ``(name, model, limits) -> ModelHandler`` registered in :data:`HANDLERS` under the
 application's name. The app factory (:mod:`rnnkit.serve._app`) turns each :class:`Endpoint` into a route
 ``/models/{name}/{endpoint}``, runs its ``call`` in a worker thread and, for a handler with a
-:class:`SessionKind`, adds ``/models/{name}/sessions[/{id}]``. A new application (e.g. ``caption``) needs
-one more function here and one line in :data:`HANDLERS`.
+:class:`SessionKind`, adds ``/models/{name}/sessions[/{id}]``. A new application needs one more function
+here and one line in :data:`HANDLERS`.
 
 This module does not use ``from __future__ import annotations``: the request schemas are built per server
 (their limits are the server's), and pydantic reads their field types from the class bodies.
 """
 
+import contextlib
 import math
 import re
 import tempfile
@@ -28,7 +29,11 @@ from rnnkit._errors import RnnkitError
 @dataclass
 class Endpoint:
     """One route of a model. ``kind``: ``json`` (a JSON body -> a JSON answer), ``stream`` (a JSON body ->
-    server-sent events, ``call`` returns an iterator of text pieces) or ``upload`` (one file -> JSON)."""
+    server-sent events, ``call`` returns an iterator of text pieces) or ``upload`` (one file -> JSON).
+
+    ``call`` runs in a worker thread, except a coroutine function (json: ``await call(body, deadline)``)
+    or an async generator function (stream: ``call(body, deadline)`` yields lists of pieces), which run on
+    the event loop because their work is done elsewhere (the batched generation's worker thread)."""
 
     name: str
     summary: str
@@ -38,7 +43,8 @@ class Endpoint:
     body: type[BaseModel] | None = None
     kind: str = "json"
     example: dict[str, Any] | None = None
-    suffixes: tuple[str, ...] = ()  # upload: accepted file name endings
+    suffixes: tuple[str, ...] = ()  # upload: accepted file name endings (json: those of files_field)
+    files_field: str | None = None  # json: the body's list of files as base64 (the page fills it)
     deadline: bool = False  # json: call(body, deadline) stops itself at time.monotonic() == deadline
 
 
@@ -58,6 +64,8 @@ class ModelHandler:
     endpoints: list[Endpoint]
     session: SessionKind | None = None
     info: dict[str, Any] = field(default_factory=dict)  # shown by GET /models
+    status: Callable[[], dict[str, Any]] | None = None  # shown by GET /health (what is running now)
+    close: Callable[[], None] | None = None  # called when the server stops
 
 
 def _strict() -> ConfigDict:
@@ -239,8 +247,32 @@ class _ScoreStream:
         }
 
 
+def generation_path(model, choice: str) -> tuple[str, str]:
+    """``(path, reason)``: ``"batched"`` (concurrent requests share one :class:`StreamBatch`) or
+    ``"per-request"`` for a textgen run, given ``--generation`` ``choice``; ``"batched"`` where the compiled
+    loop does not cover the model is an error."""
+    from rnnkit.models.fastgen import fast_support
+
+    if choice == "per-request":
+        return "per-request", "each request steps its own stream, as asked (--generation per-request)"
+    ok, reason = fast_support(model.model)
+    if ok:
+        return "batched", f"concurrent requests advance together in one {reason}"
+    if choice == "batched":
+        raise RnnkitError(f"--generation batched: the compiled loop does not cover this model: {reason}")
+    return "per-request", f"each request steps its own stream ({reason})"
+
+
 def _textgen(name: str, model, lim) -> ModelHandler:
     from rnnkit.apps.textgen.config import GenerateConfig
+    from rnnkit.apps.textgen.model import _prompt_ids
+    from rnnkit.serve._batch import GenerationBatcher, Ticket
+
+    path, why = generation_path(model, lim.generation)
+    batcher = None
+    if path == "batched":
+        texts = [model.vocab.decode([i]) for i in range(len(model.vocab))]
+        batcher = GenerationBatcher(model.model, texts, lim.max_streams)
 
     Text = Annotated[str, Field(min_length=1, max_length=lim.max_text_chars)]
     Prompt = Annotated[str, Field(max_length=lim.max_text_chars)]
@@ -296,6 +328,28 @@ def _textgen(name: str, model, lim) -> ModelHandler:
     def stream(body: SamplingSettings, deadline: float) -> Iterator[str]:
         return pieces(body, config(body), deadline, 0)
 
+    def ticket(body: SamplingSettings, sample: int, deadline: float) -> Ticket:
+        # the prompt and seed of TextGenerator.generate's sample `sample`
+        spaced = bool(body.prompt.strip()) if model.vocab.level == "word" else None
+        settings = (body.length, body.temperature, body.top_k, body.top_p)
+        return Ticket(
+            _prompt_ids(model.vocab, body.prompt), *settings, body.seed * 7919 + sample, deadline, spaced
+        )
+
+    async def generate_batched(body: GenerateRequest, deadline: float) -> dict[str, Any]:
+        tickets = [batcher.submit(ticket(body, i, deadline)) for i in range(body.num_samples)]
+        try:
+            samples = [await t.text() for t in tickets]
+        finally:
+            for t in tickets:
+                t.cancel()
+        return {"prompt": body.prompt, "samples": samples}
+
+    async def stream_batched(body: SamplingSettings, deadline: float):
+        async with contextlib.aclosing(batcher.submit(ticket(body, 0, deadline)).batches()) as ready:
+            async for batch in ready:
+                yield batch
+
     sample = {
         "prompt": "It is a truth universally acknowledged",
         "length": 120,
@@ -314,7 +368,7 @@ def _textgen(name: str, model, lim) -> ModelHandler:
             Endpoint(
                 "generate",
                 "Continuations of a prompt (seeded sampling)",
-                generate,
+                generate if batcher is None else generate_batched,
                 GenerateRequest,
                 deadline=True,
                 example=sample,
@@ -322,7 +376,7 @@ def _textgen(name: str, model, lim) -> ModelHandler:
             Endpoint(
                 "generate/stream",
                 "The same text as `generate` (one sample), token by token as server-sent events",
-                stream,
+                stream if batcher is None else stream_batched,
                 SamplingSettings,
                 kind="stream",
                 example=sample,
@@ -335,7 +389,15 @@ def _textgen(name: str, model, lim) -> ModelHandler:
             ScoreChunk,
             {"text": "It was a bright cold day"},
         ),
-        info={"level": model.vocab.level, "vocab_size": len(model.vocab)},
+        info={
+            "level": model.vocab.level,
+            "vocab_size": len(model.vocab),
+            "generation": {"path": path, "reason": why},
+        },
+        status=None
+        if batcher is None
+        else lambda: {"generation_streams": len(batcher), "most_streams_batched": batcher.peak},
+        close=None if batcher is None else batcher.close,
     )
 
 
@@ -370,6 +432,21 @@ def _translate(name: str, model, lim) -> ModelHandler:
 
 def _speech(name: str, model, lim) -> ModelHandler:
     from rnnkit.apps.speech.data import AUDIO_SUFFIXES
+    from rnnkit.apps.speech.use import SpeechTranscriber
+
+    if isinstance(model, SpeechTranscriber):  # connected speech (CTC): the text of a recording
+
+        def transcript(path: Path) -> dict[str, Any]:
+            return {"results": [model.transcribe_file(path)]}
+
+        endpoint = Endpoint(
+            "transcribe",
+            "The words spoken in an audio file, with their times (the run's beam search)",
+            transcript,
+            kind="upload",
+            suffixes=AUDIO_SUFFIXES,
+        )
+        return ModelHandler([endpoint], info={"alphabet": model.alphabet, "beam": model.config.beam_size})
 
     def transcribe(path: Path) -> dict[str, Any]:
         return {"results": model.predict_file(path)}
@@ -389,6 +466,91 @@ def _speech(name: str, model, lim) -> ModelHandler:
     )
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class _TooManyPixels(RnnkitError):
+    """An image larger than ``--max-image-pixels`` (the server answers 413)."""
+
+
+def _decode_image(text: str, i: int, folder: str, max_pixels: int) -> Path:
+    """Image ``i`` of a request, base64 or a ``data:`` URL, written to ``folder`` once its header shows
+    an image of at most ``max_pixels`` pixels."""
+    import base64
+    import binascii
+
+    from PIL import Image, UnidentifiedImageError
+
+    where = f"images.{i}"
+    if text.startswith("data:"):
+        head, _, text = text.partition(",")
+        if not head.endswith(";base64"):
+            raise RnnkitError(
+                f"{where}: expected a base64 data: URL (data:image/png;base64,...), got {head!r}"
+            )
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RnnkitError(
+            f"{where}: expected the bytes of an image file in base64 (or a data: URL), got text that is not base64"
+        ) from None
+    if not data:
+        raise RnnkitError(f"{where}: expected the bytes of an image file, got nothing")
+    path = Path(folder) / f"image-{i}"
+    path.write_bytes(data)
+    try:
+        with Image.open(path) as im:  # reads the header only
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise RnnkitError(
+            f"{where}: expected an image (PNG, JPEG, ...), got {len(data):,} bytes that are not one ({exc})"
+        ) from None
+    if w * h > max_pixels:
+        raise _TooManyPixels(
+            f"{where}: the image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,} (--max-image-pixels)"
+        )
+    return path
+
+
+def _caption(name: str, model, lim) -> ModelHandler:
+    from rnnkit.apps.caption.data import read_image
+
+    Image64 = Annotated[str, Field(min_length=1, description="an image file in base64, or a data: URL")]
+
+    class CaptionRequest(BaseModel):
+        model_config = _strict()
+        images: list[Image64] = Field(min_length=1, max_length=lim.max_batch, description="images to caption")
+        beam: int = Field(1, ge=1, le=lim.max_beam, description="beam width (1 = greedy)")
+        n_best: int = Field(1, ge=1, le=lim.max_beam, description="captions listed per image (<= beam)")
+
+    def caption(body: CaptionRequest) -> dict[str, Any]:
+        if body.n_best > body.beam:
+            raise RnnkitError(f"n_best must be at most beam={body.beam}, got {body.n_best}")
+        with temporary_folder() as folder:
+            paths = [
+                _decode_image(text, i, folder, lim.max_image_pixels) for i, text in enumerate(body.images)
+            ]
+            images = np.stack([read_image(p, model.image_size, f"images.{i}") for i, p in enumerate(paths)])
+        return {"results": model.caption(images, beam=body.beam, n_best=body.n_best)}
+
+    # a 2x2 white PNG, so that the example runs as it is
+    white = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8//8/AwMDEwMDAwMDAwAkBgMB/DXemwAAAABJRU5ErkJggg=="
+    return ModelHandler(
+        [
+            Endpoint(
+                "caption",
+                "Captions of images (greedy or beam search, n best with their scores); images in base64",
+                caption,
+                CaptionRequest,
+                example={"images": [white], "beam": 2, "n_best": 2},
+                suffixes=IMAGE_SUFFIXES,
+                files_field="images",
+            )
+        ],
+        info={"image_size": list(model.image_size), "vocabulary": len(model.vocab)},
+    )
+
+
 def _handwriting(name: str, model, lim) -> ModelHandler:
     def read(path: Path) -> dict[str, Any]:
         return {"results": [{**r, "image": path.name} for r in model.predict([path])]}
@@ -400,7 +562,7 @@ def _handwriting(name: str, model, lim) -> ModelHandler:
                 "The text of a line image",
                 read,
                 kind="upload",
-                suffixes=(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"),
+                suffixes=IMAGE_SUFFIXES,
             )
         ],
         info={"alphabet": model.alphabet},
@@ -453,6 +615,7 @@ HANDLERS: dict[str, Callable[..., ModelHandler]] = {
     "speech": _speech,
     "handwriting": _handwriting,
     "music": _music,
+    "caption": _caption,
 }
 
 

@@ -23,9 +23,20 @@ class ServeLimits:
     max_values: int = option(100_000, "values per forecast request or session chunk", low=1)
     max_tokens: int = option(2_000, "tokens generated per sample", low=1)
     max_samples: int = option(4, "samples per generation request", low=1)
-    max_beam: int = option(8, "beam width of a translation", low=1)
+    max_beam: int = option(8, "beam width of a translation or a caption", low=1)
+    max_image_pixels: int = option(4_000_000, "pixels (width x height) of an image to caption", low=1)
     max_sessions: int = option(64, "streaming sessions open at once", low=1)
     session_idle_s: float = option(600.0, "seconds after which an unused session is dropped", low=1e-3)
     max_body_mb: float = option(10.0, "megabytes per request body (uploads included)", low=1e-3)
     timeout_s: float = option(60.0, "seconds a request (or a whole stream) may take", low=1e-3)
     workers: int = option(2, "requests computed at once (worker threads); others wait their turn", low=1)
+    generation: str = option(
+        "auto",
+        "how text generation runs: 'batched' (the concurrent requests of a model advance together, one step "
+        "for all), 'per-request' (each request steps alone) or 'auto' (batched where the compiled loop "
+        "covers the model)",
+        choices=("auto", "batched", "per-request"),
+    )
+    max_streams: int = option(
+        64, "generation streams of one model batched at once; more wait their turn", low=1
+    )

@@ -76,15 +76,28 @@ function endpointCard(model, ep) {
   const text = el("textarea", { rows: 4 });
   text.value = JSON.stringify(ep.example || {}, null, 1);
   const send = el("button", { id: `send-${ep.name.replace("/", "-")}` }, ep.kind === "stream" ? "Generate (streamed)" : "Send");
+  // a JSON endpoint that takes files (e.g. images to caption): the chosen files go into the body as data: URLs
+  const files = ep.files_field ? el("input", { type: "file", multiple: "", accept: (ep.accepts || []).join(","), id: `files-${ep.name}` }) : null;
   send.onclick = async () => {
     show(out, "…");
     try {
       const body = readBody(text);
+      if (files && files.files.length) body[ep.files_field] = await Promise.all([...files.files].map(dataUrl));
       if (ep.kind === "stream") await stream(ep.path, body, out);
       else show(out, await answer(await fetch(ep.path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })));
     } catch (e) { show(out, e.message, true); }
   };
+  if (files) box.append(el("div", { class: "muted" }, `Files for "${ep.files_field}" (they replace the example's): `), files);
   box.append(text, send, out);
+}
+
+function dataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error(`could not read ${file.name}`));
+    reader.readAsDataURL(file);
+  });
 }
 
 function sessionCard(model) {
