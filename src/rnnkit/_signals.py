@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Interrupted", "fitting", "graceful_signals", "ignore_signals"]
+__all__ = ["Interrupted", "deferred_signals", "fitting", "graceful_signals", "ignore_signals"]
 
 _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s)
 _fitting: list[Any] = []  # trainers inside fit(), innermost last
+_held: list[int] | None = None  # inside deferred_signals(): the signals received so far
 
 
 def signal_name(signum: int) -> str:
@@ -59,6 +60,9 @@ def fitting(trainer: Any) -> Iterator[None]:
 
 
 def _handler(signum: int, frame: Any) -> None:
+    if _held is not None:  # inside deferred_signals(): acted on when the block ends
+        _held.append(signum)
+        return
     trainer = _fitting[-1] if _fitting else None
     if trainer is not None and getattr(trainer, "_signal", None) is None:
         trainer._signal = signum
@@ -77,6 +81,30 @@ def ignore_signals() -> None:
     if threading.current_thread() is threading.main_thread():
         for s in _SIGNALS:
             signal.signal(s, signal.SIG_IGN)
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then raise :class:`Interrupted` for the first one.
+
+    For loading native libraries (torch, numpy): an exception raised by a signal handler while a C extension
+    initialises can leave it half-imported, and the command then fails later with an unrelated error
+    (``module 'numpy' has no attribute ...``, ``cannot load module more than once per process``) instead of
+    stopping. Holding the signal for the second or so an import takes keeps the one-line exit. Nested blocks
+    act once, at the outermost end; outside :func:`graceful_signals` the handler is not ours, so this holds
+    nothing.
+    """
+    global _held
+    outer = _held is not None
+    if not outer:
+        _held = []
+    try:
+        yield
+    finally:
+        if not outer:
+            got, _held = _held, None
+            if got:
+                raise Interrupted(got[0], "while loading")
 
 
 @contextmanager

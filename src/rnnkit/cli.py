@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from rnnkit._errors import RnnkitError
-from rnnkit._signals import graceful_signals, ignore_signals
+from rnnkit._signals import deferred_signals, graceful_signals, ignore_signals
 
 # sub-command modules, in the order ``rnnkit --help`` lists them
 COMMANDS = ("train", "evaluate", "predict", "generate", "export", "serve", "demo", "experiment", "bench")
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        parser = build_parser()
+        with deferred_signals():  # the commands import torch and numpy: a signal waits until they are loaded
+            parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad flag (2, already reported on one line)
         return e.code if isinstance(e.code, int) else 2
