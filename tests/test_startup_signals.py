@@ -94,7 +94,7 @@ def _signal_during_start_up(tmp_path: Path, argv: list[str], sig: int, delay: fl
     return proc.returncode, err
 
 
-DELAYS = [0.0, 0.05, 0.2, 0.5]
+DELAYS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5]  # 0.2-0.3 s: often inside numpy's import
 
 
 @pytest.mark.parametrize(
