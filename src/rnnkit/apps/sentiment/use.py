@@ -9,8 +9,9 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import accuracy, f1_score
 from rnnkit.apps.rundir import read_json
-from rnnkit.apps.sentiment.data import APP, encode, load_texts, split
-from rnnkit.apps.sentiment.model import predict_proba
+from rnnkit.apps.sentiment.data import APP, collate, encode, load_texts, split
+from rnnkit.apps.sentiment.model import SentimentNet, predict_proba
+from rnnkit.apps.sentiment.subword import Subwords
 from rnnkit.datasets import Vocabulary, read_text_classification
 
 __all__ = ["SentimentPredictor", "load"]
@@ -21,9 +22,17 @@ class SentimentPredictor:
 
     def __init__(self, path):
         from rnnkit.models import SequenceClassifier
+        from rnnkit.models.io import read_model_info
 
         self.run, self.manifest, self.config = open_app_run(path, APP)
-        self.model = load_run_model(self.run, SequenceClassifier)
+        # runs of older versions hold a plain SequenceClassifier (words only, one pooling)
+        try:
+            saved = read_model_info(self.run).get("model")
+        except RnnkitError:
+            saved = None  # damaged: load_run_model below says how, naming the run
+        self.model = load_run_model(
+            self.run, SequenceClassifier if saved == "SequenceClassifier" else SentimentNet
+        )
         self.vocab = _load_vocab(self.run)
         if len(self.vocab) != self.model.config.vocab_size:
             raise RnnkitError(f"run {self.run.name}: vocab.json does not match the model (damaged run?)")
@@ -42,8 +51,16 @@ class SentimentPredictor:
             raise RnnkitError(f"run {self.run.name}: labels.json is damaged (long_texts {self.long_texts!r})")
 
     def _proba(self, texts: list[str]):
-        ids = encode(self.vocab, texts)
-        return predict_proba(self.model, ids, limit=self.max_tokens, long_texts=self.long_texts)
+        c = self.model.config
+        if getattr(c, "subword_buckets", 0):
+            # a fresh table per call: the words outside the vocabulary seen by a server do not pile up
+            sub = Subwords(self.vocab, c.subword_buckets, c.ngram_min, c.ngram_max)
+            ids, collate_fn = sub.encode(texts), sub.collate
+        else:
+            ids, collate_fn = encode(self.vocab, texts), collate
+        return predict_proba(
+            self.model, ids, limit=self.max_tokens, long_texts=self.long_texts, collate_fn=collate_fn
+        )
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """For each text: ``{"text", "label", "probability", "probabilities": {class: p}}``."""

@@ -1,0 +1,169 @@
+"""Hashed character n-gram ("subword") features of words, fastText-style (Bojanowski et al., 2017).
+
+A word ``w`` is read as ``<w>`` (with boundary marks) and cut into its character n-grams of ``n_min`` to
+``n_max`` characters; each n-gram is hashed (CRC-32 of its UTF-8 bytes) into one of ``buckets`` rows. The
+word's vector is the mean of its word embedding and its n-gram rows,
+
+.. math:: v(w) = \\frac{1}{1 + |G_w|}\\Big(E_{word}[w] + \\sum_{g \\in G_w} E_{ngram}[\\mathrm{hash}(g)]\\Big),
+
+so a word outside the vocabulary (rare in the training texts, or never seen) still gets a vector from
+the pieces it shares with known words ("unwatchable" from "watch", "able", "un"...).
+
+The ids a text is encoded to (:meth:`Subwords.encode`) keep both: a vocabulary word has its vocabulary
+id, a word outside it gets an id ``>= len(vocab)`` that indexes this table's list of extra words. The
+batch (:meth:`Subwords.collate`) turns them into word ids (extra words -> ``<unk>``) and a padded
+``(B, T, G)`` tensor of n-gram rows + 1 (0 = no n-gram).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["HashedNgramEmbedding", "Subwords", "char_ngrams", "subword_vectors_reference"]
+
+
+def char_ngrams(word: str, n_min: int, n_max: int) -> list[str]:
+    """The character n-grams of ``<word>``, ``n_min <= n <= n_max``, in order of length then position."""
+    w = f"<{word}>"
+    return [w[i : i + n] for n in range(n_min, n_max + 1) for i in range(len(w) - n + 1)]
+
+
+def _bucket(ngram: str, buckets: int) -> int:
+    return zlib.crc32(ngram.encode("utf-8")) % buckets
+
+
+class Subwords:
+    """The n-gram rows of every word a model has been asked about: vocabulary words and extra words.
+
+    Args:
+        vocab: the run's word :class:`~rnnkit.datasets.Vocabulary` (its special tokens get no n-grams).
+        buckets: hash rows; ``n_min``, ``n_max``: the n-gram lengths.
+
+    Example::
+
+        >>> sub = Subwords(vocab, buckets=100_000)
+        >>> ids = sub.encode(["an unwatchable film"])      # unseen "unwatchable" -> an extra id
+        >>> batch = sub.collate(ids)                         # inputs (B, T), subwords (B, T, G), lengths
+    """
+
+    def __init__(self, vocab, buckets: int, n_min: int = 3, n_max: int = 6):
+        self.vocab, self.buckets, self.n_min, self.n_max = vocab, buckets, n_min, n_max
+        specials = {vocab.pad_id, vocab.unk_id}
+        self._rows: list[tuple[int, ...] | None] = [
+            () if i in specials else None for i in range(len(vocab))
+        ]  # lazily filled
+        self._extra: dict[str, int] = {}
+        self._extra_words: list[str] = []
+        self._extra_rows: dict[int, tuple[int, ...]] = {}
+
+    def word(self, i: int) -> str:
+        v = len(self.vocab)
+        return self.vocab.id_to_token(i) if i < v else self._extra_words[i - v]
+
+    def rows(self, i: int) -> tuple[int, ...]:
+        """N-gram rows + 1 of the word with (extended) id ``i``."""
+        v = len(self.vocab)
+        if i < v and self._rows[i] is not None:
+            return self._rows[i]
+        if i >= v and i in self._extra_rows:
+            return self._extra_rows[i]
+        r = tuple(1 + _bucket(g, self.buckets) for g in char_ngrams(self.word(i), self.n_min, self.n_max))
+        if i < v:
+            self._rows[i] = r
+        else:
+            self._extra_rows[i] = r
+        return r
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Extended ids of each text's words (a text with no words becomes ``[<unk>]``)."""
+        vocab, unk, out = self.vocab, self.vocab.unk_id, []
+        for t in texts:
+            ids = []
+            for w in vocab.tokenize(t):
+                i = vocab.token_to_id(w)
+                if i == unk:
+                    i = self._extra.get(w)
+                    if i is None:
+                        i = self._extra[w] = len(self.vocab) + len(self._extra_words)
+                        self._extra_words.append(w)
+                ids.append(i)
+            out.append(ids or [unk])
+        return out
+
+    def collate(self, ids: list[list[int]], labels: list[int] | None = None) -> dict[str, Tensor]:
+        """Right-padded batch: inputs (B, T) word ids, subwords (B, T, G), lengths (B,), targets (B,)."""
+        v, unk = len(self.vocab), self.vocab.unk_id
+        lengths = torch.tensor([len(x) for x in ids])
+        T = int(lengths.max())
+        rows = [[self.rows(i) for i in x] for x in ids]
+        G = max((len(r) for x in rows for r in x), default=0) or 1
+        inputs = torch.zeros(len(ids), T, dtype=torch.long)
+        sub = torch.zeros(len(ids), T, G, dtype=torch.long)
+        for b, (x, rs) in enumerate(zip(ids, rows)):
+            inputs[b, : len(x)] = torch.tensor([i if i < v else unk for i in x])
+            for t, r in enumerate(rs):
+                if r:
+                    sub[b, t, : len(r)] = torch.tensor(r)
+        batch = {"inputs": inputs, "subwords": sub, "lengths": lengths}
+        if labels is not None:
+            batch["targets"] = torch.tensor(labels, dtype=torch.long)
+        return batch
+
+
+class HashedNgramEmbedding(nn.Module):
+    """Word embedding plus hashed character n-gram embeddings, averaged (see the module's equation).
+
+    Args:
+        vocab_size: word rows; ``buckets``: n-gram rows (row 0 of the n-gram table is padding);
+        embedding_dim: the vector size.
+
+    Shape: words (B, T), subwords (B, T, G) n-gram rows + 1 (0 = none) -> (B, T, E).
+
+    Example::
+
+        >>> emb = HashedNgramEmbedding(100, 1000, 8)
+        >>> emb(torch.tensor([[3, 4]]), torch.tensor([[[5, 9, 0], [0, 0, 0]]])).shape
+        torch.Size([1, 2, 8])
+    """
+
+    def __init__(self, vocab_size: int, buckets: int, embedding_dim: int):
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, embedding_dim)
+        self.ngram = nn.EmbeddingBag(buckets + 1, embedding_dim, mode="sum", padding_idx=0)
+        nn.init.normal_(self.ngram.weight, std=0.1)  # smaller than the words': many rows are summed
+        with torch.no_grad():
+            self.ngram.weight[0].zero_()
+        self.size = embedding_dim
+
+    def forward(self, words: Tensor, subwords: Tensor) -> Tensor:
+        B, T, G = subwords.shape
+        summed = self.ngram(subwords.reshape(B * T, G)).reshape(B, T, -1)  # (B, T, E)
+        count = (subwords > 0).sum(-1, keepdim=True)  # (B, T, 1)
+        return (self.word(words) + summed) / (1 + count)
+
+
+def subword_vectors_reference(
+    word_weight: Tensor, ngram_weight: Tensor, words: list[str], word_ids: list[int], n_min: int, n_max: int
+) -> Tensor:
+    """The slow twin of :class:`HashedNgramEmbedding`: one word at a time, a plain loop over its n-grams.
+
+    ``ngram_weight`` has ``buckets + 1`` rows (row 0 unused); returns ``(len(words), E)``.
+    """
+    buckets = ngram_weight.shape[0] - 1
+    out = []
+    for w, i in zip(words, word_ids):
+        grams = []
+        if w is not None:
+            marked = "<" + w + ">"
+            for start in range(len(marked)):
+                for n in range(n_min, n_max + 1):
+                    if start + n <= len(marked):
+                        grams.append(marked[start : start + n])
+        total = word_weight[i]
+        for g in grams:
+            total = total + ngram_weight[1 + zlib.crc32(g.encode("utf-8")) % buckets]
+        out.append(total / (1 + len(grams)))
+    return torch.stack(out)
