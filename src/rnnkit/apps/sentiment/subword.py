@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import zlib
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -58,6 +59,14 @@ class Subwords:
         self._extra: dict[str, int] = {}
         self._extra_words: list[str] = []
         self._extra_rows: dict[int, tuple[int, ...]] = {}
+        self._padded: np.ndarray | None = None  # the rows of ids 0..N-1 as one padded array
+        self._counts: np.ndarray | None = None
+
+    def forget_extra(self) -> None:
+        """Drop the extra words (a server's unseen words must not pile up); vocabulary rows stay cached."""
+        self._extra, self._extra_words, self._extra_rows = {}, [], {}
+        if self._padded is not None and self._padded.shape[0] > len(self.vocab):
+            self._padded, self._counts = self._padded[: len(self.vocab)], self._counts[: len(self.vocab)]
 
     def word(self, i: int) -> str:
         v = len(self.vocab)
@@ -93,21 +102,36 @@ class Subwords:
             out.append(ids or [unk])
         return out
 
+    def _table(self, top: int) -> np.ndarray:
+        """``(ids, G)`` n-gram rows + 1 of every id up to ``top``, right-padded with 0 (grown on demand)."""
+        have = 0 if self._padded is None else self._padded.shape[0]
+        if top >= have:
+            rows = [self.rows(i) for i in range(have, top + 1)]
+            width = max([len(r) for r in rows] + [0 if self._padded is None else self._padded.shape[1], 1])
+            grown = np.zeros((top + 1, width), dtype=np.int64)
+            if self._padded is not None:
+                grown[:have, : self._padded.shape[1]] = self._padded
+            for k, r in enumerate(rows):
+                grown[have + k, : len(r)] = r
+            self._padded, self._counts = grown, np.count_nonzero(grown, axis=1)
+        return self._padded
+
     def collate(self, ids: list[list[int]], labels: list[int] | None = None) -> dict[str, Tensor]:
         """Right-padded batch: inputs (B, T) word ids, subwords (B, T, G), lengths (B,), targets (B,)."""
         v, unk = len(self.vocab), self.vocab.unk_id
-        lengths = torch.tensor([len(x) for x in ids])
-        T = int(lengths.max())
-        rows = [[self.rows(i) for i in x] for x in ids]
-        G = max((len(r) for x in rows for r in x), default=0) or 1
-        inputs = torch.zeros(len(ids), T, dtype=torch.long)
-        sub = torch.zeros(len(ids), T, G, dtype=torch.long)
-        for b, (x, rs) in enumerate(zip(ids, rows)):
-            inputs[b, : len(x)] = torch.tensor([i if i < v else unk for i in x])
-            for t, r in enumerate(rs):
-                if r:
-                    sub[b, t, : len(r)] = torch.tensor(r)
-        batch = {"inputs": inputs, "subwords": sub, "lengths": lengths}
+        lengths = np.array([len(x) for x in ids])
+        padded = np.zeros((len(ids), int(lengths.max())), dtype=np.int64)  # (B, T), 0 = <pad>
+        for b, x in enumerate(ids):
+            padded[b, : len(x)] = x
+        table = self._table(int(padded.max()))
+        G = max(1, int(self._counts[padded].max()))
+        sub = table[padded][:, :, :G]  # (B, T, G); <pad> has no n-grams
+        inputs = np.where(padded < v, padded, unk)  # extra words read <unk>'s word vector
+        batch = {
+            "inputs": torch.from_numpy(inputs),
+            "subwords": torch.from_numpy(np.ascontiguousarray(sub)),
+            "lengths": torch.from_numpy(lengths),
+        }
         if labels is not None:
             batch["targets"] = torch.tensor(labels, dtype=torch.long)
         return batch
