@@ -35,7 +35,7 @@ def test_token_limit_comes_from_the_training_lengths():
 
 def test_predict_proba_averages_the_pieces_of_a_long_text():
     torch.manual_seed(0)
-    cfg = SentimentConfig(hidden_size=6, embedding_dim=5, dropout=0.0)
+    cfg = SentimentConfig(hidden_size=6, embedding_dim=5, dropout=0.0, subword_buckets=0)
     model = sentiment.build_model(cfg, 30, 3).eval()
     rng = random.Random(0)
     ids = [[rng.randrange(2, 30) for _ in range(n)] for n in (11, 4, 1, 9)]
@@ -126,7 +126,13 @@ def test_language_model_pretraining_learns_both_directions():
 
     torch.manual_seed(0)
     cfg = SentimentConfig(
-        hidden_size=16, embedding_dim=8, dropout=0.0, pretrain_epochs=30, lr=1e-2, batch_size=8
+        hidden_size=16,
+        embedding_dim=8,
+        dropout=0.0,
+        pretrain_epochs=30,
+        lr=1e-2,
+        batch_size=8,
+        subword_buckets=0,
     )
     model = sentiment.build_model(cfg, 12, 2)
     # a cycle 2..11: each token fixes both its successor and its predecessor
@@ -201,7 +207,9 @@ def test_subwords_give_unseen_words_vectors_and_the_saved_run_reads_them(tmp_pat
         data=str(data), runs_dir=str(tmp_path), hidden_size=8, embedding_dim=16, epochs=6, min_epochs=6,
         lr=1e-2, progress=False, batch_size=16, dropout=0.0,
     )  # fmt: skip
-    words = sentiment.train(SentimentConfig(name="words", **common), say=lambda s: None).metrics
+    words = sentiment.train(
+        SentimentConfig(name="words", subword_buckets=0, **common), say=lambda s: None
+    ).metrics
     subs = sentiment.train(
         SentimentConfig(name="subs", subword_buckets=5000, **common), say=lambda s: None
     ).metrics
@@ -227,7 +235,14 @@ def test_joined_pooling_concatenates_masked_mean_and_max():
     x, lengths = torch.randint(2, 20, (3, 7)), torch.tensor([7, 3, 1])
     # reference: torch's own GRU on each text alone (no padding), its mean and max over the valid steps
     gru = torch.nn.GRU(6, 5, batch_first=True, bidirectional=True)
-    gru.load_state_dict({k: v for k, v in net.encoder.state_dict().items() if k in gru.state_dict()})
+    w = net.encoder.state_dict()  # cells.0 = forward, cells.1 = reverse (torch's names and gate order)
+    gru.load_state_dict(
+        {
+            f"{k}_l0{'_reverse' if d else ''}": w[f"cells.{d}.{k}"]
+            for d in (0, 1)
+            for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+    )
     for b in range(3):
         with torch.no_grad():
             out, _ = gru(net.embed(x[b : b + 1, : lengths[b]]))  # (1, L, 10)

@@ -66,7 +66,7 @@ class SentimentConfig(AppConfig):
     )
     dropout: float = option(0.5, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
     subword_buckets: int = option(
-        0,
+        20000,
         "hashed character n-gram rows (fastText-style): each word's vector is the mean of its word "
         "embedding and its n-grams', so rare and unseen words get vectors; word level only; 0 = off",
         low=0,
