@@ -228,7 +228,7 @@ def pretrain_lm(
     vocab = model.config.vocab_size
     heads = torch.nn.ModuleList([torch.nn.Linear(hidden, vocab) for _ in range(directions)])
     params = list(model.embed.parameters()) + list(enc.parameters()) + list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, fused=True)  # one kernel: much faster on the CPU
     model.train()
     t0, losses = time.perf_counter(), []
     for epoch in range(cfg.pretrain_epochs):

@@ -80,6 +80,20 @@ def lr_schedule(cfg: SentimentConfig, steps_per_epoch: int) -> dict[str, Any]:
     }
 
 
+def fused_adam(cfg: SentimentConfig) -> dict[str, Any]:
+    """``cfg.optimizer_options``, plus ``fused=True`` for Adam/AdamW on the CPU when the user set neither
+    ``fused`` nor ``foreach``: one kernel over all parameters, about 5x faster an update than the default
+    with the 2 M-parameter n-gram table (the same algorithm; rounding may differ)."""
+    opts = dict(cfg.optimizer_options)
+    if (
+        cfg.optimizer.lower() in ("adam", "adamw")
+        and cfg.device == "cpu"
+        and not {"fused", "foreach"} & set(opts)
+    ):
+        opts["fused"] = True
+    return opts
+
+
 def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResult:
     """Train and evaluate the classifier and the baselines; write the run ``cfg.runs_dir/cfg.name``."""
     from rnnkit.train import seed_everything
@@ -139,7 +153,11 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         val = batches(va_ids, va_y, 256, None, collate_fn) if len(va) else None
         majority_val = float(np.bincount(va_y, minlength=k).max() / len(va_y)) if len(va) else 1.0
         steps_per_epoch = -(-len(tr_ids) // cfg.batch_size)
-        changes: dict[str, Any] = {"early_stopping": 0, **lr_schedule(cfg, steps_per_epoch)}
+        changes: dict[str, Any] = {
+            "early_stopping": 0,
+            **lr_schedule(cfg, steps_per_epoch),
+            "optimizer_options": fused_adam(cfg),
+        }
         if len(va):
             changes.update(monitor="val_accuracy", monitor_mode="max")
         cfg_trainer = replace(cfg, **changes)
