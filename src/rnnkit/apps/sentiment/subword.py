@@ -62,6 +62,11 @@ class Subwords:
         self._padded: np.ndarray | None = None  # the rows of ids 0..N-1 as one padded array
         self._counts: np.ndarray | None = None
 
+    @property
+    def extra_words(self) -> int:
+        """How many words outside the vocabulary have been encoded (since :meth:`forget_extra`)."""
+        return len(self._extra_words)
+
     def forget_extra(self) -> None:
         """Drop the extra words (a server's unseen words must not pile up); vocabulary rows stay cached."""
         self._extra, self._extra_words, self._extra_rows = {}, [], {}

@@ -192,7 +192,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "subwords": {
                 "buckets": cfg.subword_buckets,
                 "ngrams": [cfg.ngram_min, cfg.ngram_max],
-                "words_outside_vocabulary": len(sub._extra_words),
+                "words_outside_vocabulary": sub.extra_words,
             }
             if sub
             else None,
