@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 
@@ -30,7 +31,7 @@ def run_one(data: str, runs_dir: str, time_budget: float) -> dict:
     cfg = sentiment.SentimentConfig(
         data=data, runs_dir=runs_dir, name=data, threads=1, progress=False, time_budget=time_budget
     )
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
     m = sentiment.train(cfg, overwrite=True, say=lambda s: None).metrics
     long = m["lengths"]["tokens_median"] >= LONG_WORDS
     tfidf = m["baselines"]["tfidf"]["accuracy"]
@@ -53,20 +54,22 @@ def run_one(data: str, runs_dir: str, time_budget: float) -> dict:
         "epochs": m["epochs_run"],
         "stop": m["stop_reason"],
         "seconds": round(time.perf_counter() - t0),
+        "load": [round(load0, 1), round(os.getloadavg()[0], 1)],  # 1-minute load average, start and end
     }
 
 
 def table(rows: list[dict]) -> str:
     head = (
         "| data (classes, texts, median tokens) | rnnkit | TF-IDF LR | BoW LR | MLP | goal | met |"
-        " rnnkit+TF-IDF mean (not rnnkit) | texts longer than the limit (cut) | epochs, s |"
+        " rnnkit+TF-IDF mean (not rnnkit) | texts longer than the limit (cut) | epochs, s | load |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         lines.append(
             f"| {r['data']} ({r['classes']}, {r['texts']}, {r['median_tokens']:.0f}) | {r['rnnkit']:.3f} | "
             f"{r['tfidf']:.3f} | {r['bow']:.3f} | {r['mlp']:.3f} | {r['goal']} | {'yes' if r['met'] else 'no'} | "
-            f"{r['ensemble']:.3f} | {r['longer']} of limit {r['limit']} ({r['cut']}) | {r['epochs']}, {r['seconds']} |"
+            f"{r['ensemble']:.3f} | {r['longer']} of limit {r['limit']} ({r['cut']}) | {r['epochs']}, {r['seconds']} | "
+            f"{r['load'][0]}-{r['load'][1]} |"
         )
     return "\n".join(lines)
 

@@ -35,7 +35,7 @@ def test_token_limit_comes_from_the_training_lengths():
 
 def test_predict_proba_averages_the_pieces_of_a_long_text():
     torch.manual_seed(0)
-    cfg = SentimentConfig(hidden_size=6, embedding_dim=5, dropout=0.0)
+    cfg = SentimentConfig(hidden_size=6, embedding_dim=5, dropout=0.0, subword_buckets=0)
     model = sentiment.build_model(cfg, 30, 3).eval()
     rng = random.Random(0)
     ids = [[rng.randrange(2, 30) for _ in range(n)] for n in (11, 4, 1, 9)]
@@ -126,7 +126,13 @@ def test_language_model_pretraining_learns_both_directions():
 
     torch.manual_seed(0)
     cfg = SentimentConfig(
-        hidden_size=16, embedding_dim=8, dropout=0.0, pretrain_epochs=30, lr=1e-2, batch_size=8
+        hidden_size=16,
+        embedding_dim=8,
+        dropout=0.0,
+        pretrain_epochs=30,
+        lr=1e-2,
+        batch_size=8,
+        subword_buckets=0,
     )
     model = sentiment.build_model(cfg, 12, 2)
     # a cycle 2..11: each token fixes both its successor and its predecessor
@@ -135,3 +141,141 @@ def test_language_model_pretraining_learns_both_directions():
     assert out["epochs"] == 30
     assert out["first_loss"] > 0.8 * math.log(12)  # starts near uniform over the vocabulary
     assert out["last_loss"] < 0.1  # both directions learnt their (deterministic) neighbour
+
+
+# ------------------------------------------------------------------------------------------------------
+# subword (hashed character n-gram) features, joined pooling, the lr schedule
+# ------------------------------------------------------------------------------------------------------
+def test_char_ngrams_of_a_word_with_boundary_marks():
+    from rnnkit.apps.sentiment.subword import char_ngrams
+
+    got = char_ngrams("cat", 3, 5)
+    assert sorted(got) == sorted(["<ca", "cat", "at>", "<cat", "cat>", "<cat>"])
+    assert char_ngrams("a", 3, 6) == ["<a>"]
+
+
+def test_hashed_ngram_embedding_matches_the_plain_loop_forward_and_backward():
+    from rnnkit.apps.sentiment.subword import HashedNgramEmbedding, Subwords, subword_vectors_reference
+    from rnnkit.datasets import Vocabulary
+
+    vocab = Vocabulary.build(["a fine film", "a dull film", "fine fine"], level="word", min_freq=1)
+    sub = Subwords(vocab, buckets=97, n_min=2, n_max=4)
+    texts = ["a fine film", "unseen wordsmithery , fine", "zz"]  # unseen words get ids >= len(vocab)
+    ids = sub.encode(texts)
+    assert max(ids[1]) >= len(vocab) and ids[1][3] == vocab.token_to_id("fine")
+    batch = sub.collate(ids)
+    torch.manual_seed(0)
+    emb = HashedNgramEmbedding(len(vocab), 97, 5).double()
+    got = emb(batch["inputs"], batch["subwords"])  # (B, T, E)
+    # reference: word by word, from the word strings, with its own n-gram loop and hash
+    words, word_ids, where = [], [], []
+    for b, t in enumerate(texts):
+        for j, w in enumerate(vocab.tokenize(t)):
+            words.append(w)
+            word_ids.append(vocab.token_to_id(w))
+            where.append((b, j))
+    want = subword_vectors_reference(emb.word.weight, emb.ngram.weight, words, word_ids, 2, 4)
+    picked = torch.stack([got[b, j] for b, j in where])
+    torch.testing.assert_close(picked, want, rtol=1e-12, atol=1e-12)
+    # gradients of both tables agree too
+    g = torch.randn_like(want)
+    (gw_fast, gn_fast) = torch.autograd.grad((picked * g).sum(), [emb.word.weight, emb.ngram.weight])
+    (gw_ref, gn_ref) = torch.autograd.grad((want * g).sum(), [emb.word.weight, emb.ngram.weight])
+    torch.testing.assert_close(gw_fast, gw_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gn_fast, gn_ref, rtol=1e-12, atol=1e-12)
+    assert gn_ref[0].abs().sum() == 0  # the padding row is never used
+
+
+def _morphology(path, n=240, seed=0):
+    """Every word is new (seen once): the class shows only in the stems 'goodly-' / 'badly-'."""
+    rng = random.Random(seed)
+    suffixes = rng.sample(range(6**5), n)  # all different
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            label = i % 2
+            stem = "goodly" if label else "badly"
+            suffix = "".join("qxzjkv"[suffixes[i] // 6**k % 6] for k in range(5))
+            w.writerow([f"the {stem}{suffix} film", "pos" if label else "neg"])
+
+
+def test_subwords_give_unseen_words_vectors_and_the_saved_run_reads_them(tmp_path):
+    data = tmp_path / "morph.csv"
+    _morphology(data)
+    common = dict(
+        data=str(data), runs_dir=str(tmp_path), hidden_size=8, embedding_dim=16, epochs=6, min_epochs=6,
+        lr=1e-2, progress=False, batch_size=16, dropout=0.0,
+    )  # fmt: skip
+    words = sentiment.train(
+        SentimentConfig(name="words", subword_buckets=0, **common), say=lambda s: None
+    ).metrics
+    subs = sentiment.train(
+        SentimentConfig(name="subs", subword_buckets=5000, **common), say=lambda s: None
+    ).metrics
+    assert words["test"]["accuracy"] <= 0.7  # every word is <unk> to the word-only model
+    assert subs["test"]["accuracy"] >= 0.9
+    assert subs["subwords"]["words_outside_vocabulary"] == 240
+    loaded = sentiment.load(tmp_path / "subs")
+    assert loaded.evaluate()["accuracy"] == pytest.approx(subs["test"]["accuracy"])
+    p = loaded.predict(["the goodlyvvvvv film", "the badlyvvvvv film"])
+    assert [r["label"] for r in p] == ["pos", "neg"]
+
+
+def test_joined_pooling_concatenates_masked_mean_and_max():
+    from rnnkit.apps.sentiment.model import SentimentNet, SentimentNetConfig
+    from rnnkit.models import EncoderConfig
+
+    torch.manual_seed(0)
+    cfg = SentimentNetConfig(
+        num_classes=3, vocab_size=20, embedding_dim=6, encoder=EncoderConfig("gru", 5, bidirectional=True),
+        pooling="mean+max",
+    )  # fmt: skip
+    net = SentimentNet(cfg).eval()
+    x, lengths = torch.randint(2, 20, (3, 7)), torch.tensor([7, 3, 1])
+    # reference: torch's own GRU on each text alone (no padding), its mean and max over the valid steps
+    gru = torch.nn.GRU(6, 5, batch_first=True, bidirectional=True)
+    w = net.encoder.state_dict()  # cells.0 = forward, cells.1 = reverse (torch's names and gate order)
+    gru.load_state_dict(
+        {
+            f"{k}_l0{'_reverse' if d else ''}": w[f"cells.{d}.{k}"]
+            for d in (0, 1)
+            for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+    )
+    for b in range(3):
+        with torch.no_grad():
+            out, _ = gru(net.embed(x[b : b + 1, : lengths[b]]))  # (1, L, 10)
+            want = net.head(torch.cat([out.mean(1), out.max(1).values], -1))
+            got = net(x[b : b + 1], lengths[b : b + 1])
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_pooling_and_missing_subwords_say_what_was_expected():
+    from rnnkit._errors import RnnkitError
+    from rnnkit.apps.sentiment.model import SentimentNet, SentimentNetConfig
+    from rnnkit.config import config_from_dict
+
+    with pytest.raises(RnnkitError, match="joined by '\\+'.*got 'mean\\+avg'"):
+        config_from_dict(SentimentConfig, {"pooling": "mean+avg"})
+    net = SentimentNet(SentimentNetConfig(num_classes=2, vocab_size=10, embedding_dim=4, subword_buckets=50))
+    with pytest.raises(RnnkitError, match="batches need 'subwords'"):
+        net(torch.tensor([[2, 3]]))
+
+
+def test_lr_schedule_anneals_over_the_planned_updates():
+    from rnnkit.apps.sentiment.train import lr_schedule
+
+    cfg = SentimentConfig(lr_schedule="onecycle", epochs=3, lr=0.01)
+    s = lr_schedule(cfg, steps_per_epoch=10)
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, **s["scheduler_options"])
+    lrs = []
+    for _ in range(30):  # every planned update steps it without running past its end
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert max(lrs) == pytest.approx(0.01, rel=0.05) and lrs[-1] < 1e-4
+    assert s["scheduler_interval"] == "step"
+    assert lr_schedule(SentimentConfig(), 10) == {}  # constant: the trainer's own setting
+    assert lr_schedule(SentimentConfig(lr_schedule="cosine", scheduler="steplr"), 10) == {}  # the user's wins

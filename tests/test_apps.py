@@ -309,9 +309,8 @@ def test_sentiment_trains_on_polarity_and_beats_untrained(tmp_path):
     )
     torch.manual_seed(cfg.seed)
     untrained = sentiment.build_model(cfg, len(vocab), len(classes))
-    probs = sentiment.predict_proba(
-        untrained, sentiment.encode(vocab, [texts[i] for i in te], cfg.max_tokens)
-    )
+    sub = sentiment.Subwords(vocab, cfg.subword_buckets)  # the default reads hashed character n-grams
+    probs = sentiment.predict_proba(untrained, sub.encode([texts[i] for i in te]), collate_fn=sub.collate)
     untrained_acc = accuracy([labels[i] for i in te], probs.argmax(1))
 
     assert acc >= 0.63, result.metrics["test"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
 from rnnkit.config import option
 
@@ -59,9 +60,41 @@ class SentimentConfig(AppConfig):
     num_layers: int = option(1, "stacked recurrent layers", low=1)
     bidirectional: bool = option(True, "read the text in both directions")
     pooling: str = option(
-        "mean", "how the per-token outputs become one vector", choices=("last", "mean", "max", "attention")
+        "mean",
+        "how the per-token outputs become one vector: last, mean, max, attention, or several joined by '+' "
+        "(concatenated, e.g. mean+max)",
     )
     dropout: float = option(0.5, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
+    subword_buckets: int = option(
+        20000,
+        "hashed character n-gram rows (fastText-style): each word's vector is the mean of its word "
+        "embedding and its n-grams', so rare and unseen words get vectors; word level only; 0 = off",
+        low=0,
+    )
+    ngram_min: int = option(3, "shortest character n-gram of a word (with boundary marks <w>)", low=1)
+    ngram_max: int = option(6, "longest character n-gram of a word", low=1)
+    word_dropout: float = option(
+        0.0,
+        "while training, replace each word by <unk> with this probability (n-grams kept)",
+        low=0.0,
+        below=1.0,
+    )
+    lr_schedule: str = option(
+        "constant",
+        "learning rate over the run's epochs*steps: constant, onecycle (warm up to lr, anneal to ~0) or "
+        "cosine (anneal from lr); used when no --scheduler is named",
+        choices=("constant", "onecycle", "cosine"),
+    )
     baseline_ngrams: int = option(
         1, "n-gram order of the bag-of-words baseline (1 = words only)", low=1, high=3
     )
+
+    def check(self) -> None:
+        super().check()
+        from rnnkit.apps.sentiment.model import pooling_kinds
+
+        pooling_kinds(self.pooling)
+        if self.ngram_min > self.ngram_max:
+            raise RnnkitError(
+                f"ngram_min must be <= ngram_max (--ngram-min, --ngram-max), got {self.ngram_min} > {self.ngram_max}"
+            )

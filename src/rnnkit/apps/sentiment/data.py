@@ -137,10 +137,13 @@ def collate(ids: list[list[int]], labels: list[int] | None = None) -> dict[str, 
     return batch
 
 
-def batches(ids, labels, batch_size: int, order=None) -> list[dict[str, torch.Tensor]]:
+def batches(ids, labels, batch_size: int, order=None, collate_fn=None) -> list[dict[str, torch.Tensor]]:
+    """The batches of ``ids`` in ``order``, made by ``collate_fn`` (default :func:`collate`)."""
     order = range(len(ids)) if order is None else order
-    order = list(order)
+    order, collate_fn = list(order), collate_fn or collate
     return [
-        collate([ids[i] for i in order[s : s + batch_size]], [labels[i] for i in order[s : s + batch_size]])
+        collate_fn(
+            [ids[i] for i in order[s : s + batch_size]], [labels[i] for i in order[s : s + batch_size]]
+        )
         for s in range(0, len(order), batch_size)
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import accuracy, f1_score
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.sentiment.data import APP, encode, load_texts, split
-from rnnkit.apps.sentiment.model import predict_proba
+from rnnkit.apps.sentiment.model import SentimentNet, predict_proba
+from rnnkit.apps.sentiment.subword import Subwords
 from rnnkit.datasets import Vocabulary, read_text_classification
 
 __all__ = ["SentimentPredictor", "load"]
@@ -21,10 +23,20 @@ class SentimentPredictor:
 
     def __init__(self, path):
         from rnnkit.models import SequenceClassifier
+        from rnnkit.models.io import read_model_info
 
         self.run, self.manifest, self.config = open_app_run(path, APP)
-        self.model = load_run_model(self.run, SequenceClassifier)
+        # runs of older versions hold a plain SequenceClassifier (words only, one pooling)
+        try:
+            saved = read_model_info(self.run).get("model")
+        except RnnkitError:
+            saved = None  # damaged: load_run_model below says how, naming the run
+        self.model = load_run_model(
+            self.run, SequenceClassifier if saved == "SequenceClassifier" else SentimentNet
+        )
         self.vocab = _load_vocab(self.run)
+        self._subwords = None  # the n-gram rows of the vocabulary, made on first use
+        self._lock = threading.Lock()
         if len(self.vocab) != self.model.config.vocab_size:
             raise RnnkitError(f"run {self.run.name}: vocab.json does not match the model (damaged run?)")
         info = read_json(self.run / "labels.json", f"run {self.run.name}")
@@ -42,8 +54,19 @@ class SentimentPredictor:
             raise RnnkitError(f"run {self.run.name}: labels.json is damaged (long_texts {self.long_texts!r})")
 
     def _proba(self, texts: list[str]):
-        ids = encode(self.vocab, texts)
-        return predict_proba(self.model, ids, limit=self.max_tokens, long_texts=self.long_texts)
+        c = self.model.config
+        if not getattr(c, "subword_buckets", 0):
+            ids = encode(self.vocab, texts)
+            return predict_proba(self.model, ids, limit=self.max_tokens, long_texts=self.long_texts)
+        with self._lock:  # one table of extra words at a time (a server calls from several threads)
+            if self._subwords is None:
+                self._subwords = Subwords(self.vocab, c.subword_buckets, c.ngram_min, c.ngram_max)
+            sub = self._subwords
+            sub.forget_extra()  # the words outside the vocabulary seen by a server do not pile up
+            return predict_proba(
+                self.model, sub.encode(texts), limit=self.max_tokens, long_texts=self.long_texts,
+                collate_fn=sub.collate,
+            )  # fmt: skip
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """For each text: ``{"text", "label", "probability", "probabilities": {class: p}}``."""
