@@ -219,6 +219,56 @@ def test_classifier_matches_torch(pooling, encoder, tmp_path):
     torch.testing.assert_close(torch.from_numpy(got), ref, **TOL)
 
 
+def test_sentiment_net_with_subwords_takes_them_as_a_third_input(tmp_path):
+    """The sentiment app's default model adds hashed character n-grams to each word: the export reads them
+    (B, T, G) beside the word ids, with any number of n-grams per word, and equals torch."""
+    from rnnkit.apps.sentiment.model import SentimentNet, SentimentNetConfig
+
+    cfg = SentimentNetConfig(
+        num_classes=2, vocab_size=20, embedding_dim=6, encoder=EncoderConfig("gru", 5, bidirectional=True),
+        subword_buckets=30, pooling="mean+max",
+    )  # fmt: skip
+    model = SentimentNet(cfg).eval()
+    sess = _session(to_onnx(model, tmp_path / "sent.onnx"))
+    g = torch.Generator().manual_seed(0)
+    for G in (1, 5):
+        x, lengths = torch.randint(2, 20, (3, 6), generator=g), torch.tensor([6, 2, 4])
+        sub = torch.randint(0, 31, (3, 6, G), generator=g)  # 0 = no n-gram in that slot
+        with torch.no_grad():
+            ref = model(x, lengths, sub)
+        (got,) = sess.run(None, {"inputs": x.numpy(), "lengths": lengths.numpy(), "subwords": sub.numpy()})
+        torch.testing.assert_close(torch.from_numpy(got), ref, **TOL)
+
+
+def test_export_run_of_a_subword_model_says_how_to_make_the_subwords(tmp_path):
+    import json
+    import zlib
+
+    from rnnkit.apps.rundir import RunBuilder
+    from rnnkit.apps.sentiment.model import SentimentNet, SentimentNetConfig
+    from rnnkit.apps.sentiment.subword import Subwords
+    from rnnkit.datasets import Vocabulary
+    from rnnkit.models import save_model
+
+    cfg = SentimentNetConfig(num_classes=2, vocab_size=12, embedding_dim=4, encoder=EncoderConfig("gru", 5),
+                             subword_buckets=50, ngram_min=2, ngram_max=4)  # fmt: skip
+    with RunBuilder(tmp_path, "s1") as run:
+        save_model(SentimentNet(cfg).eval(), run.path)
+        run.commit({"app": "sentiment", "name": "s1"})
+    (path,) = export_run(tmp_path / "s1", tmp_path / "s1.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    rule = json.loads(meta["rnnkit.subwords"])
+    assert (rule["buckets"], rule["ngram_min"], rule["ngram_max"]) == (50, 2, 4)
+    # the rule as written, applied by hand, gives the rows the app's own encoder gives
+    word = "unwatchable"
+    w = f"<{word}>"
+    grams = [w[i : i + n] for n in range(2, 5) for i in range(len(w) - n + 1)]
+    by_hand = tuple(1 + zlib.crc32(g.encode("utf-8")) % rule["buckets"] for g in grams)
+    sub = Subwords(Vocabulary.build(["a film"], level="word"), buckets=50, n_min=2, n_max=4)
+    (ids,) = sub.encode([word])
+    assert sub.rows(ids[0]) == by_hand
+
+
 def test_forecaster_matches_torch(tmp_path):
     model = SequenceRegressor(
         RegressorConfig(output_size=2, input_size=3, encoder=EncoderConfig("gru", 6, num_layers=2))

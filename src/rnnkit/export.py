@@ -26,6 +26,7 @@ Public: :func:`to_onnx`, :func:`export_run`.
 from __future__ import annotations
 
 import io
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -557,8 +558,8 @@ class _PooledIO(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, inputs, lengths):
-        return self.model(inputs, lengths)
+    def forward(self, inputs, lengths, *extra):
+        return self.model(inputs, lengths, *extra)
 
 
 def _seq2seq_names(model) -> tuple[list[str], list[str]]:
@@ -670,6 +671,16 @@ def _plan(module: nn.Module, part: str | None) -> _Plan:
             inputs = torch.zeros(B, T, c.input_size, dtype=next(module.parameters()).dtype)
         out = "logits" if isinstance(module, SequenceClassifier) else "output"
         axes = {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, out: {0: "batch"}}
+        if getattr(c, "subword_buckets", 0):  # a third input: each word's hashed n-gram rows + 1 (0 = none)
+            subwords = torch.ones(B, T, 2, dtype=torch.int64)
+            axes["subwords"] = {0: "batch", 1: "time", 2: "ngrams"}
+            return _Plan(
+                _PooledIO(module),
+                (inputs, torch.full((B,), T), subwords),
+                ["inputs", "lengths", "subwords"],
+                [out],
+                axes,
+            )
         return _Plan(_PooledIO(module), (inputs, torch.full((B,), T)), ["inputs", "lengths"], [out], axes)
     raise RnnkitError(
         "to_onnx exports an rnnkit Recurrent layer (RNN/LSTM/GRU/Recurrent), a LanguageModel, a "
@@ -828,6 +839,16 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
     for name in ("vocab.json", "scaler.json"):
         if (run / name).is_file():
             meta[f"rnnkit.{name}"] = (run / name).read_text(encoding="utf-8")
+    c = getattr(model, "config", None)
+    if getattr(c, "subword_buckets", 0):  # how the 'subwords' input is made from a word (sentiment)
+        meta["rnnkit.subwords"] = json.dumps(
+            {
+                "buckets": c.subword_buckets,
+                "ngram_min": c.ngram_min,
+                "ngram_max": c.ngram_max,
+                "row": "1 + zlib.crc32(ngram.encode('utf-8')) % buckets, n-grams of '<' + word + '>'",
+            }
+        )
     out = Path(out_path)
     if not isinstance(model, Seq2Seq):
         return [to_onnx(model, out, ops=ops, metadata=meta)]

@@ -105,8 +105,8 @@ class SentimentNet(SequenceClassifier):
             if subwords is None:
                 raise RnnkitError(
                     "this model reads hashed character n-grams: batches need 'subwords' (B, T, G); "
-                    "build them with rnnkit.apps.sentiment.Subwords.collate (an ONNX export has no such input: "
-                    "train with --subword-buckets 0 for a model that rnnkit export can write)"
+                    "build them with rnnkit.apps.sentiment.Subwords.collate (an ONNX export of it takes them as "
+                    "its third input, 'subwords')"
                 )
             sub = check_tokens(subwords, c.subword_buckets + 1, "subwords", dims=3)
             if sub.shape[:2] != x.shape:

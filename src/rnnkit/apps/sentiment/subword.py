@@ -169,7 +169,11 @@ class HashedNgramEmbedding(nn.Module):
 
     def forward(self, words: Tensor, subwords: Tensor) -> Tensor:
         B, T, G = subwords.shape
-        summed = self.ngram(subwords.reshape(B * T, G)).reshape(B, T, -1)  # (B, T, E)
+        if torch.onnx.is_in_onnx_export():  # ONNX has no EmbeddingBag with a padding row: gather, mask, sum
+            rows = nn.functional.embedding(subwords, self.ngram.weight)  # (B, T, G, E)
+            summed = (rows * (subwords > 0).unsqueeze(-1).to(rows.dtype)).sum(2)
+        else:
+            summed = self.ngram(subwords.reshape(B * T, G)).reshape(B, T, -1)  # (B, T, E)
         count = (subwords > 0).sum(-1, keepdim=True)  # (B, T, 1)
         return (self.word(words) + summed) / (1 + count)
 
