@@ -112,3 +112,17 @@ def test_adaptive_config_is_checked_and_saved(tmp_path):
     torch.testing.assert_close(back.eval()(x)[0], model.eval()(x)[0])
     # the rule for the clusters: a head of min(2000, V / 8) tokens, then clusters five times larger
     assert adaptive_cutoffs(7632) == [954, 4770] and adaptive_cutoffs(44000) == [2000, 10000]
+
+
+def test_onnx_export_gives_the_adaptive_log_probabilities(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from rnnkit.export import to_onnx
+
+    model = _model(dtype=torch.float32).eval()
+    to_onnx(model, tmp_path / "lm.onnx")
+    x = torch.randint(0, V, (2, 6))
+    zeros = torch.zeros(1, 2, 16).numpy()
+    feeds = {"tokens": x.numpy(), "lengths": torch.tensor([6, 6]).numpy(), "h0": zeros, "c0": zeros}
+    got = ort.InferenceSession(str(tmp_path / "lm.onnx")).run(None, feeds)[0]
+    torch.testing.assert_close(torch.from_numpy(got), model(x)[0].detach(), rtol=1e-5, atol=1e-5)
