@@ -90,9 +90,10 @@ class LanguageModel(Model):
     and :meth:`step` return the exact full log-probabilities (normalised, so a log-softmax of them changes
     nothing), and everything that reads them (scores, top-k, sampling) is exact.
 
-    Shape: tokens (B, T) -> ``(logits (B, T, V), state)`` (log-probabilities with the adaptive softmax). Batches: ``{"inputs" (B, T), "targets" (B, T),
-    "lengths"}`` (targets = inputs shifted by one); truncated BPTT is supported (the trainer carries the
-    state between chunks).
+    Shape: tokens (B, T) -> ``(logits (B, T, V), state)`` (log-probabilities with the adaptive softmax).
+    Batches: ``{"inputs" (B, T), "targets" (B, T), "lengths"}`` (targets = inputs shifted by one); truncated
+    BPTT is supported (the trainer carries the state between chunks). Adaptive example:
+    ``LanguageModel(LanguageModelConfig(vocab_size=10000, softmax="adaptive"))`` (cutoffs ``[1250, 6250]``).
 
     Example::
 
@@ -135,7 +136,8 @@ class LanguageModel(Model):
             cutoffs = list(c.cutoffs) or adaptive_cutoffs(c.vocab_size)
             if sorted(set(cutoffs)) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] > c.vocab_size - 1:
                 raise RnnkitError(
-                    f"cutoffs must be increasing integers in [1, vocab_size - 1 = {c.vocab_size - 1}], got {cutoffs}"
+                    f"cutoffs must be increasing integers in [1, vocab_size - 1 = {c.vocab_size - 1}], "
+                    f"got {cutoffs}"
                 )
             if c.div_value < 1.0:
                 raise RnnkitError(f"div_value must be >= 1, got {c.div_value}")
