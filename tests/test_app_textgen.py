@@ -109,8 +109,9 @@ def _words_text() -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def word_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["full", "adaptive"])
+def word_run(tmp_path_factory, request):
+    """A word-level run with each output layer (the vocabulary is small: ``auto`` would pick the full one)."""
     tmp = tmp_path_factory.mktemp("words")
     data = tmp / "words.txt"
     data.write_text(_words_text())
@@ -132,6 +133,7 @@ def word_run(tmp_path_factory):
         sample_length=0,
         ff_epochs=1,
         progress=False,
+        softmax=request.param,
     )
     return train_textgen(cfg, say=lambda s: None)
 
@@ -235,3 +237,33 @@ def test_token_nats_positions_match_the_ngram_scores():
     pos = scored_positions(len(ids))
     ref = -np.log((ids.numpy()[pos] + 1) / 15)
     np.testing.assert_allclose(nats, ref, rtol=1e-6)
+
+
+def test_word_run_generates_and_scores_with_its_output_layer(word_run):
+    from rnnkit.apps.textgen import GenerateConfig
+
+    gen = load_run(word_run.run)
+    adaptive = gen.config.softmax == "adaptive"
+    assert gen.model.adaptive == adaptive
+    name, reason = gen.generation_backend
+    if adaptive:  # the compiled loop has a full softmax only: the Python loop runs, and says why
+        assert name == "python" and "adaptive" in reason
+        with pytest.raises(RnnkitError, match="adaptive"):
+            gen.generate("the cat", GenerateConfig(length=5), backend="fast")
+    words = gen.generate("the cat", GenerateConfig(length=12, temperature=0.5))[0].split()
+    assert len(words) == 12 and all(w in gen.vocab for w in words)
+    # the saved run scores its held-out part as training did
+    assert gen.evaluate()["bits_per_word"] == pytest.approx(
+        word_run.metrics["test"]["bits_per_word"], rel=1e-6
+    )
+
+
+def test_softmax_auto_is_adaptive_for_large_word_vocabularies_only():
+    from rnnkit.apps.textgen.model import ADAPTIVE_FROM, softmax_kind
+
+    char, word = TextGenConfig(), TextGenConfig(level="word")
+    assert softmax_kind(char, 5000) == "full"  # characters (the demo) keep the full softmax
+    assert softmax_kind(word, ADAPTIVE_FROM - 1) == "full" and softmax_kind(word, ADAPTIVE_FROM) == "adaptive"
+    assert softmax_kind(TextGenConfig(level="word", tie_weights=True), 9000) == "full"
+    with pytest.raises(RnnkitError, match="--tie-weights"):
+        softmax_kind(TextGenConfig(level="word", softmax="adaptive", tie_weights=True), 9000)

@@ -20,9 +20,9 @@ changes a choice only when two candidates tie to ~1e-6; the tests hold the two t
 
 Covered: a :class:`LanguageModel` in float32 on CPU whose encoder is unidirectional, without zoneout, of
 plain LSTM cells (no projection, peepholes, layer norm or cell clipping), GRU cells with ``reset_after``
-(no layer norm) or RNN cells with ``tanh``/``relu``, any number of layers, tied or untied output, and no
-``eos_id``. Dropout does not apply (generation runs in eval mode). Anything else, CUDA tensors included,
-and a machine where the engine cannot be built, uses the Python path: :func:`fast_support` says which and
+(no layer norm) or RNN cells with ``tanh``/``relu``, any number of layers, tied or untied output (a full
+softmax, not the adaptive one), and no ``eos_id``. Dropout does not apply (generation runs in eval mode).
+Anything else, CUDA tensors included, and a machine where the engine cannot be built, uses the Python path: :func:`fast_support` says which and
 why, and ``backend="fast"`` on an unsupported model is an error.
 
 Two entry points:
@@ -99,6 +99,8 @@ def fast_support(model) -> tuple[bool, str]:
         return False, "the fast loop has no zoneout"
     if model.config.eos_id is not None:
         return False, "the fast loop runs to the full length and does not stop at eos_id"
+    if getattr(model.config, "softmax", "full") != "full":
+        return False, "the fast loop has a full softmax output only, not the adaptive softmax"
     params = list(model.parameters())
     if any(p.device.type != "cpu" for p in params):
         return False, f"the fast loop runs on CPU; the model is on {params[0].device}"

@@ -2,6 +2,11 @@
 
 Shape convention: tokens (B, T) ids, logits (B, T, V); the state is the encoder's
 (``h_n`` (L, B, H) or ``(h_n, c_n)``).
+
+The output layer is a full softmax or the adaptive softmax of Grave et al. (2017, "Efficient softmax
+approximation for GPUs", torch's :class:`~torch.nn.AdaptiveLogSoftmaxWithLoss`): frequent tokens in a head,
+rarer ones in clusters of smaller dimension, so an update of a large-vocabulary model costs a fraction of
+the full ``H x V`` product.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from rnnkit.models._base import (
 )
 from rnnkit.models.decoding import DecodeResult, DecodingConfig, decode, make_decoding
 
-__all__ = ["LanguageModelConfig", "LanguageModel"]
+__all__ = ["LanguageModelConfig", "LanguageModel", "SOFTMAXES", "adaptive_cutoffs"]
 
 
 @dataclass
@@ -42,6 +47,28 @@ class LanguageModelConfig:
     dropout: float = 0.0  # on the embeddings and on the encoder outputs
     bos_id: int | None = None  # the start token generate() begins with when no prompt is given
     eos_id: int | None = None  # generation stops at this token; None = run to max_length
+    # "full": one V-way softmax; "adaptive": Grave et al.'s head + tail clusters (ids must be sorted by
+    # falling frequency, as Vocabulary.build makes them; not with tie_embeddings)
+    softmax: str = "full"
+    cutoffs: list[int] = field(default_factory=list)  # adaptive: cluster boundaries; [] = adaptive_cutoffs(V)
+    div_value: float = 4.0  # adaptive: each tail cluster's dimension is the previous one's / div_value
+
+
+SOFTMAXES = ("full", "adaptive")
+
+
+def adaptive_cutoffs(vocab_size: int) -> list[int]:
+    """Cluster boundaries for an adaptive softmax over ``vocab_size`` frequency-sorted tokens.
+
+    The head keeps the most frequent ``min(2000, V / 8)`` tokens (Grave et al. used 2,000 of text8's 44k);
+    each further cluster is five times larger than the previous boundary, the last one takes the rest.
+    Example: 7,632 tokens -> ``[954, 4770]``; 44,000 -> ``[2000, 10000]``.
+    """
+    first = max(1, min(2000, vocab_size // 8))
+    cuts = [first]
+    while cuts[-1] * 5 < vocab_size:
+        cuts.append(cuts[-1] * 5)
+    return [c for c in cuts if c < vocab_size - 1] or [max(1, vocab_size // 2)]
 
 
 class LanguageModel(Model):
@@ -50,9 +77,23 @@ class LanguageModel(Model):
     With ``tie_embeddings`` the output layer reuses the embedding matrix; when the encoder's output size
     differs from ``embedding_dim`` a linear projection (H -> E) is inserted before it.
 
-    Shape: tokens (B, T) -> ``(logits (B, T, V), state)``. Batches: ``{"inputs" (B, T), "targets" (B, T),
-    "lengths"}`` (targets = inputs shifted by one); truncated BPTT is supported (the trainer carries the
-    state between chunks).
+    With ``softmax="adaptive"`` (Grave et al. 2017) the vocabulary, sorted by falling frequency, is cut at
+    ``cutoffs`` :math:`c_1 < \dots < c_n`: the head scores the :math:`c_1` most frequent tokens and one entry
+    per tail cluster, and cluster :math:`i` (tokens :math:`[c_i, c_{i+1})`) has its own softmax on an
+    :math:`H / d^i` projection (``d`` = ``div_value``):
+
+    .. math:: \log p(w \mid h) = \log \mathrm{softmax}(W_0 h)_{w} \;(w < c_1), \qquad
+              \log p(w \mid h) = \log \mathrm{softmax}(W_0 h)_{c_1 + i - 1}
+              + \log \mathrm{softmax}(U_i P_i h)_{w - c_i} \;(w \in \text{cluster } i).
+
+    Training (:meth:`loss`) evaluates only the head and the clusters of the batch's targets; :meth:`forward`
+    and :meth:`step` return the exact full log-probabilities (normalised, so a log-softmax of them changes
+    nothing), and everything that reads them (scores, top-k, sampling) is exact.
+
+    Shape: tokens (B, T) -> ``(logits (B, T, V), state)`` (log-probabilities with the adaptive softmax).
+    Batches: ``{"inputs" (B, T), "targets" (B, T), "lengths"}`` (targets = inputs shifted by one); truncated
+    BPTT is supported (the trainer carries the state between chunks). Adaptive example:
+    ``LanguageModel(LanguageModelConfig(vocab_size=10000, softmax="adaptive"))`` (cutoffs ``[1250, 6250]``).
 
     Example::
 
@@ -82,17 +123,41 @@ class LanguageModel(Model):
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim)
         self.encoder = c.encoder.build(c.embedding_dim)
         self.drop = nn.Dropout(c.dropout)
+        if c.softmax not in SOFTMAXES:
+            raise RnnkitError(f"softmax must be one of {SOFTMAXES}, got {c.softmax!r}")
         H = self.encoder.output_size
         self.proj = nn.Linear(H, c.embedding_dim) if c.tie_embeddings and H != c.embedding_dim else None
-        self.output = nn.Linear(c.embedding_dim if c.tie_embeddings else H, c.vocab_size)
-        if c.tie_embeddings:
-            self.output.weight = self.embedding.weight
+        self.adaptive = c.softmax == "adaptive"
+        if self.adaptive:
+            if c.tie_embeddings:
+                raise RnnkitError(
+                    "tie_embeddings needs softmax='full' (the adaptive softmax has no V x E matrix)"
+                )
+            cutoffs = list(c.cutoffs) or adaptive_cutoffs(c.vocab_size)
+            if sorted(set(cutoffs)) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] > c.vocab_size - 1:
+                raise RnnkitError(
+                    f"cutoffs must be increasing integers in [1, vocab_size - 1 = {c.vocab_size - 1}], "
+                    f"got {cutoffs}"
+                )
+            if c.div_value < 1.0:
+                raise RnnkitError(f"div_value must be >= 1, got {c.div_value}")
+            self.output = nn.AdaptiveLogSoftmaxWithLoss(H, c.vocab_size, cutoffs, c.div_value, head_bias=True)
+        else:
+            self.output = nn.Linear(c.embedding_dim if c.tie_embeddings else H, c.vocab_size)
+            if c.tie_embeddings:
+                self.output.weight = self.embedding.weight
+
+    def _features(self, h: Tensor) -> Tensor:
+        """The output layer's input: dropout, then the tied projection if any."""
+        h = self.drop(h)
+        return self.proj(h) if self.proj is not None else h
 
     def _logits(self, h: Tensor) -> Tensor:
-        h = self.drop(h)
-        if self.proj is not None:
-            h = self.proj(h)
-        return self.output(h)
+        """(..., H) -> (..., V): logits, or (adaptive) the exact log-probabilities."""
+        h = self._features(h)
+        if not self.adaptive:
+            return self.output(h)
+        return self.output.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
 
     def forward(self, tokens: Tensor, state: Any = None, lengths: Tensor | None = None) -> tuple[Tensor, Any]:
         """Tokens (B, T) -> ``(logits (B, T, V), final_state)``; ``state`` continues a previous call."""
@@ -102,11 +167,34 @@ class LanguageModel(Model):
         out, state = self.encoder(x, state, lengths)  # (B, T, H)
         return self._logits(out), state
 
+    def _adaptive_loss(self, inputs, targets, lengths, state) -> LossOutput:
+        """The adaptive softmax's loss: only the head and the targets' clusters are evaluated."""
+        tokens = check_tokens(inputs, self.config.vocab_size, "inputs")
+        B, T = tokens.shape
+        lengths = check_lengths(lengths, B, T, allow_zero=state is not None)
+        if not isinstance(targets, Tensor) or targets.shape != (B, T):
+            got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
+            raise RnnkitError(f"targets must have the inputs' shape {(B, T)}, got {got}")
+        x = self.drop(self.embedding(tokens))  # (B, T, E)
+        out, state = self.encoder(x, state, lengths)  # (B, T, H)
+        valid = step_mask(None if lengths is None else torch.as_tensor(lengths), B, T, out.device)
+        y = check_tokens(targets[valid].view(1, -1), self.config.vocab_size, "targets").view(-1).long()
+        h = self._features(out)[valid]  # (N, H)
+        n = int(y.numel())
+        if n == 0:
+            return LossOutput(out.sum() * 0.0, 0, state, {"accuracy": 0.0})
+        res = self.output(h, y)  # res.output: log p(target) (N,)
+        with torch.no_grad():
+            correct = float((self.output.predict(h.detach()) == y).sum())
+        return LossOutput(res.loss, n, state, {"accuracy": correct})
+
     def loss(self, batch: Any, state: Any = None) -> LossOutput:
         """Mean cross-entropy (nats per token) over valid steps; metric ``accuracy``."""
         b = as_batch(batch, self.batch_keys)
         inputs = require(b, "inputs")
         targets = require(b, "targets")
+        if self.adaptive:
+            return self._adaptive_loss(inputs, targets, b.get("lengths"), state)
         logits, state = self(inputs, state, b.get("lengths"))
         B, T, V = logits.shape
         if not isinstance(targets, Tensor) or targets.shape != (B, T):

@@ -46,6 +46,14 @@ class TextGenConfig(AppConfig):
         False,
         "share the embedding and output weights (a projection is added when embedding_dim != hidden_size)",
     )
+    # auto: adaptive at word level from ADAPTIVE_FROM tokens of vocabulary (measured: docs/applications.md),
+    # full for characters, so the character model (and the demo) is unchanged
+    softmax: str = option(
+        "auto",
+        "output layer: full softmax, or Grave et al.'s adaptive softmax (frequent words in a head, rare ones in "
+        "smaller clusters); auto = adaptive for word-level vocabularies of 2,000+ words unless --tie-weights",
+        choices=("auto", "adaptive", "full"),
+    )
     tbptt_k1: int = option(50, "truncated BPTT: time steps forward between updates", low=1)
     tbptt_k2: int = option(50, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)
     epochs: int = option(1, "passes over the training text at most", low=1)
