@@ -14,6 +14,8 @@ halves of the held-out tunes.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import shutil
 import subprocess
@@ -119,7 +121,8 @@ def check_tune(tokens: list[str], abc2midi: bool = True) -> dict[str, Any]:
             log = done.stdout + done.stderr
             out["abc2midi"] = done.returncode == 0 and "Error" not in log and (Path(tmp) / "a.mid").is_file()
         try:
-            with warnings.catch_warnings():
+            # music21 prints some of its complaints ("beam: WARNING: ...") straight to stderr: kept out of ours
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
                 warnings.simplefilter("ignore")
                 score = music21.converter.parse(text, format="abc")
                 score.write("midi", fp=str(Path(tmp) / "m.mid"))
