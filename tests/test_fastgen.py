@@ -171,6 +171,33 @@ def test_stream_batch_streams_equal_their_single_runs():
         assert want == _reference(lm, prompt, len(want), t, k, p, seed)
 
 
+def test_stream_batch_advance_equals_that_many_steps():
+    """``advance(k)`` (what the server calls) gives each stream the tokens of ``k`` single steps, and the
+    streams go on from there as if stepped one at a time."""
+    lm = _lm(cell="lstm", layers=2)
+    specs = [([1, 2, 3], 0.8, 0, 1.0, 21), ([40], 0.0, 0, 1.0, 22), ([5, 6], 1.1, 12, 0.85, 23)]
+
+    def fresh():
+        batch = StreamBatch(lm)
+        ids = [batch.add(pr, t, k, p, torch.Generator().manual_seed(sd)) for pr, t, k, p, sd in specs]
+        return batch, ids
+
+    stepped, ids_s = fresh()
+    one = {i: [] for i in ids_s}
+    for _ in range(13):
+        for i, tok in stepped.step().items():
+            one[i].append(tok)
+    advanced, ids_a = fresh()
+    many = {i: [] for i in ids_a}
+    for k in (5, 1, 7):  # 13 tokens in three calls of different lengths
+        for i, toks in advanced.advance(k).items():
+            assert len(toks) == k
+            many[i].extend(toks)
+    assert [one[i] for i in ids_s] == [many[i] for i in ids_a]
+    for (pr, t, k, p, sd), i in zip(specs, ids_a):
+        assert many[i] == _reference(lm, pr, 13, t, k, p, sd)
+
+
 def test_stream_batch_rejects_unknown_ids_and_bad_settings():
     batch = StreamBatch(_lm())
     assert batch.step() == {}
