@@ -42,6 +42,7 @@ __all__ = [
     "parse_key",
     "split_tunes",
     "tokens_to_abc",
+    "tokens_of_events",
     "tune_tokens",
     "transpose_tokens",
 ]
@@ -463,7 +464,13 @@ def events_to_tokens(meter: str, mode: str, events: list[tuple], steps: int, sem
 
 def tune_tokens(tune: Tune) -> list[str]:
     """The token form of a tune (header and body, no ``<bos>``/``<eos>``), transposed to tonic C."""
-    meter, (letter, alter, mode), events = tune_events(tune)
+    return tokens_of_events(*tune_events(tune))
+
+
+def tokens_of_events(meter: str, key: tuple, events: list) -> list[str]:
+    """Tokens of a melody's events (of an ABC tune or a chorale), transposed from ``key`` = (letter, alter,
+    mode) to tonic C; raises ``AbcSkip`` when a bar does not fill the meter."""
+    letter, alter, mode = key
     steps, semis = _key_shift(letter, alter)
     tokens = events_to_tokens(meter, mode, events, steps, semis)
     problem = check_bars(tokens)

@@ -31,11 +31,9 @@ from rnnkit.apps.music.abc import (
     LETTERS,
     UNIT,
     AbcSkip,
-    _key_shift,
-    check_bars,
-    events_to_tokens,
     meter_length,
     token_events,
+    tokens_of_events,
 )
 from rnnkit.datasets._cache import cache_dir
 from rnnkit.files import atomic_write_bytes
@@ -125,13 +123,7 @@ def chorale_events(score) -> tuple[str, tuple[int, int, str], list[tuple]]:
 
 def chorale_tokens(score) -> list[str]:
     """The token form of a parsed chorale's melody (see the module docstring); raises ``AbcSkip``."""
-    meter, (letter, alter, mode), events = chorale_events(score)
-    steps, semis = _key_shift(letter, alter)
-    tokens = events_to_tokens(meter, mode, events, steps, semis)
-    problem = check_bars(tokens)
-    if problem:
-        raise AbcSkip("bars do not fill the meter", problem)
-    return tokens
+    return tokens_of_events(*chorale_events(score))
 
 
 def _parse(name: str) -> dict:
