@@ -260,10 +260,13 @@ def test_word_run_generates_and_scores_with_its_output_layer(word_run):
 
 def test_softmax_auto_is_adaptive_for_large_word_vocabularies_only():
     from rnnkit.apps.textgen.model import ADAPTIVE_FROM, softmax_kind
+    from rnnkit.config import validate_config
 
     char, word = TextGenConfig(), TextGenConfig(level="word")
     assert softmax_kind(char, 5000) == "full"  # characters (the demo) keep the full softmax
     assert softmax_kind(word, ADAPTIVE_FROM - 1) == "full" and softmax_kind(word, ADAPTIVE_FROM) == "adaptive"
     assert softmax_kind(TextGenConfig(level="word", tie_weights=True), 9000) == "full"
-    with pytest.raises(RnnkitError, match="--tie-weights"):
-        softmax_kind(TextGenConfig(level="word", softmax="adaptive", tie_weights=True), 9000)
+    with pytest.raises(
+        RnnkitError, match="--tie-weights"
+    ):  # refused with the other settings, before any data
+        validate_config(TextGenConfig(level="word", softmax="adaptive", tie_weights=True))

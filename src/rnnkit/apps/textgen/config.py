@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
 from rnnkit.config import option
 
@@ -108,6 +109,13 @@ class TextGenConfig(AppConfig):
         0, "stop after this many steps (as counted by --validate-every); 0 = no limit", low=0
     )
     sample_length: int = option(300, "characters of sample text written to the run at the end", low=0)
+
+    def check(self) -> None:
+        super().check()
+        if self.softmax == "adaptive" and self.tie_weights:  # refused before any data is read
+            raise RnnkitError(
+                "--softmax adaptive cannot share the embedding (--tie-weights): expected --softmax full or auto"
+            )
 
 
 @dataclass

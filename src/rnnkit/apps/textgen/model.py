@@ -34,11 +34,7 @@ with ``benchmarks/word_lm_speed.py``: 1.36 times the full softmax's training tok
 
 def softmax_kind(cfg: TextGenConfig, vocab_size: int) -> str:
     """``"full"`` or ``"adaptive"``: the output layer ``cfg.softmax`` asks for with this vocabulary."""
-    if cfg.softmax != "auto":
-        if cfg.softmax == "adaptive" and cfg.tie_weights:
-            raise RnnkitError(
-                "--softmax adaptive cannot share the embedding (--tie-weights): expected --softmax full or auto"
-            )
+    if cfg.softmax != "auto":  # adaptive with tie_weights is refused by TextGenConfig.check
         return cfg.softmax
     big = cfg.level == "word" and vocab_size >= ADAPTIVE_FROM
     return "adaptive" if big and not cfg.tie_weights else "full"
