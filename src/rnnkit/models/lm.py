@@ -161,60 +161,44 @@ class LanguageModel(Model):
 
     def forward(self, tokens: Tensor, state: Any = None, lengths: Tensor | None = None) -> tuple[Tensor, Any]:
         """Tokens (B, T) -> ``(logits (B, T, V), final_state)``; ``state`` continues a previous call."""
-        tokens = check_tokens(tokens, self.config.vocab_size, "tokens")
-        lengths = check_lengths(lengths, tokens.shape[0], tokens.shape[1], allow_zero=state is not None)
-        x = self.drop(self.embedding(tokens))  # (B, T, E)
-        out, state = self.encoder(x, state, lengths)  # (B, T, H)
+        out, state = self._hidden(tokens, state, lengths, "tokens")
         return self._logits(out), state
 
-    def _adaptive_loss(self, inputs, targets, lengths, state) -> LossOutput:
-        """The adaptive softmax's loss: only the head and the targets' clusters are evaluated."""
-        tokens = check_tokens(inputs, self.config.vocab_size, "inputs")
-        B, T = tokens.shape
-        lengths = check_lengths(lengths, B, T, allow_zero=state is not None)
+    def _hidden(self, tokens: Tensor, state: Any, lengths: Tensor | None, what: str) -> tuple[Tensor, Any]:
+        """Tokens (B, T) -> the top layer's outputs (B, T, H) and the final state."""
+        tokens = check_tokens(tokens, self.config.vocab_size, what)
+        lengths = check_lengths(lengths, tokens.shape[0], tokens.shape[1], allow_zero=state is not None)
+        x = self.drop(self.embedding(tokens))  # (B, T, E)
+        return self.encoder(x, state, lengths)  # (B, T, H)
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        """Mean cross-entropy (nats per token) over valid steps; metric ``accuracy``.
+
+        Only the valid steps reach the output layer; with the adaptive softmax only the head and the clusters
+        of the targets are evaluated (the accuracy's argmax reads the whole distribution, without gradient).
+        """
+        b = as_batch(batch, self.batch_keys)
+        inputs, targets, lengths = require(b, "inputs"), require(b, "targets"), b.get("lengths")
+        out, state = self._hidden(inputs, state, lengths, "inputs")
+        B, T = out.shape[:2]
         if not isinstance(targets, Tensor) or targets.shape != (B, T):
             got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
             raise RnnkitError(f"targets must have the inputs' shape {(B, T)}, got {got}")
-        x = self.drop(self.embedding(tokens))  # (B, T, E)
-        out, state = self.encoder(x, state, lengths)  # (B, T, H)
         valid = step_mask(None if lengths is None else torch.as_tensor(lengths), B, T, out.device)
+        # padded positions may hold anything: only the valid targets are checked
         y = check_tokens(targets[valid].view(1, -1), self.config.vocab_size, "targets").view(-1).long()
-        h = self._features(out)[valid]  # (N, H)
         n = int(y.numel())
         if n == 0:
             return LossOutput(out.sum() * 0.0, 0, state, {"accuracy": 0.0})
-        res = self.output(h, y)  # res.output: log p(target) (N,)
-        with torch.no_grad():
-            correct = float((self.output.predict(h.detach()) == y).sum())
-        return LossOutput(res.loss, n, state, {"accuracy": correct})
-
-    def loss(self, batch: Any, state: Any = None) -> LossOutput:
-        """Mean cross-entropy (nats per token) over valid steps; metric ``accuracy``."""
-        b = as_batch(batch, self.batch_keys)
-        inputs = require(b, "inputs")
-        targets = require(b, "targets")
+        h = self._features(out[valid])  # (N, H)
         if self.adaptive:
-            return self._adaptive_loss(inputs, targets, b.get("lengths"), state)
-        logits, state = self(inputs, state, b.get("lengths"))
-        B, T, V = logits.shape
-        if not isinstance(targets, Tensor) or targets.shape != (B, T):
-            got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
-            raise RnnkitError(f"targets must have the inputs' shape {(B, T)}, got {got}")
-        lengths = b.get("lengths")
-        valid = step_mask(None if lengths is None else torch.as_tensor(lengths), B, T, targets.device)
-        check_tokens(targets[valid].view(1, -1), V, "targets")  # padded positions may hold anything
-        targets = targets.long()
-        if lengths is None:
-            n = B * T
-            loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
-            correct = float((logits.argmax(-1) == targets).sum())
+            loss = self.output(h, y).loss
+            with torch.no_grad():
+                correct = float((self.output.predict(h.detach()) == y).sum())
         else:
-            mask = step_mask(torch.as_tensor(lengths), B, T, logits.device)
-            n = int(mask.sum())
-            if n == 0:
-                return LossOutput(logits.sum() * 0.0, 0, state, {"accuracy": 0.0})
-            loss = F.cross_entropy(logits[mask], targets[mask])
-            correct = float((logits[mask].argmax(-1) == targets[mask]).sum())
+            logits = self.output(h)  # (N, V)
+            loss = F.cross_entropy(logits, y)
+            correct = float((logits.argmax(-1) == y).sum())
         return LossOutput(loss, n, state, {"accuracy": correct})
 
     # -- generation ---------------------------------------------------------------------------------------
