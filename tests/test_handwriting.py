@@ -487,7 +487,7 @@ def _brute_force_best_in(lp: torch.Tensor, valid) -> list[int]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_lexicon_beam_search_finds_the_most_probable_lexicon_text(seed):
-    from rnnkit.apps.handwriting.lexicon import Lexicon, lexicon_beam_search
+    from rnnkit.models.lexicon import Lexicon, lexicon_beam_search
 
     alphabet, words = " ab", ["a", "ab", "bb"]
     lex = Lexicon(words, alphabet)

@@ -19,7 +19,7 @@ from rnnkit import RnnkitError
 from rnnkit.apps.speech import SpeechConfig, SpeechCTC, SpeechCTCConfig, load, train
 from rnnkit.apps.speech.data import LETTERS, encode_texts, read_transcript_csv
 from rnnkit.apps.speech.features import HOP, WINDOW, StreamingLogMel, log_mel
-from rnnkit.apps.speech.model import snap_to_lexicon, transcribe, utterance_log_probs, word_timings
+from rnnkit.apps.speech.model import transcribe, utterance_log_probs, word_models, word_timings
 from rnnkit.models import CTCConfig, EncoderConfig, ctc_greedy_decode, ctc_prefix_beam_search
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -94,10 +94,29 @@ def test_prefix_beam_of_one_equals_greedy_on_peaky_outputs():
         assert ctc_greedy_decode(peaky[None])[0] == ctc_greedy_decode(lp[None])[0]
 
 
-def test_lexicon_snaps_unknown_words_only():
-    lexicon = ["five", "four", "nine", "on", "the", "turn"]
-    assert snap_to_lexicon("turm of the fiv", lexicon) == "turn on the five"
-    assert snap_to_lexicon("nine four", lexicon) == "nine four"
+def test_lexicon_decoding_spells_training_words_and_the_lm_orders_them():
+    alphabet = " efhimnortu"
+    idx = {c: i + 1 for i, c in enumerate(alphabet)}
+    lexicon, lm = word_models(["turn on the fire", "turn on the heron", "fire in the hut"], alphabet, 2)
+    assert lexicon.words == ["fire", "heron", "hut", "in", "on", "the", "turn"] and lm is not None
+
+    def frames(spec):  # one frame per entry: {char: probability}; the rest share what is left
+        lp = torch.full((len(spec), len(alphabet) + 1), 1e-4)
+        for t, f in enumerate(spec):
+            for ch, v in f.items():
+                lp[t, idx[ch]] = v
+        return (lp / lp.sum(1, keepdim=True)).log()
+
+    # "turm": the m is likelier than the n, but "turm" is no training word
+    spec = [{"t": 0.9}, {"u": 0.9}, {"r": 0.9}, {"m": 0.6, "n": 0.35}]
+    lp = frames(spec)
+    assert transcribe([lp], alphabet, 1)[0] == "turm"
+    assert transcribe([lp], alphabet, 8, lexicon)[0] == "turn"
+    # then "in" sounds a little likelier than "on", but the LM has only ever seen "turn on"
+    lp = frames([*spec, {" ": 0.9}, {"i": 0.47, "o": 0.43}, {"n": 0.9}])
+    assert transcribe([lp], alphabet, 8, lexicon)[0] == "turn in"
+    cfg = SpeechConfig(data="phrases", lm_weight=1.0, word_bonus=0.0)
+    assert transcribe([lp], alphabet, 8, lexicon, lm, cfg)[0] == "turn on"
 
 
 # -- features and streaming ---------------------------------------------------------------------------------
@@ -310,3 +329,23 @@ def test_builtin_voices_are_split_and_texts_are_in_the_vocabulary():
         assert set(text.split()) <= set(VOCABULARY)
         encode_texts([text], LETTERS)
     assert 200 <= len(VOCABULARY) <= 400
+
+
+def test_phrase_split_holds_out_new_sentences_but_no_words():
+    import collections
+
+    from rnnkit.apps.speech.synth import _TEMPLATES, COMPOSITIONAL, _combinations, _plan
+
+    plan = _plan("phrases", 600, np.random.default_rng(3))
+    parts = collections.Counter(p for p, _, _ in plan)
+    assert parts["test"] == 72 and parts["unseen"] == 120 and 600 <= parts["train"] <= 800
+    train = collections.Counter(t for p, t, _ in plan if p in ("train", "val"))
+    words = collections.Counter(w for p, t, _ in plan if p == "train" for w in t.split())
+    tested = [t for p, t, _ in plan if p in ("test", "unseen")]
+    # every test word is heard in training at least 3 times
+    assert all(words[w] >= 3 for t in tested for w in t.split())
+    # texts of the large templates are mostly new sentences; fixed commands are shared
+    fixed = {t for t in _TEMPLATES if _combinations(t) < COMPOSITIONAL}
+    assert {"volume up", "lock the door"} <= fixed
+    new = [t for t in tested if t not in train]
+    assert len(new) > 0.5 * len(tested)

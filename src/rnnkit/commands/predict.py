@@ -71,6 +71,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="speech CTC runs (unidirectional): feed the audio in chunks, print the transcript as it grows",
     )
+    p.add_argument(
+        "--lexicon",
+        action="store_true",
+        default=None,
+        help="speech CTC and handwriting runs: spell only words of the training texts (speech: ranked with "
+        "their word n-gram LM)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -147,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             print(format_table(rows, (unit, "tokens", "text")))
         return 0
     if hasattr(model, "predict_inputs"):  # the newer applications: one result (a dict) per input or file
-        extra = {k: v for k in ("beam", "n_best", "stream") if (v := getattr(args, k)) is not None}
+        extra = {k: v for k in ("beam", "n_best", "stream", "lexicon") if (v := getattr(args, k)) is not None}
         takes = inspect.signature(model.predict_inputs).parameters
         for k in extra:
             if k not in takes:

@@ -24,6 +24,7 @@ from rnnkit.models.decoding import DecodeResult, DecodingConfig, filter_logits, 
 from rnnkit.models.fastgen import FastGenerator, StreamBatch
 from rnnkit.models.generator import GeneratorConfig, SequenceGenerator
 from rnnkit.models.io import load_model, save_model
+from rnnkit.models.lexicon import Lexicon, WordNgramLM, lexicon_beam_search
 from rnnkit.models.lm import LanguageModel, LanguageModelConfig
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.tagger import SequenceTagger, StreamingConfig, StreamingPredictor, TaggerConfig
@@ -58,6 +59,9 @@ __all__ = [
     "StreamBatch",
     "ctc_greedy_decode",
     "ctc_prefix_beam_search",
+    "Lexicon",
+    "WordNgramLM",
+    "lexicon_beam_search",
     "AdditiveAttention",
     "LuongAttention",
     "Pooling",

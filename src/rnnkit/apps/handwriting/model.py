@@ -162,9 +162,9 @@ def decode_lines(
     model: CRNN, lines, alphabet: str, beam_size: int | None = None, batch_size: int = 64, lexicon=None
 ):
     """The text of each line image (``(H, W)`` arrays), in order. With a
-    :class:`~rnnkit.apps.handwriting.lexicon.Lexicon`, every word is one of its words (prefix beam search
+    :class:`~rnnkit.models.lexicon.Lexicon`, every word is one of its words (prefix beam search
     constrained by it, ``beam_size`` wide)."""
-    from rnnkit.apps.handwriting.lexicon import lexicon_beam_search
+    from rnnkit.models.lexicon import lexicon_beam_search
 
     order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # similar widths: less padding
     texts: dict[int, str] = {}

@@ -45,9 +45,9 @@ from rnnkit.apps.handwriting.data import (
     split_digits,
     split_fonts,
 )
-from rnnkit.apps.handwriting.lexicon import Lexicon
 from rnnkit.apps.handwriting.model import build_model, decode_lines
 from rnnkit.apps.rundir import RunBuilder
+from rnnkit.models.lexicon import Lexicon
 
 __all__ = ["train"]
 

@@ -13,9 +13,9 @@ from rnnkit.apps.base import load_app_config, load_run_model
 from rnnkit.apps.handwriting import report
 from rnnkit.apps.handwriting.config import HandwritingConfig
 from rnnkit.apps.handwriting.data import APP, normalize_line, read_image
-from rnnkit.apps.handwriting.lexicon import Lexicon
 from rnnkit.apps.handwriting.model import CRNN, decode_lines
 from rnnkit.apps.rundir import open_run, read_json
+from rnnkit.models.lexicon import Lexicon
 
 __all__ = ["HandwritingReader", "load"]
 
@@ -81,9 +81,11 @@ class HandwritingReader:
         )
         return [{"image": name, "text": text} for (name, _), text in zip(named, texts)]
 
-    def predict_inputs(self, inputs: list[str], beam: int | None = None) -> list[dict[str, str]]:
-        """``rnnkit predict RUN line.png ... [--beam N]``: :meth:`predict` on the image files."""
-        return self.predict(list(inputs), beam_size=beam)
+    def predict_inputs(
+        self, inputs: list[str], beam: int | None = None, lexicon: bool | None = None
+    ) -> list[dict[str, str]]:
+        """``rnnkit predict RUN line.png ... [--beam N] [--lexicon]``: :meth:`predict` on the image files."""
+        return self.predict(list(inputs), beam_size=beam, lexicon=bool(lexicon))
 
     def evaluate(self, data: str | None = None, beam_size: int | None = None) -> dict[str, Any]:
         """CER / WER / line accuracy on the run's held-out test sets (made again from its config), or on

@@ -68,7 +68,16 @@ class SpeechConfig(AppConfig):
     )
     beam_size: int = option(8, "connected speech: beam of the CTC prefix beam search (1 = greedy)", low=1)
     lexicon: bool = option(
-        True, "connected speech: also score the beam's words snapped to the training vocabulary"
+        True,
+        "connected speech: also decode with a beam search that only spells words of the training "
+        "transcripts (and with their word n-gram LM when lm_order > 0)",
+    )
+    lm_order: int = option(
+        3, "connected speech: order of the Kneser-Ney word LM fused into the lexicon beam; 0 = no LM", low=0
+    )
+    lm_weight: float = option(0.5, "connected speech: weight of the word LM's log-probability", low=0.0)
+    word_bonus: float = option(
+        1.0, "connected speech: score added per word with the LM (offsets its preference for short texts)"
     )
     epochs: int = option(40, "passes over the training recordings at most", low=1)
     lr: float = option(3e-3, "learning rate", low=1e-12)

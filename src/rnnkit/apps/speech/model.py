@@ -25,9 +25,9 @@ __all__ = [
     "build_model",
     "labels_to_text",
     "predict_proba",
-    "snap_to_lexicon",
     "transcribe",
     "utterance_log_probs",
+    "word_models",
     "word_timings",
 ]
 
@@ -234,13 +234,27 @@ def utterance_log_probs(model: SpeechCTC, seqs: list[np.ndarray], batch_size: in
     return [out[i] for i in range(len(seqs))]
 
 
-def transcribe(log_probs: list[Tensor], alphabet: str, beam_size: int = 1) -> list[str]:
-    """Texts by best path (``beam_size=1``) or CTC prefix beam search (``rnnkit.models``)."""
-    from rnnkit.models import ctc_greedy_decode, ctc_prefix_beam_search
+def transcribe(
+    log_probs: list[Tensor], alphabet: str, beam_size: int = 1, lexicon=None, lm=None, cfg=None
+) -> list[str]:
+    """Texts by best path (``beam_size=1``), CTC prefix beam search, or - with a
+    :class:`~rnnkit.models.Lexicon` - a beam search that only spells its words, ranked with the word
+    language model ``lm`` (a :class:`~rnnkit.models.WordNgramLM`) when one is given (weights from ``cfg``:
+    ``lm_weight``, ``word_bonus``)."""
+    from rnnkit.models import ctc_greedy_decode, ctc_prefix_beam_search, lexicon_beam_search
 
     out = []
     for lp in log_probs:
-        if beam_size == 1:
+        if lexicon is not None:
+            labels = lexicon_beam_search(
+                lp,
+                lexicon,
+                beam_size,
+                lm=lm,
+                lm_weight=cfg.lm_weight if cfg is not None else 0.5,
+                word_bonus=cfg.word_bonus if cfg is not None else 1.0,
+            )[0]
+        elif beam_size == 1:
             labels = ctc_greedy_decode(lp[None])[0]
         else:
             labels = ctc_prefix_beam_search(lp, beam_size)[0]
@@ -248,18 +262,14 @@ def transcribe(log_probs: list[Tensor], alphabet: str, beam_size: int = 1) -> li
     return out
 
 
-def snap_to_lexicon(text: str, lexicon: list[str]) -> str:
-    """Each word replaced by the lexicon word at the smallest edit distance (the first on ties; a word
-    already in the lexicon stays)."""
-    from rnnkit.models.ctc import edit_distance
+def word_models(texts: list[str], alphabet: str, lm_order: int):
+    """``(lexicon, lm)`` of the training transcripts: every word they use, and their Kneser-Ney word
+    n-gram model of order ``lm_order`` (``None`` for 0)."""
+    from rnnkit.models import Lexicon, WordNgramLM
 
-    known = set(lexicon)
-    words = []
-    for w in text.split():
-        if w not in known and lexicon:
-            w = min(lexicon, key=lambda v: (edit_distance(list(w), list(v)), v))
-        words.append(w)
-    return " ".join(words)
+    lexicon = Lexicon((w for t in texts for w in t.split()), alphabet)
+    lm = WordNgramLM(texts, order=lm_order) if lm_order > 0 else None
+    return lexicon, lm
 
 
 def word_timings(log_probs: Tensor, alphabet: str, model: SpeechCTC) -> list[dict]:

@@ -46,7 +46,7 @@ __all__ = [
 
 CTC_TASKS = ("digits-ctc", "phrases")
 SAMPLE_RATE = 16000
-CACHE_VERSION = 1
+CACHE_VERSION = {"digits-ctc": 1, "phrases": 2}
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -168,19 +168,34 @@ def digit_strings(n: int, rng: np.random.Generator) -> list[str]:
     return out
 
 
+def _phrase(rng: np.random.Generator, template: str | None = None) -> tuple[str, str]:
+    """``(template, text)``: a random template (or the one given) with random slot words."""
+    if template is None:
+        template = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))]
+    parts = template.split("{")
+    text = parts[0]
+    for part in parts[1:]:
+        slot, rest = part.split("}", 1)
+        words = _SLOTS[slot]
+        text += words[int(rng.integers(len(words)))] + rest
+    return template, text
+
+
 def phrases(n: int, rng: np.random.Generator) -> list[str]:
     """``n`` random command phrases from the templates and slot words."""
-    out = []
-    for _ in range(n):
-        template = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))]
-        parts = template.split("{")
-        text = parts[0]
-        for part in parts[1:]:
-            slot, rest = part.split("}", 1)
-            words = _SLOTS[slot]
-            text += words[int(rng.integers(len(words)))] + rest
-        out.append(text)
-    return out
+    return [_phrase(rng)[1] for _ in range(n)]
+
+
+def _combinations(template: str) -> int:
+    """How many different texts ``template`` can make."""
+    return int(np.prod([len(_SLOTS[p.split("}", 1)[0]]) for p in template.split("{")[1:]]))
+
+
+COMPOSITIONAL = 10
+"""Phrase templates with at least this many texts are *compositional*: their test texts are new sentences
+(never in training). A fixed command ("volume up") or a small template ("go {direction}") cannot be held
+out without taking its words out of training, so its texts may occur in every part (the unseen voices
+still never speak in training)."""
 
 
 def voices(held_out: bool) -> list[str]:
@@ -252,6 +267,74 @@ PART_SIZES = {"train": 1.0, "val": 0.06, "test": 0.12, "unseen": 0.2}
 """Sizes of the parts as shares of the training utterances."""
 
 
+def _plan(task: str, train_size: int, rng: np.random.Generator) -> list[tuple[str, str, str]]:
+    """``(part, text, voice)`` of every utterance to synthesise, test parts first.
+
+    ``phrases``: a test text of a compositional template (:data:`COMPOSITIONAL`) never occurs in training
+    or validation (at most half of a template's texts are held out; later draws of a template whose half
+    is taken are shared), and every word of the test texts occurs in training at least 3 times (phrases that use
+    a missing word are added to training until it does; a held-out text only when no other text has it).
+    """
+    sizes = {p: max(1, int(round(f * train_size))) for p, f in PART_SIZES.items()}
+    held_out: set[str] = set()
+    per_template: dict[str, int] = {}
+    plan: list[tuple[str, str, str]] = []
+    seen, unseen = voices(False), voices(True)
+    digits = task == "digits-ctc"
+    for part in ("test", "unseen"):  # texts first, then voices (the order of the cached v1 digit corpus)
+        if digits:
+            texts = digit_strings(sizes[part], rng)
+        else:
+            texts = []
+            for _ in range(sizes[part]):
+                template, text = _phrase(rng)
+                n = _combinations(template)
+                # hold a text out while at most half of its template's texts are held out
+                if n >= COMPOSITIONAL and (text in held_out or per_template.get(template, 0) < n // 2):
+                    per_template[template] = per_template.get(template, 0) + (text not in held_out)
+                    held_out.add(text)
+                texts.append(text)
+        pool = unseen if part == "unseen" else seen
+        plan += [(part, text, pool[int(rng.integers(len(pool)))]) for text in texts]
+
+    def draw(template=None) -> str | None:
+        for _ in range(1000):  # None: every text of ``template`` is held out
+            text = _phrase(rng, template)[1]
+            if text not in held_out:
+                return text
+        return None
+
+    for part in ("train", "val"):
+        texts = digit_strings(sizes[part], rng) if digits else None
+        for k in range(sizes[part]):
+            text = texts[k] if digits else draw()
+            plan.append((part, text, seen[int(rng.integers(len(seen)))]))
+    if not digits:
+        counts: dict[str, int] = {}
+        for part, text, _ in plan:
+            if part == "train":
+                for w in text.split():
+                    counts[w] = counts.get(w, 0) + 1
+        needed = sorted({w for part, text, _ in plan if part in ("test", "unseen") for w in text.split()})
+        for w in needed:
+            uses = [t for t in _TEMPLATES if w in t.split()] or [
+                t
+                for t in _TEMPLATES
+                if any(w in e.split() for p in t.split("{")[1:] for e in _SLOTS[p.split("}")[0]])
+            ]
+            tries = 0
+            while counts.get(w, 0) < 3 and tries < 2000:
+                tries += 1
+                template = uses[int(rng.integers(len(uses)))]
+                # the last resort for a word whose every text is held out: a held-out text
+                text = draw(template) if tries < 1000 else _phrase(rng, template)[1]
+                if text is not None and w in text.split():
+                    plan.append(("train", text, seen[int(rng.integers(len(seen)))]))
+                    for v in text.split():
+                        counts[v] = counts.get(v, 0) + 1
+    return plan
+
+
 def load_corpus(task: str, train_size: int, seed: int = 0, say=print) -> Corpus:
     """The built-in ``task`` (``digits-ctc`` or ``phrases``) with ``train_size`` training utterances,
     synthesised once and cached."""
@@ -261,7 +344,7 @@ def load_corpus(task: str, train_size: int, seed: int = 0, say=print) -> Corpus:
 
     if task not in CTC_TASKS:
         raise RnnkitError(f"task: expected one of {CTC_TASKS}, got {task!r}")
-    path = cache_dir() / "speech-ctc" / f"{task}-v{CACHE_VERSION}-n{train_size}-s{seed}-m{N_MELS}.npz"
+    path = cache_dir() / "speech-ctc" / f"{task}-v{CACHE_VERSION[task]}-n{train_size}-s{seed}-m{N_MELS}.npz"
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -273,24 +356,7 @@ def load_corpus(task: str, train_size: int, seed: int = 0, say=print) -> Corpus:
             say(f"speech: the cached {path.name} is damaged; synthesising it again")
     _need_tools()
     rng = np.random.default_rng(seed)
-    make = digit_strings if task == "digits-ctc" else phrases
-    sizes = {p: max(1, int(round(f * train_size))) for p, f in PART_SIZES.items()}
-    test_texts = set()
-    plan: list[tuple[str, str, str]] = []  # (part, text, voice)
-    seen, unseen = voices(False), voices(True)
-    for part in ("test", "unseen"):
-        for text in make(sizes[part], rng):
-            test_texts.add(text)
-            pool = unseen if part == "unseen" else seen
-            plan.append((part, text, pool[int(rng.integers(len(pool)))]))
-    for part in ("train", "val"):
-        made = 0
-        while made < sizes[part]:
-            for text in make(sizes[part] - made, rng):
-                if task == "phrases" and text in test_texts:  # test phrases are new sentences
-                    continue
-                plan.append((part, text, seen[int(rng.integers(len(seen)))]))
-                made += 1
+    plan = _plan(task, train_size, rng)
     say(f"speech: synthesising {len(plan)} {task} utterances once (espeak-ng, flite, sox); cached after")
     feats, texts, vs, parts = [], [], [], []
     for part, text, voice in plan:

@@ -139,9 +139,9 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
     from rnnkit.apps.speech.data import collate_ctc, encode_texts
     from rnnkit.apps.speech.model import (
         build_ctc_model,
-        snap_to_lexicon,
         transcribe,
         utterance_log_probs,
+        word_models,
     )
     from rnnkit.train import seed_everything
 
@@ -177,7 +177,8 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             raise RnnkitError(
                 "no training utterance is long enough for its transcript (CTC needs a step per character)"
             )
-        lexicon = sorted({w for i in tr for w in corpus.texts[i].split()})
+        lm_texts = [corpus.texts[i] for i in tr]
+        lexicon, lm = word_models(lm_texts, alphabet, cfg.lm_order)
         untrained_lp = {p: utterance_log_probs(model, [feats[i] for i in ix]) for p, ix in tests.items()}
 
         def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
@@ -223,8 +224,11 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             if cfg.beam_size > 1:
                 hyps[f"beam {cfg.beam_size}"] = transcribe(lp, alphabet, cfg.beam_size)
             if cfg.lexicon:
-                last = list(hyps)[-1]
-                hyps[f"{last} + lexicon"] = [snap_to_lexicon(h, lexicon) for h in hyps[last]]
+                hyps[f"beam {cfg.beam_size} + lexicon"] = transcribe(lp, alphabet, cfg.beam_size, lexicon)
+                if lm is not None:
+                    hyps[f"beam {cfg.beam_size} + lexicon + LM"] = transcribe(
+                        lp, alphabet, cfg.beam_size, lexicon, lm, cfg
+                    )
             scores[part] = {k: report.error_rates(refs, h) for k, h in hyps.items()}
             scores[part]["untrained"] = report.error_rates(refs, transcribe(untrained_lp[part], alphabet, 1))
             scores[part]["count"] = len(ix)
@@ -253,6 +257,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             "test": scores,
             "voices": voice_tables,
             "lexicon_words": len(lexicon),
+            "lm": {"order": lm.order, "weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if lm else None,
             "epochs_run": len(history),
             "best_epoch": report.best_epoch(history),
             **training_summary(model, trainer, train_seconds, seconds),
@@ -266,7 +271,8 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
                 "alphabet": alphabet,
                 "mean": [float(v) for v in mean],
                 "std": [float(v) for v in std],
-                "lexicon": lexicon,
+                "lexicon": lexicon.words,
+                "lm_texts": lm_texts,
             },
         )
         written = report.write_ctc_plots(run, cfg, history)

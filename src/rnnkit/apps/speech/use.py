@@ -149,6 +149,7 @@ class SpeechTranscriber:
             self.mean = np.asarray(info["mean"], dtype=np.float32)
             self.std = np.asarray(info["std"], dtype=np.float32)
             self.lexicon = [str(w) for w in info.get("lexicon", [])]
+            self.lm_texts = [str(t) for t in info.get("lm_texts", [])]
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"{where}: labels.json is damaged (alphabet, mean, std)") from None
         c = self.model.config
@@ -170,17 +171,33 @@ class SpeechTranscriber:
             )
         return (frames - self.mean) / self.std
 
+    def word_models(self, texts: list[str] | None = None):
+        """``(lexicon, lm)`` of the run's training transcripts (``labels.json``; for runs written before
+        the transcripts were kept, ``texts``), built once. ``lm`` is ``None`` when ``lm_order`` is 0."""
+        from rnnkit.apps.speech.model import word_models
+
+        if getattr(self, "_word_models", None) is None:
+            texts = self.lm_texts or texts or []
+            if not texts and not self.lexicon:
+                raise RnnkitError(f"run {self.run.name} has no lexicon (trained without transcripts kept)")
+            lm_order = self.config.lm_order if texts else 0
+            self._word_models = word_models(texts or self.lexicon, self.alphabet, lm_order)
+        return self._word_models
+
     def transcribe_file(self, path, beam_size: int | None = None, lexicon: bool = False) -> dict[str, Any]:
-        """The transcript of one audio file (greedy with ``beam_size=1``, default the run's beam)."""
-        from rnnkit.apps.speech.model import snap_to_lexicon, transcribe, utterance_log_probs, word_timings
+        """The transcript of one audio file (greedy with ``beam_size=1``, default the run's beam);
+        ``lexicon=True``: only words of the training transcripts, ranked with their word LM."""
+        from rnnkit.apps.speech.model import transcribe, utterance_log_probs, word_timings
 
         beam = self.config.beam_size if beam_size is None else beam_size
         if beam < 1:
             raise RnnkitError(f"--beam: expected N >= 1, got {beam}")
         lp = utterance_log_probs(self.model, [self._frames(path)])[0]
-        text = transcribe([lp], self.alphabet, beam)[0]
         if lexicon:
-            text = snap_to_lexicon(text, self.lexicon)
+            lex, lm = self.word_models()
+            text = transcribe([lp], self.alphabet, beam, lex, lm, self.config)[0]
+        else:
+            text = transcribe([lp], self.alphabet, beam)[0]
         return {"file": Path(path).name, "text": text, "words": word_timings(lp, self.alphabet, self.model)}
 
     def stream_file(self, path, chunk_seconds: float = 0.2):
@@ -200,7 +217,12 @@ class SpeechTranscriber:
             yield transcribe([stream.log_probs], self.alphabet, 1)[0]
 
     def predict_inputs(
-        self, inputs: list[str], beam: int | None = None, stream: bool | None = None, say=None
+        self,
+        inputs: list[str],
+        beam: int | None = None,
+        stream: bool | None = None,
+        say=None,
+        lexicon: bool | None = None,
     ) -> list[dict[str, Any]]:
         """``rnnkit predict RUN a.wav b.flac data.csv ...``: each audio file's transcript; for a CSV
         ``file,transcript`` every listed file's, with the reference and its word error rate. ``stream``:
@@ -212,8 +234,8 @@ class SpeechTranscriber:
         from rnnkit.apps.speech.report import error_rates
 
         if stream:
-            if beam not in (None, 1):
-                raise RnnkitError("--stream decodes greedily; leave out --beam")
+            if beam not in (None, 1) or lexicon:
+                raise RnnkitError("--stream decodes greedily; leave out --beam and --lexicon")
             say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         out = []
         for name in inputs:
@@ -235,15 +257,16 @@ class SpeechTranscriber:
                         say(f"{f.name}: {text}")
                     r = {"file": f.name, "text": text}
                 else:
-                    r = self.transcribe_file(f, beam)
+                    r = self.transcribe_file(f, beam, bool(lexicon))
                 if ref is not None:
                     r = {**r, "reference": ref, "wer": round(error_rates([ref], [r["text"]])["wer"], 4)}
                 out.append(r)
         return out
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
-        """Greedy word and character error rates on the run's test part(s) (built-in tasks: the seen-voice
-        ``test`` and the ``unseen`` voices), or on every recording of a CSV ``file,transcript``."""
+        """Word and character error rates, greedy (``out[part]``) and, for runs with ``lexicon``, with the
+        lexicon beam and the word LM (``out["<part>, beam N + lexicon + LM"]``), on the run's test part(s) (built-in tasks: the seen-voice ``test`` and the ``unseen``
+        voices), or on every recording of a CSV ``file,transcript``."""
         from rnnkit.apps.speech.data import encode_texts, read_transcript_csv, read_transcripts
         from rnnkit.apps.speech.features import load_audio, log_mel
         from rnnkit.apps.speech.model import transcribe, utterance_log_probs
@@ -269,9 +292,16 @@ class SpeechTranscriber:
             parts = {"all": ([log_mel(load_audio(path.parent / f)) for f, _ in rows], [t for _, t in rows])}
             where = path.name
         out: dict[str, Any] = {"data": where}
+        if c.lexicon:
+            train = [corpus.texts[i] for i in corpus.indices("train")] if data is None else None
+            lex, lm = self.word_models(train)
+            best = f"beam {c.beam_size} + lexicon" + (" + LM" if lm is not None else "")
         for part, (feats, refs) in parts.items():
             lp = utterance_log_probs(self.model, [(f - self.mean) / self.std for f in feats])
             out[part] = {**error_rates(refs, transcribe(lp, self.alphabet, 1)), "count": len(refs)}
+            if c.lexicon:
+                hyps = transcribe(lp, self.alphabet, c.beam_size, lex, lm, c)
+                out[f"{part}, {best}"] = {**error_rates(refs, hyps), "count": len(refs)}
         return out
 
 

@@ -1,0 +1,136 @@
+"""CTC decoding with a lexicon and a word n-gram language model (rnnkit.models.lexicon).
+
+The reference is exhaustive: every frame-level path of a tiny output is enumerated, its labelling's CTC
+probability summed, and the best lexicon text under the shallow-fusion score picked by brute force.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit._errors import RnnkitError
+from rnnkit.baselines.ngram import KneserNeyLM
+from rnnkit.models import Lexicon, WordNgramLM, lexicon_beam_search
+
+ALPHABET = " ab"
+WORDS = ["a", "ab", "bb", "b"]
+
+
+def _labelling_log_probs(lp: torch.Tensor) -> dict[tuple[int, ...], float]:
+    """log p(labelling) for every labelling reachable by a path through ``lp`` (T, C), by enumeration."""
+    T, C = lp.shape
+    p = lp.double().exp()
+    totals: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(C), repeat=T):
+        prob = math.prod(float(p[t, c]) for t, c in enumerate(path))
+        lab, prev = [], None
+        for c in path:
+            if c != prev and c != 0:
+                lab.append(c)
+            prev = c
+        totals[tuple(lab)] = totals.get(tuple(lab), 0.0) + prob
+    return {k: math.log(v) for k, v in totals.items() if v > 0}
+
+
+def _text(labels) -> str:
+    return "".join(ALPHABET[k - 1] for k in labels)
+
+
+def _valid(text: str) -> bool:
+    return text == "" or all(w in WORDS for w in text.split(" "))
+
+
+def _naive_lm_log_prob(lm_sentences, order, words) -> float:
+    """log p(w_1..w_n </s>) straight from KneserNeyLM on the same stream (no caching, no context cut)."""
+    stream = [w for s in lm_sentences for w in (*s.split(), "</s>")]
+    kn = KneserNeyLM(max_order=order).fit(stream)
+    total, history = 0.0, ["</s>"]
+    for w in [*words, "</s>"]:
+        dist = kn.next_distribution(history)
+        total += math.log(dist[kn.vocab.index(w) if w in kn.vocab else 0])
+        history.append(w)
+    return total
+
+
+LM_TEXTS = ["ab b", "ab b", "a bb", "b a", "ab ab b"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("weights", [(0.0, 0.0), (1.0, 0.0), (2.0, 1.5)])
+def test_lm_beam_search_finds_the_best_fused_score(seed, weights):
+    alpha, beta = weights
+    lex = Lexicon(WORDS, ALPHABET)
+    lm = WordNgramLM(LM_TEXTS, order=2)
+    g = torch.Generator().manual_seed(seed)
+    lp = (torch.randn(6, 4, generator=g) * 1.5).log_softmax(-1)
+    ctc = _labelling_log_probs(lp)
+
+    def fused(labels) -> float:
+        words = _text(labels).split()
+        return ctc[labels] + alpha * _naive_lm_log_prob(LM_TEXTS, 2, words) + beta * len(words)
+
+    best = max((k for k in ctc if _valid(_text(k))), key=fused)
+    got, score = lexicon_beam_search(
+        lp, lex, beam_size=5000, prune=-1e9, lm=lm, lm_weight=alpha, word_bonus=beta
+    )
+    assert got == list(best)
+    assert score == pytest.approx(fused(best), abs=1e-9)
+
+
+def test_without_lm_the_score_is_the_ctc_log_probability():
+    lex = Lexicon(WORDS, ALPHABET)
+    lp = (torch.randn(6, 4, generator=torch.Generator().manual_seed(7)) * 1.5).log_softmax(-1)
+    got, score = lexicon_beam_search(lp, lex, beam_size=5000, prune=-1e9)
+    assert score == pytest.approx(_labelling_log_probs(lp)[tuple(got)], abs=1e-9)
+
+
+def test_the_lm_picks_the_word_the_sounds_leave_open():
+    # "turn on" vs "turn an": the frames of the second word say o and a equally; the LM knows "turn on".
+    alphabet = " anortu"
+    lex = Lexicon(["turn", "on", "an"], alphabet)
+    lm = WordNgramLM(["turn on", "turn on the", "an apple"], order=2)
+    idx = {c: i + 1 for i, c in enumerate(alphabet)}
+    frames = []
+    for ch in "turn ":
+        frames.append({idx[ch]: 0.97})
+    frames.append({idx["a"]: 0.49, idx["o"]: 0.48})
+    frames.append({idx["n"]: 0.97})
+    lp = torch.full((len(frames), len(alphabet) + 1), 1e-3)
+    for t, f in enumerate(frames):
+        for c, v in f.items():
+            lp[t, c] = v
+    lp = (lp / lp.sum(1, keepdim=True)).log()
+    plain, _ = lexicon_beam_search(lp, lex, beam_size=16)
+    fused, _ = lexicon_beam_search(lp, lex, beam_size=16, lm=lm, lm_weight=1.0)
+    assert "".join(alphabet[k - 1] for k in plain) == "turn an"
+    assert "".join(alphabet[k - 1] for k in fused) == "turn on"
+
+
+def test_word_lm_is_a_distribution_over_the_next_word():
+    lm = WordNgramLM(["turn on the lights", "turn off the fan", "open the door"], order=3)
+    for history in [(), ("turn",), ("turn", "off"), ("unknown", "words")]:
+        dist = np.exp(lm._distribution(history))
+        assert dist.sum() == pytest.approx(1.0, abs=1e-9)
+    # seen sentences are more probable than the same words shuffled
+    assert lm.sentence_log_prob("turn on the lights".split()) > lm.sentence_log_prob(
+        "lights the on turn".split()
+    )
+    assert lm.sentence_log_prob(["turn", "on", "the", "fan"]) == pytest.approx(
+        _naive_lm_log_prob(
+            ["turn on the lights", "turn off the fan", "open the door"], 3, ["turn", "on", "the", "fan"]
+        )
+    )
+
+
+def test_bad_arguments_are_one_line():
+    with pytest.raises(RnnkitError, match="at least 2 words"):
+        WordNgramLM([""], order=2)
+    with pytest.raises(RnnkitError, match="order"):
+        WordNgramLM(["a b"], order=0)
+    with pytest.raises(RnnkitError, match=r"expected \(T, C\)"):
+        lexicon_beam_search(torch.zeros(2, 3, 4), Lexicon(["a"], " a"))
