@@ -231,6 +231,10 @@ def test_user_recordings_train_past_an_untrained_model(tmp_path):
     assert cer < 0.5, got[:3]  # a voice it never heard
     # the prefix beam reads the held-out recordings at least about as well as the best path
     assert m["test"]["test"]["beam 4"]["cer"] <= m["test"]["test"]["greedy"]["cer"] + 0.02
+    # spelling only training words, ranked by their word LM, reads digit strings better still
+    fused = m["test"]["test"]["beam 4 + lexicon + LM"]
+    assert fused["wer"] <= m["test"]["test"]["greedy"]["wer"], m["test"]["test"]
+    assert m["lm"]["order"] == 3
 
 
 @needs_espeak
@@ -253,10 +257,16 @@ def test_cli_predict_json_timings_and_stream_equal_whole(tiny_run, capsys):
     assert [r["text"] for r in streamed] == [r["text"] for r in whole]
     partial = [line for line in err.splitlines() if line.startswith("u0.wav: ")]
     assert len(partial) >= 3 and partial[-1] == f"u0.wav: {whole[0]['text']}"
+    rc, out, err = run_cli(capsys, "predict", result.run, *files, "--json", "--lexicon")
+    assert rc == 0, err
+    assert all(set(r["text"].split()) <= set(DIGITS) for r in json.loads(out))
+    rc, out, err = run_cli(capsys, "predict", result.run, *files, "--stream", "--lexicon")
+    assert rc == 2 and "--stream decodes greedily" in err and len(err.strip().splitlines()) == 1
     rc, out, err = run_cli(capsys, "evaluate", result.run, "--data", unseen, "--json")
     assert rc == 0, err
-    scores = json.loads(out)["all"]
-    assert scores["count"] == 20 and 0.0 <= scores["cer"] and scores["wer"] >= 0.0
+    scores = json.loads(out)
+    assert scores["all"]["count"] == 20 and 0.0 <= scores["all"]["cer"] and scores["all"]["wer"] >= 0.0
+    assert scores["all, beam 4 + lexicon + LM"]["count"] == 20
 
 
 @needs_espeak
