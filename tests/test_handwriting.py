@@ -53,33 +53,6 @@ def test_crnn_loss_equals_torch_ctc_loss_on_its_frames():
     torch.testing.assert_close(lp[2, :6], alone[0, :6], rtol=1e-5, atol=1e-6)
 
 
-def _brute_force_best(lp: torch.Tensor) -> tuple[list[int], float]:
-    """The labelling with the largest total CTC probability, by summing every path (tiny T and C only)."""
-    T, C = lp.shape
-    totals: dict[tuple[int, ...], float] = {}
-    p = lp.double().exp()
-    for path in itertools.product(range(C), repeat=T):
-        prob = math.prod(float(p[t, c]) for t, c in enumerate(path))
-        lab, prev = [], None
-        for c in path:
-            if c != prev and c != 0:
-                lab.append(c)
-            prev = c
-        totals[tuple(lab)] = totals.get(tuple(lab), 0.0) + prob
-    best = max(totals, key=totals.get)
-    return list(best), math.log(totals[best])
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_prefix_beam_search_finds_the_most_probable_labelling(seed):
-    g = torch.Generator().manual_seed(seed)
-    lp = (torch.randn(5, 3, generator=g) * 1.5).log_softmax(-1)
-    want, want_logp = _brute_force_best(lp)
-    got, logp = ctc_prefix_beam_search(lp, beam_size=64, prune=-1e9)
-    assert got == want
-    assert logp == pytest.approx(want_logp, abs=1e-9)
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_ctc_alignment_is_the_most_probable_path_of_the_reading(seed):
     g = torch.Generator().manual_seed(seed)
@@ -465,41 +438,6 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
     with pytest.raises(RnnkitError, match=r"does not exist"):
         reader.predict([tmp_path / "nope.png"])
     shutil.rmtree(result.run)
-
-
-# -- lexicon ---------------------------------------------------------------------------------------------------
-def _brute_force_best_in(lp: torch.Tensor, valid) -> list[int]:
-    """The most probable labelling for which ``valid(labels)`` holds, by summing every path."""
-    T, C = lp.shape
-    totals: dict[tuple[int, ...], float] = {}
-    p = lp.double().exp()
-    for path in itertools.product(range(C), repeat=T):
-        prob = math.prod(float(p[t, c]) for t, c in enumerate(path))
-        lab, prev = [], None
-        for c in path:
-            if c != prev and c != 0:
-                lab.append(c)
-            prev = c
-        totals[tuple(lab)] = totals.get(tuple(lab), 0.0) + prob
-    ok = {k: v for k, v in totals.items() if valid(k)}
-    return list(max(ok, key=ok.get))
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_lexicon_beam_search_finds_the_most_probable_lexicon_text(seed):
-    from rnnkit.models.lexicon import Lexicon, lexicon_beam_search
-
-    alphabet, words = " ab", ["a", "ab", "bb"]
-    lex = Lexicon(words, alphabet)
-
-    def valid(labels):
-        text = "".join(alphabet[k - 1] for k in labels)
-        return text == "" or all(w in words for w in text.split(" "))
-
-    g = torch.Generator().manual_seed(seed)
-    lp = (torch.randn(6, 4, generator=g) * 1.5).log_softmax(-1)
-    got, _ = lexicon_beam_search(lp, lex, beam_size=256, prune=-1e9)
-    assert got == _brute_force_best_in(lp, valid)
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
-"""CTC decoding with a lexicon and a word n-gram language model (rnnkit.models.lexicon).
+"""CTC decoding: prefix beam search (rnnkit.models.ctc), with a lexicon and a word n-gram language model
+(rnnkit.models.lexicon).
 
 The reference is exhaustive: every frame-level path of a tiny output is enumerated, its labelling's CTC
-probability summed, and the best lexicon text under the shallow-fusion score picked by brute force.
+probability summed, and the best text (any, or lexicon texts under the shallow-fusion score) picked by
+brute force.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 
 from rnnkit._errors import RnnkitError
 from rnnkit.baselines.ngram import KneserNeyLM
-from rnnkit.models import Lexicon, WordNgramLM, lexicon_beam_search
+from rnnkit.models import Lexicon, WordNgramLM, ctc_prefix_beam_search, lexicon_beam_search
 
 ALPHABET = " ab"
 WORDS = ["a", "ab", "bb", "b"]
@@ -55,6 +57,29 @@ def _naive_lm_log_prob(lm_sentences, order, words) -> float:
         total += math.log(dist[kn.vocab.index(w) if w in kn.vocab else 0])
         history.append(w)
     return total
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_prefix_beam_search_finds_the_most_probable_labelling(seed):
+    g = torch.Generator().manual_seed(seed)
+    lp = (torch.randn(5, 3, generator=g) * 1.5).log_softmax(-1)
+    totals = _labelling_log_probs(lp)
+    want = max(totals, key=totals.get)
+    got, logp = ctc_prefix_beam_search(lp, beam_size=64, prune=-1e9)
+    assert got == list(want)
+    assert logp == pytest.approx(totals[want], abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lexicon_beam_search_finds_the_most_probable_lexicon_text(seed):
+    words = ["a", "ab", "bb"]
+    lex = Lexicon(words, ALPHABET)
+    g = torch.Generator().manual_seed(seed)
+    lp = (torch.randn(6, 4, generator=g) * 1.5).log_softmax(-1)
+    totals = _labelling_log_probs(lp)
+    ok = [k for k in totals if _text(k) == "" or all(w in words for w in _text(k).split(" "))]
+    got, _ = lexicon_beam_search(lp, lex, beam_size=256, prune=-1e9)
+    assert got == list(max(ok, key=totals.get))
 
 
 LM_TEXTS = ["ab b", "ab b", "a bb", "b a", "ab ab b"]
