@@ -54,17 +54,29 @@ from rnnkit.apps.timeseries.data import (
 )
 from rnnkit.apps.timeseries.es import ESForecaster
 from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_at, forecast_windows, member_windows
+from rnnkit.apps.timeseries.panel import (
+    PANELS,
+    Panel,
+    is_global,
+    load_panel,
+    read_long_csv,
+    resolve_global,
+    series_split,
+)
 from rnnkit.apps.timeseries.report import evaluate_origins, goal_of, score
-from rnnkit.apps.timeseries.train import train
-from rnnkit.apps.timeseries.use import Forecaster, future_times, load
+from rnnkit.apps.timeseries.train import train, train_global
+from rnnkit.apps.timeseries.use import Forecaster, GlobalForecaster, future_times, load
 
 __all__ = [
     "APP",
     "ES_BELOW",
+    "PANELS",
     "PRESETS",
     "ESForecaster",
     "Ensemble",
     "Forecaster",
+    "GlobalForecaster",
+    "Panel",
     "Scaler",
     "TimeSeriesConfig",
     "build_model",
@@ -75,14 +87,20 @@ __all__ = [
     "futures_at",
     "goal_of",
     "held_out_names",
+    "is_global",
     "load",
+    "load_panel",
     "load_series",
     "make_batches",
     "member_windows",
     "part_sizes",
     "preset_of",
+    "read_long_csv",
     "resolve",
+    "resolve_global",
     "score",
+    "series_split",
     "train",
+    "train_global",
     "windows_at",
 ]
