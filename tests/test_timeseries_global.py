@@ -46,7 +46,7 @@ def _cfg(data: str, **kw) -> TimeSeriesConfig:
 def test_long_format_is_read_like_pandas_groupby(tmp_path):
     pd = pytest.importorskip("pandas")
     rows = [("b", 1, 5.0), ("a", 1, 1.0), ("a", 2, 2.0), ("b", 2, 6.0), ("a", 3, None), ("a", 4, 4.0)]
-    rows += [("b", t, 6.0 + t) for t in range(3, 9)] + [("a", t, float(t)) for t in range(5, 9)]
+    rows += [("b", t, 6.0 + t) for t in range(3, 11)] + [("a", t, float(t)) for t in range(5, 11)]
     frame = pd.DataFrame(rows, columns=["store", "week", "sales"])
     path = tmp_path / "long.csv"
     frame.to_csv(path, index=False)
@@ -57,12 +57,12 @@ def test_long_format_is_read_like_pandas_groupby(tmp_path):
         np.testing.assert_allclose(y, ref.to_numpy())
         assert times == [str(t) for t in ref.index]
     cfg = TimeSeriesConfig(data=str(path), id_column="store", horizon=2, season=1, window=3)
-    sp = series_split(8, resolve_global(cfg, panel))
-    # 8 values: test = the last 2 (origin 6), validation = the 2 before (origin 4), training = the first 4;
-    # training windows of 3 values need their 2 next values inside the training part: origin 3 only
-    assert (sp.test_origin, sp.val_origin, sp.train, sp.train_origins.tolist()) == (6, 4, 4, [3])
-    no_val = series_split(8, resolve_global(replace(cfg, val_fraction=0.0), panel))
-    assert (no_val.val_origin, no_val.train) == (None, 6)
+    sp = series_split(10, resolve_global(cfg, panel))
+    # 10 values: test = the last 2 (origin 8), validation = the 2 before (origin 6), training = the first 6;
+    # training windows of 3 values need their 2 next values inside the training part: origins 3 and 4
+    assert (sp.test_origin, sp.val_origin, sp.train, sp.train_origins.tolist()) == (8, 6, 6, [3, 4])
+    no_val = series_split(10, resolve_global(replace(cfg, val_fraction=0.0), panel))
+    assert (no_val.val_origin, no_val.train, no_val.train_origins.tolist()) == (None, 8, [3, 4, 5, 6])
 
 
 def test_value_column_is_found_or_must_be_named(tmp_path):

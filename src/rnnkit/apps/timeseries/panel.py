@@ -33,6 +33,7 @@ from rnnkit.datasets.readers import (
 )
 
 __all__ = [
+    "GLOBAL_LOSS",
     "PANELS",
     "Panel",
     "SeriesSplit",
@@ -72,6 +73,9 @@ PANELS = {
     "m3-monthly": ("m3_data.json", "MONTHLY", 18, 12, 36, "M3 monthly (1,428 series)"),
 }
 """The built-in collections: the competition's horizon, the season, a window of (up to) three seasons."""
+
+GLOBAL_LOSS = "mse"
+"""The global network's training loss on the normalised horizon (``mse``, ``l1`` or ``huber``)."""
 
 
 @dataclass

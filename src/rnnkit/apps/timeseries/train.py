@@ -36,6 +36,7 @@ from rnnkit.apps.timeseries.data import (
 )
 from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
 from rnnkit.apps.timeseries.panel import (
+    GLOBAL_LOSS,
     PANELS,
     fit_series_scalers,
     is_global,
@@ -302,7 +303,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         seed_everything(cfg.seed)
         untrained = report.summarize(
             report.series_scores(
-                actual, panel_forecasts(build_model(cfg, 1), cfg, panel, scalers, test_origins), scales
+                actual,
+                panel_forecasts(build_model(cfg, 1, GLOBAL_LOSS), cfg, panel, scalers, test_origins),
+                scales,
             )
         )
         steps_per_epoch = -(-n_train // cfg.batch_size)
@@ -312,7 +315,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         for k, w in enumerate(windows):
             mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
             seed_everything(mcfg.seed)
-            model = build_model(mcfg, 1)
+            model = build_model(mcfg, 1, GLOBAL_LOSS)
             out_dir = run.path if k == 0 else run.path / "members" / str(k)
             out_dir.mkdir(parents=True, exist_ok=True)
             x, y = data[k]

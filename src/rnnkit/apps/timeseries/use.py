@@ -262,7 +262,8 @@ class GlobalForecaster:
                 for k, w in enumerate(windows)
             ]
         )
-        self.memory = cfg.window
+        # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of them
+        self.memory = 4 * (self.model.window + cfg.horizon)
 
     def _panel(self, data: str | None = None):
         from rnnkit.apps.timeseries.panel import load_panel
