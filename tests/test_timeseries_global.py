@@ -21,16 +21,19 @@ from test_cli import assert_no_runs, assert_one_line_error, run_cli
 H, M, W = 4, 4, 8  # horizon, season (quarterly), window
 
 
-def _panel_csv(path, count: int = 10, seed: int = 0, noise: float = 0.03) -> str:
-    """``count`` quarterly series of different lengths and sizes: trend x season (phase varies) x noise."""
+def _panel_csv(path, count: int = 10, seed: int = 0) -> str:
+    """``count`` quarterly series of different lengths and sizes: trend x season (phase varies) x an AR(1)
+    deviation (phi 0.5, innovations of 6 %), which a window's line and seasonal profile cannot forecast but
+    a trained network can."""
     rng = np.random.default_rng(seed)
     lines = ["unique_id,ds,y"]
     for s in range(count):
         n = 36 + 3 * s
         t = np.arange(n)
-        y = (50 + 30 * s) * np.exp(
-            0.01 * t + 0.25 * np.sin(2 * np.pi * t / M + s) + noise * rng.standard_normal(n)
-        )
+        d = np.zeros(n)
+        for i in range(1, n):
+            d[i] = 0.5 * d[i - 1] + 0.06 * rng.standard_normal()
+        y = (50 + 30 * s) * np.exp(0.01 * t + 0.25 * np.sin(2 * np.pi * t / M + s) + d)
         lines += [f"s{s},{1990 + i},{v:.5f}" for i, v in enumerate(y)]
     path.write_text("\n".join(lines) + "\n")
     return str(path)
@@ -156,11 +159,11 @@ def test_tiny_global_training_beats_what_the_untrained_network_misses(global_run
     data, result = global_run
     m = result.metrics
     assert m["global"] and m["series"] == 10 and m["training_windows"] > 200
-    # the series are smooth trend x season with 3 % noise: a trained network's mean MASE is well below 1,
-    # the untrained one (random outputs around the window's line) is not
-    assert m["test"]["mase_mean"] < 0.9, m["test"]
-    assert m["untrained"]["mase_mean"] > 0.9, m["untrained"]
-    assert m["test"]["mase_mean"] < m["baselines"]["naive"]["mase_mean"]
+    # seeds 0-2 gave 0.85-0.88 trained and 1.43-1.50 untrained (random outputs around the window's line and
+    # seasonal profile), against 1.155 for the seasonal naive forecast
+    assert m["test"]["mase_mean"] < 1.1, m["test"]
+    assert m["untrained"]["mase_mean"] > 1.1, m["untrained"]
+    assert m["test"]["mase_mean"] < m["baselines"]["seasonal naive"]["mase_mean"]
 
 
 def test_seasonal_naive_scores_equal_a_hand_written_loop(global_run):
