@@ -24,7 +24,7 @@ class TimeSeriesConfig(AppConfig):
     )
     id_column: str | None = option(
         None,
-        "long-format CSV (one row per series, time and value, as M4's unique_id, ds, y): the column naming the "
+        "long-format CSV (one row per observation: series, time, value, as M4's unique_id, ds, y): the column naming the "
         "series; trains one global model on the windows of all of them (implied by the built-in collections "
         "tourism-quarterly, tourism-monthly, m3-quarterly, m3-monthly)",
     )

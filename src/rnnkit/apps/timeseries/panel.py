@@ -80,7 +80,19 @@ GLOBAL_LOSS = "mse"
 
 @dataclass
 class Panel:
-    """Univariate series by name: ``values[i]`` (n_i,) float64 at ``times[i]`` (n_i strings) of ``ids[i]``."""
+    """Univariate series by name: ``values[i]`` (n_i,) float64 at ``times[i]`` (n_i strings) of ``ids[i]``.
+
+    Args:
+        ids: the series' names, in the order of their first row in the file.
+        times, values: each series' time stamps and values.
+        value_column: the name of the value column.
+
+    Example::
+
+        >>> p = Panel(["a", "b"], [["1", "2"], ["1", "2", "3"]], [np.ones(2), np.arange(3.0)], "y")
+        >>> len(p), p.subset([1]).ids
+        (2, ['b'])
+    """
 
     ids: list[str]
     times: list[list[str]]

@@ -223,6 +223,15 @@ class GlobalForecaster:
     * ``evaluate(data=None)``: every series' test part (its last ``horizon`` values) of the run's data or of
       another long-format file with the same columns, mean and median MASE / sMAPE next to the naive and
       seasonal naive forecasts.
+
+    Args:
+        path: a run written by ``rnnkit train timeseries --id-column ...`` (or ``--data tourism-quarterly``).
+
+    Example::
+
+        model = load("runs/tourism-quarterly")            # a GlobalForecaster
+        model.predict_inputs(["Q1"])[0]["steps"]           # [{"step": 1, "time": "139", "value": ...}, ...]
+        model.evaluate()["mase_mean"]
     """
 
     def __init__(self, path):
@@ -346,7 +355,7 @@ class GlobalForecaster:
         }
 
     def predict(self, values: np.ndarray, times: list[str] | None = None) -> dict[str, Any]:
-        """Forecast the ``horizon`` steps after ``values`` (N,) or (N, 1) of a series; N >= window + horizon."""
+        """Forecast the ``horizon`` steps after ``values`` (N,) or (N, 1) of a series the run need not know; N >= window."""
         cfg = self.config
         v = np.asarray(values, dtype=np.float64)
         if v.ndim == 2 and v.shape[1] == 1:
@@ -355,11 +364,11 @@ class GlobalForecaster:
             raise RnnkitError(
                 f"expected one value column {self.columns}, got shape {tuple(np.shape(values))}"
             )
-        need = max(self.model.window, cfg.window) + cfg.horizon
+        need = max(self.model.window, cfg.window)
         if len(v) < need:
             raise RnnkitError(
-                f"expected at least window + horizon = {need} recent values of a series (its scale is fitted on "
-                f"them), got {len(v)}"
+                f"expected at least window = {need} recent values of a series (its scale is fitted on them; more "
+                f"give a steadier scale), got {len(v)}"
             )
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
