@@ -380,11 +380,19 @@ class GlobalForecaster:
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """Mean and median MASE / sMAPE over the test parts of every series (see the class docstring)."""
         from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
-        from rnnkit.apps.timeseries.panel import mase_scales, panel_forecasts, resolve_global, series_split
+        from rnnkit.apps.timeseries.panel import (
+            mase_scales,
+            panel_forecasts,
+            resolve_global,
+            sample_series,
+            series_split,
+        )
         from rnnkit.apps.timeseries.report import series_scores, summarize
 
         cfg = self.config
         panel = self._panel(data)
+        if data is None:  # the series the run was scored on: the same seeded sample
+            panel = sample_series(panel, cfg.max_series, cfg.seed)
         checked = resolve_global(replace(cfg, data=cfg.data if data is None else str(data)), panel)
         splits = [series_split(len(y), checked) for y in panel.values]
         scalers = [
