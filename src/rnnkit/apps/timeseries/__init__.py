@@ -31,6 +31,12 @@ before the origin); MAE, sMAPE and MASE are averaged over all origins and horizo
 naive, ETS, seasonal ARIMA and an MLP on the same window (:mod:`rnnkit.apps.timeseries.baselines`); ``met``
 judges it against the strongest of them.
 
+Many series (``id_column``, or a built-in collection ``"tourism-quarterly"``, ``"m3-quarterly"``, ...): one global
+network is trained on the windows of every series of a long-format file (:mod:`rnnkit.apps.timeseries.panel`),
+each series scaled by itself; each series' last ``horizon`` values are its test part, and the report gives
+the mean and median MASE / sMAPE over the series next to per-series seasonal naive, ETS and ARIMA forecasts
+(:func:`train_global`, :class:`GlobalForecaster`).
+
 Like every application, it has the same parts in the same files: ``config`` (:class:`TimeSeriesConfig`),
 ``data`` (the built-in series, the user's CSV, the split in time, the scaling), ``model`` (built from
 :mod:`rnnkit.models`), ``train`` (the shared trainer), ``report`` (scores next to the baselines) and
