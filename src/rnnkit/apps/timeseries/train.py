@@ -287,15 +287,17 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     name = cfg.name or (cfg.data if cfg.data in PANELS else APP)
     lengths = np.array([len(y) for y in panel.values])
     windows = member_windows(cfg)
-    data = [panel_tensors(cfg, panel, splits, scalers, w, "train") for w in windows]
-    val = [panel_tensors(cfg, panel, splits, scalers, w, "val") for w in windows]
-    n_train = len(data[0][0])
+    # inputs and targets of every window length the ensemble reads (the members share two lengths)
+    data = {w: panel_tensors(cfg, panel, splits, scalers, w, "train") for w in set(windows)}
+    val = {w: panel_tensors(cfg, panel, splits, scalers, w, "val") for w in set(windows)}
+    n_train = len(data[cfg.window][0])
     say(
         f"timeseries (global): {cfg.data}: {len(panel)} series"
         + (f" (a sample of {len(full)})" if len(panel) < len(full) else "")
         + f", {lengths.min()}..{lengths.max()} values (median {int(np.median(lengths))}); window {cfg.window}, "
         f"horizon {cfg.horizon}, season {cfg.season}; {n_train} training windows, "
-        f"{0 if val[0] is None else len(val[0][0])} validation horizons, {len(panel)} test horizons"
+        f"{0 if val[cfg.window] is None else len(val[cfg.window][0])} validation horizons, "
+        f"{len(panel)} test horizons"
     )
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         test_origins = [sp.test_origin for sp in splits]
@@ -318,7 +320,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             model = build_model(mcfg, 1, GLOBAL_LOSS)
             out_dir = run.path if k == 0 else run.path / "members" / str(k)
             out_dir.mkdir(parents=True, exist_ok=True)
-            x, y = data[k]
+            x, y = data[w]
 
             def epoch_batches(epoch: int, x=x, y=y, seed=mcfg.seed):
                 order = torch.randperm(len(x), generator=per_epoch_generator(seed, epoch))
@@ -327,7 +329,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             trainer = build_trainer(
                 model, mcfg, out_dir, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
             )
-            vb = None if val[k] is None else _tensor_batches(*val[k], 512)
+            vb = None if val[w] is None else _tensor_batches(*val[w], 512)
             probe = _tensor_batches(x[:32], y[:32], 32)[0]
             h = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), vb, probe_batch=probe)
             finish_training(trainer, out_dir)
