@@ -31,6 +31,12 @@ before the origin); MAE, sMAPE and MASE are averaged over all origins and horizo
 naive, ETS, seasonal ARIMA and an MLP on the same window (:mod:`rnnkit.apps.timeseries.baselines`); ``met``
 judges it against the strongest of them.
 
+Many series (``id_column``, or a built-in collection ``"tourism-quarterly"``, ``"m3-quarterly"``, ...): one global
+network is trained on the windows of every series of a long-format file (:mod:`rnnkit.apps.timeseries.panel`),
+each series scaled by itself; each series' last ``horizon`` values are its test part, and the report gives
+the mean and median MASE / sMAPE over the series next to per-series seasonal naive, ETS and ARIMA forecasts
+(:func:`train_global`, :class:`GlobalForecaster`).
+
 Like every application, it has the same parts in the same files: ``config`` (:class:`TimeSeriesConfig`),
 ``data`` (the built-in series, the user's CSV, the split in time, the scaling), ``model`` (built from
 :mod:`rnnkit.models`), ``train`` (the shared trainer), ``report`` (scores next to the baselines) and
@@ -54,17 +60,29 @@ from rnnkit.apps.timeseries.data import (
 )
 from rnnkit.apps.timeseries.es import ESForecaster
 from rnnkit.apps.timeseries.model import Ensemble, build_model, forecast_at, forecast_windows, member_windows
+from rnnkit.apps.timeseries.panel import (
+    PANELS,
+    Panel,
+    is_global,
+    load_panel,
+    read_long_csv,
+    resolve_global,
+    series_split,
+)
 from rnnkit.apps.timeseries.report import evaluate_origins, goal_of, score
-from rnnkit.apps.timeseries.train import train
-from rnnkit.apps.timeseries.use import Forecaster, future_times, load
+from rnnkit.apps.timeseries.train import train, train_global
+from rnnkit.apps.timeseries.use import Forecaster, GlobalForecaster, future_times, load
 
 __all__ = [
     "APP",
     "ES_BELOW",
+    "PANELS",
     "PRESETS",
     "ESForecaster",
     "Ensemble",
     "Forecaster",
+    "GlobalForecaster",
+    "Panel",
     "Scaler",
     "TimeSeriesConfig",
     "build_model",
@@ -75,14 +93,20 @@ __all__ = [
     "futures_at",
     "goal_of",
     "held_out_names",
+    "is_global",
     "load",
+    "load_panel",
     "load_series",
     "make_batches",
     "member_windows",
     "part_sizes",
     "preset_of",
+    "read_long_csv",
     "resolve",
+    "resolve_global",
     "score",
+    "series_split",
     "train",
+    "train_global",
     "windows_at",
 ]

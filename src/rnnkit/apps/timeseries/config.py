@@ -18,7 +18,20 @@ class TimeSeriesConfig(AppConfig):
     data: str = option(
         "co2",
         "'co2' or 'sunspots' (built in), a held-out series of rnnkit.datasets.extra (airpassengers, wineind, "
-        "woolyrnq, ausbeer, gas, taylor, ice_river, nino, gold, heartrate), or a CSV file with a header line",
+        "woolyrnq, ausbeer, gas, taylor, ice_river, nino, gold, heartrate), a built-in collection of many series "
+        "for one global model (tourism-quarterly, tourism-monthly, m3-quarterly, m3-monthly), or a CSV file with "
+        "a header line (long format with --id-column)",
+    )
+    id_column: str | None = option(
+        None,
+        "long-format CSV (one row per observation: series, time, value, as M4's unique_id, ds, y): the column naming the "
+        "series; trains one global model on the windows of all of them (implied by the built-in collections "
+        "tourism-quarterly, tourism-monthly, m3-quarterly, m3-monthly)",
+    )
+    max_series: int = option(
+        0,
+        "global model: a seeded random sample of at most this many series (file order kept); 0 = all",
+        low=0,
     )
     time_column: str | None = option(
         None, "time-stamp column of a user CSV (default: detected from the header)"

@@ -13,7 +13,8 @@ from rnnkit.apps.timeseries.es import ESForecaster, initial_season
 __all__ = ["Ensemble", "build_es", "build_model", "forecast_at", "forecast_windows", "member_windows"]
 
 
-def build_model(cfg: TimeSeriesConfig, channels: int):
+def build_model(cfg: TimeSeriesConfig, channels: int, loss: str = "mse"):
+    """The network: a regressor (many-to-one, trained with ``loss``) or a tagger (many-to-many, squared error)."""
     from rnnkit.models import RegressorConfig, SequenceRegressor, SequenceTagger, TaggerConfig
 
     encoder = app_encoder(cfg)
@@ -29,7 +30,12 @@ def build_model(cfg: TimeSeriesConfig, channels: int):
         )
     return SequenceRegressor(
         RegressorConfig(
-            output_size=cfg.horizon, input_size=channels, encoder=encoder, pooling="last", dropout=cfg.dropout
+            output_size=cfg.horizon,
+            input_size=channels,
+            encoder=encoder,
+            pooling="last",
+            dropout=cfg.dropout,
+            loss=loss,
         )
     )
 

@@ -30,6 +30,8 @@ __all__ = [
     "result_rows",
     "samples",
     "score",
+    "series_scores",
+    "summarize",
 ]
 
 
@@ -185,3 +187,23 @@ def samples(ts, target, origins, test, cfg) -> list[str]:
             f"seasonal naive {test['baselines']['seasonal naive'][i][h]:9.4g}"
         )
     return lines
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a global model over many series
+# ---------------------------------------------------------------------------------------------------------
+def series_scores(actual, forecasts, scales) -> dict[str, list[float]]:
+    """Per-series ``{"mase": [...], "smape": [...], "mae": [...]}`` of (H,) forecasts against (H,) actuals."""
+    rows = [score(a, f, s) for a, f, s in zip(actual, forecasts, scales)]
+    return {k: [r[k] for r in rows] for k in ("mase", "smape", "mae")}
+
+
+def summarize(per_series: dict[str, list[float]]) -> dict[str, float]:
+    """Mean and median over the series of MASE and sMAPE (the M competitions report the mean)."""
+    out = {"series": len(per_series["mase"])}
+    for k in ("mase", "smape"):
+        v = np.asarray(per_series[k], dtype=np.float64)
+        out[f"{k}_mean"] = float(v.mean())
+        out[f"{k}_median"] = float(np.median(v))
+    out["mase"] = out["mase_mean"]  # the number the results table and the goal read
+    return out

@@ -19,7 +19,7 @@ from rnnkit.apps._common import (
     setup_torch,
     training_summary,
 )
-from rnnkit.apps.base import TrainResult
+from rnnkit.apps.base import ResultRow, TrainResult
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import RunBuilder
 from rnnkit.apps.timeseries import baselines, report
@@ -35,14 +35,29 @@ from rnnkit.apps.timeseries.data import (
     resolve,
 )
 from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
+from rnnkit.apps.timeseries.panel import (
+    GLOBAL_LOSS,
+    PANELS,
+    fit_series_scalers,
+    is_global,
+    load_panel,
+    mase_scales,
+    panel_forecasts,
+    panel_tensors,
+    resolve_global,
+    sample_series,
+    series_split,
+)
 
-__all__ = ["train"]
+__all__ = ["train", "train_global"]
 
 
 def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainResult:
     """Train and evaluate a forecaster and the baselines; write the run ``cfg.runs_dir/cfg.name``."""
     from rnnkit.train import seed_everything
 
+    if is_global(cfg):
+        return train_global(cfg, overwrite, say)
     t_start = time.perf_counter()
     name = cfg.name or (cfg.data if preset_of(cfg.data)[3] else APP)
     setup_torch(cfg.threads)
@@ -241,3 +256,232 @@ def _es_batches(z_target: np.ndarray, origins, horizon: int, batch_size: int, or
             {"origins": torch.tensor(o, dtype=torch.long), "future": torch.tensor(fut, dtype=torch.float32)}
         )
     return out
+
+
+def _tensor_batches(x, y, batch_size: int, order=None) -> list[dict]:
+    """``{"inputs", "targets"}`` batches of precomputed tensors, in ``order`` (default: as they are)."""
+    idx = torch.arange(len(x)) if order is None else torch.as_tensor(order)
+    return [
+        {"inputs": x[idx[s : s + batch_size]], "targets": y[idx[s : s + batch_size]]}
+        for s in range(0, len(idx), batch_size)
+    ]
+
+
+def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainResult:
+    """One network over all the series of a collection (``--id-column`` or a built-in collection).
+
+    Every series is normalised by its own :class:`Scaler` (fitted on its training part); the network is trained
+    on the windows of all series at once, with early stopping on every series' validation horizon; each series
+    is scored on its last ``horizon`` values next to the per-series baselines (see docs/applications.md)."""
+    from rnnkit.train import seed_everything
+
+    t_start = time.perf_counter()
+    setup_torch(cfg.threads)
+    # the data are read and checked before the run's folder exists: bad input leaves nothing behind
+    full = load_panel(cfg)
+    panel = sample_series(full, cfg.max_series, cfg.seed)
+    cfg = resolve_global(cfg, panel)
+    splits = [series_split(len(y), cfg) for y in panel.values]
+    scalers = fit_series_scalers(cfg, panel, splits)
+    scales = mase_scales(cfg, panel, splits)
+    name = cfg.name or (cfg.data if cfg.data in PANELS else APP)
+    lengths = np.array([len(y) for y in panel.values])
+    windows = member_windows(cfg)
+    # inputs and targets of every window length the ensemble reads (the members share two lengths)
+    data = {w: panel_tensors(cfg, panel, splits, scalers, w, "train") for w in set(windows)}
+    val = {w: panel_tensors(cfg, panel, splits, scalers, w, "val") for w in set(windows)}
+    n_train = len(data[cfg.window][0])
+    say(
+        f"timeseries (global): {cfg.data}: {len(panel)} series"
+        + (f" (a sample of {len(full)})" if len(panel) < len(full) else "")
+        + f", {lengths.min()}..{lengths.max()} values (median {int(np.median(lengths))}); window {cfg.window}, "
+        f"horizon {cfg.horizon}, season {cfg.season}; {n_train} training windows, "
+        f"{0 if val[cfg.window] is None else len(val[cfg.window][0])} validation horizons, "
+        f"{len(panel)} test horizons"
+    )
+    with RunBuilder(cfg.runs_dir, name, overwrite) as run:
+        test_origins = [sp.test_origin for sp in splits]
+        actual = [y[o : o + cfg.horizon] for y, o in zip(panel.values, test_origins)]
+        seed_everything(cfg.seed)
+        untrained = report.summarize(
+            report.series_scores(
+                actual,
+                panel_forecasts(build_model(cfg, 1, GLOBAL_LOSS), cfg, panel, scalers, test_origins),
+                scales,
+            )
+        )
+        steps_per_epoch = -(-n_train // cfg.batch_size)
+        members, epochs_run = [], []
+        budget = cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget
+        t_train = time.perf_counter()
+        for k, w in enumerate(windows):
+            mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
+            seed_everything(mcfg.seed)
+            model = build_model(mcfg, 1, GLOBAL_LOSS)
+            out_dir = run.path if k == 0 else run.path / "members" / str(k)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            x, y = data[w]
+
+            def epoch_batches(epoch: int, x=x, y=y, seed=mcfg.seed):
+                order = torch.randperm(len(x), generator=per_epoch_generator(seed, epoch))
+                return _tensor_batches(x, y, cfg.batch_size, order)
+
+            trainer = build_trainer(
+                model, mcfg, out_dir, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
+            )
+            vb = None if val[w] is None else _tensor_batches(*val[w], 512)
+            probe = _tensor_batches(x[:32], y[:32], 32)[0]
+            h = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), vb, probe_batch=probe)
+            finish_training(trainer, out_dir)
+            if k == 0:
+                history, first_trainer = h, trainer
+            epochs_run.append(len(h))
+            members.append((model, w))
+            if len(windows) > 1:
+                say(f"ensemble member {k + 1}/{len(windows)} (window {w}): {len(h)} epochs")
+        ensemble = Ensemble(members)
+        train_seconds = time.perf_counter() - t_train
+        forecasts = panel_forecasts(ensemble, cfg, panel, scalers, test_origins)
+        model_series = report.series_scores(actual, forecasts, scales)
+
+        t_base = time.perf_counter()
+        classical = [b for b in cfg.baselines if b != "mlp"]
+        say(
+            f"baselines: {', '.join(classical)} on each of the {len(panel)} series"
+            + (" (the MLP baseline is single-series only: left out)" if "mlp" in cfg.baselines else "")
+        )
+        base_fc: dict[str, list[np.ndarray]] = {b: [] for b in classical}
+        configs: dict[str, dict[str, int]] = {}
+        for y, sp in zip(panel.values, splits):
+            fc, conf = baselines.classical_forecasts(
+                y, sp.train, [sp.test_origin], cfg.horizon, cfg.season, methods=classical
+            )
+            for b in classical:
+                base_fc[b].append(fc[b][0])
+            for b, names in conf.items():
+                for c in names:
+                    configs.setdefault(b, {})[c] = configs.get(b, {}).get(c, 0) + 1
+        base_series = {b: report.series_scores(actual, fc, scales) for b, fc in base_fc.items()}
+        baseline_seconds = time.perf_counter() - t_base
+        model_sum = report.summarize(model_series)
+        base_sum = {b: report.summarize(v) for b, v in base_series.items()}
+        best = min(base_sum, key=lambda b: base_sum[b]["mase_mean"])
+        typical = int(np.median(lengths))
+        metric, goal = report.goal_of(cfg, typical)
+        met = report.goal_met(model_sum["mase_mean"], base_sum[best]["mase_mean"], typical)
+        wins = int(np.sum(np.asarray(model_series["mase"]) < np.asarray(base_series[best]["mase"])))
+        seconds = time.perf_counter() - t_start
+        metrics: dict[str, Any] = {
+            "app": APP,
+            "global": True,
+            "data": cfg.data,
+            "series": len(panel),
+            "series_in_data": len(full),
+            "value_column": panel.value_column,
+            "structure": cfg.structure,
+            "normalize": cfg.normalize,
+            "window": cfg.window,
+            "horizon": cfg.horizon,
+            "season": cfg.season,
+            "lengths": {"min": int(lengths.min()), "median": typical, "max": int(lengths.max())},
+            "training_windows": n_train,
+            "test": model_sum,
+            "baselines": base_sum,
+            "strongest": best,
+            "series_beating_strongest": wins,
+            "untrained": untrained,
+            "baseline_configs": configs,
+            "baseline_seconds": round(baseline_seconds, 2),
+            "goal": f"mean {metric} over series {goal}",
+            "goal_met": met,
+            "ensemble": {"windows": windows, "epochs_run": epochs_run},
+            "epochs_run": len(history),
+            **training_summary(members[0][0], first_trainer, train_seconds, seconds),
+            "history": history,
+        }
+        save_run_files(run, members[0][0], cfg, APP, metrics)
+        for k, (member, _) in enumerate(members[1:], 1):
+            member.save(run.path / "members" / str(k))
+            for f in ("model.safetensors", "model.json"):
+                run.file(f"members/{k}/{f}")
+        run.write_json(
+            "scaler.json",
+            {
+                "kind": "global",
+                "mode": cfg.normalize,
+                "structure": cfg.structure,
+                "season": cfg.season,
+                "trend": cfg.trend == "line",
+                "columns": [panel.value_column],
+                "target": panel.value_column,
+                "window": cfg.window,
+                "windows": windows,
+                "horizon": cfg.horizon,
+                "series": [
+                    {
+                        "id": sid,
+                        "center": sc.center.tolist(),
+                        "scale": sc.scale.tolist(),
+                        "log": sc.log.tolist(),
+                        "nonnegative": sc.nonnegative,
+                        "times": t[-3:],
+                    }
+                    for sid, sc, t in zip(panel.ids, scalers, panel.times)
+                ],
+            },
+        )
+        names = ["model", *base_series]
+        lines = ["series,values," + ",".join(f"{b.replace(' ', '_')}_mase" for b in names) + ",model_smape"]
+        for i, sid in enumerate(panel.ids):
+            cells = [model_series["mase"][i]] + [base_series[b]["mase"][i] for b in base_series]
+            lines.append(
+                f"{_csv_cell(sid)},{lengths[i]},"
+                + ",".join(f"{v:.6g}" for v in cells)
+                + f",{model_series['smape'][i]:.6g}"
+            )
+        run.write_text("series_scores.csv", "\n".join(lines) + "\n")
+        label = PANELS[cfg.data][5] if cfg.data in PANELS else f"{report.label_of(cfg)} ({len(panel)} series)"
+        written = [
+            plots.plot_curves(
+                history,
+                run.file("curves.png"),
+                "epoch",
+                f"{label}: training curves (normalised units)",
+                left=["train_loss", "val_loss"],
+                right=["train_mae", "val_mae"],
+                left_label="loss (MSE)",
+                right_label="MAE",
+            )
+        ]
+        samples = [
+            f"mean MASE over {len(panel)} series: model {model_sum['mase_mean']:.3f} (median "
+            f"{model_sum['mase_median']:.3f}); "
+            + ", ".join(f"{b} {v['mase_mean']:.3f}" for b, v in base_sum.items())
+            + f"; the model beats {best} on {wins} of {len(panel)} series"
+        ]
+        for i in range(min(2, len(panel))):
+            samples.append(
+                f"  {panel.ids[i]}: forecast "
+                + " ".join(f"{v:.4g}" for v in forecasts[i][:4])
+                + " ...  actual "
+                + " ".join(f"{v:.4g}" for v in actual[i][:4])
+                + " ..."
+            )
+        run.commit({"app": APP, "name": name, "data": cfg.data})
+    final = run.final
+    row = ResultRow(
+        f"{label}, {cfg.horizon}-step",
+        f"mean {metric}",
+        model_sum["mase_mean"],
+        best,
+        base_sum[best]["mase_mean"],
+        goal,
+        met,
+        seconds,
+        {k: v["mase_mean"] for k, v in base_sum.items()},
+    )
+    return TrainResult(final, metrics, [row], samples, [final / p.name for p in written if p is not None])
+
+
+def _csv_cell(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text

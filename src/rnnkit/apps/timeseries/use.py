@@ -17,7 +17,7 @@ from rnnkit.apps.timeseries.model import Ensemble, forecast_at
 from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds
 from rnnkit.datasets import TimeSeries, read_time_series_csv
 
-__all__ = ["Forecaster", "future_times", "load"]
+__all__ = ["Forecaster", "GlobalForecaster", "future_times", "load"]
 
 
 ES_MEMORY = 100_000
@@ -199,6 +199,236 @@ def _like(example: str, day: np.datetime64) -> str:
     return text[: len(example)] if len(example) in (4, 7) else text
 
 
-def load(path) -> Forecaster:
-    """The saved run at ``path``, ready to ``predict`` and ``evaluate``."""
+def load(path) -> Forecaster | GlobalForecaster:
+    """The saved run at ``path``, ready to ``predict`` and ``evaluate`` (a :class:`GlobalForecaster` for a run
+    over many series)."""
+    from rnnkit.apps.rundir import open_run
+
+    run, _ = open_run(path, APP)
+    if (run / "scaler.json").is_file():
+        info = read_json(run / "scaler.json", f"run {run.name}")
+        if isinstance(info, dict) and info.get("kind") == "global":
+            return GlobalForecaster(path)
     return Forecaster(path)
+
+
+class GlobalForecaster:
+    """A saved global run (one network over many series), loaded.
+
+    * ``predict_inputs(["Q1", "Q2*"])`` (``rnnkit predict RUN Q1 'Q2*'``): the ``horizon`` values after the end
+      of each named series of the run's data (names may be shell-style patterns; ``'*'`` is every series),
+      each normalised by the scaler fitted on its training part;
+    * ``predict(values)`` (``rnnkit serve``): a forecast for a series the run has not seen, normalised by a
+      scaler fitted on the given values;
+    * ``evaluate(data=None)``: every series' test part (its last ``horizon`` values) of the run's data or of
+      another long-format file with the same columns, mean and median MASE / sMAPE next to the naive and
+      seasonal naive forecasts.
+
+    Args:
+        path: a run written by ``rnnkit train timeseries --id-column ...`` (or ``--data tourism-quarterly``).
+
+    Example::
+
+        model = load("runs/tourism-quarterly")            # a GlobalForecaster
+        model.predict_inputs(["Q1"])[0]["steps"]           # [{"step": 1, "time": "139", "value": ...}, ...]
+        model.evaluate()["mase_mean"]
+    """
+
+    def __init__(self, path):
+        from rnnkit.models import SequenceRegressor
+
+        self.run, self.manifest, self.config = open_app_run(path, APP)
+        cfg = self.config
+        info = read_json(self.run / "scaler.json", f"run {self.run.name}")
+        try:
+            self.columns = [str(c) for c in info["columns"]]
+            self.target = str(info["target"])
+            windows = [int(w) for w in info["windows"]]
+            self.mode, self.season, self.trend = str(info["mode"]), int(info["season"]), bool(info["trend"])
+            self.scalers = {
+                str(s["id"]): Scaler(
+                    self.mode,
+                    "many-to-one",
+                    0,
+                    s["center"],
+                    s["scale"],
+                    self.season,
+                    s["log"],
+                    bool(s["nonnegative"]),
+                    self.trend,
+                )
+                for s in info["series"]
+            }
+        except (KeyError, TypeError, ValueError):
+            raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
+        if cfg.window is None or cfg.horizon is None or len(self.columns) != 1:
+            raise RnnkitError(
+                f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
+            )
+        self.model = Ensemble(
+            [
+                (load_run_model(self.run if k == 0 else self.run / "members" / str(k), SequenceRegressor), w)
+                for k, w in enumerate(windows)
+            ]
+        )
+        # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of them
+        self.memory = 4 * (self.model.window + cfg.horizon)
+
+    def _panel(self, data: str | None = None):
+        from rnnkit.apps.timeseries.panel import load_panel
+
+        if data is None:
+            data = self._training_file() or self.config.data
+        return load_panel(replace(self.config, data=str(data)))
+
+    def _training_file(self) -> str | None:
+        """The user file the run was trained on (by its absolute path), once checked unchanged; None if built in."""
+        from rnnkit.apps._common import DATA_FILE
+        from rnnkit.files import sha256_file
+
+        if not (self.run / DATA_FILE).is_file():
+            return None
+        info = read_json(self.run / DATA_FILE, f"run {self.run.name}")
+        path = Path(info.get("path", "")) if isinstance(info, dict) else Path()
+        if not path.is_file():
+            raise RnnkitError(f"run {self.run.name} was trained on {str(path)!r}, which is no longer there")
+        if sha256_file(path) != info.get("sha256"):
+            raise RnnkitError(
+                f"the training data of run {self.run.name} changed since it was trained ({str(path)!r}: sha256 "
+                "differs), so its series are not the ones the run's scalers were fitted on"
+            )
+        return str(path)
+
+    def predict_inputs(self, inputs: list[str]) -> list[dict[str, Any]]:
+        """Forecasts after the end of the run's series named (or matched) by ``inputs``, one dict per series."""
+        from fnmatch import fnmatchcase
+
+        panel = self._panel()
+        where = {sid: i for i, sid in enumerate(panel.ids)}
+        picked: list[str] = []
+        for pattern in inputs:
+            found = (
+                [sid for sid in panel.ids if fnmatchcase(sid, pattern)]
+                if any(c in pattern for c in "*?[")
+                else ([pattern] if pattern in where else [])
+            )
+            if not found:
+                near = ", ".join(panel.ids[:5]) + (", ..." if len(panel) > 5 else "")
+                raise RnnkitError(
+                    f"expected the name of a series of {self.config.data} ({near}), got {pattern!r}"
+                )
+            picked += [sid for sid in found if sid not in picked]
+        out = []
+        for sid in picked:
+            y = panel.values[where[sid]]
+            scaler = self.scalers.get(sid) or self._fit_scaler(y)
+            res = self._forecast(y, scaler, panel.times[where[sid]])
+            out.append(
+                {
+                    "series": sid,
+                    "last time": res["last"]["time"],
+                    "last value": res["last"]["value"],
+                    "forecast": " ".join(f"{f['value']:.5g}" for f in res["forecast"]),
+                    "steps": res["forecast"],
+                }
+            )
+        return out
+
+    def _fit_scaler(self, y: np.ndarray) -> Scaler:
+        cfg = replace(self.config, normalize=self.mode)
+        return Scaler.fit(np.asarray(y, dtype=np.float64)[:, None], cfg, 0)
+
+    def _forecast(self, y: np.ndarray, scaler: Scaler, times: list[str] | None) -> dict[str, Any]:
+        from rnnkit.apps.timeseries.model import forecast_windows
+
+        cfg = self.config
+        fc = forecast_windows(self.model, scaler, y[None, -self.model.window :, None])[0]
+        steps = future_times(times, cfg.horizon) if times else [f"+{h + 1}" for h in range(cfg.horizon)]
+        return {
+            "target": self.target,
+            "horizon": cfg.horizon,
+            "last": {"time": times[-1] if times else None, "value": float(y[-1])},
+            "forecast": [
+                {"step": h + 1, "time": t, "value": float(x), "low": None, "high": None}
+                for h, (t, x) in enumerate(zip(steps, fc))
+            ],
+        }
+
+    def predict(self, values: np.ndarray, times: list[str] | None = None) -> dict[str, Any]:
+        """Forecast the ``horizon`` steps after ``values`` (N,) or (N, 1) of a series the run need not know; N >= window."""
+        cfg = self.config
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        if v.ndim != 1:
+            raise RnnkitError(
+                f"expected one value column {self.columns}, got shape {tuple(np.shape(values))}"
+            )
+        need = max(self.model.window, cfg.window)
+        if len(v) < need:
+            raise RnnkitError(
+                f"expected at least window = {need} recent values of a series (its scale is fitted on them; more "
+                f"give a steadier scale), got {len(v)}"
+            )
+        if not np.all(np.isfinite(v)):
+            raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
+        return self._forecast(v, self._fit_scaler(v), times)
+
+    def read_recent(self, path: str) -> TimeSeries:
+        return read_time_series_csv(path, None, self.columns)
+
+    def evaluate(self, data: str | None = None) -> dict[str, Any]:
+        """Mean and median MASE / sMAPE over the test parts of every series (see the class docstring)."""
+        from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
+        from rnnkit.apps.timeseries.panel import (
+            mase_scales,
+            panel_forecasts,
+            resolve_global,
+            sample_series,
+            series_split,
+        )
+        from rnnkit.apps.timeseries.report import series_scores, summarize
+
+        cfg = self.config
+        panel = self._panel(data)
+        if data is None:  # the series the run was scored on: the same seeded sample
+            panel = sample_series(panel, cfg.max_series, cfg.seed)
+        checked = resolve_global(replace(cfg, data=cfg.data if data is None else str(data)), panel)
+        splits = [series_split(len(y), checked) for y in panel.values]
+        scalers = [
+            self.scalers[sid] if data is None and sid in self.scalers else self._fit_scaler(y[: sp.train])
+            for sid, y, sp in zip(panel.ids, panel.values, splits)
+        ]
+        origins = [sp.test_origin for sp in splits]
+        actual = [y[o : o + cfg.horizon] for y, o in zip(panel.values, origins)]
+        scales = mase_scales(checked, panel, splits)
+        res = {
+            "model": summarize(
+                series_scores(actual, panel_forecasts(self.model, cfg, panel, scalers, origins), scales)
+            )
+        }
+        res["naive"] = summarize(
+            series_scores(
+                actual, [naive_forecast(y[:o], cfg.horizon) for y, o in zip(panel.values, origins)], scales
+            )
+        )
+        res["seasonal_naive"] = summarize(
+            series_scores(
+                actual,
+                [
+                    seasonal_naive_forecast(y[:o], cfg.horizon, cfg.season)
+                    for y, o in zip(panel.values, origins)
+                ],
+                scales,
+            )
+        )
+        where = f"test parts of {cfg.data}" if data is None else Path(data).name
+        out: dict[str, Any] = {
+            "data": f"{where} ({len(panel)} series, the last {cfg.horizon} values of each)"
+        }
+        for name, r in res.items():
+            prefix = "" if name == "model" else f"{name}_"
+            out.update(
+                {f"{prefix}{k}": r[k] for k in ("mase_mean", "mase_median", "smape_mean", "smape_median")}
+            )
+        return out
