@@ -468,6 +468,10 @@ def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path
         ["she said"], data.split_fonts(data.find_fonts())[1], 3, np.random.default_rng(0)
     )[0]
     words = set(reader.lexicon.words)
+    assert m["lm"]["order"] == 3 and reader.lm is not None  # the texts' word LM, made again from the config
+    assert reader.lm.sentence_log_prob("one of the".split()) > reader.lm.sentence_log_prob(
+        "the of one".split()
+    )
     for r in reader.predict(lines, lexicon=True):
         assert all(w in words for w in r["text"].split()) and "  " not in r["text"]
     scores = reader.evaluate()

@@ -16,7 +16,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.config import option
 from rnnkit.train.trainer import TrainerConfig
 
-__all__ = ["AppConfig", "check_fractions"]
+__all__ = ["AppConfig", "WordLMOptions", "check_fractions"]
 
 
 @dataclass
@@ -59,3 +59,19 @@ def check_fractions(cfg: Any) -> None:
             f"val_fraction + test_fraction (--val-fraction, --test-fraction) must be < 1, got "
             f"{cfg.val_fraction} + {cfg.test_fraction}"
         )
+
+
+@dataclass
+class WordLMOptions:
+    """The word language model fused into a CTC application's lexicon beam search (speech, handwriting):
+    ``log p_CTC + lm_weight * log p_LM + word_bonus * words`` (:func:`rnnkit.models.lexicon_beam_search`)."""
+
+    lm_order: int = option(
+        3,
+        "order of the Kneser-Ney word LM of the training texts fused into the lexicon beam; 0 = no LM",
+        low=0,
+    )
+    lm_weight: float = option(0.5, "weight of the word LM's log-probability in the lexicon beam", low=0.0)
+    word_bonus: float = option(
+        1.0, "score added per word with the LM (offsets its preference for short texts)"
+    )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.config import AppConfig
+from rnnkit.apps.config import AppConfig, WordLMOptions
 from rnnkit.config import option
 
 __all__ = ["HandwritingConfig"]
 
 
 @dataclass
-class HandwritingConfig(AppConfig):
+class HandwritingConfig(AppConfig, WordLMOptions):
     """Handwriting recognition: a CRNN (conv + BiLSTM + CTC) next to Tesseract and segment-and-classify."""
 
     # training (trainer fields whose default differs for this application)

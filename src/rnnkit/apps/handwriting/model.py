@@ -159,11 +159,19 @@ def build_model(cfg, num_labels: int) -> CRNN:
 
 
 def decode_lines(
-    model: CRNN, lines, alphabet: str, beam_size: int | None = None, batch_size: int = 64, lexicon=None
+    model: CRNN,
+    lines,
+    alphabet: str,
+    beam_size: int | None = None,
+    batch_size: int = 64,
+    lexicon=None,
+    lm=None,
+    cfg=None,
 ):
     """The text of each line image (``(H, W)`` arrays), in order. With a
     :class:`~rnnkit.models.lexicon.Lexicon`, every word is one of its words (prefix beam search
-    constrained by it, ``beam_size`` wide)."""
+    constrained by it, ``beam_size`` wide), ranked with the word LM ``lm`` when one is given (weights
+    ``cfg.lm_weight``, ``cfg.word_bonus``)."""
     from rnnkit.models.lexicon import lexicon_beam_search
 
     order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # similar widths: less padding
@@ -176,7 +184,11 @@ def decode_lines(
         else:
             lp, frames = model.log_probs(b["images"], b["widths"])
             beam = model.config.ctc.beam_size if beam_size is None else beam_size
-            seqs = [lexicon_beam_search(lp[k, : int(frames[k])], lexicon, beam)[0] for k in range(len(idx))]
+            weights = {"lm_weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if cfg is not None else {}
+            seqs = [
+                lexicon_beam_search(lp[k, : int(frames[k])], lexicon, beam, lm=lm, **weights)[0]
+                for k in range(len(idx))
+            ]
         for i, seq in zip(idx, seqs):
             texts[i] = "".join(alphabet[k - 1] for k in seq)
     return [texts[i] for i in range(len(lines))]

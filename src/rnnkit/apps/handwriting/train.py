@@ -47,11 +47,18 @@ from rnnkit.apps.handwriting.data import (
 )
 from rnnkit.apps.handwriting.model import build_model, decode_lines
 from rnnkit.apps.rundir import RunBuilder
-from rnnkit.models.lexicon import Lexicon
+from rnnkit.models.lexicon import Lexicon, WordNgramLM
 
 __all__ = ["train"]
 
 log = logging.getLogger("rnnkit.apps.handwriting")
+
+
+def font_text_parts(cfg: HandwritingConfig) -> tuple[list[str], list[str], list[str]]:
+    """The training, validation and test texts of the built-in ``fonts`` data under ``cfg``'s split."""
+    texts = font_texts()
+    tr, va, te = split_indices(len(texts), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+    return tuple([texts[i] for i in part] for part in (tr, va, te))
 
 
 def _prepare(cfg: HandwritingConfig):
@@ -83,9 +90,7 @@ def _prepare(cfg: HandwritingConfig):
         return DIGITS, train_lines, val, tests, (images[tr], labels[tr]), info, []
     if cfg.data == "fonts":
         seen, held = split_fonts(find_fonts())
-        texts = font_texts()
-        tr, va, te = split_indices(len(texts), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
-        tr_t, va_t, te_t = ([texts[i] for i in part] for part in (tr, va, te))
+        tr_t, va_t, te_t = font_text_parts(cfg)
         # the fixed validation and test lines are rendered once and kept in the data cache
         val = cached_font_lines(va_t, seen, cfg.val_lines, [cfg.split_seed, 1], cfg.height)
         tests = {
@@ -99,7 +104,7 @@ def _prepare(cfg: HandwritingConfig):
 
         info = {
             "fonts": {"train": [p.name for p in seen], "held_out": list(HELD_OUT_FONTS)},
-            "texts": {"train": len(tr), "val": len(va), "test": len(te)},
+            "texts": {"train": len(tr_t), "val": len(va_t), "test": len(te_t)},
             "lines": {
                 "train_per_epoch": cfg.train_lines,
                 "val": cfg.val_lines,
@@ -121,14 +126,16 @@ def _prepare(cfg: HandwritingConfig):
     return alphabet, train_lines, val, tests, None, info, tr_pair[1]
 
 
-def _evaluate(cfg, model, alphabet, lines, texts, digit_baseline, lexicon=None) -> tuple[dict, dict, dict]:
+def _evaluate(
+    cfg, model, alphabet, lines, texts, digit_baseline, lexicon=None, lm=None
+) -> tuple[dict, dict, dict]:
     """CRNN and baseline scores on one test set: ``(crnn scores, baseline scores, readings)``."""
     greedy = decode_lines(model, lines, alphabet, 1)
     beam = decode_lines(model, lines, alphabet, cfg.beam_size)
     crnn = {**report.scores(texts, beam), "beam_size": cfg.beam_size, "greedy": report.scores(texts, greedy)}
     if lexicon is not None:
         crnn["lexicon"] = report.scores(
-            texts, decode_lines(model, lines, alphabet, cfg.beam_size, lexicon=lexicon)
+            texts, decode_lines(model, lines, alphabet, cfg.beam_size, lexicon=lexicon, lm=lm, cfg=cfg)
         )
     readings: dict[str, list[str]] = {"crnn": beam}
     base: dict[str, Any] = {}
@@ -167,10 +174,13 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         alphabet, train_lines, val, tests, digits, info, train_texts = _prepare(cfg)
-        lexicon = None
+        lexicon = lm = None
         if " " in alphabet and train_texts:  # text with words: also decode with the training texts' words
             lexicon = Lexicon((w for t in train_texts for w in t.split(" ")), alphabet)
             info["lexicon_words"] = len(lexicon)
+            if cfg.lm_order > 0:  # ... ranked with their word n-gram model
+                lm = WordNgramLM(train_texts, cfg.lm_order)
+                info["lm"] = {"order": lm.order, "weight": cfg.lm_weight, "word_bonus": cfg.word_bonus}
         say(f"handwriting ({cfg.data}): alphabet {alphabet!r}, {info}")
         torch.manual_seed(cfg.seed)
         model = build_model(cfg, len(alphabet))
@@ -200,7 +210,7 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             info["segment_cnn_fit_seconds"] = round(time.perf_counter() - t0, 2)
         results, readings = {}, {}
         for set_name, (lines, texts) in tests.items():
-            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg, lexicon)
+            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg, lexicon, lm)
             results[set_name] = {"crnn": crnn, "baselines": base}
             readings[set_name] = read
         tess_reason = None
@@ -231,7 +241,9 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         save_run_files(run, model, cfg, APP, metrics)
         run.write_json("alphabet.json", {"alphabet": alphabet, "height": cfg.height})
         if lexicon is not None:
-            run.write_json("lexicon.json", {"words": lexicon.words})
+            # the texts of the built-in fonts data are made again from the config (3 MB); others are kept
+            kept = list(train_texts) if lm is not None and cfg.data != "fonts" else []
+            run.write_json("lexicon.json", {"words": lexicon.words, "texts": kept})
         written = []
         curves = plots.plot_curves(
             history,

@@ -15,7 +15,7 @@ from rnnkit.apps.handwriting.config import HandwritingConfig
 from rnnkit.apps.handwriting.data import APP, normalize_line, read_image
 from rnnkit.apps.handwriting.model import CRNN, decode_lines
 from rnnkit.apps.rundir import open_run, read_json
-from rnnkit.models.lexicon import Lexicon
+from rnnkit.models.lexicon import Lexicon, WordNgramLM
 
 __all__ = ["HandwritingReader", "load"]
 
@@ -42,11 +42,22 @@ class HandwritingReader:
             raise RnnkitError(f"run {self.run.name}: alphabet.json does not match the model's labels")
         self.height = self.model.config.height
         self.lexicon = None  # the training texts' words, for runs on text (lexicon.json)
+        self.lm = None  # and their word n-gram model
         if (self.run / "lexicon.json").is_file():
             words = read_json(self.run / "lexicon.json", f"run {self.run.name}")
             if not isinstance(words, dict) or not isinstance(words.get("words"), list):
                 raise RnnkitError(f"run {self.run.name}: lexicon.json is damaged (no 'words' list)")
             self.lexicon = Lexicon([str(w) for w in words["words"]], self.alphabet)
+            texts = words.get("texts") or []
+            if not isinstance(texts, list):
+                raise RnnkitError(f"run {self.run.name}: lexicon.json is damaged ('texts' is not a list)")
+            if self.config.lm_order > 0 and "texts" in words:  # the texts' word LM (runs since 2026-12-01)
+                if not texts and self.config.data == "fonts":
+                    from rnnkit.apps.handwriting.train import font_text_parts
+
+                    texts = font_text_parts(self.config)[0]
+                if texts:
+                    self.lm = WordNgramLM([str(t) for t in texts], self.config.lm_order)
 
     def _line(self, image: Any, k: int) -> tuple[str, np.ndarray]:
         if isinstance(image, (str, os.PathLike)):
@@ -62,7 +73,8 @@ class HandwritingReader:
         """The text of each line image (paths, PIL images or ``(H, W)`` arrays; dark ink on light is fine).
 
         Every image is read and checked before any is recognised, so one bad file fails the whole call.
-        ``lexicon=True`` spells only words of the training texts (runs on text data; see ``lexicon.json``).
+        ``lexicon=True`` spells only words of the training texts (runs on text data; see ``lexicon.json``),
+        ranked with their word n-gram LM (runs that kept the texts, ``lm_order > 0``).
         """
         if lexicon and self.lexicon is None:
             raise RnnkitError(f"run {self.run.name} has no lexicon (only runs on text with spaces have one)")
@@ -78,6 +90,8 @@ class HandwritingReader:
             self.alphabet,
             beam_size,
             lexicon=self.lexicon if lexicon else None,
+            lm=self.lm,
+            cfg=self.config,
         )
         return [{"image": name, "text": text} for (name, _), text in zip(named, texts)]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.config import AppConfig
+from rnnkit.apps.config import AppConfig, WordLMOptions
 from rnnkit.config import option
 
 __all__ = ["SpeechConfig"]
 
 
 @dataclass
-class SpeechConfig(AppConfig):
+class SpeechConfig(AppConfig, WordLMOptions):
     """Speech recognition. Isolated words (``data="fsdd"`` or an .npz): a bidirectional GRU/LSTM over MFCC
     frames next to DTW 1-nearest-neighbour. Connected speech (``data="digits-ctc"``, ``"phrases"`` or a CSV
     ``file,transcript``): log-mel frames, a conv front end with time subsampling, a GRU/LSTM and CTC."""
@@ -71,13 +71,6 @@ class SpeechConfig(AppConfig):
         True,
         "connected speech: also decode with a beam search that only spells words of the training "
         "transcripts (and with their word n-gram LM when lm_order > 0)",
-    )
-    lm_order: int = option(
-        3, "connected speech: order of the Kneser-Ney word LM fused into the lexicon beam; 0 = no LM", low=0
-    )
-    lm_weight: float = option(0.5, "connected speech: weight of the word LM's log-probability", low=0.0)
-    word_bonus: float = option(
-        1.0, "connected speech: score added per word with the LM (offsets its preference for short texts)"
     )
     epochs: int = option(40, "passes over the training recordings at most", low=1)
     lr: float = option(3e-3, "learning rate", low=1e-12)
