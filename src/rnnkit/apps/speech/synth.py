@@ -46,10 +46,7 @@ __all__ = [
 
 CTC_TASKS = ("digits-ctc", "phrases")
 SAMPLE_RATE = 16000
-CACHE_VERSION = {"digits-ctc": 1, "phrases": 3}
-VTLP = {"digits-ctc": False, "phrases": True}
-"""Whether a task's training utterances get a vocal-tract-length perturbation (from corpus version 3 of
-``phrases``; the digit corpus was measured without it and keeps version 1)."""
+CACHE_VERSION = {"digits-ctc": 1, "phrases": 2}
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -219,15 +216,9 @@ def _need_tools() -> None:
         )
 
 
-def synthesize(
-    text: str, voice: str, rng: np.random.Generator, augment: bool, vtlp: bool = False
-) -> np.ndarray:
+def synthesize(text: str, voice: str, rng: np.random.Generator, augment: bool) -> np.ndarray:
     """One utterance of ``text`` in ``voice`` as float32 samples at 16 kHz, with a random rate and pitch;
-    with ``augment`` also sox tempo, pitch shift and reverberation, a random gain and white noise; with
-    ``vtlp`` too, half of the augmented utterances have every frequency - formants included, unlike sox's
-    ``pitch`` - scaled by a factor in 0.9-1.25 at an unchanged duration (sox ``speed`` then ``tempo``): a
-    vocal-tract-length perturbation (Jaitly & Hinton 2013) that makes a voice sound like a shorter or longer
-    vocal tract, e.g. a male voice more like a female one."""
+    with ``augment`` also sox tempo, pitch shift and reverberation, a random gain and white noise."""
     import soundfile
 
     if voice.startswith("flite:"):
@@ -240,9 +231,6 @@ def synthesize(
         cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
     effects = ["tempo", f"{rng.uniform(0.85, 1.15):.3f}", "pitch", str(int(rng.integers(-250, 250)))]
-    if augment and vtlp and rng.random() < 0.5:
-        warp = float(rng.uniform(0.9, 1.25))
-        effects += ["speed", f"{warp:.3f}", "tempo", f"{1 / warp:.3f}"]
     if augment and rng.random() < 0.5:
         effects += ["reverb", str(int(rng.integers(10, 60)))]
     sox = ["sox", "-q", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-t", "wav", "-"]
@@ -372,7 +360,7 @@ def load_corpus(task: str, train_size: int, seed: int = 0, say=print) -> Corpus:
     say(f"speech: synthesising {len(plan)} {task} utterances once (espeak-ng, flite, sox); cached after")
     feats, texts, vs, parts = [], [], [], []
     for part, text, voice in plan:
-        y = synthesize(text, voice, rng, augment=part == "train", vtlp=VTLP[task])
+        y = synthesize(text, voice, rng, augment=part == "train")
         f = log_mel(y)
         if len(f) < 8:
             continue
