@@ -94,9 +94,8 @@ class WordNgramLM:
                 stream += [*words, _EOS]
         if len(stream) < 2:
             raise RnnkitError(f"a word language model needs at least 2 words of text, got {len(stream)}")
-        self.order = order
         self._lm = KneserNeyLM(max_order=order).fit(stream)
-        self.order = self._lm.order
+        self.order = self._lm.order  # lower than asked when the text is shorter than an n-gram
         self._index = {w: i for i, w in enumerate(self._lm.vocab)}
         self._cache: dict[tuple[str, ...], np.ndarray] = {}
 

@@ -239,21 +239,16 @@ def transcribe(
 ) -> list[str]:
     """Texts by best path (``beam_size=1``), CTC prefix beam search, or - with a
     :class:`~rnnkit.models.Lexicon` - a beam search that only spells its words, ranked with the word
-    language model ``lm`` (a :class:`~rnnkit.models.WordNgramLM`) when one is given (weights from ``cfg``:
+    language model ``lm`` (a :class:`~rnnkit.models.WordNgramLM`) when one is given (weights from ``cfg``,
+    else :func:`~rnnkit.models.lexicon_beam_search`'s defaults:
     ``lm_weight``, ``word_bonus``)."""
     from rnnkit.models import ctc_greedy_decode, ctc_prefix_beam_search, lexicon_beam_search
 
     out = []
+    weights = {"lm_weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if cfg is not None else {}
     for lp in log_probs:
         if lexicon is not None:
-            labels = lexicon_beam_search(
-                lp,
-                lexicon,
-                beam_size,
-                lm=lm,
-                lm_weight=cfg.lm_weight if cfg is not None else 0.5,
-                word_bonus=cfg.word_bonus if cfg is not None else 1.0,
-            )[0]
+            labels = lexicon_beam_search(lp, lexicon, beam_size, lm=lm, **weights)[0]
         elif beam_size == 1:
             labels = ctc_greedy_decode(lp[None])[0]
         else:

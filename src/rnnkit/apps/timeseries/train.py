@@ -221,16 +221,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         )
         label = report.label_of(cfg)
         written = [
-            plots.plot_curves(
-                history,
-                run.file("curves.png"),
-                "epoch",
-                f"{label}: training curves (normalised units)",
-                left=["train_loss", "val_loss"],
-                right=["train_mae", "val_mae"],
-                left_label="loss (MSE)",
-                right_label="MAE",
-            ),
+            _plot_curves(run, history, label),
             report.plot_forecast(
                 cfg, ts, target, test_origins, test, n_tr + n_val, run.file("forecast.png"), label
             ),
@@ -441,18 +432,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             )
         run.write_text("series_scores.csv", "\n".join(lines) + "\n")
         label = PANELS[cfg.data][5] if cfg.data in PANELS else f"{report.label_of(cfg)} ({len(panel)} series)"
-        written = [
-            plots.plot_curves(
-                history,
-                run.file("curves.png"),
-                "epoch",
-                f"{label}: training curves (normalised units)",
-                left=["train_loss", "val_loss"],
-                right=["train_mae", "val_mae"],
-                left_label="loss (MSE)",
-                right_label="MAE",
-            )
-        ]
+        written = [_plot_curves(run, history, label)]
         samples = [
             f"mean MASE over {len(panel)} series: model {model_sum['mase_mean']:.3f} (median "
             f"{model_sum['mase_median']:.3f}); "
@@ -485,3 +465,17 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 
 def _csv_cell(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
+
+
+def _plot_curves(run, history, label: str):
+    """The training curves of a forecasting run (loss and MAE, in normalised units) as curves.png."""
+    return plots.plot_curves(
+        history,
+        run.file("curves.png"),
+        "epoch",
+        f"{label}: training curves (normalised units)",
+        left=["train_loss", "val_loss"],
+        right=["train_mae", "val_mae"],
+        left_label="loss (MSE)",
+        right_label="MAE",
+    )
