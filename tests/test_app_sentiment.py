@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit import RnnkitError
 from rnnkit.apps import sentiment
 from rnnkit.apps.sentiment import SentimentConfig
 from rnnkit.apps.sentiment.data import chunk, extra_names, token_limit
@@ -279,3 +281,39 @@ def test_lr_schedule_anneals_over_the_planned_updates():
     assert s["scheduler_interval"] == "step"
     assert lr_schedule(SentimentConfig(), 10) == {}  # constant: the trainer's own setting
     assert lr_schedule(SentimentConfig(lr_schedule="cosine", scheduler="steplr"), 10) == {}  # the user's wins
+
+
+def test_an_ensemble_predicts_the_mean_of_its_members_and_loads_back(tmp_path):
+    """Three seeds: each member is its own network; the run's probabilities are the mean of theirs,
+    reported apart per member, and the saved run gives the same mean."""
+    from rnnkit.apps.sentiment.model import SentimentNet, predict_proba
+    from rnnkit.apps.sentiment.subword import Subwords
+    from rnnkit.models import load_model
+
+    data = tmp_path / "morph.csv"
+    _morphology(data, n=120)
+    cfg = SentimentConfig(
+        data=str(data), runs_dir=str(tmp_path), name="ens", ensemble=3, hidden_size=8, embedding_dim=8,
+        epochs=2, min_epochs=2, progress=False, batch_size=16, subword_buckets=500,
+    )  # fmt: skip
+    m = sentiment.train(cfg, say=lambda s: None).metrics
+    assert m["ensemble"]["members"] == 3 and len(m["ensemble"]["member_test_accuracy"]) == 3
+    run = tmp_path / "ens"
+    nets = [load_model(run, SentimentNet)] + [
+        load_model(run / "members" / str(k), SentimentNet) for k in (1, 2)
+    ]
+    w = [next(n.parameters()).detach() for n in nets]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])  # three different seeds
+    loaded = sentiment.load(run)
+    texts = ["the goodlyabc film", "the badlyxyz film", "the film"]
+    s = Subwords(loaded.vocab, 500, 3, 6)
+    each = [predict_proba(n, s.encode(texts), limit=loaded.max_tokens, collate_fn=s.collate) for n in nets]
+    got = np.array([[r["probabilities"][c] for c in loaded.classes] for r in loaded.predict(texts)])
+    np.testing.assert_allclose(got, np.mean(each, 0), atol=1e-4)  # predict rounds to 4 places
+    assert np.abs(each[0] - each[1]).max() > 1e-3  # the mean is not any one member's
+    assert loaded.evaluate()["accuracy"] == pytest.approx(m["test"]["accuracy"])
+    # a damaged member count is one line naming the run
+    labels = json.loads((run / "labels.json").read_text())
+    (run / "labels.json").write_text(json.dumps({**labels, "members": 0}))
+    with pytest.raises(RnnkitError, match="labels.json is damaged"):
+        sentiment.load(run)

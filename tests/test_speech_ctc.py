@@ -228,7 +228,9 @@ def test_user_recordings_train_past_an_untrained_model(tmp_path):
     t = load(result.run)
     got = t.predict_inputs([str(unseen)])
     cer = error_rates([r["reference"] for r in got], [r["text"] for r in got])["cer"]
-    assert cer < 0.5, got[:3]  # a voice it never heard
+    # a voice it never heard: 0.36-0.51 on the same seeds with torch's AVX-512, AVX2 and default kernels (the
+    # rounding differs, and 25 epochs on 150 recordings amplify it); the untrained model reads ~0.9
+    assert cer < 0.65, got[:3]
     # the prefix beam reads the held-out recordings at least about as well as the best path
     assert m["test"]["test"]["beam 4"]["cer"] <= m["test"]["test"]["greedy"]["cer"] + 0.02
     # spelling only training words, ranked by their word LM, reads digit strings better still

@@ -209,6 +209,15 @@ def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:
             run.file(name)
 
 
+def save_members(run, members) -> None:
+    """Ensemble members after the first (which :func:`save_run_files` writes as the run's model) into
+    ``members/K/`` of the run, ``K = 1 ..``; :func:`rnnkit.apps.base.load_members` reads them back."""
+    for k, member in enumerate(members[1:], 1):
+        member.save(run.path / "members" / str(k))
+        for f in ("model.safetensors", "model.json"):
+            run.file(f"members/{k}/{f}")
+
+
 def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]:
     """Inputs from arguments, else from ``file`` (``-`` = stdin), else from stdin when it is not a terminal.
 

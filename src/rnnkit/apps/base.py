@@ -70,6 +70,12 @@ def load_run_model(run: Path, expected: type):
         raise RnnkitError(f"run {run.name}: cannot load the saved model: {exc}") from None
 
 
+def load_members(run: Path, count: int, expected: type) -> list:
+    """The ``count`` models of an ensemble run: the run's own model, then ``members/1 ..`` (see
+    :func:`rnnkit.apps._common.save_members`)."""
+    return [load_run_model(run if k == 0 else run / "members" / str(k), expected) for k in range(count)]
+
+
 def open_app_run(path, app: str | tuple[str, ...] | None = None):
     """``(run path, manifest, config)`` of a finished run of ``app``."""
     run, manifest = open_run(path, app)

@@ -54,6 +54,12 @@ class SentimentConfig(AppConfig):
         low=0,
     )
     pretrain_time: float = option(60.0, "seconds of language-model pretraining at most", low=0.0)
+    ensemble: int = option(
+        1,
+        "networks trained with seeds seed, seed+1, ...; the prediction is the mean of their class "
+        "probabilities (a time budget is shared equally among them)",
+        low=1,
+    )
     cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
     embedding_dim: int = option(100, "size of the token embeddings", low=1)
     hidden_size: int = option(64, "hidden units per direction", low=1)

@@ -15,6 +15,7 @@ from rnnkit.apps._common import (
     build_trainer,
     finish_training,
     per_epoch_generator,
+    save_members,
     save_run_files,
     setup_torch,
     training_summary,
@@ -129,25 +130,10 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             f"{sum(longer.values())} texts are longer and "
             + ("are read in pieces" if cfg.long_texts == "chunks" else "are CUT to it")
         )
-        seed_everything(cfg.seed)
-        model = build_model(cfg, len(vocab), len(classes))
         k = len(classes)
         te_ids, te_y = [ids[i] for i in te], np.array([labels[i] for i in te])
-        untrained = predict_proba(
-            model, te_ids, limit=limit, long_texts=cfg.long_texts, collate_fn=collate_fn
-        )
-        untrained = untrained.argmax(1)
         tr_ids, owner = chunk([ids[i] for i in tr], limit, cfg.long_texts)
         tr_y = [labels[tr[j]] for j in owner]
-
-        pretrain = None
-        if cfg.pretrain_epochs:
-            pretrain = pretrain_lm(model, tr_ids, cfg, cfg.pretrain_time, say, collate_fn)
-
-        def epoch_batches(epoch: int):
-            order = torch.randperm(len(tr_ids), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
-            return batches(tr_ids, tr_y, cfg.batch_size, order, collate_fn)
-
         va_ids, va_owner = chunk([ids[i] for i in va], limit, cfg.long_texts)
         va_y = [labels[va[j]] for j in va_owner]
         val = batches(va_ids, va_y, 256, None, collate_fn) if len(va) else None
@@ -157,22 +143,57 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "early_stopping": 0,
             **lr_schedule(cfg, steps_per_epoch),
             "optimizer_options": fused_adam(cfg),
+            # the time budget is the whole ensemble's: each member gets an equal share
+            "time_budget": cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget,
         }
         if len(va):
             changes.update(monitor="val_accuracy", monitor_mode="max")
-        cfg_trainer = replace(cfg, **changes)
-        trainer = build_trainer(model, cfg_trainer, run.path, grad_monitor_every=max(1, steps_per_epoch // 4))
-        trainer.stop_when = _StopOnceLearnt(
-            cfg.early_stopping if len(va) else 0, cfg.min_epochs, majority_val
+        probe = collate_fn(tr_ids[:32], tr_y[:32])
+        predict = lambda m, x: predict_proba(  # noqa: E731
+            m, x, limit=limit, long_texts=cfg.long_texts, collate_fn=collate_fn
         )
+
+        members, member_proba, member_val, member_epochs, pretrain = [], [], [], [], None
         t_train = time.perf_counter()
-        history = trainer.fit(
-            EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=collate_fn(tr_ids[:32], tr_y[:32])
-        )
-        finish_training(trainer, run.path)
+        for member in range(cfg.ensemble):
+            seed = cfg.seed + member
+            seed_everything(seed)
+            model = build_model(cfg, len(vocab), len(classes))
+            if member == 0:
+                untrained = predict(model, te_ids).argmax(1)
+            if cfg.pretrain_epochs:
+                info = pretrain_lm(model, tr_ids, cfg, cfg.pretrain_time, say, collate_fn)
+                pretrain = pretrain or info
+
+            def epoch_batches(epoch: int, seed=seed):
+                order = torch.randperm(len(tr_ids), generator=per_epoch_generator(seed, epoch)).tolist()
+                return batches(tr_ids, tr_y, cfg.batch_size, order, collate_fn)
+
+            out_dir = run.path if member == 0 else run.path / "members" / str(member)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            mtrainer = build_trainer(
+                model,
+                replace(cfg, **changes, seed=seed),
+                out_dir,
+                grad_monitor_every=max(1, steps_per_epoch // 4),
+            )
+            mtrainer.stop_when = _StopOnceLearnt(
+                cfg.early_stopping if len(va) else 0, cfg.min_epochs, majority_val
+            )
+            h = mtrainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=probe)
+            finish_training(mtrainer, out_dir)
+            if member == 0:
+                history, trainer = h, mtrainer
+            members.append(model)
+            member_epochs.append(mtrainer.state.epoch)
+            member_proba.append(predict(model, te_ids))
+            member_val.append(predict(model, [ids[i] for i in va]) if len(va) else None)
+            if cfg.ensemble > 1:
+                say(f"ensemble member {member + 1}/{cfg.ensemble}: {mtrainer.state.epoch} epochs")
         train_seconds = time.perf_counter() - t_train
 
-        proba = predict_proba(model, te_ids, limit=limit, long_texts=cfg.long_texts, collate_fn=collate_fn)
+        va_true = np.array([labels[i] for i in va])
+        proba = np.mean(member_proba, 0)  # the ensemble's class probabilities: the members' mean
         pred = proba.argmax(1)
         base = report.baselines(cfg, texts, labels, tr, va, te, k)
         scores = report.scores(te_y, pred, k)
@@ -234,6 +255,19 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "untrained": report.scores(te_y, untrained, k),
             "f1_definition": "F1 of the second class (positive) for 2 classes, macro average otherwise",
             "pretraining": pretrain,
+            "ensemble": {
+                "members": cfg.ensemble,
+                "epochs_run": member_epochs,
+                "member_test_accuracy": [float((p.argmax(1) == te_y).mean()) for p in member_proba],
+                **(
+                    {
+                        "val_accuracy": float((np.mean(member_val, 0).argmax(1) == va_true).mean()),
+                        "member_val_accuracy": [float((p.argmax(1) == va_true).mean()) for p in member_val],
+                    }
+                    if len(va)
+                    else {}
+                ),
+            },
             "epochs_run": trainer.state.epoch,
             "validations": len(history),
             "best_epoch": report.best_epoch(history),
@@ -241,9 +275,13 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             **training_summary(model, trainer, train_seconds, seconds),
             "history": history,
         }
-        save_run_files(run, model, cfg, APP, metrics)
+        save_run_files(run, members[0], cfg, APP, metrics)
+        save_members(run, members)
         vocab.to_json(run.file("vocab.json"))
-        run.write_json("labels.json", {"classes": classes, "max_tokens": limit, "long_texts": cfg.long_texts})
+        run.write_json(
+            "labels.json",
+            {"classes": classes, "max_tokens": limit, "long_texts": cfg.long_texts, "members": cfg.ensemble},
+        )
         written = report.write_plots(
             run, cfg, history, te_y, pred, base[best]["pred"], classes, report.BASELINE_NAMES[best]
         )

@@ -6,11 +6,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import accuracy, f1_score
 from rnnkit.apps.rundir import read_json
-from rnnkit.apps.sentiment.data import APP, encode, load_texts, split
+from rnnkit.apps.sentiment.data import APP, collate, encode, load_texts, split
 from rnnkit.apps.sentiment.model import SentimentNet, predict_proba
 from rnnkit.apps.sentiment.subword import Subwords
 from rnnkit.datasets import Vocabulary, read_text_classification
@@ -52,21 +54,39 @@ class SentimentPredictor:
         self.long_texts = str(info.get("long_texts", "cut"))
         if self.long_texts not in ("chunks", "cut"):
             raise RnnkitError(f"run {self.run.name}: labels.json is damaged (long_texts {self.long_texts!r})")
+        count = info.get("members", 1)  # runs of older versions: one network
+        if not isinstance(count, int) or count < 1:
+            raise RnnkitError(f"run {self.run.name}: labels.json is damaged (members {count!r})")
+        # the ensemble's other networks (the first is self.model), each the same shape as the first
+        self.members = [self.model] + [
+            load_run_model(self.run / "members" / str(k), SentimentNet) for k in range(1, count)
+        ]
+        if any(m.config != self.model.config for m in self.members):
+            raise RnnkitError(f"run {self.run.name}: the ensemble's networks differ in shape (damaged run?)")
 
     def _proba(self, texts: list[str]):
         c = self.model.config
         if not getattr(c, "subword_buckets", 0):
             ids = encode(self.vocab, texts)
-            return predict_proba(self.model, ids, limit=self.max_tokens, long_texts=self.long_texts)
+            return self._mean(ids, collate)
         with self._lock:  # one table of extra words at a time (a server calls from several threads)
             if self._subwords is None:
                 self._subwords = Subwords(self.vocab, c.subword_buckets, c.ngram_min, c.ngram_max)
             sub = self._subwords
             sub.forget_extra()  # the words outside the vocabulary seen by a server do not pile up
-            return predict_proba(
-                self.model, sub.encode(texts), limit=self.max_tokens, long_texts=self.long_texts,
-                collate_fn=sub.collate,
-            )  # fmt: skip
+            return self._mean(sub.encode(texts), sub.collate)
+
+    def _mean(self, ids: list[list[int]], collate_fn):
+        """The mean of the ensemble's class probabilities (one network: its own)."""
+        return np.mean(
+            [
+                predict_proba(
+                    m, ids, limit=self.max_tokens, long_texts=self.long_texts, collate_fn=collate_fn
+                )
+                for m in self.members
+            ],
+            0,
+        )
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """For each text: ``{"text", "label", "probability", "probabilities": {class: p}}``."""

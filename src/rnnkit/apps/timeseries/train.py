@@ -15,6 +15,7 @@ from rnnkit.apps._common import (
     build_trainer,
     finish_training,
     per_epoch_generator,
+    save_members,
     save_run_files,
     setup_torch,
     training_summary,
@@ -200,10 +201,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         if es:
             metrics["es"] = [m.state() for m, _ in members]
         save_run_files(run, nets[0], cfg, APP, metrics)
-        for k, member in enumerate(nets[1:], 1):
-            member.save(run.path / "members" / str(k))
-            for f in ("model.safetensors", "model.json"):
-                run.file(f"members/{k}/{f}")
+        save_members(run, nets)
         run.write_json(
             "scaler.json",
             {
@@ -391,10 +389,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "history": history,
         }
         save_run_files(run, members[0][0], cfg, APP, metrics)
-        for k, (member, _) in enumerate(members[1:], 1):
-            member.save(run.path / "members" / str(k))
-            for f in ("model.safetensors", "model.json"):
-                run.file(f"members/{k}/{f}")
+        save_members(run, [m for m, _ in members])
         run.write_json(
             "scaler.json",
             {

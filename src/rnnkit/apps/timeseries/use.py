@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
@@ -54,10 +54,7 @@ class Forecaster:
             self.interval_kind = str(info.get("interval_kind"))
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
-        members = [
-            (load_run_model(self.run if k == 0 else self.run / "members" / str(k), expected), w)
-            for k, w in enumerate(windows)
-        ]
+        members = list(zip(load_members(self.run, len(windows), expected), windows))
         if self.scaler.mode == "es":
             members = [(self._es_member(net, w, info, k), w) for k, (net, w) in enumerate(members)]
         self.model = Ensemble(members)
@@ -265,12 +262,7 @@ class GlobalForecaster:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
             )
-        self.model = Ensemble(
-            [
-                (load_run_model(self.run if k == 0 else self.run / "members" / str(k), SequenceRegressor), w)
-                for k, w in enumerate(windows)
-            ]
-        )
+        self.model = Ensemble(list(zip(load_members(self.run, len(windows), SequenceRegressor), windows)))
         # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of them
         self.memory = 4 * (self.model.window + cfg.horizon)
 
