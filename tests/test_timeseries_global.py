@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,6 +215,18 @@ def test_saved_global_run_predicts_and_evaluates_again(global_run, capsys):
     assert json.loads(out)["mase_mean"] == pytest.approx(again["mase_mean"])
     rc, _, err = run_cli(capsys, "predict", result.run, "s99")
     assert_one_line_error(rc, err, "expected the name of a series", "'s99'")
+    # another file whose series column has another name: --id-column
+    other = Path(data).parent / "other.csv"
+    other.write_text(Path(data).read_text().replace("unique_id", "store", 1))
+    rc, out, err = run_cli(capsys, "evaluate", result.run, "--data", other, "--id-column", "store", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["mase_mean"] == pytest.approx(model.evaluate(str(data))["mase_mean"], rel=1e-9)
+    rc, _, err = run_cli(capsys, "evaluate", result.run, "--data", other)
+    assert_one_line_error(rc, err, "expected an id column 'unique_id'")
+    # a run of a built-in collection has no id column of its own: the message names the flag evaluate has
+    model.config = replace(model.config, data="tourism-quarterly", id_column=None)
+    with pytest.raises(RnnkitError, match="built-in collection 'tourism-quarterly'.*--id-column"):
+        model.evaluate(str(other))
 
 
 @pytest.mark.parametrize("name", ["tourism-quarterly", "m3-quarterly", "tourism-monthly", "m3-monthly"])

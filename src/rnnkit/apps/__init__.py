@@ -1,17 +1,22 @@
 """rnnkit's applications: presets that train, evaluate and use a recurrent model on real data.
 
-==============  =========================================  ==========================================
-application     model                                      data (built in, or the user's own)
-==============  =========================================  ==========================================
-``sentiment``   bidirectional GRU/LSTM classifier          Pang & Lee polarity; CSV/TSV/JSONL
-``timeseries``  GRU/LSTM forecaster, multi-step horizon    CO2 (weekly), sunspots (yearly); CSV
-``textgen``     character-level LSTM language model        Jane Austen's novels; a UTF-8 text file
-``speech``      bidirectional GRU over MFCC frames         spoken digits (FSDD MFCCs); .npz, WAV/FLAC/OGG
-``handwriting`` CRNN (conv + BiLSTM) with CTC              MNIST/UCI digit strings, handwriting fonts; PNG+CSV
-``music``       LSTM over folk-rnn ABC tokens, bar grammar    12,762 folk tunes (music21 wheel)
-``translate``   BiGRU encoder + attention decoder, subwords   KJV <-> Reina-Valera, num2words; CSV/TSV/JSONL
-``caption``     CNN grid + attention GRU decoder, beam search  Noto emoji + CLDR names, MNIST digit strings; images+CSV
-==============  =========================================  ==========================================
+==============  =============================================  ==============================================
+application     model                                          data (built in, or the user's own)
+==============  =============================================  ==============================================
+``sentiment``   BiGRU/LSTM over word + character n-gram        Pang & Lee polarity, VADER sets, full reviews;
+                vectors (an ensemble of seeds with --ensemble)  CSV/TSV/JSONL
+``timeseries``  GRU/LSTM forecaster, multi-step horizon,       CO2, sunspots, ...; tourism and M3 collections
+                ES-RNN; one global model over many series      (global); wide CSV, or long CSV + --id-column
+``textgen``     character (or word) LSTM language model        Jane Austen's novels, KJV, ...; a text file
+``speech``      BiGRU over MFCCs (digits); conv + BiGRU + CTC  spoken digits (FSDD); synthesised digit strings
+                with lexicon + word LM (connected speech)      and phrases; WAV/FLAC/OGG + CSV
+``handwriting`` CRNN (conv + BiLSTM) with CTC                  MNIST/UCI digit strings, handwriting fonts;
+                                                               PNG + CSV
+``music``       LSTM over folk-rnn ABC tokens, bar grammar     12,762 folk tunes (music21 wheel)
+``translate``   BiGRU encoder + attention decoder, subwords    KJV <-> Reina-Valera, num2words; CSV/TSV/JSONL
+``caption``     CNN grid + attention GRU decoder, beam search  Noto emoji + CLDR names, MNIST digit strings;
+                                                               images + CSV
+==============  =============================================  ==============================================
 
 Every application is a package with the same parts in the same files: ``config.py`` (its dataclass, which
 extends :class:`rnnkit.train.TrainerConfig` through :class:`rnnkit.apps.config.AppConfig`), ``data.py``

@@ -2,7 +2,8 @@
 
 * sentiment: accuracy and F1 (``--data labelled.csv`` scores every row of that file);
 * timeseries: MAE, sMAPE, MASE and the naive / seasonal-naive baselines on the last ``test_fraction`` of the
-  series (or of ``--data series.csv`` with the run's columns);
+  series (or of ``--data series.csv`` with the run's columns); a global run: every series' last horizon
+  (``--data long.csv``, series named by the run's id column or ``--id-column``);
 * textgen: bits per character on the held-out text (or on all of ``--data text.txt``).
 
 Without ``--data`` the held-out part is cut again from the file the run was trained on: found by the absolute
@@ -26,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--text-column", help="sentiment: text column of --data (default: the run's)")
     p.add_argument("--label-column", help="sentiment: label column of --data (default: the run's)")
+    p.add_argument(
+        "--id-column", help="timeseries global runs: series-name column of --data (default: the run's)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -33,12 +37,15 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.apps import load_run
     from rnnkit.apps._common import format_table
     from rnnkit.apps.sentiment import SentimentPredictor
+    from rnnkit.apps.timeseries import GlobalForecaster
 
     model = load_run(args.run)
     if args.data is None:
         _use_training_data(model)
     if isinstance(model, SentimentPredictor):
         out = model.evaluate(args.data, args.text_column, args.label_column)
+    elif isinstance(model, GlobalForecaster):
+        out = model.evaluate(args.data, args.id_column)
     else:
         out = model.evaluate(args.data)
     if args.json:

@@ -378,6 +378,16 @@ def _is_number(cell: str) -> bool:
         return False
 
 
+def _read_csv_table(path, caller: str, expected: str, delimiter: str | None = None):
+    """``(file name, header, rows)`` of a CSV/TSV file (see :func:`_csv_rows`); a JSON file is one error line
+    saying that ``expected`` was wanted."""
+    p, text = _read_utf8(path, caller)
+    fmt, delim = _table_format(p, text, delimiter)
+    if fmt != "csv":
+        raise RnnkitError(f"{p.name}: expected {expected}, got JSON")
+    return (p.name, *_csv_rows(text, delim, p.name))
+
+
 def read_time_series_csv(
     path: str | os.PathLike | IO,
     time_column: str | None = None,
@@ -401,12 +411,9 @@ def read_time_series_csv(
     Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, fewer than two data rows,
     a non-numeric or infinite value (with its line and column), or a column with no numbers at all.
     """
-    p, text = _read_utf8(path, "read_time_series_csv")
-    name = p.name
-    fmt, delim = _table_format(p, text, delimiter)
-    if fmt != "csv":
-        raise RnnkitError(f"{name}: expected a CSV/TSV file for a time series, got JSON")
-    header, rows = _csv_rows(text, delim, name)
+    name, header, rows = _read_csv_table(
+        path, "read_time_series_csv", "a CSV/TSV file for a time series", delimiter
+    )
     if len(rows) < 2:
         raise RnnkitError(f"{name}: expected at least 2 data rows for a time series, got {len(rows)}")
 

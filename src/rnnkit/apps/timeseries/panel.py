@@ -26,9 +26,7 @@ from rnnkit.apps.timeseries.config import TimeSeriesConfig
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
-    _csv_rows,
-    _read_utf8,
-    _table_format,
+    _read_csv_table,
     interpolate_missing,
 )
 
@@ -184,12 +182,7 @@ def read_long_csv(
     """
     if id_column is None:
         raise RnnkitError("a long-format file needs --id-column (the column that names each series)")
-    p, text = _read_utf8(path, "--data")
-    name = p.name
-    fmt, delim = _table_format(p, text, None)
-    if fmt != "csv":
-        raise RnnkitError(f"{name}: expected a CSV/TSV file in long format (id, time, value), got JSON")
-    header, rows = _csv_rows(text, delim, name)
+    name, header, rows = _read_csv_table(path, "--data", "a CSV/TSV file in long format (id, time, value)")
     if not rows:
         raise RnnkitError(f"{name}: expected rows of id, time and value after the header, got none")
     if id_column not in header:

@@ -266,12 +266,18 @@ class GlobalForecaster:
         # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of them
         self.memory = 4 * (self.model.window + cfg.horizon)
 
-    def _panel(self, data: str | None = None):
-        from rnnkit.apps.timeseries.panel import load_panel
+    def _panel(self, data: str | None = None, id_column: str | None = None):
+        from rnnkit.apps.timeseries.panel import PANELS, load_panel
 
         if data is None:
             data = self._training_file() or self.config.data
-        return load_panel(replace(self.config, data=str(data)))
+        id_column = id_column or self.config.id_column
+        if id_column is None and str(data) not in PANELS:
+            raise RnnkitError(
+                f"run {self.run.name} was trained on the built-in collection {self.config.data!r}; to score it "
+                f"on {Path(data).name}, a long-format file, name its series column with --id-column"
+            )
+        return load_panel(replace(self.config, data=str(data), id_column=id_column))
 
     def _training_file(self) -> str | None:
         """The user file the run was trained on (by its absolute path), once checked unchanged; None if built in."""
@@ -369,8 +375,9 @@ class GlobalForecaster:
     def read_recent(self, path: str) -> TimeSeries:
         return read_time_series_csv(path, None, self.columns)
 
-    def evaluate(self, data: str | None = None) -> dict[str, Any]:
-        """Mean and median MASE / sMAPE over the test parts of every series (see the class docstring)."""
+    def evaluate(self, data: str | None = None, id_column: str | None = None) -> dict[str, Any]:
+        """Mean and median MASE / sMAPE over the test parts of every series (see the class docstring);
+        ``id_column``: the series-name column of ``data`` (default: the run's own)."""
         from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
         from rnnkit.apps.timeseries.panel import (
             mase_scales,
@@ -382,7 +389,7 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.report import series_scores, summarize
 
         cfg = self.config
-        panel = self._panel(data)
+        panel = self._panel(data, id_column)
         if data is None:  # the series the run was scored on: the same seeded sample
             panel = sample_series(panel, cfg.max_series, cfg.seed)
         checked = resolve_global(replace(cfg, data=cfg.data if data is None else str(data)), panel)
