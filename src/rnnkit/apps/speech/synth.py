@@ -46,7 +46,12 @@ __all__ = [
 
 CTC_TASKS = ("digits-ctc", "phrases")
 SAMPLE_RATE = 16000
-CACHE_VERSION = {"digits-ctc": 1, "phrases": 2}
+CACHE_VERSION = {"digits-ctc": 1, "phrases": 3}
+VTLP_FROM = {"phrases": 3}
+"""The corpus version from which a task's training utterances get a vocal-tract-length perturbation (see
+:func:`synthesize`); the digit corpus was measured without it and stays version 1. The warp factors come
+from their own random stream, so the utterances of a version with it equal those of the version before,
+but for the warp (the test part is the same, byte for byte)."""
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -216,9 +221,16 @@ def _need_tools() -> None:
         )
 
 
-def synthesize(text: str, voice: str, rng: np.random.Generator, augment: bool) -> np.ndarray:
+def synthesize(
+    text: str, voice: str, rng: np.random.Generator, augment: bool, vtlp: np.random.Generator | None = None
+) -> np.ndarray:
     """One utterance of ``text`` in ``voice`` as float32 samples at 16 kHz, with a random rate and pitch;
-    with ``augment`` also sox tempo, pitch shift and reverberation, a random gain and white noise."""
+    with ``augment`` also sox tempo, pitch shift and reverberation, a random gain and white noise; with
+    ``augment`` and a ``vtlp`` generator, half of the utterances (drawn from ``vtlp``) have every frequency -
+    formants included, unlike sox's ``pitch`` - scaled by a factor in 0.9-1.25 at an unchanged duration
+    (sox ``speed``, then ``tempo`` back): a vocal-tract-length perturbation (Jaitly & Hinton 2013) that
+    makes a voice sound as if from a shorter or longer vocal tract, e.g. a male voice more like a female
+    one."""
     import soundfile
 
     if voice.startswith("flite:"):
@@ -231,6 +243,9 @@ def synthesize(text: str, voice: str, rng: np.random.Generator, augment: bool) -
         cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
     effects = ["tempo", f"{rng.uniform(0.85, 1.15):.3f}", "pitch", str(int(rng.integers(-250, 250)))]
+    if augment and vtlp is not None and vtlp.random() < 0.5:
+        warp = float(vtlp.uniform(0.9, 1.25))
+        effects += ["speed", f"{warp:.3f}", "tempo", f"{1 / warp:.3f}"]
     if augment and rng.random() < 0.5:
         effects += ["reverb", str(int(rng.integers(10, 60)))]
     sox = ["sox", "-q", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-t", "wav", "-"]
@@ -359,8 +374,9 @@ def load_corpus(task: str, train_size: int, seed: int = 0, say=print) -> Corpus:
     plan = _plan(task, train_size, rng)
     say(f"speech: synthesising {len(plan)} {task} utterances once (espeak-ng, flite, sox); cached after")
     feats, texts, vs, parts = [], [], [], []
+    warps = np.random.default_rng([seed, 1]) if CACHE_VERSION[task] >= VTLP_FROM.get(task, 10**9) else None
     for part, text, voice in plan:
-        y = synthesize(text, voice, rng, augment=part == "train")
+        y = synthesize(text, voice, rng, augment=part == "train", vtlp=warps)
         f = log_mel(y)
         if len(f) < 8:
             continue
