@@ -241,3 +241,44 @@ def test_builtin_collections_fit_their_defaults(name):
     cfg = resolve_global(TimeSeriesConfig(data=name), panel)
     assert (cfg.horizon, cfg.season, cfg.window) == PANELS[name][2:5]
     assert min(series_split(len(y), cfg).test_origin for y in panel.values) >= cfg.window
+
+
+def test_global_interval_is_calibrated_on_the_validation_horizons(global_run):
+    """The half-widths are the 80 % quantile of every series' validation errors (in log ratios or in MASE
+    units), recomputed here series by series; predictions carry those bounds, evaluation their coverage."""
+    from rnnkit.apps.metrics import mase_scale
+    from rnnkit.apps.timeseries.model import forecast_windows
+
+    data, result = global_run
+    m = result.metrics["interval"]
+    model = load(result.run)
+    cfg = model.config
+    series: dict[str, list[float]] = {}
+    for line in open(data).read().split()[1:]:
+        sid, _, y = line.split(",")
+        series.setdefault(sid, []).append(float(y))
+    errors = []
+    for sid, y in series.items():
+        y = np.array(y)
+        sp = series_split(len(y), cfg)
+        o = sp.val_origin
+        fc = forecast_windows(model.model, model.scalers[sid], y[None, o - W : o, None])[0]
+        a = y[o : o + H]
+        if m["kind"] == "ratio":
+            errors.append(np.abs(np.log(a) - np.log(fc)))
+        else:
+            errors.append(np.abs(a - fc) / mase_scale(y[: sp.test_origin], M))
+    assert m["val_series"] == 10 == len(errors)
+    # fewer than 20 series: one half-width, pooled over the steps
+    np.testing.assert_allclose(m["half_width"], [np.quantile(errors, 0.8)] * H, rtol=1e-9)
+    assert 0.0 < m["coverage"] <= 1.0 and m["mean_scaled_width"] > 0
+    step = model.predict_inputs(["s2"])[0]["steps"]
+    for s, q in zip(step, m["half_width"]):
+        if m["kind"] == "ratio":
+            assert s["low"] == pytest.approx(s["value"] * np.exp(-q)) and s["high"] == pytest.approx(
+                s["value"] * np.exp(q)
+            )
+        else:
+            scale = mase_scale(np.array(series["s2"])[: series_split(len(series["s2"]), cfg).test_origin], M)
+            assert s["high"] - s["value"] == pytest.approx(q * scale)
+    assert model.evaluate()["interval_80_coverage"] == pytest.approx(m["coverage"])

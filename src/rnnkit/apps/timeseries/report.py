@@ -105,6 +105,54 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
     }
 
 
+def panel_interval(level: float, fc, actual, scales, ratio: bool) -> dict[str, Any]:
+    """The forecast interval of a global model, calibrated on every series' validation horizon.
+
+    Errors are made comparable across series of different sizes: ``log(actual) - log(forecast)`` when every
+    series is log-transformed and non-negative (``kind = "ratio"``), else ``(actual - forecast) / scale`` with
+    the series' MASE denominator (``kind = "scaled"``). The half-width is the ``level`` quantile of the absolute
+    errors over the series, per horizon step with at least 20 series, else pooled over the steps. Returns
+    ``{"level", "kind", "half_width", "val_series"}``; :func:`panel_bounds` turns it into bounds.
+
+    Shapes: ``fc``, ``actual`` (S, H); ``scales`` (S,).
+    """
+    fc, actual = np.asarray(fc, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    if ratio:
+        err = np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300))
+    else:
+        err = (actual - fc) / np.asarray(scales, dtype=np.float64)[:, None]
+    if len(err) >= 20:
+        half = np.quantile(np.abs(err), level, axis=0)
+    else:
+        half = np.full(err.shape[1], np.quantile(np.abs(err), level))
+    return {
+        "level": level,
+        "kind": "ratio" if ratio else "scaled",
+        "half_width": half.tolist(),
+        "val_series": len(err),
+    }
+
+
+def panel_bounds(
+    fc, interval: dict[str, Any], scale: float, nonnegative: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds around one series' (H,) or (n, H) forecast ``fc`` (see :func:`panel_interval`)."""
+    half = np.asarray(interval["half_width"], dtype=np.float64)
+    if interval["kind"] == "ratio":
+        return interval_bounds(fc, half, "ratio", nonnegative)
+    return interval_bounds(fc, half * scale, "additive", nonnegative)
+
+
+def panel_coverage(forecasts, actual, interval: dict[str, Any], scales, nonnegative) -> dict[str, float]:
+    """Share of the actual values inside the bounds, and the mean width in MASE units (width / scale)."""
+    inside, widths = [], []
+    for f, a, s, nn in zip(forecasts, actual, scales, nonnegative):
+        lo, hi = panel_bounds(np.asarray(f, dtype=np.float64), interval, s, nn)
+        inside.append((a >= lo) & (a <= hi))
+        widths.append((hi - lo) / s)
+    return {"coverage": float(np.mean(inside)), "mean_scaled_width": float(np.mean(widths))}
+
+
 LONG_SERIES = 400  # series at least this long are "long": the goal is to beat the strongest baseline
 
 

@@ -332,6 +332,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         train_seconds = time.perf_counter() - t_train
         forecasts = panel_forecasts(ensemble, cfg, panel, scalers, test_origins)
         model_series = report.series_scores(actual, forecasts, scales)
+        interval = _panel_interval(cfg, ensemble, panel, splits, scalers, scales, forecasts, actual)
 
         t_base = time.perf_counter()
         classical = [b for b in cfg.baselines if b != "mlp"]
@@ -384,6 +385,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "goal": f"mean {metric} over series {goal}",
             "goal_met": met,
             "ensemble": {"windows": windows, "epochs_run": epochs_run},
+            "interval": interval,
             "epochs_run": len(history),
             **training_summary(members[0][0], first_trainer, train_seconds, seconds),
             "history": history,
@@ -403,6 +405,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "window": cfg.window,
                 "windows": windows,
                 "horizon": cfg.horizon,
+                "interval": None
+                if interval is None
+                else {k: interval[k] for k in ("level", "kind", "half_width")},
                 "series": [
                     {
                         "id": sid,
@@ -410,9 +415,10 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                         "scale": sc.scale.tolist(),
                         "log": sc.log.tolist(),
                         "nonnegative": sc.nonnegative,
+                        "mase_scale": float(m),
                         "times": t[-3:],
                     }
-                    for sid, sc, t in zip(panel.ids, scalers, panel.times)
+                    for sid, sc, t, m in zip(panel.ids, scalers, panel.times, scales)
                 ],
             },
         )
@@ -474,3 +480,18 @@ def _plot_curves(run, history, label: str):
         left_label="loss (MSE)",
         right_label="MAE",
     )
+
+
+def _panel_interval(cfg, model, panel, splits, scalers, scales, forecasts, actual) -> dict[str, Any] | None:
+    """The global model's forecast interval (:func:`report.panel_interval`) from the series' validation
+    horizons, and its coverage of the test values; None without a validation part."""
+    keep = [i for i, sp in enumerate(splits) if sp.val_origin is not None]
+    if not keep:
+        return None
+    origins = [splits[i].val_origin for i in keep]
+    fc = panel_forecasts(model, cfg, panel.subset(keep), [scalers[i] for i in keep], origins)
+    truth = [panel.values[i][o : o + cfg.horizon] for i, o in zip(keep, origins)]
+    ratio = all(bool(sc.log[sc.t]) and sc.nonnegative for sc in scalers)
+    interval = report.panel_interval(cfg.interval, fc, truth, scales[keep], ratio)
+    nonneg = [sc.nonnegative for sc in scalers]
+    return {**interval, **report.panel_coverage(forecasts, actual, interval, scales, nonneg)}

@@ -256,6 +256,15 @@ class GlobalForecaster:
                 )
                 for s in info["series"]
             }
+            # runs of older versions have no interval and no per-series MASE scale
+            self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
+            self.interval = info.get("interval")
+            if self.interval is not None:
+                self.interval = {
+                    "level": float(self.interval["level"]),
+                    "kind": str(self.interval["kind"]),
+                    "half_width": [float(h) for h in self.interval["half_width"]],
+                }
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         if cfg.window is None or cfg.horizon is None or len(self.columns) != 1:
@@ -320,7 +329,7 @@ class GlobalForecaster:
         for sid in picked:
             y = panel.values[where[sid]]
             scaler = self.scalers.get(sid) or self._fit_scaler(y)
-            res = self._forecast(y, scaler, panel.times[where[sid]])
+            res = self._forecast(y, scaler, panel.times[where[sid]], self.mase_scales.get(sid))
             out.append(
                 {
                     "series": sid,
@@ -336,19 +345,39 @@ class GlobalForecaster:
         cfg = replace(self.config, normalize=self.mode)
         return Scaler.fit(np.asarray(y, dtype=np.float64)[:, None], cfg, 0)
 
-    def _forecast(self, y: np.ndarray, scaler: Scaler, times: list[str] | None) -> dict[str, Any]:
+    def _forecast(
+        self, y: np.ndarray, scaler: Scaler, times: list[str] | None, scale: float | None = None
+    ) -> dict[str, Any]:
+        """The forecast after ``y``; with the run's interval, bounds too (``scale``: the series' MASE
+        denominator, else that of ``y``)."""
         from rnnkit.apps.timeseries.model import forecast_windows
+        from rnnkit.apps.timeseries.report import panel_bounds
 
         cfg = self.config
         fc = forecast_windows(self.model, scaler, y[None, -self.model.window :, None])[0]
+        lo = hi = [None] * len(fc)
+        if self.interval is not None:
+            if scale is None:
+                try:
+                    scale = mase_scale(y, self.season)
+                except RnnkitError:  # a constant series: no scale to size the interval with
+                    scale = None
+            if scale is not None:
+                lo, hi = panel_bounds(fc, self.interval, scale, scaler.nonnegative)
         steps = future_times(times, cfg.horizon) if times else [f"+{h + 1}" for h in range(cfg.horizon)]
         return {
             "target": self.target,
             "horizon": cfg.horizon,
             "last": {"time": times[-1] if times else None, "value": float(y[-1])},
             "forecast": [
-                {"step": h + 1, "time": t, "value": float(x), "low": None, "high": None}
-                for h, (t, x) in enumerate(zip(steps, fc))
+                {
+                    "step": h + 1,
+                    "time": t,
+                    "value": float(x),
+                    "low": None if a is None else float(a),
+                    "high": None if b is None else float(b),
+                }
+                for h, (t, x, a, b) in enumerate(zip(steps, fc, lo, hi))
             ],
         }
 
@@ -386,7 +415,7 @@ class GlobalForecaster:
             sample_series,
             series_split,
         )
-        from rnnkit.apps.timeseries.report import series_scores, summarize
+        from rnnkit.apps.timeseries.report import panel_coverage, series_scores, summarize
 
         cfg = self.config
         panel = self._panel(data, id_column)
@@ -401,11 +430,8 @@ class GlobalForecaster:
         origins = [sp.test_origin for sp in splits]
         actual = [y[o : o + cfg.horizon] for y, o in zip(panel.values, origins)]
         scales = mase_scales(checked, panel, splits)
-        res = {
-            "model": summarize(
-                series_scores(actual, panel_forecasts(self.model, cfg, panel, scalers, origins), scales)
-            )
-        }
+        forecasts = panel_forecasts(self.model, cfg, panel, scalers, origins)
+        res = {"model": summarize(series_scores(actual, forecasts, scales))}
         res["naive"] = summarize(
             series_scores(
                 actual, [naive_forecast(y[:o], cfg.horizon) for y, o in zip(panel.values, origins)], scales
@@ -430,4 +456,7 @@ class GlobalForecaster:
             out.update(
                 {f"{prefix}{k}": r[k] for k in ("mase_mean", "mase_median", "smape_mean", "smape_median")}
             )
+        if self.interval is not None:
+            cover = panel_coverage(forecasts, actual, self.interval, scales, [s.nonnegative for s in scalers])
+            out[f"interval_{round(100 * self.interval['level'])}_coverage"] = cover["coverage"]
         return out
