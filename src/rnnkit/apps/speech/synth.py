@@ -46,12 +46,14 @@ __all__ = [
 
 CTC_TASKS = ("digits-ctc", "phrases")
 SAMPLE_RATE = 16000
-CACHE_VERSION = {"digits-ctc": 1, "phrases": 3}
+CACHE_VERSION = {"digits-ctc": 2, "phrases": 3}
+"""Versions of the synthesised corpora (their cache files are named by them). digits-ctc v2 and phrases v3:
+sox dithers repeatably (``-R``), so every machine makes the same corpus; v1 / v2 differed from run to run by
+the dither noise. phrases v2: every test word heard in training (see :func:`_plan`)."""
 VTLP_FROM = {"phrases": 3}
 """The corpus version from which a task's training utterances get a vocal-tract-length perturbation (see
-:func:`synthesize`); the digit corpus was measured without it and stays version 1. The warp factors come
-from their own random stream, so the utterances of a version with it equal those of the version before,
-but for the warp (the test part is the same, byte for byte)."""
+:func:`synthesize`); the digit corpus was measured without it. The warp factors come from their own random
+stream, so the other random draws are those of the version before."""
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -248,7 +250,9 @@ def synthesize(
         effects += ["speed", f"{warp:.3f}", "tempo", f"{1 / warp:.3f}"]
     if augment and rng.random() < 0.5:
         effects += ["reverb", str(int(rng.integers(10, 60)))]
-    sox = ["sox", "-q", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-t", "wav", "-"]
+    # -R: sox seeds its dither with a fixed number (without it every run dithers differently, so the same
+    # plan gave a slightly different corpus on every machine)
+    sox = ["sox", "-R", "-q", "-t", "wav", "-", "-r", str(SAMPLE_RATE), *"-c 1 -b 16 -t wav -".split()]
     out = subprocess.run(
         sox + (effects if augment else []), input=wav, capture_output=True, check=True
     ).stdout
