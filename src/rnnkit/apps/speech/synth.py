@@ -46,11 +46,16 @@ __all__ = [
 
 CTC_TASKS = ("digits-ctc", "phrases")
 SAMPLE_RATE = 16000
-CACHE_VERSION = {"digits-ctc": 2, "phrases": 3}
+CACHE_VERSION = {"digits-ctc": 2, "phrases": 4}
 """Versions of the synthesised corpora (their cache files are named by them). digits-ctc v2 and phrases v3:
 sox dithers repeatably (``-R``), so every machine makes the same corpus; v1 / v2 differed from run to run by
 the dither noise. phrases v2: every test word heard in training (see :func:`_plan`)."""
 VTLP_FROM = {"phrases": 3}
+FLITE_SHARE = {"phrases": (4, 0.25)}
+"""``(version, share)``: from that corpus version on, a training or validation utterance of the task is spoken
+by a flite voice with probability ``share`` (else by an espeak-ng voice), instead of uniformly over all
+voices, where flite's 3 voices against espeak-ng's 150 spoke 2 % of them: the one unseen flite voice was
+then the unseen voices' worst by far. The test parts are drawn first and do not change."""
 """The corpus version from which a task's training utterances get a vocal-tract-length perturbation (see
 :func:`synthesize`); the digit corpus was measured without it. The warp factors come from their own random
 stream, so the other random draws are those of the version before."""
@@ -300,6 +305,17 @@ def _plan(task: str, train_size: int, rng: np.random.Generator) -> list[tuple[st
     plan: list[tuple[str, str, str]] = []
     seen, unseen = voices(False), voices(True)
     digits = task == "digits-ctc"
+    since, share = FLITE_SHARE.get(task, (10**9, 0.0))
+    flite = [v for v in seen if v.startswith("flite:")]
+    espeak = [v for v in seen if not v.startswith("flite:")]
+
+    def speaker() -> str:
+        """A training or validation voice."""
+        if CACHE_VERSION[task] < since:
+            return seen[int(rng.integers(len(seen)))]
+        pool = flite if rng.random() < share else espeak
+        return pool[int(rng.integers(len(pool)))]
+
     for part in ("test", "unseen"):  # texts first, then voices (the order of the cached v1 digit corpus)
         if digits:
             texts = digit_strings(sizes[part], rng)
@@ -327,7 +343,7 @@ def _plan(task: str, train_size: int, rng: np.random.Generator) -> list[tuple[st
         texts = digit_strings(sizes[part], rng) if digits else None
         for k in range(sizes[part]):
             text = texts[k] if digits else draw()
-            plan.append((part, text, seen[int(rng.integers(len(seen)))]))
+            plan.append((part, text, speaker()))
     if not digits:
         counts: dict[str, int] = {}
         for part, text, _ in plan:
@@ -348,7 +364,7 @@ def _plan(task: str, train_size: int, rng: np.random.Generator) -> list[tuple[st
                 # the last resort for a word whose every text is held out: a held-out text
                 text = draw(template) if tries < 1000 else _phrase(rng, template)[1]
                 if text is not None and w in text.split():
-                    plan.append(("train", text, seen[int(rng.integers(len(seen)))]))
+                    plan.append(("train", text, speaker()))
                     for v in text.split():
                         counts[v] = counts.get(v, 0) + 1
     return plan
