@@ -55,9 +55,9 @@ class SentimentConfig(AppConfig):
     )
     pretrain_time: float = option(60.0, "seconds of language-model pretraining at most", low=0.0)
     ensemble: int = option(
-        1,
+        3,
         "networks trained with seeds seed, seed+1, ...; the prediction is the mean of their class "
-        "probabilities (a time budget is shared equally among them)",
+        "probabilities (a time budget is shared equally among them); 1 = one network",
         low=1,
     )
     cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
