@@ -46,19 +46,11 @@ __all__ = [
 
 CTC_TASKS = ("digits-ctc", "phrases")
 SAMPLE_RATE = 16000
-CACHE_VERSION = {"digits-ctc": 2, "phrases": 4}
+CACHE_VERSION = {"digits-ctc": 2, "phrases": 3}
 """Versions of the synthesised corpora (their cache files are named by them). digits-ctc v2 and phrases v3:
-sox dithers repeatably (``-R``), so every machine makes the same corpus; v1 / v2 differed from run to run by
-the dither noise. phrases v2: every test word heard in training (see :func:`_plan`)."""
-VTLP_FROM = {"phrases": 3}
-FLITE_SHARE = {"phrases": (4, 0.25)}
-"""``(version, share)``: from that corpus version on, a training or validation utterance of the task is spoken
-by a flite voice with probability ``share`` (else by an espeak-ng voice), instead of uniformly over all
-voices, where flite's 3 voices against espeak-ng's 150 spoke 2 % of them: the one unseen flite voice was
-then the unseen voices' worst by far. The test parts are drawn first and do not change."""
-"""The corpus version from which a task's training utterances get a vocal-tract-length perturbation (see
-:func:`synthesize`); the digit corpus was measured without it. The warp factors come from their own random
-stream, so the other random draws are those of the version before."""
+sox dithers repeatably (``-R``), so every machine makes the same corpus; digits v1 and phrases v2 (the same
+plans) differed from run to run by the dither noise. phrases v2: every test word is heard in training (see
+:func:`_plan`)."""
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -228,16 +220,9 @@ def _need_tools() -> None:
         )
 
 
-def synthesize(
-    text: str, voice: str, rng: np.random.Generator, augment: bool, vtlp: np.random.Generator | None = None
-) -> np.ndarray:
+def synthesize(text: str, voice: str, rng: np.random.Generator, augment: bool) -> np.ndarray:
     """One utterance of ``text`` in ``voice`` as float32 samples at 16 kHz, with a random rate and pitch;
-    with ``augment`` also sox tempo, pitch shift and reverberation, a random gain and white noise; with
-    ``augment`` and a ``vtlp`` generator, half of the utterances (drawn from ``vtlp``) have every frequency -
-    formants included, unlike sox's ``pitch`` - scaled by a factor in 0.9-1.25 at an unchanged duration
-    (sox ``speed``, then ``tempo`` back): a vocal-tract-length perturbation (Jaitly & Hinton 2013) that
-    makes a voice sound as if from a shorter or longer vocal tract, e.g. a male voice more like a female
-    one."""
+    with ``augment`` also sox tempo, pitch shift and reverberation, a random gain and white noise."""
     import soundfile
 
     if voice.startswith("flite:"):
@@ -250,9 +235,6 @@ def synthesize(
         cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
     effects = ["tempo", f"{rng.uniform(0.85, 1.15):.3f}", "pitch", str(int(rng.integers(-250, 250)))]
-    if augment and vtlp is not None and vtlp.random() < 0.5:
-        warp = float(vtlp.uniform(0.9, 1.25))
-        effects += ["speed", f"{warp:.3f}", "tempo", f"{1 / warp:.3f}"]
     if augment and rng.random() < 0.5:
         effects += ["reverb", str(int(rng.integers(10, 60)))]
     # -R: sox seeds its dither with a fixed number (without it every run dithers differently, so the same
@@ -305,17 +287,6 @@ def _plan(task: str, train_size: int, rng: np.random.Generator) -> list[tuple[st
     plan: list[tuple[str, str, str]] = []
     seen, unseen = voices(False), voices(True)
     digits = task == "digits-ctc"
-    since, share = FLITE_SHARE.get(task, (10**9, 0.0))
-    flite = [v for v in seen if v.startswith("flite:")]
-    espeak = [v for v in seen if not v.startswith("flite:")]
-
-    def speaker() -> str:
-        """A training or validation voice."""
-        if CACHE_VERSION[task] < since:
-            return seen[int(rng.integers(len(seen)))]
-        pool = flite if rng.random() < share else espeak
-        return pool[int(rng.integers(len(pool)))]
-
     for part in ("test", "unseen"):  # texts first, then voices (the order of the cached v1 digit corpus)
         if digits:
             texts = digit_strings(sizes[part], rng)
@@ -343,7 +314,7 @@ def _plan(task: str, train_size: int, rng: np.random.Generator) -> list[tuple[st
         texts = digit_strings(sizes[part], rng) if digits else None
         for k in range(sizes[part]):
             text = texts[k] if digits else draw()
-            plan.append((part, text, speaker()))
+            plan.append((part, text, seen[int(rng.integers(len(seen)))]))
     if not digits:
         counts: dict[str, int] = {}
         for part, text, _ in plan:
@@ -364,7 +335,7 @@ def _plan(task: str, train_size: int, rng: np.random.Generator) -> list[tuple[st
                 # the last resort for a word whose every text is held out: a held-out text
                 text = draw(template) if tries < 1000 else _phrase(rng, template)[1]
                 if text is not None and w in text.split():
-                    plan.append(("train", text, speaker()))
+                    plan.append(("train", text, seen[int(rng.integers(len(seen)))]))
                     for v in text.split():
                         counts[v] = counts.get(v, 0) + 1
     return plan
@@ -394,9 +365,8 @@ def load_corpus(task: str, train_size: int, seed: int = 0, say=print) -> Corpus:
     plan = _plan(task, train_size, rng)
     say(f"speech: synthesising {len(plan)} {task} utterances once (espeak-ng, flite, sox); cached after")
     feats, texts, vs, parts = [], [], [], []
-    warps = np.random.default_rng([seed, 1]) if CACHE_VERSION[task] >= VTLP_FROM.get(task, 10**9) else None
     for part, text, voice in plan:
-        y = synthesize(text, voice, rng, augment=part == "train", vtlp=warps)
+        y = synthesize(text, voice, rng, augment=part == "train")
         f = log_mel(y)
         if len(f) < 8:
             continue
