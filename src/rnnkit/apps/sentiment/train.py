@@ -272,7 +272,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "validations": len(history),
             "best_epoch": report.best_epoch(history),
             "stop_reason": trainer.state.stop_reason,
-            **training_summary(model, trainer, train_seconds, seconds),
+            **training_summary(members[0], trainer, train_seconds, seconds),
             "history": history,
         }
         save_run_files(run, members[0], cfg, APP, metrics)
