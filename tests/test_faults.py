@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -165,6 +166,46 @@ def test_sigterm_checkpoints_exits_143_and_says_how_to_resume(tmp_path, referenc
     assert last.startswith("rnnkit: interrupted by SIGTERM after step "), err
     assert "--resume" in last and "--discard-interrupted" in last
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_an_ensemble_killed_in_its_third_network_resumes_after_the_finished_ones(tmp_path):
+    """Sentiment trains three networks; killed while the third is checkpointing, the run resumes with the two
+    finished networks read back and the third from its checkpoint, and every network equals the uninterrupted
+    run's. (Before, the finished networks' checkpoints were gone, so there was nothing to resume from.)"""
+    rng = random.Random(0)
+    rows = ["text,label"]
+    for i in range(600):
+        good = i % 2
+        words = [
+            rng.choice(["good", "great", "fine"] if good else ["bad", "awful", "dull"]) for _ in range(3)
+        ]
+        words += [rng.choice(["film", "movie", "plot", "cast"]) for _ in range(5)]
+        rng.shuffle(words)
+        rows.append(" ".join(words) + ("," + ("pos" if good else "neg")))
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(rows) + "\n")
+    runs = tmp_path / "runs"
+    args = ["train", "sentiment", "--data", data, "--runs-dir", runs, "--epochs", "8", "--min-epochs", "8"]
+    args += ["--early-stopping", "0", "--no-progress", "--threads", "1", "--checkpoint-every", "5"]
+    args += ["--hidden-size", "16", "--embedding-dim", "16"]
+    whole = _start(tmp_path, *args, "--name", "whole")
+    proc = _start(tmp_path, *args, "--name", "r")
+    _wait_for(lambda: any(runs.glob(".r.*.tmp/members/2/checkpoints/latest.json")), proc, 120)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    left = find_interrupted(runs, "r")
+    assert len(left) == 1 and left[0].checkpoint is None and left[0].resumable
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rnnkit.cli", *map(str, args), "--name", "r", "--resume"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from its finished ensemble networks" in resumed.stderr
+    assert whole.wait(timeout=300) == 0
+    for sub in ("", "members/1", "members/2"):
+        _assert_same_weights(runs / "r" / sub, runs / "whole" / sub)
+    assert not list((runs / "r").rglob("finished"))  # the resume copies do not stay in the run
 
 
 @pytest.mark.slow

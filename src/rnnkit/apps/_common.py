@@ -20,6 +20,7 @@ __all__ = [
     "EpochBatches",
     "build_trainer",
     "finish_training",
+    "fit_member",
     "format_table",
     "per_epoch_generator",
     "read_inputs",
@@ -94,7 +95,8 @@ def build_trainer(
     )
     reporter = Reporter(out_dir, progress=config.progress, log_every=config.log_every)
     trainer = Trainer(model, config, reporter=reporter)
-    resume = resuming(out_dir)
+    # a resumed run, or a network of a resumed ensemble that had been checkpointed (one that had not starts afresh)
+    resume = resuming(out_dir) and (Path(out_dir) / "checkpoints" / "latest.json").is_file()
     if trainer.dist is not None:  # distributed: rank 0's run decides, and every rank reads its checkpoints
         from rnnkit.train.distributed import broadcast_text
 
@@ -171,6 +173,63 @@ def finish_training(trainer, out_dir: Path) -> None:
     trainer.model.eval()
 
 
+FINISHED = "finished"
+"""Folder of an ensemble member's training folder (the run, or ``members/K`` in it) that holds the member's
+weights and summary once it has finished, until the run is written: what ``--resume`` reads back."""
+
+
+class Member:
+    """One trained network of an ensemble: the model, its validation history, and how its training ended
+    (``state.epoch``, ``state.stop_reason``, as a trainer has them)."""
+
+    def __init__(self, model, history: list, epochs: int, stop_reason: str | None):
+        from types import SimpleNamespace
+
+        self.model, self.history = model, history
+        self.state = SimpleNamespace(epoch=epochs, stop_reason=stop_reason)
+
+
+def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit: Callable) -> Member:
+    """Train one network of an ensemble in ``out_dir``, or, in a resumed run, read it back if it had finished.
+
+    ``make_trainer()`` builds its trainer (:func:`build_trainer`, which continues from ``out_dir``'s checkpoint
+    when resuming) and ``fit(trainer)`` trains it and returns the history. A finished member's weights and
+    summary are kept in ``out_dir/finished`` until the run is written (:func:`save_members` removes them), so
+    that ``rnnkit train --resume`` after an interruption in a later member does not train the earlier ones again
+    (without it, their checkpoints gone, nothing would be left to resume from).
+    """
+    from rnnkit.apps.rundir import resuming
+    from rnnkit.files import read_json, read_safetensors, write_json, write_safetensors
+
+    done = Path(out_dir) / FINISHED
+    if resuming(run_path) and (done / "member.json").is_file():
+        info = read_json(done / "member.json", "a finished ensemble member")
+        try:
+            tensors, _ = read_safetensors(done / "weights.safetensors", info["sha256"])
+            model.load_state_dict(tensors)
+            history, epochs, stop_reason = info["history"], int(info["epochs"]), info["stop_reason"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise RnnkitError(f"cannot read the finished ensemble member in {done}: {exc}") from None
+        model.eval()
+        return Member(model, history, epochs, stop_reason)
+    trainer = make_trainer()
+    history = fit(trainer)
+    finish_training(trainer, out_dir)
+    if trainer.is_main:
+        done.mkdir(parents=True, exist_ok=True)
+        weights = {k: v.detach().clone() for k, v in model.state_dict().items()}  # tied weights: own copies
+        digest = write_safetensors(done / "weights.safetensors", weights, {})
+        state = trainer.state
+        summary = {
+            "history": history,
+            "epochs": state.epoch,
+            "stop_reason": state.stop_reason,
+            "sha256": digest,
+        }
+        write_json(done / "member.json", summary)  # last: its presence says the member is complete
+    return Member(model, history, trainer.state.epoch, trainer.state.stop_reason)
+
+
 TRAINER_FILES = (
     "metrics.csv",
     "history.json",
@@ -211,11 +270,14 @@ def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:
 
 def save_members(run, members) -> None:
     """Ensemble members after the first (which :func:`save_run_files` writes as the run's model) into
-    ``members/K/`` of the run, ``K = 1 ..``; :func:`rnnkit.apps.base.load_members` reads them back."""
+    ``members/K/`` of the run, ``K = 1 ..``; :func:`rnnkit.apps.base.load_members` reads them back. The
+    members' resume copies (:func:`fit_member`) go."""
     for k, member in enumerate(members[1:], 1):
         member.save(run.path / "members" / str(k))
         for f in ("model.safetensors", "model.json"):
             run.file(f"members/{k}/{f}")
+    for k in range(len(members)):
+        shutil.rmtree((run.path if k == 0 else run.path / "members" / str(k)) / FINISHED, ignore_errors=True)
 
 
 def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]:

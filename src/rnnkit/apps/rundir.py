@@ -136,8 +136,9 @@ def interrupted_options(
 
 
 def resuming(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a run folder adopted by ``--resume`` (its trainer continues from its checkpoint)."""
-    return Path(path) in _options.resumed
+    """Whether ``path`` is a run folder adopted by ``--resume``, or a folder in one (an ensemble member's)."""
+    path = Path(path)
+    return any(p in _options.resumed for p in (path, *path.parents))
 
 
 @dataclass
@@ -158,15 +159,28 @@ class InterruptedRun:
         return name if isinstance(name, str) and (self.path / "checkpoints" / name).is_dir() else None
 
     @property
+    def resumable(self) -> bool:
+        """Whether ``--resume`` has something to continue from: a checkpoint, or finished or checkpointed
+        networks of an ensemble (``finished/`` and ``members/K/checkpoints``)."""
+        from rnnkit.apps._common import FINISHED
+
+        if self.checkpoint is not None or (self.path / FINISHED / "member.json").is_file():
+            return True
+        members = self.path / "members"
+        return members.is_dir() and any(
+            (m / FINISHED / "member.json").is_file() or (m / "checkpoints" / "latest.json").is_file()
+            for m in members.iterdir()
+        )
+
+    @property
     def step(self) -> int | None:
         m = re.search(r"-step-(\d+)$", self.checkpoint or "")
         return int(m.group(1)) if m else None
 
     def describe(self) -> str:
         who = f"process {self.info.get('pid', '?')} on {self.info.get('host', '?')}"
-        return (
-            f"{self.path.name}, {self.info.get('app') or 'a'} run by {who}, checkpointed at step {self.step}"
-        )
+        where = f"checkpointed at step {self.step}" if self.checkpoint else "with finished ensemble networks"
+        return f"{self.path.name}, {self.info.get('app') or 'a'} run by {who}, {where}"
 
 
 def find_interrupted(
@@ -338,7 +352,7 @@ class RunBuilder:
         name = self.final.name
         left = find_interrupted(self.final.parent, name, locked=self._lock.fd is not None)
         if resume:
-            usable = [r for r in left if r.checkpoint is not None]
+            usable = [r for r in left if r.resumable]
             if not usable:
                 raise RnnkitError(
                     f"--resume: no interrupted run {name!r} with a checkpoint under {str(self.final.parent)!r}"
@@ -352,9 +366,14 @@ class RunBuilder:
             _options.resumed.add(run.path)
             self._write_build(run.path, opts, run.info)
             if opts.say:
-                opts.say(f"resuming the interrupted run {name!r} from its checkpoint at step {run.step}")
+                where = (
+                    f"its checkpoint at step {run.step}"
+                    if run.checkpoint
+                    else "its finished ensemble networks"
+                )
+                opts.say(f"resuming the interrupted run {name!r} from {where}")
             return run.path
-        resumable = [r for r in left if r.checkpoint is not None]
+        resumable = [r for r in left if r.resumable]
         if resumable and not discard:
             raise RnnkitError(
                 f"an interrupted run {name!r} exists ({resumable[-1].describe()}): continue it with --resume, "

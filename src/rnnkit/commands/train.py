@@ -229,7 +229,7 @@ def _resumed_config(cls, cfg, args: argparse.Namespace):
     from rnnkit.apps.rundir import find_interrupted
     from rnnkit.config import config_from_dict, flag_values, read_toml
 
-    runs = [r for r in find_interrupted(cfg.runs_dir, cfg.name or None) if r.checkpoint is not None]
+    runs = [r for r in find_interrupted(cfg.runs_dir, cfg.name or None) if r.resumable]
     runs = [r for r in runs if r.info.get("app") == args.app]
     names = sorted({str(r.info.get("name")) for r in runs})
     if not runs:

@@ -13,7 +13,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
-    finish_training,
+    fit_member,
     per_epoch_generator,
     save_members,
     save_run_files,
@@ -171,25 +171,34 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
 
             out_dir = run.path if member == 0 else run.path / "members" / str(member)
             out_dir.mkdir(parents=True, exist_ok=True)
-            mtrainer = build_trainer(
+
+            def make_trainer(model=model, seed=seed, out_dir=out_dir):
+                t = build_trainer(
+                    model,
+                    replace(cfg, **changes, seed=seed),
+                    out_dir,
+                    grad_monitor_every=max(1, steps_per_epoch // 4),
+                )
+                t.stop_when = _StopOnceLearnt(
+                    cfg.early_stopping if len(va) else 0, cfg.min_epochs, majority_val
+                )
+                return t
+
+            done = fit_member(
                 model,
-                replace(cfg, **changes, seed=seed),
                 out_dir,
-                grad_monitor_every=max(1, steps_per_epoch // 4),
+                run.path,
+                make_trainer,
+                lambda t, eb=epoch_batches: t.fit(EpochBatches(eb, steps_per_epoch), val, probe_batch=probe),
             )
-            mtrainer.stop_when = _StopOnceLearnt(
-                cfg.early_stopping if len(va) else 0, cfg.min_epochs, majority_val
-            )
-            h = mtrainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=probe)
-            finish_training(mtrainer, out_dir)
             if member == 0:
-                history, trainer = h, mtrainer
+                history, trainer = done.history, done
             members.append(model)
-            member_epochs.append(mtrainer.state.epoch)
+            member_epochs.append(done.state.epoch)
             member_proba.append(predict(model, te_ids))
             member_val.append(predict(model, [ids[i] for i in va]) if len(va) else None)
             if cfg.ensemble > 1:
-                say(f"ensemble member {member + 1}/{cfg.ensemble}: {mtrainer.state.epoch} epochs")
+                say(f"ensemble member {member + 1}/{cfg.ensemble}: {done.state.epoch} epochs")
         train_seconds = time.perf_counter() - t_train
 
         va_true = np.array([labels[i] for i in va])

@@ -13,7 +13,7 @@ from rnnkit.apps import plots
 from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
-    finish_training,
+    fit_member,
     per_epoch_generator,
     save_members,
     save_run_files,
@@ -122,14 +122,24 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 order = torch.randperm(len(train_origins), generator=per_epoch_generator(seed, epoch)).numpy()
                 return batches_of(train_origins, w, cfg.batch_size, order)
 
-            trainer = build_trainer(
-                model, mcfg, out_dir, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
-            )
             probe = batches_of(train_origins[:32], w, 32)[0]
-            h = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val_batches(w), probe_batch=probe)
-            finish_training(trainer, out_dir)
+            done = fit_member(
+                model,
+                out_dir,
+                run.path,
+                lambda model=model, mcfg=mcfg, out_dir=out_dir: build_trainer(
+                    model,
+                    mcfg,
+                    out_dir,
+                    grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12),
+                ),
+                lambda t, eb=epoch_batches, w=w, probe=probe: t.fit(
+                    EpochBatches(eb, steps_per_epoch), val_batches(w), probe_batch=probe
+                ),
+            )
+            h = done.history
             if k == 0:
-                history, first_trainer = h, trainer
+                history, first_trainer = h, done
             epochs_run.append(len(h))
             members.append((model, w))
             if len(windows) > 1:
@@ -315,15 +325,25 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 order = torch.randperm(len(x), generator=per_epoch_generator(seed, epoch))
                 return _tensor_batches(x, y, cfg.batch_size, order)
 
-            trainer = build_trainer(
-                model, mcfg, out_dir, grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
-            )
             vb = None if val[w] is None else _tensor_batches(*val[w], 512)
             probe = _tensor_batches(x[:32], y[:32], 32)[0]
-            h = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), vb, probe_batch=probe)
-            finish_training(trainer, out_dir)
+            done = fit_member(
+                model,
+                out_dir,
+                run.path,
+                lambda model=model, mcfg=mcfg, out_dir=out_dir: build_trainer(
+                    model,
+                    mcfg,
+                    out_dir,
+                    grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12),
+                ),
+                lambda t, eb=epoch_batches, vb=vb, probe=probe: t.fit(
+                    EpochBatches(eb, steps_per_epoch), vb, probe_batch=probe
+                ),
+            )
+            h = done.history
             if k == 0:
-                history, first_trainer = h, trainer
+                history, first_trainer = h, done
             epochs_run.append(len(h))
             members.append((model, w))
             if len(windows) > 1:
