@@ -108,42 +108,26 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         val_batches = lambda w: batches_of(val_origins, w, 512) if len(val_origins) else None  # noqa: E731
         steps_per_epoch = -(-len(train_origins) // cfg.batch_size)
         windows = member_windows(cfg)
-        members, epochs_run = [], []
-        budget = cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget
         t_train = time.perf_counter()
-        for k, w in enumerate(windows):
-            mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
-            seed_everything(mcfg.seed)
-            model = new_model(mcfg, w)
-            out_dir = run.path if k == 0 else run.path / "members" / str(k)
-            out_dir.mkdir(parents=True, exist_ok=True)
 
-            def epoch_batches(epoch: int, w=w, seed=mcfg.seed):
+        def member_batches(w: int, seed: int) -> EpochBatches:
+            def epoch_batches(epoch: int):
                 order = torch.randperm(len(train_origins), generator=per_epoch_generator(seed, epoch)).numpy()
                 return batches_of(train_origins, w, cfg.batch_size, order)
 
-            probe = batches_of(train_origins[:32], w, 32)[0]
-            done = fit_member(
-                model,
-                out_dir,
-                run.path,
-                lambda model=model, mcfg=mcfg, out_dir=out_dir: build_trainer(
-                    model,
-                    mcfg,
-                    out_dir,
-                    grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12),
-                ),
-                lambda t, eb=epoch_batches, w=w, probe=probe: t.fit(
-                    EpochBatches(eb, steps_per_epoch), val_batches(w), probe_batch=probe
-                ),
-            )
-            h = done.history
-            if k == 0:
-                history, first_trainer = h, done
-            epochs_run.append(len(h))
-            members.append((model, w))
-            if len(windows) > 1:
-                say(f"ensemble member {k + 1}/{len(windows)} (window {w}): {len(h)} epochs")
+            return EpochBatches(epoch_batches, steps_per_epoch)
+
+        members, history, first_trainer, epochs_run = _train_members(
+            cfg,
+            run.path,
+            windows,
+            new_model,
+            member_batches,
+            val_batches,
+            lambda w: batches_of(train_origins[:32], w, 32)[0],
+            steps_per_epoch,
+            say,
+        )
         ensemble = Ensemble(members)
         train_seconds = time.perf_counter() - t_train
 
@@ -310,44 +294,28 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             )
         )
         steps_per_epoch = -(-n_train // cfg.batch_size)
-        members, epochs_run = [], []
-        budget = cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget
         t_train = time.perf_counter()
-        for k, w in enumerate(windows):
-            mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
-            seed_everything(mcfg.seed)
-            model = build_model(mcfg, 1, GLOBAL_LOSS)
-            out_dir = run.path if k == 0 else run.path / "members" / str(k)
-            out_dir.mkdir(parents=True, exist_ok=True)
+
+        def member_batches(w: int, seed: int) -> EpochBatches:
             x, y = data[w]
 
-            def epoch_batches(epoch: int, x=x, y=y, seed=mcfg.seed):
+            def epoch_batches(epoch: int):
                 order = torch.randperm(len(x), generator=per_epoch_generator(seed, epoch))
                 return _tensor_batches(x, y, cfg.batch_size, order)
 
-            vb = None if val[w] is None else _tensor_batches(*val[w], 512)
-            probe = _tensor_batches(x[:32], y[:32], 32)[0]
-            done = fit_member(
-                model,
-                out_dir,
-                run.path,
-                lambda model=model, mcfg=mcfg, out_dir=out_dir: build_trainer(
-                    model,
-                    mcfg,
-                    out_dir,
-                    grad_monitor_every=max(1, steps_per_epoch * max(cfg.epochs, 1) // 12),
-                ),
-                lambda t, eb=epoch_batches, vb=vb, probe=probe: t.fit(
-                    EpochBatches(eb, steps_per_epoch), vb, probe_batch=probe
-                ),
-            )
-            h = done.history
-            if k == 0:
-                history, first_trainer = h, done
-            epochs_run.append(len(h))
-            members.append((model, w))
-            if len(windows) > 1:
-                say(f"ensemble member {k + 1}/{len(windows)} (window {w}): {len(h)} epochs")
+            return EpochBatches(epoch_batches, steps_per_epoch)
+
+        members, history, first_trainer, epochs_run = _train_members(
+            cfg,
+            run.path,
+            windows,
+            lambda mcfg, w: build_model(mcfg, 1, GLOBAL_LOSS),
+            member_batches,
+            lambda w: None if val[w] is None else _tensor_batches(*val[w], 512),
+            lambda w: _tensor_batches(data[w][0][:32], data[w][1][:32], 32)[0],
+            steps_per_epoch,
+            say,
+        )
         ensemble = Ensemble(members)
         train_seconds = time.perf_counter() - t_train
         forecasts = panel_forecasts(ensemble, cfg, panel, scalers, test_origins)
@@ -515,3 +483,37 @@ def _panel_interval(cfg, model, panel, splits, scalers, scales, forecasts, actua
     interval = report.panel_interval(cfg.interval, fc, truth, scales[keep], ratio)
     nonneg = [sc.nonnegative for sc in scalers]
     return {**interval, **report.panel_coverage(forecasts, actual, interval, scales, nonneg)}
+
+
+def _train_members(
+    cfg, run_path, windows, make_model, member_batches, val_for, probe_for, steps_per_epoch, say
+):
+    """Train the ensemble's networks one after another, network ``k`` with seed ``cfg.seed + k`` on windows of
+    ``windows[k]`` values, in the run folder (``k = 0``) or ``members/k`` (see :func:`fit_member`: a resumed
+    run reads finished networks back). A time budget is shared equally. Returns ``(members, first network's
+    history, first network's summary, epochs of each)`` with ``members = [(model, window), ...]``."""
+    from rnnkit.train import seed_everything
+
+    budget = cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget
+    members, epochs_run, first = [], [], None
+    for k, w in enumerate(windows):
+        mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
+        seed_everything(mcfg.seed)
+        model = make_model(mcfg, w)
+        out_dir = run_path if k == 0 else run_path / "members" / str(k)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        every = max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
+        batches, val, probe = member_batches(w, mcfg.seed), val_for(w), probe_for(w)
+        done = fit_member(
+            model,
+            out_dir,
+            run_path,
+            lambda m=model, c=mcfg, d=out_dir, e=every: build_trainer(m, c, d, grad_monitor_every=e),
+            lambda t, b=batches, v=val, p=probe: t.fit(b, v, probe_batch=p),
+        )
+        first = first or done
+        epochs_run.append(len(done.history))
+        members.append((model, w))
+        if len(windows) > 1:
+            say(f"ensemble member {k + 1}/{len(windows)} (window {w}): {len(done.history)} epochs")
+    return members, first.history, first, epochs_run
