@@ -109,25 +109,7 @@ class Forecaster:
             lo, hi = lo[0], hi[0]
         else:
             lo = hi = [None] * len(fc)
-        steps = future_times(times, cfg.horizon) if times else [f"+{h + 1}" for h in range(cfg.horizon)]
-        return {
-            "target": self.target,
-            "horizon": cfg.horizon,
-            "last": {
-                "time": times[-1] if times else None,
-                "value": float(v[-1, self.columns.index(self.target)]),
-            },
-            "forecast": [
-                {
-                    "step": h + 1,
-                    "time": t,
-                    "value": float(x),
-                    "low": None if a is None else float(a),
-                    "high": None if b is None else float(b),
-                }
-                for h, (t, x, a, b) in enumerate(zip(steps, fc, lo, hi))
-            ],
-        }
+        return forecast_result(self.target, times, float(v[-1, self.columns.index(self.target)]), fc, lo, hi)
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """Scores on the run's held-out test part, or on the test part of another CSV with the same columns."""
@@ -152,6 +134,27 @@ class Forecaster:
             **{f"naive_{k}": v for k, v in res["naive"].items()},
             **{f"seasonal_naive_{k}": v for k, v in res["seasonal_naive"].items()},
         }
+
+
+def forecast_result(target: str, times: list[str] | None, last: float, fc, lo, hi) -> dict[str, Any]:
+    """What ``predict`` returns: the last value and, for each step after it, its time stamp (see
+    :func:`future_times`; ``+1``, ``+2``, ... without times), the forecast and the interval (None without one)."""
+    steps = future_times(times, len(fc)) if times else [f"+{h + 1}" for h in range(len(fc))]
+    return {
+        "target": target,
+        "horizon": len(fc),
+        "last": {"time": times[-1] if times else None, "value": last},
+        "forecast": [
+            {
+                "step": h + 1,
+                "time": t,
+                "value": float(x),
+                "low": None if a is None else float(a),
+                "high": None if b is None else float(b),
+            }
+            for h, (t, x, a, b) in enumerate(zip(steps, fc, lo, hi))
+        ],
+    }
 
 
 def future_times(times: list[str], horizon: int) -> list[str]:
@@ -353,7 +356,6 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.model import forecast_windows
         from rnnkit.apps.timeseries.report import panel_bounds
 
-        cfg = self.config
         fc = forecast_windows(self.model, scaler, y[None, -self.model.window :, None])[0]
         lo = hi = [None] * len(fc)
         if self.interval is not None:
@@ -364,22 +366,7 @@ class GlobalForecaster:
                     scale = None
             if scale is not None:
                 lo, hi = panel_bounds(fc, self.interval, scale, scaler.nonnegative)
-        steps = future_times(times, cfg.horizon) if times else [f"+{h + 1}" for h in range(cfg.horizon)]
-        return {
-            "target": self.target,
-            "horizon": cfg.horizon,
-            "last": {"time": times[-1] if times else None, "value": float(y[-1])},
-            "forecast": [
-                {
-                    "step": h + 1,
-                    "time": t,
-                    "value": float(x),
-                    "low": None if a is None else float(a),
-                    "high": None if b is None else float(b),
-                }
-                for h, (t, x, a, b) in enumerate(zip(steps, fc, lo, hi))
-            ],
-        }
+        return forecast_result(self.target, times, float(y[-1]), fc, lo, hi)
 
     def predict(self, values: np.ndarray, times: list[str] | None = None) -> dict[str, Any]:
         """Forecast the ``horizon`` steps after ``values`` (N,) or (N, 1) of a series the run need not know; N >= window."""
