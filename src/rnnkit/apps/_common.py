@@ -189,6 +189,13 @@ class Member:
         self.state = SimpleNamespace(epoch=epochs, stop_reason=stop_reason)
 
 
+def member_finished(out_dir: Path, run_path: Path) -> bool:
+    """Whether a resumed run holds the ensemble member of ``out_dir`` finished (:func:`fit_member` reads it)."""
+    from rnnkit.apps.rundir import resuming
+
+    return resuming(run_path) and (Path(out_dir) / FINISHED / "member.json").is_file()
+
+
 def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit: Callable) -> Member:
     """Train one network of an ensemble in ``out_dir``, or, in a resumed run, read it back if it had finished.
 
@@ -198,11 +205,10 @@ def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit
     that ``rnnkit train --resume`` after an interruption in a later member does not train the earlier ones again
     (without it, their checkpoints gone, nothing would be left to resume from).
     """
-    from rnnkit.apps.rundir import resuming
     from rnnkit.files import read_json, read_safetensors, write_json, write_safetensors
 
     done = Path(out_dir) / FINISHED
-    if resuming(run_path) and (done / "member.json").is_file():
+    if member_finished(out_dir, run_path):
         info = read_json(done / "member.json", "a finished ensemble member")
         try:
             tensors, _ = read_safetensors(done / "weights.safetensors", info["sha256"])

@@ -14,6 +14,7 @@ from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
     fit_member,
+    member_finished,
     per_epoch_generator,
     save_members,
     save_run_files,
@@ -161,7 +162,9 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             model = build_model(cfg, len(vocab), len(classes))
             if member == 0:
                 untrained = predict(model, te_ids).argmax(1)
-            if cfg.pretrain_epochs:
+            out_dir = run.path if member == 0 else run.path / "members" / str(member)
+            # a network that a resumed run holds finished is read back, not pretrained again
+            if cfg.pretrain_epochs and not member_finished(out_dir, run.path):
                 info = pretrain_lm(model, tr_ids, cfg, cfg.pretrain_time, say, collate_fn)
                 pretrain = pretrain or info
 
@@ -169,7 +172,6 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
                 order = torch.randperm(len(tr_ids), generator=per_epoch_generator(seed, epoch)).tolist()
                 return batches(tr_ids, tr_y, cfg.batch_size, order, collate_fn)
 
-            out_dir = run.path if member == 0 else run.path / "members" / str(member)
             out_dir.mkdir(parents=True, exist_ok=True)
 
             def make_trainer(model=model, seed=seed, out_dir=out_dir):
