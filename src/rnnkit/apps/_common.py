@@ -173,30 +173,25 @@ def finish_training(trainer, out_dir: Path) -> None:
     trainer.model.eval()
 
 
-FINISHED = "finished"
-"""Folder of an ensemble member's training folder (the run, or ``members/K`` in it) that holds the member's
-weights and summary once it has finished, until the run is written: what ``--resume`` reads back."""
-
-
-class Member:
-    """One trained network of an ensemble: the model, its validation history, and how its training ended
+class MemberTraining:
+    """How one network of an ensemble trained: its validation history, and how its training ended
     (``state.epoch``, ``state.stop_reason``, as a trainer has them)."""
 
-    def __init__(self, model, history: list, epochs: int, stop_reason: str | None):
+    def __init__(self, history: list, epochs: int, stop_reason: str | None):
         from types import SimpleNamespace
 
-        self.model, self.history = model, history
+        self.history = history
         self.state = SimpleNamespace(epoch=epochs, stop_reason=stop_reason)
 
 
 def member_finished(out_dir: Path, run_path: Path) -> bool:
     """Whether a resumed run holds the ensemble member of ``out_dir`` finished (:func:`fit_member` reads it)."""
-    from rnnkit.apps.rundir import resuming
+    from rnnkit.apps.rundir import FINISHED, resuming
 
     return resuming(run_path) and (Path(out_dir) / FINISHED / "member.json").is_file()
 
 
-def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit: Callable) -> Member:
+def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit: Callable) -> MemberTraining:
     """Train one network of an ensemble in ``out_dir``, or, in a resumed run, read it back if it had finished.
 
     ``make_trainer()`` builds its trainer (:func:`build_trainer`, which continues from ``out_dir``'s checkpoint
@@ -205,6 +200,7 @@ def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit
     that ``rnnkit train --resume`` after an interruption in a later member does not train the earlier ones again
     (without it, their checkpoints gone, nothing would be left to resume from).
     """
+    from rnnkit.apps.rundir import FINISHED
     from rnnkit.files import read_json, read_safetensors, write_json, write_safetensors
 
     done = Path(out_dir) / FINISHED
@@ -217,7 +213,7 @@ def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise RnnkitError(f"cannot read the finished ensemble member in {done}: {exc}") from None
         model.eval()
-        return Member(model, history, epochs, stop_reason)
+        return MemberTraining(history, epochs, stop_reason)
     trainer = make_trainer()
     history = fit(trainer)
     finish_training(trainer, out_dir)
@@ -233,7 +229,7 @@ def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit
             "sha256": digest,
         }
         write_json(done / "member.json", summary)  # last: its presence says the member is complete
-    return Member(model, history, trainer.state.epoch, trainer.state.stop_reason)
+    return MemberTraining(history, trainer.state.epoch, trainer.state.stop_reason)
 
 
 TRAINER_FILES = (
@@ -278,12 +274,14 @@ def save_members(run, members) -> None:
     """Ensemble members after the first (which :func:`save_run_files` writes as the run's model) into
     ``members/K/`` of the run, ``K = 1 ..``; :func:`rnnkit.apps.base.load_members` reads them back. The
     members' resume copies (:func:`fit_member`) go."""
+    from rnnkit.apps.rundir import FINISHED, member_dir
+
     for k, member in enumerate(members[1:], 1):
-        member.save(run.path / "members" / str(k))
+        member.save(member_dir(run.path, k))
         for f in ("model.safetensors", "model.json"):
             run.file(f"members/{k}/{f}")
     for k in range(len(members)):
-        shutil.rmtree((run.path if k == 0 else run.path / "members" / str(k)) / FINISHED, ignore_errors=True)
+        shutil.rmtree(member_dir(run.path, k) / FINISHED, ignore_errors=True)
 
 
 def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]:

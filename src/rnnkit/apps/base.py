@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.rundir import open_run, read_json
+from rnnkit.apps.rundir import member_dir, open_run, read_json
 
 __all__ = ["DemoStage", "ResultRow", "TrainResult", "load_app_config", "load_run_model"]
 
@@ -73,7 +73,7 @@ def load_run_model(run: Path, expected: type):
 def load_members(run: Path, count: int, expected: type) -> list:
     """The ``count`` models of an ensemble run: the run's own model, then ``members/1 ..`` (see
     :func:`rnnkit.apps._common.save_members`)."""
-    return [load_run_model(run if k == 0 else run / "members" / str(k), expected) for k in range(count)]
+    return [load_run_model(member_dir(run, k), expected) for k in range(count)]
 
 
 def open_app_run(path, app: str | tuple[str, ...] | None = None):

@@ -135,6 +135,16 @@ def interrupted_options(
         _options = previous
 
 
+FINISHED = "finished"
+"""Folder of an ensemble network's folder (:func:`member_dir`) that holds the network's weights and summary once
+it has finished, until the run is written: what ``--resume`` reads back (:func:`rnnkit.apps._common.fit_member`)."""
+
+
+def member_dir(run: Path, k: int) -> Path:
+    """Folder of network ``k`` of an ensemble run: the run itself for the first, ``members/k`` for the others."""
+    return run if k == 0 else run / "members" / str(k)
+
+
 def resuming(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a run folder adopted by ``--resume``, or a folder in one (an ensemble member's)."""
     path = Path(path)
@@ -162,8 +172,6 @@ class InterruptedRun:
     def resumable(self) -> bool:
         """Whether ``--resume`` has something to continue from: a checkpoint, or finished or checkpointed
         networks of an ensemble (``finished/`` and ``members/K/checkpoints``)."""
-        from rnnkit.apps._common import FINISHED
-
         if self.checkpoint is not None or (self.path / FINISHED / "member.json").is_file():
             return True
         members = self.path / "members"

@@ -22,7 +22,7 @@ from rnnkit.apps._common import (
     training_summary,
 )
 from rnnkit.apps.base import TrainResult
-from rnnkit.apps.rundir import RunBuilder
+from rnnkit.apps.rundir import RunBuilder, member_dir
 from rnnkit.apps.sentiment import report
 from rnnkit.apps.sentiment.config import SentimentConfig
 from rnnkit.apps.sentiment.data import APP, batches, chunk, collate, encode, load_texts, split, token_limit
@@ -150,6 +150,10 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         if len(va):
             changes.update(monitor="val_accuracy", monitor_mode="max")
         probe = collate_fn(tr_ids[:32], tr_y[:32])
+        va_whole, va_true = (
+            [ids[i] for i in va],
+            np.array([labels[i] for i in va]),
+        )  # whole texts, per network
         predict = lambda m, x: predict_proba(  # noqa: E731
             m, x, limit=limit, long_texts=cfg.long_texts, collate_fn=collate_fn
         )
@@ -162,7 +166,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             model = build_model(cfg, len(vocab), len(classes))
             if member == 0:
                 untrained = predict(model, te_ids).argmax(1)
-            out_dir = run.path if member == 0 else run.path / "members" / str(member)
+            out_dir = member_dir(run.path, member)
             # a network that a resumed run holds finished is read back, not pretrained again
             if cfg.pretrain_epochs and not member_finished(out_dir, run.path):
                 info = pretrain_lm(model, tr_ids, cfg, cfg.pretrain_time, say, collate_fn)
@@ -198,12 +202,11 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             members.append(model)
             member_epochs.append(done.state.epoch)
             member_proba.append(predict(model, te_ids))
-            member_val.append(predict(model, [ids[i] for i in va]) if len(va) else None)
+            member_val.append(predict(model, va_whole) if len(va) else None)
             if cfg.ensemble > 1:
                 say(f"ensemble member {member + 1}/{cfg.ensemble}: {done.state.epoch} epochs")
         train_seconds = time.perf_counter() - t_train
 
-        va_true = np.array([labels[i] for i in va])
         proba = np.mean(member_proba, 0)  # the ensemble's class probabilities: the members' mean
         pred = proba.argmax(1)
         base = report.baselines(cfg, texts, labels, tr, va, te, k)

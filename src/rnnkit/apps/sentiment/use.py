@@ -11,7 +11,7 @@ import numpy as np
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import accuracy, f1_score
-from rnnkit.apps.rundir import read_json
+from rnnkit.apps.rundir import member_dir, read_json
 from rnnkit.apps.sentiment.data import APP, collate, encode, load_texts, split
 from rnnkit.apps.sentiment.model import SentimentNet, predict_proba
 from rnnkit.apps.sentiment.subword import Subwords
@@ -59,7 +59,7 @@ class SentimentPredictor:
             raise RnnkitError(f"run {self.run.name}: labels.json is damaged (members {count!r})")
         # the ensemble's other networks (the first is self.model), each the same shape as the first
         self.members = [self.model] + [
-            load_run_model(self.run / "members" / str(k), SentimentNet) for k in range(1, count)
+            load_run_model(member_dir(self.run, k), SentimentNet) for k in range(1, count)
         ]
         if any(m.config != self.model.config for m in self.members):
             raise RnnkitError(f"run {self.run.name}: the ensemble's networks differ in shape (damaged run?)")

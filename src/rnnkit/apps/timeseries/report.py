@@ -70,6 +70,19 @@ def interval_bounds(
     return (np.maximum(fc - q, 0.0) if nonnegative else fc - q), fc + q
 
 
+def _log_ratio(actual, fc):
+    """``log(actual / forecast)``, with values at or below 0 taken as a tiny positive number."""
+    return np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300))
+
+
+def _half_width(err: np.ndarray, level: float) -> np.ndarray:
+    """(H,) half-widths from (n, H) errors: the ``level`` quantile of their absolute values per horizon step
+    with at least 20 rows, else one quantile pooled over the steps (too few errors per step)."""
+    if len(err) >= 20:
+        return np.quantile(np.abs(err), level, axis=0)
+    return np.full(err.shape[1], np.quantile(np.abs(err), level))
+
+
 def interval_scores(model, scaler, values, target, val_origins, test_origins, cfg) -> dict[str, Any]:
     """A forecast interval calibrated on the validation errors, and its coverage of the test values.
 
@@ -84,15 +97,10 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
     def errors(origins):
         fc = forecast_at(model, scaler, values, origins, cfg.window)
         actual = futures_at(target, origins, cfg.horizon)
-        if kind == "ratio":
-            return np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300)), fc, actual
-        return actual - fc, fc, actual
+        return (_log_ratio(actual, fc) if kind == "ratio" else actual - fc), fc, actual
 
     err, _, _ = errors(val_origins)
-    if len(val_origins) >= 20:
-        half = np.quantile(np.abs(err), cfg.interval, axis=0)
-    else:
-        half = np.full(cfg.horizon, np.quantile(np.abs(err), cfg.interval))
+    half = _half_width(err, cfg.interval)
     _, fc, actual = errors(test_origins)
     lo, hi = interval_bounds(fc, half, kind, scaler.nonnegative)
     return {
@@ -117,14 +125,8 @@ def panel_interval(level: float, fc, actual, scales, ratio: bool) -> dict[str, A
     Shapes: ``fc``, ``actual`` (S, H); ``scales`` (S,).
     """
     fc, actual = np.asarray(fc, dtype=np.float64), np.asarray(actual, dtype=np.float64)
-    if ratio:
-        err = np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300))
-    else:
-        err = (actual - fc) / np.asarray(scales, dtype=np.float64)[:, None]
-    if len(err) >= 20:
-        half = np.quantile(np.abs(err), level, axis=0)
-    else:
-        half = np.full(err.shape[1], np.quantile(np.abs(err), level))
+    err = _log_ratio(actual, fc) if ratio else (actual - fc) / np.asarray(scales, dtype=np.float64)[:, None]
+    half = _half_width(err, level)
     return {
         "level": level,
         "kind": "ratio" if ratio else "scaled",

@@ -22,7 +22,7 @@ from rnnkit.apps._common import (
 )
 from rnnkit.apps.base import ResultRow, TrainResult
 from rnnkit.apps.metrics import mase_scale
-from rnnkit.apps.rundir import RunBuilder
+from rnnkit.apps.rundir import RunBuilder, member_dir
 from rnnkit.apps.timeseries import baselines, report
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
 from rnnkit.apps.timeseries.data import (
@@ -117,7 +117,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
 
             return EpochBatches(epoch_batches, steps_per_epoch)
 
-        members, history, first_trainer, epochs_run = _train_members(
+        members, trained = _train_members(
             cfg,
             run.path,
             windows,
@@ -128,6 +128,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             steps_per_epoch,
             say,
         )
+        history, epochs_run = trained[0].history, [len(t.history) for t in trained]
         ensemble = Ensemble(members)
         train_seconds = time.perf_counter() - t_train
 
@@ -188,7 +189,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "interval": interval,
             "ensemble": {"windows": windows, "epochs_run": epochs_run},
             "epochs_run": len(history),
-            **training_summary(members[0][0], first_trainer, train_seconds, seconds),
+            **training_summary(members[0][0], trained[0], train_seconds, seconds),
             "history": history,
         }
         nets = [m.net if es else m for m, _ in members]
@@ -305,7 +306,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 
             return EpochBatches(epoch_batches, steps_per_epoch)
 
-        members, history, first_trainer, epochs_run = _train_members(
+        members, trained = _train_members(
             cfg,
             run.path,
             windows,
@@ -316,6 +317,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             steps_per_epoch,
             say,
         )
+        history, epochs_run = trained[0].history, [len(t.history) for t in trained]
         ensemble = Ensemble(members)
         train_seconds = time.perf_counter() - t_train
         forecasts = panel_forecasts(ensemble, cfg, panel, scalers, test_origins)
@@ -375,7 +377,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "ensemble": {"windows": windows, "epochs_run": epochs_run},
             "interval": interval,
             "epochs_run": len(history),
-            **training_summary(members[0][0], first_trainer, train_seconds, seconds),
+            **training_summary(members[0][0], trained[0], train_seconds, seconds),
             "history": history,
         }
         save_run_files(run, members[0][0], cfg, APP, metrics)
@@ -490,17 +492,17 @@ def _train_members(
 ):
     """Train the ensemble's networks one after another, network ``k`` with seed ``cfg.seed + k`` on windows of
     ``windows[k]`` values, in the run folder (``k = 0``) or ``members/k`` (see :func:`fit_member`: a resumed
-    run reads finished networks back). A time budget is shared equally. Returns ``(members, first network's
-    history, first network's summary, epochs of each)`` with ``members = [(model, window), ...]``."""
+    run reads finished networks back). A time budget is shared equally. Returns ``members = [(model, window),
+    ...]`` and how each trained (:class:`~rnnkit.apps._common.MemberTraining`)."""
     from rnnkit.train import seed_everything
 
     budget = cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget
-    members, epochs_run, first = [], [], None
+    members, trained = [], []
     for k, w in enumerate(windows):
         mcfg = replace(cfg, seed=cfg.seed + k, time_budget=budget)
         seed_everything(mcfg.seed)
         model = make_model(mcfg, w)
-        out_dir = run_path if k == 0 else run_path / "members" / str(k)
+        out_dir = member_dir(run_path, k)
         out_dir.mkdir(parents=True, exist_ok=True)
         every = max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
         batches, val, probe = member_batches(w, mcfg.seed), val_for(w), probe_for(w)
@@ -511,9 +513,8 @@ def _train_members(
             lambda m=model, c=mcfg, d=out_dir, e=every: build_trainer(m, c, d, grad_monitor_every=e),
             lambda t, b=batches, v=val, p=probe: t.fit(b, v, probe_batch=p),
         )
-        first = first or done
-        epochs_run.append(len(done.history))
+        trained.append(done)
         members.append((model, w))
         if len(windows) > 1:
             say(f"ensemble member {k + 1}/{len(windows)} (window {w}): {len(done.history)} epochs")
-    return members, first.history, first, epochs_run
+    return members, trained
