@@ -12,8 +12,9 @@ DEVSTAMP := $(VENV)/.installed-dev
 # to WAV), Noto Color Emoji (captioning's pictures) and chromium (the server page's browser test). Installed once
 # where apt-get can (root); elsewhere the tests that need them say so and skip.
 DEBS := tesseract-ocr fonts-dkg-handwriting fonts-bwht fonts-femkeklaver fonts-rufscript fonts-humor-sans \
-	fonts-sjfonts fonts-breip espeak-ng flite sox fluidsynth fluid-soundfont-gm fonts-noto-color-emoji \
-	chromium chromium-driver
+	fonts-sjfonts fonts-breip fonts-comic-neue fonts-dancingscript fonts-ecolier-court fonts-kristi \
+	fonts-kaushanscript fonts-cabinsketch fonts-leckerli-one fonts-lobster fonts-havana \
+	espeak-ng flite sox fluidsynth fluid-soundfont-gm fonts-noto-color-emoji chromium chromium-driver
 SYSSTAMP := $(VENV)/.installed-debs
 
 $(BIN)/python:
@@ -28,7 +29,7 @@ $(DEVSTAMP): $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot,apps]'
 	touch $@
 
-$(SYSSTAMP): $(BIN)/python
+$(SYSSTAMP): $(BIN)/python Makefile
 	@if dpkg -s $(DEBS) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; } \

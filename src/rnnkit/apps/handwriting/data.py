@@ -217,6 +217,19 @@ FONT_PACKAGES = {  # font file -> the Debian package that installs it (under /us
     "Delphine.ttf": "fonts-sjfonts",
     "SteveHand.ttf": "fonts-sjfonts",
     "Breip.ttf": "fonts-breip",
+    # informal and cursive faces (2026-12-01: more training styles for the held-out fonts' sake)
+    "ComicNeue-Regular.otf": "fonts-comic-neue",
+    "ComicNeue-BoldItalic.otf": "fonts-comic-neue",
+    "ComicNeue-Light.otf": "fonts-comic-neue",
+    "DancingScript-Regular.otf": "fonts-dancingscript",
+    "DancingScript-Bold.otf": "fonts-dancingscript",
+    "Ecolier-court.ttf": "fonts-ecolier-court",
+    "Kristi.ttf": "fonts-kristi",
+    "KaushanScript-Regular.otf": "fonts-kaushanscript",
+    "CabinSketch-Regular.ttf": "fonts-cabinsketch",
+    "LeckerliOne-Regular.ttf": "fonts-leckerli-one",
+    "lobster.otf": "fonts-lobster",
+    "Havana-Regular.otf": "fonts-havana",
 }
 HELD_OUT_FONTS = ("SteveHand.ttf", "Humor-Sans.ttf", "BecauseWeMentor-Regular.otf")  # never trained on
 # lower case only: several of the fonts draw lower-case letters as small capitals, so case cannot be read
