@@ -149,6 +149,11 @@ def test_sentiment_train_predict_evaluate_round_trip(tmp_path, capsys, monkeypat
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", other, "--json")
     assert rc == 0, err
     assert json.loads(out)["count"] == 40 and json.loads(out)["accuracy"] >= 0.8
+    # a flag that does not apply is one line, not silently ignored
+    rc, _, err = run_cli(capsys, "evaluate", run, "--data", other, "--id-column", "sid")
+    assert_one_line_error(rc, err, "--id-column applies to global timeseries runs")
+    rc, _, err = run_cli(capsys, "evaluate", run, "--text-column", "review")
+    assert_one_line_error(rc, err, "--text-column names a column of --data, but no --data was given")
 
     # --config: the run's own config.toml trains the same run again under another name
     rc, out, err = run_cli(

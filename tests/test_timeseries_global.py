@@ -223,6 +223,8 @@ def test_saved_global_run_predicts_and_evaluates_again(global_run, capsys):
     assert json.loads(out)["mase_mean"] == pytest.approx(model.evaluate(str(data))["mase_mean"], rel=1e-9)
     rc, _, err = run_cli(capsys, "evaluate", result.run, "--data", other)
     assert_one_line_error(rc, err, "expected an id column 'unique_id'")
+    rc, _, err = run_cli(capsys, "evaluate", result.run, "--data", other, "--text-column", "store")
+    assert_one_line_error(rc, err, "--text-column applies to sentiment runs", "is a global timeseries run")
     # a run of a built-in collection has no id column of its own: the message names the flag evaluate has
     model.config = replace(model.config, data="tourism-quarterly", id_column=None)
     with pytest.raises(RnnkitError, match="built-in collection 'tourism-quarterly'.*--id-column"):

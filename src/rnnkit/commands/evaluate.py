@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.apps.timeseries import GlobalForecaster
 
     model = load_run(args.run)
+    _check_flags(model, args)
     if args.data is None:
         _use_training_data(model)
     if isinstance(model, SentimentPredictor):
@@ -55,6 +56,44 @@ def run(args: argparse.Namespace) -> int:
     rows = [(k, v) for k, v in out.items() if k != "data"]
     print(format_table(rows, ("metric", "value")))
     return 0
+
+
+def _check_flags(model, args: argparse.Namespace) -> None:
+    """A column flag that does not apply to this run is an error, not silently ignored: it applies to one
+    kind of run, and names a column of ``--data`` (without ``--data`` the run's own columns are read)."""
+    from rnnkit._errors import RnnkitError
+    from rnnkit.apps.sentiment import SentimentPredictor
+    from rnnkit.apps.timeseries import GlobalForecaster
+
+    applies = {
+        "text_column": (SentimentPredictor, "sentiment runs"),
+        "label_column": (SentimentPredictor, "sentiment runs"),
+        "id_column": (GlobalForecaster, "global timeseries runs (trained with --id-column)"),
+    }
+    for dest, (cls, kind) in applies.items():
+        if getattr(args, dest) is None:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if not isinstance(model, cls):
+            raise RnnkitError(
+                f"{flag} applies to {kind}; run {model.run.name} is a {_kind_of(model)} run, drop {flag}"
+            )
+        if args.data is None:
+            raise RnnkitError(
+                f"{flag} names a column of --data, but no --data was given (the run's held-out part is "
+                f"read with the run's own columns); pass --data FILE or drop {flag}"
+            )
+
+
+def _kind_of(model) -> str:
+    from rnnkit.apps import APP_NAMES
+    from rnnkit.apps.rundir import open_run
+    from rnnkit.apps.timeseries import GlobalForecaster
+
+    app = str(open_run(model.run, APP_NAMES)[1]["app"])
+    if app == "timeseries":
+        return ("global " if isinstance(model, GlobalForecaster) else "single-series ") + app
+    return app
 
 
 def _use_training_data(model) -> None:
