@@ -617,6 +617,26 @@ def test_early_stopping_counts_validations():
     assert all(r["step"] % 2 == 0 for r in hist)
 
 
+@pytest.mark.parametrize("patience", [0, 2])
+def test_lr_decay_waits_for_its_patience(patience):
+    """lr_decay halves the learning rate after more than ``lr_decay_patience`` validations without a lower
+    validation loss (the plateau rule, replayed here from the recorded losses)."""
+    train, val = _clf_batches(4, seed=1), _clf_batches(2, seed=2)
+    cfg = TrainerConfig(epochs=14, lr=0.2, lr_decay=0.5, lr_decay_patience=patience, **QUIET)
+    hist = Trainer(_classifier(), cfg).fit(train, val)
+    lr, best, bad, expected = 0.2, float("inf"), 0, []
+    for row in hist:
+        expected.append(lr)
+        if row["val_loss"] < best * (1 - 1e-4):  # ReduceLROnPlateau's default relative threshold
+            best, bad = row["val_loss"], 0
+        else:
+            bad += 1
+        if bad > patience:
+            lr, bad = lr * 0.5, 0
+    assert [r["lr"] for r in hist] == pytest.approx(expected)
+    assert expected[-1] < 0.2  # the rule cut at least once here
+
+
 # -- gradient monitor -------------------------------------------------------------------------------------------
 def _adding_trainer(encoder, steps, T=30, seed=0, monitor_every=100):
     torch.manual_seed(seed)

@@ -103,6 +103,9 @@ class TrainerConfig:
         low=1e-3,
         high=1.0,
     )
+    lr_decay_patience: int = option(
+        0, "validations without improvement that lr_decay waits for before it cuts the learning rate", low=0
+    )
     clip_norm: float = option(1.0, "clip the global gradient norm to this; 0 = no clipping", low=0.0)
     clip_value: float | None = option(None, "clip every gradient element to [-v, v]; none = off", low=0.0)
     tbptt_k1: int = option(
@@ -305,7 +308,7 @@ class Trainer:
                 raise RnnkitError(f"bad scheduler_options for {c.scheduler}: {e}") from None
         elif scheduler is None and c.lr_decay < 1:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, factor=c.lr_decay, patience=0, mode=c.monitor_mode
+                self.optimizer, factor=c.lr_decay, patience=c.lr_decay_patience, mode=c.monitor_mode
             )
         self.scheduler = scheduler
         self.state = TrainState()
