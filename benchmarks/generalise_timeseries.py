@@ -75,7 +75,9 @@ def _all_origins(name: str, m: dict) -> dict:
     n_tr, n_val = m["split"]["train"], m["split"]["val"]
     h = m["horizon"]
     origins = np.arange(n_tr + n_val, len(y) - h + 1)
-    fc, _ = classical_forecasts(y, n_tr, origins, h, m["season"], methods=["seasonal naive", "ets", "arima"])
+    fc, _, _ = classical_forecasts(
+        y, n_tr, origins, h, m["season"], methods=["seasonal naive", "ets", "arima"]
+    )
     actual = np.stack([y[o : o + h] for o in origins])
     return {f"{k}_all_origins": score(actual, v, m["mase_scale"])["mase"] for k, v in fc.items()}
 

@@ -97,7 +97,7 @@ def test_baselines_at_comparison_origins_match_direct_calls():
     y = _seasonal_series(120, seed=3)
     origins = comparison_origins(96, 120, 12, 3)
     assert origins.tolist() == [96, 108]
-    fc, configs = classical_forecasts(y, 84, origins, 12, 12)
+    fc, configs, _ = classical_forecasts(y, 84, origins, 12, 12)
     np.testing.assert_allclose(fc["seasonal naive"][1], y[96:108])
     np.testing.assert_allclose(fc["naive"][0], np.full(12, y[95]))
     direct = select_ets(y[:84], y[84:108], 12, 12)
@@ -129,6 +129,10 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     assert set(base) == {"naive", "seasonal naive", "ets", "arima", "mlp"}
     assert res.rows[0].baseline == min(base, key=base.get) and res.rows[0].baselines == base
     assert 0.3 <= m["interval"]["coverage"] <= 1.0
+    # the interval next to ETS's and ARIMA's own, at the comparison origins
+    ci = c["interval"]
+    assert set(ci) == {"model", "ets", "arima"}
+    assert all(0.0 <= v["coverage"] <= 1.0 and v["mean_scaled_width"] > 0 for v in ci.values())
     saved = json.loads((res.run / "metrics.json").read_text())
     assert saved["comparison"]["strongest"] == res.rows[0].baseline
     fc = load(res.run).predict(y[:144])

@@ -168,6 +168,8 @@ def test_forecasts_of_counts_stay_non_negative_and_failures_are_skipped(monkeypa
         assert f.values.shape == (12,) and f.values.min() >= 0
     assert any("singular" in why for why in out["arima"].skipped.values())
     assert all("mul" not in cfg for cfg in out["ets"].scores)  # data has zeros: no multiplicative forms
+    out = forecast_baselines(y[:-24], y[-24:-12], horizon=12, season=12, methods=("ets", "arima"), level=0.9)
+    assert all(f.lower.min() >= 0 for f in out.values())  # nor do their intervals
 
 
 def test_random_walk_arima_is_the_naive_forecast():
@@ -180,6 +182,33 @@ def test_random_walk_arima_is_the_naive_forecast():
     # simple exponential smoothing's forecast is flat at the last smoothed level
     fc = ets_forecast(y, 5)
     assert np.ptp(fc) < 1e-9 and abs(fc[0] - y[-1]) < 3 * np.std(np.diff(y))
+
+
+def test_ets_and_arima_intervals_match_their_forecast_distributions():
+    """On a random walk: ARIMA(0,1,0)'s 80 % interval is the last value +- z_0.9 sqrt(h) sigma exactly; simple
+    exponential smoothing's simulated one matches +- z_0.9 sigma sqrt(1 + (h - 1) alpha^2) to the simulation's
+    noise; the selected models carry bounds around their forecasts only when a level is asked for."""
+    from scipy.stats import norm
+
+    y = np.random.default_rng(7).normal(size=80).cumsum() + 100
+    h, z = np.arange(1, 7), norm.ppf(0.9)
+    res = forecast_mod._fit_arima(y, ((0, 1, 0), (0, 0, 0, 0)))
+    lo, hi = forecast_mod._arima_bounds(res, 6, 0.8)
+    half = z * np.sqrt(h * res.params[-1])
+    np.testing.assert_allclose(lo, y[-1] - half, rtol=1e-6)
+    np.testing.assert_allclose(hi, y[-1] + half, rtol=1e-6)
+    res = forecast_mod._fit_ets(y, 1, (None, False, None))
+    lo, hi = forecast_mod._ets_bounds(res, 6, 0.8)
+    alpha, sigma = res.params["smoothing_level"], np.sqrt(res.sse / len(y))
+    half = z * sigma * np.sqrt(1 + (h - 1) * alpha**2)
+    np.testing.assert_allclose((hi - lo) / 2, half, rtol=0.1)
+    out = forecast_baselines(y[:60], y[60:72], 8, methods=("ets", "arima"), level=0.5)
+    wide = forecast_baselines(y[:60], y[60:72], 8, methods=("ets", "arima"), level=0.95)
+    for k in ("ets", "arima"):
+        f, w = out[k], wide[k]
+        assert np.all(w.lower < f.lower) and np.all(f.lower < f.values) and np.all(f.values < f.upper)
+        assert np.all(f.upper < w.upper)
+    assert forecast_baselines(y[:60], y[60:72], 8, methods=("arima",))["arima"].lower is None  # not asked
 
 
 def test_seasonal_naive_and_bad_input():

@@ -150,7 +150,7 @@ def global_run(tmp_path_factory):
         early_stopping=0,
         ensemble=1,
         hidden_size=16,
-        baselines=["naive", "seasonal naive"],
+        baselines=["naive", "seasonal naive", "arima"],
         progress=False,
     )
     return data, train(cfg, say=lambda *a: None)
@@ -284,3 +284,9 @@ def test_global_interval_is_calibrated_on_the_validation_horizons(global_run):
             scale = mase_scale(np.array(series["s2"])[: series_split(len(series["s2"]), cfg).test_origin], M)
             assert s["high"] - s["value"] == pytest.approx(q * scale)
     assert model.evaluate()["interval_80_coverage"] == pytest.approx(m["coverage"])
+    # next to ARIMA's own 80 % interval on the same test horizons (the model's row is the coverage above)
+    ci = result.metrics["interval_comparison"]
+    assert set(ci) == {"model", "arima"}
+    assert ci["model"]["coverage"] == pytest.approx(m["coverage"])
+    assert ci["model"]["mean_scaled_width"] == pytest.approx(m["mean_scaled_width"])
+    assert 0.0 < ci["arima"]["coverage"] <= 1.0 and ci["arima"]["mean_scaled_width"] > 0

@@ -47,6 +47,9 @@ class Forecast:
         criterion: what chose it: ``"val_mae"``, ``"aicc"``, ``"aic"`` or ``"none"``.
         scores: the criterion for every candidate that could be fitted.
         skipped: ``{candidate: reason}`` for the candidates that could not.
+        lower, upper: the model's own forecast interval, shape ``(horizon,)``, when one was asked for (``level``)
+            and the method has one: ARIMA's from the state-space forecast variance, ETS's from 1,000 simulated
+            futures (statsmodels, fixed seed); None otherwise.
     """
 
     name: str
@@ -55,6 +58,8 @@ class Forecast:
     criterion: str = "none"
     scores: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
 
 
 def _series(x, name: str = "history") -> np.ndarray:
@@ -132,6 +137,18 @@ def _fit_ets(y: np.ndarray, season: int, cfg):
         return model.fit(optimized=True)
 
 
+def _ets_bounds(res, horizon: int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holt-Winters has no closed-form interval in statsmodels: quantiles of 1,000 simulated futures (additive
+    errors drawn from the fit's residual variance, a fixed seed)."""
+    import inspect
+
+    seed = "rng" if "rng" in inspect.signature(res.simulate).parameters else "random_state"  # 0.15 renamed it
+    kwargs = {seed: np.random.default_rng(0)}
+    sims = np.asarray(res.simulate(horizon, repetitions=1000, error="add", anchor="end", **kwargs))
+    lo, hi = np.quantile(sims.reshape(horizon, -1), [(1 - level) / 2, (1 + level) / 2], axis=1)
+    return lo, hi
+
+
 def ets_forecast(
     history, horizon: int, season: int = 1, trend=None, damped: bool = False, seasonal=None
 ) -> np.ndarray:
@@ -177,6 +194,12 @@ def _fit_arima(y: np.ndarray, cfg):
         return model.fit(disp=False, maxiter=200)
 
 
+def _arima_bounds(res, horizon: int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """ARIMA's interval: the Gaussian forecast distribution of the state-space model."""
+    ci = np.asarray(res.get_forecast(horizon).conf_int(alpha=1 - level), dtype=np.float64)
+    return ci[:, 0], ci[:, 1]
+
+
 def arima_forecast(history, horizon: int, order=(0, 1, 1), seasonal_order=(0, 0, 0, 0)) -> np.ndarray:
     """Seasonal ARIMA (statsmodels ``SARIMAX``, maximum likelihood) fitted on ``history``; forecast ``horizon`` steps.
 
@@ -189,7 +212,9 @@ def arima_forecast(history, horizon: int, order=(0, 1, 1), seasonal_order=(0, 0,
 
 
 # ----------------------------------------------------------------------------- selection
-def _select(name, train, val, horizon, candidates, fit, describe, info_name) -> Forecast:
+def _select(
+    name, train, val, horizon, candidates, fit, describe, info_name, level=None, bounds=None
+) -> Forecast:
     train = _series(train, "train")
     val = _series(val, "val") if len(np.atleast_1d(val)) else np.zeros(0)
     _check_h(horizon)
@@ -223,9 +248,12 @@ def _select(name, train, val, horizon, candidates, fit, describe, info_name) -> 
             values = _clip(np.asarray(res.forecast(horizon), dtype=np.float64), history)
             if not np.all(np.isfinite(values)):
                 raise FloatingPointError("non-finite forecast")
-            return Forecast(
+            out = Forecast(
                 name, values, describe(best), "val_mae" if len(val) else info_name, scores, skipped
             )
+            if level is not None and bounds is not None:
+                _add_bounds(out, res, history, level, bounds)
+            return out
         except Exception as err:  # noqa: BLE001
             skipped[describe(best) + " (refit on train+val)"] = f"{type(err).__name__}: {err}"
             log.warning("%s %s failed on train+val: %s", name, describe(best), err)
@@ -233,12 +261,25 @@ def _select(name, train, val, horizon, candidates, fit, describe, info_name) -> 
     return Forecast(name, naive(history, horizon), "naive fallback", "none", scores, skipped)
 
 
-def select_ets(train, val, horizon: int, season: int = 1) -> Forecast:
+def _add_bounds(out: Forecast, res, history: np.ndarray, level: float, bounds) -> None:
+    """Set ``out.lower/upper`` from the fitted model; an interval that cannot be computed is left out (and
+    logged), the point forecast is kept."""
+    try:
+        lo, hi = bounds(res, len(out.values), level)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise FloatingPointError("non-finite interval")
+    except Exception as err:  # noqa: BLE001 - the interval is optional; the forecast stands
+        log.info("%s %s: no interval: %s", out.name, out.config, err)
+        return
+    out.lower, out.upper = _clip(np.asarray(lo, dtype=np.float64), history), _clip(np.asarray(hi), history)
+
+
+def select_ets(train, val, horizon: int, season: int = 1, level: float | None = None) -> Forecast:
     """ETS / Holt-Winters: trend none/additive/damped x seasonality none/additive/multiplicative, chosen on ``val``.
 
     Multiplicative seasonality is tried only on strictly positive data, seasonal forms only with at least two
     full seasons (+2) of training data. Chosen by validation MAE (AICc when ``val`` is empty), then refitted on
-    ``train + val`` for the ``horizon`` steps that follow ``val``.
+    ``train + val`` for the ``horizon`` steps that follow ``val``; with ``level`` (e.g. 0.8) also its interval.
     """
     y = _series(train, "train")
     return _select(
@@ -250,21 +291,40 @@ def select_ets(train, val, horizon: int, season: int = 1) -> Forecast:
         lambda h, c: _fit_ets(h, season, c),
         _ets_name,
         "aicc",
+        level,
+        _ets_bounds,
     )
 
 
-def select_arima(train, val, horizon: int, season: int = 1) -> Forecast:
+def select_arima(train, val, horizon: int, season: int = 1, level: float | None = None) -> Forecast:
     """Seasonal ARIMA over a small grid, chosen by validation MAE (AIC when ``val`` is empty), refitted on train+val.
 
     Grid: ``(p, d, q)`` in (1,0,0) [with a constant], (0,1,1), (1,1,0), (1,1,1), (2,1,0), times seasonal
-    ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none.
+    ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none. With
+    ``level`` (e.g. 0.8) also its interval.
     """
     y = _series(train, "train")
-    return _select("arima", y, val, horizon, _arima_candidates(y, season), _fit_arima, _arima_name, "aic")
+    return _select(
+        "arima",
+        y,
+        val,
+        horizon,
+        _arima_candidates(y, season),
+        _fit_arima,
+        _arima_name,
+        "aic",
+        level,
+        _arima_bounds,
+    )
 
 
 def forecast_baselines(
-    train, val, horizon: int, season: int = 1, methods=("naive", "seasonal_naive", "ets", "arima")
+    train,
+    val,
+    horizon: int,
+    season: int = 1,
+    methods=("naive", "seasonal_naive", "ets", "arima"),
+    level: float | None = None,
 ) -> dict[str, Forecast]:
     """All baselines' forecasts of the ``horizon`` steps after ``train + val``, as ``{name: Forecast}``.
 
@@ -273,6 +333,7 @@ def forecast_baselines(
         horizon: steps to forecast after the end of ``val`` (the test part).
         season: the seasonal period (12 for monthly data, 52 for weekly, 1 for none).
         methods: which baselines to run.
+        level: also the ETS and ARIMA forecast intervals of this coverage (``Forecast.lower/upper``).
 
     Example::
 
@@ -293,7 +354,7 @@ def forecast_baselines(
             "seasonal_naive", seasonal_naive(history, horizon, season), f"season={season}"
         )
     if "ets" in methods:
-        out["ets"] = select_ets(train, val, horizon, season)
+        out["ets"] = select_ets(train, val, horizon, season, level)
     if "arima" in methods:
-        out["arima"] = select_arima(train, val, horizon, season)
+        out["arima"] = select_arima(train, val, horizon, season, level)
     return out

@@ -103,8 +103,10 @@ def classical_forecasts(
     season: int,
     max_history: int = 2000,
     methods=("naive", "seasonal naive", "ets", "arima"),
-) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
-    """Forecasts ``{name: (len(origins), horizon)}`` of naive, seasonal naive, ETS and ARIMA, and their configs.
+    level: float | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Forecasts ``{name: (len(origins), horizon)}`` of naive, seasonal naive, ETS and ARIMA, their configs, and
+    (with ``level``) the ETS and ARIMA forecast intervals ``{name: (lower, upper)}`` where every origin has one.
 
     At origin ``o``: training values ``target[lo:n_tr]`` (the last ``max_history`` of them, at least 20
     seasons), selection values ``target[n_tr:o]``.
@@ -112,13 +114,15 @@ def classical_forecasts(
     cap = max(max_history, 20 * season)
     out: dict[str, list[np.ndarray]] = {k: [] for k in methods}
     configs: dict[str, list[str]] = {k: [] for k in ("ets", "arima") if k in methods}
+    lows: dict[str, list] = {k: [] for k in configs} if level is not None else {}
+    highs: dict[str, list] = {k: [] for k in lows}
     long_season = season > LONG_SEASON
     for o in origins:
         train, val = target[max(0, n_tr - cap) : n_tr], target[n_tr:o]
         wanted = ("naive", "seasonal_naive") + tuple(
             k for k in ("ets", "arima") if k in methods and not (k == "arima" and long_season)
         )
-        res = forecast_baselines(train, val, horizon, season, methods=wanted)
+        res = forecast_baselines(train, val, horizon, season, methods=wanted, level=level)
         if long_season and "arima" in methods:
             res["arima"] = fourier_arima(train, val, horizon, season)
         res["seasonal naive"] = res.get("seasonal_naive", res["naive"])  # season 1: seasonal naive is naive
@@ -126,7 +130,16 @@ def classical_forecasts(
             out[k].append(res[k].values)
             if k in configs:
                 configs[k].append(res[k].config)
-    return {k: np.stack(v) if v else np.zeros((0, horizon)) for k, v in out.items()}, configs
+            if k in lows:
+                lows[k].append(res[k].lower)
+                highs[k].append(res[k].upper)
+    forecasts = {k: np.stack(v) if v else np.zeros((0, horizon)) for k, v in out.items()}
+    bounds = {
+        k: (np.stack(lows[k]), np.stack(highs[k]))
+        for k in lows
+        if lows[k] and all(b is not None for b in lows[k] + highs[k])
+    }
+    return forecasts, configs, bounds
 
 
 def mlp_forecasts(target: np.ndarray, n_tr: int, n_val: int, origins, window: int, horizon: int, seed: int):

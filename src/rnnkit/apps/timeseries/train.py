@@ -141,19 +141,26 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         cmp = baselines.comparison_origins(n_tr + n_val, n, cfg.horizon, cfg.baseline_origins)
         say(f"baselines: {', '.join(cfg.baselines)} at {len(cmp)} origin(s) of the test part")
         classical = [b for b in cfg.baselines if b != "mlp"]
-        base_fc, base_configs = baselines.classical_forecasts(
-            target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical
+        base_fc, base_configs, base_bounds = baselines.classical_forecasts(
+            target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical, level=interval.get("level")
         )
         if "mlp" in cfg.baselines:
             base_fc["mlp"] = baselines.mlp_forecasts(
                 target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed
             )
-        model_cmp, base_scores, best = report.compare(
-            futures_at(target, cmp, cfg.horizon),
-            forecast_at(ensemble, scaler, values, cmp, cfg.window),
-            base_fc,
-            scale,
-        )
+        actual_cmp = futures_at(target, cmp, cfg.horizon)
+        model_fc_cmp = forecast_at(ensemble, scaler, values, cmp, cfg.window)
+        model_cmp, base_scores, best = report.compare(actual_cmp, model_fc_cmp, base_fc, scale)
+        if interval:  # the same interval at the comparison origins, next to ETS's and ARIMA's own
+            model_bounds = report.interval_bounds(
+                model_fc_cmp, interval["half_width"], interval["kind"], scaler.nonnegative
+            )
+            interval_cmp = report.interval_comparison(
+                actual_cmp, {"model": model_bounds, **base_bounds}, scale
+            )
+            say(report.interval_line(interval["level"], interval_cmp))
+        else:
+            interval_cmp = {}
         baseline_seconds = time.perf_counter() - t_base
         seconds = time.perf_counter() - t_start
         metric, goal = report.goal_of(cfg, n)
@@ -182,6 +189,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "baselines": base_scores,
                 "strongest": best,
                 "configs": base_configs,
+                "interval": interval_cmp,
                 "seconds": baseline_seconds,
             },
             "goal": f"{metric} {goal}",
@@ -331,17 +339,34 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             + (" (the MLP baseline is single-series only: left out)" if "mlp" in cfg.baselines else "")
         )
         base_fc: dict[str, list[np.ndarray]] = {b: [] for b in classical}
+        base_bounds: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         configs: dict[str, dict[str, int]] = {}
+        level = None if interval is None else cfg.interval
         for y, sp in zip(panel.values, splits):
-            fc, conf = baselines.classical_forecasts(
-                y, sp.train, [sp.test_origin], cfg.horizon, cfg.season, methods=classical
+            fc, conf, bounds = baselines.classical_forecasts(
+                y, sp.train, [sp.test_origin], cfg.horizon, cfg.season, methods=classical, level=level
             )
             for b in classical:
                 base_fc[b].append(fc[b][0])
+            for b, (lo, hi) in bounds.items():
+                base_bounds.setdefault(b, []).append((lo[0], hi[0]))
             for b, names in conf.items():
                 for c in names:
                     configs.setdefault(b, {})[c] = configs.get(b, {}).get(c, 0) + 1
         base_series = {b: report.series_scores(actual, fc, scales) for b, fc in base_fc.items()}
+        interval_cmp = {}
+        if interval is not None:  # next to ETS's and ARIMA's own intervals, where every series has one
+            mine = [
+                report.panel_bounds(np.asarray(f), interval, s, sc.nonnegative)
+                for f, s, sc in zip(forecasts, scales, scalers)
+            ]
+            both = {"model": mine} | {b: v for b, v in base_bounds.items() if len(v) == len(panel)}
+            interval_cmp = report.interval_comparison(
+                actual,
+                {b: (np.stack([lo for lo, _ in v]), np.stack([hi for _, hi in v])) for b, v in both.items()},
+                scales,
+            )
+            say(report.interval_line(cfg.interval, interval_cmp))
         baseline_seconds = time.perf_counter() - t_base
         model_sum = report.summarize(model_series)
         base_sum = {b: report.summarize(v) for b, v in base_series.items()}
@@ -376,6 +401,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "goal_met": met,
             "ensemble": {"windows": windows, "epochs_run": epochs_run},
             "interval": interval,
+            "interval_comparison": interval_cmp,
             "epochs_run": len(history),
             **training_summary(members[0][0], trained[0], train_seconds, seconds),
             "history": history,
