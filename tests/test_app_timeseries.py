@@ -133,6 +133,7 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     ci = c["interval"]
     assert set(ci) == {"model", "ets", "arima"}
     assert all(0.0 <= v["coverage"] <= 1.0 and v["mean_scaled_width"] > 0 for v in ci.values())
+    assert all(v["msis"] >= v["mean_scaled_width"] for v in ci.values())  # width plus penalties
     saved = json.loads((res.run / "metrics.json").read_text())
     assert saved["comparison"]["strongest"] == res.rows[0].baseline
     fc = load(res.run).predict(y[:144])

@@ -211,6 +211,18 @@ def test_ets_and_arima_intervals_match_their_forecast_distributions():
     assert forecast_baselines(y[:60], y[60:72], 8, methods=("arima",))["arima"].lower is None  # not asked
 
 
+def test_interval_comparison_scores_coverage_width_and_msis():
+    """Worked by hand: two rows with MASE scales 1 and 2, an 80 % interval (penalty 2 / 0.2 = 10)."""
+    from rnnkit.apps.timeseries.report import interval_comparison
+
+    actual = np.array([[1.0, 5.0], [4.0, 0.0]])
+    lo, hi = np.array([[0.0, 2.0], [2.0, 2.0]]), np.array([[2.0, 4.0], [6.0, 4.0]])
+    got = interval_comparison(actual, {"m": (lo, hi)}, np.array([1.0, 2.0]), 0.8)["m"]
+    # inside: (0,0) and (1,0); widths / scale: 2, 2, 2, 1; misses: 1 above (x10 / 1), 2 below (x10 / 2)
+    assert got["coverage"] == 0.5 and got["mean_scaled_width"] == pytest.approx(7 / 4)
+    assert got["msis"] == pytest.approx((2 + (2 + 10) + 2 + (1 + 10)) / 4)
+
+
 def test_seasonal_naive_and_bad_input():
     np.testing.assert_array_equal(seasonal_naive([1, 2, 3, 4], 5, season=2), [3, 4, 3, 4, 3])
     with pytest.raises(RnnkitError, match="one series"):

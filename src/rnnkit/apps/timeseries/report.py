@@ -155,29 +155,38 @@ def panel_coverage(forecasts, actual, interval: dict[str, Any], scales, nonnegat
     return {"coverage": float(np.mean(inside)), "mean_scaled_width": float(np.mean(widths))}
 
 
-def interval_comparison(actual, bounds: dict[str, tuple], scale) -> dict[str, dict[str, float]]:
-    """Each forecaster's interval on the same test values: ``{name: {"coverage", "mean_scaled_width"}}``.
+def interval_comparison(actual, bounds: dict[str, tuple], scale, level: float) -> dict[str, dict[str, float]]:
+    """Each forecaster's ``level`` interval on the same test values: ``{name: {"coverage",
+    "mean_scaled_width", "msis"}}``.
 
     ``bounds`` maps a name to ``(lower, upper)`` of the shape of ``actual`` (n, H); ``scale`` is the MASE
     denominator (a number, or one per row), so widths compare across series. A well-calibrated 80 % interval
-    covers about 0.8 of the values; of two such intervals the narrower one says more.
+    covers about 0.8 of the values; of two such intervals the narrower one says more. The mean scaled
+    interval score (MSIS, the M4 competition's interval measure; Gneiting & Raftery 2007) weighs both: the
+    width plus ``2 / (1 - level)`` times how far each value falls outside, in MASE units; lower is better.
     """
     actual = np.asarray(actual, dtype=np.float64)
     s = np.asarray(scale, dtype=np.float64)
     s = s[:, None] if s.ndim == 1 else s
+    penalty = 2.0 / (1.0 - level)
     out = {}
     for name, (lo, hi) in bounds.items():
         lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        miss = np.maximum(lo - actual, 0.0) + np.maximum(actual - hi, 0.0)
         out[name] = {
             "coverage": float(np.mean((actual >= lo) & (actual <= hi))),
             "mean_scaled_width": float(np.mean((hi - lo) / s)),
+            "msis": float(np.mean((hi - lo + penalty * miss) / s)),
         }
     return out
 
 
 def interval_line(level: float, comparison: dict[str, dict[str, float]]) -> str:
     """One line for the log: every forecaster's coverage of its own interval and its width in MASE units."""
-    parts = [f"{k} {v['coverage']:.3f} (width {v['mean_scaled_width']:.2f})" for k, v in comparison.items()]
+    parts = [
+        f"{k} {v['coverage']:.3f} (width {v['mean_scaled_width']:.2f}, MSIS {v['msis']:.2f})"
+        for k, v in comparison.items()
+    ]
     return f"{round(100 * level)} % interval, coverage of the test values: " + ", ".join(parts)
 
 

@@ -156,7 +156,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 model_fc_cmp, interval["half_width"], interval["kind"], scaler.nonnegative
             )
             interval_cmp = report.interval_comparison(
-                actual_cmp, {"model": model_bounds, **base_bounds}, scale
+                actual_cmp, {"model": model_bounds, **base_bounds}, scale, interval["level"]
             )
             say(report.interval_line(interval["level"], interval_cmp))
         else:
@@ -365,6 +365,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 actual,
                 {b: (np.stack([lo for lo, _ in v]), np.stack([hi for _, hi in v])) for b, v in both.items()},
                 scales,
+                cfg.interval,
             )
             say(report.interval_line(cfg.interval, interval_cmp))
         baseline_seconds = time.perf_counter() - t_base
