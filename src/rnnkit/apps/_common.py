@@ -186,9 +186,9 @@ class MemberTraining:
 
 def member_finished(out_dir: Path, run_path: Path) -> bool:
     """Whether a resumed run holds the ensemble member of ``out_dir`` finished (:func:`fit_member` reads it)."""
-    from rnnkit.apps.rundir import FINISHED, resuming
+    from rnnkit.apps.rundir import member_done, resuming
 
-    return resuming(run_path) and (Path(out_dir) / FINISHED / "member.json").is_file()
+    return resuming(run_path) and member_done(out_dir)
 
 
 def fit_member(model, out_dir: Path, run_path: Path, make_trainer: Callable, fit: Callable) -> MemberTraining:

@@ -145,6 +145,11 @@ def member_dir(run: Path, k: int) -> Path:
     return run if k == 0 else run / "members" / str(k)
 
 
+def member_done(folder: Path) -> bool:
+    """Whether the ensemble network of ``folder`` (a :func:`member_dir`) was kept finished (``FINISHED``)."""
+    return (Path(folder) / FINISHED / "member.json").is_file()
+
+
 def resuming(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a run folder adopted by ``--resume``, or a folder in one (an ensemble member's)."""
     path = Path(path)
@@ -172,12 +177,11 @@ class InterruptedRun:
     def resumable(self) -> bool:
         """Whether ``--resume`` has something to continue from: a checkpoint, or finished or checkpointed
         networks of an ensemble (``finished/`` and ``members/K/checkpoints``)."""
-        if self.checkpoint is not None or (self.path / FINISHED / "member.json").is_file():
+        if self.checkpoint is not None or member_done(self.path):
             return True
         members = self.path / "members"
         return members.is_dir() and any(
-            (m / FINISHED / "member.json").is_file() or (m / "checkpoints" / "latest.json").is_file()
-            for m in members.iterdir()
+            member_done(m) or (m / "checkpoints" / "latest.json").is_file() for m in members.iterdir()
         )
 
     @property

@@ -150,10 +150,8 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         if len(va):
             changes.update(monitor="val_accuracy", monitor_mode="max")
         probe = collate_fn(tr_ids[:32], tr_y[:32])
-        va_whole, va_true = (
-            [ids[i] for i in va],
-            np.array([labels[i] for i in va]),
-        )  # whole texts, per network
+        va_whole = [ids[i] for i in va]  # the validation texts, whole (each network's val predictions)
+        va_true = np.array([labels[i] for i in va])
         predict = lambda m, x: predict_proba(  # noqa: E731
             m, x, limit=limit, long_texts=cfg.long_texts, collate_fn=collate_fn
         )

@@ -145,14 +145,22 @@ def panel_bounds(
     return interval_bounds(fc, half * scale, "additive", nonnegative)
 
 
+def panel_all_bounds(
+    forecasts, interval: dict[str, Any], scales, nonnegative
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds of every series' (H,) forecast, stacked: ``(lower, upper)``, each (S, H)."""
+    pairs = [
+        panel_bounds(np.asarray(f, dtype=np.float64), interval, s, nn)
+        for f, s, nn in zip(forecasts, scales, nonnegative)
+    ]
+    return np.stack([lo for lo, _ in pairs]), np.stack([hi for _, hi in pairs])
+
+
 def panel_coverage(forecasts, actual, interval: dict[str, Any], scales, nonnegative) -> dict[str, float]:
-    """Share of the actual values inside the bounds, and the mean width in MASE units (width / scale)."""
-    inside, widths = [], []
-    for f, a, s, nn in zip(forecasts, actual, scales, nonnegative):
-        lo, hi = panel_bounds(np.asarray(f, dtype=np.float64), interval, s, nn)
-        inside.append((a >= lo) & (a <= hi))
-        widths.append((hi - lo) / s)
-    return {"coverage": float(np.mean(inside)), "mean_scaled_width": float(np.mean(widths))}
+    """Share of the actual values inside the bounds, the mean width in MASE units (width / scale) and the
+    MSIS (see :func:`interval_comparison`)."""
+    bounds = panel_all_bounds(forecasts, interval, scales, nonnegative)
+    return interval_comparison(actual, {"model": bounds}, scales, interval["level"])["model"]
 
 
 def interval_comparison(actual, bounds: dict[str, tuple], scale, level: float) -> dict[str, dict[str, float]]:

@@ -356,17 +356,13 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         base_series = {b: report.series_scores(actual, fc, scales) for b, fc in base_fc.items()}
         interval_cmp = {}
         if interval is not None:  # next to ETS's and ARIMA's own intervals, where every series has one
-            mine = [
-                report.panel_bounds(np.asarray(f), interval, s, sc.nonnegative)
-                for f, s, sc in zip(forecasts, scales, scalers)
-            ]
-            both = {"model": mine} | {b: v for b, v in base_bounds.items() if len(v) == len(panel)}
-            interval_cmp = report.interval_comparison(
-                actual,
-                {b: (np.stack([lo for lo, _ in v]), np.stack([hi for _, hi in v])) for b, v in both.items()},
-                scales,
-                cfg.interval,
-            )
+            theirs = {
+                b: (np.stack([lo for lo, _ in v]), np.stack([hi for _, hi in v]))
+                for b, v in base_bounds.items()
+                if len(v) == len(panel)
+            }
+            mine = report.panel_all_bounds(forecasts, interval, scales, [sc.nonnegative for sc in scalers])
+            interval_cmp = report.interval_comparison(actual, {"model": mine, **theirs}, scales, cfg.interval)
             say(report.interval_line(cfg.interval, interval_cmp))
         baseline_seconds = time.perf_counter() - t_base
         model_sum = report.summarize(model_series)
