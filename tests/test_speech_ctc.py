@@ -17,8 +17,8 @@ import torch
 
 from rnnkit import RnnkitError
 from rnnkit.apps.speech import SpeechConfig, SpeechCTC, SpeechCTCConfig, load, train
-from rnnkit.apps.speech.data import LETTERS, encode_texts, read_transcript_csv
-from rnnkit.apps.speech.features import HOP, WINDOW, StreamingLogMel, log_mel
+from rnnkit.apps.speech.data import LETTERS, encode_texts, perturb_vocal_tract, read_transcript_csv
+from rnnkit.apps.speech.features import HOP, WINDOW, StreamingLogMel, log_mel, warp_log_mel
 from rnnkit.apps.speech.model import transcribe, utterance_log_probs, word_models, word_timings
 from rnnkit.models import CTCConfig, EncoderConfig, ctc_greedy_decode, ctc_prefix_beam_search
 
@@ -131,6 +131,41 @@ def test_log_mel_frames_follow_the_window_and_chunks_give_the_same_frames():
         mel = StreamingLogMel()
         parts = [mel.feed(y[s : s + chunk]) for s in range(0, len(y), chunk)]
         np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("f0, alpha", [(700.0, 0.85), (1000.0, 1.2), (2500.0, 1.1), (4000.0, 0.92)])
+def test_vocal_tract_warp_moves_a_tone_as_scaling_its_frequency_does(f0, alpha):
+    """Warping the log-mels of a tone at f0 by alpha gives (nearly) the log-mels of a tone at alpha * f0: the
+    same strongest band and the same shape across bands."""
+    t = np.arange(16000) / 16000
+    tone = torch.from_numpy(log_mel(np.sin(2 * np.pi * f0 * t).astype(np.float32)))
+    scaled = log_mel(np.sin(2 * np.pi * alpha * f0 * t).astype(np.float32)).mean(0)
+    warped = warp_log_mel(tone, alpha).mean(0).numpy()
+    assert int(tone.mean(0).argmax()) != int(scaled.argmax())  # the tone moved to another band
+    assert int(warped.argmax()) == int(scaled.argmax())
+    assert np.corrcoef(warped, scaled)[0, 1] > 0.9
+
+
+def test_vocal_tract_perturbation_of_a_batch():
+    g = torch.Generator().manual_seed(0)
+    x, lengths = torch.randn(3, 6, 40), torch.tensor([6, 4, 2])
+    for b, n in enumerate(lengths):
+        x[b, n:] = 0
+    mean, std = torch.randn(40), torch.rand(40) + 0.5
+    torch.testing.assert_close(warp_log_mel(x, torch.ones(3)), x, atol=1e-6, rtol=0)
+    same = perturb_vocal_tract(x, lengths, mean, std, 1e-9, g)
+    torch.testing.assert_close(same, x, atol=1e-5, rtol=0)  # a factor of ~1 changes nothing
+    state = g.get_state()
+    y = perturb_vocal_tract(x, lengths, mean, std, 0.2, g)
+    alphas = 1 + (torch.rand(3, generator=torch.Generator().set_state(state)) * 2 - 1) * 0.2
+    assert torch.all(y[1, 4:] == 0) and torch.all(y[2, 2:] == 0)  # padding stays padding
+    assert not torch.allclose(y[0], x[0], atol=1e-3)
+    # each utterance is warped by its own factor, on the frames before normalisation
+    assert len(set(alphas.tolist())) == 3
+    for b in range(3):
+        n = int(lengths[b])
+        expected = (warp_log_mel(x[b, :n] * std + mean, alphas[b]) - mean) / std
+        torch.testing.assert_close(y[b, :n], expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

@@ -45,6 +45,13 @@ class SpeechConfig(AppConfig, WordLMOptions):
     )
     feature_masks: int = option(1, "SpecAugment: bands of features zeroed in each training utterance", low=0)
     feature_mask_width: int = option(3, "SpecAugment: widest feature band", low=0)
+    vtlp: float = option(
+        0.0,
+        "connected speech: vocal tract length perturbation, each training utterance's frequency axis "
+        "stretched by a new random factor in 1 +- this every epoch; 0 = off",
+        low=0.0,
+        below=0.5,
+    )
     cell: str = option("gru", "recurrent cell", choices=("gru", "lstm", "rnn", "mingru", "minlstm"))
     hidden_size: int = option(96, "hidden units per direction", low=1)
     num_layers: int = option(1, "stacked recurrent layers", low=1)

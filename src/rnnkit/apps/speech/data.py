@@ -42,6 +42,7 @@ __all__ = [
     "read_transcript_csv",
     "read_transcripts",
     "spec_augment",
+    "perturb_vocal_tract",
     "split",
 ]
 
@@ -289,6 +290,27 @@ def spec_augment(
             f0 = int(torch.randint(0, F - w + 1, (1,), generator=generator))
             x[b, :T, f0 : f0 + w] = 0
     return x
+
+
+def perturb_vocal_tract(
+    x: torch.Tensor,
+    lengths: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    max_warp: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Vocal tract length perturbation of a padded batch of normalised log-mel frames ``x`` (B, T, 40), a
+    copy: each utterance's frequency axis is stretched by its own factor drawn uniformly from
+    ``1 +- max_warp`` (:func:`rnnkit.apps.speech.features.warp_log_mel`, on the frames before the per-band
+    ``mean``/``std`` normalisation, which is applied again after); padding stays 0."""
+    from rnnkit.apps.speech.features import warp_log_mel
+
+    B, T, _ = x.shape
+    alpha = 1 + (torch.rand(B, generator=generator) * 2 - 1) * max_warp
+    warped = (warp_log_mel(x * std + mean, alpha) - mean) / std
+    inside = (torch.arange(T)[None, :] < lengths[:, None]).unsqueeze(-1)
+    return torch.where(inside, warped, x)
 
 
 def collate(seqs: list[np.ndarray], labels=None) -> dict[str, torch.Tensor]:

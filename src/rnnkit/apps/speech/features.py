@@ -17,19 +17,29 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 
-__all__ = ["HOP", "N_MELS", "SAMPLE_RATE", "WINDOW", "StreamingLogMel", "load_audio", "log_mel"]
+__all__ = [
+    "HOP",
+    "N_MELS",
+    "SAMPLE_RATE",
+    "WINDOW",
+    "StreamingLogMel",
+    "load_audio",
+    "log_mel",
+    "warp_log_mel",
+]
 
 SAMPLE_RATE = 16000
 WINDOW = 400  # 25 ms
 HOP = 160  # 10 ms
 N_MELS = 40
 _FLOOR = 1e-8
+_FMIN, _FMAX = 20.0, 7600.0
 
 
 def _mel_basis() -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=WINDOW, n_mels=N_MELS, fmin=20.0, fmax=7600.0)
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=WINDOW, n_mels=N_MELS, fmin=_FMIN, fmax=_FMAX)
 
 
 _BASIS: np.ndarray | None = None
@@ -48,6 +58,46 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     spec = np.abs(librosa.stft(y, n_fft=WINDOW, hop_length=HOP, win_length=WINDOW, center=False)) ** 2
     mel = _BASIS @ spec  # (40, frames)
     return np.log(mel + _FLOOR).T.astype(np.float32)
+
+
+def warp_log_mel(frames, alpha):
+    """Vocal tract length perturbation (Jaitly & Hinton 2013) of log-mel frames: the spectrum stretched
+    along frequency by ``alpha``, as if the speaker's vocal tract were ``1/alpha`` times as long.
+
+    Band ``k`` (centre frequency :math:`f_k`) of the result reads the input at :math:`f_k / \\alpha`, that is at
+    the fractional band where that frequency's mel value lies, interpolating linearly between the two
+    neighbouring bands; frequencies below the first or above the last band's centre read that band.
+    ``alpha > 1`` moves energy to higher bands (a shorter tract: formants and pitch rise).
+
+    Args:
+        frames: ``(..., T, 40)`` log-mel frames (:func:`log_mel`), a tensor.
+        alpha: one factor, or a tensor of factors of shape ``(...)`` (one per sequence of the batch).
+
+    Returns:
+        The warped frames, the shape of ``frames``.
+
+    Example::
+
+        >>> import torch
+        >>> x = torch.randn(2, 5, 40)
+        >>> torch.allclose(warp_log_mel(x, torch.ones(2)), x, atol=1e-5)
+        True
+    """
+    import librosa
+    import torch
+
+    mels = librosa.hz_to_mel(np.array([_FMIN, _FMAX]))
+    centres_mel = np.linspace(mels[0], mels[1], N_MELS + 2)[1:-1]  # librosa.filters.mel's band centres
+    alpha = np.asarray(torch.as_tensor(alpha).detach().cpu().double().numpy())
+    source = librosa.mel_to_hz(centres_mel) / alpha[..., None]  # (..., 40): the frequency each band reads
+    pos = (librosa.hz_to_mel(source) - centres_mel[0]) / (centres_mel[1] - centres_mel[0])
+    pos = torch.from_numpy(np.clip(np.round(pos, 9), 0, N_MELS - 1))  # fractional band index
+    lo = pos.floor().long().clamp(max=N_MELS - 2)
+    w = (pos - lo).to(frames.dtype).unsqueeze(-2)  # (..., 1, 40), broadcast over time
+    idx = lo.unsqueeze(-2).expand(*frames.shape[:-1], N_MELS)
+    below = frames.gather(-1, idx)
+    above = frames.gather(-1, idx + 1)
+    return below + w * (above - below)
 
 
 class StreamingLogMel:

@@ -136,7 +136,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
     prefix-beam and lexicon-snapped decoding on the test part(s); the run ``cfg.runs_dir/cfg.name``."""
     import numpy as np
 
-    from rnnkit.apps.speech.data import collate_ctc, encode_texts
+    from rnnkit.apps.speech.data import collate_ctc, encode_texts, perturb_vocal_tract
     from rnnkit.apps.speech.model import (
         build_ctc_model,
         transcribe,
@@ -155,6 +155,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
         stacked = np.concatenate([corpus.features[i] for i in tr])
         mean, std = stacked.mean(0), stacked.std(0) + 1e-5
         feats = [(f - mean) / std for f in corpus.features]
+        band_mean, band_std = torch.from_numpy(mean).float(), torch.from_numpy(std).float()
         targets = encode_texts(corpus.texts, alphabet)
         seed_everything(cfg.seed)
         model = build_ctc_model(cfg, len(alphabet))
@@ -192,6 +193,10 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
                 for s in range(0, len(chunk), cfg.batch_size):
                     idx = chunk[s : s + cfg.batch_size]
                     batch = collate_ctc([feats[i] for i in idx], [targets[i] for i in idx])
+                    if cfg.vtlp > 0:
+                        batch["inputs"] = perturb_vocal_tract(
+                            batch["inputs"], batch["lengths"], band_mean, band_std, cfg.vtlp, g
+                        )
                     batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], cfg, g)
                     out.append(batch)
             perm = torch.randperm(len(out), generator=g).tolist()
