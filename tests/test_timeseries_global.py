@@ -267,22 +267,23 @@ def test_global_interval_is_calibrated_on_the_validation_horizons(global_run):
         fc = forecast_windows(model.model, model.scalers[sid], y[None, o - W : o, None])[0]
         a = y[o : o + H]
         if m["kind"] == "ratio":
-            errors.append(np.abs(np.log(a) - np.log(fc)))
+            errors.append(np.log(a) - np.log(fc))
         else:
-            errors.append(np.abs(a - fc) / mase_scale(y[: sp.test_origin], M))
+            errors.append((a - fc) / mase_scale(y[: sp.test_origin], M))
     assert m["val_series"] == 10 == len(errors)
-    # fewer than 20 series: one half-width, pooled over the steps
-    np.testing.assert_allclose(m["half_width"], [np.quantile(errors, 0.8)] * H, rtol=1e-9)
+    # fewer than 20 series: one pair of offsets, the 10 % and 90 % quantiles of the errors pooled over the steps
+    lower, upper = np.quantile(errors, 0.1), np.quantile(errors, 0.9)
+    np.testing.assert_allclose(m["offsets"], [[lower] * H, [upper] * H], rtol=1e-9)
     assert 0.0 < m["coverage"] <= 1.0 and m["mean_scaled_width"] > 0
     step = model.predict_inputs(["s2"])[0]["steps"]
-    for s, q in zip(step, m["half_width"]):
+    for s in step:
         if m["kind"] == "ratio":
-            assert s["low"] == pytest.approx(s["value"] * np.exp(-q)) and s["high"] == pytest.approx(
-                s["value"] * np.exp(q)
-            )
+            assert s["low"] == pytest.approx(s["value"] * np.exp(lower))
+            assert s["high"] == pytest.approx(s["value"] * np.exp(upper))
         else:
             scale = mase_scale(np.array(series["s2"])[: series_split(len(series["s2"]), cfg).test_origin], M)
-            assert s["high"] - s["value"] == pytest.approx(q * scale)
+            assert s["low"] - s["value"] == pytest.approx(max(lower * scale, -s["value"]))
+            assert s["high"] - s["value"] == pytest.approx(upper * scale)
     assert model.evaluate()["interval_80_coverage"] == pytest.approx(m["coverage"])
     # next to ARIMA's own 80 % interval on the same test horizons (the model's row is the coverage above)
     ci = result.metrics["interval_comparison"]
@@ -290,3 +291,56 @@ def test_global_interval_is_calibrated_on_the_validation_horizons(global_run):
     assert ci["model"]["coverage"] == pytest.approx(m["coverage"])
     assert ci["model"]["mean_scaled_width"] == pytest.approx(m["mean_scaled_width"])
     assert 0.0 < ci["arima"]["coverage"] <= 1.0 and ci["arima"]["mean_scaled_width"] > 0
+
+
+def test_equal_tailed_interval_beats_a_symmetric_one_on_skewed_errors():
+    """The interval's offsets are the 10 % and 90 % quantiles of the signed validation errors. On skewed errors
+    (a shifted gamma law of log-ratios) that interval covers 80 % of new errors like the symmetric one (the
+    80 % quantile of |error|), but its misses are smaller, so its MSIS is clearly lower; an (H,) half-width
+    from an older run still means (-q, q)."""
+    from rnnkit.apps.timeseries.report import (
+        _error_quantiles,
+        interval_bounds,
+        interval_comparison,
+        panel_interval,
+    )
+
+    rng = np.random.default_rng(0)
+    H = 4
+    err = rng.gamma(2.0, 0.2, size=(5000, H)) - 0.2  # log-ratio errors with a long upper tail
+    offsets = _error_quantiles(err, 0.8)
+    np.testing.assert_allclose(offsets, np.quantile(err, [0.1, 0.9], axis=0))
+    fc = np.full((5000, H), 100.0)
+    actual = fc * np.exp(rng.gamma(2.0, 0.2, size=(5000, H)) - 0.2)  # new errors from the same law
+    q = np.quantile(np.abs(err), 0.8, axis=0)
+    both = {
+        "equal tails": interval_bounds(fc, offsets, "ratio"),
+        "symmetric": interval_bounds(fc, q, "ratio"),
+    }
+    np.testing.assert_allclose(both["symmetric"][0], fc * np.exp(-q))
+    cmp = interval_comparison(actual, both, np.ones(5000), 0.8)
+    assert abs(cmp["equal tails"]["coverage"] - 0.8) < 0.02 and abs(cmp["symmetric"]["coverage"] - 0.8) < 0.02
+    assert cmp["equal tails"]["msis"] < 0.9 * cmp["symmetric"]["msis"]
+    # a panel with fewer than 20 series pools its errors over the steps
+    small = panel_interval(0.8, fc[:10], actual[:10], np.ones(10), ratio=True)
+    pooled = np.quantile(np.log(actual[:10] / fc[:10]), [0.1, 0.9])
+    np.testing.assert_allclose(small["offsets"], np.repeat(pooled[:, None], H, axis=1))
+
+
+def test_a_run_with_the_older_symmetric_interval_still_forecasts_its_bounds(global_run, tmp_path):
+    import shutil
+
+    _, result = global_run
+    old = tmp_path / "old"
+    shutil.copytree(result.run, old)
+    info = json.loads((old / "scaler.json").read_text())
+    interval = info["interval"]
+    q = [0.1 * (k + 1) for k in range(len(interval["offsets"][0]))]
+    info["interval"] = {"level": interval["level"], "kind": interval["kind"], "half_width": q}
+    (old / "scaler.json").write_text(json.dumps(info))
+    steps = load(old).predict_inputs(["s2"])[0]["steps"]
+    for s, h in zip(steps, q):
+        if interval["kind"] == "ratio":
+            assert (s["low"], s["high"]) == pytest.approx((s["value"] * np.exp(-h), s["value"] * np.exp(h)))
+        else:
+            assert s["high"] - s["value"] == pytest.approx(s["value"] - s["low"]) or s["low"] == 0.0

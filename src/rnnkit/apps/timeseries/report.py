@@ -24,6 +24,7 @@ __all__ = [
     "goal_met",
     "goal_of",
     "interval_bounds",
+    "interval_offsets",
     "interval_scores",
     "label_of",
     "plot_forecast",
@@ -61,13 +62,24 @@ def evaluate_origins(model, scaler, values, target, origins, cfg, scale) -> dict
 
 
 def interval_bounds(
-    fc: np.ndarray, half_width, kind: str, nonnegative: bool = False
+    fc: np.ndarray, offsets, kind: str, nonnegative: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the forecast interval around ``fc`` (n, H); clipped at 0 if ``nonnegative``."""
-    q = np.asarray(half_width, dtype=np.float64)
+    """Lower and upper bounds of the forecast interval around ``fc`` (n, H); clipped at 0 if ``nonnegative``.
+
+    ``offsets`` (2, H) are the lower and upper error quantiles per step (of the log values when ``kind`` is
+    ``"ratio"``: the bounds are ``fc * exp(offset)``); an (H,) half-width ``q`` (runs written before the
+    interval had two tails) means ``(-q, q)``.
+    """
+    lower, upper = interval_offsets(offsets)
     if kind == "ratio":
-        return fc * np.exp(-q), fc * np.exp(q)
-    return (np.maximum(fc - q, 0.0) if nonnegative else fc - q), fc + q
+        return fc * np.exp(lower), fc * np.exp(upper)
+    return (np.maximum(fc + lower, 0.0) if nonnegative else fc + lower), fc + upper
+
+
+def interval_offsets(offsets) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` of (2, H) offsets, or ``(-q, q)`` of an (H,) half-width."""
+    q = np.asarray(offsets, dtype=np.float64)
+    return (q[0], q[1]) if q.ndim == 2 else (-q, q)
 
 
 def _log_ratio(actual, fc):
@@ -75,20 +87,26 @@ def _log_ratio(actual, fc):
     return np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300))
 
 
-def _half_width(err: np.ndarray, level: float) -> np.ndarray:
-    """(H,) half-widths from (n, H) errors: the ``level`` quantile of their absolute values per horizon step
-    with at least 20 rows, else one quantile pooled over the steps (too few errors per step)."""
+def _error_quantiles(err: np.ndarray, level: float) -> np.ndarray:
+    """(2, H) offsets from (n, H) signed errors: their ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles
+    per horizon step with at least 20 rows, else pooled over the steps (too few errors per step).
+
+    Equal tails rather than a symmetric half-width: forecast errors are often skewed (a log-ratio interval
+    has a long upper tail), and the central interval of the two quantiles is the one the interval score
+    (MSIS) rewards (Gneiting & Raftery 2007, sec. 6.2)."""
+    tails = [(1 - level) / 2, (1 + level) / 2]
     if len(err) >= 20:
-        return np.quantile(np.abs(err), level, axis=0)
-    return np.full(err.shape[1], np.quantile(np.abs(err), level))
+        return np.quantile(err, tails, axis=0)
+    return np.repeat(np.quantile(err, tails)[:, None], err.shape[1], axis=1)
 
 
 def interval_scores(model, scaler, values, target, val_origins, test_origins, cfg) -> dict[str, Any]:
     """A forecast interval calibrated on the validation errors, and its coverage of the test values.
 
-    The half-width is the ``cfg.interval`` quantile of the absolute validation errors (of the log values when
-    the target is log-transformed, so the interval is a ratio), per horizon step when there are at least 20
-    validation origins, else pooled over the steps. Empty without a validation part.
+    The bounds are the forecast plus the ``(1 - cfg.interval) / 2`` and ``(1 + cfg.interval) / 2`` quantiles of
+    the validation errors (of the log values when the target is log-transformed, so the interval is a
+    ratio), per horizon step when there are at least 20 validation origins, else pooled over the steps.
+    Empty without a validation part.
     """
     if len(val_origins) == 0:
         return {}
@@ -100,13 +118,13 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
         return (_log_ratio(actual, fc) if kind == "ratio" else actual - fc), fc, actual
 
     err, _, _ = errors(val_origins)
-    half = _half_width(err, cfg.interval)
+    offsets = _error_quantiles(err, cfg.interval)
     _, fc, actual = errors(test_origins)
-    lo, hi = interval_bounds(fc, half, kind, scaler.nonnegative)
+    lo, hi = interval_bounds(fc, offsets, kind, scaler.nonnegative)
     return {
         "level": cfg.interval,
         "kind": kind,
-        "half_width": half.tolist(),
+        "offsets": offsets.tolist(),
         "val_origins": len(val_origins),
         "coverage": float(np.mean((actual >= lo) & (actual <= hi))),
         "mean_width": float(np.mean(hi - lo)),
@@ -118,19 +136,19 @@ def panel_interval(level: float, fc, actual, scales, ratio: bool) -> dict[str, A
 
     Errors are made comparable across series of different sizes: ``log(actual) - log(forecast)`` when every
     series is log-transformed and non-negative (``kind = "ratio"``), else ``(actual - forecast) / scale`` with
-    the series' MASE denominator (``kind = "scaled"``). The half-width is the ``level`` quantile of the absolute
-    errors over the series, per horizon step with at least 20 series, else pooled over the steps. Returns
-    ``{"level", "kind", "half_width", "val_series"}``; :func:`panel_bounds` turns it into bounds.
+    the series' MASE denominator (``kind = "scaled"``). The lower and upper offsets are the ``(1 - level) / 2``
+    and ``(1 + level) / 2`` quantiles of the errors over the series, per horizon step with at least 20 series,
+    else pooled over the steps. Returns ``{"level", "kind", "offsets", "val_series"}`` (offsets (2, H));
+    :func:`panel_bounds` turns it into bounds.
 
     Shapes: ``fc``, ``actual`` (S, H); ``scales`` (S,).
     """
     fc, actual = np.asarray(fc, dtype=np.float64), np.asarray(actual, dtype=np.float64)
     err = _log_ratio(actual, fc) if ratio else (actual - fc) / np.asarray(scales, dtype=np.float64)[:, None]
-    half = _half_width(err, level)
     return {
         "level": level,
         "kind": "ratio" if ratio else "scaled",
-        "half_width": half.tolist(),
+        "offsets": _error_quantiles(err, level).tolist(),
         "val_series": len(err),
     }
 
@@ -139,10 +157,10 @@ def panel_bounds(
     fc, interval: dict[str, Any], scale: float, nonnegative: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds around one series' (H,) or (n, H) forecast ``fc`` (see :func:`panel_interval`)."""
-    half = np.asarray(interval["half_width"], dtype=np.float64)
+    offsets = np.asarray(interval["offsets"], dtype=np.float64)
     if interval["kind"] == "ratio":
-        return interval_bounds(fc, half, "ratio", nonnegative)
-    return interval_bounds(fc, half * scale, "additive", nonnegative)
+        return interval_bounds(fc, offsets, "ratio", nonnegative)
+    return interval_bounds(fc, offsets * scale, "additive", nonnegative)
 
 
 def panel_all_bounds(

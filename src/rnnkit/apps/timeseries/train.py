@@ -153,7 +153,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         model_cmp, base_scores, best = report.compare(actual_cmp, model_fc_cmp, base_fc, scale)
         if interval:  # the same interval at the comparison origins, next to ETS's and ARIMA's own
             model_bounds = report.interval_bounds(
-                model_fc_cmp, interval["half_width"], interval["kind"], scaler.nonnegative
+                model_fc_cmp, interval["offsets"], interval["kind"], scaler.nonnegative
             )
             interval_cmp = report.interval_comparison(
                 actual_cmp, {"model": model_bounds, **base_bounds}, scale, interval["level"]
@@ -214,7 +214,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "window": cfg.window,
                 "windows": windows,
                 "horizon": cfg.horizon,
-                "interval": interval.get("half_width"),
+                "interval": interval.get("offsets"),
                 "interval_kind": interval.get("kind"),
                 "times": ts.times[-3:],
                 **({"es": metrics["es"], "es_head": members[0][0].head} if es else {}),
@@ -420,7 +420,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "horizon": cfg.horizon,
                 "interval": None
                 if interval is None
-                else {k: interval[k] for k in ("level", "kind", "half_width")},
+                else {k: interval[k] for k in ("level", "kind", "offsets")},
                 "series": [
                     {
                         "id": sid,

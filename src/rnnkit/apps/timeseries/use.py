@@ -14,7 +14,7 @@ from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
 from rnnkit.apps.timeseries.model import Ensemble, forecast_at
-from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds
+from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds, interval_offsets
 from rnnkit.datasets import TimeSeries, read_time_series_csv
 
 __all__ = ["Forecaster", "GlobalForecaster", "future_times", "load"]
@@ -263,10 +263,13 @@ class GlobalForecaster:
             self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
             self.interval = info.get("interval")
             if self.interval is not None:
+                stored = self.interval.get(
+                    "offsets", self.interval.get("half_width")
+                )  # older runs: symmetric
                 self.interval = {
                     "level": float(self.interval["level"]),
                     "kind": str(self.interval["kind"]),
-                    "half_width": [float(h) for h in self.interval["half_width"]],
+                    "offsets": np.stack(interval_offsets(stored)).tolist(),
                 }
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
