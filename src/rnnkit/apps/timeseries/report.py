@@ -131,12 +131,13 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
     }
 
 
-def panel_interval(level: float, fc, actual, scales, ratio: bool) -> dict[str, Any]:
+def panel_interval(level: float, fc, actual, scales, ratio: bool = False) -> dict[str, Any]:
     """The forecast interval of a global model, calibrated on every series' validation horizon.
 
-    Errors are made comparable across series of different sizes: ``log(actual) - log(forecast)`` when every
-    series is log-transformed and non-negative (``kind = "ratio"``), else ``(actual - forecast) / scale`` with
-    the series' MASE denominator (``kind = "scaled"``). The lower and upper offsets are the ``(1 - level) / 2``
+    Errors are made comparable across series of different sizes: ``(actual - forecast) / scale`` with the
+    series' MASE denominator (``kind = "scaled"``, what the app uses), or with ``ratio`` the log ratio
+    ``log(actual) - log(forecast)`` (``kind = "ratio"``; the app's choice for log-transformed series before
+    2026-12-02, which tied the width to the level). The lower and upper offsets are the ``(1 - level) / 2``
     and ``(1 + level) / 2`` quantiles of the errors over the series, per horizon step with at least 20 series,
     else pooled over the steps. Returns ``{"level", "kind", "offsets", "val_series"}`` (offsets (2, H));
     :func:`panel_bounds` turns it into bounds.
