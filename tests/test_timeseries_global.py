@@ -271,8 +271,9 @@ def test_global_interval_is_calibrated_on_the_validation_horizons(global_run):
         else:
             errors.append((a - fc) / mase_scale(y[: sp.test_origin], M))
     assert m["val_series"] == 10 == len(errors)
-    # fewer than 20 series: one pair of offsets, the 10 % and 90 % quantiles of the errors pooled over the steps
-    lower, upper = np.quantile(errors, 0.1), np.quantile(errors, 0.9)
+    # fewer than 20 series: one half-width, the 80 % quantile of the absolute errors pooled over the steps
+    upper = np.quantile(np.abs(errors), 0.8)
+    lower = -upper
     np.testing.assert_allclose(m["offsets"], [[lower] * H, [upper] * H], rtol=1e-9)
     assert 0.0 < m["coverage"] <= 1.0 and m["mean_scaled_width"] > 0
     step = model.predict_inputs(["s2"])[0]["steps"]
@@ -294,10 +295,10 @@ def test_global_interval_is_calibrated_on_the_validation_horizons(global_run):
 
 
 def test_equal_tailed_interval_beats_a_symmetric_one_on_skewed_errors():
-    """The interval's offsets are the 10 % and 90 % quantiles of the signed validation errors. On skewed errors
-    (a shifted gamma law of log-ratios) that interval covers 80 % of new errors like the symmetric one (the
-    80 % quantile of |error|), but its misses are smaller, so its MSIS is clearly lower; an (H,) half-width
-    from an older run still means (-q, q)."""
+    """``--interval-tails equal``: the offsets are the 10 % and 90 % quantiles of the signed validation errors.
+    On skewed errors (a shifted gamma law of log-ratios) that interval covers 80 % of new errors like the
+    symmetric one (-+ the 80 % quantile of |error|), but its misses are smaller, so its MSIS is clearly lower;
+    an (H,) half-width from an older run still means (-q, q)."""
     from rnnkit.apps.timeseries.report import (
         _error_quantiles,
         interval_bounds,
@@ -308,11 +309,12 @@ def test_equal_tailed_interval_beats_a_symmetric_one_on_skewed_errors():
     rng = np.random.default_rng(0)
     H = 4
     err = rng.gamma(2.0, 0.2, size=(5000, H)) - 0.2  # log-ratio errors with a long upper tail
-    offsets = _error_quantiles(err, 0.8)
+    offsets = _error_quantiles(err, 0.8, "equal")
     np.testing.assert_allclose(offsets, np.quantile(err, [0.1, 0.9], axis=0))
     fc = np.full((5000, H), 100.0)
     actual = fc * np.exp(rng.gamma(2.0, 0.2, size=(5000, H)) - 0.2)  # new errors from the same law
     q = np.quantile(np.abs(err), 0.8, axis=0)
+    np.testing.assert_allclose(_error_quantiles(err, 0.8), [-q, q])  # the default
     both = {
         "equal tails": interval_bounds(fc, offsets, "ratio"),
         "symmetric": interval_bounds(fc, q, "ratio"),
@@ -322,7 +324,7 @@ def test_equal_tailed_interval_beats_a_symmetric_one_on_skewed_errors():
     assert abs(cmp["equal tails"]["coverage"] - 0.8) < 0.02 and abs(cmp["symmetric"]["coverage"] - 0.8) < 0.02
     assert cmp["equal tails"]["msis"] < 0.9 * cmp["symmetric"]["msis"]
     # a panel with fewer than 20 series pools its errors over the steps
-    small = panel_interval(0.8, fc[:10], actual[:10], np.ones(10), ratio=True)
+    small = panel_interval(0.8, fc[:10], actual[:10], np.ones(10), ratio=True, tails="equal")
     pooled = np.quantile(np.log(actual[:10] / fc[:10]), [0.1, 0.9])
     np.testing.assert_allclose(small["offsets"], np.repeat(pooled[:, None], H, axis=1))
 

@@ -92,6 +92,12 @@ class TimeSeriesConfig(AppConfig):
     interval: float = option(
         0.8, "coverage of the forecast interval calibrated on the validation errors", low=0.0, below=1.0
     )
+    interval_tails: str = option(
+        "symmetric",
+        "the interval's bounds: the forecast -+ the quantile of the absolute validation errors (symmetric), "
+        "or the two tail quantiles of the signed errors (equal: follows skewed errors, needs more of them)",
+        choices=("symmetric", "equal"),
+    )
     baselines: list[str] = option(
         ["naive", "seasonal naive", "ets", "arima", "mlp"],
         "baselines in the report (met judges against the strongest): naive, 'seasonal naive', ets, arima, mlp",

@@ -87,26 +87,31 @@ def _log_ratio(actual, fc):
     return np.log(np.maximum(actual, 1e-300)) - np.log(np.maximum(fc, 1e-300))
 
 
-def _error_quantiles(err: np.ndarray, level: float) -> np.ndarray:
-    """(2, H) offsets from (n, H) signed errors: their ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles
-    per horizon step with at least 20 rows, else pooled over the steps (too few errors per step).
+def _error_quantiles(err: np.ndarray, level: float, tails: str = "symmetric") -> np.ndarray:
+    """(2, H) lower and upper offsets from (n, H) signed errors, per horizon step with at least 20 rows, else
+    pooled over the steps (too few errors per step).
 
-    Equal tails rather than a symmetric half-width: forecast errors are often skewed (a log-ratio interval
-    has a long upper tail), and the central interval of the two quantiles is the one the interval score
-    (MSIS) rewards (Gneiting & Raftery 2007, sec. 6.2)."""
-    tails = [(1 - level) / 2, (1 + level) / 2]
-    if len(err) >= 20:
-        return np.quantile(err, tails, axis=0)
-    return np.repeat(np.quantile(err, tails)[:, None], err.shape[1], axis=1)
+    ``tails="symmetric"``: ``-+`` the ``level`` quantile of the absolute errors (split conformal prediction's
+    usual interval). ``"equal"``: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the signed
+    errors, the central interval that the interval score (MSIS) rewards when the errors are skewed
+    (Gneiting & Raftery 2007, sec. 6.2), estimated from one tail's errors each, so it needs more of them.
+    """
+    rows = err if len(err) >= 20 else err.reshape(-1, 1)
+    if tails == "equal":
+        q = np.quantile(rows, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    else:
+        half = np.quantile(np.abs(rows), level, axis=0)
+        q = np.stack([-half, half])
+    return q if len(err) >= 20 else np.repeat(q, err.shape[1], axis=1)
 
 
 def interval_scores(model, scaler, values, target, val_origins, test_origins, cfg) -> dict[str, Any]:
     """A forecast interval calibrated on the validation errors, and its coverage of the test values.
 
-    The bounds are the forecast plus the ``(1 - cfg.interval) / 2`` and ``(1 + cfg.interval) / 2`` quantiles of
-    the validation errors (of the log values when the target is log-transformed, so the interval is a
-    ratio), per horizon step when there are at least 20 validation origins, else pooled over the steps.
-    Empty without a validation part.
+    The bounds are the forecast plus the offsets of :func:`_error_quantiles` (``cfg.interval_tails``) of the
+    validation errors (of the log values when the target is log-transformed, so the interval is a ratio),
+    per horizon step when there are at least 20 validation origins, else pooled over the steps. Empty
+    without a validation part.
     """
     if len(val_origins) == 0:
         return {}
@@ -118,7 +123,7 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
         return (_log_ratio(actual, fc) if kind == "ratio" else actual - fc), fc, actual
 
     err, _, _ = errors(val_origins)
-    offsets = _error_quantiles(err, cfg.interval)
+    offsets = _error_quantiles(err, cfg.interval, cfg.interval_tails)
     _, fc, actual = errors(test_origins)
     lo, hi = interval_bounds(fc, offsets, kind, scaler.nonnegative)
     return {
@@ -131,15 +136,17 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
     }
 
 
-def panel_interval(level: float, fc, actual, scales, ratio: bool = False) -> dict[str, Any]:
+def panel_interval(
+    level: float, fc, actual, scales, ratio: bool = False, tails: str = "symmetric"
+) -> dict[str, Any]:
     """The forecast interval of a global model, calibrated on every series' validation horizon.
 
     Errors are made comparable across series of different sizes: ``(actual - forecast) / scale`` with the
     series' MASE denominator (``kind = "scaled"``, what the app uses), or with ``ratio`` the log ratio
     ``log(actual) - log(forecast)`` (``kind = "ratio"``; the app's choice for log-transformed series before
-    2026-12-02, which tied the width to the level). The lower and upper offsets are the ``(1 - level) / 2``
-    and ``(1 + level) / 2`` quantiles of the errors over the series, per horizon step with at least 20 series,
-    else pooled over the steps. Returns ``{"level", "kind", "offsets", "val_series"}`` (offsets (2, H));
+    2026-12-02, which tied the width to the level). The lower and upper offsets are :func:`_error_quantiles`
+    (``tails``) of the errors over the series, per horizon step with at least 20 series, else pooled over
+    the steps. Returns ``{"level", "kind", "offsets", "val_series"}`` (offsets (2, H));
     :func:`panel_bounds` turns it into bounds.
 
     Shapes: ``fc``, ``actual`` (S, H); ``scales`` (S,).
@@ -149,7 +156,7 @@ def panel_interval(level: float, fc, actual, scales, ratio: bool = False) -> dic
     return {
         "level": level,
         "kind": "ratio" if ratio else "scaled",
-        "offsets": _error_quantiles(err, level).tolist(),
+        "offsets": _error_quantiles(err, level, tails).tolist(),
         "val_series": len(err),
     }
 
