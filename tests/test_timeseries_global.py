@@ -346,3 +346,13 @@ def test_a_run_with_the_older_symmetric_interval_still_forecasts_its_bounds(glob
             assert (s["low"], s["high"]) == pytest.approx((s["value"] * np.exp(-h), s["value"] * np.exp(h)))
         else:
             assert s["high"] - s["value"] == pytest.approx(s["value"] - s["low"]) or s["low"] == 0.0
+
+
+def test_a_sample_of_the_series_says_so_in_its_result_row(tmp_path):
+    data = _panel_csv(tmp_path / "panel.csv", count=6)
+    common = dict(runs_dir=str(tmp_path / "runs"), epochs=1, ensemble=1, hidden_size=4, progress=False)
+    common["baselines"] = ["naive"]
+    some = train(_cfg(data, name="some", max_series=4, **common), say=lambda *a: None)
+    assert some.rows[0].task == "panel.csv (4 series, a sample of 6), 4-step"
+    every = train(_cfg(data, name="every", **common), say=lambda *a: None)
+    assert every.rows[0].task == "panel.csv (6 series), 4-step"

