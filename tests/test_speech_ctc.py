@@ -18,7 +18,7 @@ import torch
 from rnnkit import RnnkitError
 from rnnkit.apps.speech import SpeechConfig, SpeechCTC, SpeechCTCConfig, load, train
 from rnnkit.apps.speech.data import LETTERS, encode_texts, perturb_vocal_tract, read_transcript_csv
-from rnnkit.apps.speech.features import HOP, WINDOW, StreamingLogMel, log_mel, warp_log_mel
+from rnnkit.apps.speech.features import HOP, WINDOW, StreamingLogMel, load_audio, log_mel, warp_log_mel
 from rnnkit.apps.speech.model import transcribe, utterance_log_probs, word_models, word_timings
 from rnnkit.models import CTCConfig, EncoderConfig, ctc_greedy_decode, ctc_prefix_beam_search
 
@@ -276,6 +276,45 @@ def test_user_recordings_train_past_an_untrained_model(tmp_path):
 
 
 @needs_espeak
+def test_an_ensemble_is_its_networks_trained_alone_and_averaged(tmp_path):
+    """--ensemble 2: network k is the network a single run with seed + k trains (the same weights), the
+    run's log-probabilities are the log of the mean of the two networks' probabilities, and streaming the
+    ensemble gives the whole recording's transcript."""
+    from rnnkit.apps.speech.model import mean_log_probs
+
+    voices = ["en-us+m1", "en-gb+f2"]
+    ens, unseen = _train_on_digits(tmp_path / "ens", voices, 24, 3, ensemble=2)
+    one, _ = _train_on_digits(tmp_path / "one", voices, 24, 3, seed=1)
+    assert (ens.run / "members" / "1" / "model.safetensors").is_file()
+    assert not (ens.run / "finished").exists()
+    assert ens.metrics["ensemble"]["members"] == 2
+    t, alone = load(ens.run), load(one.run)
+    assert len(t.models) == 2
+    for name, w in alone.model.state_dict().items():
+        assert torch.equal(t.models[1].state_dict()[name], w), name
+    frames = [t._frames(unseen.parent / f"u{i}.wav") for i in range(3)]
+    both = utterance_log_probs(t.models, frames)
+    each = [utterance_log_probs(m, frames) for m in t.models]
+    for i in range(3):
+        torch.testing.assert_close(both[i], mean_log_probs([each[0][i], each[1][i]]))
+        p = (each[0][i].exp() + each[1][i].exp()) / 2
+        torch.testing.assert_close(both[i].exp(), p, atol=1e-6, rtol=1e-5)
+    files = [unseen.parent / f"u{i}.wav" for i in range(3)]
+    streamed = [list(t.stream_file(f))[-1] for f in files]
+    whole = [t.transcribe_file(f, beam_size=1)["text"] for f in files]
+    assert streamed == whole
+    # (three epochs mostly spell blanks:) the streams' averaged log-probabilities equal the whole recording's
+    streams, mel, y = [m.stream() for m in t.models], StreamingLogMel(), load_audio(files[0])
+    for s in range(0, len(y), 3200):
+        chunk = mel.feed(y[s : s + 3200])
+        for st in streams if len(chunk) else []:
+            st.feed((chunk - t.mean) / t.std)
+    torch.testing.assert_close(
+        mean_log_probs([st.log_probs for st in streams]), both[0], atol=1e-5, rtol=1e-4
+    )
+
+
+@needs_espeak
 def test_cli_predict_json_timings_and_stream_equal_whole(tiny_run, capsys):
     from test_cli import run_cli
 
@@ -412,3 +451,10 @@ def test_synthesis_is_repeatable():
         a, b = once(voice), once(voice)
         assert a.dtype == np.float32 and len(a) > 8000
         np.testing.assert_array_equal(a, b)
+
+
+def test_ensemble_and_vtlp_are_refused_for_isolated_words():
+    for kw in ({"ensemble": 2}, {"vtlp": 0.1}):
+        with pytest.raises(RnnkitError, match="for connected speech"):
+            SpeechConfig(data="fsdd", **kw).check()
+    SpeechConfig(data="phrases", ensemble=2, vtlp=0.1).check()

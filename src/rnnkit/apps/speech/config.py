@@ -45,6 +45,12 @@ class SpeechConfig(AppConfig, WordLMOptions):
     )
     feature_masks: int = option(1, "SpecAugment: bands of features zeroed in each training utterance", low=0)
     feature_mask_width: int = option(3, "SpecAugment: widest feature band", low=0)
+    ensemble: int = option(
+        1,
+        "connected speech: networks trained one after another with seeds seed, seed+1, ... (a time budget "
+        "is shared); their per-step probabilities are averaged before decoding",
+        low=1,
+    )
     vtlp: float = option(
         0.0,
         "connected speech: vocal tract length perturbation, each training utterance's frequency axis "
@@ -94,5 +100,10 @@ class SpeechConfig(AppConfig, WordLMOptions):
 
     def check(self) -> None:
         super().check()
+        if not self.connected and (self.ensemble > 1 or self.vtlp > 0):
+            raise RnnkitError(
+                "--ensemble and --vtlp are for connected speech (digits-ctc, phrases or a CSV of transcripts), "
+                f"got data {self.data!r}"
+            )
         if self.split == "speaker" and not self.test_speaker:
             raise RnnkitError("split=speaker needs test_speaker (--test-speaker): the speaker to hold out")

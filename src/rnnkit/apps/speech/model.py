@@ -3,6 +3,7 @@ probabilities, and the connected-speech CTC recognizer (:class:`SpeechCTC`) with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "labels_to_text",
     "predict_proba",
     "transcribe",
+    "mean_log_probs",
     "utterance_log_probs",
     "word_models",
     "word_timings",
@@ -221,8 +223,17 @@ def labels_to_text(labels: list[int], alphabet: str) -> str:
 
 
 @torch.no_grad()
-def utterance_log_probs(model: SpeechCTC, seqs: list[np.ndarray], batch_size: int = 64) -> list[Tensor]:
-    """Each normalised frame sequence's log-probabilities ``(steps, C)``, batched by similar length."""
+def utterance_log_probs(model, seqs: list[np.ndarray], batch_size: int = 64) -> list[Tensor]:
+    """Each normalised frame sequence's log-probabilities ``(steps, C)``, batched by similar length.
+
+    ``model`` is a :class:`SpeechCTC` or a list of them of one architecture (an ensemble): then each step's
+    probabilities are the mean of the networks', ``log (1/N) sum_k p_k``.
+    """
+    if isinstance(model, (list, tuple)):
+        if len(model) == 1:
+            return utterance_log_probs(model[0], seqs, batch_size)
+        each = [utterance_log_probs(m, seqs, batch_size) for m in model]
+        return [mean_log_probs([e[i] for e in each]) for i in range(len(seqs))]
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     out: dict[int, Tensor] = {}
     for s in range(0, len(order), batch_size):
@@ -232,6 +243,11 @@ def utterance_log_probs(model: SpeechCTC, seqs: list[np.ndarray], batch_size: in
         for j, i in enumerate(idx):
             out[i] = lp[j, : int(steps[j])]
     return [out[i] for i in range(len(seqs))]
+
+
+def mean_log_probs(log_probs: list[Tensor]) -> Tensor:
+    """``log`` of the mean of the probabilities of several networks' ``(steps, C)`` log-probabilities."""
+    return torch.logsumexp(torch.stack(log_probs), 0) - math.log(len(log_probs))
 
 
 def transcribe(

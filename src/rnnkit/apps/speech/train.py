@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -12,13 +13,15 @@ from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
     finish_training,
+    fit_member,
     per_epoch_generator,
+    save_members,
     save_run_files,
     setup_torch,
     training_summary,
 )
 from rnnkit.apps.base import TrainResult
-from rnnkit.apps.rundir import RunBuilder
+from rnnkit.apps.rundir import RunBuilder, member_dir
 from rnnkit.apps.speech import report
 from rnnkit.apps.speech.config import SpeechConfig
 from rnnkit.apps.speech.data import APP, collate, load_utterances, normalise, spec_augment, split
@@ -182,8 +185,8 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
         lexicon, lm = word_models(lm_texts, alphabet, cfg.lm_order)
         untrained_lp = {p: utterance_log_probs(model, [feats[i] for i in ix]) for p, ix in tests.items()}
 
-        def epoch_batches(epoch: int) -> list[dict[str, torch.Tensor]]:
-            g = per_epoch_generator(cfg.seed, epoch)
+        def epoch_batches(epoch: int, seed: int = cfg.seed) -> list[dict[str, torch.Tensor]]:
+            g = per_epoch_generator(seed, epoch)
             order = tr[torch.randperm(len(tr), generator=g).numpy()]
             # buckets of similar length inside a shuffled window: less padding, still random
             window = cfg.batch_size * 20
@@ -210,21 +213,46 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             -(-len(tr[w : w + cfg.batch_size * 20]) // cfg.batch_size)
             for w in range(0, len(tr), cfg.batch_size * 20)
         )
-        trainer = build_trainer(model, cfg, run.path, grad_monitor_every=max(1, steps_per_epoch // 4))
+        probe = collate_ctc([feats[i] for i in tr[:16]], [targets[i] for i in tr[:16]])
+        # network k of an ensemble trains exactly as a single run with seed seed + k would; the time budget
+        # is shared equally
+        share = {"time_budget": cfg.time_budget / cfg.ensemble} if cfg.time_budget else {}
+        members, member_epochs = [], []
         t_train = time.perf_counter()
-        history = trainer.fit(
-            EpochBatches(epoch_batches, steps_per_epoch),
-            val or None,
-            probe_batch=collate_ctc([feats[i] for i in tr[:16]], [targets[i] for i in tr[:16]]),
-        )
-        finish_training(trainer, run.path)
+        for k in range(cfg.ensemble):
+            mcfg = replace(cfg, seed=cfg.seed + k, **share)
+            if k:
+                seed_everything(mcfg.seed)
+                model = build_ctc_model(mcfg, len(alphabet))
+            out_dir = member_dir(run.path, k)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            done = fit_member(
+                model,
+                out_dir,
+                run.path,
+                lambda m=model, c=mcfg, d=out_dir: build_trainer(
+                    m, c, d, grad_monitor_every=max(1, steps_per_epoch // 4)
+                ),
+                lambda t, seed=mcfg.seed: t.fit(
+                    EpochBatches(lambda e: epoch_batches(e, seed), steps_per_epoch),
+                    val or None,
+                    probe_batch=probe,
+                ),
+            )
+            if k == 0:
+                history, trainer = done.history, done
+            members.append(model)
+            member_epochs.append(done.state.epoch)
+            if cfg.ensemble > 1:
+                say(f"ensemble member {k + 1}/{cfg.ensemble}: {done.state.epoch} epochs")
+        model = members[0]
         train_seconds = time.perf_counter() - t_train
 
         scores: dict[str, dict] = {}
         outputs: dict[str, dict[str, list[str]]] = {}
         for part, ix in tests.items():
             refs = [corpus.texts[i] for i in ix]
-            lp = utterance_log_probs(model, [feats[i] for i in ix])
+            lp = utterance_log_probs(members, [feats[i] for i in ix])
             hyps = {"greedy": transcribe(lp, alphabet, 1)}
             if cfg.beam_size > 1:
                 hyps[f"beam {cfg.beam_size}"] = transcribe(lp, alphabet, cfg.beam_size)
@@ -268,7 +296,23 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             **training_summary(model, trainer, train_seconds, seconds),
             "history": history,
         }
+        if cfg.ensemble > 1:  # each network alone, greedy, next to the ensemble's scores above
+            metrics["ensemble"] = {
+                "members": cfg.ensemble,
+                "epochs": member_epochs,
+                "greedy_wer_alone": {
+                    part: [
+                        report.error_rates(
+                            [corpus.texts[i] for i in ix],
+                            transcribe(utterance_log_probs(m, [feats[i] for i in ix]), alphabet, 1),
+                        )["wer"]
+                        for m in members
+                    ]
+                    for part, ix in tests.items()
+                },
+            }
         save_run_files(run, model, cfg, APP, metrics)
+        save_members(run, members)
         run.write_json(
             "labels.json",
             {
@@ -278,6 +322,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
                 "std": [float(v) for v in std],
                 "lexicon": lexicon.words,
                 "lm_texts": lm_texts,
+                "members": cfg.ensemble,
             },
         )
         written = report.write_ctc_plots(run, cfg, history)

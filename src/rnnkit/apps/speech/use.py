@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_app_config, load_run_model
+from rnnkit.apps.base import load_app_config, load_members, load_run_model
 from rnnkit.apps.metrics import accuracy
 from rnnkit.apps.rundir import open_run, read_json
 from rnnkit.apps.speech.config import SpeechConfig
@@ -142,8 +142,18 @@ class SpeechTranscriber:
         self.run, self.manifest = open_run(path, APP)
         where = f"run {self.run.name}"
         self.config: SpeechConfig = load_app_config(self.run, self.manifest)
-        self.model = load_run_model(self.run, SpeechCTC)
         info = read_json(self.run / "labels.json", where)
+        try:
+            count = int(info.get("members", 1))  # runs before ensembles: one network
+            if count < 1:
+                raise ValueError(count)
+        except (TypeError, ValueError, AttributeError):
+            raise RnnkitError(f"{where}: labels.json is damaged (members)") from None
+        # an ensemble's networks (members/1 ...) share the first one's architecture: its steps, its alphabet
+        self.models = load_members(self.run, count, SpeechCTC)
+        self.model = self.models[0]
+        if any(m.config != self.model.config for m in self.models[1:]):
+            raise RnnkitError(f"{where}: the ensemble's networks differ in shape (damaged run?)")
         try:
             self.alphabet = str(info["alphabet"])
             self.mean = np.asarray(info["mean"], dtype=np.float32)
@@ -192,7 +202,7 @@ class SpeechTranscriber:
         beam = self.config.beam_size if beam_size is None else beam_size
         if beam < 1:
             raise RnnkitError(f"--beam: expected N >= 1, got {beam}")
-        lp = utterance_log_probs(self.model, [self._frames(path)])[0]
+        lp = utterance_log_probs(self.models, [self._frames(path)])[0]
         if lexicon:
             lex, lm = self.word_models()
             text = transcribe([lp], self.alphabet, beam, lex, lm, self.config)[0]
@@ -204,17 +214,18 @@ class SpeechTranscriber:
         """Feed the file's 16-kHz samples in chunks of ``chunk_seconds``; yield the greedy transcript
         after each chunk (the last one is the whole recording's greedy transcript)."""
         from rnnkit.apps.speech.features import SAMPLE_RATE, StreamingLogMel, load_audio
-        from rnnkit.apps.speech.model import transcribe
+        from rnnkit.apps.speech.model import mean_log_probs, transcribe
 
-        stream = self.model.stream()
+        streams = [m.stream() for m in self.models]  # an ensemble: each network carries its own state
         mel = StreamingLogMel()
         y = load_audio(path)
         step = max(1, int(chunk_seconds * SAMPLE_RATE))
         for s in range(0, len(y), step):
             frames = mel.feed(y[s : s + step])
             if len(frames):
-                stream.feed((frames - self.mean) / self.std)
-            yield transcribe([stream.log_probs], self.alphabet, 1)[0]
+                for stream in streams:
+                    stream.feed((frames - self.mean) / self.std)
+            yield transcribe([mean_log_probs([st.log_probs for st in streams])], self.alphabet, 1)[0]
 
     def predict_inputs(
         self,
@@ -297,7 +308,7 @@ class SpeechTranscriber:
             lex, lm = self.word_models(train)
             best = f"beam {c.beam_size} + lexicon" + (" + LM" if lm is not None else "")
         for part, (feats, refs) in parts.items():
-            lp = utterance_log_probs(self.model, [(f - self.mean) / self.std for f in feats])
+            lp = utterance_log_probs(self.models, [(f - self.mean) / self.std for f in feats])
             out[part] = {**error_rates(refs, transcribe(lp, self.alphabet, 1)), "count": len(refs)}
             if c.lexicon:
                 hyps = transcribe(lp, self.alphabet, c.beam_size, lex, lm, c)
