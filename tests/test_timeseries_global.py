@@ -326,8 +326,8 @@ def test_equal_tailed_interval_beats_a_symmetric_one_on_skewed_errors():
     assert abs(cmp["equal tails"]["coverage"] - 0.8) < 0.02 and abs(cmp["symmetric"]["coverage"] - 0.8) < 0.02
     assert cmp["equal tails"]["msis"] < 0.9 * cmp["symmetric"]["msis"]
     # a panel with fewer than 20 series pools its errors over the steps
-    small = panel_interval(0.8, fc[:10], actual[:10], np.ones(10), ratio=True, tails="equal")
-    pooled = np.quantile(np.log(actual[:10] / fc[:10]), [0.1, 0.9])
+    small = panel_interval(0.8, fc[:10], actual[:10], np.full(10, 2.0), tails="equal")
+    pooled = np.quantile((actual[:10] - fc[:10]) / 2.0, [0.1, 0.9])
     np.testing.assert_allclose(small["offsets"], np.repeat(pooled[:, None], H, axis=1))
 
 
@@ -342,12 +342,18 @@ def test_a_run_with_the_older_symmetric_interval_still_forecasts_its_bounds(glob
     q = [0.1 * (k + 1) for k in range(len(interval["offsets"][0]))]
     info["interval"] = {"level": interval["level"], "kind": interval["kind"], "half_width": q}
     (old / "scaler.json").write_text(json.dumps(info))
-    steps = load(old).predict_inputs(["s2"])[0]["steps"]
+    model = load(old)
+    steps = model.predict_inputs(["s2"])[0]["steps"]
+    scale = model.mase_scales["s2"]
+    assert interval["kind"] == "scaled" and scale > 0
     for s, h in zip(steps, q):
-        if interval["kind"] == "ratio":
-            assert (s["low"], s["high"]) == pytest.approx((s["value"] * np.exp(-h), s["value"] * np.exp(h)))
-        else:
-            assert s["high"] - s["value"] == pytest.approx(s["value"] - s["low"]) or s["low"] == 0.0
+        assert s["high"] - s["value"] == pytest.approx(h * scale)
+        assert s["low"] == pytest.approx(max(s["value"] - h * scale, 0.0))
+    # a stored interval of the wrong shape is a damaged run: one line, not a traceback at predict time
+    info["interval"]["half_width"] = q[:-1]
+    (old / "scaler.json").write_text(json.dumps(info))
+    with pytest.raises(RnnkitError, match="scaler.json is damaged"):
+        load(old)
 
 
 def test_a_sample_of_the_series_says_so_in_its_result_row(tmp_path):

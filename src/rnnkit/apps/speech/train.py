@@ -142,6 +142,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
     from rnnkit.apps.speech.data import collate_ctc, encode_texts, perturb_vocal_tract
     from rnnkit.apps.speech.model import (
         build_ctc_model,
+        mean_log_probs,
         transcribe,
         utterance_log_probs,
         word_models,
@@ -250,9 +251,13 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
 
         scores: dict[str, dict] = {}
         outputs: dict[str, dict[str, list[str]]] = {}
+        alone: dict[str, list[float]] = {}  # an ensemble's networks, each alone (greedy WER)
         for part, ix in tests.items():
             refs = [corpus.texts[i] for i in ix]
-            lp = utterance_log_probs(members, [feats[i] for i in ix])
+            each = [utterance_log_probs(m, [feats[i] for i in ix]) for m in members]
+            lp = [mean_log_probs([e[j] for e in each]) for j in range(len(ix))] if len(each) > 1 else each[0]
+            if len(each) > 1:
+                alone[part] = [report.error_rates(refs, transcribe(e, alphabet, 1))["wer"] for e in each]
             hyps = {"greedy": transcribe(lp, alphabet, 1)}
             if cfg.beam_size > 1:
                 hyps[f"beam {cfg.beam_size}"] = transcribe(lp, alphabet, cfg.beam_size)
@@ -300,16 +305,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             metrics["ensemble"] = {
                 "members": cfg.ensemble,
                 "epochs": member_epochs,
-                "greedy_wer_alone": {
-                    part: [
-                        report.error_rates(
-                            [corpus.texts[i] for i in ix],
-                            transcribe(utterance_log_probs(m, [feats[i] for i in ix]), alphabet, 1),
-                        )["wer"]
-                        for m in members
-                    ]
-                    for part, ix in tests.items()
-                },
+                "greedy_wer_alone": alone,
             }
         save_run_files(run, model, cfg, APP, metrics)
         save_members(run, members)

@@ -76,9 +76,14 @@ def interval_bounds(
     return (np.maximum(fc + lower, 0.0) if nonnegative else fc + lower), fc + upper
 
 
-def interval_offsets(offsets) -> tuple[np.ndarray, np.ndarray]:
-    """``(lower, upper)`` of (2, H) offsets, or ``(-q, q)`` of an (H,) half-width."""
+def interval_offsets(offsets, horizon: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` of (2, H) offsets, or ``(-q, q)`` of an (H,) half-width (older runs).
+
+    With ``horizon``, anything else (another shape, a non-finite number) is a ``ValueError``: how a run's
+    stored interval is checked when it is loaded."""
     q = np.asarray(offsets, dtype=np.float64)
+    if horizon is not None and (q.shape not in ((2, horizon), (horizon,)) or not np.all(np.isfinite(q))):
+        raise ValueError(f"interval offsets: expected (2, {horizon}) finite numbers, got shape {q.shape}")
     return (q[0], q[1]) if q.ndim == 2 else (-q, q)
 
 
@@ -136,26 +141,24 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
     }
 
 
-def panel_interval(
-    level: float, fc, actual, scales, ratio: bool = False, tails: str = "symmetric"
-) -> dict[str, Any]:
+def panel_interval(level: float, fc, actual, scales, tails: str = "symmetric") -> dict[str, Any]:
     """The forecast interval of a global model, calibrated on every series' validation horizon.
 
-    Errors are made comparable across series of different sizes: ``(actual - forecast) / scale`` with the
-    series' MASE denominator (``kind = "scaled"``, what the app uses), or with ``ratio`` the log ratio
-    ``log(actual) - log(forecast)`` (``kind = "ratio"``; the app's choice for log-transformed series before
-    2026-12-02, which tied the width to the level). The lower and upper offsets are :func:`_error_quantiles`
-    (``tails``) of the errors over the series, per horizon step with at least 20 series, else pooled over
-    the steps. Returns ``{"level", "kind", "offsets", "val_series"}`` (offsets (2, H));
-    :func:`panel_bounds` turns it into bounds.
+    Errors are made comparable across series of different sizes in MASE units, ``(actual - forecast) /
+    scale`` with the series' MASE denominator (``kind = "scaled"``; runs before 2026-12-02 took log ratios
+    for log-transformed series, ``kind = "ratio"``, which tied the width to the level: :func:`panel_bounds`
+    still reads them). The lower and upper offsets are :func:`_error_quantiles` (``tails``) of the errors
+    over the series, per horizon step with at least 20 series, else pooled over the steps. Returns
+    ``{"level", "kind", "offsets", "val_series"}`` (offsets (2, H)); :func:`panel_bounds` turns it into
+    bounds.
 
     Shapes: ``fc``, ``actual`` (S, H); ``scales`` (S,).
     """
     fc, actual = np.asarray(fc, dtype=np.float64), np.asarray(actual, dtype=np.float64)
-    err = _log_ratio(actual, fc) if ratio else (actual - fc) / np.asarray(scales, dtype=np.float64)[:, None]
+    err = (actual - fc) / np.asarray(scales, dtype=np.float64)[:, None]
     return {
         "level": level,
-        "kind": "ratio" if ratio else "scaled",
+        "kind": "scaled",
         "offsets": _error_quantiles(err, level, tails).tolist(),
         "val_series": len(err),
     }

@@ -50,7 +50,8 @@ class Forecaster:
             )
             self.last_times = [str(t) for t in info.get("times", [])]
             windows = [int(w) for w in info.get("windows", [cfg.window])]
-            self.interval = info.get("interval")
+            stored = info.get("interval")  # (2, H) offsets, or an older run's (H,) half-width
+            self.interval = None if stored is None else np.stack(interval_offsets(stored, cfg.horizon))
             self.interval_kind = str(info.get("interval_kind"))
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
@@ -104,7 +105,7 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
-        if self.interval:
+        if self.interval is not None:
             lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
             lo, hi = lo[0], hi[0]
         else:
@@ -263,13 +264,11 @@ class GlobalForecaster:
             self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
             self.interval = info.get("interval")
             if self.interval is not None:
-                stored = self.interval.get(
-                    "offsets", self.interval.get("half_width")
-                )  # older runs: symmetric
+                stored = self.interval.get("offsets", self.interval.get("half_width"))  # older: symmetric
                 self.interval = {
                     "level": float(self.interval["level"]),
                     "kind": str(self.interval["kind"]),
-                    "offsets": np.stack(interval_offsets(stored)).tolist(),
+                    "offsets": np.stack(interval_offsets(stored, cfg.horizon)).tolist(),
                 }
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
