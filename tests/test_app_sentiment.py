@@ -298,6 +298,7 @@ def test_an_ensemble_predicts_the_mean_of_its_members_and_loads_back(tmp_path):
     )  # fmt: skip
     m = sentiment.train(cfg, say=lambda s: None).metrics
     assert m["ensemble"]["members"] == 3 and len(m["ensemble"]["member_test_accuracy"]) == 3
+    assert m["parameters_all_networks"] == 3 * m["parameters"]  # three networks of one size
     run = tmp_path / "ens"
     nets = [load_model(run, SentimentNet)] + [
         load_model(run / "members" / str(k), SentimentNet) for k in (1, 2)

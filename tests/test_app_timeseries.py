@@ -129,6 +129,9 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     assert set(base) == {"naive", "seasonal naive", "ets", "arima", "mlp"}
     assert res.rows[0].baseline == min(base, key=base.get) and res.rows[0].baselines == base
     assert 0.3 <= m["interval"]["coverage"] <= 1.0
+    # every network of the ensemble is counted, each of one size
+    n_all, n_one = m["parameters_all_networks"], m["parameters"]
+    assert n_all % n_one == 0 and n_all // n_one == len(m["ensemble"]["epochs_run"]) >= 2
     # the interval next to ETS's and ARIMA's own, at the comparison origins
     ci = c["interval"]
     assert set(ci) == {"model", "ets", "arima"}

@@ -242,15 +242,21 @@ TRAINER_FILES = (
 """Files the trainer's reporter writes into the run (those that exist are listed in ``run.json``)."""
 
 
-def training_summary(model, trainer, train_seconds: float, seconds: float) -> dict[str, Any]:
-    """The part of ``metrics.json`` every application shares: time, size and backend of the run."""
-    return {
+def training_summary(model, trainer, train_seconds: float, seconds: float, networks=None) -> dict[str, Any]:
+    """The part of ``metrics.json`` every application shares: time, size and backend of the run.
+
+    ``parameters`` counts one network (``model``); for an ensemble, pass all its ``networks`` and
+    ``parameters_all_networks`` counts every weight the run keeps."""
+    out = {
         "stopped_by_time_budget": trainer.state.stop_reason == "time_budget",
         "train_seconds": round(train_seconds, 2),
         "seconds": round(seconds, 2),
         "parameters": sum(p.numel() for p in model.parameters()),
         "backend": str(model.encoder.backend),
     }
+    if networks is not None and len(networks) > 1:
+        out["parameters_all_networks"] = sum(p.numel() for n in networks for p in n.parameters())
+    return out
 
 
 def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:

@@ -284,7 +284,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "validations": len(history),
             "best_epoch": report.best_epoch(history),
             "stop_reason": trainer.state.stop_reason,
-            **training_summary(members[0], trainer, train_seconds, seconds),
+            **training_summary(members[0], trainer, train_seconds, seconds, members),
             "history": history,
         }
         save_run_files(run, members[0], cfg, APP, metrics)

@@ -298,7 +298,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             "lm": {"order": lm.order, "weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if lm else None,
             "epochs_run": len(history),
             "best_epoch": report.best_epoch(history),
-            **training_summary(model, trainer, train_seconds, seconds),
+            **training_summary(model, trainer, train_seconds, seconds, members),
             "history": history,
         }
         if cfg.ensemble > 1:  # each network alone, greedy, next to the ensemble's scores above

@@ -197,7 +197,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "interval": interval,
             "ensemble": {"windows": windows, "epochs_run": epochs_run},
             "epochs_run": len(history),
-            **training_summary(members[0][0], trained[0], train_seconds, seconds),
+            **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
         }
         nets = [m.net if es else m for m, _ in members]
@@ -400,7 +400,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "interval": interval,
             "interval_comparison": interval_cmp,
             "epochs_run": len(history),
-            **training_summary(members[0][0], trained[0], train_seconds, seconds),
+            **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
         }
         save_run_files(run, members[0][0], cfg, APP, metrics)
