@@ -288,7 +288,11 @@ def test_an_ensemble_is_its_networks_trained_alone_and_averaged(tmp_path):
     assert (ens.run / "members" / "1" / "model.safetensors").is_file()
     assert not (ens.run / "finished").exists()
     assert ens.metrics["ensemble"]["members"] == 2
-    assert ens.metrics["parameters_all_networks"] == 2 * ens.metrics["parameters"] == 2 * one.metrics["parameters"]
+    assert (
+        ens.metrics["parameters_all_networks"]
+        == 2 * ens.metrics["parameters"]
+        == 2 * one.metrics["parameters"]
+    )
     assert "parameters_all_networks" not in one.metrics
     # each network's greedy WER alone is the single run's (seed 1: the second network)
     assert (
