@@ -438,7 +438,8 @@ def test_caption_of_posted_images_equals_the_captioner(caption_run):
 )
 def test_a_spoken_wav_is_transcribed_as_the_python_api_does(tmp_path):
     """WAV files spoken by espeak-ng, a tiny connected-speech (CTC) run trained on them, and one more
-    recording posted to its transcribe endpoint: the answer is SpeechTranscriber.transcribe_file's."""
+    recording posted to its transcribe endpoint: the answer is SpeechTranscriber.transcribe_file's. The run
+    is an ensemble of two networks (the single-network path is the ``runs`` fixture's speech run)."""
     import subprocess
 
     from rnnkit.apps.speech import SpeechConfig
@@ -455,9 +456,10 @@ def test_a_spoken_wav_is_transcribed_as_the_python_api_does(tmp_path):
     cfg = SpeechConfig(
         name="said", runs_dir=str(tmp_path / "runs"), data=str(tmp_path / "data.csv"), bidirectional=False,
         hidden_size=16, conv_channels=8, epochs=1, batch_size=4, early_stopping=0, test_fraction=0.2,
-        val_fraction=0.2, time_masks=0, feature_masks=0, dropout=0.0, progress=False, beam_size=2,
+        val_fraction=0.2, time_masks=0, feature_masks=0, dropout=0.0, progress=False, beam_size=2, ensemble=2,
     )  # fmt: skip
     run = train_speech(cfg, say=lambda *_: None).run
+    assert len(load_run(run).models) == 2
     wav = tmp_path / "new one.wav"
     subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(wav), "four two five"], check=True)
     expected = load_run(run).transcribe_file(wav)
