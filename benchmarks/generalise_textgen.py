@@ -13,7 +13,7 @@ adaptive softmax among them) and reports bits per word, perplexity and top-1 / t
 next to the Kneser-Ney word n-gram.
 
     .venv/bin/python benchmarks/generalise_textgen.py [--data austen kjv fortunes reina_valera]
-        [--level char|word] [--budget 150] [--ff-epochs 4] [--threads 1] [--json generalise_textgen.json]
+        [--level char|word] [--budget 150] [--ff-epochs 4] [--threads 2] [--json generalise_textgen.json]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import tempfile
 import time
 
 from rnnkit.apps.textgen import TextGenConfig, train
+from rnnkit.apps.textgen.demo import DEMO_THREADS
 
 # the word-level run of docs/applications.md: settings a word model needs that the character defaults lack
 # (lr 0.01 was chosen on Austen at 420 updates: 6.704 bits/word against 6.717 at 0.005 and 6.929 at 0.02)
@@ -62,7 +63,7 @@ def main() -> None:
     p.add_argument("--data", nargs="+", default=["austen", "kjv", "fortunes", "reina_valera"])
     p.add_argument("--budget", type=float, default=150.0, help="seconds of training per text (the demo's)")
     p.add_argument("--ff-epochs", type=int, default=4, help="feed-forward baseline epochs (the demo's)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=DEMO_THREADS, help="torch threads (default: the demo's)")
     p.add_argument("--level", choices=("char", "word"), default="char")
     p.add_argument("--json", default="generalise_textgen.json")
     args = p.parse_args()

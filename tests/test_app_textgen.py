@@ -57,6 +57,31 @@ def test_warmup_cosine_is_torch_cosine_annealing_after_warmup():
     )
 
 
+def test_lr_schedule_picks_the_trainers_scheduler(tmp_path):
+    """plateau (the default) halves the rate after a validation without a lower score; constant keeps it;
+    cosine is WarmupCosine; a named torch scheduler wins over all three."""
+    from rnnkit.apps.textgen.model import build_model
+    from rnnkit.apps.textgen.train import _trainer
+
+    def trainer(**kw):
+        cfg = TextGenConfig(runs_dir=str(tmp_path), progress=False, hidden_size=4, embedding_dim=4, **kw)
+        model = build_model(cfg, 10)
+        return _trainer(model, cfg, tmp_path / "run", total_updates=100, grad_monitor_every=10)
+
+    t = trainer()
+    assert isinstance(t.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and t.scheduler.factor == 0.5
+    lr = t.optimizer.param_groups[0]["lr"]
+    t.scheduler.step(1.0)
+    t.scheduler.step(1.0)  # no lower validation score: halved (patience 0)
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(lr / 2)
+    assert trainer(lr_schedule="constant").scheduler is None
+    assert trainer(lr_schedule="constant", lr_decay=0.5).scheduler is None
+    cos = trainer(lr_schedule="cosine").scheduler
+    assert isinstance(cos, torch.optim.lr_scheduler.LambdaLR) and isinstance(cos.lr_lambdas[0], WarmupCosine)
+    named = trainer(scheduler="steplr", scheduler_options={"step_size": 3})
+    assert isinstance(named.scheduler, torch.optim.lr_scheduler.StepLR)
+
+
 def test_recurrence_beats_the_baselines_on_a_long_range_text(tmp_path):
     data = tmp_path / "memory.txt"
     data.write_text(_memory_text())

@@ -345,6 +345,23 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"demo-{k}" for k in keys)
 
 
+def test_demo_threads_are_each_apps_unless_given(tmp_path):
+    """Without --threads the text-generation stage takes its DEMO_THREADS (up to 2) and every other stage
+    one thread; --threads N sets every stage."""
+    from rnnkit.apps.textgen.demo import DEMO_THREADS
+    from rnnkit.commands.demo import demo_modules, demo_stages
+
+    mods = demo_modules()
+    own = {
+        app: {s.config.threads for s in st}
+        for app, st in demo_stages(mods, str(tmp_path), "demo", None, False).items()
+    }
+    assert own.pop("textgen") == {DEMO_THREADS} and 1 <= DEMO_THREADS <= 2
+    assert set().union(*own.values()) == {1}
+    given = demo_stages(mods, str(tmp_path), "demo", 3, False)
+    assert {s.config.threads for st in given.values() for s in st} == {3}
+
+
 def test_demo_one_app_and_unknown_app(tmp_path, capsys):
     from rnnkit.commands.demo import demo_modules, demo_stages
 

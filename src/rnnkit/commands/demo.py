@@ -51,10 +51,15 @@ def demo_modules(apps: list[str] | None = None) -> dict:
     return out
 
 
-def demo_stages(modules: dict, runs_dir: str, scale: str, threads: int, progress: bool) -> dict:
-    """``{app: [DemoStage, ...]}``: the demo's runs (``scale``: ``quick``, ``demo`` or ``full``)."""
-    common = {"runs_dir": runs_dir, "threads": threads, "progress": progress}
-    return {app: mod.stages(common, scale) for app, mod in modules.items()}
+def demo_stages(modules: dict, runs_dir: str, scale: str, threads: int | None, progress: bool) -> dict:
+    """``{app: [DemoStage, ...]}``: the demo's runs (``scale``: ``quick``, ``demo`` or ``full``).
+
+    ``threads=None`` lets each application choose: its demo module's ``DEMO_THREADS``, else one thread."""
+    out = {}
+    for app, mod in modules.items():
+        t = getattr(mod, "DEMO_THREADS", 1) if threads is None else threads
+        out[app] = mod.stages({"runs_dir": runs_dir, "threads": t, "progress": progress}, scale)
+    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,7 +70,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="run only these applications, at a fuller scale (default: all of them, at demo scale)",
     )
     p.add_argument("--runs-dir", default="runs", help="where the demo-* runs are written (default: runs)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 = torch's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of every stage (default: 1, and up to 2 for text generation's LSTM, which they "
+        "speed up; 0 = torch's default)",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument(
         "--quick", action="store_true", help="tiny models and budgets: a smoke test in about a minute"
@@ -99,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     from rnnkit.apps import app_module
     from rnnkit.apps._common import format_table
 
-    if args.threads < 0:
+    if args.threads is not None and args.threads < 0:
         raise RnnkitError(f"--threads: expected a value >= 0, got {args.threads}")
     t0 = time.perf_counter()
     modules = demo_modules(args.apps)

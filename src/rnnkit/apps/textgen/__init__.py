@@ -13,9 +13,10 @@ each next character, on the first ``eval_tokens`` characters of the test part, r
 state carried (bits per word for a word-level model, with the honest conversion to characters:
 bits per word x words / characters). The baselines, scored on the same tokens: the unigram, the interpolated
 Kneser-Ney n-gram (order chosen on validation; its 5-gram too) and the feed-forward fixed-context network;
-the goal is fewer bits than the strongest. ``lr_schedule="cosine"`` adds a warm-up + cosine learning-rate
-schedule that ends with the run (its steps or its time budget); the default stays constant, which measured
-better at demo scale. A word-level run also reports perplexity and top-1/top-5
+the goal is fewer bits than the strongest. The learning rate is halved whenever a validation brings no lower
+score (``lr_schedule="plateau"``, ``lr_decay=0.5``, the default, which measured best at demo scale);
+``"constant"`` keeps it, ``"cosine"`` is a warm-up + cosine schedule that ends with the run (its steps or its
+time budget). A word-level run also reports perplexity and top-1/top-5
 next-word accuracy next to the Kneser-Ney word n-gram; with a vocabulary of 2,000+ words its output layer is
 Grave et al.'s adaptive softmax (``softmax="auto"``; about 2.3 times the training throughput of the full
 softmax at 7,632 words, with exact full log-probabilities wherever the distribution is read), and

@@ -77,12 +77,15 @@ class WarmupCosine:
 
 
 def _trainer(model, cfg: TextGenConfig, out_dir, total_updates: int, grad_monitor_every: int):
-    """The shared trainer, with the warm-up + cosine schedule unless a torch scheduler or lr_decay is set."""
-    if cfg.scheduler or cfg.lr_decay < 1 or cfg.lr_schedule == "constant":
+    """The shared trainer with ``cfg.lr_schedule``: a named torch scheduler wins; ``plateau`` is the trainer's
+    ReduceLROnPlateau (factor ``lr_decay``), ``constant`` keeps ``lr``, ``cosine`` is :class:`WarmupCosine`."""
+    if cfg.scheduler or cfg.lr_schedule == "plateau":
         return build_trainer(model, cfg, out_dir, grad_monitor_every=grad_monitor_every)
+    if cfg.lr_schedule == "constant":
+        return build_trainer(model, cfg, out_dir, grad_monitor_every=grad_monitor_every, lr_decay=1.0)
     # the shared trainer (training-data record, --resume), with a per-update schedule set on it
     trainer = build_trainer(
-        model, cfg, out_dir, grad_monitor_every=grad_monitor_every, scheduler_interval="step"
+        model, cfg, out_dir, grad_monitor_every=grad_monitor_every, scheduler_interval="step", lr_decay=1.0
     )
     # a short run warms up for at most a tenth of its planned updates
     warmup = min(cfg.warmup_steps, total_updates // 10)
