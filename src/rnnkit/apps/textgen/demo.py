@@ -11,9 +11,9 @@ DATA = "Jane Austen (Debian)"
 
 DEMO_THREADS = min(2, os.cpu_count() or 1)
 """The LSTM's torch threads in ``rnnkit demo`` (unless ``--threads`` is given): two threads trained the
-default model at 1.43 times one thread's characters per second on an idle 2-core machine (1.4x the updates
-in the 140 s), and Austen's held-out bpc went from 1.851 to 1.817 (docs/applications.md). More were not
-measured."""
+default model at 1.43 times one thread's characters per second on an idle 2-core machine (1.4-1.5 times
+the updates in the 140 s), and Austen's held-out bpc went from 1.851 to 1.817 (docs/applications.md). More
+threads were not measured."""
 
 
 def fetch() -> str:
