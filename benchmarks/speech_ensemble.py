@@ -3,7 +3,7 @@
 Loads each run (``rnnkit train speech --data digits-ctc | phrases``, all on the same built-in corpus and with
 the same architecture), computes every run's per-step log-probabilities on the seen-voice and unseen-voice
 test parts, and prints a markdown table: each run's WER alone with the lexicon + LM decoder, their mean,
-and the WER of the mean of their per-step probabilities (``rnnkit.apps.speech.model.mean_log_probs``,
+and the WER of the mean of their per-step probabilities (``rnnkit.apps.speech.model.average_networks``,
 decoded with the first run's lexicon, LM and weights). ``rnnkit train speech --ensemble N --seed S`` trains
 exactly the networks of N single runs with seeds S .. S+N-1, so the table shows what it would score.
 
@@ -21,7 +21,7 @@ def main() -> None:
     import torch
 
     from rnnkit.apps.speech import load
-    from rnnkit.apps.speech.model import mean_log_probs, transcribe, utterance_log_probs
+    from rnnkit.apps.speech.model import average_networks, transcribe, utterance_log_probs
     from rnnkit.apps.speech.report import error_rates
     from rnnkit.apps.speech.synth import CTC_TASKS, load_corpus
 
@@ -50,7 +50,7 @@ def main() -> None:
             return error_rates(refs, hyps)["wer"]
 
         alone = [wer(lp) for lp in each]
-        mean = [mean_log_probs([e[k] for e in each]) for k in range(len(ix))]
+        mean = average_networks(each)
         print(
             f"| {part} ({len(ix)}) | {', '.join(f'{w:.3f}' for w in alone)} | {np.mean(alone):.3f} | {wer(mean):.3f} |"
         )

@@ -28,6 +28,7 @@ __all__ = [
     "predict_proba",
     "transcribe",
     "mean_log_probs",
+    "average_networks",
     "utterance_log_probs",
     "word_models",
     "word_timings",
@@ -230,10 +231,7 @@ def utterance_log_probs(model, seqs: list[np.ndarray], batch_size: int = 64) -> 
     probabilities are the mean of the networks', ``log (1/N) sum_k p_k``.
     """
     if isinstance(model, (list, tuple)):
-        if len(model) == 1:
-            return utterance_log_probs(model[0], seqs, batch_size)
-        each = [utterance_log_probs(m, seqs, batch_size) for m in model]
-        return [mean_log_probs([e[i] for e in each]) for i in range(len(seqs))]
+        return average_networks([utterance_log_probs(m, seqs, batch_size) for m in model])
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     out: dict[int, Tensor] = {}
     for s in range(0, len(order), batch_size):
@@ -248,6 +246,12 @@ def utterance_log_probs(model, seqs: list[np.ndarray], batch_size: int = 64) -> 
 def mean_log_probs(log_probs: list[Tensor]) -> Tensor:
     """``log`` of the mean of the probabilities of several networks' ``(steps, C)`` log-probabilities."""
     return torch.logsumexp(torch.stack(log_probs), 0) - math.log(len(log_probs))
+
+
+def average_networks(each: list[list[Tensor]]) -> list[Tensor]:
+    """Per utterance, :func:`mean_log_probs` over the networks: ``each[k][i]`` is network ``k``'s
+    log-probabilities of utterance ``i``; one network's list comes back as it is."""
+    return each[0] if len(each) == 1 else [mean_log_probs(list(per)) for per in zip(*each)]
 
 
 def transcribe(

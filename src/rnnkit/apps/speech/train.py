@@ -141,8 +141,8 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
 
     from rnnkit.apps.speech.data import collate_ctc, encode_texts, perturb_vocal_tract
     from rnnkit.apps.speech.model import (
+        average_networks,
         build_ctc_model,
-        mean_log_probs,
         transcribe,
         utterance_log_probs,
         word_models,
@@ -255,7 +255,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
         for part, ix in tests.items():
             refs = [corpus.texts[i] for i in ix]
             each = [utterance_log_probs(m, [feats[i] for i in ix]) for m in members]
-            lp = [mean_log_probs([e[j] for e in each]) for j in range(len(ix))] if len(each) > 1 else each[0]
+            lp = average_networks(each)
             if len(each) > 1:
                 alone[part] = [report.error_rates(refs, transcribe(e, alphabet, 1))["wer"] for e in each]
             hyps = {"greedy": transcribe(lp, alphabet, 1)}

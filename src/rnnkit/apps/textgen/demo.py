@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from rnnkit.apps.base import DemoStage
+from rnnkit.train.distributed import usable_cores
 
 DATA = "Jane Austen (Debian)"
 
-DEMO_THREADS = min(2, os.cpu_count() or 1)
+DEMO_THREADS = min(2, usable_cores())
 """The LSTM's torch threads in ``rnnkit demo`` (unless ``--threads`` is given): two threads trained the
 default model at 1.43 times one thread's characters per second on an idle 2-core machine (1.4-1.5 times
 the updates in the 140 s), and Austen's held-out bpc went from 1.851 to 1.817 (docs/applications.md). More
