@@ -141,6 +141,46 @@ def test_font_lines_keep_held_out_fonts_apart_and_leave_ctc_room():
         assert math.ceil(line.shape[1] / data.STRIDE) >= 2 * len(text)
 
 
+def test_case_variety_draws_capitals_and_keeps_the_lower_case_label():
+    rng = np.random.default_rng(0)
+    drawn = [data.vary_case("it is a truth", rng) for _ in range(600)]
+    kinds = {
+        "as written": sum(t == "it is a truth" for t, _ in drawn),
+        "first": sum(t == "It is a truth" for t, _ in drawn),
+        "words": sum(t == "It Is A Truth" for t, _ in drawn),
+        "all": sum(t == "IT IS A TRUTH" for t, _ in drawn),
+    }
+    assert sum(kinds.values()) == 600  # nothing else is ever drawn
+    assert 240 < kinds["as written"] < 360 and all(60 < kinds[k] < 140 for k in ("first", "words", "all"))
+    # only capitals are ever scaled by the capitals' height
+    assert {b for t, b in drawn if t != "IT IS A TRUTH"} == {"x"}
+    assert {b for t, b in drawn if t == "IT IS A TRUTH"} == {"x", "X"}
+    fonts = _fonts_or_skip()
+    seen, _ = data.split_fonts(fonts)
+    texts = ["it is a truth", "mr. darcy's"]
+    plain, labels = data.render_font_lines(texts, seen, 12, np.random.default_rng(1))
+    varied, varied_labels = data.render_font_lines(
+        texts, seen, 12, np.random.default_rng(1), case_variety=True
+    )
+    # the labels are the texts as given, whatever was drawn
+    assert set(varied_labels) <= set(texts) and set(labels) <= set(texts)
+    assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(plain, varied))
+
+
+def test_word_gaps_space_the_words_and_leave_one_word_alone():
+    fonts = _fonts_or_skip()
+    font = data.split_fonts(fonts)[0][0]
+    widths = {}
+    for gap in (None, 0.3, 1.5):
+        line = data.render_text("a truth universally", font, np.random.default_rng(7), gap=gap)
+        ink = np.flatnonzero(line.max(axis=0) > 0.5)  # the ink's extent (short lines are padded for CTC)
+        widths[gap] = ink[-1] - ink[0]
+        one = data.render_text("universally", font, np.random.default_rng(7), gap=gap)
+        # one word has no gap to draw: the same pixels as the whole-text drawing
+        assert np.array_equal(one, data.render_text("universally", font, np.random.default_rng(7)))
+    assert widths[0.3] < widths[None] < widths[1.5]
+
+
 def test_font_lines_are_cached_once_and_read_back(tmp_path, monkeypatch):
     fonts = _fonts_or_skip()
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))

@@ -54,6 +54,14 @@ class HandwritingConfig(AppConfig, WordLMOptions):
     test_lines: int = option(1000, "test lines made from the test part, per test set (built-in data)", low=1)
     min_digits: int = option(1, "digits per line at least (digits data)", low=1)
     max_digits: int = option(12, "digits per line at most (digits data)", low=1)
+    case_variety: bool = option(
+        True,
+        "fonts data: draw half of the training lines with capitals (first letter, every word or all; "
+        "the label stays lower case)",
+    )
+    word_gaps: bool = option(
+        True, "fonts data: space the words of each training line 0.3-1.5 times the font's space apart"
+    )
     height: int = option(32, "line images are scaled to this many pixels high (a multiple of 8)", low=8)
     # model
     channels: tuple[int, ...] = option((16, 32, 64), "output channels of the three conv blocks")

@@ -287,14 +287,15 @@ _FONT_CACHE: dict[str, tuple[object, int, int]] = {}
 FONT_SIZE = 40  # points the fonts are drawn at before the line is scaled to ``height``
 
 
-def _font(font_path: Path):
-    """``(font, top, bottom)``: the font at FONT_SIZE and the rows of the top and bottom of its ``x``."""
+def _font(font_path: Path, band: str = "x"):
+    """``(font, top, bottom)``: the font at FONT_SIZE and the rows of the top and bottom of its glyph
+    ``band`` (``x``: the x-height; ``X``: the capitals' height)."""
     from PIL import ImageFont
 
-    key = str(font_path)
+    key = f"{font_path}\0{band}"
     if key not in _FONT_CACHE:
-        font = ImageFont.truetype(key, FONT_SIZE)
-        _, top, _, bottom = font.getbbox("x")
+        font = ImageFont.truetype(str(font_path), FONT_SIZE)
+        _, top, _, bottom = font.getbbox(band)
         _FONT_CACHE[key] = (font, top, bottom)
     return _FONT_CACHE[key]
 
@@ -313,36 +314,56 @@ def _elastic(img: np.ndarray, rng: np.random.Generator, alpha: float, sigma: flo
     return out.astype(np.float32)
 
 
-def render_text(text: str, font_path: Path, rng: np.random.Generator, height: int = 32) -> np.ndarray:
+def render_text(
+    text: str,
+    font_path: Path,
+    rng: np.random.Generator,
+    height: int = 32,
+    band: str = "x",
+    gap: float | None = None,
+) -> np.ndarray:
     """``text`` in the font at ``font_path`` as a line ``(height, width)`` of ink in [0, 1].
 
     Every font is scaled by its x-height: the line spans 1.1 x-heights above the ``x`` and 0.9 below it
-    (the ascenders and descenders of a few fonts are clipped), so small and large fonts look alike.
+    (the ascenders and descenders of a few fonts are clipped), so small and large fonts look alike
+    (``band="X"`` scales by the capitals' height instead: capitals then look like a small-capitals font).
     Augmentation: stroke width (as drawn, or bolder by 5 or 10 % of the x-height), slant (shear up to 0.3), rotation
     (up to 2 degrees), vertical shift, horizontal stretch (0.85-1.15), elastic distortion (70 % of lines),
-    blur and noise.
+    blur and noise; ``gap`` (default: the font's own spacing) draws the words apart, ``gap`` times the
+    width of the font's space between them.
     """
     from PIL import Image, ImageDraw
 
-    font, x_top, x_bottom = _font(font_path)
+    font, x_top, x_bottom = _font(font_path, band)
     xh = max(1, x_bottom - x_top)
     # bolder by up to a tenth of the x-height (a small font drawn 2 pixels bolder becomes a blot)
     stroke = int(round(rng.choice([0.0, 0.05, 0.1], p=[0.55, 0.3, 0.15]) * xh))
-    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
-    top, bottom = min(top, x_top - 2 * xh), max(bottom, x_bottom + 2 * xh)
+    # the pieces drawn and where each starts: the whole text, or each word with its own gap
+    pieces = [text] if gap is None else text.split(" ")
+    starts, x = [], 0  # an int start for the whole text: the same pixels as before words had gaps
+    for piece in pieces:
+        starts.append(x)
+        x += font.getlength(piece) + (gap or 0.0) * font.getlength(" ")
+    boxes = [font.getbbox(p, stroke_width=stroke) for p in pieces]
+    left = min(int(np.floor(x0 + b[0])) for x0, b in zip(starts, boxes))
+    right = max(int(np.ceil(x0 + b[2])) for x0, b in zip(starts, boxes))
+    top = min(min(b[1] for b in boxes), x_top - 2 * xh)
+    bottom = max(max(b[3] for b in boxes), x_bottom + 2 * xh)
     pad = 4 + stroke
     slant = rng.uniform(-0.3, 0.3)
     h = bottom - top + 2 * pad
     extra = int(np.ceil(abs(slant) * h))
     img = Image.new("L", (right - left + 2 * pad + extra, h), 0)
-    ImageDraw.Draw(img).text(
-        (pad - left + (extra if slant > 0 else 0), pad - top),
-        text,
-        fill=255,
-        font=font,
-        stroke_width=stroke,
-        stroke_fill=255,
-    )
+    draw = ImageDraw.Draw(img)
+    for piece, x0 in zip(pieces, starts):
+        draw.text(
+            (pad - left + (extra if slant > 0 else 0) + x0, pad - top),
+            piece,
+            fill=255,
+            font=font,
+            stroke_width=stroke,
+            stroke_fill=255,
+        )
     # output (x, y) samples input (x + slant * (y - y_x), y): leans around the x-height's middle
     mid = pad - top + (x_top + x_bottom) / 2
     img = img.transform(img.size, Image.AFFINE, (1.0, slant, -slant * mid, 0.0, 1.0, 0.0), Image.BILINEAR)
@@ -410,13 +431,42 @@ def cached_font_lines(texts, fonts, count: int, seed: list[int], height: int = 3
     return [(x * 255).round().astype(np.uint8).astype(np.float32) / 255.0 for x in lines], out
 
 
-def render_font_lines(texts, fonts, count: int, rng: np.random.Generator, height: int = 32):
-    """``count`` lines: a random text of ``texts`` in a random font of ``fonts`` each."""
+def vary_case(text: str, rng: np.random.Generator) -> tuple[str, str]:
+    """``(text to draw, band)``: ``text`` as written (half of the lines), with a capital first letter (1 in
+    6), every word capitalised (1 in 6) or all in capitals (1 in 6; half of those scaled by the capitals'
+    height, as a small-capitals font draws them). The label stays ``text``: the font lines are read
+    without case, and handwriting (and several fonts) has capitals."""
+    u = rng.random()
+    if u < 0.5:
+        return text, "x"
+    if u < 2 / 3:
+        return text[:1].upper() + text[1:], "x"
+    if u < 5 / 6:
+        return " ".join(w[:1].upper() + w[1:] for w in text.split(" ")), "x"
+    return text.upper(), ("X" if rng.random() < 0.5 else "x")
+
+
+def render_font_lines(
+    texts,
+    fonts,
+    count: int,
+    rng: np.random.Generator,
+    height: int = 32,
+    case_variety: bool = False,
+    word_gaps: bool = False,
+):
+    """``count`` lines: a random text of ``texts`` in a random font of ``fonts`` each.
+
+    For training lines: ``case_variety`` draws some texts with capitals (:func:`vary_case`),
+    ``word_gaps`` spaces the words 0.3-1.5 times the font's space apart; the returned texts are the labels
+    (as given). With both off, the lines are those of earlier versions (the cached test lines)."""
     lines, out = [], []
     for _ in range(count):
         text = texts[int(rng.integers(len(texts)))]
         font = fonts[int(rng.integers(len(fonts)))]
-        lines.append(render_text(text, font, rng, height))
+        shown, band = vary_case(text, rng) if case_variety else (text, "x")
+        gap = float(rng.uniform(0.3, 1.5)) if word_gaps else None
+        lines.append(render_text(shown, font, rng, height, band, gap))
         out.append(text)
     return lines, out
 
