@@ -3,6 +3,7 @@ the baselines' plumbing, bad input, a short training that must learn, and (slow)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -235,6 +236,12 @@ def test_font_run_data_uses_austen_and_both_font_sets():
     assert len(train_texts) == info["texts"]["train"] > 100_000
     lines, texts = train_lines(0)
     assert len(lines) == 4 and all(set(t) <= set(alphabet) for t in texts)
+    # the training lines follow the config: with capitals and gaps off, the plain renderer's lines
+    seen, _ = data.split_fonts(data.find_fonts())
+    plain = data.render_font_lines(train_texts, seen, 4, np.random.default_rng([cfg.seed, 3, 0]))
+    off = _prepare(dataclasses.replace(cfg, case_variety=False, word_gaps=False))[1](0)
+    assert off[1] == plain[1] and all(np.array_equal(a, b) for a, b in zip(off[0], plain[0]))
+    assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(lines, plain[0]))
 
 
 def test_encode_rejects_characters_outside_the_alphabet():
