@@ -524,3 +524,31 @@ def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path
     scores = reader.evaluate()
     assert {"cer (held-out fonts)", "cer (training fonts)"} <= set(scores)
     assert scores["cer (held-out fonts)"] == pytest.approx(m["test_sets"]["held-out fonts"]["crnn"]["cer"])
+
+
+def test_a_run_saved_before_capitals_and_gaps_resumes_and_loads_without_them(monkeypatch):
+    """A fonts run saved before ``case_variety`` / ``word_gaps`` existed trained without them: resuming it
+    (or loading its config) keeps them off unless a flag turns one on; a run saved now keeps its values."""
+    import types
+
+    from rnnkit.apps import rundir
+    from rnnkit.cli import build_parser
+    from rnnkit.commands import train as train_command
+    from rnnkit.config import config_to_dict, saved_run_settings
+
+    old = config_to_dict(HandwritingConfig(data="fonts", name="old"))
+    del old["case_variety"], old["word_gaps"]
+    assert {k: saved_run_settings(HandwritingConfig, old)[k] for k in ("case_variety", "word_gaps")} == {
+        "case_variety": False,
+        "word_gaps": False,
+    }
+    now = config_to_dict(HandwritingConfig(data="fonts", word_gaps=False))
+    assert saved_run_settings(HandwritingConfig, now)["case_variety"] is True
+    assert saved_run_settings(HandwritingConfig, now)["word_gaps"] is False
+    fake = types.SimpleNamespace(resumable=True, info={"app": "handwriting", "name": "old", "config": old})
+    monkeypatch.setattr(rundir, "find_interrupted", lambda *a, **k: [fake])
+    for flags, want in (([], (False, False)), (["--word-gaps"], (False, True))):
+        args = build_parser().parse_args(["train", "handwriting", "--resume", *flags])
+        cfg = train_command._resumed_config(HandwritingConfig, HandwritingConfig(), args)
+        assert cfg.data == "fonts" and cfg.name == "old"
+        assert (cfg.case_variety, cfg.word_gaps) == want

@@ -48,6 +48,7 @@ __all__ = [
     "flag_values",
     "option",
     "read_toml",
+    "saved_run_settings",
     "validate_config",
 ]
 
@@ -194,6 +195,17 @@ def _renamed(cls: type, data: Mapping[str, Any], names: list[str]) -> dict[str, 
             value = out.pop(old)
             out.setdefault(new, value)
     return out
+
+
+def saved_run_settings(cls: type, saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved run's settings (its ``config.json``), with every setting added to ``cls`` since it was saved
+    set to the value that reproduces the run rather than to today's default: ``cls.added_since`` lists
+    ``(name, value before the setting existed)`` pairs (a plain class attribute, like ``cli_hidden``).
+    ``rnnkit train --resume`` and loading a run read their settings through it."""
+    data = dict(saved)
+    for name, before in getattr(cls, "added_since", ()):
+        data.setdefault(name, before)
+    return data
 
 
 def config_from_dict(cls: type, data: Mapping[str, Any] | Any, source: str = "config") -> Any:

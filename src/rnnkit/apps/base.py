@@ -48,14 +48,17 @@ class TrainResult:
 def load_app_config(run: Path, manifest: dict[str, Any]):
     """The application config saved in a run (validated like a TOML file)."""
     from rnnkit.apps import APP_NAMES, app_config
-    from rnnkit.config import config_from_dict
+    from rnnkit.config import config_from_dict, saved_run_settings
 
     app = manifest.get("app")
     if app not in APP_NAMES:
         raise RnnkitError(f"run {run.name}: unknown application {app!r} in run.json")
     data = read_json(run / "config.json", f"run {run.name}")
+    cls = app_config(app)
+    if isinstance(data, dict):  # settings added since the run was saved: the values it was made with
+        data = saved_run_settings(cls, data)
     try:  # settings saved under an older name are read under the current one (rnnkit.config.RENAMED)
-        return config_from_dict(app_config(app), data, f"run {run.name}/config.json")
+        return config_from_dict(cls, data, f"run {run.name}/config.json")
     except RnnkitError as exc:
         raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 

@@ -227,7 +227,7 @@ def _resumed_config(cls, cfg, args: argparse.Namespace):
     """
     from rnnkit._errors import RnnkitError
     from rnnkit.apps.rundir import find_interrupted
-    from rnnkit.config import config_from_dict, flag_values, read_toml
+    from rnnkit.config import config_from_dict, flag_values, read_toml, saved_run_settings
 
     runs = [r for r in find_interrupted(cfg.runs_dir, cfg.name or None) if r.resumable]
     runs = [r for r in runs if r.info.get("app") == args.app]
@@ -242,7 +242,8 @@ def _resumed_config(cls, cfg, args: argparse.Namespace):
             f"--resume: several interrupted {args.app} runs ({', '.join(names)}); choose one with --name"
         )
     saved = runs[-1].info.get("config")
-    data = dict(saved) if isinstance(saved, dict) else {}
+    # settings added since the run was saved keep the value it trained with (not a new default)
+    data = saved_run_settings(cls, saved) if isinstance(saved, dict) else {}
     if args.config:
         data.update({k: v for k, v in read_toml(args.config).items() if k != "app"})
     data.update(flag_values(cls, args))

@@ -15,6 +15,9 @@ __all__ = ["HandwritingConfig"]
 class HandwritingConfig(AppConfig, WordLMOptions):
     """Handwriting recognition: a CRNN (conv + BiLSTM + CTC) next to Tesseract and segment-and-classify."""
 
+    # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
+    added_since = (("case_variety", False), ("word_gaps", False))
+
     # training (trainer fields whose default differs for this application)
     epochs: int = option(30, "passes over freshly drawn training lines at most", low=1)
     optimizer: str = option("adam", "a torch.optim class, case-insensitive: adam, adamw, sgd, rmsprop, ...")
