@@ -19,7 +19,9 @@ are still kept in ``config.json``.
 
 The trainer's :class:`rnnkit.train.TrainerConfig` is the base of every application's config, so a training
 setting has one name everywhere. Settings saved under an older name are read under the new one
-(:data:`RENAMED`), and the old flag still works as an alias.
+(:data:`RENAMED`), and the old flag still works as an alias. A setting added later whose default changes
+what training does is listed in the class's ``added_since`` with the value older runs had, so a run saved
+before it resumes as it began (:func:`saved_run_settings`).
 """
 
 from __future__ import annotations
