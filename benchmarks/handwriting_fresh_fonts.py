@@ -43,6 +43,7 @@ def find(names) -> list[Path]:
 def main() -> None:
     import torch
 
+    from rnnkit._errors import RnnkitError
     from rnnkit.apps.handwriting import load
     from rnnkit.apps.handwriting.baselines import tesseract_read
     from rnnkit.apps.handwriting.data import render_text
@@ -56,9 +57,14 @@ def main() -> None:
     ap.add_argument("--no-tesseract", action="store_true", help="skip the Tesseract baseline")
     ap.add_argument("--json", help="also write every score to this file")
     args = ap.parse_args()
+    if args.lines < 1:
+        ap.error(f"--lines: expected at least 1, got {args.lines}")
     torch.set_num_threads(1)
     fonts = find(args.fonts)
-    readers = [load(r) for r in args.runs]
+    try:
+        readers = [load(r) for r in args.runs]
+    except RnnkitError as exc:  # not a run, a damaged one, another application's
+        raise SystemExit(f"error: {exc}") from None
     cfg = readers[0].config
     if any(r.config.data != "fonts" for r in readers):
         raise SystemExit("expected runs on the built-in fonts data (--data fonts)")
