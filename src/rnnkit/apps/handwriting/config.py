@@ -16,7 +16,7 @@ class HandwritingConfig(AppConfig, WordLMOptions):
     """Handwriting recognition: a CRNN (conv + BiLSTM + CTC) next to Tesseract and segment-and-classify."""
 
     # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
-    added_since = (("case_variety", False), ("word_gaps", False), ("scale_jitter", False))
+    added_since = (("case_variety", False), ("word_gaps", False))
 
     # training (trainer fields whose default differs for this application)
     epochs: int = option(30, "passes over freshly drawn training lines at most", low=1)
@@ -66,7 +66,9 @@ class HandwritingConfig(AppConfig, WordLMOptions):
         True, "fonts data: space the words of each training line 0.3-1.5 times the font's space apart"
     )
     scale_jitter: bool = option(
-        True, "fonts data: draw half of the training lines 0.7-1.05 times their size in the same line height"
+        False,
+        "fonts data: draw half of the training lines 0.7-1.05 times their size in the same line height "
+        "(tried, not better: docs/handwriting.md)",
     )
     height: int = option(32, "line images are scaled to this many pixels high (a multiple of 8)", low=8)
     # model
