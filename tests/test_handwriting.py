@@ -511,6 +511,34 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
+def test_lexicon_reading_uses_its_own_wider_beam(monkeypatch):
+    """The lexicon search runs ``cfg.lexicon_beam`` wide unless a beam is asked for; plain beam search
+    keeps the model's ``beam_size``."""
+    from rnnkit.apps.handwriting import model as model_module
+    from rnnkit.models import lexicon as lexicon_module
+    from rnnkit.models.lexicon import Lexicon
+
+    alphabet = " abc"
+    net = tiny_model(num_labels=len(alphabet))
+    lines = [np.random.default_rng(k).random((32, 40)).astype(np.float32) for k in range(3)]
+    lex = Lexicon(["ab", "cab", "a"], alphabet)
+    seen = []
+    real = lexicon_module.lexicon_beam_search
+
+    def spy(lp, lexicon, beam_size, **kwargs):
+        seen.append(beam_size)
+        return real(lp, lexicon, beam_size, **kwargs)
+
+    monkeypatch.setattr(lexicon_module, "lexicon_beam_search", spy)
+    cfg = HandwritingConfig(lexicon_beam=64)
+    assert HandwritingConfig().lexicon_beam == 64 > HandwritingConfig().beam_size
+    texts = model_module.decode_lines(net, lines, alphabet, lexicon=lex, cfg=cfg)
+    assert seen == [64] * 3 and all(set(t.split(" ")) <= {"ab", "cab", "a"} for t in texts)
+    seen.clear()
+    model_module.decode_lines(net, lines, alphabet, 5, lexicon=lex, cfg=cfg)
+    assert seen == [5] * 3
+
+
 def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path):
     from rnnkit.apps.handwriting import load, train
 

@@ -159,3 +159,29 @@ def test_bad_arguments_are_one_line():
         WordNgramLM(["a b"], order=0)
     with pytest.raises(RnnkitError, match=r"expected \(T, C\)"):
         lexicon_beam_search(torch.zeros(2, 3, 4), Lexicon(["a"], " a"))
+
+
+def test_the_lm_keeps_a_bounded_cache_of_recent_contexts(monkeypatch):
+    """The cached distributions stay within LM_CACHE_BYTES (the least recently used go first) and the
+    scores are those of the uncached model."""
+    from rnnkit.models import lexicon as lexicon_module
+
+    texts = [f"w{i} w{(i * 7) % 50} w{(i * 3) % 50}" for i in range(200)]
+    fresh = WordNgramLM(texts, order=2)
+    vocab = len(fresh._index)
+    monkeypatch.setattr(lexicon_module, "LM_CACHE_BYTES", 20 * 8 * vocab)
+    lm = WordNgramLM(texts, order=2)
+    assert lm.cache_size == 20
+    pairs = [(f"w{i % 50}", f"w{(i * 11) % 50}") for i in range(300)]
+    for history, word in pairs:
+        got = lm.log_prob((history,), word)
+        assert len(lm._cache) <= 20
+        fresh._cache.clear()
+        assert got == fresh.log_prob((history,), word)
+    lm._cache.clear()
+    for i in range(1, 11):  # w1 .. w10
+        lm.log_prob((f"w{i}",), "w2")
+    lm.log_prob(("w1",), "w3")  # w1 used again: now w2 is the least recently used
+    for i in range(11, 22):  # 11 more contexts: one has to go
+        lm.log_prob((f"w{i}",), "w2")
+    assert len(lm._cache) == 20 and ("w1",) in lm._cache and ("w2",) not in lm._cache

@@ -20,6 +20,7 @@ LM's preference for fewer words). :class:`WordNgramLM` is an interpolated Kneser
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -32,6 +33,8 @@ __all__ = ["Lexicon", "WordNgramLM", "lexicon_beam_search"]
 
 _END = -1  # the trie key that marks a complete word; its value is the word
 _EOS = "</s>"
+LM_CACHE_BYTES = 256 * 2**20
+"""Memory for :class:`WordNgramLM`'s distributions of recent contexts (each one float64 per word)."""
 
 
 class Lexicon:
@@ -97,7 +100,10 @@ class WordNgramLM:
         self._lm = KneserNeyLM(max_order=order).fit(stream)
         self.order = self._lm.order  # lower than asked when the text is shorter than an n-gram
         self._index = {w: i for i, w in enumerate(self._lm.vocab)}
-        self._cache: dict[tuple[str, ...], np.ndarray] = {}
+        # the most recently used contexts' distributions, at most LM_CACHE_BYTES of them (a wide beam over
+        # a large vocabulary visits many contexts: 100,000 of 22,000 words each once filled 15 GB)
+        self._cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
+        self.cache_size = max(16, LM_CACHE_BYTES // (8 * len(self._lm.vocab)))
 
     def _distribution(self, history: Sequence[str]) -> np.ndarray:
         context = (_EOS, *history)[-(self.order - 1) :] if self.order > 1 else ()
@@ -105,9 +111,11 @@ class WordNgramLM:
         if logp is None:
             with np.errstate(divide="ignore"):
                 logp = np.log(self._lm.next_distribution(list(context)))
-            if len(self._cache) > 100_000:
-                self._cache.clear()
             self._cache[context] = logp
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(context)
         return logp
 
     def log_prob(self, history: Sequence[str], word: str) -> float:

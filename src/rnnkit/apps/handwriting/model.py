@@ -170,8 +170,8 @@ def decode_lines(
 ):
     """The text of each line image (``(H, W)`` arrays), in order. With a
     :class:`~rnnkit.models.lexicon.Lexicon`, every word is one of its words (prefix beam search
-    constrained by it, ``beam_size`` wide), ranked with the word LM ``lm`` when one is given (weights
-    ``cfg.lm_weight``, ``cfg.word_bonus``)."""
+    constrained by it, ``beam_size`` wide, by default ``cfg.lexicon_beam``), ranked with the word LM ``lm``
+    when one is given (weights ``cfg.lm_weight``, ``cfg.word_bonus``)."""
     from rnnkit.models.lexicon import lexicon_beam_search
 
     order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # similar widths: less padding
@@ -183,7 +183,7 @@ def decode_lines(
             seqs = model.decode(b["images"], b["widths"], beam_size)
         else:
             lp, frames = model.log_probs(b["images"], b["widths"])
-            beam = model.config.ctc.beam_size if beam_size is None else beam_size
+            beam = beam_size or (cfg.lexicon_beam if cfg is not None else model.config.ctc.beam_size)
             weights = {"lm_weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if cfg is not None else {}
             seqs = [
                 lexicon_beam_search(lp[k, : int(frames[k])], lexicon, beam, lm=lm, **weights)[0]

@@ -143,9 +143,12 @@ def _evaluate(
     beam = decode_lines(model, lines, alphabet, cfg.beam_size)
     crnn = {**report.scores(texts, beam), "beam_size": cfg.beam_size, "greedy": report.scores(texts, greedy)}
     if lexicon is not None:
-        crnn["lexicon"] = report.scores(
-            texts, decode_lines(model, lines, alphabet, cfg.beam_size, lexicon=lexicon, lm=lm, cfg=cfg)
-        )
+        crnn["lexicon"] = {
+            **report.scores(
+                texts, decode_lines(model, lines, alphabet, cfg.lexicon_beam, lexicon=lexicon, lm=lm, cfg=cfg)
+            ),
+            "beam_size": cfg.lexicon_beam,
+        }
     readings: dict[str, list[str]] = {"crnn": beam}
     base: dict[str, Any] = {}
     if digit_baseline is not None:
