@@ -561,6 +561,11 @@ def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path
     assert set(m["test_sets"]) == {"held-out fonts", "training fonts"}
     assert {"greedy", "lexicon"} <= set(m["test_sets"]["training fonts"]["crnn"])
     assert m["lexicon_words"] > 5_000 and (result.run / "samples.png").is_file()
+    # the lexicon reader has its own rows in the results, with its own beam
+    lex = m["test_sets"]["held-out fonts"]["crnn"]["lexicon"]
+    assert lex["beam_size"] == cfg.lexicon_beam
+    lex_rows = [r for r in result.rows if r.metric == "CER, lexicon + LM" and "held-out" in r.task]
+    assert lex_rows and all(r.value == lex["cer"] for r in lex_rows)
     reader = load(result.run)
     lines = data.render_font_lines(
         ["she said"], data.split_fonts(data.find_fonts())[1], 3, np.random.default_rng(0)

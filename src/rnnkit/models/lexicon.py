@@ -100,8 +100,8 @@ class WordNgramLM:
         self._lm = KneserNeyLM(max_order=order).fit(stream)
         self.order = self._lm.order  # lower than asked when the text is shorter than an n-gram
         self._index = {w: i for i, w in enumerate(self._lm.vocab)}
-        # the most recently used contexts' distributions, at most LM_CACHE_BYTES of them (a wide beam over
-        # a large vocabulary visits many contexts: 100,000 of 22,000 words each once filled 15 GB)
+        # the most recently used contexts' distributions, at most LM_CACHE_BYTES of them: a wide beam visits
+        # many contexts, and the earlier bound (100,000 distributions of 22,044 words) let a decoding reach 15 GB
         self._cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self.cache_size = max(16, LM_CACHE_BYTES // (8 * len(self._lm.vocab)))
 

@@ -285,4 +285,8 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             res["baselines"],
             seconds,
         )
+        if "lexicon" in res["crnn"]:  # the reader that spells only words of the training texts
+            rows += report.result_rows(
+                task, res["crnn"]["lexicon"], res["baselines"], seconds, metric="CER, lexicon + LM"
+            )
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])
