@@ -46,7 +46,7 @@ def main() -> None:
             each.append(utterance_log_probs(r.models, feats))
 
         def wer(log_probs, refs=refs) -> float:
-            hyps = transcribe(log_probs, first.alphabet, c.beam_size, lexicon, lm, c)
+            hyps = transcribe(log_probs, first.alphabet, c.lexicon_beam, lexicon, lm, c)
             return error_rates(refs, hyps)["wer"]
 
         alone = [wer(lp) for lp in each]

@@ -235,7 +235,7 @@ def _train_on_digits(root, voices, n, epochs, **kw):
     cfg = SpeechConfig(
         name="d", runs_dir=str(root / "runs"), data=str(data), bidirectional=False, hidden_size=96,
         conv_channels=64, epochs=epochs, lr=4e-3, batch_size=16, early_stopping=0, test_fraction=0.15,
-        val_fraction=0.1, time_masks=0, feature_masks=0, dropout=0.0, progress=False, beam_size=4, **kw,
+        val_fraction=0.1, time_masks=0, feature_masks=0, dropout=0.0, progress=False, beam_size=4, lexicon_beam=6, **kw,
     )  # fmt: skip
     return train(cfg, say=lambda *_: None), unseen
 
@@ -270,7 +270,7 @@ def test_user_recordings_train_past_an_untrained_model(tmp_path):
     # the prefix beam reads the held-out recordings at least about as well as the best path
     assert m["test"]["test"]["beam 4"]["cer"] <= m["test"]["test"]["greedy"]["cer"] + 0.02
     # spelling only training words, ranked by their word LM, reads digit strings better still
-    fused = m["test"]["test"]["beam 4 + lexicon + LM"]
+    fused = m["test"]["test"]["beam 6 + lexicon + LM"]  # the lexicon search has a beam of its own
     assert fused["wer"] <= m["test"]["test"]["greedy"]["wer"], m["test"]["test"]
     assert m["lm"]["order"] == 3
 
@@ -353,7 +353,7 @@ def test_cli_predict_json_timings_and_stream_equal_whole(tiny_run, capsys):
     assert rc == 0, err
     scores = json.loads(out)
     assert scores["all"]["count"] == 20 and 0.0 <= scores["all"]["cer"] and scores["all"]["wer"] >= 0.0
-    assert scores["all, beam 4 + lexicon + LM"]["count"] == 20
+    assert scores["all, beam 6 + lexicon + LM"]["count"] == 20
 
 
 @needs_espeak

@@ -75,3 +75,10 @@ class WordLMOptions:
     word_bonus: float = option(
         1.0, "score added per word with the LM (offsets its preference for short texts)"
     )
+    lexicon_beam: int = option(
+        64,
+        "beam of the lexicon (+ word LM) search; wider than the plain beam: a word's LM score counts only once "
+        "the word ends, and a narrow beam drops the right word before then (chosen on validation parts: "
+        "docs/handwriting.md, docs/speech.md)",
+        low=1,
+    )

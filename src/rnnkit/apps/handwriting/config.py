@@ -83,12 +83,6 @@ class HandwritingConfig(AppConfig, WordLMOptions):
         0.2, "between the recurrent layers and before the output layer", low=0.0, below=1.0
     )
     beam_size: int = option(8, "prefix beam search width for the reported scores; 1 = greedy", low=1)
-    lexicon_beam: int = option(
-        64,
-        "beam of the lexicon (+ word LM) search; wider than beam_size: a narrow one drops the right word "
-        "before its end is scored (chosen on validation lines: docs/handwriting.md)",
-        low=1,
-    )
     # baselines
     segment_baseline: bool = option(
         True, "digits data: also score connected components + a CNN (its CNN trains for baseline_epochs)"

@@ -262,11 +262,10 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             if cfg.beam_size > 1:
                 hyps[f"beam {cfg.beam_size}"] = transcribe(lp, alphabet, cfg.beam_size)
             if cfg.lexicon:
-                hyps[f"beam {cfg.beam_size} + lexicon"] = transcribe(lp, alphabet, cfg.beam_size, lexicon)
+                beam = cfg.lexicon_beam
+                hyps[f"beam {beam} + lexicon"] = transcribe(lp, alphabet, beam, lexicon)
                 if lm is not None:
-                    hyps[f"beam {cfg.beam_size} + lexicon + LM"] = transcribe(
-                        lp, alphabet, cfg.beam_size, lexicon, lm, cfg
-                    )
+                    hyps[f"beam {beam} + lexicon + LM"] = transcribe(lp, alphabet, beam, lexicon, lm, cfg)
             scores[part] = {k: report.error_rates(refs, h) for k, h in hyps.items()}
             scores[part]["untrained"] = report.error_rates(refs, transcribe(untrained_lp[part], alphabet, 1))
             scores[part]["count"] = len(ix)

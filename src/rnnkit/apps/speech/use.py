@@ -196,10 +196,12 @@ class SpeechTranscriber:
 
     def transcribe_file(self, path, beam_size: int | None = None, lexicon: bool = False) -> dict[str, Any]:
         """The transcript of one audio file (greedy with ``beam_size=1``, default the run's beam);
-        ``lexicon=True``: only words of the training transcripts, ranked with their word LM."""
+        ``lexicon=True``: only words of the training transcripts, ranked with their word LM (default beam:
+        the run's ``lexicon_beam``)."""
         from rnnkit.apps.speech.model import transcribe, utterance_log_probs, word_timings
 
-        beam = self.config.beam_size if beam_size is None else beam_size
+        default = self.config.lexicon_beam if lexicon else self.config.beam_size
+        beam = default if beam_size is None else beam_size
         if beam < 1:
             raise RnnkitError(f"--beam: expected N >= 1, got {beam}")
         lp = utterance_log_probs(self.models, [self._frames(path)])[0]
@@ -306,12 +308,12 @@ class SpeechTranscriber:
         if c.lexicon:
             train = [corpus.texts[i] for i in corpus.indices("train")] if data is None else None
             lex, lm = self.word_models(train)
-            best = f"beam {c.beam_size} + lexicon" + (" + LM" if lm is not None else "")
+            best = f"beam {c.lexicon_beam} + lexicon" + (" + LM" if lm is not None else "")
         for part, (feats, refs) in parts.items():
             lp = utterance_log_probs(self.models, [(f - self.mean) / self.std for f in feats])
             out[part] = {**error_rates(refs, transcribe(lp, self.alphabet, 1)), "count": len(refs)}
             if c.lexicon:
-                hyps = transcribe(lp, self.alphabet, c.beam_size, lex, lm, c)
+                hyps = transcribe(lp, self.alphabet, c.lexicon_beam, lex, lm, c)
                 out[f"{part}, {best}"] = {**error_rates(refs, hyps), "count": len(refs)}
         return out
 
