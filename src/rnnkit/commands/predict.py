@@ -63,7 +63,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="textgen word-level runs: the K most likely next words after each input (inputs continue one text)",
     )
-    p.add_argument("--beam", type=int, metavar="N", help="translate runs: beam width (default: greedy)")
+    p.add_argument(
+        "--beam",
+        type=int,
+        metavar="N",
+        help="beam width: translate runs (default: greedy), speech CTC and handwriting runs (default: the run's)",
+    )
     p.add_argument("--n-best", type=int, metavar="K", help="translate runs: list the K best translations")
     p.add_argument(
         "--stream",
@@ -75,8 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--lexicon",
         action="store_true",
         default=None,
-        help="speech CTC and handwriting runs: spell only words of the training texts (speech: ranked with "
-        "their word n-gram LM)",
+        help="speech CTC and handwriting runs: spell only words of the training texts, ranked with their word "
+        "n-gram LM (the search keeps the run's lexicon_beam prefixes, 64, unless --beam is given)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
