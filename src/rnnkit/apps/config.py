@@ -64,7 +64,8 @@ def check_fractions(cfg: Any) -> None:
 @dataclass
 class WordLMOptions:
     """The word language model fused into a CTC application's lexicon beam search (speech, handwriting):
-    ``log p_CTC + lm_weight * log p_LM + word_bonus * words`` (:func:`rnnkit.models.lexicon_beam_search`)."""
+    ``log p_CTC + lm_weight * log p_LM + word_bonus * words`` (:func:`rnnkit.models.lexicon_beam_search`),
+    a search that keeps ``lexicon_beam`` prefixes."""
 
     lm_order: int = option(
         3,
