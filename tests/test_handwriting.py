@@ -182,29 +182,6 @@ def test_word_gaps_space_the_words_and_leave_one_word_alone():
     assert widths[0.3] < widths[None] < widths[1.5]
 
 
-def test_scale_draws_the_writing_smaller_or_larger_in_the_same_line_height():
-    fonts = _fonts_or_skip()
-    font = data.split_fonts(fonts)[0][0]
-
-    def ink(line):  # rows and columns of the ink (short lines are padded for CTC)
-        rows, cols = np.flatnonzero(line.max(axis=1) > 0.5), np.flatnonzero(line.max(axis=0) > 0.5)
-        return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-
-    lines = {
-        s: data.render_text("a truth universally", font, np.random.default_rng(7), scale=s)
-        for s in (0.7, 1.0)
-    }
-    assert lines[0.7].shape[0] == lines[1.0].shape[0] == 32
-    (h7, w7), (h1, w1) = ink(lines[0.7]), ink(lines[1.0])
-    assert 0.55 < h7 / h1 < 0.85 and 0.55 < w7 / w1 < 0.85
-    # jitter off draws every line at its size: the lines of earlier versions
-    texts = ["it is a truth", "mr. darcy's"]
-    seen = data.split_fonts(fonts)[0]
-    plain = data.render_font_lines(texts, seen, 8, np.random.default_rng(3))[0]
-    jittered = data.render_font_lines(texts, seen, 8, np.random.default_rng(3), scale_jitter=True)[0]
-    assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(plain, jittered))
-
-
 def test_font_lines_are_cached_once_and_read_back(tmp_path, monkeypatch):
     fonts = _fonts_or_skip()
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
@@ -262,7 +239,7 @@ def test_font_run_data_uses_austen_and_both_font_sets():
     # the training lines follow the config: with capitals and gaps off, the plain renderer's lines
     seen, _ = data.split_fonts(data.find_fonts())
     plain = data.render_font_lines(train_texts, seen, 4, np.random.default_rng([cfg.seed, 3, 0]))
-    off = _prepare(dataclasses.replace(cfg, case_variety=False, word_gaps=False, scale_jitter=False))[1](0)
+    off = _prepare(dataclasses.replace(cfg, case_variety=False, word_gaps=False))[1](0)
     assert off[1] == plain[1] and all(np.array_equal(a, b) for a, b in zip(off[0], plain[0]))
     assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(lines, plain[0]))
 
@@ -583,9 +560,8 @@ def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path
 
 
 def test_a_run_saved_before_capitals_and_gaps_resumes_and_loads_without_them(monkeypatch):
-    """A fonts run saved before ``case_variety`` / ``word_gaps`` / ``scale_jitter`` existed trained without
-    them: resuming it (or loading its config) keeps them off unless a flag turns one on (``scale_jitter``
-    is off by default anyway); a run saved now keeps its values."""
+    """A fonts run saved before ``case_variety`` / ``word_gaps`` existed trained without them: resuming it
+    (or loading its config) keeps them off unless a flag turns one on; a run saved now keeps its values."""
     import types
 
     from rnnkit.apps import rundir
@@ -595,7 +571,7 @@ def test_a_run_saved_before_capitals_and_gaps_resumes_and_loads_without_them(mon
 
     old = config_to_dict(HandwritingConfig(data="fonts", name="old"))
     added = ("case_variety", "word_gaps")
-    for key in (*added, "scale_jitter"):
+    for key in added:
         del old[key]
     assert {k: saved_run_settings(HandwritingConfig, old)[k] for k in added} == dict.fromkeys(added, False)
     now = config_to_dict(HandwritingConfig(data="fonts", word_gaps=False))
@@ -603,8 +579,8 @@ def test_a_run_saved_before_capitals_and_gaps_resumes_and_loads_without_them(mon
     assert saved_run_settings(HandwritingConfig, now)["word_gaps"] is False
     fake = types.SimpleNamespace(resumable=True, info={"app": "handwriting", "name": "old", "config": old})
     monkeypatch.setattr(rundir, "find_interrupted", lambda *a, **k: [fake])
-    for flags, want in (([], (False, False, False)), (["--word-gaps"], (False, True, False))):
+    for flags, want in (([], (False, False)), (["--word-gaps"], (False, True))):
         args = build_parser().parse_args(["train", "handwriting", "--resume", *flags])
         cfg = train_command._resumed_config(HandwritingConfig, HandwritingConfig(), args)
         assert cfg.data == "fonts" and cfg.name == "old"
-        assert (cfg.case_variety, cfg.word_gaps, cfg.scale_jitter) == want
+        assert (cfg.case_variety, cfg.word_gaps) == want

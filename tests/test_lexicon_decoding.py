@@ -185,3 +185,15 @@ def test_the_lm_keeps_a_bounded_cache_of_recent_contexts(monkeypatch):
     for i in range(11, 22):  # 11 more contexts: one has to go
         lm.log_prob((f"w{i}",), "w2")
     assert len(lm._cache) == 20 and ("w1",) in lm._cache and ("w2",) not in lm._cache
+
+
+@pytest.mark.parametrize("beam", [0, -1, 2.5, True])
+def test_both_beam_searches_refuse_a_beam_size_below_one(beam):
+    """A negative width would slice the beam from its end (keeping nearly every prefix: the search never
+    ends on long outputs), so both searches refuse anything but an integer >= 1 with one clear error."""
+    lp = torch.randn(5, len(ALPHABET) + 1).log_softmax(-1)
+    with pytest.raises(RnnkitError, match=r"beam size: expected an integer >= 1"):
+        ctc_prefix_beam_search(lp, beam)
+    with pytest.raises(RnnkitError, match=r"beam size: expected an integer >= 1"):
+        lexicon_beam_search(lp, Lexicon(WORDS, ALPHABET), beam)
+    assert lexicon_beam_search(lp, Lexicon(WORDS, ALPHABET), np.int64(2))[1] <= 0.0  # numpy ints are fine

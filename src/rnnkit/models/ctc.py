@@ -7,6 +7,7 @@ Shape convention: inputs (B, T, I) features (or (B, T) ids), ``lengths`` (B,); p
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,13 @@ def ctc_greedy_decode(
     return out
 
 
+def check_beam_size(beam_size) -> None:
+    """A beam search keeps ``beam_size >= 1`` prefixes; anything else is one clear error (a negative width
+    would slice the beam from the end and keep nearly every prefix)."""
+    if isinstance(beam_size, bool) or not isinstance(beam_size, numbers.Integral) or beam_size < 1:
+        raise RnnkitError(f"beam size: expected an integer >= 1, got {beam_size!r}")
+
+
 def ctc_prefix_beam_search(
     log_probs: Tensor, beam_size: int = 8, blank: int = BLANK, prune: float = -12.0
 ) -> tuple[list[int], float]:
@@ -84,6 +92,7 @@ def ctc_prefix_beam_search(
     alignments of one labelling are summed instead of competing. Classes with ``log p < prune`` at a frame
     are skipped. Returns ``(labels, log p(labels))``.
     """
+    check_beam_size(beam_size)
     lp = log_probs.detach().double().cpu()
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}  # prefix -> (log p_b, log p_nb)
     for t in range(lp.shape[0]):

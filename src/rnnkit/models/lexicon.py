@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rnnkit._errors import RnnkitError
-from rnnkit.models.ctc import _NEG_INF, _logaddexp
+from rnnkit.models.ctc import _NEG_INF, _logaddexp, check_beam_size
 
 __all__ = ["Lexicon", "WordNgramLM", "lexicon_beam_search"]
 
@@ -153,6 +153,7 @@ def lexicon_beam_search(
     """
     if log_probs.dim() != 2:
         raise RnnkitError(f"log_probs: expected (T, C), got shape {tuple(log_probs.shape)}")
+    check_beam_size(beam_size)
     lp = log_probs.detach().double().cpu().numpy()
     space, root = lexicon.space, lexicon.root
     use_lm = lm is not None

@@ -65,11 +65,6 @@ class HandwritingConfig(AppConfig, WordLMOptions):
     word_gaps: bool = option(
         True, "fonts data: space the words of each training line 0.3-1.5 times the font's space apart"
     )
-    scale_jitter: bool = option(
-        False,
-        "fonts data: draw half of the training lines 0.7-1.05 times their size in the same line height "
-        "(tried, not better: docs/handwriting.md)",
-    )
     height: int = option(32, "line images are scaled to this many pixels high (a multiple of 8)", low=8)
     # model
     channels: tuple[int, ...] = option((16, 32, 64), "output channels of the three conv blocks")

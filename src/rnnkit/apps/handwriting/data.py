@@ -321,7 +321,6 @@ def render_text(
     height: int = 32,
     band: str = "x",
     gap: float | None = None,
-    scale: float = 1.0,
 ) -> np.ndarray:
     """``text`` in the font at ``font_path`` as a line ``(height, width)`` of ink in [0, 1].
 
@@ -331,8 +330,7 @@ def render_text(
     Augmentation: stroke width (as drawn, or bolder by 5 or 10 % of the x-height), slant (shear up to 0.3), rotation
     (up to 2 degrees), vertical shift, horizontal stretch (0.85-1.15), elastic distortion (70 % of lines),
     blur and noise; ``gap`` (default: the font's own spacing) draws the words apart, ``gap`` times the
-    width of the font's space between them; ``scale`` draws the writing that many times its size inside the
-    same line height (the window around the x-height grows or shrinks about its middle).
+    width of the font's space between them.
     """
     from PIL import Image, ImageDraw
 
@@ -371,12 +369,8 @@ def render_text(
     img = img.transform(img.size, Image.AFFINE, (1.0, slant, -slant * mid, 0.0, 1.0, 0.0), Image.BILINEAR)
     img = img.rotate(rng.uniform(-2, 2), resample=Image.BILINEAR, expand=False, center=(img.width / 2, mid))
     shift = rng.uniform(-0.12, 0.12) * xh
-    if scale == 1.0:  # the lines of earlier versions, to the pixel
-        y0 = int(round(pad - top + x_top - 1.1 * xh + shift))
-        y1 = int(round(pad - top + x_bottom + 0.9 * xh + shift))
-    else:
-        y0 = int(round(mid + shift - (0.5 * xh + 1.1 * xh) / scale))
-        y1 = int(round(mid + shift + (0.5 * xh + 0.9 * xh) / scale))
+    y0 = int(round(pad - top + x_top - 1.1 * xh + shift))
+    y1 = int(round(pad - top + x_bottom + 0.9 * xh + shift))
     img = img.crop((0, y0, img.width, y1))
     w = max(1, round(img.width * height / img.height * rng.uniform(0.85, 1.15)))
     line = np.asarray(img.resize((w, height), Image.BILINEAR), np.float32) / 255.0
@@ -460,23 +454,19 @@ def render_font_lines(
     height: int = 32,
     case_variety: bool = False,
     word_gaps: bool = False,
-    scale_jitter: bool = False,
 ):
     """``count`` lines: a random text of ``texts`` in a random font of ``fonts`` each.
 
     For training lines: ``case_variety`` draws some texts with capitals (:func:`vary_case`),
-    ``word_gaps`` spaces the words 0.3-1.5 times the font's space apart, ``scale_jitter`` draws half of the
-    lines smaller or larger (0.7-1.05 times) in the same line height, as writing fills a line box by
-    different amounts; the returned texts are the labels (as given). With all three off, the lines are those
-    of earlier versions (the cached test lines)."""
+    ``word_gaps`` spaces the words 0.3-1.5 times the font's space apart; the returned texts are the labels
+    (as given). With both off, the lines are those of earlier versions (the cached test lines)."""
     lines, out = [], []
     for _ in range(count):
         text = texts[int(rng.integers(len(texts)))]
         font = fonts[int(rng.integers(len(fonts)))]
         shown, band = vary_case(text, rng) if case_variety else (text, "x")
         gap = float(rng.uniform(0.3, 1.5)) if word_gaps else None
-        scale = float(rng.uniform(0.7, 1.05)) if scale_jitter and rng.random() < 0.5 else 1.0
-        lines.append(render_text(shown, font, rng, height, band, gap, scale))
+        lines.append(render_text(shown, font, rng, height, band, gap))
         out.append(text)
     return lines, out
 

@@ -183,7 +183,10 @@ def decode_lines(
             seqs = model.decode(b["images"], b["widths"], beam_size)
         else:
             lp, frames = model.log_probs(b["images"], b["widths"])
-            beam = beam_size or (cfg.lexicon_beam if cfg is not None else model.config.ctc.beam_size)
+            if beam_size is not None:
+                beam = beam_size
+            else:
+                beam = cfg.lexicon_beam if cfg is not None else model.config.ctc.beam_size
             weights = {"lm_weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if cfg is not None else {}
             seqs = [
                 lexicon_beam_search(lp[k, : int(frames[k])], lexicon, beam, lm=lm, **weights)[0]

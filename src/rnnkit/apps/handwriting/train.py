@@ -101,14 +101,7 @@ def _prepare(cfg: HandwritingConfig):
         def train_lines(epoch: int):
             rng = np.random.default_rng([cfg.seed, 3, epoch])
             return render_font_lines(
-                tr_t,
-                seen,
-                cfg.train_lines,
-                rng,
-                cfg.height,
-                cfg.case_variety,
-                cfg.word_gaps,
-                cfg.scale_jitter,
+                tr_t, seen, cfg.train_lines, rng, cfg.height, cfg.case_variety, cfg.word_gaps
             )
 
         info = {
