@@ -104,3 +104,109 @@ def test_forecaster_reproduces_a_pure_seasonal_series_and_trains_its_smoothing()
 def test_initial_season_is_the_centred_mean_profile():
     y = np.resize([1.0, 3.0, 2.0, 6.0], 12) + np.repeat([0.0, 10.0, 20.0], 4)
     np.testing.assert_allclose(initial_season(y, 4), [-2.0, 0.0, -1.0, 3.0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the global ES-RNN: a batch of series with shared coefficients
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("per_row", [False, True])
+def test_batched_smoothing_equals_each_row_step_by_step_forward_and_backward(per_row):
+    g = torch.Generator().manual_seed(4)
+    m, n, B = 4, 23, 3
+    z = torch.randn(B, n, generator=g, dtype=torch.float64).cumsum(1).requires_grad_()
+    shape = (B,) if per_row else ()
+    alpha = (0.2 + 0.5 * torch.rand(shape, generator=g, dtype=torch.float64)).requires_grad_()
+    gamma = (0.1 + 0.5 * torch.rand(shape, generator=g, dtype=torch.float64)).requires_grad_()
+    init = (0.3 * torch.randn(B, m, generator=g, dtype=torch.float64)).requires_grad_()
+    level, season = es_smooth(z, alpha, gamma, init)
+    assert level.shape == (B, n) and season.shape == (B, n + m)
+    rows = [
+        es_smooth_reference(z[i], alpha[i] if per_row else alpha, gamma[i] if per_row else gamma, init[i])
+        for i in range(B)
+    ]
+    torch.testing.assert_close(level, torch.stack([r[0] for r in rows]), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(season, torch.stack([r[1] for r in rows]), rtol=1e-12, atol=1e-12)
+    w1, w2 = torch.randn(level.shape, dtype=torch.float64), torch.randn(season.shape, dtype=torch.float64)
+    leaves = (z, alpha, gamma, init)
+    fast = torch.autograd.grad((level * w1).sum() + (season * w2).sum(), leaves)
+    slow = torch.autograd.grad(
+        sum((r[0] * w1[i]).sum() + (r[1] * w2[i]).sum() for i, r in enumerate(rows)), leaves
+    )
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_panel_forecaster_reads_a_series_like_the_single_series_forecaster():
+    """With the same coefficients and starting indices, the global ES-RNN's view of each row, its loss
+    and its gradients equal the single-series forecaster's (tested above against statsmodels) on that
+    series alone, however the batch's rows are padded."""
+    from rnnkit.apps.timeseries.es import PanelESForecaster
+
+    m, h, w = 4, 4, 8
+    rng = np.random.default_rng(5)
+    series = [
+        np.cumsum(0.1 * rng.standard_normal(n)) + np.resize([0.2, -0.1, 0.05, -0.15], n) for n in (30, 41)
+    ]
+    panel = PanelESForecaster(_net(h), m, h, w, alpha=0.4, gamma=0.15)
+    origins, rows, inits, scales, futures, singles = [], [], [], [], [], []
+    for z, o, r in zip(series, (22, 33), (0.3, 0.7)):
+        init = initial_season(z[:o], m)
+        single = ESForecaster(_net(h), m, h, w, 0, [r], init, alpha=0.4, gamma=0.15)
+        single.use_series(torch.tensor(z[:, None]))
+        singles.append((single, o, z[o : o + h]))
+        origins.append(o)
+        rows.append(np.pad(z, (0, 41 - len(z)), constant_values=99.0))  # padding the recursion never reads
+        inits.append(init)
+        scales.append(r)
+        futures.append(z[o : o + h])
+    f32 = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    batch = {
+        "z": f32(rows), "init": f32(inits), "origins": torch.tensor(origins), "scale": f32(scales),
+        "future": f32(futures),
+    }  # fmt: skip
+    out, base = panel.outputs(batch["z"], batch["init"], batch["origins"], batch["scale"])
+    for i, (single, o, _fut) in enumerate(singles):
+        s_out, s_base, _ = single.outputs(torch.tensor([o]))
+        torch.testing.assert_close(out[i], s_out[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(base[i], s_base[0], rtol=1e-6, atol=1e-6)
+    # the loss is the mean of the rows' single-series losses; so are the coefficients' gradients
+    loss = panel.loss(batch).loss
+    loss.backward()
+    total_loss = total_alpha = 0.0
+    for single, o, fut in singles:
+        s_loss = single.loss({"origins": torch.tensor([o]), "future": f32(fut[None])}).loss / len(singles)
+        s_loss.backward()
+        total_loss += s_loss.item()
+        total_alpha += single.alpha_p.grad.item()
+    assert loss.item() == pytest.approx(total_loss, rel=1e-5)
+    assert panel.alpha_p.grad.item() == pytest.approx(total_alpha, rel=1e-4, abs=1e-7)
+    assert panel.alpha_p.grad.item() != 0.0
+
+
+def test_panel_forecasts_of_a_batch_equal_one_series_at_a_time():
+    """Rows of different lengths forecast together give each row's own forecast (nothing leaks through
+    the padding), and an ensemble's forecast is its members' median in the data's units."""
+    from dataclasses import replace as _replace
+
+    from rnnkit.apps.timeseries.config import TimeSeriesConfig
+    from rnnkit.apps.timeseries.data import Scaler
+    from rnnkit.apps.timeseries.es import PanelESForecaster
+    from rnnkit.apps.timeseries.model import Ensemble, es_history_forecasts
+
+    rng = np.random.default_rng(6)
+    m, h = 4, 4
+    cfg = _replace(TimeSeriesConfig(horizon=h, season=m), normalize="es")
+    hist = [np.exp(np.cumsum(0.05 * rng.standard_normal(n)) + 3) for n in (17, 30, 25)]
+    scalers = [Scaler.fit(y[:, None], cfg, 0) for y in hist]
+    members = []
+    for k in range(3):
+        torch.manual_seed(k)
+        from rnnkit.models import RegressorConfig, SequenceRegressor
+
+        net = SequenceRegressor(RegressorConfig(output_size=h, input_size=1, pooling="last"))
+        members.append((PanelESForecaster(net, m, h, 8 if k % 2 == 0 else 6), 8 if k % 2 == 0 else 6))
+    together = es_history_forecasts(Ensemble(members), hist, scalers)
+    for i, (y, sc) in enumerate(zip(hist, scalers)):
+        each = [es_history_forecasts(mm, [y], [sc])[0] for mm, _ in members]
+        np.testing.assert_allclose(together[i], np.median(each, 0), rtol=1e-5)
+        assert np.all(together[i] > 0)  # a log-transformed series stays positive

@@ -114,10 +114,10 @@ BAD = [  # (case, file content, extra flags, fragments of the message)
         ["line 32", "expected a number in column 'y'", "'lots'"],
     ),
     (
-        "es-not-global",
+        "es-level-penalty",
         "unique_id,ds,y\n" + "\n".join(_series_rows("a", 30)),
-        ["--normalize", "es"],
-        ["--normalize es", "not available for a global model"],
+        ["--normalize", "es", "--level-penalty", "2"],
+        ["--level-penalty 2", "global", "leave it at 0"],
     ),
 ]
 
@@ -364,3 +364,35 @@ def test_a_sample_of_the_series_says_so_in_its_result_row(tmp_path):
     assert some.rows[0].task == "panel.csv (4 series, a sample of 6), 4-step"
     every = train(_cfg(data, name="every", **common), say=lambda *a: None)
     assert every.rows[0].task == "panel.csv (6 series), 4-step"
+
+
+def test_global_es_rnn_trains_saves_and_forecasts_again(tmp_path, capsys):
+    """``--normalize es`` for a global model: shared learnt coefficients, each series smoothed from its
+    start; the trained ensemble beats its untrained self and the seasonal naive forecast, and the saved run
+    gives the same test scores, the same forecast after a series' end, and forecasts a series it never saw."""
+    from rnnkit.apps.timeseries.model import es_history_forecasts
+
+    data = _panel_csv(tmp_path / "panel.csv")
+    cfg = _cfg(
+        data, runs_dir=str(tmp_path / "runs"), name="ges", normalize="es", epochs=25, early_stopping=0,
+        ensemble=2, hidden_size=16, baselines=["naive", "seasonal naive"], progress=False,
+    )  # fmt: skip
+    result = train(cfg, say=lambda *a: None)
+    m = result.metrics
+    assert m["normalize"] == "es" and len(m["es"]) == 2
+    assert m["test"]["mase_mean"] < m["untrained"]["mase_mean"], (m["test"], m["untrained"])
+    assert m["test"]["mase_mean"] < m["baselines"]["seasonal naive"]["mase_mean"], m["test"]
+    assert any(abs(s["alpha"] - 0.3) > 1e-3 for s in m["es"])  # the coefficients were learnt
+    model = load(result.run)
+    assert model.evaluate()["mase_mean"] == pytest.approx(m["test"]["mase_mean"], rel=1e-6)
+    rc, out, err = run_cli(capsys, "predict", result.run, "s3", "--json")
+    assert rc == 0, err
+    y = np.array(
+        [float(line.split(",")[2]) for line in open(data).read().split()[1:] if line.startswith("s3,")]
+    )
+    ref = es_history_forecasts(model.model, [y], [model.scalers["s3"]])[0]
+    np.testing.assert_allclose([s["value"] for s in json.loads(out)[0]["steps"]], ref, rtol=1e-6)
+    new = model.predict(y[-20:] * 3.0)  # recent values of a series the run never saw, three times the size
+    got = np.array([s["value"] for s in new["forecast"]])
+    assert got.shape == (H,) and np.all(got > 0)
+    assert np.mean(got) == pytest.approx(3.0 * np.mean(y[-H:]), rel=0.5)

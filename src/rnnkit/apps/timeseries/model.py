@@ -8,9 +8,18 @@ import torch
 from rnnkit.apps._common import app_encoder
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
 from rnnkit.apps.timeseries.data import Scaler, windows_at
-from rnnkit.apps.timeseries.es import ESForecaster, initial_season
+from rnnkit.apps.timeseries.es import ESForecaster, PanelESForecaster, es_rows, initial_season
 
-__all__ = ["Ensemble", "build_es", "build_model", "forecast_at", "forecast_windows", "member_windows"]
+__all__ = [
+    "Ensemble",
+    "build_es",
+    "build_model",
+    "es_history_forecasts",
+    "forecast_at",
+    "forecast_windows",
+    "is_panel_es",
+    "member_windows",
+]
 
 
 def build_model(cfg: TimeSeriesConfig, channels: int, loss: str = "mse"):
@@ -69,6 +78,29 @@ def _es_forecast(es: ESForecaster, scaler: Scaler, values: np.ndarray, origins) 
     if es.init_season is not None and not (len(y) >= len(head) and np.allclose(y[: len(head)], head)):
         init = torch.tensor(initial_season(z[:, scaler.t], es.season), dtype=torch.float32)
     return scaler._untransform_target(es.forecast_log(origins, init))
+
+
+def is_panel_es(model) -> bool:
+    """Whether ``model`` (or an :class:`Ensemble`'s members) is a global ES-RNN (:class:`PanelESForecaster`)."""
+    first = model.members[0][0] if isinstance(model, Ensemble) else model
+    return isinstance(first, PanelESForecaster)
+
+
+def es_history_forecasts(model, histories, scalers, batch_size: int = 512) -> list[np.ndarray]:
+    """(H,) forecasts in each series' units after the end of ``histories[i]`` (raw values from the series'
+    start, or any stretch of recent ones), by a :class:`PanelESForecaster` or the median of an ensemble's."""
+    members = model.members if isinstance(model, Ensemble) else [(model, model.window)]
+    zs = [sc.transform(np.asarray(h, dtype=np.float64)[:, None])[:, 0] for h, sc in zip(histories, scalers)]
+    scale = torch.tensor([float(sc.scale[0]) for sc in scalers], dtype=torch.float32)
+    per_member = []
+    for m, _ in members:
+        out = []
+        for s in range(0, len(zs), batch_size):
+            z, init, origins = es_rows(zs[s : s + batch_size], m.season)
+            out.append(m.forecast_log(z, init, origins, scale[s : s + batch_size]))
+        logs = np.concatenate(out, 0)
+        per_member.append([sc._untransform_target(f) for sc, f in zip(scalers, logs)])
+    return list(np.median(np.asarray(per_member), 0))
 
 
 def forecast_at(model, scaler: Scaler, values: np.ndarray, origins, window: int) -> np.ndarray:

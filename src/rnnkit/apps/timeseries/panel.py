@@ -286,10 +286,10 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
             "a global model (--id-column) forecasts from the last step; use --structure many-to-one"
         )
     normalize = "seasonal" if cfg.normalize == "auto" else cfg.normalize
-    if normalize == "es":
+    if normalize == "es" and cfg.level_penalty > 0:
         raise RnnkitError(
-            "--normalize es (per-series ES-RNN smoothing) is not available for a global model yet; use "
-            "seasonal (default), level or standard: each series is log-transformed and scaled by itself"
+            f"--level-penalty {cfg.level_penalty:g} is for a single series' ES-RNN; a global one (--normalize es "
+            "with many series) has no per-series level to penalise: leave it at 0"
         )
     known = ("naive", "seasonal naive", "ets", "arima", "mlp")
     if not cfg.baselines or set(cfg.baselines) - set(known):
@@ -400,13 +400,20 @@ def panel_tensors(cfg: TimeSeriesConfig, panel: Panel, splits, scalers, window: 
     return torch.cat(xs), torch.cat(ys)
 
 
+def series_forecasts(model, histories, scalers, window: int) -> list[np.ndarray]:
+    """(H,) forecasts in each series' units after the end of ``histories[i]``: a window network (or ensemble)
+    reads its last ``window`` values, a global ES-RNN smooths over all of them."""
+    from rnnkit.apps.timeseries.model import Ensemble, es_history_forecasts, forecast_windows, is_panel_es
+
+    if is_panel_es(model):
+        return es_history_forecasts(model, histories, scalers)
+    width = model.window if isinstance(model, Ensemble) else window
+    return [
+        forecast_windows(model, scaler, np.asarray(h, dtype=np.float64)[None, -width:, None])[0]
+        for h, scaler in zip(histories, scalers)
+    ]
+
+
 def panel_forecasts(model, cfg: TimeSeriesConfig, panel: Panel, scalers, origins) -> list[np.ndarray]:
     """(H,) forecasts in each series' units, made at ``origins[i]`` of series ``i`` from the values before it."""
-    from rnnkit.apps.timeseries.data import windows_at
-    from rnnkit.apps.timeseries.model import Ensemble, forecast_windows
-
-    width = model.window if isinstance(model, Ensemble) else cfg.window
-    return [
-        forecast_windows(model, scaler, windows_at(y[:, None], [o], width))[0]
-        for y, scaler, o in zip(panel.values, scalers, origins)
-    ]
+    return series_forecasts(model, [y[:o] for y, o in zip(panel.values, origins)], scalers, cfg.window)

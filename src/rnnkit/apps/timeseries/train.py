@@ -35,6 +35,7 @@ from rnnkit.apps.timeseries.data import (
     preset_of,
     resolve,
 )
+from rnnkit.apps.timeseries.es import PanelESForecaster, initial_season
 from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
 from rnnkit.apps.timeseries.panel import (
     GLOBAL_LOSS,
@@ -250,6 +251,61 @@ def _es_batches(z_target: np.ndarray, origins, horizon: int, batch_size: int, or
     return out
 
 
+def _panel_es_samples(cfg, panel, splits, scalers, part: str) -> dict[str, Any] | None:
+    """A global ES-RNN's training (``part="train"``) or validation samples: every series' transformed values
+    ``z`` (S, n_max, right-padded), and per sample its series, origin, starting indices (from the first
+    seasons before the origin, :func:`initial_season`) and future; None when there are none."""
+    m = cfg.season
+    zs = [sc.transform(y[:, None])[:, 0] for y, sc in zip(panel.values, scalers)]
+    sid, origins, init, future = [], [], [], []
+    for i, (z, sp) in enumerate(zip(zs, splits)):
+        got = sp.train_origins if part == "train" else ([sp.val_origin] if sp.val_origin is not None else [])
+        firsts = {}
+        for o in got:
+            o = int(o)
+            k = min(3, o // m)  # initial_season reads at most the first three seasons
+            if k not in firsts:
+                firsts[k] = initial_season(z[:o], m) if m > 1 else np.zeros(1)
+            sid.append(i)
+            origins.append(o)
+            init.append(firsts[k])
+            future.append(z[o : o + cfg.horizon])
+    if not origins:
+        return None
+    padded = np.zeros((len(zs), max(len(z) for z in zs)))
+    for i, z in enumerate(zs):
+        padded[i, : len(z)] = z
+    f32 = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    return {
+        "z": f32(padded),
+        "scale": f32([float(sc.scale[0]) for sc in scalers]),
+        "sid": torch.tensor(sid, dtype=torch.long),
+        "origins": torch.tensor(origins, dtype=torch.long),
+        "init": f32(init) if m > 1 else None,
+        "future": f32(future),
+    }
+
+
+def _panel_es_batches(d: dict[str, Any], batch_size: int, order=None) -> list[dict]:
+    """:class:`PanelESForecaster` batches of :func:`_panel_es_samples` in ``order`` (default: as they are);
+    each batch's rows are cut after its latest origin."""
+    idx = torch.arange(len(d["origins"])) if order is None else torch.as_tensor(order)
+    out = []
+    for s in range(0, len(idx), batch_size):
+        b = idx[s : s + batch_size]
+        o, rows = d["origins"][b], d["sid"][b]
+        out.append(
+            {
+                "z": d["z"][rows, : int(o.max())],
+                "init": None if d["init"] is None else d["init"][b],
+                "origins": o,
+                "scale": d["scale"][rows],
+                "future": d["future"][b],
+            }
+        )
+    return out
+
+
 def _tensor_batches(x, y, batch_size: int, order=None) -> list[dict]:
     """``{"inputs", "targets"}`` batches of precomputed tensors, in ``order`` (default: as they are)."""
     idx = torch.arange(len(x)) if order is None else torch.as_tensor(order)
@@ -279,51 +335,65 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     name = cfg.name or (cfg.data if cfg.data in PANELS else APP)
     lengths = np.array([len(y) for y in panel.values])
     windows = member_windows(cfg)
-    # inputs and targets of every window length the ensemble reads (the members share two lengths)
-    data = {w: panel_tensors(cfg, panel, splits, scalers, w, "train") for w in set(windows)}
-    val = {w: panel_tensors(cfg, panel, splits, scalers, w, "val") for w in set(windows)}
-    n_train = len(data[cfg.window][0])
+    es = cfg.normalize == "es"
+    if es:  # the series themselves: the smoothing runs over each from its start (all members share them)
+        es_train = _panel_es_samples(cfg, panel, splits, scalers, "train")
+        es_val = _panel_es_samples(cfg, panel, splits, scalers, "val")
+        n_train, n_val = len(es_train["origins"]), 0 if es_val is None else len(es_val["origins"])
+    else:
+        # inputs and targets of every window length the ensemble reads (the members share two lengths)
+        data = {w: panel_tensors(cfg, panel, splits, scalers, w, "train") for w in set(windows)}
+        val = {w: panel_tensors(cfg, panel, splits, scalers, w, "val") for w in set(windows)}
+        n_train = len(data[cfg.window][0])
+        n_val = 0 if val[cfg.window] is None else len(val[cfg.window][0])
     say(
         f"timeseries (global): {cfg.data}: {len(panel)} series"
         + (f" (a sample of {len(full)})" if len(panel) < len(full) else "")
         + f", {lengths.min()}..{lengths.max()} values (median {int(np.median(lengths))}); window {cfg.window}, "
         f"horizon {cfg.horizon}, season {cfg.season}; {n_train} training windows, "
-        f"{0 if val[cfg.window] is None else len(val[cfg.window][0])} validation horizons, "
+        f"{n_val} validation horizons, "
         f"{len(panel)} test horizons"
     )
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         test_origins = [sp.test_origin for sp in splits]
         actual = [y[o : o + cfg.horizon] for y, o in zip(panel.values, test_origins)]
+
+        def new_model(mcfg, w):
+            net = build_model(mcfg, 1, GLOBAL_LOSS)
+            return PanelESForecaster(net, cfg.season, cfg.horizon, w) if es else net
+
         seed_everything(cfg.seed)
         untrained = report.summarize(
             report.series_scores(
-                actual,
-                panel_forecasts(build_model(cfg, 1, GLOBAL_LOSS), cfg, panel, scalers, test_origins),
-                scales,
+                actual, panel_forecasts(new_model(cfg, cfg.window), cfg, panel, scalers, test_origins), scales
             )
         )
         steps_per_epoch = -(-n_train // cfg.batch_size)
         t_train = time.perf_counter()
 
         def member_batches(w: int, seed: int) -> EpochBatches:
-            x, y = data[w]
+            size = n_train
 
             def epoch_batches(epoch: int):
-                order = torch.randperm(len(x), generator=per_epoch_generator(seed, epoch))
-                return _tensor_batches(x, y, cfg.batch_size, order)
+                order = torch.randperm(size, generator=per_epoch_generator(seed, epoch))
+                if es:
+                    return _panel_es_batches(es_train, cfg.batch_size, order)
+                return _tensor_batches(*data[w], cfg.batch_size, order)
 
             return EpochBatches(epoch_batches, steps_per_epoch)
 
+        def val_for(w: int):
+            if es:
+                return None if es_val is None else _panel_es_batches(es_val, 512)
+            return None if val[w] is None else _tensor_batches(*val[w], 512)
+
+        def probe_for(w: int):
+            if es:
+                return _panel_es_batches(es_train, 32, torch.arange(min(32, n_train)))[0]
+            return _tensor_batches(data[w][0][:32], data[w][1][:32], 32)[0]
+
         members, trained = _train_members(
-            cfg,
-            run.path,
-            windows,
-            lambda mcfg, w: build_model(mcfg, 1, GLOBAL_LOSS),
-            member_batches,
-            lambda w: None if val[w] is None else _tensor_batches(*val[w], 512),
-            lambda w: _tensor_batches(data[w][0][:32], data[w][1][:32], 32)[0],
-            steps_per_epoch,
-            say,
+            cfg, run.path, windows, new_model, member_batches, val_for, probe_for, steps_per_epoch, say
         )
         history, epochs_run = trained[0].history, [len(t.history) for t in trained]
         ensemble = Ensemble(members)
@@ -403,12 +473,16 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
         }
-        save_run_files(run, members[0][0], cfg, APP, metrics)
-        save_members(run, [m for m, _ in members])
+        if es:
+            metrics["es"] = [m.state() for m, _ in members]
+        nets = [m.net if es else m for m, _ in members]
+        save_run_files(run, nets[0], cfg, APP, metrics)
+        save_members(run, nets)
         run.write_json(
             "scaler.json",
             {
                 "kind": "global",
+                **({"es": metrics["es"]} if es else {}),
                 "mode": cfg.normalize,
                 "structure": cfg.structure,
                 "season": cfg.season,

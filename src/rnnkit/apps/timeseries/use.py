@@ -276,9 +276,23 @@ class GlobalForecaster:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
             )
-        self.model = Ensemble(list(zip(load_members(self.run, len(windows), SequenceRegressor), windows)))
-        # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of them
-        self.memory = 4 * (self.model.window + cfg.horizon)
+        nets = load_members(self.run, len(windows), SequenceRegressor)
+        if self.mode == "es":  # each network inside its learnt smoothing coefficients
+            from rnnkit.apps.timeseries.es import PanelESForecaster
+
+            try:
+                states = [info["es"][k] for k in range(len(nets))]
+                nets = [PanelESForecaster(net, self.season, cfg.horizon, w) for net, w in zip(nets, windows)]
+                for net, state in zip(nets, states):
+                    net.load_state(state)
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise RnnkitError(
+                    f"run {self.run.name}: scaler.json lacks its ES coefficients (damaged run?)"
+                ) from None
+        self.model = Ensemble(list(zip(nets, windows)))
+        # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of
+        # them (an ES-RNN smooths over all it is given: up to ES_MEMORY)
+        self.memory = ES_MEMORY if self.mode == "es" else 4 * (self.model.window + cfg.horizon)
 
     def _panel(self, data: str | None = None, id_column: str | None = None):
         from rnnkit.apps.timeseries.panel import PANELS, load_panel
@@ -355,10 +369,10 @@ class GlobalForecaster:
     ) -> dict[str, Any]:
         """The forecast after ``y``; with the run's interval, bounds too (``scale``: the series' MASE
         denominator, else that of ``y``)."""
-        from rnnkit.apps.timeseries.model import forecast_windows
+        from rnnkit.apps.timeseries.panel import series_forecasts
         from rnnkit.apps.timeseries.report import panel_bounds
 
-        fc = forecast_windows(self.model, scaler, y[None, -self.model.window :, None])[0]
+        fc = series_forecasts(self.model, [y], [scaler], self.model.window)[0]
         lo = hi = [None] * len(fc)
         if self.interval is not None:
             if scale is None:
