@@ -146,6 +146,7 @@ def global_run(tmp_path_factory):
         data,
         runs_dir=str(tmp / "runs"),
         name="g",
+        normalize="seasonal",  # the window path (the ES-RNN's own test is below)
         epochs=25,
         early_stopping=0,
         ensemble=1,
@@ -396,3 +397,20 @@ def test_global_es_rnn_trains_saves_and_forecasts_again(tmp_path, capsys):
     got = np.array([s["value"] for s in new["forecast"]])
     assert got.shape == (H,) and np.all(got > 0)
     assert np.mean(got) == pytest.approx(3.0 * np.mean(y[-H:]), rel=0.5)
+
+
+def test_auto_normalisation_of_a_global_model_follows_the_typical_series_length():
+    """``auto``: Smyl's ES-RNN when the median series is shorter than ES_BELOW values, as for one series."""
+    from rnnkit.apps.timeseries import ES_BELOW
+    from rnnkit.apps.timeseries.panel import Panel
+
+    def panel(lengths):
+        vals = [np.exp(np.sin(np.arange(n)) + 3) for n in lengths]
+        return Panel(
+            [f"s{i}" for i in range(len(vals))], [[str(t) for t in range(len(v))] for v in vals], vals, "y"
+        )
+
+    short = [ES_BELOW - 1, ES_BELOW - 1, ES_BELOW + 50]
+    assert resolve_global(_cfg("x.csv"), panel(short)).normalize == "es"
+    assert resolve_global(_cfg("x.csv"), panel([40, ES_BELOW, ES_BELOW + 1])).normalize == "seasonal"
+    assert resolve_global(_cfg("x.csv", normalize="seasonal"), panel(short)).normalize == "seasonal"

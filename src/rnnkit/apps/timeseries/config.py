@@ -62,9 +62,9 @@ class TimeSeriesConfig(AppConfig):
     test_fraction: float = option(0.1, "last share of the series for the reported scores", low=0.0, below=1.0)
     normalize: str = option(
         "auto",
-        "auto: es for series shorter than 250 values (ES_BELOW), seasonal for longer ones; "
-        "es: Smyl's ES-RNN, a level and seasonal indices smoothed over the whole series with coefficients "
-        "learnt with the network; seasonal: remove each window's straight line and seasonal profile, forecast "
+        "auto: es for series shorter than 250 values (ES_BELOW), seasonal for longer ones (a global model: "
+        "by its median series); es: Smyl's ES-RNN, a level and seasonal indices smoothed over the whole series "
+        "with coefficients learnt with the network (a global model shares the two coefficients); seasonal: remove each window's straight line and seasonal profile, forecast "
         "the rest; level: values relative to the latest value, in units of the typical HORIZON-step change; "
         "standard: (x - mean) / std of the training part",
         choices=("auto", "es", "seasonal", "level", "standard"),

@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
+from rnnkit.apps.timeseries.data import ES_BELOW
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
@@ -285,7 +286,9 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
         raise RnnkitError(
             "a global model (--id-column) forecasts from the last step; use --structure many-to-one"
         )
-    normalize = "seasonal" if cfg.normalize == "auto" else cfg.normalize
+    normalize = cfg.normalize
+    if normalize == "auto":  # the single-series rule, on the typical series: Smyl's ES-RNN for short ones
+        normalize = "es" if np.median([len(y) for y in panel.values]) < ES_BELOW else "seasonal"
     if normalize == "es" and cfg.level_penalty > 0:
         raise RnnkitError(
             f"--level-penalty {cfg.level_penalty:g} is for a single series' ES-RNN; a global one (--normalize es "
