@@ -83,3 +83,7 @@ class WordLMOptions:
         "docs/handwriting.md, docs/speech.md)",
         low=1,
     )
+
+    def search_weights(self) -> dict[str, float]:
+        """The keyword arguments of :func:`~rnnkit.models.lexicon_beam_search` that weigh the word LM."""
+        return {"lm_weight": self.lm_weight, "word_bonus": self.word_bonus}

@@ -187,7 +187,7 @@ def decode_lines(
                 beam = beam_size
             else:
                 beam = cfg.lexicon_beam if cfg is not None else model.config.ctc.beam_size
-            weights = {"lm_weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if cfg is not None else {}
+            weights = cfg.search_weights() if cfg is not None else {}
             seqs = [
                 lexicon_beam_search(lp[k, : int(frames[k])], lexicon, beam, lm=lm, **weights)[0]
                 for k in range(len(idx))

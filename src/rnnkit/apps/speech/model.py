@@ -265,7 +265,7 @@ def transcribe(
     from rnnkit.models import ctc_greedy_decode, ctc_prefix_beam_search, lexicon_beam_search
 
     out = []
-    weights = {"lm_weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if cfg is not None else {}
+    weights = cfg.search_weights() if cfg is not None else {}
     for lp in log_probs:
         if lexicon is not None:
             labels = lexicon_beam_search(lp, lexicon, beam_size, lm=lm, **weights)[0]
