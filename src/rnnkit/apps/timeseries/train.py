@@ -223,7 +223,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         )
         label = report.label_of(cfg)
         written = [
-            _plot_curves(run, history, label),
+            _plot_curves(run, history, label, es),
             report.plot_forecast(
                 cfg, ts, target, test_origins, test, n_tr + n_val, run.file("forecast.png"), label
             ),
@@ -523,7 +523,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             f"{PANELS[cfg.data][5] if cfg.data in PANELS else report.label_of(cfg)} ({len(panel):,} series"
             + (")" if len(panel) == len(full) else f", a sample of {len(full):,})")
         )
-        written = [_plot_curves(run, history, label)]
+        written = [_plot_curves(run, history, label, es)]
         samples = [
             f"mean MASE over {len(panel)} series: model {model_sum['mase_mean']:.3f} (median "
             f"{model_sum['mase_median']:.3f}); "
@@ -558,8 +558,9 @@ def _csv_cell(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 
-def _plot_curves(run, history, label: str):
-    """The training curves of a forecasting run (loss and MAE, in normalised units) as curves.png."""
+def _plot_curves(run, history, label: str, es: bool = False):
+    """The training curves of a forecasting run (loss and MAE, in normalised units) as curves.png; an ES-RNN's
+    loss is the absolute error, the window networks' the squared error."""
     return plots.plot_curves(
         history,
         run.file("curves.png"),
@@ -567,7 +568,7 @@ def _plot_curves(run, history, label: str):
         f"{label}: training curves (normalised units)",
         left=["train_loss", "val_loss"],
         right=["train_mae", "val_mae"],
-        left_label="loss (MSE)",
+        left_label="loss (absolute error)" if es else "loss (MSE)",
         right_label="MAE",
     )
 
