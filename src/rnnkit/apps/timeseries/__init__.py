@@ -16,8 +16,8 @@ Normalisation ``auto`` (default): ``es`` for series shorter than :data:`ES_BELOW
 longer ones. ``es`` is Smyl's ES-RNN (:mod:`rnnkit.apps.timeseries.es`): a level and seasonal indices are
 smoothed over the whole log series with per-series coefficients and starting indices learnt with the network
 by backpropagation; the network reads windows deseasonalised and relative to the level and forecasts the log
-ratio of the horizon to it. A global model (many series, ``--id-column``) decides ``auto`` by its median series
-and its ES-RNN (:class:`~rnnkit.apps.timeseries.es.PanelESForecaster`) shares the two coefficients over the
+ratio of the horizon to it. A global model (many series, ``--id-column``) takes ``es`` for ``auto`` whatever its series'
+lengths, and its ES-RNN (:class:`~rnnkit.apps.timeseries.es.PanelESForecaster`) shares the two coefficients over the
 series, each smoothed from its own start. ``seasonal`` (per-window, after the same idea): strictly positive columns are log-transformed, each
 window's last whole seasons are fitted with one mean per season position and a common slope, the seasonal
 profile is removed from the inputs and re-applied to the forecast, and the inputs are relative to the fitted

