@@ -47,6 +47,12 @@ def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     """Write ``model.safetensors`` and ``model.json`` into ``directory`` (created if needed); returns it."""
     if MODEL_REGISTRY.get(type(model).__name__) is not type(model):  # only registered model classes load back
         raise RnnkitError(f"save_model expects an rnnkit model, got {type(model).__name__}")
+    return write_model_files(model, directory)
+
+
+def write_model_files(model: nn.Module, directory: str | os.PathLike) -> Path:
+    """``model.safetensors`` (its tensors) and ``model.json`` (its class name and ``to_config()``) in
+    ``directory``, for any module with ``to_config`` (:func:`save_model` adds the check that it loads back)."""
     directory = Path(directory)
     cfg = model.to_config()
     tensors, aliases = module_tensors(model)

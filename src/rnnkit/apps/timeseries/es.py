@@ -23,9 +23,7 @@ recurrence solved with one small matrix product) and is tested against it, forwa
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -184,26 +182,20 @@ class _Smoothed(nn.Module):
         return None if self.gamma_p is None else torch.sigmoid(GAIN * self.gamma_p)
 
     def to_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """What the trainer's checkpoints record (the network's config and the smoothing's sizes)."""
+        return {
+            "net": self.net.to_config(),
+            "season": self.season,
+            "horizon": self.horizon,
+            "window": self.window,
+        }
 
     def save(self, path) -> None:
         """Weights of the network and the smoothing (safetensors) and :meth:`to_config` (JSON), for the
         trainer's checkpoints; a finished run saves the network and :meth:`state` instead."""
-        from rnnkit.files import module_tensors, write_json, write_safetensors
-        from rnnkit.models.io import CONFIG_FILE, MODEL_FORMAT, MODEL_VERSION, WEIGHTS_FILE
+        from rnnkit.models.io import write_model_files
 
-        path = Path(path)
-        tensors, aliases = module_tensors(self)
-        meta = {"format": MODEL_FORMAT, "model": type(self).__name__, "aliases": json.dumps(aliases)}
-        digest = write_safetensors(path / WEIGHTS_FILE, tensors, meta)
-        info = {
-            "format": MODEL_FORMAT,
-            "version": MODEL_VERSION,
-            "model": type(self).__name__,
-            "config": self.to_config(),
-            "weights_sha256": digest,
-        }
-        write_json(path / CONFIG_FILE, info)
+        write_model_files(self, path)
 
     def _coefficients(self) -> dict[str, Any]:
         return {
@@ -328,15 +320,7 @@ class ESForecaster(_Smoothed):
         return (base + self.scale[self.t] * out).double().numpy()
 
     def to_config(self) -> dict[str, Any]:
-        """What the trainer's checkpoints record (the network's config and the smoothing's sizes)."""
-        return {
-            "net": self.net.to_config(),
-            "season": self.season,
-            "horizon": self.horizon,
-            "window": self.window,
-            "target_index": self.t,
-            "level_penalty": self.level_penalty,
-        }
+        return {**super().to_config(), "target_index": self.t, "level_penalty": self.level_penalty}
 
     def state(self) -> dict[str, Any]:
         """The smoothing parameters for ``es.json``."""
@@ -418,15 +402,6 @@ class PanelESForecaster(_Smoothed):
         self.eval()
         out, base = self.outputs(z, init, origins, scale)
         return (base + scale[:, None] * out).double().numpy()
-
-    def to_config(self) -> dict[str, Any]:
-        """What the trainer's checkpoints record (the network's config and the smoothing's sizes)."""
-        return {
-            "net": self.net.to_config(),
-            "season": self.season,
-            "horizon": self.horizon,
-            "window": self.window,
-        }
 
     def state(self) -> dict[str, Any]:
         """The learnt coefficients (``es`` in the run's scaler.json)."""
