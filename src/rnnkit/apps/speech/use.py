@@ -199,11 +199,11 @@ class SpeechTranscriber:
         ``lexicon=True``: only words of the training transcripts, ranked with their word LM (default beam:
         the run's ``lexicon_beam``)."""
         from rnnkit.apps.speech.model import transcribe, utterance_log_probs, word_timings
+        from rnnkit.models.ctc import check_beam_size
 
         default = self.config.lexicon_beam if lexicon else self.config.beam_size
         beam = default if beam_size is None else beam_size
-        if beam < 1:
-            raise RnnkitError(f"--beam: expected N >= 1, got {beam}")
+        check_beam_size(beam)  # before the network reads the file (the searches check it too)
         lp = utterance_log_probs(self.models, [self._frames(path)])[0]
         if lexicon:
             lex, lm = self.word_models()

@@ -372,10 +372,8 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         t_train = time.perf_counter()
 
         def member_batches(w: int, seed: int) -> EpochBatches:
-            size = n_train
-
             def epoch_batches(epoch: int):
-                order = torch.randperm(size, generator=per_epoch_generator(seed, epoch))
+                order = torch.randperm(n_train, generator=per_epoch_generator(seed, epoch))
                 if es:
                     return _panel_es_batches(es_train, cfg.batch_size, order)
                 return _tensor_batches(*data[w], cfg.batch_size, order)
