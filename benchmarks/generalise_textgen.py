@@ -47,12 +47,21 @@ def _word_row(name: str, m: dict) -> str:
     r, kn = nw["rnnkit"], nw["kneser_ney"]
     bits = m["test"]["bits_per_word"]
     order = m["baseline_details"]["kneser_ney"]["order"]
+    mix = _mixture_cell(m, "bits_per_word")
+    mt = nw.get("mixture")
+    mix_top = f"{mt['top1']:.3f} / {mt['top5']:.3f}" if mt else "-"
     return (
         f"| {name} | {m['vocabulary_size']:,} | {bits:.3f} ({2**bits:.0f}) | {b['kneser_ney']:.3f} "
-        f"({2 ** b['kneser_ney']:.0f}, order {order}) | {b['feedforward']:.3f} | {b['unigram']:.3f} "
-        f"| {r['top1']:.3f} / {r['top5']:.3f} | {kn['top1']:.3f} / {kn['top5']:.3f} "
+        f"({2 ** b['kneser_ney']:.0f}, order {order}) | {mix} | {b['feedforward']:.3f} | {b['unigram']:.3f} "
+        f"| {r['top1']:.3f} / {r['top5']:.3f} | {kn['top1']:.3f} / {kn['top5']:.3f} | {mix_top} "
         f"| {m['updates']:,} updates, {m['train_seconds']:.0f} s | {'yes' if m['goal_met'] else 'no'} ({best}) |"
     )
+
+
+def _mixture_cell(m: dict, key: str) -> str:
+    """The network + n-gram mixture's bits and the network's share, or '-' for a run without it."""
+    mix = m.get("mixture")
+    return f"{mix[key]:.3f} (share {mix['weight']:.2f})" if mix else "-"
 
 
 def _row(name: str, m: dict) -> str:
@@ -62,7 +71,7 @@ def _row(name: str, m: dict) -> str:
     beats5 = "yes" if m["test"]["bpc"] < b.get("kneser_ney_5", b["kneser_ney"]) else "no"
     return (
         f"| {name} | {m['test']['bpc']:.3f} | {b['kneser_ney']:.3f} (order {m['baseline_details']['kneser_ney']['order']})"
-        f" | {b.get('kneser_ney_5', b['kneser_ney']):.3f} | {b['feedforward']:.3f} | {b['unigram']:.3f}"
+        f" | {b.get('kneser_ney_5', b['kneser_ney']):.3f} | {_mixture_cell(m, 'bpc')} | {b['feedforward']:.3f} | {b['unigram']:.3f}"
         f" | {m['updates']:,} updates, {m['train_seconds']:.0f} s | {beats5} | {verdict} ({best}) |"
     )
 
@@ -110,6 +119,7 @@ def main() -> None:
                 )
             }
             results[name]["next_word"] = res.metrics.get("next_word")
+            results[name]["mixture"] = res.metrics.get("mixture")
             key = "bpc" if args.level == "char" else "bits_per_word"
             print(
                 f"{name}: {res.metrics['test'][key]:.3f} {key} in {time.perf_counter() - t:.0f} s", flush=True
@@ -119,17 +129,19 @@ def main() -> None:
     print()
     if args.level == "word":
         print(
-            "| text | vocabulary | rnnkit LSTM bits/word (perplexity) | Kneser-Ney word n-gram | feed-forward "
-            "| unigram | top-1 / top-5 rnnkit | top-1 / top-5 KN | training | beats the strongest |"
+            "| text | vocabulary | rnnkit LSTM bits/word (perplexity) | Kneser-Ney word n-gram | LSTM + KN mixture "
+            "| feed-forward | unigram | top-1 / top-5 rnnkit | top-1 / top-5 KN | top-1 / top-5 mixture | training "
+            "| LSTM beats the strongest |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, m in results.items():
             print(_word_row(name + (" (tuned on)" if name == "austen" else ""), m))
         return
     print(
-        "| text | rnnkit LSTM (bpc) | Kneser-Ney, best order | KN 5-gram | feed-forward | unigram | training | beats KN 5-gram | beats the strongest |"
+        "| text | rnnkit LSTM (bpc) | Kneser-Ney, best order | KN 5-gram | LSTM + KN mixture | feed-forward | unigram "
+        "| training | LSTM beats KN 5-gram | LSTM beats the strongest |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, m in results.items():
         print(_row(name + (" (tuned on)" if name == "austen" else ""), m))
 

@@ -181,7 +181,7 @@ def test_next_word_stream_carries_state_like_one_forward_pass(word_run):
     gen = load_run(word_run.run)
     text = "the cat sat on the mat . the dog ran to"
     pieces = ["the cat sat", " on the mat .", " the dog", " ran to "]
-    s = gen.next_words()
+    s = gen.next_words(mixture=False)  # the network alone (the mixture: test_ngram_mixture_...)
     for p in pieces:
         s.feed(p)
     got = s.suggest(3)
@@ -203,6 +203,94 @@ def test_next_word_stream_carries_state_like_one_forward_pass(word_run):
         p = gen.model(torch.tensor([ids]))[0][0, -1].softmax(-1)
     ref = {w: float(p[gen.vocab.token_to_id(w)]) for w in ("log", "looked")}  # the words starting with "l"
     assert got == pytest.approx({w: v / sum(ref.values()) for w, v in ref.items()}, rel=1e-5)
+
+
+def test_ngram_mixture_of_a_word_run(word_run):
+    """The network + n-gram mixture: its share is the validation's best, the saved run refits the same
+    n-gram and scores the same bits, its ranks reduce to the network's (share 1) and the n-gram's (share 0)
+    at the same positions, and the stream's suggestions are the mixture computed here by hand."""
+    from rnnkit.apps.textgen.baselines import kneser_ney_ranks
+    from rnnkit.apps.textgen.data import held_out, load_text, split_text
+    from rnnkit.apps.textgen.mixture import MIX_WEIGHTS, NgramMixture, mixture_next_ranks
+    from rnnkit.apps.textgen.model import next_word_hits
+
+    m = word_run.metrics
+    mix = m["mixture"]
+    by = mix["validation_bits_by_weight"]
+    assert mix["weight"] in MIX_WEIGHTS and by[mix["weight"]] == min(by.values())
+    assert m["test"]["mixture"] == mix["bits_per_word"] and word_run.rows[1].value == mix["bits_per_word"]
+    gen = load_run(word_run.run)
+    assert gen.mixture.weight == mix["weight"] and gen.mixture.lm.order == mix["ngram_order"]
+    ev = gen.evaluate()
+    assert ev["mixture"] == pytest.approx(mix["bits_per_word"], rel=1e-9)
+    # the refitted n-gram is the baseline: alone (share 0) it scores the baseline's bits on the same words
+    cfg = gen.config
+    part, ids = held_out(split_text(load_text(cfg), cfg)[2], cfg.eval_tokens, gen.vocab)
+    words = [gen.vocab.id_to_token(int(i)) for i in ids]
+    kn_bits = -gen.mixture.lm.log2_probs(words)[scored_positions(len(words))].mean()
+    assert kn_bits == pytest.approx(m["baselines"]["kneser_ney"]["bits_per_word"], rel=1e-9)
+    never = [gen.vocab.unk_id, 0]
+    net_only = mixture_next_ranks(
+        gen.model, NgramMixture(gen.mixture.lm, 1.0, gen.vocab), ids, words, never, 300
+    )
+    np.testing.assert_array_equal(net_only, next_word_hits(gen.model, ids, never)[:300])
+    kn_only = mixture_next_ranks(
+        gen.model, NgramMixture(gen.mixture.lm, 0.0, gen.vocab), ids, words, never, 300
+    )
+    np.testing.assert_array_equal(
+        kn_only, kneser_ney_ranks(gen.mixture.lm, words, scored_positions(len(words))[:300])
+    )
+    # suggestions: w * p_net + (1 - w) * p_KN(last order-1 words), by hand
+    text = "the cat sat on the mat . the dog ran to"
+    s = gen.next_words()
+    s.feed(text + " ")
+    got = dict(s.suggest(len(gen.vocab)))
+    ids_in = [gen.vocab.token_to_id(".")] + gen.vocab.encode(text)
+    with torch.no_grad():
+        p_net = gen.model(torch.tensor([ids_in]))[0][0, -1].double().softmax(-1).numpy()
+    lm, w = gen.mixture.lm, gen.mixture.weight
+    ctx = ["."] + text.split()
+    p_kn = lm.next_distribution(ctx[len(ctx) - (lm.order - 1) :] if lm.order > 1 else [])
+    ref = {}
+    for i, unit in enumerate(lm.vocab):
+        if unit in gen.vocab and gen.vocab.token_to_id(unit) != gen.vocab.unk_id:
+            ref[unit] = w * p_net[gen.vocab.token_to_id(unit)] + (1 - w) * p_kn[i]
+    assert got == pytest.approx({u: v for u, v in ref.items() if v > 0}, rel=1e-9, abs=1e-12)
+
+
+def test_mixture_weights_and_saved_ngram(tmp_path):
+    """mix_log2 is log2 of the interpolated probabilities; choose_weight takes the validation's best share;
+    the saved n-gram round-trips, and a damaged file is one clear error."""
+    from rnnkit.apps.textgen.mixture import NgramMixture, choose_weight, mix_log2
+    from rnnkit.baselines import KneserNeyLM
+    from rnnkit.datasets import Vocabulary
+
+    rng = np.random.default_rng(0)
+    p_net, p_kn = rng.uniform(0.01, 1, 50), rng.uniform(0.01, 1, 50)
+    np.testing.assert_allclose(
+        mix_log2(np.log2(p_net), np.log2(p_kn), 0.3), np.log2(0.3 * p_net + 0.7 * p_kn)
+    )
+    w, bits = choose_weight(np.log2(p_net), np.log2(p_kn), weights=(0.0, 0.25, 0.5, 0.75, 1.0))
+    assert bits[w] == min(bits.values()) and bits[1.0] == pytest.approx(-np.log2(p_net).mean())
+    # a network that is always right at one token and the n-gram at another: both are needed
+    net = np.log2(np.array([0.9, 0.01] * 20))
+    kn = np.log2(np.array([0.01, 0.9] * 20))
+    assert 0 < choose_weight(net, kn)[0] < 1
+    with pytest.raises(RnnkitError, match="weight"):
+        mix_log2(net, kn, 1.5)
+    words = ("a b c a b d a b c " * 30).split()
+    vocab = Vocabulary.build([" ".join(words)], level="word")
+    lm = KneserNeyLM(max_order=3).fit(words)
+    NgramMixture.save(tmp_path / "n.safetensors", words, vocab, 3, 0.4, 8)
+    back = NgramMixture.load(tmp_path / "n.safetensors", vocab)
+    assert back.weight == 0.4 and back.lm.order == 3
+    np.testing.assert_allclose(
+        back.ngram_probs(["a", "b"]), NgramMixture(lm, 0.4, vocab).ngram_probs(["a", "b"])
+    )
+    assert back.ngram_probs(["a", "b"]).sum() == pytest.approx(1.0)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(RnnkitError, match="damaged n-gram file"):
+        NgramMixture.load(tmp_path / "bad.safetensors", vocab)
 
 
 def test_predict_next_cli(word_run, capsys):

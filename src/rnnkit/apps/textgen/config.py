@@ -89,6 +89,11 @@ class TextGenConfig(AppConfig):
         True,
         "also fit the Kneser-Ney n-gram and the feed-forward (fixed-context) baselines on the same split",
     )
+    ngram_mix: bool = option(
+        True,
+        "also report (and use for evaluate and predict --next) the network interpolated with the Kneser-Ney "
+        "n-gram, the network's share chosen on validation (Mikolov et al. 2011); needs the baselines",
+    )
     ngram_max_order: int = option(
         8, "Kneser-Ney baseline: longest n-gram; the order is chosen on validation", low=1
     )

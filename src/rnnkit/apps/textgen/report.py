@@ -116,10 +116,27 @@ def goal(bits: float, baselines: dict[str, float], level: str = "char") -> dict[
 
 
 def result_rows(
-    cfg: TextGenConfig, bits: float, baselines: dict[str, float], seconds: float
+    cfg: TextGenConfig, bits: float, baselines: dict[str, float], seconds: float, mixture: float | None = None
 ) -> list[ResultRow]:
+    """The network's row; with ``mixture`` (its bits interpolated with the n-gram) a second row for that."""
     task = f"text generation ({label_of(cfg)})"
     unit = "bpc" if cfg.level == "char" else "bits/word"
     name, value = strongest(baselines)
     g = goal(bits, baselines, cfg.level)
-    return [ResultRow(task, unit, bits, name, value, g["goal"], g["goal_met"], seconds, dict(baselines))]
+    rows = [ResultRow(task, unit, bits, name, value, g["goal"], g["goal_met"], seconds, dict(baselines))]
+    if mixture is not None:
+        g = goal(mixture, baselines, cfg.level)
+        rows.append(
+            ResultRow(
+                f"{task} + n-gram mix",
+                unit,
+                mixture,
+                name,
+                value,
+                g["goal"],
+                g["goal_met"],
+                seconds,
+                dict(baselines),
+            )
+        )
+    return rows

@@ -32,6 +32,7 @@ from rnnkit.apps.textgen.data import (
     stream_batches,
     streams,
 )
+from rnnkit.apps.textgen.mixture import NGRAM_FILE, NgramMixture, choose_weight, mix_log2, mixture_next_ranks
 from rnnkit.apps.textgen.model import build_model, generate, next_word_hits, token_nats
 from rnnkit.datasets import AUSTEN_BOOKS, Vocabulary
 
@@ -106,7 +107,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         train_text, val_text, test_text = split_text(text, cfg)
         vocab = Vocabulary.build([train_text], level=cfg.level, min_freq=cfg.min_freq)
         train_ids = torch.tensor(vocab.encode(train_text))
-        _, val_ids = held_out(val_text, cfg.eval_tokens, vocab)
+        val_part, val_ids = held_out(val_text, cfg.eval_tokens, vocab)
         test_part, test_ids = held_out(test_text, cfg.eval_tokens, vocab)
         x, y = streams(train_ids, cfg.batch_size)
         k1, k2 = cfg.tbptt_k1, cfg.tbptt_k2
@@ -189,8 +190,30 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             metrics["test"]["bits_per_char_equivalent"] = bpc / chars_per_token
             for v in metrics["baselines"].values():
                 v["bits_per_char_equivalent"] = v[key] / chars_per_token
+        mixture = None
+        if cfg.ngram_mix and "kneser_ney" in base and len(val_ids) > 2:
+            mixture, metrics["mixture"] = _fit_mixture(
+                cfg, model, vocab, base["kneser_ney"], val_part, val_ids, test_units, nats
+            )
+            metrics["test"]["mixture"] = metrics["mixture"][key]
+            if cfg.level == "word":
+                metrics["mixture"]["bits_per_char_equivalent"] = metrics["mixture"][key] / chars_per_token
+            NgramMixture.save(
+                run.file(NGRAM_FILE),
+                units(train_text, vocab),
+                vocab,
+                mixture.lm.order,
+                mixture.weight,
+                cfg.ngram_max_order,
+            )
+            say(
+                f"network + Kneser-Ney mixture: network share {mixture.weight:.2f} chosen on validation; "
+                f"{metrics['mixture'][key]:.3f} {metrics['unit']}"
+            )
         if cfg.level == "word":
-            metrics["next_word"] = _next_word_scores(cfg, model, vocab, test_ids, test_units, bpc, base)
+            metrics["next_word"] = _next_word_scores(
+                cfg, model, vocab, test_ids, test_units, bpc, base, mixture, metrics
+            )
             say(
                 "next word: top-1 / top-5 accuracy "
                 + ", ".join(f"{k} {v['top1']:.3f} / {v['top5']:.3f}" for k, v in metrics["next_word"].items())
@@ -203,7 +226,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         written = report.write_plots(run, cfg, history, metrics)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, bpc, base["bits"], seconds)
+    rows = report.result_rows(cfg, bpc, base["bits"], seconds, metrics.get("mixture", {}).get(key))
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])
 
 
@@ -212,10 +235,38 @@ def _chars_per_token(text: str, vocab) -> float:
     return 1.0 if vocab.level == "char" else len(text) / max(1, len(vocab.tokenize(text)))
 
 
-def _next_word_scores(cfg, model, vocab, test_ids, test_units, bits, base) -> dict[str, Any]:
-    """Perplexity and top-1 / top-5 next-word accuracy of the model and the Kneser-Ney word n-gram.
+def _fit_mixture(
+    cfg, model, vocab, lm, val_part, val_ids, test_units, test_nats
+) -> tuple[NgramMixture, dict]:
+    """The network's share in its mixture with the n-gram ``lm``, chosen on the validation tokens; the
+    mixture and its report (the share, every share's validation bits, the test bits)."""
+    key = "bpc" if cfg.level == "char" else "bits_per_word"
+    val_units = units(val_part, vocab)
+    if cfg.level == "word":
+        val_units = val_units[: len(val_ids)]
+    net_val = -token_nats(model, val_ids) / math.log(2)
+    kn_val = lm.log2_probs(val_units)[scored_positions(len(val_units))]
+    weight, by_weight = choose_weight(net_val, kn_val)
+    net_test = -test_nats / math.log(2)
+    kn_test = lm.log2_probs(test_units)[scored_positions(len(test_units))]
+    bits = float(-mix_log2(net_test, kn_test, weight).mean())
+    report_ = {
+        "name": "network + Kneser-Ney n-gram, linear interpolation (Mikolov et al. 2011)",
+        "weight": weight,
+        "ngram_order": lm.order,
+        "validation_bits_by_weight": by_weight,
+        key: bits,
+    }
+    return NgramMixture(lm, weight, vocab), report_
 
-    Accuracy is counted on the first ``next_word_positions`` scored positions (the same ones for both).
+
+def _next_word_scores(
+    cfg, model, vocab, test_ids, test_units, bits, base, mixture=None, metrics=None
+) -> dict[str, Any]:
+    """Perplexity and top-1 / top-5 next-word accuracy of the model, the Kneser-Ney word n-gram and (when
+    given) their mixture.
+
+    Accuracy is counted on the first ``next_word_positions`` scored positions (the same ones for all).
     """
     never = [vocab.unk_id, vocab.token_to_id(Vocabulary.PAD)]
     ranks = next_word_hits(model, test_ids, never)[: cfg.next_word_positions]
@@ -236,5 +287,13 @@ def _next_word_scores(cfg, model, vocab, test_ids, test_units, bits, base) -> di
             "top1": float((kn < 1).mean()),
             "top5": float((kn < 5).mean()),
             "positions": len(kn),
+        }
+    if mixture is not None:
+        mix = mixture_next_ranks(model, mixture, test_ids, test_units, never, cfg.next_word_positions)
+        out["mixture"] = {
+            "perplexity": 2.0 ** metrics["mixture"]["bits_per_word"],
+            "top1": float((mix < 1).mean()),
+            "top5": float((mix < 5).mean()),
+            "positions": len(mix),
         }
     return out

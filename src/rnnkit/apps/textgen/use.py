@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.textgen.config import GenerateConfig
-from rnnkit.apps.textgen.data import APP, held_out, load_text, split_text
+from rnnkit.apps.textgen.data import APP, held_out, load_text, scored_positions, split_text
+from rnnkit.apps.textgen.mixture import NGRAM_FILE, NgramMixture, mix_log2
 from rnnkit.apps.textgen.model import generate, generation_backend, stream, token_nats
 from rnnkit.datasets import Vocabulary, read_text_file
 
@@ -41,6 +42,17 @@ class TextGenerator:
         if len(self.vocab) != self.model.config.vocab_size:
             raise RnnkitError(f"run {self.run.name}: vocab.json does not match the model (damaged run?)")
         self._fast = None  # the FastGenerator, made on first use
+        self._mixture: NgramMixture | None | bool = False  # False: not loaded yet
+
+    @property
+    def mixture(self) -> NgramMixture | None:
+        """The network interpolated with the run's Kneser-Ney n-gram (:mod:`rnnkit.apps.textgen.mixture`),
+        refitted from the run's ``ngram.safetensors`` on first use; None for a run without one (trained with
+        ``--no-ngram-mix`` or ``--no-baselines``, or before mixtures existed)."""
+        if self._mixture is False:
+            path = self.run / NGRAM_FILE
+            self._mixture = NgramMixture.load(path, self.vocab) if path.is_file() else None
+        return self._mixture
 
     @property
     def generation_backend(self) -> tuple[str, str]:
@@ -101,25 +113,33 @@ class TextGenerator:
             )
         return out
 
-    def next_words(self) -> NextWordStream:
-        """A :class:`NextWordStream` over this word-level model (a keyboard's suggestions as the user types)."""
-        return NextWordStream(self)
+    def next_words(self, mixture: bool = True) -> NextWordStream:
+        """A :class:`NextWordStream` over this word-level model (a keyboard's suggestions as the user types);
+        with the run's n-gram mixture where it has one, unless ``mixture=False``."""
+        return NextWordStream(self, mixture)
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """Bits per token on the run's held-out test part, or on a whole text file."""
         cfg = self.config
         if data is None:
             _, _, test_text = split_text(load_text(cfg), cfg)
-            _, ids = held_out(test_text, cfg.eval_tokens, self.vocab)
+            part, ids = held_out(test_text, cfg.eval_tokens, self.vocab)
             where = f"held-out test part of {cfg.data}"
         else:
-            _, ids = held_out(read_text_file(data), 0, self.vocab)
+            part, ids = held_out(read_text_file(data), 0, self.vocab)
             where = Path(data).name
         if len(ids) < 3:
             raise RnnkitError(f"{where}: expected at least 3 {self.vocab.level}s to score, got {len(ids)}")
         nats = token_nats(self.model, ids)
         key = "bpc" if self.vocab.level == "char" else "bits_per_word"
-        return {"data": f"{where} ({len(nats):,} tokens scored)", key: float(nats.mean() / math.log(2))}
+        out = {"data": f"{where} ({len(nats):,} tokens scored)", key: float(nats.mean() / math.log(2))}
+        mix = self.mixture
+        if mix is not None:  # the same tokens as the n-gram reads them, at the positions the network scores
+            tokens = part if self.vocab.level == "char" else [self.vocab.id_to_token(int(i)) for i in ids]
+            kn = mix.lm.log2_probs(tokens)[scored_positions(len(tokens))]
+            out["mixture"] = float(-mix_log2(-nats / math.log(2), kn, mix.weight).mean())
+            out["mixture_weight"] = mix.weight
+        return out
 
 
 class NextWordStream:
@@ -132,6 +152,10 @@ class NextWordStream:
     most likely next words, ``p(word | context)``. ``<unk>`` is never suggested. Before any word, the model
     reads a ``"."`` (a sentence boundary) when the vocabulary has it.
 
+    With ``mixture`` (the default) and a run that has one, ``p(word | context)`` is the network's
+    interpolated with the run's Kneser-Ney n-gram (:mod:`rnnkit.apps.textgen.mixture`), which reads the last
+    ``order - 1`` words; the state carried is the network's plus those words.
+
     Example::
 
         s = load("runs/austen-words").next_words()
@@ -141,13 +165,15 @@ class NextWordStream:
         s.suggest(3)          # completions of "ackn"
     """
 
-    def __init__(self, gen: TextGenerator):
+    def __init__(self, gen: TextGenerator, mixture: bool = True):
         if gen.vocab.level != "word":
             raise RnnkitError(
                 f"next-word suggestions need a word-level run (--level word); run {gen.run.name} is "
                 f"{gen.vocab.level}-level"
             )
         self.model, self.vocab = gen.model, gen.vocab
+        self.mixture = gen.mixture if mixture else None
+        self.context: list[str] = []  # the last words read, as many as the n-gram reads
         self.model.eval()
         self.state = None
         self.log_probs: torch.Tensor | None = None  # (V,) after the last word read
@@ -166,6 +192,10 @@ class NextWordStream:
         logits, self.state = self.model(torch.tensor([ids]), self.state)  # (1, T, V)
         self.log_probs = logits[0, -1].log_softmax(-1)
         self.words_read += len(ids)
+        if self.mixture is not None and self.mixture.context_size:
+            self.context = (self.context + [self.vocab.id_to_token(i) for i in ids])[
+                -self.mixture.context_size :
+            ]
 
     def feed(self, text: str) -> None:
         """Append ``text`` to what was typed; read the words it completes."""
@@ -186,6 +216,8 @@ class NextWordStream:
             p = torch.full((len(self.vocab),), 1.0 / len(self.vocab))
         else:
             p = self.log_probs.exp().clone()
+        if self.mixture is not None:
+            p = torch.from_numpy(self.mixture.mix(p.double().numpy(), self.context))
         p[self.vocab.unk_id] = 0.0
         for special in ("<pad>", "<bos>", "<eos>"):
             if special in self.vocab:

@@ -1,0 +1,199 @@
+"""The network interpolated with the Kneser-Ney n-gram: the mixture the RNNLM literature reports next to both.
+
+For a next token ``w`` after the text so far ``c``, with ``lambda`` the network's share:
+
+.. math::
+
+    p(w \\mid c) = \\lambda\\, p_{\\text{net}}(w \\mid c) + (1 - \\lambda)\\, p_{\\text{KN}}(w \\mid c_{-(n-1):})
+
+(linear interpolation of the recurrent model with a Kneser-Ney n-gram, as Mikolov et al. 2011, *Empirical
+evaluation and combination of advanced language modeling techniques*, and the RNNLM toolkit's ``-lambda``).
+The two models err differently (the n-gram remembers rare exact phrases, the network generalises over
+contexts), so on held-out text the mixture has fewer bits than either. ``lambda`` is chosen on the
+validation part from :data:`MIX_WEIGHTS`; ``1`` (the network alone) and ``0`` (the n-gram alone) are
+among the choices, so a mixture is never worse than both on the text it was chosen on.
+
+The n-gram is the run's ``kneser_ney`` baseline (same tokens: at word level the network's vocabulary,
+rarer words as ``<unk>``). A saved run keeps its training tokens in ``ngram.safetensors`` (no pickle; a
+few MB) and refits the n-gram at its chosen order when the mixture is first used (seconds).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit._errors import RnnkitError
+
+__all__ = ["MIX_WEIGHTS", "NGRAM_FILE", "NgramMixture", "choose_weight", "mix_log2", "mixture_next_ranks"]
+
+MIX_WEIGHTS = tuple(i / 20 for i in range(21))
+"""The network's shares tried on validation: 0, 0.05, ..., 1."""
+
+NGRAM_FILE = "ngram.safetensors"
+
+
+def mix_log2(net_log2: np.ndarray, ngram_log2: np.ndarray, weight: float) -> np.ndarray:
+    """``log2(weight * 2^net + (1 - weight) * 2^ngram)`` per token (base-2 log-probabilities, same shape)."""
+    if not 0.0 <= weight <= 1.0:
+        raise RnnkitError(f"mixture weight: expected a number in [0, 1], got {weight}")
+    net_log2, ngram_log2 = np.asarray(net_log2, np.float64), np.asarray(ngram_log2, np.float64)
+    if net_log2.shape != ngram_log2.shape:
+        raise RnnkitError(
+            f"mixture: expected the same tokens from both models, got {net_log2.shape} and {ngram_log2.shape}"
+        )
+    if weight == 1.0:
+        return net_log2
+    if weight == 0.0:
+        return ngram_log2
+    return np.logaddexp2(math.log2(weight) + net_log2, math.log2(1.0 - weight) + ngram_log2)
+
+
+def choose_weight(
+    net_log2: np.ndarray, ngram_log2: np.ndarray, weights=MIX_WEIGHTS
+) -> tuple[float, dict[float, float]]:
+    """The network's share with the fewest bits per token on these (validation) tokens, and every share's bits.
+
+    On a tie the larger share (more of the network) wins."""
+    if len(net_log2) == 0:
+        raise RnnkitError("cannot choose a mixture weight on an empty validation part")
+    bits = {float(w): float(-mix_log2(net_log2, ngram_log2, float(w)).mean()) for w in weights}
+    best = min(sorted(bits, reverse=True), key=bits.get)
+    return best, bits
+
+
+class NgramMixture:
+    """The fitted n-gram of a run and the network's share ``weight``, over the network's vocabulary.
+
+    Args:
+        lm: a fitted :class:`rnnkit.baselines.KneserNeyLM` (its ``order`` is the one used).
+        weight: the network's share ``lambda`` in [0, 1].
+        vocab: the network's :class:`rnnkit.datasets.Vocabulary`; the n-gram's units map onto it (its own
+            ``<unk>`` onto the network's).
+
+    Example::
+
+        mix = NgramMixture.load("runs/fortunes-words", vocab)
+        p = mix.mix(net_probs, ["the", "cat"])   # (V,) probabilities over the network's vocabulary
+    """
+
+    def __init__(self, lm, weight: float, vocab):
+        self.lm, self.weight = lm, float(weight)
+        unk = vocab.unk_id
+        self._to_net = np.array(
+            [vocab.token_to_id(u) if u in vocab else unk for u in lm.vocab], dtype=np.int64
+        )
+        self.size = len(vocab)
+
+    @property
+    def context_size(self) -> int:
+        """Tokens of context the n-gram reads (``order - 1``)."""
+        return max(0, self.lm.order - 1)
+
+    def ngram_probs(self, context) -> np.ndarray:
+        """The n-gram's next-token probabilities after ``context`` (a str of characters or a list of words),
+        over the network's vocabulary: (V,), sums to 1."""
+        n = self.context_size
+        ctx = context[len(context) - n :] if n else context[:0]
+        p = self.lm.next_distribution(ctx)
+        return np.bincount(self._to_net, weights=p, minlength=self.size)
+
+    def mix(self, net_probs, context) -> np.ndarray:
+        """``weight * net_probs + (1 - weight) * ngram_probs(context)``: (V,) float64, sums to 1."""
+        net = np.asarray(net_probs, dtype=np.float64)
+        if net.shape != (self.size,):
+            raise RnnkitError(f"mixture: expected {self.size} network probabilities, got shape {net.shape}")
+        if self.weight == 1.0:
+            return net
+        return self.weight * net + (1.0 - self.weight) * self.ngram_probs(context)
+
+    # ----------------------------------------------------------------- saving
+    @staticmethod
+    def save(path, train_units, vocab, order: int, weight: float, max_order: int) -> None:
+        """Write the training tokens the n-gram is refitted from (characters as UTF-8 bytes, words as the
+        network's ids) and the mixture's order and weight to ``path`` (safetensors)."""
+        from safetensors.numpy import save_file
+
+        if isinstance(train_units, str):
+            tokens = np.frombuffer(train_units.encode("utf-8"), dtype=np.uint8).copy()
+        else:
+            tokens = np.asarray(
+                [vocab.token_to_id(u) if u in vocab else vocab.unk_id for u in train_units], np.int32
+            )
+        meta = {
+            "order": str(order),
+            "weight": repr(float(weight)),
+            "level": vocab.level,
+            "max_order": str(max_order),
+        }
+        save_file({"tokens": tokens}, str(path), metadata=meta)
+
+    @classmethod
+    def load(cls, path, vocab) -> NgramMixture:
+        """The mixture saved by :meth:`save` (the n-gram refitted on the saved tokens)."""
+        from safetensors import safe_open
+
+        from rnnkit.baselines import KneserNeyLM
+
+        path = Path(path)
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                meta = f.metadata() or {}
+                tokens = f.get_tensor("tokens")
+            order, weight, level = int(meta["order"]), float(meta["weight"]), meta["level"]
+        except Exception as exc:  # noqa: BLE001 (safetensors raises its own error types)
+            raise RnnkitError(f"{path}: damaged n-gram file ({type(exc).__name__}: {exc})") from None
+        if level != vocab.level or not 0.0 <= weight <= 1.0 or order < 1:
+            raise RnnkitError(
+                f"{path}: expected a {vocab.level}-level n-gram with a weight in [0, 1], got {meta}"
+            )
+        if level == "char":
+            units = tokens.tobytes().decode("utf-8", errors="strict")
+        else:
+            if len(tokens) and (tokens.min() < 0 or tokens.max() >= len(vocab)):
+                raise RnnkitError(f"{path}: token ids outside the vocabulary of {len(vocab)} (damaged run?)")
+            units = [vocab.id_to_token(int(i)) for i in tokens]
+        lm = KneserNeyLM(max_order=order).fit(units)
+        return cls(lm, weight, vocab)
+
+
+def mixture_next_ranks(
+    model, mixture: NgramMixture, ids, units, never: list[int], limit: int, k: int = 5
+) -> np.ndarray:
+    """The rank (``k`` = not among the first ``k``) of each of the first ``limit`` scored next tokens under the
+    mixture: the same positions and order as :func:`rnnkit.apps.textgen.model.next_word_hits`.
+
+    ``ids`` are the held-out tokens as the network reads them, ``units`` the same tokens as the n-gram reads
+    them (words); the ids in ``never`` (``<unk>``, ``<pad>``) are never guessed, so an ``<unk>`` target is a miss.
+    """
+    import torch
+
+    from rnnkit.apps.textgen.data import EVAL_STREAMS, scored_positions, streams
+
+    model.eval()
+    num = max(1, min(EVAL_STREAMS, (len(ids) - 1) // 2))
+    x, y = streams(ids, num)
+    length = x.shape[1]
+    positions = scored_positions(len(units))[:limit]
+    rows = np.arange(len(positions))
+    b_of, t_of = rows // length, rows % length
+    ranks = np.empty(len(positions), dtype=np.int64)
+    chunk = 1000
+    state = None
+    with torch.no_grad():
+        for a in range(0, length, chunk):
+            logits, state = model(x[:, a : a + chunk], state)  # (B, T, V)
+            inside = (t_of >= a) & (t_of < a + chunk)
+            if not inside.any():
+                continue
+            probs = logits[b_of[inside], t_of[inside] - a].double().softmax(-1).numpy()
+            for r, p_net in zip(rows[inside], probs):
+                pos = int(positions[r])
+                p = mixture.mix(p_net, units[max(0, pos - mixture.context_size) : pos])
+                p[never] = -1.0
+                top = np.argsort(-p, kind="stable")[:k]
+                hit = np.flatnonzero(top == int(y[b_of[r], t_of[r]]))
+                ranks[r] = hit[0] if len(hit) else k
+    return ranks
