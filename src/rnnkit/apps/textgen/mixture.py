@@ -27,7 +27,15 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 
-__all__ = ["MIX_WEIGHTS", "NGRAM_FILE", "NgramMixture", "choose_weight", "mix_log2", "mixture_next_ranks"]
+__all__ = [
+    "MIX_WEIGHTS",
+    "NGRAM_FILE",
+    "NgramMixture",
+    "choose_suggest_weight",
+    "choose_weight",
+    "mix_log2",
+    "mixture_next_ranks",
+]
 
 MIX_WEIGHTS = tuple(i / 20 for i in range(21))
 """The network's shares tried on validation: 0, 0.05, ..., 1."""
@@ -64,14 +72,25 @@ def choose_weight(
     return best, bits
 
 
+def choose_suggest_weight(ranks: np.ndarray, weights=MIX_WEIGHTS) -> tuple[float, dict[float, float]]:
+    """The share whose suggestions are best on validation: the most top-5 hits (then top-1 hits, then the
+    larger share), from ``ranks`` (len(weights), n) of :func:`mixture_next_ranks`; and every share's top-5."""
+    top5 = {float(w): float((r < 5).mean()) for w, r in zip(weights, ranks)}
+    top1 = {float(w): float((r < 1).mean()) for w, r in zip(weights, ranks)}
+    best = max(top5, key=lambda w: (top5[w], top1[w], w))
+    return best, top5
+
+
 class NgramMixture:
     """The fitted n-gram of a run and the network's share ``weight``, over the network's vocabulary.
 
     Args:
         lm: a fitted :class:`rnnkit.baselines.KneserNeyLM` (its ``order`` is the one used).
-        weight: the network's share ``lambda`` in [0, 1].
+        weight: the network's share ``lambda`` in [0, 1] (chosen by bits on validation).
         vocab: the network's :class:`rnnkit.datasets.Vocabulary`; the n-gram's units map onto it (its own
             ``<unk>`` onto the network's).
+        suggest_weight: the share next-word suggestions use (chosen by top-5 accuracy on validation, see
+            :func:`choose_suggest_weight`); default ``weight``.
 
     Example::
 
@@ -79,8 +98,9 @@ class NgramMixture:
         p = mix.mix(net_probs, ["the", "cat"])   # (V,) probabilities over the network's vocabulary
     """
 
-    def __init__(self, lm, weight: float, vocab):
+    def __init__(self, lm, weight: float, vocab, suggest_weight: float | None = None):
         self.lm, self.weight = lm, float(weight)
+        self.suggest_weight = self.weight if suggest_weight is None else float(suggest_weight)
         unk = vocab.unk_id
         self._to_net = np.array(
             [vocab.token_to_id(u) if u in vocab else unk for u in lm.vocab], dtype=np.int64
@@ -100,33 +120,34 @@ class NgramMixture:
         p = self.lm.next_distribution(ctx)
         return np.bincount(self._to_net, weights=p, minlength=self.size)
 
-    def mix(self, net_probs, context) -> np.ndarray:
-        """``weight * net_probs + (1 - weight) * ngram_probs(context)``: (V,) float64, sums to 1."""
+    def mix(self, net_probs, context, weight: float | None = None) -> np.ndarray:
+        """``w * net_probs + (1 - w) * ngram_probs(context)`` with ``w = weight`` (default the mixture's
+        ``weight``): (V,) float64, sums to 1."""
+        w = self.weight if weight is None else float(weight)
         net = np.asarray(net_probs, dtype=np.float64)
         if net.shape != (self.size,):
             raise RnnkitError(f"mixture: expected {self.size} network probabilities, got shape {net.shape}")
-        if self.weight == 1.0:
+        if w == 1.0:
             return net
-        return self.weight * net + (1.0 - self.weight) * self.ngram_probs(context)
+        return w * net + (1.0 - w) * self.ngram_probs(context)
 
     # ----------------------------------------------------------------- saving
-    @staticmethod
-    def save(path, train_units, vocab, order: int, weight: float, max_order: int) -> None:
+    def save(self, path, train_units) -> None:
         """Write the training tokens the n-gram is refitted from (characters as UTF-8 bytes, words as the
-        network's ids) and the mixture's order and weight to ``path`` (safetensors)."""
+        network's ids; ``train_units`` as the n-gram was fitted on them) and the mixture's order and shares to
+        ``path`` (safetensors)."""
         from safetensors.numpy import save_file
 
         if isinstance(train_units, str):
             tokens = np.frombuffer(train_units.encode("utf-8"), dtype=np.uint8).copy()
         else:
-            tokens = np.asarray(
-                [vocab.token_to_id(u) if u in vocab else vocab.unk_id for u in train_units], np.int32
-            )
+            index = {u: int(i) for u, i in zip(self.lm.vocab, self._to_net)}
+            tokens = np.asarray([index.get(u, self._to_net[0]) for u in train_units], np.int32)
         meta = {
-            "order": str(order),
-            "weight": repr(float(weight)),
-            "level": vocab.level,
-            "max_order": str(max_order),
+            "order": str(self.lm.order),
+            "weight": repr(self.weight),
+            "suggest_weight": repr(self.suggest_weight),
+            "level": "char" if self.lm.chars else "word",
         }
         save_file({"tokens": tokens}, str(path), metadata=meta)
 
@@ -143,9 +164,10 @@ class NgramMixture:
                 meta = f.metadata() or {}
                 tokens = f.get_tensor("tokens")
             order, weight, level = int(meta["order"]), float(meta["weight"]), meta["level"]
+            suggest = float(meta.get("suggest_weight", weight))
         except Exception as exc:  # noqa: BLE001 (safetensors raises its own error types)
             raise RnnkitError(f"{path}: damaged n-gram file ({type(exc).__name__}: {exc})") from None
-        if level != vocab.level or not 0.0 <= weight <= 1.0 or order < 1:
+        if level != vocab.level or not (0.0 <= weight <= 1.0 and 0.0 <= suggest <= 1.0) or order < 1:
             raise RnnkitError(
                 f"{path}: expected a {vocab.level}-level n-gram with a weight in [0, 1], got {meta}"
             )
@@ -156,30 +178,34 @@ class NgramMixture:
                 raise RnnkitError(f"{path}: token ids outside the vocabulary of {len(vocab)} (damaged run?)")
             units = [vocab.id_to_token(int(i)) for i in tokens]
         lm = KneserNeyLM(max_order=order).fit(units)
-        return cls(lm, weight, vocab)
+        return cls(lm, weight, vocab, suggest)
 
 
 def mixture_next_ranks(
-    model, mixture: NgramMixture, ids, units, never: list[int], limit: int, k: int = 5
+    model, mixture: NgramMixture, ids, units, never: list[int], limit: int, weights, k: int = 5
 ) -> np.ndarray:
     """The rank (``k`` = not among the first ``k``) of each of the first ``limit`` scored next tokens under the
-    mixture: the same positions and order as :func:`rnnkit.apps.textgen.model.next_word_hits`.
+    mixture with each of the network's shares in ``weights``: (len(weights), n), the positions and order of
+    :func:`rnnkit.apps.textgen.model.next_word_hits`.
 
     ``ids`` are the held-out tokens as the network reads them, ``units`` the same tokens as the n-gram reads
-    them (words); the ids in ``never`` (``<unk>``, ``<pad>``) are never guessed, so an ``<unk>`` target is a miss.
+    them (words); the ids in ``never`` (``<unk>``, ``<pad>``) are never guessed, so an ``<unk>`` target is a
+    miss. A rank is the target's place in a stable sort of the probabilities (ties: lower id first).
     """
     import torch
 
     from rnnkit.apps.textgen.data import EVAL_STREAMS, scored_positions, streams
 
     model.eval()
+    w = np.asarray(weights, dtype=np.float64)[:, None]  # (W, 1)
     num = max(1, min(EVAL_STREAMS, (len(ids) - 1) // 2))
     x, y = streams(ids, num)
     length = x.shape[1]
     positions = scored_positions(len(units))[:limit]
     rows = np.arange(len(positions))
     b_of, t_of = rows // length, rows % length
-    ranks = np.empty(len(positions), dtype=np.int64)
+    ranks = np.full((len(w), len(positions)), k, dtype=np.int64)
+    never_set = {int(i) for i in never}
     chunk = 1000
     state = None
     with torch.no_grad():
@@ -190,10 +216,14 @@ def mixture_next_ranks(
                 continue
             probs = logits[b_of[inside], t_of[inside] - a].double().softmax(-1).numpy()
             for r, p_net in zip(rows[inside], probs):
+                target = int(y[b_of[r], t_of[r]])
+                if target in never_set:
+                    continue  # a miss for every share
                 pos = int(positions[r])
-                p = mixture.mix(p_net, units[max(0, pos - mixture.context_size) : pos])
-                p[never] = -1.0
-                top = np.argsort(-p, kind="stable")[:k]
-                hit = np.flatnonzero(top == int(y[b_of[r], t_of[r]]))
-                ranks[r] = hit[0] if len(hit) else k
+                p_kn = mixture.ngram_probs(units[max(0, pos - mixture.context_size) : pos])
+                p = w * p_net[None, :] + (1.0 - w) * p_kn[None, :]  # (W, V)
+                p[:, never] = -1.0
+                pt = p[:, target : target + 1]
+                rank = (p > pt).sum(1) + (p[:, :target] == pt).sum(1)
+                ranks[:, r] = np.minimum(rank, k)
     return ranks

@@ -32,7 +32,15 @@ from rnnkit.apps.textgen.data import (
     stream_batches,
     streams,
 )
-from rnnkit.apps.textgen.mixture import NGRAM_FILE, NgramMixture, choose_weight, mix_log2, mixture_next_ranks
+from rnnkit.apps.textgen.mixture import (
+    MIX_WEIGHTS,
+    NGRAM_FILE,
+    NgramMixture,
+    choose_suggest_weight,
+    choose_weight,
+    mix_log2,
+    mixture_next_ranks,
+)
 from rnnkit.apps.textgen.model import build_model, generate, next_word_hits, token_nats
 from rnnkit.datasets import AUSTEN_BOOKS, Vocabulary
 
@@ -198,17 +206,11 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             metrics["test"]["mixture"] = metrics["mixture"][key]
             if cfg.level == "word":
                 metrics["mixture"]["bits_per_char_equivalent"] = metrics["mixture"][key] / chars_per_token
-            NgramMixture.save(
-                run.file(NGRAM_FILE),
-                units(train_text, vocab),
-                vocab,
-                mixture.lm.order,
-                mixture.weight,
-                cfg.ngram_max_order,
-            )
+            mixture.save(run.file(NGRAM_FILE), units(train_text, vocab))
             say(
                 f"network + Kneser-Ney mixture: network share {mixture.weight:.2f} chosen on validation; "
                 f"{metrics['mixture'][key]:.3f} {metrics['unit']}"
+                + (f"; suggestions with share {mixture.suggest_weight:.2f}" if cfg.level == "word" else "")
             )
         if cfg.level == "word":
             metrics["next_word"] = _next_word_scores(
@@ -247,6 +249,7 @@ def _fit_mixture(
     net_val = -token_nats(model, val_ids) / math.log(2)
     kn_val = lm.log2_probs(val_units)[scored_positions(len(val_units))]
     weight, by_weight = choose_weight(net_val, kn_val)
+    mixture = NgramMixture(lm, weight, vocab)
     net_test = -test_nats / math.log(2)
     kn_test = lm.log2_probs(test_units)[scored_positions(len(test_units))]
     bits = float(-mix_log2(net_test, kn_test, weight).mean())
@@ -257,7 +260,19 @@ def _fit_mixture(
         "validation_bits_by_weight": by_weight,
         key: bits,
     }
-    return NgramMixture(lm, weight, vocab), report_
+    if cfg.level == "word":  # next-word suggestions: the share with the most top-5 hits on validation
+        ranks = mixture_next_ranks(
+            model, mixture, val_ids, val_units, _never(vocab), cfg.next_word_positions, MIX_WEIGHTS
+        )
+        mixture.suggest_weight, top5 = choose_suggest_weight(ranks)
+        report_["suggest_weight"] = mixture.suggest_weight
+        report_["validation_top5_by_weight"] = top5
+    return mixture, report_
+
+
+def _never(vocab) -> list[int]:
+    """Token ids never offered as a next word: ``<unk>`` (a keyboard cannot offer an unknown word), ``<pad>``."""
+    return [vocab.unk_id, vocab.token_to_id(Vocabulary.PAD)]
 
 
 def _next_word_scores(
@@ -268,7 +283,7 @@ def _next_word_scores(
 
     Accuracy is counted on the first ``next_word_positions`` scored positions (the same ones for all).
     """
-    never = [vocab.unk_id, vocab.token_to_id(Vocabulary.PAD)]
+    never = _never(vocab)
     ranks = next_word_hits(model, test_ids, never)[: cfg.next_word_positions]
     out = {
         "rnnkit": {
@@ -289,8 +304,11 @@ def _next_word_scores(
             "positions": len(kn),
         }
     if mixture is not None:
-        mix = mixture_next_ranks(model, mixture, test_ids, test_units, never, cfg.next_word_positions)
+        mix = mixture_next_ranks(
+            model, mixture, test_ids, test_units, never, cfg.next_word_positions, [mixture.suggest_weight]
+        )[0]
         out["mixture"] = {
+            "share": mixture.suggest_weight,
             "perplexity": 2.0 ** metrics["mixture"]["bits_per_word"],
             "top1": float((mix < 1).mean()),
             "top5": float((mix < 5).mean()),

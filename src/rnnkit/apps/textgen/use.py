@@ -153,8 +153,9 @@ class NextWordStream:
     reads a ``"."`` (a sentence boundary) when the vocabulary has it.
 
     With ``mixture`` (the default) and a run that has one, ``p(word | context)`` is the network's
-    interpolated with the run's Kneser-Ney n-gram (:mod:`rnnkit.apps.textgen.mixture`), which reads the last
-    ``order - 1`` words; the state carried is the network's plus those words.
+    interpolated with the run's Kneser-Ney n-gram (:mod:`rnnkit.apps.textgen.mixture`) at the run's
+    suggestion share (the most top-5 hits on validation); the n-gram reads the last ``order - 1`` words, so
+    the state carried is the network's plus those words.
 
     Example::
 
@@ -217,7 +218,9 @@ class NextWordStream:
         else:
             p = self.log_probs.exp().clone()
         if self.mixture is not None:
-            p = torch.from_numpy(self.mixture.mix(p.double().numpy(), self.context))
+            p = torch.from_numpy(
+                self.mixture.mix(p.double().numpy(), self.context, self.mixture.suggest_weight)
+            )
         p[self.vocab.unk_id] = 0.0
         for special in ("<pad>", "<bos>", "<eos>"):
             if special in self.vocab:
