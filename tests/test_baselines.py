@@ -116,6 +116,17 @@ def test_kneser_ney_words_and_order_selection():
         lm.bits_per_unit("a string, not words")
 
 
+def test_kneser_ney_next_topk_never_offers_an_unk_word():
+    """A word model's rare words come as the word ``<unk>``, counted like any word: next_topk leaves it out
+    as it leaves out the model's own unit for the unseen (it would be the first guess here)."""
+    words = ("the <unk> sat on the <unk> . the <unk> ran . the cat sat . " * 20).split()
+    lm = KneserNeyLM(max_order=2).fit(words)
+    assert lm.next_distribution(["the"])[lm.vocab.index("<unk>", 1)] > 0.5  # the likeliest next word
+    assert "<unk>" not in [u for u, _ in lm.next_topk(["the"], k=5)]
+    assert [u for u, _ in lm.next_topk(["the"], k=1)] == ["cat"]
+    assert lm.next_topk(["the"], k=1, unk=True)[0][0] == "<unk>"
+
+
 def test_kneser_ney_on_real_text_beats_lower_orders():
     from rnnkit.datasets import load_austen_books
 

@@ -293,7 +293,9 @@ class KneserNeyLM:
     ) -> list[tuple[str, float]]:
         """The ``k`` most likely next units after ``context`` with their probabilities, most likely first.
 
-        ``<unk>`` is left out of the list unless ``unk=True`` (the probabilities are not renormalised).
+        ``<unk>`` is left out of the list unless ``unk=True`` (the probabilities are not renormalised): the
+        model's own unit for the unseen and, at word level, a ``"<unk>"`` word of the training text (rare words
+        mapped to it before fitting, as a word model's vocabulary does), which is counted like any word.
         """
         if k < 1:
             raise RnnkitError(f"k must be >= 1, got {k}")
@@ -301,5 +303,6 @@ class KneserNeyLM:
         if not unk:
             p = p.copy()
             p[0] = -1.0
+            p[self._index.get(_UNK, 0)] = -1.0
         top = np.argsort(-p, kind="stable")[:k]
         return [(self.vocab[i], float(p[i])) for i in top if p[i] >= 0]

@@ -98,7 +98,8 @@ def fit_baselines(
 
 
 def kneser_ney_ranks(lm, test_units: list[str], positions, k: int = 5) -> np.ndarray:
-    """The rank of each target among the n-gram's ``k`` most likely next words (``k`` = a miss; no ``<unk>``)."""
+    """The rank of each target among the n-gram's ``k`` most likely next words (``k`` = a miss; ``<unk>`` is
+    never guessed, so an ``<unk>`` target is a miss, as for the recurrent model)."""
     ranks = []
     ctx_len = max(0, lm.order - 1)
     for pos in positions:
