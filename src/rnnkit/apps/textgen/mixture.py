@@ -136,7 +136,9 @@ class NgramMixture:
         """Write the training tokens the n-gram is refitted from (characters as UTF-8 bytes, words as the
         network's ids; ``train_units`` as the n-gram was fitted on them) and the mixture's order and shares to
         ``path`` (safetensors)."""
-        from safetensors.numpy import save_file
+        import torch
+
+        from rnnkit.files import write_safetensors
 
         if isinstance(train_units, str):
             tokens = np.frombuffer(train_units.encode("utf-8"), dtype=np.uint8).copy()
@@ -149,24 +151,22 @@ class NgramMixture:
             "suggest_weight": repr(self.suggest_weight),
             "level": "char" if self.lm.chars else "word",
         }
-        save_file({"tokens": tokens}, str(path), metadata=meta)
+        write_safetensors(path, {"tokens": torch.from_numpy(tokens)}, meta)
 
     @classmethod
     def load(cls, path, vocab) -> NgramMixture:
         """The mixture saved by :meth:`save` (the n-gram refitted on the saved tokens)."""
-        from safetensors import safe_open
-
         from rnnkit.baselines import KneserNeyLM
+        from rnnkit.files import read_safetensors
 
         path = Path(path)
         try:
-            with safe_open(str(path), framework="numpy") as f:
-                meta = f.metadata() or {}
-                tokens = f.get_tensor("tokens")
+            tensors, meta = read_safetensors(path)
+            tokens = tensors["tokens"].numpy()
             order, weight, level = int(meta["order"]), float(meta["weight"]), meta["level"]
             suggest = float(meta.get("suggest_weight", weight))
-        except Exception as exc:  # noqa: BLE001 (safetensors raises its own error types)
-            raise RnnkitError(f"{path}: damaged n-gram file ({type(exc).__name__}: {exc})") from None
+        except (RnnkitError, KeyError, ValueError) as exc:
+            raise RnnkitError(f"damaged n-gram file of the mixture: {exc}") from None
         if level != vocab.level or not (0.0 <= weight <= 1.0 and 0.0 <= suggest <= 1.0) or order < 1:
             raise RnnkitError(
                 f"{path}: expected a {vocab.level}-level n-gram with a weight in [0, 1], got {meta}"
