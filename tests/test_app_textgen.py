@@ -299,6 +299,19 @@ def test_mixture_weights_and_saved_ngram(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(RnnkitError, match="damaged n-gram file"):
         NgramMixture.load(tmp_path / "bad.safetensors", vocab)
+    # characters: bytes that are not UTF-8 are one clear error too
+    chars = Vocabulary.build(["abc"], level="char")
+    char_lm = KneserNeyLM(max_order=2).fit("abcabc")
+    NgramMixture(char_lm, 0.5, chars).save(tmp_path / "c.safetensors", "abcabc")
+    assert NgramMixture.load(tmp_path / "c.safetensors", chars).lm.vocab == char_lm.vocab
+    from rnnkit.files import read_safetensors, write_safetensors
+
+    tensors, meta = read_safetensors(tmp_path / "c.safetensors")
+    write_safetensors(
+        tmp_path / "c.safetensors", {"tokens": torch.tensor([0xFF, 0xFE], dtype=torch.uint8)}, meta
+    )
+    with pytest.raises(RnnkitError, match="damaged n-gram file"):
+        NgramMixture.load(tmp_path / "c.safetensors", chars)
 
 
 def test_predict_next_cli(word_run, capsys):

@@ -9,9 +9,9 @@ For a next token ``w`` after the text so far ``c``, with ``lambda`` the network'
 (linear interpolation of the recurrent model with a Kneser-Ney n-gram, as Mikolov et al. 2011, *Empirical
 evaluation and combination of advanced language modeling techniques*, and the RNNLM toolkit's ``-lambda``).
 The two models err differently (the n-gram remembers rare exact phrases, the network generalises over
-contexts), so on held-out text the mixture has fewer bits than either. ``lambda`` is chosen on the
-validation part from :data:`MIX_WEIGHTS`; ``1`` (the network alone) and ``0`` (the n-gram alone) are
-among the choices, so a mixture is never worse than both on the text it was chosen on.
+contexts), so on held-out text the mixture usually has fewer bits than either. ``lambda`` is chosen on
+the validation part from :data:`MIX_WEIGHTS`; ``1`` (the network alone) and ``0`` (the n-gram alone) are
+among the choices, so on the text it was chosen on the mixture is never worse than either model.
 
 The n-gram is the run's ``kneser_ney`` baseline (same tokens: at word level the network's vocabulary,
 rarer words as ``<unk>``). A saved run keeps its training tokens in ``ngram.safetensors`` (no pickle; a
@@ -172,7 +172,10 @@ class NgramMixture:
                 f"{path}: expected a {vocab.level}-level n-gram with a weight in [0, 1], got {meta}"
             )
         if level == "char":
-            units = tokens.tobytes().decode("utf-8", errors="strict")
+            try:
+                units = tokens.tobytes().decode("utf-8", errors="strict")
+            except UnicodeDecodeError as exc:
+                raise RnnkitError(f"{path}: damaged n-gram file of the mixture: {exc}") from None
         else:
             if len(tokens) and (tokens.min() < 0 or tokens.max() >= len(vocab)):
                 raise RnnkitError(f"{path}: token ids outside the vocabulary of {len(vocab)} (damaged run?)")
