@@ -56,7 +56,9 @@ def fit_baselines(
 
     ``test_units`` are the held-out tokens the recurrent model reads; every baseline is scored on the same
     positions (:func:`~rnnkit.apps.textgen.data.scored_positions`), with the whole text before each as context.
-    Returns ``{"bits": {name: bits per token}, "details": {...}}``.
+    Returns ``{"bits": {name: bits per token}, "details": {...}}``, with the baselines also the fitted
+    ``"kneser_ney"`` model, its ``"kneser_ney_log2"`` per scored token and the ``"train_units"`` it was fitted
+    on (for the network + n-gram mixture).
     """
     from rnnkit.baselines import FixedContextLM, KneserNeyLM
 
@@ -94,7 +96,13 @@ def fit_baselines(
         "seconds": round(time.perf_counter() - t, 2),
     }
     say(f"feed-forward ({context} tokens of context): {bits['feedforward']:.3f} bits/{vocab.level}")
-    return {"bits": bits, "details": details, "kneser_ney": lm}
+    return {
+        "bits": bits,
+        "details": details,
+        "kneser_ney": lm,
+        "kneser_ney_log2": logp,
+        "train_units": train_u,
+    }
 
 
 def kneser_ney_ranks(lm, test_units: list[str], positions, k: int = 5) -> np.ndarray:

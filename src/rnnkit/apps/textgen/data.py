@@ -19,6 +19,7 @@ __all__ = [
     "scored_positions",
     "split_text",
     "stream_batches",
+    "stream_count",
     "streams",
 ]
 
@@ -82,13 +83,19 @@ def streams(ids: torch.Tensor, num: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def stream_count(n: int, num_streams: int = EVAL_STREAMS) -> int:
+    """How many parallel streams a held-out text of ``n`` tokens is read as: ``num_streams``, fewer for a
+    short text (each stream at least 2 tokens)."""
+    return max(1, min(num_streams, (n - 1) // 2))
+
+
 def scored_positions(n: int, num_streams: int = EVAL_STREAMS) -> np.ndarray:
     """Positions (in a held-out text of ``n`` tokens) of the tokens :func:`token_nats` scores, in its order.
 
     The text is read as ``num`` parallel streams of ``length`` tokens; each stream's first token is read but
     not scored.
     """
-    num = max(1, min(num_streams, (n - 1) // 2))
+    num = stream_count(n, num_streams)
     length = (n - 1) // num
     return (np.arange(num)[:, None] * length + 1 + np.arange(length)[None, :]).reshape(-1)
 

@@ -195,38 +195,30 @@ def mixture_next_ranks(
     them (words); the ids in ``never`` (``<unk>``, ``<pad>``) are never guessed, so an ``<unk>`` target is a
     miss. A rank is the target's place in a stable sort of the probabilities (ties: lower id first).
     """
-    import torch
+    from rnnkit.apps.textgen.data import scored_positions, stream_count
+    from rnnkit.apps.textgen.model import stream_logits
 
-    from rnnkit.apps.textgen.data import EVAL_STREAMS, scored_positions, streams
-
-    model.eval()
     w = np.asarray(weights, dtype=np.float64)[:, None]  # (W, 1)
-    num = max(1, min(EVAL_STREAMS, (len(ids) - 1) // 2))
-    x, y = streams(ids, num)
-    length = x.shape[1]
+    length = (len(ids) - 1) // stream_count(len(ids))
     positions = scored_positions(len(units))[:limit]
     rows = np.arange(len(positions))
-    b_of, t_of = rows // length, rows % length
+    b_of, t_of = rows // length, rows % length  # the stream and step of each scored position
     ranks = np.full((len(w), len(positions)), k, dtype=np.int64)
     never_set = {int(i) for i in never}
-    chunk = 1000
-    state = None
-    with torch.no_grad():
-        for a in range(0, length, chunk):
-            logits, state = model(x[:, a : a + chunk], state)  # (B, T, V)
-            inside = (t_of >= a) & (t_of < a + chunk)
-            if not inside.any():
-                continue
-            probs = logits[b_of[inside], t_of[inside] - a].double().softmax(-1).numpy()
-            for r, p_net in zip(rows[inside], probs):
-                target = int(y[b_of[r], t_of[r]])
-                if target in never_set:
-                    continue  # a miss for every share
-                pos = int(positions[r])
-                p_kn = mixture.ngram_probs(units[max(0, pos - mixture.context_size) : pos])
-                p = w * p_net[None, :] + (1.0 - w) * p_kn[None, :]  # (W, V)
-                p[:, never] = -1.0
-                pt = p[:, target : target + 1]
-                rank = (p > pt).sum(1) + (p[:, :target] == pt).sum(1)
-                ranks[:, r] = np.minimum(rank, k)
+    for a, logits, y in stream_logits(model, ids):  # (B, T, V), (B, T)
+        inside = (t_of >= a) & (t_of < a + y.shape[1])
+        if not inside.any():
+            break  # the positions are in order: none after this chunk either
+        probs = logits[b_of[inside], t_of[inside] - a].double().softmax(-1).numpy()
+        for r, p_net in zip(rows[inside], probs):
+            target = int(y[b_of[r], t_of[r] - a])
+            if target in never_set:
+                continue  # a miss for every share
+            pos = int(positions[r])
+            p_kn = mixture.ngram_probs(units[max(0, pos - mixture.context_size) : pos])
+            p = w * p_net[None, :] + (1.0 - w) * p_kn[None, :]  # (W, V)
+            p[:, never] = -1.0
+            pt = p[:, target : target + 1]
+            rank = (p > pt).sum(1) + (p[:, :target] == pt).sum(1)
+            ranks[:, r] = np.minimum(rank, k)
     return ranks

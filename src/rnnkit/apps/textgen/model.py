@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import app_encoder
 from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
-from rnnkit.apps.textgen.data import EVAL_STREAMS, streams
+from rnnkit.apps.textgen.data import EVAL_STREAMS, stream_count, streams
 from rnnkit.datasets import Vocabulary
 
 __all__ = [
@@ -61,22 +61,32 @@ def build_model(cfg: TextGenConfig, vocab_size: int):
     )
 
 
-@torch.no_grad()
+def stream_logits(
+    model, ids: torch.Tensor, num_streams: int = EVAL_STREAMS, chunk: int = 1000
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """``(start, logits (B, T, V), targets (B, T))`` of each ``chunk`` of steps of ``ids`` read as
+    :func:`~rnnkit.apps.textgen.data.stream_count` parallel streams, the state carried, no gradients: the
+    one reading of held-out text that :func:`token_nats`, :func:`next_word_hits` and the n-gram mixture's
+    ranks share (so their positions are :func:`~rnnkit.apps.textgen.data.scored_positions`)."""
+    model.eval()
+    x, y = streams(ids, stream_count(len(ids), num_streams))
+    state = None
+    for a in range(0, x.shape[1], chunk):
+        with torch.no_grad():
+            logits, state = model(x[:, a : a + chunk], state)
+        yield a, logits, y[:, a : a + chunk]
+
+
 def token_nats(model, ids: torch.Tensor, num_streams: int = EVAL_STREAMS, chunk: int = 1000) -> np.ndarray:
     """Negative log-likelihood (nats) of every predicted token of ``ids``, read as parallel streams.
 
     Returns a flat array in text order (the ``len(ids) - 1`` tokens after the first, cut to a multiple of
     the number of streams).
     """
-    model.eval()
-    num = max(1, min(num_streams, (len(ids) - 1) // 2))
-    x, y = streams(ids, num)
-    state = None
-    out = []
-    for a in range(0, x.shape[1], chunk):
-        logits, state = model(x[:, a : a + chunk], state)
-        nll = F.cross_entropy(logits.transpose(1, 2), y[:, a : a + chunk], reduction="none")  # (B, T)
-        out.append(nll)
+    out = [
+        F.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (B, T)
+        for _, logits, y in stream_logits(model, ids, num_streams, chunk)
+    ]
     return torch.cat(out, 1).reshape(-1).double().numpy()
 
 
@@ -195,16 +205,11 @@ def next_word_hits(
     Same positions and order as :func:`token_nats`. The ids in ``never`` (``<unk>``, ``<pad>``) are never
     guessed, so an ``<unk>`` target is a miss: a keyboard cannot offer an unknown word. Top-``j`` accuracy is ``(ranks < j).mean()`` for ``j <= k``.
     """
-    model.eval()
-    num = max(1, min(num_streams, (len(ids) - 1) // 2))
-    x, y = streams(ids, num)
-    state = None
     out = []
-    for a in range(0, x.shape[1], chunk):
-        logits, state = model(x[:, a : a + chunk], state)  # (B, T, V)
+    for _, logits, y in stream_logits(model, ids, num_streams, chunk):  # (B, T, V), (B, T)
         logits[..., never] = -float("inf")
         top = logits.topk(k, dim=-1).indices  # (B, T, k)
-        hit = top == y[:, a : a + chunk, None]
+        hit = top == y[..., None]
         rank = torch.where(
             hit.any(-1), hit.float().argmax(-1), torch.full_like(hit[..., 0], k, dtype=torch.long)
         )

@@ -12,7 +12,7 @@ import numpy as np
 from rnnkit.apps import plots
 from rnnkit.apps.base import ResultRow
 from rnnkit.apps.textgen.config import TextGenConfig
-from rnnkit.apps.textgen.data import EVAL_STREAMS
+from rnnkit.apps.textgen.data import scored_positions
 
 __all__ = [
     "CHAR_CLASSES",
@@ -49,10 +49,7 @@ def by_class(nats: np.ndarray, test_part: str, train_text: str) -> dict[str, Any
     """Model and unigram bits per character for each character class of the scored test text."""
     from collections import Counter
 
-    num = max(1, min(EVAL_STREAMS, (len(test_part) - 1) // 2))
-    length = (len(test_part) - 1) // num
-    # the scored targets are characters 1..L of each stream, in the order token_nats returns them
-    chars = [test_part[b * length + 1 + t] for b in range(num) for t in range(length)]
+    chars = [test_part[p] for p in scored_positions(len(test_part))]  # in the order token_nats returns them
     counts = Counter(train_text)
     total = len(train_text) + len(counts) + 1
     model_sum: dict[str, float] = {}

@@ -24,12 +24,12 @@ from rnnkit.apps.textgen.baselines import BASELINE_NAMES, fit_baselines, kneser_
 from rnnkit.apps.textgen.config import GenerateConfig, TextGenConfig
 from rnnkit.apps.textgen.data import (
     APP,
-    EVAL_STREAMS,
     held_out,
     load_text,
     scored_positions,
     split_text,
     stream_batches,
+    stream_count,
     streams,
 )
 from rnnkit.apps.textgen.mixture import (
@@ -132,11 +132,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         model = build_model(cfg, len(vocab))
         untrained_bpc = float(token_nats(model, test_ids[:5001]).mean() / math.log(2))
 
-        vx, vy = (
-            streams(val_ids, max(1, min(EVAL_STREAMS, (len(val_ids) - 1) // 2)))
-            if len(val_ids) > 2
-            else (None, None)
-        )
+        vx, vy = streams(val_ids, stream_count(len(val_ids))) if len(val_ids) > 2 else (None, None)
         val = stream_batches(vx, vy, 1000) if vx is not None else None
         total = cfg.max_steps or steps_per_pass * cfg.epochs
         updates_per_step = 1 if k2 <= k1 else seg // k1
@@ -201,12 +197,12 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         mixture = None
         if cfg.ngram_mix and "kneser_ney" in base and len(val_ids) > 2:
             mixture, metrics["mixture"] = _fit_mixture(
-                cfg, model, vocab, base["kneser_ney"], val_part, val_ids, test_units, nats
+                cfg, model, vocab, base["kneser_ney"], val_part, val_ids, base["kneser_ney_log2"], nats
             )
             metrics["test"]["mixture"] = metrics["mixture"][key]
             if cfg.level == "word":
                 metrics["mixture"]["bits_per_char_equivalent"] = metrics["mixture"][key] / chars_per_token
-            mixture.save(run.file(NGRAM_FILE), units(train_text, vocab))
+            mixture.save(run.file(NGRAM_FILE), base["train_units"])
             say(
                 f"network + Kneser-Ney mixture: network share {mixture.weight:.2f} chosen on validation; "
                 f"{metrics['mixture'][key]:.3f} {metrics['unit']}"
@@ -214,7 +210,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             )
         if cfg.level == "word":
             metrics["next_word"] = _next_word_scores(
-                cfg, model, vocab, test_ids, test_units, bpc, base, mixture, metrics
+                cfg, model, vocab, test_ids, test_units, bpc, base, mixture, metrics.get("mixture")
             )
             say(
                 "next word: top-1 / top-5 accuracy "
@@ -237,11 +233,10 @@ def _chars_per_token(text: str, vocab) -> float:
     return 1.0 if vocab.level == "char" else len(text) / max(1, len(vocab.tokenize(text)))
 
 
-def _fit_mixture(
-    cfg, model, vocab, lm, val_part, val_ids, test_units, test_nats
-) -> tuple[NgramMixture, dict]:
+def _fit_mixture(cfg, model, vocab, lm, val_part, val_ids, kn_test, test_nats) -> tuple[NgramMixture, dict]:
     """The network's share in its mixture with the n-gram ``lm``, chosen on the validation tokens; the
-    mixture and its report (the share, every share's validation bits, the test bits)."""
+    mixture and its report (the share, every share's validation bits, the test bits from the two models'
+    scores of the test tokens, ``kn_test`` log2 and ``test_nats``)."""
     key = "bpc" if cfg.level == "char" else "bits_per_word"
     val_units = units(val_part, vocab)
     if cfg.level == "word":
@@ -250,9 +245,7 @@ def _fit_mixture(
     kn_val = lm.log2_probs(val_units)[scored_positions(len(val_units))]
     weight, by_weight = choose_weight(net_val, kn_val)
     mixture = NgramMixture(lm, weight, vocab)
-    net_test = -test_nats / math.log(2)
-    kn_test = lm.log2_probs(test_units)[scored_positions(len(test_units))]
-    bits = float(-mix_log2(net_test, kn_test, weight).mean())
+    bits = float(-mix_log2(-test_nats / math.log(2), kn_test, weight).mean())
     report_ = {
         "name": "network + Kneser-Ney n-gram, linear interpolation (Mikolov et al. 2011)",
         "weight": weight,
@@ -276,7 +269,7 @@ def _never(vocab) -> list[int]:
 
 
 def _next_word_scores(
-    cfg, model, vocab, test_ids, test_units, bits, base, mixture=None, metrics=None
+    cfg, model, vocab, test_ids, test_units, bits, base, mixture=None, mixture_report=None
 ) -> dict[str, Any]:
     """Perplexity and top-1 / top-5 next-word accuracy of the model, the Kneser-Ney word n-gram and (when
     given) their mixture.
@@ -309,7 +302,7 @@ def _next_word_scores(
         )[0]
         out["mixture"] = {
             "share": mixture.suggest_weight,
-            "perplexity": 2.0 ** metrics["mixture"]["bits_per_word"],
+            "perplexity": 2.0 ** mixture_report["bits_per_word"],
             "top1": float((mix < 1).mean()),
             "top5": float((mix < 5).mean()),
             "positions": len(mix),
