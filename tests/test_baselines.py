@@ -271,6 +271,57 @@ def test_tfidf_character_ngrams_generalise_to_unseen_words():
     assert p.shape == (5, 3) and np.allclose(p.sum(1), 1) and full.C in full.val_scores
 
 
+def _keyword_texts(rng, n, classes):
+    words = [["great", "fine", "lovely"], ["awful", "poor", "dull"], ["maybe", "average", "okay"]][:classes]
+    filler = "we saw it on a day in town with ü friends".split()
+    out, labels = [], []
+    for _ in range(n):
+        k = int(rng.integers(classes))
+        w = list(rng.choice(filler, size=6)) + [str(rng.choice(words[k]))] * int(rng.integers(1, 3))
+        if rng.random() < 0.15:  # some label noise: the probabilities are not all 0 or 1
+            k = int(rng.integers(classes))
+        rng.shuffle(w)
+        out.append(" ".join(w))
+        labels.append(k)
+    return out, np.array(labels)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_tfidf_probabilities_match_scikit_learn_and_survive_saving(tmp_path, classes):
+    """The weights' sigmoid / softmax is scikit-learn's predict_proba (the reference); the saved file
+    (no pickle) predicts the same probabilities."""
+    rng = np.random.default_rng(classes)
+    tr, va, te = (_keyword_texts(rng, n, classes) for n in (120, 40, 30))
+    clf = TfidfLogisticRegression().fit(*tr, *va)
+    got = clf.predict_proba(te[0])
+    ref = clf._model.predict_proba(clf.features(te[0]))
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    assert 0.01 < got.min() and got.max() < 0.99  # not saturated: a real comparison
+    clf.save(tmp_path / "tfidf.safetensors")
+    back = TfidfLogisticRegression.load(tmp_path / "tfidf.safetensors")
+    np.testing.assert_array_equal(back.predict_proba(te[0]), got)
+    assert back.C == clf.C and back.num_classes == classes
+
+
+def test_tfidf_file_damaged_or_foreign_is_one_clear_error(tmp_path):
+    import torch
+
+    from rnnkit.files import read_safetensors, write_safetensors
+
+    rng = np.random.default_rng(0)
+    clf = TfidfLogisticRegression().fit(*_keyword_texts(rng, 60, 2), *_keyword_texts(rng, 20, 2))
+    path = tmp_path / "tfidf.safetensors"
+    clf.save(path)
+    tensors, meta = read_safetensors(path)
+    tensors["coef"] = torch.zeros(1, 3, dtype=torch.float64)  # does not fit the n-grams
+    write_safetensors(tmp_path / "bad.safetensors", tensors, meta)
+    with pytest.raises(RnnkitError, match="damaged TF-IDF model file: weights of shape"):
+        TfidfLogisticRegression.load(tmp_path / "bad.safetensors")
+    (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(RnnkitError, match="cut.safetensors"):
+        TfidfLogisticRegression.load(tmp_path / "cut.safetensors")
+
+
 # ----------------------------------------------------------------------------- feed-forward counterparts
 def test_mlp_forecaster_learns_a_noisy_season():
     rng = np.random.default_rng(0)

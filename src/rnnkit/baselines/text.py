@@ -4,6 +4,9 @@ Features are the concatenation of two TF-IDF blocks (sublinear term frequency, L
 1-2-grams and character 2-5-grams taken inside word boundaries (``analyzer="char_wb"``). A multinomial
 logistic regression with an L2 penalty is fitted on the training texts for every ``C`` in a grid; the ``C``
 with the best validation accuracy is kept (ties go to the smaller ``C``, the stronger penalty).
+
+A fitted model is saved as safetensors (:meth:`TfidfLogisticRegression.save`: the n-gram lists, their
+inverse document frequencies and the regression's weights; no pickle) and read back exactly.
 """
 
 from __future__ import annotations
@@ -64,22 +67,42 @@ class TfidfLogisticRegression:
         self.C: float | None = None
         self.val_scores: dict[float, float] = {}
         self.num_classes = 0
-        self._features = None
-        self._model = None
+        self._blocks: list = []  # the fitted TfidfVectorizer of each block (word, then char)
+        self._model = None  # scikit-learn's fitted regression (None for a model read from a file)
+        self._coef = self._intercept = self._classes = None  # the regression's weights, (1 or K, F), (1 or K,)
 
-    def _vectorizer(self, min_df: int):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import FeatureUnion
-
-        common = dict(
-            sublinear_tf=True, min_df=min_df, max_features=self.max_features, lowercase=self.lowercase
-        )
-        blocks = [("word", TfidfVectorizer(analyzer="word", ngram_range=self.word_ngrams, **common))]
+    def _block_specs(self) -> list[tuple[str, tuple[int, int]]]:
+        specs = [("word", self.word_ngrams)]
         if self.char_ngrams:
-            blocks.append(
-                ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=self.char_ngrams, **common))
+            specs.append(("char_wb", self.char_ngrams))
+        return specs
+
+    def _vectorizers(self, min_df: int, vocabularies=None) -> list:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return [
+            TfidfVectorizer(
+                analyzer=analyzer,
+                ngram_range=ngrams,
+                sublinear_tf=True,
+                min_df=min_df,
+                max_features=self.max_features,
+                lowercase=self.lowercase,
+                vocabulary=None if vocabularies is None else vocabularies[j],
             )
-        return FeatureUnion(blocks)
+            for j, (analyzer, ngrams) in enumerate(self._block_specs())
+        ]
+
+    def features(self, texts):
+        """The TF-IDF rows of ``texts``: a sparse ``(N, F)`` matrix, the blocks side by side."""
+        self._check()
+        return self._transform(texts)
+
+    def _transform(self, texts):
+        import scipy.sparse as sp
+
+        texts = list(texts)
+        return sp.hstack([b.transform(texts) for b in self._blocks], format="csr")
 
     @staticmethod
     def _labels(labels, n: int, what: str) -> np.ndarray:
@@ -109,12 +132,14 @@ class TfidfLogisticRegression:
             )
         self.num_classes = int(num_classes or max(y.max(), yv.max() if len(yv) else 0) + 1)
         min_df = self.min_df if len(texts) >= 10 * self.min_df else 1
-        self._features = self._vectorizer(min_df)
+        import scipy.sparse as sp
+
+        self._blocks = self._vectorizers(min_df)
         try:
-            x = self._features.fit_transform(texts)
+            x = sp.hstack([b.fit_transform(texts) for b in self._blocks], format="csr")
         except ValueError as err:  # e.g. every text empty
             raise RnnkitError(f"no n-gram features in the training texts: {err}") from None
-        xv = self._features.transform(val_texts) if val_texts else None
+        xv = self._transform(val_texts) if val_texts else None
         grid = self.c_grid if val_texts else (self.c_grid[len(self.c_grid) // 2],)
         best = None
         self.val_scores = {}
@@ -129,18 +154,30 @@ class TfidfLogisticRegression:
             if best is None or (xv is not None and self.val_scores[c] > self.val_scores[best[0]]):
                 best = (c, model)
         self.C, self._model = best
+        self._coef, self._intercept = self._model.coef_, self._model.intercept_
+        self._classes = self._model.classes_
         return self
 
     def _check(self):
-        if self._model is None:
+        if not self._blocks or self._coef is None:
             raise RnnkitError("the model is not fitted: call fit(texts, labels, val_texts, val_labels) first")
 
     def predict_proba(self, texts) -> np.ndarray:
-        """Class probabilities, shape ``(N, num_classes)`` (0 for classes absent from training)."""
-        self._check()
-        p = self._model.predict_proba(self._features.transform(list(texts)))
+        """Class probabilities, shape ``(N, num_classes)`` (0 for classes absent from training).
+
+        Computed from the weights (a sigmoid for two classes, a softmax otherwise: scikit-learn's
+        ``predict_proba``), so a model read from a file predicts as the fitted one did.
+        """
+        z = np.asarray(self.features(texts) @ self._coef.T) + self._intercept  # (N, 1 or K)
+        if self._coef.shape[0] == 1:
+            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+            p = np.stack([1.0 - p1, p1], axis=1)
+        else:
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
         out = np.zeros((p.shape[0], self.num_classes))
-        out[:, self._model.classes_] = p
+        out[:, self._classes] = p
         return out
 
     def predict(self, texts) -> np.ndarray:
@@ -152,3 +189,85 @@ class TfidfLogisticRegression:
         texts = list(texts)
         y = self._labels(labels, len(texts), "labels")
         return float(np.mean(self.predict(texts) == y))
+
+    # ----------------------------------------------------------------- saving
+    def save(self, path) -> str:
+        """Write the fitted model to ``path`` (safetensors: each block's n-grams as UTF-8 bytes with their
+        offsets, its inverse document frequencies, the regression's weights; settings in the metadata).
+        Returns the file's sha256."""
+        import json
+
+        import torch
+
+        from rnnkit.files import write_safetensors
+
+        self._check()
+        tensors = {
+            "coef": torch.from_numpy(np.ascontiguousarray(self._coef, dtype=np.float64)),
+            "intercept": torch.from_numpy(np.ascontiguousarray(self._intercept, dtype=np.float64)),
+            "classes": torch.from_numpy(np.asarray(self._classes, dtype=np.int64)),
+        }
+        for j, block in enumerate(self._blocks):
+            terms = sorted(block.vocabulary_, key=block.vocabulary_.get)
+            encoded = [t.encode("utf-8") for t in terms]
+            offsets = np.cumsum([0] + [len(e) for e in encoded], dtype=np.int64)
+            tensors[f"terms{j}"] = torch.from_numpy(np.frombuffer(b"".join(encoded) or b"\0", np.uint8).copy())
+            tensors[f"offsets{j}"] = torch.from_numpy(offsets)
+            tensors[f"idf{j}"] = torch.from_numpy(np.asarray(block.idf_, dtype=np.float64))
+        meta = {
+            "model": "TfidfLogisticRegression",
+            "word_ngrams": json.dumps(list(self.word_ngrams)),
+            "char_ngrams": json.dumps(list(self.char_ngrams) if self.char_ngrams else None),
+            "lowercase": json.dumps(self.lowercase),
+            "num_classes": str(self.num_classes),
+            "C": repr(self.C),
+        }
+        return write_safetensors(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path, sha256: str | None = None) -> TfidfLogisticRegression:
+        """The model written by :meth:`save`; a damaged file is one :class:`~rnnkit.RnnkitError`."""
+        import json
+
+        from rnnkit.files import read_safetensors
+
+        tensors, meta = read_safetensors(path, sha256)
+        try:
+            if meta.get("model") != "TfidfLogisticRegression":
+                raise ValueError(f"not a TF-IDF model ({meta.get('model')!r})")
+            char = json.loads(meta["char_ngrams"])
+            clf = cls(
+                c_grid=(float(meta["C"]),),
+                word_ngrams=tuple(json.loads(meta["word_ngrams"])),
+                char_ngrams=tuple(char) if char else None,
+                lowercase=bool(json.loads(meta["lowercase"])),
+            )
+            clf.C, clf.num_classes = float(meta["C"]), int(meta["num_classes"])
+            clf._coef = tensors["coef"].numpy()
+            clf._intercept = tensors["intercept"].numpy()
+            clf._classes = tensors["classes"].numpy()
+            vocabularies, idfs = [], []
+            for j in range(len(clf._block_specs())):
+                raw, offsets = tensors[f"terms{j}"].numpy().tobytes(), tensors[f"offsets{j}"].numpy()
+                if len(offsets) < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > len(raw):
+                    raise ValueError(f"block {j}: bad n-gram offsets")
+                vocabularies.append(
+                    [raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+                )
+                idfs.append(tensors[f"idf{j}"].numpy())
+            features = sum(len(v) for v in vocabularies)
+            k = clf._coef.shape[0]
+            if clf._coef.shape != (k, features) or clf._intercept.shape != (k,) or not (
+                (k == 1 and len(clf._classes) == 2) or (k > 2 and len(clf._classes) == k)
+            ):
+                raise ValueError(f"weights of shape {tuple(clf._coef.shape)} do not fit {features} n-grams")
+            if clf._classes.min() < 0 or clf._classes.max() >= clf.num_classes:
+                raise ValueError("class ids outside 0..num_classes-1")
+            clf._blocks = clf._vectorizers(1, vocabularies)
+            for block, idf, terms in zip(clf._blocks, idfs, vocabularies):
+                if idf.shape != (len(terms),):
+                    raise ValueError("inverse document frequencies do not fit the n-grams")
+                block.idf_ = idf
+        except (KeyError, ValueError, UnicodeDecodeError, TypeError, json.JSONDecodeError) as exc:
+            raise RnnkitError(f"{path}: damaged TF-IDF model file: {exc}") from None
+        return clf
