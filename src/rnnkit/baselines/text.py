@@ -69,7 +69,8 @@ class TfidfLogisticRegression:
         self.num_classes = 0
         self._blocks: list = []  # the fitted TfidfVectorizer of each block (word, then char)
         self._model = None  # scikit-learn's fitted regression (None for a model read from a file)
-        self._coef = self._intercept = self._classes = None  # the regression's weights, (1 or K, F), (1 or K,)
+        # the regression's weights: coef (1 or K, F), intercept (1 or K,), class ids
+        self._coef = self._intercept = self._classes = None
 
     def _block_specs(self) -> list[tuple[str, tuple[int, int]]]:
         specs = [("word", self.word_ngrams)]
@@ -211,7 +212,9 @@ class TfidfLogisticRegression:
             terms = sorted(block.vocabulary_, key=block.vocabulary_.get)
             encoded = [t.encode("utf-8") for t in terms]
             offsets = np.cumsum([0] + [len(e) for e in encoded], dtype=np.int64)
-            tensors[f"terms{j}"] = torch.from_numpy(np.frombuffer(b"".join(encoded) or b"\0", np.uint8).copy())
+            tensors[f"terms{j}"] = torch.from_numpy(
+                np.frombuffer(b"".join(encoded) or b"\0", np.uint8).copy()
+            )
             tensors[f"offsets{j}"] = torch.from_numpy(offsets)
             tensors[f"idf{j}"] = torch.from_numpy(np.asarray(block.idf_, dtype=np.float64))
         meta = {
@@ -249,7 +252,12 @@ class TfidfLogisticRegression:
             vocabularies, idfs = [], []
             for j in range(len(clf._block_specs())):
                 raw, offsets = tensors[f"terms{j}"].numpy().tobytes(), tensors[f"offsets{j}"].numpy()
-                if len(offsets) < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > len(raw):
+                if (
+                    len(offsets) < 2
+                    or offsets[0] != 0
+                    or np.any(np.diff(offsets) < 0)
+                    or offsets[-1] > len(raw)
+                ):
                     raise ValueError(f"block {j}: bad n-gram offsets")
                 vocabularies.append(
                     [raw[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
@@ -257,8 +265,10 @@ class TfidfLogisticRegression:
                 idfs.append(tensors[f"idf{j}"].numpy())
             features = sum(len(v) for v in vocabularies)
             k = clf._coef.shape[0]
-            if clf._coef.shape != (k, features) or clf._intercept.shape != (k,) or not (
-                (k == 1 and len(clf._classes) == 2) or (k > 2 and len(clf._classes) == k)
+            if (
+                clf._coef.shape != (k, features)
+                or clf._intercept.shape != (k,)
+                or not ((k == 1 and len(clf._classes) == 2) or (k > 2 and len(clf._classes) == k))
             ):
                 raise ValueError(f"weights of shape {tuple(clf._coef.shape)} do not fit {features} n-grams")
             if clf._classes.min() < 0 or clf._classes.max() >= clf.num_classes:
