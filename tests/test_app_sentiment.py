@@ -188,8 +188,9 @@ def test_hashed_ngram_embedding_matches_the_plain_loop_forward_and_backward():
     assert gn_ref[0].abs().sum() == 0  # the padding row is never used
 
 
-def _morphology(path, n=240, seed=0):
-    """Every word is new (seen once): the class shows only in the stems 'goodly-' / 'badly-'."""
+def _morphology(path, n=240, seed=0, noise=0.0):
+    """Every word is new (seen once): the class shows only in the stems 'goodly-' / 'badly-'; a share
+    ``noise`` of the labels is then flipped."""
     rng = random.Random(seed)
     suffixes = rng.sample(range(6**5), n)  # all different
     with open(path, "w", newline="") as f:
@@ -199,6 +200,8 @@ def _morphology(path, n=240, seed=0):
             label = i % 2
             stem = "goodly" if label else "badly"
             suffix = "".join("qxzjkv"[suffixes[i] // 6**k % 6] for k in range(5))
+            if rng.random() < noise:
+                label = 1 - label
             w.writerow([f"the {stem}{suffix} film", "pos" if label else "neg"])
 
 
@@ -309,7 +312,9 @@ def test_an_ensemble_predicts_the_mean_of_its_members_and_loads_back(tmp_path):
     texts = ["the goodlyabc film", "the badlyxyz film", "the film"]
     s = Subwords(loaded.vocab, 500, 3, 6)
     each = [predict_proba(n, s.encode(texts), limit=loaded.max_tokens, collate_fn=s.collate) for n in nets]
-    got = np.array([[r["probabilities"][c] for c in loaded.classes] for r in loaded.predict(texts)])
+    got = np.array(
+        [[r["probabilities"][c] for c in loaded.classes] for r in loaded.predict(texts, mixture=False)]
+    )
     np.testing.assert_allclose(got, np.mean(each, 0), atol=1e-4)  # predict rounds to 4 places
     assert np.abs(each[0] - each[1]).max() > 1e-3  # the mean is not any one member's
     assert loaded.evaluate()["accuracy"] == pytest.approx(m["test"]["accuracy"])
@@ -317,4 +322,83 @@ def test_an_ensemble_predicts_the_mean_of_its_members_and_loads_back(tmp_path):
     labels = json.loads((run / "labels.json").read_text())
     (run / "labels.json").write_text(json.dumps({**labels, "members": 0}))
     with pytest.raises(RnnkitError, match="labels.json is damaged"):
+        sentiment.load(run)
+
+
+def test_choose_share_minimises_the_validation_log_loss():
+    """Every share's log loss is scikit-learn's (the reference); the chosen share is the smallest of them, and
+    the ends are reachable: a perfect network gets share 1, a network that knows nothing share 0."""
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    from rnnkit.apps._common import MIX_WEIGHTS
+    from rnnkit.apps.sentiment.mixture import choose_share, mix_proba
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    net, tfidf = rng.dirichlet(np.ones(3), 200), rng.dirichlet(np.ones(3), 200)
+    net[np.arange(100, 200), y[100:]] += 2.0  # each knows a different half of the texts
+    tfidf[np.arange(100), y[:100]] += 2.0
+    net, tfidf = net / net.sum(1, keepdims=True), tfidf / tfidf.sum(1, keepdims=True)
+    share, losses, accs = choose_share(net, tfidf, y)
+    for w in MIX_WEIGHTS:
+        p = mix_proba(net, tfidf, w)
+        assert losses[w] == pytest.approx(sk_log_loss(y, p, labels=[0, 1, 2]), rel=1e-12)
+        assert accs[w] == pytest.approx(float((p.argmax(1) == y).mean()))
+    assert losses[share] == min(losses.values()) and 0 < share < 1
+    onehot = np.eye(3)[y]
+    assert choose_share(0.98 * onehot + 0.01, tfidf, y)[0] == 1.0
+    assert choose_share(np.full((200, 3), 1 / 3), 0.98 * onehot + 0.01, y)[0] == 0.0
+    with pytest.raises(RnnkitError, match="same texts and classes"):
+        mix_proba(net, tfidf[:, :2], 0.5)
+
+
+def test_the_mixture_with_tfidf_is_saved_and_used_by_predict_and_evaluate(tmp_path):
+    """The run mixes its networks with its TF-IDF baseline at the share chosen on validation; the saved run
+    (TF-IDF read back from safetensors) predicts that mixture and evaluates to the training-time scores."""
+    from rnnkit.apps.sentiment.data import load_texts, split
+    from rnnkit.apps.sentiment.mixture import TFIDF_FILE, mix_proba
+
+    data = tmp_path / "morph.csv"
+    _morphology(data, n=200, noise=0.2)
+    common = dict(
+        data=str(data), runs_dir=str(tmp_path), ensemble=1, hidden_size=8, embedding_dim=8, epochs=3,
+        min_epochs=3, progress=False, batch_size=16, subword_buckets=500,
+    )  # fmt: skip
+    res = sentiment.train(SentimentConfig(name="mix", **common), say=lambda s: None)
+    m = res.metrics
+    mix = m["mixture"]
+    assert mix["share"] == min(sorted(mix["val_log_loss"], reverse=True), key=mix["val_log_loss"].get)
+    assert [r.task for r in res.rows].count("sentiment (morph.csv) + TF-IDF mix") == 2
+    run = tmp_path / "mix"
+    loaded = sentiment.load(run)
+    assert loaded.tfidf_share == mix["share"]
+    got = loaded.evaluate()
+    assert got["accuracy"] == pytest.approx(m["test"]["accuracy"])
+    assert got["mixture_accuracy"] == pytest.approx(mix["test"]["accuracy"])
+    assert got["mixture_f1"] == pytest.approx(mix["test"]["f1"])
+    # the TF-IDF model read back is the baseline: its test accuracy is the report's
+    cfg = SentimentConfig(**common)
+    texts, labels, _ = load_texts(cfg)
+    te = split(cfg, len(texts))[2]
+    te_texts = [texts[i] for i in te]
+    assert loaded.tfidf.score(te_texts, [labels[i] for i in te]) == m["baselines"]["tfidf"]["accuracy"]
+    # predict gives the mixture at the run's share, computed here by hand from both models
+    by_hand = mix_proba(
+        loaded.proba(te_texts, mixture=False), loaded.tfidf.predict_proba(te_texts), mix["share"]
+    )
+    got_p = np.array([[r["probabilities"][c] for c in loaded.classes] for r in loaded.predict(te_texts)])
+    np.testing.assert_allclose(got_p, by_hand, atol=1e-4)
+    # without the mixture: no TF-IDF file, no mixture rows, the networks' probabilities
+    plain = sentiment.train(SentimentConfig(name="plain", tfidf_mix=False, **common), say=lambda s: None)
+    assert plain.metrics["mixture"] is None and not (tmp_path / "plain" / TFIDF_FILE).exists()
+    assert all("TF-IDF mix" not in r.task for r in plain.rows)
+    p2 = sentiment.load(tmp_path / "plain")
+    assert p2.tfidf is None and "mixture_accuracy" not in p2.evaluate()
+    # a damaged TF-IDF file or share is one line naming it
+    (run / TFIDF_FILE).write_bytes((run / TFIDF_FILE).read_bytes()[:64])
+    with pytest.raises(RnnkitError, match=TFIDF_FILE):
+        sentiment.load(run).predict(["the film"])
+    labels_json = json.loads((run / "labels.json").read_text())
+    (run / "labels.json").write_text(json.dumps({**labels_json, "tfidf_share": 2}))
+    with pytest.raises(RnnkitError, match="tfidf_share"):
         sentiment.load(run)

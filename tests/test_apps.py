@@ -322,8 +322,13 @@ def test_sentiment_trains_on_polarity_and_beats_untrained(tmp_path):
     assert result.metrics["split"]["test"] == len(te) == 400
 
     model = load_run(result.run)
-    out = model.predict([texts[i] for i in te])  # the saved run reproduces the reported accuracy
-    assert accuracy([classes[labels[i]] for i in te], [o["label"] for o in out]) == pytest.approx(acc)
+    # the saved run reproduces the reported accuracies: the networks', and the mixture's that predict gives
+    truth = [classes[labels[i]] for i in te]
+    out = model.predict([texts[i] for i in te], mixture=False)
+    assert accuracy(truth, [o["label"] for o in out]) == pytest.approx(acc)
+    out = model.predict([texts[i] for i in te])
+    mixed = result.metrics["mixture"]["test"]["accuracy"]
+    assert accuracy(truth, [o["label"] for o in out]) == pytest.approx(mixed)
     again = model.evaluate()
     assert again["accuracy"] == pytest.approx(acc)
 

@@ -17,6 +17,7 @@ from rnnkit.apps.config import AppConfig
 from rnnkit.datasets.extra import EXTRA_DATASETS
 
 __all__ = [
+    "MIX_WEIGHTS",
     "EpochBatches",
     "build_trainer",
     "finish_training",
@@ -29,6 +30,10 @@ __all__ = [
     "setup_torch",
     "split_indices",
 ]
+
+MIX_WEIGHTS = tuple(i / 20 for i in range(21))
+"""The network's shares tried on validation when an app mixes it with a classical model: 0, 0.05, ..., 1
+(the classical model alone and the network alone included)."""
 
 
 def setup_torch(threads: int) -> None:

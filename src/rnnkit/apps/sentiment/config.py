@@ -91,6 +91,11 @@ class SentimentConfig(AppConfig):
         "cosine (anneal from lr); used when no --scheduler is named",
         choices=("constant", "onecycle", "cosine"),
     )
+    tfidf_mix: bool = option(
+        True,
+        "also report, and use to predict, the networks' class probabilities mixed with the TF-IDF baseline's, "
+        "the networks' share chosen on validation (log loss); needs a validation part",
+    )
     baseline_ngrams: int = option(
         1, "n-gram order of the bag-of-words baseline (1 = words only)", low=1, high=3
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -127,21 +128,25 @@ def samples(texts, te, te_y, proba: np.ndarray, classes) -> list[str]:
     return out
 
 
-def result_rows(cfg: SentimentConfig, model_scores, base_scores, seconds: float) -> list[ResultRow]:
-    """Accuracy and F1 next to the strongest baseline of each (``met``: at least as good)."""
+def result_rows(
+    cfg: SentimentConfig, model_scores, base_scores, seconds: float, mixture_scores=None
+) -> list[ResultRow]:
+    """Accuracy and F1 next to the strongest baseline of each (``met``: at least as good); with
+    ``mixture_scores`` (the networks mixed with TF-IDF) the same two rows for the mixture."""
     task = f"sentiment ({short_name(cfg.data)})"
     rows = []
-    for key, label in (("accuracy", "accuracy"), ("f1", "F1")):
+    pairs = [(task, model_scores)] + ([(f"{task} + TF-IDF mix", mixture_scores)] if mixture_scores else [])
+    for (name, got), (key, label) in itertools.product(pairs, (("accuracy", "accuracy"), ("f1", "F1"))):
         best = strongest(base_scores, key)
         rows.append(
             ResultRow(
-                task,
+                name,
                 label,
-                model_scores[key],
+                got[key],
                 BASELINE_NAMES[best],
                 base_scores[best][key],
                 ">= strongest baseline",
-                model_scores[key] >= base_scores[best][key],
+                got[key] >= base_scores[best][key],
                 seconds,
                 {BASELINE_NAMES[b]: base_scores[b][key] for b in BASELINE_NAMES},
             )

@@ -26,6 +26,7 @@ from rnnkit.apps.rundir import RunBuilder, member_dir
 from rnnkit.apps.sentiment import report
 from rnnkit.apps.sentiment.config import SentimentConfig
 from rnnkit.apps.sentiment.data import APP, batches, chunk, collate, encode, load_texts, split, token_limit
+from rnnkit.apps.sentiment.mixture import TFIDF_FILE, choose_share, mix_proba
 from rnnkit.apps.sentiment.model import build_model, predict_proba, pretrain_lm, uses_subwords
 from rnnkit.apps.sentiment.subword import Subwords
 from rnnkit.datasets import Vocabulary
@@ -211,11 +212,24 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         scores = report.scores(te_y, pred, k)
         base_scores = {key: report.scores(te_y, b["pred"], k) for key, b in base.items()}
         best = report.strongest(base_scores)
-        # not the recurrent model's score: the mean of its and TF-IDF's probabilities, reported apart
-        ensemble = report.scores(te_y, (proba + base["tfidf"]["proba"]).argmax(1), k)
+        tfidf_model = base["tfidf"]["model"]
+        mixture, mix_test = None, None
+        if cfg.tfidf_mix and len(va):
+            share, losses, accs = choose_share(
+                np.mean(member_val, 0), tfidf_model.predict_proba([texts[i] for i in va]), va_true
+            )
+            mix_test = mix_proba(proba, base["tfidf"]["proba"], share)
+            mixture = {
+                "share": share,
+                "chosen_by": "validation log loss",
+                "val_log_loss": losses,
+                "val_accuracy": accs,
+                "test": report.scores(te_y, mix_test.argmax(1), k),
+            }
+            say(f"mixture with TF-IDF: the networks' share {share} (chosen on validation)")
         majority = int(np.bincount([labels[i] for i in tr], minlength=k).argmax())
         seconds = time.perf_counter() - t_start
-        bow, tfidf = base["bow"]["model"], base["tfidf"]["model"]
+        bow = base["bow"]["model"]
         metrics: dict[str, Any] = {
             "app": APP,
             "data": cfg.data,
@@ -258,11 +272,8 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
                 "seconds": round(base["bow"]["seconds"], 2),
                 **base_scores["bow"],
             },
-            "tfidf": {"C": tfidf.C, "val_accuracy": tfidf.val_scores},
-            "ensemble_rnn_tfidf": {
-                "note": "mean of the recurrent model's and TF-IDF's probabilities; not the rnnkit score",
-                **ensemble,
-            },
+            "tfidf": {"C": tfidf_model.C, "val_accuracy": tfidf_model.val_scores},
+            "mixture": mixture,
             "majority_class": {"name": classes[majority], "accuracy": float((te_y == majority).mean())},
             "untrained": report.scores(te_y, untrained, k),
             "f1_definition": "F1 of the second class (positive) for 2 classes, macro average otherwise",
@@ -290,15 +301,21 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         save_run_files(run, members[0], cfg, APP, metrics)
         save_members(run, members)
         vocab.to_json(run.file("vocab.json"))
-        run.write_json(
-            "labels.json",
-            {"classes": classes, "max_tokens": limit, "long_texts": cfg.long_texts, "members": cfg.ensemble},
-        )
+        info = {
+            "classes": classes,
+            "max_tokens": limit,
+            "long_texts": cfg.long_texts,
+            "members": cfg.ensemble,
+        }
+        if mixture is not None:
+            info["tfidf_sha256"] = tfidf_model.save(run.file(TFIDF_FILE))  # checked when read back
+            info["tfidf_share"] = mixture["share"]
+        run.write_json("labels.json", info)
         written = report.write_plots(
             run, cfg, history, te_y, pred, base[best]["pred"], classes, report.BASELINE_NAMES[best]
         )
-        samples = report.samples(texts, te, te_y, proba, classes)
+        samples = report.samples(texts, te, te_y, proba if mix_test is None else mix_test, classes)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, scores, base_scores, seconds)
+    rows = report.result_rows(cfg, scores, base_scores, seconds, mixture and mixture["test"])
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

@@ -13,6 +13,7 @@ from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import accuracy, f1_score
 from rnnkit.apps.rundir import member_dir, read_json
 from rnnkit.apps.sentiment.data import APP, collate, encode, load_texts, split
+from rnnkit.apps.sentiment.mixture import TFIDF_FILE, mix_proba
 from rnnkit.apps.sentiment.model import SentimentNet, predict_proba
 from rnnkit.apps.sentiment.subword import Subwords
 from rnnkit.datasets import Vocabulary, read_text_classification
@@ -63,6 +64,35 @@ class SentimentPredictor:
         ]
         if any(m.config != self.model.config for m in self.members):
             raise RnnkitError(f"run {self.run.name}: the ensemble's networks differ in shape (damaged run?)")
+        share = info.get("tfidf_share")  # runs without the TF-IDF mixture: none
+        if share is not None and (not isinstance(share, int | float) or not 0 <= share <= 1):
+            raise RnnkitError(f"run {self.run.name}: labels.json is damaged (tfidf_share {share!r})")
+        self.tfidf_share: float | None = None if share is None else float(share)
+        self._tfidf_sha256 = info.get("tfidf_sha256")
+        self._tfidf = None  # the TF-IDF model of the mixture, read on first use
+
+    @property
+    def tfidf(self):
+        """The run's TF-IDF model (:class:`rnnkit.baselines.TfidfLogisticRegression`) that the mixture uses,
+        read on first use; None for a run without the mixture (``--no-tfidf-mix``, or older runs)."""
+        if self.tfidf_share is None:
+            return None
+        with self._lock:
+            if self._tfidf is None:
+                from rnnkit.baselines import TfidfLogisticRegression
+
+                self._tfidf = TfidfLogisticRegression.load(self.run / TFIDF_FILE, self._tfidf_sha256)
+                if self._tfidf.num_classes != len(self.classes):
+                    raise RnnkitError(f"run {self.run.name}: {TFIDF_FILE} does not match the run's classes")
+            return self._tfidf
+
+    def proba(self, texts: list[str], mixture: bool = True) -> np.ndarray:
+        """Class probabilities ``(N, K)``: the networks' mixed with the TF-IDF model's at the run's share
+        (:mod:`rnnkit.apps.sentiment.mixture`) where the run has the mixture, unless ``mixture=False``."""
+        net = self._proba(texts)
+        if not mixture or self.tfidf is None:
+            return net
+        return mix_proba(net, self.tfidf.predict_proba(texts), self.tfidf_share)
 
     def _proba(self, texts: list[str]):
         c = self.model.config
@@ -88,9 +118,10 @@ class SentimentPredictor:
             0,
         )
 
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        """For each text: ``{"text", "label", "probability", "probabilities": {class: p}}``."""
-        proba = self._proba(texts)
+    def predict(self, texts: list[str], mixture: bool = True) -> list[dict[str, Any]]:
+        """For each text: ``{"text", "label", "probability", "probabilities": {class: p}}``, from the
+        mixture with TF-IDF where the run has one (``mixture=False``: the networks alone)."""
+        proba = self.proba(texts, mixture)
         out = []
         for text, p in zip(texts, proba):
             j = int(p.argmax())
@@ -107,7 +138,9 @@ class SentimentPredictor:
     def evaluate(
         self, data: str | None = None, text_column: str | None = None, label_column: str | None = None
     ):
-        """Accuracy and F1 on the run's held-out test split, or on all rows of a labelled file."""
+        """Accuracy and F1 on the run's held-out test split, or on all rows of a labelled file: the networks'
+        and, where the run has it, the mixture's with TF-IDF (``mixture_accuracy``, ``mixture_f1``,
+        ``tfidf_share``)."""
         if data is None:
             texts, labels, classes = load_texts(self.config)
             if classes != self.classes:
@@ -128,14 +161,23 @@ class SentimentPredictor:
                 )
             labels = [self.classes.index(y) for y in names]
             where = f"{Path(data).name} ({len(texts)} texts)"
-        pred = self._proba(texts).argmax(1)
+        net = self._proba(texts)
+        pred = net.argmax(1)
         k = len(self.classes)
-        return {
+        out = {
             "data": where,
             "accuracy": accuracy(labels, pred),
             "f1": f1_score(labels, pred, k),
             "count": len(texts),
         }
+        if self.tfidf is not None:
+            mixed = mix_proba(net, self.tfidf.predict_proba(texts), self.tfidf_share).argmax(1)
+            out.update(
+                mixture_accuracy=accuracy(labels, mixed),
+                mixture_f1=f1_score(labels, mixed, k),
+                tfidf_share=self.tfidf_share,
+            )
+        return out
 
 
 def _load_vocab(run: Path) -> Vocabulary:

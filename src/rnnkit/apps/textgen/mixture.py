@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import MIX_WEIGHTS
 
 __all__ = [
     "MIX_WEIGHTS",
@@ -36,9 +37,6 @@ __all__ = [
     "mix_log2",
     "mixture_next_ranks",
 ]
-
-MIX_WEIGHTS = tuple(i / 20 for i in range(21))
-"""The network's shares tried on validation: 0, 0.05, ..., 1."""
 
 NGRAM_FILE = "ngram.safetensors"
 
