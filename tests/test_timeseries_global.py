@@ -429,3 +429,61 @@ def test_auto_normalisation_of_a_global_model_is_the_es_rnn_whatever_the_lengths
     assert resolve_global(_cfg("x.csv"), panel([40, 60, 80])).normalize == "es"
     assert resolve_global(_cfg("x.csv"), panel([ES_BELOW + 1] * 3)).normalize == "es"
     assert resolve_global(_cfg("x.csv", normalize="seasonal"), panel([40, 60])).normalize == "seasonal"
+
+
+def test_choose_share_of_the_ets_mixture_minimises_validation_mase():
+    from rnnkit.apps.timeseries.mixture import choose_share, mix_forecasts
+
+    rng = np.random.default_rng(0)
+    actual = [rng.normal(10, 1, H) for _ in range(6)]
+    scales = np.full(6, 0.5)
+    good, bad = [a + 0.01 for a in actual], [a + rng.normal(0, 2, H) for a in actual]
+    assert choose_share(good, bad, actual, scales)[0] == 1.0
+    assert choose_share(bad, good, actual, scales)[0] == 0.0
+    # errors of opposite sign cancel: the middle share is best, and each share's score is its own MASE
+    up, down = [a + 1.0 for a in actual], [a - 1.0 for a in actual]
+    share, mase = choose_share(up, down, actual, scales)
+    assert share == 0.5 and mase[0.5] == pytest.approx(0.0, abs=1e-12) and mase[1.0] == pytest.approx(2.0)
+    assert mase[0.25] == pytest.approx(abs(0.25 * 1 - 0.75 * 1) / 0.5)
+    with pytest.raises(RnnkitError, match="same horizon"):
+        mix_forecasts([np.zeros(3)], [np.zeros(4)], 0.5)
+
+
+def test_global_run_pools_its_forecast_with_ets_and_the_saved_run_does_too(tmp_path, capsys):
+    """The share is the validation horizons' best (share 0 scores ETS alone, refitted by hand here); the saved
+    run evaluates to the training-time scores of both and forecasts after a series' end with the pool."""
+    from rnnkit.apps.timeseries.mixture import ets_after, ets_at
+
+    data = _panel_csv(tmp_path / "panel.csv", count=6)
+    cfg = _cfg(
+        data, runs_dir=str(tmp_path / "runs"), name="mix", normalize="seasonal", epochs=4, early_stopping=0,
+        ensemble=1, hidden_size=8, baselines=["naive", "ets"], progress=False,
+    )  # fmt: skip
+    result = train(cfg, say=lambda *a: None)
+    m = result.metrics
+    mix = m["mixture"]
+    assert mix["share"] == min(sorted(mix["val_mase"], reverse=True), key=mix["val_mase"].get)
+    assert [r.task.endswith("+ ETS mix") for r in result.rows] == [False, True]
+    # share 0 is ETS alone at each validation origin, fitted on the training part only
+    model = load(result.run)
+    rows = [line.split(",") for line in open(data).read().split()[1:]]
+    series = {s: np.array([float(r[2]) for r in rows if r[0] == s]) for s in sorted({r[0] for r in rows})}
+    errs = []
+    for y in series.values():
+        o = len(y) - 2 * H
+        fc = ets_at(y, o, o, H, M)
+        scale = np.mean(np.abs(y[M : len(y) - H] - y[: len(y) - H - M]))
+        errs.append(np.mean(np.abs(fc - y[o : o + H])) / scale)
+    assert mix["val_mase"][0.0] == pytest.approx(np.mean(errs), rel=1e-9)
+    got = model.evaluate()
+    assert got["mase_mean"] == pytest.approx(m["test"]["mase_mean"], rel=1e-6)
+    assert got["mixture_mase_mean"] == pytest.approx(mix["test"]["mase_mean"], rel=1e-6)
+    assert got["ets_share"] == mix["share"]
+    # after the end of s3: the pool of the network's forecast and ETS refitted on the whole series
+    rc, out, err = run_cli(capsys, "predict", result.run, "s3", "--json")
+    assert rc == 0, err
+    pooled = np.array([st["value"] for st in json.loads(out)[0]["steps"]])
+    share, model.ets_share = model.ets_share, None
+    net = np.array([st["value"] for st in model.predict_inputs(["s3"])[0]["steps"]])
+    y = series["s3"]
+    np.testing.assert_allclose(pooled, share * net + (1 - share) * ets_after(y, H, M), rtol=1e-6)

@@ -103,6 +103,11 @@ class TimeSeriesConfig(AppConfig):
         ["naive", "seasonal naive", "ets", "arima", "mlp"],
         "baselines in the report (met judges against the strongest): naive, 'seasonal naive', ets, arima, mlp",
     )
+    ets_mix: bool = option(
+        True,
+        "global models: also report, and use to forecast, the network's forecast pooled with ETS's, the "
+        "network's share chosen on the validation horizons (needs the ets baseline)",
+    )
     baseline_origins: int = option(
         3,
         "non-overlapping test horizons at which every baseline (ETS, ARIMA, MLP, ...) is refitted and scored",

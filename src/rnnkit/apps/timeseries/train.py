@@ -36,6 +36,7 @@ from rnnkit.apps.timeseries.data import (
     resolve,
 )
 from rnnkit.apps.timeseries.es import PanelESForecaster, initial_season
+from rnnkit.apps.timeseries.mixture import choose_share, ets_at, mix_forecasts
 from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
 from rnnkit.apps.timeseries.panel import (
     GLOBAL_LOSS,
@@ -48,6 +49,7 @@ from rnnkit.apps.timeseries.panel import (
     panel_tensors,
     resolve_global,
     sample_series,
+    series_forecasts,
     series_split,
 )
 
@@ -433,6 +435,21 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             interval_cmp = report.interval_comparison(actual, {"model": mine, **theirs}, scales, cfg.interval)
             say(report.interval_line(cfg.interval, interval_cmp))
         baseline_seconds = time.perf_counter() - t_base
+        mixture = None
+        if cfg.ets_mix and "ets" in base_fc:
+            mixture = _ets_mixture(
+                cfg,
+                ensemble,
+                panel,
+                splits,
+                scalers,
+                scales,
+                forecasts,
+                base_fc["ets"],
+                actual,
+                interval,
+                say,
+            )
         model_sum = report.summarize(model_series)
         base_sum = {b: report.summarize(v) for b, v in base_series.items()}
         best = min(base_sum, key=lambda b: base_sum[b]["mase_mean"])
@@ -467,6 +484,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "ensemble": {"windows": windows, "epochs_run": epochs_run},
             "interval": interval,
             "interval_comparison": interval_cmp,
+            "mixture": mixture,
             "epochs_run": len(history),
             **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
@@ -490,6 +508,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "window": cfg.window,
                 "windows": windows,
                 "horizon": cfg.horizon,
+                "ets_share": None if mixture is None else mixture["share"],
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},
@@ -549,7 +568,56 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         seconds,
         {k: v["mase_mean"] for k, v in base_sum.items()},
     )
-    return TrainResult(final, metrics, [row], samples, [final / p.name for p in written if p is not None])
+    rows = [row]
+    if mixture is not None:
+        mix = mixture["test"]["mase_mean"]
+        rows.append(
+            replace(
+                row,
+                task=f"{row.task} + ETS mix",
+                value=mix,
+                met=report.goal_met(mix, base_sum[best]["mase_mean"], typical),
+            )
+        )
+    return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
+
+
+def _ets_mixture(
+    cfg, model, panel, splits, scalers, scales, forecasts, ets_test, actual, interval, say
+) -> dict[str, Any] | None:
+    """The network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen on the series'
+    validation horizons, the test scores (and the network's interval around the pooled forecast)."""
+    has_val = [i for i, sp in enumerate(splits) if sp.val_origin is not None]
+    if not has_val:
+        return None
+    h = cfg.horizon
+    ys = [panel.values[i] for i in has_val]
+    origins = [splits[i].val_origin for i in has_val]
+    net_val = series_forecasts(
+        model, [y[:o] for y, o in zip(ys, origins)], [scalers[i] for i in has_val], cfg.window
+    )
+    ets_val = [ets_at(y, o, o, h, cfg.season) for y, o in zip(ys, origins)]
+    val_actual = [y[o : o + h] for y, o in zip(ys, origins)]
+    share, val_mase = choose_share(net_val, ets_val, val_actual, scales[has_val])
+    pooled = mix_forecasts(forecasts, ets_test, share)
+    out: dict[str, Any] = {
+        "with": "ets",
+        "share": share,
+        "chosen_by": f"mean MASE on {len(has_val)} validation horizons",
+        "val_mase": val_mase,
+        "test": report.summarize(report.series_scores(actual, pooled, scales)),
+    }
+    if interval is not None:
+        nonneg = [sc.nonnegative for sc in scalers]
+        bounds = report.panel_all_bounds(pooled, interval, scales, nonneg)
+        out["interval_comparison"] = report.interval_comparison(
+            actual, {"mixture": bounds}, scales, cfg.interval
+        )
+    say(
+        f"mixture with ETS: the network's share {share} (validation mean MASE {val_mase[share]:.3f}; network "
+        f"alone {val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); test mean MASE {out['test']['mase_mean']:.3f}"
+    )
+    return out
 
 
 def _csv_cell(text: str) -> str:

@@ -13,6 +13,7 @@ from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
+from rnnkit.apps.timeseries.mixture import ets_after, ets_at, mix_forecasts
 from rnnkit.apps.timeseries.model import Ensemble, forecast_at
 from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds, interval_offsets
 from rnnkit.datasets import TimeSeries, read_time_series_csv
@@ -263,6 +264,11 @@ class GlobalForecaster:
             # runs of older versions have no interval and no per-series MASE scale
             self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
             self.interval = info.get("interval")
+            self.ets_share = info.get("ets_share")  # runs without the ETS mixture: none
+            if self.ets_share is not None:
+                self.ets_share = float(self.ets_share)
+                if not 0.0 <= self.ets_share <= 1.0:
+                    raise ValueError("ets_share outside [0, 1]")
             if self.interval is not None:
                 stored = self.interval.get("offsets", self.interval.get("half_width"))  # older: symmetric
                 self.interval = {
@@ -373,6 +379,9 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.report import panel_bounds
 
         fc = series_forecasts(self.model, [y], [scaler], self.model.window)[0]
+        if self.ets_share is not None:  # pooled with ETS refitted on y (rnnkit.apps.timeseries.mixture)
+            ets = ets_after(y, self.config.horizon, self.season)
+            fc = mix_forecasts([fc], [ets], self.ets_share)[0]
         lo = hi = [None] * len(fc)
         if self.interval is not None:
             if scale is None:
@@ -435,6 +444,13 @@ class GlobalForecaster:
         scales = mase_scales(checked, panel, splits)
         forecasts = panel_forecasts(self.model, cfg, panel, scalers, origins)
         res = {"model": summarize(series_scores(actual, forecasts, scales))}
+        if self.ets_share is not None:  # ETS at each test origin as the report fitted it, pooled
+            ets = [
+                ets_at(y, sp.train, sp.test_origin, cfg.horizon, cfg.season)
+                for y, sp in zip(panel.values, splits)
+            ]
+            pooled = mix_forecasts(forecasts, ets, self.ets_share)
+            res["mixture"] = summarize(series_scores(actual, pooled, scales))
         res["naive"] = summarize(
             series_scores(
                 actual, [naive_forecast(y[:o], cfg.horizon) for y, o in zip(panel.values, origins)], scales
@@ -454,6 +470,8 @@ class GlobalForecaster:
         out: dict[str, Any] = {
             "data": f"{where} ({len(panel)} series, the last {cfg.horizon} values of each)"
         }
+        if self.ets_share is not None:
+            out["ets_share"] = self.ets_share
         for name, r in res.items():
             prefix = "" if name == "model" else f"{name}_"
             out.update(

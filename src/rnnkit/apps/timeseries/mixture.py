@@ -1,0 +1,78 @@
+r"""A global network's forecasts pooled with ETS's: the hybrid a practitioner would ship.
+
+For series ``i`` and step ``k`` of the horizon, with ``lambda`` the network's share:
+
+.. math::
+
+    \hat y_{i,k} = \lambda\, \hat y^{\text{net}}_{i,k} + (1 - \lambda)\, \hat y^{\text{ETS}}_{i,k}
+
+Combining forecasts of different kinds is the most reliable gain the forecasting competitions have shown
+(Makridakis et al. 2020, *The M4 Competition: 100,000 time series and 61 forecasting methods*: 12 of the 17
+most accurate methods were combinations, the winner Smyl's hybrid of exponential smoothing and a recurrent
+network). The network learns across series; ETS, fitted to each series alone, follows that series' own
+recent level and trend.
+
+``lambda`` is chosen from :data:`~rnnkit.apps._common.MIX_WEIGHTS` (0 = ETS alone, 1 = the network alone) by
+the mean MASE over the series' validation horizons: the network's forecasts at each series' validation
+origin next to ETS's, fitted on the training part alone (its form chosen by AICc: no validation values are
+seen). Ties go to the larger share. The ETS baseline of the report is refitted as the report's rule says
+(:mod:`rnnkit.apps.timeseries.baselines`); a forecast after the end of a series refits ETS on it the same
+way (:func:`ets_after`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import MIX_WEIGHTS
+
+__all__ = ["choose_share", "ets_after", "ets_at", "mix_forecasts"]
+
+
+def ets_at(y: np.ndarray, n_fit: int, origin: int, horizon: int, season: int) -> np.ndarray:
+    """ETS's (H,) forecast at ``origin`` of series ``y``: its form chosen on ``y[n_fit:origin]`` (by AICc when
+    that is empty), refitted on every value before ``origin`` (the report's baseline rule)."""
+    from rnnkit.apps.timeseries.baselines import classical_forecasts
+
+    fc, _, _ = classical_forecasts(
+        np.asarray(y, np.float64), n_fit, [origin], horizon, season, methods=("ets",)
+    )
+    return fc["ets"][0]
+
+
+def ets_after(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """ETS's forecast of the ``horizon`` values after the end of ``y``, as the report's rule makes it at a test
+    origin: the last ``horizon`` values choose its form when enough values are left before them to fit on
+    (``season + 1`` and at least 3), else AICc on all of them."""
+    y = np.asarray(y, np.float64)
+    n_fit = len(y) - horizon if len(y) - horizon >= max(season + 1, 3) else len(y)
+    return ets_at(y, n_fit, len(y), horizon, season)
+
+
+def mix_forecasts(net, ets, share: float) -> list[np.ndarray]:
+    """``share * net + (1 - share) * ets`` for each series' (H,) forecasts (lists of the same shapes)."""
+    if not 0.0 <= share <= 1.0:
+        raise RnnkitError(f"mixture share: expected a number in [0, 1], got {share}")
+    out = []
+    for a, b in zip(net, ets, strict=True):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape:
+            raise RnnkitError(f"mixture: expected forecasts of the same horizon, got {a.shape} and {b.shape}")
+        out.append(share * a + (1.0 - share) * b)
+    return out
+
+
+def choose_share(net, ets, actual, scales, weights=MIX_WEIGHTS) -> tuple[float, dict[float, float]]:
+    """The network's share with the lowest mean MASE of the pooled forecasts on these (validation) horizons
+    (ties: the larger share), and every share's mean MASE. ``scales``: each series' MASE denominator."""
+    from rnnkit.apps.timeseries.report import series_scores
+
+    if len(actual) == 0:
+        raise RnnkitError("cannot choose the mixture's share without validation horizons")
+    mase = {
+        float(w): float(np.mean(series_scores(actual, mix_forecasts(net, ets, float(w)), scales)["mase"]))
+        for w in weights
+    }
+    best = min(sorted(mase, reverse=True), key=mase.get)
+    return best, mase
