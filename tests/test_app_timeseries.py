@@ -141,7 +141,44 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     assert saved["comparison"]["strongest"] == res.rows[0].baseline
     fc = load(res.run).predict(y[:144])
     assert len(fc["forecast"]) == 12 and all(f["low"] <= f["value"] <= f["high"] for f in fc["forecast"])
-    assert load(res.run).evaluate()["mase"] == pytest.approx(m["test"]["mase"], rel=1e-5)
+    again = load(res.run).evaluate()
+    assert again["mase"] == pytest.approx(m["test"]["mase"], rel=1e-5)
+    # the network pooled with ETS: its own row, the share the validation's best, reproduced by the saved run
+    mix = m["mixture"]
+    assert [r.task.endswith("+ ETS mix") for r in res.rows] == [False, True]
+    assert res.rows[1].value == mix["test"]["mase"] and res.rows[1].baseline == res.rows[0].baseline
+    assert mix["share"] == min(sorted(mix["val_mase"], reverse=True), key=mix["val_mase"].get)
+    assert again["model_mase_at_comparison_origins"] == pytest.approx(c["model"]["mase"], rel=1e-6)
+    assert again["mixture_mase_at_comparison_origins"] == pytest.approx(mix["test"]["mase"], rel=1e-6)
+
+
+def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(tmp_path):
+    """The saved run's forecast is ``share * network + (1 - share) * ETS`` (ETS refitted on the values given);
+    the share's ends are the network alone (validation MASE by hand) and ETS alone."""
+    from rnnkit.apps.timeseries import load_series
+    from rnnkit.apps.timeseries.mixture import ets_after, ets_at
+    from rnnkit.apps.timeseries.model import forecast_at
+
+    data = _csv(tmp_path / "s.csv", _seasonal_series(120, seed=2))
+    cfg = TimeSeriesConfig(
+        data=data, horizon=6, season=12, window=24, ensemble=1, epochs=5,
+        runs_dir=str(tmp_path / "runs"), name="s", progress=False, baselines=["naive", "ets"],
+    )  # fmt: skip
+    m = train(cfg, say=lambda s: None).metrics
+    mix = m["mixture"]
+    y = load_series(cfg).values[:, 0].astype(np.float64)  # the values as the run read them
+    model = load(tmp_path / "runs" / "s")
+    share = model.ets_share
+    assert share == mix["share"]
+    net_alone = forecast_at(model.model, model.scaler, y[:100, None], [100], 24)[0]
+    got = np.array([f["value"] for f in model.predict(y[:100])["forecast"]])
+    np.testing.assert_allclose(got, share * net_alone + (1 - share) * ets_after(y[:100], 6, 12), rtol=1e-9)
+    origins, scale = mix["val_origins"], m["mase_scale"]
+    actual = np.stack([y[o : o + 6] for o in origins])
+    net_val = forecast_at(model.model, model.scaler, y[:, None], origins, 24)
+    ets_val = np.stack([ets_at(y, o, o, 6, 12) for o in origins])
+    assert mix["val_mase"][1.0] == pytest.approx(np.abs(net_val - actual).mean() / scale, rel=1e-6)
+    assert mix["val_mase"][0.0] == pytest.approx(np.abs(ets_val - actual).mean() / scale, rel=1e-9)
 
 
 def test_counts_stay_non_negative(tmp_path):

@@ -164,6 +164,22 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             say(report.interval_line(interval["level"], interval_cmp))
         else:
             interval_cmp = {}
+        mixture = None
+        if cfg.ets_mix and "ets" in base_fc:
+            mixture = _single_ets_mixture(
+                cfg,
+                ensemble,
+                scaler,
+                values,
+                target,
+                n_tr,
+                n_val,
+                model_fc_cmp,
+                base_fc["ets"],
+                actual_cmp,
+                scale,
+                say,
+            )
         baseline_seconds = time.perf_counter() - t_base
         seconds = time.perf_counter() - t_start
         metric, goal = report.goal_of(cfg, n)
@@ -198,6 +214,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "goal": f"{metric} {goal}",
             "goal_met": report.goal_met(model_cmp["mase"], base_scores[best]["mase"], n),
             "interval": interval,
+            "mixture": mixture,
             "ensemble": {"windows": windows, "epochs_run": epochs_run},
             "epochs_run": len(history),
             **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
@@ -219,6 +236,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "horizon": cfg.horizon,
                 "interval": interval.get("offsets"),
                 "interval_kind": interval.get("kind"),
+                "ets_share": None if mixture is None else mixture["share"],
                 "times": ts.times[-3:],
                 **({"es": metrics["es"], "es_head": members[0][0].head} if es else {}),
             },
@@ -234,6 +252,10 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
     rows = report.result_rows(cfg, model_cmp, base_scores, best, n, seconds)
+    if mixture is not None:
+        mix = mixture["test"]["mase"]
+        met = report.goal_met(mix, base_scores[best]["mase"], n)
+        rows.append(replace(rows[0], task=f"{rows[0].task} + ETS mix", value=mix, met=met))
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
 
 
@@ -580,6 +602,36 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             )
         )
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
+
+
+def _single_ets_mixture(
+    cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, ets_cmp, actual_cmp, scale, say
+) -> dict[str, Any] | None:
+    """One series' network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen at up to
+    ``baseline_origins`` non-overlapping horizons of the validation part (ETS fitted on every value before
+    each, its form by AICc), scored at the report's comparison origins next to the baselines."""
+    h = cfg.horizon
+    val_cmp = baselines.comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
+    if not len(val_cmp) or not len(actual_cmp):
+        return None
+    net_val = list(forecast_at(model, scaler, values, val_cmp, cfg.window))
+    ets_val = [ets_at(target, o, o, h, cfg.season) for o in val_cmp]
+    val_actual = list(futures_at(target, val_cmp, h))
+    share, val_mase = choose_share(net_val, ets_val, val_actual, np.full(len(val_cmp), scale))
+    pooled = np.stack(mix_forecasts(list(model_fc_cmp), list(ets_cmp), share))
+    out = {
+        "with": "ets",
+        "share": share,
+        "chosen_by": f"mean MASE at {len(val_cmp)} validation origin(s)",
+        "val_origins": [int(o) for o in val_cmp],
+        "val_mase": val_mase,
+        "test": report.score(actual_cmp, pooled, scale),
+    }
+    say(
+        f"mixture with ETS: the network's share {share} (validation MASE {val_mase[share]:.3f}; network alone "
+        f"{val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); MASE at the comparison origins {out['test']['mase']:.3f}"
+    )
+    return out
 
 
 def _ets_mixture(

@@ -12,6 +12,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
+from rnnkit.apps.timeseries.baselines import comparison_origins
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
 from rnnkit.apps.timeseries.mixture import ets_after, ets_at, mix_forecasts
 from rnnkit.apps.timeseries.model import Ensemble, forecast_at
@@ -54,6 +55,7 @@ class Forecaster:
             stored = info.get("interval")  # (2, H) offsets, or an older run's (H,) half-width
             self.interval = None if stored is None else np.stack(interval_offsets(stored, cfg.horizon))
             self.interval_kind = str(info.get("interval_kind"))
+            self.ets_share = _share(info)
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         members = list(zip(load_members(self.run, len(windows), expected), windows))
@@ -106,6 +108,9 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
+        if self.ets_share is not None:  # pooled with ETS fitted on the values given (all of them)
+            ets = ets_after(v[:, self.columns.index(self.target)], cfg.horizon, self.scaler.season)
+            fc = mix_forecasts([fc], [ets], self.ets_share)[0]
         if self.interval is not None:
             lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
             lo, hi = lo[0], hi[0]
@@ -127,15 +132,38 @@ class Forecaster:
         values = ts.values.astype(np.float64)
         target = values[:, self.columns.index(self.target)]
         origins = np.arange(n_tr + n_val, len(ts) - cfg.horizon + 1, cfg.stride)
-        res = evaluate_origins(
-            self.model, self.scaler, values, target, origins, cfg, mase_scale(target[:n_tr], cfg.season)
-        )
-        return {
+        scale = mase_scale(target[:n_tr], cfg.season)
+        res = evaluate_origins(self.model, self.scaler, values, target, origins, cfg, scale)
+        out = {
             "data": f"{where} ({n_test} steps, {len(origins)} origins, horizon {cfg.horizon})",
             **{f"{k}": v for k, v in res["model"].items()},
             **{f"naive_{k}": v for k, v in res["naive"].items()},
             **{f"seasonal_naive_{k}": v for k, v in res["seasonal_naive"].items()},
         }
+        cmp = comparison_origins(n_tr + n_val, len(ts), cfg.horizon, cfg.baseline_origins)
+        if self.ets_share is not None and len(cmp):  # as the report scores it: at the comparison origins
+            net = forecast_at(self.model, self.scaler, values, cmp, cfg.window)
+            ets = [ets_at(target, n_tr, o, cfg.horizon, cfg.season) for o in cmp]
+            pooled = np.stack(mix_forecasts(list(net), ets, self.ets_share))
+            actual = np.stack([target[o : o + cfg.horizon] for o in cmp])
+            out.update(
+                ets_share=self.ets_share,
+                comparison_origins=len(cmp),
+                model_mase_at_comparison_origins=float(np.abs(net - actual).mean() / scale),
+                mixture_mase_at_comparison_origins=float(np.abs(pooled - actual).mean() / scale),
+            )
+        return out
+
+
+def _share(info: dict) -> float | None:
+    """The network's share of the ETS mixture from scaler.json (None: a run without it, or an older one)."""
+    share = info.get("ets_share")
+    if share is None:
+        return None
+    share = float(share)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"ets_share {share} outside [0, 1]")
+    return share
 
 
 def forecast_result(target: str, times: list[str] | None, last: float, fc, lo, hi) -> dict[str, Any]:
@@ -264,11 +292,7 @@ class GlobalForecaster:
             # runs of older versions have no interval and no per-series MASE scale
             self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
             self.interval = info.get("interval")
-            self.ets_share = info.get("ets_share")  # runs without the ETS mixture: none
-            if self.ets_share is not None:
-                self.ets_share = float(self.ets_share)
-                if not 0.0 <= self.ets_share <= 1.0:
-                    raise ValueError("ets_share outside [0, 1]")
+            self.ets_share = _share(info)
             if self.interval is not None:
                 stored = self.interval.get("offsets", self.interval.get("half_width"))  # older: symmetric
                 self.interval = {
