@@ -372,6 +372,7 @@ def test_the_mixture_with_tfidf_is_saved_and_used_by_predict_and_evaluate(tmp_pa
     run = tmp_path / "mix"
     loaded = sentiment.load(run)
     assert loaded.tfidf_share == mix["share"]
+    assert 0 < mix["share"] < 1  # neither alone: the pool below is a real test
     got = loaded.evaluate()
     assert got["accuracy"] == pytest.approx(m["test"]["accuracy"])
     assert got["mixture_accuracy"] == pytest.approx(mix["test"]["accuracy"])

@@ -463,6 +463,7 @@ def test_global_run_pools_its_forecast_with_ets_and_the_saved_run_does_too(tmp_p
     m = result.metrics
     mix = m["mixture"]
     assert mix["share"] == min(sorted(mix["val_mase"], reverse=True), key=mix["val_mase"].get)
+    assert 0 < mix["share"] < 1  # neither alone: the pool below is a real test
     assert [r.task.endswith("+ ETS mix") for r in result.rows] == [False, True]
     # share 0 is ETS alone at each validation origin, fitted on the training part only
     model = load(result.run)

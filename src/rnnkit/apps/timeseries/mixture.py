@@ -27,7 +27,18 @@ import numpy as np
 from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import MIX_WEIGHTS
 
-__all__ = ["choose_share", "ets_after", "ets_at", "mix_forecasts"]
+__all__ = ["choose_share", "ets_after", "ets_at", "ets_memory", "mix_forecasts", "pools"]
+
+
+def ets_memory(season: int) -> int:
+    """The most recent values ETS is fitted on (the baselines' cap): a stream keeps this many for the pool."""
+    return max(2000, 20 * season)
+
+
+def pools(n: int, season: int) -> bool:
+    """Whether a forecast from ``n`` values is pooled with ETS: with fewer than two seasons and two values
+    ETS cannot fit the season the run's ETS saw, so the network forecasts alone."""
+    return n >= 2 * season + 2
 
 
 def ets_at(y: np.ndarray, n_fit: int, origin: int, horizon: int, season: int) -> np.ndarray:

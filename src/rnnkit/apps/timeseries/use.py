@@ -14,7 +14,7 @@ from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.timeseries.baselines import comparison_origins
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
-from rnnkit.apps.timeseries.mixture import ets_after, ets_at, mix_forecasts
+from rnnkit.apps.timeseries.mixture import ets_after, ets_at, ets_memory, mix_forecasts, pools
 from rnnkit.apps.timeseries.model import Ensemble, forecast_at
 from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds, interval_offsets
 from rnnkit.datasets import TimeSeries, read_time_series_csv
@@ -65,6 +65,8 @@ class Forecaster:
         # how many of the latest values a forecast depends on: the window, or (ES-RNN, which smooths over
         # everything it is given) up to ES_MEMORY of them
         self.memory = ES_MEMORY if self.scaler.mode == "es" else cfg.window
+        if self.ets_share is not None:  # a stream keeps what ETS is fitted on, for the pool
+            self.memory = max(self.memory, ets_memory(self.scaler.season))
         if len(self.scaler.scale) != len(self.columns) or cfg.window is None or cfg.horizon is None:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
@@ -108,7 +110,7 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
-        if self.ets_share is not None:  # pooled with ETS fitted on the values given (all of them)
+        if self.ets_share is not None and pools(len(v), self.scaler.season):  # ETS fitted on the values given
             ets = ets_after(v[:, self.columns.index(self.target)], cfg.horizon, self.scaler.season)
             fc = mix_forecasts([fc], [ets], self.ets_share)[0]
         if self.interval is not None:
@@ -323,6 +325,8 @@ class GlobalForecaster:
         # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of
         # them (an ES-RNN smooths over all it is given: up to ES_MEMORY)
         self.memory = ES_MEMORY if self.mode == "es" else 4 * (self.model.window + cfg.horizon)
+        if self.ets_share is not None:  # a stream keeps what ETS is fitted on, for the pool
+            self.memory = max(self.memory, ets_memory(self.season))
 
     def _panel(self, data: str | None = None, id_column: str | None = None):
         from rnnkit.apps.timeseries.panel import PANELS, load_panel
@@ -403,7 +407,7 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.report import panel_bounds
 
         fc = series_forecasts(self.model, [y], [scaler], self.model.window)[0]
-        if self.ets_share is not None:  # pooled with ETS refitted on y (rnnkit.apps.timeseries.mixture)
+        if self.ets_share is not None and pools(len(y), self.season):  # ETS refitted on y
             ets = ets_after(y, self.config.horizon, self.season)
             fc = mix_forecasts([fc], [ets], self.ets_share)[0]
         lo = hi = [None] * len(fc)
