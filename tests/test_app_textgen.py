@@ -280,7 +280,7 @@ def test_mixture_weights_and_saved_ngram(tmp_path):
     net = np.log2(np.array([0.9, 0.01] * 20))
     kn = np.log2(np.array([0.01, 0.9] * 20))
     assert 0 < choose_weight(net, kn)[0] < 1
-    with pytest.raises(RnnkitError, match="weight"):
+    with pytest.raises(RnnkitError, match="share"):
         mix_log2(net, kn, 1.5)
     # suggestions: most top-5 hits, then most top-1 hits, then the larger share
     ranks = np.array([[0, 5, 5, 4], [1, 1, 5, 4], [0, 1, 5, 4], [0, 1, 5, 4]])

@@ -18,6 +18,8 @@ from rnnkit.datasets.extra import EXTRA_DATASETS
 
 __all__ = [
     "MIX_WEIGHTS",
+    "check_share",
+    "lowest_share",
     "EpochBatches",
     "build_trainer",
     "finish_training",
@@ -34,6 +36,19 @@ __all__ = [
 MIX_WEIGHTS = tuple(i / 20 for i in range(21))
 """The network's shares tried on validation when an app mixes it with a classical model: 0, 0.05, ..., 1
 (the classical model alone and the network alone included)."""
+
+
+def check_share(share: float) -> float:
+    """``share`` as a float, or one clear error when it is not a network's share in [0, 1]."""
+    if not 0.0 <= share <= 1.0:
+        raise RnnkitError(f"mixture share: expected a number in [0, 1], got {share}")
+    return float(share)
+
+
+def lowest_share(scores: dict[float, float]) -> float:
+    """The share with the lowest validation score (bits, log loss, MASE); on a tie the larger share: no more
+    of the classical model than the data ask for."""
+    return min(sorted(scores, reverse=True), key=scores.get)
 
 
 def setup_torch(threads: int) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import MIX_WEIGHTS
+from rnnkit.apps._common import MIX_WEIGHTS, check_share, lowest_share
 
 __all__ = ["TFIDF_FILE", "choose_share", "log_loss", "mix_proba"]
 
@@ -33,8 +33,7 @@ TFIDF_FILE = "tfidf.safetensors"
 
 def mix_proba(net: np.ndarray, tfidf: np.ndarray, share: float) -> np.ndarray:
     """``share * net + (1 - share) * tfidf``: (N, K) class probabilities of both models, same shape."""
-    if not 0.0 <= share <= 1.0:
-        raise RnnkitError(f"mixture share: expected a number in [0, 1], got {share}")
+    share = check_share(share)
     net, tfidf = np.asarray(net, np.float64), np.asarray(tfidf, np.float64)
     if net.shape != tfidf.shape:
         raise RnnkitError(
@@ -62,5 +61,4 @@ def choose_share(
         p = mix_proba(net, tfidf, float(w))
         losses[float(w)] = log_loss(p, y)
         accs[float(w)] = float((p.argmax(1) == y).mean())
-    best = min(sorted(losses, reverse=True), key=losses.get)
-    return best, losses, accs
+    return lowest_share(losses), losses, accs

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import MIX_WEIGHTS
+from rnnkit.apps._common import MIX_WEIGHTS, check_share, lowest_share
 
 __all__ = [
     "MIX_WEIGHTS",
@@ -43,8 +43,7 @@ NGRAM_FILE = "ngram.safetensors"
 
 def mix_log2(net_log2: np.ndarray, ngram_log2: np.ndarray, weight: float) -> np.ndarray:
     """``log2(weight * 2^net + (1 - weight) * 2^ngram)`` per token (base-2 log-probabilities, same shape)."""
-    if not 0.0 <= weight <= 1.0:
-        raise RnnkitError(f"mixture weight: expected a number in [0, 1], got {weight}")
+    check_share(weight)
     net_log2, ngram_log2 = np.asarray(net_log2, np.float64), np.asarray(ngram_log2, np.float64)
     if net_log2.shape != ngram_log2.shape:
         raise RnnkitError(
@@ -66,8 +65,7 @@ def choose_weight(
     if len(net_log2) == 0:
         raise RnnkitError("cannot choose a mixture weight on an empty validation part")
     bits = {float(w): float(-mix_log2(net_log2, ngram_log2, float(w)).mean()) for w in weights}
-    best = min(sorted(bits, reverse=True), key=bits.get)
-    return best, bits
+    return lowest_share(bits), bits
 
 
 def choose_suggest_weight(ranks: np.ndarray, weights=MIX_WEIGHTS) -> tuple[float, dict[float, float]]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import MIX_WEIGHTS
+from rnnkit.apps._common import MIX_WEIGHTS, check_share, lowest_share
 
 __all__ = ["choose_share", "ets_after", "ets_at", "ets_memory", "mix_forecasts", "pools"]
 
@@ -63,8 +63,7 @@ def ets_after(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
 
 def mix_forecasts(net, ets, share: float) -> list[np.ndarray]:
     """``share * net + (1 - share) * ets`` for each series' (H,) forecasts (lists of the same shapes)."""
-    if not 0.0 <= share <= 1.0:
-        raise RnnkitError(f"mixture share: expected a number in [0, 1], got {share}")
+    share = check_share(share)
     out = []
     for a, b in zip(net, ets, strict=True):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -85,5 +84,4 @@ def choose_share(net, ets, actual, scales, weights=MIX_WEIGHTS) -> tuple[float, 
         float(w): float(np.mean(series_scores(actual, mix_forecasts(net, ets, float(w)), scales)["mase"]))
         for w in weights
     }
-    best = min(sorted(mase, reverse=True), key=mase.get)
-    return best, mase
+    return lowest_share(mase), mase
