@@ -105,8 +105,8 @@ class TimeSeriesConfig(AppConfig):
     )
     ets_mix: bool = option(
         True,
-        "global models: also report, and use to forecast, the network's forecast pooled with ETS's, the "
-        "network's share chosen on the validation horizons (needs the ets baseline)",
+        "also report, and use to forecast, the network's forecast pooled with ETS's, the network's share "
+        "chosen by MASE on the validation horizons (needs the ets baseline)",
     )
     baseline_origins: int = option(
         3,
