@@ -1,4 +1,4 @@
-r"""A global network's forecasts pooled with ETS's: the hybrid a practitioner would ship.
+r"""A forecasting network pooled with ETS: the hybrid a practitioner would ship.
 
 For series ``i`` and step ``k`` of the horizon, with ``lambda`` the network's share:
 
@@ -9,15 +9,16 @@ For series ``i`` and step ``k`` of the horizon, with ``lambda`` the network's sh
 Combining forecasts of different kinds is the most reliable gain the forecasting competitions have shown
 (Makridakis et al. 2020, *The M4 Competition: 100,000 time series and 61 forecasting methods*: 12 of the 17
 most accurate methods were combinations, the winner Smyl's hybrid of exponential smoothing and a recurrent
-network). The network learns across series; ETS, fitted to each series alone, follows that series' own
-recent level and trend.
+network). The network learns windows (across series, for a global model); ETS, fitted to each series alone,
+follows that series' own recent level, trend and season.
 
 ``lambda`` is chosen from :data:`~rnnkit.apps._common.MIX_WEIGHTS` (0 = ETS alone, 1 = the network alone) by
-the mean MASE over the series' validation horizons: the network's forecasts at each series' validation
-origin next to ETS's, fitted on the training part alone (its form chosen by AICc: no validation values are
-seen). Ties go to the larger share. The ETS baseline of the report is refitted as the report's rule says
-(:mod:`rnnkit.apps.timeseries.baselines`); a forecast after the end of a series refits ETS on it the same
-way (:func:`ets_after`).
+mean MASE on validation horizons: each series' validation horizon for a global model, up to
+``baseline_origins`` non-overlapping horizons of the validation part for one series. ETS there is fitted on
+every value before the origin, its form chosen by AICc (:func:`ets_at` with no selection values), so no
+validation value is seen. Ties go to the larger share. At the test origins the pool uses the report's own
+ETS baseline (:mod:`rnnkit.apps.timeseries.baselines`); a forecast after the end of a series refits ETS on
+it by the same rule (:func:`ets_after`), when it has at least two seasons and two values (:func:`pools`).
 """
 
 from __future__ import annotations
