@@ -400,6 +400,7 @@ def test_the_mixture_with_tfidf_is_saved_and_used_by_predict_and_evaluate(tmp_pa
     with pytest.raises(RnnkitError, match=TFIDF_FILE):
         sentiment.load(run).predict(["the film"])
     labels_json = json.loads((run / "labels.json").read_text())
-    (run / "labels.json").write_text(json.dumps({**labels_json, "tfidf_share": 2}))
-    with pytest.raises(RnnkitError, match="tfidf_share"):
-        sentiment.load(run)
+    for bad in (2, True, "0.5"):  # out of range; JSON's true (Python would read it as 1); a string
+        (run / "labels.json").write_text(json.dumps({**labels_json, "tfidf_share": bad}))
+        with pytest.raises(RnnkitError, match="tfidf_share"):
+            sentiment.load(run)

@@ -289,8 +289,10 @@ def test_mixture_weights_and_saved_ngram(tmp_path):
     words = ("a b c a b d a b c " * 30).split()
     vocab = Vocabulary.build([" ".join(words)], level="word")
     lm = KneserNeyLM(max_order=3).fit(words)
-    NgramMixture(lm, 0.4, vocab, suggest_weight=0.3).save(tmp_path / "n.safetensors", words)
-    back = NgramMixture.load(tmp_path / "n.safetensors", vocab)
+    digest = NgramMixture(lm, 0.4, vocab, suggest_weight=0.3).save(tmp_path / "n.safetensors", words)
+    back = NgramMixture.load(tmp_path / "n.safetensors", vocab, digest)
+    with pytest.raises(RnnkitError, match="damaged n-gram file.*sha256"):
+        NgramMixture.load(tmp_path / "n.safetensors", vocab, "0" * 64)
     assert (back.weight, back.suggest_weight, back.lm.order) == (0.4, 0.3, 3)
     np.testing.assert_allclose(
         back.ngram_probs(["a", "b"]), NgramMixture(lm, 0.4, vocab).ngram_probs(["a", "b"])
@@ -312,6 +314,27 @@ def test_mixture_weights_and_saved_ngram(tmp_path):
     )
     with pytest.raises(RnnkitError, match="damaged n-gram file"):
         NgramMixture.load(tmp_path / "c.safetensors", chars)
+
+
+def test_a_run_checks_its_saved_ngram(word_run, tmp_path):
+    """The run records the n-gram file's sha256 (ngram.json); a file changed after training, even a readable
+    one, is refused with one line, and so is a damaged ngram.json."""
+    import shutil
+
+    from rnnkit.apps.textgen.mixture import NGRAM_FILE, NGRAM_INFO
+    from rnnkit.files import read_safetensors, sha256_file, write_safetensors
+
+    run = tmp_path / "copy"
+    shutil.copytree(word_run.run, run)
+    assert json.loads((run / NGRAM_INFO).read_text())["sha256"] == sha256_file(run / NGRAM_FILE)
+    assert load_run(run).mixture is not None
+    tensors, meta = read_safetensors(run / NGRAM_FILE)
+    write_safetensors(run / NGRAM_FILE, {"tokens": tensors["tokens"].flip(0)}, meta)  # other text, readable
+    with pytest.raises(RnnkitError, match="damaged n-gram file"):
+        _ = load_run(run).mixture
+    (run / NGRAM_INFO).write_text("{")
+    with pytest.raises(RnnkitError, match=NGRAM_INFO):
+        _ = load_run(run).mixture
 
 
 def test_predict_next_cli(word_run, capsys):

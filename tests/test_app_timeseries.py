@@ -185,6 +185,19 @@ def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(
     ets_val = np.stack([ets_at(y, o, o, 6, 12) for o in origins])
     assert mix["val_mase"][1.0] == pytest.approx(np.abs(net_val - actual).mean() / scale, rel=1e-6)
     assert mix["val_mase"][0.0] == pytest.approx(np.abs(ets_val - actual).mean() / scale, rel=1e-9)
+    # the pool's own interval: the 80 % quantile of its absolute validation errors (fewer than 20 horizons:
+    # pooled over the steps), of the log values when the network's interval is a ratio
+    pooled_val = share * net_val + (1 - share) * ets_val
+    ratio = model.interval_kind == "ratio"
+    err = np.log(actual / pooled_val) if ratio else actual - pooled_val
+    half = np.quantile(np.abs(err).ravel(), 0.8)
+    np.testing.assert_allclose(model.mix_interval, [[-half] * 6, [half] * 6], rtol=1e-6)
+    assert not np.allclose(model.mix_interval, model.interval)  # not the network's
+    fc = model.predict(y[:100])["forecast"]
+    v, lo, hi = (np.array([f[k] for f in fc]) for k in ("value", "low", "high"))
+    np.testing.assert_allclose(hi, v * np.exp(half) if ratio else v + half, rtol=1e-6)
+    np.testing.assert_allclose(lo, v * np.exp(-half) if ratio else np.maximum(v - half, 0), rtol=1e-6)
+    assert set(m["comparison"]["interval"]) >= {"model", "mixture", "ets"}
 
 
 def test_counts_stay_non_negative(tmp_path):

@@ -45,6 +45,17 @@ def check_share(share: float) -> float:
     return float(share)
 
 
+def stored_share(value) -> float | None:
+    """A share read back from a run's JSON: None stays None (a run without the mixture); a number in [0, 1]
+    (not ``true``/``false``, which JSON would let through as 1 and 0) becomes a float; anything else is a
+    ``ValueError`` saying what came."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"expected the network's share, a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def lowest_share(scores: dict[float, float]) -> float:
     """The share with the lowest validation score (bits, log loss, MASE); on a tie the larger share: no more
     of the classical model than the data ask for."""

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import stored_share
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import accuracy, f1_score
 from rnnkit.apps.rundir import member_dir, read_json
@@ -64,10 +65,10 @@ class SentimentPredictor:
         ]
         if any(m.config != self.model.config for m in self.members):
             raise RnnkitError(f"run {self.run.name}: the ensemble's networks differ in shape (damaged run?)")
-        share = info.get("tfidf_share")  # runs without the TF-IDF mixture: none
-        if share is not None and (not isinstance(share, int | float) or not 0 <= share <= 1):
-            raise RnnkitError(f"run {self.run.name}: labels.json is damaged (tfidf_share {share!r})")
-        self.tfidf_share: float | None = None if share is None else float(share)
+        try:  # runs without the TF-IDF mixture: none
+            self.tfidf_share: float | None = stored_share(info.get("tfidf_share"))
+        except ValueError as exc:
+            raise RnnkitError(f"run {self.run.name}: labels.json is damaged (tfidf_share: {exc})") from None
         self._tfidf_sha256 = info.get("tfidf_sha256")
         self._tfidf = None  # the TF-IDF model of the mixture, read on first use
 

@@ -31,6 +31,7 @@ from rnnkit.apps._common import MIX_WEIGHTS, check_share, lowest_share
 __all__ = [
     "MIX_WEIGHTS",
     "NGRAM_FILE",
+    "NGRAM_INFO",
     "NgramMixture",
     "choose_suggest_weight",
     "choose_weight",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 NGRAM_FILE = "ngram.safetensors"
+NGRAM_INFO = "ngram.json"  # the sha256 of NGRAM_FILE, checked when it is read
 
 
 def mix_log2(net_log2: np.ndarray, ngram_log2: np.ndarray, weight: float) -> np.ndarray:
@@ -128,10 +130,10 @@ class NgramMixture:
         return w * net + (1.0 - w) * self.ngram_probs(context)
 
     # ----------------------------------------------------------------- saving
-    def save(self, path, train_units) -> None:
+    def save(self, path, train_units) -> str:
         """Write the training tokens the n-gram is refitted from (characters as UTF-8 bytes, words as the
         network's ids; ``train_units`` as the n-gram was fitted on them) and the mixture's order and shares to
-        ``path`` (safetensors)."""
+        ``path`` (safetensors); returns the file's sha256, which :meth:`load` checks."""
         import torch
 
         from rnnkit.files import write_safetensors
@@ -147,17 +149,18 @@ class NgramMixture:
             "suggest_weight": repr(self.suggest_weight),
             "level": "char" if self.lm.chars else "word",
         }
-        write_safetensors(path, {"tokens": torch.from_numpy(tokens)}, meta)
+        return write_safetensors(path, {"tokens": torch.from_numpy(tokens)}, meta)
 
     @classmethod
-    def load(cls, path, vocab) -> NgramMixture:
-        """The mixture saved by :meth:`save` (the n-gram refitted on the saved tokens)."""
+    def load(cls, path, vocab, sha256: str | None = None) -> NgramMixture:
+        """The mixture saved by :meth:`save` (the n-gram refitted on the saved tokens); with ``sha256``, a file
+        whose checksum differs is refused as damaged."""
         from rnnkit.baselines import KneserNeyLM
         from rnnkit.files import read_safetensors
 
         path = Path(path)
         try:
-            tensors, meta = read_safetensors(path)
+            tensors, meta = read_safetensors(path, sha256)
             tokens = tensors["tokens"].numpy()
             order, weight, level = int(meta["order"]), float(meta["weight"]), meta["level"]
             suggest = float(meta.get("suggest_weight", weight))

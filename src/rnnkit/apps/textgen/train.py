@@ -35,6 +35,7 @@ from rnnkit.apps.textgen.data import (
 from rnnkit.apps.textgen.mixture import (
     MIX_WEIGHTS,
     NGRAM_FILE,
+    NGRAM_INFO,
     NgramMixture,
     choose_suggest_weight,
     choose_weight,
@@ -202,7 +203,8 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             metrics["test"]["mixture"] = metrics["mixture"][key]
             if cfg.level == "word":
                 metrics["mixture"]["bits_per_char_equivalent"] = metrics["mixture"][key] / chars_per_token
-            mixture.save(run.file(NGRAM_FILE), base["train_units"])
+            digest = mixture.save(run.file(NGRAM_FILE), base["train_units"])
+            run.write_json(NGRAM_INFO, {"file": NGRAM_FILE, "sha256": digest})
             say(
                 f"network + Kneser-Ney mixture: network share {mixture.weight:.2f} chosen on validation; "
                 f"{metrics['mixture'][key]:.3f} {metrics['unit']}"

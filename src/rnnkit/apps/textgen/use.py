@@ -14,9 +14,10 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.textgen.config import GenerateConfig
 from rnnkit.apps.textgen.data import APP, held_out, load_text, scored_positions, split_text
-from rnnkit.apps.textgen.mixture import NGRAM_FILE, NgramMixture, mix_log2
+from rnnkit.apps.textgen.mixture import NGRAM_FILE, NGRAM_INFO, NgramMixture, mix_log2
 from rnnkit.apps.textgen.model import generate, generation_backend, stream, token_nats
 from rnnkit.datasets import Vocabulary, read_text_file
+from rnnkit.files import read_json
 
 __all__ = ["NextWordStream", "TextGenerator", "load"]
 
@@ -50,8 +51,14 @@ class TextGenerator:
         refitted from the run's ``ngram.safetensors`` on first use; None for a run without one (trained with
         ``--no-ngram-mix`` or ``--no-baselines``, or before mixtures existed)."""
         if self._mixture is False:
-            path = self.run / NGRAM_FILE
-            self._mixture = NgramMixture.load(path, self.vocab) if path.is_file() else None
+            path, info = self.run / NGRAM_FILE, self.run / NGRAM_INFO
+            sha256 = None  # runs of 1-2 Dec 2026 have no checksum
+            if info.is_file():
+                try:
+                    sha256 = str(read_json(info)["sha256"])
+                except (RnnkitError, KeyError, TypeError) as exc:
+                    raise RnnkitError(f"run {self.run.name}: {NGRAM_INFO} is damaged ({exc})") from None
+            self._mixture = NgramMixture.load(path, self.vocab, sha256) if path.is_file() else None
         return self._mixture
 
     @property

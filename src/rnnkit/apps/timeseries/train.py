@@ -154,16 +154,6 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         actual_cmp = futures_at(target, cmp, cfg.horizon)
         model_fc_cmp = forecast_at(ensemble, scaler, values, cmp, cfg.window)
         model_cmp, base_scores, best = report.compare(actual_cmp, model_fc_cmp, base_fc, scale)
-        if interval:  # the same interval at the comparison origins, next to ETS's and ARIMA's own
-            model_bounds = report.interval_bounds(
-                model_fc_cmp, interval["offsets"], interval["kind"], scaler.nonnegative
-            )
-            interval_cmp = report.interval_comparison(
-                actual_cmp, {"model": model_bounds, **base_bounds}, scale, interval["level"]
-            )
-            say(report.interval_line(interval["level"], interval_cmp))
-        else:
-            interval_cmp = {}
         mixture = None
         if cfg.ets_mix and "ets" in base_fc:
             mixture = _single_ets_mixture(
@@ -178,8 +168,27 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 base_fc["ets"],
                 actual_cmp,
                 scale,
+                interval,
                 say,
             )
+        if interval:  # the same interval at the comparison origins, next to ETS's and ARIMA's own
+            mine = {
+                "model": report.interval_bounds(
+                    model_fc_cmp, interval["offsets"], interval["kind"], scaler.nonnegative
+                )
+            }
+            if mixture is not None and "interval" in mixture:
+                pooled = np.stack(mix_forecasts(list(model_fc_cmp), list(base_fc["ets"]), mixture["share"]))
+                own = mixture["interval"]
+                mine["mixture"] = report.interval_bounds(
+                    pooled, own["offsets"], own["kind"], scaler.nonnegative
+                )
+            interval_cmp = report.interval_comparison(
+                actual_cmp, {**mine, **base_bounds}, scale, interval["level"]
+            )
+            say(report.interval_line(interval["level"], interval_cmp))
+        else:
+            interval_cmp = {}
         baseline_seconds = time.perf_counter() - t_base
         seconds = time.perf_counter() - t_start
         metric, goal = report.goal_of(cfg, n)
@@ -237,6 +246,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "interval": interval.get("offsets"),
                 "interval_kind": interval.get("kind"),
                 "ets_share": None if mixture is None else mixture["share"],
+                "mixture_interval": None
+                if mixture is None or "interval" not in mixture
+                else mixture["interval"]["offsets"],
                 "times": ts.times[-3:],
                 **({"es": metrics["es"], "es_head": members[0][0].head} if es else {}),
             },
@@ -446,17 +458,6 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 for c in names:
                     configs.setdefault(b, {})[c] = configs.get(b, {}).get(c, 0) + 1
         base_series = {b: report.series_scores(actual, fc, scales) for b, fc in base_fc.items()}
-        interval_cmp = {}
-        if interval is not None:  # next to ETS's and ARIMA's own intervals, where every series has one
-            theirs = {
-                b: (np.stack([lo for lo, _ in v]), np.stack([hi for _, hi in v]))
-                for b, v in base_bounds.items()
-                if len(v) == len(panel)
-            }
-            mine = report.panel_all_bounds(forecasts, interval, scales, [sc.nonnegative for sc in scalers])
-            interval_cmp = report.interval_comparison(actual, {"model": mine, **theirs}, scales, cfg.interval)
-            say(report.interval_line(cfg.interval, interval_cmp))
-        baseline_seconds = time.perf_counter() - t_base
         mixture = None
         if cfg.ets_mix and "ets" in base_fc:
             mixture = _ets_mixture(
@@ -472,6 +473,21 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 interval,
                 say,
             )
+        interval_cmp = {}
+        if interval is not None:  # next to ETS's and ARIMA's own intervals, where every series has one
+            theirs = {
+                b: (np.stack([lo for lo, _ in v]), np.stack([hi for _, hi in v]))
+                for b, v in base_bounds.items()
+                if len(v) == len(panel)
+            }
+            nonneg = [sc.nonnegative for sc in scalers]
+            mine = {"model": report.panel_all_bounds(forecasts, interval, scales, nonneg)}
+            if mixture is not None:
+                pooled = mix_forecasts(forecasts, base_fc["ets"], mixture["share"])
+                mine["mixture"] = report.panel_all_bounds(pooled, mixture["interval"], scales, nonneg)
+            interval_cmp = report.interval_comparison(actual, {**mine, **theirs}, scales, cfg.interval)
+            say(report.interval_line(cfg.interval, interval_cmp))
+        baseline_seconds = time.perf_counter() - t_base
         model_sum = report.summarize(model_series)
         base_sum = {b: report.summarize(v) for b, v in base_series.items()}
         best = min(base_sum, key=lambda b: base_sum[b]["mase_mean"])
@@ -534,6 +550,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},
+                "mixture_interval": None
+                if mixture is None or "interval" not in mixture
+                else {k: mixture["interval"][k] for k in ("level", "kind", "offsets")},
                 "series": [
                     {
                         "id": sid,
@@ -605,20 +624,26 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 
 
 def _single_ets_mixture(
-    cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, ets_cmp, actual_cmp, scale, say
+    cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, ets_cmp, actual_cmp, scale, interval, say
 ) -> dict[str, Any] | None:
     """One series' network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen at up to
     ``baseline_origins`` non-overlapping horizons of the validation part (ETS fitted on every value before
-    each, its form by AICc), scored at the report's comparison origins next to the baselines."""
+    each, its form by AICc), scored at the report's comparison origins next to the baselines.
+
+    With the network's ``interval``, the pool gets its own, of the same kind, calibrated on the pooled
+    forecast's errors at those validation horizons (pooled over the steps: there are fewer than 20 of them),
+    scored at the comparison origins with the others (``comparison.interval.mixture``)."""
     h = cfg.horizon
     val_cmp = baselines.comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
     if not len(val_cmp) or not len(actual_cmp):
         return None
     net_val = list(forecast_at(model, scaler, values, val_cmp, cfg.window))
     ets_val = [ets_at(target, o, o, h, cfg.season) for o in val_cmp]
-    val_actual = list(futures_at(target, val_cmp, h))
-    share, val_mase = choose_share(net_val, ets_val, val_actual, np.full(len(val_cmp), scale))
-    pooled = np.stack(mix_forecasts(list(model_fc_cmp), list(ets_cmp), share))
+    val_actual = futures_at(target, val_cmp, h)
+    share, val_mase, pooled_val, pooled = _pool_with_ets(
+        net_val, ets_val, list(val_actual), np.full(len(val_cmp), scale), model_fc_cmp, ets_cmp
+    )
+    pooled = np.stack(pooled)
     out = {
         "with": "ets",
         "share": share,
@@ -627,6 +652,10 @@ def _single_ets_mixture(
         "val_mase": val_mase,
         "test": report.score(actual_cmp, pooled, scale),
     }
+    if interval:
+        kind, level = interval["kind"], interval["level"]
+        offsets = report.calibrate(val_actual, np.stack(pooled_val), kind, level, cfg.interval_tails)
+        out["interval"] = {"level": level, "kind": kind, "offsets": offsets.tolist()}
     say(
         f"mixture with ETS: the network's share {share} (validation MASE {val_mase[share]:.3f}; network alone "
         f"{val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); MASE at the comparison origins {out['test']['mase']:.3f}"
@@ -634,11 +663,21 @@ def _single_ets_mixture(
     return out
 
 
+def _pool_with_ets(net_val, ets_val, val_actual, val_scales, net_test, ets_test):
+    """The share chosen on the validation horizons (:func:`~rnnkit.apps.timeseries.mixture.choose_share`),
+    every share's validation MASE, and the pooled validation and test forecasts (lists of (H,))."""
+    share, val_mase = choose_share(net_val, ets_val, val_actual, val_scales)
+    pooled_val = mix_forecasts(net_val, ets_val, share)
+    return share, val_mase, pooled_val, mix_forecasts(list(net_test), list(ets_test), share)
+
+
 def _ets_mixture(
     cfg, model, panel, splits, scalers, scales, forecasts, ets_test, actual, interval, say
 ) -> dict[str, Any] | None:
     """The network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen on the series'
-    validation horizons, the test scores (and the network's interval around the pooled forecast)."""
+    validation horizons and the test scores. With the network's ``interval``, the pool gets its own interval
+    (:func:`report.panel_interval`), calibrated on the pooled forecast's errors on those validation horizons,
+    and its coverage of the test values (``interval``)."""
     has_val = [i for i, sp in enumerate(splits) if sp.val_origin is not None]
     if not has_val:
         return None
@@ -650,8 +689,9 @@ def _ets_mixture(
     )
     ets_val = [ets_at(y, o, o, h, cfg.season) for y, o in zip(ys, origins)]
     val_actual = [y[o : o + h] for y, o in zip(ys, origins)]
-    share, val_mase = choose_share(net_val, ets_val, val_actual, scales[has_val])
-    pooled = mix_forecasts(forecasts, ets_test, share)
+    share, val_mase, pooled_val, pooled = _pool_with_ets(
+        net_val, ets_val, val_actual, scales[has_val], forecasts, ets_test
+    )
     out: dict[str, Any] = {
         "with": "ets",
         "share": share,
@@ -660,11 +700,9 @@ def _ets_mixture(
         "test": report.summarize(report.series_scores(actual, pooled, scales)),
     }
     if interval is not None:
+        own = report.panel_interval(cfg.interval, pooled_val, val_actual, scales[has_val], cfg.interval_tails)
         nonneg = [sc.nonnegative for sc in scalers]
-        bounds = report.panel_all_bounds(pooled, interval, scales, nonneg)
-        out["interval_comparison"] = report.interval_comparison(
-            actual, {"mixture": bounds}, scales, cfg.interval
-        )
+        out["interval"] = {**own, **report.panel_coverage(pooled, actual, own, scales, nonneg)}
     say(
         f"mixture with ETS: the network's share {share} (validation mean MASE {val_mase[share]:.3f}; network "
         f"alone {val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); test mean MASE {out['test']['mase_mean']:.3f}"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import stored_share
 from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
@@ -56,6 +57,9 @@ class Forecaster:
             self.interval = None if stored is None else np.stack(interval_offsets(stored, cfg.horizon))
             self.interval_kind = str(info.get("interval_kind"))
             self.ets_share = _share(info)
+            # the pool's own interval (same kind; runs before 2026-12-02 put the network's around the pool)
+            stored = info.get("mixture_interval")
+            self.mix_interval = None if stored is None else np.stack(interval_offsets(stored, cfg.horizon))
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         members = list(zip(load_members(self.run, len(windows), expected), windows))
@@ -110,11 +114,13 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
+        offsets = self.interval
         if self.ets_share is not None and pools(len(v), self.scaler.season):  # ETS fitted on the values given
             ets = ets_after(v[:, self.columns.index(self.target)], cfg.horizon, self.scaler.season)
             fc = mix_forecasts([fc], [ets], self.ets_share)[0]
-        if self.interval is not None:
-            lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
+            offsets = self.interval if self.mix_interval is None else self.mix_interval
+        if offsets is not None:
+            lo, hi = interval_bounds(fc[None], offsets, self.interval_kind, self.scaler.nonnegative)
             lo, hi = lo[0], hi[0]
         else:
             lo = hi = [None] * len(fc)
@@ -154,18 +160,31 @@ class Forecaster:
                 model_mase_at_comparison_origins=float(np.abs(net - actual).mean() / scale),
                 mixture_mase_at_comparison_origins=float(np.abs(pooled - actual).mean() / scale),
             )
+            if self.mix_interval is not None:
+                lo, hi = interval_bounds(
+                    pooled, self.mix_interval, self.interval_kind, self.scaler.nonnegative
+                )
+                inside = float(np.mean((actual >= lo) & (actual <= hi)))
+                out[f"mixture_interval_{round(100 * cfg.interval)}_coverage_at_comparison_origins"] = inside
         return out
+
+
+def _panel_interval(stored: dict | None, horizon: int) -> dict[str, Any] | None:
+    """A global run's interval from scaler.json, its offsets checked (an older run's (H,) half-width read as
+    symmetric offsets); None when there is none. Damage raises ``KeyError``/``TypeError``/``ValueError``."""
+    if stored is None:
+        return None
+    offsets = stored.get("offsets", stored.get("half_width"))
+    return {
+        "level": float(stored["level"]),
+        "kind": str(stored["kind"]),
+        "offsets": np.stack(interval_offsets(offsets, horizon)).tolist(),
+    }
 
 
 def _share(info: dict) -> float | None:
     """The network's share of the ETS mixture from scaler.json (None: a run without it, or an older one)."""
-    share = info.get("ets_share")
-    if share is None:
-        return None
-    share = float(share)
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"ets_share {share} outside [0, 1]")
-    return share
+    return stored_share(info.get("ets_share"))
 
 
 def forecast_result(target: str, times: list[str] | None, last: float, fc, lo, hi) -> dict[str, Any]:
@@ -293,15 +312,10 @@ class GlobalForecaster:
             }
             # runs of older versions have no interval and no per-series MASE scale
             self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
-            self.interval = info.get("interval")
+            self.interval = _panel_interval(info.get("interval"), cfg.horizon)
             self.ets_share = _share(info)
-            if self.interval is not None:
-                stored = self.interval.get("offsets", self.interval.get("half_width"))  # older: symmetric
-                self.interval = {
-                    "level": float(self.interval["level"]),
-                    "kind": str(self.interval["kind"]),
-                    "offsets": np.stack(interval_offsets(stored, cfg.horizon)).tolist(),
-                }
+            # the pool's own interval (runs before 2026-12-02 put the network's around the pool)
+            self.mix_interval = _panel_interval(info.get("mixture_interval"), cfg.horizon)
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         if cfg.window is None or cfg.horizon is None or len(self.columns) != 1:
@@ -407,18 +421,20 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.report import panel_bounds
 
         fc = series_forecasts(self.model, [y], [scaler], self.model.window)[0]
+        interval = self.interval
         if self.ets_share is not None and pools(len(y), self.season):  # ETS refitted on y
             ets = ets_after(y, self.config.horizon, self.season)
             fc = mix_forecasts([fc], [ets], self.ets_share)[0]
+            interval = self.mix_interval or self.interval
         lo = hi = [None] * len(fc)
-        if self.interval is not None:
+        if interval is not None:
             if scale is None:
                 try:
                     scale = mase_scale(y, self.season)
                 except RnnkitError:  # a constant series: no scale to size the interval with
                     scale = None
             if scale is not None:
-                lo, hi = panel_bounds(fc, self.interval, scale, scaler.nonnegative)
+                lo, hi = panel_bounds(fc, interval, scale, scaler.nonnegative)
         return forecast_result(self.target, times, float(y[-1]), fc, lo, hi)
 
     def predict(self, values: np.ndarray, times: list[str] | None = None) -> dict[str, Any]:
@@ -479,6 +495,7 @@ class GlobalForecaster:
             ]
             pooled = mix_forecasts(forecasts, ets, self.ets_share)
             res["mixture"] = summarize(series_scores(actual, pooled, scales))
+        nonneg = [s.nonnegative for s in scalers]
         res["naive"] = summarize(
             series_scores(
                 actual, [naive_forecast(y[:o], cfg.horizon) for y, o in zip(panel.values, origins)], scales
@@ -506,6 +523,9 @@ class GlobalForecaster:
                 {f"{prefix}{k}": r[k] for k in ("mase_mean", "mase_median", "smape_mean", "smape_median")}
             )
         if self.interval is not None:
-            cover = panel_coverage(forecasts, actual, self.interval, scales, [s.nonnegative for s in scalers])
+            cover = panel_coverage(forecasts, actual, self.interval, scales, nonneg)
             out[f"interval_{round(100 * self.interval['level'])}_coverage"] = cover["coverage"]
+        if self.ets_share is not None and self.mix_interval is not None:
+            cover = panel_coverage(pooled, actual, self.mix_interval, scales, nonneg)
+            out[f"mixture_interval_{round(100 * self.mix_interval['level'])}_coverage"] = cover["coverage"]
         return out
