@@ -134,7 +134,7 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     assert n_all % n_one == 0 and n_all // n_one == len(m["ensemble"]["epochs_run"]) >= 2
     # the interval next to ETS's and ARIMA's own, at the comparison origins
     ci = c["interval"]
-    assert set(ci) == {"model", "ets", "arima"}
+    assert set(ci) == {"model", "mixture", "ets", "arima"}
     assert all(0.0 <= v["coverage"] <= 1.0 and v["mean_scaled_width"] > 0 for v in ci.values())
     assert all(v["msis"] >= v["mean_scaled_width"] for v in ci.values())  # width plus penalties
     saved = json.loads((res.run / "metrics.json").read_text())
