@@ -63,6 +63,7 @@ def run_one(name: str, budget: float, runs_dir: str, threads: int) -> dict:
         "mixture": mix.get("test", {}).get("mase"),
         "share": mix.get("share"),
         "mixture_met": ok(mix["test"]["mase"]) if mix else None,
+        "interval_comparison": c.get("interval", {}),
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -96,6 +97,19 @@ def rolling_table(rows: list[dict]) -> str:
         if "ets_all_origins" in r
     ]
     return head + "\n".join(lines) if lines else ""
+
+
+def interval_table(rows: list[dict]) -> str:
+    """Each 80 % interval at the comparison origins: coverage (MSIS) of the network's, the pool's (its own,
+    calibrated on the pooled validation errors), ETS's and ARIMA's."""
+    names = ["model", "mixture", "ets", "arima"]
+    head = "| series | network | network + ETS pool | ETS | ARIMA |\n|---|---|---|---|---|\n"
+    lines = []
+    for r in rows:
+        ci = r.get("interval_comparison") or {}
+        cells = [f"{ci[k]['coverage']:.2f} ({ci[k]['msis']:.2f})" if k in ci else "-" for k in names]
+        lines.append(f"| {r['data']} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -135,6 +149,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     print(table(rows))
     print(rolling_table(rows))
+    print(interval_table(rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
