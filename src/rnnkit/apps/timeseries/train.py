@@ -630,9 +630,12 @@ def _single_ets_mixture(
     ``baseline_origins`` non-overlapping horizons of the validation part (ETS fitted on every value before
     each, its form by AICc), scored at the report's comparison origins next to the baselines.
 
-    With the network's ``interval``, the pool gets its own, of the same kind, calibrated on the pooled
-    forecast's errors at those validation horizons (pooled over the steps: there are fewer than 20 of them),
-    scored at the comparison origins with the others (``comparison.interval.mixture``)."""
+    With the network's ``interval``, the pool gets its own: the network's offsets (calibrated on every
+    validation origin) times the ratio of the pool's to the network's mean absolute error at those validation
+    horizons (:func:`report.error_ratio`; share 1 gives the network's interval). At most ``baseline_origins``
+    horizons are too few errors to take an 80 % quantile of directly (on airpassengers, woolyrnq and gas that
+    interval scored a worse MSIS than this one). Scored at the comparison origins with the others
+    (``comparison.interval.mixture``)."""
     h = cfg.horizon
     val_cmp = baselines.comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
     if not len(val_cmp) or not len(actual_cmp):
@@ -653,9 +656,14 @@ def _single_ets_mixture(
         "test": report.score(actual_cmp, pooled, scale),
     }
     if interval:
-        kind, level = interval["kind"], interval["level"]
-        offsets = report.calibrate(val_actual, np.stack(pooled_val), kind, level, cfg.interval_tails)
-        out["interval"] = {"level": level, "kind": kind, "offsets": offsets.tolist()}
+        ratio = report.error_ratio(val_actual, np.stack(pooled_val), np.stack(net_val), interval["kind"])
+        offsets = (np.asarray(interval["offsets"], dtype=np.float64) * ratio).tolist()
+        out["interval"] = {
+            "level": interval["level"],
+            "kind": interval["kind"],
+            "offsets": offsets,
+            "ratio": ratio,
+        }
     say(
         f"mixture with ETS: the network's share {share} (validation MASE {val_mase[share]:.3f}; network alone "
         f"{val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); MASE at the comparison origins {out['test']['mase']:.3f}"
