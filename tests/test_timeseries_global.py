@@ -378,6 +378,7 @@ def test_a_run_with_the_older_symmetric_interval_still_forecasts_its_bounds(glob
         {"ets_share": True},
         {"ets_share": 1.5},
         {"ets_share": 0.5, "mixture_interval": bad_interval},
+        {"ets_share": 0.5, "mixture_interval": [0.1, 0.2]},
     ):
         (old / "scaler.json").write_text(json.dumps({**info, **bad}))
         with pytest.raises(RnnkitError, match="scaler.json is damaged"):

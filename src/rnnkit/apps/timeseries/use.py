@@ -174,6 +174,8 @@ def _panel_interval(stored: dict | None, horizon: int) -> dict[str, Any] | None:
     symmetric offsets); None when there is none. Damage raises ``KeyError``/``TypeError``/``ValueError``."""
     if stored is None:
         return None
+    if not isinstance(stored, dict):
+        raise ValueError(f"expected an interval object, got {stored!r}")
     offsets = stored.get("offsets", stored.get("half_width"))
     return {
         "level": float(stored["level"]),
