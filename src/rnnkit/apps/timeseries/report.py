@@ -21,7 +21,6 @@ from rnnkit.datasets import TimeSeries
 __all__ = [
     "calibrate",
     "compare",
-    "error_ratio",
     "evaluate_origins",
     "goal_met",
     "goal_of",
@@ -119,17 +118,6 @@ def calibrate(actual, fc, kind: str, level: float, tails: str = "symmetric") -> 
     actual, fc = np.asarray(actual, dtype=np.float64), np.asarray(fc, dtype=np.float64)
     err = _log_ratio(actual, fc) if kind == "ratio" else actual - fc
     return _error_quantiles(err, level, tails)
-
-
-def error_ratio(actual, pooled, net, kind: str) -> float:
-    """Mean absolute error of ``pooled`` over that of ``net`` on the same values ``actual`` (all (n, H)), of
-    the log values when ``kind`` is ``"ratio"``; 1 when the network made no error."""
-    actual, pooled, net = (np.asarray(a, dtype=np.float64) for a in (actual, pooled, net))
-    if kind == "ratio":
-        a, b = np.abs(_log_ratio(actual, pooled)).mean(), np.abs(_log_ratio(actual, net)).mean()
-    else:
-        a, b = np.abs(actual - pooled).mean(), np.abs(actual - net).mean()
-    return float(a / b) if b > 0 else 1.0
 
 
 def interval_scores(model, scaler, values, target, val_origins, test_origins, cfg) -> dict[str, Any]:

@@ -168,7 +168,6 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 base_fc["ets"],
                 actual_cmp,
                 scale,
-                interval,
                 say,
             )
         if interval:  # the same interval at the comparison origins, next to ETS's and ARIMA's own
@@ -177,11 +176,10 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                     model_fc_cmp, interval["offsets"], interval["kind"], scaler.nonnegative
                 )
             }
-            if mixture is not None and "interval" in mixture:
+            if mixture is not None:  # the network's interval, centred on the pooled forecast
                 pooled = np.stack(mix_forecasts(list(model_fc_cmp), list(base_fc["ets"]), mixture["share"]))
-                own = mixture["interval"]
                 mine["mixture"] = report.interval_bounds(
-                    pooled, own["offsets"], own["kind"], scaler.nonnegative
+                    pooled, interval["offsets"], interval["kind"], scaler.nonnegative
                 )
             interval_cmp = report.interval_comparison(
                 actual_cmp, {**mine, **base_bounds}, scale, interval["level"]
@@ -246,9 +244,6 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "interval": interval.get("offsets"),
                 "interval_kind": interval.get("kind"),
                 "ets_share": None if mixture is None else mixture["share"],
-                "mixture_interval": None
-                if mixture is None or "interval" not in mixture
-                else mixture["interval"]["offsets"],
                 "times": ts.times[-3:],
                 **({"es": metrics["es"], "es_head": members[0][0].head} if es else {}),
             },
@@ -470,7 +465,6 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 forecasts,
                 base_fc["ets"],
                 actual,
-                interval,
                 say,
             )
         interval_cmp = {}
@@ -482,9 +476,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             }
             nonneg = [sc.nonnegative for sc in scalers]
             mine = {"model": report.panel_all_bounds(forecasts, interval, scales, nonneg)}
-            if mixture is not None:
+            if mixture is not None:  # the network's interval, centred on the pooled forecast
                 pooled = mix_forecasts(forecasts, base_fc["ets"], mixture["share"])
-                mine["mixture"] = report.panel_all_bounds(pooled, mixture["interval"], scales, nonneg)
+                mine["mixture"] = report.panel_all_bounds(pooled, interval, scales, nonneg)
             interval_cmp = report.interval_comparison(actual, {**mine, **theirs}, scales, cfg.interval)
             say(report.interval_line(cfg.interval, interval_cmp))
         baseline_seconds = time.perf_counter() - t_base
@@ -550,9 +544,6 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},
-                "mixture_interval": None
-                if mixture is None or "interval" not in mixture
-                else {k: mixture["interval"][k] for k in ("level", "kind", "offsets")},
                 "series": [
                     {
                         "id": sid,
@@ -624,46 +615,29 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 
 
 def _single_ets_mixture(
-    cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, ets_cmp, actual_cmp, scale, interval, say
+    cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, ets_cmp, actual_cmp, scale, say
 ) -> dict[str, Any] | None:
     """One series' network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen at up to
     ``baseline_origins`` non-overlapping horizons of the validation part (ETS fitted on every value before
-    each, its form by AICc), scored at the report's comparison origins next to the baselines.
-
-    With the network's ``interval``, the pool gets its own: the network's offsets (calibrated on every
-    validation origin) times the ratio of the pool's to the network's mean absolute error at those validation
-    horizons (:func:`report.error_ratio`; share 1 gives the network's interval). At most ``baseline_origins``
-    horizons are too few errors to take an 80 % quantile of directly (on airpassengers, woolyrnq and gas that
-    interval scored a worse MSIS than this one). Scored at the comparison origins with the others
-    (``comparison.interval.mixture``)."""
+    each, its form by AICc), scored at the report's comparison origins next to the baselines."""
     h = cfg.horizon
     val_cmp = baselines.comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
     if not len(val_cmp) or not len(actual_cmp):
         return None
     net_val = list(forecast_at(model, scaler, values, val_cmp, cfg.window))
     ets_val = [ets_at(target, o, o, h, cfg.season) for o in val_cmp]
-    val_actual = futures_at(target, val_cmp, h)
-    share, val_mase, pooled_val, pooled = _pool_with_ets(
-        net_val, ets_val, list(val_actual), np.full(len(val_cmp), scale), model_fc_cmp, ets_cmp
+    val_actual = list(futures_at(target, val_cmp, h))
+    share, val_mase, pooled = _pool_with_ets(
+        net_val, ets_val, val_actual, np.full(len(val_cmp), scale), model_fc_cmp, ets_cmp
     )
-    pooled = np.stack(pooled)
     out = {
         "with": "ets",
         "share": share,
         "chosen_by": f"mean MASE at {len(val_cmp)} validation origin(s)",
         "val_origins": [int(o) for o in val_cmp],
         "val_mase": val_mase,
-        "test": report.score(actual_cmp, pooled, scale),
+        "test": report.score(actual_cmp, np.stack(pooled), scale),
     }
-    if interval:
-        ratio = report.error_ratio(val_actual, np.stack(pooled_val), np.stack(net_val), interval["kind"])
-        offsets = (np.asarray(interval["offsets"], dtype=np.float64) * ratio).tolist()
-        out["interval"] = {
-            "level": interval["level"],
-            "kind": interval["kind"],
-            "offsets": offsets,
-            "ratio": ratio,
-        }
     say(
         f"mixture with ETS: the network's share {share} (validation MASE {val_mase[share]:.3f}; network alone "
         f"{val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); MASE at the comparison origins {out['test']['mase']:.3f}"
@@ -673,19 +647,16 @@ def _single_ets_mixture(
 
 def _pool_with_ets(net_val, ets_val, val_actual, val_scales, net_test, ets_test):
     """The share chosen on the validation horizons (:func:`~rnnkit.apps.timeseries.mixture.choose_share`),
-    every share's validation MASE, and the pooled validation and test forecasts (lists of (H,))."""
+    every share's validation MASE, and the pooled test forecasts (a list of (H,))."""
     share, val_mase = choose_share(net_val, ets_val, val_actual, val_scales)
-    pooled_val = mix_forecasts(net_val, ets_val, share)
-    return share, val_mase, pooled_val, mix_forecasts(list(net_test), list(ets_test), share)
+    return share, val_mase, mix_forecasts(list(net_test), list(ets_test), share)
 
 
 def _ets_mixture(
-    cfg, model, panel, splits, scalers, scales, forecasts, ets_test, actual, interval, say
+    cfg, model, panel, splits, scalers, scales, forecasts, ets_test, actual, say
 ) -> dict[str, Any] | None:
     """The network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen on the series'
-    validation horizons and the test scores. With the network's ``interval``, the pool gets its own interval
-    (:func:`report.panel_interval`), calibrated on the pooled forecast's errors on those validation horizons,
-    and its coverage of the test values (``interval``)."""
+    validation horizons, and the test scores."""
     has_val = [i for i, sp in enumerate(splits) if sp.val_origin is not None]
     if not has_val:
         return None
@@ -697,7 +668,7 @@ def _ets_mixture(
     )
     ets_val = [ets_at(y, o, o, h, cfg.season) for y, o in zip(ys, origins)]
     val_actual = [y[o : o + h] for y, o in zip(ys, origins)]
-    share, val_mase, pooled_val, pooled = _pool_with_ets(
+    share, val_mase, pooled = _pool_with_ets(
         net_val, ets_val, val_actual, scales[has_val], forecasts, ets_test
     )
     out: dict[str, Any] = {
@@ -707,10 +678,6 @@ def _ets_mixture(
         "val_mase": val_mase,
         "test": report.summarize(report.series_scores(actual, pooled, scales)),
     }
-    if interval is not None:
-        own = report.panel_interval(cfg.interval, pooled_val, val_actual, scales[has_val], cfg.interval_tails)
-        nonneg = [sc.nonnegative for sc in scalers]
-        out["interval"] = {**own, **report.panel_coverage(pooled, actual, own, scales, nonneg)}
     say(
         f"mixture with ETS: the network's share {share} (validation mean MASE {val_mase[share]:.3f}; network "
         f"alone {val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); test mean MASE {out['test']['mase_mean']:.3f}"

@@ -28,7 +28,13 @@ ES_MEMORY = 100_000
 
 
 class Forecaster:
-    """A trained time-series run, loaded: ``predict(values)`` and ``evaluate()``."""
+    """A trained time-series run, loaded: ``predict(values)`` and ``evaluate()``.
+
+    With the ETS pool (``ets_share``), ``predict`` forecasts ``share * network + (1 - share) * ETS`` and centres
+    the network's interval on it: calibrated on the network's errors at every validation origin, it is a
+    little wide for the pool, which errs less, and was better than an interval recalibrated for the pool at
+    the few horizons its share was chosen on (those errors are optimistic: the share was picked to make them
+    small; docs/applications.md, *The pool's interval*)."""
 
     def __init__(self, path):
         from rnnkit.models import SequenceRegressor, SequenceTagger
@@ -57,9 +63,6 @@ class Forecaster:
             self.interval = None if stored is None else np.stack(interval_offsets(stored, cfg.horizon))
             self.interval_kind = str(info.get("interval_kind"))
             self.ets_share = _share(info)
-            # the pool's own interval (same kind; runs before 2026-12-02 put the network's around the pool)
-            stored = info.get("mixture_interval")
-            self.mix_interval = None if stored is None else np.stack(interval_offsets(stored, cfg.horizon))
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         members = list(zip(load_members(self.run, len(windows), expected), windows))
@@ -114,13 +117,11 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
-        offsets = self.interval
         if self.ets_share is not None and pools(len(v), self.scaler.season):  # ETS fitted on the values given
             ets = ets_after(v[:, self.columns.index(self.target)], cfg.horizon, self.scaler.season)
             fc = mix_forecasts([fc], [ets], self.ets_share)[0]
-            offsets = self.interval if self.mix_interval is None else self.mix_interval
-        if offsets is not None:
-            lo, hi = interval_bounds(fc[None], offsets, self.interval_kind, self.scaler.nonnegative)
+        if self.interval is not None:  # around the pool too (see the class docstring)
+            lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
             lo, hi = lo[0], hi[0]
         else:
             lo = hi = [None] * len(fc)
@@ -160,10 +161,8 @@ class Forecaster:
                 model_mase_at_comparison_origins=float(np.abs(net - actual).mean() / scale),
                 mixture_mase_at_comparison_origins=float(np.abs(pooled - actual).mean() / scale),
             )
-            if self.mix_interval is not None:
-                lo, hi = interval_bounds(
-                    pooled, self.mix_interval, self.interval_kind, self.scaler.nonnegative
-                )
+            if self.interval is not None:  # the network's interval, centred on the pool
+                lo, hi = interval_bounds(pooled, self.interval, self.interval_kind, self.scaler.nonnegative)
                 inside = float(np.mean((actual >= lo) & (actual <= hi)))
                 out[f"mixture_interval_{round(100 * cfg.interval)}_coverage_at_comparison_origins"] = inside
         return out
@@ -277,6 +276,9 @@ class GlobalForecaster:
       another long-format file with the same columns, mean and median MASE / sMAPE next to the naive and
       seasonal naive forecasts.
 
+    With the ETS pool (``ets_share``) the forecasts are the pool's, and the interval is the network's centred
+    on them (see :class:`Forecaster`).
+
     Args:
         path: a run written by ``rnnkit train timeseries --id-column ...`` (or ``--data tourism-quarterly``).
 
@@ -316,8 +318,6 @@ class GlobalForecaster:
             self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
             self.interval = _panel_interval(info.get("interval"), cfg.horizon)
             self.ets_share = _share(info)
-            # the pool's own interval (runs before 2026-12-02 put the network's around the pool)
-            self.mix_interval = _panel_interval(info.get("mixture_interval"), cfg.horizon)
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         if cfg.window is None or cfg.horizon is None or len(self.columns) != 1:
@@ -423,11 +423,10 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.report import panel_bounds
 
         fc = series_forecasts(self.model, [y], [scaler], self.model.window)[0]
-        interval = self.interval
+        interval = self.interval  # around the pool too (see the class docstring)
         if self.ets_share is not None and pools(len(y), self.season):  # ETS refitted on y
             ets = ets_after(y, self.config.horizon, self.season)
             fc = mix_forecasts([fc], [ets], self.ets_share)[0]
-            interval = self.mix_interval or self.interval
         lo = hi = [None] * len(fc)
         if interval is not None:
             if scale is None:
@@ -527,7 +526,7 @@ class GlobalForecaster:
         if self.interval is not None:
             cover = panel_coverage(forecasts, actual, self.interval, scales, nonneg)
             out[f"interval_{round(100 * self.interval['level'])}_coverage"] = cover["coverage"]
-        if self.ets_share is not None and self.mix_interval is not None:
-            cover = panel_coverage(pooled, actual, self.mix_interval, scales, nonneg)
-            out[f"mixture_interval_{round(100 * self.mix_interval['level'])}_coverage"] = cover["coverage"]
+        if self.ets_share is not None and self.interval is not None:  # centred on the pool
+            cover = panel_coverage(pooled, actual, self.interval, scales, nonneg)
+            out[f"mixture_interval_{round(100 * self.interval['level'])}_coverage"] = cover["coverage"]
         return out
