@@ -150,6 +150,9 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     assert mix["share"] == min(sorted(mix["val_mase"], reverse=True), key=mix["val_mase"].get)
     assert again["model_mase_at_comparison_origins"] == pytest.approx(c["model"]["mase"], rel=1e-6)
     assert again["mixture_mase_at_comparison_origins"] == pytest.approx(mix["test"]["mase"], rel=1e-6)
+    # the pool's interval (the network's, centred on it) scored as the report scored it
+    pool_cover = again["mixture_interval_80_coverage_at_comparison_origins"]
+    assert pool_cover == pytest.approx(ci["mixture"]["coverage"], rel=1e-9)
 
 
 def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(tmp_path):

@@ -204,7 +204,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             if cfg.level == "word":
                 metrics["mixture"]["bits_per_char_equivalent"] = metrics["mixture"][key] / chars_per_token
             digest = mixture.save(run.file(NGRAM_FILE), base["train_units"])
-            run.write_json(NGRAM_INFO, {"file": NGRAM_FILE, "sha256": digest})
+            run.write_json(NGRAM_INFO, {"sha256": digest})
             say(
                 f"network + Kneser-Ney mixture: network share {mixture.weight:.2f} chosen on validation; "
                 f"{metrics['mixture'][key]:.3f} {metrics['unit']}"

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.rundir import read_json
 from rnnkit.apps.textgen.config import GenerateConfig
 from rnnkit.apps.textgen.data import APP, held_out, load_text, scored_positions, split_text
 from rnnkit.apps.textgen.mixture import NGRAM_FILE, NGRAM_INFO, NgramMixture, mix_log2
 from rnnkit.apps.textgen.model import generate, generation_backend, stream, token_nats
 from rnnkit.datasets import Vocabulary, read_text_file
-from rnnkit.files import read_json
 
 __all__ = ["NextWordStream", "TextGenerator", "load"]
 

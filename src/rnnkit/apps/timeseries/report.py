@@ -19,7 +19,6 @@ from rnnkit.apps.timeseries.model import forecast_at
 from rnnkit.datasets import TimeSeries
 
 __all__ = [
-    "calibrate",
     "compare",
     "evaluate_origins",
     "goal_met",
@@ -111,15 +110,6 @@ def _error_quantiles(err: np.ndarray, level: float, tails: str = "symmetric") ->
     return q if len(err) >= 20 else np.repeat(q, err.shape[1], axis=1)
 
 
-def calibrate(actual, fc, kind: str, level: float, tails: str = "symmetric") -> np.ndarray:
-    """(2, H) interval offsets (:func:`_error_quantiles`) from validation forecasts ``fc`` and the values that
-    came, ``actual`` (both (n, H)): of the errors ``actual - fc``, or of ``log(actual / fc)`` when ``kind`` is
-    ``"ratio"``."""
-    actual, fc = np.asarray(actual, dtype=np.float64), np.asarray(fc, dtype=np.float64)
-    err = _log_ratio(actual, fc) if kind == "ratio" else actual - fc
-    return _error_quantiles(err, level, tails)
-
-
 def interval_scores(model, scaler, values, target, val_origins, test_origins, cfg) -> dict[str, Any]:
     """A forecast interval calibrated on the validation errors, and its coverage of the test values.
 
@@ -132,14 +122,14 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
         return {}
     kind = "ratio" if scaler.log[scaler.t] and scaler.nonnegative else "additive"
 
-    def at(origins):
-        return forecast_at(model, scaler, values, origins, cfg.window), futures_at(
-            target, origins, cfg.horizon
-        )
+    def errors(origins):
+        fc = forecast_at(model, scaler, values, origins, cfg.window)
+        actual = futures_at(target, origins, cfg.horizon)
+        return (_log_ratio(actual, fc) if kind == "ratio" else actual - fc), fc, actual
 
-    fc, actual = at(val_origins)
-    offsets = calibrate(actual, fc, kind, cfg.interval, cfg.interval_tails)
-    fc, actual = at(test_origins)
+    err, _, _ = errors(val_origins)
+    offsets = _error_quantiles(err, cfg.interval, cfg.interval_tails)
+    _, fc, actual = errors(test_origins)
     lo, hi = interval_bounds(fc, offsets, kind, scaler.nonnegative)
     return {
         "level": cfg.interval,

@@ -154,9 +154,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         actual_cmp = futures_at(target, cmp, cfg.horizon)
         model_fc_cmp = forecast_at(ensemble, scaler, values, cmp, cfg.window)
         model_cmp, base_scores, best = report.compare(actual_cmp, model_fc_cmp, base_fc, scale)
-        mixture = None
+        mixture = pooled = None
         if cfg.ets_mix and "ets" in base_fc:
-            mixture = _single_ets_mixture(
+            mixture, pooled = _single_ets_mixture(
                 cfg,
                 ensemble,
                 scaler,
@@ -176,8 +176,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                     model_fc_cmp, interval["offsets"], interval["kind"], scaler.nonnegative
                 )
             }
-            if mixture is not None:  # the network's interval, centred on the pooled forecast
-                pooled = np.stack(mix_forecasts(list(model_fc_cmp), list(base_fc["ets"]), mixture["share"]))
+            if pooled is not None:  # the network's interval, centred on the pooled forecast
                 mine["mixture"] = report.interval_bounds(
                     pooled, interval["offsets"], interval["kind"], scaler.nonnegative
                 )
@@ -453,9 +452,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 for c in names:
                     configs.setdefault(b, {})[c] = configs.get(b, {}).get(c, 0) + 1
         base_series = {b: report.series_scores(actual, fc, scales) for b, fc in base_fc.items()}
-        mixture = None
+        mixture = pooled = None
         if cfg.ets_mix and "ets" in base_fc:
-            mixture = _ets_mixture(
+            mixture, pooled = _ets_mixture(
                 cfg,
                 ensemble,
                 panel,
@@ -476,8 +475,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             }
             nonneg = [sc.nonnegative for sc in scalers]
             mine = {"model": report.panel_all_bounds(forecasts, interval, scales, nonneg)}
-            if mixture is not None:  # the network's interval, centred on the pooled forecast
-                pooled = mix_forecasts(forecasts, base_fc["ets"], mixture["share"])
+            if pooled is not None:  # the network's interval, centred on the pooled forecast
                 mine["mixture"] = report.panel_all_bounds(pooled, interval, scales, nonneg)
             interval_cmp = report.interval_comparison(actual, {**mine, **theirs}, scales, cfg.interval)
             say(report.interval_line(cfg.interval, interval_cmp))
@@ -616,33 +614,36 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 
 def _single_ets_mixture(
     cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, ets_cmp, actual_cmp, scale, say
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """One series' network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen at up to
     ``baseline_origins`` non-overlapping horizons of the validation part (ETS fitted on every value before
-    each, its form by AICc), scored at the report's comparison origins next to the baselines."""
+    each, its form by AICc), scored at the report's comparison origins next to the baselines. Returns the
+    report's ``mixture`` entry and the pooled forecasts at those origins (None, None without a validation
+    horizon)."""
     h = cfg.horizon
     val_cmp = baselines.comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
     if not len(val_cmp) or not len(actual_cmp):
-        return None
+        return None, None
     net_val = list(forecast_at(model, scaler, values, val_cmp, cfg.window))
     ets_val = [ets_at(target, o, o, h, cfg.season) for o in val_cmp]
     val_actual = list(futures_at(target, val_cmp, h))
     share, val_mase, pooled = _pool_with_ets(
         net_val, ets_val, val_actual, np.full(len(val_cmp), scale), model_fc_cmp, ets_cmp
     )
+    pooled = np.stack(pooled)
     out = {
         "with": "ets",
         "share": share,
         "chosen_by": f"mean MASE at {len(val_cmp)} validation origin(s)",
         "val_origins": [int(o) for o in val_cmp],
         "val_mase": val_mase,
-        "test": report.score(actual_cmp, np.stack(pooled), scale),
+        "test": report.score(actual_cmp, pooled, scale),
     }
     say(
         f"mixture with ETS: the network's share {share} (validation MASE {val_mase[share]:.3f}; network alone "
         f"{val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); MASE at the comparison origins {out['test']['mase']:.3f}"
     )
-    return out
+    return out, pooled
 
 
 def _pool_with_ets(net_val, ets_val, val_actual, val_scales, net_test, ets_test):
@@ -654,12 +655,13 @@ def _pool_with_ets(net_val, ets_val, val_actual, val_scales, net_test, ets_test)
 
 def _ets_mixture(
     cfg, model, panel, splits, scalers, scales, forecasts, ets_test, actual, say
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any] | None, list[np.ndarray] | None]:
     """The network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen on the series'
-    validation horizons, and the test scores."""
+    validation horizons, and the test scores. Returns the report's ``mixture`` entry and the pooled test
+    forecasts (None, None when no series has a validation horizon)."""
     has_val = [i for i, sp in enumerate(splits) if sp.val_origin is not None]
     if not has_val:
-        return None
+        return None, None
     h = cfg.horizon
     ys = [panel.values[i] for i in has_val]
     origins = [splits[i].val_origin for i in has_val]
@@ -682,7 +684,7 @@ def _ets_mixture(
         f"mixture with ETS: the network's share {share} (validation mean MASE {val_mase[share]:.3f}; network "
         f"alone {val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); test mean MASE {out['test']['mase_mean']:.3f}"
     )
-    return out
+    return out, pooled
 
 
 def _csv_cell(text: str) -> str:

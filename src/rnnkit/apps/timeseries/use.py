@@ -17,7 +17,12 @@ from rnnkit.apps.timeseries.baselines import comparison_origins
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
 from rnnkit.apps.timeseries.mixture import ets_after, ets_at, ets_memory, mix_forecasts, pools
 from rnnkit.apps.timeseries.model import Ensemble, forecast_at
-from rnnkit.apps.timeseries.report import evaluate_origins, interval_bounds, interval_offsets
+from rnnkit.apps.timeseries.report import (
+    evaluate_origins,
+    interval_bounds,
+    interval_comparison,
+    interval_offsets,
+)
 from rnnkit.datasets import TimeSeries, read_time_series_csv
 
 __all__ = ["Forecaster", "GlobalForecaster", "future_times", "load"]
@@ -161,10 +166,14 @@ class Forecaster:
                 model_mase_at_comparison_origins=float(np.abs(net - actual).mean() / scale),
                 mixture_mase_at_comparison_origins=float(np.abs(pooled - actual).mean() / scale),
             )
-            if self.interval is not None:  # the network's interval, centred on the pool
-                lo, hi = interval_bounds(pooled, self.interval, self.interval_kind, self.scaler.nonnegative)
-                inside = float(np.mean((actual >= lo) & (actual <= hi)))
-                out[f"mixture_interval_{round(100 * cfg.interval)}_coverage_at_comparison_origins"] = inside
+            if (
+                self.interval is not None
+            ):  # the network's interval, centred on the pool, as the report scores it
+                bounds = interval_bounds(pooled, self.interval, self.interval_kind, self.scaler.nonnegative)
+                pool = interval_comparison(actual, {"mixture": bounds}, scale, cfg.interval)["mixture"]
+                out[f"mixture_interval_{round(100 * cfg.interval)}_coverage_at_comparison_origins"] = pool[
+                    "coverage"
+                ]
         return out
 
 
@@ -423,19 +432,18 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.report import panel_bounds
 
         fc = series_forecasts(self.model, [y], [scaler], self.model.window)[0]
-        interval = self.interval  # around the pool too (see the class docstring)
         if self.ets_share is not None and pools(len(y), self.season):  # ETS refitted on y
             ets = ets_after(y, self.config.horizon, self.season)
             fc = mix_forecasts([fc], [ets], self.ets_share)[0]
         lo = hi = [None] * len(fc)
-        if interval is not None:
+        if self.interval is not None:  # around the pool too (see the class docstring)
             if scale is None:
                 try:
                     scale = mase_scale(y, self.season)
                 except RnnkitError:  # a constant series: no scale to size the interval with
                     scale = None
             if scale is not None:
-                lo, hi = panel_bounds(fc, interval, scale, scaler.nonnegative)
+                lo, hi = panel_bounds(fc, self.interval, scale, scaler.nonnegative)
         return forecast_result(self.target, times, float(y[-1]), fc, lo, hi)
 
     def predict(self, values: np.ndarray, times: list[str] | None = None) -> dict[str, Any]:
