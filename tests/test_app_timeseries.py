@@ -159,7 +159,7 @@ def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(
     """The saved run's forecast is ``share * network + (1 - share) * ETS`` (ETS refitted on the values given);
     the share's ends are the network alone (validation MASE by hand) and ETS alone."""
     from rnnkit.apps.timeseries import load_series
-    from rnnkit.apps.timeseries.mixture import ets_after, ets_at
+    from rnnkit.apps.timeseries.mixture import classical_after, classical_at
     from rnnkit.apps.timeseries.model import forecast_at
 
     data = _csv(tmp_path / "s.csv", _seasonal_series(120, seed=2, noise=0.08))
@@ -171,11 +171,13 @@ def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(
     mix = m["mixture"]
     y = load_series(cfg).values[:, 0].astype(np.float64)  # the values as the run read them
     model = load(tmp_path / "runs" / "s")
-    share = model.ets_share
-    assert share == mix["share"] and 0 < share < 1
+    share = model.pool_share
+    assert share == mix["share"] and 0 < share < 1 and model.pool_with == mix["with"] == "ets"
     net_alone = forecast_at(model.model, model.scaler, y[:100, None], [100], 24)[0]
     got = np.array([f["value"] for f in model.predict(y[:100])["forecast"]])
-    np.testing.assert_allclose(got, share * net_alone + (1 - share) * ets_after(y[:100], 6, 12), rtol=1e-9)
+    np.testing.assert_allclose(
+        got, share * net_alone + (1 - share) * classical_after(y[:100], 6, 12), rtol=1e-9
+    )
     # fewer than two seasons and two values: ETS could not fit the season, so the network forecasts alone
     short = np.array([f["value"] for f in model.predict(y[:25])["forecast"]])
     np.testing.assert_allclose(
@@ -185,7 +187,7 @@ def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(
     origins, scale = mix["val_origins"], m["mase_scale"]
     actual = np.stack([y[o : o + 6] for o in origins])
     net_val = forecast_at(model.model, model.scaler, y[:, None], origins, 24)
-    ets_val = np.stack([ets_at(y, o, o, 6, 12) for o in origins])
+    ets_val = np.stack([classical_at(y, o, o, 6, 12) for o in origins])
     assert mix["val_mase"][1.0] == pytest.approx(np.abs(net_val - actual).mean() / scale, rel=1e-6)
     assert mix["val_mase"][0.0] == pytest.approx(np.abs(ets_val - actual).mean() / scale, rel=1e-9)
     # the pool's bounds are the network's interval centred on the pooled forecast
@@ -196,6 +198,48 @@ def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(
     np.testing.assert_allclose(hi, v * np.exp(up) if log else v + up, rtol=1e-6)
     np.testing.assert_allclose(lo, v * np.exp(down) if log else np.maximum(v + down, 0), rtol=1e-6)
     assert set(m["comparison"]["interval"]) >= {"model", "mixture", "ets"}
+
+
+def test_a_single_series_pool_takes_the_partner_validation_prefers(tmp_path):
+    """With ETS and ARIMA among the baselines, the partner and share are the validation horizons' best of
+    both (each partner's share 0 = that model alone, refitted by hand here); the saved run forecasts with the
+    partner it chose, refitted on the values given, and ``--pool-with arima`` pools with ARIMA alone."""
+    from rnnkit.apps.timeseries import load_series
+    from rnnkit.apps.timeseries.mixture import classical_after, classical_at
+    from rnnkit.apps.timeseries.model import forecast_at
+
+    data = _csv(tmp_path / "s.csv", _seasonal_series(120, seed=2, noise=0.08))
+    common = dict(
+        data=data, horizon=6, season=12, window=24, ensemble=1, epochs=2, runs_dir=str(tmp_path / "runs"),
+        progress=False, baselines=["naive", "ets", "arima"],
+    )  # fmt: skip
+    m = train(TimeSeriesConfig(name="auto", **common), say=lambda s: None).metrics
+    mix = m["mixture"]
+    by = mix["val_mase_by_partner"]
+    assert set(by) == {"ets", "arima"}
+    best = min(min(v.values()) for v in by.values())
+    assert by[mix["with"]][mix["share"]] == best
+    y = load_series(TimeSeriesConfig(**common)).values[:, 0].astype(np.float64)
+    origins, scale = mix["val_origins"], m["mase_scale"]
+    actual = np.stack([y[o : o + 6] for o in origins])
+    for k in ("ets", "arima"):
+        alone = np.stack([classical_at(y, o, o, 6, 12, k) for o in origins])
+        assert by[k][0.0] == pytest.approx(np.abs(alone - actual).mean() / scale, rel=1e-9)
+    arima = train(TimeSeriesConfig(name="arima", pool_with="arima", **common), say=lambda s: None)
+    assert arima.metrics["mixture"]["with"] == "arima" and set(
+        arima.metrics["mixture"]["val_mase_by_partner"]
+    ) == {"arima"}
+    assert arima.rows[-1].task.endswith("+ ARIMA mix")
+    model = load(tmp_path / "runs" / "arima")
+    assert model.pool_with == "arima"
+    share = model.pool_share
+    net_alone = forecast_at(model.model, model.scaler, y[:100, None], [100], 24)[0]
+    got = np.array([f["value"] for f in model.predict(y[:100])["forecast"]])
+    want = share * net_alone + (1 - share) * classical_after(y[:100], 6, 12, "arima")
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert model.evaluate()["mixture_mase_at_comparison_origins"] == pytest.approx(
+        arima.metrics["mixture"]["test"]["mase"], rel=1e-6
+    )
 
 
 def test_counts_stay_non_negative(tmp_path):

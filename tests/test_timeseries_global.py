@@ -371,9 +371,17 @@ def test_a_run_with_the_older_symmetric_interval_still_forecasts_its_bounds(glob
     (old / "scaler.json").write_text(json.dumps(info))
     with pytest.raises(RnnkitError, match="scaler.json is damaged"):
         load(old)
-    # so are an interval that is not an object and a share that is not a number in [0, 1]
+    # a run of 2 Dec 2026 kept the share as ets_share: its partner is ETS
     info["interval"]["half_width"] = q
-    for bad in ({"ets_share": True}, {"ets_share": 1.5}, {"ets_share": "0.5"}, {"interval": [0.1, 0.2]}):
+    info.pop("pool_share", None), info.pop("pool_with", None)
+    (old / "scaler.json").write_text(json.dumps({**info, "ets_share": 0.35}))
+    assert (load(old).pool_share, load(old).pool_with) == (0.35, "ets")
+    # an interval that is not an object and a share that is not a number in [0, 1] are damage
+    bad_ones = (
+        {"ets_share": True}, {"ets_share": 1.5}, {"ets_share": "0.5"}, {"interval": [0.1, 0.2]},
+        {"pool_share": 0.5}, {"pool_share": 0.5, "pool_with": "prophet"}, {"pool_share": 2, "pool_with": "ets"},
+    )  # fmt: skip
+    for bad in bad_ones:
         (old / "scaler.json").write_text(json.dumps({**info, **bad}))
         with pytest.raises(RnnkitError, match="scaler.json is damaged"):
             load(old)
@@ -455,10 +463,31 @@ def test_choose_share_of_the_ets_mixture_minimises_validation_mase():
         mix_forecasts([np.zeros(3)], [np.zeros(4)], 0.5)
 
 
+def test_choose_pool_takes_the_partner_and_share_with_the_lowest_validation_mase():
+    from rnnkit.apps.timeseries.mixture import choose_pool
+
+    rng = np.random.default_rng(1)
+    actual = [rng.normal(10, 1, H) for _ in range(6)]
+    scales = np.ones(6)
+    up, down = [a + 1.0 for a in actual], [a - 1.0 for a in actual]
+    noisy = [a + rng.normal(0, 3, H) for a in actual]
+    # the partner whose errors cancel the network's wins, whatever the order
+    for partners in ({"ets": noisy, "arima": down}, {"arima": down, "ets": noisy}):
+        name, share, mase = choose_pool(up, partners, actual, scales)
+        assert (name, share) == ("arima", 0.5) and mase["arima"][0.5] == pytest.approx(0.0, abs=1e-12)
+        assert set(mase) == {"ets", "arima"}
+    # the network alone is best: share 1, and the first partner (share 1 is the same pool for both)
+    assert choose_pool(actual, {"ets": noisy, "arima": down}, actual, scales)[:2] == ("ets", 1.0)
+    # equal partners: the earlier one
+    assert choose_pool(up, {"ets": down, "arima": down}, actual, scales)[:2] == ("ets", 0.5)
+    with pytest.raises(RnnkitError, match="no partner"):
+        choose_pool(up, {}, actual, scales)
+
+
 def test_global_run_pools_its_forecast_with_ets_and_the_saved_run_does_too(tmp_path, capsys):
     """The share is the validation horizons' best (share 0 scores ETS alone, refitted by hand here); the saved
     run evaluates to the training-time scores of both and forecasts after a series' end with the pool."""
-    from rnnkit.apps.timeseries.mixture import ets_after, ets_at
+    from rnnkit.apps.timeseries.mixture import classical_after, classical_at
 
     data = _panel_csv(tmp_path / "panel.csv", count=6)
     cfg = _cfg(
@@ -478,22 +507,22 @@ def test_global_run_pools_its_forecast_with_ets_and_the_saved_run_does_too(tmp_p
     errs = []
     for y in series.values():
         o = len(y) - 2 * H
-        fc = ets_at(y, o, o, H, M)
+        fc = classical_at(y, o, o, H, M)
         scale = np.mean(np.abs(y[M : len(y) - H] - y[: len(y) - H - M]))
         errs.append(np.mean(np.abs(fc - y[o : o + H])) / scale)
     assert mix["val_mase"][0.0] == pytest.approx(np.mean(errs), rel=1e-9)
     got = model.evaluate()
     assert got["mase_mean"] == pytest.approx(m["test"]["mase_mean"], rel=1e-6)
     assert got["mixture_mase_mean"] == pytest.approx(mix["test"]["mase_mean"], rel=1e-6)
-    assert got["ets_share"] == mix["share"]
+    assert got["pool_share"] == mix["share"] and got["pool_with"] == mix["with"] == "ets"
     # after the end of s3: the pool of the network's forecast and ETS refitted on the whole series
     rc, out, err = run_cli(capsys, "predict", result.run, "s3", "--json")
     assert rc == 0, err
     pooled = np.array([st["value"] for st in json.loads(out)[0]["steps"]])
-    share, model.ets_share = model.ets_share, None
+    share, model.pool_share = model.pool_share, None
     net = np.array([st["value"] for st in model.predict_inputs(["s3"])[0]["steps"]])
     y = series["s3"]
-    np.testing.assert_allclose(pooled, share * net + (1 - share) * ets_after(y, H, M), rtol=1e-6)
+    np.testing.assert_allclose(pooled, share * net + (1 - share) * classical_after(y, H, M), rtol=1e-6)
     # the network's interval centred on the pool: its coverage as the report scored it, and predict's bounds
     assert got["mixture_interval_80_coverage"] == pytest.approx(
         m["interval_comparison"]["mixture"]["coverage"]

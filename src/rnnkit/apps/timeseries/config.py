@@ -105,8 +105,14 @@ class TimeSeriesConfig(AppConfig):
     )
     ets_mix: bool = option(
         True,
-        "also report, and use to forecast, the network's forecast pooled with ETS's, the network's share "
-        "chosen by MASE on the validation horizons (needs the ets baseline)",
+        "also report, and use to forecast, the network's forecast pooled with a classical model's (--pool-with), "
+        "the partner and the network's share chosen by MASE on the validation horizons",
+    )
+    pool_with: str = option(
+        "auto",
+        "the pool's partner, among the baselines: ets, arima, or auto (one series: whichever of the two "
+        "validation prefers; a global model: ets, as ARIMA's fits per series would double its slowest baseline)",
+        choices=("auto", "ets", "arima"),
     )
     baseline_origins: int = option(
         3,

@@ -1,24 +1,26 @@
-r"""A forecasting network pooled with ETS: the hybrid a practitioner would ship.
+r"""A forecasting network pooled with a classical model (ETS or ARIMA): the hybrid a practitioner would ship.
 
-For series ``i`` and step ``k`` of the horizon, with ``lambda`` the network's share:
+For series ``i`` and step ``k`` of the horizon, with ``lambda`` the network's share and ``c`` the partner:
 
 .. math::
 
-    \hat y_{i,k} = \lambda\, \hat y^{\text{net}}_{i,k} + (1 - \lambda)\, \hat y^{\text{ETS}}_{i,k}
+    \hat y_{i,k} = \lambda\, \hat y^{\text{net}}_{i,k} + (1 - \lambda)\, \hat y^{c}_{i,k}
 
 Combining forecasts of different kinds is the most reliable gain the forecasting competitions have shown
 (Makridakis et al. 2020, *The M4 Competition: 100,000 time series and 61 forecasting methods*: 12 of the 17
 most accurate methods were combinations, the winner Smyl's hybrid of exponential smoothing and a recurrent
-network). The network learns windows (across series, for a global model); ETS, fitted to each series alone,
-follows that series' own recent level, trend and season.
+network). The network learns windows (across series, for a global model); ETS or ARIMA, fitted to each series
+alone, follows that series' own recent level, trend, season (ETS) or autocorrelation (ARIMA).
 
-``lambda`` is chosen from :data:`~rnnkit.apps._common.MIX_WEIGHTS` (0 = ETS alone, 1 = the network alone) by
-mean MASE on validation horizons: each series' validation horizon for a global model, up to
-``baseline_origins`` non-overlapping horizons of the validation part for one series. ETS there is fitted on
-every value before the origin, its form chosen by AICc (:func:`ets_at` with no selection values), so no
-validation value is seen. Ties go to the larger share. At the test origins the pool uses the report's own
-ETS baseline (:mod:`rnnkit.apps.timeseries.baselines`); a forecast after the end of a series refits ETS on
-it by the same rule (:func:`ets_after`), when it has at least two seasons and two values (:func:`pools`).
+The partner and ``lambda`` (from :data:`~rnnkit.apps._common.MIX_WEIGHTS`: 0 = the partner alone, 1 = the
+network alone) are chosen together by mean MASE on validation horizons (:func:`choose_pool`): each series'
+validation horizon for a global model, up to ``baseline_origins`` non-overlapping horizons of the validation
+part for one series. The partner there is fitted on every value before the origin, its form chosen by
+AICc / AIC (:func:`classical_at` with no selection values), so no validation value is seen. Ties go to the
+larger share, then to the earlier partner (ETS). At the test origins the pool uses the report's own baseline
+of that kind (:mod:`rnnkit.apps.timeseries.baselines`); a forecast after the end of a series refits the
+partner on it by the same rule (:func:`classical_after`), when it has at least two seasons and two values
+(:func:`pools`).
 """
 
 from __future__ import annotations
@@ -28,45 +30,63 @@ import numpy as np
 from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import MIX_WEIGHTS, check_share, lowest_share
 
-__all__ = ["choose_share", "ets_after", "ets_at", "ets_memory", "mix_forecasts", "pools"]
+__all__ = [
+    "PARTNERS",
+    "choose_pool",
+    "choose_share",
+    "classical_after",
+    "classical_at",
+    "pool_memory",
+    "mix_forecasts",
+    "pools",
+]
+
+PARTNERS = ("ets", "arima")
+"""The classical models the network may be pooled with, in the order ties go."""
 
 
-def ets_memory(season: int) -> int:
-    """The most recent values ETS is fitted on (the baselines' cap): a stream keeps this many for the pool."""
+def pool_memory(season: int) -> int:
+    """The most recent values the partner is fitted on (the baselines' cap): a stream keeps this many for the
+    pool."""
     return max(2000, 20 * season)
 
 
 def pools(n: int, season: int) -> bool:
-    """Whether a forecast from ``n`` values is pooled with ETS: with fewer than two seasons and two values
-    ETS cannot fit the season the run's ETS saw, so the network forecasts alone."""
+    """Whether a forecast from ``n`` values is pooled: with fewer than two seasons and two values the partner
+    cannot fit the season the run's partner saw, so the network forecasts alone."""
     return n >= 2 * season + 2
 
 
-def ets_at(y: np.ndarray, n_fit: int, origin: int, horizon: int, season: int) -> np.ndarray:
-    """ETS's (H,) forecast at ``origin`` of series ``y``: its form chosen on ``y[n_fit:origin]`` (by AICc when
-    that is empty), refitted on every value before ``origin`` (the report's baseline rule)."""
+def classical_at(
+    y: np.ndarray, n_fit: int, origin: int, horizon: int, season: int, method: str = "ets"
+) -> np.ndarray:
+    """The classical ``method``'s (``"ets"`` or ``"arima"``) (H,) forecast at ``origin`` of series ``y``: its
+    form chosen on ``y[n_fit:origin]`` (by AICc / AIC when that is empty), refitted on every value before
+    ``origin`` (the report's baseline rule)."""
     from rnnkit.apps.timeseries.baselines import classical_forecasts
 
+    if method not in PARTNERS:
+        raise RnnkitError(f"mixture: expected a partner among {', '.join(PARTNERS)}, got {method!r}")
     fc, _, _ = classical_forecasts(
-        np.asarray(y, np.float64), n_fit, [origin], horizon, season, methods=("ets",)
+        np.asarray(y, np.float64), n_fit, [origin], horizon, season, methods=(method,)
     )
-    return fc["ets"][0]
+    return fc[method][0]
 
 
-def ets_after(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """ETS's forecast of the ``horizon`` values after the end of ``y``, as the report's rule makes it at a test
-    origin: the last ``horizon`` values choose its form when enough values are left before them to fit on
-    (``season + 1`` and at least 3), else AICc on all of them."""
+def classical_after(y: np.ndarray, horizon: int, season: int, method: str = "ets") -> np.ndarray:
+    """The classical ``method``'s forecast of the ``horizon`` values after the end of ``y``, as the report's rule
+    makes it at a test origin: the last ``horizon`` values choose its form when enough values are left before
+    them to fit on (``season + 1`` and at least 3), else AICc / AIC on all of them."""
     y = np.asarray(y, np.float64)
     n_fit = len(y) - horizon if len(y) - horizon >= max(season + 1, 3) else len(y)
-    return ets_at(y, n_fit, len(y), horizon, season)
+    return classical_at(y, n_fit, len(y), horizon, season, method)
 
 
-def mix_forecasts(net, ets, share: float) -> list[np.ndarray]:
-    """``share * net + (1 - share) * ets`` for each series' (H,) forecasts (lists of the same shapes)."""
+def mix_forecasts(net, other, share: float) -> list[np.ndarray]:
+    """``share * net + (1 - share) * other`` for each series' (H,) forecasts (lists of the same shapes)."""
     share = check_share(share)
     out = []
-    for a, b in zip(net, ets, strict=True):
+    for a, b in zip(net, other, strict=True):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         if a.shape != b.shape:
             raise RnnkitError(f"mixture: expected forecasts of the same horizon, got {a.shape} and {b.shape}")
@@ -74,7 +94,7 @@ def mix_forecasts(net, ets, share: float) -> list[np.ndarray]:
     return out
 
 
-def choose_share(net, ets, actual, scales, weights=MIX_WEIGHTS) -> tuple[float, dict[float, float]]:
+def choose_share(net, other, actual, scales, weights=MIX_WEIGHTS) -> tuple[float, dict[float, float]]:
     """The network's share with the lowest mean MASE of the pooled forecasts on these (validation) horizons
     (ties: the larger share), and every share's mean MASE. ``scales``: each series' MASE denominator."""
     from rnnkit.apps.timeseries.report import series_scores
@@ -82,7 +102,21 @@ def choose_share(net, ets, actual, scales, weights=MIX_WEIGHTS) -> tuple[float, 
     if len(actual) == 0:
         raise RnnkitError("cannot choose the mixture's share without validation horizons")
     mase = {
-        float(w): float(np.mean(series_scores(actual, mix_forecasts(net, ets, float(w)), scales)["mase"]))
+        float(w): float(np.mean(series_scores(actual, mix_forecasts(net, other, float(w)), scales)["mase"]))
         for w in weights
     }
     return lowest_share(mase), mase
+
+
+def choose_pool(
+    net, partners: dict[str, list], actual, scales, weights=MIX_WEIGHTS
+) -> tuple[str, float, dict[str, dict[float, float]]]:
+    """The partner and the network's share whose pooled forecasts have the lowest mean MASE on these
+    (validation) horizons, and every partner's every share's mean MASE. ``partners``: ``{name: forecasts}``
+    in the order ties go (after the larger share: share 1 is the network alone whoever the partner)."""
+    if not partners:
+        raise RnnkitError("cannot choose the mixture's partner: no partner's forecasts")
+    mase = {k: choose_share(net, fc, actual, scales, weights)[1] for k, fc in partners.items()}
+    best = [(k, lowest_share(m)) for k, m in mase.items()]
+    name, share = min(best, key=lambda ks: (mase[ks[0]][ks[1]], -ks[1]))
+    return name, share, mase

@@ -36,7 +36,7 @@ from rnnkit.apps.timeseries.data import (
     resolve,
 )
 from rnnkit.apps.timeseries.es import PanelESForecaster, initial_season
-from rnnkit.apps.timeseries.mixture import choose_share, ets_at, mix_forecasts
+from rnnkit.apps.timeseries.mixture import PARTNERS, choose_pool, classical_at, mix_forecasts
 from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
 from rnnkit.apps.timeseries.panel import (
     GLOBAL_LOSS,
@@ -155,8 +155,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         model_fc_cmp = forecast_at(ensemble, scaler, values, cmp, cfg.window)
         model_cmp, base_scores, best = report.compare(actual_cmp, model_fc_cmp, base_fc, scale)
         mixture = pooled = None
-        if cfg.ets_mix and "ets" in base_fc:
-            mixture, pooled = _single_ets_mixture(
+        partners = _partners(cfg, base_fc, global_model=False)
+        if partners:
+            mixture, pooled = _single_mixture(
                 cfg,
                 ensemble,
                 scaler,
@@ -165,7 +166,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 n_tr,
                 n_val,
                 model_fc_cmp,
-                base_fc["ets"],
+                partners,
                 actual_cmp,
                 scale,
                 say,
@@ -242,7 +243,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "horizon": cfg.horizon,
                 "interval": interval.get("offsets"),
                 "interval_kind": interval.get("kind"),
-                "ets_share": None if mixture is None else mixture["share"],
+                **_pool_info(mixture),
                 "times": ts.times[-3:],
                 **({"es": metrics["es"], "es_head": members[0][0].head} if es else {}),
             },
@@ -261,8 +262,30 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     if mixture is not None:
         mix = mixture["test"]["mase"]
         met = report.goal_met(mix, base_scores[best]["mase"], n)
-        rows.append(replace(rows[0], task=f"{rows[0].task} + ETS mix", value=mix, met=met))
+        rows.append(replace(rows[0], task=_pool_task(rows[0].task, mixture), value=mix, met=met))
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
+
+
+def _partners(cfg: TimeSeriesConfig, base_fc: dict, global_model: bool) -> dict[str, Any]:
+    """The pool's candidate partners ``{name: test forecasts}`` among the baselines computed (``--pool-with``;
+    ``auto``: ETS and ARIMA for one series, ETS for a global model); empty without ``--ets-mix``."""
+    if not cfg.ets_mix:
+        return {}
+    wanted = (("ets",) if global_model else PARTNERS) if cfg.pool_with == "auto" else (cfg.pool_with,)
+    return {k: base_fc[k] for k in wanted if k in base_fc}
+
+
+def _pool_info(mixture: dict | None) -> dict[str, Any]:
+    """What scaler.json keeps of the pool: the network's share and its partner (None: no pool)."""
+    return {
+        "pool_share": None if mixture is None else mixture["share"],
+        "pool_with": None if mixture is None else mixture["with"],
+    }
+
+
+def _pool_task(task: str, mixture: dict) -> str:
+    """The report row of the pool: ``"<the network's task> + ETS mix"`` (or ``+ ARIMA mix``)."""
+    return f"{task} + {mixture['with'].upper()} mix"
 
 
 def _es_batches(z_target: np.ndarray, origins, horizon: int, batch_size: int, order=None) -> list[dict]:
@@ -453,18 +476,10 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                     configs.setdefault(b, {})[c] = configs.get(b, {}).get(c, 0) + 1
         base_series = {b: report.series_scores(actual, fc, scales) for b, fc in base_fc.items()}
         mixture = pooled = None
-        if cfg.ets_mix and "ets" in base_fc:
-            mixture, pooled = _ets_mixture(
-                cfg,
-                ensemble,
-                panel,
-                splits,
-                scalers,
-                scales,
-                forecasts,
-                base_fc["ets"],
-                actual,
-                say,
+        partners = _partners(cfg, base_fc, global_model=True)
+        if partners:
+            mixture, pooled = _panel_mixture(
+                cfg, ensemble, panel, splits, scalers, scales, forecasts, partners, actual, say
             )
         interval_cmp = {}
         if interval is not None:  # next to ETS's and ARIMA's own intervals, where every series has one
@@ -538,7 +553,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "window": cfg.window,
                 "windows": windows,
                 "horizon": cfg.horizon,
-                "ets_share": None if mixture is None else mixture["share"],
+                **_pool_info(mixture),
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},
@@ -604,7 +619,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         rows.append(
             replace(
                 row,
-                task=f"{row.task} + ETS mix",
+                task=_pool_task(row.task, mixture),
                 value=mix,
                 met=report.goal_met(mix, base_sum[best]["mase_mean"], typical),
             )
@@ -612,53 +627,70 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
 
 
-def _single_ets_mixture(
-    cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, ets_cmp, actual_cmp, scale, say
+def _single_mixture(
+    cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, partners, actual_cmp, scale, say
 ) -> tuple[dict[str, Any] | None, np.ndarray | None]:
-    """One series' network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen at up to
-    ``baseline_origins`` non-overlapping horizons of the validation part (ETS fitted on every value before
-    each, its form by AICc), scored at the report's comparison origins next to the baselines. Returns the
-    report's ``mixture`` entry and the pooled forecasts at those origins (None, None without a validation
-    horizon)."""
+    """One series' network pooled with a classical model (:mod:`rnnkit.apps.timeseries.mixture`): the partner
+    (of ``partners``, ``{name: forecasts at the comparison origins}``) and the share chosen at up to
+    ``baseline_origins`` non-overlapping horizons of the validation part (the partner fitted on every value
+    before each, its form by AICc / AIC), scored at the report's comparison origins next to the baselines.
+    Returns the report's ``mixture`` entry and the pooled forecasts at those origins (None, None without a
+    validation horizon)."""
     h = cfg.horizon
     val_cmp = baselines.comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
     if not len(val_cmp) or not len(actual_cmp):
         return None, None
     net_val = list(forecast_at(model, scaler, values, val_cmp, cfg.window))
-    ets_val = [ets_at(target, o, o, h, cfg.season) for o in val_cmp]
+    their_val = {k: [classical_at(target, o, o, h, cfg.season, k) for o in val_cmp] for k in partners}
     val_actual = list(futures_at(target, val_cmp, h))
-    share, val_mase, pooled = _pool_with_ets(
-        net_val, ets_val, val_actual, np.full(len(val_cmp), scale), model_fc_cmp, ets_cmp
+    out, pooled = _pool(
+        net_val,
+        their_val,
+        val_actual,
+        np.full(len(val_cmp), scale),
+        model_fc_cmp,
+        partners,
+        f"mean MASE at {len(val_cmp)} validation origin(s)",
     )
     pooled = np.stack(pooled)
-    out = {
-        "with": "ets",
-        "share": share,
-        "chosen_by": f"mean MASE at {len(val_cmp)} validation origin(s)",
-        "val_origins": [int(o) for o in val_cmp],
-        "val_mase": val_mase,
-        "test": report.score(actual_cmp, pooled, scale),
-    }
-    say(
-        f"mixture with ETS: the network's share {share} (validation MASE {val_mase[share]:.3f}; network alone "
-        f"{val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); MASE at the comparison origins {out['test']['mase']:.3f}"
-    )
+    out["val_origins"] = [int(o) for o in val_cmp]
+    out["test"] = report.score(actual_cmp, pooled, scale)
+    say(f"{_pool_line(out)}; MASE at the comparison origins {out['test']['mase']:.3f}")
     return out, pooled
 
 
-def _pool_with_ets(net_val, ets_val, val_actual, val_scales, net_test, ets_test):
-    """The share chosen on the validation horizons (:func:`~rnnkit.apps.timeseries.mixture.choose_share`),
-    every share's validation MASE, and the pooled test forecasts (a list of (H,))."""
-    share, val_mase = choose_share(net_val, ets_val, val_actual, val_scales)
-    return share, val_mase, mix_forecasts(list(net_test), list(ets_test), share)
+def _pool(net_val, their_val, val_actual, val_scales, net_test, their_test, chosen_by: str):
+    """The partner and share chosen on the validation horizons
+    (:func:`~rnnkit.apps.timeseries.mixture.choose_pool`): the report's ``mixture`` entry without its test
+    scores, and the pooled test forecasts (a list of (H,))."""
+    name, share, by_partner = choose_pool(net_val, their_val, val_actual, val_scales)
+    out = {
+        "with": name,
+        "share": share,
+        "chosen_by": chosen_by,
+        "val_mase": by_partner[name],
+        "val_mase_by_partner": by_partner,
+    }
+    return out, mix_forecasts(list(net_test), list(their_test[name]), share)
 
 
-def _ets_mixture(
-    cfg, model, panel, splits, scalers, scales, forecasts, ets_test, actual, say
+def _pool_line(out: dict[str, Any]) -> str:
+    """The training log's line on the pool's choice (validation MASE of the choice and of each end)."""
+    val = out["val_mase"]
+    alone = ", ".join(f"{k.upper()} alone {m[0.0]:.3f}" for k, m in out["val_mase_by_partner"].items())
+    return (
+        f"pooled with {out['with'].upper()}: the network's share {out['share']} (validation MASE "
+        f"{val[out['share']]:.3f}; network alone {val[1.0]:.3f}, {alone})"
+    )
+
+
+def _panel_mixture(
+    cfg, model, panel, splits, scalers, scales, forecasts, partners, actual, say
 ) -> tuple[dict[str, Any] | None, list[np.ndarray] | None]:
-    """The network pooled with ETS (:mod:`rnnkit.apps.timeseries.mixture`): the share chosen on the series'
-    validation horizons, and the test scores. Returns the report's ``mixture`` entry and the pooled test
-    forecasts (None, None when no series has a validation horizon)."""
+    """The global network pooled with a classical model (:mod:`rnnkit.apps.timeseries.mixture`): the partner
+    (of ``partners``, ``{name: test forecasts per series}``) and the share chosen on the series' validation
+    horizons, and the test scores. Returns the report's ``mixture`` entry and the pooled test forecasts (None,
+    None when no series has a validation horizon)."""
     has_val = [i for i, sp in enumerate(splits) if sp.val_origin is not None]
     if not has_val:
         return None, None
@@ -668,22 +700,19 @@ def _ets_mixture(
     net_val = series_forecasts(
         model, [y[:o] for y, o in zip(ys, origins)], [scalers[i] for i in has_val], cfg.window
     )
-    ets_val = [ets_at(y, o, o, h, cfg.season) for y, o in zip(ys, origins)]
+    their_val = {k: [classical_at(y, o, o, h, cfg.season, k) for y, o in zip(ys, origins)] for k in partners}
     val_actual = [y[o : o + h] for y, o in zip(ys, origins)]
-    share, val_mase, pooled = _pool_with_ets(
-        net_val, ets_val, val_actual, scales[has_val], forecasts, ets_test
+    out, pooled = _pool(
+        net_val,
+        their_val,
+        val_actual,
+        scales[has_val],
+        forecasts,
+        partners,
+        f"mean MASE on {len(has_val)} validation horizons",
     )
-    out: dict[str, Any] = {
-        "with": "ets",
-        "share": share,
-        "chosen_by": f"mean MASE on {len(has_val)} validation horizons",
-        "val_mase": val_mase,
-        "test": report.summarize(report.series_scores(actual, pooled, scales)),
-    }
-    say(
-        f"mixture with ETS: the network's share {share} (validation mean MASE {val_mase[share]:.3f}; network "
-        f"alone {val_mase[1.0]:.3f}, ETS alone {val_mase[0.0]:.3f}); test mean MASE {out['test']['mase_mean']:.3f}"
-    )
+    out["test"] = report.summarize(report.series_scores(actual, pooled, scales))
+    say(f"{_pool_line(out)}; test mean MASE {out['test']['mase_mean']:.3f}")
     return out, pooled
 
 

@@ -15,7 +15,14 @@ from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.timeseries.baselines import comparison_origins
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
-from rnnkit.apps.timeseries.mixture import ets_after, ets_at, ets_memory, mix_forecasts, pools
+from rnnkit.apps.timeseries.mixture import (
+    PARTNERS,
+    classical_after,
+    classical_at,
+    mix_forecasts,
+    pool_memory,
+    pools,
+)
 from rnnkit.apps.timeseries.model import Ensemble, forecast_at
 from rnnkit.apps.timeseries.report import (
     evaluate_origins,
@@ -35,7 +42,8 @@ ES_MEMORY = 100_000
 class Forecaster:
     """A trained time-series run, loaded: ``predict(values)`` and ``evaluate()``.
 
-    With the ETS pool (``ets_share``), ``predict`` forecasts ``share * network + (1 - share) * ETS`` and centres
+    With the pool (``pool_share``, ``pool_with``), ``predict`` forecasts ``share * network + (1 - share) *
+    partner`` (ETS or ARIMA refitted on the values given) and centres
     the network's interval on it: calibrated on the network's errors at every validation origin, it is a
     little wide for the pool, which errs less, and was better than an interval recalibrated for the pool at
     the few horizons its share was chosen on (those errors are optimistic: the share was picked to make them
@@ -67,7 +75,7 @@ class Forecaster:
             stored = info.get("interval")  # (2, H) offsets, or an older run's (H,) half-width
             self.interval = None if stored is None else np.stack(interval_offsets(stored, cfg.horizon))
             self.interval_kind = str(info.get("interval_kind"))
-            self.ets_share = _share(info)
+            self.pool_share, self.pool_with = _pool(info)
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         members = list(zip(load_members(self.run, len(windows), expected), windows))
@@ -77,8 +85,8 @@ class Forecaster:
         # how many of the latest values a forecast depends on: the window, or (ES-RNN, which smooths over
         # everything it is given) up to ES_MEMORY of them
         self.memory = ES_MEMORY if self.scaler.mode == "es" else cfg.window
-        if self.ets_share is not None:  # a stream keeps what ETS is fitted on, for the pool
-            self.memory = max(self.memory, ets_memory(self.scaler.season))
+        if self.pool_share is not None:  # a stream keeps what the partner is fitted on, for the pool
+            self.memory = max(self.memory, pool_memory(self.scaler.season))
         if len(self.scaler.scale) != len(self.columns) or cfg.window is None or cfg.horizon is None:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
@@ -122,9 +130,11 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
-        if self.ets_share is not None and pools(len(v), self.scaler.season):  # ETS fitted on the values given
-            ets = ets_after(v[:, self.columns.index(self.target)], cfg.horizon, self.scaler.season)
-            fc = mix_forecasts([fc], [ets], self.ets_share)[0]
+        if self.pool_share is not None and pools(len(v), self.scaler.season):  # partner fitted on the values
+            other = classical_after(
+                v[:, self.columns.index(self.target)], cfg.horizon, self.scaler.season, self.pool_with
+            )
+            fc = mix_forecasts([fc], [other], self.pool_share)[0]
         if self.interval is not None:  # around the pool too (see the class docstring)
             lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
             lo, hi = lo[0], hi[0]
@@ -155,13 +165,14 @@ class Forecaster:
             **{f"seasonal_naive_{k}": v for k, v in res["seasonal_naive"].items()},
         }
         cmp = comparison_origins(n_tr + n_val, len(ts), cfg.horizon, cfg.baseline_origins)
-        if self.ets_share is not None and len(cmp):  # as the report scores it: at the comparison origins
+        if self.pool_share is not None and len(cmp):  # as the report scores it: at the comparison origins
             net = forecast_at(self.model, self.scaler, values, cmp, cfg.window)
-            ets = [ets_at(target, n_tr, o, cfg.horizon, cfg.season) for o in cmp]
-            pooled = np.stack(mix_forecasts(list(net), ets, self.ets_share))
+            other = [classical_at(target, n_tr, o, cfg.horizon, cfg.season, self.pool_with) for o in cmp]
+            pooled = np.stack(mix_forecasts(list(net), other, self.pool_share))
             actual = np.stack([target[o : o + cfg.horizon] for o in cmp])
             out.update(
-                ets_share=self.ets_share,
+                pool_share=self.pool_share,
+                pool_with=self.pool_with,
                 comparison_origins=len(cmp),
                 model_mase_at_comparison_origins=float(np.abs(net - actual).mean() / scale),
                 mixture_mase_at_comparison_origins=float(np.abs(pooled - actual).mean() / scale),
@@ -192,9 +203,16 @@ def _panel_interval(stored: dict | None, horizon: int) -> dict[str, Any] | None:
     }
 
 
-def _share(info: dict) -> float | None:
-    """The network's share of the ETS mixture from scaler.json (None: a run without it, or an older one)."""
-    return stored_share(info.get("ets_share"))
+def _pool(info: dict) -> tuple[float | None, str | None]:
+    """The network's share of the pool and its partner from scaler.json ((None, None): a run without a pool,
+    or an older one; a run of 2 Dec 2026 kept ``ets_share``, its partner ETS). Damage raises ``ValueError``."""
+    if "pool_share" not in info:
+        share = stored_share(info.get("ets_share"))
+        return share, None if share is None else "ets"
+    share, partner = stored_share(info["pool_share"]), info.get("pool_with")
+    if share is not None and partner not in PARTNERS:
+        raise ValueError(f"expected the pool's partner among {PARTNERS}, got {partner!r}")
+    return share, None if share is None else partner
 
 
 def forecast_result(target: str, times: list[str] | None, last: float, fc, lo, hi) -> dict[str, Any]:
@@ -285,7 +303,7 @@ class GlobalForecaster:
       another long-format file with the same columns, mean and median MASE / sMAPE next to the naive and
       seasonal naive forecasts.
 
-    With the ETS pool (``ets_share``) the forecasts are the pool's, and the interval is the network's centred
+    With the pool (``pool_share``, ``pool_with``) the forecasts are the pool's, and the interval is the network's centred
     on them (see :class:`Forecaster`).
 
     Args:
@@ -326,7 +344,7 @@ class GlobalForecaster:
             # runs of older versions have no interval and no per-series MASE scale
             self.mase_scales = {str(s["id"]): s.get("mase_scale") for s in info["series"]}
             self.interval = _panel_interval(info.get("interval"), cfg.horizon)
-            self.ets_share = _share(info)
+            self.pool_share, self.pool_with = _pool(info)
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
         if cfg.window is None or cfg.horizon is None or len(self.columns) != 1:
@@ -350,8 +368,8 @@ class GlobalForecaster:
         # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of
         # them (an ES-RNN smooths over all it is given: up to ES_MEMORY)
         self.memory = ES_MEMORY if self.mode == "es" else 4 * (self.model.window + cfg.horizon)
-        if self.ets_share is not None:  # a stream keeps what ETS is fitted on, for the pool
-            self.memory = max(self.memory, ets_memory(self.season))
+        if self.pool_share is not None:  # a stream keeps what the partner is fitted on, for the pool
+            self.memory = max(self.memory, pool_memory(self.season))
 
     def _panel(self, data: str | None = None, id_column: str | None = None):
         from rnnkit.apps.timeseries.panel import PANELS, load_panel
@@ -432,9 +450,9 @@ class GlobalForecaster:
         from rnnkit.apps.timeseries.report import panel_bounds
 
         fc = series_forecasts(self.model, [y], [scaler], self.model.window)[0]
-        if self.ets_share is not None and pools(len(y), self.season):  # ETS refitted on y
-            ets = ets_after(y, self.config.horizon, self.season)
-            fc = mix_forecasts([fc], [ets], self.ets_share)[0]
+        if self.pool_share is not None and pools(len(y), self.season):  # the partner refitted on y
+            other = classical_after(y, self.config.horizon, self.season, self.pool_with)
+            fc = mix_forecasts([fc], [other], self.pool_share)[0]
         lo = hi = [None] * len(fc)
         if self.interval is not None:  # around the pool too (see the class docstring)
             if scale is None:
@@ -497,12 +515,12 @@ class GlobalForecaster:
         scales = mase_scales(checked, panel, splits)
         forecasts = panel_forecasts(self.model, cfg, panel, scalers, origins)
         res = {"model": summarize(series_scores(actual, forecasts, scales))}
-        if self.ets_share is not None:  # ETS at each test origin as the report fitted it, pooled
-            ets = [
-                ets_at(y, sp.train, sp.test_origin, cfg.horizon, cfg.season)
+        if self.pool_share is not None:  # the partner at each test origin as the report fitted it, pooled
+            other = [
+                classical_at(y, sp.train, sp.test_origin, cfg.horizon, cfg.season, self.pool_with)
                 for y, sp in zip(panel.values, splits)
             ]
-            pooled = mix_forecasts(forecasts, ets, self.ets_share)
+            pooled = mix_forecasts(forecasts, other, self.pool_share)
             res["mixture"] = summarize(series_scores(actual, pooled, scales))
         nonneg = [s.nonnegative for s in scalers]
         res["naive"] = summarize(
@@ -524,8 +542,8 @@ class GlobalForecaster:
         out: dict[str, Any] = {
             "data": f"{where} ({len(panel)} series, the last {cfg.horizon} values of each)"
         }
-        if self.ets_share is not None:
-            out["ets_share"] = self.ets_share
+        if self.pool_share is not None:
+            out.update(pool_share=self.pool_share, pool_with=self.pool_with)
         for name, r in res.items():
             prefix = "" if name == "model" else f"{name}_"
             out.update(
@@ -534,7 +552,7 @@ class GlobalForecaster:
         if self.interval is not None:
             cover = panel_coverage(forecasts, actual, self.interval, scales, nonneg)
             out[f"interval_{round(100 * self.interval['level'])}_coverage"] = cover["coverage"]
-        if self.ets_share is not None and self.interval is not None:  # centred on the pool
+        if self.pool_share is not None and self.interval is not None:  # centred on the pool
             cover = panel_coverage(pooled, actual, self.interval, scales, nonneg)
             out[f"mixture_interval_{round(100 * self.interval['level'])}_coverage"] = cover["coverage"]
         return out

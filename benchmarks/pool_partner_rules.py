@@ -1,0 +1,156 @@
+"""Which classical partner should one series' network be pooled with? Rules replayed on trained runs.
+
+For each series a run is trained with the defaults (``rnnkit train timeseries``, season and horizon given),
+then the pool is rebuilt by each rule from the run's own forecasts, at the run's validation horizons (to
+choose) and its comparison origins (to score, MASE):
+
+* ``ets``: ETS, the network's share chosen on validation (the rule until 2026-12-02);
+* ``chosen``: ETS or ARIMA, partner and share chosen together on validation (``--pool-with auto``);
+* ``comb``: the mean of ETS and ARIMA as the partner, the share chosen on validation;
+* and, for reference, the network, ETS, ARIMA, the mean of ETS and ARIMA, and the mean of all three, with no
+  choice on validation.
+
+Series: a seeded sample of one collection's longest series (each run as one series, horizon one season:
+with 10 % validation and test parts a 144-month series has one validation and one test horizon, the
+short-series regime), or named held-out series of :mod:`rnnkit.datasets.extra`.
+
+    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pool_partner_rules.py \\
+        --collection m3-monthly --count 20 [--seed 0] [--runs-dir /tmp/pool-rules] [--json out.json]
+    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pool_partner_rules.py --data nino gold
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.apps.timeseries import TimeSeriesConfig, load_series, train
+from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_origins
+from rnnkit.apps.timeseries.data import part_sizes
+from rnnkit.apps.timeseries.mixture import choose_pool, classical_at, mix_forecasts
+from rnnkit.apps.timeseries.model import forecast_at
+from rnnkit.apps.timeseries.use import load
+
+RULES = (
+    "network", "ets", "arima", "ets+arima", "mean of 3", "pool: ets", "pool: chosen", "pool: comb",
+)  # fmt: skip
+
+
+def sample_series(collection: str, count: int, seed: int, runs_dir: Path) -> list[tuple[str, dict]]:
+    """``count`` series of a built-in collection, a seeded sample of its longest, as CSV files; returns
+    ``(csv path, config overrides)`` for each."""
+    from rnnkit.apps.timeseries.panel import PANELS, load_panel
+
+    panel = load_panel(TimeSeriesConfig(data=collection))
+    season = PANELS[collection][3]
+    lengths = np.array([len(v) for v in panel.values])
+    longest = np.flatnonzero(lengths == lengths.max())
+    pick = np.sort(np.random.default_rng(seed).choice(longest, min(count, len(longest)), replace=False))
+    out = []
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for i in pick:
+        path = runs_dir / f"{collection}-{panel.ids[i]}.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["t", "y"])
+            w.writerows(zip(range(len(panel.values[i])), panel.values[i].tolist()))
+        out.append((str(path), {"season": season, "horizon": season, "time_column": "t"}))
+    return out
+
+
+def replay(run: Path) -> dict:
+    """Every rule's MASE at the run's comparison origins, the pools' choices, from the saved run."""
+    model = load(run)
+    cfg = model.config
+    ts = load_series(cfg)
+    values = ts.values.astype(np.float64)
+    target = values[:, model.columns.index(model.target)]
+    n = len(target)
+    n_tr, n_val, _ = part_sizes(cfg, n)
+    h, m = cfg.horizon, cfg.season
+    scale = json.loads((run / "metrics.json").read_text())["mase_scale"]
+    val_o = comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
+    cmp = comparison_origins(n_tr + n_val, n, h, cfg.baseline_origins)
+    if not len(val_o) or not len(cmp):
+        return {}
+
+    def at(origins):
+        return np.stack([target[o : o + h] for o in origins])
+
+    net_val = list(forecast_at(model.model, model.scaler, values, val_o, cfg.window))
+    net = list(forecast_at(model.model, model.scaler, values, cmp, cfg.window))
+    val = {k: [classical_at(target, o, o, h, m, k) for o in val_o] for k in ("ets", "arima")}
+    fc, _, _ = classical_forecasts(target, n_tr, cmp, h, m, methods=("ets", "arima"))
+    test = {k: list(fc[k]) for k in ("ets", "arima")}
+    val["comb"] = [(a + b) / 2 for a, b in zip(val["ets"], val["arima"])]
+    test["comb"] = [(a + b) / 2 for a, b in zip(test["ets"], test["arima"])]
+    actual_val, actual = list(at(val_o)), at(cmp)
+    scales = np.full(len(val_o), scale)
+
+    def mase(f):
+        return float(np.abs(np.stack(f) - actual).mean() / scale)
+
+    out = {"network": mase(net), "ets": mase(test["ets"]), "arima": mase(test["arima"])}
+    out["ets+arima"] = mase(test["comb"])
+    out["mean of 3"] = mase([(a + b + c) / 3 for a, b, c in zip(net, test["ets"], test["arima"])])
+    for rule, partners in (("ets", ("ets",)), ("chosen", ("ets", "arima")), ("comb", ("comb",))):
+        name, share, _ = choose_pool(net_val, {k: val[k] for k in partners}, actual_val, scales)
+        out[f"pool: {rule}"] = mase(mix_forecasts(net, test[name], share))
+        out[f"choice: {rule}"] = f"{name} {share:.2f}"
+    out["val_horizons"] = len(val_o)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--collection", help="a built-in collection to sample series from (e.g. m3-monthly)")
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", nargs="*", default=[], help="held-out series of rnnkit.datasets.extra")
+    p.add_argument("--runs-dir", default="/tmp/pool-rules")
+    p.add_argument("--retrain", action="store_true", help="train again where a run exists")
+    p.add_argument("--json")
+    a = p.parse_args()
+    runs_dir = Path(a.runs_dir)
+    jobs = [(d, {}) for d in a.data]
+    if a.collection:
+        jobs += sample_series(a.collection, a.count, a.seed, runs_dir)
+    rows = []
+    for data, extra in jobs:
+        name = Path(data).stem
+        run = runs_dir / name
+        if a.retrain or not (run / "metrics.json").exists():
+            cfg = TimeSeriesConfig(
+                data=data, name=name, runs_dir=str(runs_dir), threads=1, progress=False, **extra
+            )
+            train(cfg, overwrite=True, say=lambda s: None)
+        r = replay(run)
+        if r:
+            rows.append({"data": name, **r})
+            print(json.dumps(rows[-1]), flush=True)
+    print("\n| series | val horizons | " + " | ".join(RULES) + " | chosen | comb |")
+    print("|---|---|" + "---|" * (len(RULES) + 2))
+    for r in rows:
+        cells = " | ".join(f"{r[k]:.3f}" for k in RULES)
+        print(
+            f"| {r['data']} | {r['val_horizons']} | {cells} | {r['choice: chosen']} | {r['choice: comb']} |"
+        )
+    if rows:
+        means = " | ".join(f"{np.mean([r[k] for r in rows]):.3f}" for k in RULES)
+        print(f"| **mean of {len(rows)}** | | {means} | | |")
+        for k in RULES[4:]:
+            if k == "pool: ets":
+                continue
+            wins = sum(r[k] < r["pool: ets"] - 1e-12 for r in rows)
+            losses = sum(r[k] > r["pool: ets"] + 1e-12 for r in rows)
+            print(f"{k}: better than 'pool: ets' on {wins}, worse on {losses} of {len(rows)}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
