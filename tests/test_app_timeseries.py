@@ -225,6 +225,11 @@ def test_a_single_series_pool_takes_the_partner_validation_prefers(tmp_path):
     for k in ("ets", "arima"):
         alone = np.stack([classical_at(y, o, o, 6, 12, k) for o in origins])
         assert by[k][0.0] == pytest.approx(np.abs(alone - actual).mean() / scale, rel=1e-9)
+    assert len(origins) >= 2  # one validation horizon cannot tell the partners apart: auto takes ETS there
+    one = train(TimeSeriesConfig(name="one", **{**common, "horizon": 12}), say=lambda s: None).metrics[
+        "mixture"
+    ]
+    assert len(one["val_origins"]) == 1 and set(one["val_mase_by_partner"]) == {"ets"}
     arima = train(TimeSeriesConfig(name="arima", pool_with="arima", **common), say=lambda s: None)
     assert arima.metrics["mixture"]["with"] == "arima" and set(
         arima.metrics["mixture"]["val_mase_by_partner"]

@@ -111,7 +111,8 @@ class TimeSeriesConfig(AppConfig):
     pool_with: str = option(
         "auto",
         "the pool's partner, among the baselines: ets, arima, or auto (one series: whichever of the two "
-        "validation prefers; a global model: ets, as ARIMA's fits per series would double its slowest baseline)",
+        "validation prefers where it holds two horizons or more, else ets; a global model: ets, as ARIMA's "
+        "fits per series would double its slowest baseline)",
         choices=("auto", "ets", "arima"),
     )
     baseline_origins: int = option(
