@@ -225,11 +225,19 @@ def test_a_single_series_pool_takes_the_partner_validation_prefers(tmp_path):
     for k in ("ets", "arima"):
         alone = np.stack([classical_at(y, o, o, 6, 12, k) for o in origins])
         assert by[k][0.0] == pytest.approx(np.abs(alone - actual).mean() / scale, rel=1e-9)
-    assert len(origins) >= 2  # one validation horizon cannot tell the partners apart: auto takes ETS there
-    one = train(TimeSeriesConfig(name="one", **{**common, "horizon": 12}), say=lambda s: None).metrics[
-        "mixture"
-    ]
-    assert len(one["val_origins"]) == 1 and set(one["val_mase_by_partner"]) == {"ets"}
+    # one validation horizon is too few to choose on: the network, ETS and ARIMA weigh a third each
+    assert len(origins) >= 2
+    one = train(TimeSeriesConfig(name="one", **{**common, "horizon": 12}), say=lambda s: None)
+    assert len(one.metrics["mixture"]["val_origins"]) == 1 and one.rows[-1].task.endswith("+ ETS+ARIMA mix")
+    model = load(tmp_path / "runs" / "one")
+    assert (model.pool_with, model.pool_share) == ("ets+arima", pytest.approx(1 / 3))
+    net_alone = forecast_at(model.model, model.scaler, y[:100, None], [100], 24)[0]
+    got = np.array([f["value"] for f in model.predict(y[:100])["forecast"]])
+    each = [classical_after(y[:100], 12, 12, k) for k in ("ets", "arima")]
+    np.testing.assert_allclose(got, (net_alone + each[0] + each[1]) / 3, rtol=1e-9)
+    assert model.evaluate()["mixture_mase_at_comparison_origins"] == pytest.approx(
+        one.metrics["mixture"]["test"]["mase"], rel=1e-6
+    )
     arima = train(TimeSeriesConfig(name="arima", pool_with="arima", **common), say=lambda s: None)
     assert arima.metrics["mixture"]["with"] == "arima" and set(
         arima.metrics["mixture"]["val_mase_by_partner"]

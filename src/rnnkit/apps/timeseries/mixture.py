@@ -60,17 +60,18 @@ def pools(n: int, season: int) -> bool:
 def classical_at(
     y: np.ndarray, n_fit: int, origin: int, horizon: int, season: int, method: str = "ets"
 ) -> np.ndarray:
-    """The classical ``method``'s (``"ets"`` or ``"arima"``) (H,) forecast at ``origin`` of series ``y``: its
-    form chosen on ``y[n_fit:origin]`` (by AICc / AIC when that is empty), refitted on every value before
-    ``origin`` (the report's baseline rule)."""
+    """The classical ``method``'s (``"ets"``, ``"arima"``, or ``"ets+arima"``: their mean) (H,) forecast at
+    ``origin`` of series ``y``: its form chosen on ``y[n_fit:origin]`` (by AICc / AIC when that is empty),
+    refitted on every value before ``origin`` (the report's baseline rule)."""
     from rnnkit.apps.timeseries.baselines import classical_forecasts
 
-    if method not in PARTNERS:
+    methods = method.split("+")
+    if not all(m in PARTNERS for m in methods):
         raise RnnkitError(f"mixture: expected a partner among {', '.join(PARTNERS)}, got {method!r}")
     fc, _, _ = classical_forecasts(
-        np.asarray(y, np.float64), n_fit, [origin], horizon, season, methods=(method,)
+        np.asarray(y, np.float64), n_fit, [origin], horizon, season, methods=tuple(methods)
     )
-    return fc[method][0]
+    return np.mean([fc[m][0] for m in methods], axis=0)
 
 
 def classical_after(y: np.ndarray, horizon: int, season: int, method: str = "ets") -> np.ndarray:

@@ -210,8 +210,8 @@ def _pool(info: dict) -> tuple[float | None, str | None]:
         share = stored_share(info.get("ets_share"))
         return share, None if share is None else "ets"
     share, partner = stored_share(info["pool_share"]), info.get("pool_with")
-    if share is not None and partner not in PARTNERS:
-        raise ValueError(f"expected the pool's partner among {PARTNERS}, got {partner!r}")
+    if share is not None and not (isinstance(partner, str) and set(partner.split("+")) <= set(PARTNERS)):
+        raise ValueError(f"expected the pool's partner among {PARTNERS} or their mean, got {partner!r}")
     return share, None if share is None else partner
 
 
