@@ -7,10 +7,8 @@ choose) and its comparison origins (to score, MASE):
 * ``ets``: ETS, the network's share chosen on validation (the rule until 2026-12-02);
 * ``chosen``: ETS or ARIMA, partner and share chosen together on validation (``--pool-with auto``);
 * ``comb``: the mean of ETS and ARIMA as the partner, the share chosen on validation;
-* ``auto``: what ``--pool-with auto`` does: ``chosen`` from two validation horizons, else the mean of the
-  network, ETS and ARIMA (:data:`rnnkit.apps.timeseries.train.CHOOSE_PARTNER_FROM`);
-* and, for reference, the network, ETS, ARIMA, the mean of ETS and ARIMA, and the mean of all three, with no
-  choice on validation.
+* and, with no choice on validation, the network, ETS, ARIMA, the mean of ETS and ARIMA, and the mean of all
+  three (what ``--pool-with auto`` does since 2026-12-02).
 
 Series: a seeded sample of one collection's longest series (each run as one series, horizon one season:
 with 10 % validation and test parts a 144-month series has one validation and one test horizon, the
@@ -35,19 +33,18 @@ from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_ori
 from rnnkit.apps.timeseries.data import part_sizes
 from rnnkit.apps.timeseries.mixture import choose_pool, classical_at, mix_forecasts
 from rnnkit.apps.timeseries.model import forecast_at
-from rnnkit.apps.timeseries.train import CHOOSE_PARTNER_FROM
 from rnnkit.apps.timeseries.use import load
 
 RULES = (
-    "network", "ets", "arima", "ets+arima", "mean of 3", "pool: ets", "pool: chosen", "pool: comb", "pool: auto",
+    "network", "ets", "arima", "ets+arima", "mean of 3", "pool: ets", "pool: chosen", "pool: comb",
 )  # fmt: skip
 
 
 def sample_series(
-    collection: str, count: int, seed: int, runs_dir: Path, exclude_seed: int | None = None
+    collection: str, count: int, seed: int, runs_dir: Path, exclude_seeds=()
 ) -> list[tuple[str, dict]]:
     """``count`` series of a built-in collection, a seeded sample of its longest, as CSV files (without the
-    series ``exclude_seed``'s sample picks: a second, disjoint sample); returns ``(csv path, config
+    series the samples of ``exclude_seeds`` pick: a sample disjoint from those); returns ``(csv path, config
     overrides)`` for each."""
     from rnnkit.apps.timeseries.panel import PANELS, load_panel
 
@@ -59,8 +56,9 @@ def sample_series(
     def draw(pool, k):
         return np.random.default_rng(k).choice(pool, min(count, len(pool)), replace=False)
 
-    if exclude_seed is not None:
-        longest = np.setdiff1d(longest, draw(longest, exclude_seed))
+    everything = longest
+    for k in exclude_seeds:
+        longest = np.setdiff1d(longest, draw(everything, k))
     pick = np.sort(draw(longest, seed))
     out = []
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +112,6 @@ def replay(run: Path) -> dict:
         out[f"pool: {rule}"] = mase(mix_forecasts(net, test[name], share))
         out[f"choice: {rule}"] = f"{name} {share:.2f}"
     out["val_horizons"] = len(val_o)
-    out["pool: auto"] = out["pool: chosen"] if len(val_o) >= CHOOSE_PARTNER_FROM else out["mean of 3"]
     return out
 
 
@@ -123,7 +120,13 @@ def main() -> None:
     p.add_argument("--collection", help="a built-in collection to sample series from (e.g. m3-monthly)")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--exclude-seed", type=int, help="leave out the series this seed's sample picks")
+    p.add_argument(
+        "--exclude-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="leave out the series these seeds' samples pick",
+    )
     p.add_argument("--data", nargs="*", default=[], help="held-out series of rnnkit.datasets.extra")
     p.add_argument("--runs-dir", default="/tmp/pool-rules")
     p.add_argument("--retrain", action="store_true", help="train again where a run exists")
@@ -132,7 +135,7 @@ def main() -> None:
     runs_dir = Path(a.runs_dir)
     jobs = [(d, {}) for d in a.data]
     if a.collection:
-        jobs += sample_series(a.collection, a.count, a.seed, runs_dir, a.exclude_seed)
+        jobs += sample_series(a.collection, a.count, a.seed, runs_dir, a.exclude_seeds)
     rows = []
     for data, extra in jobs:
         name = Path(data).stem

@@ -143,11 +143,11 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     assert len(fc["forecast"]) == 12 and all(f["low"] <= f["value"] <= f["high"] for f in fc["forecast"])
     again = load(res.run).evaluate()
     assert again["mase"] == pytest.approx(m["test"]["mase"], rel=1e-5)
-    # the network pooled with ETS: its own row, the share the validation's best, reproduced by the saved run
+    # the network pooled with ETS and ARIMA in equal weights: its own row, reproduced by the saved run
     mix = m["mixture"]
-    assert [r.task.endswith("+ ETS mix") for r in res.rows] == [False, True]
+    assert [r.task.endswith("+ ETS+ARIMA mix") for r in res.rows] == [False, True]
     assert res.rows[1].value == mix["test"]["mase"] and res.rows[1].baseline == res.rows[0].baseline
-    assert mix["share"] == min(sorted(mix["val_mase"], reverse=True), key=mix["val_mase"].get)
+    assert (mix["with"], mix["share"]) == ("ets+arima", pytest.approx(1 / 3))
     assert again["model_mase_at_comparison_origins"] == pytest.approx(c["model"]["mase"], rel=1e-6)
     assert again["mixture_mase_at_comparison_origins"] == pytest.approx(mix["test"]["mase"], rel=1e-6)
     # the pool's interval (the network's, centred on it) scored as the report scored it
@@ -165,7 +165,7 @@ def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(
     data = _csv(tmp_path / "s.csv", _seasonal_series(120, seed=2, noise=0.08))
     cfg = TimeSeriesConfig(  # a short training: neither the network nor ETS is best alone
         data=data, horizon=6, season=12, window=24, ensemble=1, epochs=2,
-        runs_dir=str(tmp_path / "runs"), name="s", progress=False, baselines=["naive", "ets"],
+        runs_dir=str(tmp_path / "runs"), name="s", progress=False, baselines=["naive", "ets"], pool_with="ets",
     )  # fmt: skip
     m = train(cfg, say=lambda s: None).metrics
     mix = m["mixture"]
@@ -200,10 +200,10 @@ def test_a_single_series_forecast_is_pooled_with_ets_fitted_on_the_values_given(
     assert set(m["comparison"]["interval"]) >= {"model", "mixture", "ets"}
 
 
-def test_a_single_series_pool_takes_the_partner_validation_prefers(tmp_path):
-    """With ETS and ARIMA among the baselines, the partner and share are the validation horizons' best of
-    both (each partner's share 0 = that model alone, refitted by hand here); the saved run forecasts with the
-    partner it chose, refitted on the values given, and ``--pool-with arima`` pools with ARIMA alone."""
+def test_a_single_series_pools_the_network_ets_and_arima_in_equal_weights(tmp_path):
+    """``--pool-with auto`` (the default): a third each of the network, ETS and ARIMA, no choice; its
+    validation MASE and the saved run's forecast (both refitted on the values given) by hand. ``--pool-with
+    arima``: the share chosen on validation, share 0 being ARIMA alone (refitted by hand)."""
     from rnnkit.apps.timeseries import load_series
     from rnnkit.apps.timeseries.mixture import classical_after, classical_at
     from rnnkit.apps.timeseries.model import forecast_at
@@ -213,46 +213,38 @@ def test_a_single_series_pool_takes_the_partner_validation_prefers(tmp_path):
         data=data, horizon=6, season=12, window=24, ensemble=1, epochs=2, runs_dir=str(tmp_path / "runs"),
         progress=False, baselines=["naive", "ets", "arima"],
     )  # fmt: skip
-    m = train(TimeSeriesConfig(name="auto", **common), say=lambda s: None).metrics
-    mix = m["mixture"]
-    by = mix["val_mase_by_partner"]
-    assert set(by) == {"ets", "arima"}
-    best = min(min(v.values()) for v in by.values())
-    assert by[mix["with"]][mix["share"]] == best
+    res = train(TimeSeriesConfig(name="auto", **common), say=lambda s: None)
+    mix, scale = res.metrics["mixture"], res.metrics["mase_scale"]
+    assert (mix["with"], mix["share"]) == ("ets+arima", pytest.approx(1 / 3))
+    assert res.rows[-1].task.endswith("+ ETS+ARIMA mix")
     y = load_series(TimeSeriesConfig(**common)).values[:, 0].astype(np.float64)
-    origins, scale = mix["val_origins"], m["mase_scale"]
-    actual = np.stack([y[o : o + 6] for o in origins])
-    for k in ("ets", "arima"):
-        alone = np.stack([classical_at(y, o, o, 6, 12, k) for o in origins])
-        assert by[k][0.0] == pytest.approx(np.abs(alone - actual).mean() / scale, rel=1e-9)
-    # one validation horizon is too few to choose on: the network, ETS and ARIMA weigh a third each
-    assert len(origins) >= 2
-    one = train(TimeSeriesConfig(name="one", **{**common, "horizon": 12}), say=lambda s: None)
-    assert len(one.metrics["mixture"]["val_origins"]) == 1 and one.rows[-1].task.endswith("+ ETS+ARIMA mix")
-    model = load(tmp_path / "runs" / "one")
+    model = load(tmp_path / "runs" / "auto")
     assert (model.pool_with, model.pool_share) == ("ets+arima", pytest.approx(1 / 3))
+    origins = mix["val_origins"]
+    assert len(origins) >= 2
+    actual = np.stack([y[o : o + 6] for o in origins])
+    net_val = forecast_at(model.model, model.scaler, y[:, None], origins, 24)
+    each = [np.stack([classical_at(y, o, o, 6, 12, k) for o in origins]) for k in ("ets", "arima")]
+    want = np.abs((net_val + each[0] + each[1]) / 3 - actual).mean() / scale
+    assert mix["val_mase"][mix["share"]] == pytest.approx(want, rel=1e-6)
     net_alone = forecast_at(model.model, model.scaler, y[:100, None], [100], 24)[0]
     got = np.array([f["value"] for f in model.predict(y[:100])["forecast"]])
-    each = [classical_after(y[:100], 12, 12, k) for k in ("ets", "arima")]
-    np.testing.assert_allclose(got, (net_alone + each[0] + each[1]) / 3, rtol=1e-9)
+    after = [classical_after(y[:100], 6, 12, k) for k in ("ets", "arima")]
+    np.testing.assert_allclose(got, (net_alone + after[0] + after[1]) / 3, rtol=1e-9)
     assert model.evaluate()["mixture_mase_at_comparison_origins"] == pytest.approx(
-        one.metrics["mixture"]["test"]["mase"], rel=1e-6
+        mix["test"]["mase"], rel=1e-6
     )
     arima = train(TimeSeriesConfig(name="arima", pool_with="arima", **common), say=lambda s: None)
-    assert arima.metrics["mixture"]["with"] == "arima" and set(
-        arima.metrics["mixture"]["val_mase_by_partner"]
-    ) == {"arima"}
+    amix = arima.metrics["mixture"]
+    assert amix["with"] == "arima" and set(amix["val_mase_by_partner"]) == {"arima"}
+    assert amix["share"] == min(sorted(amix["val_mase"], reverse=True), key=amix["val_mase"].get)
+    assert amix["val_mase"][0.0] == pytest.approx(np.abs(each[1] - actual).mean() / scale, rel=1e-9)
     assert arima.rows[-1].task.endswith("+ ARIMA mix")
     model = load(tmp_path / "runs" / "arima")
     assert model.pool_with == "arima"
     share = model.pool_share
-    net_alone = forecast_at(model.model, model.scaler, y[:100, None], [100], 24)[0]
     got = np.array([f["value"] for f in model.predict(y[:100])["forecast"]])
-    want = share * net_alone + (1 - share) * classical_after(y[:100], 6, 12, "arima")
-    np.testing.assert_allclose(got, want, rtol=1e-9)
-    assert model.evaluate()["mixture_mase_at_comparison_origins"] == pytest.approx(
-        arima.metrics["mixture"]["test"]["mase"], rel=1e-6
-    )
+    np.testing.assert_allclose(got, share * net_alone + (1 - share) * after[1], rtol=1e-9)
 
 
 def test_counts_stay_non_negative(tmp_path):

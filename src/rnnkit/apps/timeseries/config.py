@@ -110,9 +110,9 @@ class TimeSeriesConfig(AppConfig):
     )
     pool_with: str = option(
         "auto",
-        "the pool's partner, among the baselines: ets, arima, or auto (one series: whichever of the two "
-        "validation prefers where it holds two horizons or more, else ets; a global model: ets, as ARIMA's "
-        "fits per series would double its slowest baseline)",
+        "the pool's partner, among the baselines: ets or arima (the network's share chosen on validation), or "
+        "auto (one series: the network, ETS and ARIMA in equal weights; a global model: ets, its share chosen "
+        "on every series' validation horizon)",
         choices=("auto", "ets", "arima"),
     )
     baseline_origins: int = option(

@@ -267,18 +267,10 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written if p is not None])
 
 
-CHOOSE_PARTNER_FROM = 2
-"""``--pool-with auto`` for one series chooses the partner (ETS or ARIMA) and the network's share from this
-many validation horizons; with fewer (a short series: one) the pool is the equal-weight mean of the network,
-ETS and ARIMA, with no choice: on 20 M3 monthly series with one validation horizon each, choosing the
-partner and share raised the median MASE to 0.856 (ETS alone 0.733), while the equal-weight mean scored
-0.718 (docs/applications.md, *Choosing the pool's partner*)."""
-
-
 def _partners(cfg: TimeSeriesConfig, base_fc: dict, global_model: bool) -> dict[str, Any]:
     """The pool's candidate partners ``{name: test forecasts}`` among the baselines computed (``--pool-with``;
-    ``auto``: ETS and ARIMA for one series (their mean, with equal weights, below
-    :data:`CHOOSE_PARTNER_FROM` validation horizons), ETS for a global model); empty without ``--ets-mix``."""
+    ``auto``: ETS and ARIMA for one series (pooled with the network in equal weights), ETS for a global
+    model); empty without ``--ets-mix``."""
     if not cfg.ets_mix:
         return {}
     wanted = (("ets",) if global_model else PARTNERS) if cfg.pool_with == "auto" else (cfg.pool_with,)
@@ -640,10 +632,14 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 def _single_mixture(
     cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, partners, actual_cmp, scale, say
 ) -> tuple[dict[str, Any] | None, np.ndarray | None]:
-    """One series' network pooled with a classical model (:mod:`rnnkit.apps.timeseries.mixture`): the partner
-    (of ``partners``, ``{name: forecasts at the comparison origins}``) and the share chosen at up to
-    ``baseline_origins`` non-overlapping horizons of the validation part (the partner fitted on every value
-    before each, its form by AICc / AIC), scored at the report's comparison origins next to the baselines.
+    """One series' network pooled with classical models (:mod:`rnnkit.apps.timeseries.mixture`). With
+    ``--pool-with auto`` the network and every partner of ``partners`` (``{name: forecasts at the comparison
+    origins}``) weigh the same (partner ``"ets+arima"``, share 1/3): on samples of competition series the
+    validation part's one to three horizons chose worse weights than these (docs/applications.md,
+    *Choosing the pool's partner*). Else the partner and share are chosen at up to ``baseline_origins`` non-overlapping horizons
+    of the validation part (the partner fitted on every value before each, its form by AICc / AIC). Either
+    way the pool is scored at the report's comparison origins next to the baselines, and the validation
+    MASE is recorded.
     Returns the report's ``mixture`` entry and the pooled forecasts at those origins (None, None without a
     validation horizon)."""
     h = cfg.horizon
@@ -651,13 +647,11 @@ def _single_mixture(
     if not len(val_cmp) or not len(actual_cmp):
         return None, None
     weights = MIX_WEIGHTS
-    if cfg.pool_with == "auto" and len(val_cmp) < CHOOSE_PARTNER_FROM:
-        # too few horizons to choose weights on: the network and each partner weigh the same (docs: measured)
+    chosen_by = f"mean MASE at {len(val_cmp)} validation origin(s)"
+    if cfg.pool_with == "auto":  # no choice: the network and each partner weigh the same (docs: measured)
         partners = {"+".join(partners): [np.mean(f, axis=0) for f in zip(*partners.values(), strict=True)]}
         weights = (1.0 / (1 + len(next(iter(partners)).split("+"))),)
-        chosen_by = f"equal weights ({len(val_cmp)} validation origin: too few to choose on)"
-    else:
-        chosen_by = f"mean MASE at {len(val_cmp)} validation origin(s)"
+        chosen_by = "equal weights (none chosen)"
     net_val = list(forecast_at(model, scaler, values, val_cmp, cfg.window))
     their_val = {k: [classical_at(target, o, o, h, cfg.season, k) for o in val_cmp] for k in partners}
     val_actual = list(futures_at(target, val_cmp, h))
