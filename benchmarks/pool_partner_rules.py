@@ -33,6 +33,7 @@ from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_ori
 from rnnkit.apps.timeseries.data import part_sizes
 from rnnkit.apps.timeseries.mixture import choose_pool, classical_at, mix_forecasts
 from rnnkit.apps.timeseries.model import forecast_at
+from rnnkit.apps.timeseries.report import interval_bounds, interval_comparison
 from rnnkit.apps.timeseries.use import load
 
 RULES = (
@@ -94,7 +95,7 @@ def replay(run: Path) -> dict:
     net_val = list(forecast_at(model.model, model.scaler, values, val_o, cfg.window))
     net = list(forecast_at(model.model, model.scaler, values, cmp, cfg.window))
     val = {k: [classical_at(target, o, o, h, m, k) for o in val_o] for k in ("ets", "arima")}
-    fc, _, _ = classical_forecasts(target, n_tr, cmp, h, m, methods=("ets", "arima"))
+    fc, _, bounds = classical_forecasts(target, n_tr, cmp, h, m, methods=("ets", "arima"), level=cfg.interval)
     test = {k: list(fc[k]) for k in ("ets", "arima")}
     val["comb"] = [(a + b) / 2 for a, b in zip(val["ets"], val["arima"])]
     test["comb"] = [(a + b) / 2 for a, b in zip(test["ets"], test["arima"])]
@@ -112,6 +113,18 @@ def replay(run: Path) -> dict:
         out[f"pool: {rule}"] = mase(mix_forecasts(net, test[name], share))
         out[f"choice: {rule}"] = f"{name} {share:.2f}"
     out["val_horizons"] = len(val_o)
+    if model.interval is not None and len(bounds) == 2:  # the equal-weight pool's interval, two ways
+        mean3 = np.stack([(a + b + c) / 3 for a, b, c in zip(net, test["ets"], test["arima"])])
+        kind, nonneg = model.interval_kind, model.scaler.nonnegative
+        mine = interval_bounds(np.stack(net), model.interval, kind, nonneg)
+        ways = {
+            "network's, centred": interval_bounds(mean3, model.interval, kind, nonneg),
+            "quantile mean": tuple(
+                np.mean([mine[i], bounds["ets"][i], bounds["arima"][i]], axis=0) for i in (0, 1)
+            ),
+        }
+        for k, v in interval_comparison(actual, ways, scale, cfg.interval).items():
+            out[f"coverage: {k}"], out[f"msis: {k}"] = v["coverage"], v["msis"]
     return out
 
 
@@ -169,6 +182,11 @@ def main() -> None:
             wins = sum(r[k] < r["pool: ets"] - 1e-12 for r in rows)
             losses = sum(r[k] > r["pool: ets"] + 1e-12 for r in rows)
             print(f"{k}: better than 'pool: ets' on {wins}, worse on {losses} of {len(rows)}")
+    for k in ("network's, centred", "quantile mean"):
+        got = [r for r in rows if f"msis: {k}" in r]
+        if got:
+            cover, msis = (np.mean([r[f"{x}: {k}"] for r in got]) for x in ("coverage", "msis"))
+            print(f"the pool's 80 % interval, {k}: coverage {cover:.3f}, MSIS {msis:.2f} ({len(got)} series)")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 

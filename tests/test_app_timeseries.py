@@ -205,8 +205,9 @@ def test_a_single_series_pools_the_network_ets_and_arima_in_equal_weights(tmp_pa
     validation MASE and the saved run's forecast (both refitted on the values given) by hand. ``--pool-with
     arima``: the share chosen on validation, share 0 being ARIMA alone (refitted by hand)."""
     from rnnkit.apps.timeseries import load_series
-    from rnnkit.apps.timeseries.mixture import classical_after, classical_at
+    from rnnkit.apps.timeseries.mixture import classical_after, classical_at, classical_with_bounds, fit_start
     from rnnkit.apps.timeseries.model import forecast_at
+    from rnnkit.apps.timeseries.report import interval_bounds
 
     data = _csv(tmp_path / "s.csv", _seasonal_series(120, seed=2, noise=0.08))
     common = dict(
@@ -234,6 +235,15 @@ def test_a_single_series_pools_the_network_ets_and_arima_in_equal_weights(tmp_pa
     assert model.evaluate()["mixture_mase_at_comparison_origins"] == pytest.approx(
         mix["test"]["mase"], rel=1e-6
     )
+    # its interval: the mean of the three members' own bounds (each model's 80 % interval), low and high apart
+    assert mix["interval"] == "quantile mean"
+    fc = model.predict(y[:100])["forecast"]
+    lo, hi = (np.array([f[k] for f in fc]) for k in ("low", "high"))
+    net_lo, net_hi = interval_bounds(net_alone, model.interval, model.interval_kind, model.scaler.nonnegative)
+    _, (e, a) = classical_with_bounds(y[:100], fit_start(100, 6, 12), 100, 6, 12, "ets+arima", 0.8)
+    np.testing.assert_allclose(lo, np.maximum((net_lo + e[0] + a[0]) / 3, 0), rtol=1e-9)
+    np.testing.assert_allclose(hi, (net_hi + e[1] + a[1]) / 3, rtol=1e-9)
+    assert np.all(lo < got) and np.all(got < hi)
     arima = train(TimeSeriesConfig(name="arima", pool_with="arima", **common), say=lambda s: None)
     amix = arima.metrics["mixture"]
     assert amix["with"] == "arima" and set(amix["val_mase_by_partner"]) == {"arima"}

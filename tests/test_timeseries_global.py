@@ -532,3 +532,25 @@ def test_global_run_pools_its_forecast_with_ets_and_the_saved_run_does_too(tmp_p
     steps = json.loads(out)[0]["steps"]
     np.testing.assert_allclose([st["high"] for st in steps], pooled + upper * scale, rtol=1e-6)
     np.testing.assert_allclose([st["low"] for st in steps], np.maximum(pooled + lower * scale, 0), rtol=1e-6)
+
+
+def test_the_equal_weight_pools_interval_is_the_mean_of_its_members_bounds():
+    """quantile_mean weighs the network's bounds by the share and the partners' mean by the rest; pool_bounds
+    takes it where every partner has an interval, else centres the network's interval on the pool."""
+    from rnnkit.apps.timeseries.mixture import pool_bounds, quantile_mean
+
+    net = (np.array([1.0, 2.0]), np.array([3.0, 5.0]))
+    ets, arima = (np.array([0.0, 1.0]), np.array([2.0, 4.0])), (np.array([-1.0, 0.0]), np.array([4.0, 6.0]))
+    lo, hi = quantile_mean(net, [ets, arima], 0.5)
+    np.testing.assert_allclose(lo, [0.5 * 1 + 0.5 * (-0.5), 0.5 * 2 + 0.5 * 0.5])
+    np.testing.assert_allclose(hi, [0.5 * 3 + 0.5 * 3, 0.5 * 5 + 0.5 * 5])
+    interval = {"offsets": np.array([[-1.0, -2.0], [1.0, 2.0]]), "kind": "scaled"}
+    pooled = np.array([2.0, 3.0])
+    mix = {"with": "ets+arima", "share": 1 / 3}
+    lo, hi = pool_bounds(mix, net, {"ets": ets, "arima": arima}, pooled, interval, nonnegative=True)
+    np.testing.assert_allclose(lo, np.maximum((net[0] + ets[0] + arima[0]) / 3, 0.0))
+    assert mix["interval"] == "quantile mean"
+    lo, hi = pool_bounds(mix, net, {"ets": ets}, pooled, interval, nonnegative=False)  # ARIMA has none
+    np.testing.assert_allclose(lo, pooled + [-1.0, -2.0])
+    np.testing.assert_allclose(hi, pooled + [1.0, 2.0])
+    assert mix["interval"] == "the network's, centred"

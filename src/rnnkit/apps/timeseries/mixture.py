@@ -36,9 +36,13 @@ __all__ = [
     "choose_share",
     "classical_after",
     "classical_at",
+    "classical_with_bounds",
+    "fit_start",
     "pool_memory",
     "mix_forecasts",
+    "pool_bounds",
     "pools",
+    "quantile_mean",
 ]
 
 PARTNERS = ("ets", "arima")
@@ -63,24 +67,52 @@ def classical_at(
     """The classical ``method``'s (``"ets"``, ``"arima"``, or ``"ets+arima"``: their mean) (H,) forecast at
     ``origin`` of series ``y``: its form chosen on ``y[n_fit:origin]`` (by AICc / AIC when that is empty),
     refitted on every value before ``origin`` (the report's baseline rule)."""
+    return classical_with_bounds(y, n_fit, origin, horizon, season, method)[0]
+
+
+def classical_with_bounds(
+    y: np.ndarray, n_fit: int, origin: int, horizon: int, season: int, method: str = "ets", level=None
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]] | None]:
+    """:func:`classical_at`'s forecast and, with ``level``, each model's own ``level`` forecast interval
+    ``[(lower, upper), ...]`` (H,) in the order of ``method`` (None when one of them has none)."""
     from rnnkit.apps.timeseries.baselines import classical_forecasts
 
     methods = method.split("+")
     if not all(m in PARTNERS for m in methods):
         raise RnnkitError(f"mixture: expected a partner among {', '.join(PARTNERS)}, got {method!r}")
-    fc, _, _ = classical_forecasts(
-        np.asarray(y, np.float64), n_fit, [origin], horizon, season, methods=tuple(methods)
+    fc, _, bounds = classical_forecasts(
+        np.asarray(y, np.float64), n_fit, [origin], horizon, season, methods=tuple(methods), level=level
     )
-    return np.mean([fc[m][0] for m in methods], axis=0)
+    each = None
+    if level is not None and all(m in bounds for m in methods):
+        each = [(bounds[m][0][0], bounds[m][1][0]) for m in methods]
+    return np.mean([fc[m][0] for m in methods], axis=0), each
+
+
+def fit_start(n: int, horizon: int, season: int) -> int:
+    """Where the selection values start for a classical forecast after the end of ``n`` values, as the report's
+    rule makes it at a test origin: the last ``horizon`` values choose the model's form when enough values are
+    left before them to fit on (``season + 1`` and at least 3), else AICc / AIC on all of them (``n``)."""
+    return n - horizon if n - horizon >= max(season + 1, 3) else n
 
 
 def classical_after(y: np.ndarray, horizon: int, season: int, method: str = "ets") -> np.ndarray:
-    """The classical ``method``'s forecast of the ``horizon`` values after the end of ``y``, as the report's rule
-    makes it at a test origin: the last ``horizon`` values choose its form when enough values are left before
-    them to fit on (``season + 1`` and at least 3), else AICc / AIC on all of them."""
-    y = np.asarray(y, np.float64)
-    n_fit = len(y) - horizon if len(y) - horizon >= max(season + 1, 3) else len(y)
-    return classical_at(y, n_fit, len(y), horizon, season, method)
+    """The classical ``method``'s forecast of the ``horizon`` values after the end of ``y`` (its form chosen
+    as :func:`fit_start` says)."""
+    return classical_at(y, fit_start(len(y), horizon, season), len(y), horizon, season, method)
+
+
+def quantile_mean(net_bounds, partner_bounds, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pool's interval as the pool of its members' intervals: ``share`` times the network's bounds plus
+    ``1 - share`` times the partners' mean bounds, lower and upper apart (averaging quantiles, which keeps an
+    interval sharper than averaging the distributions; Lichtendahl, Grushka-Cockayne & Winkler 2013,
+    *Management Science* 59(8)). ``net_bounds``: ``(lower, upper)``; ``partner_bounds``: a list of them."""
+    share = check_share(share)
+    return tuple(
+        share * np.asarray(net_bounds[i], np.float64)
+        + (1.0 - share) * np.mean([np.asarray(b[i], np.float64) for b in partner_bounds], axis=0)
+        for i in (0, 1)
+    )
 
 
 def mix_forecasts(net, other, share: float) -> list[np.ndarray]:
@@ -121,3 +153,20 @@ def choose_pool(
     best = [(k, lowest_share(m)) for k, m in mase.items()]
     name, share = min(best, key=lambda ks: (mase[ks[0]][ks[1]], -ks[1]))
     return name, share, mase
+
+
+def pool_bounds(mixture: dict, net_bounds, partner_bounds: dict, pooled, interval: dict, nonnegative: bool):
+    """The pool's ``interval["level"]`` interval around ``pooled`` (n, H): for a pool of several partners in
+    equal weights (``--pool-with auto``, one series) the :func:`quantile_mean` of the members' own intervals
+    where every partner has one (``partner_bounds``: ``{name: (lower, upper)}``); else the network's interval
+    (``interval["offsets"]``, ``interval["kind"]``) centred on the pooled forecast. Records which in
+    ``mixture["interval"]``. Lower bounds stay at or above 0 for a ``nonnegative`` series."""
+    from rnnkit.apps.timeseries.report import interval_bounds
+
+    parts = mixture["with"].split("+")
+    if len(parts) > 1 and all(p in partner_bounds for p in parts):
+        mixture["interval"] = "quantile mean"
+        lo, hi = quantile_mean(net_bounds, [partner_bounds[p] for p in parts], mixture["share"])
+        return (np.maximum(lo, 0.0) if nonnegative else lo), hi
+    mixture["interval"] = "the network's, centred"
+    return interval_bounds(pooled, interval["offsets"], interval["kind"], nonnegative)

@@ -37,7 +37,7 @@ from rnnkit.apps.timeseries.data import (
     resolve,
 )
 from rnnkit.apps.timeseries.es import PanelESForecaster, initial_season
-from rnnkit.apps.timeseries.mixture import PARTNERS, choose_pool, classical_at, mix_forecasts
+from rnnkit.apps.timeseries.mixture import PARTNERS, choose_pool, classical_at, mix_forecasts, pool_bounds
 from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
 from rnnkit.apps.timeseries.panel import (
     GLOBAL_LOSS,
@@ -178,9 +178,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                     model_fc_cmp, interval["offsets"], interval["kind"], scaler.nonnegative
                 )
             }
-            if pooled is not None:  # the network's interval, centred on the pooled forecast
-                mine["mixture"] = report.interval_bounds(
-                    pooled, interval["offsets"], interval["kind"], scaler.nonnegative
+            if pooled is not None:
+                mine["mixture"] = pool_bounds(
+                    mixture, mine["model"], base_bounds, pooled, interval, scaler.nonnegative
                 )
             interval_cmp = report.interval_comparison(
                 actual_cmp, {**mine, **base_bounds}, scale, interval["level"]

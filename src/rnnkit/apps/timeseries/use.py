@@ -19,7 +19,10 @@ from rnnkit.apps.timeseries.mixture import (
     PARTNERS,
     classical_after,
     classical_at,
+    classical_with_bounds,
+    fit_start,
     mix_forecasts,
+    pool_bounds,
     pool_memory,
     pools,
 )
@@ -130,14 +133,26 @@ class Forecaster:
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
         fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
+        nonneg = self.scaler.nonnegative
+        bounds = (
+            None if self.interval is None else interval_bounds(fc, self.interval, self.interval_kind, nonneg)
+        )
         if self.pool_share is not None and pools(len(v), self.scaler.season):  # partner fitted on the values
-            other = classical_after(
-                v[:, self.columns.index(self.target)], cfg.horizon, self.scaler.season, self.pool_with
+            y, m = v[:, self.columns.index(self.target)], self.scaler.season
+            level = None if self.interval is None else cfg.interval
+            other, each = classical_with_bounds(
+                y, fit_start(len(y), cfg.horizon, m), len(y), cfg.horizon, m, self.pool_with, level
             )
-            fc = mix_forecasts([fc], [other], self.pool_share)[0]
-        if self.interval is not None:  # around the pool too (see the class docstring)
-            lo, hi = interval_bounds(fc[None], self.interval, self.interval_kind, self.scaler.nonnegative)
-            lo, hi = lo[0], hi[0]
+            pooled = mix_forecasts([fc], [other], self.pool_share)[0]
+            if bounds is not None:  # the pool's interval as the report scored it (see the class docstring)
+                names = self.pool_with.split("+")
+                bounds = pool_bounds(
+                    {"with": self.pool_with, "share": self.pool_share}, bounds, dict(zip(names, each or [])),
+                    pooled, {"offsets": self.interval, "kind": self.interval_kind}, nonneg,
+                )  # fmt: skip
+            fc = pooled
+        if bounds is not None:
+            lo, hi = bounds
         else:
             lo = hi = [None] * len(fc)
         return forecast_result(self.target, times, float(v[-1, self.columns.index(self.target)]), fc, lo, hi)
@@ -167,8 +182,12 @@ class Forecaster:
         cmp = comparison_origins(n_tr + n_val, len(ts), cfg.horizon, cfg.baseline_origins)
         if self.pool_share is not None and len(cmp):  # as the report scores it: at the comparison origins
             net = forecast_at(self.model, self.scaler, values, cmp, cfg.window)
-            other = [classical_at(target, n_tr, o, cfg.horizon, cfg.season, self.pool_with) for o in cmp]
-            pooled = np.stack(mix_forecasts(list(net), other, self.pool_share))
+            level = None if self.interval is None else cfg.interval
+            fitted = [
+                classical_with_bounds(target, n_tr, o, cfg.horizon, cfg.season, self.pool_with, level)
+                for o in cmp
+            ]
+            pooled = np.stack(mix_forecasts(list(net), [f for f, _ in fitted], self.pool_share))
             actual = np.stack([target[o : o + cfg.horizon] for o in cmp])
             out.update(
                 pool_share=self.pool_share,
@@ -177,10 +196,17 @@ class Forecaster:
                 model_mase_at_comparison_origins=float(np.abs(net - actual).mean() / scale),
                 mixture_mase_at_comparison_origins=float(np.abs(pooled - actual).mean() / scale),
             )
-            if (
-                self.interval is not None
-            ):  # the network's interval, centred on the pool, as the report scores it
-                bounds = interval_bounds(pooled, self.interval, self.interval_kind, self.scaler.nonnegative)
+            if self.interval is not None:  # the pool's interval, as the report scores it
+                nonneg = self.scaler.nonnegative
+                theirs = {}
+                if all(each is not None for _, each in fitted):
+                    for k, name in enumerate(self.pool_with.split("+")):
+                        theirs[name] = tuple(np.stack([each[k][i] for _, each in fitted]) for i in (0, 1))
+                bounds = pool_bounds(
+                    {"with": self.pool_with, "share": self.pool_share},
+                    interval_bounds(net, self.interval, self.interval_kind, nonneg), theirs, pooled,
+                    {"offsets": self.interval, "kind": self.interval_kind}, nonneg,
+                )  # fmt: skip
                 pool = interval_comparison(actual, {"mixture": bounds}, scale, cfg.interval)["mixture"]
                 out[f"mixture_interval_{round(100 * cfg.interval)}_coverage_at_comparison_origins"] = pool[
                     "coverage"
