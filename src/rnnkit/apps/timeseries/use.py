@@ -46,11 +46,12 @@ class Forecaster:
     """A trained time-series run, loaded: ``predict(values)`` and ``evaluate()``.
 
     With the pool (``pool_share``, ``pool_with``), ``predict`` forecasts ``share * network + (1 - share) *
-    partner`` (ETS or ARIMA refitted on the values given) and centres
-    the network's interval on it: calibrated on the network's errors at every validation origin, it is a
-    little wide for the pool, which errs less, and was better than an interval recalibrated for the pool at
-    the few horizons its share was chosen on (those errors are optimistic: the share was picked to make them
-    small; docs/applications.md, *The pool's interval*)."""
+    partner`` (ETS, ARIMA or, for the default equal-weight pool, their mean, refitted on the values given).
+    The equal-weight pool's interval is the mean of the three members' own bounds where ETS and ARIMA both
+    have one; otherwise the network's interval is centred on the pool: calibrated on the network's errors at
+    every validation origin, it is a little wide for the pool, which errs less, and was better than an
+    interval recalibrated for the pool at the few horizons its share was chosen on (those errors are
+    optimistic: the share was picked to make them small; docs/applications.md, *The pool's interval*)."""
 
     def __init__(self, path):
         from rnnkit.models import SequenceRegressor, SequenceTagger
