@@ -105,14 +105,13 @@ class TimeSeriesConfig(AppConfig):
     )
     ets_mix: bool = option(
         True,
-        "also report, and use to forecast, the network's forecast pooled with a classical model's (--pool-with), "
-        "the partner and the network's share chosen by MASE on the validation horizons",
+        "also report, and use to forecast, the network's forecast pooled with classical models' (--pool-with)",
     )
     pool_with: str = option(
         "auto",
         "the pool's partner, among the baselines: ets or arima (the network's share chosen on validation), or "
-        "auto (one series: the network, ETS and ARIMA in equal weights; a global model: ets, its share chosen "
-        "on every series' validation horizon)",
+        "auto (one series: the network, ETS and ARIMA in equal weights, those among the baselines; a global "
+        "model: ets, its share chosen on every series' validation horizon)",
         choices=("auto", "ets", "arima"),
     )
     baseline_origins: int = option(

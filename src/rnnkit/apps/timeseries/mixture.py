@@ -12,7 +12,11 @@ most accurate methods were combinations, the winner Smyl's hybrid of exponential
 network). The network learns windows (across series, for a global model); ETS or ARIMA, fitted to each series
 alone, follows that series' own recent level, trend, season (ETS) or autocorrelation (ARIMA).
 
-The partner and ``lambda`` (from :data:`~rnnkit.apps._common.MIX_WEIGHTS`: 0 = the partner alone, 1 = the
+For one series the default (``--pool-with auto``) chooses nothing: the network, ETS and ARIMA weigh a third
+each (partner ``"ets+arima"``, their mean; share 1/3), and the pool's interval is the mean of the three
+members' own bounds (:func:`pool_bounds`): measured on samples of competition series, one to three validation
+horizons chose worse weights than equal ones. Otherwise (a global model; ``--pool-with ets|arima``) the
+partner and ``lambda`` (from :data:`~rnnkit.apps._common.MIX_WEIGHTS`: 0 = the partner alone, 1 = the
 network alone) are chosen together by mean MASE on validation horizons (:func:`choose_pool`): each series'
 validation horizon for a global model, up to ``baseline_origins`` non-overlapping horizons of the validation
 part for one series. The partner there is fitted on every value before the origin, its form chosen by

@@ -286,7 +286,7 @@ def _pool_info(mixture: dict | None) -> dict[str, Any]:
 
 
 def _pool_task(task: str, mixture: dict) -> str:
-    """The report row of the pool: ``"<the network's task> + ETS mix"`` (or ``+ ARIMA mix``)."""
+    """The report row of the pool: ``"<the network's task> + ETS mix"`` (``+ ARIMA mix``, ``+ ETS+ARIMA mix``)."""
     return f"{task} + {mixture['with'].upper()} mix"
 
 
@@ -632,16 +632,16 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 def _single_mixture(
     cfg, model, scaler, values, target, n_tr, n_val, model_fc_cmp, partners, actual_cmp, scale, say
 ) -> tuple[dict[str, Any] | None, np.ndarray | None]:
-    """One series' network pooled with classical models (:mod:`rnnkit.apps.timeseries.mixture`). With
-    ``--pool-with auto`` the network and every partner of ``partners`` (``{name: forecasts at the comparison
-    origins}``) weigh the same (partner ``"ets+arima"``, share 1/3): on samples of competition series the
-    validation part's one to three horizons chose worse weights than these (docs/applications.md,
-    *Choosing the pool's partner*). Else the partner and share are chosen at up to ``baseline_origins`` non-overlapping horizons
-    of the validation part (the partner fitted on every value before each, its form by AICc / AIC). Either
-    way the pool is scored at the report's comparison origins next to the baselines, and the validation
-    MASE is recorded.
-    Returns the report's ``mixture`` entry and the pooled forecasts at those origins (None, None without a
-    validation horizon)."""
+    """One series' network pooled with classical models (:mod:`rnnkit.apps.timeseries.mixture`).
+
+    With ``--pool-with auto`` the network and every partner of ``partners`` (``{name: forecasts at the
+    comparison origins}``) weigh the same (partner ``"ets+arima"``, share 1/3): on samples of competition
+    series the validation part's one to three horizons chose worse weights than these (docs/applications.md,
+    *Choosing the pool's partner*). Else the partner and share are chosen at up to ``baseline_origins``
+    non-overlapping horizons of the validation part (the partner fitted on every value before each, its form
+    by AICc / AIC). Either way the pool is scored at the report's comparison origins next to the baselines,
+    and its validation MASE is recorded. Returns the report's ``mixture`` entry and the pooled forecasts at
+    those origins (None, None without a validation horizon)."""
     h = cfg.horizon
     val_cmp = baselines.comparison_origins(n_tr, n_tr + n_val, h, cfg.baseline_origins)
     if not len(val_cmp) or not len(actual_cmp):
