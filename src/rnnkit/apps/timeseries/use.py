@@ -140,7 +140,7 @@ class Forecaster:
         )
         if self.pool_share is not None and pools(len(v), self.scaler.season):  # partner fitted on the values
             y, m = v[:, self.columns.index(self.target)], self.scaler.season
-            level = None if self.interval is None else cfg.interval
+            level = self._partner_level()
             other, each = classical_with_bounds(
                 y, fit_start(len(y), cfg.horizon, m), len(y), cfg.horizon, m, self.pool_with, level
             )
@@ -157,6 +157,11 @@ class Forecaster:
         else:
             lo = hi = [None] * len(fc)
         return forecast_result(self.target, times, float(v[-1, self.columns.index(self.target)]), fc, lo, hi)
+
+    def _partner_level(self) -> float | None:
+        """The interval level the partners are fitted with: the run's, where the pool's interval is made of
+        theirs (several partners, see :func:`~rnnkit.apps.timeseries.mixture.pool_bounds`), else None."""
+        return self.config.interval if self.interval is not None and "+" in self.pool_with else None
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """Scores on the run's held-out test part, or on the test part of another CSV with the same columns."""
@@ -183,7 +188,7 @@ class Forecaster:
         cmp = comparison_origins(n_tr + n_val, len(ts), cfg.horizon, cfg.baseline_origins)
         if self.pool_share is not None and len(cmp):  # as the report scores it: at the comparison origins
             net = forecast_at(self.model, self.scaler, values, cmp, cfg.window)
-            level = None if self.interval is None else cfg.interval
+            level = self._partner_level()
             fitted = [
                 classical_with_bounds(target, n_tr, o, cfg.horizon, cfg.season, self.pool_with, level)
                 for o in cmp
