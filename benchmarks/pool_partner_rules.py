@@ -8,7 +8,7 @@ choose) and its comparison origins (to score, MASE):
 * ``chosen``: ETS or ARIMA, partner and share chosen together on validation (``--pool-with auto``);
 * ``comb``: the mean of ETS and ARIMA as the partner, the share chosen on validation;
 * and, with no choice on validation, the network, ETS, ARIMA, the mean of ETS and ARIMA, and the mean of all
-  three (what ``--pool-with auto`` does since 2026-12-02).
+  three (what ``--pool-with auto`` does since 2026-12-02), and their step-by-step median.
 
 Series: a seeded sample of one collection's longest series (each run as one series, horizon one season:
 with 10 % validation and test parts a 144-month series has one validation and one test horizon, the
@@ -37,7 +37,7 @@ from rnnkit.apps.timeseries.report import interval_bounds, interval_comparison
 from rnnkit.apps.timeseries.use import load
 
 RULES = (
-    "network", "ets", "arima", "ets+arima", "mean of 3", "pool: ets", "pool: chosen", "pool: comb",
+    "network", "ets", "arima", "ets+arima", "mean of 3", "median of 3", "pool: ets", "pool: chosen", "pool: comb",
 )  # fmt: skip
 
 
@@ -108,6 +108,9 @@ def replay(run: Path) -> dict:
     out = {"network": mase(net), "ets": mase(test["ets"]), "arima": mase(test["arima"])}
     out["ets+arima"] = mase(test["comb"])
     out["mean of 3"] = mase([(a + b + c) / 3 for a, b, c in zip(net, test["ets"], test["arima"])])
+    out["median of 3"] = mase(
+        [np.median([a, b, c], axis=0) for a, b, c in zip(net, test["ets"], test["arima"])]
+    )
     for rule, partners in (("ets", ("ets",)), ("chosen", ("ets", "arima")), ("comb", ("comb",))):
         name, share, _ = choose_pool(net_val, {k: val[k] for k in partners}, actual_val, scales)
         out[f"pool: {rule}"] = mase(mix_forecasts(net, test[name], share))
