@@ -135,6 +135,32 @@ def test_bad_long_format_files_exit_2_with_one_line_and_write_nothing(
     assert_no_runs(runs)
 
 
+def test_a_pool_partner_that_is_not_a_baseline_exits_2_with_one_line(tmp_path, capsys):
+    """``--pool-with arima`` without ``arima`` among ``--baselines``: refused before training, one series or
+    many; ``auto`` without ETS and ARIMA simply has no pool."""
+    y = np.exp(np.sin(np.arange(80) * 2 * np.pi / M) * 0.3 + 3)
+    one = tmp_path / "one.csv"
+    days = np.datetime64("2020-01-01") + np.arange(len(y))
+    one.write_text("date,y\n" + "".join(f"{d},{v:.4f}\n" for d, v in zip(days, y)))
+    runs = tmp_path / "runs"
+    flags = ["--horizon", H, "--season", M, "--window", W, "--runs-dir", runs, "--no-progress"]
+    for data in (["--data", _panel_csv(tmp_path / "panel.csv"), "--id-column", "unique_id"], ["--data", one]):
+        rc, _, err = run_cli(
+            capsys,
+            "train",
+            "timeseries",
+            *data,
+            *flags,
+            "--baselines",
+            "naive",
+            "ets",
+            "--pool-with",
+            "arima",
+        )
+        assert_one_line_error(rc, err, "--pool-with arima", "among --baselines")
+        assert_no_runs(runs)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # training, the report, a saved run
 # ---------------------------------------------------------------------------------------------------------

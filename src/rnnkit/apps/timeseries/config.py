@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
 from rnnkit.config import option
 
@@ -132,3 +133,17 @@ class TimeSeriesConfig(AppConfig):
     early_stopping: int = option(
         10, "stop after this many epochs without a better validation MAE; 0 = never", low=0
     )
+
+
+def check_baselines(cfg: TimeSeriesConfig) -> None:
+    """One clear error for ``--baselines`` outside the known ones, and for ``--pool-with ets|arima`` without that
+    baseline (the pool is made of the report's own baseline forecasts)."""
+    from rnnkit.apps.timeseries.baselines import BASELINE_NAMES
+
+    if not cfg.baselines or set(cfg.baselines) - set(BASELINE_NAMES):
+        raise RnnkitError(f"--baselines: expected one or more of {list(BASELINE_NAMES)}, got {cfg.baselines}")
+    if cfg.ets_mix and cfg.pool_with != "auto" and cfg.pool_with not in cfg.baselines:
+        raise RnnkitError(
+            f"--pool-with {cfg.pool_with}: expected {cfg.pool_with} among --baselines (the pool uses its forecasts), "
+            f"got {cfg.baselines}; add it, or pass --no-ets-mix"
+        )

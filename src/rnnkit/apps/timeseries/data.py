@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines
 from rnnkit.datasets import TimeSeries, load_co2, load_sunspots, read_time_series_csv, split_by_time
 
 __all__ = [
@@ -99,9 +99,7 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
         raise RnnkitError(f"--target: expected one of the value columns {ts.columns}, got {target!r}")
     if cfg.target is None:
         _refuse_time_index(ts, target)
-    known = ("naive", "seasonal naive", "ets", "arima", "mlp")
-    if not cfg.baselines or set(cfg.baselines) - set(known):
-        raise RnnkitError(f"--baselines: expected one or more of {list(known)}, got {cfg.baselines}")
+    check_baselines(cfg)
     normalize = cfg.normalize
     if normalize == "auto":
         normalize = "es" if len(ts) < ES_BELOW and cfg.structure == "many-to-one" else "seasonal"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
@@ -304,9 +304,7 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
             f"--level-penalty {cfg.level_penalty:g} is for a single series' ES-RNN; a global one (--normalize es "
             "with many series) has no per-series level to penalise: leave it at 0"
         )
-    known = ("naive", "seasonal naive", "ets", "arima", "mlp")
-    if not cfg.baselines or set(cfg.baselines) - set(known):
-        raise RnnkitError(f"--baselines: expected one or more of {list(known)}, got {cfg.baselines}")
+    check_baselines(cfg)
     out = replace(
         cfg,
         horizon=horizon,

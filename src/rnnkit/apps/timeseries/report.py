@@ -122,14 +122,15 @@ def interval_scores(model, scaler, values, target, val_origins, test_origins, cf
         return {}
     kind = "ratio" if scaler.log[scaler.t] and scaler.nonnegative else "additive"
 
-    def errors(origins):
-        fc = forecast_at(model, scaler, values, origins, cfg.window)
-        actual = futures_at(target, origins, cfg.horizon)
-        return (_log_ratio(actual, fc) if kind == "ratio" else actual - fc), fc, actual
+    def at(origins):
+        return forecast_at(model, scaler, values, origins, cfg.window), futures_at(
+            target, origins, cfg.horizon
+        )
 
-    err, _, _ = errors(val_origins)
+    fc, actual = at(val_origins)
+    err = _log_ratio(actual, fc) if kind == "ratio" else actual - fc
     offsets = _error_quantiles(err, cfg.interval, cfg.interval_tails)
-    _, fc, actual = errors(test_origins)
+    fc, actual = at(test_origins)
     lo, hi = interval_bounds(fc, offsets, kind, scaler.nonnegative)
     return {
         "level": cfg.interval,
