@@ -56,6 +56,25 @@ def test_seasonal_scaler_reproduces_a_noiseless_log_linear_seasonal_series():
                                future, rtol=1e-5)  # fmt: skip
 
 
+def test_trend_auto_continues_the_line_with_a_season_and_stays_flat_without_one():
+    """``--trend auto``: a seasonal series' zero output continues the window's line (above); without a season
+    it stays at the line's value at the window's end, the level (a random walk's slope over a few horizons is
+    noise). Explicit ``line`` / ``flat`` are kept; the resolved value is what config.json records."""
+    y = np.exp(0.01 * np.arange(300.0)) * 10
+    ts = _ts(y)
+    assert resolve(_cfg(data="x", normalize="seasonal"), ts).trend == "line"
+    flat = resolve(_cfg(data="x", normalize="seasonal", season=1, horizon=5, window=12), ts)
+    assert flat.trend == "flat"
+    assert resolve(replace(flat, trend="line"), ts).trend == "line"
+    assert resolve(_cfg(data="x", normalize="seasonal", trend="flat"), ts).trend == "flat"
+    w = y[None, 100:112, None]
+    for cfg, ahead in ((flat, np.zeros(5)), (resolve(replace(flat, trend="line"), ts), np.arange(1.0, 6.0))):
+        scaler = Scaler.fit(y[:200, None], cfg, 0)
+        # log-linear data: the window's line is exact, level = log y at the window's last step, slope 0.01
+        expected = np.exp(np.log(y[111]) + 0.01 * ahead)
+        np.testing.assert_allclose(scaler.decode(w, np.zeros((1, 5)))[0], expected, rtol=1e-9)
+
+
 def test_level_mode_keeps_the_old_meaning_and_log_needs_positive_data():
     y = np.arange(1.0, 101.0)
     ts = _ts(y)

@@ -8,7 +8,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
 from rnnkit.config import option
 
-__all__ = ["TimeSeriesConfig"]
+__all__ = ["TimeSeriesConfig", "resolve_trend"]
 
 
 @dataclass
@@ -81,10 +81,11 @@ class TimeSeriesConfig(AppConfig):
         choices=("auto", "log", "none"),
     )
     trend: str = option(
-        "line",
+        "auto",
         "seasonal normalisation: line: a zero network output continues the window's straight line; flat: it "
-        "stays at the level (the network forecasts the trend)",
-        choices=("line", "flat"),
+        "stays at the level (the network forecasts the trend); auto: line with a season, flat without one "
+        "(--season 1, where a line through a short window is mostly noise)",
+        choices=("auto", "line", "flat"),
     )
     ensemble: int = option(
         5,
@@ -147,3 +148,14 @@ def check_baselines(cfg: TimeSeriesConfig) -> None:
             f"--pool-with {cfg.pool_with}: expected {cfg.pool_with} among --baselines (the pool uses its forecasts), "
             f"got {cfg.baselines}; add it, or pass --no-ets-mix"
         )
+
+
+def resolve_trend(trend: str, season: int) -> str:
+    """``--trend auto``: ``line`` for a seasonal series, ``flat`` without a season (``season`` 1).
+
+    Without a season the window is a few horizons long and its fitted slope, carried ``horizon`` steps
+    ahead, mostly extrapolates noise: on the development series without a season that are long enough for
+    the seasonal normalisation (interest rates, a wheat price index) ``flat`` lowered the network's MASE
+    at every one (docs/applications.md, *Series without a season*).
+    """
+    return trend if trend != "auto" else ("line" if season > 1 else "flat")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, resolve_trend
 from rnnkit.datasets import TimeSeries, load_co2, load_sunspots, read_time_series_csv, split_by_time
 
 __all__ = [
@@ -122,6 +122,7 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
         target=target,
         value_columns=list(ts.columns),
         normalize=normalize,
+        trend=resolve_trend(cfg.trend, season),
     )
     n_tr, n_val, n_test = part_sizes(out, n)
     if n_test < horizon:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, resolve_trend
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
@@ -313,6 +313,7 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
         target=panel.value_column,
         value_columns=[panel.value_column],
         normalize=normalize,
+        trend=resolve_trend(cfg.trend, season),
     )
     check_panel(out, panel)
     return out
