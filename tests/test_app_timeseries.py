@@ -58,8 +58,7 @@ def test_seasonal_scaler_reproduces_a_noiseless_log_linear_seasonal_series():
 
 def test_trend_auto_continues_the_line_with_a_season_and_stays_flat_without_one():
     """``--trend auto``: a seasonal series' zero output continues the window's line (above); without a season
-    it stays at the line's value at the window's end, the level (a random walk's slope over a few horizons is
-    noise). Explicit ``line`` / ``flat`` are kept; the resolved value is what config.json records."""
+    in the window it stays at the window's last value (a random walk's slope over a few horizons is noise). Explicit ``line`` / ``flat`` are kept; the resolved value is what config.json records."""
     y = np.exp(0.01 * np.arange(300.0)) * 10
     ts = _ts(y)
     assert resolve(_cfg(data="x", normalize="seasonal"), ts).trend == "line"
@@ -67,6 +66,8 @@ def test_trend_auto_continues_the_line_with_a_season_and_stays_flat_without_one(
     assert flat.trend == "flat"
     assert resolve(replace(flat, trend="line"), ts).trend == "line"
     assert resolve(_cfg(data="x", normalize="seasonal", trend="flat"), ts).trend == "flat"
+    # a season longer than the window is no season to the window (no profile is fitted): flat too
+    assert resolve(_cfg(data="x", normalize="seasonal", season=52, window=40), ts).trend == "flat"
     w = y[None, 100:112, None]
     for cfg, ahead in ((flat, np.zeros(5)), (resolve(replace(flat, trend="line"), ts), np.arange(1.0, 6.0))):
         scaler = Scaler.fit(y[:200, None], cfg, 0)

@@ -83,8 +83,8 @@ class TimeSeriesConfig(AppConfig):
     trend: str = option(
         "auto",
         "seasonal normalisation: line: a zero network output continues the window's straight line; flat: it "
-        "stays at the level (the network forecasts the trend); auto: line with a season, flat without one "
-        "(--season 1, where a line through a short window is mostly noise)",
+        "stays at the level (the network forecasts the trend); auto: line where the window holds a whole season, "
+        "else flat (without a season a line through a short window is mostly noise)",
         choices=("auto", "line", "flat"),
     )
     ensemble: int = option(
@@ -150,12 +150,13 @@ def check_baselines(cfg: TimeSeriesConfig) -> None:
         )
 
 
-def resolve_trend(trend: str, season: int) -> str:
-    """``--trend auto``: ``line`` for a seasonal series, ``flat`` without a season (``season`` 1).
+def resolve_trend(trend: str, season: int, window: int) -> str:
+    """``--trend auto``: ``line`` where the window holds a whole season, else ``flat``.
 
-    Without a season the window is a few horizons long and its fitted slope, carried ``horizon`` steps
-    ahead, mostly extrapolates noise: on the development series without a season that are long enough for
-    the seasonal normalisation (interest rates, a wheat price index) ``flat`` lowered the network's MASE
-    at every one (docs/applications.md, *Series without a season*).
+    Without a season in the window (``season`` 1, or longer than ``window``) the seasonal normalisation fits
+    no profile, the level is the window's last value, and the window's slope, carried ``horizon`` steps ahead,
+    mostly extrapolates noise: on the development series without a season that are long enough for the
+    seasonal normalisation (interest rates, a wheat price index) ``flat`` lowered the network's MASE at every
+    one (docs/applications.md, *Series without a season*).
     """
-    return trend if trend != "auto" else ("line" if season > 1 else "flat")
+    return trend if trend != "auto" else ("line" if 1 < season <= window else "flat")

@@ -122,7 +122,7 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
         target=target,
         value_columns=list(ts.columns),
         normalize=normalize,
-        trend=resolve_trend(cfg.trend, season),
+        trend=resolve_trend(cfg.trend, season, window),
     )
     n_tr, n_val, n_test = part_sizes(out, n)
     if n_test < horizon:

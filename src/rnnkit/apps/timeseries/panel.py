@@ -313,7 +313,7 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
         target=panel.value_column,
         value_columns=[panel.value_column],
         normalize=normalize,
-        trend=resolve_trend(cfg.trend, season),
+        trend=resolve_trend(cfg.trend, season, window),
     )
     check_panel(out, panel)
     return out
