@@ -469,6 +469,10 @@ def test_auto_normalisation_of_a_global_model_is_the_es_rnn_whatever_the_lengths
     assert resolve_global(_cfg("x.csv"), panel([40, 60, 80])).normalize == "es"
     assert resolve_global(_cfg("x.csv"), panel([ES_BELOW + 1] * 3)).normalize == "es"
     assert resolve_global(_cfg("x.csv", normalize="seasonal"), panel([40, 60])).normalize == "seasonal"
+    # --trend auto keeps the line for a global model, even without a season (unlike one series)
+    no_season = replace(_cfg("x.csv", normalize="seasonal"), season=1)
+    assert resolve_global(no_season, panel([40, 60])).trend == "line"
+    assert resolve_global(_cfg("x.csv", trend="flat"), panel([40, 60])).trend == "flat"
 
 
 def test_choose_share_of_the_ets_mixture_minimises_validation_mase():

@@ -83,8 +83,9 @@ class TimeSeriesConfig(AppConfig):
     trend: str = option(
         "auto",
         "seasonal normalisation: line: a zero network output continues the window's straight line; flat: it "
-        "stays at the level (the network forecasts the trend); auto: line where the window holds a whole season, "
-        "else flat (without a season a line through a short window is mostly noise)",
+        "stays at the level (the network forecasts the trend); auto: line where the window holds a whole season "
+        "or for a global model (--id-column), else flat (one series without a season: its window's line is mostly "
+        "noise)",
         choices=("auto", "line", "flat"),
     )
     ensemble: int = option(
@@ -151,7 +152,7 @@ def check_baselines(cfg: TimeSeriesConfig) -> None:
 
 
 def resolve_trend(trend: str, season: int, window: int) -> str:
-    """``--trend auto``: ``line`` where the window holds a whole season, else ``flat``.
+    """``--trend auto`` for one series: ``line`` where the window holds a whole season, else ``flat``.
 
     Without a season in the window (``season`` 1, or longer than ``window``) the seasonal normalisation fits
     no profile, the level is the window's last value, and the window's slope, carried ``horizon`` steps ahead,

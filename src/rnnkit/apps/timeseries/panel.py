@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, resolve_trend
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
@@ -313,7 +313,9 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
         target=panel.value_column,
         value_columns=[panel.value_column],
         normalize=normalize,
-        trend=resolve_trend(cfg.trend, season, window),
+        # auto keeps the line for a global model, season or not: with --normalize seasonal the flat level was
+        # worse on both yearly collections it was tried on (docs/applications.md, *Series without a season*)
+        trend="line" if cfg.trend == "auto" else cfg.trend,
     )
     check_panel(out, panel)
     return out
