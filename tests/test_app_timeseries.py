@@ -349,3 +349,36 @@ def test_es_normalisation_trains_its_smoothing_and_a_saved_run_reproduces_it(tmp
     assert mape(full) < 0.6 * mape(
         y[96:108]
     )  # half the seasonal naive forecast's error (it misses the trend)
+
+
+def test_forecast_plot_reads_step_numbers_as_numbers_and_a_failing_figure_costs_no_run(tmp_path, caplog):
+    """Times ``0, 1, ...`` are step numbers, not the years 0, 1, ... (which no plot can show: a 365-step
+    history reaching back to step 0 once crashed the run after training); a figure that fails anyway is
+    skipped with a warning and the run is still written."""
+    pytest.importorskip("matplotlib")
+    from rnnkit.apps import plots
+    from rnnkit.apps.timeseries.report import _times_axis
+
+    x = _times_axis(_ts(np.ones(400)))
+    assert x.dtype == np.float64 and x[0] == 0.0 and x[-1] == 399.0
+    years = _ts(np.ones(30))
+    years.times = [str(1700 + i) for i in range(30)]
+    assert _times_axis(years).dtype.kind == "M"
+    years.times = ["a", "b"] * 15
+    assert _times_axis(years) is None
+    y = np.sin(np.arange(400.0))
+    out = plots.plot_forecast(x, y, 380, [(380, y[380:390])], {}, tmp_path / "f.png", "t", "y", 380)
+    assert out is not None and (tmp_path / "f.png").stat().st_size > 0
+    bad_dates = np.array([str(i) for i in range(400)], dtype="datetime64")  # years 0..399: unplottable
+    with caplog.at_level("WARNING", logger="rnnkit.apps"):
+        assert plots.plot_forecast(bad_dates, y, 380, [], {}, tmp_path / "g.png", "t", "y", 380) is None
+    assert "plot_forecast skipped" in caplog.text and not (tmp_path / "g.png").exists()
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "steps.csv"
+    path.write_text("t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(10 + rng.normal(size=300).cumsum() * 0.1)))
+    cfg = TimeSeriesConfig(data=str(path), time_column="t", season=100, horizon=5, ensemble=1, epochs=1,
+                           baselines=["naive"], runs_dir=str(tmp_path / "runs"), name="steps", progress=False)  # fmt: skip
+    res = train(cfg, say=lambda s: None)
+    assert (res.run / "metrics.json").is_file() and (res.run / "forecast.png").is_file()
+

@@ -51,6 +51,9 @@ def _guard(fn):
         plt = _pyplot()
         try:
             return fn(plt, *args, **kwargs)
+        except Exception as e:  # a figure is a by-product: it must never cost the run it illustrates
+            log.warning("%s skipped: %s: %s", fn.__name__, type(e).__name__, e)
+            return None
         finally:
             plt.close("all")
 

@@ -274,10 +274,25 @@ def result_rows(cfg: TimeSeriesConfig, model: dict, baselines: dict, best: str, 
 
 
 def _times_axis(ts: TimeSeries):
+    """The plot's x values: dates where the times are ISO dates a plot can show (years 1-9999), else the times as
+    numbers (a column of step numbers ``0, 1, ...`` would otherwise read as the years 0, 1, ...), else None
+    (positions)."""
     try:
-        return ts.as_datetime64()
+        dates = ts.as_datetime64()
+        years = dates.astype("datetime64[Y]").astype(np.int64) + 1970
+        if years.min() >= 1 and years.max() <= 9999 and not _all_small_integers(ts.times):
+            return dates
     except RnnkitError:
+        pass
+    try:
+        return np.array(ts.times, dtype=np.float64)
+    except ValueError:
         return None
+
+
+def _all_small_integers(times) -> bool:
+    """Times written as integers of at most three digits: step numbers, not years."""
+    return all(t.lstrip("-").isdigit() and len(t.lstrip("-")) <= 3 for t in map(str, times))
 
 
 def plot_forecast(cfg, ts, target, origins, test, test_start, path, label):
