@@ -376,9 +376,10 @@ def test_forecast_plot_reads_step_numbers_as_numbers_and_a_failing_figure_costs_
 
     rng = np.random.default_rng(0)
     path = tmp_path / "steps.csv"
-    path.write_text("t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(10 + rng.normal(size=300).cumsum() * 0.1)))
+    path.write_text(
+        "t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(10 + rng.normal(size=300).cumsum() * 0.1))
+    )
     cfg = TimeSeriesConfig(data=str(path), time_column="t", season=100, horizon=5, ensemble=1, epochs=1,
                            baselines=["naive"], runs_dir=str(tmp_path / "runs"), name="steps", progress=False)  # fmt: skip
     res = train(cfg, say=lambda s: None)
     assert (res.run / "metrics.json").is_file() and (res.run / "forecast.png").is_file()
-
