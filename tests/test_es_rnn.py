@@ -210,3 +210,22 @@ def test_panel_forecasts_of_a_batch_equal_one_series_at_a_time():
         each = [es_history_forecasts(mm, [y], [sc])[0] for mm, _ in members]
         np.testing.assert_allclose(together[i], np.median(each, 0), rtol=1e-5)
         assert np.all(together[i] > 0)  # a log-transformed series stays positive
+
+
+def test_the_level_starts_nearer_the_last_value_without_a_season():
+    """Starting coefficients: alpha 0.3 with a season, 0.6 for one series without one (a short run ends near
+    where it starts, and a wandering level smoothed at 0.3 lags); the global model keeps 0.3; given ones win."""
+    from rnnkit.apps.timeseries.es import ALPHA_START, ALPHA_START_NO_SEASON, PanelESForecaster
+
+    assert (ALPHA_START, ALPHA_START_NO_SEASON) == (0.3, 0.6)
+    seasonal = ESForecaster(_net(4), 4, 4, 8, 0, [1.0], np.zeros(4))
+    plain = ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1))
+    assert float(seasonal.alpha) == pytest.approx(0.3) and float(seasonal.gamma) == pytest.approx(0.2)
+    assert float(plain.alpha) == pytest.approx(0.6) and plain.gamma is None
+    assert float(ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1), alpha=0.2).alpha) == pytest.approx(0.2)
+    assert float(PanelESForecaster(_net(4), 1, 4, 8).alpha) == pytest.approx(0.3)
+    # the level it gives a random walk: nearer its last value than the old start's (the smoothing itself)
+    z = torch.tensor(np.random.default_rng(1).normal(size=60).cumsum())
+    near = es_smooth(z, plain.alpha.double(), None, None)[0][-1]
+    old = es_smooth(z, torch.tensor(0.3, dtype=torch.float64), None, None)[0][-1]
+    assert abs(float(near - z[-1])) < abs(float(old - z[-1]))
