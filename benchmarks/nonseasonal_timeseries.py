@@ -1,0 +1,169 @@
+"""The forecaster's defaults on series without a season, next to ETS, ARIMA and naive (docs/applications.md,
+*Series without a season*).
+
+Four groups, all read from registry packages (checksummed, cached like rnnkit.datasets.extra):
+
+* ``short-dev`` (21, chosen on): the 14 annual Nelson-Plosser US series (Debian ``r-cran-tseries``), six
+  quarterly ``macrodata`` columns (tbilrate, unemp, infl, realgdp, cpi, m1) and the Nile (both statsmodels);
+* ``short-held-out`` (17): the 12 longest M3 "other" series (104 values), the four quarterly ``USeconomic``
+  series (Debian ``r-cran-tseries``) and ``heartrate``;
+* ``long-dev`` (4): monthly 1- and 10-year Treasury rates (``tcm``), the Beveridge wheat price index
+  (``bev``), the last 2,000 days of the daily 1-year rate (``tcmd``);
+* ``long-held-out`` (5): monthly 3- and 5-year rates, the last 2,000 days of the daily 10-year rate, the
+  Campito tree rings (``camp``) and ``gold``.
+
+Horizon 6 for annual series below 130 values, 8 for quarterly ones and M3 other, else 10; season 1. Each
+series is trained with the defaults (``--set`` adds overrides, e.g. ``'{"trend": "line"}'``), and the
+table gives MASE at the comparison origins for the network, the default pool, ETS, ARIMA and naive, and
+the network's MASE over every rolling test origin divided by naive's; per group the geometric mean of
+MASE / min(ETS, ARIMA) and how many series are within 10 % of it.
+
+    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nonseasonal_timeseries.py \\
+        [--groups short-dev long-held-out ...] [--set '{"trend": "line"}'] [--runs-dir /tmp/nonseasonal]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.apps.timeseries import TimeSeriesConfig, train
+from rnnkit.datasets._cache import Member, Source, ensure
+from rnnkit.datasets._rdata import read_rda
+
+_TS = "usr/lib/R/site-library/tseries/data"
+TSERIES = Source(
+    key="bench-r-tseries",
+    kind="deb",
+    spec="r-cran-tseries",
+    members=tuple(
+        Member(f"{_TS}/{name}.rda", f"{name}.rda", sha)
+        for name, sha in (
+            ("NelPlo", "e65cf26861a4d9d5cc1bafde5a1b53dfef7d1c3f75ef8b43a9873158c332c694"),
+            ("USeconomic", "1f763f410b05f2f043c5658c349efa9e7f94961a3ddb9e88d5d27b3ed6d5dbd8"),
+            ("bev", "22f42ca9fd9480dd1fa17225096c8f2eb4c47b1b8b3c4bd7d5c8d74c3ffb4493"),
+            ("camp", "fba85085fcb8599c2a4b0fc577f60d8dd216d11fd17277e75df6142d935e23fb"),
+            ("tcm", "008fc272bd349c638203f898b18fc8a0351d50bf04dcedc456178936b5b20997"),
+            ("tcmd", "69181dc3cc94a981ecc32a786101982f3d2cca1496e03bfcb524a6fbfc8142dd"),
+        )
+    ),
+)
+NELPLO = ["cpi", "ip", "gnp.nom", "vel", "emp", "int.rate", "nom.wages", "gnp.def", "money.stock", "gnp.real",
+          "stock.prices", "gnp.capita", "real.wages", "unemp"]  # fmt: skip
+MACRO = ["tbilrate", "unemp", "infl", "realgdp", "cpi", "m1"]
+GROUPS = ("short-dev", "short-held-out", "long-dev", "long-held-out")
+
+
+def _rda(name: str) -> dict:
+    return read_rda(ensure(TSERIES)[f"{name}.rda"].read_bytes())
+
+
+def _clean(values) -> list[float]:
+    out = [float(v) for v in values if v is not None and not math.isnan(v)]
+    if len(out) != sum(1 for v in values if v is not None and not math.isnan(v)):
+        raise ValueError("unexpected values")
+    return out
+
+
+def _statsmodels_csv(name: str) -> list[dict]:
+    import statsmodels.datasets as sd
+
+    return list(csv.DictReader(open(Path(sd.__file__).parent / name / f"{name}.csv")))
+
+
+def series(group: str) -> list[tuple[str, list[float] | None, int]]:
+    """``(name, values, horizon)``; values None for a held-out series of rnnkit.datasets.extra (by name)."""
+    if group == "short-dev":
+        o = _rda("NelPlo")
+        out = [(f"nelplo-{k}", _clean(o[k]), 6) for k in NELPLO]
+        macro = _statsmodels_csv("macrodata")
+        out += [(f"macro-{k}", [float(r[k]) for r in macro], 8) for k in MACRO]
+        return out + [("nile", [float(r["volume"]) for r in _statsmodels_csv("nile")], 10)]
+    if group == "short-held-out":
+        from rnnkit.apps.timeseries.panel import load_panel
+
+        panel = load_panel(TimeSeriesConfig(data="m3-other"))
+        out = [(f"m3-other-{i}", v.tolist(), 8) for i, v in zip(panel.ids, panel.values) if len(v) == 104]
+        o = _rda("USeconomic")
+        return (
+            out
+            + [(f"useconomic-{k}", _clean(o[k]), 8) for k in ("GNP", "M1", "rs", "rl")]
+            + [("heartrate", None, 10)]
+        )
+    tcm, tcmd = _rda("tcm"), _rda("tcmd")
+    if group == "long-dev":
+        return [("tcm1y", _clean(tcm["tcm1y"]), 10), ("tcm10y", _clean(tcm["tcm10y"]), 10),
+                ("bev", _clean(_rda("bev")["bev"]), 10), ("tcm1yd-last2000", _clean(tcmd["tcm1yd"])[-2000:], 10)]  # fmt: skip
+    if group == "long-held-out":
+        return [("tcm3y", _clean(tcm["tcm3y"]), 10), ("tcm5y", _clean(tcm["tcm5y"]), 10),
+                ("camp", _clean(_rda("camp")["camp"]), 10), ("tcm10yd-last2000", _clean(tcmd["tcm10yd"])[-2000:], 10),
+                ("gold", None, 10)]  # fmt: skip
+    raise ValueError(f"expected a group from {GROUPS}, got {group!r}")
+
+
+def run_one(name, values, horizon, overrides, runs_dir: Path, threads: int) -> dict:
+    if values is None:
+        kw = {"data": name}
+    else:
+        path = runs_dir / f"{name}.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["t", "y"])
+            w.writerows(enumerate(values))
+        kw = {"data": str(path), "time_column": "t", "season": 1, "horizon": horizon}
+    cfg = TimeSeriesConfig(
+        name=name, runs_dir=str(runs_dir), threads=threads, progress=False, **{**kw, **overrides}
+    )
+    m = train(cfg, overwrite=True, say=lambda s: None).metrics
+    c = m["comparison"]
+    b = {k: v["mase"] for k, v in c["baselines"].items()}
+    pool = (m.get("mixture") or {}).get("test", {}).get("mase", float("nan"))
+    return {"data": name, "n": sum(m["split"].values()), "h": m["horizon"], "normalize": m["normalize"],
+            "network": c["model"]["mase"], "pool": pool, "ets": b["ets"], "arima": b["arima"], "naive": b["naive"],
+            "all_origins_vs_naive": m["test"]["mase"] / m["naive"]["mase"]}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--groups", nargs="*", default=list(GROUPS), choices=GROUPS)
+    p.add_argument("--set", default="{}", help='config overrides as JSON, e.g. \'{"trend": "line"}\'')
+    p.add_argument("--runs-dir", default="/tmp/nonseasonal")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json")
+    a = p.parse_args()
+    overrides = json.loads(a.set)
+    runs_dir = Path(a.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for group in a.groups:
+        for name, values, h in series(group):
+            r = {"group": group, **run_one(name, values, h, overrides, runs_dir, a.threads)}
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    print("\n| group | series (n, h) | network | pool | ETS | ARIMA | naive | network / naive, all origins |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['group']} | {r['data']} ({r['n']}, {r['h']}) | {r['network']:.3f} | {r['pool']:.3f} | "
+              f"{r['ets']:.3f} | {r['arima']:.3f} | {r['naive']:.3f} | {r['all_origins_vs_naive']:.3f} |")  # fmt: skip
+    for group in a.groups:
+        got = [r for r in rows if r["group"] == group]
+        best = np.array([min(r["ets"], r["arima"]) for r in got])
+        for k in ("network", "pool"):
+            ratio = np.array([r[k] for r in got]) / best
+            print(f"{group}, {k}: geometric mean of MASE / min(ETS, ARIMA) {math.exp(np.log(ratio).mean()):.3f}, "
+                  f"within 10 % on {int((ratio <= 1.1).sum())} of {len(got)}")  # fmt: skip
+        allo = np.array([r["all_origins_vs_naive"] for r in got])
+        print(
+            f"{group}: network / naive over all origins, geometric mean {math.exp(np.log(allo).mean()):.3f}"
+        )
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
