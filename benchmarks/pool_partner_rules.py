@@ -8,7 +8,9 @@ choose) and its comparison origins (to score, MASE):
 * ``chosen``: ETS or ARIMA, partner and share chosen together on validation (``--pool-with auto``);
 * ``comb``: the mean of ETS and ARIMA as the partner, the share chosen on validation;
 * and, with no choice on validation, the network, ETS, ARIMA, the mean of ETS and ARIMA, and the mean of all
-  three (what ``--pool-with auto`` does since 2026-12-02), and their step-by-step median.
+  three (what ``--pool-with auto`` does since 2026-12-02), and their step-by-step median;
+* ``mean of 3, trimmed``: the mean of the members whose validation MASE is at most ``TRIM`` times the best
+  member's (only a member far off on validation is left out).
 
 Series: a seeded sample of one collection's longest series (each run as one series, horizon one season:
 with 10 % validation and test parts a 144-month series has one validation and one test horizon, the
@@ -38,8 +40,12 @@ from rnnkit.apps.timeseries.report import interval_bounds, interval_comparison
 from rnnkit.apps.timeseries.use import load
 
 RULES = (
-    "network", "ets", "arima", "ets+arima", "mean of 3", "median of 3", "pool: ets", "pool: chosen", "pool: comb",
+    "network", "ets", "arima", "ets+arima", "mean of 3", "median of 3", "mean of 3, trimmed", "pool: ets",
+    "pool: chosen", "pool: comb",
 )  # fmt: skip
+TRIM = (
+    2.0  # "mean of 3, trimmed": members whose validation MASE exceeds TRIM x the best member's are left out
+)
 
 
 def sample_series(
@@ -112,6 +118,17 @@ def replay(run: Path) -> dict:
     out["median of 3"] = mase(
         [np.median([a, b, c], axis=0) for a, b, c in zip(net, test["ets"], test["arima"])]
     )
+    members = {
+        "network": (net_val, net),
+        "ets": (val["ets"], test["ets"]),
+        "arima": (val["arima"], test["arima"]),
+    }
+    val_mase = {
+        k: float(np.abs(np.stack(v) - np.stack(actual_val)).mean() / scale) for k, (v, _) in members.items()
+    }
+    kept = [k for k in members if val_mase[k] <= TRIM * min(val_mase.values())]
+    out["mean of 3, trimmed"] = mase([np.mean(fs, axis=0) for fs in zip(*(members[k][1] for k in kept))])
+    out["trimmed: kept"] = "+".join(kept)
     for rule, partners in (("ets", ("ets",)), ("chosen", ("ets", "arima")), ("comb", ("comb",))):
         name, share, _ = choose_pool(net_val, {k: val[k] for k in partners}, actual_val, scales)
         out[f"pool: {rule}"] = mase(mix_forecasts(net, test[name], share))
