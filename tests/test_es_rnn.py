@@ -229,3 +229,27 @@ def test_the_level_starts_nearer_the_last_value_without_a_season():
     near = es_smooth(z, plain.alpha.double(), None, None)[0][-1]
     old = es_smooth(z, torch.tensor(0.3, dtype=torch.float64), None, None)[0][-1]
     assert abs(float(near - z[-1])) < abs(float(old - z[-1]))
+
+
+def test_starting_coefficients_can_be_set_and_are_checked():
+    """``--es-alpha`` / ``--es-gamma`` replace the defaults above for one series and a global model alike;
+    values outside (0, 1) are refused with the flag's name."""
+    from rnnkit._errors import RnnkitError
+    from rnnkit.apps.timeseries import TimeSeriesConfig
+    from rnnkit.apps.timeseries.es import PanelESForecaster
+    from rnnkit.apps.timeseries.model import es_start
+    from rnnkit.config import config_from_dict
+
+    assert es_start(TimeSeriesConfig()) == {}
+    cfg = config_from_dict(TimeSeriesConfig, {"es_alpha": 0.45, "es_gamma": 0.1})
+    assert es_start(cfg) == {"alpha": 0.45, "gamma": 0.1}
+    one = ESForecaster(_net(4), 4, 4, 8, 0, [1.0], np.zeros(4), **es_start(cfg))
+    assert (float(one.alpha), float(one.gamma)) == pytest.approx((0.45, 0.1))
+    assert float(
+        ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1), **es_start(cfg)).alpha
+    ) == pytest.approx(0.45)
+    assert float(PanelESForecaster(_net(4), 1, 4, 8, **es_start(cfg)).alpha) == pytest.approx(0.45)
+    with pytest.raises(RnnkitError, match=r"es_alpha \(--es-alpha\): expected a value <= 0.99, got 1.5"):
+        config_from_dict(TimeSeriesConfig, {"es_alpha": 1.5})
+    with pytest.raises(RnnkitError, match=r"es_gamma \(--es-gamma\): expected a value >= 0.01, got 0"):
+        config_from_dict(TimeSeriesConfig, {"es_gamma": 0})

@@ -71,6 +71,19 @@ class TimeSeriesConfig(AppConfig):
         "standard: (x - mean) / std of the training part",
         choices=("auto", "es", "seasonal", "level", "standard"),
     )
+    es_alpha: float | None = option(
+        None,
+        "es: the level's smoothing coefficient at the start of training (learnt from there; default 0.3, or 0.6 "
+        "for one series without a season)",
+        low=0.01,
+        high=0.99,
+    )
+    es_gamma: float | None = option(
+        None,
+        "es: the seasonal indices' smoothing coefficient at the start of training (learnt from there; default 0.2)",
+        low=0.01,
+        high=0.99,
+    )
     level_penalty: float = option(
         0.0, "es: weight of Smyl's penalty on the smoothed level's second differences", low=0.0
     )

@@ -49,6 +49,12 @@ def build_model(cfg: TimeSeriesConfig, channels: int, loss: str = "mse"):
     )
 
 
+def es_start(cfg: TimeSeriesConfig) -> dict[str, float]:
+    """The ES-RNN's starting coefficients the user set (``--es-alpha``, ``--es-gamma``); the rest keep the
+    forecaster's defaults."""
+    return {k: v for k, v in (("alpha", cfg.es_alpha), ("gamma", cfg.es_gamma)) if v is not None}
+
+
 def build_es(cfg: TimeSeriesConfig, channels: int, scaler: Scaler, train_target: np.ndarray, window: int):
     """An :class:`ESForecaster` around :func:`build_model`'s network; its starting seasonal indices come from
     the first seasons of the (transformed) training part ``train_target``, whose first values it remembers
@@ -59,7 +65,7 @@ def build_es(cfg: TimeSeriesConfig, channels: int, scaler: Scaler, train_target:
     init = initial_season(z, m) if m > 1 else np.zeros(1)
     es = ESForecaster(
         build_model(cfg, channels), m, cfg.horizon, window, scaler.t, scaler.scale, init,
-        level_penalty=cfg.level_penalty,
+        level_penalty=cfg.level_penalty, **es_start(cfg),
     )  # fmt: skip
     es.head = [float(v) for v in np.asarray(train_target)[: max(m, 2)]]
     return es

@@ -38,7 +38,14 @@ from rnnkit.apps.timeseries.data import (
 )
 from rnnkit.apps.timeseries.es import PanelESForecaster, initial_season
 from rnnkit.apps.timeseries.mixture import PARTNERS, choose_pool, classical_at, mix_forecasts, pool_bounds
-from rnnkit.apps.timeseries.model import Ensemble, build_es, build_model, forecast_at, member_windows
+from rnnkit.apps.timeseries.model import (
+    Ensemble,
+    build_es,
+    build_model,
+    es_start,
+    forecast_at,
+    member_windows,
+)
 from rnnkit.apps.timeseries.panel import (
     GLOBAL_LOSS,
     PANELS,
@@ -415,7 +422,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 
         def new_model(mcfg, w):
             net = build_model(mcfg, 1, GLOBAL_LOSS)
-            return PanelESForecaster(net, cfg.season, cfg.horizon, w) if es else net
+            return PanelESForecaster(net, cfg.season, cfg.horizon, w, **es_start(cfg)) if es else net
 
         seed_everything(cfg.seed)
         untrained = report.summarize(
