@@ -169,6 +169,7 @@ def main() -> None:
         metavar="PATH:SEASON:HORIZON",
         help="CSV files of one series (columns t, y), each with its season and horizon",
     )
+    p.add_argument("--set", default="{}", help="config overrides as JSON, e.g. '{\"es_alpha\": 0.5}'")
     p.add_argument("--runs-dir", default="/tmp/pool-rules")
     p.add_argument("--retrain", action="store_true", help="train again where a run exists")
     p.add_argument("--json")
@@ -186,8 +187,9 @@ def main() -> None:
         run = runs_dir / name
         if a.retrain or not (run / "metrics.json").exists():
             cfg = TimeSeriesConfig(
-                data=data, name=name, runs_dir=str(runs_dir), threads=1, progress=False, **extra
-            )
+                data=data, name=name, runs_dir=str(runs_dir), threads=1, progress=False,
+                **{**extra, **json.loads(a.set)},
+            )  # fmt: skip
             train(cfg, overwrite=True, say=lambda s: None)
         r = replay(run)
         if r:
