@@ -63,24 +63,28 @@ def _rda(name: str) -> dict:
     return read_rda(ensure(TSERIES)[f"{name}.rda"].read_bytes())
 
 
-def _clean(values) -> list[float]:
-    out = [float(v) for v in values if v is not None and not math.isnan(v)]
-    if len(out) != sum(1 for v in values if v is not None and not math.isnan(v)):
-        raise ValueError("unexpected values")
-    return out
+def _clean(values, name: str) -> list[float]:
+    """An R column without its leading and trailing missing values (the series' own span); a gap inside it is
+    an error, not something to close silently."""
+    known = [v is not None and not math.isnan(v) for v in values]
+    first, last = known.index(True), len(known) - known[::-1].index(True)
+    if not all(known[first:last]):
+        raise ValueError(f"{name}: expected no missing values inside the series")
+    return [float(v) for v in values[first:last]]
 
 
 def _statsmodels_csv(name: str) -> list[dict]:
     import statsmodels.datasets as sd
 
-    return list(csv.DictReader(open(Path(sd.__file__).parent / name / f"{name}.csv")))
+    text = (Path(sd.__file__).parent / name / f"{name}.csv").read_text()
+    return list(csv.DictReader(text.splitlines()))
 
 
 def series(group: str) -> list[tuple[str, list[float] | None, int]]:
     """``(name, values, horizon)``; values None for a held-out series of rnnkit.datasets.extra (by name)."""
     if group == "short-dev":
         o = _rda("NelPlo")
-        out = [(f"nelplo-{k}", _clean(o[k]), 6) for k in NELPLO]
+        out = [(f"nelplo-{k}", _clean(o[k], k), 6) for k in NELPLO]
         macro = _statsmodels_csv("macrodata")
         out += [(f"macro-{k}", [float(r[k]) for r in macro], 8) for k in MACRO]
         return out + [("nile", [float(r["volume"]) for r in _statsmodels_csv("nile")], 10)]
@@ -92,16 +96,16 @@ def series(group: str) -> list[tuple[str, list[float] | None, int]]:
         o = _rda("USeconomic")
         return (
             out
-            + [(f"useconomic-{k}", _clean(o[k]), 8) for k in ("GNP", "M1", "rs", "rl")]
+            + [(f"useconomic-{k}", _clean(o[k], k), 8) for k in ("GNP", "M1", "rs", "rl")]
             + [("heartrate", None, 10)]
         )
     tcm, tcmd = _rda("tcm"), _rda("tcmd")
     if group == "long-dev":
-        return [("tcm1y", _clean(tcm["tcm1y"]), 10), ("tcm10y", _clean(tcm["tcm10y"]), 10),
-                ("bev", _clean(_rda("bev")["bev"]), 10), ("tcm1yd-last2000", _clean(tcmd["tcm1yd"])[-2000:], 10)]  # fmt: skip
+        return [("tcm1y", _clean(tcm["tcm1y"], "tcm1y"), 10), ("tcm10y", _clean(tcm["tcm10y"], "tcm10y"), 10),
+                ("bev", _clean(_rda("bev")["bev"], "bev"), 10), ("tcm1yd-last2000", _clean(tcmd["tcm1yd"], "tcm1yd")[-2000:], 10)]  # fmt: skip
     if group == "long-held-out":
-        return [("tcm3y", _clean(tcm["tcm3y"]), 10), ("tcm5y", _clean(tcm["tcm5y"]), 10),
-                ("camp", _clean(_rda("camp")["camp"]), 10), ("tcm10yd-last2000", _clean(tcmd["tcm10yd"])[-2000:], 10),
+        return [("tcm3y", _clean(tcm["tcm3y"], "tcm3y"), 10), ("tcm5y", _clean(tcm["tcm5y"], "tcm5y"), 10),
+                ("camp", _clean(_rda("camp")["camp"], "camp"), 10), ("tcm10yd-last2000", _clean(tcmd["tcm10yd"], "tcm10yd")[-2000:], 10),
                 ("gold", None, 10)]  # fmt: skip
     raise ValueError(f"expected a group from {GROUPS}, got {group!r}")
 
