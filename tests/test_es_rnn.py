@@ -244,7 +244,7 @@ def test_starting_coefficients_can_be_set_and_are_checked():
     cfg = config_from_dict(TimeSeriesConfig, {"es_alpha": 0.45, "es_gamma": 0.1})
     assert es_start(cfg) == {"alpha": 0.45, "gamma": 0.1}
     one = ESForecaster(_net(4), 4, 4, 8, 0, [1.0], np.zeros(4), **es_start(cfg))
-    assert (float(one.alpha), float(one.gamma)) == pytest.approx((0.45, 0.1))
+    assert (float(one.alpha.detach()), float(one.gamma.detach())) == pytest.approx((0.45, 0.1))
     assert float(
         ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1), **es_start(cfg)).alpha
     ) == pytest.approx(0.45)
@@ -253,3 +253,25 @@ def test_starting_coefficients_can_be_set_and_are_checked():
         config_from_dict(TimeSeriesConfig, {"es_alpha": 1.5})
     with pytest.raises(RnnkitError, match=r"es_gamma \(--es-gamma\): expected a value >= 0.01, got 0"):
         config_from_dict(TimeSeriesConfig, {"es_gamma": 0})
+    # where they would do nothing they are refused, one series and many alike
+    from rnnkit.apps.timeseries import resolve, resolve_global
+    from rnnkit.apps.timeseries.panel import Panel
+    from rnnkit.datasets import TimeSeries
+
+    y = np.exp(np.sin(np.arange(300.0)) + 3)
+    ts = TimeSeries([str(i) for i in range(300)], y[:, None], ["y"], np.zeros((300, 1), bool))
+    single = TimeSeriesConfig(data="x.csv", horizon=4, season=4, window=12)
+    assert (
+        resolve(TimeSeriesConfig(**{**single.__dict__, "es_alpha": 0.5, "normalize": "es"}), ts).es_alpha
+        == 0.5
+    )
+    with pytest.raises(
+        RnnkitError, match=r"--es-alpha: expected --normalize es .* got --normalize seasonal \(what auto"
+    ):
+        resolve(TimeSeriesConfig(**{**single.__dict__, "es_alpha": 0.5}), ts)  # 300 values: auto is seasonal
+    with pytest.raises(RnnkitError, match=r"--es-gamma: expected a season"):
+        resolve(TimeSeriesConfig(**{**single.__dict__, "es_gamma": 0.5, "season": 1, "normalize": "es"}), ts)
+    panel = Panel(["a", "b"], [[str(t) for t in range(40)]] * 2, [y[:40], y[40:80]], "y")
+    many = TimeSeriesConfig(data="x.csv", id_column="id", horizon=4, season=4, window=8, normalize="level")
+    with pytest.raises(RnnkitError, match=r"--es-alpha: expected --normalize es"):
+        resolve_global(TimeSeriesConfig(**{**many.__dict__, "es_alpha": 0.5}), panel)

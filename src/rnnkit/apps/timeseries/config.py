@@ -164,6 +164,22 @@ def check_baselines(cfg: TimeSeriesConfig) -> None:
         )
 
 
+def check_es_start(cfg: TimeSeriesConfig, normalize: str, season: int) -> None:
+    """One clear error for ``--es-alpha`` / ``--es-gamma`` where they would do nothing: without the ES-RNN
+    (``normalize`` as resolved), or ``--es-gamma`` without a season (no seasonal indices to smooth)."""
+    given = [f for f, v in (("--es-alpha", cfg.es_alpha), ("--es-gamma", cfg.es_gamma)) if v is not None]
+    if given and normalize != "es":
+        raise RnnkitError(
+            f"{' and '.join(given)}: expected --normalize es (they start the ES-RNN's smoothing), got "
+            f"--normalize {normalize}{' (what auto chose here)' if cfg.normalize == 'auto' else ''}; drop them or "
+            "pass --normalize es"
+        )
+    if cfg.es_gamma is not None and season <= 1:
+        raise RnnkitError(
+            "--es-gamma: expected a season (--season above 1): without one the ES-RNN smooths only a level"
+        )
+
+
 def resolve_trend(trend: str, season: int, window: int) -> str:
     """``--trend auto`` for one series: ``line`` where the window holds a whole season, else ``flat``.
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, resolve_trend
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, check_es_start, resolve_trend
 from rnnkit.datasets import TimeSeries, load_co2, load_sunspots, read_time_series_csv, split_by_time
 
 __all__ = [
@@ -104,6 +104,7 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     if normalize == "auto":
         normalize = "es" if len(ts) < ES_BELOW and cfg.structure == "many-to-one" else "seasonal"
         normalize = "level" if normalize == "seasonal" and cfg.structure == "many-to-many" else normalize
+    check_es_start(cfg, normalize, season)
     if normalize == "es" and cfg.structure == "many-to-many":
         raise RnnkitError("--normalize es forecasts from the last step only; use --structure many-to-one")
     if normalize == "seasonal" and cfg.structure == "many-to-many":

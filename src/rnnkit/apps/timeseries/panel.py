@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, check_es_start
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
@@ -304,6 +304,7 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
             f"--level-penalty {cfg.level_penalty:g} is for a single series' ES-RNN; a global one (--normalize es "
             "with many series) has no per-series level to penalise: leave it at 0"
         )
+    check_es_start(cfg, normalize, season)
     check_baselines(cfg)
     out = replace(
         cfg,
