@@ -347,6 +347,32 @@ def test_lazyload_db_round_trip(gzip_index):
         read_lazyload_db(rdx, bytes(damaged), names=["book"])
 
 
+@pytest.mark.parametrize("kind", [b"Z", b"2", b"1", b"0"])
+def test_lazyload_record_kinds_of_method_3(kind):
+    """R's base packages (``datasets``) write method 3: a type byte, and ``Z`` is a raw LZMA2 stream (it was
+    read as zlib, which failed on every record of R's ``datasets``)."""
+    import bz2
+    import lzma
+
+    from rnnkit.datasets._rdata import _decompress_record
+
+    payload = HEADER + _strs("AirPassengers", "x" * 300)
+    pack = {
+        b"Z": lambda b: lzma.compress(b, lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}]),
+        b"2": bz2.compress,
+        b"1": zlib.compress,
+        b"0": bytes,
+    }[kind]
+    record = struct.pack(">I", len(payload)) + kind + pack(payload)
+    assert _decompress_record(record, 3) == payload
+    assert unserialize(_decompress_record(record, 3)) == ["AirPassengers", "x" * 300]
+    with pytest.raises(RnnkitError, match="unknown lazy-load compression type b'Q'"):
+        _decompress_record(struct.pack(">I", len(payload)) + b"Q" + payload, 3)
+    if kind == b"Z":  # zlib bytes under the LZMA2 type byte: one clear error
+        with pytest.raises(RnnkitError, match="corrupt lazy-load record"):
+            _decompress_record(struct.pack(">I", len(payload)) + b"Z" + zlib.compress(payload), 3)
+
+
 # ======================================================================================================
 # Built-in real data (fetched into the cache on first use)
 # ======================================================================================================

@@ -338,19 +338,32 @@ def unserialize(data: bytes) -> Any:
     return reader.item()
 
 
+def _raw_lzma2(payload: bytes) -> bytes:
+    """R's xz records: a raw LZMA2 stream, no container (R's ``R_compress3``)."""
+    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}]).decompress(
+        payload
+    )
+
+
+_RECORD_KINDS = {b"Z": _raw_lzma2, b"2": bz2.decompress, b"1": zlib.decompress, b"0": bytes}
+"""The type byte after the size of a record compressed by method 2 (bzip2) or 3 (xz), as R writes it."""
+
+
 def _decompress_record(record: bytes, method: int) -> bytes:
-    """One lazy-load record: 4-byte big-endian uncompressed size, then (type byte and) payload."""
+    """One lazy-load record: 4-byte big-endian uncompressed size, then the payload: zlib for method 1 (R's
+    ``compress = TRUE``); for methods 2 and 3 a type byte first (``Z``: raw LZMA2, ``2``: bzip2, ``1``:
+    zlib, ``0``: stored), as R's base packages use (``datasets`` is method 3)."""
     if len(record) < 4:
         raise RnnkitError(f"lazy-load record too short ({len(record)} bytes)")
     size = struct.unpack(">I", record[:4])[0]
     if method == 1:
-        kind, payload = b"Z", record[4:]
+        kind, payload, decompress = b"zlib", record[4:], zlib.decompress
     else:
         kind, payload = record[4:5], record[5:]
-    decompress = {b"Z": zlib.decompress, b"2": bz2.decompress, b"X": lzma.decompress, b"0": bytes}.get(kind)
+        decompress = _RECORD_KINDS.get(kind)
     if decompress is None:
         raise RnnkitError(
-            f"unknown lazy-load compression type {kind!r}; expected one of b'Z', b'2', b'X', b'0'"
+            f"unknown lazy-load compression type {kind!r}; expected one of {', '.join(map(repr, _RECORD_KINDS))}"
         )
     try:
         out = decompress(payload)
