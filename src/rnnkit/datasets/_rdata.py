@@ -340,9 +340,9 @@ def unserialize(data: bytes) -> Any:
 
 def _raw_lzma2(payload: bytes) -> bytes:
     """R's xz records: a raw LZMA2 stream, no container (R's ``R_compress3``)."""
-    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}]).decompress(
-        payload
-    )
+    return lzma.LZMADecompressor(
+        lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}]
+    ).decompress(payload)
 
 
 _RECORD_KINDS = {b"Z": _raw_lzma2, b"2": bz2.decompress, b"1": zlib.decompress, b"0": bytes}
