@@ -228,6 +228,16 @@ def test_timeseries_train_predict_round_trip(tmp_path, capsys, monkeypatch):
     assert_one_line_error(rc, err, "at least window = 24 recent values", "got 3")
     rc, _, err = run_cli(capsys, "predict", run, *values[:-1], "oops")
     assert_one_line_error(rc, err, "expected numbers", "'oops'")
+    rc, _, err = run_cli(capsys, "predict", run, recent)  # a CSV given where values go: say how to pass it
+    assert_one_line_error(rc, err, "expected numbers", "--file")
+    # a time column of step numbers 0, 1, ... is still a time column: the forecast continues it
+    steps = tmp_path / "steps.csv"
+    steps.write_text("time,load\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    rc, out, err = run_cli(capsys, "predict", run, "--file", steps, "--json")
+    assert rc == 0, err
+    fc_steps = json.loads(out)
+    assert fc_steps["last"]["time"] == str(len(values) - 1)
+    assert [f["time"] for f in fc_steps["forecast"]][:2] == [str(len(values)), str(len(values) + 1)]
     rc, _, err = run_cli(capsys, "generate", run, "x")
     assert_one_line_error(rc, err, "is a 'timeseries' run", "textgen")
 

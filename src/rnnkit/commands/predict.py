@@ -19,6 +19,7 @@ import inspect
 import io
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -101,7 +102,8 @@ def _forecast(model, args) -> dict:
             values = np.array([float(v) for v in args.inputs])
         except ValueError:
             bad = next(v for v in args.inputs if not _is_float(v))
-            raise RnnkitError(f"expected numbers as recent values, got {bad!r}") from None
+            hint = " (a file: pass it with --file)" if Path(bad).is_file() else ""
+            raise RnnkitError(f"expected numbers as recent values, got {bad!r}{hint}") from None
         return model.predict(values)
     if args.file and args.file != "-":
         series = model.read_recent(args.file)
@@ -114,7 +116,8 @@ def _forecast(model, args) -> dict:
         raise RnnkitError(
             "no recent values: give a CSV with --file FILE, pipe one on stdin, or list the values"
         )
-    times = series.times if any(not t.isdigit() for t in series.times) or _has_time_column(series) else None
+    timed = series.timed or any(not t.isdigit() for t in series.times) or _has_time_column(series)
+    times = series.times if timed else None
     return model.predict(series.values, times)
 
 

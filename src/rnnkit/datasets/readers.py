@@ -309,6 +309,7 @@ class TimeSeries:
         values: float32 array of shape (N, C), no NaN (missing cells are interpolated).
         columns: the C column names.
         missing: bool array (N, C), True where a value was missing and has been interpolated.
+        timed: whether ``times`` were read from a time column (False: row numbers, or not known).
 
     Example: ``ts.values[:, 0]`` is the first series; ``len(ts)`` is N.
     """
@@ -317,6 +318,7 @@ class TimeSeries:
     values: np.ndarray
     columns: list[str]
     missing: np.ndarray
+    timed: bool = False
 
     def __len__(self) -> int:
         return len(self.times)
@@ -333,7 +335,9 @@ class TimeSeries:
     def __getitem__(self, index: slice) -> TimeSeries:
         if not isinstance(index, slice):
             raise RnnkitError(f"expected a slice of a TimeSeries, got {type(index).__name__}")
-        return TimeSeries(self.times[index], self.values[index], list(self.columns), self.missing[index])
+        return TimeSeries(
+            self.times[index], self.values[index], list(self.columns), self.missing[index], self.timed
+        )
 
 
 def interpolate_missing(values: np.ndarray, columns: Sequence[str] = ()) -> np.ndarray:
@@ -463,7 +467,7 @@ def read_time_series_csv(
         filled = interpolate_missing(values, value_columns)
     except RnnkitError as exc:
         raise RnnkitError(f"{name}: {exc}") from None
-    return TimeSeries(times, filled.astype(np.float32), list(value_columns), missing)
+    return TimeSeries(times, filled.astype(np.float32), list(value_columns), missing, ti is not None)
 
 
 def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:
