@@ -1,0 +1,173 @@
+"""The forecaster's defaults on the textbook series of R's ``datasets`` package, as a new user would run them:
+one CSV each, with its own time stamps, next to ETS, ARIMA and naive (docs/applications.md, *Textbook series*).
+
+The series were picked before any run and no setting was chosen on them (held out). They ship in Debian's
+``r-base-core`` (``usr/lib/R/library/datasets/data/Rdata.rdb``, R's lazy-load format, read by
+:mod:`rnnkit.datasets._rdata`; checksummed and cached like :mod:`rnnkit.datasets.extra`). Three groups:
+
+* ``seasonal``: monthly ``nottem`` (Nottingham air temperatures, 240) and ``UKDriverDeaths`` (192), horizon 12;
+  quarterly ``UKgas`` (108), ``JohnsonJohnson`` (84), ``austres`` (89) and ``presidents`` (120, with gaps the
+  CSV leaves empty), horizon 8;
+* ``nonseasonal``: annual ``LakeHuron`` (98), ``lynx`` (114), ``nhtemp`` (60), ``discoveries`` (100), horizon 6;
+  ``WWWusage`` (100) and ``BJsales`` (150), step-numbered, horizon 10;
+* ``long``: ``treering`` (7,980 annual ring widths) and the four ``EuStockMarkets`` closes (1,860 trading days),
+  horizon 10, season 1.
+
+Monthly and quarterly series get ISO dates, annual ones years, the rest step numbers, in a column named
+``time`` that the app detects by itself. The table gives MASE at the comparison origins for the network, the
+default pool, ETS, ARIMA and naive, and the network's MASE over every rolling test origin divided by naive's;
+per group the geometric mean of MASE / min(ETS, ARIMA) and how many series are within 10 % of it.
+
+    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/textbook_timeseries.py \\
+        [--groups seasonal nonseasonal long] [--set '{"ensemble": 3}'] [--runs-dir /tmp/textbook]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.apps.timeseries import TimeSeriesConfig, train
+from rnnkit.datasets._cache import Member, Source, ensure
+from rnnkit.datasets._rdata import read_lazyload_db
+
+_DATA = "usr/lib/R/library/datasets/data"
+R_DATASETS = Source(
+    key="bench-r-datasets",
+    kind="deb",
+    spec="r-base-core",
+    members=(
+        Member(
+            f"{_DATA}/Rdata.rdb",
+            "Rdata.rdb",
+            "e74c3db8d7ab7cab86924f3fafc52a73abbac7342dcac6b7e54a8ca763b39307",
+        ),
+        Member(
+            f"{_DATA}/Rdata.rdx",
+            "Rdata.rdx",
+            "f9822fcdb84c2594155a2eec3ab6a073131ff1010bf2e6aba0a79808daea3f00",
+        ),
+    ),
+)
+GROUPS = {
+    # group: [(R object[:column], season, horizon)]
+    "seasonal": [
+        ("nottem", 12, 12),
+        ("UKDriverDeaths", 12, 12),
+        ("UKgas", 4, 8),
+        ("JohnsonJohnson", 4, 8),
+        ("austres", 4, 8),
+        ("presidents", 4, 8),
+    ],  # fmt: skip
+    "nonseasonal": [
+        ("LakeHuron", 1, 6),
+        ("lynx", 1, 6),
+        ("nhtemp", 1, 6),
+        ("discoveries", 1, 6),
+        ("WWWusage", 1, 10),
+        ("BJsales", 1, 10),
+    ],  # fmt: skip
+    "long": [("treering", 1, 10)] + [(f"EuStockMarkets:{c}", 1, 10) for c in ("DAX", "SMI", "CAC", "FTSE")],
+}
+
+
+def _times(tsp, n: int) -> list[str]:
+    """Time stamps from R's ``tsp`` (start, end, frequency): ISO dates for monthly and quarterly series, years
+    for annual ones, step numbers otherwise (a start of 1 with frequency 1, or a trading-day frequency)."""
+    start, _, freq = (float(v) for v in tsp)
+    if freq in (4.0, 12.0):
+        first = round(start * freq)
+        months = [(first + i) * (12 // int(freq)) for i in range(n)]
+        return [f"{m // 12:04d}-{m % 12 + 1:02d}-01" for m in months]
+    if freq == 1.0 and start > 1:
+        return [str(int(start) + i) for i in range(n)]
+    return [str(i) for i in range(n)]
+
+
+def series(group: str) -> list[tuple[str, list[str], list[float | None], int, int]]:
+    """``(name, times, values (None = missing), season, horizon)`` of a group."""
+    folder = ensure(R_DATASETS)
+    names = sorted({spec.split(":")[0] for spec, _, _ in GROUPS[group]})
+    objects = read_lazyload_db(
+        folder["Rdata.rdx"].read_bytes(), folder["Rdata.rdb"].read_bytes(), names=names
+    )  # fmt: skip
+    out = []
+    for spec, season, horizon in GROUPS[group]:
+        name, _, column = spec.partition(":")
+        obj = objects[name]
+        values = [float(v) if v is not None else None for v in obj]
+        if column:  # a matrix, stored by column
+            rows, cols = obj.attributes["dim"]
+            j = obj.attributes["dimnames"][1].index(column)
+            values = values[j * rows : (j + 1) * rows]
+        values = [None if v is None or math.isnan(v) else v for v in values]
+        label = f"{name}-{column}" if column else name
+        out.append((label, _times(obj.attributes["tsp"], len(values)), values, season, horizon))
+    return out
+
+
+def run_one(name, times, values, season, horizon, overrides, runs_dir: Path, threads: int) -> dict:
+    path = runs_dir / f"{name}.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time", name])
+        w.writerows((t, "" if v is None else repr(v)) for t, v in zip(times, values))
+    cfg = TimeSeriesConfig(
+        data=str(path), season=season, horizon=horizon, name=name, runs_dir=str(runs_dir), threads=threads,
+        progress=False, **overrides,
+    )  # fmt: skip
+    m = train(cfg, overwrite=True, say=lambda s: None).metrics
+    c = m["comparison"]
+    b = {k: v["mase"] for k, v in c["baselines"].items()}
+    pool = (m.get("mixture") or {}).get("test", {}).get("mase", float("nan"))
+    return {"data": name, "n": sum(m["split"].values()), "h": m["horizon"], "m": season, "normalize": m["normalize"],
+            "network": c["model"]["mase"], "pool": pool, "ets": b["ets"], "arima": b["arima"], "naive": b["naive"],
+            "all_origins_vs_naive": m["test"]["mase"] / m["naive"]["mase"]}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--groups", nargs="*", default=list(GROUPS), choices=list(GROUPS))
+    p.add_argument("--set", default="{}", help="config overrides as JSON, e.g. '{\"ensemble\": 3}'")
+    p.add_argument("--runs-dir", default="/tmp/textbook")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json")
+    a = p.parse_args()
+    overrides = json.loads(a.set)
+    runs_dir = Path(a.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for group in a.groups:
+        for name, times, values, season, h in series(group):
+            r = {"group": group, **run_one(name, times, values, season, h, overrides, runs_dir, a.threads)}
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    print(
+        "\n| group | series (n, season, h) | network | pool | ETS | ARIMA | naive | network / naive, all origins |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['group']} | {r['data']} ({r['n']}, {r['m']}, {r['h']}) | {r['network']:.3f} | {r['pool']:.3f} | "
+              f"{r['ets']:.3f} | {r['arima']:.3f} | {r['naive']:.3f} | {r['all_origins_vs_naive']:.3f} |")  # fmt: skip
+    for group in a.groups:
+        got = [r for r in rows if r["group"] == group]
+        best = np.array([min(r["ets"], r["arima"]) for r in got])
+        for k in ("network", "pool"):
+            ratio = np.array([r[k] for r in got]) / best
+            print(f"{group}, {k}: geometric mean of MASE / min(ETS, ARIMA) {math.exp(np.log(ratio).mean()):.3f}, "
+                  f"within 10 % on {int((ratio <= 1.1).sum())} of {len(got)}, below on {int((ratio < 1).sum())}")  # fmt: skip
+        allo = np.array([r["all_origins_vs_naive"] for r in got])
+        print(
+            f"{group}: network / naive over all origins, geometric mean {math.exp(np.log(allo).mean()):.3f}"
+        )
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
