@@ -351,6 +351,29 @@ def test_es_normalisation_trains_its_smoothing_and_a_saved_run_reproduces_it(tmp
     )  # half the seasonal naive forecast's error (it misses the trend)
 
 
+def test_forecast_plot_draws_the_pool_predict_gives(tmp_path, monkeypatch):
+    """With a pool, forecast.png draws it (what ``predict`` forecasts) next to the network, each labelled;
+    without one the network's line is "rnnkit forecast" and nothing else of rnnkit's is drawn."""
+    from rnnkit.apps import plots
+
+    drawn = []
+
+    def capture(fig, path):
+        drawn.append({line.get_label(): np.asarray(line.get_ydata()) for line in fig.axes[0].get_lines()})
+        return path
+
+    monkeypatch.setattr(plots, "write_figure", capture)
+    x, y = np.arange(400.0), np.sin(np.arange(400.0))
+    net, pool = y[380:390] + 0.5, y[380:390] - 0.25
+    label = "rnnkit forecast: network + ETS + ARIMA"
+    plots.plot_forecast(x, y, 380, [(380, net)], {}, tmp_path / "f.png", "t", "y", 50, (label, [(380, pool)]))
+    plots.plot_forecast(x, y, 380, [(380, net)], {}, tmp_path / "g.png", "t", "y", 50)
+    with_pool, alone = drawn
+    assert np.array_equal(with_pool[label], pool) and np.array_equal(with_pool["rnnkit network"], net)
+    assert "rnnkit forecast" in alone and not any(k.startswith("rnnkit forecast:") for k in alone)
+    assert "rnnkit network" not in alone
+
+
 def test_forecast_plot_reads_step_numbers_as_numbers_and_a_failing_figure_costs_no_run(tmp_path, caplog):
     """Times ``0, 1, ...`` are step numbers, not the years 0, 1, ... (which no plot can show: a 365-step
     history reaching back to step 0 once crashed the run after training); a figure that fails anyway is

@@ -137,10 +137,13 @@ def plot_forecast(
     title: str,
     ylabel: str,
     history: int,
+    pool: tuple[str, Sequence[tuple[int, np.ndarray]]] | None = None,
 ) -> Path:
     """The series (``history`` steps before the test part, then the test part) with forecasts.
 
-    ``forecasts``: ``(origin index, H values)`` pairs of the model; ``baselines``: ``{name: (origin, values)}``.
+    ``forecasts``: ``(origin index, H values)`` pairs of the model; ``baselines``: ``{name: (origin, values)}``;
+    ``pool``: ``(label, [(origin, values), ...])`` of the forecast a run gives when it is not the model's alone
+    (the model's line is then labelled "rnnkit network").
     """
     x = np.arange(len(values)) if times is None else times
     start = max(test_start - history, 0)
@@ -148,10 +151,11 @@ def plot_forecast(
     ax.plot(x[start:test_start], values[start:test_start], color="0.3", lw=1, label="history")
     ax.plot(x[test_start:], values[test_start:], color="black", lw=1.2, label="actual (held out)")
     ax.axvline(x[test_start], color="0.6", ls=":", lw=1)
+    own = "rnnkit network" if pool else "rnnkit forecast"
     for i, (origin, f) in enumerate(forecasts):
-        ax.plot(
-            x[origin : origin + len(f)], f, color="C3", lw=1.6, label="rnnkit forecast" if i == 0 else None
-        )
+        ax.plot(x[origin : origin + len(f)], f, color="C3", lw=1.6, label=own if i == 0 else None)
+    for i, (origin, f) in enumerate(pool[1] if pool else []):
+        ax.plot(x[origin : origin + len(f)], f, color="C2", lw=1.8, label=pool[0] if i == 0 else None)
     styles = iter(["--", "-."])
     for name, (origin, f) in baselines.items():
         ax.plot(x[origin : origin + len(f)], f, ls=next(styles, ":"), lw=1.2, label=name)

@@ -295,7 +295,10 @@ def _all_small_integers(times) -> bool:
     return all(t.lstrip("-").isdigit() and len(t.lstrip("-")) <= 3 for t in map(str, times))
 
 
-def plot_forecast(cfg, ts, target, origins, test, test_start, path, label):
+def plot_forecast(cfg, ts, target, origins, test, test_start, path, label, pool=None):
+    """forecast.png: the network's forecasts at every ``H``-th test origin, naive's (and seasonal naive's) at
+    the first, and with ``pool = (mixture, comparison origins, pooled (n, H))`` the pool's at the comparison
+    origins (what ``predict`` forecasts), its MASE in the title."""
     H = cfg.horizon
     picks = [i for i in range(0, len(origins), max(H // cfg.stride, 1))]
     forecasts = [(int(origins[i]), test["forecasts"][i]) for i in picks]
@@ -307,9 +310,16 @@ def plot_forecast(cfg, ts, target, origins, test, test_start, path, label):
         f"{label}: {H}-step forecasts on the held-out part\n(MAE {m['mae']:.3g}, MASE {m['mase']:.3g}; "
         f"naive MASE {test['naive']['mase']:.3g}, seasonal naive {test['seasonal_naive']['mase']:.3g})"
     )
+    lines = None
+    if pool is not None:
+        mixture, cmp, pooled = pool
+        members = " + ".join(["network"] + [p.upper() for p in mixture["with"].split("+")])
+        lines = (f"rnnkit forecast: {members}", [(int(o), np.asarray(f)) for o, f in zip(cmp, pooled)])
+        title = title.replace("(MAE", "(network, every origin: MAE", 1)
+        title += f"\n{lines[0]}: MASE {mixture['test']['mase']:.3g} at {len(cmp)} comparison origin(s)"
     history = max(3 * max(cfg.season, H), cfg.window)
     return plots.plot_forecast(
-        _times_axis(ts), target, test_start, forecasts, baselines, path, title, cfg.target, history
+        _times_axis(ts), target, test_start, forecasts, baselines, path, title, cfg.target, history, lines
     )
 
 

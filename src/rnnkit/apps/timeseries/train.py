@@ -260,8 +260,16 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         written = [
             _plot_curves(run, history, label, es),
             report.plot_forecast(
-                cfg, ts, target, test_origins, test, n_tr + n_val, run.file("forecast.png"), label
-            ),
+                cfg,
+                ts,
+                target,
+                test_origins,
+                test,
+                n_tr + n_val,
+                run.file("forecast.png"),
+                label,
+                None if pooled is None else (mixture, cmp, pooled),
+            ),  # fmt: skip
         ]
         samples = report.samples(ts, target, test_origins, test, cfg)
         run.commit({"app": APP, "name": name, "data": cfg.data})
