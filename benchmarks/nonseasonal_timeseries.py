@@ -123,13 +123,43 @@ def run_one(name, values, horizon, overrides, runs_dir: Path, threads: int) -> d
     cfg = TimeSeriesConfig(
         name=name, runs_dir=str(runs_dir), threads=threads, progress=False, **{**kw, **overrides}
     )
-    m = train(cfg, overwrite=True, say=lambda s: None).metrics
+    return {"data": name, **scores(train(cfg, overwrite=True, say=lambda s: None).metrics)}
+
+
+def scores(m: dict) -> dict:
+    """A run's row from its metrics: MASE at the comparison origins (network, default pool, ETS, ARIMA, naive)
+    and the network's MASE over every rolling test origin divided by naive's."""
     c = m["comparison"]
     b = {k: v["mase"] for k, v in c["baselines"].items()}
     pool = (m.get("mixture") or {}).get("test", {}).get("mase", float("nan"))
-    return {"data": name, "n": sum(m["split"].values()), "h": m["horizon"], "normalize": m["normalize"],
+    return {"n": sum(m["split"].values()), "h": m["horizon"], "m": m["season"], "normalize": m["normalize"],
             "network": c["model"]["mase"], "pool": pool, "ets": b["ets"], "arima": b["arima"], "naive": b["naive"],
             "all_origins_vs_naive": m["test"]["mase"] / m["naive"]["mase"]}  # fmt: skip
+
+
+def print_tables(rows: list[dict], groups, shape: str = "n, h") -> None:
+    """The per-series table (``shape``: the fields named in brackets after each series) and, per group, the
+    geometric mean of MASE / min(ETS, ARIMA) of the network and the pool, with the series within 10 % of it
+    and below it, and the network's all-origin ratio to naive."""
+    print(
+        f"\n| group | series ({shape}) | network | pool | ETS | ARIMA | naive | network / naive, all origins |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        dims = ", ".join(str(r[k.strip()]) for k in shape.split(","))
+        print(f"| {r['group']} | {r['data']} ({dims}) | {r['network']:.3f} | {r['pool']:.3f} | "
+              f"{r['ets']:.3f} | {r['arima']:.3f} | {r['naive']:.3f} | {r['all_origins_vs_naive']:.3f} |")  # fmt: skip
+    for group in groups:
+        got = [r for r in rows if r["group"] == group]
+        best = np.array([min(r["ets"], r["arima"]) for r in got])
+        for k in ("network", "pool"):
+            ratio = np.array([r[k] for r in got]) / best
+            print(f"{group}, {k}: geometric mean of MASE / min(ETS, ARIMA) {math.exp(np.log(ratio).mean()):.3f}, "
+                  f"within 10 % on {int((ratio <= 1.1).sum())} of {len(got)}, below on {int((ratio < 1).sum())}")  # fmt: skip
+        allo = np.array([r["all_origins_vs_naive"] for r in got])
+        print(
+            f"{group}: network / naive over all origins, geometric mean {math.exp(np.log(allo).mean()):.3f}"
+        )
 
 
 def main() -> None:
@@ -149,22 +179,7 @@ def main() -> None:
             r = {"group": group, **run_one(name, values, h, overrides, runs_dir, a.threads)}
             rows.append(r)
             print(json.dumps(r), flush=True)
-    print("\n| group | series (n, h) | network | pool | ETS | ARIMA | naive | network / naive, all origins |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['group']} | {r['data']} ({r['n']}, {r['h']}) | {r['network']:.3f} | {r['pool']:.3f} | "
-              f"{r['ets']:.3f} | {r['arima']:.3f} | {r['naive']:.3f} | {r['all_origins_vs_naive']:.3f} |")  # fmt: skip
-    for group in a.groups:
-        got = [r for r in rows if r["group"] == group]
-        best = np.array([min(r["ets"], r["arima"]) for r in got])
-        for k in ("network", "pool"):
-            ratio = np.array([r[k] for r in got]) / best
-            print(f"{group}, {k}: geometric mean of MASE / min(ETS, ARIMA) {math.exp(np.log(ratio).mean()):.3f}, "
-                  f"within 10 % on {int((ratio <= 1.1).sum())} of {len(got)}")  # fmt: skip
-        allo = np.array([r["all_origins_vs_naive"] for r in got])
-        print(
-            f"{group}: network / naive over all origins, geometric mean {math.exp(np.log(allo).mean()):.3f}"
-        )
+    print_tables(rows, a.groups)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 

@@ -30,8 +30,7 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
+from nonseasonal_timeseries import print_tables, scores  # the same rows and tables
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_lazyload_db
@@ -121,13 +120,7 @@ def run_one(name, times, values, season, horizon, overrides, runs_dir: Path, thr
         data=str(path), season=season, horizon=horizon, name=name, runs_dir=str(runs_dir), threads=threads,
         progress=False, **overrides,
     )  # fmt: skip
-    m = train(cfg, overwrite=True, say=lambda s: None).metrics
-    c = m["comparison"]
-    b = {k: v["mase"] for k, v in c["baselines"].items()}
-    pool = (m.get("mixture") or {}).get("test", {}).get("mase", float("nan"))
-    return {"data": name, "n": sum(m["split"].values()), "h": m["horizon"], "m": season, "normalize": m["normalize"],
-            "network": c["model"]["mase"], "pool": pool, "ets": b["ets"], "arima": b["arima"], "naive": b["naive"],
-            "all_origins_vs_naive": m["test"]["mase"] / m["naive"]["mase"]}  # fmt: skip
+    return {"data": name, **scores(train(cfg, overwrite=True, say=lambda s: None).metrics)}
 
 
 def main() -> None:
@@ -147,24 +140,7 @@ def main() -> None:
             r = {"group": group, **run_one(name, times, values, season, h, overrides, runs_dir, a.threads)}
             rows.append(r)
             print(json.dumps(r), flush=True)
-    print(
-        "\n| group | series (n, season, h) | network | pool | ETS | ARIMA | naive | network / naive, all origins |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['group']} | {r['data']} ({r['n']}, {r['m']}, {r['h']}) | {r['network']:.3f} | {r['pool']:.3f} | "
-              f"{r['ets']:.3f} | {r['arima']:.3f} | {r['naive']:.3f} | {r['all_origins_vs_naive']:.3f} |")  # fmt: skip
-    for group in a.groups:
-        got = [r for r in rows if r["group"] == group]
-        best = np.array([min(r["ets"], r["arima"]) for r in got])
-        for k in ("network", "pool"):
-            ratio = np.array([r[k] for r in got]) / best
-            print(f"{group}, {k}: geometric mean of MASE / min(ETS, ARIMA) {math.exp(np.log(ratio).mean()):.3f}, "
-                  f"within 10 % on {int((ratio <= 1.1).sum())} of {len(got)}, below on {int((ratio < 1).sum())}")  # fmt: skip
-        allo = np.array([r["all_origins_vs_naive"] for r in got])
-        print(
-            f"{group}: network / naive over all origins, geometric mean {math.exp(np.log(allo).mean()):.3f}"
-        )
+    print_tables(rows, a.groups, "n, m, h")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 
