@@ -162,26 +162,32 @@ def print_tables(rows: list[dict], groups, shape: str = "n, h") -> None:
         )
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--groups", nargs="*", default=list(GROUPS), choices=GROUPS)
+def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = "n, h") -> None:
+    """The command line both timeseries benchmarks share: ``--groups`` of ``groups``, ``--set`` overrides,
+    ``--runs-dir``, ``--threads``, ``--json``; ``run(item, overrides, runs_dir, threads)`` trains each item of
+    ``series_of(group)`` and returns its row; then :func:`print_tables`."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--groups", nargs="*", default=list(groups), choices=list(groups))
     p.add_argument("--set", default="{}", help='config overrides as JSON, e.g. \'{"trend": "line"}\'')
-    p.add_argument("--runs-dir", default="/tmp/nonseasonal")
+    p.add_argument("--runs-dir", default=runs_dir)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json")
     a = p.parse_args()
     overrides = json.loads(a.set)
-    runs_dir = Path(a.runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    out = Path(a.runs_dir)
+    out.mkdir(parents=True, exist_ok=True)
     rows = []
     for group in a.groups:
-        for name, values, h in series(group):
-            r = {"group": group, **run_one(name, values, h, overrides, runs_dir, a.threads)}
-            rows.append(r)
-            print(json.dumps(r), flush=True)
-    print_tables(rows, a.groups)
+        for item in series_of(group):
+            rows.append({"group": group, **run(item, overrides, out, a.threads)})
+            print(json.dumps(rows[-1]), flush=True)
+    print_tables(rows, a.groups, shape)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+def main() -> None:
+    run_benchmark(__doc__, GROUPS, series, lambda item, *rest: run_one(*item, *rest), "/tmp/nonseasonal")
 
 
 if __name__ == "__main__":

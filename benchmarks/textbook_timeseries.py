@@ -24,13 +24,11 @@ per group the geometric mean of MASE / min(ETS, ARIMA) and how many series are w
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import math
 from pathlib import Path
 
-from nonseasonal_timeseries import print_tables, scores  # the same rows and tables
+from nonseasonal_timeseries import run_benchmark, scores  # the same rows and tables
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_lazyload_db
@@ -124,25 +122,9 @@ def run_one(name, times, values, season, horizon, overrides, runs_dir: Path, thr
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--groups", nargs="*", default=list(GROUPS), choices=list(GROUPS))
-    p.add_argument("--set", default="{}", help="config overrides as JSON, e.g. '{\"ensemble\": 3}'")
-    p.add_argument("--runs-dir", default="/tmp/textbook")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json")
-    a = p.parse_args()
-    overrides = json.loads(a.set)
-    runs_dir = Path(a.runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for group in a.groups:
-        for name, times, values, season, h in series(group):
-            r = {"group": group, **run_one(name, times, values, season, h, overrides, runs_dir, a.threads)}
-            rows.append(r)
-            print(json.dumps(r), flush=True)
-    print_tables(rows, a.groups, "n, m, h")
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
+    run_benchmark(
+        __doc__, GROUPS, series, lambda item, *rest: run_one(*item, *rest), "/tmp/textbook", "n, m, h"
+    )
 
 
 if __name__ == "__main__":
