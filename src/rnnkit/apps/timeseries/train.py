@@ -269,7 +269,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 run.file("forecast.png"),
                 label,
                 None if pooled is None else (mixture, cmp, pooled),
-            ),  # fmt: skip
+            ),
         ]
         samples = report.samples(ts, target, test_origins, test, cfg)
         run.commit({"app": APP, "name": name, "data": cfg.data})
