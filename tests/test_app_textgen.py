@@ -66,7 +66,7 @@ def test_lr_schedule_picks_the_trainers_scheduler(tmp_path):
     def trainer(**kw):
         cfg = TextGenConfig(runs_dir=str(tmp_path), progress=False, hidden_size=4, embedding_dim=4, **kw)
         model = build_model(cfg, 10)
-        return _trainer(model, cfg, tmp_path / "run", total_updates=100, grad_monitor_every=10)
+        return _trainer(model, cfg, tmp_path / "run", total_updates=100, grad_monitor_every=10, epochs=1)
 
     t = trainer()
     assert isinstance(t.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and t.scheduler.factor == 0.5
@@ -80,6 +80,27 @@ def test_lr_schedule_picks_the_trainers_scheduler(tmp_path):
     assert isinstance(cos, torch.optim.lr_scheduler.LambdaLR) and isinstance(cos.lr_lambdas[0], WarmupCosine)
     named = trainer(scheduler="steplr", scheduler_options={"step_size": 3})
     assert isinstance(named.scheduler, torch.optim.lr_scheduler.StepLR)
+
+
+def test_auto_epochs_give_a_short_text_enough_updates(tmp_path):
+    """``--epochs 0`` (the default) trains one pass over a long text and enough passes over a short one to make
+    MIN_UPDATES steps (one pass over 70,000 characters is about 40 updates); a number given is kept; the
+    trainer gets the passes, not the 0."""
+    from rnnkit.apps.textgen.model import build_model
+    from rnnkit.apps.textgen.train import MIN_UPDATES, _trainer, training_passes
+
+    assert TextGenConfig().epochs == 0
+    assert (
+        training_passes(0, 41) == math.ceil(MIN_UPDATES / 41) and training_passes(0, 41) * 41 >= MIN_UPDATES
+    )
+    assert training_passes(0, MIN_UPDATES) == 1 and training_passes(0, 5 * MIN_UPDATES) == 1
+    assert training_passes(0, MIN_UPDATES - 1) == 2
+    assert training_passes(3, 41) == 3 and training_passes(1, 10) == 1
+    cfg = TextGenConfig(runs_dir=str(tmp_path), progress=False, hidden_size=4, embedding_dim=4)
+    t = _trainer(
+        build_model(cfg, 10), cfg, tmp_path / "run", total_updates=100, grad_monitor_every=10, epochs=7
+    )
+    assert t.config.epochs == 7
 
 
 def test_recurrence_beats_the_baselines_on_a_long_range_text(tmp_path):

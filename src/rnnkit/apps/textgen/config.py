@@ -57,7 +57,12 @@ class TextGenConfig(AppConfig):
     )
     tbptt_k1: int = option(50, "truncated BPTT: time steps forward between updates", low=1)
     tbptt_k2: int = option(50, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)
-    epochs: int = option(1, "passes over the training text at most", low=1)
+    epochs: int = option(
+        0,
+        "passes over the training text at most; 0 = auto: one pass, or as many as make MIN_UPDATES (2,000) "
+        "updates on a shorter text (the kept weights are the best on validation)",
+        low=0,
+    )
     batch_size: int = option(32, "parallel streams of text", low=1)
     lr: float = option(5e-3, "learning rate (the peak of the schedule)", low=1e-12)
     # plateau by default: at demo scale (2,900 updates of the defaults, Austen validation) halving the rate
