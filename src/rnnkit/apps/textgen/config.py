@@ -59,8 +59,8 @@ class TextGenConfig(AppConfig):
     tbptt_k2: int = option(50, "truncated BPTT: time steps backpropagated (k2 >= k1 overlaps chunks)", low=1)
     epochs: int = option(
         0,
-        "passes over the training text at most; 0 = auto: one pass, or as many as make MIN_UPDATES (2,000) "
-        "updates on a shorter text (the kept weights are the best on validation)",
+        "passes over the training text at most; 0 = auto: one pass, or over a shorter text as many passes as make "
+        "2,000 updates (the kept weights are the best on validation)",
         low=0,
     )
     batch_size: int = option(32, "parallel streams of text", low=1)
