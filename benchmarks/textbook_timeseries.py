@@ -51,31 +51,26 @@ R_DATASETS = Source(
         ),
     ),
 )
-GROUPS = {
-    # group: [(R object[:column], season, horizon)]
-    "seasonal": [
-        ("nottem", 12, 12),
-        ("UKDriverDeaths", 12, 12),
-        ("UKgas", 4, 8),
-        ("JohnsonJohnson", 4, 8),
-        ("austres", 4, 8),
-        ("presidents", 4, 8),
-    ],  # fmt: skip
-    "nonseasonal": [
-        ("LakeHuron", 1, 6),
-        ("lynx", 1, 6),
-        ("nhtemp", 1, 6),
-        ("discoveries", 1, 6),
-        ("WWWusage", 1, 10),
-        ("BJsales", 1, 10),
-    ],  # fmt: skip
-    "long": [("treering", 1, 10)] + [(f"EuStockMarkets:{c}", 1, 10) for c in ("DAX", "SMI", "CAC", "FTSE")],
+
+
+def _same(names: str, season: int, horizon: int) -> list[tuple[str, int, int]]:
+    return [(n, season, horizon) for n in names.split()]
+
+
+GROUPS = {  # group: [(R object[:column], season, horizon)]
+    "seasonal": _same("nottem UKDriverDeaths", 12, 12)
+    + _same("UKgas JohnsonJohnson austres presidents", 4, 8),
+    "nonseasonal": _same("LakeHuron lynx nhtemp discoveries", 1, 6) + _same("WWWusage BJsales", 1, 10),
+    "long": _same(
+        "treering EuStockMarkets:DAX EuStockMarkets:SMI EuStockMarkets:CAC EuStockMarkets:FTSE", 1, 10
+    ),
 }
 
 
 def _times(tsp, n: int) -> list[str]:
     """Time stamps from R's ``tsp`` (start, end, frequency): ISO dates for monthly and quarterly series, years
-    for annual ones, step numbers otherwise (a start of 1 with frequency 1, or a trading-day frequency)."""
+    for annual ones from a year after 1, step numbers otherwise (BJsales' and WWWusage's start of 1, treering's
+    -6000, EuStockMarkets' trading days)."""
     start, _, freq = (float(v) for v in tsp)
     if freq in (4.0, 12.0):
         first = round(start * freq)
@@ -97,12 +92,11 @@ def series(group: str) -> list[tuple[str, list[str], list[float | None], int, in
     for spec, season, horizon in GROUPS[group]:
         name, _, column = spec.partition(":")
         obj = objects[name]
-        values = [float(v) if v is not None else None for v in obj]
+        values = [None if v is None or math.isnan(v) else float(v) for v in obj]  # R's NA: missing
         if column:  # a matrix, stored by column
-            rows, cols = obj.attributes["dim"]
+            rows = obj.attributes["dim"][0]
             j = obj.attributes["dimnames"][1].index(column)
             values = values[j * rows : (j + 1) * rows]
-        values = [None if v is None or math.isnan(v) else v for v in values]
         label = f"{name}-{column}" if column else name
         out.append((label, _times(obj.attributes["tsp"], len(values)), values, season, horizon))
     return out

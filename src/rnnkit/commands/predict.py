@@ -116,13 +116,7 @@ def _forecast(model, args) -> dict:
         raise RnnkitError(
             "no recent values: give a CSV with --file FILE, pipe one on stdin, or list the values"
         )
-    timed = series.timed or any(not t.isdigit() for t in series.times) or _has_time_column(series)
-    times = series.times if timed else None
-    return model.predict(series.values, times)
-
-
-def _has_time_column(series) -> bool:
-    return series.times != [str(i) for i in range(len(series.times))]
+    return model.predict(series.values, series.times if series.timed else None)
 
 
 def _is_float(v: str) -> bool:

@@ -357,14 +357,15 @@ def _decompress_record(record: bytes, method: int) -> bytes:
         raise RnnkitError(f"lazy-load record too short ({len(record)} bytes)")
     size = struct.unpack(">I", record[:4])[0]
     if method == 1:
-        kind, payload, decompress = b"zlib", record[4:], zlib.decompress
+        payload, decompress = record[4:], zlib.decompress
     else:
         kind, payload = record[4:5], record[5:]
         decompress = _RECORD_KINDS.get(kind)
-    if decompress is None:
-        raise RnnkitError(
-            f"unknown lazy-load compression type {kind!r}; expected one of {', '.join(map(repr, _RECORD_KINDS))}"
-        )
+        if decompress is None:
+            raise RnnkitError(
+                f"unknown lazy-load compression type {kind!r}; expected one of "
+                f"{', '.join(map(repr, _RECORD_KINDS))}"
+            )
     try:
         out = decompress(payload)
     except (zlib.error, OSError, ValueError, EOFError, lzma.LZMAError) as exc:

@@ -136,11 +136,12 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         # steps of k1 columns (one update each); with k2 > k1 longer steps let the windows overlap
         seg = k1 * (1 if k2 <= k1 else 10)
         steps_per_pass = math.ceil(x.shape[1] / seg)
+        passes = training_passes(cfg.epochs, steps_per_pass)
         say(
             f"textgen: {cfg.data}: {len(text):,} characters ({len(train_text):,} train / {len(val_text):,} val / "
             f"{len(test_text):,} test); {len(train_ids):,} training {cfg.level}s, {len(test_ids):,} held-out "
             f"{cfg.level}s scored, vocabulary {len(vocab)}; {cfg.batch_size} streams of {x.shape[1]:,}, "
-            f"BPTT k1={k1} k2={k2}; {training_passes(cfg.epochs, steps_per_pass)} pass(es) of {steps_per_pass:,} "
+            f"BPTT k1={k1} k2={k2}; {passes} pass(es) of {steps_per_pass:,} "
             "steps at most"
         )
         seed_everything(cfg.seed)
@@ -149,7 +150,6 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
 
         vx, vy = streams(val_ids, stream_count(len(val_ids))) if len(val_ids) > 2 else (None, None)
         val = stream_batches(vx, vy, 1000) if vx is not None else None
-        passes = training_passes(cfg.epochs, steps_per_pass)
         total = cfg.max_steps or steps_per_pass * passes
         updates_per_step = 1 if k2 <= k1 else seg // k1
         trainer = _trainer(

@@ -306,8 +306,9 @@ def plot_forecast(cfg, ts, target, origins, test, test_start, path, label, pool=
     if cfg.season == 1:
         baselines.pop("seasonal naive")
     m = test["model"]
+    who = "network, every origin: " if pool is not None else ""
     title = (
-        f"{label}: {H}-step forecasts on the held-out part\n(MAE {m['mae']:.3g}, MASE {m['mase']:.3g}; "
+        f"{label}: {H}-step forecasts on the held-out part\n({who}MAE {m['mae']:.3g}, MASE {m['mase']:.3g}; "
         f"naive MASE {test['naive']['mase']:.3g}, seasonal naive {test['seasonal_naive']['mase']:.3g})"
     )
     lines = None
@@ -315,7 +316,6 @@ def plot_forecast(cfg, ts, target, origins, test, test_start, path, label, pool=
         mixture, cmp, pooled = pool
         members = " + ".join(["network"] + [p.upper() for p in mixture["with"].split("+")])
         lines = (f"rnnkit forecast: {members}", [(int(o), np.asarray(f)) for o, f in zip(cmp, pooled)])
-        title = title.replace("(MAE", "(network, every origin: MAE", 1)
         title += f"\n{lines[0]}: MASE {mixture['test']['mase']:.3g} at {len(cmp)} comparison origin(s)"
     history = max(3 * max(cfg.season, H), cfg.window)
     return plots.plot_forecast(
