@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -617,3 +619,25 @@ def test_predict_needs_input_and_a_run(tmp_path, capsys, monkeypatch, small_run_
     assert_one_line_error(rc, err, "expected UTF-8")
     rc, _, err = run_cli(capsys, "predict", tmp_path / "reviews.csv", "x")
     assert_one_line_error(rc, err, "expected a run directory", "is a file")
+
+
+def test_the_command_list_and_a_mistyped_command_need_no_torch():
+    """``rnnkit --help`` lists the commands and ``rnnkit trian`` says what it expected without loading torch
+    (a command's own flags can need it: ``train`` reads every app's settings); a named command still gets
+    every flag."""
+    code = (
+        "import sys\n"
+        "from rnnkit.cli import main\n"
+        "codes = [main(['--help']), main(['trian'])]\n"
+        "assert codes == [0, 2], codes\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "train" in done.stdout and "invalid choice: 'trian'" in done.stderr
+    from rnnkit.cli import build_parser
+
+    args = build_parser(["train", "timeseries", "--horizon", "3"]).parse_args(
+        ["train", "timeseries", "--horizon", "3"]
+    )
+    assert args.app == "timeseries" and args.horizon == 3

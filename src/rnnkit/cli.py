@@ -24,13 +24,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the command line ``argv``, only the command it names gets its arguments.
+
+    A command's arguments can need heavy imports (``train`` reads every application's settings, and with
+    them torch): ``rnnkit --help`` or a mistyped command should not wait seconds for them.
+    """
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     parser = _Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         mod = importlib.import_module(f"rnnkit.commands.{name}")
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
+        if chosen is None or chosen == mod.NAME:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -56,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     try:
         with deferred_signals():  # the commands import torch and numpy: a signal waits until they are loaded
-            parser = build_parser()
+            argv = sys.argv[1:] if argv is None else list(argv)
+            parser = build_parser(argv)
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad flag (2, already reported on one line)
         return e.code if isinstance(e.code, int) else 2

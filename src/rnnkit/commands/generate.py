@@ -17,7 +17,6 @@ import argparse
 import json
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.textgen.config import GenerateConfig
 from rnnkit.config import add_config_arguments, config_from_args
 
 NAME = "generate"
@@ -30,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--file", metavar="FILE", help="read prompts from FILE, one per line; - = stdin")
     p.add_argument("--config", metavar="TOML", help="read the sampling settings from a TOML file")
     p.add_argument("--json", action="store_true", help="print JSON")
+    from rnnkit.apps.textgen.config import GenerateConfig
+
     add_config_arguments(p, GenerateConfig)
     music = p.add_argument_group("music runs")
     music.add_argument("--meter", default="", help="meter of the tunes, e.g. 6/8 (default: drawn)")
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
     if open_run(args.run)[1].get("app") == "music":
         return _music(args)
+    from rnnkit.apps.textgen.config import GenerateConfig
+
     gen = config_from_args(GenerateConfig, args, args.config)
     model = TextGenerator(args.run)
     prompts = read_inputs(args.prompts, args.file, "prompts") if (args.prompts or args.file) else _piped()

@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 from rnnkit.config import add_config_arguments, config_from_args
-from rnnkit.train import distributed
 
 NAME = "train"
 HELP = "train an application (sentiment, timeseries, textgen, speech, handwriting, music, translate, caption) and write runs/<name>/"
@@ -138,6 +137,7 @@ def _train(args: argparse.Namespace) -> int:
     from rnnkit.apps import app_config, app_module
     from rnnkit.apps.rundir import interrupted_options
     from rnnkit.config import config_to_dict
+    from rnnkit.train import distributed
 
     if args.resume and args.discard_interrupted:
         raise RnnkitError("give --resume or --discard-interrupted, not both")
@@ -191,6 +191,7 @@ def _launch(args: argparse.Namespace) -> int:
     """
     from rnnkit.apps import app_config
     from rnnkit.config import config_to_toml
+    from rnnkit.train import distributed
 
     cls = app_config(args.app)
     cfg = config_from_args(cls, args, args.config, app=args.app)
