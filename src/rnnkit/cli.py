@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        with deferred_signals():  # the commands import torch and numpy: a signal waits until they are loaded
+        with deferred_signals():  # the named command may import torch and numpy: a signal waits until loaded
             argv = sys.argv[1:] if argv is None else list(argv)
             parser = build_parser(argv)
         args = parser.parse_args(argv)
