@@ -11,11 +11,16 @@ Groups: the development groups of ``nonseasonal_timeseries.py`` (``short-dev``, 
 the longest M3 monthly series, seeded sample K as in ``pool_partner_rules.py``), ``textbook-GROUP``
 (``textbook_timeseries.py``'s held-out groups, without the series that has gaps). Prints one JSON row per
 series (MASE of ETS, ARIMA and each variant, with the variant's chosen configuration at the first origin)
-and per variant the geometric mean of MASE / min(ETS, ARIMA).
+and per variant the geometric mean of its MASE over the current ARIMA's (on how many series better / worse),
+over ETS's and over min(ETS, ARIMA).
 
-    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/arima_grid_variants.py short-dev drift drift+log
+    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/arima_grid_variants.py short-dev drift drift+log+d2
 """
 
+from __future__ import annotations
+
+import argparse
+import contextlib
 import json
 import math
 import sys
@@ -31,49 +36,60 @@ from rnnkit.apps.timeseries import TimeSeriesConfig
 from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_origins
 from rnnkit.apps.timeseries.data import part_sizes
 
-orig_cands, orig_fit, orig_name = F._arima_candidates, F._fit_arima, F._arima_name
+PARTS = ("drift", "log", "d2")
 
 
-class LogRes:
-    def __init__(s, r):
-        s.r = r
+class _LogFit:
+    """A model fitted on ``log y``: its forecasts exponentiated (the median of a log-normal forecast)."""
 
-    def forecast(s, h):
-        return np.exp(np.asarray(s.r.forecast(h)))
+    def __init__(self, res):
+        self.res, self.aic = res, res.aic
 
-    aic = property(lambda s: s.r.aic)
+    def forecast(self, h):
+        return np.exp(np.asarray(self.res.forecast(h)))
 
 
-def make(variant):
-    def cands(y, season):
-        base = [(o, so, False, False) for o, so in orig_cands(y, season)]
-        out = list(base)
-        if "drift" in variant:
-            out += [(o, so, True, False) for o, so, _, _ in base if o[1] + so[1] == 1]
-        if "d2" in variant:
-            out += [((0, 2, 1), (0, 0, 0, 0), False, False), ((0, 2, 2), (0, 0, 0, 0), False, False)]
-        if "log" in variant and np.all(y > 0):
+@contextlib.contextmanager
+def grid(variant: str):
+    """``select_arima`` with the candidates of ``variant`` (``drift+log``, ...) while inside."""
+    parts = set(variant.split("+"))
+    base_candidates, base_name = F._arima_candidates, F._arima_name
+
+    def candidates(y, season):
+        out = [(o, so, False, False) for o, so in base_candidates(y, season)]
+        if "drift" in parts:
+            out += [(o, so, True, False) for o, so, _, _ in out if o[1] + so[1] == 1]
+        if "d2" in parts:
+            out += [((0, 2, q), (0, 0, 0, 0), False, False) for q in (1, 2)]
+        if "log" in parts and np.all(y > 0):
             out += [(o, so, d, True) for o, so, d, _ in out]
         return out
 
     def fit(y, cfg):
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-        o, so, drift, lg = cfg
-        trend = "c" if (o[1] == 0 and so[1] == 0) or drift else None
-        z = np.log(y) if lg else y
+        order, seasonal, drift, log = cfg
+        trend = "c" if (order[1] == 0 and seasonal[1] == 0) or drift else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = SARIMAX(z, order=o, seasonal_order=so, trend=trend).fit(disp=False, maxiter=200)
-        return LogRes(r) if lg else r
+            res = SARIMAX(np.log(y) if log else y, order=order, seasonal_order=seasonal, trend=trend).fit(
+                disp=False, maxiter=200
+            )
+        return _LogFit(res) if log else res
 
     def name(cfg):
-        return orig_name(cfg[:2]) + (" drift" if cfg[2] else "") + (" log" if cfg[3] else "")
+        return base_name(cfg[:2]) + (" drift" if cfg[2] else "") + (" log" if cfg[3] else "")
 
-    return cands, fit, name
+    saved = F._arima_candidates, F._fit_arima, F._arima_name
+    F._arima_candidates, F._fit_arima, F._arima_name = candidates, fit, name
+    try:
+        yield
+    finally:
+        F._arima_candidates, F._fit_arima, F._arima_name = saved
 
 
-def series(group):
+def series(group: str) -> list[tuple[str, list[float], int, int]]:
+    """``(name, values, season, horizon)`` of a group."""
     import nonseasonal_timeseries as N
 
     if group in N.GROUPS:
@@ -81,43 +97,64 @@ def series(group):
     if group.startswith("textbook-"):
         import textbook_timeseries as T
 
-        return [(n, v, s, h) for n, t, v, s, h in T.series(group[9:]) if None not in v]
-    if group.startswith("m3m"):
-        from rnnkit.apps.timeseries.panel import load_panel
+        return [(n, v, s, h) for n, _, v, s, h in T.series(group[9:]) if None not in v]
+    from pool_partner_rules import longest_sample
 
-        panel = load_panel(TimeSeriesConfig(data="m3-monthly"))
-        lengths = np.array([len(v) for v in panel.values])
-        longest = np.flatnonzero(lengths == lengths.max())
-        pick = np.sort(np.random.default_rng(int(group[3:])).choice(longest, 20, replace=False))
-        return [(f"m3m-{panel.ids[i]}", panel.values[i].tolist(), 12, 12) for i in pick]
-    raise SystemExit(group)
+    panel, pick = longest_sample("m3-monthly", 20, int(group[3:]))
+    return [(f"m3m-{panel.ids[i]}", panel.values[i].tolist(), 12, 12) for i in pick]
 
 
-group, variants = sys.argv[1], sys.argv[2:]
-rows = []
-for name, values, season, h in series(group):
-    y = np.asarray(values, dtype=np.float64)
-    cfg = TimeSeriesConfig(season=season, horizon=h)
-    n = len(y)
-    n_tr, n_val, _ = part_sizes(cfg, n)
-    cmp = comparison_origins(n_tr + n_val, n, h, cfg.baseline_origins)
-    scale = mase_scale(y[:n_tr], season)
-    actual = np.stack([y[o : o + h] for o in cmp])
-    row = {"data": name}
-    F._arima_candidates, F._fit_arima, F._arima_name = orig_cands, orig_fit, orig_name
-    fc, conf, _ = classical_forecasts(y, n_tr, cmp, h, season, methods=("ets", "arima"))
-    row["ets"] = float(np.abs(fc["ets"] - actual).mean() / scale)
-    row["arima"] = float(np.abs(fc["arima"] - actual).mean() / scale)
-    for v in variants:
-        F._arima_candidates, F._fit_arima, F._arima_name = make(v)
-        fc, conf, _ = classical_forecasts(y, n_tr, cmp, h, season, methods=("arima",))
-        row[v] = float(np.abs(fc["arima"] - actual).mean() / scale)
-        row[v + "_cfg"] = conf["arima"][0]
-    rows.append(row)
-    print(json.dumps(row), flush=True)
-best = np.array([min(r["ets"], r["arima"]) for r in rows])
-for k in ["arima"] + variants:
-    x = np.array([r[k] for r in rows])
-    print(
-        f"{group} {k}: geo vs min(ets,arima_old) {math.exp(np.mean(np.log(x / best))):.3f}; geo vs ets {math.exp(np.mean(np.log(x / np.array([r['ets'] for r in rows])))):.3f}; mean {x.mean():.3f}"
-    )
+def _group(text: str) -> str:
+    import nonseasonal_timeseries as N
+    import textbook_timeseries as T
+
+    ok = text in N.GROUPS or (text.startswith("m3m") and text[3:].isdigit()) or text[9:] in T.GROUPS
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {N.GROUPS}, m3mK or textbook-{{{','.join(T.GROUPS)}}}"
+        )
+    return text
+
+
+def _variant(text: str) -> str:
+    if not text or not set(text.split("+")) <= set(PARTS):
+        raise argparse.ArgumentTypeError(f"expected parts of {PARTS} joined by '+', got {text!r}")
+    return text
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("group", type=_group)
+    p.add_argument("variants", nargs="+", type=_variant)
+    a = p.parse_args()
+    rows = []
+    for name, values, season, h in series(a.group):
+        y = np.asarray(values, dtype=np.float64)
+        cfg = TimeSeriesConfig(season=season, horizon=h)
+        n_tr, n_val, _ = part_sizes(cfg, len(y))
+        cmp = comparison_origins(n_tr + n_val, len(y), h, cfg.baseline_origins)
+        scale = mase_scale(y[:n_tr], season)
+        actual = np.stack([y[o : o + h] for o in cmp])
+        fc, _, _ = classical_forecasts(y, n_tr, cmp, h, season, methods=("ets", "arima"))
+        row = {"data": name, **{k: float(np.abs(fc[k] - actual).mean() / scale) for k in ("ets", "arima")}}
+        for v in a.variants:
+            with grid(v):
+                fc, conf, _ = classical_forecasts(y, n_tr, cmp, h, season, methods=("arima",))
+            row[v] = float(np.abs(fc["arima"] - actual).mean() / scale)
+            row[v + "_cfg"] = conf["arima"][0]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    arima, ets = (np.array([r[k] for r in rows]) for k in ("arima", "ets"))
+    for k in ["arima", *a.variants]:
+        x = np.array([r[k] for r in rows])
+        geo = {
+            name: math.exp(np.mean(np.log(x / ref)))
+            for name, ref in (("arima", arima), ("ets", ets), ("best", np.minimum(ets, arima)))
+        }
+        print(f"{a.group} {k}: geometric mean of MASE over the current ARIMA's {geo['arima']:.3f} (better on "
+              f"{int((x < arima - 1e-9).sum())}, worse on {int((x > arima + 1e-9).sum())} of {len(x)}), over "
+              f"ETS's {geo['ets']:.3f}, over min(ETS, ARIMA) {geo['best']:.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

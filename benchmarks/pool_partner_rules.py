@@ -48,16 +48,12 @@ TRIM = (
 )
 
 
-def sample_series(
-    collection: str, count: int, seed: int, runs_dir: Path, exclude_seeds=()
-) -> list[tuple[str, dict]]:
-    """``count`` series of a built-in collection, a seeded sample of its longest, as CSV files (without the
-    series the samples of ``exclude_seeds`` pick: a sample disjoint from those); returns ``(csv path, config
-    overrides)`` for each."""
-    from rnnkit.apps.timeseries.panel import PANELS, load_panel
+def longest_sample(collection: str, count: int, seed: int, exclude_seeds=()):
+    """``(panel, indices)``: a seeded sample of ``count`` of a built-in collection's longest series (sorted),
+    without those the samples of ``exclude_seeds`` pick."""
+    from rnnkit.apps.timeseries.panel import load_panel
 
     panel = load_panel(TimeSeriesConfig(data=collection))
-    season = PANELS[collection][3]
     lengths = np.array([len(v) for v in panel.values])
     longest = np.flatnonzero(lengths == lengths.max())
 
@@ -67,7 +63,19 @@ def sample_series(
     everything = longest
     for k in exclude_seeds:
         longest = np.setdiff1d(longest, draw(everything, k))
-    pick = np.sort(draw(longest, seed))
+    return panel, np.sort(draw(longest, seed))
+
+
+def sample_series(
+    collection: str, count: int, seed: int, runs_dir: Path, exclude_seeds=()
+) -> list[tuple[str, dict]]:
+    """``count`` series of a built-in collection, a seeded sample of its longest, as CSV files (without the
+    series the samples of ``exclude_seeds`` pick: a sample disjoint from those); returns ``(csv path, config
+    overrides)`` for each."""
+    from rnnkit.apps.timeseries.panel import PANELS
+
+    panel, pick = longest_sample(collection, count, seed, exclude_seeds)
+    season = PANELS[collection][3]
     out = []
     runs_dir.mkdir(parents=True, exist_ok=True)
     for i in pick:
