@@ -3,7 +3,8 @@
 At the forecaster's own comparison origins (same split, same selection on validation MAE, same refit), the
 current grid of :func:`rnnkit.baselines.forecast.select_arima` against variants that add:
 
-* ``drift``: the same orders with a constant where ``d + D == 1`` (a drift, as auto.arima allows);
+* ``no-drift``: the grid before 3 Dec 2026, without its drift models (a constant where ``d + D == 1``, as
+  auto.arima allows), to measure what the drift buys;
 * ``log``: every candidate again on the log of a strictly positive series (forecast exponentiated);
 * ``d2``: ``(0,2,1)`` and ``(0,2,2)`` without a season.
 
@@ -14,7 +15,7 @@ series (MASE of ETS, ARIMA and each variant, with the variant's chosen configura
 and per variant the geometric mean of its MASE over the current ARIMA's (on how many series better / worse),
 over ETS's and over min(ETS, ARIMA).
 
-    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/arima_grid_variants.py short-dev drift drift+log+d2
+    PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/arima_grid_variants.py short-dev no-drift log+d2
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import contextlib
 import json
 import math
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from rnnkit.apps.timeseries import TimeSeriesConfig
 from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_origins
 from rnnkit.apps.timeseries.data import part_sizes
 
-PARTS = ("drift", "log", "d2")
+PARTS = ("no-drift", "log", "d2")
 
 
 class _LogFit:
@@ -51,34 +51,23 @@ class _LogFit:
 
 @contextlib.contextmanager
 def grid(variant: str):
-    """``select_arima`` with the candidates of ``variant`` (``drift+log``, ...) while inside."""
+    """``select_arima`` with the candidates of ``variant`` (``no-drift``, ``log+d2``, ...) while inside."""
     parts = set(variant.split("+"))
-    base_candidates, base_name = F._arima_candidates, F._arima_name
+    base_candidates, base_name, base_fit = F._arima_candidates, F._arima_name, F._fit_arima
 
     def candidates(y, season):
-        out = [(o, so, False, False) for o, so in base_candidates(y, season)]
-        if "drift" in parts:
-            out += [(o, so, True, False) for o, so, _, _ in out if o[1] + so[1] == 1]
+        out = [(*c, False) for c in base_candidates(y, season) if not (c[2] and "no-drift" in parts)]
         if "d2" in parts:
             out += [((0, 2, q), (0, 0, 0, 0), False, False) for q in (1, 2)]
         if "log" in parts and np.all(y > 0):
-            out += [(o, so, d, True) for o, so, d, _ in out]
+            out += [(*c[:3], True) for c in out]
         return out
 
     def fit(y, cfg):
-        from statsmodels.tsa.statespace.sarimax import SARIMAX
-
-        order, seasonal, drift, log = cfg
-        trend = "c" if (order[1] == 0 and seasonal[1] == 0) or drift else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = SARIMAX(np.log(y) if log else y, order=order, seasonal_order=seasonal, trend=trend).fit(
-                disp=False, maxiter=200
-            )
-        return _LogFit(res) if log else res
+        return _LogFit(base_fit(np.log(y), cfg[:3])) if cfg[3] else base_fit(y, cfg[:3])
 
     def name(cfg):
-        return base_name(cfg[:2]) + (" drift" if cfg[2] else "") + (" log" if cfg[3] else "")
+        return base_name(cfg[:3]) + (" log" if cfg[3] else "")
 
     saved = F._arima_candidates, F._fit_arima, F._arima_name
     F._arima_candidates, F._fit_arima, F._arima_name = candidates, fit, name

@@ -195,6 +195,32 @@ def test_random_walk_arima_is_the_naive_forecast():
     assert np.ptp(fc) < 1e-9 and abs(fc[0] - y[-1]) < 3 * np.std(np.diff(y))
 
 
+def test_arima_drift_is_the_mean_step_and_is_chosen_on_a_trend():
+    """ARIMA(0,1,0) with drift is the random walk with drift: last value + h x the mean step (its maximum
+    likelihood estimate), exactly. On a trending series the grid's drift model is chosen on validation and its
+    forecast goes on rising at the trend's slope; the Fourier ARIMA of a long season chooses a drift too."""
+    from rnnkit.apps.timeseries.baselines import fourier_arima
+
+    rng = np.random.default_rng(0)
+    y = np.cumsum(0.5 + rng.normal(size=60)) + 10
+    want = y[-1] + np.arange(1, 6) * np.diff(y).mean()
+    np.testing.assert_allclose(arima_forecast(y, 5, order=(0, 1, 0), drift=True), want, rtol=1e-6)
+    with pytest.raises(RnnkitError, match="d \\+ D = 1"):
+        arima_forecast(y, 5, order=(0, 2, 1), drift=True)
+    assert forecast_mod._arima_name(((0, 1, 1), (0, 0, 0, 0), True)) == "ARIMA(0,1,1) with drift"
+    cands = forecast_mod._arima_candidates(np.ones(60), 12)
+    assert {c[:2] for c in cands if c[2]} == {((1, 0, 0), (0, 1, 1, 12)), ((1, 0, 0), (1, 1, 0, 12))}
+
+    t = np.arange(120)
+    y = 0.8 * t + np.cumsum(rng.normal(0, 1, 120))
+    got = forecast_mod.select_arima(y[:100], y[100:110], 10)
+    assert got.config.endswith("with drift") and abs(np.diff(got.values).mean() - 0.8) < 0.25
+    t = np.arange(300)
+    z = 0.05 * t + np.sin(2 * np.pi * t / 30) + rng.normal(0, 0.2, 300)
+    got = fourier_arima(z[:240], z[240:270], 30, 30)
+    assert "with drift" in got.config and np.abs(got.values - z[270:]).mean() < 0.3
+
+
 def test_ets_and_arima_intervals_match_their_forecast_distributions():
     """On a random walk: ARIMA(0,1,0)'s 80 % interval is the last value +- z_0.9 sqrt(h) sigma exactly; simple
     exponential smoothing's simulated one matches +- z_0.9 sigma sqrt(1 + (h - 1) alpha^2) to the simulation's
@@ -203,7 +229,7 @@ def test_ets_and_arima_intervals_match_their_forecast_distributions():
 
     y = np.random.default_rng(7).normal(size=80).cumsum() + 100
     h, z = np.arange(1, 7), norm.ppf(0.9)
-    res = forecast_mod._fit_arima(y, ((0, 1, 0), (0, 0, 0, 0)))
+    res = forecast_mod._fit_arima(y, ((0, 1, 0), (0, 0, 0, 0), False))
     lo, hi = forecast_mod._arima_bounds(res, 6, 0.8)
     half = z * np.sqrt(h * res.params[-1])
     np.testing.assert_allclose(lo, y[-1] - half, rtol=1e-6)

@@ -168,26 +168,40 @@ def ets_forecast(
 # ----------------------------------------------------------------------------- ARIMA
 def _arima_candidates(
     y: np.ndarray, season: int
-) -> list[tuple[tuple[int, int, int], tuple[int, int, int, int]]]:
+) -> list[tuple[tuple[int, int, int], tuple[int, int, int, int], bool]]:
     orders = [(1, 0, 0), (0, 1, 1), (1, 1, 0), (1, 1, 1), (2, 1, 0)]
     if season > 1 and len(y) >= 3 * season:
         seasonal = [(0, 1, 1, season), (1, 1, 0, season)]
     else:
         seasonal = [(0, 0, 0, 0)]
-    return [(o, s) for s in seasonal for o in orders]
+    plain = [(o, s, False) for s in seasonal for o in orders]
+    # Where one difference is taken in all (d + D = 1), also the same model with a drift, as auto.arima allows
+    # (Hyndman & Khandakar 2008): a trending series is forecast to go on trending. Listed after the plain
+    # models, so a tie on validation keeps the model without one.
+    return plain + [(o, s, True) for o, s, _ in plain if o[1] + s[1] == 1]
 
 
 def _arima_name(cfg) -> str:
-    (p, d, q), (sp, sd, sq, m) = cfg
-    return f"ARIMA({p},{d},{q})" + (f"({sp},{sd},{sq})[{m}]" if m else "")
+    (p, d, q), (sp, sd, sq, m), drift = cfg
+    return f"ARIMA({p},{d},{q})" + (f"({sp},{sd},{sq})[{m}]" if m else "") + (" with drift" if drift else "")
+
+
+def _arima_trend(order, seasonal_order, drift: bool) -> str | None:
+    """SARIMAX's trend: a constant where nothing is differenced (the mean) or, with ``drift``, where one
+    difference is taken (then the constant is the mean step: a drift); otherwise differencing carries the level."""
+    differences = order[1] + seasonal_order[1]
+    if differences == 0 or (drift and differences == 1):
+        return "c"
+    if drift:
+        raise RnnkitError(f"a drift needs d + D = 1, got d={order[1]}, D={seasonal_order[1]}")
+    return None
 
 
 def _fit_arima(y: np.ndarray, cfg):
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    order, seasonal_order = cfg
-    # A constant (drift) only where nothing is differenced; otherwise differencing carries the level.
-    trend = "c" if order[1] == 0 and seasonal_order[1] == 0 else None
+    order, seasonal_order, drift = cfg
+    trend = _arima_trend(order, seasonal_order, drift)
     model = SARIMAX(y, order=order, seasonal_order=seasonal_order, trend=trend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -200,14 +214,24 @@ def _arima_bounds(res, horizon: int, level: float) -> tuple[np.ndarray, np.ndarr
     return ci[:, 0], ci[:, 1]
 
 
-def arima_forecast(history, horizon: int, order=(0, 1, 1), seasonal_order=(0, 0, 0, 0)) -> np.ndarray:
+def arima_forecast(
+    history, horizon: int, order=(0, 1, 1), seasonal_order=(0, 0, 0, 0), drift: bool = False
+) -> np.ndarray:
     """Seasonal ARIMA (statsmodels ``SARIMAX``, maximum likelihood) fitted on ``history``; forecast ``horizon`` steps.
 
     ``order = (p, d, q)``, ``seasonal_order = (P, D, Q, m)``; ``(0, 1, 1)(0, 1, 1)[12]`` is the "airline" model.
+    An undifferenced model (d = D = 0) has a constant (the mean); ``drift`` adds one to a model with
+    d + D = 1, the mean step per period (``ARIMA(0,1,0)`` with drift is the random walk with drift).
+
+    Example::
+
+        >>> arima_forecast([1.0, 2.1, 2.9, 4.2, 5.0, 5.9, 7.1, 8.0], 2, order=(0, 1, 0), drift=True).round(1)
+        array([ 9., 10.])
     """
     y = _series(history)
     _check_h(horizon)
-    fc = np.asarray(_fit_arima(y, (tuple(order), tuple(seasonal_order))).forecast(horizon), dtype=np.float64)
+    cfg = (tuple(order), tuple(seasonal_order), bool(drift))
+    fc = np.asarray(_fit_arima(y, cfg).forecast(horizon), dtype=np.float64)
     return _clip(fc, y)
 
 
@@ -300,8 +324,9 @@ def select_arima(train, val, horizon: int, season: int = 1, level: float | None 
     """Seasonal ARIMA over a small grid, chosen by validation MAE (AIC when ``val`` is empty), refitted on train+val.
 
     Grid: ``(p, d, q)`` in (1,0,0) [with a constant], (0,1,1), (1,1,0), (1,1,1), (2,1,0), times seasonal
-    ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none. With
-    ``level`` (e.g. 0.8) also its interval.
+    ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none; and
+    every model of the grid with one difference in all (d + D = 1) once more with a drift (as auto.arima,
+    Hyndman & Khandakar 2008). With ``level`` (e.g. 0.8) also its interval.
     """
     y = _series(train, "train")
     return _select(

@@ -47,17 +47,21 @@ def _fourier(t: np.ndarray, season: int, pairs: int) -> np.ndarray:
 def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Forecast:
     """ARIMA with ``pairs`` Fourier pairs of ``season`` as regressors; order chosen by validation MAE.
 
-    Orders: (1,0,0) with a constant, (0,1,1), (1,1,1), (2,1,0); refitted on ``train + val``. Falls back to the
+    Orders: (1,0,0) with a constant, (0,1,1), (1,1,1), (2,1,0), and the three differenced ones again with a
+    drift (as in :func:`rnnkit.baselines.forecast.select_arima`); refitted on ``train + val``. Falls back to the
     last value when no order can be fitted.
     """
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
+    from rnnkit.baselines.forecast import _arima_trend
+
     train, val = np.asarray(train, dtype=np.float64), np.asarray(val, dtype=np.float64)
     pairs = max(1, min(pairs, season // 2))
 
-    def fit(y, order):
+    def fit(y, cfg):
+        order, drift = cfg
         x = _fourier(np.arange(len(y)), season, pairs)
-        trend = "c" if order[1] == 0 else None
+        trend = _arima_trend(order, (0, 0, 0, 0), drift)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return SARIMAX(y, exog=x, order=order, trend=trend).fit(disp=False, maxiter=100)
@@ -65,11 +69,12 @@ def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Fore
     def forecast(res, start, h):
         return np.asarray(res.forecast(h, exog=_fourier(np.arange(start, start + h), season, pairs)))
 
+    plain = [(1, 0, 0), (0, 1, 1), (1, 1, 1), (2, 1, 0)]
     scores, skipped, best = {}, {}, None
-    for order in [(1, 0, 0), (0, 1, 1), (1, 1, 1), (2, 1, 0)]:
-        label = f"ARIMA{order} + {pairs} Fourier pairs of {season}"
+    for cfg in [(o, False) for o in plain] + [(o, True) for o in plain if o[1] == 1]:
+        label = f"ARIMA{cfg[0]}{' with drift' if cfg[1] else ''} + {pairs} Fourier pairs of {season}"
         try:
-            res = fit(train, order)
+            res = fit(train, cfg)
             if len(val):
                 score = float(np.mean(np.abs(forecast(res, len(train), len(val)) - val)))
             else:
@@ -81,7 +86,7 @@ def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Fore
             continue
         scores[label] = score
         if best is None or score < scores[best[1]]:
-            best = (order, label)
+            best = (cfg, label)
     history = np.concatenate([train, val])
     if best is not None:
         try:
