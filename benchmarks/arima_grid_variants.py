@@ -1,16 +1,18 @@
 """Would a stronger ARIMA grid make the practitioner's baseline (and the pool's partner) better? Classical only.
 
 At the forecaster's own comparison origins (same split, same selection on validation MAE, same refit), the
-current grid of :func:`rnnkit.baselines.forecast.select_arima` against variants that add:
+current grid of :func:`rnnkit.baselines.forecast.select_arima` against variants of it:
 
 * ``no-drift``: the grid before 3 Dec 2026, without its drift models (a constant where ``d + D == 1``, as
   auto.arima allows), to measure what the drift buys;
-* ``log``: every candidate again on the log of a strictly positive series (forecast exponentiated);
-* ``d2``: ``(0,2,1)`` and ``(0,2,2)`` without a season.
+* ``log``: adds every candidate again on the log of a strictly positive series (forecast exponentiated);
+* ``d2``: adds ``(0,2,1)`` and ``(0,2,2)`` without a season.
 
 Groups: the development groups of ``nonseasonal_timeseries.py`` (``short-dev``, ``long-dev``), ``m3mK`` (20 of
 the longest M3 monthly series, seeded sample K as in ``pool_partner_rules.py``), ``textbook-GROUP``
-(``textbook_timeseries.py``'s held-out groups, without the series that has gaps). Prints one JSON row per
+(``textbook_timeseries.py``'s held-out groups, without the series that has gaps), ``global-COLLECTION`` (a
+built-in collection split as a global run splits it: one test horizon at each series' end, validation before
+it; the run's own sample of the larger ones). Prints one JSON row per
 series (MASE of ETS, ARIMA and each variant, with the variant's chosen configuration at the first origin)
 and per variant the geometric mean of its MASE over the current ARIMA's (on how many series better / worse),
 over ETS's and over min(ETS, ARIMA).
@@ -77,30 +79,64 @@ def grid(variant: str):
         F._arima_candidates, F._fit_arima, F._arima_name = saved
 
 
-def series(group: str) -> list[tuple[str, list[float], int, int]]:
-    """``(name, values, season, horizon)`` of a group."""
+def _single(name: str, values, season: int, h: int):
+    """One series as the single-series forecaster splits it: ``(name, y, season, h, n_tr, origins, scale)``."""
+    y = np.asarray(values, dtype=np.float64)
+    cfg = TimeSeriesConfig(season=season, horizon=h)
+    n_tr, n_val, _ = part_sizes(cfg, len(y))
+    cmp = comparison_origins(n_tr + n_val, len(y), h, cfg.baseline_origins)
+    return name, y, season, h, n_tr, cmp, mase_scale(y[:n_tr], season)
+
+
+def series(group: str) -> list[tuple]:
+    """``(name, values, season, horizon, train size, origins, MASE scale)`` of every series of a group."""
     import nonseasonal_timeseries as N
 
     if group in N.GROUPS:
-        return [(n, v, 1, h) for n, v, h in N.series(group) if v is not None]
+        return [_single(n, v, 1, h) for n, v, h in N.series(group) if v is not None]
     if group.startswith("textbook-"):
         import textbook_timeseries as T
 
-        return [(n, v, s, h) for n, _, v, s, h in T.series(group[9:]) if None not in v]
+        return [_single(n, v, s, h) for n, _, v, s, h in T.series(group[9:]) if None not in v]
+    if group.startswith("global-"):  # as a global run splits them: one test horizon at each series' end
+        from rnnkit.apps.timeseries.panel import (
+            load_panel,
+            mase_scales,
+            resolve_global,
+            sample_series,
+            series_split,
+        )
+
+        cfg = TimeSeriesConfig(data=group[7:])
+        panel = sample_series(load_panel(cfg), cfg.max_series, cfg.seed)
+        cfg = resolve_global(cfg, panel)
+        splits = [series_split(len(y), cfg) for y in panel.values]
+        scales = mase_scales(cfg, panel, splits)
+        return [
+            (sid, y, cfg.season, cfg.horizon, sp.train, [sp.test_origin], sc)
+            for sid, y, sp, sc in zip(panel.ids, panel.values, splits, scales)
+        ]
     from pool_partner_rules import longest_sample
 
     panel, pick = longest_sample("m3-monthly", 20, int(group[3:]))
-    return [(f"m3m-{panel.ids[i]}", panel.values[i].tolist(), 12, 12) for i in pick]
+    return [_single(f"m3m-{panel.ids[i]}", panel.values[i], 12, 12) for i in pick]
 
 
 def _group(text: str) -> str:
     import nonseasonal_timeseries as N
     import textbook_timeseries as T
+    from rnnkit.apps.timeseries.panel import PANELS
 
-    ok = text in N.GROUPS or (text.startswith("m3m") and text[3:].isdigit()) or text[9:] in T.GROUPS
+    ok = (
+        text in N.GROUPS
+        or (text.startswith("m3m") and text[3:].isdigit())
+        or text[9:] in T.GROUPS
+        or text[7:] in PANELS
+    )
     if not ok:
         raise argparse.ArgumentTypeError(
-            f"expected one of {N.GROUPS}, m3mK or textbook-{{{','.join(T.GROUPS)}}}"
+            f"expected one of {N.GROUPS}, m3mK, textbook-{{{','.join(T.GROUPS)}}} or "
+            f"global-{{{','.join(PANELS)}}}, got {text!r}"
         )
     return text
 
@@ -117,12 +153,7 @@ def main() -> None:
     p.add_argument("variants", nargs="+", type=_variant)
     a = p.parse_args()
     rows = []
-    for name, values, season, h in series(a.group):
-        y = np.asarray(values, dtype=np.float64)
-        cfg = TimeSeriesConfig(season=season, horizon=h)
-        n_tr, n_val, _ = part_sizes(cfg, len(y))
-        cmp = comparison_origins(n_tr + n_val, len(y), h, cfg.baseline_origins)
-        scale = mase_scale(y[:n_tr], season)
+    for name, y, season, h, n_tr, cmp, scale in series(a.group):
         actual = np.stack([y[o : o + h] for o in cmp])
         fc, _, _ = classical_forecasts(y, n_tr, cmp, h, season, methods=("ets", "arima"))
         row = {"data": name, **{k: float(np.abs(fc[k] - actual).mean() / scale) for k in ("ets", "arima")}}
@@ -140,7 +171,7 @@ def main() -> None:
             name: math.exp(np.mean(np.log(x / ref)))
             for name, ref in (("arima", arima), ("ets", ets), ("best", np.minimum(ets, arima)))
         }
-        print(f"{a.group} {k}: geometric mean of MASE over the current ARIMA's {geo['arima']:.3f} (better on "
+        print(f"{a.group} {k}: mean MASE {x.mean():.3f} (ETS {ets.mean():.3f}); geometric mean of MASE over the current ARIMA's {geo['arima']:.3f} (better on "
               f"{int((x < arima - 1e-9).sum())}, worse on {int((x > arima + 1e-9).sum())} of {len(x)}), over "
               f"ETS's {geo['ets']:.3f}, over min(ETS, ARIMA) {geo['best']:.3f}")  # fmt: skip
 
