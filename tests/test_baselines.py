@@ -221,6 +221,24 @@ def test_arima_drift_is_the_mean_step_and_is_chosen_on_a_trend():
     assert "with drift" in got.config and np.abs(got.values - z[270:]).mean() < 0.3
 
 
+def test_arima_grid_leaves_out_models_with_too_few_values():
+    """A model needs more observations after differencing than parameters + 1 (AICc defined). An 11-year
+    tourism series (tourism-yearly Y52) split as a global run splits it leaves 3 training values: before the
+    check, ARIMA(2,1,0) with drift was chosen there and forecast about 1e19."""
+    drift210 = ((2, 1, 0), (0, 0, 0, 0), True)  # 2 AR + drift + variance = 4 parameters
+    assert forecast_mod._arima_fits(7, drift210) and not forecast_mod._arima_fits(6, drift210)
+    assert forecast_mod._arima_fits(27, ((1, 0, 0), (0, 1, 1, 12), True))  # 1 + 1 + 1 + 1 < 27 - 12 - 1
+    assert not forecast_mod._arima_fits(17, ((1, 0, 0), (0, 1, 1, 12), True))
+    y = np.array([66989, 73664, 83359, 86514, 122323, 92176, 23705, 33501, 45827, 47235, 50657.0])
+    got = forecast_mod.select_arima(y[:3], y[3:7], 4)
+    assert got.config == "naive fallback" and np.all(got.values == y[6])
+    got = forecast_mod.select_arima(y[:7], y[7:9], 2)
+    assert got.scores and all(
+        forecast_mod._arima_fits(7, c) for c in forecast_mod._arima_candidates(y[:7], 1)
+    )
+    assert np.all(np.abs(got.values - y[8]) < 2 * np.ptp(y))
+
+
 def test_ets_and_arima_intervals_match_their_forecast_distributions():
     """On a random walk: ARIMA(0,1,0)'s 80 % interval is the last value +- z_0.9 sqrt(h) sigma exactly; simple
     exponential smoothing's simulated one matches +- z_0.9 sigma sqrt(1 + (h - 1) alpha^2) to the simulation's

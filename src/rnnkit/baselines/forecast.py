@@ -178,7 +178,17 @@ def _arima_candidates(
     # Where one difference is taken in all (d + D = 1), also the same model with a drift, as auto.arima allows
     # (Hyndman & Khandakar 2008): a trending series is forecast to go on trending. Listed after the plain
     # models, so a tie on validation keeps the model without one.
-    return plain + [(o, s, True) for o, s, _ in plain if o[1] + s[1] == 1]
+    grid = plain + [(o, s, True) for o, s, _ in plain if o[1] + s[1] == 1]
+    return [cfg for cfg in grid if _arima_fits(len(y), cfg)]
+
+
+def _arima_fits(n: int, cfg) -> bool:
+    """Whether ``n`` values leave the model more observations (after differencing) than parameters + 1, the
+    condition under which its AICc is defined (auto.arima leaves out the models that break it). A model fitted
+    on fewer is not identified: on 3 values ARIMA(2,1,0) with drift forecast 1e19 (an 11-year tourism series)."""
+    (p, d, q), (sp, sd, sq, m), drift = cfg
+    params = p + q + sp + sq + (_arima_trend((p, d, q), (sp, sd, sq, m), drift) == "c") + 1  # + the variance
+    return n - d - sd * m - params - 1 > 0
 
 
 def _arima_name(cfg) -> str:
@@ -281,7 +291,12 @@ def _select(
         except Exception as err:  # noqa: BLE001
             skipped[describe(best) + " (refit on train+val)"] = f"{type(err).__name__}: {err}"
             log.warning("%s %s failed on train+val: %s", name, describe(best), err)
-    log.warning("%s: no configuration could be fitted; falling back to the naive forecast", name)
+    if not candidates:  # too short for every model: expected on short series, so not a warning
+        log.info(
+            "%s: %d training values are too few for any configuration; the naive forecast", name, len(train)
+        )
+    else:
+        log.warning("%s: no configuration could be fitted; falling back to the naive forecast", name)
     return Forecast(name, naive(history, horizon), "naive fallback", "none", scores, skipped)
 
 
