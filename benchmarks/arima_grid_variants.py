@@ -3,8 +3,9 @@
 At the forecaster's own comparison origins (same split, same selection on validation MAE, same refit), the
 current grid of :func:`rnnkit.baselines.forecast.select_arima` against variants of it:
 
-* ``no-drift``: the grid before 3 Dec 2026, without its drift models (a constant where ``d + D == 1``, as
-  auto.arima allows), to measure what the drift buys;
+* ``no-drift``: the grid without its drift models (a constant where ``d + D == 1``, as auto.arima allows),
+  as it was before 3 Dec 2026 but for the check that leaves out models too large for the series; to measure
+  what the drift buys;
 * ``log``: adds every candidate again on the log of a strictly positive series (forecast exponentiated);
 * ``d2``: adds ``(0,2,1)`` and ``(0,2,2)`` without a season.
 

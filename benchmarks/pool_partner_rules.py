@@ -25,6 +25,7 @@ short-series regime), or named held-out series of :mod:`rnnkit.datasets.extra`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 from pathlib import Path
@@ -180,8 +181,32 @@ def main() -> None:
     p.add_argument("--set", default="{}", help="config overrides as JSON, e.g. '{\"es_alpha\": 0.5}'")
     p.add_argument("--runs-dir", default="/tmp/pool-rules")
     p.add_argument("--retrain", action="store_true", help="train again where a run exists")
+    p.add_argument(
+        "--arima-grid",
+        metavar="VARIANT",
+        help="ARIMA with a variant grid of arima_grid_variants.py (e.g. no-drift: without its drift models, as "
+        "before 3 Dec 2026); replays existing runs with it (their networks unchanged)",
+    )
     p.add_argument("--json")
     a = p.parse_args()
+    if a.arima_grid:
+        from arima_grid_variants import _variant, grid
+
+        try:
+            arima_grid = grid(_variant(a.arima_grid))
+        except argparse.ArgumentTypeError as err:
+            p.error(f"--arima-grid: {err}")
+    else:
+        arima_grid = contextlib.nullcontext()
+    with arima_grid:
+        rows = _rows(a)
+    _print_tables(rows)
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+def _rows(a: argparse.Namespace) -> list[dict]:
+    """Train (where no run exists) and replay every series the command line names."""
     runs_dir = Path(a.runs_dir)
     jobs = [(d, {}) for d in a.data]
     for spec in a.csv:
@@ -203,6 +228,10 @@ def main() -> None:
         if r:
             rows.append({"data": name, **r})
             print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _print_tables(rows: list[dict]) -> None:
     print("\n| series | val horizons | " + " | ".join(RULES) + " | chosen | comb |")
     print("|---|---|" + "---|" * (len(RULES) + 2))
     for r in rows:
@@ -230,8 +259,6 @@ def main() -> None:
         if got:
             cover, msis = (np.mean([r[f"{x}: {k}"] for r in got]) for x in ("coverage", "msis"))
             print(f"the pool's 80 % interval, {k}: coverage {cover:.3f}, MSIS {msis:.2f} ({len(got)} series)")
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
