@@ -341,7 +341,8 @@ def select_arima(train, val, horizon: int, season: int = 1, level: float | None 
     Grid: ``(p, d, q)`` in (1,0,0) [with a constant], (0,1,1), (1,1,0), (1,1,1), (2,1,0), times seasonal
     ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none; and
     every model of the grid with one difference in all (d + D = 1) once more with a drift (as auto.arima,
-    Hyndman & Khandakar 2008). With ``level`` (e.g. 0.8) also its interval.
+    Hyndman & Khandakar 2008). A model is left out where ``train`` is too short for its parameters (see
+    ``_arima_fits``); with none left the forecast is naive. With ``level`` (e.g. 0.8) also its interval.
     """
     y = _series(train, "train")
     return _select(
