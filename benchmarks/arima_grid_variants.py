@@ -131,8 +131,8 @@ def _group(text: str) -> str:
     ok = (
         text in N.GROUPS
         or (text.startswith("m3m") and text[3:].isdigit())
-        or text[9:] in T.GROUPS
-        or text[7:] in PANELS
+        or (text.startswith("textbook-") and text[9:] in T.GROUPS)
+        or (text.startswith("global-") and text[7:] in PANELS)
     )
     if not ok:
         raise argparse.ArgumentTypeError(
