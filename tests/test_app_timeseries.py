@@ -315,7 +315,9 @@ def test_an_undetected_time_column_is_refused_as_the_target(tmp_path):
     with pytest.raises(RnnkitError, match="'t' looks like a time index.*--time-column t"):
         resolve(cfg, ts)  # ... and the app refuses to forecast the clock
     assert resolve(replace(cfg, target="load"), ts).target == "load"  # an explicit target is the user's call
-    assert resolve(replace(cfg, time_column="t"), load_series(replace(cfg, time_column="t"))).target == "load"
+    timed = load_series(replace(cfg, time_column="t", value_columns=["load"]))
+    assert resolve(replace(cfg, time_column="t"), timed).target == "load"
+    assert timed.timed and timed.columns == ["load"]  # choosing value columns keeps the time column's flag
 
 
 def test_es_normalisation_trains_its_smoothing_and_a_saved_run_reproduces_it(tmp_path):

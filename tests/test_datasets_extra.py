@@ -242,6 +242,7 @@ def test_unknown_name_and_offline_empty_cache_give_one_clear_error(tmp_path, mon
 def test_real_airpassengers_is_box_jenkins_series_g():
     series = load_extra("airpassengers")
     assert len(series) == 144 and series.times[0] == "1949-01" and series.times[-1] == "1960-12"
+    assert series.timed  # dates, not row numbers
     values = series.values[:, 0]
     assert values[:3].tolist() == [112, 118, 132] and values[-1] == 432
     assert values.sum() == 40363  # sum(AirPassengers) in R
@@ -271,7 +272,7 @@ def test_real_r_forecast_series():
 def test_real_tseries_nino_and_ice_river():
     nino = load_extra("nino")
     assert len(nino) == 598 and nino.columns == ["nino3", "nino3.4"]
-    assert nino.times[0] == "1950-01" and nino.times[-1] == "1999-10"
+    assert nino.times[0] == "1950-01" and nino.times[-1] == "1999-10" and nino.timed
     assert 20 < nino.values.min() and nino.values.max() < 30  # tropical Pacific sea temperature, deg C
     ice = load_extra("ice_river")
     assert len(ice) == 366 + 365 + 365 and ice.times[-1] == "1974-12-31"
@@ -286,7 +287,8 @@ def test_real_pmdarima_ausbeer_and_heartrate():
     beer = load_extra("ausbeer")
     assert len(beer) == 211 and beer.times[-1] == "2008-07" and beer.values[:2, 0].tolist() == [284, 213]
     assert not beer.missing.any()
-    assert len(load_extra("heartrate")) == 150
+    heartrate = load_extra("heartrate")
+    assert len(heartrate) == 150 and not heartrate.timed  # no time stamps known: row numbers
 
 
 @pytest.mark.slow

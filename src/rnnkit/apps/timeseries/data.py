@@ -84,7 +84,7 @@ def load_series(cfg: TimeSeriesConfig) -> TimeSeries:
         if unknown:
             raise RnnkitError(f"{cfg.data}: expected value columns from {ts.columns}, got unknown {unknown}")
         idx = [ts.columns.index(c) for c in cfg.value_columns]
-        ts = TimeSeries(ts.times, ts.values[:, idx], list(cfg.value_columns), ts.missing[:, idx])
+        ts = TimeSeries(ts.times, ts.values[:, idx], list(cfg.value_columns), ts.missing[:, idx], ts.timed)
     return ts
 
 
