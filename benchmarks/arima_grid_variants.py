@@ -7,10 +7,14 @@ current grid of :func:`rnnkit.baselines.forecast.select_arima` against variants 
   as it was before 3 Dec 2026 but for the check that leaves out models too large for the series; to measure
   what the drift buys;
 * ``log``: adds every candidate again on the log of a strictly positive series (forecast exponentiated);
-* ``d2``: adds ``(0,2,1)`` and ``(0,2,2)`` without a season.
+* ``d2``: adds ``(0,2,1)`` and ``(0,2,2)`` without a season;
+* ``aicc-drift``: a model with ``d + D == 1`` is one candidate, not two: whether it has a drift is decided by
+  the AICc of the two fits on the same data (as auto.arima decides it), and only the order competes on
+  validation (the current grid lets the drift compete there too).
 
 Groups: the development groups of ``nonseasonal_timeseries.py`` (``short-dev``, ``long-dev``), ``m3mK`` (20 of
-the longest M3 monthly series, seeded sample K as in ``pool_partner_rules.py``), ``textbook-GROUP``
+the longest M3 monthly series, seeded sample K as in ``pool_partner_rules.py``), ``m3m-drawK`` (the same
+without the series of samples 0..K-1: ``pool_partner_rules.py``'s ``--seed K --exclude-seeds 0 .. K-1``), ``textbook-GROUP``
 (``textbook_timeseries.py``'s held-out groups, without the series that has gaps), ``global-COLLECTION`` (a
 built-in collection split as a global run splits it: one test horizon at each series' end, validation before
 it; the run's own sample of the larger ones). Prints one JSON row per
@@ -39,7 +43,7 @@ from rnnkit.apps.timeseries import TimeSeriesConfig
 from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_origins
 from rnnkit.apps.timeseries.data import part_sizes
 
-PARTS = ("no-drift", "log", "d2")
+PARTS = ("no-drift", "log", "d2", "aicc-drift")
 
 
 class _LogFit:
@@ -59,18 +63,32 @@ def grid(variant: str):
     base_candidates, base_name, base_fit = F._arima_candidates, F._arima_name, F._fit_arima
 
     def candidates(y, season):
-        out = [(*c, False) for c in base_candidates(y, season) if not (c[2] and "no-drift" in parts)]
+        base = base_candidates(y, season)
+        if "aicc-drift" in parts:  # drift=None: decided by AICc when fitted
+            with_drift = {c[:2] for c in base if c[2]}
+            base = [(*c[:2], None if c[:2] in with_drift else False) for c in base if not c[2]]
+        out = [(*c, False) for c in base if not (c[2] and "no-drift" in parts)]
         if "d2" in parts:
             out += [((0, 2, q), (0, 0, 0, 0), False, False) for q in (1, 2)]
         if "log" in parts and np.all(y > 0):
             out += [(*c[:3], True) for c in out]
         return out
 
+    def fit_one(y, cfg):
+        if cfg[2] is not None:
+            return base_fit(y, cfg)
+        fits = [base_fit(y, (*cfg[:2], False))]
+        if F._arima_fits(len(y), (*cfg[:2], True)):  # the drift only where the data leave room for it
+            with contextlib.suppress(Exception):  # a drift fit that fails leaves the plain one
+                fits.append(base_fit(y, (*cfg[:2], True)))
+        return min(fits, key=lambda r: r.aicc if np.isfinite(r.aicc) else np.inf)
+
     def fit(y, cfg):
-        return _LogFit(base_fit(np.log(y), cfg[:3])) if cfg[3] else base_fit(y, cfg[:3])
+        return _LogFit(fit_one(np.log(y), cfg[:3])) if cfg[3] else fit_one(y, cfg[:3])
 
     def name(cfg):
-        return base_name(cfg[:3]) + (" log" if cfg[3] else "")
+        drift = " drift by AICc" if cfg[2] is None else ""
+        return base_name((*cfg[:2], bool(cfg[2]))) + drift + (" log" if cfg[3] else "")
 
     saved = F._arima_candidates, F._fit_arima, F._arima_name
     F._arima_candidates, F._fit_arima, F._arima_name = candidates, fit, name
@@ -89,7 +107,7 @@ def _single(name: str, values, season: int, h: int):
     return name, y, season, h, n_tr, cmp, mase_scale(y[:n_tr], season)
 
 
-def series(group: str) -> list[tuple]:
+def series(group: str, max_series: int = 0) -> list[tuple]:
     """``(name, values, season, horizon, train size, origins, MASE scale)`` of every series of a group."""
     import nonseasonal_timeseries as N
 
@@ -108,7 +126,7 @@ def series(group: str) -> list[tuple]:
             series_split,
         )
 
-        cfg = TimeSeriesConfig(data=group[7:])
+        cfg = TimeSeriesConfig(data=group[7:], max_series=max_series)
         panel = sample_series(load_panel(cfg), cfg.max_series, cfg.seed)
         cfg = resolve_global(cfg, panel)
         splits = [series_split(len(y), cfg) for y in panel.values]
@@ -119,7 +137,11 @@ def series(group: str) -> list[tuple]:
         ]
     from pool_partner_rules import longest_sample
 
-    panel, pick = longest_sample("m3-monthly", 20, int(group[3:]))
+    if group.startswith("m3m-draw"):  # pool_partner_rules' draw K: seed K, without the series of draws 0..K-1
+        k = int(group[8:])
+        panel, pick = longest_sample("m3-monthly", 20, k, range(k))
+    else:
+        panel, pick = longest_sample("m3-monthly", 20, int(group[3:]))
     return [_single(f"m3m-{panel.ids[i]}", panel.values[i], 12, 12) for i in pick]
 
 
@@ -131,12 +153,13 @@ def _group(text: str) -> str:
     ok = (
         text in N.GROUPS
         or (text.startswith("m3m") and text[3:].isdigit())
+        or (text.startswith("m3m-draw") and text[8:].isdigit())
         or (text.startswith("textbook-") and text[9:] in T.GROUPS)
         or (text.startswith("global-") and text[7:] in PANELS)
     )
     if not ok:
         raise argparse.ArgumentTypeError(
-            f"expected one of {N.GROUPS}, m3mK, textbook-{{{','.join(T.GROUPS)}}} or "
+            f"expected one of {N.GROUPS}, m3mK, m3m-drawK, textbook-{{{','.join(T.GROUPS)}}} or "
             f"global-{{{','.join(PANELS)}}}, got {text!r}"
         )
     return text
@@ -152,9 +175,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("group", type=_group)
     p.add_argument("variants", nargs="+", type=_variant)
+    p.add_argument(
+        "--max-series", type=int, default=0, help="global-COLLECTION: a seeded sample of at most this many"
+    )
     a = p.parse_args()
     rows = []
-    for name, y, season, h, n_tr, cmp, scale in series(a.group):
+    for name, y, season, h, n_tr, cmp, scale in series(a.group, a.max_series):
         actual = np.stack([y[o : o + h] for o in cmp])
         fc, _, _ = classical_forecasts(y, n_tr, cmp, h, season, methods=("ets", "arima"))
         row = {"data": name, **{k: float(np.abs(fc[k] - actual).mean() / scale) for k in ("ets", "arima")}}
