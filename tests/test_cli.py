@@ -191,12 +191,19 @@ def test_timeseries_train_predict_round_trip(tmp_path, capsys, monkeypatch):
         "15",
         "--patience",
         "0",
+        # without the seasonal ARIMA grid, which predict and evaluate would refit at every call (~90 s here):
+        # the pool is the network and ETS; ARIMA in the pool has its own tests
+        "--baselines",
+        "naive",
+        "seasonal naive",
+        "ets",
         "--no-progress",
         "--json",
     )
     assert rc == 0, err
     m = json.loads(out)
     assert m["test"]["mae"] < m["naive"]["mae"] and m["test"]["mae"] < 0.5 * m["untrained"]["mae"]
+    assert set(m["comparison"]["baselines"]) == {"naive", "seasonal naive", "ets"}
     run = runs / "load"
     assert (run / "forecast.png").is_file() and (run / "scaler.json").is_file()
 

@@ -220,10 +220,14 @@ def test_the_level_starts_nearer_the_last_value_without_a_season():
     assert (ALPHA_START, ALPHA_START_NO_SEASON) == (0.3, 0.6)
     seasonal = ESForecaster(_net(4), 4, 4, 8, 0, [1.0], np.zeros(4))
     plain = ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1))
-    assert float(seasonal.alpha) == pytest.approx(0.3) and float(seasonal.gamma) == pytest.approx(0.2)
-    assert float(plain.alpha) == pytest.approx(0.6) and plain.gamma is None
-    assert float(ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1), alpha=0.2).alpha) == pytest.approx(0.2)
-    assert float(PanelESForecaster(_net(4), 1, 4, 8).alpha) == pytest.approx(0.3)
+    assert float(seasonal.alpha.detach()) == pytest.approx(0.3) and float(
+        seasonal.gamma.detach()
+    ) == pytest.approx(0.2)
+    assert float(plain.alpha.detach()) == pytest.approx(0.6) and plain.gamma is None
+    assert float(
+        ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1), alpha=0.2).alpha.detach()
+    ) == pytest.approx(0.2)
+    assert float(PanelESForecaster(_net(4), 1, 4, 8).alpha.detach()) == pytest.approx(0.3)
     # the level it gives a random walk: nearer its last value than the old start's (the smoothing itself)
     z = torch.tensor(np.random.default_rng(1).normal(size=60).cumsum())
     near = es_smooth(z, plain.alpha.double(), None, None)[0][-1]

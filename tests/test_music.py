@@ -335,6 +335,13 @@ def test_histogram_pitch_classes_match_music21():
         counts[n.pitch.pitchClass] += 1
     assert h.tolist() == [c / sum(counts) for c in counts]
     assert histogram_distances([tokens], [tokens]) == {"pitch_class": 0.0, "interval": 0.0, "duration": 0.0}
+    # a set without notes (an untrained model's garbage) has nothing to compare: None, not NaN
+    assert histogram_distances([["M:4/4", "K:Cmaj", "|"]], [tokens]) == dict.fromkeys(
+        h_keys := ("pitch_class", "interval", "duration")
+    )
+    one_note = ["M:4/4", "K:Cmaj", "C", "4", "|"]  # notes, but no interval between two of them
+    d = histogram_distances([one_note], [tokens])
+    assert d["interval"] is None and 0 < d["pitch_class"] <= 1 and set(d) == set(h_keys)
 
 
 def test_generate_rejects_unknown_meter_and_key(tmp_path, monkeypatch):

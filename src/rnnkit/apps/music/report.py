@@ -169,12 +169,16 @@ def histograms(tunes: list[list[str]]) -> dict[str, np.ndarray]:
     return {k: v / max(v.sum(), 1) for k, v in (("pitch_class", pc), ("interval", iv), ("duration", du))}
 
 
-def histogram_distances(a: list[list[str]], b: list[list[str]]) -> dict[str, float]:
-    """Jensen-Shannon distance (SciPy, base 2) between the histograms of two sets of tunes."""
+def histogram_distances(a: list[list[str]], b: list[list[str]]) -> dict[str, float | None]:
+    """Jensen-Shannon distance (SciPy, base 2) between the histograms of two sets of tunes; ``None`` for a
+    histogram that one of the sets leaves empty (no notes, or no two successive notes for the intervals):
+    there is no distribution to compare, and SciPy would give NaN, which is not JSON."""
     from scipy.spatial.distance import jensenshannon
 
     ha, hb = histograms(a), histograms(b)
-    return {k: float(jensenshannon(ha[k], hb[k], base=2)) for k in ha}
+    return {
+        k: float(jensenshannon(ha[k], hb[k], base=2)) if ha[k].any() and hb[k].any() else None for k in ha
+    }
 
 
 # ------------------------------------------------------------------------------------------- table, plots
