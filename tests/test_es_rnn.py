@@ -230,7 +230,7 @@ def test_the_level_starts_nearer_the_last_value_without_a_season():
     assert float(PanelESForecaster(_net(4), 1, 4, 8).alpha.detach()) == pytest.approx(0.3)
     # the level it gives a random walk: nearer its last value than the old start's (the smoothing itself)
     z = torch.tensor(np.random.default_rng(1).normal(size=60).cumsum())
-    near = es_smooth(z, plain.alpha.double(), None, None)[0][-1]
+    near = es_smooth(z, plain.alpha.detach().double(), None, None)[0][-1]
     old = es_smooth(z, torch.tensor(0.3, dtype=torch.float64), None, None)[0][-1]
     assert abs(float(near - z[-1])) < abs(float(old - z[-1]))
 
@@ -250,9 +250,9 @@ def test_starting_coefficients_can_be_set_and_are_checked():
     one = ESForecaster(_net(4), 4, 4, 8, 0, [1.0], np.zeros(4), **es_start(cfg))
     assert (float(one.alpha.detach()), float(one.gamma.detach())) == pytest.approx((0.45, 0.1))
     assert float(
-        ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1), **es_start(cfg)).alpha
+        ESForecaster(_net(4), 1, 4, 8, 0, [1.0], np.zeros(1), **es_start(cfg)).alpha.detach()
     ) == pytest.approx(0.45)
-    assert float(PanelESForecaster(_net(4), 1, 4, 8, **es_start(cfg)).alpha) == pytest.approx(0.45)
+    assert float(PanelESForecaster(_net(4), 1, 4, 8, **es_start(cfg)).alpha.detach()) == pytest.approx(0.45)
     with pytest.raises(RnnkitError, match=r"es_alpha \(--es-alpha\): expected a value <= 0.99, got 1.5"):
         config_from_dict(TimeSeriesConfig, {"es_alpha": 1.5})
     with pytest.raises(RnnkitError, match=r"es_gamma \(--es-gamma\): expected a value >= 0.01, got 0"):
