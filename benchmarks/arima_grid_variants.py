@@ -3,14 +3,12 @@
 At the forecaster's own comparison origins (same split, same selection on validation MAE, same refit), the
 current grid of :func:`rnnkit.baselines.forecast.select_arima` against variants of it:
 
-* ``no-drift``: the grid without its drift models (a constant where ``d + D == 1``, as auto.arima allows),
-  as it was before 3 Dec 2026 but for the check that leaves out models too large for the series; to measure
-  what the drift buys;
+* ``no-drift``: the grid without drifts (as before 3 Dec 2026, but with the check that leaves out models too
+  large for the series); to measure what the drift buys;
+* ``val-drift``: the drift as a candidate of its own, chosen or not on validation like an order (the rule of
+  3 Dec 2026 before the drift was decided by the AICc of the two fits, as the grid now does);
 * ``log``: adds every candidate again on the log of a strictly positive series (forecast exponentiated);
-* ``d2``: adds ``(0,2,1)`` and ``(0,2,2)`` without a season;
-* ``aicc-drift``: a model with ``d + D == 1`` is one candidate, not two: whether it has a drift is decided by
-  the AICc of the two fits on the same data (as auto.arima decides it), and only the order competes on
-  validation (the current grid lets the drift compete there too).
+* ``d2``: adds ``(0,2,1)`` and ``(0,2,2)`` without a season.
 
 Groups: the development groups of ``nonseasonal_timeseries.py`` (``short-dev``, ``long-dev``), ``m3mK`` (20 of
 the longest M3 monthly series, seeded sample K as in ``pool_partner_rules.py``), ``m3m-drawK`` (the same
@@ -43,7 +41,7 @@ from rnnkit.apps.timeseries import TimeSeriesConfig
 from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_origins
 from rnnkit.apps.timeseries.data import part_sizes
 
-PARTS = ("no-drift", "log", "d2", "aicc-drift")
+PARTS = ("no-drift", "val-drift", "log", "d2")
 
 
 class _LogFit:
@@ -63,32 +61,29 @@ def grid(variant: str):
     base_candidates, base_name, base_fit = F._arima_candidates, F._arima_name, F._fit_arima
 
     def candidates(y, season):
-        base = base_candidates(y, season)
-        if "aicc-drift" in parts:  # drift=None: decided by AICc when fitted
-            with_drift = {c[:2] for c in base if c[2]}
-            base = [(*c[:2], None if c[:2] in with_drift else False) for c in base if not c[2]]
-        out = [(*c, False) for c in base if not (c[2] and "no-drift" in parts)]
+        out = []
+        for c in base_candidates(y, season):  # drift None: decided by AICc when fitted (the default grid)
+            if c[2] is None and "no-drift" in parts:
+                c = (*c[:2], False)
+            elif c[2] is None and "val-drift" in parts:
+                out.append((*c[:2], False, False))
+                c = (*c[:2], True)
+                if not F._arima_fits(len(y), c):
+                    continue
+            out.append((*c, False))
+        if "val-drift" in parts:  # plain models first, so a tie keeps the model without a drift (as it did)
+            out.sort(key=lambda c: c[2] is True)
         if "d2" in parts:
             out += [((0, 2, q), (0, 0, 0, 0), False, False) for q in (1, 2)]
         if "log" in parts and np.all(y > 0):
             out += [(*c[:3], True) for c in out]
         return out
 
-    def fit_one(y, cfg):
-        if cfg[2] is not None:
-            return base_fit(y, cfg)
-        fits = [base_fit(y, (*cfg[:2], False))]
-        if F._arima_fits(len(y), (*cfg[:2], True)):  # the drift only where the data leave room for it
-            with contextlib.suppress(Exception):  # a drift fit that fails leaves the plain one
-                fits.append(base_fit(y, (*cfg[:2], True)))
-        return min(fits, key=lambda r: r.aicc if np.isfinite(r.aicc) else np.inf)
-
     def fit(y, cfg):
-        return _LogFit(fit_one(np.log(y), cfg[:3])) if cfg[3] else fit_one(y, cfg[:3])
+        return _LogFit(base_fit(np.log(y), cfg[:3])) if cfg[3] else base_fit(y, cfg[:3])
 
-    def name(cfg):
-        drift = " drift by AICc" if cfg[2] is None else ""
-        return base_name((*cfg[:2], bool(cfg[2]))) + drift + (" log" if cfg[3] else "")
+    def name(cfg, res=None):
+        return base_name(cfg[:3], res.res if isinstance(res, _LogFit) else res) + (" log" if cfg[3] else "")
 
     saved = F._arima_candidates, F._fit_arima, F._arima_name
     F._arima_candidates, F._fit_arima, F._arima_name = candidates, fit, name

@@ -197,8 +197,9 @@ def test_random_walk_arima_is_the_naive_forecast():
 
 def test_arima_drift_is_the_mean_step_and_is_chosen_on_a_trend():
     """ARIMA(0,1,0) with drift is the random walk with drift: last value + h x the mean step (its maximum
-    likelihood estimate), exactly. On a trending series the grid's drift model is chosen on validation and its
-    forecast goes on rising at the trend's slope; the Fourier ARIMA of a long season chooses a drift too."""
+    likelihood estimate), exactly. The grid decides a drift by the AICc of the two fits (as auto.arima): on a
+    trending series it takes one and its forecast goes on rising at the trend's slope, on a random walk without
+    a trend it takes none; the Fourier ARIMA of a long season decides the same way."""
     from rnnkit.apps.timeseries.baselines import fourier_arima
 
     rng = np.random.default_rng(0)
@@ -208,13 +209,25 @@ def test_arima_drift_is_the_mean_step_and_is_chosen_on_a_trend():
     with pytest.raises(RnnkitError, match="d \\+ D = 1"):
         arima_forecast(y, 5, order=(0, 2, 1), drift=True)
     assert forecast_mod._arima_name(((0, 1, 1), (0, 0, 0, 0), True)) == "ARIMA(0,1,1) with drift"
+    assert forecast_mod._arima_name(((0, 1, 1), (0, 0, 0, 0), None)) == "ARIMA(0,1,1), drift by AICc"
     cands = forecast_mod._arima_candidates(np.ones(60), 12)
-    assert {c[:2] for c in cands if c[2]} == {((1, 0, 0), (0, 1, 1, 12)), ((1, 0, 0), (1, 1, 0, 12))}
+    assert {c[:2] for c in cands if c[2] is None} == {((1, 0, 0), (0, 1, 1, 12)), ((1, 0, 0), (1, 1, 0, 12))}
+    assert not any(c[2] for c in cands)  # the drift is not a candidate of its own
 
     t = np.arange(120)
     y = 0.8 * t + np.cumsum(rng.normal(0, 1, 120))
     got = forecast_mod.select_arima(y[:100], y[100:110], 10)
     assert got.config.endswith("with drift") and abs(np.diff(got.values).mean() - 0.8) < 0.25
+    assert all(k.endswith("drift by AICc") for k in got.scores if ",1," in k)  # one score per order
+    # the decision is the lower AICc of the two fits, whichever it is
+    walk = np.cumsum(rng.normal(0, 1, 100))
+    for series in (y, walk):
+        cfg = ((0, 1, 1), (0, 0, 0, 0))
+        fits = [forecast_mod._fit_arima(series, (*cfg, d)) for d in (False, True)]
+        chosen = forecast_mod._fit_arima(series, (*cfg, None))
+        assert chosen.aicc == min(f.aicc for f in fits)
+    assert forecast_mod._fit_arima(y, (*cfg, None)).model.trend == "c"
+    assert forecast_mod._fit_arima(walk, (*cfg, None)).model.trend is None
     t = np.arange(300)
     z = 0.05 * t + np.sin(2 * np.pi * t / 30) + rng.normal(0, 0.2, 300)
     got = fourier_arima(z[:240], z[240:270], 30, 30)

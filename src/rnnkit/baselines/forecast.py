@@ -174,11 +174,11 @@ def _arima_candidates(
         seasonal = [(0, 1, 1, season), (1, 1, 0, season)]
     else:
         seasonal = [(0, 0, 0, 0)]
-    plain = [(o, s, False) for s in seasonal for o in orders]
-    # Where one difference is taken in all (d + D = 1), also the same model with a drift, as auto.arima allows
-    # (Hyndman & Khandakar 2008): a trending series is forecast to go on trending. Listed after the plain
-    # models, so a tie on validation keeps the model without one.
-    grid = plain + [(o, s, True) for o, s, _ in plain if o[1] + s[1] == 1]
+    # Where one difference is taken in all (d + D = 1), a drift is allowed, as auto.arima allows it (Hyndman &
+    # Khandakar 2008): a trending series is forecast to go on trending. Whether a model has one is decided as
+    # auto.arima decides it, by the AICc of the two fits (drift None: see _fit_arima); only the order competes
+    # on validation, where one short horizon would choose a drift on noise.
+    grid = [(o, s, None if o[1] + s[1] == 1 else False) for s in seasonal for o in orders]
     return [cfg for cfg in grid if _arima_fits(len(y), cfg)]
 
 
@@ -186,14 +186,35 @@ def _arima_fits(n: int, cfg) -> bool:
     """Whether ``n`` values leave the model more observations (after differencing) than parameters + 1, the
     condition under which its AICc is defined (auto.arima leaves out the models that break it). A model fitted
     on fewer is not identified: on 3 values ARIMA(2,1,0) with drift forecast 1e19 (an 11-year tourism series)."""
-    (p, d, q), (sp, sd, sq, m), drift = cfg
-    params = p + q + sp + sq + (_arima_trend((p, d, q), (sp, sd, sq, m), drift) == "c") + 1  # + the variance
+    (p, d, q), (sp, sd, sq, m), drift = cfg  # drift None (decided by AICc): the model without one must fit
+    params = (
+        p + q + sp + sq + (_arima_trend((p, d, q), (sp, sd, sq, m), bool(drift)) == "c") + 1
+    )  # + variance
     return n - d - sd * m - params - 1 > 0
 
 
-def _arima_name(cfg) -> str:
+def _arima_name(cfg, res=None) -> str:
+    """The model in words; with drift None (decided by AICc) and its fit ``res``, the model it chose."""
     (p, d, q), (sp, sd, sq, m), drift = cfg
-    return f"ARIMA({p},{d},{q})" + (f"({sp},{sd},{sq})[{m}]" if m else "") + (" with drift" if drift else "")
+    if drift is None and res is not None:
+        drift = d + sd == 1 and res.model.trend == "c"
+    tail = " with drift" if drift else ", drift by AICc" if drift is None else ""
+    return f"ARIMA({p},{d},{q})" + (f"({sp},{sd},{sq})[{m}]" if m else "") + tail
+
+
+def _drift_by_aicc(fit, drift_fits: bool = True):
+    """``fit(False)``, or ``fit(True)`` (the same model with a drift) where its AICc is lower, as auto.arima
+    chooses (Hyndman & Khandakar 2008). ``drift_fits``: whether the data leave room for the drift's parameter;
+    a drift fit that fails or has no finite AICc leaves the plain one."""
+    plain = fit(False)
+    if not drift_fits:
+        return plain
+    try:
+        drifted = fit(True)
+    except Exception as err:  # noqa: BLE001 - the plain fit stands
+        log.info("the drift fit failed, the model without one is kept: %s", err)
+        return plain
+    return drifted if math.isfinite(drifted.aicc) and not drifted.aicc >= plain.aicc else plain
 
 
 def _arima_trend(order, seasonal_order, drift: bool) -> str | None:
@@ -211,6 +232,11 @@ def _fit_arima(y: np.ndarray, cfg):
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     order, seasonal_order, drift = cfg
+    if drift is None:  # decided by AICc
+        return _drift_by_aicc(
+            lambda d: _fit_arima(y, (order, seasonal_order, d)),
+            _arima_fits(len(y), (order, seasonal_order, True)),
+        )
     trend = _arima_trend(order, seasonal_order, drift)
     model = SARIMAX(y, order=order, seasonal_order=seasonal_order, trend=trend)
     with warnings.catch_warnings():
@@ -247,8 +273,11 @@ def arima_forecast(
 
 # ----------------------------------------------------------------------------- selection
 def _select(
-    name, train, val, horizon, candidates, fit, describe, info_name, level=None, bounds=None
+    name, train, val, horizon, candidates, fit, describe, info_name, level=None, bounds=None, fitted=None
 ) -> Forecast:
+    """Each candidate fitted on ``train`` and scored on ``val`` (``info_name`` of the fit without one); the best
+    refitted on ``train + val``. ``fitted(cfg, res)``, when given, names the refitted model (a choice made
+    while fitting, like ARIMA's drift); otherwise ``describe(cfg)``."""
     train = _series(train, "train")
     val = _series(val, "val") if len(np.atleast_1d(val)) else np.zeros(0)
     _check_h(horizon)
@@ -282,9 +311,8 @@ def _select(
             values = _clip(np.asarray(res.forecast(horizon), dtype=np.float64), history)
             if not np.all(np.isfinite(values)):
                 raise FloatingPointError("non-finite forecast")
-            out = Forecast(
-                name, values, describe(best), "val_mae" if len(val) else info_name, scores, skipped
-            )
+            label = fitted(best, res) if fitted is not None else describe(best)
+            out = Forecast(name, values, label, "val_mae" if len(val) else info_name, scores, skipped)
             if level is not None and bounds is not None:
                 _add_bounds(out, res, history, level, bounds)
             return out
@@ -340,8 +368,8 @@ def select_arima(train, val, horizon: int, season: int = 1, level: float | None 
 
     Grid: ``(p, d, q)`` in (1,0,0) [with a constant], (0,1,1), (1,1,0), (1,1,1), (2,1,0), times seasonal
     ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none; and
-    every model of the grid with one difference in all (d + D = 1) once more with a drift (as auto.arima,
-    Hyndman & Khandakar 2008). A model is left out where ``train`` is too short for its parameters (see
+    a drift for every model with one difference in all (d + D = 1) where it lowers the AICc of the fit (as
+    auto.arima, Hyndman & Khandakar 2008; only the orders compete on validation). A model is left out where ``train`` is too short for its parameters (see
     ``_arima_fits``); with none left the forecast is naive. With ``level`` (e.g. 0.8) also its interval.
     """
     y = _series(train, "train")
@@ -356,6 +384,7 @@ def select_arima(train, val, horizon: int, season: int = 1, level: float | None 
         "aic",
         level,
         _arima_bounds,
+        _arima_name,
     )
 
 

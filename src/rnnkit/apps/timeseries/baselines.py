@@ -47,32 +47,40 @@ def _fourier(t: np.ndarray, season: int, pairs: int) -> np.ndarray:
 def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Forecast:
     """ARIMA with ``pairs`` Fourier pairs of ``season`` as regressors; order chosen by validation MAE.
 
-    Orders: (1,0,0) with a constant, (0,1,1), (1,1,1), (2,1,0), and the three differenced ones again with a
-    drift (as in :func:`rnnkit.baselines.forecast.select_arima`); refitted on ``train + val``. Falls back to the
-    last value when no order can be fitted.
+    Orders: (1,0,0) with a constant, (0,1,1), (1,1,1), (2,1,0), the three differenced ones with a drift where
+    it lowers the fit's AICc (as in :func:`rnnkit.baselines.forecast.select_arima`); refitted on
+    ``train + val``. Falls back to the last value when no order can be fitted.
     """
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    from rnnkit.baselines.forecast import _arima_trend
+    from rnnkit.baselines.forecast import _arima_trend, _drift_by_aicc
 
     train, val = np.asarray(train, dtype=np.float64), np.asarray(val, dtype=np.float64)
     pairs = max(1, min(pairs, season // 2))
 
-    def fit(y, cfg):
-        order, drift = cfg
+    def fit_one(y, order, drift: bool):
         x = _fourier(np.arange(len(y)), season, pairs)
         trend = _arima_trend(order, (0, 0, 0, 0), drift)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return SARIMAX(y, exog=x, order=order, trend=trend).fit(disp=False, maxiter=100)
 
+    def fit(y, order):
+        if order[1] == 1:
+            return _drift_by_aicc(lambda drift: fit_one(y, order, drift))
+        return fit_one(y, order, False)
+
+    def name(order, res=None) -> str:
+        drift = ", drift by AICc" if res is None else " with drift"
+        drift = drift if order[1] == 1 and (res is None or res.model.trend == "c") else ""
+        return f"ARIMA{order}{drift} + {pairs} Fourier pairs of {season}"
+
     def forecast(res, start, h):
         return np.asarray(res.forecast(h, exog=_fourier(np.arange(start, start + h), season, pairs)))
 
-    plain = [(1, 0, 0), (0, 1, 1), (1, 1, 1), (2, 1, 0)]
     scores, skipped, best = {}, {}, None
-    for cfg in [(o, False) for o in plain] + [(o, True) for o in plain if o[1] == 1]:
-        label = f"ARIMA{cfg[0]}{' with drift' if cfg[1] else ''} + {pairs} Fourier pairs of {season}"
+    for cfg in [(1, 0, 0), (0, 1, 1), (1, 1, 1), (2, 1, 0)]:
+        label = name(cfg)
         try:
             res = fit(train, cfg)
             if len(val):
@@ -90,11 +98,13 @@ def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Fore
     history = np.concatenate([train, val])
     if best is not None:
         try:
-            values = forecast(fit(history, best[0]), len(history), horizon)
+            res = fit(history, best[0])
+            values = forecast(res, len(history), horizon)
             if np.all(np.isfinite(values)):
                 if history.min() >= 0:
                     values = np.maximum(values, 0.0)
-                return Forecast("arima", values, best[1], "val_mae" if len(val) else "aic", scores, skipped)
+                criterion = "val_mae" if len(val) else "aic"
+                return Forecast("arima", values, name(best[0], res), criterion, scores, skipped)
         except Exception as err:  # noqa: BLE001
             skipped[best[1] + " (refit)"] = f"{type(err).__name__}: {err}"
     return Forecast("arima", np.full(horizon, history[-1]), "naive fallback", "none", scores, skipped)
