@@ -486,12 +486,12 @@ def test_full_grid(cell, layers, bi, ops, tmp_path):
 def test_cli_export_of_a_trained_run_and_a_bad_run(tmp_path, capsys, monkeypatch):
     """``rnnkit train`` then ``rnnkit export``: the file loads in onnxruntime; a folder that is no run is one
     line and exit 2, and nothing is written."""
-    from test_cli import FAST, assert_one_line_error, run_cli, write_series
+    from test_cli import FAST, NO_ARIMA, assert_one_line_error, run_cli, write_series
 
     runs = tmp_path / "runs"
     series = write_series(tmp_path / "s.csv")
     rc, _, err = run_cli(
-        capsys, "train", "timeseries", "--data", series, "--runs-dir", runs, "--name", "ts", *FAST
+        capsys, "train", "timeseries", "--data", series, "--runs-dir", runs, "--name", "ts", *FAST, *NO_ARIMA
     )
     assert rc == 0, err
     monkeypatch.chdir(tmp_path)

@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 import rnnkit
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.rundir import RunBuilder, find_interrupted
-from test_cli import assert_one_line_error, run_cli, write_series, write_text
+from test_cli import NO_ARIMA, assert_one_line_error, run_cli, write_series, write_text
 
 SRC = str(Path(rnnkit.__file__).resolve().parents[1])
 # 6 epochs of 4 steps; a checkpoint every 2 steps gives the kill something to resume from early on
@@ -236,7 +236,19 @@ def test_a_full_disk_during_the_final_save_keeps_the_previous_run(tmp_path, caps
 
     series = write_series(tmp_path / "s.csv", 200)
     runs = tmp_path / "runs"
-    argv = ["train", "timeseries", "--data", series, "--runs-dir", runs, "--name", "r", "--epochs", "1"]
+    argv = [
+        "train",
+        "timeseries",
+        "--data",
+        series,
+        "--runs-dir",
+        runs,
+        "--name",
+        "r",
+        "--epochs",
+        "1",
+        *NO_ARIMA,
+    ]
     rc, _, err = run_cli(capsys, *argv, "--no-progress")
     assert rc == 0, err
     before = {str(p.relative_to(runs)): p.read_bytes() for p in (runs / "r").rglob("*") if p.is_file()}

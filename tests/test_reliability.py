@@ -15,7 +15,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps import metrics
 from rnnkit.apps.rundir import RunBuilder
 from rnnkit.train import Trainer, TrainerConfig
-from test_cli import FAST, assert_no_runs, assert_one_line_error, run_cli, write_series
+from test_cli import FAST, NO_ARIMA, assert_no_runs, assert_one_line_error, run_cli, write_series
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
@@ -142,7 +142,7 @@ def forecast_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("forecast")
     series = write_series(root / "s.csv", 120)
     rc = main(["train", "timeseries", "--data", str(series), "--runs-dir", str(root / "runs"), "--name", "f",
-               "--epochs", "1", "--no-progress", "--window", "6"])  # fmt: skip
+               "--epochs", "1", "--no-progress", "--window", "6", *NO_ARIMA])  # fmt: skip
     assert rc == 0
     return root / "runs" / "f"
 
@@ -222,7 +222,7 @@ def test_evaluate_uses_the_stored_path_and_refuses_changed_data(tmp_path, capsys
     write_series(work / "s.csv", 120)
     monkeypatch.chdir(work)
     rc, _, err = run_cli(capsys, "train", "timeseries", "--data", "s.csv", "--runs-dir", "runs", "--name", "f",
-                         "--epochs", "1", "--no-progress", "--window", "6")  # fmt: skip
+                         "--epochs", "1", "--no-progress", "--window", "6", *NO_ARIMA)  # fmt: skip
     assert rc == 0, err
     run = work / "runs" / "f"
     info = json.loads((run / "data.json").read_text())
