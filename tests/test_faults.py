@@ -236,19 +236,8 @@ def test_a_full_disk_during_the_final_save_keeps_the_previous_run(tmp_path, caps
 
     series = write_series(tmp_path / "s.csv", 200)
     runs = tmp_path / "runs"
-    argv = [
-        "train",
-        "timeseries",
-        "--data",
-        series,
-        "--runs-dir",
-        runs,
-        "--name",
-        "r",
-        "--epochs",
-        "1",
-        *NO_ARIMA,
-    ]
+    argv = ["train", "timeseries", "--data", series, "--runs-dir", runs, "--name", "r", "--epochs", "1"]
+    argv += NO_ARIMA
     rc, _, err = run_cli(capsys, *argv, "--no-progress")
     assert rc == 0, err
     before = {str(p.relative_to(runs)): p.read_bytes() for p in (runs / "r").rglob("*") if p.is_file()}
