@@ -184,8 +184,8 @@ def main() -> None:
     p.add_argument(
         "--arima-grid",
         metavar="VARIANT",
-        help="ARIMA with a variant grid of arima_grid_variants.py (e.g. no-drift: without its drift models, as "
-        "before 3 Dec 2026); replays existing runs with it (their networks unchanged)",
+        help="ARIMA with a variant grid of arima_grid_variants.py (no-drift: without drifts, as before 3 Dec 2026; "
+        "val-drift: the drift chosen on validation); replays existing runs with it (their networks unchanged)",
     )
     p.add_argument("--json")
     a = p.parse_args()
