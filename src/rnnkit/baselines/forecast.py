@@ -187,9 +187,8 @@ def _arima_fits(n: int, cfg) -> bool:
     condition under which its AICc is defined (auto.arima leaves out the models that break it). A model fitted
     on fewer is not identified: on 3 values ARIMA(2,1,0) with drift forecast 1e19 (an 11-year tourism series)."""
     (p, d, q), (sp, sd, sq, m), drift = cfg  # drift None (decided by AICc): the model without one must fit
-    params = (
-        p + q + sp + sq + (_arima_trend((p, d, q), (sp, sd, sq, m), bool(drift)) == "c") + 1
-    )  # + variance
+    constant = _arima_trend((p, d, q), (sp, sd, sq, m), bool(drift)) == "c"
+    params = p + q + sp + sq + constant + 1  # + the variance
     return n - d - sd * m - params - 1 > 0
 
 
@@ -369,8 +368,9 @@ def select_arima(train, val, horizon: int, season: int = 1, level: float | None 
     Grid: ``(p, d, q)`` in (1,0,0) [with a constant], (0,1,1), (1,1,0), (1,1,1), (2,1,0), times seasonal
     ``(P, D, Q)`` in (0,1,1), (1,1,0) when ``season > 1`` and ``train`` holds three seasons, else none; and
     a drift for every model with one difference in all (d + D = 1) where it lowers the AICc of the fit (as
-    auto.arima, Hyndman & Khandakar 2008; only the orders compete on validation). A model is left out where ``train`` is too short for its parameters (see
-    ``_arima_fits``); with none left the forecast is naive. With ``level`` (e.g. 0.8) also its interval.
+    auto.arima, Hyndman & Khandakar 2008; only the orders compete on validation). A model is left out where
+    ``train`` is too short for its parameters (see ``_arima_fits``); with none left the forecast is naive.
+    With ``level`` (e.g. 0.8) also its interval.
     """
     y = _series(train, "train")
     return _select(
