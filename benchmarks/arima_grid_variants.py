@@ -174,6 +174,8 @@ def main() -> None:
         "--max-series", type=int, default=0, help="global-COLLECTION: a seeded sample of at most this many"
     )
     a = p.parse_args()
+    if a.max_series < 0:
+        p.error(f"--max-series: expected 0 (all) or more, got {a.max_series}")
     rows = []
     for name, y, season, h, n_tr, cmp, scale in series(a.group, a.max_series):
         actual = np.stack([y[o : o + h] for o in cmp])

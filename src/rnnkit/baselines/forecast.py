@@ -195,10 +195,15 @@ def _arima_fits(n: int, cfg) -> bool:
 def _arima_name(cfg, res=None) -> str:
     """The model in words; with drift None (decided by AICc) and its fit ``res``, the model it chose."""
     (p, d, q), (sp, sd, sq, m), drift = cfg
+    return f"ARIMA({p},{d},{q})" + (f"({sp},{sd},{sq})[{m}]" if m else "") + _drift_words(drift, res)
+
+
+def _drift_words(drift: bool | None, res=None) -> str:
+    """``" with drift"``, ``""``, or for a drift decided by AICc (None) ``", drift by AICc"`` until its fit
+    ``res`` tells which it took (a differenced model's constant is its drift)."""
     if drift is None and res is not None:
-        drift = d + sd == 1 and res.model.trend == "c"
-    tail = " with drift" if drift else ", drift by AICc" if drift is None else ""
-    return f"ARIMA({p},{d},{q})" + (f"({sp},{sd},{sq})[{m}]" if m else "") + tail
+        drift = res.model.trend == "c"
+    return " with drift" if drift else ", drift by AICc" if drift is None else ""
 
 
 def _drift_by_aicc(fit, drift_fits: bool = True):
@@ -213,7 +218,8 @@ def _drift_by_aicc(fit, drift_fits: bool = True):
     except Exception as err:  # noqa: BLE001 - the plain fit stands
         log.info("the drift fit failed, the model without one is kept: %s", err)
         return plain
-    return drifted if math.isfinite(drifted.aicc) and not drifted.aicc >= plain.aicc else plain
+    better = math.isfinite(drifted.aicc) and (drifted.aicc < plain.aicc or not math.isfinite(plain.aicc))
+    return drifted if better else plain
 
 
 def _arima_trend(order, seasonal_order, drift: bool) -> str | None:

@@ -53,7 +53,7 @@ def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Fore
     """
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    from rnnkit.baselines.forecast import _arima_trend, _drift_by_aicc
+    from rnnkit.baselines.forecast import _arima_trend, _drift_by_aicc, _drift_words
 
     train, val = np.asarray(train, dtype=np.float64), np.asarray(val, dtype=np.float64)
     pairs = max(1, min(pairs, season // 2))
@@ -71,8 +71,7 @@ def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Fore
         return fit_one(y, order, False)
 
     def name(order, res=None) -> str:
-        drift = ", drift by AICc" if res is None else " with drift"
-        drift = drift if order[1] == 1 and (res is None or res.model.trend == "c") else ""
+        drift = _drift_words(None if order[1] == 1 else False, res)
         return f"ARIMA{order}{drift} + {pairs} Fourier pairs of {season}"
 
     def forecast(res, start, h):
