@@ -165,10 +165,10 @@ def print_tables(rows: list[dict], groups, shape: str = "n, h") -> None:
         # against the classical model that is better over the whole group (the "best of ETS / ARIMA")
         own = {k: _gmean(np.array([r[k] for r in got]) / best) for k in ("ets", "arima")}
         method = min(own, key=own.get)
+        net, pool = (_gmean(np.array([r[k] / r[method] for r in got])) for k in ("network", "pool"))
         print(
             f"{group}: ETS alone {own['ets']:.3f}, ARIMA alone {own['arima']:.3f} over min(ETS, ARIMA); over "
-            f"{method.upper()}, the better model on the group: network "
-            + ", pool ".join(f"{_gmean(np.array([r[k] / r[method] for r in got])):.3f}" for k in ("network", "pool"))
+            f"{method.upper()}, the better model on the group: network {net:.3f}, pool {pool:.3f}"
         )
         allo = np.array([r["all_origins_vs_naive"] for r in got])
         print(f"{group}: network / naive over all origins, geometric mean {_gmean(allo):.3f}")
@@ -184,7 +184,7 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
     p.add_argument("--runs-dir", default=runs_dir)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", help="write the rows to this file")
-    p.add_argument("--replay", metavar="JSON", help="print the tables of rows written by --json; train nothing")
+    p.add_argument("--replay", metavar="JSON", help="print the tables of --json's rows; train nothing")
     a = p.parse_args()
     if a.replay:
         rows = json.loads(Path(a.replay).read_text())
