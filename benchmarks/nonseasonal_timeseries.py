@@ -16,10 +16,14 @@ Horizon 6 for annual series below 130 values, 8 for quarterly ones and M3 other,
 series is trained with the defaults (``--set`` adds overrides, e.g. ``'{"trend": "line"}'``), and the
 table gives MASE at the comparison origins for the network, the default pool, ETS, ARIMA and naive, and
 the network's MASE over every rolling test origin divided by naive's; per group the geometric mean of
-MASE / min(ETS, ARIMA) and how many series are within 10 % of it.
+MASE / min(ETS, ARIMA) and how many series are within 10 % of it, what ETS alone and ARIMA alone score on that
+measure (min(ETS, ARIMA) picks per series after the fact), and the network and pool over the classical model
+better on the whole group.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nonseasonal_timeseries.py \\
-        [--groups short-dev long-held-out ...] [--set '{"trend": "line"}'] [--runs-dir /tmp/nonseasonal]
+        [--groups short-dev long-held-out ...] [--set '{"trend": "line"}'] [--runs-dir /tmp/nonseasonal] \\
+        [--json rows.json]
+    ... benchmarks/nonseasonal_timeseries.py --replay rows.json     # the tables again, no training
 """
 
 from __future__ import annotations
@@ -144,7 +148,8 @@ def _gmean(x: np.ndarray) -> float:
 def print_tables(rows: list[dict], groups, shape: str = "n, h") -> None:
     """The per-series table (``shape``: the fields named in brackets after each series) and, per group, the
     geometric mean of MASE / min(ETS, ARIMA) of the network and the pool, with the series within 10 % of it
-    and below it, and the network's all-origin ratio to naive."""
+    and below it, ETS's and ARIMA's own on that measure, the network's and pool's over the better of the two
+    on the group, and the network's all-origin ratio to naive."""
     print(
         f"\n| group | series ({shape}) | network | pool | ETS | ARIMA | naive | network / naive, all origins |"
     )
@@ -187,7 +192,12 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
     p.add_argument("--replay", metavar="JSON", help="print the tables of --json's rows; train nothing")
     a = p.parse_args()
     if a.replay:
-        rows = json.loads(Path(a.replay).read_text())
+        try:
+            rows = json.loads(Path(a.replay).read_text())
+            if not all(isinstance(r, dict) and "group" in r for r in rows):
+                raise ValueError
+        except (OSError, ValueError, TypeError):
+            p.error(f"--replay: expected a file of rows written by --json, got {a.replay!r}")
         print_tables(rows, [g for g in a.groups if any(r["group"] == g for r in rows)], shape)
         return
     overrides = json.loads(a.set)
