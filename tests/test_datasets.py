@@ -391,7 +391,7 @@ def test_polarity_real_facts():
 def test_co2_real_facts():
     co2 = load_co2()
     assert isinstance(co2, TimeSeries)
-    assert len(co2) == 2284 and co2.values.shape == (2284, 1) and co2.values.dtype == np.float32
+    assert len(co2) == 2284 and co2.values.shape == (2284, 1) and co2.values.dtype == np.float64
     assert not np.isnan(co2.values).any()
     assert 310 < co2.values.min() and co2.values.max() < 380
     dates = co2.as_datetime64()
@@ -543,7 +543,7 @@ def test_time_series_interpolates_and_keeps_times(tmp_path):
     ts = read_time_series_csv(path)  # `date` is detected as the time column
     assert ts.times == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
     assert ts.columns == ["temp", "load"]
-    assert ts.values.dtype == np.float32 and ts.values.shape == (5, 2)
+    assert ts.values.dtype == np.float64 and ts.values.shape == (5, 2)
     np.testing.assert_allclose(ts.values[:, 0], [2, 2, 4, 6, 8])  # edge filled with nearest, middle linear
     np.testing.assert_allclose(ts.values[:, 1], [10, 20, 30, 40, 50])
     assert ts.missing.tolist() == [[True, False], [False, True], [True, False], [False, True], [False, False]]
@@ -551,6 +551,20 @@ def test_time_series_interpolates_and_keeps_times(tmp_path):
 
     only_load = read_time_series_csv(path, time_column="date", value_columns=["load"])
     assert only_load.values.shape == (5, 1) and only_load.columns == ["load"]
+
+
+def test_time_series_keeps_every_digit(tmp_path):
+    # float32 keeps about 7 significant digits: a count near 3e7 would move in steps of 2 and a price near
+    # 5,000 would lose its fourth decimal, and the baselines would be fitted on the rounded numbers
+    counts = [30_000_001 + i for i in range(6)]
+    prices = ["5123.4567", "5123.4568", "5123.4571", "5123.4566", "5123.4569", "5123.4570"]
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "t,count,price\n" + "".join(f"{i},{c},{p}\n" for i, (c, p) in enumerate(zip(counts, prices)))
+    )
+    ts = read_time_series_csv(path, time_column="t")
+    assert ts.values[:, 0].tolist() == counts and np.diff(ts.values[:, 0]).tolist() == [1.0] * 5
+    assert ts.values[:, 1].tolist() == [float(p) for p in prices]
 
 
 def test_time_series_without_time_column(tmp_path):

@@ -160,7 +160,7 @@ def test_series_interpolates_gaps_and_marks_them():
     assert isinstance(series, TimeSeries)
     np.testing.assert_allclose(series.values[:, 0], np.interp([0, 1, 2, 3], [0, 2, 3], [1.0, 5.0, 7.0]))
     assert series.missing[:, 0].tolist() == [False, True, False, False]
-    assert series.values.dtype == np.float32
+    assert series.values.dtype == np.float64
 
 
 def _xdr(*ints: int) -> bytes:

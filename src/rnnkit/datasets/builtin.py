@@ -119,7 +119,7 @@ def load_co2(download: bool = True) -> TimeSeries:
     """Weekly atmospheric CO2 at Mauna Loa (ppm), 1958-03-29 to 2001-12-29: 2,284 weeks.
 
     Returns a :class:`TimeSeries` with ``times`` as ISO dates (``"1958-03-29"``; ``as_datetime64()``
-    converts them), ``values`` float32 of shape (2284, 1), column ``"co2"``. The 59 missing weeks are
+    converts them), ``values`` float64 of shape (2284, 1), column ``"co2"``. The 59 missing weeks are
     filled by linear interpolation between their neighbours; ``missing`` marks them.
     """
     path = ensure(STATSMODELS, download)["co2.csv"]
@@ -131,7 +131,7 @@ def load_co2(download: bool = True) -> TimeSeries:
 def load_sunspots(download: bool = True) -> TimeSeries:
     """Yearly mean sunspot activity, 1700 to 2008: 309 values.
 
-    Returns a :class:`TimeSeries` with ``times`` the years as strings (``"1700"``), ``values`` float32
+    Returns a :class:`TimeSeries` with ``times`` the years as strings (``"1700"``), ``values`` float64
     of shape (309, 1), column ``"SUNACTIVITY"``. No values are missing.
     """
     path = ensure(STATSMODELS, download)["sunspots.csv"]

@@ -306,7 +306,8 @@ class TimeSeries:
     Attributes:
         times: N time stamps as strings, as in the source (``"1958-03-29"``, ``"1700"``, or row
             numbers ``"0"``, ``"1"``, ... when there is no time column).
-        values: float32 array of shape (N, C), no NaN (missing cells are interpolated).
+        values: float64 array of shape (N, C), no NaN (missing cells are interpolated): the source's numbers
+            exactly (a model casts its own inputs: ``ts.values.astype(np.float32)``).
         columns: the C column names.
         missing: bool array (N, C), True where a value was missing and has been interpolated.
         timed: whether ``times`` were read from a time column (False: row numbers, or not known).
@@ -407,7 +408,8 @@ def read_time_series_csv(
     ``NA``, ``N/A``, ``nan``, ``null``, ``None``) are filled by linear interpolation along the rows, and
     by the nearest known value before the first / after the last one. Rows are kept in file order.
 
-    Returns a :class:`TimeSeries` with ``values`` of shape (N, C), float32. Example::
+    Returns a :class:`TimeSeries` with ``values`` of shape (N, C), float64 (the file's numbers, not rounded to
+    float32's 7 digits: a count near 3e7 keeps its last digit). Example::
 
         ts = read_time_series_csv("power.csv", time_column="timestamp", value_columns=["load"])
         x = ts.values  # (N, 1)
@@ -467,7 +469,7 @@ def read_time_series_csv(
         filled = interpolate_missing(values, value_columns)
     except RnnkitError as exc:
         raise RnnkitError(f"{name}: {exc}") from None
-    return TimeSeries(times, filled.astype(np.float32), list(value_columns), missing, ti is not None)
+    return TimeSeries(times, filled.astype(np.float64), list(value_columns), missing, ti is not None)
 
 
 def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:
