@@ -408,3 +408,31 @@ def test_forecast_plot_reads_step_numbers_as_numbers_and_a_failing_figure_costs_
                            baselines=["naive"], runs_dir=str(tmp_path / "runs"), name="steps", progress=False)  # fmt: skip
     res = train(cfg, say=lambda s: None)
     assert (res.run / "metrics.json").is_file() and (res.run / "forecast.png").is_file()
+
+
+def test_report_prints_every_digit_of_large_values():
+    """A series of counts near 3e7 moves by units: the samples under the results table and ``predict`` print
+    the whole number (``3.012e+07`` for all of them would hide every difference)."""
+    from types import SimpleNamespace
+
+    from rnnkit.apps._common import format_value
+    from rnnkit.apps.timeseries import report
+
+    assert format_value(30118850.0) == "30118850" and format_value(315.71) == "315.7"
+    assert format_value(float("nan")) == "-" and format_value(-12345.6) == "-12346"
+    y = np.array([30_000_001.0, 30_000_002.0, 30_000_003.0, 30_000_004.0, 30_000_005.0])
+    ts = TimeSeries([str(i) for i in range(5)], y[:, None], ["count"], np.zeros((5, 1), bool))
+    test = {"forecasts": [np.array([30_000_004.0, 30_000_006.0])], "baselines": {"seasonal naive": [y[2:4]]}}
+    lines = report.samples(ts, y, [3], test, SimpleNamespace(horizon=2))
+    assert lines[0].endswith("(last value 30000003):")
+    assert lines[1].split() == [
+        "+1",
+        "3",
+        "forecast",
+        "30000004",
+        "actual",
+        "30000004",
+        "seasonal",
+        "naive",
+        "30000003",
+    ]

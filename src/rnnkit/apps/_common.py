@@ -25,6 +25,7 @@ __all__ = [
     "finish_training",
     "fit_member",
     "format_table",
+    "format_value",
     "per_epoch_generator",
     "read_inputs",
     "save_run_files",
@@ -378,12 +379,16 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
 
 
+def format_value(v: float) -> str:
+    """A number as the tables print it: 4 significant digits below 10,000, every digit of the whole number
+    above (a count near 3e7 reads ``30118850``, not ``3.012e+07``), ``-`` when not finite."""
+    if not math.isfinite(v):
+        return "-"
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+
+
 def _cell(v: Any) -> str:
-    if isinstance(v, (float, np.floating)):
-        if not math.isfinite(v):
-            return "-"
-        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
-    return str(v)
+    return format_value(float(v)) if isinstance(v, (float, np.floating)) else str(v)
 
 
 def per_epoch_generator(seed: int, epoch: int) -> torch.Generator:

@@ -129,7 +129,7 @@ def _is_float(v: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.apps import load_run
-    from rnnkit.apps._common import format_table, read_inputs
+    from rnnkit.apps._common import format_table, format_value, read_inputs
     from rnnkit.apps.sentiment import SentimentPredictor
     from rnnkit.apps.textgen import TextGenerator
 
@@ -177,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         last = out["last"]
         when = f" at {last['time']}" if last["time"] else ""
         print(
-            f"{out['target']}: last value {last['value']:.6g}{when}; forecast of the next {out['horizon']} steps:"
+            f"{out['target']}: last value {format_value(last['value'])}{when}; forecast of the next "
+            f"{out['horizon']} steps:"
         )
         print(
             format_table(

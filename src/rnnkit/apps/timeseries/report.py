@@ -10,6 +10,7 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
+from rnnkit.apps._common import format_value
 from rnnkit.apps.base import ResultRow
 from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
 from rnnkit.apps.metrics import mae, smape
@@ -328,11 +329,13 @@ def samples(ts, target, origins, test, cfg) -> list[str]:
     o = int(origins[i])
     fc = test["forecasts"][i]
     steps = sorted({0, cfg.horizon // 4, cfg.horizon // 2, cfg.horizon - 1})
-    lines = [f"forecast made at {ts.times[o - 1]} (last value {target[o - 1]:.4g}):"]
+    lines = [f"forecast made at {ts.times[o - 1]} (last value {format_value(target[o - 1])}):"]
     for h in steps:
+        fc_h, actual, snaive = (
+            format_value(v) for v in (fc[h], target[o + h], test["baselines"]["seasonal naive"][i][h])
+        )
         lines.append(
-            f"  +{h + 1:<3} {ts.times[o + h]:>12}  forecast {fc[h]:9.4g}   actual {target[o + h]:9.4g}   "
-            f"seasonal naive {test['baselines']['seasonal naive'][i][h]:9.4g}"
+            f"  +{h + 1:<3} {ts.times[o + h]:>12}  forecast {fc_h:>9}   actual {actual:>9}   seasonal naive {snaive:>9}"
         )
     return lines
 

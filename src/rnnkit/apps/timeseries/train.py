@@ -15,6 +15,7 @@ from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
     fit_member,
+    format_value,
     per_epoch_generator,
     save_members,
     save_run_files,
@@ -612,9 +613,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         for i in range(min(2, len(panel))):
             samples.append(
                 f"  {panel.ids[i]}: forecast "
-                + " ".join(f"{v:.4g}" for v in forecasts[i][:4])
+                + " ".join(format_value(v) for v in forecasts[i][:4])
                 + " ...  actual "
-                + " ".join(f"{v:.4g}" for v in actual[i][:4])
+                + " ".join(format_value(v) for v in actual[i][:4])
                 + " ..."
             )
         run.commit({"app": APP, "name": name, "data": cfg.data})

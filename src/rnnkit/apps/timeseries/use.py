@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import stored_share
+from rnnkit.apps._common import format_value, stored_share
 from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
@@ -463,7 +463,7 @@ class GlobalForecaster:
                     "series": sid,
                     "last time": res["last"]["time"],
                     "last value": res["last"]["value"],
-                    "forecast": " ".join(f"{f['value']:.5g}" for f in res["forecast"]),
+                    "forecast": " ".join(format_value(f["value"]) for f in res["forecast"]),
                     "steps": res["forecast"],
                 }
             )
