@@ -24,6 +24,7 @@ better on the whole group.
         [--groups short-dev long-held-out ...] [--set '{"trend": "line"}'] [--runs-dir /tmp/nonseasonal] \\
         [--json rows.json]
     ... benchmarks/nonseasonal_timeseries.py --replay rows.json     # the tables again, no training
+    ... benchmarks/nonseasonal_timeseries.py --cut 8 --json cut8.json   # each series without its last 8 values
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_rda
@@ -179,10 +181,11 @@ def print_tables(rows: list[dict], groups, shape: str = "n, h") -> None:
         print(f"{group}: network / naive over all origins, geometric mean {_gmean(allo):.3f}")
 
 
-def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = "n, h") -> None:
+def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = "n, h", cut=None) -> None:
     """The command line both timeseries benchmarks share: ``--groups`` of ``groups``, ``--set`` overrides,
-    ``--runs-dir``, ``--threads``, ``--json``; ``run(item, overrides, runs_dir, threads)`` trains each item of
-    ``series_of(group)`` and returns its row; then :func:`print_tables`."""
+    ``--runs-dir``, ``--threads``, ``--json``, ``--replay``, ``--cut``; ``run(item, overrides, runs_dir,
+    threads)`` trains each item of ``series_of(group)`` (``cut(item, n)``: the item without its last ``n``
+    values) and returns its row; then :func:`print_tables`."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--groups", nargs="*", default=list(groups), choices=list(groups))
     p.add_argument("--set", default="{}", help='config overrides as JSON, e.g. \'{"trend": "line"}\'')
@@ -190,6 +193,13 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", help="write the rows to this file")
     p.add_argument("--replay", metavar="JSON", help="print the tables of --json's rows; train nothing")
+    p.add_argument(
+        "--cut",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run each series without its last N values: the same defaults judged at an earlier origin",
+    )
     a = p.parse_args()
     if a.replay:
         try:
@@ -200,21 +210,44 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
             p.error(f"--replay: expected a file of rows written by --json, got {a.replay!r}")
         print_tables(rows, [g for g in a.groups if any(r["group"] == g for r in rows)], shape)
         return
+    if a.cut < 0:
+        p.error(f"--cut: expected 0 or more values to leave off, got {a.cut}")
     overrides = json.loads(a.set)
     out = Path(a.runs_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for group in a.groups:
         for item in series_of(group):
-            rows.append({"group": group, **run(item, overrides, out, a.threads)})
+            if not a.cut:
+                rows.append({"group": group, **run(item, overrides, out, a.threads)})
+            else:  # a series the cut leaves too short for the defaults is left out, and said so
+                try:
+                    rows.append(
+                        {"group": group, **run(cut(item, a.cut), overrides, out, a.threads), "cut": a.cut}
+                    )
+                except RnnkitError as e:
+                    print(f"left out {item[0]} (--cut {a.cut}): {e}", flush=True)
+                    continue
             print(json.dumps(rows[-1]), flush=True)
     print_tables(rows, a.groups, shape)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 
 
+def _cut(item, n: int):
+    """``(name, values, horizon)`` without the last ``n`` values (a named series read from the registry first)."""
+    name, values, horizon = item
+    if values is None:
+        from rnnkit.apps.timeseries.data import load_series
+
+        values = load_series(TimeSeriesConfig(data=name)).values[:, 0].tolist()
+    return name, values[:-n], horizon
+
+
 def main() -> None:
-    run_benchmark(__doc__, GROUPS, series, lambda item, *rest: run_one(*item, *rest), "/tmp/nonseasonal")
+    run_benchmark(
+        __doc__, GROUPS, series, lambda item, *rest: run_one(*item, *rest), "/tmp/nonseasonal", cut=_cut
+    )
 
 
 if __name__ == "__main__":

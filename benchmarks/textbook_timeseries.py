@@ -117,8 +117,9 @@ def run_one(name, times, values, season, horizon, overrides, runs_dir: Path, thr
 
 def main() -> None:
     run_benchmark(
-        __doc__, GROUPS, series, lambda item, *rest: run_one(*item, *rest), "/tmp/textbook", "n, m, h"
-    )
+        __doc__, GROUPS, series, lambda item, *rest: run_one(*item, *rest), "/tmp/textbook", "n, m, h",
+        cut=lambda item, n: (item[0], item[1][:-n], item[2][:-n], *item[3:]),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
