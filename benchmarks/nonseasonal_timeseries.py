@@ -143,6 +143,10 @@ def scores(m: dict) -> dict:
             "all_origins_vs_naive": m["test"]["mase"] / m["naive"]["mase"]}  # fmt: skip
 
 
+ROW_KEYS = {"group", "data", "network", "pool", "ets", "arima", "naive", "all_origins_vs_naive"}
+"""What every row of a run (:func:`scores` plus its group and series) holds: what ``--replay`` needs."""
+
+
 def _gmean(x: np.ndarray) -> float:
     return math.exp(np.log(x).mean())
 
@@ -204,7 +208,7 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
     if a.replay:
         try:
             rows = json.loads(Path(a.replay).read_text())
-            if not all(isinstance(r, dict) and "group" in r for r in rows):
+            if not all(isinstance(r, dict) and ROW_KEYS <= r.keys() for r in rows):
                 raise ValueError
         except (OSError, ValueError, TypeError):
             p.error(f"--replay: expected a file of rows written by --json, got {a.replay!r}")
@@ -212,24 +216,29 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
         return
     if a.cut < 0:
         p.error(f"--cut: expected 0 or more values to leave off, got {a.cut}")
-    overrides = json.loads(a.set)
+    try:
+        overrides = json.loads(a.set)
+        if not isinstance(overrides, dict):
+            raise ValueError
+    except ValueError:
+        p.error(
+            f'--set: expected a JSON object of config settings such as \'{{"trend": "line"}}\', got {a.set!r}'
+        )
     out = Path(a.runs_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for group in a.groups:
         for item in series_of(group):
-            if not a.cut:
-                rows.append({"group": group, **run(item, overrides, out, a.threads)})
-            else:  # a series the cut leaves too short for the defaults is left out, and said so
-                try:
-                    rows.append(
-                        {"group": group, **run(cut(item, a.cut), overrides, out, a.threads), "cut": a.cut}
-                    )
-                except RnnkitError as e:
-                    print(f"left out {item[0]} (--cut {a.cut}): {e}", flush=True)
-                    continue
+            try:
+                row = run(cut(item, a.cut) if a.cut else item, overrides, out, a.threads)
+            except RnnkitError as e:
+                if not a.cut:
+                    raise
+                print(f"left out {item[0]} (--cut {a.cut}): {e}", flush=True)  # too short once cut
+                continue
+            rows.append({"group": group, **row, **({"cut": a.cut} if a.cut else {})})
             print(json.dumps(rows[-1]), flush=True)
-    print_tables(rows, a.groups, shape)
+    print_tables(rows, [g for g in a.groups if any(r["group"] == g for r in rows)], shape)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 

@@ -436,7 +436,7 @@ def _series(times: list[str], values: list[float | None], column: str) -> TimeSe
     raw = np.array([np.nan if v is None else v for v in values], dtype=np.float64).reshape(-1, 1)
     missing = np.isnan(raw)
     filled = interpolate_missing(raw, [column]) if missing.any() else raw
-    return TimeSeries(list(times), filled.astype(np.float64), [column], missing, _timed(times))
+    return TimeSeries(list(times), filled, [column], missing, _timed(times))
 
 
 def _strip_trailing_missing(values: list[float | None]) -> list[float | None]:
@@ -597,7 +597,7 @@ def _tseries_matrix(filename: str, name: str, download: bool) -> tuple[list[floa
 def _multi_series(times: list[str], raw: np.ndarray, names: list[str]) -> TimeSeries:
     missing = np.isnan(raw)
     filled = interpolate_missing(raw, names) if missing.any() else raw
-    return TimeSeries(times, filled.astype(np.float64), names, missing, _timed(times))
+    return TimeSeries(times, filled, names, missing, _timed(times))
 
 
 def load_ice_river(download: bool = True) -> TimeSeries:

@@ -469,7 +469,7 @@ def read_time_series_csv(
         filled = interpolate_missing(values, value_columns)
     except RnnkitError as exc:
         raise RnnkitError(f"{name}: {exc}") from None
-    return TimeSeries(times, filled.astype(np.float64), list(value_columns), missing, ti is not None)
+    return TimeSeries(times, filled, list(value_columns), missing, ti is not None)
 
 
 def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:
