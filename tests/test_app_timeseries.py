@@ -426,3 +426,77 @@ def test_report_prints_every_digit_of_large_values():
     lines = report.samples(ts, y, [3], test, SimpleNamespace(horizon=2))
     assert lines[0].endswith("(last value 30000003):")
     assert " ".join(lines[1].split()) == "+1 3 forecast 30000004 actual 30000004 seasonal naive 30000003"
+
+
+def _dated_csv(path, times, y) -> str:
+    path.write_text("date,value\n" + "".join(f"{t},{v!r}\n" for t, v in zip(times, y)))
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["airpassengers", "woolyrnq", "wineind"])
+def test_a_dated_csv_of_a_held_out_series_trains_like_the_named_series(tmp_path, name):
+    """The same values with their time stamps in a CSV get the settings the registry gives the named series."""
+    from rnnkit.apps.timeseries.data import load_series
+    from rnnkit.datasets.extra import load_extra
+
+    ts = load_extra(name)  # fetched once into the cache
+    named = resolve(TimeSeriesConfig(data=name), ts)
+    path = _dated_csv(tmp_path / f"{name}.csv", ts.times, ts.values[:, 0].tolist())
+    from_file = resolve(TimeSeriesConfig(data=path), load_series(TimeSeriesConfig(data=path)))
+    assert replace(from_file, data=name, value_columns=named.value_columns, target=named.target) == named
+    assert (from_file.season, from_file.horizon) != (1, 1)
+
+
+def test_monthly_stamps_give_season_and_horizon_as_far_as_the_series_has_room():
+    from rnnkit.apps.timeseries.data import series_defaults
+
+    def settle(n: int, dated: bool = True, **flags):
+        months = [f"{1990 + i // 12}-{i % 12 + 1:02d}" for i in range(n)]
+        y = _seasonal_series(n)
+        ts = TimeSeries(
+            months if dated else [str(i) for i in range(n)], y[:, None], ["value"], np.zeros((n, 1), bool)
+        )
+        ts.timed = dated
+        cfg = TimeSeriesConfig(data="mine.csv", **flags)
+        r = resolve(cfg, ts)
+        return (r.horizon, r.season, r.window), series_defaults(cfg, ts)[3]
+
+    assert settle(144) == ((12, 12, 36), "season 12 and horizon 12 from the monthly time stamps")
+    (h, m, w), note = settle(60)  # test part 6 values: the horizon is cut to it, the season stays
+    assert (h, m, w) == (6, 12, 36) and "horizon cut from 12 to the test part" in note
+    (h, m, w), note = settle(30)  # 24 training values: no window of three seasons, so no season
+    assert (h, m, w) == (3, 1, 12) and "too few values for a season of 12: season 1" in note
+    assert settle(144, dated=False) == ((1, 1, 12), "")  # row numbers: nothing is known
+    assert settle(144, season=4) == ((12, 4, 12), "horizon 12 from the monthly time stamps")
+    assert settle(144, season=12, horizon=3) == ((3, 12, 24), "")  # both given: the general window rule
+
+
+def test_a_series_whose_stamps_run_newest_first_is_refused(tmp_path, capsys):
+    from test_cli import assert_no_runs, assert_one_line_error, run_cli
+
+    months = [f"{1990 + i // 12}-{i % 12 + 1:02d}" for i in range(60)][::-1]
+    path = _dated_csv(tmp_path / "desc.csv", months, _seasonal_series(60).tolist())
+    rc, _, err = run_cli(capsys, "train", "timeseries", "--data", path, "--runs-dir", tmp_path / "runs")
+    assert_one_line_error(rc, err, "desc.csv", "oldest first", "1994-12 .. 1990-01", "sort the rows by time")
+    assert_no_runs(tmp_path / "runs")
+
+
+def test_a_global_run_reads_the_season_from_its_series_stamps(tmp_path):
+    from rnnkit.apps.timeseries import read_long_csv, resolve_global
+
+    lines = ["unique_id,ds,y"]
+    for s, n in enumerate((60, 72, 50)):
+        y = _seasonal_series(n, seed=s)
+        lines += [f"s{s},{2000 + i // 12}-{i % 12 + 1:02d}-01,{v:.4f}" for i, v in enumerate(y)]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines) + "\n")
+    cfg = TimeSeriesConfig(data=str(path), id_column="unique_id")
+    r = resolve_global(cfg, read_long_csv(str(path), "unique_id"))
+    assert (r.horizon, r.season, r.window) == (12, 12, 36)
+    path.write_text(
+        "\n".join(lines + [f"tiny,{2001 + m // 12}-{m % 12 + 1:02d}-01,{m}.5" for m in range(20)]) + "\n"
+    )
+    r = resolve_global(
+        cfg, read_long_csv(str(path), "unique_id")
+    )  # 20 values leave no room: the old defaults
+    assert (r.horizon, r.season, r.window) == (1, 1, 12)

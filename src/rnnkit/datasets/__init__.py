@@ -21,6 +21,7 @@ from rnnkit.datasets.builtin import (
     load_sunspots,
 )
 from rnnkit.datasets.extra import EXTRA_DATASETS, ExtraDataset, load_extra
+from rnnkit.datasets.frequency import Frequency, infer_frequency
 from rnnkit.datasets.readers import (
     TimeSeries,
     interpolate_missing,
@@ -35,9 +36,11 @@ __all__ = [
     "AUSTEN_BOOKS",
     "EXTRA_DATASETS",
     "ExtraDataset",
+    "Frequency",
     "TimeSeries",
     "Vocabulary",
     "cache_dir",
+    "infer_frequency",
     "interpolate_missing",
     "load_austen",
     "load_austen_books",

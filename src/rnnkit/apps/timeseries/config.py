@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
 from rnnkit.config import option
+from rnnkit.datasets.frequency import Frequency
 
-__all__ = ["TimeSeriesConfig", "resolve_trend"]
+__all__ = ["TimeSeriesConfig", "default_horizon", "default_window", "resolve_trend", "stamp_defaults"]
 
 
 @dataclass
@@ -42,7 +44,9 @@ class TimeSeriesConfig(AppConfig):
     target: str | None = option(None, "column to forecast (default: the first value column)")
     horizon: int | None = option(
         None,
-        "steps ahead to forecast (default: 52 for co2, 5 for sunspots, a season for held-out series, else 1)",
+        "steps ahead to forecast (default: 52 for co2, 5 for sunspots, a season for held-out series (two for "
+        "quarterly ones, 10 without a season) and for a CSV whose time stamps name the frequency (cut to the test "
+        "part), else 1)",
         low=1,
     )
     window: int | None = option(
@@ -50,7 +54,9 @@ class TimeSeriesConfig(AppConfig):
     )
     season: int | None = option(
         None,
-        "seasonal period (default: 52 for co2, 11 for sunspots, the registry's for held-out series, else 1)",
+        "seasonal period (default: 52 for co2, 11 for sunspots, the registry's for held-out series, for a CSV the "
+        "usual one of its time stamps' frequency: hourly 24, daily 7, business-daily 5, weekly 52, monthly 12, "
+        "quarterly 4; else 1)",
         low=1,
     )
     structure: str = option(
@@ -190,3 +196,56 @@ def resolve_trend(trend: str, season: int, window: int) -> str:
     one (docs/applications.md, *Series without a season*).
     """
     return trend if trend != "auto" else ("line" if 1 < season <= window else "flat")
+
+
+def default_horizon(season: int) -> int:
+    """Steps ahead to forecast for a series with this season: one season (two for quarterly data, as in the M3
+    and M4 competitions), and 10 (R's ``forecast`` default) without a season or with one longer than 52."""
+    return 8 if season == 4 else (season if 1 < season <= 52 else 10)
+
+
+def default_window(season: int, horizon: int) -> int:
+    """Past steps the network reads when the frequency is known (a held-out series, or time stamps that name it):
+    three seasons, at least 12 steps; twice the horizon for a season longer than 52 (daily data with a yearly
+    cycle) or none at all."""
+    return max(3 * season if 1 < season <= 52 else 2 * horizon, 12)
+
+
+def stamp_defaults(
+    cfg: TimeSeriesConfig,
+    frequency: Frequency | None,
+    feasible: Callable[[int, int, int], bool],
+    cap: int | None = None,
+) -> tuple[int, int, int | None, str]:
+    """``(horizon, season, window, note)`` for a user's file whose time stamps have ``frequency``
+    (:func:`~rnnkit.datasets.frequency.infer_frequency`; None when unknown).
+
+    ``--horizon`` and ``--season`` are kept where given; the others come from the frequency as for a held-out series
+    (monthly stamps: season 12, horizon 12, window 36: :func:`default_horizon`, :func:`default_window`). An
+    inferred horizon longer than ``cap`` (the test or validation part) is cut to it; when the series has no room
+    for the inferred values (``feasible(horizon, season, window)`` False: too short for one training window), the
+    season falls back to 1, then the horizon to 1. Without a frequency, or with both flags given, nothing is inferred:
+    ``(--horizon or 1, --season or 1, None, "")`` (``window`` None: the caller's rule). ``note`` says what was
+    inferred and from what, for the run's first line.
+    """
+    if frequency is None or (cfg.horizon and cfg.season):
+        return cfg.horizon or 1, cfg.season or 1, None, ""
+    season = cfg.season or frequency.season
+    wanted = cfg.horizon or default_horizon(frequency.season)
+    horizon = min(wanted, cap) if cap and not cfg.horizon else wanted
+    candidates = [(horizon, season)]
+    if not cfg.season and season > 1:
+        candidates.append((horizon, 1))
+    if not cfg.horizon and horizon > 1:
+        candidates.append((1, candidates[-1][1]))
+    with_window = [(h, m, cfg.window or default_window(m, h)) for h, m in candidates]
+    h, m, w = next((c for c in with_window if feasible(*c)), with_window[-1])
+    said = [f"season {m}"] if not cfg.season else []
+    said += [f"horizon {h}"] if not cfg.horizon else []
+    note = f"{' and '.join(said)} from the {frequency.name} time stamps"
+    if m != season:
+        note += f" (too few values for a season of {season}: season 1)"
+    if h != wanted and not cfg.horizon:
+        why = "the test part" if h == horizon else "what the series has room for"
+        note += f" (horizon cut from {wanted} to {why}; --horizon sets it)"
+    return h, m, w, note

@@ -10,8 +10,17 @@ import numpy as np
 import torch
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, check_es_start, resolve_trend
+from rnnkit.apps.timeseries.config import (
+    TimeSeriesConfig,
+    check_baselines,
+    check_es_start,
+    default_horizon,
+    default_window,
+    resolve_trend,
+    stamp_defaults,
+)
 from rnnkit.datasets import TimeSeries, load_co2, load_sunspots, read_time_series_csv, split_by_time
+from rnnkit.datasets.frequency import infer_frequency, runs_backwards
 
 __all__ = [
     "APP",
@@ -25,6 +34,7 @@ __all__ = [
     "part_sizes",
     "preset_of",
     "resolve",
+    "series_defaults",
     "windows_at",
 ]
 
@@ -62,9 +72,24 @@ def preset_of(data: str) -> tuple[int, int, int | None, str]:
 
         d = EXTRA_DATASETS[data]
         season = d.season[0] if d.season else 1
-        horizon = 8 if season == 4 else (season if 1 < season <= 52 else 10)
-        return horizon, season, max(3 * season if season <= 52 else 2 * horizon, 12), data
+        horizon = default_horizon(season)
+        return horizon, season, default_window(season, horizon), data
     return 1, 1, None, ""
+
+
+def series_defaults(cfg: TimeSeriesConfig, ts: TimeSeries) -> tuple[int, int, int | None, str]:
+    """``(horizon, season, window, note)`` of one series: its preset's, else :func:`stamp_defaults` on its time
+    stamps (``window`` None: the general rule of :func:`resolve`)."""
+    horizon, season, window, label = preset_of(cfg.data)
+    if label or not ts.timed:
+        return cfg.horizon or horizon, cfg.season or season, window, ""
+    n_tr, n_val, n_test = part_sizes(cfg, len(ts))
+
+    def feasible(h: int, m: int, w: int) -> bool:
+        return n_test >= h and (n_val == 0 or n_val >= h) and n_tr > m and n_tr - w - h + 1 >= 1
+
+    cap = min(n_test, n_val) if n_val else n_test
+    return stamp_defaults(cfg, infer_frequency(ts.times), feasible, cap)
 
 
 def load_series(cfg: TimeSeriesConfig) -> TimeSeries:
@@ -90,9 +115,12 @@ def load_series(cfg: TimeSeriesConfig) -> TimeSeries:
 
 def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     """The config with the automatic fields (target, horizon, season, window) filled in and checked."""
-    horizon, season, window, _ = preset_of(cfg.data)
-    horizon = cfg.horizon or horizon
-    season = cfg.season or season
+    if ts.timed and runs_backwards(ts.times):
+        raise RnnkitError(
+            f"{cfg.data}: expected time stamps oldest first, got them newest first ({ts.times[0]} .. {ts.times[-1]}); "
+            "sort the rows by time"
+        )
+    horizon, season, window, _ = series_defaults(cfg, ts)
     window = cfg.window or window or max(2 * season, 2 * horizon, 12)
     target = cfg.target or ts.columns[0]
     if target not in ts.columns:

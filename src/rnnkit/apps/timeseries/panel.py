@@ -23,8 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, check_es_start
+from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, check_es_start, stamp_defaults
 from rnnkit.datasets._cache import Member, Source, ensure
+from rnnkit.datasets.frequency import Frequency, infer_frequency
 from rnnkit.datasets.readers import (
     MISSING_MARKERS,
     _read_csv_table,
@@ -39,6 +40,7 @@ __all__ = [
     "check_panel",
     "is_global",
     "load_panel",
+    "panel_defaults",
     "read_long_csv",
     "resolve_global",
     "sample_series",
@@ -284,13 +286,34 @@ def sample_series(panel: Panel, max_series: int, seed: int) -> Panel:
     return panel.subset(keep.tolist())
 
 
-def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
-    """The config of a global run with horizon, season, window, target and normalisation filled in and checked."""
-    horizon, season, window = 1, 1, None
+def panel_frequency(panel: Panel, look_at: int = 20) -> Frequency | None:
+    """The frequency the time stamps of the ``look_at`` longest series agree on (None when they do not)."""
+    longest = sorted(range(len(panel)), key=lambda i: -len(panel.times[i]))[:look_at]
+    found = {infer_frequency(panel.times[i]) for i in longest} - {None}
+    return found.pop() if len(found) == 1 else None
+
+
+def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, int | None, str]:
+    """``(horizon, season, window, note)`` of a global run: a named collection's, else
+    :func:`~rnnkit.apps.timeseries.config.stamp_defaults` on the series' time stamps (every series must have
+    room for the inferred ones, else they fall back as that function says)."""
     if cfg.data in PANELS:
         _, _, horizon, season, window, _ = PANELS[cfg.data]
-    horizon = cfg.horizon or horizon
-    season = cfg.season or season
+        return cfg.horizon or horizon, cfg.season or season, window, ""
+
+    def feasible(h: int, m: int, w: int) -> bool:
+        try:
+            check_panel(replace(cfg, horizon=h, season=m, window=w), panel)
+        except RnnkitError:
+            return False
+        return True
+
+    return stamp_defaults(cfg, panel_frequency(panel), feasible)
+
+
+def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
+    """The config of a global run with horizon, season, window, target and normalisation filled in and checked."""
+    horizon, season, window, _ = panel_defaults(cfg, panel)
     window = cfg.window or window or max(2 * season, 2 * horizon, 12)
     if cfg.structure != "many-to-one":
         raise RnnkitError(

@@ -36,6 +36,7 @@ from rnnkit.apps.timeseries.data import (
     part_sizes,
     preset_of,
     resolve,
+    series_defaults,
 )
 from rnnkit.apps.timeseries.es import PanelESForecaster, initial_season
 from rnnkit.apps.timeseries.mixture import PARTNERS, choose_pool, classical_at, mix_forecasts, pool_bounds
@@ -54,6 +55,7 @@ from rnnkit.apps.timeseries.panel import (
     is_global,
     load_panel,
     mase_scales,
+    panel_defaults,
     panel_forecasts,
     panel_tensors,
     resolve_global,
@@ -76,6 +78,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         ts = load_series(cfg)
+        inferred = series_defaults(cfg, ts)[3]
         cfg = resolve(cfg, ts)
         n = len(ts)
         n_tr, n_val, n_test = part_sizes(cfg, n)
@@ -95,8 +98,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         say(
             f"timeseries: {cfg.data}: {n} steps x {len(ts.columns)} column(s) {ts.columns}, {clock}, "
             f"target {cfg.target!r}; "
-            f"split {n_tr}/{n_val}/{n_test}; window {cfg.window}, horizon {cfg.horizon}, season {cfg.season}; "
-            f"{len(train_origins)} training windows, {len(test_origins)} test origins"
+            f"split {n_tr}/{n_val}/{n_test}; window {cfg.window}, horizon {cfg.horizon}, season {cfg.season}"
+            + (f" ({inferred})" if inferred else "")
+            + f"; {len(train_origins)} training windows, {len(test_origins)} test origins"
         )
         es = cfg.normalize == "es"
         z_seen = scaler.transform(values[: n_tr + n_val])  # (n_tr + n_val, C): what ES training may read
@@ -399,6 +403,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     # the data are read and checked before the run's folder exists: bad input leaves nothing behind
     full = load_panel(cfg)
     panel = sample_series(full, cfg.max_series, cfg.seed)
+    inferred = panel_defaults(cfg, panel)[3]
     cfg = resolve_global(cfg, panel)
     splits = [series_split(len(y), cfg) for y in panel.values]
     scalers = fit_series_scalers(cfg, panel, splits)
@@ -421,7 +426,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         f"timeseries (global): {cfg.data}: {len(panel)} series"
         + (f" (a sample of {len(full)})" if len(panel) < len(full) else "")
         + f", {lengths.min()}..{lengths.max()} values (median {int(np.median(lengths))}); window {cfg.window}, "
-        f"horizon {cfg.horizon}, season {cfg.season}; {n_train} training windows, "
+        f"horizon {cfg.horizon}, season {cfg.season}"
+        + (f" ({inferred})" if inferred else "")
+        + f"; {n_train} training windows, "
         f"{n_val} validation horizons, "
         f"{len(panel)} test horizons"
     )

@@ -1,0 +1,217 @@
+"""How often a series is sampled, read from its time stamps, and the season that goes with it.
+
+A practitioner declares a monthly series' season once (R's ``ts(x, frequency = 12)``, pandas' ``freq="MS"``);
+a CSV only has the stamps. :func:`infer_frequency` reads them and names the step with its usual season:
+
+=================  ======  ==========================================================
+frequency          season  the cycle
+=================  ======  ==========================================================
+quarter-hourly     96      a day
+half-hourly        48      a day
+hourly             24      a day
+daily              7       a week (a yearly cycle in daily data is 365: say so with ``--season``)
+business-daily     5       a trading or working week (no Saturdays or Sundays)
+weekly             52      a year
+monthly            12      a year
+quarterly          4       a year
+yearly             1       none
+=================  ======  ==========================================================
+
+These are the seasonal periods of Hyndman & Athanasopoulos, *Forecasting: Principles and Practice* (3rd ed.,
+section 2.1), with a trading week of 5. Stamps it reads: ISO dates and times (``1949-01``, ``1949-01-01``,
+``2000-06-05T00:30``, ``2000-06-05 00:30:00+01:00``; ``/`` or ``.`` for ``-`` and one-digit months and days too),
+day-first or month-first dates (``31/01/2020``, ``01/31/2020``: the reading that parses every stamp at a
+regular step wins), quarters (``1990 Q1``, ``1990-Q1``, ``Q1 1990``), month names (``Jan 1949``, ``1949-Jan``),
+ISO weeks (``2020-W05``), years (``1990``, from 1000 to 2999) and R's decimal times (``1949.0833``, a twelfth
+of a year apart). Row numbers (``0``, ``1``, ...) name no frequency.
+
+Example::
+
+    >>> infer_frequency(["1949-01", "1949-02", "1949-03", "1949-04"])
+    Frequency(name='monthly', season=12)
+    >>> infer_frequency(["0", "1", "2"]) is None
+    True
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Frequency", "infer_frequency", "runs_backwards"]
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """A sampling frequency: its ``name`` (``"monthly"``) and usual ``season`` length in steps (12)."""
+
+    name: str
+    season: int
+
+
+_BY_MONTHS = {1: Frequency("monthly", 12), 3: Frequency("quarterly", 4), 12: Frequency("yearly", 1)}
+_BY_SECONDS = {
+    900: Frequency("quarter-hourly", 96),
+    1800: Frequency("half-hourly", 48),
+    3600: Frequency("hourly", 24),
+    86400: Frequency("daily", 7),
+    7 * 86400: Frequency("weekly", 52),
+}
+_BUSINESS = Frequency("business-daily", 5)
+REGULAR_SHARE = 0.9
+"""The share of steps that must equal the most common one for the stamps to count as regular (gaps allowed)."""
+
+_MONTH_NAMES = "january february march april may june july august september october november december".split()
+_MONTHS = {m[:3]: i for i, m in enumerate(_MONTH_NAMES)}
+_QUARTER = [re.compile(r"^(\d{4})\s*[-_/ ]?\s*q([1-4])$"), re.compile(r"^q([1-4])\s*[-_/ ]?\s*(\d{4})$")]
+_MONTH_NAME = [
+    re.compile(r"^([a-z]{3,9})\.?\s*[-_/ ]?\s*(\d{4})$"),
+    re.compile(r"^(\d{4})\s*[-_/ ]?\s*([a-z]{3,9})$"),
+]
+_WEEK = re.compile(r"^(\d{4})-?w(\d{1,2})$")
+_YMD = re.compile(r"^(\d{4})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?([ t].*)?$")
+_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})([ t].*)?$")
+_ZONE = re.compile(r"(z|[+-]\d{2}:?\d{2})$")
+_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _month_count(year: int, month: int) -> int:
+    return year * 12 + month
+
+
+def _iso(year: int, month: int, day: int | None, clock: str | None) -> np.datetime64 | None:
+    text = f"{year:04d}-{month:02d}" + (f"-{day:02d}" if day is not None else "")
+    if clock:
+        clock = _ZONE.sub("", clock.strip())
+        text += "T" + clock.lstrip("t").strip()
+    try:
+        return np.datetime64(text)
+    except ValueError:
+        return None
+
+
+def _one(text: str, day_first: bool) -> tuple[str, int] | None:
+    """``("m", months since year 0)`` for a stamp of a month or coarser, ``("s", seconds)`` for a finer one."""
+    t = text.strip().lower()
+    for i, rx in enumerate(_QUARTER):
+        if m := rx.match(t):
+            year, q = (m[1], m[2]) if i == 0 else (m[2], m[1])
+            return "m", _month_count(int(year), 3 * (int(q) - 1))
+    for i, rx in enumerate(_MONTH_NAME):
+        if m := rx.match(t):
+            name, year = (m[1], m[2]) if i == 0 else (m[2], m[1])
+            month = _MONTHS.get(name[:3])
+            if month is None or not _MONTH_NAMES[month].startswith(name):
+                return None
+            return "m", _month_count(int(year), month)
+    if m := _WEEK.match(t):
+        if not 1 <= int(m[2]) <= 53:
+            return None
+        jan4 = np.datetime64(f"{m[1]}-01-04")  # ISO week 1 holds 4 January; weeks start on Monday
+        monday = jan4 - ((jan4.astype("datetime64[D]").astype(np.int64) + 3) % 7)
+        return "s", int((monday + 7 * (int(m[2]) - 1)).astype("datetime64[s]").astype(np.int64))
+    if _DECIMAL.match(t):
+        v = float(t)
+        if "." not in t:
+            return ("m", _month_count(int(v), 0)) if 1000 <= v <= 2999 else None
+        months = v * 12
+        return ("m", round(months)) if abs(months - round(months)) < 1e-3 and 1000 <= v < 3000 else None
+    if m := _YMD.match(t):
+        parts = (int(m[1]), int(m[2]), None if m[3] is None else int(m[3]), m[4])
+    elif m := _DMY.match(t):
+        a, b = int(m[1]), int(m[2])
+        parts = (int(m[3]), b if day_first else a, a if day_first else b, m[4])
+    else:
+        return None
+    year, month, day, clock = parts
+    if not 1 <= month <= 12:
+        return None
+    if day is None:
+        return "m", _month_count(year, month - 1)
+    stamp = _iso(year, month, day, clock)
+    if stamp is None:
+        return None
+    return "s", int(stamp.astype("datetime64[s]").astype(np.int64))
+
+
+def _read(times: Sequence[str], day_first: bool) -> tuple[str, np.ndarray] | None:
+    """The stamps as one kind of integer (see :func:`_one`), or None when any does not parse or kinds mix."""
+    read = [_one(t, day_first) for t in times]
+    if not read or any(r is None for r in read) or len({k for k, _ in read}) > 1:
+        return None
+    kind = read[0][0]
+    values = np.array([v for _, v in read], dtype=np.int64)
+    if kind == "s":  # dates on one day of every month (the 1st, the 15th, the last) step in months
+        days = values // 86400
+        if np.all(values % 86400 == 0):
+            d = days.astype("datetime64[D]")
+            month_start = d.astype("datetime64[M]")
+            dom = (d - month_start).astype(np.int64)
+            last = (month_start + 1).astype("datetime64[D]") - 1 == d
+            if len(values) > 1 and (np.all(dom == dom[0]) or np.all(last)):
+                months = month_start.astype(np.int64)  # months since 1970-01
+                if np.all(np.diff(months) != 0):
+                    return "m", months
+    return kind, values
+
+
+def _regular(kind: str, values: np.ndarray) -> tuple[str, int, float] | None:
+    """``(kind, the most common step, its share of all steps)``; None for fewer than two stamps."""
+    if len(values) < 2:
+        return None
+    step, count = Counter(np.diff(values).tolist()).most_common(1)[0]
+    return kind, int(step), count / (len(values) - 1)
+
+
+def _stamps(times: Sequence[str]) -> tuple[str, np.ndarray] | None:
+    """The stamps read one way; for dates that read both day-first and month-first, the more regular reading."""
+    month_first, day_first = _read(times, False), _read(times, True)
+    if month_first is None or day_first is None:
+        return month_first or day_first
+    if np.array_equal(month_first[1], day_first[1]):
+        return month_first
+    a, b = _regular(*month_first), _regular(*day_first)
+    share_a, share_b = (0.0 if a is None else a[2]), (0.0 if b is None else b[2])
+    if share_a == share_b:
+        return None  # the two readings are equally plausible: no guess
+    return month_first if share_a > share_b else day_first
+
+
+def infer_frequency(times: Sequence[str]) -> Frequency | None:
+    """The sampling frequency of ``times`` (time stamps as strings, oldest first), or None when it is not known.
+
+    None for stamps that are not all dates of one kind (see the module docstring), fewer than three, not
+    increasing, or without a step shared by at least :data:`REGULAR_SHARE` of the steps; and for a regular
+    step without a usual season (every 2 days, every minute). Dates on weekdays only, a day apart but for
+    weekends (and holidays of up to four days), are ``business-daily``.
+    """
+    if len(times) < 3:
+        return None
+    read = _stamps(times)
+    if read is None:
+        return None
+    kind, values = read
+    steps = np.diff(values)
+    if np.any(steps <= 0):
+        return None
+    if kind == "s" and np.all(values % 86400 == 0):
+        weekday = (values // 86400 + 3) % 7  # 1970-01-01 was a Thursday: Monday is 0
+        if np.all(weekday < 5) and np.all(steps <= 4 * 86400) and np.any(steps == 3 * 86400):
+            return _BUSINESS
+    _, step, share = _regular(kind, values)
+    if share < REGULAR_SHARE:
+        return None
+    return (_BY_MONTHS if kind == "m" else _BY_SECONDS).get(step)
+
+
+def runs_backwards(times: Sequence[str]) -> bool:
+    """Whether ``times`` read as dates (see :func:`infer_frequency`) and mostly decrease: newest first."""
+    read = _stamps(times) if len(times) >= 3 else None
+    if read is None:
+        return False
+    steps = np.diff(read[1])
+    return bool(np.mean(steps < 0) > 0.5)
