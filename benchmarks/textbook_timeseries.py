@@ -18,6 +18,10 @@ Monthly and quarterly series get ISO dates, annual ones years, the rest step num
 default pool, ETS, ARIMA and naive, and the network's MASE over every rolling test origin divided by naive's;
 per group the geometric mean of MASE / min(ETS, ARIMA) and how many series are within 10 % of it.
 
+``--set '{"season": null, "horizon": null}'`` leaves the season, horizon and window of a dated series to what the
+app reads from its time stamps (monthly: 12 / 12 / 36; annual: 1 / 10, cut to the test part / 12), as a new user
+running the CSV without those flags gets them; a step-numbered series keeps its group's season and horizon.
+
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/textbook_timeseries.py \\
         [--groups seasonal nonseasonal long] [--set '{"ensemble": 3}'] [--runs-dir /tmp/textbook]
 """
@@ -30,6 +34,7 @@ from pathlib import Path
 
 from nonseasonal_timeseries import run_benchmark, scores  # the same rows and tables
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
+from rnnkit.datasets import infer_frequency
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_lazyload_db
 
@@ -108,9 +113,13 @@ def run_one(name, times, values, season, horizon, overrides, runs_dir: Path, thr
         w = csv.writer(f)
         w.writerow(["time", name])
         w.writerows((t, "" if v is None else repr(v)) for t, v in zip(times, values))
+    given = {"season": season, "horizon": horizon}
+    settings = {**given, **overrides}
+    for key in given:  # null: the app's own, from the time stamps, where they name a frequency
+        if settings[key] is None and infer_frequency(times) is None:
+            settings[key] = given[key]
     cfg = TimeSeriesConfig(
-        data=str(path), season=season, horizon=horizon, name=name, runs_dir=str(runs_dir), threads=threads,
-        progress=False, **overrides,
+        data=str(path), name=name, runs_dir=str(runs_dir), threads=threads, progress=False, **settings
     )  # fmt: skip
     return {"data": name, **scores(train(cfg, overwrite=True, say=lambda s: None).metrics)}
 

@@ -36,7 +36,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections import Counter
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,6 +77,7 @@ _YMD = re.compile(r"^(\d{4})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?([ t].*)?$")
 _DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})([ t].*)?$")
 _ZONE = re.compile(r"(z|[+-]\d{2}:?\d{2})$")
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+_ISO_START = re.compile(r"^\d{4}-\d{2}")
 
 
 def _month_count(year: int, month: int) -> int:
@@ -138,13 +139,42 @@ def _one(text: str, day_first: bool) -> tuple[str, int] | None:
     return "s", int(stamp.astype("datetime64[s]").astype(np.int64))
 
 
+def _read_fast(times: Sequence[str]) -> tuple[str, np.ndarray] | None:
+    """Numbers (years, R's decimal times) and ISO stamps read by numpy in one call: None when they are not that."""
+    text = [t.strip() for t in times]
+    if _DECIMAL.match(text[0]):
+        try:
+            v = np.asarray(text, dtype=np.float64)
+        except ValueError:
+            return None
+        months = v * 12
+        if not (np.all((v >= 1000) & (v < 3000)) and np.all(np.abs(months - np.round(months)) < 1e-3)):
+            return None
+        return "m", np.round(months).astype(np.int64)
+    if not _ISO_START.match(text[0]):
+        return None
+    try:  # a time zone numpy would drop with a warning: the slow path strips it
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            stamps = np.array(text, dtype="datetime64")
+    except (ValueError, Warning):
+        return None
+    if np.datetime_data(stamps.dtype)[0] in ("Y", "M"):
+        return "m", stamps.astype("datetime64[M]").astype(np.int64)
+    return "s", stamps.astype("datetime64[s]").astype(np.int64)
+
+
 def _read(times: Sequence[str], day_first: bool) -> tuple[str, np.ndarray] | None:
     """The stamps as one kind of integer (see :func:`_one`), or None when any does not parse or kinds mix."""
-    read = [_one(t, day_first) for t in times]
-    if not read or any(r is None for r in read) or len({k for k, _ in read}) > 1:
-        return None
-    kind = read[0][0]
-    values = np.array([v for _, v in read], dtype=np.int64)
+    read = None if day_first else _read_fast(times)
+    if read is None and _DECIMAL.match(times[0].strip()):
+        return None  # numbers that are not years: row numbers (the slow path reads numbers the same way)
+    if read is None:
+        each = [_one(t, day_first) for t in times]
+        if not each or any(r is None for r in each) or len({k for k, _ in each}) > 1:
+            return None
+        read = each[0][0], np.array([v for _, v in each], dtype=np.int64)
+    kind, values = read
     if kind == "s":  # dates on one day of every month (the 1st, the 15th, the last) step in months
         days = values // 86400
         if np.all(values % 86400 == 0):
@@ -163,13 +193,17 @@ def _regular(kind: str, values: np.ndarray) -> tuple[str, int, float] | None:
     """``(kind, the most common step, its share of all steps)``; None for fewer than two stamps."""
     if len(values) < 2:
         return None
-    step, count = Counter(np.diff(values).tolist()).most_common(1)[0]
-    return kind, int(step), count / (len(values) - 1)
+    steps, counts = np.unique(np.diff(values), return_counts=True)
+    i = int(np.argmax(counts))
+    return kind, int(steps[i]), int(counts[i]) / (len(values) - 1)
 
 
 def _stamps(times: Sequence[str]) -> tuple[str, np.ndarray] | None:
     """The stamps read one way; for dates that read both day-first and month-first, the more regular reading."""
-    month_first, day_first = _read(times, False), _read(times, True)
+    month_first = _read(times, False)
+    if not _DMY.match(times[0].strip()):
+        return month_first
+    day_first = _read(times, True)
     if month_first is None or day_first is None:
         return month_first or day_first
     if np.array_equal(month_first[1], day_first[1]):

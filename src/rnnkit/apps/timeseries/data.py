@@ -81,7 +81,7 @@ def series_defaults(cfg: TimeSeriesConfig, ts: TimeSeries) -> tuple[int, int, in
     """``(horizon, season, window, note)`` of one series: its preset's, else :func:`stamp_defaults` on its time
     stamps (``window`` None: the general rule of :func:`resolve`)."""
     horizon, season, window, label = preset_of(cfg.data)
-    if label or not ts.timed:
+    if label or not ts.timed or (cfg.horizon and cfg.season):
         return cfg.horizon or horizon, cfg.season or season, window, ""
     n_tr, n_val, n_test = part_sizes(cfg, len(ts))
 

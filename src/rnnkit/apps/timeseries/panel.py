@@ -300,6 +300,8 @@ def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, int |
     if cfg.data in PANELS:
         _, _, horizon, season, window, _ = PANELS[cfg.data]
         return cfg.horizon or horizon, cfg.season or season, window, ""
+    if cfg.horizon and cfg.season:
+        return cfg.horizon, cfg.season, None, ""
 
     def feasible(h: int, m: int, w: int) -> bool:
         try:
