@@ -567,6 +567,27 @@ def test_time_series_keeps_every_digit(tmp_path):
     assert ts.values[:, 1].tolist() == [float(p) for p in prices]
 
 
+def test_a_year_column_with_a_quarter_or_month_column_is_one_time_stamp(tmp_path):
+    """statsmodels' own macrodata.csv (year,quarter,realgdp,...): its rows are quarters, not a 'quarter' series."""
+    statsmodels = pytest.importorskip("statsmodels")
+    from rnnkit.datasets import infer_frequency
+
+    ts = read_time_series_csv(Path(statsmodels.__file__).parent / "datasets" / "macrodata" / "macrodata.csv")
+    assert ts.times[:3] == ["1959 Q1", "1959 Q2", "1959 Q3"] and ts.times[-1] == "2009 Q3"
+    assert ts.columns[0] == "realgdp" and "quarter" not in ts.columns and ts.timed
+    assert infer_frequency(ts.times).name == "quarterly"
+    path = tmp_path / "monthly.csv"
+    path.write_text("Year,Month,sales\n2020,11,5\n2020,12,6\n2021,1,7\n")
+    ts = read_time_series_csv(path, time_column="Year")
+    assert (ts.times, ts.columns) == (["2020-11", "2020-12", "2021-01"], ["sales"])
+    kept = read_time_series_csv(
+        path, time_column="Year", value_columns=["Month", "sales"]
+    )  # asked for: a value
+    assert kept.times == ["2020", "2020", "2021"] and kept.columns == ["Month", "sales"]
+    path.write_text("year,month,sales\n2020,11,5\n2020,13,6\n2021,1,7\n")  # no month 13: not a period column
+    assert read_time_series_csv(path).columns == ["month", "sales"]
+
+
 def test_time_series_without_time_column(tmp_path):
     path = tmp_path / "plain.tsv"
     path.write_text("a\tb\n1\t2\n3\t4\n5\t6\n")

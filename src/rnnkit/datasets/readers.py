@@ -404,7 +404,10 @@ def read_time_series_csv(
     ``time_column`` names the time-stamp column. When it is ``None``, the first column is used as time
     column if its name is a usual time name (date, time, datetime, timestamp, ds, year, month, day,
     period) or none of its cells is a number (dates such as ``2024-01-31``); otherwise there is no time column and ``times`` are row
-    numbers. ``value_columns`` picks the series (default: every other column). Missing cells (empty,
+    numbers. A time column named ``year`` with a ``quarter`` (``qtr``) or ``month`` (``mon``) column of whole numbers
+    from 1 to 4 or 12 beside it (statsmodels' ``macrodata``: ``year,quarter,realgdp,...``) is read as one stamp,
+    ``1959 Q1`` or ``1959-01``, and the period column is not a value. ``value_columns`` picks the series (default:
+    every other column). Missing cells (empty,
     ``NA``, ``N/A``, ``nan``, ``null``, ``None``) are filled by linear interpolation along the rows, and
     by the nearest known value before the first / after the last one. Rows are kept in file order.
 
@@ -431,8 +434,9 @@ def read_time_series_csv(
         if looks_like_time:
             time_column = first
     ti = None if time_column is None else _column_index(header, time_column, name, "time")
+    pi = _period_column(header, rows, ti, value_columns)
     if value_columns is None:
-        value_columns = [h for i, h in enumerate(header) if i != ti]
+        value_columns = [h for i, h in enumerate(header) if i not in (ti, pi)]
     else:
         value_columns = list(value_columns)
         if not value_columns:
@@ -449,7 +453,9 @@ def read_time_series_csv(
             raise RnnkitError(
                 f"{name} line {line}: expected at least {needed} fields like the header, got {len(fields)}"
             )
-        times.append(fields[ti].strip() if ti is not None else str(r))
+        times.append(
+            str(r) if ti is None else _stamp(fields[ti], None if pi is None else fields[pi], header[pi or 0])
+        )
         for c, i in enumerate(vis):
             try:
                 number = _parse_number(fields[i])
@@ -470,6 +476,35 @@ def read_time_series_csv(
     except RnnkitError as exc:
         raise RnnkitError(f"{name}: {exc}") from None
     return TimeSeries(times, filled, list(value_columns), missing, ti is not None)
+
+
+_PERIODS = {"quarter": 4, "qtr": 4, "month": 12, "mon": 12}
+"""Column names (lower-case) of a period within the year, with the number of periods; see :func:`_period_column`."""
+
+
+def _period_column(header: list[str], rows, ti: int | None, value_columns) -> int | None:
+    """The index of a quarter or month column that completes a year time column (statsmodels' ``macrodata``:
+    ``year,quarter,...``), or None: the time column must be named ``year``, the period column must hold whole
+    numbers from 1 to 4 (quarter, qtr) or 12 (month, mon) in every row, and not be asked for as a value column."""
+    if ti is None or header[ti].strip().lower() != "year":
+        return None
+    for i, h in enumerate(header):
+        top = _PERIODS.get(h.strip().lower())
+        if top is None or i == ti or (value_columns is not None and h in value_columns):
+            continue
+        cells = [fields[i].strip() if len(fields) > max(i, ti) else "" for _, fields in rows]
+        if all(c.isdigit() and 1 <= int(c) <= top for c in cells):
+            return i
+    return None
+
+
+def _stamp(year: str, period: str | None, period_name: str) -> str:
+    """A time stamp: the year cell alone, or with its quarter (``1959 Q1``) or month (``1959-01``)."""
+    if period is None:
+        return year.strip()
+    if _PERIODS[period_name.strip().lower()] == 4:
+        return f"{year.strip()} Q{int(period)}"
+    return f"{year.strip()}-{int(period):02d}"
 
 
 def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:
