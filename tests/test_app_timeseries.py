@@ -434,8 +434,9 @@ def _dated_csv(path, times, y) -> str:
 
 
 @pytest.mark.parametrize("name", ["airpassengers", "woolyrnq", "wineind"])
-def test_a_dated_csv_of_a_held_out_series_trains_like_the_named_series(tmp_path, name):
-    """The same values with their time stamps in a CSV get the settings the registry gives the named series."""
+def test_a_dated_csv_of_a_held_out_series_gets_the_named_series_season_and_horizon(tmp_path, name):
+    """The same values with their time stamps in a CSV get the season and horizon the registry gives the named
+    series."""
     from rnnkit.apps.timeseries.data import load_series
     from rnnkit.datasets.extra import load_extra
 
@@ -443,8 +444,11 @@ def test_a_dated_csv_of_a_held_out_series_trains_like_the_named_series(tmp_path,
     named = resolve(TimeSeriesConfig(data=name), ts)
     path = _dated_csv(tmp_path / f"{name}.csv", ts.times, ts.values[:, 0].tolist())
     from_file = resolve(TimeSeriesConfig(data=path), load_series(TimeSeriesConfig(data=path)))
-    assert replace(from_file, data=name, value_columns=named.value_columns, target=named.target) == named
-    assert (from_file.season, from_file.horizon) != (1, 1)
+    assert (from_file.season, from_file.horizon) == (named.season, named.horizon) != (1, 1)
+    # the window is a user file's rule (two seasons), not the held-out registry's three (docs/applications.md)
+    assert from_file.window == max(2 * named.season, 2 * named.horizon, 12) != named.window
+    same = dict(data=name, value_columns=named.value_columns, target=named.target, window=named.window)
+    assert replace(from_file, **same) == named
 
 
 def test_monthly_stamps_give_season_and_horizon_as_far_as_the_series_has_room():
@@ -459,16 +463,29 @@ def test_monthly_stamps_give_season_and_horizon_as_far_as_the_series_has_room():
         ts.timed = dated
         cfg = TimeSeriesConfig(data="mine.csv", **flags)
         r = resolve(cfg, ts)
-        return (r.horizon, r.season, r.window), series_defaults(cfg, ts)[3]
+        return (r.horizon, r.season, r.window), series_defaults(cfg, ts)[2]
 
-    assert settle(144) == ((12, 12, 36), "season 12 and horizon 12 from the monthly time stamps")
+    assert settle(144) == ((12, 12, 24), "season 12 and horizon 12 from the monthly time stamps")
     (h, m, w), note = settle(60)  # test part 6 values: the horizon is cut to it, the season stays
-    assert (h, m, w) == (6, 12, 36) and "horizon cut from 12 to the test part" in note
-    (h, m, w), note = settle(30)  # 24 training values: no window of three seasons, so no season
+    assert (h, m, w) == (6, 12, 24) and "horizon cut from 12 to the test part" in note
+    (h, m, w), note = settle(30)  # 24 training values: no window of two seasons and a horizon, so no season
     assert (h, m, w) == (3, 1, 12) and "too few values for a season of 12: season 1" in note
     assert settle(144, dated=False) == ((1, 1, 12), "")  # row numbers: nothing is known
-    assert settle(144, season=4) == ((12, 4, 12), "horizon 12 from the monthly time stamps")
-    assert settle(144, season=12, horizon=3) == ((3, 12, 24), "")  # both given: the general window rule
+    assert settle(144, season=4) == ((12, 4, 24), "horizon 12 from the monthly time stamps")
+    assert settle(144, season=12, horizon=3) == ((3, 12, 24), "")  # both given: nothing inferred
+
+
+def test_yearly_stamps_forecast_the_m4_horizon_without_a_season():
+    from rnnkit.apps.timeseries.data import series_defaults
+
+    y = np.cumsum(np.random.default_rng(0).normal(1.0, 1.0, 100)) + 50
+    ts = TimeSeries(
+        [str(1900 + i) for i in range(100)], y[:, None], ["value"], np.zeros((100, 1), bool), True
+    )
+    cfg = TimeSeriesConfig(data="years.csv")
+    r = resolve(cfg, ts)
+    assert (r.horizon, r.season, r.window) == (6, 1, 12)
+    assert series_defaults(cfg, ts)[2] == "season 1 and horizon 6 from the yearly time stamps"
 
 
 def test_a_series_whose_stamps_run_newest_first_is_refused(tmp_path, capsys):
@@ -492,7 +509,7 @@ def test_a_global_run_reads_the_season_from_its_series_stamps(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     cfg = TimeSeriesConfig(data=str(path), id_column="unique_id")
     r = resolve_global(cfg, read_long_csv(str(path), "unique_id"))
-    assert (r.horizon, r.season, r.window) == (12, 12, 36)
+    assert (r.horizon, r.season, r.window) == (12, 12, 24)
     path.write_text(
         "\n".join(lines + [f"tiny,{2001 + m // 12}-{m % 12 + 1:02d}-01,{m}.5" for m in range(20)]) + "\n"
     )

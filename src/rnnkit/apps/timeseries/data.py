@@ -16,6 +16,7 @@ from rnnkit.apps.timeseries.config import (
     check_es_start,
     default_horizon,
     default_window,
+    held_out_window,
     resolve_trend,
     stamp_defaults,
 )
@@ -73,16 +74,15 @@ def preset_of(data: str) -> tuple[int, int, int | None, str]:
         d = EXTRA_DATASETS[data]
         season = d.season[0] if d.season else 1
         horizon = default_horizon(season)
-        return horizon, season, default_window(season, horizon), data
+        return horizon, season, held_out_window(season, horizon), data
     return 1, 1, None, ""
 
 
-def series_defaults(cfg: TimeSeriesConfig, ts: TimeSeries) -> tuple[int, int, int | None, str]:
-    """``(horizon, season, window, note)`` of one series: its preset's, else :func:`stamp_defaults` on its time
-    stamps (``window`` None: the general rule of :func:`resolve`)."""
-    horizon, season, window, label = preset_of(cfg.data)
+def series_defaults(cfg: TimeSeriesConfig, ts: TimeSeries) -> tuple[int, int, str]:
+    """``(horizon, season, note)`` of one series: its preset's, else :func:`stamp_defaults` on its time stamps."""
+    horizon, season, _, label = preset_of(cfg.data)
     if label or not ts.timed or (cfg.horizon and cfg.season):
-        return cfg.horizon or horizon, cfg.season or season, window, ""
+        return cfg.horizon or horizon, cfg.season or season, ""
     n_tr, n_val, n_test = part_sizes(cfg, len(ts))
 
     def feasible(h: int, m: int, w: int) -> bool:
@@ -120,8 +120,8 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
             f"{cfg.data}: expected time stamps oldest first, got them newest first ({ts.times[0]} .. {ts.times[-1]}); "
             "sort the rows by time"
         )
-    horizon, season, window, _ = series_defaults(cfg, ts)
-    window = cfg.window or window or max(2 * season, 2 * horizon, 12)
+    horizon, season, _ = series_defaults(cfg, ts)
+    window = cfg.window or preset_of(cfg.data)[2] or default_window(season, horizon)
     target = cfg.target or ts.columns[0]
     if target not in ts.columns:
         raise RnnkitError(f"--target: expected one of the value columns {ts.columns}, got {target!r}")

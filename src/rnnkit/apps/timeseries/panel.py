@@ -23,7 +23,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.timeseries.config import TimeSeriesConfig, check_baselines, check_es_start, stamp_defaults
+from rnnkit.apps.timeseries.config import (
+    TimeSeriesConfig,
+    check_baselines,
+    check_es_start,
+    default_window,
+    stamp_defaults,
+)
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.frequency import Frequency, infer_frequency
 from rnnkit.datasets.readers import (
@@ -293,15 +299,15 @@ def panel_frequency(panel: Panel, look_at: int = 20) -> Frequency | None:
     return found.pop() if len(found) == 1 else None
 
 
-def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, int | None, str]:
-    """``(horizon, season, window, note)`` of a global run: a named collection's, else
+def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, str]:
+    """``(horizon, season, note)`` of a global run: a named collection's, else
     :func:`~rnnkit.apps.timeseries.config.stamp_defaults` on the series' time stamps (every series must have
     room for the inferred ones, else they fall back as that function says)."""
     if cfg.data in PANELS:
-        _, _, horizon, season, window, _ = PANELS[cfg.data]
-        return cfg.horizon or horizon, cfg.season or season, window, ""
+        _, _, horizon, season, _, _ = PANELS[cfg.data]
+        return cfg.horizon or horizon, cfg.season or season, ""
     if cfg.horizon and cfg.season:
-        return cfg.horizon, cfg.season, None, ""
+        return cfg.horizon, cfg.season, ""
 
     def feasible(h: int, m: int, w: int) -> bool:
         try:
@@ -315,8 +321,10 @@ def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, int |
 
 def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
     """The config of a global run with horizon, season, window, target and normalisation filled in and checked."""
-    horizon, season, window, _ = panel_defaults(cfg, panel)
-    window = cfg.window or window or max(2 * season, 2 * horizon, 12)
+    horizon, season, _ = panel_defaults(cfg, panel)
+    window = (
+        cfg.window or (PANELS[cfg.data][4] if cfg.data in PANELS else None) or default_window(season, horizon)
+    )
     if cfg.structure != "many-to-one":
         raise RnnkitError(
             "a global model (--id-column) forecasts from the last step; use --structure many-to-one"

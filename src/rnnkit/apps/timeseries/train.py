@@ -78,7 +78,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         ts = load_series(cfg)
-        inferred = series_defaults(cfg, ts)[3]
+        inferred = series_defaults(cfg, ts)[2]
         cfg = resolve(cfg, ts)
         n = len(ts)
         n_tr, n_val, n_test = part_sizes(cfg, n)
@@ -403,7 +403,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     # the data are read and checked before the run's folder exists: bad input leaves nothing behind
     full = load_panel(cfg)
     panel = sample_series(full, cfg.max_series, cfg.seed)
-    inferred = panel_defaults(cfg, panel)[3]
+    inferred = panel_defaults(cfg, panel)[2]
     cfg = resolve_global(cfg, panel)
     splits = [series_split(len(y), cfg) for y in panel.values]
     scalers = fit_series_scalers(cfg, panel, splits)
