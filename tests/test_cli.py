@@ -232,7 +232,7 @@ def test_timeseries_train_predict_round_trip(tmp_path, capsys, monkeypatch):
     assert json.loads(out)["mae"] == pytest.approx(m["test"]["mae"])
 
     rc, _, err = run_cli(capsys, "predict", run, "1", "2", "3")
-    assert_one_line_error(rc, err, "at least window = 24 recent values", "got 3")
+    assert_one_line_error(rc, err, "at least 24 recent values to forecast from (window = 24)", "got 3")
     rc, _, err = run_cli(capsys, "predict", run, *values[:-1], "oops")
     assert_one_line_error(rc, err, "expected numbers", "'oops'")
     rc, _, err = run_cli(capsys, "predict", run, recent)  # a CSV given where values go: say how to pass it

@@ -148,7 +148,7 @@ def forecast_run(tmp_path_factory) -> Path:
 
 
 def test_predict_takes_options_before_between_and_after_the_inputs(forecast_run, capsys):
-    values = [str(v) for v in np.linspace(10, 12, 8)]
+    values = [str(v) for v in np.linspace(10, 12, 14)]  # a season (12, from the monthly dates) and more
     outputs = []
     for argv in (
         ["predict", forecast_run, "--json", *values],
@@ -161,6 +161,10 @@ def test_predict_takes_options_before_between_and_after_the_inputs(forecast_run,
         outputs.append(json.loads(out))
     assert all(o == outputs[0] for o in outputs)
     assert len(outputs[0]["forecast"]) == outputs[0]["horizon"]
+    rc, _, err = run_cli(
+        capsys, "predict", forecast_run, *values[:8]
+    )  # window 6 is not enough: ES needs a season
+    assert_one_line_error(rc, err, "at least 12 recent values", "a whole season of 12", "got 8")
 
 
 def _loop(tmp_path: Path) -> Path:
@@ -242,7 +246,9 @@ def test_evaluate_uses_the_stored_path_and_refuses_changed_data(tmp_path, capsys
     assert json.loads(out) == here  # the stored absolute path, not ./s.csv
 
     lines = (work / "s.csv").read_text().splitlines()
-    (work / "s.csv").write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")  # reshuffled
+    (work / "s.csv").write_text(
+        "\n".join([lines[0], *lines[1:60], *lines[61:], lines[60]]) + "\n"
+    )  # reshuffled
     rc, _, err = run_cli(capsys, "evaluate", run)
     assert_one_line_error(rc, err, "changed since it was trained", "sha256", "--data")
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", work / "s.csv", "--json")

@@ -14,6 +14,7 @@ from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.timeseries.baselines import comparison_origins
+from rnnkit.apps.timeseries.config import TimeSeriesConfig
 from rnnkit.apps.timeseries.data import APP, Scaler, load_series, part_sizes, preset_of, resolve
 from rnnkit.apps.timeseries.mixture import (
     PARTNERS,
@@ -40,6 +41,18 @@ __all__ = ["Forecaster", "GlobalForecaster", "future_times", "load"]
 
 ES_MEMORY = 100_000
 """The most recent values an ES-RNN run's stream (``rnnkit serve`` sessions) keeps to smooth over."""
+
+
+def recent_needed(cfg: TimeSeriesConfig, window: int) -> int:
+    """The fewest recent values a run forecasts from: its ``window``, and with ES smoothing (``--normalize es``)
+    at least one whole season, from which the smoothing's starting seasonal indices are taken."""
+    return max(window, cfg.season if cfg.normalize == "es" else 1)
+
+
+def _why(window: int, need: int) -> str:
+    if need > window:
+        return f" (a whole season of {need}: the ES smoothing starts from its indices)"
+    return f" (window = {need})"
 
 
 class Forecaster:
@@ -127,9 +140,10 @@ class Forecaster:
             raise RnnkitError(
                 f"expected {len(self.columns)} value column(s) {self.columns}, got {v.shape[1]}"
             )
-        if len(v) < cfg.window:
+        need = recent_needed(cfg, cfg.window)
+        if len(v) < need:
             raise RnnkitError(
-                f"expected at least window = {cfg.window} recent values to forecast from, got {len(v)}"
+                f"expected at least {need} recent values to forecast from{_why(cfg.window, need)}, got {len(v)}"
             )
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
@@ -506,11 +520,12 @@ class GlobalForecaster:
             raise RnnkitError(
                 f"expected one value column {self.columns}, got shape {tuple(np.shape(values))}"
             )
-        need = max(self.model.window, cfg.window)
+        window = max(self.model.window, cfg.window)
+        need = recent_needed(cfg, window)
         if len(v) < need:
             raise RnnkitError(
-                f"expected at least window = {need} recent values of a series (its scale is fitted on them; more "
-                f"give a steadier scale), got {len(v)}"
+                f"expected at least {need} recent values of a series{_why(window, need)} (its scale is fitted on them; "
+                f"more give a steadier scale), got {len(v)}"
             )
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
