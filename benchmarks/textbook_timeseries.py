@@ -19,8 +19,9 @@ default pool, ETS, ARIMA and naive, and the network's MASE over every rolling te
 per group the geometric mean of MASE / min(ETS, ARIMA) and how many series are within 10 % of it.
 
 ``--set '{"season": null, "horizon": null}'`` leaves the season, horizon and window of a dated series to what the
-app reads from its time stamps (monthly: 12 / 12 / 36; annual: 1 / 10, cut to the test part / 12), as a new user
-running the CSV without those flags gets them; a step-numbered series keeps its group's season and horizon.
+app reads from its time stamps (monthly: 12 / 12 / 24; quarterly: 4 / 8 / 16; annual: 1 / 6 / 12), as a new user
+running the CSV without those flags gets them; a step-numbered series keeps its group's season and horizon. (The
+10 dated series reproduce the rows of the run with the groups' settings exactly.)
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/textbook_timeseries.py \\
         [--groups seasonal nonseasonal long] [--set '{"ensemble": 3}'] [--runs-dir /tmp/textbook]
