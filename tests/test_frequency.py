@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnkit.datasets.frequency import Frequency, infer_frequency, runs_backwards
+from rnnkit.datasets.frequency import Frequency, infer_frequency, next_stamps, runs_backwards
 
 # pandas' frequency codes (the part before any "-": "QS-OCT" is quarterly) -> the name rnnkit gives
 PANDAS_NAMES = {
@@ -106,3 +106,33 @@ def test_runs_backwards_only_for_dates_that_mostly_decrease():
     assert runs_backwards(newest_first)
     assert not runs_backwards(newest_first[::-1])
     assert not runs_backwards([str(i) for i in range(30, 0, -1)])  # numbers that are not dates: not judged
+
+
+@pytest.mark.parametrize("code", ["MS", "ME", "QS-OCT", "YS", "D", "B", "W-SUN", "h", "30min"])
+def test_next_stamps_continue_as_pandas_date_range_does(code):
+    index = pd.date_range("2019-11-01", periods=63, freq=code)
+    fine = index.hour.any() or index.minute.any()
+    for style in ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] if fine else ["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y"]:
+        written = list(index.strftime(style))
+        assert next_stamps(written[:60], 3) == written[60:], (code, style)
+
+
+def test_next_stamps_keep_how_the_stamps_are_written():
+    assert next_stamps(["1959 Q2", "1959 Q3", "1959 Q4"], 2) == ["1960 Q1", "1960 Q2"]
+    assert next_stamps(["Q3-1959", "Q4-1959", "Q1-1960"], 1) == ["Q2-1960"]
+    assert next_stamps(["OCT 1949", "NOV 1949", "DEC 1949"], 2) == ["JAN 1950", "FEB 1950"]
+    assert next_stamps(["October 1949", "November 1949", "December 1949"], 1) == ["January 1950"]
+    assert next_stamps(["1949.750000", "1949.833333", "1949.916667"], 2) == ["1950.000000", "1950.083333"]
+    assert next_stamps(["2020-W51", "2020-W52", "2020-W53"], 2) == ["2021-W01", "2021-W02"]
+    assert next_stamps(["2020-01-31", "2020-02-29", "2020-03-31"], 2) == ["2020-04-30", "2020-05-31"]
+    assert next_stamps([str(i) for i in range(10)], 2) is None  # no frequency: the caller numbers the steps
+
+
+def test_a_forecast_of_half_hourly_or_quarterly_data_is_stamped():
+    from rnnkit.apps.timeseries.use import future_times
+
+    half_hours = list(pd.date_range("2000-06-05", periods=96, freq="30min").strftime("%Y-%m-%dT%H:%M"))
+    assert future_times(half_hours, 2) == ["2000-06-07T00:00", "2000-06-07T00:30"]  # was "+1", "+2"
+    assert future_times(["2009 Q1", "2009 Q2", "2009 Q3"], 2) == ["2009 Q4", "2010 Q1"]
+    assert future_times(["0", "1", "2"], 2) == ["3", "4"]  # step numbers continue as before
+    assert future_times(["a", "b", "c"], 2) == ["+1", "+2"]

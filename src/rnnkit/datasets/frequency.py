@@ -35,6 +35,8 @@ Example::
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import re
 import warnings
 from collections.abc import Sequence
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Frequency", "infer_frequency", "runs_backwards"]
+__all__ = ["Frequency", "infer_frequency", "next_stamps", "runs_backwards"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ _DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})([ t].*)?$")
 _ZONE = re.compile(r"(z|[+-]\d{2}:?\d{2})$")
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 _ISO_START = re.compile(r"^\d{4}-\d{2}")
+
+
+_EPOCH_MONTHS = 1970 * 12
+"""Months from the year 0 to 1970-01: every ``"m"`` stamp counts ``year * 12 + month - 1``."""
 
 
 def _month_count(year: int, month: int) -> int:
@@ -160,7 +166,7 @@ def _read_fast(times: Sequence[str]) -> tuple[str, np.ndarray] | None:
     except (ValueError, Warning):
         return None
     if np.datetime_data(stamps.dtype)[0] in ("Y", "M"):
-        return "m", stamps.astype("datetime64[M]").astype(np.int64)
+        return "m", stamps.astype("datetime64[M]").astype(np.int64) + _EPOCH_MONTHS
     return "s", stamps.astype("datetime64[s]").astype(np.int64)
 
 
@@ -183,7 +189,7 @@ def _read(times: Sequence[str], day_first: bool) -> tuple[str, np.ndarray] | Non
             dom = (d - month_start).astype(np.int64)
             last = (month_start + 1).astype("datetime64[D]") - 1 == d
             if len(values) > 1 and (np.all(dom == dom[0]) or np.all(last)):
-                months = month_start.astype(np.int64)  # months since 1970-01
+                months = month_start.astype(np.int64) + _EPOCH_MONTHS
                 if np.all(np.diff(months) != 0):
                     return "m", months
     return kind, values
@@ -249,3 +255,94 @@ def runs_backwards(times: Sequence[str]) -> bool:
         return False
     steps = np.diff(read[1])
     return bool(np.mean(steps < 0) > 0.5)
+
+
+_FORMATS = [
+    f"{d}{t}"
+    for d in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%m.%d.%Y", "%d-%m-%Y")
+    for t in ("", "T%H:%M", " %H:%M", "T%H:%M:%S", " %H:%M:%S")
+] + ["%Y-%m", "%Y/%m", "%Y.%m", "%b %Y", "%B %Y", "%Y-%b", "%Y %b", "%b-%Y", "%Y-%B", "%Y %B", "%Y"]
+_QUARTER_STYLE = [
+    re.compile(r"^(\d{4})(\s*[-_/ ]?\s*)([qQ])[1-4]$"),
+    re.compile(r"^([qQ])[1-4](\s*[-_/ ]?\s*)(\d{4})$"),
+]
+
+
+def _style(last: str, when: datetime.datetime) -> str | None:
+    """The ``strftime`` format that writes ``when`` as ``last`` (compared without case), or None."""
+    for fmt in _FORMATS:
+        try:
+            if datetime.datetime.strptime(last, fmt) == when and when.strftime(fmt).lower() == last.lower():
+                return fmt
+        except ValueError:
+            continue
+    return None
+
+
+def _month_days(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+def next_stamps(times: Sequence[str], horizon: int) -> list[str] | None:
+    """The ``horizon`` time stamps after ``times``, written as the last one is, or None when the stamps name no
+    frequency (:func:`infer_frequency`) or are written in a way this cannot continue.
+
+    Example::
+
+        >>> next_stamps(["1959 Q2", "1959 Q3", "1959 Q4"], 2)
+        ['1960 Q1', '1960 Q2']
+        >>> next_stamps(["2000-06-05T23:00", "2000-06-05T23:30", "2000-06-06T00:00"], 2)
+        ['2000-06-06T00:30', '2000-06-06T01:00']
+    """
+    frequency = infer_frequency(times)
+    read = _stamps(times) if frequency is not None else None
+    if read is None:
+        return None
+    kind, values = read
+    _, step, _ = _regular(kind, values)
+    last = times[-1].strip()
+    if kind == "m":
+        months = [int(values[-1]) + step * (h + 1) for h in range(horizon)]
+        if m := _QUARTER_STYLE[0].match(last):
+            return [f"{c // 12}{m[2]}{m[3]}{c % 12 // 3 + 1}" for c in months]
+        if m := _QUARTER_STYLE[1].match(last):
+            return [f"{m[1]}{c % 12 // 3 + 1}{m[2]}{c // 12}" for c in months]
+        if _DECIMAL.match(last):
+            places = len(last.partition(".")[2])
+            return [f"{c / 12:.{places}f}" for c in months]
+        year, month = divmod(int(values[-1]), 12)
+        seen = None
+        for fmt in _FORMATS:  # the last stamp's own day (or month end), if it has a day
+            try:
+                seen = datetime.datetime.strptime(last, fmt)
+            except ValueError:
+                continue
+            if (seen.year, seen.month) == (year, month + 1):
+                break
+            seen = None
+        if seen is None:
+            return None
+        month_end = seen.day == _month_days(seen.year, seen.month) and seen.day > 28
+        out = []
+        for c in months:
+            y, mo = c // 12, c % 12 + 1
+            day = _month_days(y, mo) if month_end else min(seen.day, _month_days(y, mo))
+            out.append(seen.replace(year=y, month=mo, day=day))
+    else:
+        start = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(values[-1]))
+        if frequency.name == "business-daily":
+            out, day = [], start
+            while len(out) < horizon:
+                day += datetime.timedelta(days=1)
+                if day.weekday() < 5:
+                    out.append(day)
+        else:
+            out = [start + datetime.timedelta(seconds=step * (h + 1)) for h in range(horizon)]
+        seen = start
+        if _WEEK.match(last.lower()):
+            return [f"{d.isocalendar()[0]}-W{d.isocalendar()[1]:02d}" for d in out]
+    fmt = _style(last, seen)
+    if fmt is None:
+        return None
+    written = [d.strftime(fmt) for d in out]
+    return [w.upper() for w in written] if last.isupper() and not last.isdigit() else written

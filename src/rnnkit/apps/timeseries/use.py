@@ -35,6 +35,7 @@ from rnnkit.apps.timeseries.report import (
     interval_offsets,
 )
 from rnnkit.datasets import TimeSeries, read_time_series_csv
+from rnnkit.datasets.frequency import next_stamps
 
 __all__ = ["Forecaster", "GlobalForecaster", "future_times", "load"]
 
@@ -286,7 +287,9 @@ def future_times(times: list[str], horizon: int) -> list[str]:
     """Time stamps of the ``horizon`` steps after ``times`` when they are evenly spaced.
 
     Integers (years, indices) step by their last difference; ISO dates step by a constant number of days,
-    months (same day of the month) or years. Otherwise the steps are named ``+1``, ``+2``, ...
+    months (same day of the month) or years; any other stamps with a frequency continue as
+    :func:`~rnnkit.datasets.frequency.next_stamps` writes them (``2000-06-05T00:30``, ``1959 Q4``, ``Dec 1949``,
+    month ends, trading days). Otherwise the steps are named ``+1``, ``+2``, ...
     """
     last = [t.strip() for t in times[-4:]]
     if all(len(t) == 8 and t.isdigit() for t in last):  # YYYYMMDD
@@ -315,7 +318,7 @@ def future_times(times: list[str], horizon: int) -> list[str]:
                     return [_like(last[-1], f) for f in future]
         except (ValueError, TypeError):
             pass
-    return [f"+{h + 1}" for h in range(horizon)]
+    return next_stamps(times, horizon) or [f"+{h + 1}" for h in range(horizon)]
 
 
 def _like(example: str, day: np.datetime64) -> str:
