@@ -588,6 +588,29 @@ def test_a_year_column_with_a_quarter_or_month_column_is_one_time_stamp(tmp_path
     assert read_time_series_csv(path).columns == ["month", "sales"]
 
 
+def test_a_table_of_months_by_year_is_one_monthly_series(tmp_path):
+    """statsmodels' elnino.csv (YEAR,JAN,...,DEC: sea temperatures, 1950-2010) read along its rows."""
+    statsmodels = pytest.importorskip("statsmodels")
+    import csv as csv_module
+
+    path = Path(statsmodels.__file__).parent / "datasets" / "elnino" / "elnino.csv"
+    table = list(csv_module.reader(path.read_text().splitlines()))
+    ts = read_time_series_csv(path)
+    assert ts.columns == ["value"] and len(ts) == 12 * (len(table) - 1) == 732
+    assert ts.times[:2] == ["1950-01", "1950-02"] and ts.times[-1] == "2010-12"
+    assert ts.values[:, 0].tolist() == [float(v) for row in table[1:] for v in row[1:]]
+    partial = (
+        tmp_path / "partial.csv"
+    )  # the last year is not over: its blank months are not part of the series
+    partial.write_text("Year,Jan,Feb,Mar,Apr,May,Jun,Jul,Aug,Sep,Oct,Nov,Dec\n2020," + ",".join(map(str, range(1, 13)))
+                       + "\n2021,13,NA,15" + "," * 9 + "\n")  # fmt: skip
+    ts = read_time_series_csv(partial)
+    assert ts.times[-1] == "2021-03" and ts.values[:, 0].tolist() == list(map(float, range(1, 16)))
+    assert ts.missing[:, 0].tolist() == [False] * 13 + [True, False]  # February 2021 is interpolated
+    kept = read_time_series_csv(partial, value_columns=["Jan", "Feb"])  # asked for columns: they are kept
+    assert kept.columns == ["Jan", "Feb"] and len(kept) == 2
+
+
 def test_time_series_without_time_column(tmp_path):
     path = tmp_path / "plain.tsv"
     path.write_text("a\tb\n1\t2\n3\t4\n5\t6\n")

@@ -406,8 +406,10 @@ def read_time_series_csv(
     period) or none of its cells is a number (dates such as ``2024-01-31``); otherwise there is no time column and ``times`` are row
     numbers. A time column named ``year`` with a ``quarter`` (``qtr``) or ``month`` (``mon``) column of whole numbers
     from 1 to 4 or 12 beside it (statsmodels' ``macrodata``: ``year,quarter,realgdp,...``) is read as one stamp,
-    ``1959 Q1`` or ``1959-01``, and the period column is not a value. ``value_columns`` picks the series (default:
-    every other column). Missing cells (empty,
+    ``1959 Q1`` or ``1959-01``, and the period column is not a value; a table of a ``year`` column and twelve month
+    columns ``JAN`` .. ``DEC`` (statsmodels' ``elnino.csv``) is one monthly series, ``value``, stamped ``1950-01``, ...
+    (blank months before the first or after the last number are not part of it). ``value_columns`` picks the
+    series (default: every other column). Missing cells (empty,
     ``NA``, ``N/A``, ``nan``, ``null``, ``None``) are filled by linear interpolation along the rows, and
     by the nearest known value before the first / after the last one. Rows are kept in file order.
 
@@ -435,6 +437,7 @@ def read_time_series_csv(
             time_column = first
     ti = None if time_column is None else _column_index(header, time_column, name, "time")
     pi = _period_column(header, rows, ti, value_columns)
+    wide = value_columns is None and _month_table(header, rows, ti)
     if value_columns is None:
         value_columns = [h for i, h in enumerate(header) if i not in (ti, pi)]
     else:
@@ -443,6 +446,9 @@ def read_time_series_csv(
             raise RnnkitError(f"{name}: expected at least one value column, got an empty list")
     if not value_columns:
         raise RnnkitError(f"{name}: expected at least one value column besides time column {time_column!r}")
+    wide = value_columns == [h for i, h in enumerate(header) if i not in (ti, pi)] and _month_table(
+        header, rows, ti
+    )
     vis = [_column_index(header, c, name, "value") for c in value_columns]
 
     needed = max(vis + ([ti] if ti is not None else [])) + 1
@@ -470,6 +476,12 @@ def read_time_series_csv(
                     f"float32's range (|x| <= 3.4e38), got {_clip(fields[i].strip())!r}"
                 )
             values[r, c] = np.nan if number is None else number
+    if wide:  # one row per year, a column per month: one monthly series, read along the rows
+        times = [f"{t}-{m:02d}" for t in times for m in range(1, 13)]
+        values, value_columns = values.reshape(-1, 1), ["value"]
+        known = np.flatnonzero(~np.isnan(values[:, 0]))
+        if len(known):  # months not yet observed (the last year's blank cells) are not part of the series
+            times, values = times[known[0] : known[-1] + 1], values[known[0] : known[-1] + 1]
     missing = np.isnan(values)
     try:
         filled = interpolate_missing(values, value_columns)
@@ -496,6 +508,18 @@ def _period_column(header: list[str], rows, ti: int | None, value_columns) -> in
         if all(c.isdigit() and 1 <= int(c) <= top for c in cells):
             return i
     return None
+
+
+def _month_table(header: list[str], rows, ti: int | None) -> bool:
+    """Whether the file is a table of months by year (statsmodels' ``elnino.csv``: ``YEAR,JAN,...,DEC``): a time
+    column named ``year`` holding four-digit years, and the other twelve columns named for the months in order."""
+    if ti is None or header[ti].strip().lower() != "year" or len(header) != 13:
+        return False
+    months = [h.strip().lower() for i, h in enumerate(header) if i != ti]
+    names = "january february march april may june july august september october november december".split()
+    if not all(m[:3] == full[:3] and full.startswith(m) for m, full in zip(months, names)):
+        return False
+    return all(len(f) > ti and f[ti].strip().isdigit() and len(f[ti].strip()) == 4 for _, f in rows)
 
 
 def _stamp(year: str, period: str | None, period_name: str) -> str:
