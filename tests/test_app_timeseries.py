@@ -517,3 +517,40 @@ def test_a_global_run_reads_the_season_from_its_series_stamps(tmp_path):
         cfg, read_long_csv(str(path), "unique_id")
     )  # 20 values leave no room: the old defaults
     assert (r.horizon, r.season, r.window) == (1, 1, 12)
+
+
+def test_a_calendar_season_without_a_seasonal_pattern_is_left_out(tmp_path):
+    """statsmodels' macrodata: real GDP is seasonally adjusted. Its quarterly stamps give horizon 8 but no season
+    (STL seasonal strength of the training part 0.28, below forecast::nsdiffs' 0.64); --season 4 still sets one."""
+    statsmodels = pytest.importorskip("statsmodels")
+    from pathlib import Path
+
+    from rnnkit.apps.timeseries.data import load_series, series_defaults
+
+    macro = Path(statsmodels.__file__).parent / "datasets" / "macrodata" / "macrodata.csv"
+    cfg = TimeSeriesConfig(data=str(macro), value_columns=["realgdp"])
+    ts = load_series(cfg)
+    r = resolve(cfg, ts)
+    assert (r.horizon, r.season) == (8, 1)
+    note = series_defaults(cfg, ts)[2]
+    assert note.startswith("season 1 and horizon 8 from the quarterly time stamps; no seasonal pattern")
+    assert "seasonal strength is 0.28, below 0.64 (--season 4 sets it)" in note
+    assert resolve(replace(cfg, season=4), ts).season == 4
+    seasonal = _dated_csv(tmp_path / "q.csv", [f"{1990 + i // 4} Q{i % 4 + 1}" for i in range(120)],
+                          _seasonal_series(120, season=4).tolist())  # fmt: skip
+    assert resolve(TimeSeriesConfig(data=seasonal), load_series(TimeSeriesConfig(data=seasonal))).season == 4
+
+
+def test_seasonal_strength_separates_a_season_from_noise_and_trend():
+    from rnnkit.baselines.forecast import SEASONAL_STRENGTH, seasonal_strength
+
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    assert seasonal_strength(_seasonal_series(120), 12) > 0.9
+    assert seasonal_strength(10 + np.sin(2 * np.pi * t / 4) + 0.1 * rng.standard_normal(120), 4) > 0.9
+    assert seasonal_strength(rng.standard_normal(120), 12) < SEASONAL_STRENGTH  # noise
+    assert seasonal_strength(np.cumsum(rng.standard_normal(120)), 4) < SEASONAL_STRENGTH  # a random walk
+    assert seasonal_strength(np.ones(30), 4) == 0.0
+    assert seasonal_strength(np.arange(20.0), 12) is None and seasonal_strength(np.arange(50.0), 1) is None
+    y = _seasonal_series(120)  # positive: judged on its logarithm, so a scale does not change it
+    assert seasonal_strength(1000 * y, 12) == pytest.approx(seasonal_strength(y, 12))
