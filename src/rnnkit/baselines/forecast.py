@@ -29,8 +29,6 @@ __all__ = [
     "forecast_baselines",
     "naive",
     "seasonal_naive",
-    "SEASONAL_STRENGTH",
-    "seasonal_strength",
     "select_arima",
     "select_ets",
 ]
@@ -104,31 +102,6 @@ def seasonal_naive(history, horizon: int, season: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- ETS
-SEASONAL_STRENGTH = 0.64
-"""The seasonal strength above which a series counts as seasonal: R's ``forecast::nsdiffs`` threshold (its
-default test, chosen there by MASE of auto.arima on the M3 and M4 series)."""
-
-
-def seasonal_strength(y, season: int) -> float | None:
-    """How seasonal a series is: ``max(0, 1 - Var(R) / Var(S + R))`` of its STL decomposition into trend, season
-    ``S`` and remainder ``R`` (Wang, Smith & Hyndman 2006; Hyndman & Athanasopoulos, *FPP* 3rd ed., 4.3), on the
-    logarithm of a positive series. 0: no seasonal pattern; 1: all but the trend is season. None when the series
-    is shorter than two seasons and a value (STL needs them) or the season is 1.
-
-    Example: ``seasonal_strength(100 + 10 * np.sin(2 * np.pi * np.arange(48) / 12), 12)`` is close to 1.
-    """
-    from statsmodels.tsa.seasonal import STL
-
-    y = np.asarray(y, dtype=np.float64)
-    if season < 2 or len(y) < 2 * season + 1 or not np.all(np.isfinite(y)):
-        return None
-    if np.all(y > 0):
-        y = np.log(y)
-    fit = STL(y, period=season).fit()
-    total = float(np.var(fit.seasonal + fit.resid))
-    return 0.0 if total == 0 else max(0.0, 1.0 - float(np.var(fit.resid)) / total)
-
-
 def _ets_candidates(y: np.ndarray, season: int) -> list[tuple[str | None, bool, str | None]]:
     positive = y.min() > 0
     seasonal = [None]

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
-from rnnkit.baselines.forecast import SEASONAL_STRENGTH
 from rnnkit.config import option
 from rnnkit.datasets.frequency import Frequency
 
@@ -235,7 +234,6 @@ def stamp_defaults(
     frequency: Frequency | None,
     feasible: Callable[[int, int, int], bool],
     cap: int | None = None,
-    strength: float | None = None,
 ) -> tuple[int, int, str]:
     """``(horizon, season, note)`` for a user's file whose time stamps have ``frequency``
     (:func:`~rnnkit.datasets.frequency.infer_frequency`; None when unknown).
@@ -244,17 +242,13 @@ def stamp_defaults(
     (monthly stamps: season 12, horizon 12: :func:`default_horizon`; yearly ones: :data:`YEARLY_HORIZON`). An inferred horizon longer than ``cap`` (the
     test or validation part) is cut to it; when the series has no room for the inferred values
     (``feasible(horizon, season, window)`` False, ``window`` by :func:`default_window` unless ``--window`` is given:
-    too short for one training window), the season falls back to 1, then the horizon to 1. A ``strength`` (the
-    training part's :func:`~rnnkit.baselines.forecast.seasonal_strength`) below
-    :data:`~rnnkit.baselines.forecast.SEASONAL_STRENGTH` means no seasonal pattern: season 1 from the start, as
-    for seasonally adjusted economic series (docs/applications.md). Without a frequency, or
+    too short for one training window), the season falls back to 1, then the horizon to 1. Without a frequency, or
     with both flags given, nothing is inferred: ``(--horizon or 1, --season or 1, "")``. ``note`` says what was
     inferred and from what, for the run's first line.
     """
     if frequency is None or (cfg.horizon and cfg.season):
         return cfg.horizon or 1, cfg.season or 1, ""
-    flat = not cfg.season and frequency.season > 1 and strength is not None and strength < SEASONAL_STRENGTH
-    season = cfg.season or (1 if flat else frequency.season)
+    season = cfg.season or frequency.season
     # yearly data: the M3 and M4 competitions' 6 years (default_horizon's 10 is for a series without a known step)
     wanted = cfg.horizon or (
         YEARLY_HORIZON if frequency.name == "yearly" else default_horizon(frequency.season)
@@ -271,14 +265,9 @@ def stamp_defaults(
     said = [f"season {m}"] if not cfg.season else []
     said += [f"horizon {h}"] if not cfg.horizon else []
     note = f"{' and '.join(said)} from the {frequency.name} time stamps"
-    if flat:
-        note += (
-            f"; no seasonal pattern: the training part's seasonal strength is {strength:.2f}, below "
-            f"{SEASONAL_STRENGTH} (--season {frequency.season} sets it)"
-        )
     if m != season:
-        note += f"; too few values for a season of {season}: season 1"
+        note += f" (too few values for a season of {season}: season 1)"
     if h != wanted and not cfg.horizon:
         why = "the test part" if h == horizon else "what the series has room for"
-        note += f"; horizon cut from {wanted} to {why} (--horizon sets it)"
+        note += f" (horizon cut from {wanted} to {why}; --horizon sets it)"
     return h, m, note

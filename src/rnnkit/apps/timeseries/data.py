@@ -20,7 +20,6 @@ from rnnkit.apps.timeseries.config import (
     resolve_trend,
     stamp_defaults,
 )
-from rnnkit.baselines.forecast import seasonal_strength
 from rnnkit.datasets import TimeSeries, load_co2, load_sunspots, read_time_series_csv, split_by_time
 from rnnkit.datasets.frequency import infer_frequency, runs_backwards
 
@@ -80,8 +79,7 @@ def preset_of(data: str) -> tuple[int, int, int | None, str]:
 
 
 def series_defaults(cfg: TimeSeriesConfig, ts: TimeSeries) -> tuple[int, int, str]:
-    """``(horizon, season, note)`` of one series: its preset's, else :func:`stamp_defaults` on its time stamps and
-    the seasonal strength of its target's training part."""
+    """``(horizon, season, note)`` of one series: its preset's, else :func:`stamp_defaults` on its time stamps."""
     horizon, season, _, label = preset_of(cfg.data)
     if label or not ts.timed or (cfg.horizon and cfg.season):
         return cfg.horizon or horizon, cfg.season or season, ""
@@ -91,12 +89,7 @@ def series_defaults(cfg: TimeSeriesConfig, ts: TimeSeries) -> tuple[int, int, st
         return n_test >= h and (n_val == 0 or n_val >= h) and n_tr > m and n_tr - w - h + 1 >= 1
 
     cap = min(n_test, n_val) if n_val else n_test
-    frequency = infer_frequency(ts.times)
-    strength = None
-    target = cfg.target or ts.columns[0]
-    if frequency is not None and frequency.season > 1 and not cfg.season and target in ts.columns:
-        strength = seasonal_strength(ts.values[:n_tr, ts.columns.index(target)], frequency.season)
-    return stamp_defaults(cfg, frequency, feasible, cap, strength)
+    return stamp_defaults(cfg, infer_frequency(ts.times), feasible, cap)
 
 
 def load_series(cfg: TimeSeriesConfig) -> TimeSeries:

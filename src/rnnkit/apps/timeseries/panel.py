@@ -27,7 +27,6 @@ from rnnkit.apps.timeseries.config import (
     TimeSeriesConfig,
     check_baselines,
     check_es_start,
-    default_horizon,
     default_window,
     stamp_defaults,
 )
@@ -293,21 +292,17 @@ def sample_series(panel: Panel, max_series: int, seed: int) -> Panel:
     return panel.subset(keep.tolist())
 
 
-def _longest(panel: Panel, count: int = 20) -> list[int]:
-    return sorted(range(len(panel)), key=lambda i: -len(panel.times[i]))[:count]
-
-
-def panel_frequency(panel: Panel) -> Frequency | None:
-    """The frequency the time stamps of the 20 longest series agree on (None when they do not)."""
-    found = {infer_frequency(panel.times[i]) for i in _longest(panel)} - {None}
+def panel_frequency(panel: Panel, look_at: int = 20) -> Frequency | None:
+    """The frequency the time stamps of the ``look_at`` longest series agree on (None when they do not)."""
+    longest = sorted(range(len(panel)), key=lambda i: -len(panel.times[i]))[:look_at]
+    found = {infer_frequency(panel.times[i]) for i in longest} - {None}
     return found.pop() if len(found) == 1 else None
 
 
 def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, str]:
     """``(horizon, season, note)`` of a global run: a named collection's, else
-    :func:`~rnnkit.apps.timeseries.config.stamp_defaults` on the series' time stamps and the median seasonal
-    strength of the 20 longest series' values before their validation and test parts (every series must have
-    room for the inferred settings, else they fall back as that function says)."""
+    :func:`~rnnkit.apps.timeseries.config.stamp_defaults` on the series' time stamps (every series must have
+    room for the inferred ones, else they fall back as that function says)."""
     if cfg.data in PANELS:
         _, _, horizon, season, _, _ = PANELS[cfg.data]
         return cfg.horizon or horizon, cfg.season or season, ""
@@ -321,16 +316,7 @@ def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, str]:
             return False
         return True
 
-    frequency = panel_frequency(panel)
-    strength = None
-    if frequency is not None and frequency.season > 1 and not cfg.season:
-        from rnnkit.baselines.forecast import seasonal_strength
-
-        back = 2 * default_horizon(frequency.season)  # the validation and test parts
-        each = [seasonal_strength(panel.values[i][:-back], frequency.season) for i in _longest(panel)]
-        known = [v for v in each if v is not None]
-        strength = float(np.median(known)) if known else None
-    return stamp_defaults(cfg, frequency, feasible, strength=strength)
+    return stamp_defaults(cfg, panel_frequency(panel), feasible)
 
 
 def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
