@@ -125,6 +125,10 @@ def test_next_stamps_keep_how_the_stamps_are_written():
     assert next_stamps(["1949.750000", "1949.833333", "1949.916667"], 2) == ["1950.000000", "1950.083333"]
     assert next_stamps(["2020-W51", "2020-W52", "2020-W53"], 2) == ["2021-W01", "2021-W02"]
     assert next_stamps(["2020-01-31", "2020-02-29", "2020-03-31"], 2) == ["2020-04-30", "2020-05-31"]
+    assert next_stamps(["2020-12-31", "2021-01-31", "2021-02-28"], 2) == ["2021-03-31", "2021-04-30"]
+    assert next_stamps(["2020-12-28", "2021-01-28", "2021-02-28"], 1) == [
+        "2021-03-28"
+    ]  # the 28th, not an end
     assert next_stamps([str(i) for i in range(10)], 2) is None  # no frequency: the caller numbers the steps
 
 

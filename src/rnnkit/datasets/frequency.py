@@ -311,10 +311,11 @@ def next_stamps(times: Sequence[str], horizon: int) -> list[str] | None:
             places = len(last.partition(".")[2])
             return [f"{c / 12:.{places}f}" for c in months]
         year, month = divmod(int(values[-1]), 12)
-        seen = None
+        seen, before = None, None
         for fmt in _FORMATS:  # the last stamp's own day (or month end), if it has a day
             try:
                 seen = datetime.datetime.strptime(last, fmt)
+                before = datetime.datetime.strptime(times[-2].strip(), fmt)
             except ValueError:
                 continue
             if (seen.year, seen.month) == (year, month + 1):
@@ -322,7 +323,12 @@ def next_stamps(times: Sequence[str], horizon: int) -> list[str] | None:
             seen = None
         if seen is None:
             return None
-        month_end = seen.day == _month_days(seen.year, seen.month) and seen.day > 28
+
+        def is_end(d: datetime.datetime) -> bool:
+            return d.day == _month_days(d.year, d.month)
+
+        # month ends: the last stamp is one, and past the 28th or after another month end (28 February after 31 January)
+        month_end = is_end(seen) and (seen.day > 28 or (is_end(before) and before.day != seen.day))
         out = []
         for c in months:
             y, mo = c // 12, c % 12 + 1
