@@ -265,9 +265,9 @@ def stamp_defaults(
     said = [f"season {m}"] if not cfg.season else []
     said += [f"horizon {h}"] if not cfg.horizon else []
     note = f"{' and '.join(said)} from the {frequency.name} time stamps"
-    if m != season:
-        note += f" (too few values for a season of {season}: season 1)"
+    if m != season:  # the run's line puts the note in brackets: no brackets inside it
+        note += f"; too few values for a season of {season}: season 1"
     if h != wanted and not cfg.horizon:
         why = "the test part" if h == horizon else "what the series has room for"
-        note += f" (horizon cut from {wanted} to {why}; --horizon sets it)"
+        note += f"; horizon cut from {wanted} to {why}, --horizon sets it"
     return h, m, note
