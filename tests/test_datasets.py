@@ -609,6 +609,8 @@ def test_a_table_of_months_by_year_is_one_monthly_series(tmp_path):
     assert ts.missing[:, 0].tolist() == [False] * 13 + [True, False]  # February 2021 is interpolated
     kept = read_time_series_csv(partial, value_columns=["Jan", "Feb"])  # asked for columns: they are kept
     assert kept.columns == ["Jan", "Feb"] and len(kept) == 2
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    assert read_time_series_csv(partial, value_columns=months).columns == months  # all twelve asked for: too
 
 
 def test_time_series_without_time_column(tmp_path):

@@ -437,6 +437,7 @@ def read_time_series_csv(
             time_column = first
     ti = None if time_column is None else _column_index(header, time_column, name, "time")
     pi = _period_column(header, rows, ti, value_columns)
+    periods = None if pi is None else _PERIODS[header[pi].strip().lower()]
     wide = value_columns is None and _month_table(header, rows, ti)
     if value_columns is None:
         value_columns = [h for i, h in enumerate(header) if i not in (ti, pi)]
@@ -446,9 +447,6 @@ def read_time_series_csv(
             raise RnnkitError(f"{name}: expected at least one value column, got an empty list")
     if not value_columns:
         raise RnnkitError(f"{name}: expected at least one value column besides time column {time_column!r}")
-    wide = value_columns == [h for i, h in enumerate(header) if i not in (ti, pi)] and _month_table(
-        header, rows, ti
-    )
     vis = [_column_index(header, c, name, "value") for c in value_columns]
 
     needed = max(vis + ([ti] if ti is not None else [])) + 1
@@ -460,7 +458,7 @@ def read_time_series_csv(
                 f"{name} line {line}: expected at least {needed} fields like the header, got {len(fields)}"
             )
         times.append(
-            str(r) if ti is None else _stamp(fields[ti], None if pi is None else fields[pi], header[pi or 0])
+            str(r) if ti is None else _stamp(fields[ti], None if pi is None else fields[pi], periods)
         )
         for c, i in enumerate(vis):
             try:
@@ -522,13 +520,11 @@ def _month_table(header: list[str], rows, ti: int | None) -> bool:
     return all(len(f) > ti and f[ti].strip().isdigit() and len(f[ti].strip()) == 4 for _, f in rows)
 
 
-def _stamp(year: str, period: str | None, period_name: str) -> str:
-    """A time stamp: the year cell alone, or with its quarter (``1959 Q1``) or month (``1959-01``)."""
+def _stamp(year: str, period: str | None, periods: int | None) -> str:
+    """A time stamp: the year cell alone, or with its quarter (``1959 Q1``, ``periods`` 4) or month (``1959-01``)."""
     if period is None:
         return year.strip()
-    if _PERIODS[period_name.strip().lower()] == 4:
-        return f"{year.strip()} Q{int(period)}"
-    return f"{year.strip()}-{int(period):02d}"
+    return f"{year.strip()} Q{int(period)}" if periods == 4 else f"{year.strip()}-{int(period):02d}"
 
 
 def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:
