@@ -584,3 +584,27 @@ def test_the_equal_weight_pools_interval_is_the_mean_of_its_members_bounds():
     np.testing.assert_allclose(lo, pooled + [-1.0, -2.0])
     np.testing.assert_allclose(hi, pooled + [1.0, 2.0])
     assert mix["interval"] == "the network's, centred"
+
+
+def test_long_files_with_quarter_stamps_or_year_and_quarter_columns_are_quarterly(tmp_path):
+    """tsibble writes quarters as ``1998 Q1``; economic files keep ``year`` and ``quarter`` apart. Both read as one
+    quarterly stamp (before: 'expected times that are numbers or ISO dates', or 'quarter' taken for a value)."""
+    from rnnkit.apps.timeseries.panel import panel_frequency
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (s, 1998 + i // 4, i % 4 + 1, 100 + 10 * np.sin(i * np.pi / 2) + rng.normal())
+        for s in "ab"
+        for i in range(40)
+    ]
+    tsibble = tmp_path / "tsibble.csv"
+    tsibble.write_text("unique_id,ds,y\n" + "".join(f"{s},{y} Q{q},{v:.3f}\n" for s, y, q, v in rows))
+    apart = tmp_path / "apart.csv"
+    apart.write_text("unique_id,year,quarter,y\n" + "".join(f"{s},{y},{q},{v:.3f}\n" for s, y, q, v in rows))
+    for path in (tsibble, apart):
+        panel = read_long_csv(str(path), "unique_id")
+        assert panel.ids == ["a", "b"] and panel.value_column == "y"
+        assert panel.times[0][:2] == ["1998 Q1", "1998 Q2"] and len(panel.values[1]) == 40
+        assert panel_frequency(panel).name == "quarterly"
+        cfg = resolve_global(TimeSeriesConfig(data=str(path), id_column="unique_id"), panel)
+        assert (cfg.season, cfg.horizon) == (4, 8)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Frequency", "infer_frequency", "next_stamps", "runs_backwards"]
+__all__ = ["Frequency", "infer_frequency", "next_stamps", "runs_backwards", "stamp_keys"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,13 @@ def infer_frequency(times: Sequence[str]) -> Frequency | None:
     if share < REGULAR_SHARE:
         return None
     return (_BY_MONTHS if kind == "m" else _BY_SECONDS).get(step)
+
+
+def stamp_keys(times: Sequence[str]) -> np.ndarray | None:
+    """Integers that order ``times`` (months for stamps of a month or coarser, seconds for finer ones), for every
+    way of writing dates :func:`infer_frequency` reads; None when they do not all read as one kind."""
+    read = _stamps(times) if len(times) else None
+    return None if read is None else read[1]
 
 
 def runs_backwards(times: Sequence[str]) -> bool:

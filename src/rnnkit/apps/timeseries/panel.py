@@ -31,10 +31,13 @@ from rnnkit.apps.timeseries.config import (
     stamp_defaults,
 )
 from rnnkit.datasets._cache import Member, Source, ensure
-from rnnkit.datasets.frequency import Frequency, infer_frequency
+from rnnkit.datasets.frequency import Frequency, infer_frequency, stamp_keys
 from rnnkit.datasets.readers import (
+    _PERIODS,
     MISSING_MARKERS,
+    _period_column,
     _read_csv_table,
+    _stamp,
     interpolate_missing,
 )
 
@@ -178,15 +181,12 @@ def load_builtin_panel(name: str, download: bool = True) -> Panel:
 
 
 def _time_keys(times: list[str]) -> np.ndarray | None:
-    """Sortable keys of time stamps: numbers, else ISO dates / date-times; None when they are neither."""
+    """Sortable keys of time stamps: numbers, else dates as :func:`~rnnkit.datasets.infer_frequency` reads them
+    (ISO, ``1998 Q1``, ``Jan 1949``, day-first, ...); None when they are neither."""
     try:
         return np.array([float(t) for t in times])
     except ValueError:
-        pass
-    try:
-        return np.array(times, dtype="datetime64[s]").astype(np.int64).astype(np.float64)
-    except ValueError:
-        return None
+        return stamp_keys(times)
 
 
 def read_long_csv(
@@ -196,7 +196,8 @@ def read_long_csv(
 
     ``time_column`` defaults to the first usual time name among the columns (``ds``, ``date``, ``time``, ...);
     ``value_column`` to the one column left. Rows of a series may be interleaved with other series' rows but
-    must come in increasing time (numbers, or ISO dates); missing values (empty, ``NA``, ...) inside a series
+    must come in increasing time (numbers, or dates: ISO, ``1998 Q1``, ...; ``year`` and ``quarter`` or ``month``
+    columns make one stamp); missing values (empty, ``NA``, ...) inside a series
     are interpolated. Every problem is one ``RnnkitError`` line with the file's name and the line.
     """
     if id_column is None:
@@ -219,7 +220,10 @@ def read_long_csv(
         raise RnnkitError(
             f"{name}: the id column and the time column must differ, got {id_column!r} for both"
         )
-    rest = [c for c in header if c not in (id_column, time_column)]
+    ti = header.index(time_column)
+    pi = _period_column(header, rows, ti, None if value_column is None else [value_column])
+    periods = None if pi is None else _PERIODS[header[pi].strip().lower()]
+    rest = [c for i, c in enumerate(header) if c not in (id_column, time_column) and i != pi]
     if value_column is None:
         if len(rest) != 1:
             raise RnnkitError(
@@ -255,7 +259,7 @@ def read_long_csv(
                     f"{name} line {line}: expected a finite number in {value_column!r}, got {cell!r}"
                 )
         t, v, lines = series.setdefault(sid, ([], [], []))
-        t.append(fields[ti].strip())
+        t.append(_stamp(fields[ti], None if pi is None else fields[pi], periods))
         v.append(value)
         lines.append(line)
     ids, times, values = [], [], []
@@ -263,7 +267,7 @@ def read_long_csv(
         keys = _time_keys(t)
         if keys is None:
             raise RnnkitError(
-                f"{name}: series {sid!r}: expected times that are numbers or ISO dates in {time_column!r}, "
+                f"{name}: series {sid!r}: expected times that are numbers or dates in {time_column!r}, "
                 f"got values like {t[0]!r}"
             )
         bad = np.flatnonzero(np.diff(keys) <= 0)
