@@ -35,6 +35,7 @@ __all__ = [
     "part_sizes",
     "preset_of",
     "resolve",
+    "resolve_noted",
     "series_defaults",
     "windows_at",
 ]
@@ -115,12 +116,17 @@ def load_series(cfg: TimeSeriesConfig) -> TimeSeries:
 
 def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
     """The config with the automatic fields (target, horizon, season, window) filled in and checked."""
+    return resolve_noted(cfg, ts)[0]
+
+
+def resolve_noted(cfg: TimeSeriesConfig, ts: TimeSeries) -> tuple[TimeSeriesConfig, str]:
+    """:func:`resolve`, and what was inferred from the time stamps (:func:`series_defaults`' note, "" if nothing)."""
     if ts.timed and runs_backwards(ts.times):
         raise RnnkitError(
             f"{cfg.data}: expected time stamps oldest first, got them newest first ({ts.times[0]} .. {ts.times[-1]}); "
             "sort the rows by time"
         )
-    horizon, season, _ = series_defaults(cfg, ts)
+    horizon, season, note = series_defaults(cfg, ts)
     window = cfg.window or preset_of(cfg.data)[2] or default_window(season, horizon)
     target = cfg.target or ts.columns[0]
     if target not in ts.columns:
@@ -171,7 +177,7 @@ def resolve(cfg: TimeSeriesConfig, ts: TimeSeries) -> TimeSeriesConfig:
         )
     if n_tr <= season:
         raise RnnkitError(f"--season {season} is not shorter than the training part ({n_tr} values)")
-    return out
+    return out, note
 
 
 def _refuse_time_index(ts: TimeSeries, target: str) -> None:

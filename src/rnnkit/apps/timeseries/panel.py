@@ -52,6 +52,7 @@ __all__ = [
     "panel_defaults",
     "read_long_csv",
     "resolve_global",
+    "resolve_global_noted",
     "sample_series",
     "series_split",
 ]
@@ -325,7 +326,12 @@ def panel_defaults(cfg: TimeSeriesConfig, panel: Panel) -> tuple[int, int, str]:
 
 def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
     """The config of a global run with horizon, season, window, target and normalisation filled in and checked."""
-    horizon, season, _ = panel_defaults(cfg, panel)
+    return resolve_global_noted(cfg, panel)[0]
+
+
+def resolve_global_noted(cfg: TimeSeriesConfig, panel: Panel) -> tuple[TimeSeriesConfig, str]:
+    """:func:`resolve_global`, and what was inferred from the time stamps (:func:`panel_defaults`' note)."""
+    horizon, season, note = panel_defaults(cfg, panel)
     window = (
         cfg.window or (PANELS[cfg.data][4] if cfg.data in PANELS else None) or default_window(season, horizon)
     )
@@ -356,7 +362,7 @@ def resolve_global(cfg: TimeSeriesConfig, panel: Panel) -> TimeSeriesConfig:
         trend="line" if cfg.trend == "auto" else cfg.trend,
     )
     check_panel(out, panel)
-    return out
+    return out, note
 
 
 def series_split(n: int, cfg: TimeSeriesConfig) -> SeriesSplit:

@@ -35,8 +35,7 @@ from rnnkit.apps.timeseries.data import (
     make_batches,
     part_sizes,
     preset_of,
-    resolve,
-    series_defaults,
+    resolve_noted,
 )
 from rnnkit.apps.timeseries.es import PanelESForecaster, initial_season
 from rnnkit.apps.timeseries.mixture import PARTNERS, choose_pool, classical_at, mix_forecasts, pool_bounds
@@ -55,10 +54,9 @@ from rnnkit.apps.timeseries.panel import (
     is_global,
     load_panel,
     mase_scales,
-    panel_defaults,
     panel_forecasts,
     panel_tensors,
-    resolve_global,
+    resolve_global_noted,
     sample_series,
     series_forecasts,
     series_split,
@@ -78,8 +76,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
     setup_torch(cfg.threads)
     with RunBuilder(cfg.runs_dir, name, overwrite) as run:
         ts = load_series(cfg)
-        inferred = series_defaults(cfg, ts)[2]
-        cfg = resolve(cfg, ts)
+        cfg, inferred = resolve_noted(cfg, ts)
         n = len(ts)
         n_tr, n_val, n_test = part_sizes(cfg, n)
         values = ts.values.astype(np.float64)
@@ -403,8 +400,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     # the data are read and checked before the run's folder exists: bad input leaves nothing behind
     full = load_panel(cfg)
     panel = sample_series(full, cfg.max_series, cfg.seed)
-    inferred = panel_defaults(cfg, panel)[2]
-    cfg = resolve_global(cfg, panel)
+    cfg, inferred = resolve_global_noted(cfg, panel)
     splits = [series_split(len(y), cfg) for y in panel.values]
     scalers = fit_series_scalers(cfg, panel, splits)
     scales = mase_scales(cfg, panel, splits)
