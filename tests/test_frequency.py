@@ -139,4 +139,12 @@ def test_a_forecast_of_half_hourly_or_quarterly_data_is_stamped():
     assert future_times(half_hours, 2) == ["2000-06-07T00:00", "2000-06-07T00:30"]  # was "+1", "+2"
     assert future_times(["2009 Q1", "2009 Q2", "2009 Q3"], 2) == ["2009 Q4", "2010 Q1"]
     assert future_times(["0", "1", "2"], 2) == ["3", "4"]  # step numbers continue as before
+    assert future_times(["2020-01-01", "2020-01-03", "2020-01-05"], 2) == [
+        "2020-01-07",
+        "2020-01-09",
+    ]  # no season
+    assert future_times(["2019-01", "2019-07", "2020-01"], 2) == ["2020-07", "2021-01"]  # half-years
+    assert future_times(["20200130", "20200131", "20200201"], 2) == ["20200202", "20200203"]  # compact dates
+    assert future_times(["2020-01-31", "2020-02-29"], 1) == ["2020-03-31"]  # month ends, not 29 March
+    assert future_times(["9999-10", "9999-11", "9999-12"], 2) == ["+1", "+2"]  # past the year 9999
     assert future_times(["a", "b", "c"], 2) == ["+1", "+2"]

@@ -291,8 +291,9 @@ def _month_days(year: int, month: int) -> int:
 
 
 def next_stamps(times: Sequence[str], horizon: int) -> list[str] | None:
-    """The ``horizon`` time stamps after ``times``, written as the last one is, or None when the stamps name no
-    frequency (:func:`infer_frequency`) or are written in a way this cannot continue.
+    """The ``horizon`` time stamps after ``times``, written as the last one is: the regular step of the stamps
+    (:data:`REGULAR_SHARE` of them; weekends skipped for trading days) carried on. None when the stamps are not
+    dates of one kind, not regular, or written in a way this cannot continue.
 
     Example::
 
@@ -301,12 +302,21 @@ def next_stamps(times: Sequence[str], horizon: int) -> list[str] | None:
         >>> next_stamps(["2000-06-05T23:00", "2000-06-05T23:30", "2000-06-06T00:00"], 2)
         ['2000-06-06T00:30', '2000-06-06T01:00']
     """
-    frequency = infer_frequency(times)
-    read = _stamps(times) if frequency is not None else None
+    try:
+        return _continue(times, horizon)
+    except (ValueError, OverflowError):  # past the year 9999
+        return None
+
+
+def _continue(times: Sequence[str], horizon: int) -> list[str] | None:
+    read = _stamps(times) if len(times) >= 2 else None
     if read is None:
         return None
     kind, values = read
-    _, step, _ = _regular(kind, values)
+    frequency = infer_frequency(times)  # None also for a regular step without a usual season (every 2 days)
+    _, step, share = _regular(kind, values)
+    if frequency is None and (share < REGULAR_SHARE or step <= 0):
+        return None
     last = times[-1].strip()
     if kind == "m":
         months = [int(values[-1]) + step * (h + 1) for h in range(horizon)]
@@ -343,7 +353,7 @@ def next_stamps(times: Sequence[str], horizon: int) -> list[str] | None:
             out.append(seen.replace(year=y, month=mo, day=day))
     else:
         start = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(values[-1]))
-        if frequency.name == "business-daily":
+        if frequency == _BUSINESS:
             out, day = [], start
             while len(out) < horizon:
                 day += datetime.timedelta(days=1)

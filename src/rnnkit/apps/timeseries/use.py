@@ -286,45 +286,28 @@ def forecast_result(target: str, times: list[str] | None, last: float, fc, lo, h
 def future_times(times: list[str], horizon: int) -> list[str]:
     """Time stamps of the ``horizon`` steps after ``times`` when they are evenly spaced.
 
-    Integers (years, indices) step by their last difference; ISO dates step by a constant number of days,
-    months (same day of the month) or years; any other stamps with a frequency continue as
-    :func:`~rnnkit.datasets.frequency.next_stamps` writes them (``2000-06-05T00:30``, ``1959 Q4``, ``Dec 1949``,
-    month ends, trading days). Otherwise the steps are named ``+1``, ``+2``, ...
+    Integers (years, indices) step by their last difference; compact dates (``20010517``) and every way of
+    writing dates :func:`~rnnkit.datasets.frequency.next_stamps` reads continue at their regular step, written as
+    the input writes them (``2001-05-17``, ``2000-06-05T00:30``, ``1959 Q4``, ``Dec 1949``, month ends, trading
+    days). Otherwise the steps are named ``+1``, ``+2``, ...
     """
     last = [t.strip() for t in times[-4:]]
-    if all(len(t) == 8 and t.isdigit() for t in last):  # YYYYMMDD
-        iso = future_times([f"{t[:4]}-{t[4:6]}-{t[6:]}" for t in last], horizon)
-        return [t.replace("-", "") for t in iso]
     if len(last) >= 2:
         try:
             nums = [int(t) for t in last]
-            steps = set(np.diff(nums).tolist())
-            if len(steps) == 1 and nums[-1] != nums[-2]:
+            if len(set(np.diff(nums).tolist())) == 1 and nums[-1] != nums[-2] and not _compact_dates(last):
                 return [str(nums[-1] + (nums[-1] - nums[-2]) * (h + 1)) for h in range(horizon)]
         except ValueError:
             pass
-        try:
-            days = np.array(last, dtype="datetime64[D]")
-            for unit in ("D", "M", "Y"):
-                coarse = days.astype(f"datetime64[{unit}]")
-                offsets = days - coarse.astype("datetime64[D]")  # day within the month / year
-                diffs = set(np.diff(coarse).astype(np.int64).tolist())
-                if len(diffs) == 1 and len(set(offsets.tolist())) == 1 and 0 not in diffs:
-                    step = coarse[-1] - coarse[-2]
-                    future = [
-                        (coarse[-1] + step * (h + 1)).astype("datetime64[D]") + offsets[-1]
-                        for h in range(horizon)
-                    ]
-                    return [_like(last[-1], f) for f in future]
-        except (ValueError, TypeError):
-            pass
+    if _compact_dates(last):  # YYYYMMDD
+        iso = next_stamps([f"{t[:4]}-{t[4:6]}-{t[6:]}" for t in (s.strip() for s in times)], horizon)
+        if iso is not None:
+            return [t.replace("-", "") for t in iso]
     return next_stamps(times, horizon) or [f"+{h + 1}" for h in range(horizon)]
 
 
-def _like(example: str, day: np.datetime64) -> str:
-    """``day`` written with the precision of ``example`` (``2001``, ``2001-05`` or ``2001-05-17``)."""
-    text = str(day)
-    return text[: len(example)] if len(example) in (4, 7) else text
+def _compact_dates(last: list[str]) -> bool:
+    return all(len(t) == 8 and t.isdigit() for t in last)
 
 
 def load(path) -> Forecaster | GlobalForecaster:
