@@ -218,10 +218,9 @@ def test_timeseries_train_predict_round_trip(tmp_path, capsys, monkeypatch):
     values = [line.split(",")[1] for line in recent.read_text().splitlines()[1:]]
     rc, out, _ = run_cli(capsys, "predict", run, *values, "--json")
     assert rc == 0
-    # the file is read as float32, the arguments as float64: the pool's ETS and ARIMA refits carry that
-    # rounding (1e-7) into the forecast a little magnified
+    # the file and the arguments are both read as float64, so the same values give the same forecast
     assert [f["value"] for f in json.loads(out)["forecast"]] == pytest.approx(
-        [f["value"] for f in fc["forecast"]], rel=1e-5
+        [f["value"] for f in fc["forecast"]], rel=1e-12
     )
     monkeypatch.setattr("sys.stdin", io.StringIO(recent.read_text()))
     rc, out, _ = run_cli(capsys, "predict", run)
