@@ -7,13 +7,14 @@ defaults were chosen on; ``kjv``, ``fortunes`` and ``reina_valera`` (rnnkit.data
 for any choice. Prints a Markdown table (the one in docs/applications.md) and writes every run's numbers as
 JSON.
 
-With ``--level word`` it trains the documented word-level configuration instead (``WORD_SETTINGS``: the
-vocabulary's rarer words than ``min_freq`` map to ``<unk>``; the other settings are the defaults, the
-adaptive softmax among them) and reports bits per word, perplexity and top-1 / top-5 next-word accuracy
-next to the Kneser-Ney word n-gram.
+With ``--level word`` it trains the word-level defaults instead (``rnnkit train textgen --level word``:
+``LEVEL_DEFAULTS["word"]`` of the app's config, words rarer than ``min_freq`` mapped to ``<unk>``, the
+adaptive softmax) and reports bits per word, perplexity and top-1 / top-5 next-word accuracy next to the
+Kneser-Ney word n-gram.
 
     .venv/bin/python benchmarks/generalise_textgen.py [--data austen kjv fortunes reina_valera]
         [--level char|word] [--budget 150] [--ff-epochs 4] [--threads 2] [--json generalise_textgen.json]
+        [--set '{"optimizer": "adam", "weight_decay": 0}']   # settings other than the defaults
 """
 
 from __future__ import annotations
@@ -25,19 +26,6 @@ import time
 
 from rnnkit.apps.textgen import TextGenConfig, train
 from rnnkit.apps.textgen.demo import DEMO_THREADS
-
-# the word-level run of docs/applications.md: settings a word model needs that the character defaults lack
-# (lr 0.01 was chosen on Austen at 420 updates: 6.704 bits/word against 6.717 at 0.005 and 6.929 at 0.02;
-# dropout 0.2 and up to 6 passes on four Austen novels of 530k words, a text the size of fortunes:
-# 6.498 bits/word against 6.597 without dropout and 6.644 with 3 passes)
-WORD_SETTINGS = {
-    "level": "word",
-    "min_freq": 3,
-    "embedding_dim": 128,
-    "lr": 0.01,
-    "dropout": 0.2,
-    "epochs": 6,
-}
 
 
 def _word_row(name: str, m: dict) -> str:
@@ -84,12 +72,24 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=DEMO_THREADS, help="torch threads (default: the demo's)")
     p.add_argument("--level", choices=("char", "word"), default="char")
     p.add_argument("--json", default="generalise_textgen.json")
+    p.add_argument(
+        "--set",
+        default="{}",
+        help='config overrides as JSON, e.g. \'{"optimizer": "adam", "weight_decay": 0}\'',
+    )
     args = p.parse_args()
+    try:
+        overrides = json.loads(args.set)
+    except json.JSONDecodeError as e:
+        p.error(f"--set: expected a JSON table of settings, got {args.set!r} ({e.msg})")
+    if not isinstance(overrides, dict):
+        p.error(f"--set: expected a JSON table of settings, got {args.set!r}")
 
     results = {}
     with tempfile.TemporaryDirectory() as runs:
         for name in args.data:
-            settings = {"epochs": 3, **(WORD_SETTINGS if args.level == "word" else {})}
+            settings = {"level": "word"} if args.level == "word" else {"epochs": 3}
+            settings.update(overrides)
             cfg = TextGenConfig(
                 data=name,
                 name=name,

@@ -448,3 +448,41 @@ def test_softmax_auto_is_adaptive_for_large_word_vocabularies_only():
         RnnkitError, match="--tie-weights"
     ):  # refused with the other settings, before any data
         validate_config(TextGenConfig(level="word", softmax="adaptive", tie_weights=True))
+
+
+def test_word_level_takes_its_own_defaults_unless_set(tmp_path):
+    """``--level word`` alone trains the measured word configuration (``LEVEL_DEFAULTS``), not the character
+    model's settings; a value given (as an argument, a flag or in a TOML file) is kept, whatever the level."""
+    import argparse
+
+    from rnnkit.apps.textgen.config import LEVEL_DEFAULTS
+    from rnnkit.config import add_config_arguments, config_from_args, config_from_dict, config_to_dict
+
+    names = sorted(LEVEL_DEFAULTS["word"])
+    assert sorted(LEVEL_DEFAULTS["char"]) == names
+    assert any(LEVEL_DEFAULTS["char"][k] != LEVEL_DEFAULTS["word"][k] for k in names)
+    as_set = lambda cfg: {k: getattr(cfg, k) for k in names}  # noqa: E731
+    assert as_set(TextGenConfig()) == LEVEL_DEFAULTS["char"]
+    assert as_set(TextGenConfig(level="word")) == LEVEL_DEFAULTS["word"]
+    assert TextGenConfig(level="word", lr=0.002, min_freq=1).lr == 0.002
+    assert TextGenConfig(level="word", lr=0.002, min_freq=1).min_freq == 1
+    assert TextGenConfig(level="word", dropout=0.0).dropout == 0.0  # a zero given is a value, not "unset"
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, TextGenConfig)
+    flags = lambda *argv, toml=None: config_from_args(TextGenConfig, parser.parse_args(list(argv)), toml)  # noqa: E731
+    assert as_set(flags("--level", "word")) == LEVEL_DEFAULTS["word"]
+    assert flags("--level", "word", "--optimizer", "adam").optimizer == "adam"
+    assert (
+        flags("--level", "word", "--optimizer", "adam").weight_decay == LEVEL_DEFAULTS["word"]["weight_decay"]
+    )
+    toml = tmp_path / "word.toml"
+    toml.write_text('level = "word"\nlr = 0.02\n')
+    from_file = flags(toml=str(toml))
+    assert from_file.lr == 0.02 and from_file.min_freq == LEVEL_DEFAULTS["word"]["min_freq"]
+    # a flag changes the level the file asked for: the unset settings follow the flag, the file's lr stays
+    back_to_chars = flags("--level", "char", toml=str(toml))
+    assert back_to_chars.lr == 0.02 and back_to_chars.embedding_dim == LEVEL_DEFAULTS["char"]["embedding_dim"]
+    # a run's config.json holds the values, so reading it back changes nothing
+    saved = config_to_dict(flags("--level", "word"))
+    assert config_to_dict(config_from_dict(TextGenConfig, saved)) == saved

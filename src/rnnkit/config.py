@@ -404,6 +404,9 @@ def config_from_args(cls: type, args: argparse.Namespace, toml_path: str | None 
         named = data.pop("app", app)
         if app and named != app:
             raise RnnkitError(f"{source}: the file is for app {named!r}, but the command trains {app!r}")
-    base = config_from_dict(cls, data, source)
-    flags = flag_values(cls, args)
-    return config_from_dict(cls, {**config_to_dict(base), **flags}, "flags")
+    base = config_from_dict(cls, data, source)  # the file checked alone, so that its errors name it
+    # only the settings the file gives: a field left unset (None) may take a default that depends on another
+    # setting (textgen's --level), which a flag can still change
+    given = set(_renamed(cls, data, [f.name for f in _fields(cls)]))
+    from_file = {k: v for k, v in config_to_dict(base).items() if k in given}
+    return config_from_dict(cls, {**from_file, **flag_values(cls, args)}, "flags")
