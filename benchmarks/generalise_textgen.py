@@ -133,7 +133,7 @@ def main() -> None:
             "| feed-forward | unigram | top-1 / top-5 rnnkit | top-1 / top-5 KN | top-1 / top-5 mixture | training "
             "| LSTM beats the strongest |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, m in results.items():
             print(_word_row(name + (" (tuned on)" if name == "austen" else ""), m))
         return
