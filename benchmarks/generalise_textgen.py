@@ -20,6 +20,7 @@ Kneser-Ney word n-gram.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import time
@@ -84,6 +85,9 @@ def main() -> None:
         p.error(f"--set: expected a JSON table of settings, got {args.set!r} ({e.msg})")
     if not isinstance(overrides, dict):
         p.error(f"--set: expected a JSON table of settings, got {args.set!r}")
+    known = {f.name for f in dataclasses.fields(TextGenConfig)}
+    if set(overrides) - known:
+        p.error(f"--set: expected settings of TextGenConfig, got unknown {sorted(set(overrides) - known)}")
 
     results = {}
     with tempfile.TemporaryDirectory() as runs:
