@@ -20,13 +20,14 @@ Kneser-Ney word n-gram.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps.textgen import TextGenConfig, train
 from rnnkit.apps.textgen.demo import DEMO_THREADS
+from rnnkit.config import config_from_dict
 
 
 def _word_row(name: str, m: dict) -> str:
@@ -79,31 +80,31 @@ def main() -> None:
         help='config overrides as JSON, e.g. \'{"optimizer": "adam", "weight_decay": 0}\'',
     )
     args = p.parse_args()
+    settings = {"level": "word"} if args.level == "word" else {"epochs": 3}
     try:
         overrides = json.loads(args.set)
-    except json.JSONDecodeError as e:
-        p.error(f"--set: expected a JSON table of settings, got {args.set!r} ({e.msg})")
-    if not isinstance(overrides, dict):
-        p.error(f"--set: expected a JSON table of settings, got {args.set!r}")
-    known = {f.name for f in dataclasses.fields(TextGenConfig)}
-    if set(overrides) - known:
-        p.error(f"--set: expected settings of TextGenConfig, got unknown {sorted(set(overrides) - known)}")
+        settings.update(overrides)  # a JSON list or number has no keys to add: ValueError / TypeError
+        # the app's own checks (unknown keys, types, bounds), before any training
+        config_from_dict(TextGenConfig, settings, "settings")
+    except (ValueError, TypeError, RnnkitError) as e:
+        p.error(f"--set: expected a JSON object of TextGenConfig settings, got {args.set!r} ({e})")
 
     results = {}
     with tempfile.TemporaryDirectory() as runs:
         for name in args.data:
-            settings = {"level": "word"} if args.level == "word" else {"epochs": 3}
-            settings.update(overrides)
-            cfg = TextGenConfig(
-                data=name,
-                name=name,
-                runs_dir=runs,
-                time_budget=args.budget,
-                ff_epochs=args.ff_epochs,
-                threads=args.threads,
-                sample_length=0,
-                progress=False,
-                **settings,
+            cfg = config_from_dict(
+                TextGenConfig,
+                {
+                    "data": name,
+                    "name": name,
+                    "runs_dir": runs,
+                    "time_budget": args.budget,
+                    "ff_epochs": args.ff_epochs,
+                    "threads": args.threads,
+                    "sample_length": 0,
+                    "progress": False,
+                    **settings,
+                },
             )
             t = time.perf_counter()
             res = train(cfg, say=lambda s: print("  " + s, flush=True))

@@ -292,22 +292,19 @@ def future_times(times: list[str], horizon: int) -> list[str]:
     days). Otherwise the steps are named ``+1``, ``+2``, ...
     """
     last = [t.strip() for t in times[-4:]]
-    if len(last) >= 2:
+    compact = all(len(t) == 8 and t.isdigit() for t in last)  # YYYYMMDD: dates, not step numbers
+    if len(last) >= 2 and not compact:
         try:
             nums = [int(t) for t in last]
-            if len(set(np.diff(nums).tolist())) == 1 and nums[-1] != nums[-2] and not _compact_dates(last):
+            if len(set(np.diff(nums).tolist())) == 1 and nums[-1] != nums[-2]:
                 return [str(nums[-1] + (nums[-1] - nums[-2]) * (h + 1)) for h in range(horizon)]
         except ValueError:
             pass
-    if _compact_dates(last):  # YYYYMMDD
+    if compact:
         iso = next_stamps([f"{t[:4]}-{t[4:6]}-{t[6:]}" for t in (s.strip() for s in times)], horizon)
         if iso is not None:
             return [t.replace("-", "") for t in iso]
     return next_stamps(times, horizon) or [f"+{h + 1}" for h in range(horizon)]
-
-
-def _compact_dates(last: list[str]) -> bool:
-    return all(len(t) == 8 and t.isdigit() for t in last)
 
 
 def load(path) -> Forecaster | GlobalForecaster:
