@@ -39,6 +39,8 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
+from rnnkit.apps.timeseries.config import check_baselines
+from rnnkit.config import config_from_dict
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_rda
 
@@ -126,8 +128,9 @@ def run_one(name, values, horizon, overrides, runs_dir: Path, threads: int) -> d
             w.writerow(["t", "y"])
             w.writerows(enumerate(values))
         kw = {"data": str(path), "time_column": "t", "season": 1, "horizon": horizon}
-    cfg = TimeSeriesConfig(
-        name=name, runs_dir=str(runs_dir), threads=threads, progress=False, **{**kw, **overrides}
+    cfg = config_from_dict(
+        TimeSeriesConfig,
+        {"name": name, "runs_dir": str(runs_dir), "threads": threads, "progress": False, **kw, **overrides},
     )
     return {"data": name, **scores(train(cfg, overwrite=True, say=lambda s: None).metrics)}
 
@@ -185,6 +188,30 @@ def print_tables(rows: list[dict], groups, shape: str = "n, h") -> None:
         print(f"{group}: network / naive over all origins, geometric mean {_gmean(allo):.3f}")
 
 
+SCRIPT_KEYS = ("data", "name", "runs_dir", "threads", "progress")
+"""What the benchmarks set for every series themselves (the series, ``--runs-dir``, ``--threads``): not
+``--set``'s."""
+
+
+def parse_overrides(p: argparse.ArgumentParser, text: str) -> dict:
+    """``--set``'s JSON text as a dict of :class:`TimeSeriesConfig` settings, checked at argument-parsing
+    time by the app's own rules (unknown keys, types, bounds, the baselines), or one ``p.error`` line saying
+    what was expected and what came. The dict is returned as given (a ``null`` stays None: automatic)."""
+    example = '\'{"trend": "line"}\''
+    try:
+        overrides = json.loads(text)
+        cfg = config_from_dict(TimeSeriesConfig, overrides, "settings")  # a list or number: RnnkitError
+        check_baselines(cfg)
+    except (ValueError, RnnkitError) as e:
+        what = f"a JSON object of TimeSeriesConfig settings such as {example}"
+        p.error(f"--set: expected {what}, got {text!r} ({e})")
+    own = [k for k in SCRIPT_KEYS if k in overrides]
+    if own:
+        theirs = ", ".join(SCRIPT_KEYS)
+        p.error(f"--set: expected settings other than {theirs} (the script sets them), got {own[0]!r}")
+    return overrides
+
+
 def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = "n, h", cut=None) -> None:
     """The command line both timeseries benchmarks share: ``--groups`` of ``groups``, ``--set`` overrides,
     ``--runs-dir``, ``--threads``, ``--json``, ``--replay``, ``--cut``; ``run(item, overrides, runs_dir,
@@ -216,14 +243,7 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
         return
     if a.cut < 0:
         p.error(f"--cut: expected 0 or more values to leave off, got {a.cut}")
-    try:
-        overrides = json.loads(a.set)
-        if not isinstance(overrides, dict):
-            raise ValueError
-    except ValueError:
-        p.error(
-            f'--set: expected a JSON object of config settings such as \'{{"trend": "line"}}\', got {a.set!r}'
-        )
+    overrides = parse_overrides(p, a.set)
     out = Path(a.runs_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nonseasonal_timeseries import parse_overrides  # the same --set checks
 from rnnkit.apps.timeseries import TimeSeriesConfig, load_series, train
 from rnnkit.apps.timeseries.baselines import classical_forecasts, comparison_origins
 from rnnkit.apps.timeseries.data import part_sizes
@@ -39,6 +40,7 @@ from rnnkit.apps.timeseries.mixture import choose_pool, classical_at, mix_foreca
 from rnnkit.apps.timeseries.model import forecast_at
 from rnnkit.apps.timeseries.report import interval_bounds, interval_comparison
 from rnnkit.apps.timeseries.use import load
+from rnnkit.config import config_from_dict
 
 RULES = (
     "network", "ets", "arima", "ets+arima", "mean of 3", "median of 3", "mean of 3, trimmed", "pool: ets",
@@ -189,6 +191,7 @@ def main() -> None:
     )
     p.add_argument("--json")
     a = p.parse_args()
+    overrides = parse_overrides(p, a.set)  # checked before any series is fetched or trained
     if a.arima_grid:
         from arima_grid_variants import _variant, grid
 
@@ -199,14 +202,15 @@ def main() -> None:
     else:
         arima_grid = contextlib.nullcontext()
     with arima_grid:
-        rows = _rows(a)
+        rows = _rows(a, overrides)
     _print_tables(rows)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 
 
-def _rows(a: argparse.Namespace) -> list[dict]:
-    """Train (where no run exists) and replay every series the command line names."""
+def _rows(a: argparse.Namespace, overrides: dict) -> list[dict]:
+    """Train (where no run exists, with ``--set``'s ``overrides``) and replay every series the command line
+    names."""
     runs_dir = Path(a.runs_dir)
     jobs = [(d, {}) for d in a.data]
     for spec in a.csv:
@@ -219,9 +223,10 @@ def _rows(a: argparse.Namespace) -> list[dict]:
         name = Path(data).stem
         run = runs_dir / name
         if a.retrain or not (run / "metrics.json").exists():
-            cfg = TimeSeriesConfig(
-                data=data, name=name, runs_dir=str(runs_dir), threads=1, progress=False,
-                **{**extra, **json.loads(a.set)},
+            cfg = config_from_dict(
+                TimeSeriesConfig,
+                {"data": data, "name": name, "runs_dir": str(runs_dir), "threads": 1, "progress": False,
+                 **extra, **overrides},
             )  # fmt: skip
             train(cfg, overwrite=True, say=lambda s: None)
         r = replay(run)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from nonseasonal_timeseries import run_benchmark, scores  # the same rows and tables
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
+from rnnkit.config import config_from_dict
 from rnnkit.datasets import infer_frequency
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_lazyload_db
@@ -119,8 +120,10 @@ def run_one(name, times, values, season, horizon, overrides, runs_dir: Path, thr
     for key in given:  # null: the app's own, from the time stamps, where they name a frequency
         if settings[key] is None and infer_frequency(times) is None:
             settings[key] = given[key]
-    cfg = TimeSeriesConfig(
-        data=str(path), name=name, runs_dir=str(runs_dir), threads=threads, progress=False, **settings
+    cfg = config_from_dict(
+        TimeSeriesConfig,
+        {"data": str(path), "name": name, "runs_dir": str(runs_dir), "threads": threads, "progress": False,
+         **settings},
     )  # fmt: skip
     return {"data": name, **scores(train(cfg, overwrite=True, say=lambda s: None).metrics)}
 
