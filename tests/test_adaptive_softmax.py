@@ -1,6 +1,6 @@
-"""The language model's adaptive softmax (Grave et al. 2017) against a hand-written head + clusters in plain
-torch: full log-probabilities, the training loss and its gradients; and every reader of the distribution
-(generation, the fast loop's fallback) on an adaptive model."""
+"""The language model's adaptive softmax (Grave et al. 2017), untied and tied to the embedding, against a
+hand-written head + clusters in plain torch: full log-probabilities, the training loss and its gradients; and
+every reader of the distribution (generation, the fast loop's fallback, ONNX) on an adaptive model."""
 
 from __future__ import annotations
 
@@ -29,15 +29,24 @@ def _reference_log_probs(model: LanguageModel, h: torch.Tensor) -> torch.Tensor:
     """log p(w | h) for every w, computed from the weights by hand: (N, H) -> (N, V).
 
     The head scores the shortlist ``[0, c1)`` and one entry per cluster; a word of cluster ``i`` gets the
-    cluster's head log-probability plus its log-softmax within the cluster (an ``H -> H / 4^(i+1)``
-    projection, then the cluster's output matrix, neither with a bias).
+    cluster's head log-probability plus its log-softmax within the cluster. Untied: an ``H -> H / 4^(i+1)``
+    projection, then the cluster's output matrix, neither with a bias. Tied: every word is scored by its
+    embedding row (plus a bias) on the ``H -> E`` projection of ``h``.
     """
-    head = model.output.head
-    head_lp = F.log_softmax(h @ head.weight.t() + head.bias, dim=-1)  # (N, c1 + clusters)
     bounds = CUTS + [V]
+    if model.config.tie_embeddings:
+        f = h @ model.proj.weight.t() + model.proj.bias  # (N, E)
+        emb, bias, clu = model.embedding.weight, model.output.bias, model.output.cluster
+        head_logits = torch.cat([f @ emb[: CUTS[0]].t() + bias[: CUTS[0]], f @ clu.weight.t() + clu.bias], 1)
+        inners = [f @ emb[a:b].t() + bias[a:b] for a, b in zip(bounds, bounds[1:])]
+    else:
+        head = model.output.head
+        head_logits = h @ head.weight.t() + head.bias
+        inners = [(h @ proj.weight.t()) @ out.weight.t() for proj, out in model.output.tail]
+    head_lp = F.log_softmax(head_logits, dim=-1)  # (N, c1 + clusters)
     parts = [head_lp[:, : CUTS[0]]]
-    for i, (proj, out) in enumerate(model.output.tail):
-        inner = F.log_softmax((h @ proj.weight.t()) @ out.weight.t(), dim=-1)  # (N, size of cluster i)
+    for i, logits in enumerate(inners):
+        inner = F.log_softmax(logits, dim=-1)  # (N, size of cluster i)
         assert inner.shape[1] == bounds[i + 1] - bounds[i]
         parts.append(head_lp[:, CUTS[0] + i : CUTS[0] + i + 1] + inner)
     return torch.cat(parts, dim=1)
@@ -47,8 +56,9 @@ def _hidden(model, x):
     return model.encoder(model.embedding(x))[0]  # (B, T, H)
 
 
-def test_log_probs_are_normalised_and_equal_the_hand_written_clusters():
-    model = _model().eval()
+@pytest.mark.parametrize("tied", [False, True])
+def test_log_probs_are_normalised_and_equal_the_hand_written_clusters(tied):
+    model = _model(tie_embeddings=tied).eval()
     x = torch.randint(0, V, (3, 7))
     lp, _ = model(x)  # (B, T, V)
     torch.testing.assert_close(lp.exp().sum(-1), torch.ones(3, 7, dtype=torch.float64), rtol=0, atol=1e-12)
@@ -61,8 +71,9 @@ def test_log_probs_are_normalised_and_equal_the_hand_written_clusters():
         torch.testing.assert_close(step_lp, ref[:, t], rtol=1e-10, atol=1e-10)
 
 
-def test_loss_and_gradients_equal_the_reference():
-    model = _model().train()
+@pytest.mark.parametrize("tied", [False, True])
+def test_loss_and_gradients_equal_the_reference(tied):
+    model = _model(tie_embeddings=tied).train()
     x = torch.randint(0, V, (4, 9))
     y = torch.randint(0, V, (4, 9))
     y[0, :3] = torch.tensor([0, CUTS[0] + 1, V - 1])  # one target in the head and in each cluster
@@ -83,8 +94,9 @@ def test_loss_and_gradients_equal_the_reference():
     assert out.metrics["accuracy"] == float((ref_lp.argmax(-1) == y[mask]).sum())
 
 
-def test_generation_reads_the_exact_distribution_and_the_fast_loop_falls_back():
-    model = _model(dtype=torch.float32)
+@pytest.mark.parametrize("tied", [False, True])
+def test_generation_reads_the_exact_distribution_and_the_fast_loop_falls_back(tied):
+    model = _model(dtype=torch.float32, tie_embeddings=tied)
     ok, reason = fast_support(model)
     assert not ok and "adaptive" in reason
     # the Python decoding loop samples from exp(log p): the same tokens as sampling by hand
@@ -98,14 +110,13 @@ def test_generation_reads_the_exact_distribution_and_the_fast_loop_falls_back():
     assert got == ref
 
 
-def test_adaptive_config_is_checked_and_saved(tmp_path):
-    with pytest.raises(RnnkitError, match="tie_embeddings"):
-        _model(tie_embeddings=True)
+@pytest.mark.parametrize("tied", [False, True])
+def test_adaptive_config_is_checked_and_saved(tmp_path, tied):
     with pytest.raises(RnnkitError, match="cutoffs"):
         _model(cutoffs=[20, 6])
     with pytest.raises(RnnkitError, match="softmax"):
         _model(softmax="hierarchical")
-    model = _model(dtype=torch.float32)
+    model = _model(dtype=torch.float32, tie_embeddings=tied)
     model.save(tmp_path / "m")
     back = LanguageModel.load(tmp_path / "m")
     x = torch.randint(0, V, (2, 5))
@@ -114,15 +125,34 @@ def test_adaptive_config_is_checked_and_saved(tmp_path):
     assert adaptive_cutoffs(7632) == [954, 4770] and adaptive_cutoffs(44000) == [2000, 10000]
 
 
-def test_onnx_export_gives_the_adaptive_log_probabilities(tmp_path):
+@pytest.mark.parametrize("tied", [False, True])
+def test_onnx_export_gives_the_adaptive_log_probabilities(tmp_path, tied):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     from rnnkit.export import to_onnx
 
-    model = _model(dtype=torch.float32).eval()
+    model = _model(dtype=torch.float32, tie_embeddings=tied).eval()
     to_onnx(model, tmp_path / "lm.onnx")
     x = torch.randint(0, V, (2, 6))
     zeros = torch.zeros(1, 2, 16).numpy()
     feeds = {"tokens": x.numpy(), "lengths": torch.tensor([6, 6]).numpy(), "h0": zeros, "c0": zeros}
     got = ort.InferenceSession(str(tmp_path / "lm.onnx")).run(None, feeds)[0]
     torch.testing.assert_close(torch.from_numpy(got), model(x)[0].detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_tied_clusters_share_the_embedding_and_predict_reads_the_exact_argmax(tmp_path):
+    model = _model(tie_embeddings=True).eval()
+    assert model.output.weight is model.embedding.weight  # one Parameter, saved once
+    out = model.output
+    f = torch.randn(40, 12, dtype=torch.float64)
+    with torch.no_grad():  # make the clusters win the head for some rows, so predict scores those in full
+        out.cluster.bias.copy_(torch.tensor([4.0, 6.0], dtype=torch.float64))
+    head_best = out._head(f).argmax(-1)
+    assert (head_best >= CUTS[0]).any() and (head_best < CUTS[0]).any()
+    torch.testing.assert_close(out.predict(f), out.log_prob(f).argmax(-1), rtol=0, atol=0)
+    # the loss scores a batch without any tail target, and one with only tail targets, as log_prob does
+    for y in (torch.zeros(40, dtype=torch.long), torch.full((40,), V - 1)):
+        torch.testing.assert_close(out(f, y).loss, -out.log_prob(f).gather(1, y[:, None]).mean())
+    model.save(tmp_path / "m")
+    back = LanguageModel.load(tmp_path / "m")
+    assert back.output.weight is back.embedding.weight

@@ -437,17 +437,22 @@ def test_word_run_generates_and_scores_with_its_output_layer(word_run):
 
 
 def test_softmax_auto_is_adaptive_for_large_word_vocabularies_only():
-    from rnnkit.apps.textgen.model import ADAPTIVE_FROM, softmax_kind
+    from rnnkit.apps.textgen.model import ADAPTIVE_FROM, build_model, softmax_kind
     from rnnkit.config import validate_config
 
     char, word = TextGenConfig(), TextGenConfig(level="word")
     assert softmax_kind(char, 5000) == "full"  # characters (the demo) keep the full softmax
     assert softmax_kind(word, ADAPTIVE_FROM - 1) == "full" and softmax_kind(word, ADAPTIVE_FROM) == "adaptive"
-    assert softmax_kind(TextGenConfig(level="word", tie_weights=True), 9000) == "full"
-    with pytest.raises(
-        RnnkitError, match="--tie-weights"
-    ):  # refused with the other settings, before any data
-        validate_config(TextGenConfig(level="word", softmax="adaptive", tie_weights=True))
+    # tied to the embedding the adaptive softmax scores its clusters with the embedding's rows (since 3 Dec;
+    # before, auto gave a tied model the full softmax and refused adaptive)
+    tied = TextGenConfig(level="word", tie_weights=True)
+    validate_config(tied)
+    assert (
+        softmax_kind(tied, 9000) == "adaptive"
+        and softmax_kind(TextGenConfig(tie_weights=True), 9000) == "full"
+    )
+    model = build_model(tied, 9000)
+    assert model.output.weight is model.embedding.weight and model.proj.out_features == tied.embedding_dim
 
 
 def test_word_level_takes_its_own_defaults_unless_set(tmp_path):

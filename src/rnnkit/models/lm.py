@@ -6,13 +6,16 @@ Shape convention: tokens (B, T) ids, logits (B, T, V); the state is the encoder'
 The output layer is a full softmax or the adaptive softmax of Grave et al. (2017, "Efficient softmax
 approximation for GPUs", torch's :class:`~torch.nn.AdaptiveLogSoftmaxWithLoss`): frequent tokens in a head,
 rarer ones in clusters of smaller dimension, so an update of a large-vocabulary model costs a fraction of
-the full ``H x V`` product.
+the full ``H x V`` product. With ``tie_embeddings`` the adaptive softmax shares the embedding
+(:class:`TiedAdaptiveSoftmax`): the head's words and every cluster's words are scored by their embedding rows,
+so a rare word's output vector learns from its inputs too (Press & Wolf 2017; Baevski & Auli 2019 tie an
+adaptive softmax to adaptive inputs the same way, with smaller embeddings for the rarer clusters).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +36,7 @@ from rnnkit.models._base import (
 )
 from rnnkit.models.decoding import DecodeResult, DecodingConfig, decode, make_decoding
 
-__all__ = ["LanguageModelConfig", "LanguageModel", "SOFTMAXES", "adaptive_cutoffs"]
+__all__ = ["LanguageModelConfig", "LanguageModel", "SOFTMAXES", "TiedAdaptiveSoftmax", "adaptive_cutoffs"]
 
 
 @dataclass
@@ -48,7 +51,7 @@ class LanguageModelConfig:
     bos_id: int | None = None  # the start token generate() begins with when no prompt is given
     eos_id: int | None = None  # generation stops at this token; None = run to max_length
     # "full": one V-way softmax; "adaptive": Grave et al.'s head + tail clusters (ids must be sorted by
-    # falling frequency, as Vocabulary.build makes them; not with tie_embeddings)
+    # falling frequency, as Vocabulary.build makes them; with tie_embeddings: TiedAdaptiveSoftmax)
     softmax: str = "full"
     cutoffs: list[int] = field(default_factory=list)  # adaptive: cluster boundaries; [] = adaptive_cutoffs(V)
     div_value: float = 4.0  # adaptive: each tail cluster's dimension is the previous one's / div_value
@@ -71,6 +74,103 @@ def adaptive_cutoffs(vocab_size: int) -> list[int]:
     return [c for c in cuts if c < vocab_size - 1] or [max(1, vocab_size // 2)]
 
 
+class AdaptiveOutput(NamedTuple):
+    """What :meth:`TiedAdaptiveSoftmax.forward` returns (the fields torch's adaptive softmax returns)."""
+
+    output: Tensor  # (N,) log p(target)
+    loss: Tensor  # mean negative log-likelihood, nats
+
+
+class TiedAdaptiveSoftmax(nn.Module):
+    r"""An adaptive softmax whose word vectors are the embedding's rows (``weight`` is shared, not copied).
+
+    The vocabulary, sorted by falling frequency, is cut at ``cutoffs`` ``[c_1, ..., c_k]`` into a head
+    ``[0, c_1)`` and tail clusters ``[c_i, c_{i+1})`` (with ``c_{k+1} = V``). For features :math:`f`
+    (``(N, E)``, the embedding size) and embedding rows :math:`e_w`:
+
+    .. math::
+        p(w \mid f) = \operatorname{softmax}_{\text{head}}(f e_w^\top + b_w)
+        \quad (w < c_1), \qquad
+        p(w \mid f) = \operatorname{softmax}_{\text{head}}(f u_i^\top + a_i)\,
+        \operatorname{softmax}_{c_i \le v < c_{i+1}}(f e_v^\top + b_v)[w] \quad (w \text{ in cluster } i)
+
+    where the head's softmax runs over the ``c_1`` frequent words and one entry per cluster (vectors
+    :math:`u_i`, biases :math:`a_i`). Unlike Grave et al.'s untied version, a cluster's words are scored in
+    the full embedding size (their vectors are the embedding's); training evaluates only the head and the
+    clusters that hold targets, and :meth:`log_prob` gives the exact normalised distribution.
+
+    Shapes: features (N, E), targets (N,) -> ``(output (N,), loss ())``; :meth:`log_prob` (N, E) -> (N, V).
+
+    Example::
+
+        >>> emb = nn.Embedding(100, 8)
+        >>> out = TiedAdaptiveSoftmax(emb.weight, [10, 40])
+        >>> f = torch.randn(5, 8)
+        >>> bool(torch.allclose(out.log_prob(f).exp().sum(-1), torch.ones(5)))
+        True
+        >>> out(f, torch.tensor([0, 9, 10, 50, 99])).loss.shape
+        torch.Size([])
+    """
+
+    def __init__(self, weight: nn.Parameter, cutoffs: list[int]):
+        super().__init__()
+        V, E = weight.shape
+        self.weight = weight  # (V, E), the embedding's own Parameter
+        self.cutoffs = list(cutoffs)
+        self.bounds = [0, *self.cutoffs, V]
+        self.bias = nn.Parameter(torch.zeros(V, dtype=weight.dtype, device=weight.device))
+        self.cluster = nn.Linear(E, len(self.cutoffs), dtype=weight.dtype, device=weight.device)
+
+    def _head(self, f: Tensor) -> Tensor:
+        """(N, E) -> (N, c_1 + clusters): the head's log-probabilities."""
+        c1 = self.cutoffs[0]
+        words = f @ self.weight[:c1].t() + self.bias[:c1]
+        return torch.cat([words, self.cluster(f)], dim=-1).log_softmax(-1)
+
+    def _inner(self, f: Tensor, i: int) -> Tensor:
+        """(N, E) -> (N, size of cluster i): log-probabilities within tail cluster ``i`` (0-based)."""
+        a, b = self.bounds[i + 1], self.bounds[i + 2]
+        return (f @ self.weight[a:b].t() + self.bias[a:b]).log_softmax(-1)
+
+    def log_prob(self, f: Tensor) -> Tensor:
+        """(N, E) -> (N, V): exact log-probabilities of every word (they sum to 1)."""
+        head = self._head(f)
+        c1 = self.cutoffs[0]
+        parts = [head[:, :c1]]
+        for i in range(len(self.cutoffs)):
+            parts.append(head[:, c1 + i : c1 + i + 1] + self._inner(f, i))
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, f: Tensor, target: Tensor) -> AdaptiveOutput:
+        """Log-probability of each target (N,) and their mean negative log-likelihood; only the clusters that
+        hold targets are scored."""
+        head = self._head(f)
+        c1 = self.cutoffs[0]
+        cluster = torch.bucketize(target, torch.as_tensor(self.cutoffs, device=target.device), right=True)
+        head_index = torch.where(cluster == 0, target, c1 + cluster - 1)
+        out = head.gather(1, head_index.unsqueeze(1)).squeeze(1)
+        for i in range(len(self.cutoffs)):
+            rows = (cluster == i + 1).nonzero().squeeze(1)
+            if rows.numel():
+                inner = self._inner(f.index_select(0, rows), i)
+                local = (target.index_select(0, rows) - self.bounds[i + 1]).unsqueeze(1)
+                out = out.index_add(0, rows, inner.gather(1, local).squeeze(1))
+        return AdaptiveOutput(out, -out.mean())
+
+    def predict(self, f: Tensor) -> Tensor:
+        """(N, E) -> (N,): the most likely word. Where the head's best entry is a word, that word beats every
+        word of every cluster (a cluster's words share its head probability); elsewhere the row is scored in
+        full."""
+        head = self._head(f)
+        best = head.argmax(-1)
+        c1 = self.cutoffs[0]
+        rows = (best >= c1).nonzero().squeeze(1)
+        if rows.numel():
+            best = best.clone()
+            best[rows] = self.log_prob(f.index_select(0, rows)).argmax(-1)
+        return best
+
+
 class LanguageModel(Model):
     r"""Next-token prediction :math:`p(x_{t+1} \mid x_{\le t})` with a recurrent encoder.
 
@@ -88,7 +188,9 @@ class LanguageModel(Model):
 
     Training (:meth:`loss`) evaluates only the head and the clusters of the batch's targets; :meth:`forward`
     and :meth:`step` return the exact full log-probabilities (normalised, so a log-softmax of them changes
-    nothing), and everything that reads them (scores, top-k, sampling) is exact.
+    nothing), and everything that reads them (scores, top-k, sampling) is exact. Both ``softmax="adaptive"``
+    and ``tie_embeddings``: :class:`TiedAdaptiveSoftmax` (the same clusters, word vectors = embedding rows, on
+    the projected features; ``div_value`` unused).
 
     Shape: tokens (B, T) -> ``(logits (B, T, V), state)`` (log-probabilities with the adaptive softmax).
     Batches: ``{"inputs" (B, T), "targets" (B, T), "lengths"}`` (targets = inputs shifted by one); truncated
@@ -129,10 +231,6 @@ class LanguageModel(Model):
         self.proj = nn.Linear(H, c.embedding_dim) if c.tie_embeddings and H != c.embedding_dim else None
         self.adaptive = c.softmax == "adaptive"
         if self.adaptive:
-            if c.tie_embeddings:
-                raise RnnkitError(
-                    "tie_embeddings needs softmax='full' (the adaptive softmax has no V x E matrix)"
-                )
             cutoffs = list(c.cutoffs) or adaptive_cutoffs(c.vocab_size)
             if sorted(set(cutoffs)) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] > c.vocab_size - 1:
                 raise RnnkitError(
@@ -141,7 +239,12 @@ class LanguageModel(Model):
                 )
             if c.div_value < 1.0:
                 raise RnnkitError(f"div_value must be >= 1, got {c.div_value}")
-            self.output = nn.AdaptiveLogSoftmaxWithLoss(H, c.vocab_size, cutoffs, c.div_value, head_bias=True)
+            if c.tie_embeddings:  # features in the embedding size (self.proj), word vectors = embedding rows
+                self.output = TiedAdaptiveSoftmax(self.embedding.weight, cutoffs)
+            else:
+                self.output = nn.AdaptiveLogSoftmaxWithLoss(
+                    H, c.vocab_size, cutoffs, c.div_value, head_bias=True
+                )
         else:
             self.output = nn.Linear(c.embedding_dim if c.tie_embeddings else H, c.vocab_size)
             if c.tie_embeddings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rnnkit._errors import RnnkitError
 from rnnkit.apps.config import AppConfig
 from rnnkit.config import option
 
@@ -92,7 +91,8 @@ class TextGenConfig(AppConfig):
     softmax: str = option(
         "auto",
         "output layer: full softmax, or Grave et al.'s adaptive softmax (frequent words in a head, rare ones in "
-        "smaller clusters); auto = adaptive for word-level vocabularies of 2,000+ words unless --tie-weights",
+        "smaller clusters; with --tie-weights their word vectors are the embedding's); auto = adaptive for word-level "
+        "vocabularies of 2,000+ words",
         choices=("auto", "adaptive", "full"),
     )
     tbptt_k1: int = option(50, "truncated BPTT: time steps forward between updates", low=1)
@@ -185,13 +185,6 @@ class TextGenConfig(AppConfig):
             # unset: the level's default (a run's config.json holds the values, so a loaded run keeps them)
             if getattr(self, name) is None:
                 setattr(self, name, value)
-
-    def check(self) -> None:
-        super().check()
-        if self.softmax == "adaptive" and self.tie_weights:  # refused before any data is read
-            raise RnnkitError(
-                "--softmax adaptive cannot share the embedding (--tie-weights): expected --softmax full or auto"
-            )
 
 
 @dataclass

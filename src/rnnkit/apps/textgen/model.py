@@ -34,10 +34,10 @@ with ``benchmarks/word_lm_speed.py``: 1.36 times the full softmax's training tok
 
 def softmax_kind(cfg: TextGenConfig, vocab_size: int) -> str:
     """``"full"`` or ``"adaptive"``: the output layer ``cfg.softmax`` asks for with this vocabulary."""
-    if cfg.softmax != "auto":  # adaptive with tie_weights is refused by TextGenConfig.check
+    if cfg.softmax != "auto":
         return cfg.softmax
-    big = cfg.level == "word" and vocab_size >= ADAPTIVE_FROM
-    return "adaptive" if big and not cfg.tie_weights else "full"
+    # with tie_weights the adaptive softmax is the tied one (rnnkit.models.lm.TiedAdaptiveSoftmax)
+    return "adaptive" if cfg.level == "word" and vocab_size >= ADAPTIVE_FROM else "full"
 
 
 def build_model(cfg: TextGenConfig, vocab_size: int):
@@ -45,6 +45,7 @@ def build_model(cfg: TextGenConfig, vocab_size: int):
     from rnnkit.models.lm import adaptive_cutoffs
 
     # with tie_weights and embedding_dim != hidden_size the model inserts a projection H -> E before the output
+    # (full softmax: the output matrix is the embedding; adaptive: the head's and clusters' word vectors are)
     encoder = app_encoder(cfg)
     kind = softmax_kind(cfg, vocab_size)
     return LanguageModel(
