@@ -22,6 +22,7 @@ def _settings(base):
         "full softmax": replace(base, softmax="full"),
         "adaptive softmax": replace(base, softmax="adaptive"),
         "full, tied": replace(base, softmax="full", tie_weights=True),
+        "adaptive, tied": replace(base, softmax="adaptive", tie_weights=True),
         "adaptive, k1=20": replace(base, softmax="adaptive", tbptt_k1=20, tbptt_k2=20),
         "adaptive, 64 streams": replace(base, softmax="adaptive", batch_size=64),
     }
