@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +43,7 @@ from torch import nn
 
 import rnnkit
 from rnnkit._errors import RnnkitError
+from rnnkit._machine import machine_info
 from rnnkit.config import add_config_arguments, config_from_args
 from rnnkit.files import atomic_write_text
 
@@ -436,13 +435,8 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda s: None) -> dict:
     cfg_dict = asdict(cfg)
     return {
         "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
+            **machine_info(),
             "clock": "process CPU time" if _clock is time.process_time else "wall time",
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         },
         "fused": {"available": fused_ok, "reason": fused_reason},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg_dict.items()},

@@ -22,6 +22,8 @@ import os
 import tempfile
 import time
 
+from rnnkit._machine import machine_line
+
 LONG_WORDS = 500  # a data set whose median text has at least this many tokens counts as long documents
 
 
@@ -97,6 +99,7 @@ def main() -> None:
             rows.append(run_one(data, runs, args.time_budget))
             print(json.dumps(rows[-1]), flush=True)
     print(table(rows))
+    print(machine_line())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from rnnkit._errors import RnnkitError
+from rnnkit._machine import machine_line
 from rnnkit.apps.textgen import TextGenConfig, train
 from rnnkit.apps.textgen.demo import DEMO_THREADS
 from rnnkit.config import config_from_dict
@@ -132,6 +133,7 @@ def main() -> None:
     with open(args.json, "w", encoding="utf-8") as fh:
         json.dump(results, fh, indent=1)
     print()
+    print(machine_line())
     if args.level == "word":
         print(
             "| text | vocabulary | rnnkit LSTM bits/word (perplexity) | Kneser-Ney word n-gram | LSTM + KN mixture "

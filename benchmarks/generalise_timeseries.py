@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from rnnkit._machine import machine_line
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
 from rnnkit.apps.timeseries.report import LONG_SERIES
 
@@ -154,6 +155,7 @@ def main() -> None:
     print(table(rows))
     print(rolling_table(rows))
     print(interval_table(rows))
+    print(machine_line())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

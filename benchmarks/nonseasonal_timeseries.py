@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit._errors import RnnkitError
+from rnnkit._machine import machine_line
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
 from rnnkit.apps.timeseries.config import check_baselines
 from rnnkit.config import config_from_dict
@@ -259,6 +260,7 @@ def run_benchmark(doc: str, groups, series_of, run, runs_dir: str, shape: str = 
             rows.append({"group": group, **row, **({"cut": a.cut} if a.cut else {})})
             print(json.dumps(rows[-1]), flush=True)
     print_tables(rows, [g for g in a.groups if any(r["group"] == g for r in rows)], shape)
+    print(machine_line())
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
 

@@ -16,6 +16,8 @@ from dataclasses import replace
 
 import torch
 
+from rnnkit._machine import machine_line
+
 
 def _settings(base):
     return {
@@ -81,6 +83,7 @@ def main() -> None:
             ups = args.updates * args.rounds / seconds[name]
             print(f"| {name} | {rate:,.0f} | {ups:.2f} | {rate / ref:.2f} |")
         print()
+    print(machine_line())
 
 
 if __name__ == "__main__":
