@@ -491,3 +491,31 @@ def test_word_level_takes_its_own_defaults_unless_set(tmp_path):
     # a run's config.json holds the values, so reading it back changes nothing
     saved = config_to_dict(flags("--level", "word"))
     assert config_to_dict(config_from_dict(TextGenConfig, saved)) == saved
+
+
+def test_training_stops_after_ten_validations_without_a_lower_score(tmp_path):
+    """The default patience (10): on a text small enough to overfit, the passes stop ten validations in a row
+    after the best one (whose weights the trainer keeps); metrics.json says why training stopped."""
+    data = tmp_path / "small.txt"
+    data.write_text(_memory_text(lines=300))
+    cfg = TextGenConfig(
+        data=str(data),
+        runs_dir=str(tmp_path),
+        name="small",
+        hidden_size=64,
+        embedding_dim=16,
+        lr=0.02,
+        epochs=300,
+        validate_every=0,  # once per pass
+        eval_tokens=0,
+        sample_length=0,
+        baselines=False,
+        progress=False,
+    )
+    assert TextGenConfig().early_stopping == 10 == cfg.early_stopping
+    result = train_textgen(cfg, say=lambda s: None)
+    m = result.metrics
+    history = [row["val_loss"] for row in m["history"]]
+    best = history.index(min(history))
+    assert m["stop_reason"] == "early_stopping" and len(history) < 300
+    assert len(history) == best + 11 and all(v >= history[best] for v in history[best + 1 :])

@@ -281,6 +281,7 @@ def training_summary(model, trainer, train_seconds: float, seconds: float, netwo
     ``parameters_all_networks`` counts every weight the run keeps."""
     out = {
         "stopped_by_time_budget": trainer.state.stop_reason == "time_budget",
+        "stop_reason": trainer.state.stop_reason,  # early_stopping, max_steps, time_budget, ...; None: all epochs
         "train_seconds": round(train_seconds, 2),
         "seconds": round(seconds, 2),
         "parameters": sum(p.numel() for p in model.parameters()),
