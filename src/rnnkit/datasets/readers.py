@@ -15,7 +15,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -436,8 +436,7 @@ def read_time_series_csv(
         if looks_like_time:
             time_column = first
     ti = None if time_column is None else _column_index(header, time_column, name, "time")
-    pi = _period_column(header, rows, ti, value_columns)
-    periods = None if pi is None else _PERIODS[header[pi].strip().lower()]
+    pi, stamp = (None, None) if ti is None else period_stamps(header, rows, ti, value_columns)
     wide = value_columns is None and _month_table(header, rows, ti)
     if value_columns is None:
         value_columns = [h for i, h in enumerate(header) if i not in (ti, pi)]
@@ -457,9 +456,7 @@ def read_time_series_csv(
             raise RnnkitError(
                 f"{name} line {line}: expected at least {needed} fields like the header, got {len(fields)}"
             )
-        times.append(
-            str(r) if ti is None else _stamp(fields[ti], None if pi is None else fields[pi], periods)
-        )
+        times.append(str(r) if ti is None else stamp(fields))
         for c, i in enumerate(vis):
             try:
                 number = _parse_number(fields[i])
@@ -525,6 +522,20 @@ def _stamp(year: str, period: str | None, periods: int | None) -> str:
     if period is None:
         return year.strip()
     return f"{year.strip()} Q{int(period)}" if periods == 4 else f"{year.strip()}-{int(period):02d}"
+
+
+def period_stamps(
+    header: list[str], rows, ti: int, value_columns
+) -> tuple[int | None, Callable[[list[str]], str]]:
+    """How a CSV table's rows give their time stamps, for every reader of time series (one series or a panel):
+    ``(index of the period column or None, stamp(fields))``. ``stamp`` is the time cell alone, or, where a
+    ``year`` column has a quarter or month column beside it (:func:`_period_column`), both as one stamp
+    (``1959 Q1``, ``1959-01``). ``value_columns``: the columns asked for as values (never a period column)."""
+    pi = _period_column(header, rows, ti, value_columns)
+    if pi is None:
+        return None, lambda fields: fields[ti].strip()
+    periods = _PERIODS[header[pi].strip().lower()]
+    return pi, lambda fields: _stamp(fields[ti], fields[pi], periods)
 
 
 def split_by_time(data: Any, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[Any, Any, Any]:

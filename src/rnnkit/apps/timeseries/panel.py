@@ -32,14 +32,7 @@ from rnnkit.apps.timeseries.config import (
 )
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.frequency import Frequency, infer_frequency, stamp_keys
-from rnnkit.datasets.readers import (
-    _PERIODS,
-    MISSING_MARKERS,
-    _period_column,
-    _read_csv_table,
-    _stamp,
-    interpolate_missing,
-)
+from rnnkit.datasets.readers import MISSING_MARKERS, _read_csv_table, interpolate_missing, period_stamps
 
 __all__ = [
     "GLOBAL_LOSS",
@@ -222,8 +215,7 @@ def read_long_csv(
             f"{name}: the id column and the time column must differ, got {id_column!r} for both"
         )
     ti = header.index(time_column)
-    pi = _period_column(header, rows, ti, None if value_column is None else [value_column])
-    periods = None if pi is None else _PERIODS[header[pi].strip().lower()]
+    pi, stamp = period_stamps(header, rows, ti, None if value_column is None else [value_column])
     rest = [c for i, c in enumerate(header) if c not in (id_column, time_column) and i != pi]
     if value_column is None:
         if len(rest) != 1:
@@ -260,7 +252,7 @@ def read_long_csv(
                     f"{name} line {line}: expected a finite number in {value_column!r}, got {cell!r}"
                 )
         t, v, lines = series.setdefault(sid, ([], [], []))
-        t.append(_stamp(fields[ti], None if pi is None else fields[pi], periods))
+        t.append(stamp(fields))
         v.append(value)
         lines.append(line)
     ids, times, values = [], [], []
