@@ -28,7 +28,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit._machine import machine_line
 from rnnkit.apps.textgen import TextGenConfig, train
 from rnnkit.apps.textgen.demo import DEMO_THREADS
-from rnnkit.config import config_from_dict
+from rnnkit.config import config_from_dict, settings_from_json
 
 
 def _word_row(name: str, m: dict) -> str:
@@ -81,14 +81,12 @@ def main() -> None:
         help='config overrides as JSON, e.g. \'{"optimizer": "adam", "weight_decay": 0}\'',
     )
     args = p.parse_args()
-    settings = {"level": "word"} if args.level == "word" else {"epochs": 3}
-    try:
-        overrides = json.loads(args.set)
-        settings.update(overrides)  # a JSON list or number has no keys to add: ValueError / TypeError
-        # the app's own checks (unknown keys, types, bounds), before any training
-        config_from_dict(TextGenConfig, settings, "settings")
-    except (ValueError, TypeError, RnnkitError) as e:
-        p.error(f"--set: expected a JSON object of TextGenConfig settings, got {args.set!r} ({e})")
+    try:  # the app's own checks (unknown keys, types, bounds), before any training
+        settings = settings_from_json(
+            TextGenConfig, args.set, {"level": "word"} if args.level == "word" else {"epochs": 3}
+        )
+    except RnnkitError as e:
+        p.error(str(e))
 
     results = {}
     with tempfile.TemporaryDirectory() as runs:

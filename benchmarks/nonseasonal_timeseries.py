@@ -41,7 +41,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit._machine import machine_line
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
 from rnnkit.apps.timeseries.config import check_baselines
-from rnnkit.config import config_from_dict
+from rnnkit.config import config_from_dict, settings_from_json
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_rda
 
@@ -198,14 +198,13 @@ def parse_overrides(p: argparse.ArgumentParser, text: str) -> dict:
     """``--set``'s JSON text as a dict of :class:`TimeSeriesConfig` settings, checked at argument-parsing
     time by the app's own rules (unknown keys, types, bounds, the baselines), or one ``p.error`` line saying
     what was expected and what came. The dict is returned as given (a ``null`` stays None: automatic)."""
-    example = '\'{"trend": "line"}\''
     try:
-        overrides = json.loads(text)
-        cfg = config_from_dict(TimeSeriesConfig, overrides, "settings")  # a list or number: RnnkitError
-        check_baselines(cfg)
-    except (ValueError, RnnkitError) as e:
-        what = f"a JSON object of TimeSeriesConfig settings such as {example}"
-        p.error(f"--set: expected {what}, got {text!r} ({e})")
+        overrides = settings_from_json(TimeSeriesConfig, text)
+        check_baselines(
+            config_from_dict(TimeSeriesConfig, overrides)
+        )  # checked with the data, not the config
+    except RnnkitError as e:
+        p.error(str(e))
     own = [k for k in SCRIPT_KEYS if k in overrides]
     if own:
         theirs = ", ".join(SCRIPT_KEYS)

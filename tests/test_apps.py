@@ -480,3 +480,25 @@ def test_textgen_char_lstm_learns_austen(tmp_path):
     assert gen.generate("The ", replace(sample, seed=4))[0] != a
     greedy = replace(sample, temperature=0.0)
     assert gen.generate("The ", greedy) == gen.generate("The ", replace(greedy, seed=9))
+
+
+def test_settings_from_json_checks_a_configs_settings_and_keeps_nulls():
+    """The benchmarks' ``--set``: a JSON object laid over a base, checked by the config's own rules, or one
+    RnnkitError naming what was expected and what came."""
+    from rnnkit.apps.textgen import TextGenConfig
+    from rnnkit.config import settings_from_json
+
+    got = settings_from_json(TextGenConfig, '{"lr": 0.02, "epochs": null}', {"level": "word", "lr": 1.0})
+    assert got == {"level": "word", "lr": 0.02, "epochs": None}
+    for text, why in [
+        ('{"nope": 1}', "unknown key 'nope'"),
+        ('{"lr": "fast"}', "expected a number"),
+        ('{"lr": -1}', "lr"),
+        ("[1]", "a JSON list"),
+        ("{bad", "Expecting property name"),
+    ]:
+        with pytest.raises(
+            RnnkitError, match=r"^--set: expected a JSON object of TextGenConfig settings"
+        ) as e:
+            settings_from_json(TextGenConfig, text)
+        assert why in str(e.value)

@@ -43,9 +43,9 @@ def machine_info() -> dict:
     }
 
 
-def machine_line(info: dict | None = None) -> str:
+def machine_line() -> str:
     """One line for a report: ``machine: <CPU>, <n> cores, torch <v> (<capability>, <k> threads)``."""
-    m = info or machine_info()
+    m = machine_info()
     return (
         f"machine: {m['processor']}, {m['cpu_count']} cores, torch {m['torch']} "
         f"({m['cpu_capability']}, {m['torch_threads']} threads)"

@@ -51,6 +51,7 @@ __all__ = [
     "option",
     "read_toml",
     "saved_run_settings",
+    "settings_from_json",
     "validate_config",
 ]
 
@@ -234,6 +235,26 @@ def config_from_dict(cls: type, data: Mapping[str, Any] | Any, source: str = "co
     except RnnkitError as exc:
         raise RnnkitError(f"{source}: {exc}") from None
     return validate_config(cls(**values))
+
+
+def settings_from_json(
+    cls: type, text: str, base: Mapping[str, Any] | None = None, source: str = "--set"
+) -> dict[str, Any]:
+    """A JSON object of ``cls`` settings laid over ``base``, checked by :func:`config_from_dict` (unknown keys,
+    types, bounds, the config's own ``check``) and returned as a dict (a ``null`` stays None). Anything else
+    (bad JSON, a list, an unknown key ...) is one ``RnnkitError`` saying what was expected and what came.
+    Example: ``settings_from_json(TextGenConfig, '{"lr": 0.01}', {"level": "word"})``."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}")
+        settings = {**(base or {}), **data}
+        config_from_dict(cls, settings, "settings")
+    except (ValueError, RnnkitError) as e:
+        raise RnnkitError(
+            f"{source}: expected a JSON object of {cls.__name__} settings, got {text!r} ({e})"
+        ) from None
+    return settings
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
