@@ -67,6 +67,21 @@ def _row(name: str, m: dict) -> str:
     )
 
 
+SCRIPT_KEYS = (
+    "data",
+    "name",
+    "runs_dir",
+    "time_budget",
+    "ff_epochs",
+    "threads",
+    "sample_length",
+    "progress",
+    "level",
+)
+"""Settings the script sets itself (from ``--data``, ``--budget``, ``--ff-epochs``, ``--threads``, ``--level``):
+refused in ``--set``."""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=["austen", "kjv", "fortunes", "reina_valera"])
@@ -83,7 +98,10 @@ def main() -> None:
     args = p.parse_args()
     try:  # the app's own checks (unknown keys, types, bounds), before any training
         settings = settings_from_json(
-            TextGenConfig, args.set, {"level": "word"} if args.level == "word" else {"epochs": 3}
+            TextGenConfig,
+            args.set,
+            {"level": "word"} if args.level == "word" else {"epochs": 3},
+            reserved=SCRIPT_KEYS,
         )
     except RnnkitError as e:
         p.error(str(e))

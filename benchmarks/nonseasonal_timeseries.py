@@ -199,16 +199,12 @@ def parse_overrides(p: argparse.ArgumentParser, text: str) -> dict:
     time by the app's own rules (unknown keys, types, bounds, the baselines), or one ``p.error`` line saying
     what was expected and what came. The dict is returned as given (a ``null`` stays None: automatic)."""
     try:
-        overrides = settings_from_json(TimeSeriesConfig, text)
+        overrides = settings_from_json(TimeSeriesConfig, text, reserved=SCRIPT_KEYS)
         check_baselines(
             config_from_dict(TimeSeriesConfig, overrides)
         )  # checked with the data, not the config
     except RnnkitError as e:
         p.error(str(e))
-    own = [k for k in SCRIPT_KEYS if k in overrides]
-    if own:
-        theirs = ", ".join(SCRIPT_KEYS)
-        p.error(f"--set: expected settings other than {theirs} (the script sets them), got {own[0]!r}")
     return overrides
 
 

@@ -502,3 +502,7 @@ def test_settings_from_json_checks_a_configs_settings_and_keeps_nulls():
         ) as e:
             settings_from_json(TextGenConfig, text)
         assert why in str(e.value)
+    # a setting the caller makes itself is refused, not silently overridden
+    with pytest.raises(RnnkitError, match="'data' is set by the caller, not by --set: data, name"):
+        settings_from_json(TextGenConfig, '{"data": "kjv", "lr": 0.02}', reserved=("data", "name"))
+    assert settings_from_json(TextGenConfig, '{"lr": 0.02}', reserved=("data", "name")) == {"lr": 0.02}

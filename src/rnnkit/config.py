@@ -33,7 +33,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import field
 from pathlib import Path
 from typing import Any
@@ -238,16 +238,25 @@ def config_from_dict(cls: type, data: Mapping[str, Any] | Any, source: str = "co
 
 
 def settings_from_json(
-    cls: type, text: str, base: Mapping[str, Any] | None = None, source: str = "--set"
+    cls: type,
+    text: str,
+    base: Mapping[str, Any] | None = None,
+    source: str = "--set",
+    reserved: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A JSON object of ``cls`` settings laid over ``base``, checked by :func:`config_from_dict` (unknown keys,
-    types, bounds, the config's own ``check``) and returned as a dict (a ``null`` stays None). Anything else
-    (bad JSON, a list, an unknown key ...) is one ``RnnkitError`` saying what was expected and what came.
+    types, bounds, the config's own ``check``) and returned as a dict (a ``null`` stays None). ``reserved``:
+    settings the caller sets itself (a script's data, run directory, its own flags), refused rather than
+    silently overridden. Anything else (bad JSON, a list, an unknown or reserved key ...) is one
+    ``RnnkitError`` saying what was expected and what came.
     Example: ``settings_from_json(TextGenConfig, '{"lr": 0.01}', {"level": "word"})``."""
     try:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError(f"a JSON {type(data).__name__}")
+        own = [k for k in reserved if k in data]
+        if own:
+            raise ValueError(f"{own[0]!r} is set by the caller, not by {source}: {', '.join(reserved)}")
         settings = {**(base or {}), **data}
         config_from_dict(cls, settings, "settings")
     except (ValueError, RnnkitError) as e:
