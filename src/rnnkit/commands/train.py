@@ -31,7 +31,7 @@ HELP = "train an application (sentiment, timeseries, textgen, speech, handwritin
 APP_HELP = {
     "sentiment": "bidirectional GRU/LSTM text classifier vs a bag-of-words baseline (Pang & Lee polarity or your CSV)",
     "timeseries": "multi-step forecaster vs naive / seasonal naive (CO2, sunspots or your CSV)",
-    "textgen": "character-level LSTM language model, truncated BPTT (Jane Austen or your text file)",
+    "textgen": "character- or word-level LSTM language model vs Kneser-Ney n-grams; next-word suggestions (Austen or your text)",
     "music": "folk-tune LSTM over ABC tokens with a bar grammar vs Kneser-Ney n-grams (ABC, MIDI, piano rolls)",
     "handwriting": "CRNN line reader with CTC vs Tesseract and segment-and-classify (digit strings, fonts or your PNGs)",
     "speech": "spoken digits (FSDD) vs DTW 1-NN; connected speech with CTC (--data digits-ctc, phrases or your CSV)",
