@@ -40,7 +40,6 @@ import numpy as np
 from rnnkit._errors import RnnkitError
 from rnnkit._machine import machine_line
 from rnnkit.apps.timeseries import TimeSeriesConfig, train
-from rnnkit.apps.timeseries.config import check_baselines
 from rnnkit.config import config_from_dict, settings_from_json
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets._rdata import read_rda
@@ -198,11 +197,8 @@ def parse_overrides(p: argparse.ArgumentParser, text: str) -> dict:
     """``--set``'s JSON text as a dict of :class:`TimeSeriesConfig` settings, checked at argument-parsing
     time by the app's own rules (unknown keys, types, bounds, the baselines), or one ``p.error`` line saying
     what was expected and what came. The dict is returned as given (a ``null`` stays None: automatic)."""
-    try:
+    try:  # the config's own check covers the baselines and the pool
         overrides = settings_from_json(TimeSeriesConfig, text, reserved=SCRIPT_KEYS)
-        check_baselines(
-            config_from_dict(TimeSeriesConfig, overrides)
-        )  # checked with the data, not the config
     except RnnkitError as e:
         p.error(str(e))
     return overrides

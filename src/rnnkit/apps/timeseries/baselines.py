@@ -21,13 +21,13 @@ import warnings
 
 import numpy as np
 
+from rnnkit.apps.timeseries.config import BASELINE_NAMES
 from rnnkit.baselines.forecast import Forecast, forecast_baselines
 
 __all__ = ["BASELINE_NAMES", "classical_forecasts", "comparison_origins", "fourier_arima", "mlp_forecasts"]
 
 log = logging.getLogger(__name__)
 
-BASELINE_NAMES = ("naive", "seasonal naive", "ets", "arima", "mlp")
 LONG_SEASON = 24  # longer seasons use Fourier terms in ARIMA instead of seasonal differencing
 
 

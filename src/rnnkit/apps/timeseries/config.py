@@ -11,6 +11,7 @@ from rnnkit.config import option
 from rnnkit.datasets.frequency import Frequency
 
 __all__ = [
+    "BASELINE_NAMES",
     "YEARLY_HORIZON",
     "TimeSeriesConfig",
     "default_horizon",
@@ -19,6 +20,9 @@ __all__ = [
     "resolve_trend",
     "stamp_defaults",
 ]
+
+BASELINE_NAMES = ("naive", "seasonal naive", "ets", "arima", "mlp")
+"""The classical forecasts ``--baselines`` can name (:mod:`rnnkit.apps.timeseries.baselines` fits them)."""
 
 
 @dataclass
@@ -163,12 +167,15 @@ class TimeSeriesConfig(AppConfig):
         10, "stop after this many epochs without a better validation MAE; 0 = never", low=0
     )
 
+    def check(self) -> None:
+        super().check()
+        check_baselines(self)
+
 
 def check_baselines(cfg: TimeSeriesConfig) -> None:
     """One clear error for ``--baselines`` outside the known ones, and for ``--pool-with ets|arima`` without that
-    baseline (the pool is made of the report's own baseline forecasts)."""
-    from rnnkit.apps.timeseries.baselines import BASELINE_NAMES
-
+    baseline (the pool is made of the report's own baseline forecasts). Part of the config's ``check`` (flags,
+    TOML, ``config_from_dict``); the data readers call it again for a config built in Python."""
     if not cfg.baselines or set(cfg.baselines) - set(BASELINE_NAMES):
         raise RnnkitError(f"--baselines: expected one or more of {list(BASELINE_NAMES)}, got {cfg.baselines}")
     if cfg.ets_mix and cfg.pool_with != "auto" and cfg.pool_with not in cfg.baselines:
