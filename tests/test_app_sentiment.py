@@ -301,6 +301,8 @@ def test_an_ensemble_predicts_the_mean_of_its_members_and_loads_back(tmp_path):
     )  # fmt: skip
     m = sentiment.train(cfg, say=lambda s: None).metrics
     assert m["ensemble"]["members"] == 3 and len(m["ensemble"]["member_test_accuracy"]) == 3
+    # every network says why it stopped (two epochs each: all ran out); the run's own is the first's
+    assert m["ensemble"]["stop_reasons"] == [None, None, None] and m["stop_reason"] is None
     assert m["parameters_all_networks"] == 3 * m["parameters"]  # three networks of one size
     run = tmp_path / "ens"
     nets = [load_model(run, SentimentNet)] + [

@@ -166,6 +166,13 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     # every network of the ensemble is counted, each of one size
     n_all, n_one = m["parameters_all_networks"], m["parameters"]
     assert n_all % n_one == 0 and n_all // n_one == len(m["ensemble"]["epochs_run"]) >= 2
+    # why each network stopped (30 epochs at most, early stopping after 10 without a better one)
+    stops = m["ensemble"]["stop_reasons"]
+    assert len(stops) == len(m["ensemble"]["epochs_run"]) and stops[0] == m["stop_reason"]
+    assert all(
+        r == "early_stopping" if e < 30 else r in (None, "early_stopping")
+        for r, e in zip(stops, m["ensemble"]["epochs_run"])
+    )
     # the interval next to ETS's and ARIMA's own, at the comparison origins
     ci = c["interval"]
     assert set(ci) == {"model", "mixture", "ets", "arima"}

@@ -158,6 +158,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         )
 
         members, member_proba, member_val, member_epochs, pretrain = [], [], [], [], None
+        member_stops: list[str | None] = []
         t_train = time.perf_counter()
         for member in range(cfg.ensemble):
             seed = cfg.seed + member
@@ -200,6 +201,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
                 history, trainer = done.history, done
             members.append(model)
             member_epochs.append(done.state.epoch)
+            member_stops.append(done.state.stop_reason)
             member_proba.append(predict(model, te_ids))
             member_val.append(predict(model, va_whole) if len(va) else None)
             if cfg.ensemble > 1:
@@ -281,6 +283,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             "ensemble": {
                 "members": cfg.ensemble,
                 "epochs_run": member_epochs,
+                "stop_reasons": member_stops,  # each network's (the top-level stop_reason is the first's)
                 "member_test_accuracy": [float((p.argmax(1) == te_y).mean()) for p in member_proba],
                 **(
                     {

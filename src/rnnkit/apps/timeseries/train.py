@@ -232,7 +232,11 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "goal_met": report.goal_met(model_cmp["mase"], base_scores[best]["mase"], n),
             "interval": interval,
             "mixture": mixture,
-            "ensemble": {"windows": windows, "epochs_run": epochs_run},
+            "ensemble": {
+                "windows": windows,
+                "epochs_run": epochs_run,
+                "stop_reasons": [t.state.stop_reason for t in trained],  # the top-level one is the first's
+            },
             "epochs_run": len(history),
             **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
@@ -547,7 +551,11 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "baseline_seconds": round(baseline_seconds, 2),
             "goal": f"mean {metric} over series {goal}",
             "goal_met": met,
-            "ensemble": {"windows": windows, "epochs_run": epochs_run},
+            "ensemble": {
+                "windows": windows,
+                "epochs_run": epochs_run,
+                "stop_reasons": [t.state.stop_reason for t in trained],  # the top-level one is the first's
+            },
             "interval": interval,
             "interval_comparison": interval_cmp,
             "mixture": mixture,
