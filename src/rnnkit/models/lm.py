@@ -14,6 +14,7 @@ adaptive softmax to adaptive inputs the same way, with smaller embeddings for th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -175,7 +176,9 @@ class TiedAdaptiveSoftmax(nn.Module):
         return f @ self.weight[a:b].t() + self.bias[a:b]
 
 
-def adaptive_argmax(head: Tensor, bounds: list[int], cluster_logits: Any) -> Tensor:
+def adaptive_argmax(
+    head: Tensor, bounds: list[int], cluster_logits: Callable[[int, Tensor], Tensor]
+) -> Tensor:
     r"""The exact argmax of an adaptive softmax's full distribution, without building the (N, V) matrix.
 
     ``head`` (N, c_1 + k): the head's log-probabilities (the ``c_1`` frequent words, then one entry per
