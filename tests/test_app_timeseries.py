@@ -562,3 +562,20 @@ def test_held_out_rows_of_the_docs_are_reproduced(tmp_path, name):
     # the network's training is float arithmetic that may differ across CPUs: 5 %; ETS is a fitted formula: 1 %
     assert got[0] == pytest.approx(network, rel=0.05) and got[1] == pytest.approx(pool, rel=0.05), got
     assert got[2] == pytest.approx(ets, rel=0.01), got
+
+
+def test_a_config_built_in_python_is_checked_before_any_data_is_read(tmp_path):
+    """The Python API gets the flags' checks (bounds, choices, the baselines) up front, as the other apps do."""
+    import re
+
+    for bad, why in [
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"baselines": ["prophet"]}, "--baselines: expected one or more of"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "val_fraction + test_fraction"),
+    ]:
+        cfg = TimeSeriesConfig(
+            data=str(tmp_path / "missing.csv"), runs_dir=str(tmp_path), progress=False, **bad
+        )
+        with pytest.raises(RnnkitError, match=re.escape(why)):
+            train(cfg, say=lambda s: None)
+        assert not (tmp_path / "timeseries").exists()  # refused before a run directory was made

@@ -67,8 +67,11 @@ __all__ = ["train", "train_global"]
 
 def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainResult:
     """Train and evaluate a forecaster and the baselines; write the run ``cfg.runs_dir/cfg.name``."""
+    from rnnkit.config import validate_config
     from rnnkit.train import seed_everything
 
+    # a config built in Python gets the checks the flags get (bounds, choices, baselines)
+    validate_config(cfg)
     if is_global(cfg):
         return train_global(cfg, overwrite, say)
     t_start = time.perf_counter()
@@ -397,8 +400,10 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     Every series is normalised by its own :class:`Scaler` (fitted on its training part); the network is trained
     on the windows of all series at once, with early stopping on every series' validation horizon; each series
     is scored on its last ``horizon`` values next to the per-series baselines (see docs/applications.md)."""
+    from rnnkit.config import validate_config
     from rnnkit.train import seed_everything
 
+    validate_config(cfg)
     t_start = time.perf_counter()
     setup_torch(cfg.threads)
     # the data are read and checked before the run's folder exists: bad input leaves nothing behind
