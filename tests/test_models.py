@@ -760,3 +760,20 @@ def test_damaged_or_foreign_model_files_are_clear_errors(tmp_path):
         load_model(tmp_path / "lm")
     with pytest.raises(RnnkitError, match="no such model directory"):
         load_model(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_smoothed_cross_entropy_is_torchs_label_smoothing_forward_and_backward(eps):
+    from rnnkit.models._base import smoothed_cross_entropy
+
+    torch.manual_seed(0)
+    z = (3 * torch.randn(37, 11, dtype=torch.float64)).requires_grad_()
+    y = torch.randint(0, 11, (37,))
+    loss, nll, correct = smoothed_cross_entropy(z, y, eps)
+    (grad,) = torch.autograd.grad(loss, z)
+    ref = torch.nn.functional.cross_entropy(z, y, label_smoothing=eps)  # the outside reference
+    (ref_grad,) = torch.autograd.grad(ref, z)
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(grad, ref_grad)
+    assert nll == pytest.approx(float(torch.nn.functional.cross_entropy(z, y, reduction="sum")), rel=1e-12)
+    assert correct == float((z.argmax(-1) == y).sum()) and 0 < correct < 37

@@ -241,6 +241,43 @@ def step_mask(lengths: Tensor | None, B: int, T: int, device) -> Tensor:
     return torch.arange(T, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
 
 
+def smoothed_cross_entropy(
+    logits: Tensor, targets: Tensor, smoothing: float = 0.0
+) -> tuple[Tensor, float, float]:
+    r"""Label-smoothed cross-entropy and its unsmoothed parts, from one ``log_softmax``.
+
+    With :math:`\ell = \log\operatorname{softmax}(z)` over :math:`V` classes and smoothing :math:`\varepsilon`,
+    the loss of a row with target :math:`y` is :math:`-(1-\varepsilon)\,\ell_y - \varepsilon\,\tfrac1V\sum_c
+    \ell_c` (the target distribution :math:`(1-\varepsilon)\,\mathbf 1_y + \varepsilon/V`), as
+    ``F.cross_entropy(logits, targets, label_smoothing=smoothing)`` computes it.
+
+    Args:
+        logits: (N, V) scores.
+        targets: (N,) class ids.
+        smoothing: :math:`\varepsilon \in [0, 1)`.
+
+    Returns:
+        ``(loss, nll, correct)``: the mean smoothed loss (a tensor with its graph), and, as floats, the summed
+        unsmoothed negative log-likelihood :math:`-\sum \ell_y` and the number of rows whose argmax is the target.
+
+    Example::
+
+        >>> z, y = torch.randn(5, 7), torch.randint(0, 7, (5,))
+        >>> loss, nll, correct = smoothed_cross_entropy(z, y, 0.1)
+        >>> torch.allclose(loss, torch.nn.functional.cross_entropy(z, y, label_smoothing=0.1))
+        True
+    """
+    logp = logits.log_softmax(-1)
+    nll_rows = -logp.gather(1, targets.unsqueeze(1)).squeeze(1)  # (N,)
+    loss = nll_rows.mean()
+    if smoothing:
+        loss = (1.0 - smoothing) * loss - smoothing * logp.mean()
+    with torch.no_grad():
+        nll = float(nll_rows.sum())
+        correct = float((logits.argmax(-1) == targets).sum())
+    return loss, nll, correct
+
+
 def top_hidden(layer: Recurrent, state: Any) -> Tensor:
     """The last layer's final ``h`` of each direction, merged like the outputs: (B, output_size)."""
     h = state[0] if isinstance(state, tuple) else state  # (L*D, B, Y)

@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.caption.config import CaptionConfig, image_size
 from rnnkit.apps.caption.data import BOS, EOS, PAD, as_tensor
 from rnnkit.models import EncoderConfig, LossOutput, Model, Seq2Seq, Seq2SeqConfig
-from rnnkit.models._base import step_mask
+from rnnkit.models._base import smoothed_cross_entropy, step_mask
 
 __all__ = ["CaptionerConfig", "ImageCaptioner", "build_model", "caption_ids"]
 
@@ -135,10 +134,7 @@ class ImageCaptioner(Model):
         logits, _ = self(batch["images"], torch.cat([bos, tgt[:, :-1]], 1))  # (B, T, V)
         mask = step_mask(batch["tgt_lengths"], B, T, logits.device)
         lg, y = logits[mask], tgt[mask]  # (N, V), (N,)
-        loss = F.cross_entropy(lg, y, label_smoothing=self.config.label_smoothing)
-        with torch.no_grad():
-            nll = float(F.cross_entropy(lg, y, reduction="sum"))
-            correct = float((lg.argmax(-1) == y).sum())
+        loss, nll, correct = smoothed_cross_entropy(lg, y, self.config.label_smoothing)
         return LossOutput(loss, int(y.numel()), None, {"nll": nll, "accuracy": correct})
 
     def generate(self, images: Tensor, **decoding):

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from rnnkit.apps.translate.config import TranslateConfig
 from rnnkit.apps.translate.data import BOS, EOS, PAD, collate
@@ -56,7 +55,7 @@ def smoothed_loss(smoothing: float):
 
     Metrics (sums over subwords): ``nll`` (the unsmoothed negative log-likelihood) and ``accuracy``.
     """
-    from rnnkit.models._base import step_mask
+    from rnnkit.models._base import smoothed_cross_entropy, step_mask
     from rnnkit.train import LossOutput
 
     def loss_fn(model, batch, state=None):
@@ -66,10 +65,7 @@ def smoothed_loss(smoothing: float):
         logits, _ = model(batch["src"], torch.cat([bos, tgt[:, :-1]], 1), batch["src_lengths"])  # (B, T, V)
         mask = step_mask(batch["tgt_lengths"], B, T, logits.device)
         lg, y = logits[mask], tgt[mask]  # (N, V), (N,)
-        loss = F.cross_entropy(lg, y, label_smoothing=smoothing)
-        with torch.no_grad():
-            nll = float(F.cross_entropy(lg, y, reduction="sum"))
-            correct = float((lg.argmax(-1) == y).sum())
+        loss, nll, correct = smoothed_cross_entropy(lg, y, smoothing)
         return LossOutput(loss, int(y.numel()), None, {"nll": nll, "accuracy": correct})
 
     return loss_fn
