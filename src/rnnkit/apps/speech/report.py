@@ -21,7 +21,16 @@ from rnnkit.apps.base import ResultRow
 from rnnkit.apps.metrics import accuracy, confusion_matrix, f1_score
 from rnnkit.apps.speech.config import SpeechConfig
 
-__all__ = ["GOAL_ACCURACY", "baseline", "dtw_distances", "result_rows", "samples", "scores", "write_plots"]
+__all__ = [
+    "GOAL_ACCURACY",
+    "TEMPLATES",
+    "baseline",
+    "dtw_distances",
+    "result_rows",
+    "samples",
+    "scores",
+    "write_plots",
+]
 
 GOAL_ACCURACY = 0.97
 
@@ -171,14 +180,24 @@ def ctc_samples(refs, hyps, voices, limit: int = 6) -> list[str]:
     return [f"{voices[i]:<22} heard {hyps[i]!r}  said {refs[i]!r}" for i in picked]
 
 
+TEMPLATES = "word templates (DTW)"
+"""The key of the classical baseline's scores among a connected-speech test part's decoders
+(:mod:`rnnkit.apps.speech.templates`)."""
+
+
 def ctc_result_rows(cfg: SpeechConfig, parts: dict[str, dict[str, Any]], seconds: float) -> list[ResultRow]:
-    """One row per (test part, decoder) with the WER; the goal applies to the unseen voices' best decoder."""
+    """One row per (test part, decoder) with the WER next to the word-template baseline's (the untrained
+    network's where the baseline was not run); the goal applies to the unseen voices' decoders."""
     name = cfg.data if not cfg.data.lower().endswith(".csv") else Path(cfg.data).name
     goal = GOAL_WER.get(cfg.data)
     rows = []
     for part, by_decoder in parts.items():
+        base = (
+            "templates" if TEMPLATES in by_decoder else "untrained" if "untrained" in by_decoder else "none"
+        )
+        base_wer = by_decoder.get({"templates": TEMPLATES}.get(base, base), {}).get("wer", float("nan"))
         for decoder, s in by_decoder.items():
-            if not isinstance(s, dict) or "wer" not in s or decoder == "untrained":
+            if not isinstance(s, dict) or "wer" not in s or decoder in ("untrained", TEMPLATES):
                 continue
             judged = goal is not None and part == "unseen"
             rows.append(
@@ -188,12 +207,16 @@ def ctc_result_rows(cfg: SpeechConfig, parts: dict[str, dict[str, Any]], seconds
                     else f"speech ({name}, {part}, {decoder})",
                     "WER",
                     s["wer"],
-                    "untrained" if "untrained" in by_decoder else "none",
-                    by_decoder.get("untrained", {}).get("wer", float("nan")),
+                    base,
+                    base_wer,
                     f"<= {goal}" if judged else "-",
                     bool(judged and s["wer"] <= goal),
                     seconds,
-                    {"untrained": by_decoder.get("untrained", {}).get("wer", float("nan"))},
+                    {
+                        k: by_decoder[key]["wer"]
+                        for k, key in (("untrained", "untrained"), ("templates", TEMPLATES))
+                        if key in by_decoder
+                    },
                 )
             )
     return rows

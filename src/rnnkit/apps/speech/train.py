@@ -270,6 +270,19 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             scores[part]["untrained"] = report.error_rates(refs, transcribe(untrained_lp[part], alphabet, 1))
             scores[part]["count"] = len(ix)
             outputs[part] = {"refs": refs, **hyps}
+        baseline_info = None
+        if cfg.baseline:  # the classical recogniser: word templates cut from the same training part
+            from rnnkit.apps.speech.templates import template_baseline
+
+            rec, base_hyps = template_baseline(corpus.features, corpus.texts, tr, va, tests, seed=cfg.seed)
+            for part, hyps in base_hyps.items():
+                scores[part][report.TEMPLATES] = report.error_rates(outputs[part]["refs"], hyps)
+                outputs[part][report.TEMPLATES] = hyps
+            baseline_info = rec.info
+            say(
+                f"baseline: {rec.info['templates']} word templates, one-pass DTW: "
+                + ", ".join(f"{p} WER {scores[p][report.TEMPLATES]['wer']:.3f}" for p in tests)
+            )
         voice_tables = {
             part: {
                 k: report.voice_table(outputs[part]["refs"], h, [corpus.voices[i] for i in ix])
@@ -293,6 +306,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             },
             "test": scores,
             "voices": voice_tables,
+            "baseline": baseline_info,
             "lexicon_words": len(lexicon),
             "lm": {"order": lm.order, "weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if lm else None,
             "epochs_run": len(history),
@@ -323,7 +337,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
         written = report.write_ctc_plots(run, cfg, history)
         last_part = "unseen" if "unseen" in outputs else next(iter(outputs))
         o = outputs[last_part]
-        best_key = list(o)[-1]
+        best_key = [k for k in o if k not in ("refs", report.TEMPLATES)][-1]
         samples = report.ctc_samples(o["refs"], o[best_key], [corpus.voices[i] for i in tests[last_part]])
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final

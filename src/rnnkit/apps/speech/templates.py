@@ -1,0 +1,357 @@
+"""Connected-word recognition with word templates and one-pass dynamic time warping: the classical baseline of
+connected speech.
+
+Before hidden Markov models and long after, connected digits were recognised by matching the utterance against
+concatenations of stored word templates (Sakoe's two-level DP, 1979; Myers & Rabiner's level building, 1981).
+The one-pass (one-stage) algorithm (Bridle, Brown & Chamberlain 1982; Ney 1984, IEEE Trans. ASSP 32(2)) does it
+in a single left-to-right pass: at frame :math:`t` every template state :math:`j` keeps the cheapest path
+
+.. math::
+
+    D(t, j) = d(x_t, r_j) + \\min\\{D(t-1, j),\\ D(t-1, j-1),\\ D(t-1, j-2)\\},
+
+and a template's first state may instead be entered from the cheapest word end of frame :math:`t-1` plus a word
+insertion penalty. Each state carries the frame its word started at, so the best word end of every frame and its
+start are enough to read the word sequence back. Every path consumes one input frame per step, so the costs of
+different word sequences are comparable.
+
+The templates come from the training utterances themselves (the user's data has transcripts, not isolated words):
+each utterance's speech (its frames above an energy floor) is first cut in proportion to its words' letters, then
+re-cut by forced alignment against the current templates (the same dynamic programme, constrained to the
+transcript's words), as segmental k-means does (Rabiner, Wilpon & Juang 1986). A word keeps up to ``per_word``
+exemplars: the segments nearest the centres of a k-means clustering of its length-normalised segments (Rabiner &
+Wilpon 1979 cluster speaker-independent templates this way). The word insertion penalty is chosen on the
+validation utterances.
+
+Frames are the log-mel features, normalised per utterance (cepstral mean and variance normalisation), with every
+``pool`` frames averaged into one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["TemplateRecognizer", "fit_templates", "template_baseline", "one_pass_dtw", "forced_align", "speech_frames"]
+
+_INF = np.float32(np.inf)
+
+
+def speech_frames(features: np.ndarray, pool: int = 2, floor: float = 6.0) -> np.ndarray:
+    """The frames a template matcher reads: leading and trailing frames more than ``floor`` (natural-log units of
+    power; 6 is about 26 dB) below the loudest frame's mean log-mel dropped (endpoint detection), the rest
+    normalised per feature and averaged ``pool`` at a time. ``features``: (T, F) log-mels -> (T', F) float32."""
+    x = np.asarray(features, dtype=np.float32)
+    if len(x) == 0:
+        return x
+    energy = x.mean(1)
+    loud = np.flatnonzero(energy >= energy.max() - floor)
+    x = x[loud[0] : loud[-1] + 1]
+    x = (x - x.mean(0)) / (x.std(0) + 1e-5)
+    n = len(x) // pool * pool
+    if n >= pool:
+        x = x[:n].reshape(-1, pool, x.shape[1]).mean(1)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _distances(x: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """Euclidean distances (T, S) between the frames of ``x`` (T, F) and template states ``refs`` (S, F)."""
+    sq = (x * x).sum(1)[:, None] + (refs * refs).sum(1)[None, :] - 2.0 * (x @ refs.T)
+    return np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
+
+
+@dataclass
+class _Network:
+    """Templates laid end to end: ``states`` (S, F), each template's ``first`` and ``last`` state and the
+    masks that keep the +1 / +2 moves inside a template."""
+
+    states: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    no_step1: np.ndarray = field(init=False)
+    no_step2: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        S = len(self.states)
+        self.no_step1 = np.zeros(S, bool)
+        self.no_step1[self.first] = True
+        self.no_step2 = self.no_step1.copy()
+        self.no_step2[np.minimum(self.first + 1, S - 1)] = True
+
+    @classmethod
+    def of(cls, templates: list[np.ndarray]) -> _Network:
+        lengths = np.array([len(t) for t in templates])
+        last = np.cumsum(lengths) - 1
+        first = last - lengths + 1
+        return cls(np.concatenate(templates).astype(np.float32), first, last)
+
+    def step(self, D: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The best predecessor of every state among stay, +1 and +2 (costs before this frame's distance)."""
+        c1 = np.empty_like(D)
+        c1[0] = _INF
+        c1[1:] = D[:-1]
+        c1[self.no_step1] = _INF
+        c2 = np.empty_like(D)
+        c2[:2] = _INF
+        c2[2:] = D[:-2]
+        c2[self.no_step2] = _INF
+        s1 = np.empty_like(start)
+        s1[0] = 0
+        s1[1:] = start[:-1]
+        s2 = np.empty_like(start)
+        s2[:2] = 0
+        s2[2:] = start[:-2]
+        best = D.copy()
+        from_start = start.copy()
+        take = c1 < best
+        best[take], from_start[take] = c1[take], s1[take]
+        take = c2 < best
+        best[take], from_start[take] = c2[take], s2[take]
+        return best, from_start
+
+
+def one_pass_dtw(
+    x: np.ndarray, templates: list[np.ndarray], word_of: np.ndarray, penalty: float
+) -> tuple[list[int], float]:
+    """The cheapest sequence of templates for the frames ``x`` (T, F), any word after any word, each word
+    costing ``penalty`` more: ``(word ids, cost)``; ``word_of[k]`` is template k's word."""
+    T = len(x)
+    if T == 0 or not templates:
+        return [], 0.0
+    net = _Network.of(templates)
+    dist = _distances(x, net.states)
+    D = np.full(len(net.states), _INF, np.float32)
+    start = np.zeros(len(net.states), np.int64)
+    D[net.first] = dist[0, net.first]
+    exit_cost = np.empty(T, np.float64)
+    exit_tmpl = np.empty(T, np.int64)
+    exit_start = np.empty(T, np.int64)
+
+    def record(t: int) -> None:
+        k = int(np.argmin(D[net.last]))
+        exit_cost[t], exit_tmpl[t], exit_start[t] = D[net.last[k]], k, start[net.last[k]]
+
+    record(0)
+    for t in range(1, T):
+        D, start = net.step(D, start)
+        entry = np.float32(exit_cost[t - 1] + penalty)
+        enter = entry < D[net.first]
+        D[net.first[enter]] = entry
+        start[net.first[enter]] = t
+        D += dist[t]
+        record(t)
+    words, t = [], T - 1
+    while t >= 0:
+        words.append(int(word_of[exit_tmpl[t]]))
+        t = int(exit_start[t]) - 1
+    return words[::-1], float(exit_cost[T - 1])
+
+
+def forced_align(x: np.ndarray, slots: list[list[np.ndarray]]) -> list[tuple[int, int]] | None:
+    """Cut the frames ``x`` (T, F) into one segment per slot, in order, each slot matched by the best of its
+    templates: ``[(start, end), ...]`` (end exclusive), or ``None`` if the frames are too few."""
+    T = len(x)
+    if T == 0 or not slots:
+        return None
+    templates = [t for slot in slots for t in slot]
+    slot_of = np.repeat(np.arange(len(slots)), [len(s) for s in slots])
+    net = _Network.of(templates)
+    dist = _distances(x, net.states)
+    n = len(slots)
+    D = np.full(len(net.states), _INF, np.float32)
+    start = np.zeros(len(net.states), np.int64)
+    in0 = net.first[slot_of == 0]
+    D[in0] = dist[0, in0]
+    exit_cost = np.full((T, n), np.inf)
+    exit_start = np.zeros((T, n), np.int64)
+    firsts = [net.first[slot_of == s] for s in range(n)]
+    lasts = [net.last[slot_of == s] for s in range(n)]
+
+    def record(t: int) -> None:
+        for s in range(n):
+            k = lasts[s][int(np.argmin(D[lasts[s]]))]
+            exit_cost[t, s], exit_start[t, s] = D[k], start[k]
+
+    record(0)
+    for t in range(1, T):
+        D, start = net.step(D, start)
+        for s in range(1, n):
+            entry = np.float32(exit_cost[t - 1, s - 1])
+            enter = firsts[s][entry < D[firsts[s]]]
+            D[enter] = entry
+            start[enter] = t
+        D += dist[t]
+        record(t)
+    if not np.isfinite(exit_cost[T - 1, n - 1]):
+        return None
+    cuts, t = [], T - 1
+    for s in range(n - 1, -1, -1):
+        st = int(exit_start[t, s])
+        cuts.append((st, t + 1))
+        t = st - 1
+    return cuts[::-1]
+
+
+def _resample(seg: np.ndarray, length: int) -> np.ndarray:
+    """``seg`` (L, F) linearly stretched to ``length`` frames."""
+    pos = np.linspace(0, len(seg) - 1, length)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(seg) - 1)
+    w = (pos - lo)[:, None]
+    return (1 - w) * seg[lo] + w * seg[hi]
+
+
+def _exemplars(segments: list[np.ndarray], k: int, seed: int) -> list[np.ndarray]:
+    """Up to ``k`` segments, each the one nearest a k-means centre of the segments stretched to their median
+    length (one cluster per exemplar)."""
+    if len(segments) <= k:
+        return list(segments)
+    from sklearn.cluster import KMeans
+
+    length = max(2, int(np.median([len(s) for s in segments])))
+    flat = np.stack([_resample(s, length).ravel() for s in segments])
+    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(flat)
+    out = []
+    for c in range(k):
+        members = np.flatnonzero(km.labels_ == c)
+        if len(members):
+            d = ((flat[members] - km.cluster_centers_[c]) ** 2).sum(1)
+            out.append(segments[members[int(np.argmin(d))]])
+    return out
+
+
+@dataclass
+class TemplateRecognizer:
+    """Word templates and the one-pass decoder's word insertion penalty (see the module's docstring)."""
+
+    words: list[str]
+    templates: list[np.ndarray]
+    word_of: np.ndarray
+    penalty: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    def transcribe(self, frames: np.ndarray, penalty: float | None = None) -> str:
+        """The words of one utterance's :func:`speech_frames`."""
+        p = self.penalty if penalty is None else penalty
+        ids, _ = one_pass_dtw(frames, self.templates, self.word_of, p)
+        return " ".join(self.words[i] for i in ids)
+
+
+def fit_templates(
+    frames: list[np.ndarray],
+    texts: list[str],
+    val_frames: list[np.ndarray],
+    val_texts: list[str],
+    per_word: int = 4,
+    iterations: int = 2,
+    max_utterances: int = 1500,
+    max_segments: int = 300,
+    max_val: int = 150,
+    seed: int = 0,
+) -> TemplateRecognizer:
+    """Templates from transcribed utterances (``frames[i]`` = :func:`speech_frames`, ``texts[i]`` its words),
+    and the word insertion penalty with the lowest word error rate on (up to ``max_val`` of) the validation
+    utterances. At most ``max_utterances`` training utterances and ``max_segments`` segments per word are read
+    (a seeded choice), so the cost stays bounded on a large corpus."""
+    from rnnkit.apps.speech.report import error_rates
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(frames))[:max_utterances]
+    utts = [(frames[i], texts[i].split()) for i in order if texts[i].split()]
+    words = sorted({w for _, ws in utts for w in ws})
+    index = {w: i for i, w in enumerate(words)}
+
+    def proportional(x: np.ndarray, ws: list[str]) -> list[tuple[int, int]] | None:
+        n, T = len(ws), len(x)
+        if T < n:
+            return None
+        weight = np.cumsum([len(w) + 1.0 for w in ws])
+        ends = [int(round(e / weight[-1] * T)) for e in weight]
+        cuts, a = [], 0
+        for i, e in enumerate(ends):
+            b = min(max(e, a + 1), T - (n - 1 - i))  # every word at least one frame
+            cuts.append((a, b))
+            a = b
+        return cuts
+
+    cuts = [proportional(x, ws) for x, ws in utts]
+    by_word: dict[str, list[np.ndarray]] = {}
+    for it in range(iterations + 1):
+        segs: dict[str, list[np.ndarray]] = {w: [] for w in words}
+        for (x, ws), c in zip(utts, cuts):
+            if c is not None:
+                for w, (a, b) in zip(ws, c):
+                    segs[w].append(x[a:b])
+        by_word = {}
+        for w in words:
+            pool = segs[w]
+            if len(pool) > max_segments:
+                pick = rng.choice(len(pool), max_segments, replace=False)
+                pool = [pool[i] for i in pick]
+            by_word[w] = _exemplars(pool, per_word, seed) if pool else []
+        if it == iterations:
+            break
+        cuts = [
+            forced_align(x, [by_word[w] for w in ws]) if all(by_word[w] for w in ws) else None
+            for x, ws in utts
+        ]
+    templates, word_of = [], []
+    for w in words:
+        for t in by_word[w]:
+            templates.append(np.ascontiguousarray(t, dtype=np.float32))
+            word_of.append(index[w])
+    rec = TemplateRecognizer(words, templates, np.array(word_of, np.int64))
+    # the penalty, in units of a typical frame distance, chosen on validation (ties: the smaller)
+    typical = (
+        float(np.median([np.median(_distances(t, t[::-1])) for t in templates[:50]])) if templates else 1.0
+    )
+    grid = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0]
+    val = list(range(min(max_val, len(val_frames))))
+    wer: dict[str, float] = {}
+    best = (np.inf, 0.0)
+    for g in grid:
+        if not val:
+            break
+        hyps = [rec.transcribe(val_frames[i], g * typical) for i in val]
+        wer[f"{g:g}"] = error_rates([val_texts[i] for i in val], hyps)["wer"]
+        if wer[f"{g:g}"] < best[0]:
+            best = (wer[f"{g:g}"], g)
+    rec.penalty = best[1] * typical
+    rec.info = {
+        "name": "word templates + one-pass DTW",
+        "templates": len(templates),
+        "words": len(words),
+        "per_word": per_word,
+        "iterations": iterations,
+        "training_utterances": len(utts),
+        "aligned": int(sum(c is not None for c in cuts)),
+        "penalty": round(rec.penalty, 4),
+        "penalty_frames": best[1],
+        "val_wer_by_penalty": wer,
+        "seconds_to_fit": round(time.perf_counter() - t0, 2),
+    }
+    return rec
+
+
+def template_baseline(
+    features: list[np.ndarray], texts: list[str], train, val, tests: dict[str, np.ndarray], seed: int = 0, **fit
+) -> tuple[TemplateRecognizer, dict[str, list[str]]]:
+    """The baseline on a corpus split: templates from the utterances ``train`` (indices into ``features``, the
+    raw log-mels, and ``texts``), the penalty chosen on ``val``, and the transcripts of each test part:
+    ``(recogniser, {part: hypotheses})``. ``fit``: more arguments of :func:`fit_templates`."""
+    t0 = time.perf_counter()
+    frames = {int(i): speech_frames(features[i]) for ix in (train, val, *tests.values()) for i in ix}
+    rec = fit_templates(
+        [frames[int(i)] for i in train],
+        [texts[i] for i in train],
+        [frames[int(i)] for i in val],
+        [texts[i] for i in val],
+        seed=seed,
+        **fit,
+    )
+    hyps = {part: [rec.transcribe(frames[int(i)]) for i in ix] for part, ix in tests.items()}
+    rec.info["seconds"] = round(time.perf_counter() - t0, 2)
+    return rec, hyps
