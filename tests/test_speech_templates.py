@@ -124,3 +124,32 @@ def test_speech_frames_drop_quiet_edges_and_pool():
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_result_rows_judge_every_decoder_against_the_templates_and_the_goal():
+    from rnnkit.apps.speech.config import SpeechConfig
+    from rnnkit.apps.speech.report import TEMPLATES, ctc_result_rows
+
+    parts = {
+        "test": {"greedy": {"wer": 0.01}, TEMPLATES: {"wer": 0.02}, "untrained": {"wer": 1.0}, "count": 9},
+        "unseen": {"greedy": {"wer": 0.055}, "beam 8": {"wer": 0.04}, TEMPLATES: {"wer": 0.06}},
+    }
+    rows = {r.task: r for r in ctc_result_rows(SpeechConfig(data="digits-ctc"), parts, 1.0)}
+    assert len(rows) == 3  # neither the baseline nor the untrained network is a row of its own
+    seen = rows["speech (digits-ctc, test, greedy)"]
+    assert (seen.baseline, seen.baseline_value, seen.goal, seen.met) == (
+        "templates",
+        0.02,
+        "<= baseline",
+        True,
+    )
+    assert seen.baselines == {"untrained": 1.0, "templates": 0.02}
+    greedy = rows["speech (digits-ctc, unseen voices, greedy)"]  # below the baseline, above the goal
+    assert greedy.goal == "<= 0.05 and <= baseline" and not greedy.met
+    assert rows["speech (digits-ctc, unseen voices, beam 8)"].met
+    # without the baseline the untrained network is shown, and only the goal judges
+    parts["unseen"].pop(TEMPLATES)
+    parts["unseen"]["untrained"] = {"wer": 1.0}
+    rows = {r.task: r for r in ctc_result_rows(SpeechConfig(data="digits-ctc"), parts, 1.0)}
+    beam = rows["speech (digits-ctc, unseen voices, beam 8)"]
+    assert (beam.baseline, beam.goal, beam.met) == ("untrained", "<= 0.05", True)
