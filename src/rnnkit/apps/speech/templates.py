@@ -20,7 +20,9 @@ each utterance's speech (its frames above an energy floor) is first cut in propo
 re-cut by forced alignment against the current templates (the same dynamic programme, constrained to the
 transcript's words), as segmental k-means does (Rabiner, Wilpon & Juang 1986). A word keeps up to ``per_word``
 exemplars: the segments nearest the centres of a k-means clustering of its length-normalised segments (Rabiner &
-Wilpon 1979 cluster speaker-independent templates this way). The word insertion penalty is chosen on the
+Wilpon 1979 cluster speaker-independent templates this way). As in the classical systems' finite-state or
+bigram grammars, the decoder can add a word bigram model of the training transcripts (interpolated Kneser-Ney)
+to the cost of each word transition; the word insertion penalty and the grammar's weight are chosen on the
 validation utterances.
 
 Frames are the log-mel features, normalised per utterance (cepstral mean and variance normalisation), with every
@@ -34,7 +36,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["TemplateRecognizer", "fit_templates", "template_baseline", "one_pass_dtw", "forced_align", "speech_frames"]
+__all__ = [
+    "TemplateRecognizer",
+    "bigram_costs",
+    "fit_templates",
+    "template_baseline",
+    "one_pass_dtw",
+    "forced_align",
+    "speech_frames",
+]
 
 _INF = np.float32(np.inf)
 
@@ -113,40 +123,69 @@ class _Network:
 
 
 def one_pass_dtw(
-    x: np.ndarray, templates: list[np.ndarray], word_of: np.ndarray, penalty: float
+    x: np.ndarray,
+    templates: list[np.ndarray],
+    word_of: np.ndarray,
+    penalty: float,
+    grammar: np.ndarray | None = None,
 ) -> tuple[list[int], float]:
-    """The cheapest sequence of templates for the frames ``x`` (T, F), any word after any word, each word
-    costing ``penalty`` more: ``(word ids, cost)``; ``word_of[k]`` is template k's word."""
+    """The cheapest sequence of templates for the frames ``x`` (T, F): ``(word ids, cost)``.
+
+    ``word_of[k]`` is template k's word (ids 0 .. W-1). Every word after the first costs ``penalty`` more.
+    ``grammar`` (W + 1, W + 1), optional, adds ``grammar[v, w]`` when word w follows word v, index W being the
+    sentence boundary (``grammar[W, w]`` starts an utterance with w, ``grammar[v, W]`` ends one with v): a
+    weighted ``-log p(w | v)`` of a bigram model makes it the classical decoder with a bigram grammar. Without
+    it any word may follow any word at no cost.
+    """
     T = len(x)
     if T == 0 or not templates:
         return [], 0.0
+    W = int(word_of.max()) + 1
+    if grammar is None:
+        grammar = np.zeros((W + 1, W + 1))
     net = _Network.of(templates)
     dist = _distances(x, net.states)
-    D = np.full(len(net.states), _INF, np.float32)
-    start = np.zeros(len(net.states), np.int64)
-    D[net.first] = dist[0, net.first]
-    exit_cost = np.empty(T, np.float64)
-    exit_tmpl = np.empty(T, np.int64)
-    exit_start = np.empty(T, np.int64)
+    S = len(net.states)
+    counts = np.bincount(word_of, minlength=W)
+    lasts = np.full((W, max(int(counts.max()), 1)), S)  # each word's templates' last states; S: never reached
+    for w in range(W):
+        lasts[w, : counts[w]] = net.last[word_of == w]
+    rows = np.arange(W)
+    D = np.full(S + 1, _INF, np.float32)
+    start = np.zeros(S + 1, np.int64)
+    D[net.first] = dist[0, net.first] + grammar[W, word_of]
+    exit_cost = np.empty((T, W), np.float64)  # each word's cheapest end at frame t, and where it started
+    exit_start = np.empty((T, W), np.int64)
+    came_from = np.zeros((T, W), np.int64)  # the word before a word that starts at frame t
 
     def record(t: int) -> None:
-        k = int(np.argmin(D[net.last]))
-        exit_cost[t], exit_tmpl[t], exit_start[t] = D[net.last[k]], k, start[net.last[k]]
+        best = lasts[rows, D[lasts].argmin(1)]
+        exit_cost[t], exit_start[t] = D[best], start[best]
 
     record(0)
+    between = grammar[:W, :W]
     for t in range(1, T):
-        D, start = net.step(D, start)
-        entry = np.float32(exit_cost[t - 1] + penalty)
+        D[:S], start[:S] = net.step(D[:S], start[:S])
+        cand = exit_cost[t - 1][:, None] + between  # (from v, to w)
+        came_from[t] = cand.argmin(0)
+        entry = (cand[came_from[t], rows] + penalty).astype(np.float32)[word_of]  # per template
         enter = entry < D[net.first]
-        D[net.first[enter]] = entry
+        D[net.first[enter]] = entry[enter]
         start[net.first[enter]] = t
-        D += dist[t]
+        D[:S] += dist[t]
         record(t)
-    words, t = [], T - 1
-    while t >= 0:
-        words.append(int(word_of[exit_tmpl[t]]))
-        t = int(exit_start[t]) - 1
-    return words[::-1], float(exit_cost[T - 1])
+    final = exit_cost[T - 1] + grammar[:W, W]
+    w = int(np.argmin(final))
+    if not np.isfinite(final[w]):  # too few frames for any template
+        return [], float("inf")
+    cost, words, t = float(final[w]), [], T - 1
+    while True:
+        words.append(w)
+        began = int(exit_start[t, w])
+        if began == 0:
+            break
+        w, t = int(came_from[began, w]), began - 1
+    return words[::-1], cost
 
 
 def forced_align(x: np.ndarray, slots: list[list[np.ndarray]]) -> list[tuple[int, int]] | None:
@@ -224,19 +263,39 @@ def _exemplars(segments: list[np.ndarray], k: int, seed: int) -> list[np.ndarray
 
 @dataclass
 class TemplateRecognizer:
-    """Word templates and the one-pass decoder's word insertion penalty (see the module's docstring)."""
+    """Word templates, the one-pass decoder's word insertion ``penalty`` and its bigram grammar (``bigram``:
+    (W + 1, W + 1) costs ``-log p(w | v)``, index W the utterance boundary; weighted by ``lm_weight``); see the
+    module's docstring."""
 
     words: list[str]
     templates: list[np.ndarray]
     word_of: np.ndarray
     penalty: float = 0.0
+    bigram: np.ndarray | None = None
+    lm_weight: float = 0.0
     info: dict = field(default_factory=dict)
 
-    def transcribe(self, frames: np.ndarray, penalty: float | None = None) -> str:
+    def transcribe(
+        self, frames: np.ndarray, penalty: float | None = None, lm_weight: float | None = None
+    ) -> str:
         """The words of one utterance's :func:`speech_frames`."""
         p = self.penalty if penalty is None else penalty
-        ids, _ = one_pass_dtw(frames, self.templates, self.word_of, p)
+        lw = self.lm_weight if lm_weight is None else lm_weight
+        grammar = lw * self.bigram if self.bigram is not None and lw > 0 else None
+        ids, _ = one_pass_dtw(frames, self.templates, self.word_of, p, grammar)
         return " ".join(self.words[i] for i in ids)
+
+
+def bigram_costs(texts: list[str], words: list[str]) -> np.ndarray:
+    """``-log p(w | v)`` (W + 1, W + 1) of an interpolated Kneser-Ney bigram model of ``texts`` over ``words``;
+    index W is the utterance boundary (row: the start, column: the end)."""
+    from rnnkit.models import WordNgramLM
+
+    lm = WordNgramLM(texts, order=2)
+    out = np.empty((len(words) + 1, len(words) + 1))
+    for row, history in enumerate([[w] for w in words] + [[]]):
+        out[row] = [-lm.log_prob(history, w) for w in [*words, None]]
+    return out
 
 
 def fit_templates(
@@ -304,22 +363,35 @@ def fit_templates(
             templates.append(np.ascontiguousarray(t, dtype=np.float32))
             word_of.append(index[w])
     rec = TemplateRecognizer(words, templates, np.array(word_of, np.int64))
-    # the penalty, in units of a typical frame distance, chosen on validation (ties: the smaller)
+    rec.bigram = bigram_costs([" ".join(ws) for _, ws in utts], words)
+    # the penalty and the grammar's weight, in units of a typical frame distance, chosen on validation (ties: the
+    # smaller): the penalty without the grammar, the weight at that penalty, the penalty again at that weight.
+    # The weight is chosen on the validation utterances whose texts no training utterance says, where there are
+    # at least 30 (a weight chosen on texts the bigram has seen would favour it too much).
     typical = (
         float(np.median([np.median(_distances(t, t[::-1])) for t in templates[:50]])) if templates else 1.0
     )
-    grid = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0]
     val = list(range(min(max_val, len(val_frames))))
-    wer: dict[str, float] = {}
-    best = (np.inf, 0.0)
-    for g in grid:
-        if not val:
-            break
-        hyps = [rec.transcribe(val_frames[i], g * typical) for i in val]
-        wer[f"{g:g}"] = error_rates([val_texts[i] for i in val], hyps)["wer"]
-        if wer[f"{g:g}"] < best[0]:
-            best = (wer[f"{g:g}"], g)
-    rec.penalty = best[1] * typical
+    known = {" ".join(ws) for _, ws in utts}
+    new_texts = [i for i in val if val_texts[i] not in known]
+    wer: dict[str, dict[str, float]] = {"penalty": {}, "lm_weight": {}, "penalty_again": {}}
+
+    def choose(key: str, grid: list[float], which: list[int], make) -> float:
+        best = (np.inf, 0.0)
+        for g in grid if which else []:
+            hyps = [rec.transcribe(val_frames[i], *make(g)) for i in which]
+            wer[key][f"{g:g}"] = error_rates([val_texts[i] for i in which], hyps)["wer"]
+            if wer[key][f"{g:g}"] < best[0]:
+                best = (wer[key][f"{g:g}"], g)
+        return best[1]
+
+    penalties = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0]
+    p = choose("penalty", penalties, val, lambda g: (g * typical, 0.0))
+    lm_on = new_texts if len(new_texts) >= 30 else val
+    lw = choose("lm_weight", [0.0, 0.1, 0.25, 0.5, 1.0, 2.0], lm_on, lambda g: (p * typical, g * typical))
+    if lw > 0:
+        p = choose("penalty_again", penalties, val, lambda g: (g * typical, lw * typical))
+    rec.penalty, rec.lm_weight = p * typical, lw * typical
     rec.info = {
         "name": "word templates + one-pass DTW",
         "templates": len(templates),
@@ -329,15 +401,24 @@ def fit_templates(
         "training_utterances": len(utts),
         "aligned": int(sum(c is not None for c in cuts)),
         "penalty": round(rec.penalty, 4),
-        "penalty_frames": best[1],
-        "val_wer_by_penalty": wer,
+        "lm_weight": round(rec.lm_weight, 4),
+        "typical_distance": round(typical, 4),
+        "val_wer": wer,
+        "lm_chosen_on": f"{len(lm_on)} validation utterances"
+        + (" with new texts" if lm_on is new_texts else ""),
         "seconds_to_fit": round(time.perf_counter() - t0, 2),
     }
     return rec
 
 
 def template_baseline(
-    features: list[np.ndarray], texts: list[str], train, val, tests: dict[str, np.ndarray], seed: int = 0, **fit
+    features: list[np.ndarray],
+    texts: list[str],
+    train,
+    val,
+    tests: dict[str, np.ndarray],
+    seed: int = 0,
+    **fit,
 ) -> tuple[TemplateRecognizer, dict[str, list[str]]]:
     """The baseline on a corpus split: templates from the utterances ``train`` (indices into ``features``, the
     raw log-mels, and ``texts``), the penalty chosen on ``val``, and the transcripts of each test part:
