@@ -45,9 +45,9 @@ def test_one_pass_dtw_finds_the_cheapest_word_sequence_of_all(with_grammar):
     rng = np.random.default_rng(0)
     templates = [rng.normal(size=(n, 3)).astype(np.float32) for n in (2, 3, 2)]
     word_of = np.array([0, 1, 1])  # two templates of word 1
-    for trial in range(6):
+    for trial in range(8):
         x = rng.normal(size=(8, 3)).astype(np.float32)
-        penalty = [0.0, 0.5, 2.0][trial % 3]
+        penalty = [0.0, 0.5, 2.0, -0.4][trial % 4]  # a negative penalty is a bonus for each word
         # costs of word v -> word w; index 2 is the utterance's start (row) and end (column)
         grammar = rng.uniform(0, 3, size=(3, 3)) if with_grammar else None
         best, best_seq = np.inf, None

@@ -66,7 +66,11 @@ class SpeechConfig(AppConfig, WordLMOptions):
         "mean", "how the per-frame outputs become one vector", choices=("last", "mean", "max", "attention")
     )
     dropout: float = option(0.2, "dropout on the features and before the output layer", low=0.0, below=1.0)
-    baseline: bool = option(True, "score the DTW 1-nearest-neighbour baseline on the same split")
+    baseline: bool = option(
+        True,
+        "score the classical baseline on the same split: DTW 1-nearest-neighbour (isolated words), word "
+        "templates with one-pass DTW and a bigram grammar (connected speech)",
+    )
     dtw_window: int = option(
         0,
         "DTW baseline: pair frames i, j only when |i - j| < window (plus the length difference); 0 = no band",

@@ -389,8 +389,10 @@ def fit_templates(
     p = choose("penalty", penalties, val, lambda g: (g * typical, 0.0))
     lm_on = new_texts if len(new_texts) >= 30 else val
     lw = choose("lm_weight", [0.0, 0.1, 0.25, 0.5, 1.0, 2.0], lm_on, lambda g: (p * typical, g * typical))
-    if lw > 0:
-        p = choose("penalty_again", penalties, val, lambda g: (g * typical, lw * typical))
+    if lw > 0:  # the grammar charges every word: a bonus (a negative penalty) may now pay
+        p = choose(
+            "penalty_again", [-2.0, -1.0, -0.5, *penalties], val, lambda g: (g * typical, lw * typical)
+        )
     rec.penalty, rec.lm_weight = p * typical, lw * typical
     rec.info = {
         "name": "word templates + one-pass DTW",
