@@ -366,6 +366,7 @@ def _small(tmp_path, **kw) -> MusicConfig:
         eval_samples=6,
         eval_max_length=300,
         ngram_max_order=4,
+        ff_epochs=2,
         runs_dir=str(tmp_path),
         name="m",
         progress=False,
@@ -515,7 +516,12 @@ def test_chorale_task_beats_a_threshold_an_untrained_model_fails(chorale_run):
     assert m["test"]["bits_per_token"] < m["baselines"]["unigram"]["bits"] - 0.5
     assert m["tunes"]["test"] >= 5 and m["collections"] == []
     assert chorale_run.rows[0].task == "music (Bach chorales)"
-    assert set(chorale_run.rows[0].baselines) >= {"unigram", "untrained model"}
+    assert set(chorale_run.rows[0].baselines) >= {"unigram", "untrained model", "feed-forward (16 tokens)"}
+    # the feed-forward counterpart (16 tokens of context, no recurrence) learns the chorales too, and the row
+    # judges against the stronger of it and the n-gram
+    ff, ng = m["baselines"]["feedforward"], m["baselines"]["kneser_ney"]
+    assert ff["bits"] < m["baselines"]["unigram"]["bits"] - 0.5 and ff["epochs"] >= 1
+    assert chorale_run.rows[0].baseline_value == min(ff["bits"], ng["bits"])
     assert m["generated"]["valid_share"] >= 0.5  # 4 tunes from a weak model: most fill their bars
 
 
@@ -677,3 +683,16 @@ def test_failed_wav_leaves_no_partial_output(tmp_path, monkeypatch):
         write_tunes([tokens], tmp_path / "out", wav=True)
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_feedforward_baseline_scores_the_tokens_the_ngram_scores():
+    """On a repeating stream a 4-token context predicts every token after the first few; the scored tokens are
+    every token after <bos>, <eos> included, as for the n-gram and the LSTM."""
+    from rnnkit.apps.music.report import feedforward_bits, ngram_bits
+
+    tune = ["M:6/8", "K:Cmaj", "C", "D", "E", "|", "G", "A", "B", "|", "C", "E", "G", "|"]
+    train = [tune] * 60
+    ff = feedforward_bits(train, [tune] * 3, [tune] * 2, context=4, epochs=30, seed=0)
+    ng = ngram_bits(train, [tune] * 3, [tune] * 2, max_order=5)
+    assert ff["context"] == 4 and ff["bits"] < 0.5  # the start of a tune is all it cannot know
+    assert abs(ff["bits"] - ng["bits"]) < 0.5

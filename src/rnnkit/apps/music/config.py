@@ -51,6 +51,15 @@ class MusicConfig(AppConfig):
         100, "validate every this many steps as well as at each epoch end; 0 = epoch ends only", low=0
     )
     ngram_max_order: int = option(20, "the Kneser-Ney baseline tries orders 1..this on validation", low=1)
+    ff_context: int = option(
+        16, "feed-forward baseline (Bengio et al. 2003): tokens of context it reads", low=1
+    )
+    ff_epochs: int = option(
+        10,
+        "feed-forward baseline: epochs of 100,000 random positions at most (stops early on validation); "
+        "0 = leave it out",
+        low=0,
+    )
     eval_samples: int = option(100, "tunes generated at the end for the validity and histogram scores", low=0)
     eval_temperature: float = option(1.0, "sampling temperature of those tunes", low=1e-6)
     eval_max_length: int = option(600, "tokens at most per generated tune", low=8)

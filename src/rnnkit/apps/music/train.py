@@ -84,8 +84,20 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             toks["train"], toks["val"] or toks["train"][:50], toks["test"], cfg.ngram_max_order
         )
         uni = report.unigram_bits(toks["train"], toks["test"])
+        ff = None
+        if cfg.ff_epochs:
+            ff = report.feedforward_bits(
+                toks["train"],
+                toks["val"] or toks["train"][:50],
+                toks["test"],
+                cfg.ff_context,
+                cfg.ff_epochs,
+                cfg.seed,
+            )
         say(
-            f"music: held-out bits/token {test_bits:.3f} (Kneser-Ney {ngram['order']}-gram {ngram['bits']:.3f}, unigram {uni:.3f})"
+            f"music: held-out bits/token {test_bits:.3f} (Kneser-Ney {ngram['order']}-gram {ngram['bits']:.3f}, "
+            + (f"feed-forward {ff['bits']:.3f}, " if ff else "")
+            + f"unigram {uni:.3f})"
         )
 
         generated = score_generation(model, vocab, cfg, toks["test"], say) if cfg.eval_samples else None
@@ -103,7 +115,7 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             "training_tokens": n_tokens,
             "scored_tokens": len(nats),
             "test": {"bits_per_token": test_bits, "nats_per_token": float(nats.mean())},
-            "baselines": {"kneser_ney": ngram, "unigram": {"bits": uni}},
+            "baselines": {"kneser_ney": ngram, "feedforward": ff, "unigram": {"bits": uni}},
             "untrained": {"bits_per_token": untrained},
             "generated": generated,
             **training_summary(model, trainer, train_seconds, seconds),
