@@ -54,8 +54,9 @@ class MusicConfig(AppConfig):
     ff_context: int = option(
         16, "feed-forward baseline (Bengio et al. 2003): tokens of context it reads", low=1
     )
+    # 30: on the folk tunes the network stops early on validation after 20 (a cap of 10 still bound it)
     ff_epochs: int = option(
-        10,
+        30,
         "feed-forward baseline: epochs of 100,000 random positions at most (stops early on validation); "
         "0 = leave it out",
         low=0,
