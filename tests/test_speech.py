@@ -164,6 +164,12 @@ def test_train_on_a_user_file_beats_chance_and_round_trips(tmp_path, runs_dir):
     assert m["untrained"]["accuracy"] < 0.6
     assert m["test"]["accuracy"] >= 0.9, m["test"]
     assert m["baseline"]["accuracy"] > 0.5  # DTW ran on the same split
+    # the feed-forward counterpart (the same frames at a fixed length, an MLP) too; each row is judged against
+    # the stronger of the two
+    assert m["feedforward"]["frames"] == 32 and 0.0 <= m["feedforward"]["accuracy"] <= 1.0
+    for r, key in zip(result.rows, ("accuracy", "f1")):
+        every = {"DTW 1-NN": m["baseline"][key], "MLP (no recurrence)": m["feedforward"][key]}
+        assert r.baselines == every and r.baseline_value == max(every.values())
     rec = load(result.run)
     seqs, y, _ = read_features(data)
     probs = rec.predict(seqs[:5])
@@ -185,6 +191,7 @@ def test_spoken_digits_short_training_beats_untrained(runs_dir):
     assert m["split"]["test"] == 300 and m["untrained"]["accuracy"] < 0.3
     assert m["test"]["accuracy"] >= 0.93, m["test"]
     assert m["baseline"]["accuracy"] >= 0.95  # DTW 1-NN on the same MFCCs
+    assert m["feedforward"]["accuracy"] >= 0.85  # the MLP on fixed-length frames: 0.95 on this split
 
 
 def test_audio_features_frames_and_bad_audio(tmp_path):
