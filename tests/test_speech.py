@@ -254,3 +254,15 @@ def test_cli_train_predict_evaluate_round_trip(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "evaluate", runs / "sp", "--json")
     assert rc == 0, err
     assert json.loads(out)["accuracy"] == pytest.approx(load(runs / "sp").evaluate()["accuracy"])
+
+
+def test_a_tiny_user_file_gets_both_baselines(tmp_path, runs_dir):
+    """15 recordings: the MLP baseline trains without early stopping (a held-out tenth of 11 recordings cannot
+    hold every class, which scikit-learn refuses) instead of failing the run."""
+    data = _order_task(tmp_path / "tiny.npz", n=15)
+    cfg = SpeechConfig(
+        data=str(data), name="tiny", runs_dir=str(runs_dir), epochs=1, hidden_size=8, progress=False
+    )
+    m = train(cfg, say=lambda *_: None).metrics
+    assert m["feedforward"]["early_stopping"] is False and 0.0 <= m["feedforward"]["accuracy"] <= 1.0
+    assert m["split"]["train"] < 15 and m["baseline"]["accuracy"] >= 0.0

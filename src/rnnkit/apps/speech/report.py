@@ -10,6 +10,7 @@ on the validation part, so the baseline gets the better of the two.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,7 @@ def feedforward(cfg: SpeechConfig, normed, labels, tr, va, te, frames: int = 32)
     linearly to ``frames`` frames and flattened into one vector, then scikit-learn's MLP (one hidden layer of 256,
     early stopping on a tenth of the training part; its L2 penalty chosen on the validation part). No recurrence:
     it sees the whole utterance at once, at a fixed resolution. Returns ``(test predictions, info dict)``."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from sklearn.preprocessing import StandardScaler
 
@@ -147,10 +149,16 @@ def feedforward(cfg: SpeechConfig, normed, labels, tr, va, te, frames: int = 32)
     scale = StandardScaler().fit(X[tr])
     X = scale.transform(X)
 
+    # early stopping holds out a tenth of the training part, stratified: only where every class can spare some
+    early = bool(np.bincount(labels[tr], minlength=int(labels.max()) + 1).min() >= 10) if len(tr) else False
+
     def fit(alpha: float):
-        return MLPClassifier(
-            hidden_layer_sizes=(256,), alpha=alpha, early_stopping=True, max_iter=300, random_state=cfg.seed
-        ).fit(X[tr], labels[tr])
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(256,), alpha=alpha, early_stopping=early, max_iter=300, random_state=cfg.seed
+        )
+        with warnings.catch_warnings():  # without early stopping, a small set may end at max_iter: fine here
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return mlp.fit(X[tr], labels[tr])
 
     val_acc: dict[str, float] = {}
     alpha = 1e-2
@@ -164,6 +172,7 @@ def feedforward(cfg: SpeechConfig, normed, labels, tr, va, te, frames: int = 32)
     info = {
         "name": "MLP on the frames stretched to a fixed length (scikit-learn)",
         "frames": frames,
+        "early_stopping": early,
         "alpha": alpha,
         "val_accuracy": val_acc,
         "seconds": round(time.perf_counter() - t0, 2),
