@@ -32,6 +32,7 @@ Frames are the log-mel features, normalised per utterance (cepstral mean and var
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -248,10 +249,15 @@ def _exemplars(segments: list[np.ndarray], k: int, seed: int) -> list[np.ndarray
     if len(segments) <= k:
         return list(segments)
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     length = max(2, int(np.median([len(s) for s in segments])))
     flat = np.stack([_resample(s, length).ravel() for s in segments])
-    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(flat)
+    with (
+        warnings.catch_warnings()
+    ):  # identical segments (a word said the same way) give fewer distinct clusters
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(flat)
     out = []
     for c in range(k):
         members = np.flatnonzero(km.labels_ == c)
