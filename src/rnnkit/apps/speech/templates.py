@@ -27,6 +27,11 @@ validation utterances.
 
 Frames are the log-mel features, normalised per utterance (cepstral mean and variance normalisation), with every
 ``pool`` frames averaged into one.
+
+Example::
+
+    rec, hyps = template_baseline(corpus.features, corpus.texts, train_ix, val_ix, {"test": test_ix})
+    rec.transcribe(speech_frames(log_mels))   # (T, 40) natural-log mel energies -> "three one four"
 """
 
 from __future__ import annotations
