@@ -192,3 +192,16 @@ def test_a_bigram_grammar_helps_where_the_word_order_is_constrained():
     assert rec.bigram.shape == (7, 7) and np.all(p.sum(1) > 0.99) and np.all(p.sum(1) <= 1 + 1e-9)
     ka, lumo, te_ = (rec.words.index(w) for w in ("ka", "lumo", "te"))
     assert p[ka, lumo] > 5 * p[ka, te_]  # "ka lumo" is said, "ka te" never
+
+
+def test_stretch_frames_is_linear_interpolation_in_time():
+    from rnnkit.apps.speech.features import stretch_frames
+
+    ramp = np.stack([np.arange(5.0), 10 - np.arange(5.0)], 1)  # (5, 2), linear in time
+    out = stretch_frames(ramp, 9)
+    np.testing.assert_allclose(out[:, 0], np.linspace(0, 4, 9))
+    np.testing.assert_allclose(out[:, 1], np.linspace(10, 6, 9))
+    np.testing.assert_allclose(
+        stretch_frames(ramp, 3), ramp[[0, 2, 4]]
+    )  # squeezing keeps the frames it lands on
+    np.testing.assert_allclose(stretch_frames(ramp[:1], 4), np.repeat(ramp[:1], 4, 0))  # one frame: repeated

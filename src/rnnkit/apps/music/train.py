@@ -80,19 +80,15 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             k: [t["tokens"] for t in part]
             for k, part in (("train", train_t), ("val", val_t), ("test", test_t))
         }
-        ngram = report.ngram_bits(
-            toks["train"], toks["val"] or toks["train"][:50], toks["test"], cfg.ngram_max_order
-        )
+        val_toks = (
+            toks["val"] or toks["train"][:50]
+        )  # a run without validation tunes chooses on training ones
+        ngram = report.ngram_bits(toks["train"], val_toks, toks["test"], cfg.ngram_max_order)
         uni = report.unigram_bits(toks["train"], toks["test"])
         ff = None
         if cfg.ff_epochs:
             ff = report.feedforward_bits(
-                toks["train"],
-                toks["val"] or toks["train"][:50],
-                toks["test"],
-                cfg.ff_context,
-                cfg.ff_epochs,
-                cfg.seed,
+                toks["train"], val_toks, toks["test"], cfg.ff_context, cfg.ff_epochs, cfg.seed
             )
         say(
             f"music: held-out bits/token {test_bits:.3f} (Kneser-Ney {ngram['order']}-gram {ngram['bits']:.3f}, "

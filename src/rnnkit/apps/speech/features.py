@@ -25,6 +25,7 @@ __all__ = [
     "StreamingLogMel",
     "load_audio",
     "log_mel",
+    "stretch_frames",
     "warp_log_mel",
 ]
 
@@ -58,6 +59,16 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     spec = np.abs(librosa.stft(y, n_fft=WINDOW, hop_length=HOP, win_length=WINDOW, center=False)) ** 2
     mel = _BASIS @ spec  # (40, frames)
     return np.log(mel + _FLOOR).T.astype(np.float32)
+
+
+def stretch_frames(seq: np.ndarray, length: int) -> np.ndarray:
+    """Frames ``seq`` (T, F) stretched or squeezed linearly in time to ``length`` frames (T >= 1): frame ``i`` of
+    the result reads position ``i (T - 1) / (length - 1)``, interpolating between the two nearest frames."""
+    pos = np.linspace(0, len(seq) - 1, length)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(seq) - 1)
+    w = (pos - lo)[:, None]
+    return (1 - w) * seq[lo] + w * seq[hi]
 
 
 def warp_log_mel(frames, alpha):

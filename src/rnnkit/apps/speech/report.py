@@ -136,16 +136,11 @@ def feedforward(cfg: SpeechConfig, normed, labels, tr, va, te, frames: int = 32)
     from sklearn.neural_network import MLPClassifier
     from sklearn.preprocessing import StandardScaler
 
+    from rnnkit.apps.speech.features import stretch_frames
+
     t0 = time.perf_counter()
 
-    def stretch(seq: np.ndarray) -> np.ndarray:
-        pos = np.linspace(0, len(seq) - 1, frames)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, len(seq) - 1)
-        w = (pos - lo)[:, None]
-        return ((1 - w) * seq[lo] + w * seq[hi]).ravel()
-
-    X = np.stack([stretch(np.asarray(s, dtype=np.float64)) for s in normed])
+    X = np.stack([stretch_frames(np.asarray(s, dtype=np.float64), frames).ravel() for s in normed])
     scale = StandardScaler().fit(X[tr])
     X = scale.transform(X)
 

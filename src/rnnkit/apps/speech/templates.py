@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnkit.apps.speech.features import stretch_frames
+
 __all__ = [
     "TemplateRecognizer",
     "bigram_costs",
@@ -141,11 +143,42 @@ def one_pass_dtw(
     ``grammar`` (W + 1, W + 1), optional, adds ``grammar[v, w]`` when word w follows word v, index W being the
     sentence boundary (``grammar[W, w]`` starts an utterance with w, ``grammar[v, W]`` ends one with v): a
     weighted ``-log p(w | v)`` of a bigram model makes it the classical decoder with a bigram grammar. Without
-    it any word may follow any word at no cost.
+    it any word may follow any word at no cost. Too few frames for any template: no words, cost ``inf``.
     """
+    words, _, cost = _search(x, templates, word_of, penalty, grammar)
+    return words, cost
+
+
+def forced_align(x: np.ndarray, slots: list[list[np.ndarray]]) -> list[tuple[int, int]] | None:
+    """Cut the frames ``x`` (T, F) into one segment per slot, in order, each slot matched by the best of its
+    templates: ``[(start, end), ...]`` (end exclusive), or ``None`` if the frames are too few.
+
+    It is :func:`one_pass_dtw` with the slots as words and a grammar that allows only slot 0 first, slot s + 1
+    after slot s and the last slot at the end."""
+    n = len(slots)
+    if len(x) == 0 or n == 0:
+        return None
+    grammar = np.full((n + 1, n + 1), np.inf)
+    grammar[np.arange(n), np.arange(1, n + 1)] = 0.0  # s -> s + 1, and the last slot -> the end
+    grammar[n, 0] = 0.0  # the start -> slot 0
+    word_of = np.repeat(np.arange(n), [len(s) for s in slots])
+    words, starts, _ = _search(x, [t for slot in slots for t in slot], word_of, 0.0, grammar)
+    if not words:
+        return None
+    return list(zip(starts, [*starts[1:], len(x)]))
+
+
+def _search(
+    x: np.ndarray,
+    templates: list[np.ndarray],
+    word_of: np.ndarray,
+    penalty: float,
+    grammar: np.ndarray | None,
+) -> tuple[list[int], list[int], float]:
+    """The one pass of :func:`one_pass_dtw`: ``(word ids, the frame each starts at, cost)``."""
     T = len(x)
     if T == 0 or not templates:
-        return [], 0.0
+        return [], [], 0.0
     W = int(word_of.max()) + 1
     if grammar is None:
         grammar = np.zeros((W + 1, W + 1))
@@ -183,69 +216,16 @@ def one_pass_dtw(
     final = exit_cost[T - 1] + grammar[:W, W]
     w = int(np.argmin(final))
     if not np.isfinite(final[w]):  # too few frames for any template
-        return [], float("inf")
-    cost, words, t = float(final[w]), [], T - 1
+        return [], [], float("inf")
+    cost, words, starts, t = float(final[w]), [], [], T - 1
     while True:
-        words.append(w)
         began = int(exit_start[t, w])
+        words.append(w)
+        starts.append(began)
         if began == 0:
             break
         w, t = int(came_from[began, w]), began - 1
-    return words[::-1], cost
-
-
-def forced_align(x: np.ndarray, slots: list[list[np.ndarray]]) -> list[tuple[int, int]] | None:
-    """Cut the frames ``x`` (T, F) into one segment per slot, in order, each slot matched by the best of its
-    templates: ``[(start, end), ...]`` (end exclusive), or ``None`` if the frames are too few."""
-    T = len(x)
-    if T == 0 or not slots:
-        return None
-    templates = [t for slot in slots for t in slot]
-    slot_of = np.repeat(np.arange(len(slots)), [len(s) for s in slots])
-    net = _Network.of(templates)
-    dist = _distances(x, net.states)
-    n = len(slots)
-    D = np.full(len(net.states), _INF, np.float32)
-    start = np.zeros(len(net.states), np.int64)
-    in0 = net.first[slot_of == 0]
-    D[in0] = dist[0, in0]
-    exit_cost = np.full((T, n), np.inf)
-    exit_start = np.zeros((T, n), np.int64)
-    firsts = [net.first[slot_of == s] for s in range(n)]
-    lasts = [net.last[slot_of == s] for s in range(n)]
-
-    def record(t: int) -> None:
-        for s in range(n):
-            k = lasts[s][int(np.argmin(D[lasts[s]]))]
-            exit_cost[t, s], exit_start[t, s] = D[k], start[k]
-
-    record(0)
-    for t in range(1, T):
-        D, start = net.step(D, start)
-        for s in range(1, n):
-            entry = np.float32(exit_cost[t - 1, s - 1])
-            enter = firsts[s][entry < D[firsts[s]]]
-            D[enter] = entry
-            start[enter] = t
-        D += dist[t]
-        record(t)
-    if not np.isfinite(exit_cost[T - 1, n - 1]):
-        return None
-    cuts, t = [], T - 1
-    for s in range(n - 1, -1, -1):
-        st = int(exit_start[t, s])
-        cuts.append((st, t + 1))
-        t = st - 1
-    return cuts[::-1]
-
-
-def _resample(seg: np.ndarray, length: int) -> np.ndarray:
-    """``seg`` (L, F) linearly stretched to ``length`` frames."""
-    pos = np.linspace(0, len(seg) - 1, length)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, len(seg) - 1)
-    w = (pos - lo)[:, None]
-    return (1 - w) * seg[lo] + w * seg[hi]
+    return words[::-1], starts[::-1], cost
 
 
 def _exemplars(segments: list[np.ndarray], k: int, seed: int) -> list[np.ndarray]:
@@ -257,7 +237,7 @@ def _exemplars(segments: list[np.ndarray], k: int, seed: int) -> list[np.ndarray
     from sklearn.exceptions import ConvergenceWarning
 
     length = max(2, int(np.median([len(s) for s in segments])))
-    flat = np.stack([_resample(s, length).ravel() for s in segments])
+    flat = np.stack([stretch_frames(s, length).ravel() for s in segments])
     with (
         warnings.catch_warnings()
     ):  # identical segments (a word said the same way) give fewer distinct clusters
