@@ -28,6 +28,7 @@ from rnnkit.models.lexicon import Lexicon, WordNgramLM, lexicon_beam_search
 from rnnkit.models.lm import LanguageModel, LanguageModelConfig
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.tagger import SequenceTagger, StreamingConfig, StreamingPredictor, TaggerConfig
+from rnnkit.models.tdnn import TimeDelayEncoder
 
 __all__ = [
     "Model",
@@ -51,6 +52,7 @@ __all__ = [
     "Seq2SeqConfig",
     "CTCRecognizer",
     "CTCConfig",
+    "TimeDelayEncoder",
     "DecodingConfig",
     "DecodeResult",
     "filter_logits",

@@ -27,6 +27,7 @@ from rnnkit.models._base import (
     require,
 )
 from rnnkit.models.classifier import make_head
+from rnnkit.models.tdnn import TimeDelayEncoder
 
 __all__ = ["CTCConfig", "CTCRecognizer", "ctc_greedy_decode", "ctc_prefix_beam_search", "edit_distance"]
 
@@ -46,8 +47,12 @@ class CTCConfig:
         default_factory=lambda: EncoderConfig(bidirectional=True)
     )  # bidirectional ok
     head_hidden: int = 0  # a tanh hidden layer of this size before the output; 0 = linear head
-    dropout: float = 0.0  # on the inputs' embeddings and before the head
+    dropout: float = 0.0  # on the inputs' embeddings and before the head (and between time-delay layers)
     beam_size: int = 8  # default beam of decode(); 1 = greedy
+    # > 0: the feed-forward counterpart, a TimeDelayEncoder of this many convolutions in place of `encoder`
+    time_delay_layers: int = 0
+    time_delay_width: int = 5  # frames each of its convolutions spans (odd)
+    time_delay_size: int = 256  # channels of each of its convolutions
 
 
 def _logaddexp(a: float, b: float) -> float:
@@ -135,6 +140,10 @@ class CTCRecognizer(Model):
     """Frame-level encoder (any cell, bidirectional allowed) + linear head over ``num_labels + 1`` classes,
     trained with the CTC loss; decoded greedily (best path) or by prefix beam search.
 
+    With ``time_delay_layers > 0`` the encoder is a :class:`~rnnkit.models.tdnn.TimeDelayEncoder` (width-``w``
+    convolutions over the frames, no recurrence) and ``encoder`` is not used: the feed-forward counterpart,
+    trained and decoded exactly as the recurrent model.
+
     Batches: ``{"inputs" (B, T, I), "lengths" (B,), "targets" (B, S) labels in 1..num_labels right-padded,
     "target_lengths" (B,)}``. A target longer than its input can be aligned (``S`` plus the number of
     repeated neighbours must not exceed the input length) is a clear error, not an infinite loss.
@@ -158,7 +167,13 @@ class CTCRecognizer(Model):
         if not 0.0 <= c.dropout < 1.0:
             raise RnnkitError(f"dropout must be in [0, 1), got {c.dropout}")
         self.embed = InputEmbedding(c.vocab_size, c.input_size, c.embedding_dim, c.dropout)
-        self.encoder = c.encoder.build(self.embed.size)
+        positive("time_delay_layers", c.time_delay_layers, zero_ok=True)
+        if c.time_delay_layers:
+            self.encoder = TimeDelayEncoder(
+                self.embed.size, c.time_delay_size, c.time_delay_layers, c.time_delay_width, c.dropout
+            )
+        else:
+            self.encoder = c.encoder.build(self.embed.size)
         self.head = make_head(self.encoder.output_size, c.num_labels + 1, c.head_hidden, c.dropout)
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
