@@ -18,7 +18,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps.handwriting import baselines, data, report
 from rnnkit.apps.handwriting.config import HandwritingConfig
 from rnnkit.apps.handwriting.model import CRNN, CRNNConfig, decode_lines
-from rnnkit.models import CTCConfig, EncoderConfig, ctc_greedy_decode, ctc_prefix_beam_search
+from rnnkit.models import CTCConfig, EncoderConfig, Model, ctc_greedy_decode, ctc_prefix_beam_search
 
 
 def tiny_model(num_labels: int = 10, hidden: int = 32, seed: int = 0) -> CRNN:
@@ -374,9 +374,11 @@ def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits, capsy
         num_layers=1,
         tesseract=False,
         beam_size=2,
+        ff_layers=0,
     )
     result = train(cfg, say=lambda *a: None)
     assert result.metrics["lines"] == {"train": 9, "val": 1, "test": 2}
+    assert "feedforward" not in result.metrics and not (result.run / "feedforward").exists()
     assert set(result.metrics["alphabet"]) <= set(data.DIGITS)
     reader = load(result.run)
     got = reader.predict([tmp_path / "l0.png", tmp_path / "l1.png"])
@@ -467,6 +469,16 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
     assert m["untrained"]["cer"] > 0.8
     assert m["test"]["cer"] < 0.5, m["test"]
     assert "connected components + CNN" in m["baselines"]
+    # the feed-forward counterpart (time-delay convolutions in the BiLSTM's place) trained on the same lines for
+    # as many epochs: it reads far better than the untrained CRNN; the rows judge against the strongest baseline
+    ff = m["baselines"]["feed-forward (time-delay + CTC)"]
+    assert ff["cer"] < 0.7 and m["feedforward"]["epochs"] == 4, (ff, m["feedforward"])
+    assert not (result.run / "finished").exists() and not (result.run / "feedforward" / "finished").exists()
+    twin = Model.load(result.run / "feedforward")
+    assert twin.config.ctc.time_delay_layers == 4 and twin.encoder.backend == "feed-forward"
+    strongest = min(m["baselines"].items(), key=lambda kv: kv[1]["cer"])
+    row = next(r for r in result.rows if r.metric == "CER" and r.goal == "< baseline")
+    assert (row.baseline, row.baseline_value) == (strongest[0], strongest[1]["cer"])
     for name in ("model.safetensors", "metrics.json", "config.json", "alphabet.json", "samples.png"):
         assert (result.run / name).is_file()
     # the saved run reads PNG files as the model read the arrays
@@ -543,6 +555,9 @@ def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path
     assert lex["beam_size"] == cfg.lexicon_beam
     lex_rows = [r for r in result.rows if r.metric == "CER, lexicon + LM" and "held-out" in r.task]
     assert lex_rows and all(r.value == lex["cer"] for r in lex_rows)
+    # ... and its feed-forward counterpart is judged there by its own lexicon + LM reading
+    ff = m["test_sets"]["held-out fonts"]["baselines"]["feed-forward (time-delay + CTC)"]
+    assert lex_rows[0].baselines["feed-forward (time-delay + CTC)"] == ff["lexicon"]["cer"]
     reader = load(result.run)
     lines = data.render_font_lines(
         ["she said"], data.split_fonts(data.find_fonts())[1], 3, np.random.default_rng(0)

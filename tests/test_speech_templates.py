@@ -135,7 +135,7 @@ def test_speech_frames_drop_quiet_edges_and_pool():
 
 def test_result_rows_judge_every_decoder_against_the_templates_and_the_goal():
     from rnnkit.apps.speech.config import SpeechConfig
-    from rnnkit.apps.speech.report import TEMPLATES, ctc_result_rows
+    from rnnkit.apps.speech.report import FEEDFORWARD, TEMPLATES, ctc_result_rows
 
     parts = {
         "test": {"greedy": {"wer": 0.01}, TEMPLATES: {"wer": 0.02}, "untrained": {"wer": 1.0}, "count": 9},
@@ -160,6 +160,16 @@ def test_result_rows_judge_every_decoder_against_the_templates_and_the_goal():
     rows = {r.task: r for r in ctc_result_rows(SpeechConfig(data="digits-ctc"), parts, 1.0)}
     beam = rows["speech (digits-ctc, unseen voices, beam 8)"]
     assert (beam.baseline, beam.goal, beam.met) == ("untrained", "<= 0.05", True)
+    # the feed-forward counterpart is judged decoder by decoder: where it beats the templates it is the baseline
+    parts["unseen"][TEMPLATES] = {"wer": 0.06}
+    parts["unseen"][FEEDFORWARD] = {"greedy": {"wer": 0.05}, "beam 8": {"wer": 0.07}}
+    rows = {r.task: r for r in ctc_result_rows(SpeechConfig(data="digits-ctc"), parts, 1.0)}
+    greedy = rows["speech (digits-ctc, unseen voices, greedy)"]
+    assert (greedy.baseline, greedy.baseline_value, greedy.met) == ("feed-forward", 0.05, False)
+    assert greedy.baselines == {"untrained": 1.0, "templates": 0.06, "feed-forward": 0.05}
+    beam = rows["speech (digits-ctc, unseen voices, beam 8)"]
+    assert (beam.baseline, beam.baseline_value, beam.met) == ("templates", 0.06, True)
+    assert len(rows) == 3  # the counterpart has no rows of its own
 
 
 def test_a_bigram_grammar_helps_where_the_word_order_is_constrained():

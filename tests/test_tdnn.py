@@ -13,12 +13,13 @@ from rnnkit.models import CTCConfig, CTCRecognizer, TimeDelayEncoder, load_model
 
 
 def _reference(enc: TimeDelayEncoder, x: torch.Tensor, lengths: list[int]) -> torch.Tensor:
-    """Each output frame as the sum over its window's frames, one frame at a time (zeros outside the sequence)."""
+    """Each output frame as the sum over its window's frames, one frame at a time (zeros outside the sequence),
+    plus the layer's input after the first layer."""
     r = enc.width // 2
     outs = []
     for b, n in enumerate(lengths):
         h = [x[b, t] for t in range(n)]
-        for conv in enc.convs:
+        for i, conv in enumerate(enc.convs):
             W, bias = conv.weight, conv.bias  # (out, in, width)
             nxt = []
             for t in range(n):
@@ -27,7 +28,7 @@ def _reference(enc: TimeDelayEncoder, x: torch.Tensor, lengths: list[int]) -> to
                     s = t + k - r
                     if 0 <= s < n:
                         acc = acc + W[:, :, k] @ h[s]
-                nxt.append(torch.relu(acc))
+                nxt.append(torch.relu(acc) + (h[t] if i else 0))
             h = nxt
         pad = [torch.zeros(enc.hidden_size, dtype=x.dtype)] * (x.shape[1] - n)
         outs.append(torch.stack(h + pad))

@@ -323,6 +323,36 @@ def save_members(run, members) -> None:
         shutil.rmtree(member_dir(run.path, k) / FINISHED, ignore_errors=True)
 
 
+FEEDFORWARD = "feedforward"
+"""The folder of a run that holds its feed-forward counterpart (``model.safetensors``, ``model.json``)."""
+
+
+def fit_feedforward(model, cfg, run_path: Path, fit: Callable) -> MemberTraining:
+    """Train the feed-forward counterpart ``model`` of a run (:class:`~rnnkit.apps.config.TimeDelayOptions`) with
+    the run's trainer settings ``cfg`` in ``run_path / FEEDFORWARD``; ``fit(trainer)`` trains it on the network's
+    batches and returns the history. Like an ensemble member (:func:`fit_member`), a finished counterpart is read
+    back by ``rnnkit train --resume``. It has no recurrence, so no gradient flow through time is recorded."""
+    import dataclasses
+
+    out_dir = Path(run_path) / FEEDFORWARD
+    out_dir.mkdir(parents=True, exist_ok=True)
+    quiet = dataclasses.replace(cfg, grad_monitor_every=0)
+    return fit_member(
+        model, out_dir, run_path, lambda: build_trainer(model, quiet, out_dir, grad_monitor_every=0), fit
+    )
+
+
+def save_feedforward(run, model) -> None:
+    """The feed-forward counterpart's weights and config into ``FEEDFORWARD/`` of the run (``Model.load``
+    reads them); its resume copy goes."""
+    from rnnkit.apps.rundir import FINISHED
+
+    model.save(run.path / FEEDFORWARD)
+    for f in ("model.safetensors", "model.json"):
+        run.file(f"{FEEDFORWARD}/{f}")
+    shutil.rmtree(run.path / FEEDFORWARD / FINISHED, ignore_errors=True)
+
+
 def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]:
     """Inputs from arguments, else from ``file`` (``-`` = stdin), else from stdin when it is not a terminal.
 

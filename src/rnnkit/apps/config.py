@@ -16,7 +16,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.config import option
 from rnnkit.train.trainer import TrainerConfig
 
-__all__ = ["AppConfig", "WordLMOptions", "check_fractions"]
+__all__ = ["AppConfig", "TimeDelayOptions", "WordLMOptions", "check_fractions"]
 
 
 @dataclass
@@ -87,3 +87,35 @@ class WordLMOptions:
     def search_weights(self) -> dict[str, float]:
         """The keyword arguments of :func:`~rnnkit.models.lexicon_beam_search` that weigh the word LM."""
         return {"lm_weight": self.lm_weight, "word_bonus": self.word_bonus}
+
+
+@dataclass
+class TimeDelayOptions:
+    """The feed-forward counterpart of a CTC application's recurrent network (speech, handwriting): the same
+    front end, CTC output, data, training settings and decoders, with a time-delay network
+    (:class:`rnnkit.models.TimeDelayEncoder`) in place of the recurrence. It is reported beside the network as
+    a baseline, so the report shows what the recurrence itself buys."""
+
+    ff_layers: int = option(
+        4,
+        "convolutions of the feed-forward counterpart (as wide as the recurrent encoder's output; speech: "
+        "connected data only), trained and decoded like the network and reported as a baseline; 0 = leave it out",
+        low=0,
+    )
+    ff_width: int = option(
+        5,
+        "frames each convolution of the feed-forward counterpart spans (odd: a window centred on its frame)",
+        low=1,
+    )
+
+    def time_delay(self, size: int) -> dict[str, int]:
+        """The :class:`~rnnkit.models.CTCConfig` settings of the counterpart, ``size`` channels per layer."""
+        return {
+            "time_delay_layers": self.ff_layers,
+            "time_delay_width": self.ff_width,
+            "time_delay_size": size,
+        }
+
+    def check_time_delay(self) -> None:
+        if self.ff_width % 2 == 0:
+            raise RnnkitError(f"ff_width must be odd (a window centred on its frame), got {self.ff_width}")

@@ -5,18 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.config import AppConfig, WordLMOptions
+from rnnkit.apps.config import AppConfig, TimeDelayOptions, WordLMOptions
 from rnnkit.config import option
 
 __all__ = ["HandwritingConfig"]
 
 
 @dataclass
-class HandwritingConfig(AppConfig, WordLMOptions):
-    """Handwriting recognition: a CRNN (conv + BiLSTM + CTC) next to Tesseract and segment-and-classify."""
+class HandwritingConfig(AppConfig, WordLMOptions, TimeDelayOptions):
+    """Handwriting recognition: a CRNN (conv + BiLSTM + CTC) next to Tesseract, segment-and-classify and its
+    feed-forward counterpart (the same conv blocks and CTC, time-delay convolutions in place of the BiLSTM)."""
 
     # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
-    added_since = (("case_variety", False), ("word_gaps", False))
+    added_since = (("case_variety", False), ("word_gaps", False), ("ff_layers", 0))
 
     # training (trainer fields whose default differs for this application)
     epochs: int = option(30, "passes over freshly drawn training lines at most", low=1)
@@ -93,6 +94,7 @@ class HandwritingConfig(AppConfig, WordLMOptions):
             raise RnnkitError(
                 f"test_fraction must be > 0 (the scores need test lines), got {self.test_fraction}"
             )
+        self.check_time_delay()
         if self.height % 8:
             raise RnnkitError(f"height must be a multiple of 8, got {self.height}")
         if self.min_digits > self.max_digits:

@@ -79,7 +79,8 @@ class CRNN(Model):
 
     @property
     def encoder(self):
-        """The recurrent encoder (for reports of its size and backend)."""
+        """The recurrent encoder, or the time-delay one of the feed-forward counterpart (for reports of its
+        size and backend)."""
         return self.ctc.encoder
 
     def _check(self, images: Tensor) -> Tensor:
@@ -151,10 +152,15 @@ class CRNN(Model):
             self.train(was)
 
 
-def build_model(cfg, num_labels: int) -> CRNN:
-    """The CRNN of the application config ``cfg`` for an alphabet of ``num_labels`` characters."""
+def build_model(cfg, num_labels: int, feedforward: bool = False) -> CRNN:
+    """The CRNN of the application config ``cfg`` for an alphabet of ``num_labels`` characters; with
+    ``feedforward``, its counterpart without recurrence: ``cfg.ff_layers`` time-delay convolutions as wide as the
+    BiLSTM's output (``2 * hidden_size``) in its place."""
     encoder = app_encoder(cfg, bidirectional=True, backend=cfg.backend)
-    ctc = CTCConfig(num_labels=num_labels, encoder=encoder, dropout=cfg.dropout, beam_size=cfg.beam_size)
+    ff = cfg.time_delay(2 * cfg.hidden_size) if feedforward else {}
+    ctc = CTCConfig(
+        num_labels=num_labels, encoder=encoder, dropout=cfg.dropout, beam_size=cfg.beam_size, **ff
+    )
     return CRNN(CRNNConfig(height=cfg.height, channels=list(cfg.channels), ctc=ctc))
 
 

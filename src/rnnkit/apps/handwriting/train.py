@@ -18,7 +18,10 @@ from rnnkit.apps import plots
 from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
-    finish_training,
+    fit_feedforward,
+    fit_member,
+    save_feedforward,
+    save_members,
     save_run_files,
     setup_torch,
     split_indices,
@@ -128,22 +131,38 @@ def _prepare(cfg: HandwritingConfig):
     return alphabet, train_lines, val, tests, None, info, tr_pair[1]
 
 
-def _evaluate(
-    cfg, model, alphabet, lines, texts, digit_baseline, lexicon=None, lm=None
-) -> tuple[dict, dict, dict]:
-    """CRNN and baseline scores on one test set: ``(crnn scores, baseline scores, readings)``."""
+FEEDFORWARD = "feed-forward (time-delay + CTC)"
+
+
+def _read(cfg, model, alphabet, lines, texts, lexicon=None, lm=None) -> tuple[dict, list[str]]:
+    """A CTC network's scores on one test set (beam search, with its greedy and lexicon readings inside) and
+    its beam-search texts."""
     greedy = decode_lines(model, lines, alphabet, 1)
     beam = decode_lines(model, lines, alphabet, cfg.beam_size)
-    crnn = {**report.scores(texts, beam), "beam_size": cfg.beam_size, "greedy": report.scores(texts, greedy)}
+    out = {**report.scores(texts, beam), "beam_size": cfg.beam_size, "greedy": report.scores(texts, greedy)}
     if lexicon is not None:
-        crnn["lexicon"] = {
+        out["lexicon"] = {
             **report.scores(
                 texts, decode_lines(model, lines, alphabet, cfg.lexicon_beam, lexicon=lexicon, lm=lm, cfg=cfg)
             ),
             "beam_size": cfg.lexicon_beam,
         }
+    return out, beam
+
+
+def _evaluate(
+    cfg, model, alphabet, lines, texts, digit_baseline, lexicon=None, lm=None, feedforward=None
+) -> tuple[dict, dict, dict]:
+    """CRNN and baseline scores on one test set: ``(crnn scores, baseline scores, readings)``."""
+    crnn, beam = _read(cfg, model, alphabet, lines, texts, lexicon, lm)
     readings: dict[str, list[str]] = {"crnn": beam}
     base: dict[str, Any] = {}
+    if feedforward is not None:
+        t0 = time.perf_counter()
+        base[FEEDFORWARD], readings["feed-forward"] = _read(
+            cfg, feedforward, alphabet, lines, texts, lexicon, lm
+        )
+        base[FEEDFORWARD]["seconds"] = round(time.perf_counter() - t0, 2)
     if digit_baseline is not None:
         t0 = time.perf_counter()
         readings["segment+cnn"] = digit_baseline.read(lines)
@@ -202,11 +221,36 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         val_batches = batches(val[0], encode(val[1], alphabet), 64, by_width=True) if val[0] else None
         steps = -(-n_train // cfg.batch_size)
         tcfg = cfg if val_batches is not None else dataclasses.replace(cfg, monitor="train_loss")
-        trainer = build_trainer(model, tcfg, run.path, grad_monitor_every=max(1, steps // 2))
         t_train = time.perf_counter()
-        history = trainer.fit(EpochBatches(epoch_batches, steps), val_batches)
-        finish_training(trainer, run.path)
+
+        def fit(trainer):
+            return trainer.fit(EpochBatches(epoch_batches, steps), val_batches)
+
+        # through fit_member, so that a run resumed while its feed-forward counterpart trains keeps the CRNN
+        trainer = fit_member(
+            model,
+            run.path,
+            run.path,
+            lambda: build_trainer(model, tcfg, run.path, grad_monitor_every=max(1, steps // 2)),
+            fit,
+        )
+        history = trainer.history
         train_seconds = time.perf_counter() - t_train
+        feedforward = None
+        if cfg.ff_layers:  # the same conv blocks, batches, trainer and decoders, no recurrence
+            torch.manual_seed(cfg.seed)
+            feedforward = build_model(cfg, len(alphabet), feedforward=True)
+            t0 = time.perf_counter()
+            ff = fit_feedforward(feedforward, tcfg, run.path, fit)
+            info["feedforward"] = {
+                "parameters": sum(p.numel() for p in feedforward.parameters()),
+                "layers": cfg.ff_layers,
+                "width": cfg.ff_width,
+                "epochs": ff.state.epoch,
+                "stop_reason": ff.state.stop_reason,
+                "train_seconds": round(time.perf_counter() - t0, 2),
+            }
+            say(f"handwriting: feed-forward counterpart trained, {ff.state.epoch} epochs")
 
         seg = None
         if digits is not None and cfg.segment_baseline:
@@ -215,7 +259,7 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             info["segment_cnn_fit_seconds"] = round(time.perf_counter() - t0, 2)
         results, readings = {}, {}
         for set_name, (lines, texts) in tests.items():
-            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg, lexicon, lm)
+            crnn, base, read = _evaluate(cfg, model, alphabet, lines, texts, seg, lexicon, lm, feedforward)
             results[set_name] = {"crnn": crnn, "baselines": base}
             readings[set_name] = read
         tess_reason = None
@@ -244,6 +288,9 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             "history": history,
         }
         save_run_files(run, model, cfg, APP, metrics)
+        save_members(run, [model])  # the CRNN's resume copy goes
+        if feedforward is not None:
+            save_feedforward(run, feedforward)
         run.write_json("alphabet.json", {"alphabet": alphabet, "height": cfg.height})
         if lexicon is not None:
             # the texts of the built-in fonts data are made again from the config (3 MB); others are kept
@@ -279,7 +326,10 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
             seconds,
         )
         if "lexicon" in res["crnn"]:  # the reader that spells only words of the training texts
+            base = dict(res["baselines"])
+            if FEEDFORWARD in base:  # the counterpart read with the same lexicon + LM
+                base[FEEDFORWARD] = base[FEEDFORWARD]["lexicon"]
             rows += report.result_rows(
-                task, res["crnn"]["lexicon"], res["baselines"], seconds, metric="CER, lexicon + LM"
+                task, res["crnn"]["lexicon"], base, seconds, metric="CER, lexicon + LM"
             )
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

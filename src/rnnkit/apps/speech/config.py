@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.config import AppConfig, WordLMOptions
+from rnnkit.apps.config import AppConfig, TimeDelayOptions, WordLMOptions
 from rnnkit.config import option
 
 __all__ = ["SpeechConfig"]
 
 
 @dataclass
-class SpeechConfig(AppConfig, WordLMOptions):
+class SpeechConfig(AppConfig, WordLMOptions, TimeDelayOptions):
     """Speech recognition. Isolated words (``data="fsdd"`` or an .npz): a bidirectional GRU/LSTM over MFCC
     frames next to DTW 1-nearest-neighbour. Connected speech (``data="digits-ctc"``, ``"phrases"`` or a CSV
     ``file,transcript``): log-mel frames, a conv front end with time subsampling, a GRU/LSTM and CTC."""
@@ -102,8 +102,12 @@ class SpeechConfig(AppConfig, WordLMOptions):
 
         return self.data in CTC_TASKS or self.data.lower().endswith(".csv")
 
+    # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
+    added_since = (("ff_layers", 0),)
+
     def check(self) -> None:
         super().check()
+        self.check_time_delay()
         if not self.connected and (self.ensemble > 1 or self.vtlp > 0):
             raise RnnkitError(
                 "--ensemble and --vtlp are for connected speech (digits-ctc, phrases or a CSV of transcripts), "

@@ -209,10 +209,15 @@ class CTCStream:
         return lp
 
 
-def build_ctc_model(cfg: SpeechConfig, num_labels: int) -> SpeechCTC:
-    """The conv + recurrent + CTC model of the application config ``cfg`` for ``num_labels`` characters."""
+def build_ctc_model(cfg: SpeechConfig, num_labels: int, feedforward: int = 0) -> SpeechCTC:
+    """The conv + recurrent + CTC model of the application config ``cfg`` for ``num_labels`` characters; with
+    ``feedforward > 0``, its counterpart without recurrence: ``cfg.ff_layers`` time-delay convolutions of
+    ``feedforward`` channels (the recurrent encoder's output size) in the recurrent encoder's place."""
     encoder = app_encoder(cfg)
-    ctc = CTCConfig(num_labels=num_labels, encoder=encoder, dropout=cfg.dropout, beam_size=cfg.beam_size)
+    ff = cfg.time_delay(feedforward) if feedforward else {}
+    ctc = CTCConfig(
+        num_labels=num_labels, encoder=encoder, dropout=cfg.dropout, beam_size=cfg.beam_size, **ff
+    )
     return SpeechCTC(
         SpeechCTCConfig(num_mels=N_MELS, channels=cfg.conv_channels, subsample=cfg.subsample, ctc=ctc)
     )

@@ -13,8 +13,10 @@ from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
     finish_training,
+    fit_feedforward,
     fit_member,
     per_epoch_generator,
+    save_feedforward,
     save_members,
     save_run_files,
     setup_torch,
@@ -253,6 +255,40 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
                 say(f"ensemble member {k + 1}/{cfg.ensemble}: {done.state.epoch} epochs")
         model = members[0]
         train_seconds = time.perf_counter() - t_train
+        feedforward, ff_info = None, None
+        if cfg.ff_layers:  # the same front end, batches, trainer and decoders, no recurrence
+            seed_everything(cfg.seed)
+            feedforward = build_ctc_model(cfg, len(alphabet), feedforward=model.encoder.output_size)
+            t0 = time.perf_counter()
+            ff = fit_feedforward(
+                feedforward,
+                cfg,
+                run.path,
+                lambda t: t.fit(EpochBatches(epoch_batches, steps_per_epoch), val or None),
+            )
+            ff_info = {
+                "parameters": sum(p.numel() for p in feedforward.parameters()),
+                "layers": cfg.ff_layers,
+                "width": cfg.ff_width,
+                "epochs": ff.state.epoch,
+                "stop_reason": ff.state.stop_reason,
+                "best_val_loss": min(
+                    (r["val_loss"] for r in ff.history if r.get("val_loss") is not None), default=None
+                ),
+                "train_seconds": round(time.perf_counter() - t0, 2),
+            }
+            say(f"feed-forward counterpart: {ff.state.epoch} epochs")
+
+        def decoded(lp) -> dict[str, list[str]]:  # every decoder's texts of the log-probabilities lp
+            hyps = {"greedy": transcribe(lp, alphabet, 1)}
+            if cfg.beam_size > 1:
+                hyps[f"beam {cfg.beam_size}"] = transcribe(lp, alphabet, cfg.beam_size)
+            if cfg.lexicon:
+                beam = cfg.lexicon_beam
+                hyps[f"beam {beam} + lexicon"] = transcribe(lp, alphabet, beam, lexicon)
+                if lm is not None:
+                    hyps[f"beam {beam} + lexicon + LM"] = transcribe(lp, alphabet, beam, lexicon, lm, cfg)
+            return hyps
 
         scores: dict[str, dict] = {}
         outputs: dict[str, dict[str, list[str]]] = {}
@@ -263,17 +299,15 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             lp = average_networks(each)
             if len(each) > 1:
                 alone[part] = [report.error_rates(refs, transcribe(e, alphabet, 1))["wer"] for e in each]
-            hyps = {"greedy": transcribe(lp, alphabet, 1)}
-            if cfg.beam_size > 1:
-                hyps[f"beam {cfg.beam_size}"] = transcribe(lp, alphabet, cfg.beam_size)
-            if cfg.lexicon:
-                beam = cfg.lexicon_beam
-                hyps[f"beam {beam} + lexicon"] = transcribe(lp, alphabet, beam, lexicon)
-                if lm is not None:
-                    hyps[f"beam {beam} + lexicon + LM"] = transcribe(lp, alphabet, beam, lexicon, lm, cfg)
+            hyps = decoded(lp)
             scores[part] = {k: report.error_rates(refs, h) for k, h in hyps.items()}
             scores[part]["untrained"] = report.error_rates(refs, transcribe(untrained_lp[part], alphabet, 1))
             scores[part]["count"] = len(ix)
+            if feedforward is not None:  # each decoder's reading of the counterpart's log-probabilities
+                ff_hyps = decoded(utterance_log_probs(feedforward, [feats[i] for i in ix]))
+                scores[part][report.FEEDFORWARD] = {
+                    k: report.error_rates(refs, h) for k, h in ff_hyps.items()
+                }
             outputs[part] = {"refs": refs, **hyps}
         baseline_info = None
         if cfg.baseline:  # the classical recogniser: word templates cut from the same training part
@@ -312,6 +346,7 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             "test": scores,
             "voices": voice_tables,
             "baseline": baseline_info,
+            "feedforward": ff_info,
             "lexicon_words": len(lexicon),
             "lm": {"order": lm.order, "weight": cfg.lm_weight, "word_bonus": cfg.word_bonus} if lm else None,
             "epochs_run": len(history),
@@ -327,6 +362,8 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
             }
         save_run_files(run, model, cfg, APP, metrics)
         save_members(run, members)
+        if feedforward is not None:
+            save_feedforward(run, feedforward)
         run.write_json(
             "labels.json",
             {
