@@ -368,6 +368,24 @@ def test_beam_search_finds_the_most_probable_sequence_greedy_misses():
     assert beam.scores[0].item() == pytest.approx(best_lp, abs=1e-6)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_beam_search_keeps_going_while_a_live_beam_can_beat_the_finished_ones(alpha):
+    # tokens: 0 = start, 1 = end, 2 = "a", 3 = "b", 4 = "c", 5 = "d". From the start "a" is almost certain
+    # and "a d end" follows; the unlikely "end" and "b end" finish first and fill the beam's two places for
+    # finished hypotheses, but the live beam "a d" scores far above both and must still be followed to its end
+    p = torch.full((6, 6), 1e-12)
+    p[0, 2], p[0, 1], p[0, 3], p[0, 4] = 0.97, 0.01, 0.01, 0.01
+    p[2, 5], p[2, 1] = 0.99, 0.01
+    p[3, 1] = p[4, 1] = p[5, 1] = 1.0
+    step = _markov_step(p.log())
+    first = torch.zeros(1, dtype=torch.long)
+    cfg = DecodingConfig(strategy="beam", beam_size=2, length_penalty=alpha, max_length=6)
+    beam = beam_search(step, torch.zeros(1), first, 1, cfg, lambda s, i: s.index_select(0, i))
+    assert beam.to_lists()[0] == [2, 5] and bool(beam.finished[0])
+    best = math.log(0.97 * 0.99)
+    assert beam.scores[0].item() == pytest.approx(best / (3**alpha if alpha else 1.0), rel=1e-5)
+
+
 def test_beam_size_one_equals_greedy_for_every_generator():
     torch.manual_seed(0)
     lm = LanguageModel(
