@@ -31,6 +31,7 @@ from rnnkit.models._base import (
 )
 from rnnkit.models.attention import ATTENTIONS, AdditiveAttention, LuongAttention
 from rnnkit.models.decoding import DecodeResult, DecodingConfig, decode, make_decoding, reorder_state
+from rnnkit.models.tdnn import TimeDelayEncoder
 
 __all__ = ["Seq2SeqConfig", "Seq2Seq"]
 
@@ -53,6 +54,13 @@ class Seq2SeqConfig:
         1.0  # training: probability of feeding the true previous token (scheduled sampling)
     )
     dropout: float = 0.0  # on embeddings and before the output layer
+    # > 0: the feed-forward counterpart, no recurrence anywhere: a TimeDelayEncoder of this many convolutions
+    # reads the source, and each decoder step sees only the last `decoder_context` target tokens (`encoder` and
+    # the decoder's cell are not used; its hidden_size is the query size)
+    time_delay_layers: int = 0
+    time_delay_width: int = 5  # frames each of its convolutions spans (odd)
+    time_delay_size: int = 256  # channels of each of its convolutions
+    decoder_context: int = 4  # previous target tokens the feed-forward decoder sees
     bos_id: int = 2  # the decoder's first input (rnnkit.datasets.Vocabulary's <bos>)
     eos_id: int = 3  # the end token (Vocabulary's <eos>)
     pad_id: int = 0  # fills generated sequences after their end (Vocabulary's <pad>)
@@ -72,7 +80,14 @@ class Seq2Seq(Model):
       c_t])` = :math:`o_t`;
     * ``none``: :math:`o_t = s_t`;
 
-    and :math:`p(y_t) = \mathrm{softmax}(W_v o_t)`. Training uses teacher forcing; with
+    and :math:`p(y_t) = \mathrm{softmax}(W_v o_t)`.
+
+    With ``time_delay_layers > 0`` it is the feed-forward counterpart: a
+    :class:`~rnnkit.models.tdnn.TimeDelayEncoder` gives :math:`H`, and step ``t`` sees only the last
+    :math:`k` = ``decoder_context`` tokens (``bos`` before the start), :math:`q_t = \tanh(W_q [e(y_{t-k});
+    \dots; e(y_{t-1})])`, :math:`c_t = \mathrm{attn}(q_t, H)`, :math:`o_t = \tanh(W_o [q_t; c_t])`: the
+    same attention, output layer, training and decoding, with no state carried from step to step but the
+    tokens themselves. Training uses teacher forcing; with
     ``teacher_forcing < 1`` each sequence feeds back its own previous prediction with probability
     ``1 - teacher_forcing`` at each step (scheduled sampling, Bengio et al. 2015; lower it during training
     with :meth:`set_teacher_forcing`). Decoding: greedy or beam search with length normalisation.
@@ -110,12 +125,31 @@ class Seq2Seq(Model):
             if not 0 <= v < c.tgt_vocab_size:
                 raise RnnkitError(f"{name} must lie in [0, tgt_vocab_size={c.tgt_vocab_size}), got {v}")
         self.src_embed = InputEmbedding(c.src_vocab_size, c.src_input_size, c.embedding_dim, c.dropout)
-        self.encoder = c.encoder.build(self.src_embed.size)
+        positive("time_delay_layers", c.time_delay_layers, zero_ok=True)
+        ff = bool(c.time_delay_layers)  # the feed-forward counterpart
+        if ff:
+            if c.attention == "none":
+                raise RnnkitError(
+                    "the feed-forward Seq2Seq (time_delay_layers > 0) reads the source only through attention: "
+                    "expected attention bahdanau, dot or general, got 'none'"
+                )
+            positive("decoder_context", c.decoder_context)
+            self.encoder = TimeDelayEncoder(
+                self.src_embed.size, c.time_delay_size, c.time_delay_layers, c.time_delay_width, c.dropout
+            )
+            Y = c.decoder.hidden_size
+        else:
+            self.encoder = c.encoder.build(self.src_embed.size)
+            Y = c.decoder.cell_options.get("proj_size") or c.decoder.hidden_size  # the decoder's output size
         E = self.encoder.output_size
+        # (modules are made in this order so that a seeded recurrent model starts from the same weights as before)
         self.tgt_embedding = nn.Embedding(c.tgt_vocab_size, c.embedding_dim)
-        Y = c.decoder.cell_options.get("proj_size") or c.decoder.hidden_size  # the decoder's output size
-        extra = {"bahdanau": E, "dot": Y, "general": Y, "none": 0}[c.attention]
-        self.decoder = c.decoder.build(c.embedding_dim + extra)
+        if ff:
+            self.decoder = None
+            self.query = nn.Linear(c.decoder_context * c.embedding_dim, Y)
+        else:
+            extra = {"bahdanau": E, "dot": Y, "general": Y, "none": 0}[c.attention]
+            self.decoder = c.decoder.build(c.embedding_dim + extra)
         if c.attention == "bahdanau":
             self.attention = AdditiveAttention(Y, E, c.attention_dim)
         elif c.attention in ("dot", "general"):
@@ -123,8 +157,11 @@ class Seq2Seq(Model):
         else:
             self.attention = None
         self.combine = nn.Linear(Y + E, Y) if self.attention is not None else None
-        L = self.decoder.num_layers
-        self.bridge = nn.ModuleList([nn.Linear(E, L * s) for s in self.decoder.cell.state_sizes()])
+        if ff:
+            self.bridge = None
+        else:
+            L = self.decoder.num_layers
+            self.bridge = nn.ModuleList([nn.Linear(E, L * s) for s in self.decoder.cell.state_sizes()])
         self.drop = nn.Dropout(c.dropout)
         self.output = nn.Linear(Y, c.tgt_vocab_size)
         self.teacher_forcing = c.teacher_forcing
@@ -142,6 +179,15 @@ class Seq2Seq(Model):
         B, S = x.shape[0], x.shape[1]
         src_lengths = check_lengths(src_lengths, B, S, name="src_lengths")
         memory, state = self.encoder(x, None, src_lengths)  # (B, S, E)
+        mask = step_mask(src_lengths, B, S, x.device)
+        if self.decoder is None:  # feed-forward: the decoder's only state is its window of previous tokens
+            window = torch.full((B, self.config.decoder_context), self.config.bos_id, device=x.device)
+            return {
+                "window": window,
+                "memory": memory,
+                "mask": mask,
+                "keys": self.attention.precompute(memory),
+            }
         h = top_hidden(self.encoder, state)  # (B, E)
         L = self.decoder.num_layers
         parts = tuple(torch.tanh(lin(h)).view(B, L, -1).transpose(0, 1).contiguous() for lin in self.bridge)
@@ -149,7 +195,7 @@ class Seq2Seq(Model):
         st: dict[str, Any] = {
             "rnn": dec_state,
             "memory": memory,
-            "mask": step_mask(src_lengths, B, S, x.device),
+            "mask": mask,
         }
         if self.attention is not None:
             st["keys"] = self.attention.precompute(memory)
@@ -164,11 +210,17 @@ class Seq2Seq(Model):
 
         ``masks``: this step's decoder masks (drawn once per sequence in training, see :meth:`forward`).
         """
+        st = dict(st)
+        if self.decoder is None:  # feed-forward: the last decoder_context tokens, attention, output
+            window = torch.cat([st["window"][:, 1:], prev[:, None]], 1)  # (N, k)
+            q = torch.tanh(self.query(self.drop(self.tgt_embedding(window)).flatten(1)))  # (N, Y)
+            ctx, weights = self.attention(q, st["memory"], st["mask"], st["keys"])
+            st["window"] = window
+            return self.output(self.drop(torch.tanh(self.combine(torch.cat([q, ctx], -1))))), st, weights
         emb = self.drop(self.tgt_embedding(prev))  # (N, E_emb)
         rnn = st["rnn"]
         kind = self.config.attention
         weights = None
-        st = dict(st)
         if kind == "bahdanau":
             h_prev = (rnn[0] if isinstance(rnn, tuple) else rnn)[-1]  # top layer (N, Y)
             ctx, weights = self.attention(h_prev, st["memory"], st["mask"], st["keys"])
@@ -205,7 +257,7 @@ class Seq2Seq(Model):
         ratio = self.teacher_forcing if self.training else 1.0
         # the decoder's recurrent-dropout / zoneout masks last the whole target sequence (variational)
         B, T = tgt_in.shape
-        masks = self.decoder.sample_masks(B, T) if self.training else None
+        masks = self.decoder.sample_masks(B, T) if self.training and self.decoder is not None else None
         logits, attn = [], []
         prev = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
