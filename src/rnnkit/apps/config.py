@@ -16,7 +16,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.config import option
 from rnnkit.train.trainer import TrainerConfig
 
-__all__ = ["AppConfig", "TimeDelayOptions", "WordLMOptions", "check_fractions"]
+__all__ = ["AppConfig", "FeedForwardSeq2SeqOptions", "TimeDelayOptions", "WordLMOptions", "check_fractions"]
 
 
 @dataclass
@@ -98,8 +98,8 @@ class TimeDelayOptions:
 
     ff_layers: int = option(
         4,
-        "convolutions of the feed-forward counterpart (as wide as the recurrent encoder's output; speech: "
-        "connected data only), trained and decoded like the network and reported as a baseline; 0 = leave it out",
+        "convolutions of the feed-forward counterpart's encoder (as wide as the recurrent encoder's output; "
+        "speech: connected data only), trained and decoded like the network and reported as a baseline; 0 = leave it out",
         low=0,
     )
     ff_width: int = option(
@@ -119,3 +119,19 @@ class TimeDelayOptions:
     def check_time_delay(self) -> None:
         if self.ff_width % 2 == 0:
             raise RnnkitError(f"ff_width must be odd (a window centred on its frame), got {self.ff_width}")
+
+
+@dataclass
+class FeedForwardSeq2SeqOptions(TimeDelayOptions):
+    """The feed-forward counterpart of an encoder-decoder application (translate, caption): a time-delay
+    encoder and a decoder that sees only its last ``ff_context`` tokens, with the network's attention, output
+    layer, batches, loss, trainer settings and decoding (:class:`rnnkit.models.Seq2Seq` with
+    ``time_delay_layers > 0``)."""
+
+    ff_context: int = option(
+        4, "previous target tokens the feed-forward counterpart's decoder sees (it has no state)", low=1
+    )
+
+    def feedforward_seq2seq(self, size: int) -> dict[str, int]:
+        """The :class:`~rnnkit.models.Seq2SeqConfig` settings of the counterpart, encoder ``size`` channels."""
+        return {**self.time_delay(size), "decoder_context": self.ff_context}

@@ -16,10 +16,11 @@ Strategies (:class:`DecodingConfig`):
   2020); ``temperature=0`` is greedy;
 * ``beam`` — beam search with length normalisation: hypotheses are ranked by
   ``sum log p / length ** length_penalty`` (``length_penalty=0`` ranks by the raw sum). A beam stops when it
-  emits the end token; a batch row stops once it has ``beam_size`` finished hypotheses and no live beam can
-  still beat the worst of them (a live beam's score only falls, so its best possible rank is its score now
-  divided by ``max_length ** length_penalty``); at ``max_length`` unfinished beams compete as they are. With
-  ``beam_size=1`` it equals greedy.
+  emits the end token; a batch row stops once it has ``beam_size`` finished hypotheses and the best live
+  beam, ranked at its present length, does not beat the worst of them (a live beam's score only falls, so
+  with ``length_penalty=0`` this is exact; with length normalisation a longer beam could still rank higher,
+  and the rule is the usual heuristic, e.g. Hugging Face's default); at ``max_length`` unfinished beams compete
+  as they are. With ``beam_size=1`` it equals greedy.
 """
 
 from __future__ import annotations
@@ -273,12 +274,11 @@ def beam_search(
                 if n_alive == K:
                     break
             if len(finished[b]) >= K:
-                # done unless a live beam could still end above the K-th best finished hypothesis: its score can
-                # only fall, and a longer hypothesis divides by at most max_length ** alpha
+                # done unless the best live beam, ranked at its present length t + 1, beats the K-th best
+                # finished hypothesis (its score can only fall as it grows)
                 kth = sorted((h[0] for h in finished[b]), reverse=True)[K - 1]
                 alive = [float(v) for v in next_scores[b, :n_alive]]
-                bound = max(alive) / (config.max_length**alpha if alpha else 1.0) if alive else float("-inf")
-                done[b] = kth >= bound
+                done[b] = not alive or kth >= norm(max(alive), t + 1)
         if all(done):
             break
         rows = (torch.arange(B).unsqueeze(1) * K + src_beams).view(-1).to(device)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.config import AppConfig, check_fractions
+from rnnkit.apps.config import AppConfig, FeedForwardSeq2SeqOptions, check_fractions
 from rnnkit.config import option
 
 __all__ = ["CaptionConfig", "image_size"]
@@ -20,7 +20,7 @@ _USER_SIZE = (48, 48)
 
 
 @dataclass
-class CaptionConfig(AppConfig):
+class CaptionConfig(AppConfig, FeedForwardSeq2SeqOptions):
     """Image captioning: a small CNN encoder trained from scratch and an attention GRU/LSTM decoder."""
 
     data: str = option(
@@ -88,8 +88,12 @@ class CaptionConfig(AppConfig):
         5, "stop after this many validations without a better validation loss; 0 = never", low=0
     )
 
+    # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
+    added_since = (("ff_layers", 0),)
+
     def check(self) -> None:
         super(AppConfig, self).check()  # the trainer's checks; the fractions matter for a random split only
+        self.check_time_delay()
         if self.data not in ("emoji", "digits") or self.split == "random":
             check_fractions(self)
         if self.min_digits > self.max_digits:

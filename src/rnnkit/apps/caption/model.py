@@ -148,9 +148,12 @@ class ImageCaptioner(Model):
             self.train(was)
 
 
-def build_model(cfg: CaptionConfig, vocab_size: int) -> ImageCaptioner:
-    """The :class:`ImageCaptioner` ``cfg`` describes, for a caption vocabulary of ``vocab_size`` words."""
+def build_model(cfg: CaptionConfig, vocab_size: int, feedforward: bool = False) -> ImageCaptioner:
+    """The :class:`ImageCaptioner` ``cfg`` describes, for a caption vocabulary of ``vocab_size`` words; with
+    ``feedforward``, its counterpart without recurrence (the same CNN; ``cfg.ff_layers`` time-delay convolutions
+    over the grid cells, ``hidden_size`` wide, and a decoder that sees its last ``cfg.ff_context`` words)."""
     h, w = image_size(cfg)
+    ff = cfg.feedforward_seq2seq(cfg.hidden_size) if feedforward else {}
     return ImageCaptioner(
         CaptionerConfig(
             image_height=h,
@@ -171,6 +174,7 @@ def build_model(cfg: CaptionConfig, vocab_size: int) -> ImageCaptioner:
                 bos_id=BOS,
                 eos_id=EOS,
                 pad_id=PAD,
+                **ff,
             ),
         )
     )

@@ -125,6 +125,9 @@ def write_plots(run, data_name: str, history, caption_items) -> list[Path]:
     return [p for p in written if p is not None]
 
 
+FEEDFORWARD = "feed-forward (time-delay + attention)"
+
+
 def result_rows(
     data_name: str, split: str, model_scores: dict, base: dict, seconds: float
 ) -> list[ResultRow]:

@@ -11,8 +11,11 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
-    finish_training,
+    fit_feedforward,
+    fit_member,
     per_epoch_generator,
+    save_feedforward,
+    save_members,
     save_run_files,
     setup_torch,
     training_summary,
@@ -76,12 +79,36 @@ def train(cfg: CaptionConfig, overwrite: bool = False, say=print) -> TrainResult
 
         val = batches(data.images, va_pairs, 128) if va_pairs else None
         steps_per_epoch = -(-len(tr_pairs) // cfg.batch_size)
-        trainer = build_trainer(model, cfg, run.path, grad_monitor_every=max(1, steps_per_epoch // 4))
         t_train = time.perf_counter()
         probe = collate(data.images[[i for i, _ in tr_pairs[:32]]], [t for _, t in tr_pairs[:32]])
-        history = trainer.fit(EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=probe)
-        finish_training(trainer, run.path)
+        # through fit_member, so that a run resumed while its feed-forward counterpart trains keeps the network
+        trainer = fit_member(
+            model,
+            run.path,
+            run.path,
+            lambda: build_trainer(model, cfg, run.path, grad_monitor_every=max(1, steps_per_epoch // 4)),
+            lambda t: t.fit(EpochBatches(epoch_batches, steps_per_epoch), val, probe_batch=probe),
+        )
+        history = trainer.history
         train_seconds = time.perf_counter() - t_train
+        feedforward = None
+        if cfg.ff_layers:  # the same CNN, batches, loss, trainer settings and decoding, no recurrence
+            seed_everything(cfg.seed)
+            feedforward = build_model(cfg, len(vocab), feedforward=True)
+            t0 = time.perf_counter()
+            ff = fit_feedforward(
+                feedforward, cfg, run.path, lambda t: t.fit(EpochBatches(epoch_batches, steps_per_epoch), val)
+            )
+            ff_info = {
+                "parameters": sum(p.numel() for p in feedforward.parameters()),
+                "layers": cfg.ff_layers,
+                "width": cfg.ff_width,
+                "context": cfg.ff_context,
+                "epochs": ff.state.epoch,
+                "stop_reason": ff.state.stop_reason,
+                "train_seconds": round(time.perf_counter() - t0, 2),
+            }
+            say(f"caption: feed-forward counterpart trained, {ff.state.epoch} epochs")
 
         t_eval = time.perf_counter()
         greedy = caption_ids(model, te_images, beam=1, attention=True, **decode)
@@ -100,6 +127,15 @@ def train(cfg: CaptionConfig, overwrite: bool = False, say=print) -> TrainResult
             "nn_cnn": {"name": "nearest neighbour (CNN features)", **report.scores(nn_cnn, refs)},
             "untrained": {"name": "untrained model", **untrained},
         }
+        if feedforward is not None:
+            ff_out = captions(caption_ids(feedforward, te_images, beam=cfg.beam, **decode))
+            ff_greedy = report.scores(captions(caption_ids(feedforward, te_images, beam=1, **decode)), refs)
+            base["feedforward"] = {
+                "name": report.FEEDFORWARD,
+                **report.scores(ff_out, refs),
+                "greedy": ff_greedy,
+                **ff_info,
+            }
         base_seconds = time.perf_counter() - t_base
         seconds = time.perf_counter() - t_start
         metrics: dict[str, Any] = {
@@ -126,6 +162,9 @@ def train(cfg: CaptionConfig, overwrite: bool = False, say=print) -> TrainResult
             "history": history,
         }
         save_run_files(run, model, cfg, APP, metrics)
+        save_members(run, [model])  # the network's resume copy goes
+        if feedforward is not None:
+            save_feedforward(run, feedforward)
         run.write_json("caption.json", {"words": vocab.words, "data": data.name, "max_words": cfg.max_words})
         items = [
             (te_images[j], vocab.decode(g["hypotheses"][0][0]).split(), g["attention"], refs[j][0])
@@ -133,7 +172,10 @@ def train(cfg: CaptionConfig, overwrite: bool = False, say=print) -> TrainResult
             if g["hypotheses"][0][0] and "attention" in g
         ]
         written = report.write_plots(run, data.name, history, items)
-        samples = report.samples(refs, {**outputs, "NN pixels": nn_pixels, "NN CNN": nn_cnn}, k=5)
+        others = {"NN pixels": nn_pixels, "NN CNN": nn_cnn} | (
+            {"feed-forward": ff_out} if feedforward else {}
+        )
+        samples = report.samples(refs, {**outputs, **others}, k=5)
         run.commit({"app": APP, "name": name, "data": data.name})
     final = run.final
     rows = report.result_rows(data.name, _split_name(cfg), model_scores, base, seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.config import AppConfig, check_fractions
+from rnnkit.apps.config import AppConfig, FeedForwardSeq2SeqOptions, check_fractions
 from rnnkit.config import option
 
 __all__ = ["TranslateConfig", "NUM2WORDS_LANGS"]
@@ -19,7 +19,7 @@ NUM2WORDS_LANGS = ("num", "en", "fr", "de", "es", "it", "pt", "nl")
 
 
 @dataclass
-class TranslateConfig(AppConfig):
+class TranslateConfig(AppConfig, FeedForwardSeq2SeqOptions):
     """Machine translation: a bidirectional GRU/LSTM encoder and an attention decoder over subword units."""
 
     data: str = option(
@@ -111,8 +111,12 @@ class TranslateConfig(AppConfig):
     epochs: int = option(30, "passes over the training pairs at most", low=1)
     batch_size: int = option(64, "pairs per batch", low=1)
 
+    # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
+    added_since = (("ff_layers", 0),)
+
     def check(self) -> None:
         super(AppConfig, self).check()  # the trainer's checks; the fractions matter for a random split only
+        self.check_time_delay()
         if self.split == "random" or self.data != "bible":
             check_fractions(self)
         if self.data != "num2words":

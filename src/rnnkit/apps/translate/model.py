@@ -19,10 +19,13 @@ from rnnkit.apps.translate.data import BOS, EOS, PAD, collate
 __all__ = ["build_model", "smoothed_loss", "teacher_forcing_at", "translate_ids"]
 
 
-def build_model(cfg: TranslateConfig, src_vocab_size: int, tgt_vocab_size: int):
-    """A bidirectional-encoder, attention-decoder :class:`~rnnkit.models.Seq2Seq` for ``cfg``."""
+def build_model(cfg: TranslateConfig, src_vocab_size: int, tgt_vocab_size: int, feedforward: bool = False):
+    """A bidirectional-encoder, attention-decoder :class:`~rnnkit.models.Seq2Seq` for ``cfg``; with
+    ``feedforward``, its counterpart without recurrence (``cfg.ff_layers`` time-delay convolutions as wide as the
+    bidirectional encoder's output, a decoder that sees its last ``cfg.ff_context`` subwords)."""
     from rnnkit.models import EncoderConfig, Seq2Seq, Seq2SeqConfig
 
+    ff = cfg.feedforward_seq2seq(2 * cfg.hidden_size) if feedforward else {}
     between = cfg.dropout if cfg.num_layers > 1 else 0.0
     return Seq2Seq(
         Seq2SeqConfig(
@@ -46,6 +49,7 @@ def build_model(cfg: TranslateConfig, src_vocab_size: int, tgt_vocab_size: int):
             bos_id=BOS,
             eos_id=EOS,
             pad_id=PAD,
+            **ff,
         )
     )
 

@@ -11,8 +11,11 @@ from rnnkit._errors import RnnkitError
 from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
-    finish_training,
+    fit_feedforward,
+    fit_member,
     per_epoch_generator,
+    save_feedforward,
+    save_members,
     save_run_files,
     setup_torch,
     training_summary,
@@ -94,9 +97,9 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
 
         tr_src, tr_tgt = [src_ids[i] for i in tr], [tgt_ids[i] for i in tr]
 
-        def epoch_batches(epoch: int):
+        def epoch_batches(epoch: int, net=model):
             # scheduled sampling; on --resume the trainer's state.epoch names the epoch it goes on with
-            model.set_teacher_forcing(teacher_forcing_at(cfg, epoch))
+            net.set_teacher_forcing(teacher_forcing_at(cfg, epoch))
             order = torch.randperm(len(tr), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
             return batches(tr_src, tr_tgt, cfg.batch_size, order)
 
@@ -104,15 +107,42 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         if len(va):
             val = batches([src_ids[i] for i in va], [tgt_ids[i] for i in va], 128, list(range(len(va))))
         steps_per_epoch = -(-len(tr) // cfg.batch_size)
-        trainer = _trainer(cfg, model, run.path, steps_per_epoch)
         t_train = time.perf_counter()
-        history = trainer.fit(
-            EpochBatches(epoch_batches, steps_per_epoch),
-            val,
-            probe_batch=collate(tr_src[:32], tr_tgt[:32]),
+        # through fit_member, so that a run resumed while its feed-forward counterpart trains keeps the network
+        trainer = fit_member(
+            model,
+            run.path,
+            run.path,
+            lambda: _trainer(cfg, model, run.path, steps_per_epoch),
+            lambda t: t.fit(
+                EpochBatches(epoch_batches, steps_per_epoch),
+                val,
+                probe_batch=collate(tr_src[:32], tr_tgt[:32]),
+            ),
         )
-        finish_training(trainer, run.path)
+        history = trainer.history
         train_seconds = time.perf_counter() - t_train
+        feedforward = None
+        if cfg.ff_layers:  # the same batches, loss, trainer settings and decoding, no recurrence
+            seed_everything(cfg.seed)
+            feedforward = build_model(cfg, len(src_vocab), len(tgt_vocab), feedforward=True)
+
+            def fit_ff(t):
+                t.loss_fn = smoothed_loss(cfg.label_smoothing)
+                return t.fit(EpochBatches(lambda e: epoch_batches(e, feedforward), steps_per_epoch), val)
+
+            t0 = time.perf_counter()
+            ff = fit_feedforward(feedforward, cfg, run.path, fit_ff)
+            ff_info = {
+                "parameters": sum(p.numel() for p in feedforward.parameters()),
+                "layers": cfg.ff_layers,
+                "width": cfg.ff_width,
+                "context": cfg.ff_context,
+                "epochs": ff.state.epoch,
+                "stop_reason": ff.state.stop_reason,
+                "train_seconds": round(time.perf_counter() - t0, 2),
+            }
+            say(f"translate: feed-forward counterpart trained, {ff.state.epoch} epochs")
 
         t_eval = time.perf_counter()
         greedy = translate_ids(model, te_src, beam=1, attention=True)
@@ -132,6 +162,20 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         base, base_out = report.baselines(
             cfg, [data.sources[i] for i in tr], [data.targets[i] for i in tr], test_sources, refs
         )
+        if feedforward is not None:
+            t0 = time.perf_counter()
+            ff_greedy = _decode(tgt_vocab, translate_ids(feedforward, te_src, beam=1))
+            base_out["feedforward"] = _decode(
+                tgt_vocab,
+                translate_ids(feedforward, te_src, beam=cfg.beam, length_penalty=cfg.length_penalty),
+            )
+            base["feedforward"] = {
+                "name": report.FEEDFORWARD,
+                **report.scores(base_out["feedforward"], refs),
+                "greedy": report.scores(ff_greedy, refs),
+                **ff_info,
+                "eval_seconds": round(time.perf_counter() - t0, 2),
+            }
         seconds = time.perf_counter() - t_start
         metrics: dict[str, Any] = {
             "app": APP,
@@ -163,6 +207,9 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             "history": history,
         }
         save_run_files(run, model, cfg, APP, metrics)
+        save_members(run, [model])  # the network's resume copy goes
+        if feedforward is not None:
+            save_feedforward(run, feedforward)
         if cfg.shared_vocab:
             src_vocab.save(run.file("vocab.spm"))
         else:
@@ -177,7 +224,10 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             for j, g in _plot_choice(te_src, greedy)
         ]
         written = report.write_plots(run, cfg, data.name, history, items)
-        samples = report.samples(test_sources, refs, {**outputs, "IBM1": base_out["ibm1"]}, k=5)
+        others = {"IBM1": base_out["ibm1"]} | (
+            {"feed-forward": base_out["feedforward"]} if feedforward else {}
+        )
+        samples = report.samples(test_sources, refs, {**outputs, **others}, k=5)
         run.commit({"app": APP, "name": name, "data": data.name})
     final = run.final
     rows = report.result_rows(data.name, model_scores, base, seconds)
