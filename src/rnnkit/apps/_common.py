@@ -323,34 +323,54 @@ def save_members(run, members) -> None:
         shutil.rmtree(member_dir(run.path, k) / FINISHED, ignore_errors=True)
 
 
-FEEDFORWARD = "feedforward"
+FEEDFORWARD_DIR = "feedforward"
 """The folder of a run that holds its feed-forward counterpart (``model.safetensors``, ``model.json``)."""
+FF_CTC = "feed-forward (time-delay + CTC)"
+"""The report's name of a CTC application's feed-forward counterpart (handwriting, connected speech)."""
+FF_SEQ2SEQ = "feed-forward (time-delay + attention)"
+"""The report's name of an encoder-decoder application's feed-forward counterpart (translate, caption)."""
 
 
-def fit_feedforward(model, cfg, run_path: Path, fit: Callable) -> MemberTraining:
+def fit_feedforward(model, cfg, run_path: Path, fit: Callable) -> dict[str, Any]:
     """Train the feed-forward counterpart ``model`` of a run (:class:`~rnnkit.apps.config.TimeDelayOptions`) with
-    the run's trainer settings ``cfg`` in ``run_path / FEEDFORWARD``; ``fit(trainer)`` trains it on the network's
-    batches and returns the history. Like an ensemble member (:func:`fit_member`), a finished counterpart is read
-    back by ``rnnkit train --resume``. It has no recurrence, so no gradient flow through time is recorded."""
+    the run's trainer settings ``cfg`` in ``run_path / FEEDFORWARD_DIR``; ``fit(trainer)`` trains it on the
+    network's batches and returns the history. Like an ensemble member (:func:`fit_member`), a finished
+    counterpart is read back by ``rnnkit train --resume``. It has no recurrence, so no gradient flow through time
+    is recorded. Returns what ``metrics.json`` says of it: size, settings, epochs, stop reason, best validation
+    loss, seconds."""
     import dataclasses
+    import time
 
-    out_dir = Path(run_path) / FEEDFORWARD
+    out_dir = Path(run_path) / FEEDFORWARD_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     quiet = dataclasses.replace(cfg, grad_monitor_every=0)
-    return fit_member(
+    t0 = time.perf_counter()
+    done = fit_member(
         model, out_dir, run_path, lambda: build_trainer(model, quiet, out_dir, grad_monitor_every=0), fit
     )
+    losses = [r["val_loss"] for r in done.history if r.get("val_loss") is not None]
+    settings = {"layers": cfg.ff_layers, "width": cfg.ff_width}
+    if hasattr(cfg, "ff_context"):
+        settings["context"] = cfg.ff_context
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **settings,
+        "epochs": done.state.epoch,
+        "stop_reason": done.state.stop_reason,
+        "best_val_loss": min(losses) if losses else None,
+        "train_seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def save_feedforward(run, model) -> None:
-    """The feed-forward counterpart's weights and config into ``FEEDFORWARD/`` of the run (``Model.load``
+    """The feed-forward counterpart's weights and config into ``FEEDFORWARD_DIR/`` of the run (``Model.load``
     reads them); its resume copy goes."""
     from rnnkit.apps.rundir import FINISHED
 
-    model.save(run.path / FEEDFORWARD)
+    model.save(run.path / FEEDFORWARD_DIR)
     for f in ("model.safetensors", "model.json"):
-        run.file(f"{FEEDFORWARD}/{f}")
-    shutil.rmtree(run.path / FEEDFORWARD / FINISHED, ignore_errors=True)
+        run.file(f"{FEEDFORWARD_DIR}/{f}")
+    shutil.rmtree(run.path / FEEDFORWARD_DIR / FINISHED, ignore_errors=True)
 
 
 def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]:

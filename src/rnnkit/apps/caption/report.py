@@ -15,6 +15,7 @@ import torch
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
+from rnnkit.apps._common import FF_SEQ2SEQ
 from rnnkit.apps.base import ResultRow
 from rnnkit.apps.caption.data import as_tensor
 from rnnkit.files import write_figure
@@ -125,7 +126,7 @@ def write_plots(run, data_name: str, history, caption_items) -> list[Path]:
     return [p for p in written if p is not None]
 
 
-FEEDFORWARD = "feed-forward (time-delay + attention)"
+FEEDFORWARD = FF_SEQ2SEQ
 
 
 def result_rows(

@@ -95,20 +95,10 @@ def train(cfg: CaptionConfig, overwrite: bool = False, say=print) -> TrainResult
         if cfg.ff_layers:  # the same CNN, batches, loss, trainer settings and decoding, no recurrence
             seed_everything(cfg.seed)
             feedforward = build_model(cfg, len(vocab), feedforward=True)
-            t0 = time.perf_counter()
-            ff = fit_feedforward(
+            ff_info = fit_feedforward(
                 feedforward, cfg, run.path, lambda t: t.fit(EpochBatches(epoch_batches, steps_per_epoch), val)
             )
-            ff_info = {
-                "parameters": sum(p.numel() for p in feedforward.parameters()),
-                "layers": cfg.ff_layers,
-                "width": cfg.ff_width,
-                "context": cfg.ff_context,
-                "epochs": ff.state.epoch,
-                "stop_reason": ff.state.stop_reason,
-                "train_seconds": round(time.perf_counter() - t0, 2),
-            }
-            say(f"caption: feed-forward counterpart trained, {ff.state.epoch} epochs")
+            say(f"caption: feed-forward counterpart trained, {ff_info['epochs']} epochs")
 
         t_eval = time.perf_counter()
         greedy = caption_ids(model, te_images, beam=1, attention=True, **decode)

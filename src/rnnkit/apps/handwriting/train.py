@@ -16,6 +16,7 @@ import torch
 
 from rnnkit.apps import plots
 from rnnkit.apps._common import (
+    FF_CTC,
     EpochBatches,
     build_trainer,
     fit_feedforward,
@@ -131,9 +132,6 @@ def _prepare(cfg: HandwritingConfig):
     return alphabet, train_lines, val, tests, None, info, tr_pair[1]
 
 
-FEEDFORWARD = "feed-forward (time-delay + CTC)"
-
-
 def _read(cfg, model, alphabet, lines, texts, lexicon=None, lm=None) -> tuple[dict, list[str]]:
     """A CTC network's scores on one test set (beam search, with its greedy and lexicon readings inside) and
     its beam-search texts."""
@@ -159,10 +157,8 @@ def _evaluate(
     base: dict[str, Any] = {}
     if feedforward is not None:
         t0 = time.perf_counter()
-        base[FEEDFORWARD], readings["feed-forward"] = _read(
-            cfg, feedforward, alphabet, lines, texts, lexicon, lm
-        )
-        base[FEEDFORWARD]["seconds"] = round(time.perf_counter() - t0, 2)
+        base[FF_CTC], readings["feed-forward"] = _read(cfg, feedforward, alphabet, lines, texts, lexicon, lm)
+        base[FF_CTC]["seconds"] = round(time.perf_counter() - t0, 2)
     if digit_baseline is not None:
         t0 = time.perf_counter()
         readings["segment+cnn"] = digit_baseline.read(lines)
@@ -240,17 +236,8 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         if cfg.ff_layers:  # the same conv blocks, batches, trainer and decoders, no recurrence
             torch.manual_seed(cfg.seed)
             feedforward = build_model(cfg, len(alphabet), feedforward=True)
-            t0 = time.perf_counter()
-            ff = fit_feedforward(feedforward, tcfg, run.path, fit)
-            info["feedforward"] = {
-                "parameters": sum(p.numel() for p in feedforward.parameters()),
-                "layers": cfg.ff_layers,
-                "width": cfg.ff_width,
-                "epochs": ff.state.epoch,
-                "stop_reason": ff.state.stop_reason,
-                "train_seconds": round(time.perf_counter() - t0, 2),
-            }
-            say(f"handwriting: feed-forward counterpart trained, {ff.state.epoch} epochs")
+            info["feedforward"] = fit_feedforward(feedforward, tcfg, run.path, fit)
+            say(f"handwriting: feed-forward counterpart trained, {info['feedforward']['epochs']} epochs")
 
         seg = None
         if digits is not None and cfg.segment_baseline:
@@ -327,8 +314,8 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         )
         if "lexicon" in res["crnn"]:  # the reader that spells only words of the training texts
             base = dict(res["baselines"])
-            if FEEDFORWARD in base:  # the counterpart read with the same lexicon + LM
-                base[FEEDFORWARD] = base[FEEDFORWARD]["lexicon"]
+            if FF_CTC in base:  # the counterpart read with the same lexicon + LM
+                base[FF_CTC] = base[FF_CTC]["lexicon"]
             rows += report.result_rows(
                 task, res["crnn"]["lexicon"], base, seconds, metric="CER, lexicon + LM"
             )

@@ -18,6 +18,7 @@ import numpy as np
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
+from rnnkit.apps._common import FF_CTC
 from rnnkit.apps.base import ResultRow
 from rnnkit.apps.metrics import accuracy, confusion_matrix, f1_score
 from rnnkit.apps.speech.config import SpeechConfig
@@ -236,7 +237,7 @@ def ctc_samples(refs, hyps, voices, limit: int = 6) -> list[str]:
 
 
 TEMPLATES = "word templates (DTW)"
-FEEDFORWARD = "feed-forward (time-delay + CTC)"  # its scores per decoder, under this key of a test part
+FEEDFORWARD = FF_CTC  # the feed-forward counterpart's scores per decoder, under this key of a test part
 """The key of the classical baseline's scores among a connected-speech test part's decoders
 (:mod:`rnnkit.apps.speech.templates`)."""
 

@@ -259,25 +259,13 @@ def train_ctc(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainRes
         if cfg.ff_layers:  # the same front end, batches, trainer and decoders, no recurrence
             seed_everything(cfg.seed)
             feedforward = build_ctc_model(cfg, len(alphabet), feedforward=model.encoder.output_size)
-            t0 = time.perf_counter()
-            ff = fit_feedforward(
+            ff_info = fit_feedforward(
                 feedforward,
                 cfg,
                 run.path,
                 lambda t: t.fit(EpochBatches(epoch_batches, steps_per_epoch), val or None),
             )
-            ff_info = {
-                "parameters": sum(p.numel() for p in feedforward.parameters()),
-                "layers": cfg.ff_layers,
-                "width": cfg.ff_width,
-                "epochs": ff.state.epoch,
-                "stop_reason": ff.state.stop_reason,
-                "best_val_loss": min(
-                    (r["val_loss"] for r in ff.history if r.get("val_loss") is not None), default=None
-                ),
-                "train_seconds": round(time.perf_counter() - t0, 2),
-            }
-            say(f"feed-forward counterpart: {ff.state.epoch} epochs")
+            say(f"feed-forward counterpart: {ff_info['epochs']} epochs")
 
         def decoded(lp) -> dict[str, list[str]]:  # every decoder's texts of the log-probabilities lp
             hyps = {"greedy": transcribe(lp, alphabet, 1)}

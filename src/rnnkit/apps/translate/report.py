@@ -8,6 +8,7 @@ from typing import Any
 
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
+from rnnkit.apps._common import FF_SEQ2SEQ
 from rnnkit.apps.base import ResultRow
 from rnnkit.apps.translate.baselines import IBMModel1, copy_baseline, words
 from rnnkit.apps.translate.config import TranslateConfig
@@ -127,7 +128,7 @@ def write_plots(run, cfg: TranslateConfig, data_name: str, history, attention_it
     return [p for p in written if p is not None]
 
 
-FEEDFORWARD = "feed-forward (time-delay + attention)"
+FEEDFORWARD = FF_SEQ2SEQ
 
 
 def result_rows(data_name: str, model_scores: dict, base: dict, seconds: float) -> list[ResultRow]:

@@ -131,18 +131,8 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
                 t.loss_fn = smoothed_loss(cfg.label_smoothing)
                 return t.fit(EpochBatches(lambda e: epoch_batches(e, feedforward), steps_per_epoch), val)
 
-            t0 = time.perf_counter()
-            ff = fit_feedforward(feedforward, cfg, run.path, fit_ff)
-            ff_info = {
-                "parameters": sum(p.numel() for p in feedforward.parameters()),
-                "layers": cfg.ff_layers,
-                "width": cfg.ff_width,
-                "context": cfg.ff_context,
-                "epochs": ff.state.epoch,
-                "stop_reason": ff.state.stop_reason,
-                "train_seconds": round(time.perf_counter() - t0, 2),
-            }
-            say(f"translate: feed-forward counterpart trained, {ff.state.epoch} epochs")
+            ff_info = fit_feedforward(feedforward, cfg, run.path, fit_ff)
+            say(f"translate: feed-forward counterpart trained, {ff_info['epochs']} epochs")
 
         t_eval = time.perf_counter()
         greedy = translate_ids(model, te_src, beam=1, attention=True)
