@@ -201,11 +201,51 @@ def test_an_ensemble_killed_in_its_third_network_resumes_after_the_finished_ones
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
-    assert "from its finished ensemble networks" in resumed.stderr
+    assert "from its finished networks" in resumed.stderr
     assert whole.wait(timeout=300) == 0
     for sub in ("", "members/1", "members/2"):
         _assert_same_weights(runs / "r" / sub, runs / "whole" / sub)
     assert not list((runs / "r").rglob("finished"))  # the resume copies do not stay in the run
+
+
+def test_a_run_killed_while_its_feed_forward_counterpart_trains_resumes_without_training_the_network_again(
+    tmp_path,
+):
+    """translate trains the network, then its feed-forward counterpart; killed while the counterpart is
+    checkpointing, the run resumes with the finished network read back and the counterpart from its checkpoint,
+    and both equal the uninterrupted run's."""
+    runs = tmp_path / "runs"
+    args = ["train", "translate", "--data", "num2words", "--target-lang", "fr", "--max-number", "300"]
+    args += ["--hidden-size", "16", "--embedding-dim", "16", "--attention-dim", "16", "--epochs", "6"]
+    args += [
+        "--early-stopping",
+        "0",
+        "--eval-sentences",
+        "10",
+        "--beam",
+        "2",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
+    args += ["--checkpoint-every", "3", "--runs-dir", runs]
+    whole = _start(tmp_path, *args, "--name", "whole")
+    proc = _start(tmp_path, *args, "--name", "r")
+    _wait_for(lambda: any(runs.glob(".r.*.tmp/feedforward/checkpoints/latest.json")), proc, 300)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rnnkit.cli", *map(str, args), "--name", "r", "--resume"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from its finished networks" in resumed.stderr  # the network is read back, not trained again
+    assert whole.wait(timeout=300) == 0
+    for sub in ("", "feedforward"):
+        _assert_same_weights(runs / "r" / sub, runs / "whole" / sub)
+    history = json.loads((runs / "r" / "history.json").read_text())
+    assert len(history) == 6  # the network's epochs, read back, not trained again
+    assert not list((runs / "r").rglob("finished"))
 
 
 @pytest.mark.slow

@@ -191,7 +191,7 @@ class InterruptedRun:
 
     def describe(self) -> str:
         who = f"process {self.info.get('pid', '?')} on {self.info.get('host', '?')}"
-        where = f"checkpointed at step {self.step}" if self.checkpoint else "with finished ensemble networks"
+        where = f"checkpointed at step {self.step}" if self.checkpoint else "with finished networks"
         return f"{self.path.name}, {self.info.get('app') or 'a'} run by {who}, {where}"
 
 
@@ -378,11 +378,7 @@ class RunBuilder:
             _options.resumed.add(run.path)
             self._write_build(run.path, opts, run.info)
             if opts.say:
-                where = (
-                    f"its checkpoint at step {run.step}"
-                    if run.checkpoint
-                    else "its finished ensemble networks"
-                )
+                where = f"its checkpoint at step {run.step}" if run.checkpoint else "its finished networks"
                 opts.say(f"resuming the interrupted run {name!r} from {where}")
             return run.path
         resumable = [r for r in left if r.resumable]
