@@ -84,7 +84,8 @@ class Seq2Seq(Model):
 
     With ``time_delay_layers > 0`` it is the feed-forward counterpart: a
     :class:`~rnnkit.models.tdnn.TimeDelayEncoder` gives :math:`H`, and step ``t`` sees only the last
-    :math:`k` = ``decoder_context`` tokens (``bos`` before the start), :math:`q_t = \tanh(W_q [e(y_{t-k});
+    :math:`k` = ``decoder_context`` tokens (``bos`` before the start); with :math:`H` the encoder's outputs
+    normalised per step (layer norm), :math:`q_t = \tanh(W_q [e(y_{t-k});
     \dots; e(y_{t-1})])`, :math:`c_t = \mathrm{attn}(q_t, H)`, :math:`o_t = \tanh(W_o [q_t; c_t])`: the
     same attention, output layer, training and decoding, with no state carried from step to step but the
     tokens themselves. Training uses teacher forcing; with
@@ -137,6 +138,9 @@ class Seq2Seq(Model):
             self.encoder = TimeDelayEncoder(
                 self.src_embed.size, c.time_delay_size, c.time_delay_layers, c.time_delay_width, c.dropout
             )
+            # the residual ReLU stack is unbounded where a recurrent encoder's outputs lie in (-1, 1): normalised
+            # per step, its outputs cannot grow until tanh(W_o [q; c]) saturates (they did, on emoji captions)
+            self.memory_norm = nn.LayerNorm(self.encoder.output_size)
             Y = c.decoder.hidden_size
         else:
             self.encoder = c.encoder.build(self.src_embed.size)
@@ -181,6 +185,7 @@ class Seq2Seq(Model):
         memory, state = self.encoder(x, None, src_lengths)  # (B, S, E)
         mask = step_mask(src_lengths, B, S, x.device)
         if self.decoder is None:  # feed-forward: the decoder's only state is its window of previous tokens
+            memory = self.memory_norm(memory)
             window = torch.full((B, self.config.decoder_context), self.config.bos_id, device=x.device)
             return {
                 "window": window,
