@@ -95,7 +95,9 @@ def trained(tmp_path_factory):
 
 def _reads(app: str, command: str, name: str) -> bool:
     """Whether ``command`` reads the run file ``name`` (see the module docstring)."""
-    if name.startswith("feedforward/"):  # the feed-forward counterpart: scored in training, read by no command
+    if name.startswith(
+        "feedforward/"
+    ):  # the feed-forward counterpart: scored in training, read by no command
         return False
     model = name in ("run.json", "model.json", "model.safetensors")
     if command == "export":  # a CRNN has no ONNX export: after run.json, that is refused first
