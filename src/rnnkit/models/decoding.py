@@ -277,8 +277,8 @@ def beam_search(
                 # done unless the best live beam, ranked at its present length t + 1, beats the K-th best
                 # finished hypothesis (its score can only fall as it grows)
                 kth = sorted((h[0] for h in finished[b]), reverse=True)[K - 1]
-                alive = [float(v) for v in next_scores[b, :n_alive]]
-                done[b] = not alive or kth >= norm(max(alive), t + 1)
+                best_alive = float(next_scores[b, 0])  # the live beams were taken best first
+                done[b] = n_alive == 0 or kth >= norm(best_alive, t + 1)
         if all(done):
             break
         rows = (torch.arange(B).unsqueeze(1) * K + src_beams).view(-1).to(device)

@@ -80,9 +80,8 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             k: [t["tokens"] for t in part]
             for k, part in (("train", train_t), ("val", val_t), ("test", test_t))
         }
-        val_toks = (
-            toks["val"] or toks["train"][:50]
-        )  # a run without validation tunes chooses on training ones
+        # a run without validation tunes chooses the n-gram order and stops the feed-forward network on training ones
+        val_toks = toks["val"] or toks["train"][:50]
         ngram = report.ngram_bits(toks["train"], val_toks, toks["test"], cfg.ngram_max_order)
         uni = report.unigram_bits(toks["train"], toks["test"])
         ff = None

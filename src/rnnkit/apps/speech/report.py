@@ -237,9 +237,10 @@ def ctc_samples(refs, hyps, voices, limit: int = 6) -> list[str]:
 
 
 TEMPLATES = "word templates (DTW)"
-FEEDFORWARD = FF_CTC  # the feed-forward counterpart's scores per decoder, under this key of a test part
 """The key of the classical baseline's scores among a connected-speech test part's decoders
 (:mod:`rnnkit.apps.speech.templates`)."""
+FEEDFORWARD = FF_CTC
+"""The key of the feed-forward counterpart's scores, one entry per decoder, in a connected-speech test part."""
 
 
 def ctc_result_rows(cfg: SpeechConfig, parts: dict[str, dict[str, Any]], seconds: float) -> list[ResultRow]:
@@ -251,21 +252,19 @@ def ctc_result_rows(cfg: SpeechConfig, parts: dict[str, dict[str, Any]], seconds
     rows = []
     for part, by_decoder in parts.items():
         goal = GOAL_WER.get(cfg.data) if part == "unseen" else None
+        templates = {"templates": by_decoder[TEMPLATES]["wer"]} if TEMPLATES in by_decoder else {}
+        counterpart = by_decoder.get(FEEDFORWARD, {})
+        untrained = {"untrained": by_decoder["untrained"]["wer"]} if "untrained" in by_decoder else {}
         for decoder, s in by_decoder.items():
             if not isinstance(s, dict) or "wer" not in s or decoder in ("untrained", TEMPLATES):
                 continue
-            strong = {}
-            if TEMPLATES in by_decoder:
-                strong["templates"] = by_decoder[TEMPLATES]["wer"]
-            if decoder in by_decoder.get(FEEDFORWARD, {}):
-                strong["feed-forward"] = by_decoder[FEEDFORWARD][decoder]["wer"]
+            strong = templates | (
+                {"feed-forward": counterpart[decoder]["wer"]} if decoder in counterpart else {}
+            )
             has_base = bool(strong)
-            if has_base:
-                base = min(strong, key=strong.get)
-                base_wer = strong[base]
-            else:
-                base = "untrained" if "untrained" in by_decoder else "none"
-                base_wer = by_decoder[base]["wer"] if base != "none" else float("nan")
+            shown = strong or untrained  # the untrained network stands in where no baseline ran
+            base = min(shown, key=shown.get) if shown else "none"
+            base_wer = shown[base] if shown else float("nan")
             goals = ([f"<= {goal}"] if goal is not None else []) + (["<= baseline"] if has_base else [])
             met = (goal is None or s["wer"] <= goal) and (not has_base or s["wer"] <= base_wer)
             rows.append(
@@ -280,7 +279,7 @@ def ctc_result_rows(cfg: SpeechConfig, parts: dict[str, dict[str, Any]], seconds
                     " and ".join(goals) or "-",
                     bool(goals) and met,
                     seconds,
-                    {k: by_decoder[k]["wer"] for k in ("untrained",) if k in by_decoder} | strong,
+                    untrained | strong,
                 )
             )
     return rows
