@@ -220,6 +220,11 @@ def test_cli_train_predict_evaluate_round_trip(tmp_path, capsys):
     assert rc == 0, err
     again, test = json.loads(out), metrics["test"]
     assert again["bleu_greedy"] == test["greedy"]["bleu"] and again["chrf_beam2"] == test["beam"]["chrf"]
+    # ... and its feed-forward counterpart's, saved in the run's feedforward/
+    ff = metrics["baselines"]["feedforward"]
+    assert again["bleu_greedy (feed-forward)"] == ff["greedy"]["bleu"]
+    assert again["chrf_beam2 (feed-forward)"] == ff["chrf"]
+    assert again["exact_match_beam2 (feed-forward)"] == ff["exact_match"]
     # a CSV whose captions are the run's own beam-2 captions scores 100 % exact match
     own = load(run).caption_files([str(folder / f"img{k}.png") for k in range(3)], beam=2)
     (folder / "own.csv").write_text(

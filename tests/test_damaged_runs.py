@@ -7,7 +7,7 @@ says the run is incomplete or not a run), no traceback, and must leave the run f
 command reads which file: every command reads ``run.json`` and checks that every file it lists is there;
 ``export`` then reads only the model (``model.json``, ``model.safetensors``); ``predict`` and ``generate`` read
 the model and what turns input into tensors and back (config, vocabularies, labels, scaler); ``evaluate``
-also reads ``data.json`` (which file the run was trained on).
+also reads ``data.json`` (which file the run was trained on) and the feed-forward counterpart (``feedforward/``).
 """
 
 from __future__ import annotations
@@ -95,10 +95,8 @@ def trained(tmp_path_factory):
 
 def _reads(app: str, command: str, name: str) -> bool:
     """Whether ``command`` reads the run file ``name`` (see the module docstring)."""
-    if name.startswith(
-        "feedforward/"
-    ):  # the feed-forward counterpart: scored in training, read by no command
-        return False
+    if name.startswith("feedforward/"):  # the feed-forward counterpart: evaluate scores it beside the network
+        return command == "evaluate"
     model = name in ("run.json", "model.json", "model.safetensors")
     if command == "export":  # a CRNN has no ONNX export: after run.json, that is refused first
         return name == "run.json" if app == "handwriting" else model

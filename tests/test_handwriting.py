@@ -572,6 +572,9 @@ def test_tiny_font_run_scores_both_font_sets_and_reads_with_its_lexicon(tmp_path
     scores = reader.evaluate()
     assert {"cer (held-out fonts)", "cer (training fonts)"} <= set(scores)
     assert scores["cer (held-out fonts)"] == pytest.approx(m["test_sets"]["held-out fonts"]["crnn"]["cer"])
+    # ... and the feed-forward counterpart's, read from the run's feedforward/
+    assert scores["cer (held-out fonts, feed-forward)"] == pytest.approx(ff["cer"])
+    assert "count (held-out fonts, feed-forward)" not in scores
 
 
 def test_a_run_saved_before_capitals_and_gaps_resumes_and_loads_without_them(monkeypatch):

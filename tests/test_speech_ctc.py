@@ -286,6 +286,13 @@ def test_user_recordings_train_past_an_untrained_model(tmp_path):
     assert set(ff) == {"greedy", "beam 4", "beam 6 + lexicon", "beam 6 + lexicon + LM"}
     assert ff["greedy"]["cer"] < 0.6 and m["feedforward"]["epochs"] == 25, (ff, m["feedforward"])
     assert (result.run / "feedforward" / "model.safetensors").is_file()
+    # rnnkit evaluate reads the network and the counterpart again from the run and scores them as training did
+    again = t.evaluate()
+    assert again["test"]["wer"] == pytest.approx(m["test"]["test"]["greedy"]["wer"])
+    assert again["test, feed-forward"]["wer"] == pytest.approx(ff["greedy"]["wer"])
+    assert again["test, feed-forward, beam 6 + lexicon + LM"]["wer"] == pytest.approx(
+        ff["beam 6 + lexicon + LM"]["wer"]
+    )
     row = next(r for r in result.rows if "greedy" in r.task)
     strongest = min(("templates", base["wer"]), ("feed-forward", ff["greedy"]["wer"]), key=lambda kv: kv[1])
     assert (row.baseline, row.baseline_value) == strongest

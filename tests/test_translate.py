@@ -380,8 +380,12 @@ def test_cli_train_then_predict_with_beam(tmp_path, capsys):
     # evaluate recomputes the scores of training on the same held-out pairs; a file of pairs is scored too
     rc, out, err = run_cli(capsys, "evaluate", run, "--json")
     assert rc == 0, err
-    again, test = json.loads(out), json.loads((run / "metrics.json").read_text())["test"]
+    again, metrics = json.loads(out), json.loads((run / "metrics.json").read_text())
+    test, ff = metrics["test"], metrics["baselines"]["feedforward"]
     assert again["bleu_greedy"] == test["greedy"]["bleu"] and again["chrf_beam2"] == test["beam"]["chrf"]
+    # ... and its feed-forward counterpart's, saved in the run's feedforward/
+    assert again["bleu_greedy (feed-forward)"] == ff["greedy"]["bleu"]
+    assert again["chrf_beam2 (feed-forward)"] == ff["chrf"]
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text((json.dumps({"source": "twelve", "target": result["translation"]}) + "\n") * 3)
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", pairs, "--json")

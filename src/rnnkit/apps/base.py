@@ -73,6 +73,23 @@ def load_run_model(run: Path, expected: type):
         raise RnnkitError(f"run {run.name}: cannot load the saved model: {exc}") from None
 
 
+def load_feedforward(run: Path, config: Any, expected: type):
+    """The run's feed-forward counterpart (its ``feedforward/`` folder, see
+    :func:`rnnkit.apps._common.save_feedforward`), or None for a run trained without one (``ff_layers`` 0,
+    which runs saved before the counterparts existed read). A run that should have one and has not is
+    damaged: a one-line ``RnnkitError``."""
+    from rnnkit.apps._common import FEEDFORWARD_DIR
+
+    if not getattr(config, "ff_layers", 0):
+        return None
+    try:
+        from rnnkit.models import load_model
+
+        return load_model(run / FEEDFORWARD_DIR, expected)
+    except RnnkitError as exc:
+        raise RnnkitError(f"run {run.name}: cannot load its feed-forward counterpart: {exc}") from None
+
+
 def load_members(run: Path, count: int, expected: type) -> list:
     """The ``count`` models of an ensemble run: the run's own model, then ``members/1 ..`` (see
     :func:`rnnkit.apps._common.save_members`)."""

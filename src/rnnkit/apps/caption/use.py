@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.base import load_feedforward, load_run_model, open_app_run
 from rnnkit.apps.caption.data import APP, WordVocab, read_image
 from rnnkit.apps.caption.model import ImageCaptioner, caption_ids
 from rnnkit.apps.rundir import read_json
@@ -104,7 +104,8 @@ class Captioner:
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """BLEU-4, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test images
-        (as in training), or on every image of a CSV ``file,caption`` (the run's column names)."""
+        (as in training), or on every image of a CSV ``file,caption`` (the run's column names); a run with a
+        feed-forward counterpart scores it too (keys ending in `` (feed-forward)``)."""
         import dataclasses
 
         from rnnkit.apps.caption import report
@@ -125,9 +126,16 @@ class Captioner:
         if images.shape[1:3] != self.image_size:
             raise RnnkitError(f"{where}: images are {images.shape[1:3]}, the run reads {self.image_size}")
         out: dict[str, Any] = {"data": where}
-        for name, beam in (("greedy", 1), (f"beam{cfg.beam}", cfg.beam)):
-            hyps = [r["caption"] for r in self.caption(images, beam=beam)]
-            out.update({f"{k}_{name}": v for k, v in report.scores(hyps, refs).items()})
+        feedforward = load_feedforward(self.run, self.config, ImageCaptioner)
+        for model, who in ((self.model, ""), (feedforward, " (feed-forward)")):
+            if model is None:
+                continue
+            for name, beam in (("greedy", 1), (f"beam{cfg.beam}", cfg.beam)):
+                results = caption_ids(
+                    model, images, beam=beam, length_penalty=cfg.length_penalty, max_length=self.max_words + 1
+                )
+                hyps = [self.vocab.decode(r["hypotheses"][0][0]) for r in results]
+                out.update({f"{k}_{name}{who}": v for k, v in report.scores(hyps, refs).items()})
         return out
 
 

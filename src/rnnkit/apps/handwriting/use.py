@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_app_config, load_run_model
+from rnnkit.apps.base import load_app_config, load_feedforward, load_run_model
 from rnnkit.apps.handwriting import report
 from rnnkit.apps.handwriting.config import HandwritingConfig
 from rnnkit.apps.handwriting.data import APP, normalize_line, read_image
@@ -101,9 +102,15 @@ class HandwritingReader:
         """``rnnkit predict RUN line.png ... [--beam N] [--lexicon]``: :meth:`predict` on the image files."""
         return self.predict(list(inputs), beam_size=beam, lexicon=bool(lexicon))
 
+    @functools.cached_property
+    def feedforward(self) -> CRNN | None:
+        """The run's feed-forward counterpart (read when first asked for), or None for a run without one."""
+        return load_feedforward(self.run, self.config, CRNN)
+
     def evaluate(self, data: str | None = None, beam_size: int | None = None) -> dict[str, Any]:
         """CER / WER / line accuracy on the run's held-out test sets (made again from its config), or on
-        every line of ``data``, a CSV ``file,text`` of line images (``rnnkit evaluate RUN --data lines.csv``).
+        every line of ``data``, a CSV ``file,text`` of line images (``rnnkit evaluate RUN --data lines.csv``);
+        for a run with a feed-forward counterpart, its scores too.
 
         A text with a character the model cannot write is one clear error: its score would be meaningless.
         """
@@ -119,11 +126,9 @@ class HandwritingReader:
                         f"{Path(data).name} line {k}: text {text!r} has characters {bad} outside the model's "
                         f"alphabet {self.alphabet!r}"
                     )
-            hyps = decode_lines(self.model, lines, self.alphabet, beam_size)
             return {
                 "data": f"{Path(data).name} ({len(lines)} lines)",
-                "count": len(lines),
-                **report.scores(texts, hyps),
+                **self._scores(lines, texts, beam_size, ""),
             }
         from rnnkit.apps.handwriting.train import _prepare
 
@@ -132,9 +137,20 @@ class HandwritingReader:
             raise RnnkitError(f"the data {self.config.data!r} changed since the run: its alphabet differs")
         out: dict[str, Any] = {"data": f"held-out test lines of {self.config.data}"}
         for name, (lines, texts) in tests.items():
-            hyps = decode_lines(self.model, lines, self.alphabet, beam_size)
-            scores = {"count": len(lines), **report.scores(texts, hyps)}
-            out.update(scores if len(tests) == 1 else {f"{k} ({name})": v for k, v in scores.items()})
+            out.update(self._scores(lines, texts, beam_size, name if len(tests) > 1 else ""))
+        return out
+
+    def _scores(self, lines, texts, beam_size: int | None, part: str) -> dict[str, Any]:
+        """The count and scores of the network on one test set and, for a run with one, of its feed-forward
+        counterpart (keys ``"cer"``, ``"cer (part)"``, ``"cer (feed-forward)"``, ``"cer (part, feed-forward)"``)."""
+        out: dict[str, Any] = {}
+        for model, who in ((self.model, ""), (self.feedforward, "feed-forward")):
+            if model is None:
+                continue
+            scores = report.scores(texts, decode_lines(model, lines, self.alphabet, beam_size))
+            scores = {"count": len(lines), **scores} if not who else scores
+            tag = ", ".join(t for t in (part, who) if t)
+            out.update({f"{k} ({tag})" if tag else k: v for k, v in scores.items()})
         return out
 
 

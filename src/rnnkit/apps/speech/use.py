@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_app_config, load_members, load_run_model
+from rnnkit.apps.base import load_app_config, load_feedforward, load_members, load_run_model
 from rnnkit.apps.metrics import accuracy
 from rnnkit.apps.rundir import open_run, read_json
 from rnnkit.apps.speech.config import SpeechConfig
@@ -279,10 +279,11 @@ class SpeechTranscriber:
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """Word and character error rates, greedy (``out[part]``) and, for runs with ``lexicon``, with the
         lexicon beam and the word LM (``out["<part>, beam N + lexicon + LM"]``), on the run's test part(s) (built-in tasks: the seen-voice ``test`` and the ``unseen``
-        voices), or on every recording of a CSV ``file,transcript``."""
+        voices), or on every recording of a CSV ``file,transcript``; a run with a feed-forward counterpart scores
+        it too (``out["<part>, feed-forward"]``, ``out["<part>, feed-forward, beam N + lexicon + LM"]``)."""
         from rnnkit.apps.speech.data import encode_texts, read_transcript_csv, read_transcripts
         from rnnkit.apps.speech.features import load_audio, log_mel
-        from rnnkit.apps.speech.model import transcribe, utterance_log_probs
+        from rnnkit.apps.speech.model import SpeechCTC, transcribe, utterance_log_probs
         from rnnkit.apps.speech.report import error_rates
         from rnnkit.apps.speech.synth import CTC_TASKS, load_corpus
 
@@ -309,12 +310,17 @@ class SpeechTranscriber:
             train = [corpus.texts[i] for i in corpus.indices("train")] if data is None else None
             lex, lm = self.word_models(train)
             best = f"beam {c.lexicon_beam} + lexicon" + (" + LM" if lm is not None else "")
+        feedforward = load_feedforward(self.run, c, SpeechCTC)
         for part, (feats, refs) in parts.items():
-            lp = utterance_log_probs(self.models, [(f - self.mean) / self.std for f in feats])
-            out[part] = {**error_rates(refs, transcribe(lp, self.alphabet, 1)), "count": len(refs)}
-            if c.lexicon:
-                hyps = transcribe(lp, self.alphabet, c.lexicon_beam, lex, lm, c)
-                out[f"{part}, {best}"] = {**error_rates(refs, hyps), "count": len(refs)}
+            normed = [(f - self.mean) / self.std for f in feats]
+            for models, who in ((self.models, ""), (feedforward, ", feed-forward")):
+                if models is None:
+                    continue
+                lp = utterance_log_probs(models, normed)
+                out[part + who] = {**error_rates(refs, transcribe(lp, self.alphabet, 1)), "count": len(refs)}
+                if c.lexicon:
+                    hyps = transcribe(lp, self.alphabet, c.lexicon_beam, lex, lm, c)
+                    out[f"{part}{who}, {best}"] = {**error_rates(refs, hyps), "count": len(refs)}
         return out
 
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps.base import load_run_model, open_app_run
+from rnnkit.apps.base import load_feedforward, load_run_model, open_app_run
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.translate.data import APP, SubwordVocab, encode_sources
 from rnnkit.apps.translate.model import translate_ids
@@ -98,12 +98,14 @@ class Translator:
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """BLEU, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test pairs
         (the first ``eval_sentences`` of them, as in training), or on every pair of a CSV/TSV/JSONL file
-        with the run's ``source_column`` / ``target_column``."""
+        with the run's ``source_column`` / ``target_column``; a run with a feed-forward counterpart scores it
+        too (keys ending in `` (feed-forward)``)."""
         import dataclasses
         from pathlib import Path
 
         from rnnkit.apps.translate import report
         from rnnkit.apps.translate.data import load_pairs, split
+        from rnnkit.models import Seq2Seq
 
         if data is None:
             pairs = load_pairs(self.config)
@@ -118,10 +120,14 @@ class Translator:
         ids = encode_sources(self.source_vocab, [pairs.sources[i] for i in te])
         refs = [pairs.targets[i] for i in te]
         out: dict[str, Any] = {"data": where}
-        for name, beam in (("greedy", 1), (f"beam{self.config.beam}", self.config.beam)):
-            results = translate_ids(self.model, ids, beam=beam, length_penalty=self.config.length_penalty)
-            hyps = [self.target_vocab.decode(r["hypotheses"][0][0]) for r in results]
-            out.update({f"{k}_{name}": v for k, v in report.scores(hyps, refs).items()})
+        feedforward = load_feedforward(self.run, self.config, Seq2Seq)
+        for model, who in ((self.model, ""), (feedforward, " (feed-forward)")):
+            if model is None:
+                continue
+            for name, beam in (("greedy", 1), (f"beam{self.config.beam}", self.config.beam)):
+                results = translate_ids(model, ids, beam=beam, length_penalty=self.config.length_penalty)
+                hyps = [self.target_vocab.decode(r["hypotheses"][0][0]) for r in results]
+                out.update({f"{k}_{name}{who}": v for k, v in report.scores(hyps, refs).items()})
         return out
 
 
