@@ -318,16 +318,17 @@ def test_language_model_streams_in_onnxruntime(encoder, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "attention, cell, bidirectional",
+    "attention, cell, bidirectional, copy",
     [
-        ("bahdanau", "lstm", True),
-        ("general", "gru", True),
-        ("dot", "lstm", False),
-        ("none", "minlstm", False),
+        ("bahdanau", "lstm", True, False),
+        ("general", "gru", True, False),
+        ("dot", "lstm", False, False),
+        ("none", "minlstm", False, False),
+        ("bahdanau", "gru", True, True),  # copy attention: the source ids travel with the decoder's inputs
     ],
 )
 def test_seq2seq_as_encoder_and_decoder_step_matches_greedy_decoding(
-    attention, cell, bidirectional, tmp_path
+    attention, cell, bidirectional, copy, tmp_path
 ):
     opts = {"layer_norm": True} if cell == "lstm" else {}
     model = Seq2Seq(
@@ -339,6 +340,7 @@ def test_seq2seq_as_encoder_and_decoder_step_matches_greedy_decoding(
             decoder=EncoderConfig(cell, 6, num_layers=2, cell_options=opts),
             attention=attention,
             attention_dim=5,
+            copy_attention=copy,
         )
     ).eval()
     enc = _session(to_onnx(model, tmp_path / "enc.onnx", part="encoder"))

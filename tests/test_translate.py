@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 
@@ -29,6 +30,7 @@ from rnnkit.apps.translate import (  # noqa: E402
 )
 from rnnkit.apps.translate.data import EOS, TEST_BOOKS, VAL_BOOKS, collate  # noqa: E402
 from rnnkit.apps.translate.model import build_model, smoothed_loss, teacher_forcing_at  # noqa: E402
+from rnnkit.models import Model  # noqa: E402
 
 
 # -- IBM Model 1 -------------------------------------------------------------------------------------------------
@@ -185,6 +187,41 @@ def test_shared_or_separate_vocabularies():
     assert s is t
     for text in ("<2de> forty-two", "zweiundvierzig"):
         assert s.decode(s.encode(text)).endswith(text.split()[-1]) and 1 not in s.encode(text)  # no <unk>
+
+
+def test_copy_map_joins_subwords_spelt_alike():
+    from rnnkit.apps.translate import train_vocabularies
+    from rnnkit.apps.translate.data import copy_map
+
+    src = ["<2de> " + num2words(n, lang="en") + " Anna" for n in range(100)]
+    tgt = [num2words(n, lang="de") + " Anna" for n in range(100)]
+    a, b = train_vocabularies(TranslateConfig(data="x.tsv", vocab_size=40), src, tgt)
+    m = copy_map(a, b).tolist()
+    pieces_a, pieces_b = a.id_pieces(list(range(len(a)))), b.id_pieces(list(range(len(b))))
+    for i, j in enumerate(m):
+        if j >= 0:
+            assert pieces_a[i] == pieces_b[j] and i > 3 and j > 3
+        else:  # specials, the language tag, and pieces the target side does not have
+            assert i <= 3 or pieces_a[i] == "<2de>" or pieces_a[i] not in pieces_b[4:]
+    assert any(j >= 0 for j in m)  # "Anna" is spelt alike on both sides
+    s, _ = train_vocabularies(TranslateConfig(data="x.tsv", vocab_size=40, shared_vocab=True), src, tgt)
+    tag = s.sp.piece_to_id("<2de>")
+    assert copy_map(s, s).tolist() == [-1 if i <= 3 or i == tag else i for i in range(len(s))]
+
+
+def test_a_copy_attention_run_saves_its_map_and_its_counterpart_copies_too(tmp_path):
+    from rnnkit.apps.translate.data import copy_map
+
+    cfg = TranslateConfig(runs_dir=str(tmp_path), name="copy", **{**TINY, "epochs": 5, "eval_sentences": 20})
+    result = train(dataclasses.replace(cfg, copy_attention=True, ff_layers=2), say=lambda *_: None)
+    m = result.metrics
+    assert m["test"]["greedy"]["chrf"] > m["untrained"]["chrf"] + 10, m["test"]
+    t = load(result.run)
+    assert t.model.config.copy_attention and t.model.copy_gate is not None
+    assert t.model.copy_map.tolist() == copy_map(t.source_vocab, t.target_vocab).tolist()
+    ff = Model.load(result.run / "feedforward")
+    assert ff.copy_gate is not None and ff.copy_map.tolist() == t.model.copy_map.tolist()
+    assert t.evaluate()["chrf_greedy"] == m["test"]["greedy"]["chrf"]
 
 
 # -- the loss and the schedule -----------------------------------------------------------------------------------

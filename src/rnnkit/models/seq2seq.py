@@ -61,6 +61,9 @@ class Seq2SeqConfig:
     time_delay_width: int = 5  # frames each of its convolutions spans (odd)
     time_delay_size: int = 256  # channels of each of its convolutions
     decoder_context: int = 4  # previous target tokens the feed-forward decoder sees
+    # copy attention (pointer-generator): each step may also copy a source token through its attention weights;
+    # a source id copies into the target id copy_map[id] (Seq2Seq.set_copy_map; by default the same id)
+    copy_attention: bool = False
     bos_id: int = 2  # the decoder's first input (rnnkit.datasets.Vocabulary's <bos>)
     eos_id: int = 3  # the end token (Vocabulary's <eos>)
     pad_id: int = 0  # fills generated sequences after their end (Vocabulary's <pad>)
@@ -80,7 +83,13 @@ class Seq2Seq(Model):
       c_t])` = :math:`o_t`;
     * ``none``: :math:`o_t = s_t`;
 
-    and :math:`p(y_t) = \mathrm{softmax}(W_v o_t)`.
+    and :math:`p(y_t) = \mathrm{softmax}(W_v o_t)`. With ``copy_attention`` (a pointer-generator, See et al.
+    2017; OpenNMT's copy attention) the step may also copy a source token: with :math:`a_t` the attention weights,
+    :math:`g_t = \sigma(w_g^\top [o_t; c_t] + b_g)` and :math:`m_t` the attention mass on source tokens that have
+    a target id (``copy_map``, see :meth:`set_copy_map`),
+    :math:`p(w) = (1 - (1 - g_t) m_t)\,\mathrm{softmax}(W_v o_t)_w + (1 - g_t) \sum_{j: \mathrm{map}(x_j) = w}
+    a_{t,j}` (the attention on tokens that cannot be copied goes back to generating); the model's "logits" are
+    then :math:`\log p`, which every loss and decoder reads as logits (log-softmax leaves them unchanged).
 
     With ``time_delay_layers > 0`` it is the feed-forward counterpart: a
     :class:`~rnnkit.models.tdnn.TimeDelayEncoder` gives :math:`H`, and step ``t`` sees only the last
@@ -169,12 +178,54 @@ class Seq2Seq(Model):
         self.drop = nn.Dropout(c.dropout)
         self.output = nn.Linear(Y, c.tgt_vocab_size)
         self.teacher_forcing = c.teacher_forcing
+        self.copy_gate = None
+        if c.copy_attention:
+            if self.attention is None or c.src_vocab_size <= 0:
+                raise RnnkitError(
+                    "copy_attention copies source tokens through the attention: expected attention bahdanau, dot "
+                    f"or general and source token ids, got attention {c.attention!r} and src_vocab_size "
+                    f"{c.src_vocab_size}"
+                )
+            self.copy_gate = nn.Linear(Y + E, 1)
+            same = torch.arange(c.src_vocab_size)
+            same[
+                (same >= c.tgt_vocab_size) | torch.isin(same, torch.tensor([c.pad_id, c.bos_id, c.eos_id]))
+            ] = -1
+            self.register_buffer("copy_map", same)
 
     def set_teacher_forcing(self, ratio: float) -> None:
         """The scheduled-sampling ratio used from now on in training (not saved: the config keeps the start)."""
         if not 0.0 <= ratio <= 1.0:
             raise RnnkitError(f"teacher_forcing must be in [0, 1], got {ratio}")
         self.teacher_forcing = float(ratio)
+
+    def set_copy_map(self, mapping: Tensor) -> None:
+        """Which target id each source id copies into (copy attention): ``mapping`` (src_vocab_size,) of ids in
+        ``[0, tgt_vocab_size)``, or -1 for a source token that cannot be copied. Saved with the weights. The
+        default copies id ``i`` into id ``i`` (source and target share one vocabulary), the special ids excepted;
+        separate vocabularies map each source subword to the target id of the same string."""
+        if self.copy_gate is None:
+            raise RnnkitError("set_copy_map needs a model built with copy_attention=True")
+        m = torch.as_tensor(mapping)
+        V = self.config.tgt_vocab_size
+        if m.shape != self.copy_map.shape or m.dtype.is_floating_point or bool(((m < -1) | (m >= V)).any()):
+            raise RnnkitError(
+                f"copy map: expected {self.copy_map.shape[0]} integer target ids in [-1, {V}), got "
+                f"{m.dtype} of shape {tuple(m.shape)} with values in [{int(m.min())}, {int(m.max())}]"
+                if m.numel()
+                else f"copy map: expected {self.copy_map.shape[0]} integer target ids, got none"
+            )
+        self.copy_map.copy_(m.to(self.copy_map))
+
+    def _copy(self, logits: Tensor, out: Tensor, ctx: Tensor, weights: Tensor, src: Tensor) -> Tensor:
+        """log p of the copy-attention mixture (see the class docstring): ``logits`` (N, V) of generating,
+        ``out`` (N, Y), ``ctx`` (N, E), ``weights`` (N, S), source ids ``src`` (N, S) -> (N, V)."""
+        keep = torch.sigmoid(self.copy_gate(torch.cat([out, ctx], -1)))  # (N, 1): the share of generating
+        tgt = self.copy_map[src]  # (N, S) target id of each source token, -1: none
+        w = weights * (tgt >= 0)
+        copied = torch.zeros_like(logits).scatter_add(1, tgt.clamp(min=0), w)
+        p = (1 - (1 - keep) * w.sum(-1, keepdim=True)) * logits.softmax(-1) + (1 - keep) * copied
+        return p.clamp(min=torch.finfo(p.dtype).tiny).log()
 
     # -- pieces -------------------------------------------------------------------------------------------
     def encode(self, src: Tensor, src_lengths: Tensor | None = None) -> dict[str, Any]:
@@ -187,12 +238,10 @@ class Seq2Seq(Model):
         if self.decoder is None:  # feed-forward: the decoder's only state is its window of previous tokens
             memory = self.memory_norm(memory)
             window = torch.full((B, self.config.decoder_context), self.config.bos_id, device=x.device)
-            return {
-                "window": window,
-                "memory": memory,
-                "mask": mask,
-                "keys": self.attention.precompute(memory),
-            }
+            st = {"window": window, "memory": memory, "mask": mask, "keys": self.attention.precompute(memory)}
+            if self.copy_gate is not None:
+                st["src_ids"] = src
+            return st
         h = top_hidden(self.encoder, state)  # (B, E)
         L = self.decoder.num_layers
         parts = tuple(torch.tanh(lin(h)).view(B, L, -1).transpose(0, 1).contiguous() for lin in self.bridge)
@@ -206,6 +255,8 @@ class Seq2Seq(Model):
             st["keys"] = self.attention.precompute(memory)
         if self.config.attention in ("dot", "general"):
             st["feed"] = memory.new_zeros(B, self.output.in_features)
+        if self.copy_gate is not None:
+            st["src_ids"] = src
         return st
 
     def _step(
@@ -221,7 +272,11 @@ class Seq2Seq(Model):
             q = torch.tanh(self.query(self.drop(self.tgt_embedding(window)).flatten(1)))  # (N, Y)
             ctx, weights = self.attention(q, st["memory"], st["mask"], st["keys"])
             st["window"] = window
-            return self.output(self.drop(torch.tanh(self.combine(torch.cat([q, ctx], -1))))), st, weights
+            out = torch.tanh(self.combine(torch.cat([q, ctx], -1)))
+            logits = self.output(self.drop(out))
+            if self.copy_gate is not None:
+                logits = self._copy(logits, out, ctx, weights, st["src_ids"])
+            return logits, st, weights
         emb = self.drop(self.tgt_embedding(prev))  # (N, E_emb)
         rnn = st["rnn"]
         kind = self.config.attention
@@ -240,7 +295,10 @@ class Seq2Seq(Model):
             y, rnn = self.decoder.step(emb, rnn, masks)
             out = y
         st["rnn"] = rnn
-        return self.output(self.drop(out)), st, weights
+        logits = self.output(self.drop(out))
+        if self.copy_gate is not None:
+            logits = self._copy(logits, out, ctx, weights, st["src_ids"])
+        return logits, st, weights
 
     @staticmethod
     def _reorder(st: dict[str, Any], idx: Tensor) -> dict[str, Any]:

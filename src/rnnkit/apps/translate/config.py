@@ -80,6 +80,11 @@ class TranslateConfig(AppConfig, FeedForwardSeq2SeqOptions):
         choices=("bahdanau", "general", "dot"),
     )
     attention_dim: int = option(128, "size of the additive attention's tanh layer", low=1)
+    copy_attention: bool = option(
+        False,
+        "copy attention (a pointer-generator, See et al. 2017): each step may copy a source subword through its "
+        "attention (into the target subword of the same spelling) instead of generating one; helps with names",
+    )
     dropout: float = option(0.2, "dropout on the embeddings and before the output layer", low=0.0, below=1.0)
     recurrent_dropout: float = option(
         0.0,
@@ -112,7 +117,7 @@ class TranslateConfig(AppConfig, FeedForwardSeq2SeqOptions):
     batch_size: int = option(64, "pairs per batch", low=1)
 
     # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
-    added_since = (("ff_layers", 0),)
+    added_since = (("ff_layers", 0), ("copy_attention", False))
 
     def check(self) -> None:
         super(AppConfig, self).check()  # the trainer's checks; the fractions matter for a random split only

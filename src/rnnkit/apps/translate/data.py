@@ -355,6 +355,22 @@ def train_vocabularies(
     )
 
 
+def copy_map(src: SubwordVocab, tgt: SubwordVocab) -> torch.Tensor:
+    """Copy attention's map: for each source subword id, the target id of the subword spelt the same, or -1
+    (none, and for ``<pad> <unk> <s> </s>`` and the language tags ``<2xx>``). A shared vocabulary maps each
+    ordinary subword to itself."""
+    ids = torch.full((len(src),), -1, dtype=torch.long)
+    for i, piece in enumerate(src.id_pieces(list(range(EOS + 1, len(src))))):
+        j = tgt.sp.piece_to_id(piece)
+        if (
+            not (piece.startswith("<2") and piece.endswith(">"))
+            and j > EOS
+            and tgt.sp.id_to_piece(j) == piece
+        ):
+            ids[i + EOS + 1] = j
+    return ids
+
+
 def encode_sources(vocab: SubwordVocab, sources: list[str]) -> list[list[int]]:
     """Subword ids of each source; an empty encoding becomes ``[<unk>]`` (the encoder needs a step)."""
     return [vocab.encode(s) or [UNK] for s in sources]

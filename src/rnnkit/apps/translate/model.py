@@ -19,15 +19,23 @@ from rnnkit.apps.translate.data import BOS, EOS, PAD, collate
 __all__ = ["build_model", "smoothed_loss", "teacher_forcing_at", "translate_ids"]
 
 
-def build_model(cfg: TranslateConfig, src_vocab_size: int, tgt_vocab_size: int, feedforward: bool = False):
+def build_model(
+    cfg: TranslateConfig,
+    src_vocab_size: int,
+    tgt_vocab_size: int,
+    feedforward: bool = False,
+    copy_map: torch.Tensor | None = None,
+):
     """A bidirectional-encoder, attention-decoder :class:`~rnnkit.models.Seq2Seq` for ``cfg``; with
     ``feedforward``, its counterpart without recurrence (``cfg.ff_layers`` time-delay convolutions as wide as the
-    bidirectional encoder's output, a decoder that sees its last ``cfg.ff_context`` subwords)."""
+    bidirectional encoder's output, a decoder that sees its last ``cfg.ff_context`` subwords). With
+    ``cfg.copy_attention`` (both), ``copy_map`` (:func:`~rnnkit.apps.translate.data.copy_map`) says which target
+    subword each source subword copies into."""
     from rnnkit.models import EncoderConfig, Seq2Seq, Seq2SeqConfig
 
     ff = cfg.feedforward_seq2seq(2 * cfg.hidden_size) if feedforward else {}
     between = cfg.dropout if cfg.num_layers > 1 else 0.0
-    return Seq2Seq(
+    model = Seq2Seq(
         Seq2SeqConfig(
             src_vocab_size=src_vocab_size,
             tgt_vocab_size=tgt_vocab_size,
@@ -49,9 +57,13 @@ def build_model(cfg: TranslateConfig, src_vocab_size: int, tgt_vocab_size: int, 
             bos_id=BOS,
             eos_id=EOS,
             pad_id=PAD,
+            copy_attention=cfg.copy_attention,
             **ff,
         )
     )
+    if cfg.copy_attention and copy_map is not None:
+        model.set_copy_map(copy_map)
+    return model
 
 
 def smoothed_loss(smoothing: float):

@@ -28,6 +28,7 @@ from rnnkit.apps.translate.data import (
     APP,
     batches,
     collate,
+    copy_map,
     encode_sources,
     encode_targets,
     load_pairs,
@@ -89,8 +90,9 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             f"{', by book' if cfg.data == 'bible' and cfg.split == 'book' else ''}), subword vocabularies "
             f"{len(src_vocab)}/{len(tgt_vocab)}{' (shared)' if cfg.shared_vocab else ''}"
         )
+        cmap = copy_map(src_vocab, tgt_vocab) if cfg.copy_attention else None
         seed_everything(cfg.seed)
-        model = build_model(cfg, len(src_vocab), len(tgt_vocab))
+        model = build_model(cfg, len(src_vocab), len(tgt_vocab), copy_map=cmap)
         te_src = [src_ids[i] for i in te_eval]
         refs = [data.targets[i] for i in te_eval]
         untrained = report.scores(_decode(tgt_vocab, translate_ids(model, te_src[:200])), refs[:200])
@@ -125,7 +127,7 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         feedforward = None
         if cfg.ff_layers:  # the same batches, loss, trainer settings and decoding, no recurrence
             seed_everything(cfg.seed)
-            feedforward = build_model(cfg, len(src_vocab), len(tgt_vocab), feedforward=True)
+            feedforward = build_model(cfg, len(src_vocab), len(tgt_vocab), feedforward=True, copy_map=cmap)
 
             def fit_ff(t):
                 t.loss_fn = smoothed_loss(cfg.label_smoothing)
