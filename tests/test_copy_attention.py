@@ -90,11 +90,10 @@ def test_nothing_copyable_leaves_the_generator_alone_and_copying_moves_mass_to_s
         mixed, _ = model(src, tgt_in, lengths)
         model.set_copy_map(torch.full((20,), -1))
         alone, _ = model(src, tgt_in, lengths)
-        hooks = []
         plain = []
-        hooks.append(model.output.register_forward_hook(lambda m, i, o: plain.append(o)))
+        hook = model.output.register_forward_hook(lambda m, i, o: plain.append(o))
         model(src, tgt_in, lengths)
-        hooks[0].remove()
+        hook.remove()
     torch.testing.assert_close(alone[0], torch.stack(plain, 1)[0].log_softmax(-1))
     # with the default map the source's own tokens gain what every other token loses
     gain = mixed.exp() - alone.exp()

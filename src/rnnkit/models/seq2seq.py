@@ -217,11 +217,11 @@ class Seq2Seq(Model):
             )
         self.copy_map.copy_(m.to(self.copy_map))
 
-    def _copy(self, logits: Tensor, out: Tensor, ctx: Tensor, weights: Tensor, src: Tensor) -> Tensor:
+    def _copy(self, logits: Tensor, out: Tensor, ctx: Tensor, weights: Tensor, tgt: Tensor) -> Tensor:
         """log p of the copy-attention mixture (see the class docstring): ``logits`` (N, V) of generating,
-        ``out`` (N, Y), ``ctx`` (N, E), ``weights`` (N, S), source ids ``src`` (N, S) -> (N, V)."""
+        ``out`` (N, Y), ``ctx`` (N, E), ``weights`` (N, S), ``tgt`` (N, S) the target id each source token copies
+        into, -1 for none (``copy_map`` of the source ids, looked up once in :meth:`encode`) -> (N, V)."""
         keep = torch.sigmoid(self.copy_gate(torch.cat([out, ctx], -1)))  # (N, 1): the share of generating
-        tgt = self.copy_map[src]  # (N, S) target id of each source token, -1: none
         w = weights * (tgt >= 0)
         copied = torch.zeros_like(logits).scatter_add(1, tgt.clamp(min=0), w)
         p = (1 - (1 - keep) * w.sum(-1, keepdim=True)) * logits.softmax(-1) + (1 - keep) * copied
@@ -240,7 +240,7 @@ class Seq2Seq(Model):
             window = torch.full((B, self.config.decoder_context), self.config.bos_id, device=x.device)
             st = {"window": window, "memory": memory, "mask": mask, "keys": self.attention.precompute(memory)}
             if self.copy_gate is not None:
-                st["src_ids"] = src
+                st["copy_ids"] = self.copy_map[src]  # once per source, not per step
             return st
         h = top_hidden(self.encoder, state)  # (B, E)
         L = self.decoder.num_layers
@@ -256,7 +256,7 @@ class Seq2Seq(Model):
         if self.config.attention in ("dot", "general"):
             st["feed"] = memory.new_zeros(B, self.output.in_features)
         if self.copy_gate is not None:
-            st["src_ids"] = src
+            st["copy_ids"] = self.copy_map[src]  # once per source, not per step
         return st
 
     def _step(
@@ -275,7 +275,7 @@ class Seq2Seq(Model):
             out = torch.tanh(self.combine(torch.cat([q, ctx], -1)))
             logits = self.output(self.drop(out))
             if self.copy_gate is not None:
-                logits = self._copy(logits, out, ctx, weights, st["src_ids"])
+                logits = self._copy(logits, out, ctx, weights, st["copy_ids"])
             return logits, st, weights
         emb = self.drop(self.tgt_embedding(prev))  # (N, E_emb)
         rnn = st["rnn"]
@@ -297,7 +297,7 @@ class Seq2Seq(Model):
         st["rnn"] = rnn
         logits = self.output(self.drop(out))
         if self.copy_gate is not None:
-            logits = self._copy(logits, out, ctx, weights, st["src_ids"])
+            logits = self._copy(logits, out, ctx, weights, st["copy_ids"])
         return logits, st, weights
 
     @staticmethod
