@@ -221,11 +221,20 @@ class Seq2Seq(Model):
         """log p of the copy-attention mixture (see the class docstring): ``logits`` (N, V) of generating,
         ``out`` (N, Y), ``ctx`` (N, E), ``weights`` (N, S), ``tgt`` (N, S) the target id each source token copies
         into, -1 for none (``copy_map`` of the source ids, looked up once in :meth:`encode`) -> (N, V)."""
+        # In log space, so that only the (at most S) copied ids are touched beyond one log-softmax over the
+        # vocabulary: log p = log a + log_softmax(logits), lifted at each copied id w to log(a p_gen(w) + c(w)).
         keep = torch.sigmoid(self.copy_gate(torch.cat([out, ctx], -1)))  # (N, 1): the share of generating
-        w = weights * (tgt >= 0)
-        copied = torch.zeros_like(logits).scatter_add(1, tgt.clamp(min=0), w)
-        p = (1 - (1 - keep) * w.sum(-1, keepdim=True)) * logits.softmax(-1) + (1 - keep) * copied
-        return p.clamp(min=torch.finfo(p.dtype).tiny).log()
+        c = (1 - keep) * weights * (tgt >= 0)  # (N, S): each source token's copy mass (none if uncopyable)
+        a = 1 - c.sum(-1, keepdim=True)  # (N, 1): generating's share, >= keep > 0
+        base = logits.log_softmax(-1) + a.log()  # (N, V)
+        idx = tgt.clamp(min=0)  # an uncopyable token adds nothing (c = 0) wherever it points
+        zeros = torch.zeros_like(base)
+        c_id = zeros.scatter_add(1, idx, c).gather(1, idx)  # (N, S): the copy mass of each token's target id
+        n_id = zeros.scatter_add(1, idx, torch.ones_like(c)).gather(1, idx)  # (N, S): tokens sharing that id
+        b = base.gather(1, idx)
+        lift = torch.logaddexp(b, c_id.clamp(min=torch.finfo(c.dtype).tiny).log()) - b
+        # each of an id's n tokens adds 1/n of its lift (so the gradient is not counted n times)
+        return base.scatter_add(1, idx, lift / n_id)
 
     # -- pieces -------------------------------------------------------------------------------------------
     def encode(self, src: Tensor, src_lengths: Tensor | None = None) -> dict[str, Any]:
