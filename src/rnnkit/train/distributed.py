@@ -412,6 +412,16 @@ class DataParallel:
             )
         return state.narrow(dim, lo, hi - lo).clone()
 
+    def average_tensors(self, tensors: list[Tensor]) -> None:
+        """Each tensor replaced, in place, by its mean over the ranks (e.g. batch-norm statistics)."""
+        import torch.distributed as dist
+
+        for t in tensors:
+            buf = t.detach().to(self._comm, torch.float64)
+            dist.all_reduce(buf)
+            with torch.no_grad():
+                t.copy_((buf / self.ctx.world_size).to(t.device, t.dtype))
+
     def broadcast_module(self, model: nn.Module) -> None:
         """Rank 0's parameters and buffers on every rank (after rank 0 restored its best checkpoint)."""
         import torch.distributed as dist

@@ -141,6 +141,13 @@ class TrainerConfig:
         "stop training after this many seconds (at the end of a step, then validate); 0 = no limit",
         low=0.0,
     )
+    bn_recalibration: int = option(
+        0,
+        "before each validation, recompute every batch-norm layer's running mean and variance as the plain "
+        "average over this many training batches (the exponential average lags behind fast-moving weights: "
+        "precise BN, Wu & Johnson 2021); 0 = keep the exponential averages",
+        low=0,
+    )
     grad_monitor_every: int = option(0, "record the gradient flow through time every N steps; 0 = off", low=0)
     checkpoint_every: int = option(
         0, "checkpoint every N steps as well as at each validation; 0 = at validations only", low=0
@@ -326,6 +333,7 @@ class Trainer:
         self.resume_from: str | Path | None = None
         self._fit_t0 = time.perf_counter()
         self._period_t0 = time.perf_counter()
+        self._train_data: Any = None  # fit's training data (bn_recalibration reads it again)
         # distributed: an initialised process group of 2+ ranks makes this a data-parallel trainer (DDP, rows of
         # every batch sharded over the ranks, rank 0 writes); see rnnkit.train.distributed
         self.dist: DataParallel | None = None
@@ -559,6 +567,57 @@ class Trainer:
             raise RnnkitError("evaluation data yielded no items")
         return {"loss": total / n, **{k: v / n for k, v in sums.items()}}
 
+    def recalibrate_batch_norm(self, data: Iterable | Callable[[int], Iterable], batches: int) -> int:
+        """Set every batch-norm layer's running mean and variance to their plain average over the first
+        ``batches`` batches of ``data`` (forward passes without gradients, the rest of the model in eval
+        mode), as :func:`torch.optim.swa_utils.update_bn` does; returns the number of batches read.
+
+        Nothing is trained and the random-number generators are left as they were, so training goes on
+        exactly as without it. In a distributed run each rank reads its rows and the statistics are averaged
+        over the ranks.
+        """
+        bns = [
+            m
+            for m in self.model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        ]
+        if not bns or batches <= 0:
+            return 0
+        rng = get_rng_state()
+        if callable(data) and not hasattr(data, "__iter__"):
+            data = data(self.state.epoch)
+        was_training = self.model.training
+        momenta = [m.momentum for m in bns]
+        saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in bns]
+        self.model.eval()
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches read
+            m.train()
+        read = 0
+        try:
+            with torch.no_grad():
+                for batch in data:
+                    if read >= batches:
+                        break
+                    if self.dist is not None:
+                        batch, _ = self.dist.shard(self._as_dict(batch))
+                    self.compute_loss(self._as_dict(_to_device(batch, self.device)))
+                    read += 1
+        finally:
+            for m, mom in zip(bns, momenta):
+                m.momentum = mom
+            self.model.train(was_training)
+            set_rng_state(rng)
+        if read == 0:  # no data: keep what there was
+            for m, (mean, var, n) in zip(bns, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(n)
+        elif self.dist is not None:
+            self.dist.average_tensors([t for m in bns for t in (m.running_mean, m.running_var)])
+        return read
+
     # -- the loop ---------------------------------------------------------------------------------------------
     def fit(
         self,
@@ -595,6 +654,13 @@ class Trainer:
                 distributed.barrier()
         else:
             seed_everything(c.seed, c.deterministic)
+        if c.bn_recalibration and hasattr(train_data, "__next__"):  # an iterator: read once, then empty
+            raise RnnkitError(
+                "bn_recalibration reads training batches again before each validation: expected training data "
+                f"that can be iterated more than once (a list, a DataLoader or a callable epoch -> batches), got "
+                f"a one-pass {type(train_data).__name__}"
+            )
+        self._train_data = train_data
         if probe_batch is not None:
             self.probe_batch = self._as_dict(_to_device(probe_batch, self.device))
         total = None
@@ -744,6 +810,8 @@ class Trainer:
         for k, v in sums.items():
             if k not in ("loss", "_n", "_steps"):
                 row[f"train_{k}"] = v / n
+        if c.bn_recalibration and self._train_data is not None:
+            self.recalibrate_batch_norm(self._train_data, c.bn_recalibration)
         if val_data is not None:
             for k, v in self.evaluate(val_data).items():
                 row[f"val_{k}"] = v
