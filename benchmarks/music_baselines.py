@@ -34,7 +34,7 @@ def main() -> None:
     ng = report.ngram_bits(train, val or train[:50], test, cfg.ngram_max_order)
     print(f"Kneser-Ney: order {ng['order']}, {ng['bits']:.4f} bits/token")
     ff = report.feedforward_bits(train, val or train[:50], test, cfg.ff_context, cfg.ff_epochs, cfg.seed)
-    print(f"feed-forward: {json.dumps(ff)}")
+    print(f"feed-forward: {json.dumps({k: v for k, v in ff.items() if k != 'model'})}")
     print(f"unigram: {report.unigram_bits(train, test):.4f} bits/token")
 
 

@@ -135,6 +135,11 @@ def test_recurrence_beats_the_baselines_on_a_long_range_text(tmp_path):
     assert min(b["kneser_ney"], b["feedforward"]) > forget - 0.03
     assert m["test"]["bpc"] < forget - 0.1
     assert b["unigram"] > forget + 0.3
+    # `evaluate` scores the saved network, n-gram and feed-forward counterpart on the same characters again
+    ev = load_run(result.run).evaluate()
+    assert ev["bpc"] == pytest.approx(m["test"]["bpc"], rel=1e-6)
+    assert ev["kneser_ney"] == pytest.approx(b["kneser_ney"], rel=1e-9)
+    assert ev["feedforward"] == pytest.approx(b["feedforward"], rel=1e-6)
     row = result.rows[0]
     assert row.baseline == min(b, key=b.get) and row.baselines == pytest.approx(b)
     assert row.met == (m["test"]["bpc"] < row.baseline_value) and row.met
@@ -244,6 +249,8 @@ def test_ngram_mixture_of_a_word_run(word_run):
     assert gen.mixture.weight == mix["weight"] and gen.mixture.lm.order == mix["ngram_order"]
     ev = gen.evaluate()
     assert ev["mixture"] == pytest.approx(mix["bits_per_word"], rel=1e-9)
+    assert ev["kneser_ney"] == pytest.approx(m["baselines"]["kneser_ney"]["bits_per_word"], rel=1e-9)
+    assert ev["feedforward"] == pytest.approx(m["baselines"]["feedforward"]["bits_per_word"], rel=1e-6)
     # the refitted n-gram is the baseline: alone (share 0) it scores the baseline's bits on the same words
     cfg = gen.config
     part, ids = held_out(split_text(load_text(cfg), cfg)[2], cfg.eval_tokens, gen.vocab)

@@ -437,3 +437,28 @@ def test_fixed_context_lm_learns_within_its_window_and_not_beyond():
         bits[context] = float(-lm.log2_probs(te)[closing].mean())
     assert bits[3] > 1.6 and bits[8] < 0.3
     assert math.isfinite(lm.bits_per_unit(te)) and lm.next_topk("a......", k=1)[0][0] == "a"
+
+
+def test_fixed_context_lm_saves_and_loads_without_pickle(tmp_path):
+    """Characters and words: the loaded model scores and suggests exactly as the fitted one; a file whose
+    bytes, kind or vocabulary are wrong is one RnnkitError naming it."""
+    from rnnkit.files import read_safetensors, write_safetensors
+
+    words = ("the cat sat on the mat and the dog sat on the log " * 40).split()
+    for train, probe in (("abracadabra " * 50, "abracad"), (words, ["the", "cat", "sat", "on", "a", "mat"])):
+        lm = FixedContextLM(context=3, hidden=16, samples_per_epoch=500, max_epochs=2).fit(train, train[:40])
+        digest = lm.save(tmp_path / "lm.safetensors")
+        back = FixedContextLM.load(tmp_path / "lm.safetensors", digest)
+        np.testing.assert_array_equal(back.log2_probs(probe), lm.log2_probs(probe))
+        assert back.next_topk(probe[:3], k=3) == lm.next_topk(probe[:3], k=3) and back.chars == lm.chars
+    tensors, meta = read_safetensors(tmp_path / "lm.safetensors")
+    with pytest.raises(RnnkitError, match="corrupted"):
+        FixedContextLM.load(tmp_path / "lm.safetensors", "0" * 64)
+    write_safetensors(tmp_path / "kind.safetensors", tensors, {**meta, "kind": "Other"})
+    with pytest.raises(RnnkitError, match="kind.safetensors: not a saved FixedContextLM"):
+        FixedContextLM.load(tmp_path / "kind.safetensors")
+    write_safetensors(tmp_path / "vocab.safetensors", tensors, {**meta, "vocab": '["a", "b"]'})
+    with pytest.raises(RnnkitError, match="vocab.safetensors.*weights do not fit"):
+        FixedContextLM.load(tmp_path / "vocab.safetensors")
+    with pytest.raises(RnnkitError, match="not fitted"):
+        FixedContextLM().save(tmp_path / "none.safetensors")

@@ -3,6 +3,7 @@ output against music21, bad input, and short trainings against the unigram and t
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import warnings
@@ -386,6 +387,17 @@ def test_short_training_beats_the_unigram_and_generates(folk, tmp_path, capsys):
     m = result.metrics
     assert m["test"]["bits_per_token"] < m["baselines"]["unigram"]["bits"] - 0.3
     assert m["test"]["bits_per_token"] < m["untrained"]["bits_per_token"] - 1.0
+    # `evaluate` scores the saved network, the n-gram fitted again and the saved feed-forward counterpart as
+    # training did
+    from rnnkit.apps.music.use import load
+
+    ev = load(result.run).evaluate(samples=0)
+    assert "generated_valid_share" not in ev and ev["data"].startswith("held-out test tunes")
+    assert ev["bits_per_token"] == pytest.approx(m["test"]["bits_per_token"], rel=1e-6)
+    assert ev["kneser_ney"] == pytest.approx(m["baselines"]["kneser_ney"]["bits"], rel=1e-9)
+    assert ev["kneser_ney_order"] == m["baselines"]["kneser_ney"]["order"]
+    assert ev["feedforward"] == pytest.approx(m["baselines"]["feedforward"]["bits"], rel=1e-6)
+    assert "model" not in m["baselines"]["feedforward"]
     out = tmp_path / "out"
     files = generate(result.run, meter="6/8", key="D", num_samples=1, out_dir=out, max_length=300)
     abc_files = [p for p in files if p.suffix == ".abc"]
@@ -419,6 +431,17 @@ def test_short_training_beats_the_unigram_and_generates(folk, tmp_path, capsys):
     assert all("M:3/4" in p.read_text() for p in (tmp_path / "cli").glob("*.abc"))
     rc, _, err = run_cli(capsys, "generate", result.run, "a prompt")
     assert_one_line_error(rc, err, "takes no prompts")
+    # `rnnkit evaluate RUN [--data FILE]`: the network and its baselines on the same tokens
+    rc, out_text, err = run_cli(capsys, "evaluate", result.run, "--json")
+    assert rc == 0, err
+    assert json.loads(out_text)["feedforward"] == pytest.approx(ev["feedforward"])
+    tunes = tmp_path / "two.abc"
+    tunes.write_text(
+        "X:1\nM:6/8\nL:1/8\nK:D\n|:dfa afd|efg gfe:|\n\nX:2\nM:4/4\nL:1/8\nK:G\n|:GABc dBGB|cABG A2G2:|\n"
+    )
+    rc, out_text, err = run_cli(capsys, "evaluate", result.run, "--data", tunes)
+    assert rc == 0, err
+    assert "two.abc (2 tunes" in out_text and "feedforward" in out_text
     with pytest.raises(RnnkitError, match="--key: expected a key"):
         generate(result.run, meter="6/8", key="H#", num_samples=1)
 

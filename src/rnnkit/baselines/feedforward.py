@@ -378,6 +378,8 @@ class FixedContextLM:
         counts = Counter(train)
         self.vocab = ["<unk>"] + sorted(u for u, c in counts.items() if c >= self.min_count)
         self._index = {u: i for i, u in enumerate(self.vocab)}
+        if not len(val):  # no validation text: no early stopping (the default () fits either kind)
+            val = "" if self.chars else []
         ids, vids = self._ids(train), self._ids(val)
         gen = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
@@ -406,6 +408,51 @@ class FixedContextLM:
             net, epoch, val_loss if len(vpos) else None, self.lr, self.max_epochs, self.patience
         )
         return self
+
+    def save(self, path) -> str:
+        """Write the fitted model to ``path`` (safetensors: the network's weights, the vocabulary and sizes in
+        its metadata; no pickle); returns the file's sha256, which :meth:`load` checks."""
+        import json
+
+        from rnnkit.files import module_tensors, write_safetensors
+
+        if self.net is None:
+            raise RnnkitError("the model is not fitted: call fit(train, val) first")
+        tensors, _ = module_tensors(self.net)
+        meta = {
+            "kind": "FixedContextLM",
+            "vocab": json.dumps(self.vocab, ensure_ascii=False),
+            "sizes": json.dumps(
+                {"context": self.context, "embed": self.embed, "hidden": self.hidden, "chars": self.chars}
+            ),
+        }
+        return write_safetensors(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path, sha256: str | None = None) -> FixedContextLM:
+        """The model :meth:`save` wrote; with ``sha256``, a file whose checksum differs is refused as damaged.
+        Any damage is one :class:`~rnnkit.RnnkitError` naming the file."""
+        import json
+
+        from rnnkit.files import load_module_tensors, read_safetensors
+
+        tensors, meta = read_safetensors(path, sha256)
+        try:
+            if meta.get("kind") != "FixedContextLM":
+                raise ValueError(f"kind {meta.get('kind')!r}")
+            vocab, sizes = json.loads(meta["vocab"]), json.loads(meta["sizes"])
+            if not isinstance(vocab, list) or not vocab or not all(isinstance(u, str) for u in vocab):
+                raise ValueError("the vocabulary is not a list of strings")
+            lm = cls(context=int(sizes["context"]), embed=int(sizes["embed"]), hidden=int(sizes["hidden"]))
+            lm.chars = bool(sizes["chars"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RnnkitError(f"{path}: not a saved FixedContextLM ({exc})") from None
+        lm.vocab = vocab
+        lm._index = {u: i for i, u in enumerate(vocab)}
+        lm.net = _BengioLM(len(vocab), lm.context, lm.embed, lm.hidden)
+        load_module_tensors(lm.net, tensors, where=str(path))
+        lm.net.eval()
+        return lm
 
     def log2_probs(self, units) -> np.ndarray:
         """``log2 p(unit_t | previous context units)`` for every unit of a held-out text."""

@@ -42,6 +42,7 @@ __all__ = [
     "histograms",
     "histogram_distances",
     "ngram_bits",
+    "stream_bits",
     "result_rows",
     "unigram_bits",
 ]
@@ -77,11 +78,8 @@ def ngram_bits(
     from rnnkit.baselines.ngram import KneserNeyLM
 
     lm = KneserNeyLM(max_order=max_order).fit(_stream(train))
-    val_s, test_s = _stream(val), _stream(test)
-    by_order = _select(lm, val_s, max_order)
-    lp = lm.log2_probs(test_s)
-    keep = np.array([t != "<bos>" for t in test_s])
-    return {"bits": float(-lp[keep].mean()), "order": lm.order, "val_bits_by_order": by_order}
+    by_order = _select(lm, _stream(val), max_order)
+    return {"bits": stream_bits(lm, test), "order": lm.order, "val_bits_by_order": by_order}
 
 
 def feedforward_bits(
@@ -98,16 +96,23 @@ def feedforward_bits(
     from rnnkit.baselines import FixedContextLM
 
     t0 = time.perf_counter()
-    test_s = _stream(test)
     lm = FixedContextLM(context=context, max_epochs=epochs, patience=2, seed=seed, max_val_positions=20_000)
     lm.fit(_stream(train), _stream(val))
-    keep = np.array([t != "<bos>" for t in test_s])
     return {
-        "bits": float(-lm.log2_probs(test_s)[keep].mean()),
+        "bits": stream_bits(lm, test),
         "context": context,
         "epochs": len(lm.history),
         "seconds": round(time.perf_counter() - t0, 2),
+        "model": lm,  # not for metrics.json: the run saves it (rnnkit evaluate scores it again)
     }
+
+
+def stream_bits(lm, tunes: list[list[str]]) -> float:
+    """Bits per token of a token language model (n-gram or feed-forward) on the tunes read as one stream, on
+    the tokens the LSTM scores (every token after ``<bos>``, ``<eos>`` included)."""
+    s = _stream(tunes)
+    keep = np.array([t != "<bos>" for t in s])
+    return float(-lm.log2_probs(s)[keep].mean())
 
 
 def _select(lm, val_s: list[str], max_order: int) -> dict[int, float]:

@@ -13,6 +13,7 @@ from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
     finish_training,
+    save_fixed_context,
     save_run_files,
     setup_torch,
     training_summary,
@@ -95,6 +96,7 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             + f"unigram {uni:.3f})"
         )
 
+        ff_lm = ff.pop("model") if ff else None
         generated = score_generation(model, vocab, cfg, toks["test"], say) if cfg.eval_samples else None
         seconds = time.perf_counter() - t_start
         metrics: dict[str, Any] = {
@@ -118,6 +120,8 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
         }
         save_run_files(run, model, cfg, APP, metrics)
         vocab.to_json(run.file("vocab.json"))
+        if ff_lm is not None:  # `rnnkit evaluate` scores it again
+            save_fixed_context(run, ff_lm)
         samples = []
         if generated:
             from rnnkit.apps.music.use import write_tunes

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import load_fixed_context
 from rnnkit.apps.base import load_app_config, load_run_model
 from rnnkit.apps.music.abc import AbcSkip, parse_key, tokens_to_abc, transpose_tokens
 from rnnkit.apps.music.config import GenerateMusicConfig
@@ -67,21 +68,47 @@ class MusicGenerator:
             out = moved
         return out
 
-    def evaluate(self, samples: int | None = None) -> dict[str, Any]:
-        """Held-out bits per token and the generation scores (validity, histograms) of the run's test tunes,
-        computed again with the current code; ``samples`` tunes are generated (default: the run's setting)."""
+    def evaluate(self, data: str | Path | None = None, samples: int | None = None) -> dict[str, Any]:
+        """Bits per token of the run's held-out test tunes, or of every tune of ``data`` (an ABC or MIDI
+        file or folder, read as training read its data), computed again with the current code. On the same
+        tokens: the Kneser-Ney n-gram fitted again as training fitted it (``kneser_ney``, the order chosen on the
+        run's validation tunes: ``kneser_ney_order``) and the run's feed-forward counterpart (``feedforward``)
+        where it has one. ``samples`` tunes are generated with the test tunes' meters and keys and checked
+        (validity, histograms; default: the run's ``eval_samples``; 0: none)."""
         from rnnkit.apps.music.data import load_tunes, split_tunes_by_index
         from rnnkit.apps.music.model import bits, encode_tune, tune_nats
+        from rnnkit.apps.music.report import ngram_bits, stream_bits
         from rnnkit.apps.music.train import score_generation
 
         cfg = self.config
         if samples is not None:
             cfg = replace(cfg, eval_samples=samples)
-        _, _, test = split_tunes_by_index(load_tunes(cfg)[0], cfg)
-        nats = tune_nats(self.model, [encode_tune(t["tokens"], self.vocab) for t in test])
-        gen = score_generation(self.model, self.vocab, cfg, [t["tokens"] for t in test], lambda *_: None)
-        gen.pop("_tunes", None)
-        return {"bits_per_token": bits(nats), "generated": gen}
+        train, val, test = split_tunes_by_index(load_tunes(cfg)[0], cfg)
+        where = f"held-out test tunes of {cfg.data}"
+        if data is not None:
+            test, _ = load_tunes(replace(cfg, data=str(data), max_tunes=0))
+            where = Path(data).name
+            if not test:
+                raise RnnkitError(f"{where}: expected tunes to score, found none that could be read")
+        test_tokens = [t["tokens"] for t in test]
+        nats = tune_nats(self.model, [encode_tune(t, self.vocab) for t in test_tokens])
+        out: dict[str, Any] = {
+            "data": f"{where} ({len(test):,} tunes, {len(nats):,} tokens scored)",
+            "bits_per_token": bits(nats),
+        }
+        # the n-gram as training fitted it (order chosen on the validation tunes, or on training ones without)
+        train_tokens, val_tokens = [t["tokens"] for t in train], [t["tokens"] for t in val]
+        ngram = ngram_bits(train_tokens, val_tokens or train_tokens[:50], test_tokens, cfg.ngram_max_order)
+        out["kneser_ney"], out["kneser_ney_order"] = ngram["bits"], ngram["order"]
+        ff = load_fixed_context(self.run)
+        if ff is not None:
+            out["feedforward"] = stream_bits(ff, test_tokens)
+        if cfg.eval_samples:  # no samples: no generation scores (as in training)
+            gen = score_generation(self.model, self.vocab, cfg, test_tokens, lambda *_: None)
+            out["generated_valid_share"] = gen["valid_share"]
+            out["generated_unconstrained_valid_share"] = gen["unconstrained_valid_share"]
+            out["generated_samples"] = gen["samples"]
+        return out
 
     def generate(self, out_dir, gen: GenerateMusicConfig) -> list[Path]:
         """Write ``tune_N.abc``, ``tune_N.mid``, ``tune_N.png`` and (``gen.wav``, a synthesiser installed)

@@ -58,7 +58,7 @@ def fit_baselines(
     positions (:func:`~rnnkit.apps.textgen.data.scored_positions`), with the whole text before each as context.
     Returns ``{"bits": {name: bits per token}, "details": {...}}``, with the baselines also the fitted
     ``"kneser_ney"`` model, its ``"kneser_ney_log2"`` per scored token and the ``"train_units"`` it was fitted
-    on (for the network + n-gram mixture).
+    on (for the network + n-gram mixture), and the fitted ``"feedforward_model"`` (saved with the run).
     """
     from rnnkit.baselines import FixedContextLM, KneserNeyLM
 
@@ -102,6 +102,7 @@ def fit_baselines(
         "kneser_ney": lm,
         "kneser_ney_log2": logp,
         "train_units": train_u,
+        "feedforward_model": ff,
     }
 
 

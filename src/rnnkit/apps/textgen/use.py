@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import load_fixed_context
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.textgen.config import GenerateConfig
@@ -126,7 +128,9 @@ class TextGenerator:
         return NextWordStream(self, mixture)
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
-        """Bits per token on the run's held-out test part, or on a whole text file."""
+        """Bits per token on the run's held-out test part, or on a whole text file: the network's, and on the
+        same tokens the run's Kneser-Ney n-gram (``kneser_ney``; the order the run chose), the network + n-gram
+        mixture and the feed-forward counterpart (``feedforward``) where the run has them."""
         cfg = self.config
         if data is None:
             _, _, test_text = split_text(load_text(cfg), cfg)
@@ -140,13 +144,25 @@ class TextGenerator:
         nats = token_nats(self.model, ids)
         key = "bpc" if self.vocab.level == "char" else "bits_per_word"
         out = {"data": f"{where} ({len(nats):,} tokens scored)", key: float(nats.mean() / math.log(2))}
+        # the baselines read the same tokens, scored at the positions the network scores
+        tokens = part if self.vocab.level == "char" else [self.vocab.id_to_token(int(i)) for i in ids]
+        pos = scored_positions(len(tokens))
         mix = self.mixture
-        if mix is not None:  # the same tokens as the n-gram reads them, at the positions the network scores
-            tokens = part if self.vocab.level == "char" else [self.vocab.id_to_token(int(i)) for i in ids]
-            kn = mix.lm.log2_probs(tokens)[scored_positions(len(tokens))]
+        if mix is not None:
+            kn = mix.lm.log2_probs(tokens)[pos]
+            out["kneser_ney"] = float(-kn.mean())
             out["mixture"] = float(-mix_log2(-nats / math.log(2), kn, mix.weight).mean())
             out["mixture_weight"] = mix.weight
+        ff = self.feedforward
+        if ff is not None:
+            out["feedforward"] = float(-ff.log2_probs(tokens)[pos].mean())
         return out
+
+    @cached_property
+    def feedforward(self):
+        """The run's feed-forward counterpart (:class:`rnnkit.baselines.FixedContextLM`), or None for a run
+        without one (trained with ``--no-baselines``, or before 4 Dec 2026)."""
+        return load_fixed_context(self.run)
 
 
 class NextWordStream:
