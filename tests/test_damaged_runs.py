@@ -175,3 +175,26 @@ def test_a_damaged_run_is_one_line(tmp_path, capsys, trained, app, command, dama
         assert fragment in line or "damaged" in line or "not an rnnkit run" in line, (name, line)
         assert _tree(run) == before, name
         assert not (tmp_path / "out.onnx").exists()
+
+
+@pytest.mark.parametrize("app", list(APPS))
+def test_an_intact_run_works_with_every_command(tmp_path, capsys, trained, app):
+    """The control of the damage tests: the same commands on the undamaged run succeed (a command that fails
+    on every run would pass them)."""
+    source, data = trained[app]
+    run = tmp_path / app
+    shutil.copytree(source, run)
+    commands = [["evaluate"], ["evaluate", "--json"]]
+    if APPS[app][1]:
+        commands.append(["predict", *APPS[app][1](data)])
+    if APPS[app][2]:  # music writes files: into tmp_path, not the working folder
+        commands.append(
+            ["generate", "--length", "20", *(["--out", tmp_path / "tunes"] if app == "music" else [])]
+        )
+    if app != "handwriting":  # a CRNN has no ONNX export
+        commands.append(["export", "--out", tmp_path / "out.onnx"])
+    for command in commands:
+        rc, out, err = run_cli(capsys, command[0], run, *command[1:])
+        assert rc == 0 and out.strip(), (command, err)
+    if app != "handwriting":  # one file, or an encoder and a decoder step beside it (translate)
+        assert list(tmp_path.glob("out*.onnx"))
