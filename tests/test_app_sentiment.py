@@ -379,6 +379,10 @@ def test_the_mixture_with_tfidf_is_saved_and_used_by_predict_and_evaluate(tmp_pa
     assert got["accuracy"] == pytest.approx(m["test"]["accuracy"])
     assert got["mixture_accuracy"] == pytest.approx(mix["test"]["accuracy"])
     assert got["mixture_f1"] == pytest.approx(mix["test"]["f1"])
+    # and the baselines it keeps: TF-IDF alone and the feed-forward counterpart, as the report scored them
+    for key, name in (("tfidf", "tfidf"), ("feedforward", "mlp")):
+        assert got[f"{key}_accuracy"] == pytest.approx(m["baselines"][name]["accuracy"])
+        assert got[f"{key}_f1"] == pytest.approx(m["baselines"][name]["f1"])
     # the TF-IDF model read back is the baseline: its test accuracy is the report's
     cfg = SentimentConfig(**common)
     texts, labels, _ = load_texts(cfg)

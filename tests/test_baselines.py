@@ -462,3 +462,26 @@ def test_fixed_context_lm_saves_and_loads_without_pickle(tmp_path):
         FixedContextLM.load(tmp_path / "vocab.safetensors")
     with pytest.raises(RnnkitError, match="not fitted"):
         FixedContextLM().save(tmp_path / "none.safetensors")
+
+
+def test_mlp_text_classifier_saves_and_loads_without_pickle(tmp_path):
+    """The loaded classifier gives the fitted one's probabilities (dropout off); a damaged file is one line."""
+    texts = [f"good film {i}" for i in range(30)] + [f"bad film {i}" for i in range(30)]
+    labels = [1] * 30 + [0] * 30
+    clf = MLPTextClassifier(embed=8, hidden=8, max_epochs=3, max_len=5).fit(
+        texts, labels, texts[::7], labels[::7]
+    )
+    digest = clf.save(tmp_path / "mlp.safetensors")
+    back = MLPTextClassifier.load(tmp_path / "mlp.safetensors", digest)
+    probe = ["a good film", "bad", "unknown words only"]
+    np.testing.assert_array_equal(back.predict_proba(probe), clf.predict_proba(probe))
+    assert back.num_classes == 2 and back.max_len == 5 and back.words == clf.words
+    data = bytearray((tmp_path / "mlp.safetensors").read_bytes())
+    data[-1] ^= 1
+    (tmp_path / "mlp.safetensors").write_bytes(bytes(data))
+    with pytest.raises(RnnkitError, match="mlp.safetensors: corrupted"):
+        MLPTextClassifier.load(tmp_path / "mlp.safetensors", digest)
+    lm = FixedContextLM(context=2, hidden=4, samples_per_epoch=50, max_epochs=1).fit("abab" * 9, "ab")
+    lm.save(tmp_path / "lm.safetensors")
+    with pytest.raises(RnnkitError, match="lm.safetensors: not a saved MLPTextClassifier"):
+        MLPTextClassifier.load(tmp_path / "lm.safetensors")

@@ -373,29 +373,26 @@ def save_feedforward(run, model) -> None:
     shutil.rmtree(run.path / FEEDFORWARD_DIR / FINISHED, ignore_errors=True)
 
 
-FF_LM_FILE = f"{FEEDFORWARD_DIR}/lm.safetensors"
-"""A language-model run's feed-forward counterpart (:class:`rnnkit.baselines.FixedContextLM`: textgen, music)."""
-FF_LM_INFO = f"{FEEDFORWARD_DIR}/lm.json"  # the sha256 of FF_LM_FILE, checked when it is read
-
-
-def save_fixed_context(run, lm) -> None:
-    """A language model's feed-forward counterpart (:class:`~rnnkit.baselines.FixedContextLM`) into the run
-    being built, with its checksum; :func:`load_fixed_context` reads it back."""
+def save_baseline_net(run, model, name: str) -> None:
+    """A fitted baseline network of :mod:`rnnkit.baselines` with ``save``/``load`` (the feed-forward counterpart
+    of textgen and music, :class:`~rnnkit.baselines.FixedContextLM`, or of sentiment,
+    :class:`~rnnkit.baselines.MLPTextClassifier`) into ``FEEDFORWARD_DIR/<name>.safetensors`` of the run being
+    built, its sha256 into ``<name>.json`` beside it; :func:`load_baseline_net` reads it back."""
     (run.path / FEEDFORWARD_DIR).mkdir(exist_ok=True)
-    run.write_json(FF_LM_INFO, {"sha256": lm.save(run.file(FF_LM_FILE))})
+    digest = model.save(run.file(f"{FEEDFORWARD_DIR}/{name}.safetensors"))
+    run.write_json(f"{FEEDFORWARD_DIR}/{name}.json", {"sha256": digest})
 
 
-def load_fixed_context(run: Path):
-    """The run's :class:`~rnnkit.baselines.FixedContextLM` counterpart, or None for a run without one (trained
-    without baselines, or saved before 4 Dec 2026); a damaged one is a one-line ``RnnkitError``."""
-    from rnnkit.baselines import FixedContextLM
+def load_baseline_net(run: Path, cls: type, name: str):
+    """The run's ``cls`` saved by :func:`save_baseline_net`, or None for a run without one (trained without
+    it, or saved before 4 Dec 2026); a damaged one is a one-line ``RnnkitError``."""
     from rnnkit.files import read_json
 
-    info, path = run / FF_LM_INFO, run / FF_LM_FILE
+    info, path = run / FEEDFORWARD_DIR / f"{name}.json", run / FEEDFORWARD_DIR / f"{name}.safetensors"
     if not info.is_file() and not path.is_file():
         return None
     try:
-        return FixedContextLM.load(path, str(read_json(info)["sha256"]))
+        return cls.load(path, str(read_json(info)["sha256"]))
     except (RnnkitError, KeyError, TypeError) as exc:
         raise RnnkitError(f"run {run.name}: cannot load its feed-forward counterpart: {exc}") from None
 

@@ -17,6 +17,7 @@ import copy
 import logging
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -164,6 +165,41 @@ class MLPForecaster:
 
 
 # ----------------------------------------------------------------------------- text classification
+def _save_net(path, net: nn.Module | None, kind: str, vocab: list[str], sizes: dict[str, Any]) -> str:
+    """A fitted baseline network as safetensors: its weights, and its kind, vocabulary and sizes as JSON in the
+    metadata (no pickle); returns the file's sha256."""
+    import json
+
+    from rnnkit.files import module_tensors, write_safetensors
+
+    if net is None:
+        raise RnnkitError("the model is not fitted: call fit first")
+    meta = {"kind": kind, "vocab": json.dumps(vocab, ensure_ascii=False), "sizes": json.dumps(sizes)}
+    return write_safetensors(path, module_tensors(net)[0], meta)
+
+
+def _load_net(path, sha256: str | None, kind: str, build: Callable):
+    """What :func:`_save_net` wrote: ``build(vocab, sizes) -> (model, net)`` makes the model, whose ``net``
+    takes the weights (all checked first); any damage is one RnnkitError naming the file."""
+    import json
+
+    from rnnkit.files import load_module_tensors, read_safetensors
+
+    tensors, meta = read_safetensors(path, sha256)
+    try:
+        if meta.get("kind") != kind:
+            raise ValueError(f"kind {meta.get('kind')!r}")
+        vocab, sizes = json.loads(meta["vocab"]), json.loads(meta["sizes"])
+        if not isinstance(vocab, list) or not all(isinstance(u, str) for u in vocab):
+            raise ValueError("the vocabulary is not a list of strings")
+        model, net = build(vocab, sizes)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RnnkitError(f"{path}: not a saved {kind} ({exc})") from None
+    load_module_tensors(net, tensors, where=str(path))
+    net.eval()
+    return model
+
+
 class _PooledClassifier(nn.Module):
     def __init__(self, vocab: int, embed: int, hidden: int, classes: int, dropout: float):
         super().__init__()
@@ -276,6 +312,40 @@ class MLPTextClassifier:
             net, epoch, val_error if xv else None, self.lr, self.max_epochs, self.patience
         )
         return self
+
+    def save(self, path) -> str:
+        """Write the fitted classifier to ``path`` (safetensors, no pickle); returns its sha256 (see :meth:`load`)."""
+        words = sorted(self.words, key=self.words.get)  # word i + 1 has id i + 1 (0 pads)
+        sizes = {
+            "embed": self.embed,
+            "hidden": self.hidden,
+            "classes": self.num_classes,
+            "max_len": self.max_len,
+            "dropout": self.dropout,
+        }
+        return _save_net(path, self.net, "MLPTextClassifier", words, sizes)
+
+    @classmethod
+    def load(cls, path, sha256: str | None = None) -> MLPTextClassifier:
+        """The classifier :meth:`save` wrote; with ``sha256`` a file whose checksum differs is refused. Any
+        damage is one :class:`~rnnkit.RnnkitError` naming the file."""
+
+        def build(words, sizes):
+            max_len = sizes["max_len"]
+            clf = cls(
+                embed=int(sizes["embed"]),
+                hidden=int(sizes["hidden"]),
+                max_len=None if max_len is None else int(max_len),
+                dropout=float(sizes["dropout"]),
+            )
+            clf.num_classes = int(sizes["classes"])
+            if clf.num_classes < 1:
+                raise ValueError(f"{clf.num_classes} classes")
+            clf.words = {w: i + 1 for i, w in enumerate(words)}
+            clf.net = _PooledClassifier(len(words) + 1, clf.embed, clf.hidden, clf.num_classes, clf.dropout)
+            return clf, clf.net
+
+        return _load_net(path, sha256, "MLPTextClassifier", build)
 
     def predict_proba(self, texts) -> np.ndarray:
         """Class probabilities, shape ``(N, num_classes)``."""
@@ -412,47 +482,24 @@ class FixedContextLM:
     def save(self, path) -> str:
         """Write the fitted model to ``path`` (safetensors: the network's weights, the vocabulary and sizes in
         its metadata; no pickle); returns the file's sha256, which :meth:`load` checks."""
-        import json
-
-        from rnnkit.files import module_tensors, write_safetensors
-
-        if self.net is None:
-            raise RnnkitError("the model is not fitted: call fit(train, val) first")
-        tensors, _ = module_tensors(self.net)
-        meta = {
-            "kind": "FixedContextLM",
-            "vocab": json.dumps(self.vocab, ensure_ascii=False),
-            "sizes": json.dumps(
-                {"context": self.context, "embed": self.embed, "hidden": self.hidden, "chars": self.chars}
-            ),
-        }
-        return write_safetensors(path, tensors, meta)
+        sizes = {"context": self.context, "embed": self.embed, "hidden": self.hidden}
+        if self.net is not None:
+            sizes["chars"] = self.chars
+        return _save_net(path, self.net, "FixedContextLM", self.vocab, sizes)
 
     @classmethod
     def load(cls, path, sha256: str | None = None) -> FixedContextLM:
         """The model :meth:`save` wrote; with ``sha256``, a file whose checksum differs is refused as damaged.
         Any damage is one :class:`~rnnkit.RnnkitError` naming the file."""
-        import json
 
-        from rnnkit.files import load_module_tensors, read_safetensors
-
-        tensors, meta = read_safetensors(path, sha256)
-        try:
-            if meta.get("kind") != "FixedContextLM":
-                raise ValueError(f"kind {meta.get('kind')!r}")
-            vocab, sizes = json.loads(meta["vocab"]), json.loads(meta["sizes"])
-            if not isinstance(vocab, list) or not vocab or not all(isinstance(u, str) for u in vocab):
-                raise ValueError("the vocabulary is not a list of strings")
+        def build(vocab, sizes):
             lm = cls(context=int(sizes["context"]), embed=int(sizes["embed"]), hidden=int(sizes["hidden"]))
-            lm.chars = bool(sizes["chars"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RnnkitError(f"{path}: not a saved FixedContextLM ({exc})") from None
-        lm.vocab = vocab
-        lm._index = {u: i for i, u in enumerate(vocab)}
-        lm.net = _BengioLM(len(vocab), lm.context, lm.embed, lm.hidden)
-        load_module_tensors(lm.net, tensors, where=str(path))
-        lm.net.eval()
-        return lm
+            lm.chars, lm.vocab = bool(sizes["chars"]), vocab
+            lm._index = {u: i for i, u in enumerate(vocab)}
+            lm.net = _BengioLM(len(vocab), lm.context, lm.embed, lm.hidden)
+            return lm, lm.net
+
+        return _load_net(path, sha256, "FixedContextLM", build)
 
     def log2_probs(self, units) -> np.ndarray:
         """``log2 p(unit_t | previous context units)`` for every unit of a held-out text."""

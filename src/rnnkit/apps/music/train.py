@@ -13,7 +13,7 @@ from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
     finish_training,
-    save_fixed_context,
+    save_baseline_net,
     save_run_files,
     setup_torch,
     training_summary,
@@ -121,7 +121,7 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
         save_run_files(run, model, cfg, APP, metrics)
         vocab.to_json(run.file("vocab.json"))
         if ff_lm is not None:  # `rnnkit evaluate` scores it again
-            save_fixed_context(run, ff_lm)
+            save_baseline_net(run, ff_lm, "lm")
         samples = []
         if generated:
             from rnnkit.apps.music.use import write_tunes

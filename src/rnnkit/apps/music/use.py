@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import load_fixed_context
+from rnnkit.apps._common import load_baseline_net
 from rnnkit.apps.base import load_app_config, load_run_model
 from rnnkit.apps.music.abc import AbcSkip, parse_key, tokens_to_abc, transpose_tokens
 from rnnkit.apps.music.config import GenerateMusicConfig
@@ -79,6 +79,7 @@ class MusicGenerator:
         from rnnkit.apps.music.model import bits, encode_tune, tune_nats
         from rnnkit.apps.music.report import ngram_bits, stream_bits
         from rnnkit.apps.music.train import score_generation
+        from rnnkit.baselines import FixedContextLM
 
         cfg = self.config
         if samples is not None:
@@ -100,7 +101,7 @@ class MusicGenerator:
         train_tokens, val_tokens = [t["tokens"] for t in train], [t["tokens"] for t in val]
         ngram = ngram_bits(train_tokens, val_tokens or train_tokens[:50], test_tokens, cfg.ngram_max_order)
         out["kneser_ney"], out["kneser_ney_order"] = ngram["bits"], ngram["order"]
-        ff = load_fixed_context(self.run)
+        ff = load_baseline_net(self.run, FixedContextLM, "lm")
         if ff is not None:
             out["feedforward"] = stream_bits(ff, test_tokens)
         if cfg.eval_samples:  # no samples: no generation scores (as in training)

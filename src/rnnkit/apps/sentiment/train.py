@@ -16,6 +16,7 @@ from rnnkit.apps._common import (
     fit_member,
     member_finished,
     per_epoch_generator,
+    save_baseline_net,
     save_members,
     save_run_files,
     setup_torch,
@@ -314,6 +315,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
             info["tfidf_sha256"] = tfidf_model.save(run.file(TFIDF_FILE))  # checked when read back
             info["tfidf_share"] = mixture["share"]
         run.write_json("labels.json", info)
+        save_baseline_net(run, base["mlp"]["model"], "mlp")  # `rnnkit evaluate` scores it again
         written = report.write_plots(
             run, cfg, history, te_y, pred, base[best]["pred"], classes, report.BASELINE_NAMES[best]
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import stored_share
+from rnnkit.apps._common import load_baseline_net, stored_share
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.metrics import accuracy, f1_score
 from rnnkit.apps.rundir import member_dir, read_json
@@ -140,8 +141,9 @@ class SentimentPredictor:
         self, data: str | None = None, text_column: str | None = None, label_column: str | None = None
     ):
         """Accuracy and F1 on the run's held-out test split, or on all rows of a labelled file: the networks'
-        and, where the run has it, the mixture's with TF-IDF (``mixture_accuracy``, ``mixture_f1``,
-        ``tfidf_share``)."""
+        and, where the run has them, the mixture's with TF-IDF (``mixture_accuracy``, ``mixture_f1``,
+        ``tfidf_share``), the TF-IDF model's alone (``tfidf_accuracy``, ``tfidf_f1``) and the feed-forward
+        counterpart's (``feedforward_accuracy``, ``feedforward_f1``)."""
         if data is None:
             texts, labels, classes = load_texts(self.config)
             if classes != self.classes:
@@ -172,13 +174,32 @@ class SentimentPredictor:
             "count": len(texts),
         }
         if self.tfidf is not None:
-            mixed = mix_proba(net, self.tfidf.predict_proba(texts), self.tfidf_share).argmax(1)
+            tfidf = self.tfidf.predict_proba(texts)
+            mixed = mix_proba(net, tfidf, self.tfidf_share).argmax(1)
             out.update(
                 mixture_accuracy=accuracy(labels, mixed),
                 mixture_f1=f1_score(labels, mixed, k),
                 tfidf_share=self.tfidf_share,
+                tfidf_accuracy=accuracy(labels, tfidf.argmax(1)),
+                tfidf_f1=f1_score(labels, tfidf.argmax(1), k),
             )
+        if self.feedforward is not None:
+            ff = self.feedforward.predict(texts)
+            out.update(feedforward_accuracy=accuracy(labels, ff), feedforward_f1=f1_score(labels, ff, k))
         return out
+
+    @cached_property
+    def feedforward(self):
+        """The run's feed-forward counterpart (:class:`rnnkit.baselines.MLPTextClassifier` on pooled word
+        embeddings), or None for a run saved before 4 Dec 2026."""
+        from rnnkit.baselines import MLPTextClassifier
+
+        ff = load_baseline_net(self.run, MLPTextClassifier, "mlp")
+        if ff is not None and ff.num_classes != len(self.classes):
+            raise RnnkitError(
+                f"run {self.run.name}: its feed-forward counterpart does not match the run's classes"
+            )
+        return ff
 
 
 def _load_vocab(run: Path) -> Vocabulary:

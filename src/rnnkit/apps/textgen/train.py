@@ -13,7 +13,7 @@ from rnnkit.apps._common import (
     EpochBatches,
     build_trainer,
     finish_training,
-    save_fixed_context,
+    save_baseline_net,
     save_run_files,
     setup_torch,
     training_summary,
@@ -213,7 +213,7 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
             for v in metrics["baselines"].values():
                 v["bits_per_char_equivalent"] = v[key] / chars_per_token
         if "feedforward_model" in base:  # `rnnkit evaluate` scores it again
-            save_fixed_context(run, base["feedforward_model"])
+            save_baseline_net(run, base["feedforward_model"], "lm")
         mixture = None
         if cfg.ngram_mix and "kneser_ney" in base and len(val_ids) > 2:
             mixture, metrics["mixture"] = _fit_mixture(

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import load_fixed_context
+from rnnkit.apps._common import load_baseline_net
 from rnnkit.apps.base import load_run_model, open_app_run
 from rnnkit.apps.rundir import read_json
 from rnnkit.apps.textgen.config import GenerateConfig
@@ -162,7 +162,9 @@ class TextGenerator:
     def feedforward(self):
         """The run's feed-forward counterpart (:class:`rnnkit.baselines.FixedContextLM`), or None for a run
         without one (trained with ``--no-baselines``, or before 4 Dec 2026)."""
-        return load_fixed_context(self.run)
+        from rnnkit.baselines import FixedContextLM
+
+        return load_baseline_net(self.run, FixedContextLM, "lm")
 
 
 class NextWordStream:
