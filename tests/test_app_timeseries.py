@@ -191,6 +191,9 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     assert (mix["with"], mix["share"]) == ("ets+arima", pytest.approx(1 / 3))
     assert again["model_mase_at_comparison_origins"] == pytest.approx(c["model"]["mase"], rel=1e-6)
     assert again["mixture_mase_at_comparison_origins"] == pytest.approx(mix["test"]["mase"], rel=1e-6)
+    # every baseline fitted again (the classical ones) or read back (the feed-forward counterpart), as reported
+    for name, value in base.items():
+        assert again[f"{name.replace(' ', '_')}_mase_at_comparison_origins"] == pytest.approx(value, rel=1e-6)
     # the pool's interval (the network's, centred on it) scored as the report scored it
     pool_cover = again["mixture_interval_80_coverage_at_comparison_origins"]
     assert pool_cover == pytest.approx(ci["mixture"]["coverage"], rel=1e-9)

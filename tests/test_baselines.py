@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
@@ -485,3 +486,22 @@ def test_mlp_text_classifier_saves_and_loads_without_pickle(tmp_path):
     lm.save(tmp_path / "lm.safetensors")
     with pytest.raises(RnnkitError, match="lm.safetensors: not a saved MLPTextClassifier"):
         MLPTextClassifier.load(tmp_path / "lm.safetensors")
+
+
+def test_mlp_forecaster_saves_and_loads_without_pickle(tmp_path):
+    """The loaded forecaster gives the fitted one's forecasts (scale and non-negativity kept)."""
+    y = 10 + np.sin(np.arange(120) / 3.0) * 5
+    mlp = MLPForecaster(window=12, horizon=4, hidden=8, max_epochs=5).fit(y[:90], y[90:])
+    digest = mlp.save(tmp_path / "f.safetensors")
+    back = MLPForecaster.load(tmp_path / "f.safetensors", digest)
+    np.testing.assert_array_equal(back.predict(y), mlp.predict(y))
+    assert (back.mean, back.std, back.nonnegative) == (mlp.mean, mlp.std, mlp.nonnegative)
+    from rnnkit.files import read_safetensors, write_safetensors
+
+    tensors, meta = read_safetensors(tmp_path / "f.safetensors")
+    sizes = json.loads(meta["sizes"])
+    write_safetensors(
+        tmp_path / "bad.safetensors", tensors, {**meta, "sizes": json.dumps({**sizes, "window": 0})}
+    )
+    with pytest.raises(RnnkitError, match="bad.safetensors: not a saved MLPForecaster"):
+        MLPForecaster.load(tmp_path / "bad.safetensors")

@@ -151,6 +151,30 @@ class MLPForecaster:
         self.history = _early_stopping_fit(net, epoch, val_loss, self.lr, self.max_epochs, self.patience)
         return self
 
+    def save(self, path) -> str:
+        """Write the fitted forecaster to ``path`` (safetensors, no pickle); returns its sha256 (see :meth:`load`)."""
+        sizes = {"window": self.window, "horizon": self.horizon, "hidden": self.hidden, "layers": self.layers}
+        if self.net is not None:
+            sizes.update(mean=self.mean, std=self.std, nonnegative=self.nonnegative)
+        return _save_net(path, self.net, "MLPForecaster", [], sizes)
+
+    @classmethod
+    def load(cls, path, sha256: str | None = None) -> MLPForecaster:
+        """The forecaster :meth:`save` wrote; with ``sha256`` a file whose checksum differs is refused. Any
+        damage is one :class:`~rnnkit.RnnkitError` naming the file."""
+
+        def build(_, sizes):
+            keys = ("window", "horizon", "hidden", "layers")
+            mlp = cls(**{k: int(sizes[k]) for k in keys})
+            mlp.mean, mlp.std = float(sizes["mean"]), float(sizes["std"])
+            mlp.nonnegative = bool(sizes["nonnegative"])
+            if not (math.isfinite(mlp.mean) and math.isfinite(mlp.std) and mlp.std > 0):
+                raise ValueError(f"scale {mlp.mean}, {mlp.std}")
+            mlp.net = _mlp(mlp.window, mlp.hidden, mlp.layers, mlp.horizon)
+            return mlp, mlp.net
+
+        return _load_net(path, sha256, "MLPForecaster", build)
+
     def predict(self, history) -> np.ndarray:
         """Forecast the ``horizon`` values after ``history`` (its last ``window`` values are used)."""
         if self.net is None:
@@ -193,7 +217,7 @@ def _load_net(path, sha256: str | None, kind: str, build: Callable):
         if not isinstance(vocab, list) or not all(isinstance(u, str) for u in vocab):
             raise ValueError("the vocabulary is not a list of strings")
         model, net = build(vocab, sizes)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RnnkitError) as exc:  # RnnkitError: sizes a constructor refuses
         raise RnnkitError(f"{path}: not a saved {kind} ({exc})") from None
     load_module_tensors(net, tensors, where=str(path))
     net.eval()

@@ -24,7 +24,14 @@ import numpy as np
 from rnnkit.apps.timeseries.config import BASELINE_NAMES
 from rnnkit.baselines.forecast import Forecast, forecast_baselines
 
-__all__ = ["BASELINE_NAMES", "classical_forecasts", "comparison_origins", "fourier_arima", "mlp_forecasts"]
+__all__ = [
+    "BASELINE_NAMES",
+    "classical_forecasts",
+    "comparison_origins",
+    "forecasts_of",
+    "fourier_arima",
+    "mlp_forecasts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +165,15 @@ def classical_forecasts(
 
 def mlp_forecasts(target: np.ndarray, n_tr: int, n_val: int, origins, window: int, horizon: int, seed: int):
     """The feed-forward counterpart: :class:`rnnkit.baselines.MLPForecaster` on the same ``window``, trained on
-    the training part (early stopping on the validation part); ``(len(origins), horizon)`` forecasts."""
+    the training part (early stopping on the validation part); ``((len(origins), horizon) forecasts, the
+    fitted forecaster)``."""
     from rnnkit.baselines import MLPForecaster
 
     mlp = MLPForecaster(window=window, horizon=horizon, seed=seed)
     mlp.fit(target[:n_tr], target[n_tr : n_tr + n_val])
+    return forecasts_of(mlp, target, origins), mlp
+
+
+def forecasts_of(mlp, target: np.ndarray, origins) -> np.ndarray:
+    """A fitted :class:`~rnnkit.baselines.MLPForecaster`'s ``(len(origins), horizon)`` forecasts from each origin."""
     return np.stack([mlp.predict(target[:o]) for o in origins])

@@ -17,6 +17,7 @@ from rnnkit.apps._common import (
     fit_member,
     format_value,
     per_epoch_generator,
+    save_baseline_net,
     save_members,
     save_run_files,
     setup_torch,
@@ -157,11 +158,12 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         cmp = baselines.comparison_origins(n_tr + n_val, n, cfg.horizon, cfg.baseline_origins)
         say(f"baselines: {', '.join(cfg.baselines)} at {len(cmp)} origin(s) of the test part")
         classical = [b for b in cfg.baselines if b != "mlp"]
+        mlp = None
         base_fc, base_configs, base_bounds = baselines.classical_forecasts(
             target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical, level=interval.get("level")
         )
         if "mlp" in cfg.baselines:
-            base_fc["mlp"] = baselines.mlp_forecasts(
+            base_fc["mlp"], mlp = baselines.mlp_forecasts(
                 target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed
             )
         actual_cmp = futures_at(target, cmp, cfg.horizon)
@@ -249,6 +251,8 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             metrics["es"] = [m.state() for m, _ in members]
         save_run_files(run, nets[0], cfg, APP, metrics)
         save_members(run, nets)
+        if mlp is not None:  # `rnnkit evaluate` scores it again
+            save_baseline_net(run, mlp, "mlp")
         run.write_json(
             "scaler.json",
             {

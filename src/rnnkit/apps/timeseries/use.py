@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import format_value, stored_share
+from rnnkit.apps._common import format_value, load_baseline_net, stored_share
 from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
@@ -201,6 +201,8 @@ class Forecaster:
             **{f"seasonal_naive_{k}": v for k, v in res["seasonal_naive"].items()},
         }
         cmp = comparison_origins(n_tr + n_val, len(ts), cfg.horizon, cfg.baseline_origins)
+        if len(cmp):  # the baselines as the report fits and scores them: at the comparison origins
+            out.update(self._baselines_at(target, n_tr, cmp, scale))
         if self.pool_share is not None and len(cmp):  # as the report scores it: at the comparison origins
             net = forecast_at(self.model, self.scaler, values, cmp, cfg.window)
             level = self._partner_level()
@@ -233,6 +235,29 @@ class Forecaster:
                     "coverage"
                 ]
         return out
+
+    def _baselines_at(self, target: np.ndarray, n_tr: int, cmp, scale: float) -> dict[str, float]:
+        """MASE at the comparison origins of the run's classical baselines, fitted again on ``target`` by the
+        report's rule (forms chosen on the values after ``n_tr``, refitted before each origin), and of its
+        feed-forward counterpart (the run's saved MLP; the one that learnt the run's own series)."""
+        from rnnkit.apps.timeseries.baselines import classical_forecasts, forecasts_of
+        from rnnkit.baselines import MLPForecaster
+
+        cfg = self.config
+        classical = tuple(b for b in cfg.baselines if b != "mlp")
+        fc = {}
+        if classical:
+            fc = classical_forecasts(target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical)[0]
+        mlp = load_baseline_net(self.run, MLPForecaster, "mlp")
+        if mlp is not None:
+            if (mlp.window, mlp.horizon) != (cfg.window, cfg.horizon):
+                raise RnnkitError(f"run {self.run.name}: its feed-forward counterpart does not match the run")
+            fc["mlp"] = forecasts_of(mlp, target, cmp)
+        actual = np.stack([target[o : o + cfg.horizon] for o in cmp])
+        return {
+            f"{k.replace(' ', '_')}_mase_at_comparison_origins": float(np.abs(f - actual).mean() / scale)
+            for k, f in fc.items()
+        }
 
 
 def _panel_interval(stored: dict | None, horizon: int) -> dict[str, Any] | None:
