@@ -176,6 +176,8 @@ def test_train_on_a_user_file_beats_chance_and_round_trips(tmp_path, runs_dir):
     assert [p["label"] for p in probs] == [p["label"] for p in rec.predict_file(data)[:5]]
     assert rec.evaluate(str(data))["count"] == len(seqs)
     assert rec.evaluate()["accuracy"] == pytest.approx(m["test"]["accuracy"])
+    # the saved feed-forward counterpart scores the test split as the report did
+    assert rec.evaluate()["feedforward_accuracy"] == pytest.approx(m["feedforward"]["accuracy"])
     with pytest.raises(RnnkitError, match=r"expected an array \(frames >= 1, 4 features\)"):
         rec.predict([np.zeros((5, 13))])
     with pytest.raises(RnnkitError, match="only runs trained on 13 MFCCs"):
@@ -266,3 +268,31 @@ def test_a_tiny_user_file_gets_both_baselines(tmp_path, runs_dir):
     m = train(cfg, say=lambda *_: None).metrics
     assert m["feedforward"]["early_stopping"] is False and 0.0 <= m["feedforward"]["accuracy"] <= 1.0
     assert m["split"]["train"] < 15 and m["baseline"]["accuracy"] >= 0.0
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_saved_frame_mlp_predicts_as_scikit_learn_does(tmp_path, classes):
+    """The counterpart read back without scikit-learn (NumPy forward pass) gives scikit-learn's predictions, for
+    two classes (one logistic output) and more (softmax); a foreign file is one line."""
+    from rnnkit.apps.speech.data import normalise
+    from rnnkit.apps.speech.report import FrameMLP, feedforward
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.normal(size=(int(rng.integers(5, 20)), 4)) + (i % classes) for i in range(90)]
+    labels = np.arange(90) % classes
+    normed = [normalise(s) + 0.3 * (i % classes) for i, s in enumerate(seqs)]
+    idx = np.arange(90)
+    cfg = SpeechConfig(seed=0)
+    pred, info, model = feedforward(cfg, normed, labels, idx[:60], idx[60:70], idx[70:])
+    np.testing.assert_array_equal(model.predict([normed[i] for i in idx[70:]]), pred)
+    digest = model.save(tmp_path / "mlp.safetensors")
+    back = FrameMLP.load(tmp_path / "mlp.safetensors", digest)
+    np.testing.assert_array_equal(back.predict([normed[i] for i in idx[70:]]), pred)
+    with pytest.raises(RnnkitError, match="corrupted"):
+        FrameMLP.load(tmp_path / "mlp.safetensors", "0" * 64)
+    from rnnkit.files import read_safetensors, write_safetensors
+
+    t, meta = read_safetensors(tmp_path / "mlp.safetensors")
+    write_safetensors(tmp_path / "bad.safetensors", {k: v for k, v in t.items() if k != "mean"}, meta)
+    with pytest.raises(RnnkitError, match="bad.safetensors: not a saved feed-forward counterpart"):
+        FrameMLP.load(tmp_path / "bad.safetensors")

@@ -174,7 +174,98 @@ def feedforward(cfg: SpeechConfig, normed, labels, tr, va, te, frames: int = 32)
         "val_accuracy": val_acc,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    return mlp.predict(X[te]), info
+    return mlp.predict(X[te]), info, FrameMLP.from_sklearn(mlp, scale, frames)
+
+
+class FrameMLP:
+    """The fitted feed-forward counterpart of :func:`feedforward` without scikit-learn: its scaler and layers
+    as arrays, the forward pass in NumPy (ReLU hidden layers; the larger output, or for two classes the sign of
+    the one logistic output, as scikit-learn decides), saved as safetensors (no pickle).
+
+    ``predict(normed)``: class ids of utterances given as normalised frames (T, F) each.
+    """
+
+    def __init__(self, frames: int, mean, scale, weights, biases, classes):
+        self.frames, self.mean, self.scale = int(frames), np.asarray(mean), np.asarray(scale)
+        self.weights, self.biases = [np.asarray(w) for w in weights], [np.asarray(b) for b in biases]
+        self.classes = np.asarray(classes, dtype=np.int64)
+        shapes_ok = len(self.weights) == len(self.biases) >= 1 and all(
+            w.ndim == 2 and b.shape == (w.shape[1],) for w, b in zip(self.weights, self.biases)
+        )
+        chained = all(a.shape[1] == b.shape[0] for a, b in zip(self.weights, self.weights[1:]))
+        outputs = 1 if len(self.classes) == 2 else len(self.classes)
+        if not (
+            shapes_ok
+            and chained
+            and self.weights[0].shape[0] == self.mean.shape[0] == self.scale.shape[0]
+            and self.weights[-1].shape[1] == outputs
+            and self.frames >= 1
+        ):
+            raise ValueError("the layers, scaler and classes do not fit together")
+
+    @classmethod
+    def from_sklearn(cls, mlp, scaler, frames: int) -> FrameMLP:
+        if mlp.activation != "relu":
+            raise RnnkitError(f"FrameMLP reads ReLU networks, got {mlp.activation}")
+        return cls(frames, scaler.mean_, scaler.scale_, mlp.coefs_, mlp.intercepts_, mlp.classes_)
+
+    def predict(self, normed) -> np.ndarray:
+        from rnnkit.apps.speech.features import stretch_frames
+
+        x = np.stack([stretch_frames(np.asarray(s, dtype=np.float64), self.frames).ravel() for s in normed])
+        if x.shape[1] != self.mean.shape[0]:
+            raise RnnkitError(
+                f"the feed-forward counterpart reads {self.mean.shape[0] // self.frames} features a frame, "
+                f"got {x.shape[1] // self.frames}"
+            )
+        h = (x - self.mean) / self.scale
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            h = np.maximum(h @ w + b, 0.0)
+        out = h @ self.weights[-1] + self.biases[-1]
+        pick = (out[:, 0] > 0).astype(np.int64) if len(self.classes) == 2 else out.argmax(1)
+        return self.classes[pick]
+
+    def save(self, path) -> str:
+        import json
+
+        import torch
+
+        from rnnkit.files import write_safetensors
+
+        tensors = {"mean": self.mean, "scale": self.scale, "classes": self.classes}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            tensors[f"weight.{i}"], tensors[f"bias.{i}"] = w, b
+        meta = {
+            "kind": "FrameMLP",
+            "frames": json.dumps(self.frames),
+            "layers": json.dumps(len(self.weights)),
+        }
+        return write_safetensors(
+            path, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, meta
+        )
+
+    @classmethod
+    def load(cls, path, sha256: str | None = None) -> FrameMLP:
+        import json
+
+        from rnnkit.files import read_safetensors
+
+        t, meta = read_safetensors(path, sha256)
+        try:
+            if meta.get("kind") != "FrameMLP":
+                raise ValueError(f"kind {meta.get('kind')!r}")
+            n = int(json.loads(meta["layers"]))
+            arrays = {k: v.numpy() for k, v in t.items()}
+            return cls(
+                int(json.loads(meta["frames"])),
+                arrays["mean"],
+                arrays["scale"],
+                [arrays[f"weight.{i}"] for i in range(n)],
+                [arrays[f"bias.{i}"] for i in range(n)],
+                arrays["classes"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RnnkitError(f"{path}: not a saved feed-forward counterpart ({exc})") from None
 
 
 def result_rows(

@@ -16,6 +16,7 @@ from rnnkit.apps._common import (
     fit_feedforward,
     fit_member,
     per_epoch_generator,
+    save_baseline_net,
     save_feedforward,
     save_members,
     save_run_files,
@@ -87,12 +88,12 @@ def train(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainResult:
         pred = proba.argmax(1)
         k = len(classes)
         scores = report.scores(te_y, pred, k)
-        base_pred, base, base_info, ff = None, {}, None, None
+        base_pred, base, base_info, ff, ff_model = None, {}, None, None, None
         if cfg.baseline:
             normed = feats if cfg.normalise else [normalise(s) for s in utts.features]
             base_pred, base_info = report.baseline(cfg, utts.features, normed, labels, tr, va, te)
             base = report.scores(te_y, base_pred, k)
-            ff_pred, ff_info = report.feedforward(cfg, normed, labels, tr, va, te)
+            ff_pred, ff_info, ff_model = report.feedforward(cfg, normed, labels, tr, va, te)
             ff = {**ff_info, **report.scores(te_y, ff_pred, k)}
             say(f"baselines: DTW 1-NN accuracy {base['accuracy']:.4f}, MLP {ff['accuracy']:.4f}")
         seconds = time.perf_counter() - t_start
@@ -122,6 +123,8 @@ def train(cfg: SpeechConfig, overwrite: bool = False, say=print) -> TrainResult:
         run.write_json(
             "labels.json", {"classes": classes, "num_features": utts.num_features, "normalise": cfg.normalise}
         )
+        if ff_model is not None:  # `rnnkit evaluate` scores it again
+            save_baseline_net(run, ff_model, "mlp")
         written = report.write_plots(run, cfg, history, te_y, pred, base_pred, classes)
         samples = report.samples(te, te_y, proba, classes)
         run.commit({"app": APP, "name": name, "data": cfg.data})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import load_baseline_net
 from rnnkit.apps.base import load_app_config, load_feedforward, load_members, load_run_model
 from rnnkit.apps.metrics import accuracy
 from rnnkit.apps.rundir import open_run, read_json
@@ -125,7 +127,20 @@ class SpeechRecognizer:
             labels = np.array([self.classes.index(v) for v in names])
             where = f"{Path(data).name} ({len(seqs)} utterances)"
         pred = predict_proba(self.model, self._prepare(seqs)).argmax(1)
-        return {"data": where, "accuracy": accuracy(labels, pred), "count": len(seqs)}
+        out = {"data": where, "accuracy": accuracy(labels, pred), "count": len(seqs)}
+        ff = self.feedforward
+        if ff is not None:  # it reads normalised frames whatever the network reads
+            normed = [normalise(np.asarray(s, dtype=np.float32)) for s in seqs]
+            out["feedforward_accuracy"] = accuracy(labels, ff.predict(normed))
+        return out
+
+    @cached_property
+    def feedforward(self):
+        """The run's feed-forward counterpart (:class:`rnnkit.apps.speech.report.FrameMLP`, an MLP on the frames
+        stretched to a fixed length), or None for a run trained without baselines or before 4 Dec 2026."""
+        from rnnkit.apps.speech.report import FrameMLP
+
+        return load_baseline_net(self.run, FrameMLP, "mlp")
 
 
 class SpeechTranscriber:
