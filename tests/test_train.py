@@ -748,3 +748,22 @@ def test_resume_when_killed_between_a_checkpoint_and_its_pointer(tmp_path):
     model_c, tc, _ = _resume_setup(tmp_path, "b", seed=123)
     tc.fit(loader, loader, resume=True)
     _assert_same(_weights(model_c), _weights(model_a))
+
+
+def test_min_epochs_keeps_early_stopping_from_ending_a_run_sooner():
+    """A validation loss that never improves after the first epoch: patience 2 ends the run after 3 epochs, and
+    with min_epochs 6 after 6 (the first epoch it may), not later."""
+
+    def flat(model, batch, state=None):
+        return (model.weight * 0).sum() + 1.0 + 0.0 * batch.sum()
+
+    epochs = {}
+    for m in (0, 6):
+        trainer = Trainer(
+            torch.nn.Linear(2, 1),
+            TrainerConfig(epochs=20, early_stopping=2, min_epochs=m, progress=False),
+            loss_fn=flat,
+        )
+        trainer.fit([torch.ones(1, 2)], [torch.ones(1, 2)])
+        epochs[m] = (trainer.state.epoch, trainer.state.stopped_early)
+    assert epochs == {0: (3, True), 6: (6, True)}

@@ -125,6 +125,9 @@ class TrainerConfig:
     early_stopping: int = option(
         0, "stop after this many validations without a better monitored score; 0 = never", low=0
     )
+    min_epochs: int = option(
+        0, "early stopping ends a run no sooner than after this many epochs; 0 = no minimum", low=0
+    )
     monitor: str = option(
         "val_loss", "metric for early stopping and the best checkpoint (train_loss without validation data)"
     )
@@ -844,7 +847,7 @@ class Trainer:
         s.epoch_sums = {}
         self._grad_norm_sum, self._grad_norm_n = 0.0, 0
         self._period_t0 = time.perf_counter()
-        if c.early_stopping and s.bad_epochs >= c.early_stopping:
+        if c.early_stopping and s.bad_epochs >= c.early_stopping and s.epoch >= c.min_epochs:
             s.stopped_early = True
         self.reporter.on_epoch_end(self, row)
         if self.monitor.records:
