@@ -87,9 +87,15 @@ class CaptionConfig(AppConfig, FeedForwardSeq2SeqOptions):
     early_stopping: int = option(
         5, "stop after this many validations without a better validation loss; 0 = never", low=0
     )
+    min_epochs: int = option(
+        15,
+        "early stopping ends a run no sooner than after this many epochs (the first epochs can sit on a plateau "
+        "where only the caption's length is learnt)",
+        low=0,
+    )
 
     # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
-    added_since = (("ff_layers", 0),)
+    added_since = (("ff_layers", 0), ("min_epochs", 0))
 
     def check(self) -> None:
         super(AppConfig, self).check()  # the trainer's checks; the fractions matter for a random split only
