@@ -86,15 +86,15 @@ def main() -> None:
     logits = torch.randn(B, V, requires_grad=True)
     out, ctx = torch.randn(B, 512), torch.randn(B, 512)
     weights = torch.softmax(torch.randn(B, T), -1).requires_grad_()
-    ids = m.copy_map[src]
+    st = m._copy_state(src)  # made once per source in encode
     grad = torch.randn(B, V)
 
     def log_space():
-        return m._copy(logits, out, ctx, weights, ids)
+        return m._copy(logits, out, ctx, weights, st)
 
     def dense():
         keep = torch.sigmoid(m.copy_gate(torch.cat([out, ctx], -1)))
-        return dense_mixture(logits, keep, weights, ids)
+        return dense_mixture(logits, keep, weights, st["copy_ids"])
 
     assert torch.allclose(log_space(), dense(), atol=1e-4), "the two forms of the mixture disagree"
     mix = {"log space (rnnkit)": log_space, "dense reference": dense}

@@ -568,8 +568,10 @@ def _seq2seq_names(model) -> tuple[list[str], list[str]]:
     carried = ["memory", "mask"] if kind != "none" else []
     if kind != "none":
         carried.append("keys")
-    if getattr(model, "copy_gate", None) is not None:  # copy attention: each source token's target id
-        carried.append("copy_ids")
+    if (
+        getattr(model, "copy_gate", None) is not None
+    ):  # copy attention: each source token's target id and share
+        carried += ["copy_ids", "copy_share"]
     parts = ["h", "c"][: len(model.decoder.cell.state_sizes())]
     if kind in ("dot", "general"):
         parts.append("feed")
@@ -704,7 +706,7 @@ def _seq2seq_plan(model, part: str, B: int, S: int) -> _Plan:
     rnn = _as_parts(st["rnn"])
     examples.update(zip(parts, (*rnn, *(st[k] for k in parts[len(rnn) :]))))
     axes: dict[str, dict[int, str]] = {"memory": {0: "batch", 1: "source"}, "mask": {0: "batch", 1: "source"}}
-    axes["keys"] = axes["copy_ids"] = axes["memory"]
+    axes["keys"] = axes["copy_ids"] = axes["copy_share"] = axes["memory"]
     for k in parts:
         axes[k] = {0: "batch"} if k == "feed" else {1: "batch"}
     if part == "encoder":

@@ -217,24 +217,32 @@ class Seq2Seq(Model):
             )
         self.copy_map.copy_(m.to(self.copy_map))
 
-    def _copy(self, logits: Tensor, out: Tensor, ctx: Tensor, weights: Tensor, tgt: Tensor) -> Tensor:
+    def _copy(self, logits: Tensor, out: Tensor, ctx: Tensor, weights: Tensor, st: dict[str, Any]) -> Tensor:
         """log p of the copy-attention mixture (see the class docstring): ``logits`` (N, V) of generating,
-        ``out`` (N, Y), ``ctx`` (N, E), ``weights`` (N, S), ``tgt`` (N, S) the target id each source token copies
-        into, -1 for none (``copy_map`` of the source ids, looked up once in :meth:`encode`) -> (N, V)."""
+        ``out`` (N, Y), ``ctx`` (N, E), ``weights`` (N, S); from the state (:meth:`_copy_state`, made once per
+        source) ``copy_ids`` (N, S), the target id each source token copies into (-1: none), and ``copy_share``
+        (N, S), 1 / the number of source tokens with that id -> (N, V)."""
         # In log space, so that only the (at most S) copied ids are touched beyond one log-softmax over the
         # vocabulary: log p = log a + log_softmax(logits), lifted at each copied id w to log(a p_gen(w) + c(w)).
+        tgt = st["copy_ids"]
         keep = torch.sigmoid(self.copy_gate(torch.cat([out, ctx], -1)))  # (N, 1): the share of generating
         c = (1 - keep) * weights * (tgt >= 0)  # (N, S): each source token's copy mass (none if uncopyable)
         a = 1 - c.sum(-1, keepdim=True)  # (N, 1): generating's share, >= keep > 0
         base = logits.log_softmax(-1) + a.log()  # (N, V)
         idx = tgt.clamp(min=0)  # an uncopyable token adds nothing (c = 0) wherever it points
-        zeros = torch.zeros_like(base)
-        c_id = zeros.scatter_add(1, idx, c).gather(1, idx)  # (N, S): the copy mass of each token's target id
-        n_id = zeros.scatter_add(1, idx, torch.ones_like(c)).gather(1, idx)  # (N, S): tokens sharing that id
+        c_id = torch.zeros_like(base).scatter_add(1, idx, c).gather(1, idx)  # (N, S): the copy mass of its id
         b = base.gather(1, idx)
         lift = torch.logaddexp(b, c_id.clamp(min=torch.finfo(c.dtype).tiny).log()) - b
         # each of an id's n tokens adds 1/n of its lift (so the gradient is not counted n times)
-        return base.scatter_add(1, idx, lift / n_id)
+        return base.scatter_add(1, idx, lift * st["copy_share"])
+
+    def _copy_state(self, src: Tensor) -> dict[str, Tensor]:
+        """What copy attention needs of the source, computed once (not at every decoder step): ``copy_ids``
+        (B, S) and ``copy_share`` (B, S), see :meth:`_copy`."""
+        ids = self.copy_map[src]
+        idx = ids.clamp(min=0)
+        same = (idx[:, :, None] == idx[:, None, :]).sum(-1)  # (B, S): source tokens sharing this one's id
+        return {"copy_ids": ids, "copy_share": 1.0 / same.float()}
 
     # -- pieces -------------------------------------------------------------------------------------------
     def encode(self, src: Tensor, src_lengths: Tensor | None = None) -> dict[str, Any]:
@@ -249,7 +257,7 @@ class Seq2Seq(Model):
             window = torch.full((B, self.config.decoder_context), self.config.bos_id, device=x.device)
             st = {"window": window, "memory": memory, "mask": mask, "keys": self.attention.precompute(memory)}
             if self.copy_gate is not None:
-                st["copy_ids"] = self.copy_map[src]  # once per source, not per step
+                st.update(self._copy_state(src))
             return st
         h = top_hidden(self.encoder, state)  # (B, E)
         L = self.decoder.num_layers
@@ -265,7 +273,7 @@ class Seq2Seq(Model):
         if self.config.attention in ("dot", "general"):
             st["feed"] = memory.new_zeros(B, self.output.in_features)
         if self.copy_gate is not None:
-            st["copy_ids"] = self.copy_map[src]  # once per source, not per step
+            st.update(self._copy_state(src))
         return st
 
     def _step(
@@ -284,7 +292,7 @@ class Seq2Seq(Model):
             out = torch.tanh(self.combine(torch.cat([q, ctx], -1)))
             logits = self.output(self.drop(out))
             if self.copy_gate is not None:
-                logits = self._copy(logits, out, ctx, weights, st["copy_ids"])
+                logits = self._copy(logits, out, ctx, weights, st)
             return logits, st, weights
         emb = self.drop(self.tgt_embedding(prev))  # (N, E_emb)
         rnn = st["rnn"]
@@ -306,7 +314,7 @@ class Seq2Seq(Model):
         st["rnn"] = rnn
         logits = self.output(self.drop(out))
         if self.copy_gate is not None:
-            logits = self._copy(logits, out, ctx, weights, st["copy_ids"])
+            logits = self._copy(logits, out, ctx, weights, st)
         return logits, st, weights
 
     @staticmethod
