@@ -201,63 +201,70 @@ class Forecaster:
             **{f"seasonal_naive_{k}": v for k, v in res["seasonal_naive"].items()},
         }
         cmp = comparison_origins(n_tr + n_val, len(ts), cfg.horizon, cfg.baseline_origins)
-        if len(cmp):  # the baselines as the report fits and scores them: at the comparison origins
-            out.update(self._baselines_at(target, n_tr, cmp, scale))
-        if self.pool_share is not None and len(cmp):  # as the report scores it: at the comparison origins
-            net = forecast_at(self.model, self.scaler, values, cmp, cfg.window)
-            level = self._partner_level()
-            fitted = [
-                classical_with_bounds(target, n_tr, o, cfg.horizon, cfg.season, self.pool_with, level)
-                for o in cmp
-            ]
-            pooled = np.stack(mix_forecasts(list(net), [f for f, _ in fitted], self.pool_share))
-            actual = np.stack([target[o : o + cfg.horizon] for o in cmp])
-            out.update(
-                pool_share=self.pool_share,
-                pool_with=self.pool_with,
-                comparison_origins=len(cmp),
-                model_mase_at_comparison_origins=float(np.abs(net - actual).mean() / scale),
-                mixture_mase_at_comparison_origins=float(np.abs(pooled - actual).mean() / scale),
-            )
-            if self.interval is not None:  # the pool's interval, as the report scores it
-                nonneg = self.scaler.nonnegative
-                theirs = {}
-                if all(each is not None for _, each in fitted):
-                    for k, name in enumerate(self.pool_with.split("+")):
-                        theirs[name] = tuple(np.stack([each[k][i] for _, each in fitted]) for i in (0, 1))
-                bounds = pool_bounds(
-                    {"with": self.pool_with, "share": self.pool_share},
-                    interval_bounds(net, self.interval, self.interval_kind, nonneg), theirs, pooled,
-                    {"offsets": self.interval, "kind": self.interval_kind}, nonneg,
-                )  # fmt: skip
-                pool = interval_comparison(actual, {"mixture": bounds}, scale, cfg.interval)["mixture"]
-                out[f"mixture_interval_{round(100 * cfg.interval)}_coverage_at_comparison_origins"] = pool[
-                    "coverage"
-                ]
+        if len(
+            cmp
+        ):  # the baselines and the pool as the report fits and scores them: at the comparison origins
+            out.update(self._at_comparison_origins(values, target, n_tr, cmp, scale))
         return out
 
-    def _baselines_at(self, target: np.ndarray, n_tr: int, cmp, scale: float) -> dict[str, float]:
-        """MASE at the comparison origins of the run's classical baselines, fitted again on ``target`` by the
-        report's rule (forms chosen on the values after ``n_tr``, refitted before each origin), and of its
-        feed-forward counterpart (the run's saved MLP; the one that learnt the run's own series)."""
+    def _at_comparison_origins(self, values: np.ndarray, target: np.ndarray, n_tr: int, cmp, scale: float):
+        """MASE at the comparison origins of the network, of every baseline of the run's report (the classical
+        ones fitted again on ``target`` by the report's rule, once, and shared with the pool; the feed-forward
+        counterpart read back from the run) and of the pool with its interval's coverage, as the report
+        scores them."""
         from rnnkit.apps.timeseries.baselines import classical_forecasts, forecasts_of
+        from rnnkit.apps.timeseries.data import futures_at
+        from rnnkit.apps.timeseries.report import compare, score
         from rnnkit.baselines import MLPForecaster
 
         cfg = self.config
-        classical = tuple(b for b in cfg.baselines if b != "mlp")
-        fc = {}
+        pool = self.pool_share is not None
+        partners = self.pool_with.split("+") if pool else []
+        classical = tuple(dict.fromkeys([*(b for b in cfg.baselines if b != "mlp"), *partners]))
+        fc: dict[str, np.ndarray] = {}
+        bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if classical:
-            fc = classical_forecasts(target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical)[0]
+            level = self._partner_level() if pool else None
+            fc, _, bounds = classical_forecasts(
+                target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical, level=level
+            )
         mlp = load_baseline_net(self.run, MLPForecaster, "mlp")
         if mlp is not None:
             if (mlp.window, mlp.horizon) != (cfg.window, cfg.horizon):
                 raise RnnkitError(f"run {self.run.name}: its feed-forward counterpart does not match the run")
             fc["mlp"] = forecasts_of(mlp, target, cmp)
-        actual = np.stack([target[o : o + cfg.horizon] for o in cmp])
-        return {
-            f"{k.replace(' ', '_')}_mase_at_comparison_origins": float(np.abs(f - actual).mean() / scale)
-            for k, f in fc.items()
+        actual = futures_at(target, cmp, cfg.horizon)
+        net = forecast_at(self.model, self.scaler, values, cmp, cfg.window)
+        model, scores, _ = compare(actual, net, fc, scale) if fc else (score(actual, net, scale), {}, None)
+        out: dict[str, Any] = {
+            "comparison_origins": len(cmp),
+            "model_mase_at_comparison_origins": model["mase"],
         }
+        out.update(
+            {f"{k.replace(' ', '_')}_mase_at_comparison_origins": v["mase"] for k, v in scores.items()}
+        )
+        if not pool:
+            return out
+        partner = np.mean([fc[m] for m in partners], axis=0)  # the report's partner: their mean forecast
+        pooled = np.stack(mix_forecasts(list(net), list(partner), self.pool_share))
+        out.update(
+            pool_share=self.pool_share,
+            pool_with=self.pool_with,
+            mixture_mase_at_comparison_origins=score(actual, pooled, scale)["mase"],
+        )
+        if self.interval is not None:  # the pool's interval, as the report scores it
+            nonneg = self.scaler.nonnegative
+            theirs = {m: bounds[m] for m in partners} if all(m in bounds for m in partners) else {}
+            mixed = pool_bounds(
+                {"with": self.pool_with, "share": self.pool_share},
+                interval_bounds(net, self.interval, self.interval_kind, nonneg), theirs, pooled,
+                {"offsets": self.interval, "kind": self.interval_kind}, nonneg,
+            )  # fmt: skip
+            cover = interval_comparison(actual, {"mixture": mixed}, scale, cfg.interval)["mixture"][
+                "coverage"
+            ]
+            out[f"mixture_interval_{round(100 * cfg.interval)}_coverage_at_comparison_origins"] = cover
+        return out
 
 
 def _panel_interval(stored: dict | None, horizon: int) -> dict[str, Any] | None:
