@@ -33,8 +33,8 @@ def main() -> None:
     print(f"{args.data}: {len(train)} / {len(val)} / {len(test)} tunes")
     ng = report.ngram_bits(train, val or train[:50], test, cfg.ngram_max_order)
     print(f"Kneser-Ney: order {ng['order']}, {ng['bits']:.4f} bits/token")
-    ff = report.feedforward_bits(train, val or train[:50], test, cfg.ff_context, cfg.ff_epochs, cfg.seed)
-    print(f"feed-forward: {json.dumps({k: v for k, v in ff.items() if k != 'model'})}")
+    ff, _ = report.feedforward_bits(train, val or train[:50], test, cfg.ff_context, cfg.ff_epochs, cfg.seed)
+    print(f"feed-forward: {json.dumps(ff)}")
     print(f"unigram: {report.unigram_bits(train, test):.4f} bits/token")
 
 

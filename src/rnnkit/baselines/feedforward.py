@@ -71,6 +71,42 @@ def _mlp(d_in: int, hidden: int, layers: int, d_out: int, act=nn.ReLU) -> nn.Seq
     return nn.Sequential(*mods, nn.Linear(d_in, d_out))
 
 
+# ----------------------------------------------------------------------------- saving (no pickle)
+def _save_net(path, net: nn.Module | None, kind: str, vocab: list[str], sizes: dict[str, Any]) -> str:
+    """A fitted baseline network as safetensors: its weights, and its kind, vocabulary and sizes as JSON in the
+    metadata (no pickle); returns the file's sha256."""
+    import json
+
+    from rnnkit.files import module_tensors, write_safetensors
+
+    if net is None:
+        raise RnnkitError("the model is not fitted: call fit first")
+    meta = {"kind": kind, "vocab": json.dumps(vocab, ensure_ascii=False), "sizes": json.dumps(sizes)}
+    return write_safetensors(path, module_tensors(net)[0], meta)
+
+
+def _load_net(path, sha256: str | None, kind: str, build: Callable):
+    """What :func:`_save_net` wrote: ``build(vocab, sizes) -> (model, net)`` makes the model, whose ``net``
+    takes the weights (all checked first); any damage is one RnnkitError naming the file."""
+    import json
+
+    from rnnkit.files import load_module_tensors, read_safetensors
+
+    tensors, meta = read_safetensors(path, sha256)
+    try:
+        if meta.get("kind") != kind:
+            raise ValueError(f"kind {meta.get('kind')!r}")
+        vocab, sizes = json.loads(meta["vocab"]), json.loads(meta["sizes"])
+        if not isinstance(vocab, list) or not all(isinstance(u, str) for u in vocab):
+            raise ValueError("the vocabulary is not a list of strings")
+        model, net = build(vocab, sizes)
+    except (KeyError, TypeError, ValueError, RnnkitError) as exc:  # RnnkitError: sizes a constructor refuses
+        raise RnnkitError(f"{path}: not a saved {kind} ({exc})") from None
+    load_module_tensors(net, tensors, where=str(path))
+    net.eval()
+    return model
+
+
 # ----------------------------------------------------------------------------- forecasting
 class MLPForecaster:
     """MLP from the last ``window`` values to the next ``horizon`` values of one series.
@@ -189,41 +225,6 @@ class MLPForecaster:
 
 
 # ----------------------------------------------------------------------------- text classification
-def _save_net(path, net: nn.Module | None, kind: str, vocab: list[str], sizes: dict[str, Any]) -> str:
-    """A fitted baseline network as safetensors: its weights, and its kind, vocabulary and sizes as JSON in the
-    metadata (no pickle); returns the file's sha256."""
-    import json
-
-    from rnnkit.files import module_tensors, write_safetensors
-
-    if net is None:
-        raise RnnkitError("the model is not fitted: call fit first")
-    meta = {"kind": kind, "vocab": json.dumps(vocab, ensure_ascii=False), "sizes": json.dumps(sizes)}
-    return write_safetensors(path, module_tensors(net)[0], meta)
-
-
-def _load_net(path, sha256: str | None, kind: str, build: Callable):
-    """What :func:`_save_net` wrote: ``build(vocab, sizes) -> (model, net)`` makes the model, whose ``net``
-    takes the weights (all checked first); any damage is one RnnkitError naming the file."""
-    import json
-
-    from rnnkit.files import load_module_tensors, read_safetensors
-
-    tensors, meta = read_safetensors(path, sha256)
-    try:
-        if meta.get("kind") != kind:
-            raise ValueError(f"kind {meta.get('kind')!r}")
-        vocab, sizes = json.loads(meta["vocab"]), json.loads(meta["sizes"])
-        if not isinstance(vocab, list) or not all(isinstance(u, str) for u in vocab):
-            raise ValueError("the vocabulary is not a list of strings")
-        model, net = build(vocab, sizes)
-    except (KeyError, TypeError, ValueError, RnnkitError) as exc:  # RnnkitError: sizes a constructor refuses
-        raise RnnkitError(f"{path}: not a saved {kind} ({exc})") from None
-    load_module_tensors(net, tensors, where=str(path))
-    net.eval()
-    return model
-
-
 class _PooledClassifier(nn.Module):
     def __init__(self, vocab: int, embed: int, hidden: int, classes: int, dropout: float):
         super().__init__()

@@ -85,9 +85,9 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
         val_toks = toks["val"] or toks["train"][:50]
         ngram = report.ngram_bits(toks["train"], val_toks, toks["test"], cfg.ngram_max_order)
         uni = report.unigram_bits(toks["train"], toks["test"])
-        ff = None
+        ff = ff_lm = None
         if cfg.ff_epochs:
-            ff = report.feedforward_bits(
+            ff, ff_lm = report.feedforward_bits(
                 toks["train"], val_toks, toks["test"], cfg.ff_context, cfg.ff_epochs, cfg.seed
             )
         say(
@@ -96,7 +96,6 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
             + f"unigram {uni:.3f})"
         )
 
-        ff_lm = ff.pop("model") if ff else None
         generated = score_generation(model, vocab, cfg, toks["test"], say) if cfg.eval_samples else None
         seconds = time.perf_counter() - t_start
         metrics: dict[str, Any] = {
