@@ -129,6 +129,9 @@ def test_recalibration_needs_data_it_can_read_again():
     Trainer(Net(), TrainerConfig(epochs=1, bn_recalibration=2, progress=False)).fit(
         _batches(3)
     )  # a list is fine
+    model.bn1.running_mean.fill_(0.5)  # not what a reset would give
+    before = _stats(model)
     assert trainer.recalibrate_batch_norm([], 3) == 0  # nothing read: the statistics stay
+    assert all(torch.equal(a, b) for a, b in zip(before, _stats(model)))
     no_bn = Trainer(nn.Linear(2, 1), TrainerConfig(progress=False), loss_fn=lambda m, b, s: m(b).sum())
     assert no_bn.recalibrate_batch_norm([torch.zeros(1, 2)], 1) == 0

@@ -28,6 +28,7 @@ resume reproduces the uninterrupted run bitwise) and raises :class:`rnnkit._sign
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import signal
@@ -589,9 +590,13 @@ class Trainer:
         rng = get_rng_state()
         if callable(data) and not hasattr(data, "__iter__"):
             data = data(self.state.epoch)
+        batches_in = iter(data)
+        first = next(batches_in, None)
+        if first is None:  # no data: the statistics stay as they are
+            set_rng_state(rng)
+            return 0
         was_training = self.model.training
         momenta = [m.momentum for m in bns]
-        saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in bns]
         self.model.eval()
         for m in bns:
             m.reset_running_stats()
@@ -600,7 +605,7 @@ class Trainer:
         read = 0
         try:
             with torch.no_grad():
-                for batch in data:
+                for batch in itertools.chain([first], batches_in):
                     if read >= batches:
                         break
                     if self.dist is not None:
@@ -612,12 +617,7 @@ class Trainer:
                 m.momentum = mom
             self.model.train(was_training)
             set_rng_state(rng)
-        if read == 0:  # no data: keep what there was
-            for m, (mean, var, n) in zip(bns, saved):
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(n)
-        elif self.dist is not None:
+        if self.dist is not None:
             self.dist.average_tensors([t for m in bns for t in (m.running_mean, m.running_var)])
         return read
 
