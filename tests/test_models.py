@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -29,6 +30,8 @@ from rnnkit.models import (
     StreamingConfig,
     StreamingPredictor,
     TaggerConfig,
+    WindowRegressor,
+    WindowRegressorConfig,
     config_from_dict,
     ctc_greedy_decode,
     ctc_prefix_beam_search,
@@ -108,6 +111,56 @@ def test_regressor_overfits_one_batch():
     }
     out = _train(model, batch, 300)
     assert out.metrics["mse"] / B < 0.01
+
+
+def test_window_regressor_is_the_mlp_of_its_flattened_last_window(tmp_path):
+    """The feed-forward counterpart: the last ``window`` steps flattened (time-major), two ReLU layers, a linear
+    output; checked against the same algebra written with its weight matrices, its loss against torch's, and a
+    save/load round trip."""
+    g = torch.Generator().manual_seed(4)
+    model = WindowRegressor(
+        WindowRegressorConfig(output_size=3, input_size=2, window=5, hidden_size=7, loss="l1")
+    )
+    x = torch.randn(6, 9, 2, generator=g)
+    lin = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(lin) == 3
+    u = torch.stack([x[b, 4:].flatten() for b in range(6)])  # steps 4..8: the last five, step after step
+    for layer in lin[:2]:
+        u = torch.relu(u @ layer.weight.T + layer.bias)
+    want = u @ lin[2].weight.T + lin[2].bias
+    torch.testing.assert_close(model(x), want)
+    # what lies before the window plays no part
+    y = x.clone()
+    y[:, :4] = 100.0
+    torch.testing.assert_close(model(y), want)
+    targets = torch.randn(6, 3, generator=g)
+    out = model.loss({"inputs": x, "targets": targets})
+    torch.testing.assert_close(out.loss, torch.nn.functional.l1_loss(want, targets))
+    assert out.count == 6 and out.metrics["mae"] == pytest.approx(
+        float((want - targets).detach().abs().mean(-1).sum())
+    )
+    model.save(tmp_path / "w")
+    again = load_model(tmp_path / "w", WindowRegressor)
+    torch.testing.assert_close(again(x), want)
+    for bad, why in [
+        (torch.randn(2, 4, 2), "T >= 5"),  # shorter than the window
+        (torch.randn(2, 9, 3), "(batch, T >= 5, 2)"),  # wrong features
+    ]:
+        with pytest.raises(RnnkitError, match=re.escape(why)):
+            model(bad)
+    with pytest.raises(RnnkitError, match="every length must be 9"):
+        model(x, torch.tensor([9, 9, 5, 9, 9, 9]))
+    with pytest.raises(RnnkitError, match="loss"):
+        WindowRegressor(WindowRegressorConfig(loss="pinball"))
+
+
+def test_window_regressor_overfits_one_batch():
+    g = torch.Generator().manual_seed(5)
+    model = WindowRegressor(WindowRegressorConfig(output_size=2, input_size=3, window=8))
+    batch = {"inputs": torch.randn(16, 8, 3, generator=g), "targets": torch.randn(16, 2, generator=g)}
+    before = model.loss(batch).metrics["mse"]
+    out = _train(model, batch, 300)
+    assert out.metrics["mse"] / 16 < 0.01 < before / 16
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

@@ -309,18 +309,23 @@ def save_run_files(run, model, cfg, app: str, metrics: dict[str, Any]) -> None:
             run.file(name)
 
 
-def save_members(run, members) -> None:
+def save_members(run, members, folder: str = "") -> None:
     """Ensemble members after the first (which :func:`save_run_files` writes as the run's model) into
-    ``members/K/`` of the run, ``K = 1 ..``; :func:`rnnkit.apps.base.load_members` reads them back. The
-    members' resume copies (:func:`fit_member`) go."""
+    ``members/K/`` of the run, ``K = 1 ..``; :func:`rnnkit.apps.base.load_members` reads them back. With a
+    ``folder`` (e.g. :data:`FEEDFORWARD_DIR`: a second ensemble of the run) every member goes there, the first
+    into ``folder`` itself. The members' resume copies (:func:`fit_member`) go."""
     from rnnkit.apps.rundir import FINISHED, member_dir
 
-    for k, member in enumerate(members[1:], 1):
-        member.save(member_dir(run.path, k))
+    base = run.path / folder
+    for k, member in enumerate(members):
+        if k == 0 and not folder:
+            continue
+        member.save(member_dir(base, k))
+        rel = member_dir(Path(folder), k).as_posix()
         for f in ("model.safetensors", "model.json"):
-            run.file(f"members/{k}/{f}")
+            run.file(f"{rel}/{f}" if rel != "." else f)
     for k in range(len(members)):
-        shutil.rmtree(member_dir(run.path, k) / FINISHED, ignore_errors=True)
+        shutil.rmtree(member_dir(base, k) / FINISHED, ignore_errors=True)
 
 
 FEEDFORWARD_DIR = "feedforward"

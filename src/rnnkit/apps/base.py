@@ -63,14 +63,15 @@ def load_app_config(run: Path, manifest: dict[str, Any]):
         raise RnnkitError(f"run {run.name} is damaged: {exc}") from None
 
 
-def load_run_model(run: Path, expected: type):
-    """The model saved in a run; a damaged or missing model file is a one-line ``RnnkitError``."""
+def load_run_model(run: Path, expected: type, name: str | None = None):
+    """The model saved in a run (or in a folder of run ``name``); a damaged or missing model file is a one-line
+    ``RnnkitError``."""
     from rnnkit.models import load_model
 
     try:
         return load_model(run, expected)
     except RnnkitError as exc:
-        raise RnnkitError(f"run {run.name}: cannot load the saved model: {exc}") from None
+        raise RnnkitError(f"run {name or run.name}: cannot load the saved model: {exc}") from None
 
 
 def load_feedforward(run: Path, config: Any, expected: type):
@@ -90,10 +91,11 @@ def load_feedforward(run: Path, config: Any, expected: type):
         raise RnnkitError(f"run {run.name}: cannot load its feed-forward counterpart: {exc}") from None
 
 
-def load_members(run: Path, count: int, expected: type) -> list:
+def load_members(run: Path, count: int, expected: type, name: str | None = None) -> list:
     """The ``count`` models of an ensemble run: the run's own model, then ``members/1 ..`` (see
-    :func:`rnnkit.apps._common.save_members`)."""
-    return [load_run_model(member_dir(run, k), expected) for k in range(count)]
+    :func:`rnnkit.apps._common.save_members`); ``run`` may be a folder of run ``name`` holding a second
+    ensemble."""
+    return [load_run_model(member_dir(run, k), expected, name) for k in range(count)]
 
 
 def open_app_run(path, app: str | tuple[str, ...] | None = None):

@@ -5,7 +5,7 @@ structure              models
 =====================  ===============================================================================
 one-to-one             :class:`StreamingPredictor` (state carried between calls)
 one-to-many            :class:`SequenceGenerator`
-many-to-one            :class:`SequenceClassifier`, :class:`SequenceRegressor`
+many-to-one            :class:`SequenceClassifier`, :class:`SequenceRegressor` (:class:`WindowRegressor`: feed-forward)
 many-to-many aligned   :class:`SequenceTagger`, :class:`LanguageModel`
 many-to-many           :class:`Seq2Seq` (attention), :class:`CTCRecognizer`
 =====================  ===============================================================================
@@ -18,7 +18,14 @@ and speaks the trainer's protocol (``model.loss(batch, state) -> LossOutput``). 
 
 from rnnkit.models._base import MODEL_REGISTRY, EncoderConfig, LossOutput, Model, config_from_dict
 from rnnkit.models.attention import AdditiveAttention, LuongAttention, Pooling
-from rnnkit.models.classifier import ClassifierConfig, RegressorConfig, SequenceClassifier, SequenceRegressor
+from rnnkit.models.classifier import (
+    ClassifierConfig,
+    RegressorConfig,
+    SequenceClassifier,
+    SequenceRegressor,
+    WindowRegressor,
+    WindowRegressorConfig,
+)
 from rnnkit.models.ctc import CTCConfig, CTCRecognizer, ctc_greedy_decode, ctc_prefix_beam_search
 from rnnkit.models.decoding import DecodeResult, DecodingConfig, filter_logits, sample_tokens
 from rnnkit.models.fastgen import FastGenerator, StreamBatch
@@ -44,6 +51,8 @@ __all__ = [
     "ClassifierConfig",
     "SequenceRegressor",
     "RegressorConfig",
+    "WindowRegressor",
+    "WindowRegressorConfig",
     "SequenceTagger",
     "TaggerConfig",
     "LanguageModel",

@@ -28,7 +28,14 @@ from rnnkit.models._base import (
 )
 from rnnkit.models.attention import Pooling
 
-__all__ = ["ClassifierConfig", "RegressorConfig", "SequenceClassifier", "SequenceRegressor"]
+__all__ = [
+    "ClassifierConfig",
+    "RegressorConfig",
+    "SequenceClassifier",
+    "SequenceRegressor",
+    "WindowRegressor",
+    "WindowRegressorConfig",
+]
 
 
 @dataclass
@@ -165,14 +172,98 @@ class SequenceRegressor(_Pooled):
         return self.config.output_size
 
     def loss(self, batch: Any, state: Any = None) -> LossOutput:
-        b = as_batch(batch, self.batch_keys)
-        pred = self(require(b, "inputs"), b.get("lengths"))
-        y = _value_targets(require(b, "targets"), pred.shape)
-        loss = _regression_loss(self.config.loss, pred, y)
-        n = pred.shape[0]
-        err = (pred.detach() - y).float()
-        metrics = {"mse": float(err.pow(2).mean(-1).sum()), "mae": float(err.abs().mean(-1).sum())}
-        return LossOutput(loss, n, None, metrics)
+        return _regression_output(self, batch)
+
+
+@dataclass
+class WindowRegressorConfig:
+    """A feed-forward regressor over a fixed window: the recurrent regressor's counterpart without recurrence."""
+
+    output_size: int = 1  # values predicted per window
+    input_size: int = 1  # features per step
+    window: int = 8  # steps read: the last `window` of the input
+    hidden_size: int = 64  # width of each hidden ReLU layer
+    num_layers: int = 2  # hidden layers (0: a linear map of the window)
+    dropout: float = 0.0  # before each linear layer after the first
+    loss: str = "mse"  # mse | l1 | huber
+
+
+class WindowRegressor(Model):
+    """Feed-forward many-to-one regression over the last ``window`` steps (no recurrence).
+
+    The window is flattened and passed through ``num_layers`` ReLU layers and a linear output:
+
+    .. math::
+
+        u_0 = \\mathrm{vec}(x_{T-w+1..T}),\\quad u_k = \\mathrm{ReLU}(W_k u_{k-1} + b_k),\\quad
+        \\hat y = W_o u_L + b_o
+
+    It reads the same inputs as a :class:`SequenceRegressor` and is trained with the same losses, so next to
+    one it shows what the recurrence buys (the time-series application's global feed-forward counterpart; for
+    one series, :class:`rnnkit.baselines.MLPForecaster` is the fitted-in-one-call form).
+
+    Args: ``config`` — a :class:`WindowRegressorConfig` (or its dict).
+
+    Shape: inputs (B, T, I) with ``T >= window`` (``lengths``, if given, must all be ``T``: it reads the last
+    ``window`` steps) -> (B, output_size). Batches as for :class:`SequenceRegressor`.
+
+    Example::
+
+        >>> model = WindowRegressor(WindowRegressorConfig(output_size=4, input_size=1, window=12))
+        >>> model(torch.randn(5, 20, 1)).shape
+        torch.Size([5, 4])
+    """
+
+    config_class = WindowRegressorConfig
+
+    def __init__(self, config: WindowRegressorConfig | dict[str, Any]):
+        super().__init__(config)
+        c = self.config
+        for name in ("output_size", "input_size", "window", "hidden_size"):
+            positive(name, getattr(c, name))
+        positive("num_layers", c.num_layers, zero_ok=True)
+        if not 0.0 <= c.dropout < 1.0:
+            raise RnnkitError(f"dropout must be in [0, 1), got {c.dropout}")
+        if c.loss not in ("mse", "l1", "huber"):
+            raise RnnkitError(f"unknown loss: expected mse | l1 | huber, got {c.loss!r}")
+        layers: list[nn.Module] = []
+        width = c.window * c.input_size
+        for k in range(c.num_layers):
+            if k and c.dropout:
+                layers.append(nn.Dropout(c.dropout))
+            layers += [nn.Linear(width, c.hidden_size), nn.ReLU()]
+            width = c.hidden_size
+        if c.num_layers and c.dropout:
+            layers.append(nn.Dropout(c.dropout))
+        layers.append(nn.Linear(width, c.output_size))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Inputs (B, T, I) -> (B, output_size) from the last ``window`` steps."""
+        c = self.config
+        if inputs.dim() != 3 or inputs.shape[2] != c.input_size or inputs.shape[1] < c.window:
+            raise RnnkitError(
+                f"inputs must have shape (batch, T >= {c.window}, {c.input_size}), got {tuple(inputs.shape)}"
+            )
+        B, T = inputs.shape[0], inputs.shape[1]
+        if lengths is not None and bool((check_lengths(lengths, B, T) != T).any()):
+            raise RnnkitError(f"a window regressor reads whole windows: every length must be {T}")
+        return self.net(inputs[:, T - c.window :].reshape(B, -1))
+
+    def loss(self, batch: Any, state: Any = None) -> LossOutput:
+        return _regression_output(self, batch)
+
+
+def _regression_output(model: Model, batch: Any) -> LossOutput:
+    """A regressor's loss (its config's ``loss``) and summed per-row MSE / MAE on ``{"inputs", "targets",
+    "lengths"}``."""
+    b = as_batch(batch, model.batch_keys)
+    pred = model(require(b, "inputs"), b.get("lengths"))
+    y = _value_targets(require(b, "targets"), pred.shape)
+    loss = _regression_loss(model.config.loss, pred, y)
+    err = (pred.detach() - y).float()
+    metrics = {"mse": float(err.pow(2).mean(-1).sum()), "mae": float(err.abs().mean(-1).sum())}
+    return LossOutput(loss, pred.shape[0], None, metrics)
 
 
 def _regression_loss(kind: str, pred: Tensor, y: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ import torch
 
 from rnnkit.apps import plots
 from rnnkit.apps._common import (
+    FEEDFORWARD_DIR,
     MIX_WEIGHTS,
     EpochBatches,
     build_trainer,
@@ -487,13 +488,41 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         model_series = report.series_scores(actual, forecasts, scales)
         interval = _panel_interval(cfg, ensemble, panel, splits, scalers, scales, forecasts, actual)
 
+        feedforward = None
+        base_fc: dict[str, list[np.ndarray]] = {}
+        if (
+            "mlp" in cfg.baselines
+        ):  # the counterpart: the same normalisation, loss and windows, an MLP for the GRU
+            say(
+                f"feed-forward counterpart (mlp): {len(windows)} window MLPs in place of the recurrent networks"
+            )
+            t_ff = time.perf_counter()
+            ff_members, ff_trained = _train_members(
+                cfg,
+                run.path / FEEDFORWARD_DIR,
+                windows,
+                lambda mcfg, w: _window_mlp(mcfg, w, es),
+                member_batches,
+                val_for,
+                probe_for,
+                steps_per_epoch,
+                say,
+                monitor=False,
+            )
+            ff_ensemble = Ensemble(ff_members)
+            base_fc["mlp"] = panel_forecasts(ff_ensemble, cfg, panel, scalers, test_origins)
+            feedforward = {
+                "model": "WindowRegressor (window MLP; the network's normalisation, loss and training windows)",
+                "parameters": sum(p.numel() for p in ff_members[0][0].parameters()),
+                "epochs_run": [len(t.history) for t in ff_trained],
+                "stop_reasons": [t.state.stop_reason for t in ff_trained],
+                "train_seconds": round(time.perf_counter() - t_ff, 2),
+            }
+
         t_base = time.perf_counter()
         classical = [b for b in cfg.baselines if b != "mlp"]
-        say(
-            f"baselines: {', '.join(classical)} on each of the {len(panel)} series"
-            + (" (the MLP baseline is single-series only: left out)" if "mlp" in cfg.baselines else "")
-        )
-        base_fc: dict[str, list[np.ndarray]] = {b: [] for b in classical}
+        say(f"baselines: {', '.join(classical)} on each of the {len(panel)} series")
+        base_fc.update({b: [] for b in classical})
         base_bounds: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         configs: dict[str, dict[str, int]] = {}
         level = None if interval is None else cfg.interval
@@ -568,6 +597,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "interval": interval,
             "interval_comparison": interval_cmp,
             "mixture": mixture,
+            "feedforward": feedforward,
             "epochs_run": len(history),
             **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
@@ -577,6 +607,8 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         nets = [m.net if es else m for m, _ in members]
         save_run_files(run, nets[0], cfg, APP, metrics)
         save_members(run, nets)
+        if feedforward is not None:  # `rnnkit evaluate` scores it again
+            save_members(run, [m.net if es else m for m, _ in ff_members], FEEDFORWARD_DIR)
         run.write_json(
             "scaler.json",
             {
@@ -592,6 +624,12 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "windows": windows,
                 "horizon": cfg.horizon,
                 **_pool_info(mixture),
+                # the counterpart (evaluate reads it from feedforward/), with its smoothing coefficients
+                "feedforward": None
+                if feedforward is None
+                else {"es": [m.state() for m, _ in ff_members]}
+                if es
+                else {},
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},
@@ -805,13 +843,36 @@ def _panel_interval(cfg, model, panel, splits, scalers, scales, forecasts, actua
     return {**interval, **report.panel_coverage(forecasts, actual, interval, scales, nonneg)}
 
 
+def _window_mlp(cfg: TimeSeriesConfig, window: int, es: bool):
+    """A global run's feed-forward counterpart member: :class:`~rnnkit.models.WindowRegressor` (two ReLU layers of
+    64, the single-series MLP baseline's size) on ``window`` values, inside the ES smoothing when ``es``."""
+    from rnnkit.models import WindowRegressor, WindowRegressorConfig
+
+    net = WindowRegressor(
+        WindowRegressorConfig(
+            output_size=cfg.horizon, input_size=1, window=window, dropout=cfg.dropout, loss=GLOBAL_LOSS
+        )
+    )
+    return PanelESForecaster(net, cfg.season, cfg.horizon, window, **es_start(cfg)) if es else net
+
+
 def _train_members(
-    cfg, run_path, windows, make_model, member_batches, val_for, probe_for, steps_per_epoch, say
+    cfg,
+    run_path,
+    windows,
+    make_model,
+    member_batches,
+    val_for,
+    probe_for,
+    steps_per_epoch,
+    say,
+    monitor: bool = True,
 ):
     """Train the ensemble's networks one after another, network ``k`` with seed ``cfg.seed + k`` on windows of
-    ``windows[k]`` values, in the run folder (``k = 0``) or ``members/k`` (see :func:`fit_member`: a resumed
-    run reads finished networks back). A time budget is shared equally. Returns ``members = [(model, window),
-    ...]`` and how each trained (:class:`~rnnkit.apps._common.MemberTraining`)."""
+    ``windows[k]`` values, in the folder ``run_path`` (``k = 0``) or ``members/k`` in it (see
+    :func:`fit_member`: a resumed run reads finished networks back). A time budget is shared equally. Gradient
+    flow through time is recorded when ``monitor`` (not for a feed-forward model). Returns ``members =
+    [(model, window), ...]`` and how each trained (:class:`~rnnkit.apps._common.MemberTraining`)."""
     from rnnkit.train import seed_everything
 
     budget = cfg.time_budget / cfg.ensemble if cfg.time_budget else cfg.time_budget
@@ -822,13 +883,15 @@ def _train_members(
         model = make_model(mcfg, w)
         out_dir = member_dir(run_path, k)
         out_dir.mkdir(parents=True, exist_ok=True)
-        every = max(1, steps_per_epoch * max(cfg.epochs, 1) // 12)
+        every = max(1, steps_per_epoch * max(cfg.epochs, 1) // 12) if monitor else 0
         batches, val, probe = member_batches(w, mcfg.seed), val_for(w), probe_for(w)
         done = fit_member(
             model,
             out_dir,
             run_path,
-            lambda m=model, c=mcfg, d=out_dir, e=every: build_trainer(m, c, d, grad_monitor_every=e),
+            lambda m=model, c=mcfg, d=out_dir, e=every: build_trainer(
+                m, c if monitor else replace(c, grad_monitor_every=0), d, grad_monitor_every=e
+            ),
             lambda t, b=batches, v=val, p=probe: t.fit(b, v, probe_batch=p),
         )
         trained.append(done)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
-from rnnkit.apps._common import format_value, load_baseline_net, stored_share
+from rnnkit.apps._common import FEEDFORWARD_DIR, format_value, load_baseline_net, stored_share
 from rnnkit.apps.base import load_members, open_app_run
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import read_json
@@ -412,25 +412,41 @@ class GlobalForecaster:
             raise RnnkitError(
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
             )
-        nets = load_members(self.run, len(windows), SequenceRegressor)
-        if self.mode == "es":  # each network inside its learnt smoothing coefficients
+        self.model = self._ensemble(self.run, SequenceRegressor, windows, info)
+        # the feed-forward counterpart (runs since 5 Dec 2026 with the mlp baseline): scored by evaluate
+        self.feedforward = None
+        if info.get("feedforward") is not None:
+            from rnnkit.models import WindowRegressor
+
+            self.feedforward = self._ensemble(
+                self.run / FEEDFORWARD_DIR, WindowRegressor, windows, info["feedforward"]
+            )
+        # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of
+        # them (an ES-RNN smooths over all it is given: up to ES_MEMORY)
+        self.memory = ES_MEMORY if self.mode == "es" else 4 * (self.model.window + cfg.horizon)
+        if self.pool_share is not None:  # a stream keeps what the partner is fitted on, for the pool
+            self.memory = max(self.memory, pool_memory(self.season))
+
+    def _ensemble(self, folder, expected: type, windows: list[int], info) -> Ensemble:
+        """The ensemble saved in ``folder`` of the run (the run itself, or its feed-forward counterpart's), each
+        network inside its learnt smoothing coefficients ``info["es"]`` for an ES-RNN run."""
+        nets = load_members(folder, len(windows), expected, self.run.name)
+        if self.mode == "es":
             from rnnkit.apps.timeseries.es import PanelESForecaster
 
             try:
                 states = [info["es"][k] for k in range(len(nets))]
-                nets = [PanelESForecaster(net, self.season, cfg.horizon, w) for net, w in zip(nets, windows)]
+                nets = [
+                    PanelESForecaster(net, self.season, self.config.horizon, w)
+                    for net, w in zip(nets, windows)
+                ]
                 for net, state in zip(nets, states):
                     net.load_state(state)
             except (KeyError, IndexError, TypeError, ValueError):
                 raise RnnkitError(
                     f"run {self.run.name}: scaler.json lacks its ES coefficients (damaged run?)"
                 ) from None
-        self.model = Ensemble(list(zip(nets, windows)))
-        # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of
-        # them (an ES-RNN smooths over all it is given: up to ES_MEMORY)
-        self.memory = ES_MEMORY if self.mode == "es" else 4 * (self.model.window + cfg.horizon)
-        if self.pool_share is not None:  # a stream keeps what the partner is fitted on, for the pool
-            self.memory = max(self.memory, pool_memory(self.season))
+        return Ensemble(list(zip(nets, windows)))
 
     def _panel(self, data: str | None = None, id_column: str | None = None):
         from rnnkit.apps.timeseries.panel import PANELS, load_panel
@@ -584,6 +600,10 @@ class GlobalForecaster:
             ]
             pooled = mix_forecasts(forecasts, other, self.pool_share)
             res["mixture"] = summarize(series_scores(actual, pooled, scales))
+        if self.feedforward is not None:
+            res["mlp"] = summarize(
+                series_scores(actual, panel_forecasts(self.feedforward, cfg, panel, scalers, origins), scales)
+            )
         nonneg = [s.nonnegative for s in scalers]
         res["naive"] = summarize(
             series_scores(
