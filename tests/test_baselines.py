@@ -505,3 +505,35 @@ def test_mlp_forecaster_saves_and_loads_without_pickle(tmp_path):
     )
     with pytest.raises(RnnkitError, match="bad.safetensors: not a saved MLPForecaster"):
         MLPForecaster.load(tmp_path / "bad.safetensors")
+
+
+def test_statsmodels_fits_run_on_one_blas_thread():
+    """ETS / ARIMA selection runs with every BLAS (NumPy's and SciPy's OpenBLAS, loaded or not before) on one
+    thread, and the caller's settings come back afterwards: threads buy nothing on these small matrices and
+    made the fits 16-32 times slower on a busy machine."""
+    pytest.importorskip("statsmodels")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from rnnkit.baselines import forecast
+
+    seen = []
+
+    @forecast.one_blas_thread
+    def fit():
+        seen.extend(d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas")
+        return 7
+
+    def blas():
+        return {
+            d["filepath"]: d["num_threads"]
+            for d in threadpoolctl.threadpool_info()
+            if d["user_api"] == "blas"
+        }
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas()
+        assert fit() == 7
+        after = blas()
+    assert seen and set(seen) == {1}
+    assert {k: after[k] for k in before} == before  # (SciPy's may have been loaded by the call)
+    # the library's selectors are wrapped
+    assert forecast.select_arima.__wrapped__ and forecast.select_ets.__wrapped__

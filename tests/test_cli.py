@@ -157,6 +157,8 @@ def test_sentiment_train_predict_evaluate_round_trip(tmp_path, capsys, monkeypat
     # a flag that does not apply is one line, not silently ignored
     rc, _, err = run_cli(capsys, "evaluate", run, "--data", other, "--id-column", "sid")
     assert_one_line_error(rc, err, "--id-column applies to global timeseries runs")
+    rc, _, err = run_cli(capsys, "evaluate", run, "--classical")
+    assert_one_line_error(rc, err, "--classical applies to global timeseries runs", "is a sentiment run")
     rc, _, err = run_cli(capsys, "evaluate", run, "--text-column", "review")
     assert_one_line_error(rc, err, "--text-column names a column of --data, but no --data was given")
 

@@ -244,6 +244,14 @@ def test_saved_global_run_predicts_and_evaluates_again(global_run, capsys):
     )
     # the feed-forward counterpart is saved with the run and scored again on the same test parts
     assert again["mlp_mase_mean"] == pytest.approx(result.metrics["baselines"]["mlp"]["mase_mean"], rel=1e-6)
+    assert "arima_mase_mean" not in again  # fitted again only when asked
+    rc, out, err = run_cli(capsys, "evaluate", result.run, "--classical", "--json")
+    assert rc == 0, err
+    classical = json.loads(out)
+    assert classical["arima_mase_mean"] == pytest.approx(
+        result.metrics["baselines"]["arima"]["mase_mean"], rel=1e-9
+    )
+    assert classical["mase_mean"] == pytest.approx(again["mase_mean"], rel=1e-9)
     rc, out, err = run_cli(capsys, "predict", result.run, "s3", "s1*", "--json")
     assert rc == 0, err
     got = json.loads(out)

@@ -30,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--id-column", help="timeseries global runs: series-name column of --data (default: the run's)"
     )
+    p.add_argument(
+        "--classical",
+        action="store_true",
+        help="timeseries global runs: also fit ETS and ARIMA again on every series (as slow as the report's "
+        "baselines; one-series runs always do)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -46,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(model, SentimentPredictor):
         out = model.evaluate(args.data, args.text_column, args.label_column)
     elif isinstance(model, GlobalForecaster):
-        out = model.evaluate(args.data, args.id_column)
+        out = model.evaluate(args.data, args.id_column, args.classical)
     else:
         out = model.evaluate(args.data)
     if args.json:
@@ -70,6 +76,11 @@ def _check_flags(model, args: argparse.Namespace) -> None:
         "label_column": (SentimentPredictor, "sentiment runs"),
         "id_column": (GlobalForecaster, "global timeseries runs (trained with --id-column)"),
     }
+    if args.classical and not isinstance(model, GlobalForecaster):
+        raise RnnkitError(
+            f"--classical applies to global timeseries runs; run {model.run.name} is a {_kind_of(model)} run "
+            "(a one-series run always fits them again), drop --classical"
+        )
     for dest, (cls, kind) in applies.items():
         if getattr(args, dest) is None:
             continue

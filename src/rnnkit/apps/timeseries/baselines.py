@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from rnnkit.apps.timeseries.config import BASELINE_NAMES
-from rnnkit.baselines.forecast import Forecast, forecast_baselines
+from rnnkit.baselines.forecast import Forecast, forecast_baselines, one_blas_thread
 
 __all__ = [
     "BASELINE_NAMES",
@@ -31,6 +31,7 @@ __all__ = [
     "forecasts_of",
     "fourier_arima",
     "mlp_forecasts",
+    "panel_classical",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def _fourier(t: np.ndarray, season: int, pairs: int) -> np.ndarray:
     return np.concatenate([np.sin(arg), np.cos(arg)], 1)
 
 
+@one_blas_thread
 def fourier_arima(train, val, horizon: int, season: int, pairs: int = 4) -> Forecast:
     """ARIMA with ``pairs`` Fourier pairs of ``season`` as regressors; order chosen by validation MAE.
 
@@ -161,6 +163,28 @@ def classical_forecasts(
         if lows[k] and all(b is not None for b in lows[k] + highs[k])
     }
     return forecasts, configs, bounds
+
+
+def panel_classical(values, splits, horizon: int, season: int, methods, level: float | None = None):
+    """The baselines ``methods`` fitted on each series of a global run as :func:`classical_forecasts` fits one
+    (form chosen on the validation horizon, refitted on everything before the test part): ``({name: [(H,)
+    forecast of each series]}, {name: [(lower, upper) of each series that has one]}, {name: {form: series that
+    chose it}})``. ``splits[i]`` (:class:`~rnnkit.apps.timeseries.panel.SeriesSplit`) cuts ``values[i]``."""
+    fcs: dict[str, list[np.ndarray]] = {b: [] for b in methods}
+    bounds: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    configs: dict[str, dict[str, int]] = {}
+    for y, sp in zip(values, splits):
+        fc, conf, each = classical_forecasts(
+            y, sp.train, [sp.test_origin], horizon, season, methods=methods, level=level
+        )
+        for b in methods:
+            fcs[b].append(fc[b][0])
+        for b, (lo, hi) in each.items():
+            bounds.setdefault(b, []).append((lo[0], hi[0]))
+        for b, names in conf.items():
+            for c in names:
+                configs.setdefault(b, {})[c] = configs.get(b, {}).get(c, 0) + 1
+    return fcs, bounds, configs
 
 
 def mlp_forecasts(target: np.ndarray, n_tr: int, n_val: int, origins, window: int, horizon: int, seed: int):

@@ -522,21 +522,11 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         t_base = time.perf_counter()
         classical = [b for b in cfg.baselines if b != "mlp"]
         say(f"baselines: {', '.join(classical)} on each of the {len(panel)} series")
-        base_fc.update({b: [] for b in classical})
-        base_bounds: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        configs: dict[str, dict[str, int]] = {}
         level = None if interval is None else cfg.interval
-        for y, sp in zip(panel.values, splits):
-            fc, conf, bounds = baselines.classical_forecasts(
-                y, sp.train, [sp.test_origin], cfg.horizon, cfg.season, methods=classical, level=level
-            )
-            for b in classical:
-                base_fc[b].append(fc[b][0])
-            for b, (lo, hi) in bounds.items():
-                base_bounds.setdefault(b, []).append((lo[0], hi[0]))
-            for b, names in conf.items():
-                for c in names:
-                    configs.setdefault(b, {})[c] = configs.get(b, {}).get(c, 0) + 1
+        fitted, base_bounds, configs = baselines.panel_classical(
+            panel.values, splits, cfg.horizon, cfg.season, classical, level
+        )
+        base_fc.update(fitted)
         base_series = {b: report.series_scores(actual, fc, scales) for b, fc in base_fc.items()}
         mixture = pooled = None
         partners = _partners(cfg, base_fc, global_model=True)

@@ -413,7 +413,7 @@ class GlobalForecaster:
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
             )
         self.model = self._ensemble(self.run, SequenceRegressor, windows, info)
-        # the feed-forward counterpart (runs since 5 Dec 2026 with the mlp baseline): scored by evaluate
+        # the feed-forward counterpart (runs since 4 Dec 2026 with the mlp baseline): scored by evaluate
         self.feedforward = None
         if info.get("feedforward") is not None:
             from rnnkit.models import WindowRegressor
@@ -565,10 +565,15 @@ class GlobalForecaster:
     def read_recent(self, path: str) -> TimeSeries:
         return read_time_series_csv(path, None, self.columns)
 
-    def evaluate(self, data: str | None = None, id_column: str | None = None) -> dict[str, Any]:
+    def evaluate(
+        self, data: str | None = None, id_column: str | None = None, classical: bool = False
+    ) -> dict[str, Any]:
         """Mean and median MASE / sMAPE over the test parts of every series (see the class docstring);
-        ``id_column``: the series-name column of ``data`` (default: the run's own)."""
+        ``id_column``: the series-name column of ``data`` (default: the run's own). ``classical``: ETS and
+        ARIMA (those among the run's baselines) are fitted again on every series by the report's rule, as
+        slow as the report's baselines were (keys ``ets_...``, ``arima_...``)."""
         from rnnkit.apps.baselines import naive_forecast, seasonal_naive_forecast
+        from rnnkit.apps.timeseries.baselines import panel_classical
         from rnnkit.apps.timeseries.panel import (
             mase_scales,
             panel_forecasts,
@@ -593,11 +598,20 @@ class GlobalForecaster:
         scales = mase_scales(checked, panel, splits)
         forecasts = panel_forecasts(self.model, cfg, panel, scalers, origins)
         res = {"model": summarize(series_scores(actual, forecasts, scales))}
+        fitted = {}
+        if classical:
+            methods = [b for b in cfg.baselines if b in ("ets", "arima")]
+            fitted = panel_classical(panel.values, splits, cfg.horizon, cfg.season, methods)[0]
+            res.update({b: summarize(series_scores(actual, fc, scales)) for b, fc in fitted.items()})
         if self.pool_share is not None:  # the partner at each test origin as the report fitted it, pooled
-            other = [
-                classical_at(y, sp.train, sp.test_origin, cfg.horizon, cfg.season, self.pool_with)
-                for y, sp in zip(panel.values, splits)
-            ]
+            parts = self.pool_with.split("+")
+            if all(p in fitted for p in parts):  # fitted just above: not again
+                other = list(np.mean([fitted[p] for p in parts], axis=0))
+            else:
+                other = [
+                    classical_at(y, sp.train, sp.test_origin, cfg.horizon, cfg.season, self.pool_with)
+                    for y, sp in zip(panel.values, splits)
+                ]
             pooled = mix_forecasts(forecasts, other, self.pool_share)
             res["mixture"] = summarize(series_scores(actual, pooled, scales))
         if self.feedforward is not None:
