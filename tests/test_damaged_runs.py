@@ -97,6 +97,8 @@ def _reads(app: str, command: str, name: str) -> bool:
     """Whether ``command`` reads the run file ``name`` (see the module docstring)."""
     if name.startswith("feedforward/"):  # the feed-forward counterpart: evaluate scores it beside the network
         return command == "evaluate"
+    if app == "music" and name.startswith("ngram."):  # music's n-gram baseline: evaluate only
+        return command == "evaluate"
     model = name in ("run.json", "model.json", "model.safetensors")
     if command == "export":  # a CRNN has no ONNX export: after run.json, that is refused first
         return name == "run.json" if app == "handwriting" else model

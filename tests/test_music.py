@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 import warnings
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -441,6 +443,32 @@ def test_short_training_beats_the_unigram_and_generates(folk, tmp_path, capsys):
     rc, out_text, err = run_cli(capsys, "evaluate", result.run, "--data", tunes)
     assert rc == 0, err
     assert "two.abc (2 tunes" in out_text and "feedforward" in out_text
+    # the n-gram is refitted from the stream saved in the run: --data needs none of the run's own data
+    import rnnkit.apps.music.data as music_data
+    from rnnkit.apps.music.report import ngram_bits
+
+    real_load = music_data.load_tunes
+
+    def run_data_gone(cfg, *a, **kw):
+        if cfg.data == "folk":
+            raise AssertionError("evaluate --data read the run's training data")
+        return real_load(cfg, *a, **kw)
+
+    music_data.load_tunes = run_data_gone
+    try:
+        other = load(result.run).evaluate(data=tunes, samples=0)
+    finally:
+        music_data.load_tunes = real_load
+    train_t, val_t, _ = music_data.split_tunes_by_index(real_load(cfg)[0], cfg)
+    two = [t["tokens"] for t in real_load(replace(cfg, data=str(tunes), max_tunes=0))[0]]
+    want = ngram_bits([t["tokens"] for t in train_t], [t["tokens"] for t in val_t], two, cfg.ngram_max_order)
+    assert other["kneser_ney"] == pytest.approx(want["bits"], rel=1e-9)
+    assert other["kneser_ney_order"] == want["order"] == m["baselines"]["kneser_ney"]["order"]
+    damaged = tmp_path / "damaged"
+    shutil.copytree(result.run, damaged)
+    (damaged / "ngram.safetensors").write_bytes(b"\x00" * 40)
+    rc, _, err = run_cli(capsys, "evaluate", damaged, "--data", tunes)
+    assert_one_line_error(rc, err, "run damaged: cannot load its n-gram")
     with pytest.raises(RnnkitError, match="--key: expected a key"):
         generate(result.run, meter="6/8", key="H#", num_samples=1)
 

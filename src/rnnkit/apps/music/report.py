@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
 from rnnkit.apps.base import ResultRow
 from rnnkit.apps.music.abc import meter_length, tokens_to_abc
@@ -41,7 +42,9 @@ __all__ = [
     "feedforward_bits",
     "histograms",
     "histogram_distances",
+    "load_ngram",
     "ngram_bits",
+    "save_ngram",
     "stream_bits",
     "result_rows",
     "unigram_bits",
@@ -80,6 +83,45 @@ def ngram_bits(
     lm = KneserNeyLM(max_order=max_order).fit(_stream(train))
     by_order = _select(lm, _stream(val), max_order)
     return {"bits": stream_bits(lm, test), "order": lm.order, "val_bits_by_order": by_order}
+
+
+NGRAM_FILE = "ngram.safetensors"
+"""A music run's Kneser-Ney baseline: the training stream it is refitted from, its order (``ngram.json``: sha256)."""
+
+
+def save_ngram(path, train: list[list[str]], order: int, max_order: int) -> str:
+    """Write what :func:`load_ngram` refits the run's n-gram from: the training tunes as one stream (UTF-8, one
+    token a line), the order chosen on validation and the largest order fitted (safetensors, no pickle);
+    returns the file's sha256."""
+    import torch
+
+    from rnnkit.files import write_safetensors
+
+    stream = _stream(train)
+    if any("\n" in t for t in stream):  # tokens come from ABC lines: never happens
+        raise RnnkitError("music n-gram: a token holds a line break; it cannot be saved one token a line")
+    data = np.frombuffer("\n".join(stream).encode("utf-8"), dtype=np.uint8).copy()
+    meta = {"order": str(order), "max_order": str(max_order)}
+    return write_safetensors(path, {"tokens": torch.from_numpy(data)}, meta)
+
+
+def load_ngram(path, sha256: str):
+    """The n-gram saved by :func:`save_ngram`, fitted again on its stream with its orders: the same
+    probabilities as the one training scored with. A file whose checksum differs is a one-line error."""
+    from rnnkit.baselines.ngram import KneserNeyLM
+    from rnnkit.files import read_safetensors
+
+    try:
+        tensors, meta = read_safetensors(path, sha256)
+        stream = tensors["tokens"].numpy().tobytes().decode("utf-8").split("\n")
+        order, max_order = int(meta["order"]), int(meta["max_order"])
+    except (RnnkitError, KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise RnnkitError(f"damaged n-gram file {Path(path).name}: {exc}") from None
+    if not 1 <= order <= max_order:
+        raise RnnkitError(f"damaged n-gram file {Path(path).name}: order {order}, largest {max_order}")
+    lm = KneserNeyLM(max_order=max_order).fit(stream)
+    lm.order = order
+    return lm
 
 
 def feedforward_bits(

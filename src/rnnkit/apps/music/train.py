@@ -121,6 +121,11 @@ def train(cfg: MusicConfig, overwrite: bool = False, say=print) -> TrainResult:
         vocab.to_json(run.file("vocab.json"))
         if ff_lm is not None:  # `rnnkit evaluate` scores it again
             save_baseline_net(run, ff_lm, "lm")
+        # and the n-gram, refitted from the saved stream: evaluate --data needs no training data
+        digest = report.save_ngram(
+            run.file(report.NGRAM_FILE), toks["train"], ngram["order"], cfg.ngram_max_order
+        )
+        run.write_json("ngram.json", {"sha256": digest})
         samples = []
         if generated:
             from rnnkit.apps.music.use import write_tunes

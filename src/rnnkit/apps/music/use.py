@@ -14,7 +14,7 @@ from rnnkit.apps.music.abc import AbcSkip, parse_key, tokens_to_abc, transpose_t
 from rnnkit.apps.music.config import GenerateMusicConfig
 from rnnkit.apps.music.data import APP
 from rnnkit.apps.music.model import check_prefix, sample_tunes
-from rnnkit.apps.rundir import open_run
+from rnnkit.apps.rundir import open_run, read_json
 from rnnkit.datasets import Vocabulary
 
 __all__ = ["MusicGenerator", "generate", "load", "write_tunes"]
@@ -71,20 +71,25 @@ class MusicGenerator:
     def evaluate(self, data: str | Path | None = None, samples: int | None = None) -> dict[str, Any]:
         """Bits per token of the run's held-out test tunes, or of every tune of ``data`` (an ABC or MIDI
         file or folder, read as training read its data), computed again with the current code. On the same
-        tokens: the Kneser-Ney n-gram fitted again as training fitted it (``kneser_ney``, the order chosen on the
-        run's validation tunes: ``kneser_ney_order``) and the run's feed-forward counterpart (``feedforward``)
+        tokens: the Kneser-Ney n-gram as training fitted it (``kneser_ney``, the order chosen on the run's
+        validation tunes: ``kneser_ney_order``; refitted from the stream saved in the run, so ``data`` needs no
+        access to the run's own data; a run saved before 4 Dec 2026 fits it again on its training tunes) and the
+        run's feed-forward counterpart (``feedforward``)
         where it has one. ``samples`` tunes are generated with the test tunes' meters and keys and checked
         (validity, histograms; default: the run's ``eval_samples``; 0: none)."""
         from rnnkit.apps.music.data import load_tunes, split_tunes_by_index
         from rnnkit.apps.music.model import bits, encode_tune, tune_nats
-        from rnnkit.apps.music.report import ngram_bits, stream_bits
+        from rnnkit.apps.music.report import NGRAM_FILE, load_ngram, ngram_bits, stream_bits
         from rnnkit.apps.music.train import score_generation
         from rnnkit.baselines import FixedContextLM
 
         cfg = self.config
         if samples is not None:
             cfg = replace(cfg, eval_samples=samples)
-        train, val, test = split_tunes_by_index(load_tunes(cfg)[0], cfg)
+        saved = self.run / "ngram.json"  # runs since 4 Dec 2026 keep the n-gram's stream
+        train = val = test = []
+        if data is None or not saved.is_file():  # else the run's own data are not needed
+            train, val, test = split_tunes_by_index(load_tunes(cfg)[0], cfg)
         where = f"held-out test tunes of {cfg.data}"
         if data is not None:
             test, _ = load_tunes(replace(cfg, data=str(data), max_tunes=0))
@@ -98,9 +103,20 @@ class MusicGenerator:
             "bits_per_token": bits(nats),
         }
         # the n-gram as training fitted it (order chosen on the validation tunes, or on training ones without)
-        train_tokens, val_tokens = [t["tokens"] for t in train], [t["tokens"] for t in val]
-        ngram = ngram_bits(train_tokens, val_tokens or train_tokens[:50], test_tokens, cfg.ngram_max_order)
-        out["kneser_ney"], out["kneser_ney_order"] = ngram["bits"], ngram["order"]
+        if saved.is_file():
+            try:
+                lm = load_ngram(
+                    self.run / NGRAM_FILE, str(read_json(saved, f"run {self.run.name}")["sha256"])
+                )
+            except (RnnkitError, KeyError, TypeError) as exc:
+                raise RnnkitError(f"run {self.run.name}: cannot load its n-gram: {exc}") from None
+            out["kneser_ney"], out["kneser_ney_order"] = stream_bits(lm, test_tokens), lm.order
+        else:  # an older run: fitted again on its training tunes
+            train_tokens, val_tokens = [t["tokens"] for t in train], [t["tokens"] for t in val]
+            ngram = ngram_bits(
+                train_tokens, val_tokens or train_tokens[:50], test_tokens, cfg.ngram_max_order
+            )
+            out["kneser_ney"], out["kneser_ney_order"] = ngram["bits"], ngram["order"]
         ff = load_baseline_net(self.run, FixedContextLM, "lm")
         if ff is not None:
             out["feedforward"] = stream_bits(ff, test_tokens)
