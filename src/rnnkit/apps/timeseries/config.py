@@ -135,7 +135,9 @@ class TimeSeriesConfig(AppConfig):
     )
     baselines: list[str] = option(
         ["naive", "seasonal naive", "ets", "arima", "mlp"],
-        "baselines in the report (met judges against the strongest): naive, 'seasonal naive', ets, arima, mlp",
+        "baselines in the report (met judges against the strongest): naive, 'seasonal naive', ets, arima, mlp "
+        "(the feed-forward counterpart: one series, an MLP on the raw window; a global run, window MLPs trained "
+        "like the network)",
     )
     ets_mix: bool = option(
         True,
