@@ -487,6 +487,39 @@ def test_global_es_rnn_trains_saves_and_forecasts_again(tmp_path, capsys):
     assert np.mean(got) == pytest.approx(3.0 * np.mean(y[-H:]), rel=0.5)
 
 
+def test_hybrid_global_run_forecasts_with_the_median_over_both_ensembles(tmp_path, capsys):
+    """``--hybrid``: the forecast (report, evaluate, predict) is the median over the recurrent networks' and the
+    window MLPs' forecasts, each inside its own smoothing; the networks alone are reported beside it."""
+    from rnnkit.apps.timeseries.model import es_history_forecasts
+
+    data = _panel_csv(tmp_path / "panel.csv")
+    cfg = _cfg(
+        data, runs_dir=str(tmp_path / "runs"), name="hyb", normalize="es", epochs=10, early_stopping=0,
+        ensemble=2, hidden_size=16, baselines=["naive", "seasonal naive"], hybrid=True, progress=False,
+    )  # fmt: skip
+    result = train(cfg, say=lambda *a: None)
+    m = result.metrics
+    assert m["hybrid"] and m["feedforward"]["epochs_run"] == [10, 10] and "mlp" not in m["baselines"]
+    model = load(result.run)
+    assert len(model.model.members) == 4 and len(model.network.members) == 2
+    y = np.array(
+        [float(line.split(",")[2]) for line in open(data).read().split()[1:] if line.startswith("s3,")]
+    )
+    scaler = model.scalers["s3"]
+    each = [es_history_forecasts(member, [y], [scaler])[0] for member, _ in model.model.members]
+    hybrid = es_history_forecasts(model.model, [y], [scaler])[0]
+    np.testing.assert_allclose(hybrid, np.median(each, 0), rtol=1e-12)
+    alone = es_history_forecasts(model.network, [y], [scaler])[0]
+    assert np.abs(hybrid - alone).max() > 1e-6  # the MLPs move it
+    rc, out, err = run_cli(capsys, "predict", result.run, "s3", "--json")
+    assert rc == 0, err
+    np.testing.assert_allclose([s["value"] for s in json.loads(out)[0]["steps"]], hybrid, rtol=1e-6)
+    again = model.evaluate()
+    assert again["mase_mean"] == pytest.approx(m["test"]["mase_mean"], rel=1e-6)
+    assert again["network_mase_mean"] == pytest.approx(m["network_alone"]["mase_mean"], rel=1e-6)
+    assert m["network_alone"]["mase_mean"] != pytest.approx(m["test"]["mase_mean"])
+
+
 def test_auto_normalisation_of_a_global_model_is_the_es_rnn_whatever_the_lengths():
     """``auto`` is Smyl's ES-RNN for a global model, short or long series (one series: only below ES_BELOW)."""
     from rnnkit.apps.timeseries import ES_BELOW

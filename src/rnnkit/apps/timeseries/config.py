@@ -139,6 +139,11 @@ class TimeSeriesConfig(AppConfig):
         "(the feed-forward counterpart: one series, an MLP on the raw window; a global run, window MLPs trained "
         "like the network)",
     )
+    hybrid: bool = option(
+        False,
+        "a global run: forecast with the median over the recurrent networks and the feed-forward counterpart's "
+        "window MLPs (trained whatever --baselines says); one series: not used",
+    )
     ets_mix: bool = option(
         True,
         "also report, and use to forecast, the network's forecast pooled with classical models' (--pool-with)",

@@ -482,20 +482,14 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             cfg, run.path, windows, new_model, member_batches, val_for, probe_for, steps_per_epoch, say
         )
         history, epochs_run = trained[0].history, [len(t.history) for t in trained]
-        ensemble = Ensemble(members)
         train_seconds = time.perf_counter() - t_train
-        forecasts = panel_forecasts(ensemble, cfg, panel, scalers, test_origins)
-        model_series = report.series_scores(actual, forecasts, scales)
-        interval = _panel_interval(cfg, ensemble, panel, splits, scalers, scales, forecasts, actual)
 
-        feedforward = None
+        feedforward = network_alone = None
+        ff_members: list = []
         base_fc: dict[str, list[np.ndarray]] = {}
-        if (
-            "mlp" in cfg.baselines
-        ):  # the counterpart: the same normalisation, loss and windows, an MLP for the GRU
-            say(
-                f"feed-forward counterpart (mlp): {len(windows)} window MLPs in place of the recurrent networks"
-            )
+        # the counterpart: the same normalisation, loss and windows, an MLP for the GRU
+        if "mlp" in cfg.baselines or cfg.hybrid:
+            say(f"feed-forward counterpart: {len(windows)} window MLPs in place of the recurrent networks")
             t_ff = time.perf_counter()
             ff_members, ff_trained = _train_members(
                 cfg,
@@ -509,8 +503,8 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 say,
                 monitor=False,
             )
-            ff_ensemble = Ensemble(ff_members)
-            base_fc["mlp"] = panel_forecasts(ff_ensemble, cfg, panel, scalers, test_origins)
+            if "mlp" in cfg.baselines:
+                base_fc["mlp"] = panel_forecasts(Ensemble(ff_members), cfg, panel, scalers, test_origins)
             feedforward = {
                 "model": "WindowRegressor (window MLP; the network's normalisation, loss and training windows)",
                 "parameters": sum(p.numel() for p in ff_members[0][0].parameters()),
@@ -518,6 +512,15 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "stop_reasons": [t.state.stop_reason for t in ff_trained],
                 "train_seconds": round(time.perf_counter() - t_ff, 2),
             }
+        if (
+            cfg.hybrid
+        ):  # the forecast is the median over both ensembles' members; the networks alone beside it
+            alone = panel_forecasts(Ensemble(members), cfg, panel, scalers, test_origins)
+            network_alone = report.summarize(report.series_scores(actual, alone, scales))
+        ensemble = Ensemble(members + ff_members if cfg.hybrid else members)
+        forecasts = panel_forecasts(ensemble, cfg, panel, scalers, test_origins)
+        model_series = report.series_scores(actual, forecasts, scales)
+        interval = _panel_interval(cfg, ensemble, panel, splits, scalers, scales, forecasts, actual)
 
         t_base = time.perf_counter()
         classical = [b for b in cfg.baselines if b != "mlp"]
@@ -588,6 +591,8 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
             "interval_comparison": interval_cmp,
             "mixture": mixture,
             "feedforward": feedforward,
+            "hybrid": cfg.hybrid,
+            "network_alone": network_alone,
             "epochs_run": len(history),
             **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
@@ -620,6 +625,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 else {"es": [m.state() for m, _ in ff_members]}
                 if es
                 else {},
+                "hybrid": cfg.hybrid,  # the forecast is the median over the networks and the counterpart's
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},

@@ -421,6 +421,14 @@ class GlobalForecaster:
             self.feedforward = self._ensemble(
                 self.run / FEEDFORWARD_DIR, WindowRegressor, windows, info["feedforward"]
             )
+        # the networks alone; a hybrid run forecasts with the median over both ensembles' members
+        self.network = self.model
+        if info.get("hybrid"):
+            if self.feedforward is None:
+                raise RnnkitError(
+                    f"run {self.run.name}: scaler.json names a hybrid without its counterpart (damaged run?)"
+                )
+            self.model = Ensemble(self.network.members + self.feedforward.members)
         # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of
         # them (an ES-RNN smooths over all it is given: up to ES_MEMORY)
         self.memory = ES_MEMORY if self.mode == "es" else 4 * (self.model.window + cfg.horizon)
@@ -614,6 +622,10 @@ class GlobalForecaster:
                 ]
             pooled = mix_forecasts(forecasts, other, self.pool_share)
             res["mixture"] = summarize(series_scores(actual, pooled, scales))
+        if self.network is not self.model:
+            res["network"] = summarize(
+                series_scores(actual, panel_forecasts(self.network, cfg, panel, scalers, origins), scales)
+            )
         if self.feedforward is not None:
             res["mlp"] = summarize(
                 series_scores(actual, panel_forecasts(self.feedforward, cfg, panel, scalers, origins), scales)
