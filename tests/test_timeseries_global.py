@@ -461,6 +461,7 @@ def test_global_es_rnn_trains_saves_and_forecasts_again(tmp_path, capsys):
     cfg = _cfg(
         data, runs_dir=str(tmp_path / "runs"), name="ges", normalize="es", epochs=25, early_stopping=0,
         ensemble=2, hidden_size=16, baselines=["naive", "seasonal naive", "mlp"], progress=False,
+        hybrid=False,  # the networks alone forecast (the hybrid, the default, has its own test)
     )  # fmt: skip
     result = train(cfg, say=lambda *a: None)
     m = result.metrics
@@ -518,6 +519,10 @@ def test_hybrid_global_run_forecasts_with_the_median_over_both_ensembles(tmp_pat
     assert again["mase_mean"] == pytest.approx(m["test"]["mase_mean"], rel=1e-6)
     assert again["network_mase_mean"] == pytest.approx(m["network_alone"]["mase_mean"], rel=1e-6)
     assert m["network_alone"]["mase_mean"] != pytest.approx(m["test"]["mase_mean"])
+    # the default since 4 Dec 2026; a run saved before it is read (resumed) as the networks alone
+    from rnnkit.config import saved_run_settings
+
+    assert TimeSeriesConfig().hybrid and saved_run_settings(TimeSeriesConfig, {})["hybrid"] is False
 
 
 def test_auto_normalisation_of_a_global_model_is_the_es_rnn_whatever_the_lengths():

@@ -29,6 +29,9 @@ BASELINE_NAMES = ("naive", "seasonal naive", "ets", "arima", "mlp")
 class TimeSeriesConfig(AppConfig):
     """Time-series forecasting: a recurrent network reads a window and forecasts the next HORIZON values."""
 
+    # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
+    added_since = (("hybrid", False),)
+
     monitor: str = option("val_mae", "metric for early stopping and the kept weights")
     data: str = option(
         "co2",
@@ -140,7 +143,7 @@ class TimeSeriesConfig(AppConfig):
         "like the network)",
     )
     hybrid: bool = option(
-        False,
+        True,
         "a global run: forecast with the median over the recurrent networks and the feed-forward counterpart's "
         "window MLPs (trained whatever --baselines says); one series: not used",
     )
