@@ -404,7 +404,9 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
 
     Every series is normalised by its own :class:`Scaler` (fitted on its training part); the network is trained
     on the windows of all series at once, with early stopping on every series' validation horizon; each series
-    is scored on its last ``horizon`` values next to the per-series baselines (see docs/applications.md)."""
+    is scored on its last ``horizon`` values next to the per-series baselines (see docs/applications.md). The
+    feed-forward counterpart (window MLPs, the same training) is trained with the ``mlp`` baseline or
+    ``hybrid``; with ``hybrid`` (the default) the forecast is the median over both ensembles."""
     from rnnkit.config import validate_config
     from rnnkit.train import seed_everything
 

@@ -365,7 +365,9 @@ class GlobalForecaster:
       seasonal naive forecasts.
 
     With the pool (``pool_share``, ``pool_with``) the forecasts are the pool's, and the interval is the network's centred
-    on them (see :class:`Forecaster`).
+    on them (see :class:`Forecaster`). A hybrid run (the default since 4 Dec 2026) forecasts with the median over
+    the recurrent networks and the feed-forward counterpart's window MLPs (``model``; the networks alone:
+    ``network``, the MLPs alone: ``feedforward``).
 
     Args:
         path: a run written by ``rnnkit train timeseries --id-column ...`` (or ``--data tourism-quarterly``).
