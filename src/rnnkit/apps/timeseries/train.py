@@ -514,9 +514,8 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "stop_reasons": [t.state.stop_reason for t in ff_trained],
                 "train_seconds": round(time.perf_counter() - t_ff, 2),
             }
-        if (
-            cfg.hybrid
-        ):  # the forecast is the median over both ensembles' members; the networks alone beside it
+        # the forecast is the median over both ensembles' members (hybrid); the networks alone beside it
+        if cfg.hybrid:
             alone = panel_forecasts(Ensemble(members), cfg, panel, scalers, test_origins)
             network_alone = report.summarize(report.series_scores(actual, alone, scales))
         ensemble = Ensemble(members + ff_members if cfg.hybrid else members)
