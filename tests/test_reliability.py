@@ -125,6 +125,26 @@ def test_a_non_finite_forecast_never_scores_well(bad):
     assert metrics.smape(y, y) == 0.0
 
 
+def test_an_interruption_after_the_networks_finished_keeps_them_for_resume(tmp_path):
+    """A signal after every network of an ensemble finished (a forecasting run's baselines: no checkpoint is
+    left, only the finished copies) keeps the temporary folder so ``--resume`` reads them back; one with
+    nothing to continue from is removed."""
+    from rnnkit._signals import Interrupted
+    from rnnkit.apps.rundir import FINISHED, find_interrupted
+
+    with pytest.raises(Interrupted):
+        with RunBuilder(tmp_path, "done") as run:
+            (run.path / FINISHED).mkdir()
+            (run.path / FINISHED / "member.json").write_text("{}")
+            raise Interrupted()
+    left = find_interrupted(tmp_path, "done")
+    assert len(left) == 1 and left[0].checkpoint is None and left[0].resumable
+    with pytest.raises(Interrupted):
+        with RunBuilder(tmp_path, "empty"):
+            raise Interrupted()
+    assert find_interrupted(tmp_path, "empty") == [] and not list(tmp_path.glob(".empty.*"))
+
+
 def test_runs_written_elsewhere_are_untouched(tmp_path):
     Path(tmp_path / "x").mkdir()
     with RunBuilder(tmp_path, "y") as run:

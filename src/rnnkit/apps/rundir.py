@@ -25,7 +25,7 @@ Interruptions and resume. While a run is built, ``runs/.<name>.lock`` is locked 
 when the process is killed), so a second ``rnnkit train`` of the same name stops at once with a clear error.
 The temporary folder ``runs/.<name>.XXXXXXXX.tmp`` holds ``build.json`` (process id, host, start time,
 application and config) next to the trainer's ``checkpoints/``. A run stopped by Ctrl-C or SIGTERM keeps that
-folder when it has a checkpoint; so does one killed outright. A later ``RunBuilder`` of the same name then
+folder when it has a checkpoint or finished ensemble networks; so does one killed outright. A later ``RunBuilder`` of the same name then
 refuses to start with a message saying how to go on: ``resume=True`` (``rnnkit train ... --resume``) adopts
 the folder and the trainer continues from its latest checkpoint; ``discard_interrupted=True``
 (``--discard-interrupted``) deletes it. :func:`interrupted_options` sets both for the applications, which
@@ -429,8 +429,10 @@ class RunBuilder:
 
     @property
     def resumable(self) -> bool:
-        """Whether the folder being built has a checkpoint that ``--resume`` can continue from."""
-        return not self.committed and InterruptedRun(self.path, {}).checkpoint is not None
+        """Whether the folder being built holds what ``--resume`` can continue from: a checkpoint, or finished or
+        checkpointed networks of an ensemble (:attr:`InterruptedRun.resumable`; an interruption after every
+        network finished, e.g. in a forecasting run's baselines, keeps them too)."""
+        return not self.committed and InterruptedRun(self.path, {}).resumable
 
     def file(self, name: str) -> Path:
         """Path of a file inside the run being built (recorded in ``run.json``)."""
