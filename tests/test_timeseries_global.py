@@ -519,6 +519,16 @@ def test_hybrid_global_run_forecasts_with_the_median_over_both_ensembles(tmp_pat
     assert again["mase_mean"] == pytest.approx(m["test"]["mase_mean"], rel=1e-6)
     assert again["network_mase_mean"] == pytest.approx(m["network_alone"]["mase_mean"], rel=1e-6)
     assert m["network_alone"]["mase_mean"] != pytest.approx(m["test"]["mase_mean"])
+    # a hybrid run that lost its counterpart's entry is damaged: one line, not the networks alone silently
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(result.run, damaged)
+    info = json.loads((damaged / "scaler.json").read_text())
+    del info["feedforward"]
+    (damaged / "scaler.json").write_text(json.dumps(info))
+    rc, _, err = run_cli(capsys, "evaluate", damaged)
+    assert_one_line_error(rc, err, "lacks its feed-forward counterpart")
     # the default since 4 Dec 2026; a run saved before it is read (resumed) as the networks alone
     from rnnkit.config import saved_run_settings
 

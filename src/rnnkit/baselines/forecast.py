@@ -67,7 +67,7 @@ def one_blas_thread(fit):
 
     statsmodels' state-space fits multiply matrices of a few rows, where BLAS threads buy nothing; on a busy
     machine their spinning workers made ARIMA fits 16-32 times slower (measured 2026-12-04: 4 quarterly series
-    67 s with OpenBLAS's default threads, 2.1 s with one, beside two busy training processes on 2 cores)."""
+    67 s with OpenBLAS's default threads, 2.0 s with one, beside two busy training processes on 2 cores)."""
     import functools
 
     @functools.wraps(fit)

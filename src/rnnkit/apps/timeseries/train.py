@@ -626,7 +626,6 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 else {"es": [m.state() for m, _ in ff_members]}
                 if es
                 else {},
-                "hybrid": cfg.hybrid,  # the forecast is the median over the networks and the counterpart's
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},

@@ -425,10 +425,11 @@ class GlobalForecaster:
             )
         # the networks alone; a hybrid run forecasts with the median over both ensembles' members
         self.network = self.model
-        if info.get("hybrid"):
+        if cfg.hybrid:  # (a run saved before the setting existed reads False: TimeSeriesConfig.added_since)
             if self.feedforward is None:
                 raise RnnkitError(
-                    f"run {self.run.name}: scaler.json names a hybrid without its counterpart (damaged run?)"
+                    f"run {self.run.name}: a hybrid run whose scaler.json lacks its feed-forward counterpart "
+                    "(damaged run?)"
                 )
             self.model = Ensemble(self.network.members + self.feedforward.members)
         # a new series' scale is fitted on the values given: a stream (rnnkit serve) keeps a few windows of
