@@ -136,13 +136,14 @@ def run_one(name, values, horizon, overrides, runs_dir: Path, threads: int) -> d
 
 
 def scores(m: dict) -> dict:
-    """A run's row from its metrics: MASE at the comparison origins (network, default pool, ETS, ARIMA, naive)
-    and the network's MASE over every rolling test origin divided by naive's."""
+    """A run's row from its metrics: MASE at the comparison origins (network, default pool, ETS, ARIMA, naive, the
+    feed-forward counterpart) and the network's MASE over every rolling test origin divided by naive's."""
     c = m["comparison"]
     b = {k: v["mase"] for k, v in c["baselines"].items()}
     pool = (m.get("mixture") or {}).get("test", {}).get("mase", float("nan"))
     return {"n": sum(m["split"].values()), "h": m["horizon"], "m": m["season"], "normalize": m["normalize"],
             "network": c["model"]["mase"], "pool": pool, "ets": b["ets"], "arima": b["arima"], "naive": b["naive"],
+            "mlp": b.get("mlp", float("nan")),
             "all_origins_vs_naive": m["test"]["mase"] / m["naive"]["mase"]}  # fmt: skip
 
 
@@ -160,17 +161,21 @@ def print_tables(rows: list[dict], groups, shape: str = "n, h") -> None:
     and below it, ETS's and ARIMA's own on that measure, the network's and pool's over the better of the two
     on the group, and the network's all-origin ratio to naive."""
     print(
-        f"\n| group | series ({shape}) | network | pool | ETS | ARIMA | naive | network / naive, all origins |"
+        f"\n| group | series ({shape}) | network | pool | ETS | ARIMA | naive | MLP | network / naive, all origins |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         dims = ", ".join(str(r[k.strip()]) for k in shape.split(","))
         print(f"| {r['group']} | {r['data']} ({dims}) | {r['network']:.3f} | {r['pool']:.3f} | "
-              f"{r['ets']:.3f} | {r['arima']:.3f} | {r['naive']:.3f} | {r['all_origins_vs_naive']:.3f} |")  # fmt: skip
+              f"{r['ets']:.3f} | {r['arima']:.3f} | {r['naive']:.3f} | {r.get('mlp', float('nan')):.3f} | "
+              f"{r['all_origins_vs_naive']:.3f} |")  # fmt: skip
     for group in groups:
         got = [r for r in rows if r["group"] == group]
         best = np.array([min(r["ets"], r["arima"]) for r in got])
-        for k in ("network", "pool"):
+        # the feed-forward counterpart (rows recorded before it was kept have none)
+        for k in ("network", "pool", "mlp")[
+            : 3 if all(np.isfinite(r.get("mlp", np.nan)) for r in got) else 2
+        ]:
             ratio = np.array([r[k] for r in got]) / best
             print(f"{group}, {k}: geometric mean of MASE / min(ETS, ARIMA) {_gmean(ratio):.3f}, "
                   f"within 10 % on {int((ratio <= 1.1).sum())} of {len(got)}, below on {int((ratio < 1).sum())}")  # fmt: skip

@@ -194,6 +194,13 @@ def test_defaults_beat_the_weak_baselines_on_a_short_seasonal_series(tmp_path):
     # every baseline fitted again (the classical ones) or read back (the feed-forward counterpart), as reported
     for name, value in base.items():
         assert again[f"{name.replace(' ', '_')}_mase_at_comparison_origins"] == pytest.approx(value, rel=1e-6)
+    # the counterpart (mlp): one window MLP per network, trained the same way, scored at every test origin too
+    ff = m["feedforward"]
+    assert len(ff["epochs_run"]) == len(m["ensemble"]["epochs_run"]) and ff["model"].startswith(
+        "WindowRegressor"
+    )
+    assert again["mlp_mase"] == pytest.approx(ff["test"]["mase"], rel=1e-6)
+    assert ff["test"]["mase"] < 0.8 * m["seasonal_naive"]["mase"]
     # the pool's interval (the network's, centred on it) scored as the report scored it
     pool_cover = again["mixture_interval_80_coverage_at_comparison_origins"]
     assert pool_cover == pytest.approx(ci["mixture"]["coverage"], rel=1e-9)
@@ -357,7 +364,7 @@ def test_es_normalisation_trains_its_smoothing_and_a_saved_run_reproduces_it(tmp
         normalize="es",
         ensemble=2,
         epochs=15,
-        baselines=["naive", "seasonal naive"],
+        baselines=["naive", "seasonal naive", "mlp"],
         runs_dir=str(tmp_path / "runs"),
         name="es",
         progress=False,
@@ -366,8 +373,14 @@ def test_es_normalisation_trains_its_smoothing_and_a_saved_run_reproduces_it(tmp
     m = res.metrics
     assert m["test"]["mase"] < 0.7 * min(m["naive"]["mase"], m["seasonal_naive"]["mase"])
     assert len(m["es"]) == 2 and all(0 < e["alpha"] < 1 and 0 < e["gamma"] < 1 for e in m["es"])
+    # the counterpart's window MLPs learn inside their own smoothing too, and are read back with it
+    ff = m["feedforward"]["test"]["mase"]
+    assert ff < 0.7 * min(m["naive"]["mase"], m["seasonal_naive"]["mase"]) and ff != m["test"]["mase"]
+    assert len(json.loads((res.run / "scaler.json").read_text())["feedforward"]["es"]) == 2
     run = load(res.run)
-    assert run.evaluate()["mase"] == pytest.approx(m["test"]["mase"], rel=1e-5)
+    again = run.evaluate()
+    assert again["mase"] == pytest.approx(m["test"]["mase"], rel=1e-5)
+    assert again["mlp_mase"] == pytest.approx(ff, rel=1e-5)
     full = np.array([f["value"] for f in run.predict(y[:108])["forecast"]])
     recent = np.array([f["value"] for f in run.predict(y[60:108])["forecast"]])
     np.testing.assert_allclose(recent, full, rtol=0.1)  # another start, the same forecast within 10 %

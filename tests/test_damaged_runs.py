@@ -61,7 +61,7 @@ SMALL = ["--epochs", "1", "--no-progress", "--hidden-size", "8"]
 APPS = {  # app -> (training flags after --data, the inputs of `predict` or None, `generate` or not)
     "sentiment": (lambda t: [write_reviews(t / "r.csv", 60), "--text-column", "review", "--label-column",
                              "sentiment", "--embedding-dim", "8"], lambda t: ["a good film"], False),
-    "timeseries": (lambda t: [write_series(t / "s.csv", 120), "--ensemble", "2", "--baselines", "naive"],
+    "timeseries": (lambda t: [write_series(t / "s.csv", 120), "--ensemble", "2", "--baselines", "naive", "mlp"],
                    lambda t: ["--file", t / "s.csv"], False),
     "textgen": (lambda t: [write_text(t / "t.txt"), "--no-baselines", "--sample-length", "0"],
                 lambda t: ["the cat"], True),

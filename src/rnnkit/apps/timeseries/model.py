@@ -55,16 +55,18 @@ def es_start(cfg: TimeSeriesConfig) -> dict[str, float]:
     return {k: v for k, v in (("alpha", cfg.es_alpha), ("gamma", cfg.es_gamma)) if v is not None}
 
 
-def build_es(cfg: TimeSeriesConfig, channels: int, scaler: Scaler, train_target: np.ndarray, window: int):
-    """An :class:`ESForecaster` around :func:`build_model`'s network; its starting seasonal indices come from
-    the first seasons of the (transformed) training part ``train_target``, whose first values it remembers
-    (``head``) to know whether a later series starts where the training one did."""
+def build_es(
+    cfg: TimeSeriesConfig, channels: int, scaler: Scaler, train_target: np.ndarray, window: int, net=None
+):
+    """An :class:`ESForecaster` around ``net`` (default :func:`build_model`'s network); its starting seasonal
+    indices come from the first seasons of the (transformed) training part ``train_target``, whose first values
+    it remembers (``head``) to know whether a later series starts where the training one did."""
     y = np.asarray(train_target, dtype=np.float64)
     z = np.log(y) if scaler.log[scaler.t] else y
     m = cfg.season if cfg.season > 1 else 1
     init = initial_season(z, m) if m > 1 else np.zeros(1)
     es = ESForecaster(
-        build_model(cfg, channels), m, cfg.horizon, window, scaler.t, scaler.scale, init,
+        build_model(cfg, channels) if net is None else net, m, cfg.horizon, window, scaler.t, scaler.scale, init,
         level_penalty=cfg.level_penalty, **es_start(cfg),
     )  # fmt: skip
     es.head = [float(v) for v in np.asarray(train_target)[: max(m, 2)]]

@@ -107,10 +107,10 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         es = cfg.normalize == "es"
         z_seen = scaler.transform(values[: n_tr + n_val])  # (n_tr + n_val, C): what ES training may read
 
-        def new_model(mcfg, w):
+        def new_model(mcfg, w, net=None):  # net: the recurrent network (None) or the counterpart's MLP
             if not es:
-                return build_model(mcfg, len(ts.columns))
-            model = build_es(mcfg, len(ts.columns), scaler, target[:n_tr], w)
+                return build_model(mcfg, len(ts.columns)) if net is None else net
+            model = build_es(mcfg, len(ts.columns), scaler, target[:n_tr], w, net)
             model.use_series(torch.tensor(z_seen))
             return model
 
@@ -149,6 +149,21 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         history, epochs_run = trained[0].history, [len(t.history) for t in trained]
         ensemble = Ensemble(members)
         train_seconds = time.perf_counter() - t_train
+        # the feed-forward counterpart (the mlp baseline): window MLPs trained exactly like the networks (the same
+        # normalisation, loss and training windows); a many-to-many run's is an MLP on the raw window instead
+        ff_members, feedforward = [], None
+        if "mlp" in cfg.baselines and not all_steps:
+            ff_members, feedforward = _train_counterpart(
+                cfg,
+                run.path,
+                windows,
+                lambda mcfg, w: new_model(mcfg, w, _window_mlp(mcfg, w, len(ts.columns), "mse")),
+                member_batches,
+                val_batches,
+                lambda w: batches_of(train_origins[:32], w, 32)[0],
+                steps_per_epoch,
+                say,
+            )
 
         test = report.evaluate_origins(ensemble, scaler, values, target, test_origins, cfg, scale)
         m, nv, sn = test["model"], test["naive"], test["seasonal_naive"]
@@ -163,13 +178,20 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         base_fc, base_configs, base_bounds = baselines.classical_forecasts(
             target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical, level=interval.get("level")
         )
-        if "mlp" in cfg.baselines:
+        if ff_members:
+            base_fc["mlp"] = forecast_at(Ensemble(ff_members), scaler, values, cmp, cfg.window)
+        elif "mlp" in cfg.baselines:
             base_fc["mlp"], mlp = baselines.mlp_forecasts(
                 target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed
             )
         actual_cmp = futures_at(target, cmp, cfg.horizon)
         model_fc_cmp = forecast_at(ensemble, scaler, values, cmp, cfg.window)
         model_cmp, base_scores, best = report.compare(actual_cmp, model_fc_cmp, base_fc, scale)
+        if ff_members:  # the counterpart over every test origin too, as the network is scored
+            ff_test = report.evaluate_origins(
+                Ensemble(ff_members), scaler, values, target, test_origins, cfg, scale
+            )
+            feedforward["test"] = ff_test["model"]
         mixture = pooled = None
         partners = _partners(cfg, base_fc, global_model=False)
         if partners:
@@ -243,6 +265,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 "epochs_run": epochs_run,
                 "stop_reasons": [t.state.stop_reason for t in trained],  # the top-level one is the first's
             },
+            "feedforward": feedforward,
             "epochs_run": len(history),
             **training_summary(members[0][0], trained[0], train_seconds, seconds, [m for m, _ in members]),
             "history": history,
@@ -252,6 +275,8 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             metrics["es"] = [m.state() for m, _ in members]
         save_run_files(run, nets[0], cfg, APP, metrics)
         save_members(run, nets)
+        if ff_members:
+            save_members(run, [m.net if es else m for m, _ in ff_members], FEEDFORWARD_DIR)
         if mlp is not None:  # `rnnkit evaluate` scores it again
             save_baseline_net(run, mlp, "mlp")
         run.write_json(
@@ -268,6 +293,8 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
                 **_pool_info(mixture),
                 "times": ts.times[-3:],
                 **({"es": metrics["es"], "es_head": members[0][0].head} if es else {}),
+                # the counterpart (evaluate reads it from feedforward/), with its smoothing coefficients
+                "feedforward": _ff_info(ff_members, es),
             },
         )
         label = report.label_of(cfg)
@@ -448,8 +475,8 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         test_origins = [sp.test_origin for sp in splits]
         actual = [y[o : o + cfg.horizon] for y, o in zip(panel.values, test_origins)]
 
-        def new_model(mcfg, w):
-            net = build_model(mcfg, 1, GLOBAL_LOSS)
+        def new_model(mcfg, w, net=None):  # net: the recurrent network (None) or the counterpart's MLP
+            net = build_model(mcfg, 1, GLOBAL_LOSS) if net is None else net
             return PanelESForecaster(net, cfg.season, cfg.horizon, w, **es_start(cfg)) if es else net
 
         seed_everything(cfg.seed)
@@ -491,29 +518,19 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
         base_fc: dict[str, list[np.ndarray]] = {}
         # the counterpart: the same normalisation, loss and windows, an MLP for the GRU
         if "mlp" in cfg.baselines or cfg.hybrid:
-            say(f"feed-forward counterpart: {len(windows)} window MLPs in place of the recurrent networks")
-            t_ff = time.perf_counter()
-            ff_members, ff_trained = _train_members(
+            ff_members, feedforward = _train_counterpart(
                 cfg,
-                run.path / FEEDFORWARD_DIR,
+                run.path,
                 windows,
-                lambda mcfg, w: _window_mlp(mcfg, w, es),
+                lambda mcfg, w: new_model(mcfg, w, _window_mlp(mcfg, w, 1, GLOBAL_LOSS)),
                 member_batches,
                 val_for,
                 probe_for,
                 steps_per_epoch,
                 say,
-                monitor=False,
             )
             if "mlp" in cfg.baselines:
                 base_fc["mlp"] = panel_forecasts(Ensemble(ff_members), cfg, panel, scalers, test_origins)
-            feedforward = {
-                "model": "WindowRegressor (window MLP; the network's normalisation, loss and training windows)",
-                "parameters": sum(p.numel() for p in ff_members[0][0].parameters()),
-                "epochs_run": [len(t.history) for t in ff_trained],
-                "stop_reasons": [t.state.stop_reason for t in ff_trained],
-                "train_seconds": round(time.perf_counter() - t_ff, 2),
-            }
         # the forecast is the median over both ensembles' members (hybrid); the networks alone beside it
         if cfg.hybrid:
             alone = panel_forecasts(Ensemble(members), cfg, panel, scalers, test_origins)
@@ -621,11 +638,7 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
                 "horizon": cfg.horizon,
                 **_pool_info(mixture),
                 # the counterpart (evaluate reads it from feedforward/), with its smoothing coefficients
-                "feedforward": None
-                if feedforward is None
-                else {"es": [m.state() for m, _ in ff_members]}
-                if es
-                else {},
+                "feedforward": _ff_info(ff_members, es),
                 "interval": None
                 if interval is None
                 else {k: interval[k] for k in ("level", "kind", "offsets")},
@@ -839,17 +852,55 @@ def _panel_interval(cfg, model, panel, splits, scalers, scales, forecasts, actua
     return {**interval, **report.panel_coverage(forecasts, actual, interval, scales, nonneg)}
 
 
-def _window_mlp(cfg: TimeSeriesConfig, window: int, es: bool):
-    """A global run's feed-forward counterpart member: :class:`~rnnkit.models.WindowRegressor` (two ReLU layers of
-    64, the single-series MLP baseline's size) on ``window`` values, inside the ES smoothing when ``es``."""
+def _window_mlp(cfg: TimeSeriesConfig, window: int, channels: int, loss: str):
+    """A feed-forward counterpart member's network: :class:`~rnnkit.models.WindowRegressor` (two ReLU layers of
+    64, the single-series MLP baseline's size) on ``window`` steps of ``channels`` values, trained with
+    ``loss`` (the recurrent network's)."""
     from rnnkit.models import WindowRegressor, WindowRegressorConfig
 
-    net = WindowRegressor(
+    return WindowRegressor(
         WindowRegressorConfig(
-            output_size=cfg.horizon, input_size=1, window=window, dropout=cfg.dropout, loss=GLOBAL_LOSS
+            output_size=cfg.horizon, input_size=channels, window=window, dropout=cfg.dropout, loss=loss
         )
     )
-    return PanelESForecaster(net, cfg.season, cfg.horizon, window, **es_start(cfg)) if es else net
+
+
+def _train_counterpart(
+    cfg, run_path, windows, make_model, member_batches, val_for, probe_for, steps_per_epoch, say
+) -> tuple[list, dict[str, Any]]:
+    """The feed-forward counterpart: one window MLP (``make_model(cfg, window)``, inside the network's
+    normalisation) in place of each recurrent network, trained exactly as they were (:func:`_train_members`: the
+    same windows, batches, loss and early stopping) in ``run_path / FEEDFORWARD_DIR``. Returns its members and
+    what ``metrics.json`` says of it (``feedforward``)."""
+    say(f"feed-forward counterpart: {len(windows)} window MLPs in place of the recurrent networks")
+    t0 = time.perf_counter()
+    members, trained = _train_members(
+        cfg,
+        run_path / FEEDFORWARD_DIR,
+        windows,
+        make_model,
+        member_batches,
+        val_for,
+        probe_for,
+        steps_per_epoch,
+        say,
+        monitor=False,
+    )
+    return members, {
+        "model": "WindowRegressor (window MLP; the network's normalisation, loss and training windows)",
+        "parameters": sum(p.numel() for p in members[0][0].parameters()),
+        "epochs_run": [len(t.history) for t in trained],
+        "stop_reasons": [t.state.stop_reason for t in trained],
+        "train_seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def _ff_info(ff_members: list, es: bool) -> dict[str, Any] | None:
+    """What scaler.json keeps of the counterpart (its networks are in ``feedforward/``): None without one, else
+    each member's learnt smoothing with ES (``{"es": [...]}``)."""
+    if not ff_members:
+        return None
+    return {"es": [m.state() for m, _ in ff_members]} if es else {}
 
 
 def _train_members(

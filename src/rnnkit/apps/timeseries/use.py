@@ -96,10 +96,8 @@ class Forecaster:
             self.pool_share, self.pool_with = _pool(info)
         except (KeyError, TypeError, ValueError):
             raise RnnkitError(f"run {self.run.name}: scaler.json is damaged") from None
-        members = list(zip(load_members(self.run, len(windows), expected), windows))
-        if self.scaler.mode == "es":
-            members = [(self._es_member(net, w, info, k), w) for k, (net, w) in enumerate(members)]
-        self.model = Ensemble(members)
+        self.windows, self._info = windows, info
+        self.model = self._ensemble(self.run, expected, windows, info.get("es"), info)
         # how many of the latest values a forecast depends on: the window, or (ES-RNN, which smooths over
         # everything it is given) up to ES_MEMORY of them
         self.memory = ES_MEMORY if self.scaler.mode == "es" else cfg.window
@@ -110,13 +108,35 @@ class Forecaster:
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
             )
 
-    def _es_member(self, net, window: int, info: dict, k: int):
-        """Member ``k``'s network with its learnt smoothing (``es`` in scaler.json) around it."""
+    def feedforward(self) -> Ensemble | None:
+        """The run's feed-forward counterpart, which ``evaluate`` scores as the ``mlp`` baseline: the window MLPs
+        trained like the networks (runs since 5 Dec 2026; in ``feedforward/``, their smoothing in scaler.json),
+        or None (an older run's MLP on the raw window is read by ``evaluate`` itself)."""
+        from rnnkit.models import WindowRegressor
+
+        ff = self._info.get("feedforward")
+        if ff is None:
+            return None
+        if not isinstance(ff, dict):
+            raise RnnkitError(f"run {self.run.name}: scaler.json is damaged (its feed-forward counterpart)")
+        folder = self.run / FEEDFORWARD_DIR
+        return self._ensemble(folder, WindowRegressor, self.windows, ff.get("es"), self._info)
+
+    def _ensemble(self, folder, expected: type, windows: list[int], states, info: dict) -> Ensemble:
+        """The ensemble saved in ``folder`` of the run (the run itself, or its feed-forward counterpart's), each
+        network inside its learnt smoothing (``states``, from scaler.json) for an ES-RNN run."""
+        members = list(zip(load_members(folder, len(windows), expected, self.run.name), windows))
+        if self.scaler.mode == "es":
+            members = [(self._es_member(net, w, states, info, k), w) for k, (net, w) in enumerate(members)]
+        return Ensemble(members)
+
+    def _es_member(self, net, window: int, states, info: dict, k: int):
+        """Member ``k``'s network with its learnt smoothing ``states[k]`` (from scaler.json) around it."""
         from rnnkit.apps.timeseries.es import ESForecaster
 
         cfg = self.config
         try:
-            state = info["es"][k]
+            state = states[k]
             m = len(state["init_season"]) if state.get("init_season") else 1
             es = ESForecaster(net, m, cfg.horizon, window, self.scaler.t, self.scaler.scale, np.zeros(m))
             es.load_state(state)
@@ -200,14 +220,20 @@ class Forecaster:
             **{f"naive_{k}": v for k, v in res["naive"].items()},
             **{f"seasonal_naive_{k}": v for k, v in res["seasonal_naive"].items()},
         }
+        counterpart = self.feedforward()
+        if counterpart is not None:  # the counterpart at every test origin, as the report scores it
+            ff = evaluate_origins(counterpart, self.scaler, values, target, origins, cfg, scale)["model"]
+            out.update({f"mlp_{k}": v for k, v in ff.items()})
         cmp = comparison_origins(n_tr + n_val, len(ts), cfg.horizon, cfg.baseline_origins)
         if len(
             cmp
         ):  # the baselines and the pool as the report fits and scores them: at the comparison origins
-            out.update(self._at_comparison_origins(values, target, n_tr, cmp, scale))
+            out.update(self._at_comparison_origins(values, target, n_tr, cmp, scale, counterpart))
         return out
 
-    def _at_comparison_origins(self, values: np.ndarray, target: np.ndarray, n_tr: int, cmp, scale: float):
+    def _at_comparison_origins(
+        self, values: np.ndarray, target: np.ndarray, n_tr: int, cmp, scale: float, counterpart
+    ):
         """MASE at the comparison origins of the network, of every baseline of the run's report (the classical
         ones fitted again on ``target`` by the report's rule, once, and shared with the pool; the feed-forward
         counterpart read back from the run) and of the pool with its interval's coverage, as the report
@@ -228,7 +254,10 @@ class Forecaster:
             fc, _, bounds = classical_forecasts(
                 target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical, level=level
             )
-        mlp = load_baseline_net(self.run, MLPForecaster, "mlp")
+        # the counterpart: window MLPs like the networks' (runs since 5 Dec 2026), or an MLP on the raw window
+        if counterpart is not None:
+            fc["mlp"] = forecast_at(counterpart, self.scaler, values, cmp, cfg.window)
+        mlp = None if counterpart is not None else load_baseline_net(self.run, MLPForecaster, "mlp")
         if mlp is not None:
             if (mlp.window, mlp.horizon) != (cfg.window, cfg.horizon):
                 raise RnnkitError(f"run {self.run.name}: its feed-forward counterpart does not match the run")
