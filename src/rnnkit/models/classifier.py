@@ -199,8 +199,9 @@ class WindowRegressor(Model):
         \\hat y = W_o u_L + b_o
 
     It reads the same inputs as a :class:`SequenceRegressor` and is trained with the same losses, so next to
-    one it shows what the recurrence buys (the time-series application's global feed-forward counterpart; for
-    one series, :class:`rnnkit.baselines.MLPForecaster` is the fitted-in-one-call form).
+    one it shows what the recurrence buys (the time-series application's feed-forward counterpart, for one
+    series and for a global model; :class:`rnnkit.baselines.MLPForecaster` is a fitted-in-one-call MLP on the
+    raw window instead).
 
     Args: ``config`` — a :class:`WindowRegressorConfig` (or its dict).
 

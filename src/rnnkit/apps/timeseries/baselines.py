@@ -188,9 +188,10 @@ def panel_classical(values, splits, horizon: int, season: int, methods, level: f
 
 
 def mlp_forecasts(target: np.ndarray, n_tr: int, n_val: int, origins, window: int, horizon: int, seed: int):
-    """The feed-forward counterpart: :class:`rnnkit.baselines.MLPForecaster` on the same ``window``, trained on
-    the training part (early stopping on the validation part); ``((len(origins), horizon) forecasts, the
-    fitted forecaster)``."""
+    """A many-to-many run's feed-forward counterpart (a many-to-one run's are window MLPs trained like its
+    networks): :class:`rnnkit.baselines.MLPForecaster` on the same ``window`` of raw values, trained on the
+    training part (early stopping on the validation part); ``((len(origins), horizon) forecasts, the fitted
+    forecaster)``."""
     from rnnkit.baselines import MLPForecaster
 
     mlp = MLPForecaster(window=window, horizon=horizon, seed=seed)
