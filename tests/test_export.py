@@ -8,13 +8,14 @@ a length of 0, bidirectional and stacked layers, chunked streaming against the w
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
 import torch
 
 import rnnkit
-from rnnkit.export import ONNX_OPS, export_run, to_onnx
+from rnnkit.export import ONNX_OPS, export_run, left_out_of_export, to_onnx
 from rnnkit.models import (
     ClassifierConfig,
     EncoderConfig,
@@ -382,6 +383,17 @@ def test_export_run_exports_a_saved_run(tmp_path):
     (path,) = export_run(tmp_path / "r1", tmp_path / "out" / "r1.onnx")
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta["rnnkit.app"] == "sentiment" and '"<pad>"' in meta["rnnkit.vocab.json"]
+    assert "rnnkit.left_out" not in meta and left_out_of_export(tmp_path / "r1") == []  # one network: nothing
+    # what a run of several networks, a smoothing and a pool predicts with beside the exported network
+    (tmp_path / "r1" / "members" / "1").mkdir(parents=True)
+    (tmp_path / "r1" / "members" / "2").mkdir()
+    (tmp_path / "r1" / "scaler.json").write_text(json.dumps({"mode": "es"}))
+    (tmp_path / "r1" / "metrics.json").write_text(
+        json.dumps({"mixture": {"with": "ets+arima", "share": 0.3}})
+    )
+    said = left_out_of_export(tmp_path / "r1")
+    assert len(said) == 3 and "other 2 networks of its ensemble of 3" in said[0]
+    assert "smoothing" in said[1] and "pool with ETS+ARIMA" in said[2]
     x, lengths = torch.randint(0, 12, (2, 5)), torch.tensor([5, 3])
     with torch.no_grad():
         ref = model(x, lengths)
@@ -502,6 +514,10 @@ def test_cli_export_of_a_trained_run_and_a_bad_run(tmp_path, capsys, monkeypatch
     assert out.strip() == "ts.onnx" and (tmp_path / "ts.onnx").is_file()
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "ts.onnx")).metadata_props}
     assert meta["rnnkit.app"] == "timeseries" and "rnnkit.scaler.json" in meta
+    # the graph is the first of the five networks: what the run forecasts with beside it is said, and kept
+    left_out = json.loads(meta["rnnkit.left_out"])
+    assert any("ensemble of 5" in x for x in left_out) and any("pool with ETS" in x for x in left_out)
+    assert err.startswith("note: the graph holds the run's first network alone") and "ensemble of 5" in err
     (tmp_path / "empty").mkdir()
     rc, _, err = run_cli(capsys, "export", tmp_path / "empty", "--out", tmp_path / "x.onnx")
     assert_one_line_error(rc, err, "run.json")

@@ -20,7 +20,7 @@ given state) and, for layers and language models, the initial state ``h0`` (and 
 layout ``(L*D, B, n)``; the final state comes back as ``h_n`` (and ``c_n``), so a runtime can stream one
 chunk per call, carrying the state.
 
-Public: :func:`to_onnx`, :func:`export_run`.
+Public: :func:`to_onnx`, :func:`export_run`, :func:`left_out_of_export`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from rnnkit._errors import RnnkitError
 from rnnkit.cells import CellBase, GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import Recurrent
 
-__all__ = ["to_onnx", "export_run", "OPSET", "ONNX_OPS", "SEQ2SEQ_PARTS"]
+__all__ = ["to_onnx", "export_run", "left_out_of_export", "OPSET", "ONNX_OPS", "SEQ2SEQ_PARTS"]
 
 #: the ONNX opset of exported graphs (17: the first with ``LayerNormalization``)
 OPSET = 17
@@ -853,6 +853,9 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
                 "row": "1 + zlib.crc32(ngram.encode('utf-8')) % buckets, n-grams of '<' + word + '>'",
             }
         )
+    left_out = left_out_of_export(run)
+    if left_out:  # the graph is the run's first network: say what its predictions use beside it
+        meta["rnnkit.left_out"] = json.dumps(left_out)
     out = Path(out_path)
     if not isinstance(model, Seq2Seq):
         return [to_onnx(model, out, ops=ops, metadata=meta)]
@@ -861,3 +864,37 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
         to_onnx(model, out.with_name(f"{stem}.{part}.onnx"), ops=ops, metadata=meta, part=part)
         for part in SEQ2SEQ_PARTS
     ]
+
+
+def left_out_of_export(run_dir: str | os.PathLike) -> list[str]:
+    """What a saved run's own predictions (``rnnkit predict``, ``serve``) use that :func:`export_run`'s graph, the
+    run's first network, leaves out: the other networks of an ensemble, a forecaster's ES smoothing and its
+    hybrid's window MLPs, a pool or mixture with another model. Empty for a run that is one network; the list is
+    stored in the graph's metadata (``rnnkit.left_out``) and ``rnnkit export`` prints it."""
+    run = Path(run_dir)
+
+    def read(name: str) -> dict:
+        try:
+            data = json.loads((run / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    out = []
+    members = run / "members"
+    n = 1 + (sum(1 for p in members.iterdir() if p.is_dir()) if members.is_dir() else 0)
+    if n > 1:
+        out.append(f"the other {n - 1} networks of its ensemble of {n} (it predicts with all of them)")
+    scaler, metrics = read("scaler.json"), read("metrics.json")
+    if scaler.get("mode") == "es":
+        out.append(
+            "the exponential smoothing (level and seasonal indices) its networks read and forecast through"
+        )
+    if metrics.get("hybrid"):
+        out.append("the window MLPs of feedforward/, whose forecasts its hybrid median also takes")
+    mixture = metrics.get("mixture")
+    if isinstance(mixture, dict):
+        partner = mixture.get("with")
+        what = f"pool with {str(partner).upper()}" if partner else "mixture with the run's baseline model"
+        out.append(f"the {what} that `rnnkit predict` answers with")
+    return out

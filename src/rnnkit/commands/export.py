@@ -7,6 +7,7 @@ against PyTorch in onnxruntime before it is written (see ``docs/export.md``).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 NAME = "export"
@@ -30,9 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.export import export_run
+    from rnnkit.export import export_run, left_out_of_export
 
     out = Path(args.out) if args.out else Path(Path(args.run).resolve().name + ".onnx")
     for path in export_run(args.run, out, ops=args.ops):
         print(path)
+    left_out = left_out_of_export(args.run)
+    if left_out:  # the graph is one network: it forecasts / classifies differently from rnnkit predict
+        print(
+            "note: the graph holds the run's first network alone, without " + "; ".join(left_out),
+            file=sys.stderr,
+        )
     return 0
