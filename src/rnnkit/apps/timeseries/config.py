@@ -139,8 +139,8 @@ class TimeSeriesConfig(AppConfig):
     baselines: list[str] = option(
         ["naive", "seasonal naive", "ets", "arima", "mlp"],
         "baselines in the report (met judges against the strongest): naive, 'seasonal naive', ets, arima, mlp "
-        "(the feed-forward counterpart: one series, an MLP on the raw window; a global run, window MLPs trained "
-        "like the network)",
+        "(the feed-forward counterpart: window MLPs trained like the networks; a many-to-many run's, an MLP on the "
+        "raw window)",
     )
     hybrid: bool = option(
         True,

@@ -854,7 +854,7 @@ def _panel_interval(cfg, model, panel, splits, scalers, scales, forecasts, actua
 
 def _window_mlp(cfg: TimeSeriesConfig, window: int, channels: int, loss: str):
     """A feed-forward counterpart member's network: :class:`~rnnkit.models.WindowRegressor` (two ReLU layers of
-    64, the single-series MLP baseline's size) on ``window`` steps of ``channels`` values, trained with
+    64, :class:`~rnnkit.baselines.MLPForecaster`'s size) on ``window`` steps of ``channels`` values, trained with
     ``loss`` (the recurrent network's)."""
     from rnnkit.models import WindowRegressor, WindowRegressorConfig
 
