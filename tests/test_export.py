@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 import rnnkit
-from rnnkit.export import ONNX_OPS, export_run, left_out_of_export, to_onnx
+from rnnkit.export import ONNX_OPS, ClassifierEnsemble, export_run, left_out_of_export, to_onnx
 from rnnkit.models import (
     ClassifierConfig,
     EncoderConfig,
@@ -268,6 +269,26 @@ def test_export_run_of_a_subword_model_says_how_to_make_the_subwords(tmp_path):
     sub = Subwords(Vocabulary.build(["a film"], level="word"), buckets=50, n_min=2, n_max=4)
     (ids,) = sub.encode([word])
     assert sub.rows(ids[0]) == by_hand
+    # a fresh `rnnkit export` (no sentiment module imported yet) knows the app's model class: it failed with
+    # "unknown model class 'SentimentNet'" until 5 Dec 2026 (this process had imported it above)
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnnkit",
+            "export",
+            str(tmp_path / "s1"),
+            "--out",
+            str(tmp_path / "fresh.onnx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and (tmp_path / "fresh.onnx").is_file(), done.stderr
 
 
 def test_forecaster_matches_torch(tmp_path):
@@ -401,6 +422,37 @@ def test_export_run_exports_a_saved_run(tmp_path):
     torch.testing.assert_close(torch.from_numpy(got), ref, **TOL)
 
 
+def test_export_run_of_a_classifier_ensemble_is_the_mean_of_its_networks(tmp_path):
+    """A classifier run of three networks (a sentiment run's default) exports all three in one graph: softmax of
+    its ``logits`` is the mean of the networks' probabilities, as the run predicts; nothing is left out."""
+    from rnnkit.apps.rundir import RunBuilder, member_dir
+    from rnnkit.models import save_model
+
+    config = ClassifierConfig(num_classes=3, vocab_size=12, embedding_dim=4, encoder=EncoderConfig("gru", 5))
+    nets = []
+    with RunBuilder(tmp_path, "ens") as run:
+        for k in range(3):
+            torch.manual_seed(k)
+            nets.append(SequenceClassifier(config).eval())
+            save_model(nets[-1], member_dir(run.path, k))
+            rel = "" if k == 0 else f"members/{k}/"
+            run.file(f"{rel}model.safetensors"), run.file(f"{rel}model.json")
+        run.commit({"app": "sentiment", "name": "ens"})
+    (path,) = export_run(tmp_path / "ens", tmp_path / "ens.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert (
+        "rnnkit.left_out" not in meta and left_out_of_export(tmp_path / "ens", ensemble_in_graph=True) == []
+    )
+    x, lengths = torch.randint(0, 12, (4, 6)), torch.tensor([6, 2, 5, 1])
+    with torch.no_grad():
+        each = torch.stack([n(x, lengths).softmax(-1) for n in nets])
+    (got,) = _session(path).run(None, {"inputs": x.numpy(), "lengths": lengths.numpy()})
+    torch.testing.assert_close(torch.from_numpy(got).softmax(-1), each.mean(0), **TOL)
+    assert (each[0] - each.mean(0)).abs().max() > 1e-3  # the others move it: not the first network alone
+    with pytest.raises(rnnkit.RnnkitError, match="same config"):
+        ClassifierEnsemble([nets[0], SequenceClassifier(replace(config, num_classes=2))])
+
+
 def test_export_run_of_a_seq2seq_writes_encoder_and_decoder_step(tmp_path):
     from rnnkit.apps.rundir import RunBuilder
     from rnnkit.models import save_model
@@ -517,7 +569,7 @@ def test_cli_export_of_a_trained_run_and_a_bad_run(tmp_path, capsys, monkeypatch
     # the graph is the first of the five networks: what the run forecasts with beside it is said, and kept
     left_out = json.loads(meta["rnnkit.left_out"])
     assert any("ensemble of 5" in x for x in left_out) and any("pool with ETS" in x for x in left_out)
-    assert err.startswith("note: the graph holds the run's first network alone") and "ensemble of 5" in err
+    assert err.startswith("note: the graph leaves out the other 4 networks of its ensemble of 5"), err
     (tmp_path / "empty").mkdir()
     rc, _, err = run_cli(capsys, "export", tmp_path / "empty", "--out", tmp_path / "x.onnx")
     assert_one_line_error(rc, err, "run.json")

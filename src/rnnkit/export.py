@@ -44,7 +44,15 @@ from rnnkit._errors import RnnkitError
 from rnnkit.cells import CellBase, GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import Recurrent
 
-__all__ = ["to_onnx", "export_run", "left_out_of_export", "OPSET", "ONNX_OPS", "SEQ2SEQ_PARTS"]
+__all__ = [
+    "to_onnx",
+    "export_run",
+    "left_out_of_export",
+    "ClassifierEnsemble",
+    "OPSET",
+    "ONNX_OPS",
+    "SEQ2SEQ_PARTS",
+]
 
 #: the ONNX opset of exported graphs (17: the first with ``LayerNormalization``)
 OPSET = 17
@@ -553,6 +561,36 @@ class _LMIO(nn.Module):
         return (logits, *final) if isinstance(final, tuple) else (logits, final)
 
 
+class ClassifierEnsemble(nn.Module):
+    """Classifiers of the same shape as one model: the log of their mean class probabilities,
+
+    .. math:: \\log \\bar p = \\operatorname{logsumexp}_k \\log \\operatorname{softmax}(z_k) - \\log K,
+
+    so ``softmax`` of the output is the ensemble's mean probability (what a sentiment run's networks predict
+    together), and an argmax picks the same class. Exported as one graph by :func:`to_onnx` with the
+    members' inputs and ``logits`` as the output.
+
+    Args: ``members`` — :class:`~rnnkit.models.SequenceClassifier` models with equal configs.
+
+    Example::
+
+        >>> both = ClassifierEnsemble([net_a, net_b])
+        >>> both(tokens, lengths).softmax(-1)  # == (net_a(...).softmax(-1) + net_b(...).softmax(-1)) / 2
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        members = list(members)
+        if not members or any(m.config != members[0].config for m in members):
+            raise RnnkitError("an ensemble to export needs one or more classifiers with the same config")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def forward(self, inputs, lengths=None, *extra):
+        logp = torch.stack([torch.log_softmax(m(inputs, lengths, *extra), -1) for m in self.members])
+        return torch.logsumexp(logp, 0) - torch.log(torch.tensor(float(len(self.members)), dtype=logp.dtype))
+
+
 class _PooledIO(nn.Module):
     def __init__(self, model):
         super().__init__()
@@ -667,13 +705,13 @@ def _plan(module: nn.Module, part: str | None) -> _Plan:
             ["logits", *s_out],
             axes,
         )
-    if isinstance(module, (SequenceClassifier, SequenceRegressor)):
+    if isinstance(module, (SequenceClassifier, SequenceRegressor, ClassifierEnsemble)):
         c = module.config
         if c.vocab_size:
             inputs = torch.zeros(B, T, dtype=torch.int64)
         else:
             inputs = torch.zeros(B, T, c.input_size, dtype=next(module.parameters()).dtype)
-        out = "logits" if isinstance(module, SequenceClassifier) else "output"
+        out = "output" if isinstance(module, SequenceRegressor) else "logits"
         axes = {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, out: {0: "batch"}}
         if getattr(c, "subword_buckets", 0):  # a third input: each word's hashed n-gram rows + 1 (0 = none)
             subwords = torch.ones(B, T, 2, dtype=torch.int64)
@@ -832,12 +870,21 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
     ``rnnkit.vocab.json``, ...). A :class:`~rnnkit.models.Seq2Seq` run gives two files,
     ``<stem>.encoder.onnx`` and ``<stem>.decoder_step.onnx`` next to ``out_path``.
     """
+    from rnnkit.apps import APP_NAMES, app_module
     from rnnkit.apps.base import load_run_model
     from rnnkit.apps.rundir import open_run
-    from rnnkit.models import Seq2Seq
+    from rnnkit.models import Seq2Seq, SequenceClassifier
 
     run, manifest = open_run(run_dir)
+    if manifest.get("app") in APP_NAMES:  # the application's own model classes (sentiment's SentimentNet)
+        app_module(manifest["app"])  # are known once its module is imported: a fresh `rnnkit export` had not
     model = load_run_model(run, None)
+    count = _ensemble_size(run)
+    if count > 1 and isinstance(model, SequenceClassifier):  # the whole ensemble: its mean probabilities
+        from rnnkit.apps.rundir import member_dir
+
+        others = [load_run_model(member_dir(run, k), type(model), run.name) for k in range(1, count)]
+        model = ClassifierEnsemble([model, *others])
     meta = {"rnnkit.app": str(manifest.get("app")), "rnnkit.run": run.name}
     # what turns raw data into the graph's inputs travels with it: the vocabulary, the series' scaler
     for name in ("vocab.json", "scaler.json"):
@@ -853,7 +900,7 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
                 "row": "1 + zlib.crc32(ngram.encode('utf-8')) % buckets, n-grams of '<' + word + '>'",
             }
         )
-    left_out = left_out_of_export(run)
+    left_out = left_out_of_export(run, ensemble_in_graph=isinstance(model, ClassifierEnsemble))
     if left_out:  # the graph is the run's first network: say what its predictions use beside it
         meta["rnnkit.left_out"] = json.dumps(left_out)
     out = Path(out_path)
@@ -866,11 +913,18 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
     ]
 
 
-def left_out_of_export(run_dir: str | os.PathLike) -> list[str]:
-    """What a saved run's own predictions (``rnnkit predict``, ``serve``) use that :func:`export_run`'s graph, the
-    run's first network, leaves out: the other networks of an ensemble, a forecaster's ES smoothing and its
-    hybrid's window MLPs, a pool or mixture with another model. Empty for a run that is one network; the list is
-    stored in the graph's metadata (``rnnkit.left_out``) and ``rnnkit export`` prints it."""
+def _ensemble_size(run: Path) -> int:
+    """How many networks a run's ensemble has: the run's own and one per folder of ``members/``."""
+    members = run / "members"
+    return 1 + (sum(1 for p in members.iterdir() if p.is_dir()) if members.is_dir() else 0)
+
+
+def left_out_of_export(run_dir: str | os.PathLike, ensemble_in_graph: bool = False) -> list[str]:
+    """What a saved run's own predictions (``rnnkit predict``, ``serve``) use that :func:`export_run`'s graph
+    leaves out: the other networks of an ensemble (unless ``ensemble_in_graph``: a classifier's ensemble is
+    exported whole, :class:`ClassifierEnsemble`), a forecaster's ES smoothing and its hybrid's window MLPs, a pool
+    or mixture with another model. Empty for a run the graph holds whole; the list is stored in the graph's
+    metadata (``rnnkit.left_out``), which ``rnnkit export`` prints."""
     run = Path(run_dir)
 
     def read(name: str) -> dict:
@@ -881,9 +935,8 @@ def left_out_of_export(run_dir: str | os.PathLike) -> list[str]:
         return data if isinstance(data, dict) else {}
 
     out = []
-    members = run / "members"
-    n = 1 + (sum(1 for p in members.iterdir() if p.is_dir()) if members.is_dir() else 0)
-    if n > 1:
+    n = _ensemble_size(run)
+    if n > 1 and not ensemble_in_graph:
         out.append(f"the other {n - 1} networks of its ensemble of {n} (it predicts with all of them)")
     scaler, metrics = read("scaler.json"), read("metrics.json")
     if scaler.get("mode") == "es":
@@ -895,6 +948,11 @@ def left_out_of_export(run_dir: str | os.PathLike) -> list[str]:
     mixture = metrics.get("mixture")
     if isinstance(mixture, dict):
         partner = mixture.get("with")
-        what = f"pool with {str(partner).upper()}" if partner else "mixture with the run's baseline model"
+        other = {"sentiment": "TF-IDF model", "textgen": "Kneser-Ney n-gram"}.get(read("run.json").get("app"))
+        what = (
+            f"pool with {str(partner).upper()}"
+            if partner
+            else f"mixture with the run's {other or 'baseline model'}"
+        )
         out.append(f"the {what} that `rnnkit predict` answers with")
     return out

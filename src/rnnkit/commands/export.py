@@ -31,15 +31,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.export import export_run, left_out_of_export
+    import json
+
+    import onnx
+
+    from rnnkit.export import export_run
 
     out = Path(args.out) if args.out else Path(Path(args.run).resolve().name + ".onnx")
-    for path in export_run(args.run, out, ops=args.ops):
+    paths = export_run(args.run, out, ops=args.ops)
+    for path in paths:
         print(path)
-    left_out = left_out_of_export(args.run)
-    if left_out:  # the graph is one network: it forecasts / classifies differently from rnnkit predict
-        print(
-            "note: the graph holds the run's first network alone, without " + "; ".join(left_out),
-            file=sys.stderr,
-        )
+    # what the run predicts with beside the graph, as export_run recorded it in the graph's metadata
+    meta = {p.key: p.value for p in onnx.load(str(paths[0])).metadata_props}
+    if "rnnkit.left_out" in meta:
+        left_out = json.loads(meta["rnnkit.left_out"])
+        print("note: the graph leaves out " + "; ".join(left_out), file=sys.stderr)
     return 0
