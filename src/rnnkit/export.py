@@ -20,7 +20,7 @@ given state) and, for layers and language models, the initial state ``h0`` (and 
 layout ``(L*D, B, n)``; the final state comes back as ``h_n`` (and ``c_n``), so a runtime can stream one
 chunk per call, carrying the state.
 
-Public: :func:`to_onnx`, :func:`export_run`, :func:`left_out_of_export`.
+Public: :func:`to_onnx`, :func:`export_run`, :func:`left_out_of_export`, :class:`ClassifierEnsemble`.
 """
 
 from __future__ import annotations
@@ -901,7 +901,7 @@ def export_run(run_dir: str | os.PathLike, out_path: str | os.PathLike, *, ops: 
             }
         )
     left_out = left_out_of_export(run, ensemble_in_graph=isinstance(model, ClassifierEnsemble))
-    if left_out:  # the graph is the run's first network: say what its predictions use beside it
+    if left_out:  # what the run's own predictions use beside the graph
         meta["rnnkit.left_out"] = json.dumps(left_out)
     out = Path(out_path)
     if not isinstance(model, Seq2Seq):
