@@ -574,3 +574,10 @@ def test_cli_export_of_a_trained_run_and_a_bad_run(tmp_path, capsys, monkeypatch
     rc, _, err = run_cli(capsys, "export", tmp_path / "empty", "--out", tmp_path / "x.onnx")
     assert_one_line_error(rc, err, "run.json")
     assert not (tmp_path / "x.onnx").exists()
+    # without the onnx package (the `export` extra): one line that says how to get it, no file
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    rc, _, err = run_cli(capsys, "export", runs / "ts", "--out", tmp_path / "x.onnx")
+    assert_one_line_error(rc, err, "needs the onnx package")
+    assert not (tmp_path / "x.onnx").exists()

@@ -33,16 +33,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    import onnx
-
-    from rnnkit.export import export_run
+    from rnnkit.export import _require_onnx, export_run
 
     out = Path(args.out) if args.out else Path(Path(args.run).resolve().name + ".onnx")
     paths = export_run(args.run, out, ops=args.ops)
     for path in paths:
         print(path)
-    # what the run predicts with beside the graph, as export_run recorded it in the graph's metadata
-    meta = {p.key: p.value for p in onnx.load(str(paths[0])).metadata_props}
+    # what the run predicts with beside the graph, as export_run recorded it in the graph's metadata (onnx is
+    # there: export_run needed it)
+    meta = {p.key: p.value for p in _require_onnx().load(str(paths[0])).metadata_props}
     if "rnnkit.left_out" in meta:
         left_out = json.loads(meta["rnnkit.left_out"])
         print("note: the graph leaves out " + "; ".join(left_out), file=sys.stderr)
