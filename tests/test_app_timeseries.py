@@ -378,6 +378,7 @@ def test_es_normalisation_trains_its_smoothing_and_a_saved_run_reproduces_it(tmp
     assert ff < 0.7 * min(m["naive"]["mase"], m["seasonal_naive"]["mase"]) and ff != m["test"]["mase"]
     assert len(json.loads((res.run / "scaler.json").read_text())["feedforward"]["es"]) == 2
     run = load(res.run)
+    assert len(run.feedforward.members) == 2  # an attribute, as a global run's, read on first use
     again = run.evaluate()
     assert again["mase"] == pytest.approx(m["test"]["mase"], rel=1e-5)
     assert again["mlp_mase"] == pytest.approx(ff, rel=1e-5)

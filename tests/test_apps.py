@@ -434,7 +434,9 @@ def test_many_to_many_multivariate_forecaster(tmp_path):
     assert m["test"]["mae"] < 0.4 * m["untrained"]["mae"]
     # a tagger's windows are no regressor's: its counterpart is the MLP on the raw target window, read back too
     assert m["feedforward"] is None and "mlp" in m["comparison"]["baselines"]
-    again = timeseries.load(result.run).evaluate()
+    loaded = timeseries.load(result.run)
+    assert loaded.feedforward is None  # the raw-window MLP is read by evaluate itself
+    again = loaded.evaluate()
     mlp = m["comparison"]["baselines"]["mlp"]["mase"]
     assert again["mlp_mase_at_comparison_origins"] == pytest.approx(mlp, rel=1e-6)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +109,13 @@ class Forecaster:
                 f"run {self.run.name}: scaler.json does not match the run's config (damaged run?)"
             )
 
+    @cached_property
     def feedforward(self) -> Ensemble | None:
         """The run's feed-forward counterpart, which ``evaluate`` scores as the ``mlp`` baseline: the window MLPs
         trained like the networks (runs since 5 Dec 2026; in ``feedforward/``, their smoothing in scaler.json),
-        or None (an older run's MLP on the raw window is read by ``evaluate`` itself)."""
+        or None (an older run's MLP on the raw window is read by ``evaluate`` itself). Read on first use, so
+        ``predict`` and ``serve`` neither need nor check it; a :class:`GlobalForecaster`'s attribute of the same
+        name holds its counterpart the same way."""
         from rnnkit.models import WindowRegressor
 
         ff = self._info.get("feedforward")
@@ -220,7 +224,7 @@ class Forecaster:
             **{f"naive_{k}": v for k, v in res["naive"].items()},
             **{f"seasonal_naive_{k}": v for k, v in res["seasonal_naive"].items()},
         }
-        counterpart = self.feedforward()
+        counterpart = self.feedforward
         if counterpart is not None:  # the counterpart at every test origin, as the report scores it
             ff = evaluate_origins(counterpart, self.scaler, values, target, origins, cfg, scale)["model"]
             out.update({f"mlp_{k}": v for k, v in ff.items()})
