@@ -28,7 +28,15 @@ from rnnkit.apps.translate import (  # noqa: E402
     train,
     translate_ids,
 )
-from rnnkit.apps.translate.data import EOS, TEST_BOOKS, VAL_BOOKS, collate  # noqa: E402
+from rnnkit.apps.translate.data import (  # noqa: E402
+    EOS,
+    TEST_BOOKS,
+    VAL_BOOKS,
+    collate,
+    english_spellings,
+    own_spelling,
+    scored_test_pairs,
+)
 from rnnkit.apps.translate.model import build_model, smoothed_loss, teacher_forcing_at  # noqa: E402
 from rnnkit.models import Model  # noqa: E402
 
@@ -98,15 +106,43 @@ def test_ibm1_baseline_learns_one_lexicon_per_target_language():
 def test_num2words_pairs_and_split_by_number():
     cfg = TranslateConfig(data="num2words", target_lang="fr,de", max_number=199, val_fraction=0.1)
     data = load_pairs(cfg)
-    assert len(data) == 2 * 200
-    i = data.targets.index(num2words(123, lang="de"))
-    assert data.sources[i] == "<2de> " + num2words(123, lang="en")
+    # num2words' own spellings come first, in the order runs made before the other spellings had them
+    assert data.spelling_of[: 2 * 200] == list(range(2 * 200))
+    assert data.targets[:200] == [num2words(n, lang="fr") for n in range(200)]
+    assert data.sources[200 + 123] == "<2de> " + num2words(123, lang="en")
+    i = data.sources.index("<2de> One hundred twenty three")  # another spelling keeps the tag and the target
+    assert data.spelling_of[i] == 200 + 123 and data.targets[i] == num2words(123, lang="de")
     tr, va, te = split(cfg, data)
     assert len(tr) + len(va) + len(te) == len(data)
     numbers = [{data.groups[i] for i in part} for part in (tr, va, te)]
     assert not numbers[0] & numbers[2] and not numbers[0] & numbers[1]  # a test number is never trained on
     assert len(numbers[2]) == 20  # 10 % of the numbers, each in both languages
-    assert len(te) == 40
+    assert len(own_spelling(data, te)) == 40
+    # every spelling of a number is on its number's side
+    assert all(data.groups[i] == data.groups[data.spelling_of[i]] for i in range(len(data)))
+    own, other = scored_test_pairs(cfg, data, te)
+    assert own == own_spelling(data, te) and len(other) == 40  # each test pair has other spellings
+    assert all(data.spelling_of[j] == i and data.sources[j] != data.sources[i] for i, j in zip(own, other))
+    assert other == scored_test_pairs(cfg, data, te)[1]  # drawn with the split seed: evaluate scores the same
+    # digits have one spelling, and so do the pairs of another source language
+    for source in ("num", "fr"):
+        one = load_pairs(
+            TranslateConfig(data="num2words", source_lang=source, target_lang="de", max_number=99)
+        )
+        assert len(one) == 100 and one.spelling_of is None
+
+
+def test_english_spellings_of_a_number():
+    forms = english_spellings("one thousand, two hundred and thirty-four")
+    assert forms[0] == "one thousand, two hundred and thirty-four" and len(set(forms)) == len(forms) == 16
+    assert {"one thousand two hundred thirty four", "One thousand two hundred and thirty-four"} <= set(forms)
+
+    def plain(s):  # what every spelling has in common
+        return s.lower().replace(",", "").replace(" and ", " ").replace("-", " ")
+
+    assert {plain(f) for f in forms} == {"one thousand two hundred thirty four"}
+    assert english_spellings("five") == ["five", "Five"]
+    assert english_spellings("twenty-one") == ["twenty-one", "twenty one", "Twenty-one", "Twenty one"]
 
 
 def test_bible_book_split_holds_out_whole_books():
@@ -278,6 +314,10 @@ def tiny_run(tmp_path_factory):
     return result
 
 
+def ff_name(metrics):
+    return metrics["baselines"]["feedforward"]["name"]
+
+
 def test_tiny_num2words_training_translates_unseen_numbers(tiny_run):
     m = tiny_run.metrics
     assert m["split"]["by_number"] and m["split"]["scored"] == 60
@@ -285,6 +325,14 @@ def test_tiny_num2words_training_translates_unseen_numbers(tiny_run):
     assert m["untrained"]["exact_match"] == 0 and m["untrained"]["chrf"] < 30
     assert m["test"]["greedy"]["exact_match"] >= 60, m["test"]
     assert m["test"]["greedy"]["chrf"] >= 85 and m["test"]["beam"]["chrf"] >= 85
+    # trained on every spelling of a number, it reads the test numbers written another way too (one per number,
+    # "Two hundred six" for "two hundred and six"): 90 % here; trained on num2words' spelling alone, 18 %
+    other = m["test"]["other_spellings"]
+    assert other["pairs"] == 60 and m["split"]["spellings"] == "variants"
+    assert other["greedy"]["exact_match"] >= 60 and other["beam"]["exact_match"] >= 60, other
+    assert m["split"]["train_pairs"] > 5 * m["split"]["train"]  # the other spellings of each training number
+    row = next(r for r in tiny_run.rows if r.metric == "exact % (beam, other spellings)")
+    assert row.value == other["beam"]["exact_match"] and set(row.baselines) == {"IBM Model 1", ff_name(m)}
     assert m["baselines"]["copy"]["exact_match"] == 0
     # the feed-forward counterpart, trained as long on the same batches, is far past the untrained network (it
     # writes French number words, mostly for the wrong numbers); the rows judge against it and IBM Model 1
@@ -423,8 +471,17 @@ def test_cli_train_then_predict_with_beam(tmp_path, capsys):
     # ... and its feed-forward counterpart's, saved in the run's feedforward/
     assert again["bleu_greedy (feed-forward)"] == ff["greedy"]["bleu"]
     assert again["chrf_beam2 (feed-forward)"] == ff["chrf"]
+    # ... and the other spellings of the test numbers, the same ones
+    other = metrics["test"]["other_spellings"]
+    assert other["pairs"] == metrics["split"]["scored_other_spellings"] == 10
+    assert again["exact_match_beam2 (other spellings)"] == other["beam"]["exact_match"]
+    assert again["chrf_beam2 (feed-forward) (other spellings)"] == ff["other_spellings"]["chrf"]
+    outputs = load(run).translate(["twelve", "one", "two hundred", "ninety-nine", "seven"], beam=2)
+    written = [r for r in outputs if r["translation"]]  # two epochs: a translation may still be empty
+    assert written, outputs
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text((json.dumps({"source": "twelve", "target": result["translation"]}) + "\n") * 3)
+    lines = [json.dumps({"source": r["source"], "target": r["translation"]}) + "\n" for r in written]
+    pairs.write_text("".join(lines) * 3)
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", pairs, "--json")
     assert rc == 0, err
     assert json.loads(out)["exact_match_beam2"] == 100.0  # the targets are the run's own beam-2 outputs

@@ -42,6 +42,14 @@ class TranslateConfig(AppConfig, FeedForwardSeq2SeqOptions):
         "whose source starts with a <2xx> tag naming the target language",
     )
     max_number: int = option(9999, "num2words: the numbers 0..MAX_NUMBER make the data set", low=10)
+    spellings: str = option(
+        "variants",
+        "num2words, English sources: 'variants' trains on every way of writing a number (num2words' own, and "
+        "without its commas, without 'and', with spaces for hyphens, with a capital first letter), one drawn "
+        "at random per number each epoch; 'num2words' on the package's spelling alone. The test scores "
+        "num2words' spelling and, apart, one other spelling of each test number",
+        choices=("variants", "num2words"),
+    )
     split: str = option(
         "book",
         "bible: 'book' holds out whole books (no near-copies of test verses in training), 'random' a "
@@ -117,7 +125,7 @@ class TranslateConfig(AppConfig, FeedForwardSeq2SeqOptions):
     batch_size: int = option(64, "pairs per batch", low=1)
 
     # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
-    added_since = (("ff_layers", 0), ("copy_attention", False))
+    added_since = (("ff_layers", 0), ("copy_attention", False), ("spellings", "num2words"))
 
     def check(self) -> None:
         super(AppConfig, self).check()  # the trainer's checks; the fractions matter for a random split only

@@ -66,13 +66,16 @@ class PairData:
     """Parallel sentences: ``sources[i]`` translates to ``targets[i]``.
 
     ``groups[i]`` says what must stay on one side of the split (the number of a num2words pair, the book
-    of a verse); ``None`` when pairs are independent.
+    of a verse); ``None`` when pairs are independent. ``spelling_of[i]`` is the index of the pair whose
+    source pair ``i`` spells another way (``i`` itself for the data set's own spelling; num2words' English
+    numbers only), ``None`` when every pair is its own.
     """
 
     sources: list[str]
     targets: list[str]
     groups: list[str] | None
     name: str  # e.g. "num2words en->fr", "bible en->es", "pairs.tsv"
+    spelling_of: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -99,7 +102,41 @@ def _num2words_pairs(cfg: TranslateConfig) -> PairData:
             src.append(f"<2{lang}> {s}" if multi else s)
             tgt.append(words(n, lang))
             groups.append(str(n))
-    return PairData(src, tgt, groups, f"num2words {cfg.source_lang}->{','.join(targets)}")
+    name = f"num2words {cfg.source_lang}->{','.join(targets)}"
+    if cfg.source_lang != "en":
+        return PairData(src, tgt, groups, name)
+    # the other spellings follow every pair of num2words' own, so those keep their indices (and so the split
+    # and the scored test pairs of runs made before the other spellings existed)
+    spelling_of = list(range(len(src)))
+    for i in range(len(spelling_of)):
+        tag, _, plain = src[i].rpartition("> ") if multi else ("", "", src[i])
+        for other in english_spellings(plain)[1:]:
+            src.append(f"{tag}> {other}" if multi else other)
+            tgt.append(tgt[i])
+            groups.append(groups[i])
+            spelling_of.append(i)
+    return PairData(src, tgt, groups, name, spelling_of)
+
+
+def english_spellings(number: str) -> list[str]:
+    """The ways people write a number that num2words spells ``number``: its own spelling first, then every
+    combination of dropping its commas, dropping "and", hyphens as spaces and a capital first letter
+    (distinct ones only).
+
+    Example::
+
+        english_spellings("twenty-one")
+        # ['twenty-one', 'twenty one', 'Twenty-one', 'Twenty one']
+    """
+    forms = [number]
+    for change in (
+        lambda s: s.replace(",", ""),
+        lambda s: s.replace(" and ", " "),
+        lambda s: s.replace("-", " "),
+        lambda s: s[:1].upper() + s[1:],
+    ):
+        forms += [change(f) for f in forms]
+    return list(dict.fromkeys(forms))
 
 
 def _bible_pairs(cfg: TranslateConfig) -> PairData:
@@ -208,11 +245,16 @@ def load_pairs(cfg: TranslateConfig) -> PairData:
         ]
         if not keep:
             raise RnnkitError(f"{data.name}: no pair has at most max_words={limit} words on each side")
+        if data.spelling_of is not None:  # another spelling goes with its pair
+            kept = set(keep)
+            keep = [i for i in keep if data.spelling_of[i] in kept]
+            new = {old: k for k, old in enumerate(keep)}
         data = PairData(
             [data.sources[i] for i in keep],
             [data.targets[i] for i in keep],
             None if data.groups is None else [data.groups[i] for i in keep],
             data.name,
+            None if data.spelling_of is None else [new[data.spelling_of[i]] for i in keep],
         )
     return data
 
@@ -246,6 +288,42 @@ def split(cfg: TranslateConfig, data: PairData) -> tuple[np.ndarray, np.ndarray,
         sides = np.array([where[g] for g in data.groups])
         return tuple(np.flatnonzero(sides == k) for k in (0, 1, 2))  # type: ignore[return-value]
     return split_indices(n, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+
+
+def own_spelling(data: PairData, idx) -> list[int]:
+    """The pairs of ``idx`` in the data set's own spelling (all of them when it has no other spellings)."""
+    if data.spelling_of is None:
+        return list(idx)
+    return [int(i) for i in idx if data.spelling_of[i] == i]
+
+
+def spelling_units(data: PairData, idx, every: bool) -> list[list[int]]:
+    """``idx`` grouped by the pair they spell: one list per own-spelling pair of ``idx``, that pair first,
+    then (with ``every``) its other spellings in ``idx``."""
+    units = {i: [i] for i in own_spelling(data, idx)}
+    if every and data.spelling_of is not None:
+        for i in idx:
+            j = data.spelling_of[i]
+            if j != i and j in units:
+                units[j].append(int(i))
+    return list(units.values())
+
+
+def other_spellings(data: PairData, idx, seed: int) -> list[int]:
+    """One other spelling of each own-spelling pair of ``idx`` that has any, drawn with ``seed`` (the split
+    seed, so that a run and its ``evaluate`` score the same pairs)."""
+    rng = np.random.default_rng(seed)
+    units = spelling_units(data, range(len(data)), every=True)
+    by_pair = {u[0]: u[1:] for u in units if len(u) > 1}
+    return [int(rng.choice(by_pair[i])) for i in own_spelling(data, idx) if i in by_pair]
+
+
+def scored_test_pairs(cfg: TranslateConfig, data: PairData, te) -> tuple[list[int], list[int]]:
+    """What a run scores of its test part ``te``: the first ``eval_sentences`` pairs of the data set's own
+    spelling (all with 0), and one other spelling of each of them (num2words' English numbers; else none)."""
+    own = own_spelling(data, te)
+    own = own[: cfg.eval_sentences] if cfg.eval_sentences else own
+    return own, other_spellings(data, own, cfg.split_seed)
 
 
 # -- subword vocabularies --------------------------------------------------------------------------------------

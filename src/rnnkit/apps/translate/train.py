@@ -33,6 +33,10 @@ from rnnkit.apps.translate.data import (
     encode_targets,
     load_pairs,
     max_words,
+    other_spellings,
+    own_spelling,
+    scored_test_pairs,
+    spelling_units,
     split,
     train_vocabularies,
 )
@@ -73,6 +77,8 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         tr, va, te = split(cfg, data)
         if len(tr) == 0 or len(te) == 0:
             raise RnnkitError(f"{data.name}: the split left {len(tr)} training and {len(te)} test pairs")
+        every = cfg.spellings == "variants"  # num2words' English numbers: train on each way of writing them
+        tr = [i for unit in spelling_units(data, tr, every) for i in unit]
         src_vocab, tgt_vocab = train_vocabularies(
             cfg, [data.sources[i] for i in tr], [data.targets[i] for i in tr]
         )
@@ -84,7 +90,8 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             raise RnnkitError(
                 f"{data.name}: every training source is longer than max_tokens={cfg.max_tokens}"
             )
-        te_eval = list(te[: cfg.eval_sentences] if cfg.eval_sentences else te)
+        te_eval, te_other = scored_test_pairs(cfg, data, te)
+        va = own_spelling(data, va) + (other_spellings(data, va, cfg.split_seed) if every else [])
         say(
             f"translate: {data.name}, {len(data)} pairs, split {len(tr)}/{len(va)}/{len(te)} (train/val/test"
             f"{', by book' if cfg.data == 'bible' and cfg.split == 'book' else ''}), subword vocabularies "
@@ -98,17 +105,27 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         untrained = report.scores(_decode(tgt_vocab, translate_ids(model, te_src[:200])), refs[:200])
 
         tr_src, tr_tgt = [src_ids[i] for i in tr], [tgt_ids[i] for i in tr]
+        at = {i: k for k, i in enumerate(tr)}
+        # one entry per pair of the data set's own spelling, with its other spellings (positions in tr_src)
+        units = [[at[i] for i in u if i in at] for u in spelling_units(data, tr, every)]
+        units = [u for u in units if u]
 
         def epoch_batches(epoch: int, net=model):
             # scheduled sampling; on --resume the trainer's state.epoch names the epoch it goes on with
             net.set_teacher_forcing(teacher_forcing_at(cfg, epoch))
-            order = torch.randperm(len(tr), generator=per_epoch_generator(cfg.seed, epoch)).tolist()
+            g = per_epoch_generator(cfg.seed, epoch)
+            order = torch.randperm(len(units), generator=g).tolist()
+            if any(len(u) > 1 for u in units):  # each number written one of its ways, drawn anew each epoch
+                pick = torch.rand(len(units), generator=g).tolist()
+                order = [units[u][int(pick[k] * len(units[u]))] for k, u in enumerate(order)]
+            else:
+                order = [units[u][0] for u in order]
             return batches(tr_src, tr_tgt, cfg.batch_size, order)
 
         val = None
         if len(va):
             val = batches([src_ids[i] for i in va], [tgt_ids[i] for i in va], 128, list(range(len(va))))
-        steps_per_epoch = -(-len(tr) // cfg.batch_size)
+        steps_per_epoch = -(-len(units) // cfg.batch_size)
         t_train = time.perf_counter()
         # through fit_member, so that a run resumed while its feed-forward counterpart trains keeps the network
         trainer = fit_member(
@@ -151,9 +168,25 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             model_scores.setdefault("beam_by_language", {})[tag[2:-1]] = report.scores(
                 [hyps[j] for j in rows], [refs[j] for j in rows]
             )
+        other_src = [data.sources[i] for i in te_other]
+        other_refs = [data.targets[i] for i in te_other]
         base, base_out = report.baselines(
-            cfg, [data.sources[i] for i in tr], [data.targets[i] for i in tr], test_sources, refs
+            cfg,
+            [data.sources[i] for i in tr],
+            [data.targets[i] for i in tr],
+            test_sources,
+            refs,
+            (other_src, other_refs),
         )
+        if te_other:  # the same test numbers written another way
+            o_ids = [src_ids[i] for i in te_other]
+            model_scores["other_spellings"] = {"pairs": len(te_other)} | {
+                name: report.scores(_decode(tgt_vocab, translate_ids(model, o_ids, **kw)), other_refs)
+                for name, kw in (
+                    ("greedy", {}),
+                    ("beam", {"beam": cfg.beam, "length_penalty": cfg.length_penalty}),
+                )
+            }
         if feedforward is not None:
             t0 = time.perf_counter()
             ff_greedy = _decode(tgt_vocab, translate_ids(feedforward, te_src, beam=1))
@@ -166,8 +199,13 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
                 **report.scores(base_out["feedforward"], refs),
                 "greedy": report.scores(ff_greedy, refs),
                 **ff_info,
-                "eval_seconds": round(time.perf_counter() - t0, 2),
             }
+            if te_other:
+                ff_other = translate_ids(feedforward, o_ids, beam=cfg.beam, length_penalty=cfg.length_penalty)
+                base["feedforward"]["other_spellings"] = report.scores(
+                    _decode(tgt_vocab, ff_other), other_refs
+                )
+            base["feedforward"]["eval_seconds"] = round(time.perf_counter() - t0, 2)
         seconds = time.perf_counter() - t_start
         metrics: dict[str, Any] = {
             "app": APP,
@@ -175,10 +213,14 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             "split": {
                 "kind": "book" if cfg.data == "bible" and cfg.split == "book" else "random",
                 "by_number": cfg.data == "num2words",
-                "train": len(tr),
-                "val": len(va),
-                "test": len(te),
+                "train": len(units),
+                "val": len(own_spelling(data, va)),
+                "test": len(own_spelling(data, te)),
                 "scored": len(te_eval),
+                # num2words' English numbers: the spellings trained on, and how many pairs that made
+                "spellings": cfg.spellings if data.spelling_of is not None else "one",
+                "train_pairs": len(tr),
+                "scored_other_spellings": len(te_other),
                 "seed": cfg.split_seed,
                 "max_words": max_words(cfg),
                 "dropped_too_long": len(too_long),

@@ -99,35 +99,41 @@ class Translator:
         """BLEU, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test pairs
         (the first ``eval_sentences`` of them, as in training), or on every pair of a CSV/TSV/JSONL file
         with the run's ``source_column`` / ``target_column``; a run with a feed-forward counterpart scores it
-        too (keys ending in `` (feed-forward)``)."""
+        too (keys ending in `` (feed-forward)``). Of num2words' English numbers, one other spelling of each test
+        number is scored too (keys ending in `` (other spellings)``), as in training."""
         import dataclasses
         from pathlib import Path
 
         from rnnkit.apps.translate import report
-        from rnnkit.apps.translate.data import load_pairs, split
+        from rnnkit.apps.translate.data import load_pairs, scored_test_pairs, split
         from rnnkit.models import Seq2Seq
 
+        other: list[int] = []
         if data is None:
             pairs = load_pairs(self.config)
             _, _, te = split(self.config, pairs)
-            te = list(te[: self.config.eval_sentences] if self.config.eval_sentences else te)
+            te, other = scored_test_pairs(self.config, pairs, te)
             where = f"held-out test pairs of {pairs.name} ({len(te)} pairs)"
         else:
             cfg = dataclasses.replace(self.config, data=str(data), target_file=None, reverse=False)
             pairs = load_pairs(cfg)
             te = list(range(len(pairs)))
             where = f"{Path(data).name} ({len(te)} pairs)"
-        ids = encode_sources(self.source_vocab, [pairs.sources[i] for i in te])
-        refs = [pairs.targets[i] for i in te]
         out: dict[str, Any] = {"data": where}
         feedforward = load_feedforward(self.run, self.config, Seq2Seq)
-        for model, who in ((self.model, ""), (feedforward, " (feed-forward)")):
-            if model is None:
+        # the test pairs, and (num2words' English numbers) one other spelling of each, scored apart
+        for part, label in ((te, ""), (other, " (other spellings)")):
+            if not part:
                 continue
-            for name, beam in (("greedy", 1), (f"beam{self.config.beam}", self.config.beam)):
-                results = translate_ids(model, ids, beam=beam, length_penalty=self.config.length_penalty)
-                hyps = [self.target_vocab.decode(r["hypotheses"][0][0]) for r in results]
-                out.update({f"{k}_{name}{who}": v for k, v in report.scores(hyps, refs).items()})
+            ids = encode_sources(self.source_vocab, [pairs.sources[i] for i in part])
+            refs = [pairs.targets[i] for i in part]
+            for model, who in ((self.model, ""), (feedforward, " (feed-forward)")):
+                if model is None:
+                    continue
+                for name, beam in (("greedy", 1), (f"beam{self.config.beam}", self.config.beam)):
+                    results = translate_ids(model, ids, beam=beam, length_penalty=self.config.length_penalty)
+                    hyps = [self.target_vocab.decode(r["hypotheses"][0][0]) for r in results]
+                    out.update({f"{k}_{name}{who}{label}": v for k, v in report.scores(hyps, refs).items()})
         return out
 
 
