@@ -291,7 +291,7 @@ def test_an_ensemble_predicts_the_mean_of_its_members_and_loads_back(tmp_path):
     reported apart per member, and the saved run gives the same mean."""
     from rnnkit.apps.sentiment.model import SentimentNet, predict_proba
     from rnnkit.apps.sentiment.subword import Subwords
-    from rnnkit.models import load_model
+    from rnnkit.models import ClassifierEnsemble, load_model
 
     data = tmp_path / "morph.csv"
     _morphology(data, n=120)
@@ -318,6 +318,9 @@ def test_an_ensemble_predicts_the_mean_of_its_members_and_loads_back(tmp_path):
         [[r["probabilities"][c] for c in loaded.classes] for r in loaded.predict(texts, mixture=False)]
     )
     np.testing.assert_allclose(got, np.mean(each, 0), atol=1e-4)  # predict rounds to 4 places
+    # it predicts through the one model rnnkit export writes (rnnkit.models.ClassifierEnsemble)
+    assert isinstance(loaded.ensemble, ClassifierEnsemble) and len(loaded.ensemble.members) == 3
+    np.testing.assert_allclose(loaded.proba(texts, mixture=False), np.mean(each, 0), atol=1e-6)
     assert np.abs(each[0] - each[1]).max() > 1e-3  # the mean is not any one member's
     assert loaded.evaluate()["accuracy"] == pytest.approx(m["test"]["accuracy"])
     # a damaged member count is one line naming the run

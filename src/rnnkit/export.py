@@ -43,6 +43,7 @@ from rnnkit import functional as RF
 from rnnkit._errors import RnnkitError
 from rnnkit.cells import CellBase, GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import Recurrent
+from rnnkit.models.classifier import ClassifierEnsemble  # exported whole by export_run; its home is models
 
 __all__ = [
     "to_onnx",
@@ -559,36 +560,6 @@ class _LMIO(nn.Module):
         paired = self.model.encoder.cell.paired_state
         logits, final = self.model(tokens, tuple(state) if paired else state[0], lengths)
         return (logits, *final) if isinstance(final, tuple) else (logits, final)
-
-
-class ClassifierEnsemble(nn.Module):
-    """Classifiers of the same shape as one model: the log of their mean class probabilities,
-
-    .. math:: \\log \\bar p = \\operatorname{logsumexp}_k \\log \\operatorname{softmax}(z_k) - \\log K,
-
-    so ``softmax`` of the output is the ensemble's mean probability (what a sentiment run's networks predict
-    together), and an argmax picks the same class. Exported as one graph by :func:`to_onnx` with the
-    members' inputs and ``logits`` as the output.
-
-    Args: ``members`` — :class:`~rnnkit.models.SequenceClassifier` models with equal configs.
-
-    Example::
-
-        >>> both = ClassifierEnsemble([net_a, net_b])
-        >>> both(tokens, lengths).softmax(-1)  # == (net_a(...).softmax(-1) + net_b(...).softmax(-1)) / 2
-    """
-
-    def __init__(self, members):
-        super().__init__()
-        members = list(members)
-        if not members or any(m.config != members[0].config for m in members):
-            raise RnnkitError("an ensemble to export needs one or more classifiers with the same config")
-        self.members = nn.ModuleList(members)
-        self.config = members[0].config
-
-    def forward(self, inputs, lengths=None, *extra):
-        logp = torch.stack([torch.log_softmax(m(inputs, lengths, *extra), -1) for m in self.members])
-        return torch.logsumexp(logp, 0) - torch.log(torch.tensor(float(len(self.members)), dtype=logp.dtype))
 
 
 class _PooledIO(nn.Module):

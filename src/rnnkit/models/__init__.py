@@ -20,6 +20,7 @@ from rnnkit.models._base import MODEL_REGISTRY, EncoderConfig, LossOutput, Model
 from rnnkit.models.attention import AdditiveAttention, LuongAttention, Pooling
 from rnnkit.models.classifier import (
     ClassifierConfig,
+    ClassifierEnsemble,
     RegressorConfig,
     SequenceClassifier,
     SequenceRegressor,
@@ -49,6 +50,7 @@ __all__ = [
     "GeneratorConfig",
     "SequenceClassifier",
     "ClassifierConfig",
+    "ClassifierEnsemble",
     "SequenceRegressor",
     "RegressorConfig",
     "WindowRegressor",

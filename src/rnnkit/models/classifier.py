@@ -30,6 +30,7 @@ from rnnkit.models.attention import Pooling
 
 __all__ = [
     "ClassifierConfig",
+    "ClassifierEnsemble",
     "RegressorConfig",
     "SequenceClassifier",
     "SequenceRegressor",
@@ -296,3 +297,40 @@ def _value_targets(y: Any, shape: torch.Size) -> Tensor:
     if y.shape != shape:
         raise RnnkitError(f"targets must have shape {tuple(shape)}, got {tuple(y.shape)}")
     return y
+
+
+class ClassifierEnsemble(nn.Module):
+    """Classifiers of the same shape as one model: the log of their mean class probabilities,
+
+    .. math:: \\log \\bar p = \\operatorname{logsumexp}_k \\log \\operatorname{softmax}(z_k) - \\log K,
+
+    so ``softmax`` of the output is the ensemble's mean probability (what a sentiment run's networks predict
+    together, :meth:`predict`), and an argmax picks the same class. Exported as one graph by
+    :func:`rnnkit.export.to_onnx` with the members' inputs and ``logits`` as the output.
+
+    Args: ``members`` — :class:`SequenceClassifier` models (or subclasses) with equal configs.
+
+    Shape: the members' inputs -> (B, num_classes).
+
+    Example::
+
+        >>> both = ClassifierEnsemble([net_a, net_b])
+        >>> both(tokens, lengths).softmax(-1)  # == (net_a(...).softmax(-1) + net_b(...).softmax(-1)) / 2
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        members = list(members)
+        if not members or any(m.config != members[0].config for m in members):
+            raise RnnkitError("an ensemble needs one or more classifiers with the same config")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def forward(self, inputs, lengths=None, *extra, **named):
+        logp = torch.stack([torch.log_softmax(m(inputs, lengths, *extra, **named), -1) for m in self.members])
+        return torch.logsumexp(logp, 0) - torch.log(torch.tensor(float(len(self.members)), dtype=logp.dtype))
+
+    @torch.no_grad()
+    def predict(self, inputs, lengths=None, *extra, **named) -> Tensor:
+        """The members' mean class probabilities (B, num_classes)."""
+        return self(inputs, lengths, *extra, **named).softmax(-1)

@@ -27,7 +27,7 @@ class SentimentPredictor:
     """A trained sentiment run, loaded: ``predict(texts)`` and ``evaluate()``."""
 
     def __init__(self, path):
-        from rnnkit.models import SequenceClassifier
+        from rnnkit.models import ClassifierEnsemble, SequenceClassifier
         from rnnkit.models.io import read_model_info
 
         self.run, self.manifest, self.config = open_app_run(path, APP)
@@ -66,6 +66,8 @@ class SentimentPredictor:
         ]
         if any(m.config != self.model.config for m in self.members):
             raise RnnkitError(f"run {self.run.name}: the ensemble's networks differ in shape (damaged run?)")
+        # what predicts: the networks' mean probabilities, as one model (the one rnnkit export writes)
+        self.ensemble = ClassifierEnsemble(self.members) if count > 1 else self.model
         try:  # runs without the TF-IDF mixture: none
             self.tfidf_share: float | None = stored_share(info.get("tfidf_share"))
         except ValueError as exc:
@@ -100,24 +102,18 @@ class SentimentPredictor:
         c = self.model.config
         if not getattr(c, "subword_buckets", 0):
             ids = encode(self.vocab, texts)
-            return self._mean(ids, collate)
+            return self._predict(ids, collate)
         with self._lock:  # one table of extra words at a time (a server calls from several threads)
             if self._subwords is None:
                 self._subwords = Subwords(self.vocab, c.subword_buckets, c.ngram_min, c.ngram_max)
             sub = self._subwords
             sub.forget_extra()  # the words outside the vocabulary seen by a server do not pile up
-            return self._mean(sub.encode(texts), sub.collate)
+            return self._predict(sub.encode(texts), sub.collate)
 
-    def _mean(self, ids: list[list[int]], collate_fn):
-        """The mean of the ensemble's class probabilities (one network: its own)."""
-        return np.mean(
-            [
-                predict_proba(
-                    m, ids, limit=self.max_tokens, long_texts=self.long_texts, collate_fn=collate_fn
-                )
-                for m in self.members
-            ],
-            0,
+    def _predict(self, ids: list[list[int]], collate_fn):
+        """The ensemble's class probabilities (one network: its own)."""
+        return predict_proba(
+            self.ensemble, ids, limit=self.max_tokens, long_texts=self.long_texts, collate_fn=collate_fn
         )
 
     def predict(self, texts: list[str], mixture: bool = True) -> list[dict[str, Any]]:
