@@ -271,6 +271,31 @@ def test_user_csv_and_bad_images(tmp_path):
         data.load_line_images(str(tmp_path / "nocol.csv"))
 
 
+def test_a_line_is_cut_to_its_ink_with_the_margin():
+    line = np.zeros((40, 100), dtype=np.float32)
+    line[10:20, 30:60] = 1.0  # ink 10 rows high
+    assert data.ink_margin(line) == pytest.approx((40 - 10) / 20)
+    cut = data.crop_to_ink(line, 0.5)  # 5 blank pixels around the ink on every side
+    assert cut.shape == (20, 40) and cut[5:15, 5:35].min() == 1.0 and cut.sum() == line.sum()
+    assert data.ink_margin(cut) == pytest.approx(0.5)
+    edge = np.zeros((30, 50), dtype=np.float32)
+    edge[0:10, 0:20] = 1.0  # ink at the image's corner: the margin is made of the image's background
+    assert data.crop_to_ink(edge, 0.5).shape == (20, 30) and data.crop_to_ink(edge, 0.5)[:5].max() == 0.0
+    blank = np.zeros((8, 8), dtype=np.float32)
+    assert data.crop_to_ink(blank, 0.5) is blank and data.ink_margin(blank) is None
+    # dark ink on white with wide borders and the same ink tight: one normalised line
+    from PIL import Image, ImageDraw
+
+    wide = Image.new("L", (260, 140), 255)
+    ImageDraw.Draw(wide).rectangle((100, 60, 160, 80), outline=0, width=3)  # ink 21 pixels high
+    tight = wide.crop((95, 55, 166, 86))  # the same ink with 5 pixels of white around it
+    a = data.normalize_line(tight, 32, margin=0.25)
+    b = data.normalize_line(wide, 32, margin=0.25)
+    assert a.shape == b.shape and np.abs(a - b).max() < 1e-5
+    ink_rows = lambda x: int((x > 0.5).any(1).sum())  # noqa: E731
+    assert ink_rows(b) > 18 and ink_rows(data.normalize_line(wide, 32)) < 8  # without the cut: mostly border
+
+
 def test_model_rejects_wrong_height():
     with pytest.raises(RnnkitError, match=r"32 pixels high"):
         tiny_model()(torch.zeros(1, 1, 24, 16))
@@ -492,8 +517,30 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
         p = tmp_path / f"line{k}.png"
         Image.fromarray((255 - line * 255).round().astype(np.uint8)).save(p)
         paths.append(p)
+    # as they come (a run saved before line_margin reads so), they read as the arrays do
+    margin = json.loads((result.run / "alphabet.json").read_text())["line_margin"]
+    assert reader.line_margin == margin and 0.05 < margin < 1.0  # the validation lines' blank around the ink
+    reader.line_margin = None
     got = [r["text"] for r in reader.predict(paths)]
     assert got == decode_lines(reader.model, lines, reader.alphabet)
+    # the run cuts an image to its ink with its margin: the same lines on a canvas with wide white borders, as a
+    # scan gives them, read as the lines themselves do; read as they come they would be far worse
+    reader.line_margin = margin
+    cut = decode_lines(
+        reader.model, [data.normalize_line(Image.open(p), 32, margin=margin) for p in paths], "0123456789"
+    )
+    assert [r["text"] for r in reader.predict(paths)] == cut
+    wide = []
+    for p in paths:
+        im = Image.open(p)
+        canvas = Image.new("L", (im.width + 40, im.height + 50), 255)
+        canvas.paste(im, (25, 30))
+        wide.append(canvas)
+    assert [r["text"] for r in reader.predict(wide)] == cut
+    reader.line_margin = None
+    truth = texts
+    as_they_come = report.scores(truth, [r["text"] for r in reader.predict(wide)])["cer"]
+    assert as_they_come > report.scores(truth, cut)["cer"] + 0.2, (as_they_come, report.scores(truth, cut))
     with pytest.raises(RnnkitError, match=r"does not exist"):
         reader.predict([tmp_path / "nope.png"])
     shutil.rmtree(result.run)

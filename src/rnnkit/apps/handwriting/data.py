@@ -43,6 +43,8 @@ __all__ = [
     "render_text",
     "split_fonts",
     "load_digit_images",
+    "crop_to_ink",
+    "ink_margin",
     "load_line_images",
     "normalize_line",
     "read_image",
@@ -118,12 +120,20 @@ def split_digits(n: int, val_fraction: float, test_fraction: float, seed: int):
 
 
 # -- lines of digits ---------------------------------------------------------------------------------------------
-def _ink_box(img: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero(img.max(1) > 0.1)
-    cols = np.flatnonzero(img.max(0) > 0.1)
+def _ink_bounds(ink: np.ndarray, level: float) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` (end-exclusive) of the pixels above ``level``; None when there are none."""
+    mask = ink > level
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _ink_box(img: np.ndarray) -> np.ndarray:
+    box = _ink_bounds(img, 0.1)
+    if box is None:
         return img[:1, :1] * 0
-    return img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return img[box[0] : box[1], box[2] : box[3]]
 
 
 def _glyph(img: np.ndarray, size: float, slant: float) -> np.ndarray:
@@ -472,11 +482,47 @@ def render_font_lines(
 
 
 # -- the user's line images -------------------------------------------------------------------------------------
-def normalize_line(image, height: int = 32, name: str = "image") -> np.ndarray:
+#: a pixel is ink when it is brighter than this share of the line's brightest (after inversion)
+INK_LEVEL = 0.3
+
+
+def _line_ink(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The box of a line's ink: the pixels above :data:`INK_LEVEL` of its brightest; None when blank."""
+    peak = float(ink.max()) if ink.size else 0.0
+    return _ink_bounds(ink, INK_LEVEL * peak) if peak > 0.0 else None
+
+
+def ink_margin(line: np.ndarray) -> float | None:
+    """The blank rows of a normalised line (bright ink) around its ink, per side, as a share of the ink's
+    height: ``(H - ink rows) / (2 * ink rows)``; None for a blank line."""
+    box = _line_ink(line)
+    if box is None:
+        return None
+    ink = box[1] - box[0]
+    return (line.shape[0] - ink) / (2 * ink)
+
+
+def crop_to_ink(ink: np.ndarray, margin: float) -> np.ndarray:
+    """An image with bright ink cut to the box of its ink, with ``margin`` times the ink's height of the image
+    around it on every side (its median level where the image ends); a blank image is returned as it is."""
+    box = _line_ink(ink)
+    if box is None:
+        return ink
+    top, bottom, left, right = box
+    pad = int(round(margin * (bottom - top)))
+    h, w = ink.shape
+    t, b, l, r = max(0, top - pad), min(h, bottom + pad), max(0, left - pad), min(w, right + pad)
+    widths = ((t - (top - pad), (bottom + pad) - b), (l - (left - pad), (right + pad) - r))
+    return np.pad(ink[t:b, l:r], widths, constant_values=float(np.median(ink)))
+
+
+def normalize_line(image, height: int = 32, name: str = "image", margin: float | None = None) -> np.ndarray:
     """A line image (PIL image or array) as ``(height, width)`` float32 ink in [0, 1].
 
     Colour becomes grey; a light background (mean above one half) is inverted so the ink is bright;
-    the image is scaled to ``height`` keeping its aspect ratio.
+    with ``margin`` (a run's :func:`ink_margin` of its training lines) the image is first cut to its ink
+    with that margin (:func:`crop_to_ink`), so a photo or scan with wide borders reads like the training
+    lines; the image is scaled to ``height`` keeping its aspect ratio.
     """
     from PIL import Image
 
@@ -498,12 +544,16 @@ def normalize_line(image, height: int = 32, name: str = "image") -> np.ndarray:
     w, h = pil.size
     if w < 1 or h < 1:
         raise RnnkitError(f"{name}: expected a non-empty image, got {w}x{h} pixels")
+    if margin is not None:  # bright ink first, then cut to it
+        pil = Image.fromarray(crop_to_ink(1.0 - arr if light else arr, margin).astype(np.float32), mode="F")
+        w, h = pil.size
+        light = False
     new_w = max(STRIDE, round(w * height / h))
     out = np.asarray(pil.resize((new_w, height), Image.BILINEAR), dtype=np.float32).clip(0, 1)
     return 1.0 - out if light else out
 
 
-def read_image(path: Path, height: int = 32) -> np.ndarray:
+def read_image(path: Path, height: int = 32, margin: float | None = None) -> np.ndarray:
     """A line image file, normalised (:func:`normalize_line`); unreadable files are one clear error."""
     import warnings
 
@@ -519,7 +569,7 @@ def read_image(path: Path, height: int = 32) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
-                return normalize_line(im, height, path.name)
+                return normalize_line(im, height, path.name, margin)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise RnnkitError(
             f"{path.name}: expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, got a larger one: {exc}"
@@ -528,8 +578,11 @@ def read_image(path: Path, height: int = 32) -> np.ndarray:
         raise RnnkitError(f"{path.name}: expected a readable image (PNG, JPEG, ...), got: {exc}") from None
 
 
-def load_line_images(csv_path: str, height: int = 32) -> tuple[list[np.ndarray], list[str]]:
-    """The user's lines: a CSV ``file,text`` (header row required) of images inside the CSV's folder."""
+def load_line_images(
+    csv_path: str, height: int = 32, margin: float | None = None
+) -> tuple[list[np.ndarray], list[str]]:
+    """The user's lines: a CSV ``file,text`` (header row required) of images inside the CSV's folder (each cut
+    to its ink with ``margin`` when given, as :func:`normalize_line`)."""
     p = Path(csv_path)
     if not p.is_file():
         raise RnnkitError(
@@ -561,7 +614,7 @@ def load_line_images(csv_path: str, height: int = 32) -> tuple[list[np.ndarray],
             )
         first_line[key] = k
         try:
-            images.append(read_image(p.parent / name, height))
+            images.append(read_image(p.parent / name, height, margin))
         except RnnkitError as exc:
             raise RnnkitError(f"{p.name} line {k}: {exc}") from None
         texts.append(text)

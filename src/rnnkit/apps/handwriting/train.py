@@ -42,6 +42,7 @@ from rnnkit.apps.handwriting.data import (
     encode,
     find_fonts,
     font_texts,
+    ink_margin,
     load_digit_images,
     load_line_images,
     render_font_lines,
@@ -278,7 +279,13 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         save_members(run, [model])  # the CRNN's resume copy goes
         if feedforward is not None:
             save_feedforward(run, feedforward)
-        run.write_json("alphabet.json", {"alphabet": alphabet, "height": cfg.height})
+        # how much blank the lines it learnt from have around their ink: predict cuts a new image to its ink
+        # with this margin, so a scan or photo with wide borders reads like them
+        margins = [m for m in map(ink_margin, (val[0] or train_lines(0)[0])[:500]) if m is not None]
+        line_margin = round(float(np.median(margins)), 4) if margins else 0.0
+        run.write_json(
+            "alphabet.json", {"alphabet": alphabet, "height": cfg.height, "line_margin": line_margin}
+        )
         if lexicon is not None:
             # the texts of the built-in fonts data are made again from the config (3 MB); others are kept
             kept = list(train_texts) if lm is not None and cfg.data != "fonts" else []

@@ -42,6 +42,15 @@ class HandwritingReader:
         if len(self.alphabet) != self.model.config.ctc.num_labels:
             raise RnnkitError(f"run {self.run.name}: alphabet.json does not match the model's labels")
         self.height = self.model.config.height
+        # the blank around the ink of the lines it learnt from (runs since 2026-12-05): a new image is cut to
+        # its ink with that margin before it is read; older runs read images as they come
+        self.line_margin = info.get("line_margin")
+        if self.line_margin is not None and (
+            not isinstance(self.line_margin, (int, float)) or not 0 <= self.line_margin < 100
+        ):
+            raise RnnkitError(
+                f"run {self.run.name}: alphabet.json is damaged (line_margin {self.line_margin!r})"
+            )
         self.lexicon = None  # the training texts' words, for runs on text (lexicon.json)
         self.lm = None  # and their word n-gram model
         if (self.run / "lexicon.json").is_file():
@@ -62,10 +71,10 @@ class HandwritingReader:
 
     def _line(self, image: Any, k: int) -> tuple[str, np.ndarray]:
         if isinstance(image, (str, os.PathLike)):
-            return str(image), read_image(Path(image), self.height)
+            return str(image), read_image(Path(image), self.height, self.line_margin)
         name = f"image {k}"
         if isinstance(image, np.ndarray) or hasattr(image, "convert"):
-            return name, normalize_line(image, self.height, name)
+            return name, normalize_line(image, self.height, name, self.line_margin)
         raise RnnkitError(
             f"{name}: expected a file path, a PIL image or a 2-D array, got {type(image).__name__}"
         )
@@ -117,7 +126,7 @@ class HandwritingReader:
         from rnnkit.apps.handwriting.data import load_line_images
 
         if data is not None:
-            lines, texts = load_line_images(str(data), self.height)
+            lines, texts = load_line_images(str(data), self.height, self.line_margin)
             known = set(self.alphabet)
             for k, text in enumerate(texts, start=2):
                 bad = sorted(set(text) - known)
