@@ -413,12 +413,25 @@ def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits, capsy
     assert reader.predict(arrays[0])[0]["text"] == got[0]["text"]  # one array is one image
     with pytest.raises(RnnkitError, match=r"expected a file path, a PIL image or a 2-D array, got int"):
         reader.predict([3])
+    # a run with cut_lines learns, is scored on and reads new images cut to their ink, with the blank its
+    # validation lines have around theirs
+    cut = train(dataclasses.replace(cfg, name="cut", cut_lines=True), say=lambda *a: None)
+    margin = cut.metrics["line_margin"]
+    assert margin == json.loads((cut.run / "alphabet.json").read_text())["line_margin"] > 0
+    cut_reader = load(cut.run)
+    arrays = [data.read_image(tmp_path / p, margin=margin) for p in ("l0.png", "l1.png")]
+    want = decode_lines(cut_reader.model, arrays, cut_reader.alphabet, 2)
+    assert [g["text"] for g in cut_reader.predict([tmp_path / "l0.png", tmp_path / "l1.png"])] == want
+    assert cut_reader.evaluate()["cer"] == pytest.approx(cut.metrics["test"]["cer"])  # cut test lines again
+    assert set(reader.evaluate()) >= {"cer"} and reader.evaluate()["cer"] == pytest.approx(
+        result.metrics["test"]["cer"]
+    )
     # bad input: one clear error and no run directory left behind
     (tmp_path / "lines.csv").write_text("file,text\nl0.png,1\ngone.png,2\n")
     cfg.name = "bad"
     with pytest.raises(RnnkitError, match=r"gone.png.*does not exist"):
         train(cfg, say=lambda *a: None)
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["handwriting"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["cut", "handwriting"]
     # the command line reads the same PNG files the same way
     from test_cli import run_cli
 
@@ -427,6 +440,11 @@ def test_train_on_user_lines_writes_a_run_that_reads_png(tmp_path, digits, capsy
     )
     assert rc == 0, err
     assert [r["text"] for r in json.loads(out)] == [got[0]["text"]]
+    rc, out, err = run_cli(
+        capsys, "predict", tmp_path / "runs" / "handwriting", tmp_path / "l0.png", "--cut", "--json"
+    )
+    assert rc == 0, err
+    assert json.loads(out) == reader.predict([tmp_path / "l0.png"], cut=True)
     _bad_inputs_at_the_command_line(capsys, tmp_path, tmp_path / "runs" / "handwriting", reader)
 
 
@@ -517,30 +535,26 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
         p = tmp_path / f"line{k}.png"
         Image.fromarray((255 - line * 255).round().astype(np.uint8)).save(p)
         paths.append(p)
-    # as they come (a run saved before line_margin reads so), they read as the arrays do
-    margin = json.loads((result.run / "alphabet.json").read_text())["line_margin"]
-    assert reader.line_margin == margin and 0.05 < margin < 1.0  # the validation lines' blank around the ink
-    reader.line_margin = None
+    # as they come (the default of a run without cut_lines), they read as the arrays do
     got = [r["text"] for r in reader.predict(paths)]
     assert got == decode_lines(reader.model, lines, reader.alphabet)
-    # the run cuts an image to its ink with its margin: the same lines on a canvas with wide white borders, as a
-    # scan gives them, read as the lines themselves do; read as they come they would be far worse
-    reader.line_margin = margin
+    # cut=True cuts an image to its ink, keeping the blank the run's validation lines have around theirs: the
+    # same lines on a canvas with wide white borders, as a scan gives them, read as the cut lines do
+    margin = json.loads((result.run / "alphabet.json").read_text())["line_margin"]
+    assert reader.line_margin == margin == m["line_margin"] and 0.05 < margin < 1.0
     cut = decode_lines(
         reader.model, [data.normalize_line(Image.open(p), 32, margin=margin) for p in paths], "0123456789"
     )
-    assert [r["text"] for r in reader.predict(paths)] == cut
+    assert [r["text"] for r in reader.predict(paths, cut=True)] == cut
     wide = []
     for p in paths:
         im = Image.open(p)
         canvas = Image.new("L", (im.width + 40, im.height + 50), 255)
         canvas.paste(im, (25, 30))
         wide.append(canvas)
-    assert [r["text"] for r in reader.predict(wide)] == cut
-    reader.line_margin = None
-    truth = texts
-    as_they_come = report.scores(truth, [r["text"] for r in reader.predict(wide)])["cer"]
-    assert as_they_come > report.scores(truth, cut)["cer"] + 0.2, (as_they_come, report.scores(truth, cut))
+    assert [r["text"] for r in reader.predict(wide, cut=True)] == cut
+    as_they_come = report.scores(texts, [r["text"] for r in reader.predict(wide)])["cer"]
+    assert as_they_come > report.scores(texts, cut)["cer"] + 0.2, (as_they_come, report.scores(texts, cut))
     with pytest.raises(RnnkitError, match=r"does not exist"):
         reader.predict([tmp_path / "nope.png"])
     shutil.rmtree(result.run)

@@ -84,6 +84,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="speech CTC and handwriting runs: spell only words of the training texts, ranked with their word "
         "n-gram LM (the search keeps the run's lexicon_beam prefixes, 64, unless --beam is given)",
     )
+    p.add_argument(
+        "--cut",
+        action="store_true",
+        default=None,
+        help="handwriting runs: cut each image to its ink first, keeping the blank the run's lines have around "
+        "theirs (a scan or photo with wide borders; runs trained with --cut-lines always do)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -156,7 +163,11 @@ def run(args: argparse.Namespace) -> int:
             print(format_table(rows, (unit, "tokens", "text")))
         return 0
     if hasattr(model, "predict_inputs"):  # the newer applications: one result (a dict) per input or file
-        extra = {k: v for k in ("beam", "n_best", "stream", "lexicon") if (v := getattr(args, k)) is not None}
+        extra = {
+            k: v
+            for k in ("beam", "n_best", "stream", "lexicon", "cut")
+            if (v := getattr(args, k)) is not None
+        }
         takes = inspect.signature(model.predict_inputs).parameters
         for k in extra:
             if k not in takes:

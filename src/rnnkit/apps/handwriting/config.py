@@ -17,7 +17,7 @@ class HandwritingConfig(AppConfig, WordLMOptions, TimeDelayOptions):
     feed-forward counterpart (the same conv blocks and CTC, time-delay convolutions in place of the BiLSTM)."""
 
     # runs saved before these settings existed trained without them (read by rnnkit.config.saved_run_settings)
-    added_since = (("case_variety", False), ("word_gaps", False), ("ff_layers", 0))
+    added_since = (("case_variety", False), ("word_gaps", False), ("ff_layers", 0), ("cut_lines", False))
 
     # training (trainer fields whose default differs for this application)
     epochs: int = option(30, "passes over freshly drawn training lines at most", low=1)
@@ -67,6 +67,12 @@ class HandwritingConfig(AppConfig, WordLMOptions, TimeDelayOptions):
         True, "fonts data: space the words of each training line 0.3-1.5 times the font's space apart"
     )
     height: int = option(32, "line images are scaled to this many pixels high (a multiple of 8)", low=8)
+    cut_lines: bool = option(
+        False,
+        "cut every line to its ink before it is read (training, validation and test lines, and the images "
+        "given to predict), keeping around it the blank the run's uncut validation lines have: the ink's "
+        "height, not the image's, then sets the scale, and a scan with wide borders reads like the lines",
+    )
     # model
     channels: tuple[int, ...] = option((16, 32, 64), "output channels of the three conv blocks")
     cell: str = option("lstm", "recurrent cell over the width", choices=("lstm", "gru"))

@@ -44,6 +44,7 @@ __all__ = [
     "split_fonts",
     "load_digit_images",
     "crop_to_ink",
+    "ctc_room",
     "ink_margin",
     "load_line_images",
     "normalize_line",
@@ -392,10 +393,14 @@ def render_text(
 
         line = ndimage.gaussian_filter(line, blur)
     line = (line + rng.normal(0, rng.uniform(0, 0.08), line.shape).astype(np.float32)).clip(0, 1)
-    need = 2 * STRIDE * len(text) + STRIDE  # room for CTC to align every character
-    if line.shape[1] < need:
-        line = np.pad(line, ((0, 0), (0, need - line.shape[1])))
-    return line.astype(np.float32)
+    return ctc_room(line, text).astype(np.float32)
+
+
+def ctc_room(line: np.ndarray, text: str) -> np.ndarray:
+    """``line`` padded on the right with blank up to ``2 * STRIDE * len(text) + STRIDE`` pixels: room for CTC
+    to align every character of ``text`` (and a blank between repeats)."""
+    need = 2 * STRIDE * len(text) + STRIDE
+    return np.pad(line, ((0, 0), (0, need - line.shape[1]))) if line.shape[1] < need else line
 
 
 RENDER_VERSION = 2  # bump when render_text changes: cached lines of an older renderer are not reused

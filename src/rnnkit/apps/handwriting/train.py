@@ -39,12 +39,14 @@ from rnnkit.apps.handwriting.data import (
     batches,
     cached_font_lines,
     collate,
+    ctc_room,
     encode,
     find_fonts,
     font_texts,
     ink_margin,
     load_digit_images,
     load_line_images,
+    normalize_line,
     render_font_lines,
     render_lines,
     split_digits,
@@ -69,7 +71,28 @@ def font_text_parts(cfg: HandwritingConfig) -> tuple[list[str], list[str], list[
 def _prepare(cfg: HandwritingConfig):
     """What the run needs from the data: ``(alphabet, train_lines(epoch) -> (lines, texts), val, tests,
     digits for the segmentation baseline or None, info, the training texts)``; ``tests`` maps a name to
-    fixed ``(lines, texts)``."""
+    fixed ``(lines, texts)``. ``info["line_margin"]`` is the median blank around the ink of the validation
+    lines (:func:`~rnnkit.apps.handwriting.data.ink_margin`); with ``cfg.cut_lines`` every line is cut to its
+    ink with that margin."""
+    alphabet, train_lines, val, tests, digits, info, texts = _lines(cfg)
+    margins = [m for m in map(ink_margin, (val[0] or train_lines(0)[0])[:500]) if m is not None]
+    margin = info["line_margin"] = round(float(np.median(margins)), 4) if margins else 0.0
+    if cfg.cut_lines:
+
+        def cut(pair):  # a line cut narrower than its text needs gets its blank back on the right
+            lines, texts = pair
+            return [
+                ctc_room(normalize_line(x, cfg.height, margin=margin), t) for x, t in zip(lines, texts)
+            ], texts
+
+        uncut = train_lines
+        train_lines = lambda epoch: cut(uncut(epoch))  # noqa: E731
+        val, tests = cut(val), {k: cut(v) for k, v in tests.items()}
+    return alphabet, train_lines, val, tests, digits, info, texts
+
+
+def _lines(cfg: HandwritingConfig):
+    """:func:`_prepare`'s lines as the data gives them."""
     if cfg.data == "digits":
         images, labels, source = load_digit_images()
         tr, va, te = split_digits(len(images), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
@@ -279,12 +302,9 @@ def train(cfg: HandwritingConfig, overwrite: bool = False, say=print) -> TrainRe
         save_members(run, [model])  # the CRNN's resume copy goes
         if feedforward is not None:
             save_feedforward(run, feedforward)
-        # how much blank the lines it learnt from have around their ink: predict cuts a new image to its ink
-        # with this margin, so a scan or photo with wide borders reads like them
-        margins = [m for m in map(ink_margin, (val[0] or train_lines(0)[0])[:500]) if m is not None]
-        line_margin = round(float(np.median(margins)), 4) if margins else 0.0
+        # how much blank its lines have around their ink: the cut of a new image (cut_lines, or --cut) keeps it
         run.write_json(
-            "alphabet.json", {"alphabet": alphabet, "height": cfg.height, "line_margin": line_margin}
+            "alphabet.json", {"alphabet": alphabet, "height": cfg.height, "line_margin": info["line_margin"]}
         )
         if lexicon is not None:
             # the texts of the built-in fonts data are made again from the config (3 MB); others are kept

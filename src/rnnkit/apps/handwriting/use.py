@@ -42,8 +42,7 @@ class HandwritingReader:
         if len(self.alphabet) != self.model.config.ctc.num_labels:
             raise RnnkitError(f"run {self.run.name}: alphabet.json does not match the model's labels")
         self.height = self.model.config.height
-        # the blank around the ink of the lines it learnt from (runs since 2026-12-05): a new image is cut to
-        # its ink with that margin before it is read; older runs read images as they come
+        # the blank around the ink of its lines (runs since 2026-12-05): what a cut to the ink keeps (cut_lines)
         self.line_margin = info.get("line_margin")
         if self.line_margin is not None and (
             not isinstance(self.line_margin, (int, float)) or not 0 <= self.line_margin < 100
@@ -69,29 +68,45 @@ class HandwritingReader:
                 if texts:
                     self.lm = WordNgramLM([str(t) for t in texts], self.config.lm_order)
 
-    def _line(self, image: Any, k: int) -> tuple[str, np.ndarray]:
+    def _margin(self, cut: bool | None) -> float | None:
+        """The margin a new image is cut to its ink with (None: read as it comes); ``cut`` None: the run's way."""
+        if not (self.config.cut_lines if cut is None else cut):
+            return None
+        if self.line_margin is None:
+            raise RnnkitError(
+                f"run {self.run.name} cannot cut images to their ink: it was saved before runs kept the blank "
+                "their lines have around the ink (no line_margin in alphabet.json)"
+            )
+        return float(self.line_margin)
+
+    def _line(self, image: Any, k: int, margin: float | None) -> tuple[str, np.ndarray]:
         if isinstance(image, (str, os.PathLike)):
-            return str(image), read_image(Path(image), self.height, self.line_margin)
+            return str(image), read_image(Path(image), self.height, margin)
         name = f"image {k}"
         if isinstance(image, np.ndarray) or hasattr(image, "convert"):
-            return name, normalize_line(image, self.height, name, self.line_margin)
+            return name, normalize_line(image, self.height, name, margin)
         raise RnnkitError(
             f"{name}: expected a file path, a PIL image or a 2-D array, got {type(image).__name__}"
         )
 
-    def predict(self, images, beam_size: int | None = None, lexicon: bool = False) -> list[dict[str, str]]:
+    def predict(
+        self, images, beam_size: int | None = None, lexicon: bool = False, cut: bool | None = None
+    ) -> list[dict[str, str]]:
         """The text of each line image (paths, PIL images or ``(H, W)`` arrays; dark ink on light is fine).
 
         Every image is read and checked before any is recognised, so one bad file fails the whole call.
         ``lexicon=True`` spells only words of the training texts (runs on text data; see ``lexicon.json``),
-        ranked with their word n-gram LM (runs that kept the texts, ``lm_order > 0``).
+        ranked with their word n-gram LM (runs that kept the texts, ``lm_order > 0``). ``cut=True`` cuts each
+        image to its ink first, keeping the blank the run's lines have around theirs (a scan or photo with
+        wide borders); the default is the run's own way (``cut_lines``).
         """
         if lexicon and self.lexicon is None:
             raise RnnkitError(f"run {self.run.name} has no lexicon (only runs on text with spaces have one)")
         single = isinstance(images, (str, os.PathLike)) or not hasattr(images, "__len__")
         if single or (isinstance(images, np.ndarray) and images.ndim == 2):  # one image, not a list of them
             images = [images]
-        named = [self._line(im, k) for k, im in enumerate(images)]
+        margin = self._margin(cut)
+        named = [self._line(im, k, margin) for k, im in enumerate(images)]
         if not named:
             return []
         texts = decode_lines(
@@ -106,10 +121,15 @@ class HandwritingReader:
         return [{"image": name, "text": text} for (name, _), text in zip(named, texts)]
 
     def predict_inputs(
-        self, inputs: list[str], beam: int | None = None, lexicon: bool | None = None
+        self,
+        inputs: list[str],
+        beam: int | None = None,
+        lexicon: bool | None = None,
+        cut: bool | None = None,
     ) -> list[dict[str, str]]:
-        """``rnnkit predict RUN line.png ... [--beam N] [--lexicon]``: :meth:`predict` on the image files."""
-        return self.predict(list(inputs), beam_size=beam, lexicon=bool(lexicon))
+        """``rnnkit predict RUN line.png ... [--beam N] [--lexicon] [--cut]``: :meth:`predict` on the image
+        files."""
+        return self.predict(list(inputs), beam_size=beam, lexicon=bool(lexicon), cut=cut)
 
     @functools.cached_property
     def feedforward(self) -> CRNN | None:
@@ -126,7 +146,7 @@ class HandwritingReader:
         from rnnkit.apps.handwriting.data import load_line_images
 
         if data is not None:
-            lines, texts = load_line_images(str(data), self.height, self.line_margin)
+            lines, texts = load_line_images(str(data), self.height, self._margin(None))
             known = set(self.alphabet)
             for k, text in enumerate(texts, start=2):
                 bad = sorted(set(text) - known)
