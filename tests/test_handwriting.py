@@ -535,25 +535,26 @@ def test_train_real_digit_lines_end_to_end(tmp_path):
         p = tmp_path / f"line{k}.png"
         Image.fromarray((255 - line * 255).round().astype(np.uint8)).save(p)
         paths.append(p)
-    # as they come (the default of a run without cut_lines), they read as the arrays do
-    got = [r["text"] for r in reader.predict(paths)]
+    # read as they come (cut=False), they read as the arrays do
+    got = [r["text"] for r in reader.predict(paths, cut=False)]
     assert got == decode_lines(reader.model, lines, reader.alphabet)
-    # cut=True cuts an image to its ink, keeping the blank the run's validation lines have around theirs: the
-    # same lines on a canvas with wide white borders, as a scan gives them, read as the cut lines do
+    # a digits run learns from lines cut to their ink (cut_lines, on for digits) and so cuts an image to its
+    # ink, keeping the blank its validation lines have around theirs: the same lines on a canvas with wide
+    # white borders, as a scan gives them, read as the cut lines do
     margin = json.loads((result.run / "alphabet.json").read_text())["line_margin"]
-    assert reader.line_margin == margin == m["line_margin"] and 0.05 < margin < 1.0
+    assert m["cut_lines"] and reader.line_margin == margin == m["line_margin"] and 0.05 < margin < 1.0
     cut = decode_lines(
         reader.model, [data.normalize_line(Image.open(p), 32, margin=margin) for p in paths], "0123456789"
     )
-    assert [r["text"] for r in reader.predict(paths, cut=True)] == cut
+    assert [r["text"] for r in reader.predict(paths)] == cut
     wide = []
     for p in paths:
         im = Image.open(p)
         canvas = Image.new("L", (im.width + 40, im.height + 50), 255)
         canvas.paste(im, (25, 30))
         wide.append(canvas)
-    assert [r["text"] for r in reader.predict(wide, cut=True)] == cut
-    as_they_come = report.scores(texts, [r["text"] for r in reader.predict(wide)])["cer"]
+    assert [r["text"] for r in reader.predict(wide)] == cut
+    as_they_come = report.scores(texts, [r["text"] for r in reader.predict(wide, cut=False)])["cer"]
     assert as_they_come > report.scores(texts, cut)["cer"] + 0.2, (as_they_come, report.scores(texts, cut))
     with pytest.raises(RnnkitError, match=r"does not exist"):
         reader.predict([tmp_path / "nope.png"])

@@ -67,11 +67,13 @@ class HandwritingConfig(AppConfig, WordLMOptions, TimeDelayOptions):
         True, "fonts data: space the words of each training line 0.3-1.5 times the font's space apart"
     )
     height: int = option(32, "line images are scaled to this many pixels high (a multiple of 8)", low=8)
-    cut_lines: bool = option(
-        False,
+    cut_lines: bool | None = option(
+        None,
         "cut every line to its ink before it is read (training, validation and test lines, and the images "
         "given to predict), keeping around it the blank the run's uncut validation lines have: the ink's "
-        "height, not the image's, then sets the scale, and a scan with wide borders reads like the lines",
+        "height, not the image's, then sets the scale, and a scan with wide borders reads like the lines "
+        "(default: on for the digit strings, off for the font lines and your lines; measured in "
+        "docs/handwriting.md)",
     )
     # model
     channels: tuple[int, ...] = option((16, 32, 64), "output channels of the three conv blocks")
@@ -93,6 +95,10 @@ class HandwritingConfig(AppConfig, WordLMOptions, TimeDelayOptions):
     tesseract: bool = option(
         True, "also score Tesseract (skipped, with the reason, when it is not installed)"
     )
+
+    def cuts_lines(self) -> bool:
+        """``cut_lines`` in force: as set, or on for the digit strings only (where it was measured to help)."""
+        return self.data == "digits" if self.cut_lines is None else self.cut_lines
 
     def check(self) -> None:
         super().check()

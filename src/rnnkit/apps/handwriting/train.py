@@ -72,12 +72,13 @@ def _prepare(cfg: HandwritingConfig):
     """What the run needs from the data: ``(alphabet, train_lines(epoch) -> (lines, texts), val, tests,
     digits for the segmentation baseline or None, info, the training texts)``; ``tests`` maps a name to
     fixed ``(lines, texts)``. ``info["line_margin"]`` is the median blank around the ink of the validation
-    lines (:func:`~rnnkit.apps.handwriting.data.ink_margin`); with ``cfg.cut_lines`` every line is cut to its
+    lines (:func:`~rnnkit.apps.handwriting.data.ink_margin`); with ``cfg.cuts_lines()`` every line is cut to its
     ink with that margin."""
     alphabet, train_lines, val, tests, digits, info, texts = _lines(cfg)
     margins = [m for m in map(ink_margin, (val[0] or train_lines(0)[0])[:500]) if m is not None]
     margin = info["line_margin"] = round(float(np.median(margins)), 4) if margins else 0.0
-    if cfg.cut_lines:
+    info["cut_lines"] = cfg.cuts_lines()
+    if info["cut_lines"]:
 
         def cut(pair):  # a line cut narrower than its text needs gets its blank back on the right
             lines, texts = pair

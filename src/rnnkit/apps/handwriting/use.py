@@ -70,7 +70,7 @@ class HandwritingReader:
 
     def _margin(self, cut: bool | None) -> float | None:
         """The margin a new image is cut to its ink with (None: read as it comes); ``cut`` None: the run's way."""
-        if not (self.config.cut_lines if cut is None else cut):
+        if not (self.config.cuts_lines() if cut is None else cut):
             return None
         if self.line_margin is None:
             raise RnnkitError(
