@@ -1,7 +1,8 @@
 """Handwriting runs on line images with wide borders, as a scan or a photo gives them, read as they come and cut
 to their ink first (the run's ``line_margin``; docs/handwriting.md, *Your own images*).
 
-Each run's own test lines (made again from its config) are written as dark ink on white at twice their size,
+Each run's own test lines (made again from its config: cut already for a run with ``cut_lines``) are written as
+dark ink on white at twice their size,
 (i) as they are and (ii) on a white canvas with random borders (top and bottom 0.3-1.5 times the line's height,
 left and right 0.1-1.0 times), and read by the run with and without the cut. Prints CER and exact lines.
 
@@ -50,11 +51,9 @@ def main(argv=None) -> None:
     for path in args.runs:
         reader = load(path)
         _, _, val, tests, *_ = _prepare(reader.config)
+        if reader.line_margin is None:  # a run from before line_margin: its validation lines' median
+            reader.line_margin = float(np.median([m for m in map(ink_margin, val[0][:500]) if m is not None]))
         margin = reader.line_margin
-        if (
-            margin is None
-        ):  # a run from before line_margin: its validation lines' median, as training takes it
-            margin = float(np.median([m for m in map(ink_margin, val[0][:500]) if m is not None]))
         lines, texts = next(iter(tests.values()))
         lines, texts = lines[: args.lines], texts[: args.lines]
         rng = np.random.default_rng(args.seed)
@@ -62,10 +61,9 @@ def main(argv=None) -> None:
             ("the test lines", [as_scan(x, None) for x in lines]),
             ("with borders", [as_scan(x, rng) for x in lines]),
         ):
-            row = []
-            for m in (None, margin):
-                reader.line_margin = m
-                row.append(scores(texts, [r["text"] for r in reader.predict(images)]))
+            row = [
+                scores(texts, [r["text"] for r in reader.predict(images, cut=cut)]) for cut in (False, True)
+            ]
             print(
                 f"| {reader.run.name} | {margin:.3f} | {kind} ({len(images)}) | {row[0]['cer']:.4f} | "
                 f"{row[1]['cer']:.4f} | {row[0]['line_accuracy']:.3f} | {row[1]['line_accuracy']:.3f} |"
