@@ -525,9 +525,9 @@ def normalize_line(image, height: int = 32, name: str = "image", margin: float |
     """A line image (PIL image or array) as ``(height, width)`` float32 ink in [0, 1].
 
     Colour becomes grey; a light background (mean above one half) is inverted so the ink is bright;
-    with ``margin`` (a run's :func:`ink_margin` of its training lines) the image is first cut to its ink
-    with that margin (:func:`crop_to_ink`), so a photo or scan with wide borders reads like the training
-    lines; the image is scaled to ``height`` keeping its aspect ratio.
+    with ``margin`` (a run's ``line_margin``: the median :func:`ink_margin` of its validation lines) the image
+    is first cut to its ink with that margin (:func:`crop_to_ink`), so a photo or scan with wide borders reads
+    like the run's lines; the image is scaled to ``height`` keeping its aspect ratio.
     """
     from PIL import Image
 

@@ -93,8 +93,10 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
         te_eval, te_other = scored_test_pairs(cfg, data, te)
         va = own_spelling(data, va) + (other_spellings(data, va, cfg.split_seed) if every else [])
         say(
-            f"translate: {data.name}, {len(data)} pairs, split {len(tr)}/{len(va)}/{len(te)} (train/val/test"
-            f"{', by book' if cfg.data == 'bible' and cfg.split == 'book' else ''}), subword vocabularies "
+            f"translate: {data.name}, {len(own_spelling(data, range(len(data))))} pairs, split {len(tr)}/"
+            f"{len(va)}/{len(own_spelling(data, te))} (train/val/test"
+            f"{', by book' if cfg.data == 'bible' and cfg.split == 'book' else ''}"
+            f"{', train and val in every spelling' if every and data.spelling_of else ''}), subword vocabularies "
             f"{len(src_vocab)}/{len(tgt_vocab)}{' (shared)' if cfg.shared_vocab else ''}"
         )
         cmap = copy_map(src_vocab, tgt_vocab) if cfg.copy_attention else None
