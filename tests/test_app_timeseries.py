@@ -332,6 +332,24 @@ def test_counts_stay_non_negative(tmp_path):
         assert min(min(f["value"], f["low"]) for f in fc) >= 0.0
 
 
+def test_a_run_says_how_many_missing_cells_it_filled(tmp_path):
+    t = np.arange(72)
+    path = tmp_path / "gaps.csv"
+    _csv(path, 10 + np.sin(2 * np.pi * t / 12))
+    lines = path.read_text().splitlines()
+    for k in (20, 21, 40):  # three empty cells inside the series
+        lines[k] = lines[k].split(",")[0] + ","
+    path.write_text("\n".join(lines) + "\n")
+    said = []
+    cfg = TimeSeriesConfig(
+        data=str(path), horizon=6, season=12, window=24, ensemble=1, epochs=1, baselines=["naive"],
+        runs_dir=str(tmp_path / "runs"), name="gaps", progress=False,
+    )  # fmt: skip
+    res = train(cfg, say=said.append)
+    assert res.metrics["missing_filled"] == {"value": 3}
+    assert "missing cells filled by linear interpolation: {'value': 3}" in said[0]
+
+
 def test_an_undetected_time_column_is_refused_as_the_target(tmp_path):
     """A first column named ``t`` counting 0, 1, 2, ... is not detected as time; forecasting it is refused."""
     rng = np.random.default_rng(0)

@@ -553,6 +553,21 @@ def test_time_series_interpolates_and_keeps_times(tmp_path):
     assert only_load.values.shape == (5, 1) and only_load.columns == ["load"]
 
 
+def test_time_series_from_a_semicolon_spreadsheet_with_decimal_commas(tmp_path):
+    # what a spreadsheet saves as .csv where the decimal mark is a comma: ";" between fields, "1.234,5" numbers
+    path = tmp_path / "sales.csv"
+    path.write_text("Datum;Umsatz;Menge\n01.01.2024;1.234,5;-3\n01.02.2024;;2,25\n01.03.2024;1.300,5;7\n")
+    ts = read_time_series_csv(path)
+    assert ts.times == ["01.01.2024", "01.02.2024", "01.03.2024"] and ts.columns == ["Umsatz", "Menge"]
+    np.testing.assert_allclose(ts.values, [[1234.5, -3], [1267.5, 2.25], [1300.5, 7]])
+    assert ts.missing[:, 0].tolist() == [False, True, False]
+    # a comma-separated file keeps its commas as separators, and a ";" file with decimal points reads as before
+    (tmp_path / "plain.csv").write_text("date,a\n2024-01,1.5\n2024-02,2.5\n")
+    np.testing.assert_allclose(read_time_series_csv(tmp_path / "plain.csv").values[:, 0], [1.5, 2.5])
+    (tmp_path / "dots.csv").write_text("date;a\n2024-01;1.5\n2024-02;2.5\n")
+    np.testing.assert_allclose(read_time_series_csv(tmp_path / "dots.csv").values[:, 0], [1.5, 2.5])
+
+
 def test_time_series_keeps_every_digit(tmp_path):
     # float32 keeps about 7 significant digits: a count near 3e7 would move in steps of 2 and a price near
     # 5,000 would lose its fourth decimal, and the baselines would be fitted on the rounded numbers

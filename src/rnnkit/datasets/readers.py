@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -130,8 +131,9 @@ def _table_format(path: Path, text: str, delimiter: str | None) -> tuple[str, st
         return "jsonl", None
     if suffix in (".tsv", ".tab"):
         return "csv", "\t"
-    if suffix == ".csv":
-        return "csv", ","
+    if suffix == ".csv":  # a spreadsheet saved in a locale with decimal commas separates fields with ";"
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        return "csv", ";" if "," not in first and ";" in first else ","
     head = text.lstrip()
     if suffix == ".json" or head.startswith("["):
         return ("json", None) if head.startswith("[") else ("jsonl", None)
@@ -383,14 +385,27 @@ def _is_number(cell: str) -> bool:
         return False
 
 
+#: a number written with a decimal comma (and perhaps dots between thousands): ``-1234,5``, ``1.234,5``
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+")
+
+
 def _read_csv_table(path, caller: str, expected: str, delimiter: str | None = None):
     """``(file name, header, rows)`` of a CSV/TSV file (see :func:`_csv_rows`); a JSON file is one error line
-    saying that ``expected`` was wanted."""
+    saying that ``expected`` was wanted. In a ``;``-separated file (a spreadsheet saved where the decimal mark
+    is a comma) numbers such as ``1.234,5`` are given back as ``1234.5``."""
     p, text = _read_utf8(path, caller)
     fmt, delim = _table_format(p, text, delimiter)
     if fmt != "csv":
         raise RnnkitError(f"{p.name}: expected {expected}, got JSON")
-    return (p.name, *_csv_rows(text, delim, p.name))
+    header, rows = _csv_rows(text, delim, p.name)
+    if delim == ";":
+        rows = [(line, [_decimal_point(cell) for cell in fields]) for line, fields in rows]
+    return p.name, header, rows
+
+
+def _decimal_point(cell: str) -> str:
+    s = cell.strip()
+    return s.replace(".", "").replace(",", ".") if _DECIMAL_COMMA.fullmatch(s) else cell
 
 
 def read_time_series_csv(

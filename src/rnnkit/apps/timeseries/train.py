@@ -97,6 +97,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         test_origins = np.arange(n_tr + n_val, n - cfg.horizon + 1, cfg.stride)
         no_time = ts.times[0] == "0" and ts.times[-1] == str(n - 1)
         clock = "no time column (rows are the steps)" if no_time else f"time {ts.times[0]} .. {ts.times[-1]}"
+        filled = {c: int(k) for c, k in zip(ts.columns, ts.missing.sum(0)) if k}  # empty / NA cells
+        if filled:
+            clock += f"; missing cells filled by linear interpolation: {filled}"
         say(
             f"timeseries: {cfg.data}: {n} steps x {len(ts.columns)} column(s) {ts.columns}, {clock}, "
             f"target {cfg.target!r}; "
@@ -232,6 +235,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "app": APP,
             "data": cfg.data,
             "columns": ts.columns,
+            "missing_filled": filled,  # empty / NA cells per column, filled by linear interpolation
             "target": cfg.target,
             "structure": cfg.structure,
             "normalize": cfg.normalize,
