@@ -331,6 +331,16 @@ def test_tiny_num2words_training_translates_unseen_numbers(tiny_run):
     assert other["pairs"] == 60 and m["split"]["spellings"] == "variants"
     assert other["greedy"]["exact_match"] >= 60 and other["beam"]["exact_match"] >= 60, other
     assert m["split"]["train_pairs"] > 5 * m["split"]["train"]  # the other spellings of each training number
+    # the samples end with the longest of the other spellings, which the demo shows after one ordinary example
+    from rnnkit.apps.translate import demo, report
+
+    at = tiny_run.samples.index(report.OTHER_SPELLINGS)
+    assert tiny_run.samples[at + 1].startswith("source:") and sum(s == "" for s in tiny_run.samples[at:]) == 3
+    shown = demo.show({"translate": tiny_run})
+    assert (
+        shown.count("  " + report.OTHER_SPELLINGS) == 1
+        and sum(s.strip().startswith("source:") for s in shown) == 4
+    )
     row = next(r for r in tiny_run.rows if r.metric == "exact % (beam, other spellings)")
     assert row.value == other["beam"]["exact_match"] and set(row.baselines) == {"IBM Model 1", ff_name(m)}
     assert m["baselines"]["copy"]["exact_match"] == 0

@@ -70,6 +70,11 @@ def stages(common: dict, scale: str) -> list[DemoStage]:
 
 
 def show(results: dict) -> list[str]:
+    from rnnkit.apps.translate.report import OTHER_SPELLINGS
+
+    samples = results["translate"].samples
+    cut = samples.index(OTHER_SPELLINGS) if OTHER_SPELLINGS in samples else len(samples)
+    first = samples[: samples.index("") + 1] if "" in samples[:cut] else samples[:cut]  # one whole example
     return ["Translation: held-out numbers (source, reference, outputs)"] + [
-        "  " + s for s in results["translate"].samples[:10]
+        "  " + s for s in first + samples[cut:]
     ]

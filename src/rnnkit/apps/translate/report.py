@@ -43,7 +43,8 @@ def baselines(
     """Copy-the-source and IBM Model 1 word-by-word, trained on the training pairs, scored on the test pairs.
 
     Returns ``(metrics, outputs)``: per baseline its scores (and seconds), and its test translations. IBM
-    Model 1 also scores ``other`` (sources, references; the test numbers spelt another way) when given.
+    Model 1 also scores ``other`` (sources, references; the test numbers spelt another way) when given, and its
+    translations of them are ``outputs["ibm1_other"]``.
     """
     n_test = len(test_src)
     test_src, test_tgt = test_src + other[0], test_tgt + other[1]
@@ -76,9 +77,11 @@ def baselines(
             **scores(ibm_out, test_tgt),
         },
     }
+    outputs = {"copy": copy_out, "ibm1": ibm_out}
     if other[0]:
         metrics["ibm1"]["other_spellings"] = scores(ibm_other, other[1])
-    return metrics, {"copy": copy_out, "ibm1": ibm_out}
+        outputs["ibm1_other"] = ibm_other
+    return metrics, outputs
 
 
 def _tag(source: str) -> str:
@@ -89,6 +92,10 @@ def _tag(source: str) -> str:
 
 def _untagged(source: str) -> str:
     return source.split(" ", 1)[1] if _tag(source) else source
+
+
+#: the line in a run's samples before those of the test numbers written another way
+OTHER_SPELLINGS = "the same test numbers written another way (the longest of them):"
 
 
 def samples(

@@ -180,14 +180,18 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             refs,
             (other_src, other_refs),
         )
+        other_out: dict[str, list[str]] = {}
         if te_other:  # the same test numbers written another way
             o_ids = [src_ids[i] for i in te_other]
-            model_scores["other_spellings"] = {"pairs": len(te_other)} | {
-                name: report.scores(_decode(tgt_vocab, translate_ids(model, o_ids, **kw)), other_refs)
-                for name, kw in (
-                    ("greedy", {}),
-                    ("beam", {"beam": cfg.beam, "length_penalty": cfg.length_penalty}),
-                )
+            other_out["greedy"] = _decode(tgt_vocab, translate_ids(model, o_ids))
+            other_out[f"beam {cfg.beam}"] = _decode(
+                tgt_vocab, translate_ids(model, o_ids, beam=cfg.beam, length_penalty=cfg.length_penalty)
+            )
+            other_out["IBM1"] = base_out.pop("ibm1_other")
+            model_scores["other_spellings"] = {
+                "pairs": len(te_other),
+                "greedy": report.scores(other_out["greedy"], other_refs),
+                "beam": report.scores(other_out[f"beam {cfg.beam}"], other_refs),
             }
         if feedforward is not None:
             t0 = time.perf_counter()
@@ -204,9 +208,8 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             }
             if te_other:
                 ff_other = translate_ids(feedforward, o_ids, beam=cfg.beam, length_penalty=cfg.length_penalty)
-                base["feedforward"]["other_spellings"] = report.scores(
-                    _decode(tgt_vocab, ff_other), other_refs
-                )
+                other_out["feed-forward"] = _decode(tgt_vocab, ff_other)
+                base["feedforward"]["other_spellings"] = report.scores(other_out["feed-forward"], other_refs)
             base["feedforward"]["eval_seconds"] = round(time.perf_counter() - t0, 2)
         seconds = time.perf_counter() - t_start
         metrics: dict[str, Any] = {
@@ -264,6 +267,14 @@ def train(cfg: TranslateConfig, overwrite: bool = False, say=print) -> TrainResu
             {"feed-forward": base_out["feedforward"]} if feedforward else {}
         )
         samples = report.samples(test_sources, refs, {**outputs, **others}, k=5)
+        if te_other:  # the longest of the other spellings: what the demo shows
+            longest = sorted(range(len(te_other)), key=lambda j: -len(other_src[j]))[:3]
+            samples += [report.OTHER_SPELLINGS] + report.samples(
+                [other_src[j] for j in longest],
+                [other_refs[j] for j in longest],
+                {k: [v[j] for j in longest] for k, v in other_out.items()},
+                k=3,
+            )
         run.commit({"app": APP, "name": name, "data": data.name})
     final = run.final
     rows = report.result_rows(data.name, model_scores, base, seconds)
