@@ -462,6 +462,11 @@ def test_text_classification_csv_tsv_jsonl(tmp_path):
     tsv_path.write_text("id\tsentence\ty\n1\tfine, thanks\t1\n2\tnope\t0\n", encoding="utf-8")
     assert read_text_classification(tsv_path, "sentence", "y") == (["fine, thanks", "nope"], ["1", "0"])
 
+    # a spreadsheet's .csv where the decimal mark is a comma: ";" between fields (the texts keep their commas)
+    semi = tmp_path / "export.csv"
+    semi.write_text("Text;Label\ngut, wirklich;pos\nschlecht;neg\n", encoding="utf-8")
+    assert read_text_classification(semi, "Text", "Label") == (["gut, wirklich", "schlecht"], ["pos", "neg"])
+
     jsonl = tmp_path / "data.jsonl"
     jsonl.write_text('{"t": "ça va", "y": 1}\n\n{"t": "non", "y": 0}\n', encoding="utf-8")
     assert read_text_classification(jsonl, "t", "y") == (["ça va", "non"], ["1", "0"])
