@@ -625,6 +625,10 @@ def test_predict_needs_input_and_a_run(tmp_path, capsys, monkeypatch, small_run_
     assert_one_line_error(rc, err, "expected UTF-8")
     rc, _, err = run_cli(capsys, "predict", tmp_path / "reviews.csv", "x")
     assert_one_line_error(rc, err, "expected a run directory", "is a file")
+    # another application's flag is refused in one line, not ignored
+    for flag in (["--cut"], ["--lexicon"], ["--beam", "3"], ["--next", "2"]):
+        rc, _, err = run_cli(capsys, "predict", run, "a fine film", *flag)
+        assert_one_line_error(rc, err, f"{flag[0]}: this SentimentPredictor run does not take it")
 
 
 def test_the_command_list_and_a_mistyped_command_need_no_torch():

@@ -141,6 +141,18 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.apps.textgen import TextGenerator
 
     model = load_run(args.run)
+    # the flags of some applications only: given to a run that does not take one, one line (not ignored)
+    extra = {
+        k: v for k in ("beam", "n_best", "stream", "lexicon", "cut") if (v := getattr(args, k)) is not None
+    }
+    takes = inspect.signature(model.predict_inputs).parameters if hasattr(model, "predict_inputs") else {}
+    refused = [k for k in extra if k not in takes]
+    if args.next and not isinstance(model, TextGenerator):
+        refused.append("next")
+    if refused:
+        raise RnnkitError(
+            f"--{refused[0].replace('_', '-')}: this {type(model).__name__} run does not take it"
+        )
     if isinstance(model, SentimentPredictor):
         texts = read_inputs(args.inputs, args.file, "texts")
         out = model.predict(texts)
@@ -163,17 +175,6 @@ def run(args: argparse.Namespace) -> int:
             print(format_table(rows, (unit, "tokens", "text")))
         return 0
     if hasattr(model, "predict_inputs"):  # the newer applications: one result (a dict) per input or file
-        extra = {
-            k: v
-            for k in ("beam", "n_best", "stream", "lexicon", "cut")
-            if (v := getattr(args, k)) is not None
-        }
-        takes = inspect.signature(model.predict_inputs).parameters
-        for k in extra:
-            if k not in takes:
-                raise RnnkitError(
-                    f"--{k.replace('_', '-')}: this {type(model).__name__} run does not take it"
-                )
         out = model.predict_inputs(read_inputs(args.inputs, args.file, "inputs"), **extra)
         if args.json:
             print(json.dumps(out, indent=1, ensure_ascii=False))

@@ -181,8 +181,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         base_fc, base_configs, base_bounds = baselines.classical_forecasts(
             target, n_tr, cmp, cfg.horizon, cfg.season, methods=classical, level=interval.get("level")
         )
-        if ff_members:
-            base_fc["mlp"] = forecast_at(Ensemble(ff_members), scaler, values, cmp, cfg.window)
+        counterpart = Ensemble(ff_members) if ff_members else None
+        if counterpart is not None:
+            base_fc["mlp"] = forecast_at(counterpart, scaler, values, cmp, cfg.window)
         elif "mlp" in cfg.baselines:
             base_fc["mlp"], mlp = baselines.mlp_forecasts(
                 target, n_tr, n_val, cmp, cfg.window, cfg.horizon, cfg.seed
@@ -190,10 +191,8 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         actual_cmp = futures_at(target, cmp, cfg.horizon)
         model_fc_cmp = forecast_at(ensemble, scaler, values, cmp, cfg.window)
         model_cmp, base_scores, best = report.compare(actual_cmp, model_fc_cmp, base_fc, scale)
-        if ff_members:  # the counterpart over every test origin too, as the network is scored
-            ff_test = report.evaluate_origins(
-                Ensemble(ff_members), scaler, values, target, test_origins, cfg, scale
-            )
+        if counterpart is not None:  # the counterpart over every test origin too, as the network is scored
+            ff_test = report.evaluate_origins(counterpart, scaler, values, target, test_origins, cfg, scale)
             feedforward["test"] = ff_test["model"]
         mixture = pooled = None
         partners = _partners(cfg, base_fc, global_model=False)
