@@ -88,6 +88,42 @@ def test_digit_strings_use_test_digit_images_never_seen_in_training():
         assert len(words) == len(data.digit_images[i])
 
 
+def _as_scan(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A drawn digit string (light ink on black, uint8) as dark ink on white at three times the size, with
+    random white borders: grey values 0-1."""
+    ink = Image.fromarray(255 - image[:, :, 0]).resize(
+        (image.shape[1] * 3, image.shape[0] * 3), Image.BILINEAR
+    )
+    t, b, left, right = (int(v) for v in rng.integers(10, 80, 4))
+    return np.pad(np.asarray(ink), ((t, b), (left, right)), constant_values=255) / 255.0
+
+
+def test_a_scan_of_a_digit_string_is_drawn_again_like_the_strings():
+    from rnnkit.apps.caption.data import DIGIT_ROWS, _canvas_width, drawn_like_digit_strings, redraw_digits
+
+    size = (DIGIT_ROWS, _canvas_width(4))  # the canvas's own shape
+    data = load_data(
+        CaptionConfig(
+            data="digits", digit_strings=20, test_strings=5, image_height=size[0], image_width=size[1]
+        )
+    )
+    rng = np.random.default_rng(0)
+    for image in data.images[:10]:
+        drawn, scan = image[:, :, 0] / 255.0, _as_scan(image, rng)
+        # a string as the run draws it reads as it is; a scan of it does not
+        assert drawn_like_digit_strings(drawn) and not drawn_like_digit_strings(scan)
+        again, from_scan = redraw_digits(drawn, size, 4), redraw_digits(scan, size, 4)
+        # the scan drawn again is the string drawn again (both cut, centred, digits 20 rows high) ...
+        assert np.abs(again / 255.0 - from_scan / 255.0).mean() < 0.05
+        # ... with its ink centred and about MNIST's height (digits 20 rows, a string 20-26)
+        rows = np.flatnonzero((from_scan[:, :, 0] > 76).any(1))
+        cols = np.flatnonzero((from_scan[:, :, 0] > 76).any(0))
+        assert 19 <= rows[-1] - rows[0] + 1 <= 27 and abs((rows[0] + rows[-1]) / 2 - (size[0] - 1) / 2) <= 2
+        assert abs((cols[0] + cols[-1]) / 2 - (size[1] - 1) / 2) <= 2
+    blank = redraw_digits(np.ones((40, 90)), (24, 48), 2)  # white paper: nothing drawn, no error
+    assert blank.shape == (24, 48, 3) and blank.max() == 0
+
+
 # -- a tiny training run --------------------------------------------------------------------------------------
 TINY = dict(
     data="digits",
@@ -216,6 +252,9 @@ def test_cli_train_predict_evaluate_round_trip(tmp_path, capsys):
     assert result["image"] == str(folder / "img0.png") and len(result["n_best"]) == 2
     assert result == load(run).caption_files([str(folder / "img0.png")], beam=2, n_best=2)[0]
     assert result["n_best"][0]["score"] >= result["n_best"][1]["score"]
+    # drawing a picture again like digit strings is for runs trained on them
+    rc, _, err = run_cli(capsys, "predict", run, folder / "img0.png", "--cut")
+    assert_one_line_error(rc, err, "cut", "digit strings", "shapes")
     rc, out, err = run_cli(capsys, "evaluate", run, "--json")
     assert rc == 0, err
     again, test = json.loads(out), metrics["test"]
@@ -266,6 +305,42 @@ def test_bad_user_data_is_one_line_and_no_run(tmp_path, capsys, case, fragments)
     rc, _, err = run_cli(capsys, "train", "caption", "--data", folder, *USER_FLAGS, "--runs-dir", runs)
     assert_one_line_error(rc, err, *fragments)
     assert_no_runs(runs)
+
+
+def test_a_digits_run_reads_scans_of_digits_like_its_strings(tiny_run, tmp_path, capsys):
+    import dataclasses
+
+    from rnnkit.apps.caption.data import DIGIT_ROWS, _canvas_width
+
+    cap = load(tiny_run.run)
+    natural = dataclasses.replace(
+        cap.config, image_height=DIGIT_ROWS, image_width=_canvas_width(cap.config.max_digits)
+    )
+    data = load_data(natural)
+    test = split(natural, data)[2][:60]
+    refs = [data.refs[i] for i in test]
+    rng = np.random.default_rng(1)
+    drawn, scans = [], []
+    for k, i in enumerate(test):
+        drawn.append(tmp_path / f"drawn{k}.png")
+        Image.fromarray(data.images[i]).save(drawn[-1])
+        scans.append(tmp_path / f"scan{k}.png")
+        Image.fromarray(np.round(255 * _as_scan(data.images[i], rng)).astype(np.uint8)).save(scans[-1])
+
+    def chrf(paths, cut=None):
+        return scores([r["caption"] for r in cap.caption_files(paths, beam=3, cut=cut)], refs)["chrf"]
+
+    # the strings as the run draws them are read as they are by default; scans are drawn again
+    assert np.array_equal(cap.read_images(drawn), cap.read_images(drawn, cut=False))
+    assert np.array_equal(cap.read_images(scans), cap.read_images(scans, cut=True))
+    plain, scanned, as_they_come = chrf(drawn), chrf(scans), chrf(scans, cut=False)
+    # a scan read as it comes is dark on white with borders: far from anything the run has seen
+    assert scanned >= plain - 15 and as_they_come <= plain - 20, (plain, scanned, as_they_come)
+    rc, out, err = run_cli(capsys, "predict", tiny_run.run, *scans[:3], "--cut", "--beam", "3", "--json")
+    assert rc == 0, err
+    assert [r["caption"] for r in json.loads(out)] == [
+        r["caption"] for r in cap.caption_files(scans[:3], beam=3, cut=True)
+    ]
 
 
 def test_predict_rejects_files_that_are_not_images(tiny_run, tmp_path, capsys):

@@ -89,7 +89,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="handwriting runs: cut each image to its ink first, keeping the blank the run's lines have around "
-        "theirs (a scan or photo with wide borders; runs trained with --cut-lines always do)",
+        "theirs (a scan or photo with wide borders; runs trained with --cut-lines always do); caption runs on "
+        "digit strings: draw every image again like their strings (done by default for an image unlike them)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 

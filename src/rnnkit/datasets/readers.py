@@ -28,6 +28,7 @@ from rnnkit._errors import RnnkitError
 __all__ = [
     "TimeSeries",
     "interpolate_missing",
+    "open_image",
     "read_text_classification",
     "read_text_file",
     "read_time_series_csv",
@@ -43,6 +44,31 @@ _TIME_NAMES = frozenset({"date", "time", "datetime", "timestamp", "ds", "year", 
 # ----------------------------------------------------------------------------------------------------
 # Shared helpers
 # ----------------------------------------------------------------------------------------------------
+def open_image(path: str | os.PathLike, name: str | None = None):
+    """An image file read whole into a PIL image; one line for a missing, empty, non-image, undecodable or
+    too large file (PIL's pixel limit, whose warning below twice the limit is refused too)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    name = name or str(path)
+    path = check_input_file(path, name)  # names a directory, a link loop, a FIFO for what it is
+    if path.stat().st_size == 0:
+        raise RnnkitError(f"{name}: expected an image (PNG, JPEG, ...), got an empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return im.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise RnnkitError(
+            f"{name}: expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, got a larger one: {exc}"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise RnnkitError(f"{name}: expected a readable image (PNG, JPEG, ...), got: {exc}") from None
+
+
 def check_input_file(path: str | os.PathLike, what: str) -> Path:
     """``path`` as a :class:`~pathlib.Path` if it is a regular file (through symbolic links); otherwise one
     line saying what it is instead: missing, a broken link, a link loop, a directory, a FIFO, a device, ..."""

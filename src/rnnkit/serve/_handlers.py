@@ -513,8 +513,6 @@ def _decode_image(text: str, i: int, folder: str, max_pixels: int) -> Path:
 
 
 def _caption(name: str, model, lim) -> ModelHandler:
-    from rnnkit.apps.caption.data import read_image
-
     Image64 = Annotated[str, Field(min_length=1, description="an image file in base64, or a data: URL")]
 
     class CaptionRequest(BaseModel):
@@ -530,7 +528,7 @@ def _caption(name: str, model, lim) -> ModelHandler:
             paths = [
                 _decode_image(text, i, folder, lim.max_image_pixels) for i, text in enumerate(body.images)
             ]
-            images = np.stack([read_image(p, model.image_size, f"images.{i}") for i, p in enumerate(paths)])
+            images = np.stack([model.read_image(p, f"images.{i}") for i, p in enumerate(paths)])
         return {"results": model.caption(images, beam=body.beam, n_best=body.n_best)}
 
     # a 2x2 white PNG, so that the example runs as it is

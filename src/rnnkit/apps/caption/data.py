@@ -52,10 +52,12 @@ __all__ = [
     "WordVocab",
     "batches",
     "collate",
+    "drawn_like_digit_strings",
     "emoji_names",
     "load_data",
     "normalize_caption",
     "read_image",
+    "redraw_digits",
     "render_emoji",
     "split",
 ]
@@ -218,11 +220,30 @@ def _mnist() -> tuple[np.ndarray, np.ndarray]:
     return rows[:, :784].reshape(-1, 28, 28).astype(np.uint8), rows[:, 784].astype(np.int64)
 
 
+DIGIT_ROWS = 28
+"""A digit string is drawn on a canvas of MNIST's height, 28 rows, 28 columns per digit slot plus 8."""
+DIGIT_HEIGHT = 20
+"""MNIST's digits are scaled to fit a 20 x 20 box (LeCun et al. 1998): most are 20 pixels high."""
+
+
+def _canvas_width(slots: int) -> int:
+    return DIGIT_ROWS * slots + 8
+
+
+def _to_size(canvas: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A grey float canvas (ink 1) as ``(H, W, 3)`` uint8 at ``size``."""
+    from PIL import Image
+
+    img = Image.fromarray(canvas.astype(np.float32), mode="F").resize((size[1], size[0]), Image.BILINEAR)
+    grey = np.clip(np.asarray(img), 0.0, 1.0) * 255.0
+    return np.repeat(np.round(grey).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
 def _digit_string(digits: list[np.ndarray], rng: np.random.Generator, size: tuple[int, int], slots: int):
     """Digit images side by side (their ink columns, random gaps) on a black canvas, scaled to ``size``."""
     from PIL import Image
 
-    canvas = np.zeros((28, 28 * slots + 8), np.uint8)
+    canvas = np.zeros((DIGIT_ROWS, _canvas_width(slots)), np.uint8)
     pieces = []
     for d in digits:
         cols = np.flatnonzero(d.max(0) > 30)
@@ -238,6 +259,63 @@ def _digit_string(digits: list[np.ndarray], rng: np.random.Generator, size: tupl
             break
     img = Image.fromarray(canvas).resize((size[1], size[0]), Image.BILINEAR)
     return np.repeat(np.asarray(img, np.uint8)[:, :, None], 3, axis=2)
+
+
+def _bright_ink(grey: np.ndarray) -> np.ndarray:
+    """A grey picture (values 0-1) as bright ink on a black ground: light paper inverted, the ground's
+    median level taken away and the brightest ink scaled to 1 (all 0 for a blank picture)."""
+    ink = 1.0 - grey if float(grey.mean()) > 0.5 else grey
+    ink = np.clip(ink - float(np.median(ink)), 0.0, None)
+    peak = float(ink.max())
+    return ink / peak if peak > 0 else ink
+
+
+def drawn_like_digit_strings(grey: np.ndarray) -> bool:
+    """Whether a grey picture (values 0-1) looks like the strings a digits run learns from: light ink on a
+    dark ground, the ink filling 40-95 % of the picture's height (a string's ink takes 12-26 of its 28 rows:
+    a digit 20 when it is taller than wide, a lone wide digit 12)."""
+    from rnnkit.apps.handwriting.data import INK_LEVEL, _ink_bounds
+
+    if float(grey.mean()) > 0.5:
+        return False
+    box = _ink_bounds(_bright_ink(grey), INK_LEVEL)
+    return box is not None and 0.4 <= (box[1] - box[0]) / grey.shape[0] <= 0.95
+
+
+def redraw_digits(grey: np.ndarray, size: tuple[int, int], slots: int) -> np.ndarray:
+    """A picture of handwritten digits (grey, values 0-1; any ground, borders, size) drawn again the way a
+    digits run's strings are: bright ink on black, cut to the ink, scaled so that its digits are
+    :data:`DIGIT_HEIGHT` of :data:`DIGIT_ROWS` rows high, centred on the string canvas (narrowed to fit
+    when the string is wider), then scaled to ``size``; ``(H, W, 3)`` uint8.
+
+    A digit's height is measured as the median height of the ink between blank columns (a digit, or digits
+    that touch). The canvas is built at four times its size and scaled down once, so that a large photo is
+    averaged rather than sampled.
+    """
+    from PIL import Image
+
+    from rnnkit.apps.handwriting.data import INK_LEVEL, _ink_bounds
+
+    ink = _bright_ink(grey)
+    box = _ink_bounds(ink, INK_LEVEL)
+    rows, width = DIGIT_ROWS * 4, _canvas_width(slots) * 4
+    canvas = np.zeros((rows, width), np.float32)
+    if box is None:
+        return _to_size(canvas, size)
+    ink = ink[box[0] : box[1], box[2] : box[3]]
+    marks = (ink > INK_LEVEL).any(0).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.r_[0, marks, 0]))
+    heights = []
+    for a, b in zip(edges[::2], edges[1::2]):
+        r = np.flatnonzero((ink[:, a:b] > INK_LEVEL).any(1))
+        heights.append(r[-1] - r[0] + 1)
+    h, w = ink.shape
+    f = min(4 * DIGIT_HEIGHT / float(np.median(heights)), (width - 16) / w, (rows - 8) / h)
+    nh, nw = max(1, round(h * f)), max(1, round(w * f))
+    glyphs = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize((nw, nh), Image.BILINEAR))
+    top, left = (rows - nh) // 2, (width - nw) // 2
+    canvas[top : top + nh, left : left + nw] = glyphs
+    return _to_size(canvas, size)
 
 
 def _digits_data(cfg: CaptionConfig) -> CaptionData:
@@ -259,31 +337,42 @@ def _digits_data(cfg: CaptionConfig) -> CaptionData:
 
 
 # -- the user's images ------------------------------------------------------------------------------------------
-def read_image(path, size: tuple[int, int], name: str | None = None) -> np.ndarray:
-    """An image file as ``(H, W, 3)`` uint8 scaled to ``size`` (transparency on white); one clear error
-    for a missing, non-image or undecodable file."""
-    from PIL import Image, UnidentifiedImageError
+def read_image(
+    path,
+    size: tuple[int, int],
+    name: str | None = None,
+    digit_slots: int | None = None,
+    cut: bool | None = None,
+) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 scaled to ``size`` (transparency on white); one clear error for a
+    missing, non-image or undecodable file.
 
-    path = Path(path)
+    With ``digit_slots`` (a digits run's ``max_digits``) a picture is first drawn again like the run's
+    strings (:func:`redraw_digits`): always with ``cut=True``, never with ``cut=False``, and by default
+    when it does not already look like them (:func:`drawn_like_digit_strings`: dark ground, ink 40-95 % of
+    the height), e.g. dark digits on paper or a scan with wide borders.
+    """
+    from PIL import Image
+
+    from rnnkit.datasets.readers import open_image
+
     name = name or str(path)
-    if not path.is_file():
-        raise RnnkitError(f"expected an image file, got {name!r}, which does not exist")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA", "P", "PA"):
-                rgba = im.convert("RGBA")
-                im = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im.alpha_composite(rgba)
-            rgb = im.convert("RGB")
-            if rgb.size[0] < 1 or rgb.size[1] < 1:
-                raise ValueError("an empty image")
-            return np.asarray(rgb.resize((size[1], size[0]), Image.BILINEAR), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise RnnkitError(f"{name}: expected a readable image (PNG, JPEG, ...), got: {exc}") from None
+    im = open_image(path, name)
+    if im.size[0] < 1 or im.size[1] < 1:
+        raise RnnkitError(f"{name}: expected a non-empty image, got {im.size[0]}x{im.size[1]} pixels")
+    if im.mode in ("RGBA", "LA", "P", "PA"):
+        rgba = im.convert("RGBA")
+        im = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im.alpha_composite(rgba)
+    rgb = im.convert("RGB")
+    if digit_slots:
+        grey = np.asarray(rgb.convert("L"), np.float32) / 255.0
+        if cut or (cut is None and not drawn_like_digit_strings(grey)):
+            return redraw_digits(grey, size, digit_slots)
+    return np.asarray(rgb.resize((size[1], size[0]), Image.BILINEAR), dtype=np.uint8)
 
 
-def _user_data(cfg: CaptionConfig) -> CaptionData:
+def _user_data(cfg: CaptionConfig, digit_slots: int | None = None, cut: bool | None = None) -> CaptionData:
     p = Path(cfg.data)
     if p.is_dir():
         p = p / "captions.csv"
@@ -319,17 +408,18 @@ def _user_data(cfg: CaptionConfig) -> CaptionData:
         if file not in refs:
             order.append(file)
         refs[file].append(caption)
-    images = np.stack([read_image(p.parent / f, size, f) for f in order])
+    images = np.stack([read_image(p.parent / f, size, f, digit_slots, cut) for f in order])
     return CaptionData(p.name, images, [refs[f] for f in order])
 
 
-def load_data(cfg: CaptionConfig) -> CaptionData:
-    """The data set ``cfg.data`` names (built in or the user's CSV)."""
+def load_data(cfg: CaptionConfig, digit_slots: int | None = None, cut: bool | None = None) -> CaptionData:
+    """The data set ``cfg.data`` names (built in or the user's CSV; its images read with ``digit_slots`` and
+    ``cut`` as :func:`read_image` says)."""
     if cfg.data == "emoji":
         return _emoji_data(cfg)
     if cfg.data == "digits":
         return _digits_data(cfg)
-    return _user_data(cfg)
+    return _user_data(cfg, digit_slots, cut)
 
 
 def split(cfg: CaptionConfig, data: CaptionData) -> tuple[list[int], list[int], list[int]]:

@@ -40,6 +40,8 @@ class Captioner:
             raise RnnkitError(f"run {self.run.name}: caption.json is damaged (no 'words')")
         self.vocab = WordVocab(info["words"][len(WordVocab.SPECIALS) :])
         self.max_words = int(info.get("max_words", self.config.max_words))
+        # a digits run reads a picture drawn differently from its strings by drawing it again their way
+        self.digit_slots = self.config.max_digits if info.get("data", self.config.data) == "digits" else None
         if len(self.vocab) != self.model.config.seq2seq.tgt_vocab_size:
             raise RnnkitError(f"run {self.run.name}: the word list does not match the model (damaged run?)")
 
@@ -81,31 +83,51 @@ class Captioner:
             out.append(entry)
         return out
 
-    def read_images(self, paths: list[str]) -> np.ndarray:
-        """Image files scaled to the run's size; a missing, non-image or undecodable file is one error."""
+    def read_image(self, path, name: str | None = None, cut: bool | None = None) -> np.ndarray:
+        """An image file at the run's size (:func:`~rnnkit.apps.caption.data.read_image`); a digits run first
+        draws a picture unlike its strings (dark digits on paper, wide borders) again like them, and
+        ``cut=True`` / ``False`` always / never does."""
+        return read_image(path, self.image_size, name, self.digit_slots, self._cut(cut))
+
+    def _cut(self, cut: bool | None) -> bool | None:
+        if cut is not None and self.digit_slots is None:
+            raise RnnkitError(
+                f"cut: only a run trained on digit strings draws images again; run {self.run.name} was trained "
+                f"on {self.config.data!r}"
+            )
+        return cut
+
+    def read_images(self, paths: list[str], cut: bool | None = None) -> np.ndarray:
+        """Image files scaled to the run's size (:meth:`read_image`); a missing, non-image or undecodable file is
+        one error."""
         if not paths:
             raise RnnkitError("expected image files to caption, got none")
-        return np.stack([read_image(p, self.image_size) for p in paths])
+        return np.stack([self.read_image(p, cut=cut) for p in paths])
 
-    def caption_files(self, paths: list[str], beam: int = 1, n_best: int = 1) -> list[dict[str, Any]]:
-        """:meth:`caption` of image files; each result starts with ``"image"`` (the path as given)."""
-        results = self.caption(self.read_images(list(paths)), beam=beam, n_best=n_best)
+    def caption_files(
+        self, paths: list[str], beam: int = 1, n_best: int = 1, cut: bool | None = None
+    ) -> list[dict[str, Any]]:
+        """:meth:`caption` of image files (read by :meth:`read_image`); each result starts with ``"image"``
+        (the path as given)."""
+        results = self.caption(self.read_images(list(paths), cut), beam=beam, n_best=n_best)
         return [{"image": str(p), **r} for p, r in zip(paths, results)]
 
     def predict_inputs(
-        self, inputs: list[str], beam: int | None = None, n_best: int | None = None
+        self, inputs: list[str], beam: int | None = None, n_best: int | None = None, cut: bool | None = None
     ) -> list[dict[str, Any]]:
-        """``rnnkit predict RUN image.png ... [--beam N] [--n-best K]``: :meth:`caption_files` of the inputs.
+        """``rnnkit predict RUN image.png ... [--beam N] [--n-best K] [--cut]``: :meth:`caption_files` of the
+        inputs.
 
         ``beam`` defaults to ``n_best`` (or 1, greedy) and ``n_best`` to 1.
         """
         beam = beam if beam is not None else (n_best or 1)
-        return self.caption_files(list(inputs), beam=beam, n_best=1 if n_best is None else n_best)
+        return self.caption_files(list(inputs), beam=beam, n_best=1 if n_best is None else n_best, cut=cut)
 
-    def evaluate(self, data: str | None = None) -> dict[str, Any]:
+    def evaluate(self, data: str | None = None, cut: bool | None = None) -> dict[str, Any]:
         """BLEU-4, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test images
-        (as in training), or on every image of a CSV ``file,caption`` (the run's column names); a run with a
-        feed-forward counterpart scores it too (keys ending in `` (feed-forward)``)."""
+        (as in training), or on every image of a CSV ``file,caption`` (the run's column names; read as
+        :meth:`read_image` reads, with ``cut``); a run with a feed-forward counterpart scores it too (keys
+        ending in `` (feed-forward)``)."""
         import dataclasses
 
         from rnnkit.apps.caption import report
@@ -119,7 +141,7 @@ class Captioner:
             where = f"held-out test images of {d.name} ({len(te)} images)"
         else:
             cfg = dataclasses.replace(cfg, data=str(data))
-            d = load_data(cfg)
+            d = load_data(cfg, self.digit_slots, self._cut(cut))
             te = list(range(len(d)))
             where = f"{Path(data).name} ({len(te)} images)"
         images, refs = d.images[te], [d.refs[i] for i in te]

@@ -560,27 +560,9 @@ def normalize_line(image, height: int = 32, name: str = "image", margin: float |
 
 def read_image(path: Path, height: int = 32, margin: float | None = None) -> np.ndarray:
     """A line image file, normalised (:func:`normalize_line`); unreadable files are one clear error."""
-    import warnings
+    from rnnkit.datasets.readers import open_image
 
-    from PIL import Image, UnidentifiedImageError
-
-    from rnnkit.datasets.readers import check_input_file
-
-    path = check_input_file(path, "image")  # names a directory, a link loop, a FIFO for what it is
-    if path.stat().st_size == 0:
-        raise RnnkitError(f"{path.name}: expected an image (PNG, JPEG, ...), got an empty file")
-    try:
-        with warnings.catch_warnings():  # PIL only warns below twice its pixel limit: refuse those too
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.load()
-                return normalize_line(im, height, path.name, margin)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise RnnkitError(
-            f"{path.name}: expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, got a larger one: {exc}"
-        ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise RnnkitError(f"{path.name}: expected a readable image (PNG, JPEG, ...), got: {exc}") from None
+    return normalize_line(open_image(path, Path(path).name), height, Path(path).name, margin)
 
 
 def load_line_images(
