@@ -338,6 +338,11 @@ def test_textgen_train_generate_round_trip(tmp_path, capsys, monkeypatch):
 
     rc, _, err = run_cli(capsys, "generate", run, "x", "--top-p", "1.5")
     assert_one_line_error(rc, err, "top_p", "<= 1.0")
+    # a music run's flags are refused in one line, and the seed is bounded (it overflowed torch's seed)
+    rc, _, err = run_cli(capsys, "generate", run, "x", "--meter", "6/8")
+    assert_one_line_error(rc, err, "--meter: for music runs", "text-generation run")
+    rc, _, err = run_cli(capsys, "generate", run, "x", "--seed", str(10**16))
+    assert_one_line_error(rc, err, "seed (--seed): expected a value <= 2147483647")
 
 
 @pytest.mark.slow
@@ -628,7 +633,7 @@ def test_predict_needs_input_and_a_run(tmp_path, capsys, monkeypatch, small_run_
     # another application's flag is refused in one line, not ignored
     for flag in (["--cut"], ["--lexicon"], ["--beam", "3"], ["--next", "2"]):
         rc, _, err = run_cli(capsys, "predict", run, "a fine film", *flag)
-        assert_one_line_error(rc, err, f"{flag[0]}: this SentimentPredictor run does not take it")
+        assert_one_line_error(rc, err, f"{flag[0]}: a sentiment run does not take it")
 
 
 def test_the_command_list_and_a_mistyped_command_need_no_torch():

@@ -432,6 +432,51 @@ def test_short_training_beats_the_unigram_and_generates(folk, tmp_path, capsys):
     assert all("M:3/4" in p.read_text() for p in (tmp_path / "cli").glob("*.abc"))
     rc, _, err = run_cli(capsys, "generate", result.run, "a prompt")
     assert_one_line_error(rc, err, "takes no prompts")
+    # the sampling flags are checked as for text, --length (text only) is refused, a --config file is read
+    for flags, fragment in (
+        (["--top-p", "0"], "top_p (--top-p): expected a value >= 1e-09"),
+        (["--top-k", "-1"], "top_k (--top-k): expected a value >= 0"),
+        (["--temperature", "-1"], "temperature (--temperature): expected a value >= 1e-06"),
+        (["--num-samples", "0"], "num_samples (--num-samples): expected a value >= 1"),
+        (["--seed", str(10**16)], "seed (--seed): expected a value <= 2147483647"),
+        (["--length", "3"], "--length: a music run writes whole tunes"),
+        (["--config", tmp_path / "nope.toml"], "nope.toml"),
+    ):
+        rc, _, err = run_cli(capsys, "generate", result.run, *flags, "--out", tmp_path / "bad")
+        assert_one_line_error(rc, err, fragment)
+        assert not (tmp_path / "bad").exists()
+    (tmp_path / "gen.toml").write_text("num_samples = 2\nmeter = '3/4'\nmax_length = 300\n")
+    rc, out_text, err = run_cli(
+        capsys,
+        "generate",
+        result.run,
+        "--config",
+        tmp_path / "gen.toml",
+        "--key",
+        "G",
+        "--out",
+        tmp_path / "cli",
+    )
+    assert rc == 0, err
+    # two tunes in 3/4 in G, and the folder holds this call's tunes only (the first call wrote two as well)
+    abc = sorted((tmp_path / "cli").glob("*.abc"))
+    assert [p.name for p in abc] == ["tune_1.abc", "tune_2.abc"] and [
+        Path(x).parent for x in out_text.split()
+    ]
+    assert all("M:3/4" in p.read_text() and "K:Gmaj" in p.read_text() for p in abc)
+    rc, out_text, err = run_cli(capsys, "generate", result.run, "--seed", "3", "--out", tmp_path / "cli")
+    assert rc == 0, err
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted(
+        Path(x).name for x in out_text.split()
+    )
+    # a key without a meter: the meter is drawn, the key kept
+    (tune,) = generate(result.run, key="Ador", num_samples=1, max_length=300)
+    assert tune[0].startswith("M:")
+    rc, _, err = run_cli(capsys, "generate", result.run, "--out", abc[0])
+    assert_one_line_error(rc, err, "--out: expected a folder for the tunes", "which is a file")
+    # a music run predicts nothing, and a text-generation run takes no music flags
+    rc, _, err = run_cli(capsys, "predict", result.run, "G A B")
+    assert_one_line_error(rc, err, "a music run has nothing to predict", "rnnkit generate")
     # `rnnkit evaluate RUN [--data FILE]`: the network and its baselines on the same tokens
     rc, out_text, err = run_cli(capsys, "evaluate", result.run, "--json")
     assert rc == 0, err

@@ -33,29 +33,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     add_config_arguments(p, GenerateConfig)
     music = p.add_argument_group("music runs")
-    music.add_argument("--meter", default="", help="meter of the tunes, e.g. 6/8 (default: drawn)")
-    music.add_argument(
-        "--key", default="", help="key of the tunes, e.g. Dmix, G, Ador (default: C, mode drawn)"
-    )
+    music.add_argument("--meter", help="meter of the tunes, e.g. 6/8 (default: drawn)")
+    music.add_argument("--key", help="key of the tunes, e.g. Dmix, G, Ador (default: C, mode drawn)")
     music.add_argument(
         "--out", metavar="DIR", help="folder for the tunes' .abc/.mid/.png (default: tunes-RUN)"
     )
 
 
 def _music(args: argparse.Namespace) -> int:
-    """Tunes from a music run: the sampling flags the two kinds of run share, plus meter and key."""
+    """Tunes from a music run: the sampling flags the two kinds of run share, plus meter and key, checked
+    like any other settings (defaults < ``--config`` TOML < flags)."""
     from pathlib import Path
 
-    from rnnkit.apps.music.use import generate
+    from rnnkit.apps.music.config import GenerateMusicConfig
+    from rnnkit.apps.music.use import load
 
     if args.prompts or args.file:
         raise RnnkitError("a music run takes no prompts: use --meter and --key")
-    given = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p", "num_samples", "seed")}
-    options = {k: v for k, v in given.items() if v is not None}
-    if options.get("temperature") == 0:
-        options["temperature"] = 1e-6  # greedy
+    if args.length is not None:
+        raise RnnkitError(
+            "--length: a music run writes whole tunes, each as long as the model makes it (at most max_length "
+            "tokens, which --config can set); --length is for text-generation runs"
+        )
+    if args.temperature == 0:
+        args.temperature = 1e-6  # greedy
+    gen = config_from_args(GenerateMusicConfig, args, args.config)
     out = Path(args.out) if args.out else Path(f"tunes-{Path(args.run).resolve().name}")
-    paths = generate(args.run, meter=args.meter, key=args.key, out_dir=out, **options)
+    paths = load(args.run).generate(out, gen)
     if args.json:
         print(json.dumps({"files": [str(p) for p in paths]}, indent=1))
     else:
@@ -84,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         return _music(args)
     from rnnkit.apps.textgen.config import GenerateConfig
 
+    for flag in ("meter", "key", "out"):
+        if getattr(args, flag) is not None:
+            raise RnnkitError(f"--{flag}: for music runs; {args.run} is a text-generation run")
     gen = config_from_args(GenerateConfig, args, args.config)
     model = TextGenerator(args.run)
     prompts = read_inputs(args.prompts, args.file, "prompts") if (args.prompts or args.file) else _piped()

@@ -138,10 +138,12 @@ def _is_float(v: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from rnnkit.apps import load_run
     from rnnkit.apps._common import format_table, format_value, read_inputs
+    from rnnkit.apps.rundir import open_run
     from rnnkit.apps.sentiment import SentimentPredictor
     from rnnkit.apps.textgen import TextGenerator
 
     model = load_run(args.run)
+    app = open_run(args.run)[1].get("app", "")
     # the flags of some applications only: given to a run that does not take one, one line (not ignored)
     extra = {
         k: v for k in ("beam", "n_best", "stream", "lexicon", "cut") if (v := getattr(args, k)) is not None
@@ -151,9 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if args.next and not isinstance(model, TextGenerator):
         refused.append("next")
     if refused:
-        raise RnnkitError(
-            f"--{refused[0].replace('_', '-')}: this {type(model).__name__} run does not take it"
-        )
+        raise RnnkitError(f"--{refused[0].replace('_', '-')}: a {app} run does not take it")
     if isinstance(model, SentimentPredictor):
         texts = read_inputs(args.inputs, args.file, "texts")
         out = model.predict(texts)
@@ -183,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
             keys = [k for k in (out[0] if out else {}) if not isinstance(out[0][k], (dict, list))]
             print(format_table([[_short(str(r[k])) for k in keys] for r in out], keys))
         return 0
+    if not hasattr(model, "read_recent"):  # a music run: what it makes is tunes
+        raise RnnkitError(
+            f"a {app} run has nothing to predict: `rnnkit generate {args.run}` writes its tunes and "
+            f"`rnnkit evaluate {args.run}` scores it"
+        )
     out = _forecast(model, args)
     if args.json:
         print(json.dumps(out, indent=1))

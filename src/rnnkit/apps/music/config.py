@@ -80,5 +80,5 @@ class GenerateMusicConfig:
     )
     constrained: bool = option(True, "mask tokens that would make a bar longer than the meter")
     max_length: int = option(600, "tokens at most per tune", low=8)
-    seed: int = option(0, "random seed of the sampling", low=0)
+    seed: int = option(0, "random seed of the sampling", low=0, high=2**31 - 1)
     wav: bool = option(True, "also write a WAV per tune where fluidsynth or timidity is installed")

@@ -102,10 +102,16 @@ def tune_nats(model, encoded: list[list[int]], batch_size: int = 64) -> np.ndarr
 
 @torch.no_grad()
 def sample_tunes(
-    model, vocab: Vocabulary, prefixes: list[list[str]], gen: GenerateMusicConfig, seed_offset: int = 0
+    model,
+    vocab: Vocabulary,
+    prefixes: list[list[str]],
+    gen: GenerateMusicConfig,
+    seed_offset: int = 0,
+    key: str = "",
 ) -> list[list[str]]:
     """Token lists (header + body, no specials) continuing each prefix (``[]``, ``["M:6/8"]`` or
-    ``["M:6/8", "K:Cmaj"]``; a missing meter or key is drawn from the model).
+    ``["M:6/8", "K:Cmaj"]``; a missing meter or key is drawn from the model, except that ``key`` (a token such
+    as ``"K:Cdor"``) is the key of a tune whose meter is drawn).
 
     Tokens are drawn with ``gen.temperature``, ``gen.top_k`` and ``gen.top_p``; with ``gen.constrained``
     the bar grammar masks tokens that would overfill a bar before the top-k/top-p cut. A tune that reaches
@@ -146,7 +152,7 @@ def sample_tunes(
             if n == 0:
                 mask[b] = meters
             elif n == 1:
-                mask[b] = keys
+                mask[b] = keys if not key else torch.tensor([t == key for t in tokens])
             elif gen.constrained:
                 if states[b] is None:
                     states[b] = BarState(seqs[b][0][2:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from rnnkit.apps.music.config import GenerateMusicConfig
 from rnnkit.apps.music.data import APP
 from rnnkit.apps.music.model import check_prefix, sample_tunes
 from rnnkit.apps.rundir import open_run, read_json
+from rnnkit.config import validate_config
 from rnnkit.datasets import Vocabulary
 
 __all__ = ["MusicGenerator", "generate", "load", "write_tunes"]
@@ -52,11 +54,10 @@ class MusicGenerator:
             key_token = f"K:C{mode}"
         check_prefix(self.vocab, meter, key_token)
         prefix = [f"M:{meter}"] if meter else []
-        if key_token:
-            if not prefix:
-                raise RnnkitError("--key needs --meter as well (the meter comes first in a tune)")
+        if key_token and prefix:
             prefix.append(key_token)
-        out = sample_tunes(self.model, self.vocab, [prefix] * gen.num_samples, gen)
+        # a key without a meter: the meter is drawn first, then the key follows it
+        out = sample_tunes(self.model, self.vocab, [prefix] * gen.num_samples, gen, key=key_token)
         if gen.key:
             moved = []
             for t in out:
@@ -147,14 +148,30 @@ def write_tunes(
     (:func:`.render.synthesizer`), a WAV per tune; returns the paths written.
 
     Everything is written into a temporary folder first and moved into ``out_dir`` only when every file is
-    done, so a failure leaves no partial output. Without a synthesiser the WAVs are skipped with a logged note.
+    done, so a failure leaves no partial output; tune files of an earlier call in ``out_dir`` are replaced
+    (all of them, so that the folder never mixes two calls' tunes). Without a synthesiser the WAVs are skipped
+    with a logged note.
     """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RnnkitError(f"--out: expected a folder for the tunes, got {str(out_dir)!r}, which is a file")
+    try:
+        return _write_tunes(tunes, out_dir, title, wav)
+    except OSError as exc:
+        raise RnnkitError(
+            f"--out: cannot write the tunes into {str(out_dir)!r}: {exc.strerror or exc}"
+        ) from None
+
+
+_TUNE_FILE = re.compile(r"tune_\d+\.(abc|mid|png|wav)")
+
+
+def _write_tunes(tunes: list[list[str]], out_dir: Path, title: str, wav: bool) -> list[Path]:
     import shutil
     import tempfile
 
     from rnnkit.apps.music.render import synthesizer, write_midi, write_piano_roll, write_wav
 
-    out_dir = Path(out_dir)
     command = None
     if wav:
         command, why = synthesizer()
@@ -175,6 +192,13 @@ def write_tunes(
             if command is not None:
                 staged.append(write_wav(stem.with_suffix(".mid"), stem.with_suffix(".wav"), command))
         out_dir.mkdir(parents=True, exist_ok=True)
+        # the tunes of an earlier call go (into the temporary folder, removed with it): the folder then holds
+        # this call's tunes only, not a mix of two calls' numbering
+        old = Path(tmp) / "earlier"
+        old.mkdir()
+        for p in out_dir.iterdir():
+            if _TUNE_FILE.fullmatch(p.name) and p.is_file():
+                shutil.move(str(p), str(old / p.name))
         written = []
         for p in staged:
             shutil.move(str(p), str(out_dir / p.name))  # same file system: a rename
@@ -200,6 +224,8 @@ def generate(
     unknown = sorted(set(options) - set(GenerateMusicConfig.__dataclass_fields__))
     if unknown:
         raise RnnkitError(f"unknown generate options {unknown}: expected fields of GenerateMusicConfig")
-    gen = replace(GenerateMusicConfig(), meter=meter, key=key, num_samples=num_samples, **options)
+    gen = validate_config(
+        replace(GenerateMusicConfig(), meter=meter, key=key, num_samples=num_samples, **options)
+    )
     g = load(run)
     return g.generate(out_dir, gen) if out_dir is not None else g.tunes(gen)

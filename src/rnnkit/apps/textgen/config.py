@@ -205,4 +205,4 @@ class GenerateConfig:
         1.0, "nucleus sampling: the smallest set with this much probability; 1 = all", low=1e-9, high=1.0
     )
     num_samples: int = option(1, "samples per prompt", low=1)
-    seed: int = option(0, "random seed of the sampling", low=0)
+    seed: int = option(0, "random seed of the sampling", low=0, high=2**31 - 1)
