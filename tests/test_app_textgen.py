@@ -140,6 +140,16 @@ def test_recurrence_beats_the_baselines_on_a_long_range_text(tmp_path):
     assert ev["bpc"] == pytest.approx(m["test"]["bpc"], rel=1e-6)
     assert ev["kneser_ney"] == pytest.approx(b["kneser_ney"], rel=1e-9)
     assert ev["feedforward"] == pytest.approx(b["feedforward"], rel=1e-6)
+    # a short file is read as one stream from its start, as `score` reads it: 16 streams each starting from
+    # a zero state charged the network for every stream's start, next to an n-gram that sees the text before
+    short = tmp_path / "short.txt"
+    short.write_text(_memory_text()[:400])
+    gen = load_run(result.run)
+    text = short.read_text().rstrip("\n")
+    assert gen.evaluate(str(short))["bpc"] == pytest.approx(gen.score([text])[0]["bits_per_token"], abs=0.02)
+    from rnnkit.apps.textgen.data import stream_count
+
+    assert (stream_count(400), stream_count(2_000), stream_count(100_001)) == (1, 3, 16)
     row = result.rows[0]
     assert row.baseline == min(b, key=b.get) and row.baselines == pytest.approx(b)
     assert row.met == (m["test"]["bpc"] < row.baseline_value) and row.met

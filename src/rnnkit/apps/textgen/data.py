@@ -83,10 +83,15 @@ def streams(ids: torch.Tensor, num: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+MIN_STREAM = 500
+"""Tokens a held-out stream reads at least: each stream starts from a zero state, which costs its first tokens,
+while the n-gram scored next to it sees the text before them."""
+
+
 def stream_count(n: int, num_streams: int = EVAL_STREAMS) -> int:
     """How many parallel streams a held-out text of ``n`` tokens is read as: ``num_streams``, fewer for a
-    short text (each stream at least 2 tokens)."""
-    return max(1, min(num_streams, (n - 1) // 2))
+    short text (each stream at least :data:`MIN_STREAM` tokens; one for a text shorter than twice that)."""
+    return max(1, min(num_streams, (n - 1) // MIN_STREAM))
 
 
 def scored_positions(n: int, num_streams: int = EVAL_STREAMS) -> np.ndarray:
