@@ -246,6 +246,26 @@ def test_timeseries_train_predict_round_trip(tmp_path, capsys, monkeypatch):
     fc_steps = json.loads(out)
     assert fc_steps["last"]["time"] == str(len(values) - 1)
     assert [f["time"] for f in fc_steps["forecast"]][:2] == [str(len(values)), str(len(values) + 1)]
+    # two months left out of the file read like two empty cells, and the forecast says what it filled
+    lines = recent.read_text().splitlines()
+    (tmp_path / "gap.csv").write_text("\n".join(lines[:10] + lines[12:]) + "\n")
+    (tmp_path / "blank.csv").write_text(
+        "\n".join(lines[:10] + [x.split(",")[0] + "," for x in lines[10:12]] + lines[12:]) + "\n"
+    )
+    rc, out, err = run_cli(capsys, "predict", run, "--file", tmp_path / "gap.csv", "--json")
+    assert rc == 0, err
+    gap = json.loads(out)
+    rc, out, _ = run_cli(capsys, "predict", run, "--file", tmp_path / "blank.csv", "--json")
+    assert gap["forecast"] == json.loads(out)["forecast"]
+    assert gap["filled"] == {"cells": 2, "rows_added": [x.split(",")[0] for x in lines[10:12]]}
+    rc, out, _ = run_cli(capsys, "predict", run, "--file", tmp_path / "gap.csv")
+    assert (
+        "note: 2 missing value(s) filled by linear interpolation, 2 of them in rows the file left out" in out
+    )
+    # the series is positive, so the run keeps its forecasts >= 0; a negative recent value is refused
+    assert json.loads((run / "scaler.json").read_text())["nonnegative"]
+    rc, _, err = run_cli(capsys, "predict", run, *values[:-1], "-5")
+    assert_one_line_error(rc, err, "expected non-negative values of 'load'", "got -5")
     rc, _, err = run_cli(capsys, "generate", run, "x")
     assert_one_line_error(rc, err, "is a 'timeseries' run", "textgen")
 

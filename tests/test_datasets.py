@@ -573,6 +573,47 @@ def test_time_series_from_a_semicolon_spreadsheet_with_decimal_commas(tmp_path):
     np.testing.assert_allclose(read_time_series_csv(tmp_path / "dots.csv").values[:, 0], [1.5, 2.5])
 
 
+def test_time_series_rows_in_time_order_and_the_rows_a_file_leaves_out(tmp_path):
+    months = [f"{y}-{m:02d}" for y in (2001, 2002, 2003) for m in range(1, 13)]
+    values = [float(i) for i in range(36)]
+
+    def write(name, rows):
+        path = tmp_path / name
+        path.write_text("month,sales\n" + "".join(f"{t},{v:g}\n" for t, v in rows))
+        return path
+
+    # three months left out: put back as rows, filled like empty cells (the line through their neighbours)
+    gapped = [r for i, r in enumerate(zip(months, values)) if i not in (10, 11, 12)]
+    ts = read_time_series_csv(write("gaps.csv", gapped))
+    assert ts.times == months and ts.inserted == ["2001-11", "2001-12", "2002-01"]
+    np.testing.assert_allclose(ts.values[:, 0], values)
+    assert ts.missing[:, 0].sum() == 3 and ts.missing[10:13, 0].all()
+    # a row out of order or a month twice: one line naming it; newest first: sort them
+    swapped = list(zip(months, values))
+    swapped[5], swapped[6] = swapped[6], swapped[5]
+    for name, rows, fragments in (
+        (
+            "swapped.csv",
+            swapped,
+            ["line 8", "'2001-06' comes before the row above's '2001-07'", "oldest first"],
+        ),
+        ("twice.csv", list(zip(months, values))[:20] + [(months[19], 1.0)], ["line 22", "'2002-08' repeats"]),
+        ("back.csv", list(zip(months, values))[::-1], ["newest first", "sort the rows by time"]),
+    ):
+        with pytest.raises(RnnkitError) as err:
+            read_time_series_csv(write(name, rows))
+        assert all(f in str(err.value) for f in fragments), str(err.value)
+    # row numbers and labels are not judged; a thousands comma gives a row more fields than the header
+    plain = tmp_path / "plain.csv"
+    plain.write_text("t,x\n3,1\n1,2\n2,3\n")
+    assert read_time_series_csv(plain, time_column="t").times == ["3", "1", "2"]
+    (tmp_path / "comma.csv").write_text("year,x\n1980,5\n1981,1,234\n1982,7\n")
+    with pytest.raises(RnnkitError, match="comma.csv line 3: expected 2 fields like the header, got 3"):
+        read_time_series_csv(tmp_path / "comma.csv")
+    (tmp_path / "trailing.csv").write_text("year,x\n1980,5,\n1981,6,\n1982,7,\n")
+    assert read_time_series_csv(tmp_path / "trailing.csv").values[:, 0].tolist() == [5, 6, 7]
+
+
 def test_time_series_keeps_every_digit(tmp_path):
     # float32 keeps about 7 significant digits: a count near 3e7 would move in steps of 2 and a price near
     # 5,000 would lose its fourth decimal, and the baselines would be fitted on the rounded numbers

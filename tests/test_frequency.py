@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnkit.datasets.frequency import Frequency, infer_frequency, next_stamps, runs_backwards
+from rnnkit.datasets.frequency import (
+    Frequency,
+    infer_frequency,
+    missing_stamps,
+    next_stamps,
+    out_of_order,
+    runs_backwards,
+)
 
 # pandas' frequency codes (the part before any "-": "QS-OCT" is quarterly) -> the name rnnkit gives
 PANDAS_NAMES = {
@@ -148,3 +155,31 @@ def test_a_forecast_of_half_hourly_or_quarterly_data_is_stamped():
     assert future_times(["2020-01-31", "2020-02-29"], 1) == ["2020-03-31"]  # month ends, not 29 March
     assert future_times(["9999-10", "9999-11", "9999-12"], 2) == ["+1", "+2"]  # past the year 9999
     assert future_times(["a", "b", "c"], 2) == ["+1", "+2"]
+
+
+@pytest.mark.parametrize("code", ["MS", "ME", "QS-OCT", "YS", "D", "W-SUN", "h"])
+def test_the_stamps_a_gap_leaves_out_are_pandas_own(code):
+    index = pd.date_range("2001-03-01", periods=80, freq=code)
+    fine = index.hour.any() or index.minute.any()
+    for style in ["%Y-%m-%dT%H:%M"] if fine else ["%Y-%m-%d", "%d/%m/%Y"]:
+        written = list(index.strftime(style))
+        kept = [t for i, t in enumerate(written) if i not in (5, 6, 40)]
+        assert missing_stamps(kept) == [(4, written[5:7]), (37, [written[40]])], (code, style)
+        assert missing_stamps(written) == []
+    trading = list(pd.date_range("2020-01-01", periods=60, freq="B").strftime("%Y-%m-%d"))
+    assert missing_stamps(trading) == []  # weekends are not gaps
+    assert missing_stamps([str(i) for i in range(0, 40, 2)]) == []  # row numbers: no dates
+
+
+def test_month_names_with_a_day_and_stamps_out_of_order():
+    months = pd.date_range("1995-01-01", periods=30, freq="MS")
+    for style in ("%b-%d-%Y", "%d-%b-%Y", "%B %d, %Y", "%d %b %Y"):  # statsmodels' elec_equip: Jan-01-1995
+        assert infer_frequency(list(months.strftime(style))) == Frequency("monthly", 12), style
+    assert infer_frequency(["Jan-1-1995", "Feb-1-1995", "Mar-1-1995", "Apr-1-1995"]) == Frequency(
+        "monthly", 12
+    )
+    assert infer_frequency(["Foo-1-1995", "Feb-1-1995", "Mar-1-1995"]) is None
+    assert out_of_order(["2001-01", "2001-02", "2001-03"]) is None
+    assert out_of_order(["2001-01", "2001-03", "2001-02", "2001-04"]) == 2
+    assert out_of_order(["1990", "1991", "1991", "1992"]) == 2
+    assert out_of_order(["3", "1", "2"]) is None  # row numbers are not judged

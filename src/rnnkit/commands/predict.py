@@ -124,7 +124,10 @@ def _forecast(model, args) -> dict:
         raise RnnkitError(
             "no recent values: give a CSV with --file FILE, pipe one on stdin, or list the values"
         )
-    return model.predict(series.values, series.times if series.timed else None)
+    out = model.predict(series.values, series.times if series.timed else None)
+    if series.missing.any():  # what was filled in, so that a forecast from guessed values says so
+        out["filled"] = {"cells": int(series.missing.sum()), "rows_added": list(series.inserted)}
+    return out
 
 
 def _is_float(v: str) -> bool:
@@ -203,6 +206,10 @@ def run(args: argparse.Namespace) -> int:
                 [(f["step"], f["time"], f["value"]) for f in out["forecast"]], ("step", "time", "forecast")
             )
         )
+        if "filled" in out:
+            added = out["filled"]["rows_added"]
+            rows = f", {len(added)} of them in rows the file left out ({added[0]} ..)" if added else ""
+            print(f"note: {out['filled']['cells']} missing value(s) filled by linear interpolation{rows}")
     return 0
 
 

@@ -44,7 +44,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Frequency", "infer_frequency", "next_stamps", "runs_backwards", "stamp_keys"]
+__all__ = [
+    "Frequency",
+    "infer_frequency",
+    "missing_stamps",
+    "next_stamps",
+    "out_of_order",
+    "runs_backwards",
+    "stamp_keys",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,10 @@ _QUARTER = [re.compile(r"^(\d{4})\s*[-_/ ]?\s*q([1-4])$"), re.compile(r"^q([1-4]
 _MONTH_NAME = [
     re.compile(r"^([a-z]{3,9})\.?\s*[-_/ ]?\s*(\d{4})$"),
     re.compile(r"^(\d{4})\s*[-_/ ]?\s*([a-z]{3,9})$"),
+]
+_NAMED_DAY = [  # month names with a day: statsmodels' "Jan-1-1995", "January 1, 1995", "01-Jan-1995", "1 Jan 1995"
+    re.compile(r"^([a-z]{3,9})\.?[-/ ](\d{1,2}),?[-/ ](\d{4})([ t].*)?$"),
+    re.compile(r"^(\d{1,2})[-/ ]([a-z]{3,9})\.?[-/ ](\d{4})([ t].*)?$"),
 ]
 _WEEK = re.compile(r"^(\d{4})-?w(\d{1,2})$")
 _YMD = re.compile(r"^(\d{4})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?([ t].*)?$")
@@ -127,6 +139,14 @@ def _one(text: str, day_first: bool) -> tuple[str, int] | None:
             return ("m", _month_count(int(v), 0)) if 1000 <= v <= 2999 else None
         months = v * 12
         return ("m", round(months)) if abs(months - round(months)) < 1e-3 and 1000 <= v < 3000 else None
+    for i, rx in enumerate(_NAMED_DAY):
+        if m := rx.match(t):
+            name, day = (m[1], m[2]) if i == 0 else (m[2], m[1])
+            month = _MONTHS.get(name[:3])
+            if month is None or not _MONTH_NAMES[month].startswith(name):
+                return None
+            stamp = _iso(int(m[3]), month + 1, int(day), m[4])
+            return None if stamp is None else ("s", int(stamp.astype("datetime64[s]").astype(np.int64)))
     if m := _YMD.match(t):
         parts = (int(m[1]), int(m[2]), None if m[3] is None else int(m[3]), m[4])
     elif m := _DMY.match(t):
@@ -255,6 +275,49 @@ def stamp_keys(times: Sequence[str]) -> np.ndarray | None:
     return None if read is None else read[1]
 
 
+def out_of_order(times: Sequence[str]) -> int | None:
+    """The first index ``i`` whose stamp is not later than stamp ``i - 1`` (a repeat or a step back), for stamps
+    that read as dates; None when they increase or are not dates (row numbers, labels)."""
+    keys = stamp_keys(times) if len(times) >= 2 else None
+    if keys is None:
+        return None
+    bad = np.flatnonzero(np.diff(keys) <= 0)
+    return int(bad[0]) + 1 if len(bad) else None
+
+
+def missing_stamps(times: Sequence[str]) -> list[tuple[int, list[str]]]:
+    """The stamps a regular series leaves out: ``(i, stamps)`` for each gap, the stamps that belong after
+    ``times[i]``, written as the series writes its stamps.
+
+    Only for stamps of a known frequency (:func:`infer_frequency`; not trading days, whose weekends are no
+    gaps) whose every step is a whole number of the regular step; otherwise ``[]``, as for a series without
+    gaps.
+
+    Example::
+
+        >>> missing_stamps(["2001-01", "2001-02", "2001-05", "2001-06"])
+        [(1, ['2001-03', '2001-04'])]
+    """
+    frequency = infer_frequency(times)
+    if frequency is None or frequency == _BUSINESS:
+        return []
+    kind, values = _stamps(times)
+    _, step, _ = _regular(kind, values)
+    steps = np.diff(values)
+    if step <= 0 or np.any(steps % step):
+        return []
+    gaps = []
+    for i in np.flatnonzero(steps > step):
+        try:
+            stamps = _continue(times[: i + 1], int(steps[i] // step) - 1, step, (kind, values[: i + 1]))
+        except (ValueError, OverflowError):
+            stamps = None
+        if stamps is None:
+            return []
+        gaps.append((int(i), stamps))
+    return gaps
+
+
 def runs_backwards(times: Sequence[str]) -> bool:
     """Whether ``times`` read as dates (see :func:`infer_frequency`) and mostly decrease: newest first."""
     read = _stamps(times) if len(times) >= 3 else None
@@ -308,15 +371,26 @@ def next_stamps(times: Sequence[str], horizon: int) -> list[str] | None:
         return None
 
 
-def _continue(times: Sequence[str], horizon: int) -> list[str] | None:
-    read = _stamps(times) if len(times) >= 2 else None
+def _continue(
+    times: Sequence[str], horizon: int, step: int | None = None, read: tuple[str, np.ndarray] | None = None
+) -> list[str] | None:
+    """:func:`next_stamps`; with ``step`` (in the stamps' unit) and ``read`` (the stamps as :func:`_stamps` read
+    a longer series they begin, which settles day-first or month-first) the stamps after the last at that step,
+    for a ``times`` of one stamp or more, whatever their own steps."""
+    if read is None:
+        read = _stamps(times) if len(times) >= 2 else None
     if read is None:
         return None
     kind, values = read
-    frequency = infer_frequency(times)  # None also for a regular step without a usual season (every 2 days)
-    _, step, share = _regular(kind, values)
-    if frequency is None and (share < REGULAR_SHARE or step <= 0):
-        return None
+    if step is None:
+        frequency = infer_frequency(
+            times
+        )  # None also for a regular step without a usual season (every 2 days)
+        _, step, share = _regular(kind, values)
+        if frequency is None and (share < REGULAR_SHARE or step <= 0):
+            return None
+    else:
+        frequency = None
     last = times[-1].strip()
     if kind == "m":
         months = [int(values[-1]) + step * (h + 1) for h in range(horizon)]
@@ -332,7 +406,7 @@ def _continue(times: Sequence[str], horizon: int) -> list[str] | None:
         for fmt in _FORMATS:  # the last stamp's own day (or month end), if it has a day
             try:
                 seen = datetime.datetime.strptime(last, fmt)
-                before = datetime.datetime.strptime(times[-2].strip(), fmt)
+                before = datetime.datetime.strptime(times[-2 if len(times) > 1 else -1].strip(), fmt)
             except ValueError:
                 continue
             if (seen.year, seen.month) == (year, month + 1):

@@ -17,7 +17,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -339,6 +339,8 @@ class TimeSeries:
         columns: the C column names.
         missing: bool array (N, C), True where a value was missing and has been interpolated.
         timed: whether ``times`` were read from a time column (False: row numbers, or not known).
+        inserted: the time stamps of rows the file left out of a regular series, put back as missing rows
+            (:func:`~rnnkit.datasets.frequency.missing_stamps`); their cells count in ``missing``.
 
     Example: ``ts.values[:, 0]`` is the first series; ``len(ts)`` is N.
     """
@@ -348,6 +350,7 @@ class TimeSeries:
     columns: list[str]
     missing: np.ndarray
     timed: bool = False
+    inserted: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -452,7 +455,9 @@ def read_time_series_csv(
     (blank months before the first or after the last number are not part of it). ``value_columns`` picks the
     series (default: every other column). Missing cells (empty,
     ``NA``, ``N/A``, ``nan``, ``null``, ``None``) are filled by linear interpolation along the rows, and
-    by the nearest known value before the first / after the last one. Rows are kept in file order.
+    by the nearest known value before the first / after the last one. Rows are kept in file order; time stamps
+    that read as dates must run oldest first, each once, and the rows a regular series leaves out (a month
+    missing from a monthly file) are put back as missing rows, filled the same way (``inserted`` lists them).
 
     Returns a :class:`TimeSeries` with ``values`` of shape (N, C), float64 (the file's numbers, not rounded to
     float32's 7 digits: a count near 3e7 keeps its last digit). Example::
@@ -497,6 +502,11 @@ def read_time_series_csv(
             raise RnnkitError(
                 f"{name} line {line}: expected at least {needed} fields like the header, got {len(fields)}"
             )
+        if len(fields) > len(header) and any(f.strip() for f in fields[len(header) :]):
+            raise RnnkitError(
+                f"{name} line {line}: expected {len(header)} fields like the header, got {len(fields)} (a number "
+                'written with a thousands separator? write 1234, or quote it: "1,234")'
+            )
         times.append(str(r) if ti is None else stamp(fields))
         for c, i in enumerate(vis):
             try:
@@ -518,12 +528,57 @@ def read_time_series_csv(
         known = np.flatnonzero(~np.isnan(values[:, 0]))
         if len(known):  # months not yet observed (the last year's blank cells) are not part of the series
             times, values = times[known[0] : known[-1] + 1], values[known[0] : known[-1] + 1]
+    inserted: list[str] = []
+    if ti is not None:
+        times, values, inserted = _in_time_order(
+            name, times, values, None if wide else [ln for ln, _ in rows]
+        )
     missing = np.isnan(values)
     try:
         filled = interpolate_missing(values, value_columns)
     except RnnkitError as exc:
         raise RnnkitError(f"{name}: {exc}") from None
-    return TimeSeries(times, filled, list(value_columns), missing, ti is not None)
+    return TimeSeries(times, filled, list(value_columns), missing, ti is not None, inserted)
+
+
+def _in_time_order(
+    name: str, times: list[str], values: np.ndarray, lines: list[int] | None
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """Stamps that read as dates must run oldest first, each once (one line naming the first that does not);
+    the rows a regular series leaves out are put back as missing rows. Returns ``(times, values, the stamps
+    put back)``."""
+    from rnnkit.datasets.frequency import missing_stamps, out_of_order, runs_backwards, stamp_keys
+
+    if runs_backwards(times):
+        raise RnnkitError(
+            f"{name}: expected time stamps oldest first, got them newest first ({times[0]} .. {times[-1]}); "
+            "sort the rows by time"
+        )
+    i = out_of_order(times)
+    if i is not None:
+        where = f"{name} line {lines[i]}" if lines else name
+        keys = stamp_keys(times[i - 1 : i + 1])
+        if keys is not None and keys[0] == keys[1]:
+            raise RnnkitError(
+                f"{where}: time stamp {times[i]!r} repeats the row above's; expected one row per time stamp"
+            )
+        raise RnnkitError(
+            f"{where}: time stamp {times[i]!r} comes before the row above's {times[i - 1]!r}; expected the "
+            "rows oldest first (sort them by time)"
+        )
+    gaps = missing_stamps(times)
+    if not gaps:
+        return times, values, []
+    out_t: list[str] = []
+    out_v: list[np.ndarray] = []
+    start = 0
+    for i, stamps in gaps:
+        out_t += times[start : i + 1] + stamps
+        out_v += [values[start : i + 1], np.full((len(stamps), values.shape[1]), np.nan)]
+        start = i + 1
+    out_t += times[start:]
+    out_v.append(values[start:])
+    return out_t, np.concatenate(out_v), [t for _, stamps in gaps for t in stamps]
 
 
 _PERIODS = {"quarter": 4, "qtr": 4, "month": 12, "mon": 12}

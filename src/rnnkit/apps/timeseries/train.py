@@ -100,6 +100,9 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
         filled = {c: int(k) for c, k in zip(ts.columns, ts.missing.sum(0)) if k}  # empty / NA cells
         if filled:
             clock += f"; missing cells filled by linear interpolation: {filled}"
+        if ts.inserted:
+            clock += f" ({len(ts.inserted)} row(s) the file left out among them: {', '.join(ts.inserted[:5])}"
+            clock += ", ...)" if len(ts.inserted) > 5 else ")"
         say(
             f"timeseries: {cfg.data}: {n} steps x {len(ts.columns)} column(s) {ts.columns}, {clock}, "
             f"target {cfg.target!r}; "
@@ -235,6 +238,7 @@ def train(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> TrainRes
             "data": cfg.data,
             "columns": ts.columns,
             "missing_filled": filled,  # empty / NA cells per column, filled by linear interpolation
+            "rows_added": list(ts.inserted),  # time stamps the file left out, added as rows of missing cells
             "target": cfg.target,
             "structure": cfg.structure,
             "normalize": cfg.normalize,

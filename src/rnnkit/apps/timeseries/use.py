@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -172,17 +173,26 @@ class Forecaster:
             )
         if not np.all(np.isfinite(v)):
             raise RnnkitError("expected finite numbers, got NaN or infinity among the recent values")
-        fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
         nonneg = self.scaler.nonnegative
+        target = v[:, self.columns.index(self.target)]
+        if nonneg and np.any(target < 0):
+            k = int(np.flatnonzero(target < 0)[0])
+            raise RnnkitError(
+                f"expected non-negative values of {self.target!r}, as the run was trained on (its forecasts are "
+                f"kept >= 0), got {target[k]:g} (recent value {k + 1} of {len(target)})"
+            )
+        fc = forecast_at(self.model, self.scaler, v, [len(v)], cfg.window)[0]
         bounds = (
             None if self.interval is None else interval_bounds(fc, self.interval, self.interval_kind, nonneg)
         )
         if self.pool_share is not None and pools(len(v), self.scaler.season):  # partner fitted on the values
             y, m = v[:, self.columns.index(self.target)], self.scaler.season
             level = self._partner_level()
-            other, each = classical_with_bounds(
-                y, fit_start(len(y), cfg.horizon, m), len(y), cfg.horizon, m, self.pool_with, level
-            )
+            with warnings.catch_warnings():  # statsmodels' warnings on a flat series (log of a zero error)
+                warnings.simplefilter("ignore")
+                other, each = classical_with_bounds(
+                    y, fit_start(len(y), cfg.horizon, m), len(y), cfg.horizon, m, self.pool_with, level
+                )
             pooled = mix_forecasts([fc], [other], self.pool_share)[0]
             if bounds is not None:  # the pool's interval as the report scored it (see the class docstring)
                 names = self.pool_with.split("+")
