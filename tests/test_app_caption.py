@@ -124,6 +124,27 @@ def test_a_scan_of_a_digit_string_is_drawn_again_like_the_strings():
     assert blank.shape == (24, 48, 3) and blank.max() == 0
 
 
+def test_a_picture_with_margins_is_framed_like_the_emoji():
+    from rnnkit.apps.caption.data import frame_like_emoji
+
+    yy, xx = np.mgrid[:90, :60]
+    tight = np.full((90, 60, 3), 255, np.uint8)
+    tight[((yy - 45) / 44) ** 2 + ((xx - 30) / 29) ** 2 <= 1] = (
+        230,
+        180,
+        20,
+    )  # a yellow oval, taller than wide
+    tight[40:50, 15:45] = (90, 40, 10)
+    wide = np.full((300, 400, 3), 255, np.uint8)
+    wide[37:127, 201:261] = tight
+    a, b = (frame_like_emoji(Image.fromarray(x), (32, 32)) for x in (tight, wide))
+    # the same picture with wide margins frames to the same square: the oval centred, white either side
+    assert np.array_equal(a, b)
+    assert (a[:, :3] > 250).all() and (a[:, -3:] > 250).all() and (a[14:18, 14:18] < 200).any()
+    blank = frame_like_emoji(Image.new("RGB", (40, 20), (255, 255, 255)), (32, 32))
+    assert blank.shape == (32, 32, 3) and (blank == 255).all()
+
+
 # -- a tiny training run --------------------------------------------------------------------------------------
 TINY = dict(
     data="digits",
@@ -255,6 +276,20 @@ def test_cli_train_predict_evaluate_round_trip(tmp_path, capsys):
     # drawing a picture again like digit strings is for runs trained on them
     rc, _, err = run_cli(capsys, "predict", run, folder / "img0.png", "--cut")
     assert_one_line_error(rc, err, "cut", "digit strings", "shapes")
+    # predict decodes with the run's beam (2) unless told; --n-best lists a row per caption; bad values name
+    # their flag
+    rc, out, err = run_cli(capsys, "predict", run, folder / "img0.png", "--n-best", "2")
+    assert rc == 0, err
+    assert out.splitlines()[0].split()[:3] == ["image", "rank", "caption"] and len(out.splitlines()) == 4
+    rc, out, _ = run_cli(capsys, "predict", run, folder / "img0.png", "--json")
+    assert json.loads(out)[0]["caption"] == result["caption"]  # beam 2, as asked above
+    for flags, fragment in (
+        (["--n-best", "-2"], "--n-best: expected a whole number >= 1, got -2"),
+        (["--n-best", "3", "--beam", "2"], "--n-best: expected at most the beam width (--beam 2), got 3"),
+        (["--beam", "0"], "--beam: expected a whole number >= 1, got 0"),
+    ):
+        rc, _, err = run_cli(capsys, "predict", run, folder / "img0.png", *flags)
+        assert_one_line_error(rc, err, fragment)
     rc, out, err = run_cli(capsys, "evaluate", run, "--json")
     assert rc == 0, err
     again, test = json.loads(out), metrics["test"]
@@ -336,6 +371,12 @@ def test_a_digits_run_reads_scans_of_digits_like_its_strings(tiny_run, tmp_path,
     plain, scanned, as_they_come = chrf(drawn), chrf(scans), chrf(scans, cut=False)
     # a scan read as it comes is dark on white with borders: far from anything the run has seen
     assert scanned >= plain - 15 and as_they_come <= plain - 20, (plain, scanned, as_they_come)
+    # evaluate --data reads a CSV's pictures at the run's size and as predict reads them
+    (tmp_path / "scans.csv").write_text(
+        "file,caption\n" + "".join(f"{p.name},{r[0]}\n" for p, r in zip(scans, refs))
+    )
+    ev = cap.evaluate(str(tmp_path / "scans.csv"))
+    assert ev["chrf_beam3"] == pytest.approx(scanned, abs=0.01)
     rc, out, err = run_cli(capsys, "predict", tiny_run.run, *scans[:3], "--cut", "--beam", "3", "--json")
     assert rc == 0, err
     assert [r["caption"] for r in json.loads(out)] == [

@@ -471,7 +471,10 @@ def test_cli_train_then_predict_with_beam(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "predict", run, "twelve", "--beam", "2", "--json")
     assert rc == 0 and len(json.loads(out)[0]["n_best"]) == 1, err
     rc, _, err = run_cli(capsys, "predict", run, "twelve", "--beam", "1", "--n-best", "3")
-    assert_one_line_error(rc, err, "n_best")
+    assert_one_line_error(rc, err, "--n-best: expected at most the beam width (--beam 1), got 3")
+    # without --beam, the run's own beam (2 here), as its scores were measured
+    rc, out, err = run_cli(capsys, "predict", run, "twelve", "--json")
+    assert rc == 0 and json.loads(out)[0]["translation"] == result["translation"], err
     # evaluate recomputes the scores of training on the same held-out pairs; a file of pairs is scored too
     rc, out, err = run_cli(capsys, "evaluate", run, "--json")
     assert rc == 0, err

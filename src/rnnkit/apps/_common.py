@@ -438,6 +438,21 @@ def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]
     return lines
 
 
+def beam_and_n_best(beam: int | None, n_best: int | None, run_beam: int) -> tuple[int, int]:
+    """``(beam width, hypotheses listed)`` for ``predict --beam N --n-best K``: the run's own beam (the one its
+    scores were measured with) unless ``--beam`` is given, and wide enough for ``K``; one line for a value out
+    of range, naming the flag."""
+    for flag, value in (("--beam", beam), ("--n-best", n_best)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise RnnkitError(f"{flag}: expected a whole number >= 1, got {value!r}")
+    n = n_best or 1
+    if beam is None:
+        return max(run_beam, n), n
+    if n > beam:
+        raise RnnkitError(f"--n-best: expected at most the beam width (--beam {beam}), got {n}")
+    return beam, n
+
+
 def format_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """A plain-text table with columns padded to their widest cell (numbers right-aligned)."""
     cells = [[_cell(v) for v in row] for row in rows]

@@ -184,7 +184,17 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(out, indent=1, ensure_ascii=False))
         else:
             keys = [k for k in (out[0] if out else {}) if not isinstance(out[0][k], (dict, list))]
-            print(format_table([[_short(str(r[k])) for k in keys] for r in out], keys))
+            if any(len(r.get("n_best", [])) > 1 for r in out):  # --n-best K: a row per hypothesis, ranked
+                rows = [
+                    [_short(str(r[keys[0]])), rank, *(_short(str(h[k])) for k in keys[1:] if k in h)]
+                    for r in out
+                    for rank, h in enumerate(r["n_best"], 1)
+                ]
+                print(
+                    format_table(rows, [keys[0], "rank", *(k for k in keys[1:] if k in out[0]["n_best"][0])])
+                )
+            else:
+                print(format_table([[_short(str(r[k])) for k in keys] for r in out], keys))
         return 0
     if not hasattr(model, "read_recent"):  # a music run: what it makes is tunes
         raise RnnkitError(

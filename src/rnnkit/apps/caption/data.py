@@ -54,6 +54,7 @@ __all__ = [
     "collate",
     "drawn_like_digit_strings",
     "emoji_names",
+    "frame_like_emoji",
     "load_data",
     "normalize_caption",
     "read_image",
@@ -337,12 +338,31 @@ def _digits_data(cfg: CaptionConfig) -> CaptionData:
 
 
 # -- the user's images ------------------------------------------------------------------------------------------
+def frame_like_emoji(rgb, size: tuple[int, int]) -> np.ndarray:
+    """A picture (PIL RGB image) framed the way the emoji pictures are: cut to what differs from its border's
+    colour (the median of its edge pixels, by more than 24 of 255 in a channel), centred on a white square
+    and scaled to ``size`` with Lanczos filtering (as :func:`_draw_emoji` draws them); ``(H, W, 3)`` uint8."""
+    from PIL import Image
+
+    a = np.asarray(rgb, dtype=np.int16)
+    edge = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    mask = np.abs(a - np.median(edge, 0)).max(-1) > 24
+    if mask.any():
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        glyph = rgb.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
+        side = max(glyph.size)
+        rgb = Image.new("RGB", (side, side), (255, 255, 255))
+        rgb.paste(glyph, ((side - glyph.size[0]) // 2, (side - glyph.size[1]) // 2))
+    return np.asarray(rgb.resize((size[1], size[0]), Image.LANCZOS), dtype=np.uint8)
+
+
 def read_image(
     path,
     size: tuple[int, int],
     name: str | None = None,
     digit_slots: int | None = None,
     cut: bool | None = None,
+    emoji: bool = False,
 ) -> np.ndarray:
     """An image file as ``(H, W, 3)`` uint8 scaled to ``size`` (transparency on white); one clear error for a
     missing, non-image or undecodable file.
@@ -350,7 +370,8 @@ def read_image(
     With ``digit_slots`` (a digits run's ``max_digits``) a picture is first drawn again like the run's
     strings (:func:`redraw_digits`): always with ``cut=True``, never with ``cut=False``, and by default
     when it does not already look like them (:func:`drawn_like_digit_strings`: dark ground, ink 40-95 % of
-    the height), e.g. dark digits on paper or a scan with wide borders.
+    the height), e.g. dark digits on paper or a scan with wide borders. With ``emoji`` (an emoji run) a
+    picture is framed like the emoji pictures (:func:`frame_like_emoji`) unless ``cut=False``.
     """
     from PIL import Image
 
@@ -365,6 +386,8 @@ def read_image(
         im = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im.alpha_composite(rgba)
     rgb = im.convert("RGB")
+    if emoji and cut is not False:
+        return frame_like_emoji(rgb, size)
     if digit_slots:
         grey = np.asarray(rgb.convert("L"), np.float32) / 255.0
         if cut or (cut is None and not drawn_like_digit_strings(grey)):
@@ -372,7 +395,9 @@ def read_image(
     return np.asarray(rgb.resize((size[1], size[0]), Image.BILINEAR), dtype=np.uint8)
 
 
-def _user_data(cfg: CaptionConfig, digit_slots: int | None = None, cut: bool | None = None) -> CaptionData:
+def _user_data(
+    cfg: CaptionConfig, digit_slots: int | None = None, cut: bool | None = None, emoji: bool = False
+) -> CaptionData:
     p = Path(cfg.data)
     if p.is_dir():
         p = p / "captions.csv"
@@ -408,18 +433,20 @@ def _user_data(cfg: CaptionConfig, digit_slots: int | None = None, cut: bool | N
         if file not in refs:
             order.append(file)
         refs[file].append(caption)
-    images = np.stack([read_image(p.parent / f, size, f, digit_slots, cut) for f in order])
+    images = np.stack([read_image(p.parent / f, size, f, digit_slots, cut, emoji) for f in order])
     return CaptionData(p.name, images, [refs[f] for f in order])
 
 
-def load_data(cfg: CaptionConfig, digit_slots: int | None = None, cut: bool | None = None) -> CaptionData:
-    """The data set ``cfg.data`` names (built in or the user's CSV; its images read with ``digit_slots`` and
-    ``cut`` as :func:`read_image` says)."""
+def load_data(
+    cfg: CaptionConfig, digit_slots: int | None = None, cut: bool | None = None, emoji: bool = False
+) -> CaptionData:
+    """The data set ``cfg.data`` names (built in or the user's CSV; its images read with ``digit_slots``,
+    ``cut`` and ``emoji`` as :func:`read_image` says)."""
     if cfg.data == "emoji":
         return _emoji_data(cfg)
     if cfg.data == "digits":
         return _digits_data(cfg)
-    return _user_data(cfg, digit_slots, cut)
+    return _user_data(cfg, digit_slots, cut, emoji)
 
 
 def split(cfg: CaptionConfig, data: CaptionData) -> tuple[list[int], list[int], list[int]]:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit._errors import RnnkitError
+from rnnkit.apps._common import beam_and_n_best
 from rnnkit.apps.base import load_feedforward, load_run_model, open_app_run
 from rnnkit.apps.caption.data import APP, WordVocab, read_image
 from rnnkit.apps.caption.model import ImageCaptioner, caption_ids
@@ -41,7 +42,9 @@ class Captioner:
         self.vocab = WordVocab(info["words"][len(WordVocab.SPECIALS) :])
         self.max_words = int(info.get("max_words", self.config.max_words))
         # a digits run reads a picture drawn differently from its strings by drawing it again their way
-        self.digit_slots = self.config.max_digits if info.get("data", self.config.data) == "digits" else None
+        data = info.get("data", self.config.data)
+        self.digit_slots = self.config.max_digits if data == "digits" else None
+        self.emoji = data == "emoji"  # and an emoji run frames a picture like its emoji pictures
         if len(self.vocab) != self.model.config.seq2seq.tgt_vocab_size:
             raise RnnkitError(f"run {self.run.name}: the word list does not match the model (damaged run?)")
 
@@ -84,16 +87,17 @@ class Captioner:
         return out
 
     def read_image(self, path, name: str | None = None, cut: bool | None = None) -> np.ndarray:
-        """An image file at the run's size (:func:`~rnnkit.apps.caption.data.read_image`); a digits run first
+        """An image file at the run's size (:func:`~rnnkit.apps.caption.data.read_image`). A digits run first
         draws a picture unlike its strings (dark digits on paper, wide borders) again like them, and
-        ``cut=True`` / ``False`` always / never does."""
-        return read_image(path, self.image_size, name, self.digit_slots, self._cut(cut))
+        ``cut=True`` / ``False`` always / never does; an emoji run frames every picture like its emoji (cut to
+        the picture's content, on a white square) unless ``cut=False``."""
+        return read_image(path, self.image_size, name, self.digit_slots, self._cut(cut), self.emoji)
 
     def _cut(self, cut: bool | None) -> bool | None:
-        if cut is not None and self.digit_slots is None:
+        if cut is not None and self.digit_slots is None and not self.emoji:
             raise RnnkitError(
-                f"cut: only a run trained on digit strings draws images again; run {self.run.name} was trained "
-                f"on {self.config.data!r}"
+                f"cut: only runs trained on digit strings or emoji cut pictures to their content; run "
+                f"{self.run.name} was trained on {self.config.data!r}"
             )
         return cut
 
@@ -118,10 +122,11 @@ class Captioner:
         """``rnnkit predict RUN image.png ... [--beam N] [--n-best K] [--cut]``: :meth:`caption_files` of the
         inputs.
 
-        ``beam`` defaults to ``n_best`` (or 1, greedy) and ``n_best`` to 1.
+        ``beam`` defaults to the run's (``config.beam``, the width its scores were measured with; wider when
+        ``n_best`` asks for more) and ``n_best`` to 1.
         """
-        beam = beam if beam is not None else (n_best or 1)
-        return self.caption_files(list(inputs), beam=beam, n_best=1 if n_best is None else n_best, cut=cut)
+        beam, n_best = beam_and_n_best(beam, n_best, self.config.beam)
+        return self.caption_files(list(inputs), beam=beam, n_best=n_best, cut=cut)
 
     def evaluate(self, data: str | None = None, cut: bool | None = None) -> dict[str, Any]:
         """BLEU-4, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test images
@@ -140,8 +145,10 @@ class Captioner:
             te = list(te[: cfg.eval_images] if cfg.eval_images else te)
             where = f"held-out test images of {d.name} ({len(te)} images)"
         else:
-            cfg = dataclasses.replace(cfg, data=str(data))
-            d = load_data(cfg, self.digit_slots, self._cut(cut))
+            # the pictures scaled to the run's own size (a CSV's default size is for training on it)
+            h, w = self.image_size
+            cfg = dataclasses.replace(cfg, data=str(data), image_height=h, image_width=w)
+            d = load_data(cfg, self.digit_slots, self._cut(cut), self.emoji)
             te = list(range(len(d)))
             where = f"{Path(data).name} ({len(te)} images)"
         images, refs = d.images[te], [d.refs[i] for i in te]

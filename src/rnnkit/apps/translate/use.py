@@ -89,11 +89,14 @@ class Translator:
     ) -> list[dict[str, Any]]:
         """``rnnkit predict RUN "sentence" ... [--beam N] [--n-best K]``: :meth:`translate` of the inputs.
 
-        ``beam`` defaults to ``n_best`` (or 1, greedy) and ``n_best`` to 1; each result is a dict with
-        ``source``, ``translation``, ``score`` and the ``n_best`` list.
+        ``beam`` defaults to the run's (``config.beam``, the width its scores were measured with; wider when
+        ``n_best`` asks for more) and ``n_best`` to 1; each result is a dict with ``source``, ``translation``,
+        ``score`` and the ``n_best`` list.
         """
-        beam = beam if beam is not None else (n_best or 1)
-        return self.translate(list(inputs), beam=beam, n_best=1 if n_best is None else n_best)
+        from rnnkit.apps._common import beam_and_n_best
+
+        beam, n_best = beam_and_n_best(beam, n_best, self.config.beam)
+        return self.translate(list(inputs), beam=beam, n_best=n_best)
 
     def evaluate(self, data: str | None = None) -> dict[str, Any]:
         """BLEU, chrF and exact match (greedy and beam ``config.beam``) on the run's held-out test pairs
