@@ -34,9 +34,12 @@ def _memory_text(seed: int = 0, lines: int = 4000, gap: int = 5) -> str:
 
 
 def test_scored_positions_match_the_streams_targets():
-    ids = torch.arange(1003)
-    for num in (1, 7, 16):
-        _, y = streams(ids, num)
+    from rnnkit.apps.textgen.data import stream_count
+
+    for n, num, count in ((20_003, 1, 1), (20_003, 7, 7), (20_003, 16, 16), (1_003, 16, 2)):
+        ids = torch.arange(n)
+        assert stream_count(n, num) == count  # each stream at least 500 tokens
+        _, y = streams(ids, count)
         pos = scored_positions(len(ids), num)
         assert torch.equal(ids[torch.as_tensor(pos)], y.reshape(-1))
 
@@ -511,10 +514,12 @@ def test_word_level_takes_its_own_defaults_unless_set(tmp_path):
 
 
 def test_training_stops_after_ten_validations_without_a_lower_score(tmp_path):
-    """The default patience (10): on a text small enough to overfit, the passes stop ten validations in a row
-    after the best one (whose weights the trainer keeps); metrics.json says why training stopped."""
+    """The default patience (10): on a text with nothing to learn beyond its letters' frequencies (random
+    letters), the passes stop ten validations in a row after the best one (whose weights the trainer keeps);
+    metrics.json says why training stopped."""
     data = tmp_path / "small.txt"
-    data.write_text(_memory_text(lines=300))
+    rng = random.Random(0)
+    data.write_text("".join(rng.choice("abcdefgh ") for _ in range(3000)))
     cfg = TextGenConfig(
         data=str(data),
         runs_dir=str(tmp_path),

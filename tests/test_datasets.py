@@ -641,12 +641,12 @@ def test_a_year_column_with_a_quarter_or_month_column_is_one_time_stamp(tmp_path
     path.write_text("Year,Month,sales\n2020,11,5\n2020,12,6\n2021,1,7\n")
     ts = read_time_series_csv(path, time_column="Year")
     assert (ts.times, ts.columns) == (["2020-11", "2020-12", "2021-01"], ["sales"])
-    kept = read_time_series_csv(
-        path, time_column="Year", value_columns=["Month", "sales"]
-    )  # asked for: a value
-    assert kept.times == ["2020", "2020", "2021"] and kept.columns == ["Month", "sales"]
-    path.write_text("year,month,sales\n2020,11,5\n2020,13,6\n2021,1,7\n")  # no month 13: not a period column
-    assert read_time_series_csv(path).columns == ["month", "sales"]
+    # the month asked for as a value, or a month 13 (not a period column): the years alone repeat, one line
+    with pytest.raises(RnnkitError, match="monthly.csv line 3: time stamp '2020' repeats"):
+        read_time_series_csv(path, time_column="Year", value_columns=["Month", "sales"])
+    path.write_text("year,month,sales\n2020,11,5\n2020,13,6\n2021,1,7\n")
+    with pytest.raises(RnnkitError, match="line 3: time stamp '2020' repeats"):
+        read_time_series_csv(path)
 
 
 def test_a_table_of_months_by_year_is_one_monthly_series(tmp_path):

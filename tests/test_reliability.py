@@ -266,9 +266,10 @@ def test_evaluate_uses_the_stored_path_and_refuses_changed_data(tmp_path, capsys
     assert json.loads(out) == here  # the stored absolute path, not ./s.csv
 
     lines = (work / "s.csv").read_text().splitlines()
+    stamp, value = lines[60].split(",")
     (work / "s.csv").write_text(
-        "\n".join([lines[0], *lines[1:60], *lines[61:], lines[60]]) + "\n"
-    )  # reshuffled
+        "\n".join([*lines[:60], f"{stamp},{float(value) + 1:.4f}", *lines[61:]]) + "\n"
+    )  # one value changed
     rc, _, err = run_cli(capsys, "evaluate", run)
     assert_one_line_error(rc, err, "changed since it was trained", "sha256", "--data")
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", work / "s.csv", "--json")

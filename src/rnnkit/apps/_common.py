@@ -410,19 +410,14 @@ def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]
     if values and file:
         raise RnnkitError(f"give the {what} as arguments or with --file, not both")
     if values:
+        blank = next((i for i, v in enumerate(values) if not v.strip()), None)
+        if blank is not None:
+            raise RnnkitError(f"expected non-blank {what}, got a blank one (argument {blank + 1})")
         return list(values)
     if file and file != "-":
-        from rnnkit.datasets.readers import check_input_file
+        from rnnkit.datasets.readers import _read_utf8
 
-        p = check_input_file(file, "--file")
-        try:
-            text = p.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise RnnkitError(
-                f"--file {p.name}: expected UTF-8 text, got undecodable byte at offset {exc.start}"
-            ) from None
-        except OSError as exc:
-            raise RnnkitError(f"--file: cannot read {file!r}: {exc.strerror or exc}") from None
+        text = _read_utf8(file, "--file")[1]  # names the file, a non-UTF-8 byte's line, a binary file
     elif file == "-" or not sys.stdin.isatty():
         try:
             text = sys.stdin.read()
@@ -432,6 +427,8 @@ def read_inputs(values: Sequence[str], file: str | None, what: str) -> list[str]
             raise RnnkitError(f"cannot read stdin: {exc.strerror or exc}") from None
     else:
         raise RnnkitError(f"no {what}: give them as arguments, with --file FILE, or on stdin")
+    if "\x00" in text:
+        raise RnnkitError("stdin: expected text, got binary data (it holds NUL bytes)")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise RnnkitError(f"no {what}: the input is empty")

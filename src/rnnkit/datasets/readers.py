@@ -264,7 +264,7 @@ def read_text_classification(
     Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, no data rows, a row
     without the columns, an empty text or label, or a label column holding only one class.
     """
-    p, text = _read_utf8(path, "read_text_classification")
+    p, text = _read_utf8(path, "data")
     name = p.name
     fmt, delim = _table_format(p, text, delimiter)
     texts: list[str] = []
@@ -320,7 +320,7 @@ def read_text_file(path: str | os.PathLike | IO) -> str:
     Example: ``text = read_text_file("corpus.txt")``. Raises ``RnnkitError`` for a missing, empty
     (or whitespace-only) or non-UTF-8 file.
     """
-    _, text = _read_utf8(path, "read_text_file")
+    _, text = _read_utf8(path, "text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -468,9 +468,7 @@ def read_time_series_csv(
     Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, fewer than two data rows,
     a non-numeric or infinite value (with its line and column), or a column with no numbers at all.
     """
-    name, header, rows = _read_csv_table(
-        path, "read_time_series_csv", "a CSV/TSV file for a time series", delimiter
-    )
+    name, header, rows = _read_csv_table(path, "data", "a CSV/TSV file for a time series", delimiter)
     if len(rows) < 2:
         raise RnnkitError(f"{name}: expected at least 2 data rows for a time series, got {len(rows)}")
 
