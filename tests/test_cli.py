@@ -650,6 +650,19 @@ def test_predict_needs_input_and_a_run(tmp_path, capsys, monkeypatch, small_run_
     assert_one_line_error(rc, err, "expected UTF-8")
     rc, _, err = run_cli(capsys, "predict", tmp_path / "reviews.csv", "x")
     assert_one_line_error(rc, err, "expected a run directory", "is a file")
+    # a reader that goes away (`| head`): no error line, the shell's status for a closed pipe
+    import subprocess
+
+    many = tmp_path / "many.txt"
+    many.write_text("a fine film\n" * 4000)  # more than a pipe holds
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", "predict", str(run), "--file", str(many)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.readline().split()[0] == b"label"
+    proc.stdout.close()
+    assert proc.stderr.read() == b"" and proc.wait(timeout=120) == 141
     # another application's flag is refused in one line, not ignored
     for flag in (["--cut"], ["--lexicon"], ["--beam", "3"], ["--next", "2"]):
         rc, _, err = run_cli(capsys, "predict", run, "a fine film", *flag)

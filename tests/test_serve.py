@@ -548,6 +548,15 @@ def test_serve_command_fails_at_start_on_a_bad_run(tmp_path, capsys, runs):
     rc = main(["serve", str(runs["chars"]), str(twin)])
     err = capsys.readouterr().err
     assert rc == 2 and "two runs are named 'chars'" in err
+    # a port another program holds: one line before anything says "serving" (uvicorn logged and exited 3)
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        rc = main(["serve", str(runs["chars"]), "--port", str(port)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "serving" not in out
+    assert f"127.0.0.1:{port}" in err and "choose another --port" in err
 
 
 # -- the page in a real browser ----------------------------------------------------------------------------------

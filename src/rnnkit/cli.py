@@ -79,6 +79,11 @@ def _main(argv: list[str] | None) -> int:
     except FileNotFoundError as e:
         sys.stderr.write(f"rnnkit: error: file not found: {e.filename}\n")
         return 2
+    except BrokenPipeError:  # the reader went away (`rnnkit ... | head`): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error while Python flushes
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool that a closed pipe stopped
     except OSError as e:  # permission denied, disk full, ...: the system's reason and the file
         where = f": {e.filename}" if e.filename else ""
         sys.stderr.write(f"rnnkit: error: {_one_line(e.strerror or e)}{where}\n")

@@ -50,6 +50,26 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     limits = config_from_args(ServeLimits, args, args.config)
     app = create_app(args.runs, limits)
+    sock = _listen(
+        args.host, args.port
+    )  # before saying "serving": a port in use is one line, not uvicorn's log
     print(f"serving {len(args.runs)} run(s) on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def _listen(host: str, port: int):
+    """A socket listening on ``host:port``; one line when it cannot be had (the port taken, an unknown host)."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            why += "; another program listens there: stop it or choose another --port"
+        raise RnnkitError(
+            f"--host/--port: expected an address to listen on, got {host}:{port}: {why}"
+        ) from None
