@@ -154,6 +154,18 @@ def test_sentiment_train_predict_evaluate_round_trip(tmp_path, capsys, monkeypat
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", other, "--json")
     assert rc == 0, err
     assert json.loads(out)["count"] == 40 and json.loads(out)["accuracy"] >= 0.8
+    # a test file of one class is scored (training needs two; it was refused)
+    lines = other.read_text().splitlines()
+    label = lines[1].rsplit(",", 1)[1]
+    only = [x for x in lines[1:] if x.rsplit(",", 1)[1] == label]
+    (tmp_path / "one.csv").write_text("\n".join([lines[0], *only]) + "\n")
+    rc, out, err = run_cli(capsys, "evaluate", run, "--data", tmp_path / "one.csv", "--json")
+    assert rc == 0, err
+    from rnnkit.apps import load_run
+
+    preds = load_run(run).predict([x.rsplit(",", 1)[0].strip('"') for x in only], mixture=False)
+    right = sum(p["label"] == label for p in preds) / len(only)
+    assert json.loads(out)["count"] == len(only) and json.loads(out)["accuracy"] == pytest.approx(right)
     # a flag that does not apply is one line, not silently ignored
     rc, _, err = run_cli(capsys, "evaluate", run, "--data", other, "--id-column", "sid")
     assert_one_line_error(rc, err, "--id-column applies to global timeseries runs")

@@ -246,7 +246,11 @@ def _json_records(text: str, fmt: str, name: str) -> list[tuple[int, dict]]:
 
 
 def read_text_classification(
-    path: str | os.PathLike | IO, text_column: str, label_column: str, delimiter: str | None = None
+    path: str | os.PathLike | IO,
+    text_column: str,
+    label_column: str,
+    delimiter: str | None = None,
+    min_classes: int = 2,
 ) -> tuple[list[str], list[str]]:
     """Read labelled texts from a CSV, TSV or JSON-lines file.
 
@@ -262,7 +266,8 @@ def read_text_classification(
         classes = sorted(set(labels))
 
     Raises ``RnnkitError`` for a missing or non-UTF-8 file, an unknown column, no data rows, a row
-    without the columns, an empty text or label, or a label column holding only one class.
+    without the columns, an empty text or label, or a label column holding fewer than ``min_classes`` classes
+    (2, what training needs; a test file may hold one: ``min_classes=1``).
     """
     p, text = _read_utf8(path, "data")
     name = p.name
@@ -299,7 +304,7 @@ def read_text_classification(
     if not texts:
         raise RnnkitError(f"{name}: expected at least one data row, got none (header only?)")
     classes = set(labels)
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise RnnkitError(
             f"{name}: expected at least 2 classes in label column {label_column!r}, got only "
             f"{next(iter(classes))!r} in {len(labels)} rows"

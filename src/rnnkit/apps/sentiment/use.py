@@ -150,9 +150,10 @@ class SentimentPredictor:
             texts, labels = [texts[i] for i in te], [labels[i] for i in te]
             where = f"held-out test split of {self.config.data} ({len(te)} texts)"
         else:
-            texts, names = read_text_classification(
-                data, text_column or self.config.text_column, label_column or self.config.label_column
-            )
+            texts, names = read_text_classification(  # a file of one class is a fair test (accuracy, F1)
+                data, text_column or self.config.text_column, label_column or self.config.label_column,
+                min_classes=1,
+            )  # fmt: skip
             unknown = sorted(set(names) - set(self.classes))
             if unknown:
                 raise RnnkitError(
