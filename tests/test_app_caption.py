@@ -322,6 +322,8 @@ def _bad_folder(tmp_path: Path, case: str) -> Path:
         csv_path.write_text(csv_path.read_text() + "nowhere.png,a ghost\n")
     elif case == "missing-column":
         csv_path.write_text(csv_path.read_text().replace("file,caption", "file,text", 1))
+    elif case == "empty-csv":
+        csv_path.write_text("")
     return folder
 
 
@@ -332,6 +334,7 @@ def _bad_folder(tmp_path: Path, case: str) -> Path:
         ("truncated-image", ["img1.png", "expected a readable image"]),
         ("missing-image", ["captions.csv line", "nowhere.png", "does not exist"]),
         ("missing-column", ["captions.csv", "expected a column 'caption'", "['file', 'text']"]),
+        ("empty-csv", ["captions.csv", "expected a header 'file,caption'", "got an empty file"]),
     ],
 )
 def test_bad_user_data_is_one_line_and_no_run(tmp_path, capsys, case, fragments):

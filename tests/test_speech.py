@@ -173,7 +173,9 @@ def test_train_on_a_user_file_beats_chance_and_round_trips(tmp_path, runs_dir):
     rec = load(result.run)
     seqs, y, _ = read_features(data)
     probs = rec.predict(seqs[:5])
-    assert [p["label"] for p in probs] == [p["label"] for p in rec.predict_file(data)[:5]]
+    from_file = rec.predict_file(data)
+    assert [p["label"] for p in probs] == [p["label"] for p in from_file[:5]]
+    assert [p["file"] for p in from_file[:2]] == [f"{data.name}[0]", f"{data.name}[1]"]  # which sequence
     assert rec.evaluate(str(data))["count"] == len(seqs)
     assert rec.evaluate()["accuracy"] == pytest.approx(m["test"]["accuracy"])
     # the saved feed-forward counterpart scores the test split as the report did

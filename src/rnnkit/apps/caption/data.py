@@ -414,6 +414,11 @@ def _user_data(
         header = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as exc:
         raise RnnkitError(f"{p.name}: expected a UTF-8 CSV file, got: {exc}") from None
+    if not header:
+        raise RnnkitError(
+            f"{p.name}: expected a header '{cfg.file_column},{cfg.caption_column}' and a row per image, got an "
+            "empty file"
+        )
     for col in (cfg.file_column, cfg.caption_column):
         if col not in header:
             raise RnnkitError(f"{p.name}: expected a column {col!r}, got columns {list(header)}")

@@ -69,10 +69,11 @@ def nearest_neighbour(
 def samples(refs: list[list[str]], outputs: dict[str, list[str]], k: int = 6) -> list[str]:
     """A few test images' references and each system's caption, for people."""
     out = []
+    width = max(len("reference:"), *(len(name) + 1 for name in outputs)) + 1  # names and captions apart
     for j in range(min(k, len(refs))):
-        out.append(f"reference: {' | '.join(refs[j])}")
+        out.append(f"{'reference:':<{width}}{' | '.join(refs[j])}")
         for name, hyps in outputs.items():
-            out.append(f"{name + ':':<11}{hyps[j]}")
+            out.append(f"{name + ':':<{width}}{hyps[j]}")
         out.append("")
     return out
 

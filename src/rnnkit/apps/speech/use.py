@@ -54,24 +54,26 @@ class SpeechRecognizer:
         ):
             raise RnnkitError(f"{where}: labels.json does not match the model (damaged run?)")
 
-    def _prepare(self, seqs) -> list[np.ndarray]:
+    def _prepare(self, seqs, where: str = "") -> list[np.ndarray]:
         out = []
         for i, s in enumerate(seqs):
             a = np.asarray(s, dtype=np.float32)
             if a.ndim != 2 or a.shape[1] != self.num_features or a.shape[0] < 1:
                 raise RnnkitError(
-                    f"sequence {i}: expected an array (frames >= 1, {self.num_features} features), got shape {a.shape}"
+                    f"{where}sequence {i}: expected an array (frames >= 1, {self.num_features} features), got "
+                    f"shape {a.shape}"
                 )
             if not np.isfinite(a).all():
-                raise RnnkitError(f"sequence {i}: contains NaN or infinite values")
+                raise RnnkitError(f"{where}sequence {i}: expected finite numbers, got NaN or infinite values")
             out.append(normalise(a) if self.normalise else a)
         return out
 
-    def predict(self, seqs) -> list[dict[str, Any]]:
-        """For each (frames, features) array: ``{"label", "probability", "probabilities": {class: p}}``."""
+    def predict(self, seqs, where: str = "") -> list[dict[str, Any]]:
+        """For each (frames, features) array: ``{"label", "probability", "probabilities": {class: p}}``
+        (``where``, e.g. ``"calls.npz "``, begins a message about a bad sequence)."""
         if len(seqs) == 0:
             return []
-        proba = predict_proba(self.model, self._prepare(seqs))
+        proba = predict_proba(self.model, self._prepare(seqs, where))
         out = []
         for p in proba:
             j = int(p.argmax())
@@ -101,7 +103,12 @@ class SpeechRecognizer:
             raise RnnkitError(
                 f"{path.name}: expected an audio file ({', '.join(AUDIO_SUFFIXES)}) or an .npz of features"
             )
-        return [{"file": path.name, **p} for p in self.predict(seqs)]
+        results = self.predict(seqs, f"{path.name} ")
+        if len(results) == 1:
+            return [{"file": path.name, **results[0]}]
+        return [
+            {"file": f"{path.name}[{i}]", **p} for i, p in enumerate(results)
+        ]  # which sequence of the file
 
     def predict_inputs(self, inputs: list[str]) -> list[dict[str, Any]]:
         """``rnnkit predict RUN a.wav b.npz ...``: :meth:`predict_file` for each path, in order."""
