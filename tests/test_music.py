@@ -273,9 +273,35 @@ def test_constrained_sampling_of_an_untrained_model_fills_bars_music21():
     out = sample_tunes(model, vocab, [["M:6/8", "K:Cmaj"]] * 6 + [["M:4/4", "K:Cmaj"]] * 6, gen)
     finished = [t for t in out if len(t) < 120 + 2]  # the others were cut off at max_length
     assert finished
+    from rnnkit.apps.music.abc import BAR_TOKENS, bar_lengths, meter_length
+
     for t in finished:
         res = check_tune(t, abc2midi=False)
         assert res["bars"], (res, t)
+        # ... and end as the folk tunes do: after a bar line, on a full bar, or on the rest of the pick-up's
+        bars, full = bar_lengths(t), meter_length(t[0][2:])
+        first, last = bars[0][0], bars[-1][0]
+        assert t[-1] in BAR_TOKENS or last == full or (first < full and first + last == full), t
+
+
+def test_a_tune_drawn_to_end_inside_a_bar_finishes_the_bar_first():
+    from fractions import Fraction
+
+    from rnnkit.apps.music.grammar import BarGrammar, BarState
+
+    tokens = ["<pad>", "<eos>", "C", "E", "2", "/2", "|", ":|"]
+    g = BarGrammar(tokens, "<eos>")
+    allowed = lambda st: {tokens[i] for i in torch.nonzero(g.allowed(st)).flatten().tolist()}  # noqa: E731
+    st = BarState("2/4")  # 4 eighths a bar
+    for tok in ["C", "|", "C", "E", "C", "E", "|"] * 2 + ["C", "E", "C", "E", "|", "C"]:
+        st.update(tok)
+    assert st.pickup == Fraction(1) and st.bars == 5  # a pick-up of one eighth
+    assert "<eos>" in allowed(st) and not g.ends_well(st)  # the model may want to end here ...
+    st.closing = True  # ... and the sampler then finishes the bar: its notes only
+    assert allowed(st) == {"C", "E", "2", "/2"}
+    st.update("E")
+    st.update("C")  # three eighths: with the pick-up's one, a bar
+    assert g.ends_well(st) and allowed(st) == {"<eos>"}
 
 
 # ------------------------------------------------------------------------------------------- outputs

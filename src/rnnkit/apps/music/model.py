@@ -168,6 +168,15 @@ def sample_tunes(
             if done[b]:
                 continue
             i = int(nxt[b])
+            st = states[b]
+            if i == vocab.eos_id and st is not None and gen.constrained and not grammar.ends_well(st):
+                st.closing = True  # the tune ends after this bar is full: draw one of its notes instead
+                allowed = grammar.allowed(st)
+                if allowed.any() and not allowed[vocab.eos_id]:
+                    row = log_probs[b : b + 1].masked_fill(~allowed, float("-inf"))
+                    row = filter_logits(row, gen.temperature, gen.top_k, gen.top_p)
+                    i = int(torch.multinomial(row.softmax(-1), 1, generator=g))
+                    nxt[b] = i
             if i == vocab.eos_id:
                 done[b] = True
                 continue
