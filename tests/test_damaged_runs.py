@@ -159,7 +159,9 @@ def test_a_damaged_run_is_one_line(tmp_path, capsys, trained, app, command, dama
     extra = {
         "predict": APPS[app][1](data) if APPS[app][1] else [],
         # music writes tunes: into tmp_path (not the working folder), and none may appear there
-        "generate": ["--length", "20", *(["--out", tmp_path / "tunes"] if app == "music" else [])],
+        "generate": ["--out", tmp_path / "tunes"]
+        if app == "music"
+        else ["--length", "20"],  # tunes: no --length
         "export": ["--out", tmp_path / "out.onnx"],
         "evaluate": [],
     }[command]
@@ -192,7 +194,7 @@ def test_an_intact_run_works_with_every_command(tmp_path, capsys, trained, app):
         commands.append(["predict", *APPS[app][1](data)])
     if APPS[app][2]:  # music writes files: into tmp_path, not the working folder
         commands.append(
-            ["generate", "--length", "20", *(["--out", tmp_path / "tunes"] if app == "music" else [])]
+            ["generate", *(["--out", tmp_path / "tunes"] if app == "music" else ["--length", "20"])]
         )
     if app != "handwriting":  # a CRNN has no ONNX export
         commands.append(["export", "--out", tmp_path / "out.onnx"])
