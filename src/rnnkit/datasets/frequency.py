@@ -113,6 +113,12 @@ def _iso(year: int, month: int, day: int | None, clock: str | None) -> np.dateti
         return None
 
 
+def _month_index(name: str) -> int | None:
+    """0-11 for a month's name or its start of three letters or more (``jan``, ``sept``), else None."""
+    month = _MONTHS.get(name[:3])
+    return month if month is not None and _MONTH_NAMES[month].startswith(name) else None
+
+
 def _one(text: str, day_first: bool) -> tuple[str, int] | None:
     """``("m", months since year 0)`` for a stamp of a month or coarser, ``("s", seconds)`` for a finer one."""
     t = text.strip().lower()
@@ -123,10 +129,8 @@ def _one(text: str, day_first: bool) -> tuple[str, int] | None:
     for i, rx in enumerate(_MONTH_NAME):
         if m := rx.match(t):
             name, year = (m[1], m[2]) if i == 0 else (m[2], m[1])
-            month = _MONTHS.get(name[:3])
-            if month is None or not _MONTH_NAMES[month].startswith(name):
-                return None
-            return "m", _month_count(int(year), month)
+            month = _month_index(name)
+            return None if month is None else ("m", _month_count(int(year), month))
     if m := _WEEK.match(t):
         if not 1 <= int(m[2]) <= 53:
             return None
@@ -142,10 +146,8 @@ def _one(text: str, day_first: bool) -> tuple[str, int] | None:
     for i, rx in enumerate(_NAMED_DAY):
         if m := rx.match(t):
             name, day = (m[1], m[2]) if i == 0 else (m[2], m[1])
-            month = _MONTHS.get(name[:3])
-            if month is None or not _MONTH_NAMES[month].startswith(name):
-                return None
-            stamp = _iso(int(m[3]), month + 1, int(day), m[4])
+            month = _month_index(name)
+            stamp = None if month is None else _iso(int(m[3]), month + 1, int(day), m[4])
             return None if stamp is None else ("s", int(stamp.astype("datetime64[s]").astype(np.int64)))
     if m := _YMD.match(t):
         parts = (int(m[1]), int(m[2]), None if m[3] is None else int(m[3]), m[4])
