@@ -90,7 +90,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="handwriting runs: cut each image to its ink first, keeping the blank the run's lines have around "
         "theirs (a scan or photo with wide borders; runs trained with --cut-lines always do); caption runs on "
-        "digit strings: draw every image again like their strings (done by default for an image unlike them)",
+        "digit strings: draw every image again like their strings (by default only an image unlike them; emoji "
+        "runs frame every image by default)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
