@@ -69,6 +69,16 @@ def test_long_format_is_read_like_pandas_groupby(tmp_path):
     assert (no_val.val_origin, no_val.train, no_val.train_origins.tolist()) == (None, 8, [3, 4, 5, 6])
 
 
+def test_a_series_with_months_left_out_gets_them_back_as_empty_cells(tmp_path):
+    months = [f"{y}-{m:02d}" for y in (2001, 2002) for m in range(1, 13)]
+    rows = ["id,month,y"] + [f"a,{t},{i}" for i, t in enumerate(months) if i not in (7, 8)]
+    rows += [f"b,{t},{2 * i}" for i, t in enumerate(months)]
+    (tmp_path / "long.csv").write_text("\n".join(rows) + "\n")
+    panel = read_long_csv(str(tmp_path / "long.csv"), "id")
+    assert panel.times[0] == months and panel.values[0].tolist() == list(range(24))  # filled on the line
+    assert panel.times[1] == months and (panel.filled, panel.rows_added) == (2, 2)
+
+
 def test_value_column_is_found_or_must_be_named(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,date,a,b\nx,2000-01-01,1,2\nx,2000-02-01,3,4\n")

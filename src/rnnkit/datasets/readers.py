@@ -550,7 +550,7 @@ def _in_time_order(
     """Stamps that read as dates must run oldest first, each once (one line naming the first that does not);
     the rows a regular series leaves out are put back as missing rows. Returns ``(times, values, the stamps
     put back)``."""
-    from rnnkit.datasets.frequency import missing_stamps, out_of_order, runs_backwards, stamp_keys
+    from rnnkit.datasets.frequency import out_of_order, runs_backwards, stamp_keys
 
     if runs_backwards(times):
         raise RnnkitError(
@@ -569,6 +569,14 @@ def _in_time_order(
             f"{where}: time stamp {times[i]!r} comes before the row above's {times[i - 1]!r}; expected the "
             "rows oldest first (sort them by time)"
         )
+    return put_back_missing_rows(times, values)
+
+
+def put_back_missing_rows(times: list[str], values: np.ndarray) -> tuple[list[str], np.ndarray, list[str]]:
+    """``(times, values, the stamps added)``: the rows a regular series leaves out
+    (:func:`~rnnkit.datasets.frequency.missing_stamps`) put back at their places, their ``values`` (N, C) NaN."""
+    from rnnkit.datasets.frequency import missing_stamps
+
     gaps = missing_stamps(times)
     if not gaps:
         return times, values, []

@@ -32,7 +32,13 @@ from rnnkit.apps.timeseries.config import (
 )
 from rnnkit.datasets._cache import Member, Source, ensure
 from rnnkit.datasets.frequency import Frequency, infer_frequency, stamp_keys
-from rnnkit.datasets.readers import MISSING_MARKERS, _read_csv_table, interpolate_missing, period_stamps
+from rnnkit.datasets.readers import (
+    MISSING_MARKERS,
+    _read_csv_table,
+    interpolate_missing,
+    period_stamps,
+    put_back_missing_rows,
+)
 
 __all__ = [
     "GLOBAL_LOSS",
@@ -112,6 +118,8 @@ class Panel:
     times: list[list[str]]
     values: list[np.ndarray]
     value_column: str
+    filled: int = 0  # empty cells interpolated, the rows a series left out among them (a file's; 0 built in)
+    rows_added: int = 0  # rows a regular series left out, put back as empty cells
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -256,6 +264,7 @@ def read_long_csv(
         v.append(value)
         lines.append(line)
     ids, times, values = [], [], []
+    filled = rows_added = 0
     for sid, (t, v, lines) in series.items():
         keys = _time_keys(t)
         if keys is None:
@@ -270,7 +279,10 @@ def read_long_csv(
                 f"{name} line {lines[i + 1]}: series {sid!r}: expected increasing times, got {t[i + 1]!r} "
                 f"after {t[i]!r}"
             )
-        y = np.asarray(v, dtype=np.float64)
+        t, y, added = put_back_missing_rows(t, np.asarray(v, dtype=np.float64)[:, None])
+        y = y[:, 0]
+        rows_added += len(added)
+        filled += int(np.isnan(y).sum())
         if np.isnan(y).any():
             if np.isnan(y).all():
                 raise RnnkitError(f"{name}: series {sid!r}: expected some numbers, got only missing values")
@@ -278,7 +290,7 @@ def read_long_csv(
         ids.append(sid)
         times.append(t)
         values.append(y)
-    return Panel(ids, times, values, value_column)
+    return Panel(ids, times, values, value_column, filled, rows_added)
 
 
 def sample_series(panel: Panel, max_series: int, seed: int) -> Panel:

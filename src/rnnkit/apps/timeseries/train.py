@@ -471,7 +471,10 @@ def train_global(cfg: TimeSeriesConfig, overwrite: bool = False, say=print) -> T
     say(
         f"timeseries (global): {cfg.data}: {len(panel)} series"
         + (f" (a sample of {len(full)})" if len(panel) < len(full) else "")
-        + f", {lengths.min()}..{lengths.max()} values (median {int(np.median(lengths))}); window {cfg.window}, "
+        + f", {lengths.min()}..{lengths.max()} values (median {int(np.median(lengths))})"
+        + (f"; {full.filled} missing cells filled by linear interpolation" if full.filled else "")
+        + (f" ({full.rows_added} of them rows the file left out)" if full.rows_added else "")
+        + f"; window {cfg.window}, "
         f"horizon {cfg.horizon}, season {cfg.season}"
         + (f" ({inferred})" if inferred else "")
         + f"; {n_train} training windows, "
