@@ -560,8 +560,8 @@ def _in_time_order(
     i = out_of_order(times)
     if i is not None:
         where = f"{name} line {lines[i]}" if lines else name
-        keys = stamp_keys(times[i - 1 : i + 1])
-        if keys is not None and keys[0] == keys[1]:
+        keys = stamp_keys(times)  # read as the whole series reads them (day-first or month-first)
+        if keys is not None and keys[i] == keys[i - 1]:
             raise RnnkitError(
                 f"{where}: time stamp {times[i]!r} repeats the row above's; expected one row per time stamp"
             )
