@@ -284,6 +284,45 @@ def test_constrained_sampling_of_an_untrained_model_fills_bars_music21():
         assert t[-1] in BAR_TOKENS or last == full or (first < full and first + last == full), t
 
 
+def test_a_tune_with_broken_bars_is_judged_without_music21_and_a_slow_parse_is_cut(monkeypatch):
+    """music21 took 28-117 s over single malformed tunes of a user's run (bestTimeSignature), and a run's
+    validity check parses 200 of them: a tune whose bars are wrong on its own tokens is invalid at once, and a
+    parse that takes too long is stopped."""
+    import time
+
+    import music21
+
+    from rnnkit.apps.music import report
+
+    good = ["M:2/4", "K:Cmaj"] + ["C", "D", "E", "F", "|"] * 5
+    overfull = good[:2] + ["C", "D", "E", "F", "G", "|"] + good[2:]
+    real_parse = music21.converter.parse
+
+    def not_for_broken_bars(*a, **k):
+        raise AssertionError("music21 was asked about a tune with broken bars")
+
+    monkeypatch.setattr(music21.converter, "parse", not_for_broken_bars)
+    res = report.check_tune(overfull, abc2midi=False)
+    assert not res["valid"] and res["problem"].startswith("bars: bar 1 lasts")
+    res = report.check_tune(
+        ["M:2/4", "K:Cmaj", "2", "C", "|"] * 2, abc2midi=False
+    )  # a length before any note
+    assert not res["valid"] and "do not read as a tune" in res["problem"]
+
+    def slow(*a, **k):
+        time.sleep(5)
+        return real_parse(*a, **k)
+
+    monkeypatch.setattr(music21.converter, "parse", slow)
+    monkeypatch.setattr(report, "PARSE_SECONDS", 0.3)
+    t0 = time.perf_counter()
+    res = report.check_tune(good, abc2midi=False)
+    assert not res["valid"] and res["problem"] == "music21: not read within 0.3 s"
+    assert time.perf_counter() - t0 < 3
+    monkeypatch.setattr(music21.converter, "parse", real_parse)
+    assert report.check_tune(good, abc2midi=False)["valid"]
+
+
 def test_a_tune_drawn_to_end_inside_a_bar_finishes_the_bar_first():
     from fractions import Fraction
 

@@ -4,7 +4,10 @@ generated tunes, and how close the generated tunes' histograms are to the held-o
 *Valid* means: music21 parses the tune's ABC text and writes it as MIDI without an error, every bar music21
 finds is no longer than the meter, and every bar between two plain bar lines fills it (a shorter bar is
 allowed only next to the start, the end or a section line — pick-ups). Where Debian's ``abc2midi`` is
-installed, whether it converts the tune without an error is reported too.
+installed, whether it converts the tune without an error is reported too. A tune whose bars break those rules
+on its own tokens (:func:`~rnnkit.apps.music.abc.check_bars`) is invalid without asking music21, whose parse of
+such a tune can take minutes (a user's 40 tunes: 28-117 s for one); and a parse is given at most
+:data:`PARSE_SECONDS`.
 
 The histograms are of pitch classes (12, relative to the tonic C of the token form), melodic intervals
 (-12..+12 semitones, wider ones in the end bins) and note lengths (in eighths); the distance is the
@@ -32,7 +35,7 @@ import numpy as np
 from rnnkit._errors import RnnkitError
 from rnnkit.apps import plots
 from rnnkit.apps.base import ResultRow
-from rnnkit.apps.music.abc import meter_length, tokens_to_abc
+from rnnkit.apps.music.abc import check_bars, meter_length, tokens_to_abc
 from rnnkit.apps.music.render import tune_notes
 
 __all__ = [
@@ -178,12 +181,49 @@ def unigram_bits(train: list[list[str]], test: list[list[str]]) -> float:
 
 
 # ------------------------------------------------------------------------------------------- validity
+PARSE_SECONDS = 30
+"""The longest music21 may take to read one tune (where a timer can interrupt it: the main thread)."""
+
+
+class _TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _at_most(seconds: float):
+    """Raise :class:`_TooSlow` in the block after ``seconds`` (SIGALRM; only in the main thread on Unix)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _TooSlow
+
+    before = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+
+
 def check_tune(tokens: list[str], abc2midi: bool = True) -> dict[str, Any]:
     """Is the tune valid (see the module docstring)? ``{"valid", "music21", "bars", "abc2midi", "problem"}``."""
     import music21
 
     text = tokens_to_abc(tokens)
     out: dict[str, Any] = {"valid": False, "music21": False, "bars": False, "abc2midi": None, "problem": ""}
+    try:
+        wrong = check_bars(tokens)
+    except (ValueError, IndexError, TypeError, AttributeError) as exc:  # tokens out of order (a length first)
+        wrong = f"the tokens do not read as a tune ({type(exc).__name__})"
+    if wrong:  # invalid whatever music21 makes of it (and it can take minutes to make anything)
+        out["problem"] = f"bars: {wrong}"
+        return out
     with tempfile.TemporaryDirectory(prefix="rnnkit-music-") as tmp:
         if abc2midi and shutil.which("abc2midi"):
             src = Path(tmp) / "t.abc"
@@ -198,10 +238,17 @@ def check_tune(tokens: list[str], abc2midi: bool = True) -> dict[str, Any]:
             out["abc2midi"] = done.returncode == 0 and "Error" not in log and (Path(tmp) / "a.mid").is_file()
         try:
             # music21 prints some of its complaints ("beam: WARNING: ...") straight to stderr: kept out of ours
-            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            with (
+                warnings.catch_warnings(),
+                contextlib.redirect_stderr(io.StringIO()),
+                _at_most(PARSE_SECONDS),
+            ):
                 warnings.simplefilter("ignore")
                 score = music21.converter.parse(text, format="abc")
                 score.write("midi", fp=str(Path(tmp) / "m.mid"))
+        except _TooSlow:
+            out["problem"] = f"music21: not read within {PARSE_SECONDS} s"
+            return out
         except Exception as exc:  # music21 raises many types; any of them makes the tune invalid
             out["problem"] = f"music21: {type(exc).__name__}: {str(exc)[:120]}"
             return out
