@@ -493,6 +493,7 @@ def test_text_classification_sniffs_unknown_extension(tmp_path):
         ("text,label\na,x\nb,x\n", ("text", "label"), "at least 2 classes.*'x' in 2 rows"),
         ("text,label\na,x\nb,y\n", ("body", "label"), r"text column 'body', got columns \['text', 'label'\]"),
         ("text,label\na,x\nb,y\n", ("text", "class"), "label column 'class'"),
+        ("review,label\na,x\nb,y\n", ("text", "label"), "(name yours with --text-column)"),
         ("text,label\na,x\nb\n", ("text", "label"), "line 3: expected at least 2 fields"),
         ("text,label\na,x\n,y\n", ("text", "label"), "line 3: expected a non-empty text"),
         ("text,label\na,x\nb,\n", ("text", "label"), "line 3: expected a label"),

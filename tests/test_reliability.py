@@ -314,7 +314,12 @@ def test_a_value_beyond_float32_is_named_not_blamed_on_a_constant_column(tmp_pat
     "labels, message",
     [
         ([f"id{i}" for i in range(60)], "60 distinct values in 60 rows"),
-        (["pos", "neg"] * 29 + ["meh", "meh"], "'meh' (2)"),
+        (["pos", "neg"] * 29 + ["meh", "meh"], "'meh' (2, first in data row 59)"),
+        (["positive", "negative"] * 29 + ["postive", "positive"], "t.csv: label column 'label'"),
+        (
+            ["positive", "negative"] * 29 + ["postive", "positive"],
+            "'postive' (1, first in data row 59; 'positive'?)",
+        ),
         (["pos"] * 60, "expected at least 2 classes"),
     ],
 )

@@ -196,9 +196,22 @@ def _csv_rows(text: str, delimiter: str, name: str) -> tuple[list[str], list[tup
     return header, rows[1:]
 
 
+_COLUMN_FLAGS = {
+    "text": "--text-column",
+    "label": "--label-column",
+    "source": "--source-column",
+    "target": "--target-column",
+    "time": "--time-column",
+    "value": "--value-columns",
+}
+"""The training flag that names each role's column, for the message of a column that is not there."""
+
+
 def _column_index(header: list[str], column: str, name: str, role: str) -> int:
     if column not in header:
-        raise RnnkitError(f"{name}: expected a {role} column {column!r}, got columns {header}")
+        flag = _COLUMN_FLAGS.get(role)
+        hint = f" (name yours with {flag})" if flag else ""
+        raise RnnkitError(f"{name}: expected a {role} column {column!r}, got columns {header}{hint}")
     return header.index(column)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -52,7 +54,7 @@ def load_texts(cfg: SentimentConfig) -> tuple[list[str], list[int], list[str]]:
         return [t for t, _ in pairs], [y for _, y in pairs], list(_EXTRA_CLASSES[k])
     texts, labels = read_text_classification(cfg.data, cfg.text_column, cfg.label_column)
     classes = sorted(set(labels))
-    check_classes(labels, cfg.label_column)
+    check_classes(labels, cfg.label_column, Path(cfg.data).name)
     index = {c: i for i, c in enumerate(classes)}
     return texts, [index[y] for y in labels], classes
 
@@ -61,9 +63,12 @@ MIN_PER_CLASS = 3
 """Examples a class needs at least: one each to train on, to validate on and to test on."""
 
 
-def check_classes(labels: list, column: str) -> None:
+def check_classes(labels: list, column: str, name: str = "") -> None:
     """Refuse labels that cannot be learnt: an id-like column (about one value per row) or classes too small
-    to appear in the training, validation and test parts."""
+    to appear in the training, validation and test parts; a small class's first data row is named, and a
+    class it looks like a misspelling of (``postive`` beside ``positive``)."""
+    import difflib
+
     counts: dict = {}
     for y in labels:
         counts[y] = counts.get(y, 0) + 1
@@ -76,10 +81,18 @@ def check_classes(labels: list, column: str) -> None:
         )
     small = sorted((n, str(c)) for c, n in counts.items() if n < MIN_PER_CLASS)
     if small:
-        named = ", ".join(f"{c!r} ({n})" for n, c in small[:5]) + (" ..." if len(small) > 5 else "")
+        large = [str(c) for c, n in counts.items() if n >= MIN_PER_CLASS]
+        first = {str(y): i for i, y in reversed(list(enumerate(labels)))}
+
+        def told(n: int, c: str) -> str:
+            like = difflib.get_close_matches(c, large, n=1, cutoff=0.75)
+            return f"{c!r} ({n}, first in data row {first[c] + 1}" + (f"; {like[0]!r}?)" if like else ")")
+
+        named = ", ".join(told(n, c) for n, c in small[:5]) + (" ..." if len(small) > 5 else "")
         raise RnnkitError(
-            f"label column {column!r}: expected at least {MIN_PER_CLASS} examples per class (train, validation "
-            f"and test need one each), got {len(small)} smaller class(es): {named}; merge or remove them"
+            f"{name + ': ' if name else ''}label column {column!r}: expected at least {MIN_PER_CLASS} examples per "
+            f"class (train, validation and test need one each), got {len(small)} smaller class(es): {named}; "
+            "correct, merge or remove them"
         )
 
 
