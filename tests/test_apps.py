@@ -513,3 +513,24 @@ def test_settings_from_json_checks_a_configs_settings_and_keeps_nulls():
     with pytest.raises(RnnkitError, match="'data' is set by the caller, not by --set: data, name"):
         settings_from_json(TextGenConfig, '{"data": "kjv", "lr": 0.02}', reserved=("data", "name"))
     assert settings_from_json(TextGenConfig, '{"lr": 0.02}', reserved=("data", "name")) == {"lr": 0.02}
+
+
+def test_a_pool_that_gives_the_network_no_share_is_named_for_its_partner():
+    """A "+ mix" row is the network pooled with the practitioner's model; where validation chose a network
+    share of 0 it is that model alone, and its row must not read as the network's (a user's run printed
+    "... + ETS mix ... met yes" for ETS alone)."""
+    from rnnkit.apps.base import mix_task
+    from rnnkit.apps.sentiment import SentimentConfig
+    from rnnkit.apps.sentiment.report import result_rows
+
+    assert mix_task("sales", "ETS", 0.5) == "sales + ETS mix"
+    assert mix_task("sales", "ETS", 0.0) == "sales + ETS mix (network share 0: ETS alone)"
+    scores = {"accuracy": 0.8, "f1": 0.8}
+    base = {
+        k: {"accuracy": 0.85 if k == "tfidf" else 0.7, "f1": 0.85 if k == "tfidf" else 0.7}
+        for k in ("tfidf", "bow", "mlp")
+    }
+    rows = result_rows(SentimentConfig(), scores, base, 1.0, {"accuracy": 0.85, "f1": 0.85}, 0.0)
+    assert rows[2].task.endswith("(network share 0: TF-IDF alone)")
+    rows = result_rows(SentimentConfig(), scores, base, 1.0, {"accuracy": 0.86, "f1": 0.86}, 0.3)
+    assert rows[2].task == "sentiment (polarity) + TF-IDF mix"

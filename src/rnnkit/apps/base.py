@@ -9,7 +9,7 @@ from typing import Any
 from rnnkit._errors import RnnkitError
 from rnnkit.apps.rundir import member_dir, open_run, read_json
 
-__all__ = ["DemoStage", "ResultRow", "TrainResult", "load_app_config", "load_run_model"]
+__all__ = ["DemoStage", "ResultRow", "TrainResult", "load_app_config", "load_run_model", "mix_task"]
 
 
 @dataclass
@@ -32,6 +32,14 @@ class ResultRow:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+def mix_task(task: str, partner: str, network_share: float | None) -> str:
+    """The results-table name of the network pooled with ``partner`` (``"... + TF-IDF mix"``); where validation
+    gave the network a share of 0 the pool is the partner alone, and the name says so, so that its row is not
+    read as the network's."""
+    name = f"{task} + {partner} mix"
+    return f"{name} (network share 0: {partner} alone)" if network_share == 0 else name
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.apps import plots
-from rnnkit.apps.base import ResultRow
+from rnnkit.apps.base import ResultRow, mix_task
 from rnnkit.apps.baselines import BagOfWordsLogisticRegression
 from rnnkit.apps.metrics import accuracy, confusion_matrix, f1_score
 from rnnkit.apps.sentiment.config import SentimentConfig
@@ -129,13 +129,15 @@ def samples(texts, te, te_y, proba: np.ndarray, classes) -> list[str]:
 
 
 def result_rows(
-    cfg: SentimentConfig, model_scores, base_scores, seconds: float, mixture_scores=None
+    cfg: SentimentConfig, model_scores, base_scores, seconds: float, mixture_scores=None, network_share=None
 ) -> list[ResultRow]:
     """Accuracy and F1 next to the strongest baseline of each (``met``: at least as good); with
-    ``mixture_scores`` (the networks mixed with TF-IDF) the same two rows for the mixture."""
+    ``mixture_scores`` (the networks mixed with TF-IDF, the networks' share ``network_share``) the same two rows
+    for the mixture."""
     task = f"sentiment ({short_name(cfg.data)})"
     rows = []
-    pairs = [(task, model_scores)] + ([(f"{task} + TF-IDF mix", mixture_scores)] if mixture_scores else [])
+    mix = mix_task(task, "TF-IDF", network_share)
+    pairs = [(task, model_scores)] + ([(mix, mixture_scores)] if mixture_scores else [])
     for (name, got), (key, label) in itertools.product(pairs, (("accuracy", "accuracy"), ("f1", "F1"))):
         best = strongest(base_scores, key)
         rows.append(

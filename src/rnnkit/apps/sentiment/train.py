@@ -322,5 +322,7 @@ def train(cfg: SentimentConfig, overwrite: bool = False, say=print) -> TrainResu
         samples = report.samples(texts, te, te_y, proba if mix_test is None else mix_test, classes)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, scores, base_scores, seconds, mixture and mixture["test"])
+    rows = report.result_rows(
+        cfg, scores, base_scores, seconds, mixture and mixture["test"], mixture and mixture["share"]
+    )
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.apps import plots
-from rnnkit.apps.base import ResultRow
+from rnnkit.apps.base import ResultRow, mix_task
 from rnnkit.apps.textgen.config import TextGenConfig
 from rnnkit.apps.textgen.data import scored_positions
 
@@ -113,9 +113,15 @@ def goal(bits: float, baselines: dict[str, float], level: str = "char") -> dict[
 
 
 def result_rows(
-    cfg: TextGenConfig, bits: float, baselines: dict[str, float], seconds: float, mixture: float | None = None
+    cfg: TextGenConfig,
+    bits: float,
+    baselines: dict[str, float],
+    seconds: float,
+    mixture: float | None = None,
+    network_share: float | None = None,
 ) -> list[ResultRow]:
-    """The network's row; with ``mixture`` (its bits interpolated with the n-gram) a second row for that."""
+    """The network's row; with ``mixture`` (its bits interpolated with the n-gram, the network's weight
+    ``network_share``) a second row for that."""
     task = f"text generation ({label_of(cfg)})"
     unit = "bpc" if cfg.level == "char" else "bits/word"
     name, value = strongest(baselines)
@@ -125,7 +131,7 @@ def result_rows(
         g = goal(mixture, baselines, cfg.level)
         rows.append(
             ResultRow(
-                f"{task} + n-gram mix",
+                mix_task(task, "n-gram", network_share),
                 unit,
                 mixture,
                 name,

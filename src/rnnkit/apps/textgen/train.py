@@ -245,7 +245,8 @@ def train(cfg: TextGenConfig, overwrite: bool = False, say=print) -> TrainResult
         written = report.write_plots(run, cfg, history, metrics)
         run.commit({"app": APP, "name": name, "data": cfg.data})
     final = run.final
-    rows = report.result_rows(cfg, bpc, base["bits"], seconds, metrics.get("mixture", {}).get(key))
+    mixed = metrics.get("mixture", {})
+    rows = report.result_rows(cfg, bpc, base["bits"], seconds, mixed.get(key), mixed.get("weight"))
     return TrainResult(final, metrics, rows, samples, [final / p.name for p in written])
 
 

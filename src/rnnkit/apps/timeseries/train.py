@@ -24,7 +24,7 @@ from rnnkit.apps._common import (
     setup_torch,
     training_summary,
 )
-from rnnkit.apps.base import ResultRow, TrainResult
+from rnnkit.apps.base import ResultRow, TrainResult, mix_task
 from rnnkit.apps.metrics import mase_scale
 from rnnkit.apps.rundir import RunBuilder, member_dir
 from rnnkit.apps.timeseries import baselines, report
@@ -350,7 +350,7 @@ def _pool_info(mixture: dict | None) -> dict[str, Any]:
 
 def _pool_task(task: str, mixture: dict) -> str:
     """The report row of the pool: ``"<the network's task> + ETS mix"`` (``+ ARIMA mix``, ``+ ETS+ARIMA mix``)."""
-    return f"{task} + {mixture['with'].upper()} mix"
+    return mix_task(task, mixture["with"].upper(), mixture["share"])
 
 
 def _es_batches(z_target: np.ndarray, origins, horizon: int, batch_size: int, order=None) -> list[dict]:
