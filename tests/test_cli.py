@@ -154,6 +154,12 @@ def test_sentiment_train_predict_evaluate_round_trip(tmp_path, capsys, monkeypat
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", other, "--json")
     assert rc == 0, err
     assert json.loads(out)["count"] == 40 and json.loads(out)["accuracy"] >= 0.8
+    # a table with the run's text column is read by that column (its header and labels are not texts)
+    rc, out, err = run_cli(capsys, "predict", run, "--file", other, "--json")
+    assert rc == 0, err
+    column = [line.rsplit(",", 1)[0] for line in other.read_text().splitlines()[1:]]
+    rc, out_args, _ = run_cli(capsys, "predict", run, *column, "--json")
+    assert json.loads(out) == json.loads(out_args) and len(json.loads(out)) == 40
     # a test file of one class is scored (training needs two; it was refused)
     lines = other.read_text().splitlines()
     label = lines[1].rsplit(",", 1)[1]

@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--file",
         metavar="FILE",
-        help="read inputs from FILE (one text per line; a CSV for timeseries); - = stdin",
+        help="read inputs from FILE (one text per line; a CSV for timeseries; for sentiment runs a .csv/.tsv/.jsonl "
+        "with the run's text column is read by that column); - = stdin",
     )
     p.add_argument(
         "--next",
@@ -159,7 +160,15 @@ def run(args: argparse.Namespace) -> int:
     if refused:
         raise RnnkitError(f"--{refused[0].replace('_', '-')}: a {app} run does not take it")
     if isinstance(model, SentimentPredictor):
-        texts = read_inputs(args.inputs, args.file, "texts")
+        # a table with the run's text column (a .csv of reviews and labels): that column, not its lines
+        table = None
+        if args.file and args.file != "-" and not args.inputs:
+            from rnnkit.datasets.readers import read_text_column
+
+            table = read_text_column(args.file, model.config.text_column)
+            if table == []:
+                raise RnnkitError(f"--file: expected texts in column {model.config.text_column!r}, got none")
+        texts = table if table is not None else read_inputs(args.inputs, args.file, "texts")
         out = model.predict(texts)
         if args.json:
             print(json.dumps(out, indent=1, ensure_ascii=False))

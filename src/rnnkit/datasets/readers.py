@@ -325,6 +325,29 @@ def read_text_classification(
     return texts, labels
 
 
+def read_text_column(path: str | os.PathLike, column: str) -> list[str] | None:
+    """The non-blank cells of ``column`` of a table file (``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``,
+    ``.json``) whose header (or records) has it, as :func:`read_text_classification` reads tables; None for any
+    other file (read it a text per line)."""
+    p = Path(path)
+    if p.suffix.lower() not in (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json"):
+        return None
+    p, text = _read_utf8(p, "--file")
+    fmt, delim = _table_format(p, text, None)
+    if fmt == "csv":
+        header, rows = _csv_rows(text, delim, p.name)
+        if column not in header:
+            return None
+        i = header.index(column)
+        cells = [fields[i] if len(fields) > i else "" for _, fields in rows]
+    else:
+        records = _json_records(text, fmt, p.name)
+        if not records or column not in records[0][1]:
+            return None
+        cells = [str(r.get(column, "")) for _, r in records]
+    return [c.strip() for c in cells if c.strip()]
+
+
 def _check_pair(text: str, label: str, loc: str, text_column: str, label_column: str) -> None:
     if not text:
         raise RnnkitError(f"{loc}: expected a non-empty text in {text_column!r}, got an empty cell")
