@@ -604,6 +604,12 @@ def test_time_series_rows_in_time_order_and_the_rows_a_file_leaves_out(tmp_path)
         with pytest.raises(RnnkitError) as err:
             read_time_series_csv(write(name, rows))
         assert all(f in str(err.value) for f in fragments), str(err.value)
+    # more rows missing than read is an outage, not a few gaps: refused rather than invented by interpolation
+    days = [f"2001-01-{d:02d}" for d in range(1, 21)] + [f"2001-06-{d:02d}" for d in range(1, 31)]
+    path = tmp_path / "outage.csv"
+    path.write_text("date,x\n" + "".join(f"{t},{i}\n" for i, t in enumerate(days)))
+    with pytest.raises(RnnkitError, match=r"outage.csv: .* 131 missing among 50 .* after '2001-01-20'"):
+        read_time_series_csv(path)
     # row numbers and labels are not judged; a thousands comma gives a row more fields than the header
     plain = tmp_path / "plain.csv"
     plain.write_text("t,x\n3,1\n1,2\n2,3\n")

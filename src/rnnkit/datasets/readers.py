@@ -605,7 +605,10 @@ def _in_time_order(
             f"{where}: time stamp {times[i]!r} comes before the row above's {times[i - 1]!r}; expected the "
             "rows oldest first (sort them by time)"
         )
-    return put_back_missing_rows(times, values)
+    try:
+        return put_back_missing_rows(times, values)
+    except RnnkitError as exc:
+        raise RnnkitError(f"{name}: {exc}") from None
 
 
 def put_back_missing_rows(times: list[str], values: np.ndarray) -> tuple[list[str], np.ndarray, list[str]]:
@@ -616,6 +619,13 @@ def put_back_missing_rows(times: list[str], values: np.ndarray) -> tuple[list[st
     gaps = missing_stamps(times)
     if not gaps:
         return times, values, []
+    added = sum(len(stamps) for _, stamps in gaps)
+    if added > len(times):  # more rows invented than read: an outage, not a few missing rows
+        i, stamps = max(gaps, key=lambda g: len(g[1]))
+        raise RnnkitError(
+            f"expected a series with a few rows missing, got {added} missing among {len(times)} (the longest gap: "
+            f"{len(stamps)} steps after {times[i]!r}); keep the part after the gap, or fill it yourself"
+        )
     out_t: list[str] = []
     out_v: list[np.ndarray] = []
     start = 0

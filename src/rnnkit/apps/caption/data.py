@@ -275,11 +275,11 @@ def drawn_like_digit_strings(grey: np.ndarray) -> bool:
     """Whether a grey picture (values 0-1) looks like the strings a digits run learns from: light ink on a
     dark ground, the ink filling 40-95 % of the picture's height (a string's ink takes 12-26 of its 28 rows:
     a digit 20 when it is taller than wide, a lone wide digit 12)."""
-    from rnnkit.apps.handwriting.data import INK_LEVEL, _ink_bounds
+    from rnnkit.apps.handwriting.data import _line_ink
 
     if float(grey.mean()) > 0.5:
         return False
-    box = _ink_bounds(_bright_ink(grey), INK_LEVEL)
+    box = _line_ink(_bright_ink(grey))
     return box is not None and 0.4 <= (box[1] - box[0]) / grey.shape[0] <= 0.95
 
 
@@ -295,10 +295,10 @@ def redraw_digits(grey: np.ndarray, size: tuple[int, int], slots: int) -> np.nda
     """
     from PIL import Image
 
-    from rnnkit.apps.handwriting.data import INK_LEVEL, _ink_bounds
+    from rnnkit.apps.handwriting.data import INK_LEVEL, _line_ink
 
     ink = _bright_ink(grey)
-    box = _ink_bounds(ink, INK_LEVEL)
+    box = _line_ink(ink)  # the handwriting lines' ink box (its brightest is 1 here)
     rows, width = DIGIT_ROWS * 4, _canvas_width(slots) * 4
     canvas = np.zeros((rows, width), np.float32)
     if box is None:

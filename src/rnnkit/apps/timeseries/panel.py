@@ -279,7 +279,10 @@ def read_long_csv(
                 f"{name} line {lines[i + 1]}: series {sid!r}: expected increasing times, got {t[i + 1]!r} "
                 f"after {t[i]!r}"
             )
-        t, y, added = put_back_missing_rows(t, np.asarray(v, dtype=np.float64)[:, None])
+        try:
+            t, y, added = put_back_missing_rows(t, np.asarray(v, dtype=np.float64)[:, None])
+        except RnnkitError as exc:
+            raise RnnkitError(f"{name}: series {sid!r}: {exc}") from None
         y = y[:, 0]
         rows_added += len(added)
         filled += int(np.isnan(y).sum())
